@@ -1,0 +1,208 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Definitions is the full set of JetStream objects natter needs.
+type Definitions struct {
+	Streams   []jetstream.StreamConfig
+	Consumers map[string][]jetstream.ConsumerConfig // by stream name
+	Buckets   []jetstream.KeyValueConfig
+}
+
+// Define returns the definitions for cfg.
+func Define(cfg Config) Definitions {
+	cfg = cfg.withDefaults()
+	storage := jetstream.FileStorage
+	if cfg.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	worker := func(durable string) jetstream.ConsumerConfig {
+		return jetstream.ConsumerConfig{
+			Durable:       durable,
+			Description:   "natter worker role " + durable,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			MaxAckPending: 10_000,
+			FilterSubject: subjects.MsgsAll,
+		}
+	}
+	return Definitions{
+		Streams: []jetstream.StreamConfig{
+			{
+				Name:              subjects.StreamMsgs,
+				Description:       "natter conversation log: accepted messages, newest HotTier per conversation",
+				Subjects:          []string{subjects.MsgsAll},
+				Retention:         jetstream.LimitsPolicy,
+				MaxMsgsPerSubject: cfg.HotTier,
+				Discard:           jetstream.DiscardOld,
+				Storage:           storage,
+				Replicas:          cfg.Replicas,
+				Duplicates:        cfg.DedupWindow,
+				AllowDirect:       true,
+				DenyDelete:        true,
+				DenyPurge:         false,
+			},
+			{
+				Name:        subjects.StreamDLQ,
+				Description: "natter dead letters: messages a worker role gave up on",
+				Subjects:    []string{subjects.DLQAll},
+				Retention:   jetstream.LimitsPolicy,
+				Storage:     storage,
+				Replicas:    cfg.Replicas,
+				AllowDirect: true,
+			},
+		},
+		Consumers: map[string][]jetstream.ConsumerConfig{
+			subjects.StreamMsgs: {worker(subjects.ConsumerPersist), worker(subjects.ConsumerFanout)},
+		},
+		Buckets: []jetstream.KeyValueConfig{
+			{Bucket: subjects.BucketIdem, Description: "natter send idempotency records", TTL: cfg.IdemTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			{Bucket: subjects.BucketPresence, Description: "natter online users", TTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+		},
+	}
+}
+
+// Change is one thing Apply created or updated.
+type Change struct {
+	Kind   string // "stream", "consumer", "bucket"
+	Name   string
+	Action string // "created", "updated"
+}
+
+func (c Change) String() string { return c.Action + " " + c.Kind + " " + c.Name }
+
+// Apply creates or updates every definition. It returns what changed, so a
+// second Apply with the same cfg returns no changes.
+func Apply(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, error) {
+	defs := Define(cfg)
+	var changes []Change
+	for _, sc := range defs.Streams {
+		ch, err := applyStream(ctx, js, sc)
+		if err != nil {
+			return changes, err
+		}
+		if ch != nil {
+			changes = append(changes, *ch)
+		}
+		for _, cc := range defs.Consumers[sc.Name] {
+			ch, err := applyConsumer(ctx, js, sc.Name, cc)
+			if err != nil {
+				return changes, err
+			}
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
+		}
+	}
+	for _, kc := range defs.Buckets {
+		ch, err := applyBucket(ctx, js, kc)
+		if err != nil {
+			return changes, err
+		}
+		if ch != nil {
+			changes = append(changes, *ch)
+		}
+	}
+	return changes, nil
+}
+
+func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (*Change, error) {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("streams: create stream %s: %w", want.Name, err)
+		}
+		return &Change{"stream", want.Name, "created"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streams: look up stream %s: %w", want.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if streamEqual(have, want) {
+		return nil, nil
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return nil, fmt.Errorf("streams: update stream %s: %w", want.Name, err)
+	}
+	return &Change{"stream", want.Name, "updated"}, nil
+}
+
+// streamEqual compares the fields natter sets; the server fills in others.
+func streamEqual(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description &&
+		reflect.DeepEqual(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention &&
+		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
+		have.Discard == want.Discard &&
+		have.Storage == want.Storage &&
+		have.Replicas == want.Replicas &&
+		have.Duplicates == want.Duplicates &&
+		have.AllowDirect == want.AllowDirect &&
+		have.DenyDelete == want.DenyDelete &&
+		have.DenyPurge == want.DenyPurge
+}
+
+func applyConsumer(ctx context.Context, js jetstream.JetStream, stream string, want jetstream.ConsumerConfig) (*Change, error) {
+	c, err := js.Consumer(ctx, stream, want.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if _, err := js.CreateConsumer(ctx, stream, want); err != nil {
+			return nil, fmt.Errorf("streams: create consumer %s/%s: %w", stream, want.Durable, err)
+		}
+		return &Change{"consumer", stream + "/" + want.Durable, "created"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streams: look up consumer %s/%s: %w", stream, want.Durable, err)
+	}
+	have := c.CachedInfo().Config
+	if have.Description == want.Description && have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+		have.MaxAckPending == want.MaxAckPending && have.FilterSubject == want.FilterSubject {
+		return nil, nil
+	}
+	if _, err := js.UpdateConsumer(ctx, stream, want); err != nil {
+		return nil, fmt.Errorf("streams: update consumer %s/%s: %w", stream, want.Durable, err)
+	}
+	return &Change{"consumer", stream + "/" + want.Durable, "updated"}, nil
+}
+
+func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (*Change, error) {
+	kv, err := js.KeyValue(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if _, err := js.CreateKeyValue(ctx, want); err != nil {
+			return nil, fmt.Errorf("streams: create bucket %s: %w", want.Bucket, err)
+		}
+		return &Change{"bucket", want.Bucket, "created"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streams: look up bucket %s: %w", want.Bucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("streams: bucket %s status: %w", want.Bucket, err)
+	}
+	if st.TTL() == want.TTL && st.Values() >= 0 && bucketDescription(st) == want.Description {
+		return nil, nil
+	}
+	if _, err := js.UpdateKeyValue(ctx, want); err != nil {
+		return nil, fmt.Errorf("streams: update bucket %s: %w", want.Bucket, err)
+	}
+	return &Change{"bucket", want.Bucket, "updated"}, nil
+}
+
+func bucketDescription(st jetstream.KeyValueStatus) string {
+	if s, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		return s.StreamInfo().Config.Description
+	}
+	return ""
+}
