@@ -1,5 +1,10 @@
 package natter
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // Message is one accepted message. The same JSON is the payload of its log
 // entry in the MSGS stream, the body of a delivery on im.dlv.<user>, the
 // "msg" of a push frame and the MongoDB document (with ID as _id).
@@ -48,4 +53,14 @@ type Conversation struct {
 	Members   []string `json:"members,omitempty" bson:"members"`
 	// Head is the newest seq, filled in by readers of the log; not stored.
 	Head uint64 `json:"head" bson:"-"`
+}
+
+// DirectID is the deterministic id of the direct conversation between users
+// a and b (in either order): "d_" + 32 hex digits of sha256.
+func DirectID(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "\n" + b))
+	return "d_" + hex.EncodeToString(sum[:16])
 }

@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
+	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+)
+
+// Collection names.
+const (
+	CollMessages      = "messages"
+	CollConversations = "conversations"
+	CollUsers         = "users"
+	CollCursors       = "cursors"
+)
+
+// Config of a [Store].
+type Config struct {
+	// URI is the mongodb:// or mongodb+srv:// URI, credentials and TLS
+	// options included. Required.
+	URI string
+	// Database name. Empty means "natter".
+	Database string
+	// ConnectTimeout bounds connect plus the first ping. Zero means 10s.
+	ConnectTimeout time.Duration
+	// HistoryReadPreference is used for archived history reads: "primary",
+	// "primaryPreferred", "secondary", "secondaryPreferred" or "nearest".
+	// Empty means "secondaryPreferred" (writes always go to the primary).
+	HistoryReadPreference string
+}
+
+// Store is the MongoDB store of record.
+type Store struct {
+	client  *mongo.Client
+	db      *mongo.Database
+	msgs    *mongo.Collection
+	history *mongo.Collection // msgs with the history read preference
+	convs   *mongo.Collection
+	users   *mongo.Collection
+	cursors *mongo.Collection
+}
+
+// Open connects, pings and ensures the indexes.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Database == "" {
+		cfg.Database = "natter"
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	rp, err := readPref(cfg.HistoryReadPreference)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	opts := options.Client().ApplyURI(cfg.URI).
+		SetServerSelectionTimeout(cfg.ConnectTimeout).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetWriteConcern(writeconcern.Majority()).
+		SetAppName("natter")
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("store: mongo uri: %w", err)
+	}
+	client, err := mongo.Connect(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	if err := client.Ping(ctx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: ping: %w", err)
+	}
+	db := client.Database(cfg.Database)
+	s := &Store{
+		client:  client,
+		db:      db,
+		msgs:    db.Collection(CollMessages),
+		history: db.Collection(CollMessages, options.Collection().SetReadPreference(rp)),
+		convs:   db.Collection(CollConversations),
+		users:   db.Collection(CollUsers),
+		cursors: db.Collection(CollCursors),
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+func readPref(name string) (*readpref.ReadPref, error) {
+	switch name {
+	case "", "secondaryPreferred":
+		return readpref.SecondaryPreferred(), nil
+	case "primary":
+		return readpref.Primary(), nil
+	case "primaryPreferred":
+		return readpref.PrimaryPreferred(), nil
+	case "secondary":
+		return readpref.Secondary(), nil
+	case "nearest":
+		return readpref.Nearest(), nil
+	}
+	return nil, fmt.Errorf("store: unknown read preference %q", name)
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	_, err := s.msgs.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "conv", Value: 1}, {Key: "seq", Value: 1}},
+		Options: options.Index().SetName("conv_seq").SetUnique(true),
+	})
+	if err != nil {
+		return fmt.Errorf("store: index messages conv_seq: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the primary answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects.
+func (s *Store) Close(ctx context.Context) error {
+	return s.client.Disconnect(ctx)
+}
+
+// Client is the underlying driver client (for operator tools and tests).
+func (s *Store) Client() *mongo.Client { return s.client }
+
+// DB is the natter database.
+func (s *Store) DB() *mongo.Database { return s.db }

@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// openEmbedded starts an embedded FerretDB under a temp dir and opens a Store on it.
+func openEmbedded(t testing.TB) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	emb, err := store.StartEmbedded(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
+	s, err := store.Open(ctx, store.Config{URI: emb.URI()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+func msg(conv string, seq uint64) natter.Message {
+	return natter.Message{ID: fmt.Sprintf("m_%s_%d", conv, seq), Conv: conv, Seq: seq, From: "alice", Cmid: fmt.Sprint(seq), Body: "hi", TS: time.Now().UnixMilli()}
+}
+
+func TestInsertMessagesIdempotent(t *testing.T) {
+	t.Parallel()
+	s := openEmbedded(t)
+	ctx := context.Background()
+	var batch []natter.Message
+	for i := uint64(1); i <= 10; i++ {
+		batch = append(batch, msg("c1", i))
+	}
+	n, err := s.InsertMessages(ctx, batch[:6])
+	if err != nil || n != 6 {
+		t.Fatalf("first insert: n=%d err=%v", n, err)
+	}
+	// A redelivered batch overlapping the first: only the new ones count.
+	n, err = s.InsertMessages(ctx, batch)
+	if err != nil || n != 4 {
+		t.Fatalf("second insert: n=%d err=%v", n, err)
+	}
+	if c, _ := s.CountMessages(ctx, "c1"); c != 10 {
+		t.Fatalf("stored %d, want 10", c)
+	}
+	// Same (conv, seq) under another id violates the unique index.
+	dup := msg("c1", 3)
+	dup.ID = "m_other"
+	if _, err := s.InsertMessages(ctx, []natter.Message{dup}); err != nil {
+		t.Fatalf("dup seq should be treated as already stored, got %v", err)
+	}
+	got, err := s.MessagesBefore(ctx, "c1", 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seqs := seqsOf(got); !slices.Equal(seqs, []uint64{5, 6, 7}) {
+		t.Fatalf("before 8: %v", seqs)
+	}
+	got, err = s.MessagesRange(ctx, "c1", 9, 20, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seqs := seqsOf(got); !slices.Equal(seqs, []uint64{9, 10}) {
+		t.Fatalf("range 9..: %v", seqs)
+	}
+}
+
+func seqsOf(ms []natter.Message) []uint64 {
+	var out []uint64
+	for _, m := range ms {
+		out = append(out, m.Seq)
+	}
+	return out
+}
+
+func TestConversationsAndMembers(t *testing.T) {
+	t.Parallel()
+	s := openEmbedded(t)
+	ctx := context.Background()
+	id := natter.DirectID("bob", "alice")
+	if id != natter.DirectID("alice", "bob") {
+		t.Fatal("direct id depends on order")
+	}
+	c := natter.Conversation{ID: id, Kind: natter.KindDirect, CreatedBy: "alice", Members: []string{"alice", "bob"}}
+	if _, err := s.CreateConversation(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	have, err := s.CreateConversation(ctx, c)
+	if !errors.Is(err, store.ErrExists) || have.ID != id || len(have.Members) != 2 {
+		t.Fatalf("second create: %v %+v", err, have)
+	}
+	g := natter.Conversation{ID: "g_1", Kind: natter.KindGroup, CreatedBy: "alice", Members: []string{"alice"}}
+	if _, err := s.CreateConversation(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveMembers(ctx, "g_1", []string{"carol"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetConversation(ctx, "g_1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got.Members)
+	if !slices.Equal(got.Members, []string{"alice", "bob"}) {
+		t.Fatalf("members %v", got.Members)
+	}
+	convs, _ := s.UserConversations(ctx, "bob")
+	slices.Sort(convs)
+	if !slices.Equal(convs, []string{id, "g_1"}) {
+		t.Fatalf("bob's convs %v", convs)
+	}
+	if convs, _ := s.UserConversations(ctx, "carol"); len(convs) != 0 {
+		t.Fatalf("carol's convs %v", convs)
+	}
+	if err := s.AddMembers(ctx, "nope", []string{"x"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("add to missing conv: %v", err)
+	}
+	if _, err := s.GetConversation(ctx, "nope", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get missing: %v", err)
+	}
+	for _, seq := range []uint64{5, 3, 9} {
+		if err := s.SetReadCursor(ctx, "bob", "g_1", seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := s.ReadCursor(ctx, "bob", "g_1"); r != 9 {
+		t.Fatalf("read cursor %d, want 9 (never moves back)", r)
+	}
+}
+
+func TestDataSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	for round := 0; round < 2; round++ {
+		emb, err := store.StartEmbedded(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := store.Open(ctx, store.Config{URI: emb.URI()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			if _, err := s.InsertMessages(ctx, []natter.Message{msg("c9", 1)}); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := s.GetMessage(ctx, "m_c9_1"); err != nil {
+			t.Fatalf("after restart: %v", err)
+		}
+		_ = s.Close(ctx)
+		_ = emb.Stop(ctx)
+	}
+}
