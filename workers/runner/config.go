@@ -1,0 +1,73 @@
+package runner
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Config of one Runner.
+type Config struct {
+	// Role names the worker role ("persist", "fanout"). It is a subject token
+	// (subjects.ValidID): the dead-letter subject is subjects.DLQ(Role), and
+	// it labels metrics and logs. Required.
+	Role string
+	// Stream and Consumer name the durable pull consumer, created beforehand
+	// (streams.Apply). Required.
+	Stream, Consumer string
+	// BatchSize is the most messages one Handle call gets. Zero means 1.
+	BatchSize int
+	// Concurrency is how many Handle calls run at once. Zero means 1.
+	Concurrency int
+	// RetryDelay is the redelivery delay of a Retry without its own Delay.
+	// Zero means 1s.
+	RetryDelay time.Duration
+	// MaxDeliver is the consumer's MaxDeliver: a Retry on that delivery is
+	// dead-lettered instead. Zero means read it from the consumer; a non-zero
+	// value that differs from the consumer's makes Start fail with
+	// [ErrConsumerMismatch].
+	MaxDeliver int
+	// Logger receives the runner's logs, scoped with role, stream and
+	// consumer. Nil means discard.
+	Logger *slog.Logger
+	// Registerer receives the natter_worker_* metrics. Runners of several
+	// roles may share one. Nil means no metrics.
+	Registerer prometheus.Registerer
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if err := subjects.ValidID(c.Role); err != nil {
+		return fmt.Errorf("%w: Role: %w", ErrInvalidConfig, err)
+	}
+	if c.Stream == "" || c.Consumer == "" {
+		return fmt.Errorf("%w: Stream and Consumer are required", ErrInvalidConfig)
+	}
+	if c.MaxDeliver < 0 {
+		return fmt.Errorf("%w: MaxDeliver %d is negative", ErrInvalidConfig, c.MaxDeliver)
+	}
+	return nil
+}
+
+// pullMax is how many messages the runner buffers: enough for every loop to
+// have a full batch in hand and another one queued.
+func (c Config) pullMax() int { return 2 * c.BatchSize * c.Concurrency }

@@ -1,0 +1,183 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/runner"
+)
+
+const testRole = "test"
+
+// env is one embedded server with natter's streams applied.
+type env struct {
+	t   testing.TB
+	srv *natsembed.Server
+	js  jetstream.JetStream // the publisher's connection
+}
+
+func newEnv(t testing.TB, cfg streams.Config) *env {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	e := &env{t: t, srv: srv}
+	e.js = e.connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := streams.Apply(ctx, e.js, cfg); err != nil {
+		t.Fatalf("apply streams: %v", err)
+	}
+	return e
+}
+
+// connect opens a new connection: one per replica, as separate processes have.
+func (e *env) connect() jetstream.JetStream {
+	e.t.Helper()
+	nc, err := nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		e.t.Fatalf("connect: %v", err)
+	}
+	e.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		e.t.Fatalf("jetstream: %v", err)
+	}
+	return js
+}
+
+// publish appends messages "0".."n-1" to the log, spread over a few
+// conversations.
+func (e *env) publish(n int) {
+	e.t.Helper()
+	for i := range n {
+		if _, err := e.js.PublishAsync(subjects.Msg(fmt.Sprintf("c%d", i%7)), []byte(strconv.Itoa(i))); err != nil {
+			e.t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		e.t.Fatalf("publish: %d acks missing", e.js.PublishAsyncPending())
+	}
+}
+
+// runner starts a Runner of testRole on PERSIST over its own connection and
+// stops it at cleanup.
+func (e *env) runner(cfg runner.Config, h runner.Handler) *runner.Runner {
+	e.t.Helper()
+	cfg.Role = testRole
+	cfg.Stream, cfg.Consumer = subjects.StreamMsgs, subjects.ConsumerPersist
+	r, err := runner.New(e.connect(), cfg, h)
+	if err != nil {
+		e.t.Fatalf("new runner: %v", err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		e.t.Fatalf("start runner: %v", err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	return r
+}
+
+func (e *env) consumerInfo() *jetstream.ConsumerInfo {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := e.js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist)
+	if err != nil {
+		e.t.Fatalf("consumer: %v", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		e.t.Fatalf("consumer info: %v", err)
+	}
+	return info
+}
+
+// settled reports whether the consumer has nothing pending or unacknowledged.
+func (e *env) settled() error {
+	info := e.consumerInfo()
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("consumer: %d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
+	}
+	return nil
+}
+
+// deadLetter returns the last dead letter of testRole.
+func (e *env) deadLetter() (*jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, subjects.StreamDLQ)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLastMsgForSubject(ctx, subjects.DLQ(testRole))
+}
+
+// checkFor calls fn every `every` until it returns nil, failing the test
+// with fn's last error after total (as nats-server's tests do).
+func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("after %s: %v", total, err)
+}
+
+// tally counts how often each message (by payload) was handled.
+type tally struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func newTally() *tally { return &tally{seen: make(map[string]int)} }
+
+func (ta *tally) add(m jetstream.Msg) int {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	ta.seen[string(m.Data())]++
+	return ta.seen[string(m.Data())]
+}
+
+func (ta *tally) count(payload string) int {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return ta.seen[payload]
+}
+
+func (ta *tally) distinct() int {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return len(ta.seen)
+}
+
+// ackAll is a Handler that tallies and acknowledges every message.
+func ackAll(ta *tally) runner.HandlerFunc {
+	return func(_ context.Context, msgs []jetstream.Msg) []runner.Result {
+		for _, m := range msgs {
+			ta.add(m)
+		}
+		return runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
+	}
+}

@@ -1,0 +1,288 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// flushTimeout bounds the flush of acks after the last Handle call.
+const flushTimeout = 5 * time.Second
+
+// Runner runs one worker role on one durable consumer. Create it with [New],
+// run it with [Runner.Start], stop it with [Runner.Stop].
+type Runner struct {
+	js  jetstream.JetStream
+	cfg Config
+	h   Handler
+	log *slog.Logger
+	c   counters
+
+	queue chan jetstream.Msg
+	input chan struct{} // closed when the consume context is closed: no more callbacks
+	abort chan struct{} // closed when a Stop gives up waiting: hand messages back
+	done  chan struct{} // closed when every loop has returned and acks are flushed
+
+	mu         sync.Mutex
+	state      int // stateNew, stateRunning, stateStopped
+	cc         jetstream.ConsumeContext
+	cancel     context.CancelFunc // of the Handle context
+	maxDeliver int
+	abortOnce  sync.Once
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// New returns a Runner of cfg.Role that hands batches from the durable
+// consumer cfg.Stream/cfg.Consumer to h. It does not contact the server; see
+// [Runner.Start]. It fails with [ErrInvalidConfig] for a bad cfg, or when the
+// metrics cannot be registered.
+func New(js jetstream.JetStream, cfg Config, h Handler) (*Runner, error) {
+	if js == nil || h == nil {
+		return nil, fmt.Errorf("%w: JetStream and Handler are required", ErrInvalidConfig)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := &Runner{
+		js:    js,
+		cfg:   cfg,
+		h:     h,
+		log:   cfg.Logger.With("role", cfg.Role, "stream", cfg.Stream, "consumer", cfg.Consumer),
+		queue: make(chan jetstream.Msg, cfg.pullMax()),
+		input: make(chan struct{}),
+		abort: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	if cfg.Registerer != nil {
+		if err := r.c.register(cfg.Registerer, cfg.Role); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	return r, nil
+}
+
+// Start looks up the consumer and begins consuming. ctx bounds the look-up
+// only; the Runner runs until [Runner.Stop]. Start fails if the consumer does
+// not exist (wrapping [jetstream.ErrConsumerNotFound] or
+// [jetstream.ErrStreamNotFound]), with [ErrConsumerMismatch] if it cannot be
+// run with the Config, with [ErrStarted] on a second call and with
+// [ErrStopped] after Stop.
+func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.state {
+	case stateRunning:
+		return ErrStarted
+	case stateStopped:
+		return ErrStopped
+	}
+	cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Consumer)
+	if err != nil {
+		return fmt.Errorf("runner: %s: consumer %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.AckPolicy != jetstream.AckExplicitPolicy {
+		return fmt.Errorf("%w: %s/%s has ack policy %s, want explicit", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.AckPolicy)
+	}
+	r.maxDeliver = cc.MaxDeliver // -1 or 0: unlimited
+	if r.cfg.MaxDeliver != 0 && r.cfg.MaxDeliver != cc.MaxDeliver {
+		return fmt.Errorf("%w: %s/%s has MaxDeliver %d, config says %d", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.MaxDeliver, r.cfg.MaxDeliver)
+	}
+
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cc, err = cons.Consume(r.enqueue,
+		jetstream.PullMaxMessages(r.cfg.pullMax()),
+		jetstream.ConsumeErrHandler(r.consumeError))
+	if err != nil {
+		cancel()
+		return fmt.Errorf("runner: %s: consume %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
+	}
+	r.cancel = cancel
+	r.state = stateRunning
+
+	var loops sync.WaitGroup
+	for range r.cfg.Concurrency {
+		loops.Go(func() { r.loop(hctx) })
+	}
+	closed := r.cc.Closed()
+	go func() {
+		<-closed
+		r.mu.Lock()
+		if r.state != stateStopped {
+			r.log.Error("consume context closed before Stop; finishing queued messages")
+			r.c.failed("consume context closed before Stop")
+		}
+		r.mu.Unlock()
+		close(r.input)
+		loops.Wait()
+		r.flush()
+		cancel()
+		close(r.done)
+	}()
+	r.log.Info("runner started", "batch", r.cfg.BatchSize, "concurrency", r.cfg.Concurrency, "max_deliver", r.maxDeliver)
+	return nil
+}
+
+// Stop drains the Runner: it stops pulling, hands every message already
+// received to Handle, waits for the consume context to close, for every
+// Handle call and its acks, and flushes the connection. Stop before Start
+// just marks the Runner stopped. Calling Stop again waits for the same drain.
+//
+// If ctx ends first, Stop cancels the context of running Handle calls, hands
+// messages not yet handled back to the server (Nak) and returns ctx's error;
+// messages of unfinished Handle calls are redelivered after AckWait.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	switch r.state {
+	case stateNew:
+		r.state = stateStopped
+		r.mu.Unlock()
+		return nil
+	case stateRunning:
+		r.state = stateStopped
+		r.log.Info("runner stopping")
+		r.cc.Drain()
+	}
+	started := r.cc != nil
+	r.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		r.abortOnce.Do(func() {
+			close(r.abort)
+			r.cancel()
+		})
+		r.log.Warn("runner stop gave up waiting", "err", ctx.Err())
+		return fmt.Errorf("runner: %s: stop: %w", r.cfg.Role, ctx.Err())
+	}
+}
+
+// Stats returns the Runner's counters.
+func (r *Runner) Stats() Stats {
+	r.c.mu.Lock()
+	lastErr, lastErrAt := r.c.lastErr, r.c.lastErrTime
+	r.c.mu.Unlock()
+	return Stats{
+		Role:        r.cfg.Role,
+		Processed:   r.c.processed.Load(),
+		Acked:       r.c.acked.Load(),
+		Retried:     r.c.retried.Load(),
+		Poisoned:    r.c.poisoned.Load(),
+		InFlight:    int(r.c.inFlight.Load()),
+		Queued:      len(r.queue),
+		LastError:   lastErr,
+		LastErrorAt: lastErrAt,
+	}
+}
+
+// enqueue is the Consume callback. Blocking here is the back-pressure: the
+// client buffers at most PullMaxMessages.
+func (r *Runner) enqueue(m jetstream.Msg) {
+	select {
+	case r.queue <- m:
+	case <-r.abort:
+		r.handBack(m)
+	}
+}
+
+func (r *Runner) consumeError(_ jetstream.ConsumeContext, err error) {
+	r.log.Warn("consume error", "err", err)
+	r.c.failed("consume: " + err.Error())
+}
+
+// loop takes one message (waiting), then what else is queued up to BatchSize
+// (not waiting), and handles the batch. It returns once the consume context is
+// closed and the queue is empty.
+func (r *Runner) loop(ctx context.Context) {
+	for {
+		var first jetstream.Msg
+		select {
+		case first = <-r.queue:
+		case <-r.input:
+			select {
+			case first = <-r.queue:
+			default:
+				return
+			}
+		}
+		batch := make([]jetstream.Msg, 1, r.cfg.BatchSize)
+		batch[0] = first
+	fill:
+		for len(batch) < r.cfg.BatchSize {
+			select {
+			case m := <-r.queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		select {
+		case <-r.abort:
+			for _, m := range batch {
+				r.handBack(m)
+			}
+			continue
+		default:
+		}
+		r.process(ctx, batch)
+	}
+}
+
+func (r *Runner) process(ctx context.Context, batch []jetstream.Msg) {
+	n := len(batch)
+	r.c.addInFlight(n)
+	defer r.c.addInFlight(-n)
+	start := time.Now()
+	results := r.handle(ctx, batch)
+	r.c.observe(n, time.Since(start))
+	if len(results) != n {
+		r.log.Error("handler returned wrong number of results; retrying the batch", "want", n, "got", len(results))
+		results = All(n, Result{Outcome: Retry, Reason: fmt.Sprintf("handler bug: %d results for %d messages", len(results), n)})
+	}
+	for i, m := range batch {
+		r.settle(ctx, m, results[i])
+	}
+}
+
+// handle calls the Handler; a panic retries the whole batch.
+func (r *Runner) handle(ctx context.Context, batch []jetstream.Msg) (results []Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panic; retrying the batch", "panic", p, "batch", len(batch), "stack", string(debug.Stack()))
+			results = All(len(batch), Result{Outcome: Retry, Reason: fmt.Sprintf("handler panic: %v", p)})
+		}
+	}()
+	return r.h.Handle(ctx, batch)
+}
+
+// handBack returns a message not handled to the server for redelivery now.
+func (r *Runner) handBack(m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		r.log.Warn("nak on abort failed", "subject", m.Subject(), "err", err)
+	}
+}
+
+// flush makes sure the server has the acks before Stop returns.
+func (r *Runner) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := r.js.Conn().FlushWithContext(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		r.log.Warn("flush after drain failed", "err", err)
+	}
+}
