@@ -139,8 +139,15 @@ func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.Str
 	return &Change{"stream", want.Name, "updated"}, nil
 }
 
-// streamEqual compares the fields natter sets; the server fills in others.
+// streamEqual compares the fields natter sets; the server fills in others
+// (a zero limit comes back as -1, a zero duplicate window as 2m).
 func streamEqual(have, want jetstream.StreamConfig) bool {
+	if want.MaxMsgsPerSubject == 0 {
+		want.MaxMsgsPerSubject = -1
+	}
+	if want.Duplicates == 0 {
+		want.Duplicates = have.Duplicates
+	}
 	return have.Description == want.Description &&
 		reflect.DeepEqual(have.Subjects, want.Subjects) &&
 		have.Retention == want.Retention &&

@@ -20,7 +20,8 @@ type Embedded struct {
 }
 
 // StartEmbedded runs FerretDB with its SQLite files under dir. Its logs go to
-// logger at WARN and above (it logs every connection at INFO).
+// logger at ERROR only (it logs every connection at INFO and harmless
+// unsupported commands such as endSessions at WARN).
 func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)
@@ -33,7 +34,7 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	quiet := slog.New(levelFilter{h: logger.Handler(), min: slog.LevelWarn})
+	quiet := slog.New(levelFilter{h: logger.Handler(), min: slog.LevelError})
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)

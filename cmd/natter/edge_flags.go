@@ -1,0 +1,140 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// devKeyID is the kid of the dev signing key natter dev creates.
+const devKeyID = "dev"
+
+// edgeFlags configure the edge of natter dev and natter edge.
+type edgeFlags struct {
+	maxBody, burst, sendQueue       int
+	rate                            float64
+	origins                         string
+	pingInterval, authTimeout, lame time.Duration
+	authFlags
+}
+
+// authFlags configure token verification (edge) and minting (token).
+type authFlags struct {
+	secret, secretFile, keys, jwksFile, jwksURL, issuer, audience string
+	dev                                                           bool
+	data                                                          *string
+}
+
+func (a *authFlags) register(fs *fset) {
+	fs.str(&a.secret, "jwt-secret", "NATTER_JWT_SECRET", "", "HS256 secret (>= 32 bytes) of key id \"default\"; prefer the environment or --jwt-secret-file")
+	fs.str(&a.secretFile, "jwt-secret-file", "NATTER_JWT_SECRET_FILE", "", "file holding the HS256 secret of key id \"default\"")
+	fs.str(&a.keys, "jwt-keys", "NATTER_JWT_KEYS", "", "verification keys as kid:alg:file,... (alg HS256, RS256 or EdDSA; PEM public key or secret file)")
+	fs.str(&a.jwksFile, "jwks-file", "NATTER_JWKS_FILE", "", "JWKS file of verification keys")
+	fs.str(&a.jwksURL, "jwks-url", "NATTER_JWKS_URL", "", "JWKS URL of verification keys, refreshed every 5m")
+	fs.str(&a.issuer, "jwt-issuer", "NATTER_JWT_ISSUER", "", "required iss claim (empty = not checked)")
+	fs.str(&a.audience, "jwt-audience", "NATTER_JWT_AUDIENCE", "", "required aud claim (empty = not checked)")
+}
+
+// config builds the verifier config. In dev mode with no keys configured it
+// uses (creating it if needed) the dev signing key under the data dir.
+func (a *authFlags) config() (auth.Config, error) {
+	cfg := auth.Config{JWKSFile: a.jwksFile, JWKSURL: a.jwksURL, Issuer: a.issuer, Audience: a.audience}
+	bad := func(err error) error { return &node.SettingError{Setting: node.SettingAuth, Err: err} }
+	if a.secretFile != "" {
+		k, err := auth.LoadKeyFile("default", auth.AlgHS256, a.secretFile)
+		if err != nil {
+			return cfg, bad(err)
+		}
+		cfg.Keys = append(cfg.Keys, k)
+	} else if a.secret != "" {
+		cfg.Keys = append(cfg.Keys, auth.Key{ID: "default", Alg: auth.AlgHS256, Secret: []byte(a.secret)})
+	}
+	for _, spec := range splitList(a.keys) {
+		parts := strings.SplitN(spec, ":", 3)
+		if len(parts) != 3 {
+			return cfg, bad(fmt.Errorf("key %q is not kid:alg:file", spec))
+		}
+		k, err := auth.LoadKeyFile(parts[0], parts[1], parts[2])
+		if err != nil {
+			return cfg, bad(err)
+		}
+		cfg.Keys = append(cfg.Keys, k)
+	}
+	if len(cfg.Keys) == 0 && cfg.JWKSFile == "" && cfg.JWKSURL == "" {
+		if !a.dev {
+			return cfg, bad(errors.New("no verification key: set --jwt-secret-file, --jwt-keys, --jwks-file or --jwks-url"))
+		}
+		k, err := devKey(*a.data)
+		if err != nil {
+			return cfg, &node.SettingError{Setting: node.SettingData, Err: err}
+		}
+		cfg.Keys = append(cfg.Keys, k)
+	}
+	return cfg, nil
+}
+
+// devKey reads or creates <data>/dev-jwt-secret (mode 0600).
+func devKey(data string) (auth.Key, error) {
+	path := filepath.Join(data, "dev-jwt-secret")
+	secret, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return auth.Key{}, fmt.Errorf("create data dir: %w", err)
+		}
+		buf := make([]byte, 32)
+		_, _ = rand.Read(buf)
+		secret = []byte(hex.EncodeToString(buf))
+		if err := os.WriteFile(path, secret, 0o600); err != nil {
+			return auth.Key{}, fmt.Errorf("write dev signing key: %w", err)
+		}
+	} else if err != nil {
+		return auth.Key{}, fmt.Errorf("read dev signing key: %w", err)
+	}
+	return auth.Key{ID: devKeyID, Alg: auth.AlgHS256, Secret: []byte(strings.TrimSpace(string(secret)))}, nil
+}
+
+func (e *edgeFlags) register(fs *fset, mode node.Mode) {
+	fs.integer(&e.maxBody, "max-body", "NATTER_MAX_BODY", protocol.DefaultMaxBody, "largest client frame or REST body in bytes")
+	fs.str(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
+	fs.float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)")
+	fs.integer(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection")
+	fs.integer(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer")
+	fs.duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this")
+	fs.duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client")
+	fs.duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets")
+	e.authFlags.register(fs)
+	e.dev = mode == node.ModeDev
+}
+
+func (e *edgeFlags) apply(cfg *node.Config) error {
+	ac := &e.authFlags
+	ac.data = &cfg.DataDir
+	if cfg.DataDir == "" {
+		d := "./data"
+		ac.data = &d
+	}
+	a, err := ac.config()
+	if err != nil {
+		return err
+	}
+	cfg.Edge.Auth = a
+	cfg.Edge.MaxBody = e.maxBody
+	cfg.Edge.Origins = splitList(e.origins)
+	cfg.Edge.Rate = e.rate
+	cfg.Edge.Burst = e.burst
+	cfg.Edge.SendQueue = e.sendQueue
+	cfg.Edge.PingInterval = e.pingInterval
+	cfg.Edge.AuthTimeout = e.authTimeout
+	cfg.Edge.LameDuck = e.lame
+	return nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// binary is the natter binary built once for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "natter-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "natter")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build natter: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running natter process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	ready  map[string]string // key=value pairs of the "natter ready" line
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var kv = regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`)
+
+// startDev starts natter dev on free ports under data and waits for its
+// ready line.
+func startDev(t *testing.T, data string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"dev", "--data", data, "--http", "127.0.0.1:0", "--nats-port", "-1"}, extra...)
+	p := &proc{cmd: exec.Command(binary, args...), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	pr, pw := io.Pipe()
+	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); pw.Close(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+	readyCh := make(chan map[string]string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), `msg="natter ready"`) {
+				m := map[string]string{}
+				for _, g := range kv.FindAllStringSubmatch(sc.Text(), -1) {
+					m[g[1]] = strings.Trim(g[2], `"`)
+				}
+				readyCh <- m
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case p.ready = <-readyCh:
+	case <-p.exited:
+		t.Fatalf("natter dev exited before ready: %v\n%s", p.err, p.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("natter dev not ready after 60s:\n%s", p.stderr)
+	}
+	return p
+}
+
+func (p *proc) url(path string) string { return "http://" + p.ready["http"] + path }
+
+// stop sends SIGTERM and returns the exit code and how long the exit took.
+func (p *proc) stop(t *testing.T) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("natter did not exit 30s after SIGTERM:\n%s", p.stderr)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDevReadyStreamsAndStore(t *testing.T) {
+	t.Parallel()
+	p := startDev(t, t.TempDir())
+
+	if code, body := get(t, p.url("/readyz")); code != 200 {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	if code, _ := get(t, p.url("/healthz")); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	code, metrics := get(t, p.url("/metrics"))
+	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "natter_edge_connections", "natter_worker_in_flight"} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics (%d) lacks %s", code, want)
+		}
+	}
+
+	nc, err := nats.Connect(p.ready["nats"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range []string{subjects.StreamMsgs, subjects.StreamDLQ} {
+		if _, err := js.Stream(ctx, s); err != nil {
+			t.Fatalf("stream %s: %v", s, err)
+		}
+	}
+	for _, b := range []string{subjects.BucketIdem, subjects.BucketCursors, subjects.BucketPresence} {
+		if _, err := js.KeyValue(ctx, b); err != nil {
+			t.Fatalf("bucket %s: %v", b, err)
+		}
+	}
+	for _, c := range []string{subjects.ConsumerPersist, subjects.ConsumerFanout} {
+		if _, err := js.Consumer(ctx, subjects.StreamMsgs, c); err != nil {
+			t.Fatalf("consumer %s: %v", c, err)
+		}
+	}
+
+	mc, err := mongo.Connect(ctx, options.Client().ApplyURI(p.ready["mongo"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(context.Background())
+	if err := mc.Ping(ctx, nil); err != nil {
+		t.Fatalf("mongo ping on the embedded store: %v", err)
+	}
+
+	if code, d := p.stop(t); code != 0 || d > 10*time.Second {
+		t.Fatalf("SIGTERM: exit %d after %v\n%s", code, d, p.stderr)
+	}
+}
+
+func TestStreamsApplyIdempotent(t *testing.T) {
+	t.Parallel()
+	p := startDev(t, t.TempDir())
+	for i, want := range []string{"0 change(s)", "0 change(s)"} {
+		out, err := exec.Command(binary, "streams", "apply", "--nats-url", p.ready["nats"]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("apply #%d: %v\n%s", i+1, err, out)
+		}
+	}
+	// A changed setting is an update, and applying it again is no change.
+	out, err := exec.Command(binary, "streams", "apply", "--nats-url", p.ready["nats"], "--hot-tier", "500").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "updated stream MSGS") {
+		t.Fatalf("apply with new hot tier: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "streams", "apply", "--nats-url", p.ready["nats"], "--hot-tier", "500").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 change(s)") {
+		t.Fatalf("apply again: %v\n%s", err, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "natter ") {
+		t.Fatalf("version: %v %s", err, out)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A port nobody listens on, for an unreachable NATS.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := l.Addr().String()
+	l.Close()
+
+	cases := []struct {
+		name string
+		args []string
+		want string // the setting the one line must name
+	}{
+		{"unknown flag", []string{"dev", "--no-such-flag"}, "no-such-flag"},
+		{"unknown command", []string{"frobnicate"}, "frobnicate"},
+		{"malformed nats url", []string{"dev", "--nats-url", "http//bad url"}, "--nats-url (NATTER_NATS_URL)"},
+		{"malformed mongo uri", []string{"dev", "--nats-port", "-1", "--mongo-uri", "notmongo://x"}, "--mongo-uri (NATTER_MONGO_URI)"},
+		{"unwritable data dir", []string{"dev", "--data", filepath.Join(notDir, "data"), "--http", "127.0.0.1:0", "--nats-port", "-1"}, "--data (NATTER_DATA)"},
+		{"http port in use", []string{"dev", "--data", t.TempDir(), "--http", busy.Addr().String(), "--nats-port", "-1"}, "--http (NATTER_HTTP_ADDR)"},
+		{"nats port in use", []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-port", portOf(busy.Addr())}, "--nats-port (NATTER_NATS_PORT)"},
+		{"nats unreachable", []string{"edge", "--nats-url", "nats://" + deadAddr, "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("s", 32)}, "--nats-url (NATTER_NATS_URL)"},
+		{"edge without nats url", []string{"edge", "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("s", 32)}, "--nats-url (NATTER_NATS_URL)"},
+		{"unknown role", []string{"worker", "--nats-url", "nats://" + deadAddr, "--roles", "persist,bogus"}, "--roles (NATTER_ROLES)"},
+		{"bad env duration", []string{"dev", "--data", t.TempDir()}, "NATTER_LAME_DUCK"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(binary, tc.args...)
+			if tc.name == "bad env duration" {
+				cmd.Env = append(os.Environ(), "NATTER_LAME_DUCK=soon")
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("still running after 30s (half-started?):\n%s", stderr.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 2 {
+				t.Fatalf("exit code %d, want 2\n%s", code, stderr.String())
+			}
+			out := strings.TrimSpace(stderr.String())
+			if lines := strings.Split(out, "\n"); len(lines) != 1 && tc.name != "unknown flag" && tc.name != "unknown command" {
+				t.Fatalf("want one line, got %d:\n%s", len(lines), out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("output does not name %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
+
+func portOf(a net.Addr) string { return fmt.Sprint(a.(*net.TCPAddr).Port) }

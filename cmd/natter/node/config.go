@@ -1,0 +1,128 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/natter-im/natter/jetstream/streams"
+)
+
+// Mode is what a process runs.
+type Mode int
+
+const (
+	// ModeDev runs everything in one process, on embedded servers unless
+	// URLs are configured.
+	ModeDev Mode = iota
+	// ModeEdge runs only the edge (WebSockets and REST).
+	ModeEdge
+	// ModeWorker runs the configured worker roles.
+	ModeWorker
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeDev:
+		return "dev"
+	case ModeEdge:
+		return "edge"
+	case ModeWorker:
+		return "worker"
+	}
+	return "unknown"
+}
+
+// Worker roles.
+const (
+	RolePersist       = "persist"
+	RoleFanout        = "fanout"
+	RoleConversations = "conversations"
+)
+
+// AllRoles is every worker role, the default of natter dev and natter worker.
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout}
+
+// Config of one process. Zero values take the documented defaults.
+type Config struct {
+	Mode    Mode
+	Version string
+	// DataDir holds the embedded servers' files (nats/, mongo/) and the dev
+	// signing key. Empty means "./data". Only used by ModeDev.
+	DataDir string
+
+	// NATSURL of an external NATS cluster (comma-separated URLs). Empty in
+	// ModeDev means: start an embedded nats-server. Required otherwise.
+	NATSURL string
+	// NATSCreds is a .creds file (JWT + nkey) for the external cluster.
+	NATSCreds string
+	// NATSTLSCA, NATSTLSCert, NATSTLSKey: TLS to the external cluster.
+	NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// NATSPort is the client port of the embedded nats-server. Zero means
+	// 4222; -1 picks a free port.
+	NATSPort int
+	// SyncInterval is the embedded server's JetStream fsync interval. Zero
+	// means nats-server's default (2m; writes are still acked after the
+	// write reaches the OS).
+	SyncInterval time.Duration
+
+	// MongoURI of an external MongoDB (credentials and TLS options in the
+	// URI). Empty in ModeDev means: start an embedded FerretDB. Required
+	// for ModeWorker.
+	MongoURI string
+	// MongoDB is the database name. Empty means "natter".
+	MongoDB string
+	// MongoReadPreference for archived history reads. Empty means
+	// "secondaryPreferred".
+	MongoReadPreference string
+
+	// HTTPAddr is where the edge (and in ModeDev everything) serves
+	// WebSockets, REST, /healthz, /readyz and /metrics. Empty means
+	// "127.0.0.1:8080"; port 0 picks a free port.
+	HTTPAddr string
+	// AdminAddr is where a worker process serves /healthz, /readyz and
+	// /metrics. Empty means "127.0.0.1:9090"; port 0 picks a free port.
+	AdminAddr string
+	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
+	Roles []string
+
+	// Streams sizes the JetStream definitions.
+	Streams streams.Config
+	// Edge configures the edge; see EdgeConfig.
+	Edge EdgeConfig
+
+	// ShutdownTimeout bounds a graceful shutdown. Zero means 30s.
+	ShutdownTimeout time.Duration
+	// Logger; nil means discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.NATSPort == 0 {
+		c.NATSPort = 4222
+	}
+	if c.MongoDB == "" {
+		c.MongoDB = "natter"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:9090"
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = AllRoles
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c
+}

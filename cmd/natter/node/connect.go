@@ -1,0 +1,176 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// validate checks every setting that can be checked without side effects.
+func validate(c Config) error {
+	for _, r := range c.Roles {
+		switch r {
+		case RolePersist, RoleFanout, RoleConversations:
+		default:
+			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
+		}
+	}
+	if c.NATSURL != "" {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			pu, err := url.Parse(strings.TrimSpace(u))
+			if err != nil {
+				return settingErr(SettingNATSURL, "malformed URL %q: %v", u, err)
+			}
+			switch pu.Scheme {
+			case "nats", "tls", "ws", "wss":
+			default:
+				return settingErr(SettingNATSURL, "malformed URL %q: scheme must be nats, tls, ws or wss", u)
+			}
+			if pu.Host == "" {
+				return settingErr(SettingNATSURL, "malformed URL %q: no host", u)
+			}
+		}
+	} else if c.Mode != ModeDev {
+		return settingErr(SettingNATSURL, "required for natter %s", c.Mode)
+	}
+	if c.MongoURI != "" {
+		if err := options.Client().ApplyURI(c.MongoURI).Validate(); err != nil {
+			return settingErr(SettingMongoURI, "malformed URI: %v", err)
+		}
+	} else if c.Mode == ModeWorker && needsStore(c.Roles) {
+		return settingErr(SettingMongoURI, "required for natter worker with roles %s", strings.Join(c.Roles, ","))
+	}
+	if c.Mode == ModeDev && c.NATSURL == "" && (c.NATSPort < -1 || c.NATSPort > 65535) {
+		return settingErr(SettingNATSPort, "port %d out of range", c.NATSPort)
+	}
+	return nil
+}
+
+func needsStore(roles []string) bool {
+	for _, r := range roles {
+		if r == RolePersist || r == RoleConversations {
+			return true
+		}
+	}
+	return false
+}
+
+func listen(setting, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, settingErr(setting, "%v", err)
+	}
+	return ln, nil
+}
+
+// startEmbeddedNATS runs nats-server under <data>/nats.
+func startEmbeddedNATS(c Config) (*natsembed.Server, error) {
+	port := c.NATSPort
+	if port > 0 {
+		// nats-server does not report a busy port to an embedder; probe it.
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return nil, settingErr(SettingNATSPort, "%v", err)
+		}
+		_ = ln.Close()
+	}
+	s, err := natsembed.Start(natsembed.Config{
+		Port:         port,
+		StoreDir:     filepath.Join(c.DataDir, "nats"),
+		SyncInterval: c.SyncInterval,
+	})
+	if err != nil {
+		return nil, settingErr(SettingData, "%v", err)
+	}
+	return s, nil
+}
+
+func startEmbeddedStore(ctx context.Context, c Config) (*store.Embedded, error) {
+	e, err := store.StartEmbedded(ctx, filepath.Join(c.DataDir, "mongo"), c.Logger.With("component", "ferretdb"))
+	if err != nil {
+		return nil, settingErr(SettingData, "%v", err)
+	}
+	return e, nil
+}
+
+func connectNATS(c Config, url, name string) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(5 * time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(64 << 20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				c.Logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { c.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			c.Logger.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	}
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSTLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.NATSTLSCA))
+	}
+	if c.NATSTLSCert != "" || c.NATSTLSKey != "" {
+		opts = append(opts, nats.ClientCert(c.NATSTLSCert, c.NATSTLSKey))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		setting := SettingNATSURL
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			setting = SettingNATSCreds
+		}
+		return nil, settingErr(setting, "cannot connect to %s: %v", redact(url), err)
+	}
+	return nc, nil
+}
+
+func redact(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.User == nil {
+		return u
+	}
+	return pu.Redacted()
+}
+
+func openStore(ctx context.Context, c Config, uri string) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{URI: uri, Database: c.MongoDB, HistoryReadPreference: c.MongoReadPreference})
+	if err != nil {
+		return nil, settingErr(SettingMongoURI, "%v", err)
+	}
+	return st, nil
+}
+
+// readyCheck reports the first failing dependency.
+type readyCheck func(ctx context.Context) error
+
+func natsReady(nc *nats.Conn) readyCheck {
+	return func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats: %s", nc.Status())
+		}
+		return nil
+	}
+}

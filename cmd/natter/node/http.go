@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// newApp builds the process's Fiber app with /healthz, /readyz and /metrics.
+// The edge registers its routes on the same app.
+func newApp(n *Node) *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		AppName:               "natter " + n.cfg.Mode.String() + " " + n.cfg.Version,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		BodyLimit:             n.cfg.Edge.WithDefaults().MaxBody + 4096,
+		ErrorHandler:          errorHandler,
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok", "mode": n.cfg.Mode.String(), "version": n.cfg.Version})
+	})
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+		defer cancel()
+		if err := n.Ready(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "error": err.Error()})
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg})))
+	return app
+}
+
+// errorHandler answers every unhandled error as {"code","msg"} JSON.
+func errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	name := "internal"
+	if fe, ok := err.(*fiber.Error); ok {
+		code = fe.Code
+		switch code {
+		case fiber.StatusNotFound:
+			name = "not_found"
+		case fiber.StatusRequestEntityTooLarge:
+			name = "too_big"
+		case fiber.StatusMethodNotAllowed, fiber.StatusBadRequest:
+			name = "bad_frame"
+		}
+	}
+	return c.Status(code).JSON(fiber.Map{"code": name, "msg": err.Error()})
+}

@@ -1,0 +1,240 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// stopper is a started component; Stop drains it within ctx.
+type stopper interface {
+	Stop(ctx context.Context) error
+}
+
+// Node is one running natter process.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	natsSrv  *natsembed.Server
+	embStore *store.Embedded
+	natsURL  string
+	mongoURI string
+
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store *store.Store
+	reg   *prometheus.Registry
+
+	app    *fiber.App
+	ln     net.Listener
+	served chan error
+
+	edge    stopper   // stopped first
+	workers []stopper // stopped in reverse start order after the edge
+	checks  []readyCheck
+
+	started      bool // Start succeeded: Shutdown logs the stop
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start runs a process in cfg.Mode. On any error everything already started
+// is stopped again before Start returns: there is no half-started node.
+// Errors caused by one setting are *SettingError.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	cfg = cfg.withDefaults()
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = n.Shutdown(sctx)
+			n = nil
+		}
+	}()
+
+	// Bind the public port first: a busy port fails before anything starts.
+	addr, setting := cfg.HTTPAddr, SettingHTTP
+	if cfg.Mode == ModeWorker {
+		addr, setting = cfg.AdminAddr, SettingAdmin
+	}
+	if n.ln, err = listen(setting, addr); err != nil {
+		return n, err
+	}
+
+	n.natsURL = cfg.NATSURL
+	if n.natsURL == "" {
+		if n.natsSrv, err = startEmbeddedNATS(cfg); err != nil {
+			return n, err
+		}
+		n.natsURL = n.natsSrv.ClientURL()
+	}
+	runsStore := cfg.Mode != ModeEdge && needsStore(cfg.Roles)
+	n.mongoURI = cfg.MongoURI
+	if n.mongoURI == "" && runsStore {
+		if n.embStore, err = startEmbeddedStore(ctx, cfg); err != nil {
+			return n, err
+		}
+		n.mongoURI = n.embStore.URI()
+	}
+
+	if n.nc, err = connectNATS(cfg, n.natsURL, "natter-"+cfg.Mode.String()); err != nil {
+		return n, err
+	}
+	if n.js, err = jetstream.New(n.nc); err != nil {
+		return n, fmt.Errorf("node: jetstream: %w", err)
+	}
+	changes, err := streams.Apply(ctx, n.js, cfg.Streams)
+	if err != nil {
+		return n, settingErr(SettingNATSURL, "JetStream not usable: %v", err)
+	}
+	for _, c := range changes {
+		n.log.Info("jetstream definition applied", "change", c.String())
+	}
+	n.checks = append(n.checks, natsReady(n.nc), func(ctx context.Context) error {
+		_, err := n.js.AccountInfo(ctx)
+		return err
+	})
+
+	if runsStore {
+		if n.store, err = openStore(ctx, cfg, n.mongoURI); err != nil {
+			return n, err
+		}
+		n.checks = append(n.checks, n.store.Ping)
+	}
+
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.app = newApp(n)
+
+	if cfg.Mode != ModeEdge {
+		if err := n.startRoles(ctx); err != nil {
+			return n, err
+		}
+	}
+	if cfg.Mode != ModeWorker {
+		if err := n.startEdge(ctx); err != nil {
+			return n, err
+		}
+	}
+
+	go func() { n.served <- n.app.Listener(n.ln) }()
+	n.started = true
+	n.log.Info("natter ready", "mode", cfg.Mode.String(), "http", n.ln.Addr().String(),
+		"nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil, "embedded_mongo", n.embStore != nil,
+		"roles", rolesOf(cfg))
+	return n, nil
+}
+
+func rolesOf(c Config) []string {
+	if c.Mode == ModeEdge {
+		return nil
+	}
+	return c.Roles
+}
+
+// Addr is the address of the HTTP listener (edge, or admin for a worker).
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// NATSURL is the NATS URL the node uses (the embedded server's in dev mode).
+func (n *Node) NATSURL() string { return n.natsURL }
+
+// MongoURI is the MongoDB URI the node uses ("" for an edge).
+func (n *Node) MongoURI() string { return n.mongoURI }
+
+// Store is the node's MongoDB store (nil for an edge).
+func (n *Node) Store() *store.Store { return n.store }
+
+// Done is closed with the HTTP server's exit error if it stops on its own.
+func (n *Node) Done() <-chan error { return n.served }
+
+// Ready runs every readiness check.
+func (n *Node) Ready(ctx context.Context) error {
+	for _, c := range n.checks {
+		if err := c(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown stops the node in order: the edge stops accepting and closes its
+// sockets over the lame-duck interval, the HTTP server stops, workers drain
+// their consumers, micro services stop, the NATS connection drains, the
+// store disconnects, and embedded servers stop. Safe to call twice.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() { n.shutdownErr = n.shutdown(ctx) })
+	return n.shutdownErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	var errs []error
+	if n.edge != nil {
+		errs = append(errs, n.edge.Stop(ctx))
+	}
+	if n.app != nil {
+		errs = append(errs, n.app.ShutdownWithContext(ctx))
+	} else if n.ln != nil {
+		errs = append(errs, n.ln.Close())
+	}
+	for i := len(n.workers) - 1; i >= 0; i-- {
+		errs = append(errs, n.workers[i].Stop(ctx))
+	}
+	if n.nc != nil {
+		errs = append(errs, drain(ctx, n.nc))
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close(ctx))
+	}
+	if n.embStore != nil {
+		errs = append(errs, n.embStore.Stop(ctx))
+	}
+	if n.natsSrv != nil {
+		n.natsSrv.Stop()
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		n.log.Warn("shutdown incomplete", "err", err)
+	} else if n.started {
+		n.log.Info("natter stopped")
+	}
+	return err
+}
+
+// drain drains nc and waits until it is closed.
+func drain(ctx context.Context, nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return nil
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		nc.Close()
+		return fmt.Errorf("node: nats drain: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+)
+
+// commonFlags are shared by dev, edge, worker and streams apply.
+type commonFlags struct {
+	data, natsURL, natsCreds, natsCA, natsCert, natsKey string
+	mongoURI, mongoDB, mongoReadPref                    string
+	natsPort                                            int
+	syncInterval                                        time.Duration
+	replicas, maxDeliver                                int
+	hotTier                                             int
+	dedup, idemTTL, ackWait                             time.Duration
+	logLevel, logFormat                                 string
+}
+
+func (c *commonFlags) register(fs *fset, mode node.Mode) {
+	if mode == node.ModeDev {
+		fs.str(&c.data, "data", "NATTER_DATA", "./data", "directory of the embedded NATS and store files and the dev signing key")
+		fs.integer(&c.natsPort, "nats-port", "NATTER_NATS_PORT", 4222, "client port of the embedded nats-server (-1 = any free port)")
+		fs.duration(&c.syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "embedded JetStream fsync interval (0 = nats-server default, 2m)")
+	}
+	fs.str(&c.natsURL, "nats-url", "NATTER_NATS_URL", "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
+	fs.str(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
+	fs.str(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
+	fs.str(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
+	fs.str(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
+	if mode != node.ModeEdge {
+		fs.str(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
+		fs.str(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
+		fs.str(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
+	}
+	fs.integer(&c.replicas, "replicas", "NATTER_REPLICAS", 1, "replicas of every stream and KV bucket (3 on a cluster)")
+	fs.integer(&c.hotTier, "hot-tier", "NATTER_HOT_TIER", 10_000, "newest messages per conversation kept in JetStream")
+	fs.duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", 2*time.Minute, "JetStream duplicate window of the message log")
+	fs.duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "how long a send's client message id is remembered")
+	fs.integer(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered")
+	fs.duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery")
+	fs.str(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.str(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
+}
+
+func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level (NATTER_LOG_LEVEL): %q is not debug, info, warn or error", c.logLevel)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format (NATTER_LOG_FORMAT): %q is not text or json", c.logFormat)}
+}
+
+func (c *commonFlags) apply(cfg *node.Config) {
+	cfg.DataDir = c.data
+	cfg.NATSURL = c.natsURL
+	cfg.NATSCreds, cfg.NATSTLSCA, cfg.NATSTLSCert, cfg.NATSTLSKey = c.natsCreds, c.natsCA, c.natsCert, c.natsKey
+	cfg.NATSPort = c.natsPort
+	cfg.SyncInterval = c.syncInterval
+	cfg.MongoURI, cfg.MongoDB, cfg.MongoReadPreference = c.mongoURI, c.mongoDB, c.mongoReadPref
+	cfg.Streams.Replicas = c.replicas
+	cfg.Streams.HotTier = int64(c.hotTier)
+	cfg.Streams.DedupWindow = c.dedup
+	cfg.Streams.IdemTTL = c.idemTTL
+	cfg.Streams.MaxDeliver = c.maxDeliver
+	cfg.Streams.AckWait = c.ackWait
+}
+
+// parse parses args, reporting flag and environment errors as usage errors.
+func parse(fs *fset, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageErrorOrHelp(err)
+	}
+	if fs.envErr != nil {
+		return usageError{fs.envErr}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func usageErrorOrHelp(err error) error {
+	if strings.Contains(err.Error(), "help requested") {
+		return err
+	}
+	return usageError{err}
+}
+
+func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("natter "+mode.String(), "natter "+mode.String()+" [flags]")
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs, mode)
+	var httpAddr, adminAddr, roles string
+	var shutdownTimeout time.Duration
+	if mode != node.ModeWorker {
+		fs.str(&httpAddr, "http", "NATTER_HTTP_ADDR", "127.0.0.1:8080", "edge listen address: WebSockets, REST, /healthz, /readyz, /metrics")
+	}
+	if mode == node.ModeWorker {
+		fs.str(&adminAddr, "admin", "NATTER_ADMIN_ADDR", "127.0.0.1:9090", "worker admin address: /healthz, /readyz, /metrics")
+	}
+	if mode != node.ModeEdge {
+		fs.str(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
+	}
+	fs.duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown")
+	var ef edgeFlags
+	if mode != node.ModeWorker {
+		ef.register(fs, mode)
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := common.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
+		Roles: splitList(roles), ShutdownTimeout: shutdownTimeout, Logger: log}
+	common.apply(&cfg)
+	if mode != node.ModeWorker {
+		if err := ef.apply(&cfg); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signals(ctx, stderr)
+	defer stop()
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var served error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", shutdownTimeout)
+	case served = <-n.Done():
+		log.Error("http server stopped", "err", served)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		return err
+	}
+	if served != nil {
+		return fmt.Errorf("http server: %w", served)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/jetstream/streams"
+)
+
+// runStreams implements "natter streams apply".
+func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "apply" {
+		return usageError{fmt.Errorf("usage: natter streams apply [flags]")}
+	}
+	fs := newFlags("natter streams apply", "natter streams apply --nats-url URL [flags]")
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs, node.ModeEdge)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if common.natsURL == "" {
+		return usageError{fmt.Errorf("--nats-url (NATTER_NATS_URL): required")}
+	}
+	var cfg node.Config
+	common.apply(&cfg)
+	opts := []nats.Option{nats.Name("natter-streams-apply")}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSTLSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATSTLSCA))
+	}
+	if cfg.NATSTLSCert != "" {
+		opts = append(opts, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return &node.SettingError{Setting: node.SettingNATSURL, Err: err}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	changes, err := streams.Apply(ctx, js, cfg.Streams)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		fmt.Fprintln(stdout, c)
+	}
+	fmt.Fprintf(stdout, "%d change(s)\n", len(changes))
+	return nil
+}

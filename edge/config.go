@@ -1,0 +1,87 @@
+package edge
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// Config of an edge. Zero values take the documented defaults.
+type Config struct {
+	// MaxBody is the largest client frame or REST body in bytes, checked
+	// before anything is parsed. Zero means 64 KiB (protocol.DefaultMaxBody).
+	MaxBody int
+	// Origins is the allow-list of browser Origins ("https://app.example").
+	// Requests without an Origin header (native clients) are always allowed.
+	// Empty means no browser origin is allowed; "*" must be listed
+	// explicitly to allow any.
+	Origins []string
+	// Rate is the per-connection request rate (token bucket refill per
+	// second). Zero means 50.
+	Rate float64
+	// Burst is the token bucket size. Zero means 100 (protocol.DefaultBurst).
+	Burst int
+	// SendQueue is how many outgoing frames one socket may have queued
+	// before it is closed as a slow consumer (4008). Zero means 512.
+	SendQueue int
+	// PingInterval between server pings. Zero means 25s. A connection that
+	// sends nothing (not even a pong) for 2x this is closed (4009).
+	PingInterval time.Duration
+	// AuthTimeout bounds the wait for the auth frame of a browser client.
+	// Zero means 10s (protocol.DefaultAuthTimeout).
+	AuthTimeout time.Duration
+	// WriteTimeout bounds one socket write. Zero means 10s.
+	WriteTimeout time.Duration
+	// LameDuck is the interval over which a stopping edge closes its sockets
+	// (telling clients to reconnect elsewhere), so that they do not all
+	// reconnect at once. Zero means 5s.
+	LameDuck time.Duration
+	// HistoryLimit is the default page size of history. Zero means 50.
+	HistoryLimit int
+	// SyncLimit is the default per-conversation page of sync. Zero means 100.
+	SyncLimit int
+	// Auth configures token verification.
+	Auth auth.Config
+	// Logger; nil means discard.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with zero values replaced by their defaults.
+func (c Config) WithDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = protocol.DefaultMaxBody
+	}
+	if c.Rate <= 0 {
+		c.Rate = protocol.DefaultRate
+	}
+	if c.Burst <= 0 {
+		c.Burst = protocol.DefaultBurst
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 512
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = protocol.DefaultPingInterval
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = protocol.DefaultAuthTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.LameDuck <= 0 {
+		c.LameDuck = 5 * time.Second
+	}
+	if c.HistoryLimit <= 0 {
+		c.HistoryLimit = 50
+	}
+	if c.SyncLimit <= 0 {
+		c.SyncLimit = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

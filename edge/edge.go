@@ -1,0 +1,162 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/convsvc"
+)
+
+// Deps are the edge's connections to the mesh.
+type Deps struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Log     *msglog.Log
+	Convs   *convsvc.Client
+	Members *convsvc.MemberCache
+	// Registerer for the edge's metrics; nil means none.
+	Registerer prometheus.Registerer
+}
+
+// Edge serves client WebSockets and REST.
+type Edge struct {
+	cfg       Config
+	log       *slog.Logger
+	nc        *nats.Conn
+	msgs      *msglog.Log
+	convs     *convsvc.Client
+	members   *convsvc.MemberCache
+	cursors   jetstream.KeyValue
+	verifier  *auth.Verifier
+	hub       *hub
+	m         *metrics
+	upgrader  websocket.FastHTTPUpgrader
+	origins   map[string]bool
+	anyOrigin bool
+
+	draining atomic.Bool
+	wg       sync.WaitGroup // one per upgraded connection
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New builds an edge. ctx bounds start-up (JWKS fetch) and keeps the JWKS
+// refresh running until it is done.
+func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
+	cfg = cfg.WithDefaults()
+	v, err := auth.New(ctx, cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	kv, err := d.JS.KeyValue(ctx, subjects.BucketCursors)
+	if err != nil {
+		return nil, fmt.Errorf("edge: cursors bucket: %w", err)
+	}
+	e := &Edge{
+		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
+		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{},
+	}
+	e.hub = newHub(d.NC, e.m)
+	for _, o := range cfg.Origins {
+		if o == "*" {
+			e.anyOrigin = true
+		}
+		e.origins[o] = true
+	}
+	e.upgrader = websocket.FastHTTPUpgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		Subprotocols:    []string{protocol.Subprotocol},
+		// Origin is checked (with a JSON answer) before Upgrade.
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
+	return e, nil
+}
+
+// Register adds the WebSocket and REST routes to app.
+func (e *Edge) Register(app *fiber.App) {
+	app.Get(protocol.Path, e.handleWebSocket)
+	e.registerREST(app)
+}
+
+// Stop puts the edge in lame-duck mode: it refuses new connections, then
+// closes the open ones spread over the lame-duck interval, each with a bye
+// frame telling the client to reconnect (elsewhere) and close code 4010,
+// and waits for them to finish. Safe to call twice.
+func (e *Edge) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() { e.stopErr = e.stop(ctx) })
+	return e.stopErr
+}
+
+func (e *Edge) stop(ctx context.Context) error {
+	e.draining.Store(true)
+	sessions := e.hub.sessions()
+	if n := len(sessions); n > 0 {
+		e.log.Info("lame duck: closing sessions", "n", n, "over", e.cfg.LameDuck)
+		step := e.cfg.LameDuck / time.Duration(n)
+		t := time.NewTimer(0)
+		defer t.Stop()
+	loop:
+		for _, s := range sessions {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				break loop
+			}
+			s.close(protocol.CloseGoingAway, "edge shutting down: reconnect", true, true)
+			t.Reset(step)
+		}
+		// Whatever is left when ctx ran out closes at once.
+		for _, s := range sessions {
+			s.close(protocol.CloseGoingAway, "edge shutting down: reconnect", true, true)
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("edge: stop: %w", ctx.Err())
+	}
+}
+
+// errorCode maps an error from the mesh to the client's code and message.
+func (e *Edge) errorCode(err error) (protocol.Code, string) {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code, pe.Msg
+	}
+	var ce *convsvc.Error
+	if errors.As(err, &ce) {
+		return protocol.Code(ce.Code), ce.Msg
+	}
+	switch {
+	case errors.Is(err, msglog.ErrInvalid):
+		return protocol.CodeBadFrame, err.Error()
+	case errors.Is(err, msglog.ErrConflict):
+		return protocol.CodeUnavailable, "conversation busy: retry"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, jetstream.ErrNoStreamResponse):
+		return protocol.CodeUnavailable, "temporarily unavailable: retry"
+	}
+	e.log.Error("request failed", "err", err)
+	return protocol.CodeInternal, "internal error"
+}

@@ -1,0 +1,32 @@
+package edge
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	connections   prometheus.Gauge
+	framesIn      prometheus.Counter
+	framesOut     prometheus.Counter
+	pushes        prometheus.Counter
+	slowConsumers prometheus.Counter
+	sends         *prometheus.CounterVec
+	sendSeconds   prometheus.Histogram
+	errors        *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "natter_edge_connections", Help: "Open client WebSockets."}),
+		framesIn:      prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_frames_in_total", Help: "Client frames read."}),
+		framesOut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_frames_out_total", Help: "Server frames written."}),
+		pushes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_pushes_total", Help: "Message pushes queued to sockets."}),
+		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_slow_consumers_total", Help: "Sockets closed because their send queue was full."}),
+		sends:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_sends_total", Help: "Sends by result."}, []string{"result"}),
+		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_edge_send_seconds", Help: "Send to durable ack.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_errors_total", Help: "Error replies by code."}, []string{"code"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.sends, m.sendSeconds, m.errors)
+	}
+	return m
+}

@@ -1,0 +1,237 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/workers/convsvc"
+)
+
+// do runs one validated request for user on device and returns the reply
+// data. WebSocket sessions and REST handlers both come here, so both get the
+// same checks and the same errors.
+func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request) (any, error) {
+	switch r.Op {
+	case protocol.OpSend:
+		return e.send(ctx, user, r)
+	case protocol.OpAck:
+		return e.ack(ctx, user, device, r)
+	case protocol.OpSync:
+		return e.sync(ctx, user, r)
+	case protocol.OpHistory:
+		return e.history(ctx, user, r)
+	case protocol.OpConvCreate:
+		c, err := e.convs.Create(ctx, convsvc.CreateRequest{User: user, Kind: r.Kind, With: r.With, Name: r.Name, Members: r.Members})
+		return c, err
+	case protocol.OpConvList:
+		return e.convList(ctx, user)
+	case protocol.OpConvGet:
+		c, err := e.convs.Get(ctx, user, r.Conv)
+		if err != nil {
+			return nil, err
+		}
+		c.Head, err = e.msgs.Head(ctx, r.Conv)
+		return c, err
+	case protocol.OpMembersAdd:
+		return struct{}{}, e.convs.AddMembers(ctx, user, r.Conv, r.Users)
+	case protocol.OpMembersRemove:
+		return struct{}{}, e.convs.RemoveMembers(ctx, user, r.Conv, r.Users)
+	case protocol.OpMembersList:
+		m, err := e.convs.MembersList(ctx, user, r.Conv)
+		return protocol.MemberList{Members: m}, err
+	case protocol.OpRead:
+		return struct{}{}, e.convs.SetRead(ctx, user, r.Conv, r.Seq)
+	case protocol.OpPing:
+		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
+	}
+	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
+}
+
+// member answers not_member unless user is in conv. An unknown conversation
+// is not_member too, so that its existence does not leak.
+func (e *Edge) member(ctx context.Context, user, conv string) error {
+	ok, err := e.members.IsMember(ctx, conv, user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &protocol.Error{Code: protocol.CodeNotMember, Msg: "not a member of conversation " + conv}
+	}
+	return nil
+}
+
+func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any, error) {
+	start := time.Now()
+	if err := protocol.CheckBody(r.Body, e.cfg.MaxBody); err != nil {
+		e.m.sends.WithLabelValues("rejected").Inc()
+		return nil, err
+	}
+	if r.From != "" && r.From != user {
+		e.m.sends.WithLabelValues("rejected").Inc()
+		return nil, &protocol.Error{Code: protocol.CodeForbidden, Msg: "from " + strconv.Quote(r.From) + " is not the authenticated user " + strconv.Quote(user)}
+	}
+	if err := e.member(ctx, user, r.Conv); err != nil {
+		e.m.sends.WithLabelValues("rejected").Inc()
+		return nil, err
+	}
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body})
+	if err != nil {
+		e.m.sends.WithLabelValues("failed").Inc()
+		return nil, err
+	}
+	if ack.Dup {
+		e.m.sends.WithLabelValues("duplicate").Inc()
+	} else {
+		e.m.sends.WithLabelValues("ok").Inc()
+	}
+	e.m.sendSeconds.Observe(time.Since(start).Seconds())
+	return ack, nil
+}
+
+// ack records the device's delivered cursor (never moving it back).
+func (e *Edge) ack(ctx context.Context, user, device string, r *protocol.Request) (any, error) {
+	if err := e.member(ctx, user, r.Conv); err != nil {
+		return nil, err
+	}
+	key := user + "." + device + "." + r.Conv
+	if ent, err := e.cursors.Get(ctx, key); err == nil {
+		if have, _ := strconv.ParseUint(string(ent.Value()), 10, 64); have >= r.Seq {
+			return struct{}{}, nil
+		}
+	}
+	if _, err := e.cursors.PutString(ctx, key, strconv.FormatUint(r.Seq, 10)); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+// userConvs lists every conversation of user (all pages).
+func (e *Edge) userConvs(ctx context.Context, user string) ([]natter.Conversation, error) {
+	return e.convs.List(ctx, user)
+}
+
+func (e *Edge) convList(ctx context.Context, user string) (any, error) {
+	convs, err := e.userConvs(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.fillHeads(ctx, convs); err != nil {
+		return nil, err
+	}
+	return protocol.ConvList{Convs: convs}, nil
+}
+
+func (e *Edge) fillHeads(ctx context.Context, convs []natter.Conversation) error {
+	ids := make([]string, len(convs))
+	for i, c := range convs {
+		ids[i] = c.ID
+	}
+	heads, err := e.msgs.Heads(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range convs {
+		convs[i].Head = heads[convs[i].ID]
+	}
+	return nil
+}
+
+// sync answers every conversation of the user with its head, and for those
+// named in the cursors the messages after the cursor.
+func (e *Edge) sync(ctx context.Context, user string, r *protocol.Request) (any, error) {
+	convs, err := e.userConvs(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.fillHeads(ctx, convs); err != nil {
+		return nil, err
+	}
+	limit := r.LimitOrDefault()
+	out := protocol.SyncResult{Convs: make([]protocol.SyncConv, 0, len(convs))}
+	for _, c := range convs {
+		sc := protocol.SyncConv{Conv: c.ID, Head: c.Head}
+		if cur, ok := r.Cursors[c.ID]; ok && cur < c.Head {
+			msgs, head, err := e.after(ctx, user, c.ID, cur, limit)
+			if err != nil {
+				return nil, err
+			}
+			sc.Msgs, sc.Head = msgs, max(head, c.Head)
+			last := cur
+			if n := len(msgs); n > 0 {
+				last = msgs[n-1].Seq
+			}
+			sc.More = last < sc.Head
+		}
+		out.Convs = append(out.Convs, sc)
+	}
+	return out, nil
+}
+
+// after reads messages with seq > cursor from the hot tier, filling from the
+// MongoDB archive what was trimmed from it.
+func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limit int) ([]natter.Message, uint64, error) {
+	msgs, head, err := e.msgs.After(ctx, conv, cursor, limit)
+	var te *msglog.TrimmedError
+	if !errors.As(err, &te) {
+		return msgs, head, err
+	}
+	after := cursor
+	page, err := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: conv, After: &after, Before: te.Oldest, Limit: min(limit, convsvc.MaxHistoryLimit)})
+	if err != nil {
+		return nil, head, err
+	}
+	out := page.Msgs
+	if n := len(out); n < limit && !page.More && (n == 0 || out[n-1].Seq == te.Oldest-1) {
+		hot, h2, err := e.msgs.After(ctx, conv, te.Oldest-1, limit-n)
+		if err != nil && !errors.Is(err, msglog.ErrTrimmed) {
+			return nil, head, err
+		}
+		out = append(out, hot...)
+		head = max(head, h2)
+	}
+	return out, head, nil
+}
+
+func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (any, error) {
+	if err := e.member(ctx, user, r.Conv); err != nil {
+		return nil, err
+	}
+	limit := r.LimitOrDefault()
+	if r.After > 0 {
+		msgs, head, err := e.after(ctx, user, r.Conv, r.After, limit)
+		if err != nil {
+			return nil, err
+		}
+		last := r.After
+		if n := len(msgs); n > 0 {
+			last = msgs[n-1].Seq
+		}
+		return protocol.HistoryResult{Msgs: msgs, More: last < head}, nil
+	}
+	msgs, err := e.msgs.Before(ctx, r.Conv, r.Before, limit)
+	var te *msglog.TrimmedError
+	if errors.As(err, &te) {
+		// The older part of the page is only in the archive.
+		need := limit - len(msgs)
+		page, herr := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: r.Conv, Before: te.Oldest, Limit: min(need, convsvc.MaxHistoryLimit)})
+		if herr != nil {
+			return nil, herr
+		}
+		return protocol.HistoryResult{Msgs: append(page.Msgs, msgs...), More: page.More}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	more := len(msgs) > 0 && msgs[0].Seq > 1
+	return protocol.HistoryResult{Msgs: msgs, More: more}, nil
+}
+
+func isDup(res any) bool {
+	a, ok := res.(natter.Ack)
+	return ok && a.Dup
+}

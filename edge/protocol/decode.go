@@ -1,0 +1,288 @@
+package protocol
+
+import (
+	"strconv"
+)
+
+// Decode parses and validates one client frame. Errors are [*Error]:
+//
+//   - [CodeBadJSON] for an empty frame, invalid JSON or JSON that is not an
+//     object (ID "");
+//   - [CodeBadFrame] with ID "" when the request id is missing or invalid;
+//   - [CodeBadFrame] naming the field for a missing, mistyped or invalid
+//     field, and [CodeUnknownOp], both with the request id.
+//
+// Fields Decode does not know are ignored, so that newer clients can send
+// them to older edges. Field names are case-sensitive; when a field appears
+// twice the last one counts. Strings are unescaped as encoding/json does.
+// Decode does not check the body size: the edge limits the frame size before
+// decoding and calls [CheckBody] after.
+func Decode(data []byte) (*Request, error) {
+	r := new(Request)
+	if err := decodeInto(data, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func decodeInto(data []byte, r *Request) *Error {
+	if !isObject(data) {
+		return &Error{Code: CodeBadJSON, Msg: "frame must be one JSON object"}
+	}
+	d := decoder{data: data}
+	d.ws()
+	err := d.each('{', func(key []byte) error { return d.field(r, key) })
+	if err == nil {
+		d.ws()
+		if d.pos != len(data) {
+			err = d.fail(d.pos)
+		}
+	}
+	if err != nil {
+		return &Error{Code: CodeBadJSON, Msg: "invalid JSON at byte " + strconv.Itoa(d.off)}
+	}
+	if d.typeErr == "id" {
+		return badFrame("", "id: must be a string")
+	}
+	if e := checkRequestID(r.ID); e != nil {
+		return e
+	}
+	if d.typeErr != "" {
+		return badFrame(r.ID, d.typeErr+": "+typeHint(d.typeErr))
+	}
+	if e := r.validate(); e != nil {
+		e.ID = r.ID
+		return e
+	}
+	return nil
+}
+
+// field decodes the value of one member of the frame into r.
+func (d *decoder) field(r *Request, key []byte) error {
+	switch string(key) {
+	case "op":
+		return d.op(r)
+	case "id":
+		return d.strField(&r.ID, "id")
+	case "token":
+		return d.strField(&r.Token, "token")
+	case "device":
+		return d.strField(&r.Device, "device")
+	case "conv":
+		return d.strField(&r.Conv, "conv")
+	case "cmid":
+		return d.strField(&r.Cmid, "cmid")
+	case "body":
+		return d.strField(&r.Body, "body")
+	case "type":
+		return d.strField(&r.Type, "type")
+	case "from":
+		return d.strField(&r.From, "from")
+	case "seq":
+		return d.uintField(&r.Seq, "seq")
+	case "cursors":
+		return d.cursors(r)
+	case "limit":
+		return d.intField(&r.Limit, "limit")
+	case "before":
+		return d.uintField(&r.Before, "before")
+	case "after":
+		return d.uintField(&r.After, "after")
+	case "kind":
+		return d.strField(&r.Kind, "kind")
+	case "with":
+		return d.strField(&r.With, "with")
+	case "name":
+		return d.strField(&r.Name, "name")
+	case "members":
+		return d.listField(&r.Members, "members")
+	case "users":
+		return d.listField(&r.Users, "users")
+	default:
+		return d.skip()
+	}
+}
+
+// ops lets the op of a frame share the constant's memory.
+var ops = [...]string{
+	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
+	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
+}
+
+func (d *decoder) op(r *Request) error {
+	if d.peek() != '"' {
+		return d.scalar("op")
+	}
+	b, err := d.str()
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if string(b) == op {
+			r.Op = op
+			return nil
+		}
+	}
+	r.Op = string(b)
+	return nil
+}
+
+// scalar handles a value that is not of the field's type: null leaves the
+// field as it is (as in encoding/json), anything else is a type error.
+func (d *decoder) scalar(field string) error {
+	if d.null() {
+		return nil
+	}
+	return d.mistyped(field)
+}
+
+func (d *decoder) strField(dst *string, field string) error {
+	if d.peek() != '"' {
+		return d.scalar(field)
+	}
+	b, err := d.str()
+	if err != nil {
+		return err
+	}
+	*dst = string(b)
+	return nil
+}
+
+func (d *decoder) uintField(dst *uint64, field string) error {
+	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+		return d.scalar(field)
+	}
+	num, isInt, err := d.number()
+	if err != nil {
+		return err
+	}
+	n, ok := parseUint(num)
+	if !isInt || !ok {
+		if d.typeErr == "" {
+			d.typeErr = field
+		}
+		return nil
+	}
+	*dst = n
+	return nil
+}
+
+func (d *decoder) intField(dst *int, field string) error {
+	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+		return d.scalar(field)
+	}
+	num, isInt, err := d.number()
+	if err != nil {
+		return err
+	}
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	n, ok := parseUint(num)
+	const maxInt = 1<<(strconv.IntSize-1) - 1
+	switch {
+	case !isInt || !ok || n > maxInt+1 || n == maxInt+1 && !neg:
+		if d.typeErr == "" {
+			d.typeErr = field
+		}
+	case neg:
+		*dst = int(-n)
+	default:
+		*dst = int(n)
+	}
+	return nil
+}
+
+// parseUint parses the digits of an integer literal.
+func parseUint(num []byte) (uint64, bool) {
+	if len(num) == 0 || num[0] == '-' {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range num {
+		if n > (1<<64-1)/10 {
+			return 0, false
+		}
+		n1 := n*10 + uint64(c-'0')
+		if n1 < n*10 {
+			return 0, false
+		}
+		n = n1
+	}
+	return n, true
+}
+
+func (d *decoder) cursors(r *Request) error {
+	if d.peek() != '{' {
+		if d.null() {
+			r.Cursors = nil
+			return nil
+		}
+		return d.mistyped("cursors")
+	}
+	if r.Cursors == nil {
+		r.Cursors = make(map[string]uint64)
+	}
+	return d.each('{', func(key []byte) error {
+		conv := string(key)
+		var seq uint64
+		if err := d.uintField(&seq, "cursors"); err != nil {
+			return err
+		}
+		r.Cursors[conv] = seq
+		return nil
+	})
+}
+
+func (d *decoder) listField(dst *[]string, field string) error {
+	if d.peek() != '[' {
+		if d.null() {
+			*dst = nil
+			return nil
+		}
+		return d.mistyped(field)
+	}
+	out := []string{}
+	err := d.each('[', func([]byte) error {
+		var s string
+		if err := d.strField(&s, field); err != nil {
+			return err
+		}
+		out = append(out, s)
+		return nil
+	})
+	*dst = out
+	return err
+}
+
+// isObject reports whether data starts (after white space) with '{'.
+func isObject(data []byte) bool {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// typeHint says what type a field must have.
+func typeHint(field string) string {
+	switch field {
+	case "seq", "before", "after":
+		return "must be an integer >= 0"
+	case "limit":
+		return "must be an integer"
+	case "cursors":
+		return `must be an object of conversation id to seq ({"c1": 12})`
+	case "members", "users":
+		return "must be an array of user ids"
+	default:
+		return "must be a string"
+	}
+}

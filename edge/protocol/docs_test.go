@@ -1,0 +1,150 @@
+package protocol_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// docPath is docs/protocol.md, relative to this package.
+const docPath = "../../docs/protocol.md"
+
+// clientExamples are the client frames of docs/protocol.md, in order.
+// TestDocClientExamples fails when the two differ, so the doc, this table
+// and the fuzz seeds stay the same.
+var clientExamples = []string{
+	`{"op":"auth","id":"1","token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.sig","device":"d1"}`,
+	`{"op":"send","id":"2","conv":"g_7f3a9c","cmid":"c-1001","body":"hi all"}`,
+	`{"op":"send","id":"3","conv":"d_1cb15457d1ddab60e205c0fe3ca2f65d","cmid":"c-1002","body":"{\"w\":640}","type":"image"}`,
+	`{"op":"ack","id":"4","conv":"g_7f3a9c","seq":42}`,
+	`{"op":"read","id":"5","conv":"g_7f3a9c","seq":42}`,
+	`{"op":"sync","id":"6","cursors":{}}`,
+	`{"op":"sync","id":"7","cursors":{"g_7f3a9c":40,"d_1cb15457d1ddab60e205c0fe3ca2f65d":7},"limit":100}`,
+	`{"op":"history","id":"8","conv":"g_7f3a9c","limit":2}`,
+	`{"op":"history","id":"9","conv":"g_7f3a9c","before":41,"limit":1}`,
+	`{"op":"history","id":"10","conv":"g_7f3a9c","after":42}`,
+	`{"op":"conv.create","id":"11","kind":"direct","with":"bob"}`,
+	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
+	`{"op":"conv.list","id":"13"}`,
+	`{"op":"conv.get","id":"14","conv":"g_7f3a9c"}`,
+	`{"op":"members.add","id":"15","conv":"g_7f3a9c","users":["dave"]}`,
+	`{"op":"members.remove","id":"16","conv":"g_7f3a9c","users":["carol"]}`,
+	`{"op":"members.list","id":"17","conv":"g_7f3a9c"}`,
+	`{"op":"ping","id":"18"}`,
+}
+
+// docExamples returns the frames of the ```json <side> blocks of
+// docs/protocol.md, one per non-empty line.
+func docExamples(tb testing.TB, side string) []string {
+	tb.Helper()
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		tb.Fatalf("read %s: %v", docPath, err)
+	}
+	var (
+		out []string
+		in  bool
+	)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case !in && strings.TrimSpace(line) == "```json "+side:
+			in = true
+		case in && strings.TrimSpace(line) == "```":
+			in = false
+		case in && strings.TrimSpace(line) != "":
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatalf("scan %s: %v", docPath, err)
+	}
+	if in {
+		tb.Fatalf("%s: unterminated json %s block", docPath, side)
+	}
+	return out
+}
+
+func TestDocClientExamples(t *testing.T) {
+	t.Parallel()
+	got := docExamples(t, "client")
+	if !slices.Equal(got, clientExamples) {
+		t.Errorf("client examples in %s differ from clientExamples:\ndoc:\n%s\ntable:\n%s",
+			docPath, strings.Join(got, "\n"), strings.Join(clientExamples, "\n"))
+	}
+	ops := map[string]bool{}
+	for _, ex := range got {
+		t.Run(ex, func(t *testing.T) {
+			t.Parallel()
+			if _, err := protocol.Decode([]byte(ex)); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+		})
+		var r struct{ Op string }
+		_ = json.Unmarshal([]byte(ex), &r)
+		ops[r.Op] = true
+	}
+	for _, op := range allOps {
+		if !ops[op] {
+			t.Errorf("%s has no client example of op %q", docPath, op)
+		}
+	}
+}
+
+func TestDocServerExamples(t *testing.T) {
+	t.Parallel()
+	types := map[string]bool{}
+	for _, ex := range docExamples(t, "server") {
+		t.Run(ex, func(t *testing.T) {
+			t.Parallel()
+			f, err := protocol.DecodeServer([]byte(ex))
+			if err != nil {
+				t.Fatalf("DecodeServer: %v", err)
+			}
+			if f.T == protocol.FrameRes && !json.Valid(f.Data) {
+				t.Fatalf("data is not JSON: %s", f.Data)
+			}
+		})
+		var f struct{ T string }
+		_ = json.Unmarshal([]byte(ex), &f)
+		types[f.T] = true
+	}
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye} {
+		if !types[ft] {
+			t.Errorf("%s has no server example of frame %q", docPath, ft)
+		}
+	}
+}
+
+// TestDocTables checks that every error code and close code is in the doc.
+func TestDocTables(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, c := range allCodes {
+		if !strings.Contains(doc, "| `"+string(c)+"` |") {
+			t.Errorf("error code %s is not in the error table of %s", c, docPath)
+		}
+	}
+	for _, c := range []int{
+		protocol.CloseNormal, protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseInternal,
+		protocol.CloseBadProtocol, protocol.CloseUnauthorized, protocol.CloseAuthTimeout,
+		protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
+	} {
+		if !strings.Contains(doc, "| "+strconv.Itoa(c)+" |") {
+			t.Errorf("close code %d is not in the close table of %s", c, docPath)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Server frame encoders. Each returns a new slice the caller owns; the edge
+// writes it as one text frame.
+
+var emptyObject = []byte("{}")
+
+// Result is the reply to request id: {"t":"res","id":id,"data":data}. data
+// is encoded with encoding/json; nil encodes as {}. If data cannot be
+// encoded, Result returns an internal err frame instead.
+func Result(id string, data any) []byte {
+	if data == nil {
+		return ResultRaw(id, nil)
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Err(id, CodeInternal, "reply could not be encoded")
+	}
+	return ResultRaw(id, b)
+}
+
+// ResultRaw is [Result] for data that is already JSON (for example a reply
+// of the conversations service), which it embeds without re-encoding. data
+// must be one JSON value; empty means {}.
+func ResultRaw(id string, data []byte) []byte {
+	if len(data) == 0 {
+		data = emptyObject
+	}
+	b := make([]byte, 0, len(`{"t":"res","id":"","data":}`)+len(id)+len(data)+8)
+	b = append(b, `{"t":"res","id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// Err is an error reply: {"t":"err","id":id,"code":code,"msg":msg}, without
+// "id" when id is "" (the request id could not be read).
+func Err(id string, code Code, msg string) []byte {
+	b := make([]byte, 0, len(`{"t":"err","id":"","code":"","msg":""}`)+len(id)+len(code)+len(msg)+8)
+	b = append(b, `{"t":"err"`...)
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = appendString(b, id)
+	}
+	b = append(b, `,"code":`...)
+	b = appendString(b, string(code))
+	b = append(b, `,"msg":`...)
+	b = appendString(b, msg)
+	return append(b, '}')
+}
+
+// ErrFrame is the err frame for err in reply to request id. An [*Error]
+// keeps its code and message (and its own ID when id is ""); any other error
+// becomes [CodeInternal] with a generic message, so that internal details do
+// not reach clients.
+func ErrFrame(id string, err error) []byte {
+	var pe *Error
+	if errors.As(err, &pe) {
+		if id == "" {
+			id = pe.ID
+		}
+		return Err(id, pe.Code, pe.Msg)
+	}
+	return Err(id, CodeInternal, "internal error")
+}
+
+// Push is a new-message push: {"t":"msg","msg":msgJSON}. msgJSON is the
+// already-encoded [natter.Message] (the log payload, or the body of a
+// delivery), embedded as is: it must be one JSON object.
+func Push(msgJSON []byte) []byte {
+	b := make([]byte, 0, len(`{"t":"msg","msg":}`)+len(msgJSON))
+	b = append(b, `{"t":"msg","msg":`...)
+	b = append(b, msgJSON...)
+	return append(b, '}')
+}
+
+// Hello is the frame that opens an authenticated connection:
+// {"t":"hello","v":1,"user":..,"device":..,"session":..,"ping_ms":..,"max_body":..}.
+// A zero h.V is sent as [Version].
+func Hello(h HelloFrame) []byte {
+	if h.V == 0 {
+		h.V = Version
+	}
+	b := make([]byte, 0, 96+len(h.User)+len(h.Device)+len(h.Session))
+	b = append(b, `{"t":"hello","v":`...)
+	b = strconv.AppendInt(b, int64(h.V), 10)
+	b = append(b, `,"user":`...)
+	b = appendString(b, h.User)
+	if h.Device != "" {
+		b = append(b, `,"device":`...)
+		b = appendString(b, h.Device)
+	}
+	b = append(b, `,"session":`...)
+	b = appendString(b, h.Session)
+	b = append(b, `,"ping_ms":`...)
+	b = strconv.AppendInt(b, h.PingMS, 10)
+	b = append(b, `,"max_body":`...)
+	b = strconv.AppendInt(b, int64(h.MaxBody), 10)
+	return append(b, '}')
+}
+
+// Bye is sent just before the server closes the connection with the
+// WebSocket close code code: {"t":"bye","code":code,"reason":..,"reconnect":..}.
+// reconnect tells the client whether to connect again (with back-off).
+func Bye(code int, reason string, reconnect bool) []byte {
+	b := make([]byte, 0, 64+len(reason))
+	b = append(b, `{"t":"bye","code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	b = append(b, `,"reconnect":`...)
+	b = strconv.AppendBool(b, reconnect)
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Like encoding/json it replaces
+// invalid UTF-8 with U+FFFD and escapes U+2028 and U+2029 (for JavaScript);
+// unlike it, it leaves <, > and & alone.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

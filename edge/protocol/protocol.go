@@ -1,0 +1,114 @@
+package protocol
+
+import "time"
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// Connection constants.
+const (
+	// Path is the WebSocket endpoint.
+	Path = "/v1/ws"
+	// Subprotocol is the WebSocket subprotocol of version 1. A client that
+	// offers subprotocols must offer this one; one that offers none gets v1.
+	Subprotocol = "natter.v1"
+	// HeaderDevice optionally names the device at upgrade.
+	HeaderDevice = "X-Natter-Device"
+	// DefaultDevice is the device id an edge uses when a client names none.
+	DefaultDevice = "default"
+)
+
+// Protocol-level defaults. The edge's configuration starts from these and
+// announces the values in effect in the hello frame (ping_ms, max_body).
+const (
+	// DefaultMaxBody is the largest message body in bytes (64 KiB).
+	DefaultMaxBody = 64 << 10
+	// FrameOverhead is what a frame may carry beyond max_body (envelope,
+	// escapes, cursors): a frame longer than max_body+FrameOverhead is
+	// closed with [CloseTooBig] before it is parsed.
+	FrameOverhead = 4 << 10
+	// DefaultPingInterval is how often the edge sends WebSocket pings; a
+	// connection silent for twice this long is closed with [CloseIdleTimeout].
+	DefaultPingInterval = 25 * time.Second
+	// DefaultAuthTimeout is how long an edge waits for the auth frame of a
+	// connection that had no Authorization header.
+	DefaultAuthTimeout = 10 * time.Second
+	// DefaultRate and DefaultBurst are the per-connection token bucket:
+	// frames per second, and the bucket size.
+	DefaultRate  = 20
+	DefaultBurst = 100
+	// DefaultMaxBadFrames is how many undecodable frames in a row (bad_json,
+	// bad_frame, unknown_op) close a connection with [CloseBadProtocol].
+	DefaultMaxBadFrames = 10
+)
+
+// Field limits checked by [Decode] and [Request.Validate].
+const (
+	// MaxRequestID is the longest request id (printable ASCII, no space).
+	MaxRequestID = 64
+	// MaxType is the longest message type.
+	MaxType = 32
+	// MaxName is the longest group name, in characters.
+	MaxName = 128
+	// MaxUsers is the most users in one members.add, members.remove or
+	// conv.create (members).
+	MaxUsers = 1000
+	// DefaultSyncLimit and MaxSyncLimit bound the messages per conversation
+	// of one sync reply.
+	DefaultSyncLimit = 100
+	MaxSyncLimit     = 1000
+	// DefaultHistoryLimit and MaxHistoryLimit bound one history page.
+	DefaultHistoryLimit = 50
+	MaxHistoryLimit     = 200
+)
+
+// Client ops (the "op" of a request).
+const (
+	OpAuth          = "auth"
+	OpSend          = "send"
+	OpAck           = "ack"
+	OpSync          = "sync"
+	OpHistory       = "history"
+	OpConvCreate    = "conv.create"
+	OpConvList      = "conv.list"
+	OpConvGet       = "conv.get"
+	OpMembersAdd    = "members.add"
+	OpMembersRemove = "members.remove"
+	OpMembersList   = "members.list"
+	OpRead          = "read"
+	OpPing          = "ping"
+)
+
+// Server frame types (the "t" of a server frame). Clients ignore frames with
+// a type they do not know, so new pushes can be added within v1.
+const (
+	FrameRes   = "res"
+	FrameErr   = "err"
+	FrameMsg   = "msg"
+	FrameHello = "hello"
+	FrameBye   = "bye"
+)
+
+// WebSocket close codes.
+const (
+	// CloseNormal: the connection is done (client or server asked).
+	CloseNormal = 1000
+	// ClosePolicy: Origin not allowed, or the first frame was not auth.
+	ClosePolicy = 1008
+	// CloseTooBig: a frame exceeded max_body+FrameOverhead.
+	CloseTooBig = 1009
+	// CloseInternal: the server failed.
+	CloseInternal = 1011
+	// CloseBadProtocol: too many bad frames in a row.
+	CloseBadProtocol = 4000
+	// CloseUnauthorized: the token is invalid or expired.
+	CloseUnauthorized = 4001
+	// CloseAuthTimeout: no auth frame within the auth timeout.
+	CloseAuthTimeout = 4002
+	// CloseSlowConsumer: the connection's send queue was full.
+	CloseSlowConsumer = 4008
+	// CloseIdleTimeout: nothing was heard for two ping intervals.
+	CloseIdleTimeout = 4009
+	// CloseGoingAway: the edge is shutting down; reconnect (elsewhere).
+	CloseGoingAway = 4010
+)

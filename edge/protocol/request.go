@@ -1,0 +1,248 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Request is one client frame. Which fields an op uses is listed on each
+// field; the others are zero. The JSON names are the wire names, and empty
+// fields are left out when a client encodes it.
+type Request struct {
+	// Op is the operation (OpSend, ...). Every request.
+	Op string `json:"op"`
+	// ID is the request id the reply echoes: 1..64 printable ASCII
+	// characters, no space. Every request.
+	ID string `json:"id"`
+
+	// Token is the JWT. auth.
+	Token string `json:"token,omitempty"`
+	// Device optionally names the device. auth.
+	Device string `json:"device,omitempty"`
+
+	// Conv is the conversation id. send, ack, read, history, conv.get,
+	// members.*.
+	Conv string `json:"conv,omitempty"`
+	// Cmid is the client message id, the idempotency key of a send. send.
+	Cmid string `json:"cmid,omitempty"`
+	// Body is the message text. send.
+	Body string `json:"body,omitempty"`
+	// Type is an application-defined message kind (<= 32 bytes). send.
+	Type string `json:"type,omitempty"`
+	// From, if set, must be the token's user (the edge checks). send.
+	From string `json:"from,omitempty"`
+	// Seq is a cursor: delivered (ack) or read (read). Must be >= 1.
+	Seq uint64 `json:"seq,omitempty"`
+
+	// Cursors maps conversation ids to the last seq the device has. sync.
+	Cursors map[string]uint64 `json:"cursors,omitempty"`
+	// Limit bounds the messages returned: per conversation for sync,
+	// per page for history. 0 means the default; see [Request.LimitOrDefault].
+	Limit int `json:"limit,omitempty"`
+	// Before and After select a history page (exclusive); at most one is set.
+	Before uint64 `json:"before,omitempty"`
+	After  uint64 `json:"after,omitempty"`
+
+	// Kind is "direct" or "group". conv.create.
+	Kind string `json:"kind,omitempty"`
+	// With is the other user of a direct conversation. conv.create.
+	With string `json:"with,omitempty"`
+	// Name is a group's name (<= 128 characters). conv.create.
+	Name string `json:"name,omitempty"`
+	// Members are a group's first members besides the creator. conv.create.
+	Members []string `json:"members,omitempty"`
+	// Users are the users to add or remove. members.add, members.remove.
+	Users []string `json:"users,omitempty"`
+}
+
+// Encode validates r like the edge will ([Request.Validate] plus the request
+// id) and returns its frame. Errors are [*Error].
+func (r *Request) Encode() ([]byte, error) {
+	if err := checkRequestID(r.ID); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(r)
+}
+
+// LimitOrDefault is r.Limit, or the op's default limit when it is 0.
+func (r *Request) LimitOrDefault() int {
+	if r.Limit != 0 {
+		return r.Limit
+	}
+	switch r.Op {
+	case OpSync:
+		return DefaultSyncLimit
+	case OpHistory:
+		return DefaultHistoryLimit
+	}
+	return 0
+}
+
+// Validate checks the op and the fields it uses; [Decode] calls it. It does
+// not check the request id, so REST handlers, which have none, can use it on
+// a Request they fill from the URL and body. Errors are [*Error] with r.ID:
+// [CodeUnknownOp] or [CodeBadFrame] naming the field.
+func (r *Request) Validate() error {
+	if err := r.validate(); err != nil {
+		err.ID = r.ID
+		return err
+	}
+	return nil
+}
+
+func (r *Request) validate() *Error {
+	switch r.Op {
+	case OpAuth:
+		if r.Token == "" {
+			return badFrame("", "token: required")
+		}
+		if r.Device != "" {
+			return checkID("device", r.Device)
+		}
+	case OpSend:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.Cmid == "" {
+			return badFrame("", "cmid: required")
+		}
+		if subjects.ValidID(r.Cmid) != nil {
+			return badFrame("", "cmid: must be 1..64 characters of [A-Za-z0-9_-]")
+		}
+		if r.Body == "" {
+			return badFrame("", "body: required")
+		}
+		if len(r.Type) > MaxType {
+			return badFrame("", "type: longer than "+strconv.Itoa(MaxType)+" bytes")
+		}
+	case OpAck, OpRead:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.Seq == 0 {
+			return badFrame("", "seq: required (>= 1)")
+		}
+	case OpSync:
+		for conv := range r.Cursors {
+			if subjects.ValidID(conv) != nil {
+				return badFrame("", "cursors: key must be a conversation id (1..64 characters of [A-Za-z0-9_-])")
+			}
+		}
+		return checkLimit(r.Limit, MaxSyncLimit)
+	case OpHistory:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.Before != 0 && r.After != 0 {
+			return badFrame("", "before: not allowed together with after")
+		}
+		return checkLimit(r.Limit, MaxHistoryLimit)
+	case OpConvCreate:
+		return r.validateCreate()
+	case OpConvList, OpPing:
+	case OpConvGet, OpMembersList:
+		return checkID("conv", r.Conv)
+	case OpMembersAdd, OpMembersRemove:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if len(r.Users) == 0 {
+			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
+		}
+		return checkIDs("users", r.Users)
+	case "":
+		return badFrame("", "op: required")
+	default:
+		return &Error{Code: CodeUnknownOp, Msg: "op: unknown op " + strconv.Quote(truncate(r.Op, 32))}
+	}
+	return nil
+}
+
+func (r *Request) validateCreate() *Error {
+	switch r.Kind {
+	case "direct":
+		if err := checkID("with", r.With); err != nil {
+			return err
+		}
+		if r.Name != "" {
+			return badFrame("", "name: only for a group")
+		}
+		if len(r.Members) != 0 {
+			return badFrame("", "members: only for a group")
+		}
+	case "group":
+		if r.With != "" {
+			return badFrame("", "with: only for a direct conversation")
+		}
+		if len(r.Name) > MaxName && utf8.RuneCountInString(r.Name) > MaxName {
+			return badFrame("", "name: longer than "+strconv.Itoa(MaxName)+" characters")
+		}
+		return checkIDs("members", r.Members)
+	case "":
+		return badFrame("", "kind: required (direct or group)")
+	default:
+		return badFrame("", "kind: must be direct or group")
+	}
+	return nil
+}
+
+// checkID checks a required id field.
+func checkID(field, id string) *Error {
+	if id == "" {
+		return badFrame("", field+": required")
+	}
+	if subjects.ValidID(id) != nil {
+		return badFrame("", field+": must be 1..64 characters of [A-Za-z0-9_-]")
+	}
+	return nil
+}
+
+// checkIDs checks a list of at most MaxUsers ids.
+func checkIDs(field string, ids []string) *Error {
+	if len(ids) > MaxUsers {
+		return badFrame("", field+": more than "+strconv.Itoa(MaxUsers)+" users")
+	}
+	for i, id := range ids {
+		if subjects.ValidID(id) != nil {
+			return badFrame("", field+"["+strconv.Itoa(i)+"]: must be 1..64 characters of [A-Za-z0-9_-]")
+		}
+	}
+	return nil
+}
+
+func checkLimit(limit, max int) *Error {
+	if limit < 0 || limit > max {
+		return badFrame("", "limit: must be 1.."+strconv.Itoa(max)+" (0 or absent: default)")
+	}
+	return nil
+}
+
+// checkRequestID checks a request id: 1..MaxRequestID bytes of printable
+// ASCII without space.
+func checkRequestID(id string) *Error {
+	if id == "" {
+		return badFrame("", "id: required")
+	}
+	if len(id) > MaxRequestID {
+		return badFrame("", "id: longer than "+strconv.Itoa(MaxRequestID)+" characters")
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return badFrame("", "id: must be printable ASCII without space")
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,88 @@
+package protocol
+
+import (
+	"encoding/json"
+
+	"github.com/natter-im/natter"
+)
+
+// Reply data of the ops, the "data" of a res frame. send answers with a
+// [natter.Ack], conv.create and conv.get with a [natter.Conversation]; ack,
+// read, members.add and members.remove answer with {}.
+
+// SyncResult is the reply to sync.
+type SyncResult struct {
+	// Convs has one entry per conversation of the user.
+	Convs []SyncConv `json:"convs"`
+}
+
+// SyncConv is one conversation in a sync reply.
+type SyncConv struct {
+	Conv string `json:"conv"`
+	// Head is the conversation's newest seq (0: no messages yet).
+	Head uint64 `json:"head"`
+	// Msgs are the messages after the cursor, oldest first, at most the
+	// limit; only for conversations named in the request's cursors.
+	Msgs []natter.Message `json:"msgs,omitempty"`
+	// More is true when messages after the last one in Msgs remain: sync
+	// again from there.
+	More bool `json:"more"`
+}
+
+// HistoryResult is the reply to history: a page, oldest first.
+type HistoryResult struct {
+	Msgs []natter.Message `json:"msgs"`
+	// More is true when the page was cut: older messages exist (before, or
+	// neither) or newer ones do (after).
+	More bool `json:"more"`
+}
+
+// ConvList is the reply to conv.list.
+type ConvList struct {
+	Convs []natter.Conversation `json:"convs"`
+}
+
+// MemberList is the reply to members.list.
+type MemberList struct {
+	Members []string `json:"members"`
+}
+
+// Pong is the reply to ping.
+type Pong struct {
+	// TS is the server time, Unix milliseconds.
+	TS int64 `json:"ts"`
+}
+
+// The list replies encode a nil list as [], never null.
+
+func (r SyncResult) MarshalJSON() ([]byte, error) {
+	type plain SyncResult
+	if r.Convs == nil {
+		r.Convs = []SyncConv{}
+	}
+	return json.Marshal(plain(r))
+}
+
+func (r HistoryResult) MarshalJSON() ([]byte, error) {
+	type plain HistoryResult
+	if r.Msgs == nil {
+		r.Msgs = []natter.Message{}
+	}
+	return json.Marshal(plain(r))
+}
+
+func (r ConvList) MarshalJSON() ([]byte, error) {
+	type plain ConvList
+	if r.Convs == nil {
+		r.Convs = []natter.Conversation{}
+	}
+	return json.Marshal(plain(r))
+}
+
+func (r MemberList) MarshalJSON() ([]byte, error) {
+	type plain MemberList
+	if r.Members == nil {
+		r.Members = []string{}
+	}
+	return json.Marshal(plain(r))
+}

@@ -1,0 +1,132 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// REST for clients without a socket. Same auth (Authorization: Bearer),
+// same validation, same idempotency and the same error codes as the
+// WebSocket protocol; errors are {"code","msg"} with the code's HTTP status.
+func (e *Edge) registerREST(app *fiber.App) {
+	g := app.Group("/v1/conversations", e.restAuth)
+	g.Get("/", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		return &protocol.Request{Op: protocol.OpConvList}, nil
+	}, fiber.StatusOK))
+	g.Post("/", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{}
+		if err := bodyInto(c, r); err != nil {
+			return nil, err
+		}
+		r.Op = protocol.OpConvCreate
+		return r, nil
+	}, fiber.StatusCreated))
+	g.Get("/:conv", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		return &protocol.Request{Op: protocol.OpConvGet, Conv: c.Params("conv")}, nil
+	}, fiber.StatusOK))
+	g.Get("/:conv/messages", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{Op: protocol.OpHistory, Conv: c.Params("conv")}
+		var err error
+		if r.Before, err = queryUint(c, "before"); err != nil {
+			return nil, err
+		}
+		if r.After, err = queryUint(c, "after"); err != nil {
+			return nil, err
+		}
+		l, err := queryUint(c, "limit")
+		r.Limit = int(min(l, 1<<20))
+		return r, err
+	}, fiber.StatusOK))
+	g.Post("/:conv/messages", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{}
+		if err := bodyInto(c, r); err != nil {
+			return nil, err
+		}
+		r.Op, r.Conv = protocol.OpSend, c.Params("conv")
+		if k := c.Get("Idempotency-Key"); k != "" && r.Cmid == "" {
+			r.Cmid = k
+		}
+		return r, nil
+	}, fiber.StatusCreated))
+}
+
+// restAuth checks Origin and the bearer token and stores the user.
+func (e *Edge) restAuth(c *fiber.Ctx) error {
+	if err := e.checkOrigin(c); err != nil {
+		return err
+	}
+	cl, err := e.verify(c.Get(fiber.HeaderAuthorization))
+	if err != nil {
+		return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
+	}
+	c.Locals("user", cl.User)
+	c.Locals("device", cl.Device)
+	return c.Next()
+}
+
+func (e *Edge) restHandler(build func(*fiber.Ctx) (*protocol.Request, error), okStatus int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		r, err := build(c)
+		if err == nil {
+			err = r.Validate()
+		}
+		if err != nil {
+			return e.restErr(c, err)
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), 15*time.Second)
+		defer cancel()
+		user, _ := c.Locals("user").(string)
+		device, _ := c.Locals("device").(string)
+		if device == "" {
+			device = "rest"
+		}
+		res, err := e.do(ctx, user, device, r)
+		if err != nil {
+			return e.restErr(c, err)
+		}
+		status := okStatus
+		if r.Op == protocol.OpSend && isDup(res) {
+			status = fiber.StatusOK
+		}
+		c.Status(status)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		b, err := json.Marshal(res)
+		if err != nil {
+			return e.restErr(c, err)
+		}
+		return c.Send(b)
+	}
+}
+
+func (e *Edge) restErr(c *fiber.Ctx, err error) error {
+	code, msg := e.errorCode(err)
+	e.m.errors.WithLabelValues(string(code)).Inc()
+	return restError(c, code.HTTPStatus(), code, msg)
+}
+
+func bodyInto(c *fiber.Ctx, r *protocol.Request) error {
+	if len(c.Body()) > 0 {
+		if err := json.Unmarshal(c.Body(), r); err != nil {
+			return &protocol.Error{Code: protocol.CodeBadJSON, Msg: "request body is not a JSON object: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+func queryUint(c *fiber.Ctx, name string) (uint64, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &protocol.Error{Code: protocol.CodeBadFrame, Msg: name + ": " + strconv.Quote(v) + " is not a non-negative integer"}
+	}
+	return n, nil
+}

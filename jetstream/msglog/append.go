@@ -1,0 +1,200 @@
+package msglog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Send is one message to append.
+type Send struct {
+	// Conv is the conversation id ([subjects.ValidID]).
+	Conv string
+	// From is the sending user, from the token ([subjects.ValidID]).
+	From string
+	// Cmid is the client message id ([subjects.ValidID]); retries of one
+	// send must reuse it.
+	Cmid string
+	// Type is the application-defined kind. Empty means [DefaultType].
+	Type string
+	// Body is the message text.
+	Body string
+}
+
+func (s Send) validate() error {
+	for _, f := range [...]struct{ name, v string }{{"conv", s.Conv}, {"from", s.From}, {"cmid", s.Cmid}} {
+		if err := subjects.ValidID(f.v); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, f.name, err)
+		}
+	}
+	return nil
+}
+
+// Append stores s in the log and returns its ack once it is durable. A retry
+// of an accepted send (same Conv, From and Cmid) returns the original ack
+// with Dup set, from JetStream's dedup window or from the IDEM record.
+//
+// Errors: [ErrInvalid] for bad fields, [ErrConflict] when other writers kept
+// winning the compare-and-set race, else the NATS error. After an error the
+// send may or may not have been stored; retrying it is always safe.
+func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
+	if err := s.validate(); err != nil {
+		return natter.Ack{}, fmt.Errorf("msglog: append: %w", err)
+	}
+	if s.Type == "" {
+		s.Type = DefaultType
+	}
+	id := MessageID(s.Conv, s.From, s.Cmid)
+	unlock, err := l.locks.lock(ctx, s.Conv)
+	if err != nil {
+		return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
+	}
+	defer unlock()
+
+	for attempt := 0; ; attempt++ {
+		ack, ok, err := l.getIdem(ctx, id)
+		if err != nil {
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: idem: %w", id, err)
+		}
+		if ok {
+			ack.Dup = true
+			return ack, nil
+		}
+		h, err := l.cachedHead(ctx, s.Conv)
+		if err != nil {
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: head: %w", id, err)
+		}
+		ack, err = l.publish(ctx, s, id, h)
+		if err == nil {
+			return ack, nil
+		}
+		if !isWrongLastSeq(err) {
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
+		}
+		// Another writer appended first, or this is a retry of a stored
+		// send and our head is stale: re-read the head and check again.
+		l.heads.drop(s.Conv)
+		if attempt >= l.cfg.MaxRetries {
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w (%d retries)", id, ErrConflict, attempt)
+		}
+		l.log.Debug("append conflict", "conv", s.Conv, "id", id, "attempt", attempt+1)
+		if err := backoff(ctx, attempt); err != nil {
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
+		}
+	}
+}
+
+// publish appends the message after h with compare-and-set on h.
+func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ack, error) {
+	seq, blk, pblk := h.next()
+	msg := natter.Message{
+		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
+		Type: s.Type, Body: s.Body, TS: time.Now().UnixMilli(),
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return natter.Ack{}, err
+	}
+	m := &nats.Msg{Subject: subjects.Msg(s.Conv), Data: data, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(h.stream, 10))
+	m.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(HeaderBlk, strconv.FormatUint(blk, 10))
+	m.Header.Set(HeaderPBlk, strconv.FormatUint(pblk, 10))
+	pa, err := l.js.PublishMsg(ctx, m)
+	if err != nil {
+		return natter.Ack{}, err
+	}
+	if pa.Duplicate {
+		// Stored before by an earlier attempt of this send (inside the dedup
+		// window) whose IDEM write never happened. Leave the cached head
+		// alone: if it is stale (a clustered stream checks the message id
+		// before the expected sequence), the next append's
+		// compare-and-set fails and re-reads it.
+		return l.original(ctx, id, pa.Sequence)
+	}
+	if blk == 0 {
+		blk = pa.Sequence
+	}
+	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk})
+	ack := ackOf(msg)
+	l.writeIdem(ctx, ack)
+	return ack, nil
+}
+
+// original answers a duplicate ack: it reads the stored entry at sseq,
+// writes its IDEM record and returns its ack with Dup set.
+func (l *Log) original(ctx context.Context, id string, sseq uint64) (natter.Ack, error) {
+	raw, err := l.stream.GetMsg(ctx, sseq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Trimmed already; the persist worker has written the IDEM record
+		// when it archived the message.
+		ack, ok, ierr := l.getIdem(ctx, id)
+		if ierr != nil || !ok {
+			return natter.Ack{}, fmt.Errorf("duplicate of stream seq %d, which is trimmed and has no idem record: %w", sseq, errors.Join(err, ierr))
+		}
+		ack.Dup = true
+		return ack, nil
+	}
+	if err != nil {
+		return natter.Ack{}, fmt.Errorf("read original at stream seq %d: %w", sseq, err)
+	}
+	m, err := Decode(raw.Data, raw.Header)
+	if err != nil {
+		return natter.Ack{}, err
+	}
+	if m.ID != id {
+		return natter.Ack{}, fmt.Errorf("%w: duplicate ack for %s points at %s (stream seq %d)", ErrCorrupt, id, m.ID, sseq)
+	}
+	ack := ackOf(m)
+	l.writeIdem(ctx, ack)
+	ack.Dup = true
+	return ack, nil
+}
+
+// writeIdem records ack. The message is durable already, so a failure only
+// narrows idempotency to the dedup window until the persist worker writes
+// the record; it is logged, not returned.
+func (l *Log) writeIdem(ctx context.Context, ack natter.Ack) {
+	if err := l.putIdem(ctx, ack); err != nil {
+		l.log.Warn("idem record not written", "id", ack.ID, "conv", ack.Conv, "seq", ack.Seq, "err", err)
+	}
+}
+
+// isWrongLastSeq reports a failed compare-and-set: 10071, or 10164 on
+// replicated streams.
+func isWrongLastSeq(err error) bool {
+	var jerr jetstream.JetStreamError
+	if !errors.As(err, &jerr) || jerr.APIError() == nil {
+		return false
+	}
+	c := jerr.APIError().ErrorCode
+	return c == jetstream.JSErrCodeStreamWrongLastSequence || c == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// backoff waits before retry attempt+1: not at all after the first conflict
+// (the winner is done by then), then a jittered wait growing to ~5ms.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(250*time.Microsecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

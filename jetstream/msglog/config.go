@@ -1,0 +1,30 @@
+package msglog
+
+import "log/slog"
+
+// Config of a [Log]. Zero values take the documented defaults.
+type Config struct {
+	// Logger receives warnings (an IDEM record that could not be written)
+	// and debug lines (append conflicts). Nil means discard.
+	Logger *slog.Logger
+	// MaxRetries bounds how often one append re-reads the head after losing
+	// the compare-and-set race before it fails with [ErrConflict]. Zero
+	// means 50.
+	MaxRetries int
+	// HeadCacheSize is how many conversation heads the log keeps in memory
+	// to append without reading the head first. Zero means 100,000.
+	HeadCacheSize int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 50
+	}
+	if c.HeadCacheSize <= 0 {
+		c.HeadCacheSize = 100_000
+	}
+	return c
+}

@@ -1,0 +1,31 @@
+// Package msglog is the conversation log: it appends accepted messages to the
+// MSGS stream and reads pages of its hot tier.
+//
+// Guarantees of [Log.Append]:
+//
+//   - No loss: an [natter.Ack] is returned only once JetStream has stored the
+//     message.
+//   - No duplicates: the message id is derived from (conv, from, cmid)
+//     ([MessageID]); a retry inside the stream's dedup window gets
+//     JetStream's duplicate ack, a retry up to the IDEM bucket's TTL (24h by
+//     default) is answered from the IDEM record. Either way the sender gets
+//     the original id and seq back with Dup set.
+//   - Order: each conversation's seq is 1, 2, 3 ... without gaps. Appends are
+//     compare-and-set on the subject's last stream sequence
+//     (Nats-Expected-Last-Subject-Sequence), so writers in different
+//     processes can never hand out the same seq; inside one process appends
+//     to one conversation are serialised by a per-conversation lock.
+//
+// Every log entry carries block anchors (headers [HeaderBlk], [HeaderPBlk]):
+// messages are grouped in blocks of [BlockSize] seqs and each entry points at
+// the stream sequence of the first entry of its block and of the previous
+// block. A page read fetches the head (one direct get), hops back one direct
+// get per block to the block holding the first wanted seq and reads forward
+// with one batched direct get. Its cost depends on the page size and how far
+// back from the head it starts, never on how many messages the conversation
+// or the stream holds.
+//
+// Messages older than the hot tier (MaxMsgsPerSubject of MSGS) are reported
+// with [ErrTrimmed] (as a [*TrimmedError] carrying the oldest seq still in the
+// hot tier); callers read those from MongoDB.
+package msglog

@@ -1,0 +1,237 @@
+package msglog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Headers natter sets on every log entry, besides Nats-Msg-Id (the message id).
+const (
+	// HeaderSeq is the per-conversation seq (1, 2, 3 ...).
+	HeaderSeq = "Natter-Seq"
+	// HeaderBlk is the stream sequence of the first entry of this entry's
+	// block, "0" when this entry is the first.
+	HeaderBlk = "Natter-Blk"
+	// HeaderPBlk is the stream sequence of the first entry of the previous
+	// block, "0" when there is none.
+	HeaderPBlk = "Natter-PBlk"
+)
+
+// BlockSize is how many seqs one anchor block spans: the message with seq s
+// is in block (s-1)/BlockSize.
+const BlockSize = 64
+
+// DefaultType is the Type of a message sent without one.
+const DefaultType = "text"
+
+// Log appends to and reads the conversation log. It is safe for concurrent
+// use; one Log per process is enough.
+type Log struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	idem       jetstream.KeyValue
+	directGet  string        // $JS.API.DIRECT.GET.MSGS (honours the js API prefix)
+	timeout    time.Duration // for requests whose ctx has no deadline
+	batchBytes int           // max_bytes of a batched read; 0 = the server's limit (tests lower it)
+	log        *slog.Logger
+	cfg        Config
+	mux        *replyMux
+	locks      *convLocks
+	heads      *headCache
+}
+
+// New returns a Log on the MSGS stream and the IDEM bucket, which must exist
+// (streams.Apply creates them). The stream must allow direct gets.
+func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	st, err := js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		return nil, fmt.Errorf("msglog: new: stream %s: %w", subjects.StreamMsgs, err)
+	}
+	if !st.CachedInfo().Config.AllowDirect {
+		return nil, fmt.Errorf("msglog: new: stream %s does not allow direct get", subjects.StreamMsgs)
+	}
+	kv, err := js.KeyValue(ctx, subjects.BucketIdem)
+	if err != nil {
+		return nil, fmt.Errorf("msglog: new: bucket %s: %w", subjects.BucketIdem, err)
+	}
+	mux, err := newReplyMux(nc)
+	if err != nil {
+		return nil, fmt.Errorf("msglog: new: reply subscription: %w", err)
+	}
+	opts := js.Options()
+	timeout := opts.DefaultTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &Log{
+		nc:        nc,
+		js:        js,
+		stream:    st,
+		idem:      kv,
+		directGet: apiPrefix(opts) + "DIRECT.GET." + subjects.StreamMsgs,
+		timeout:   timeout,
+		log:       cfg.Logger.With("component", "msglog"),
+		cfg:       cfg,
+		mux:       mux,
+		locks:     newConvLocks(),
+		heads:     newHeadCache(cfg.HeadCacheSize),
+	}, nil
+}
+
+// Close releases the Log's reply subscription. The connection stays open;
+// it is the caller's. Close is safe to call twice.
+func (l *Log) Close() error {
+	if err := l.mux.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("msglog: close: %w", err)
+	}
+	return nil
+}
+
+// apiPrefix mirrors how nats.go derives the JetStream API prefix.
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	p := jetstream.DefaultAPIPrefix
+	switch {
+	case o.Domain != "":
+		p = "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		p = o.APIPrefix
+	}
+	if !strings.HasSuffix(p, ".") {
+		p += "."
+	}
+	return p
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// MessageID returns the id of the message (conv, from, cmid): "m_" and the
+// first 26 characters of the lowercase unpadded base32 of
+// sha256(conv "\n" from "\n" cmid). Retries of one send get one id.
+func MessageID(conv, from, cmid string) string {
+	sum := sha256.Sum256([]byte(conv + "\n" + from + "\n" + cmid))
+	return "m_" + strings.ToLower(idEncoding.EncodeToString(sum[:])[:26])
+}
+
+// Decode returns the message of a log entry from its payload and headers
+// (for workers: m.Data(), m.Headers()). hdr may be nil; when it carries
+// [HeaderSeq] that must match the payload. Errors wrap [ErrCorrupt].
+func Decode(data []byte, hdr nats.Header) (natter.Message, error) {
+	var m natter.Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return natter.Message{}, fmt.Errorf("msglog: decode: %w: %w", ErrCorrupt, err)
+	}
+	if m.ID == "" || m.Conv == "" || m.Seq == 0 {
+		return natter.Message{}, fmt.Errorf("msglog: decode: %w: missing id, conv or seq", ErrCorrupt)
+	}
+	if v := hdr.Get(HeaderSeq); v != "" && v != strconv.FormatUint(m.Seq, 10) {
+		return natter.Message{}, fmt.Errorf("msglog: decode: %w: header seq %s, payload seq %d", ErrCorrupt, v, m.Seq)
+	}
+	return m, nil
+}
+
+// ackOf is the sender's ack for an accepted message.
+func ackOf(m natter.Message) natter.Ack {
+	return natter.Ack{ID: m.ID, Conv: m.Conv, Seq: m.Seq, TS: m.TS}
+}
+
+// EnsureIdem creates the IDEM record of msg unless one exists; it never
+// overwrites. The persist worker calls it for every message it stores, which
+// closes the window where an edge dies between its append and its own IDEM
+// write.
+func (l *Log) EnsureIdem(ctx context.Context, msg natter.Message) error {
+	if msg.ID == "" || msg.Seq == 0 {
+		return fmt.Errorf("msglog: ensure idem: %w: message without id or seq", ErrInvalid)
+	}
+	if err := l.putIdem(ctx, ackOf(msg)); err != nil {
+		return fmt.Errorf("msglog: ensure idem %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+func (l *Log) putIdem(ctx context.Context, ack natter.Ack) error {
+	ack.Dup = false
+	b, err := json.Marshal(ack)
+	if err != nil {
+		return err
+	}
+	if _, err := l.idem.Create(ctx, ack.ID, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	return nil
+}
+
+// getIdem returns the stored ack of id; ok is false when there is none.
+func (l *Log) getIdem(ctx context.Context, id string) (ack natter.Ack, ok bool, err error) {
+	e, err := l.idem.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return natter.Ack{}, false, nil
+	}
+	if err != nil {
+		return natter.Ack{}, false, err
+	}
+	if err := json.Unmarshal(e.Value(), &ack); err != nil {
+		return natter.Ack{}, false, fmt.Errorf("%w: idem record %s: %w", ErrCorrupt, id, err)
+	}
+	return ack, true, nil
+}
+
+// Head returns the newest seq of conv, 0 when it has no messages.
+func (l *Log) Head(ctx context.Context, conv string) (uint64, error) {
+	if err := subjects.ValidID(conv); err != nil {
+		return 0, fmt.Errorf("msglog: head: %w: %w", ErrInvalid, err)
+	}
+	h, err := l.readHead(ctx, conv)
+	if err != nil {
+		return 0, fmt.Errorf("msglog: head %s: %w", conv, err)
+	}
+	return h.seq, nil
+}
+
+// Heads returns the newest seq of each of convs (0 for those without
+// messages) with one batched direct get per 256 conversations.
+func (l *Log) Heads(ctx context.Context, convs []string) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(convs))
+	for _, c := range convs {
+		if err := subjects.ValidID(c); err != nil {
+			return nil, fmt.Errorf("msglog: heads: %w: %w", ErrInvalid, err)
+		}
+		out[c] = 0
+	}
+	const chunk = 256
+	for i := 0; i < len(convs); i += chunk {
+		part := convs[i:min(i+chunk, len(convs))]
+		filters := make([]string, len(part))
+		for j, c := range part {
+			filters[j] = subjects.Msg(c)
+		}
+		_, err := l.directBatch(ctx, directReq{MultiLast: filters}, func(m *nats.Msg) (bool, error) {
+			conv := subjects.ConvFromMsg(m.Header.Get(jetstream.SubjectHeader))
+			seq, err := strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
+			if err != nil || conv == "" {
+				return false, fmt.Errorf("%w: entry without %s or subject", ErrCorrupt, HeaderSeq)
+			}
+			out[conv] = seq
+			return true, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("msglog: heads: %w", err)
+		}
+	}
+	return out, nil
+}

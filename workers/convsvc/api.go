@@ -1,0 +1,139 @@
+package convsvc
+
+import (
+	"strings"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Ops of the conversations service. The endpoint subject of op is
+// subjects.ConvEndpoint(op).
+const (
+	OpCreate        = "create"
+	OpGet           = "get"
+	OpList          = "list"
+	OpMembersAdd    = "members.add"
+	OpMembersRemove = "members.remove"
+	OpMembersList   = "members.list"
+	OpMembers       = "members"
+	OpRead          = "read"
+	OpHistory       = "history"
+)
+
+// Limits of the wire protocol.
+const (
+	// MaxNameLen is the longest group name, in bytes.
+	MaxNameLen = 256
+	// DefaultHistoryLimit is the page size of history when limit is 0.
+	DefaultHistoryLimit = 50
+	// MaxHistoryLimit is the largest limit history accepts.
+	MaxHistoryLimit = 500
+	// ListPageSize is the most conversations one list reply carries.
+	ListPageSize = 200
+	// MaxMembersPage is the most members one members or members.list reply
+	// carries (fewer when the server's max payload is small).
+	MaxMembersPage = 10_000
+)
+
+// CreateRequest is the request of create.
+type CreateRequest struct {
+	// User is the acting user; it becomes the creator and a member.
+	User string `json:"user"`
+	// Kind is natter.KindDirect or natter.KindGroup.
+	Kind string `json:"kind"`
+	// With is the other user of a direct conversation (direct only).
+	With string `json:"with,omitempty"`
+	// Name of a group (group only, at most MaxNameLen bytes).
+	Name string `json:"name,omitempty"`
+	// Members of a group besides the creator (group only).
+	Members []string `json:"members,omitempty"`
+}
+
+// ConvRequest is the request of get.
+type ConvRequest struct {
+	User string `json:"user"`
+	Conv string `json:"conv"`
+}
+
+// ListRequest is the request of list.
+type ListRequest struct {
+	User string `json:"user"`
+	// After asks for the page after the conversation id a reply gave as Next.
+	After string `json:"after,omitempty"`
+}
+
+// ListReply is the reply of list.
+type ListReply struct {
+	// Convs are sorted by id and carry no members.
+	Convs []natter.Conversation `json:"convs"`
+	// Next is set when there are more: send it as After.
+	Next string `json:"next,omitempty"`
+}
+
+// MembersRequest is the request of members.list and of the internal members
+// (which has no User).
+type MembersRequest struct {
+	User  string `json:"user,omitempty"`
+	Conv  string `json:"conv"`
+	After string `json:"after,omitempty"`
+}
+
+// MembersReply is the reply of members.list and members.
+type MembersReply struct {
+	// Members, sorted.
+	Members []string `json:"members"`
+	// Next is set when there are more: send it as After.
+	Next string `json:"next,omitempty"`
+}
+
+// ChangeMembersRequest is the request of members.add and members.remove.
+type ChangeMembersRequest struct {
+	User  string   `json:"user"`
+	Conv  string   `json:"conv"`
+	Users []string `json:"users"`
+}
+
+// ReadRequest is the request of read: move User's read cursor in Conv to Seq
+// (never back).
+type ReadRequest struct {
+	User string `json:"user"`
+	Conv string `json:"conv"`
+	Seq  uint64 `json:"seq"`
+}
+
+// HistoryRequest is the request of history (archived messages).
+//
+// With After set, the page holds the oldest messages with seq > *After (and
+// < Before if set), oldest first, and More says whether newer ones follow.
+// Otherwise it holds the newest messages with seq < Before (any seq when
+// Before is 0), oldest first, and More says whether older ones exist.
+type HistoryRequest struct {
+	User   string  `json:"user"`
+	Conv   string  `json:"conv"`
+	Before uint64  `json:"before,omitempty"`
+	After  *uint64 `json:"after,omitempty"`
+	// Limit is the most messages in the page: 1..MaxHistoryLimit, 0 means
+	// DefaultHistoryLimit. A page may hold fewer to fit the max payload;
+	// More is then true.
+	Limit int `json:"limit,omitempty"`
+}
+
+// HistoryPage is the reply of history.
+type HistoryPage struct {
+	Msgs []natter.Message `json:"msgs"`
+	More bool             `json:"more"`
+}
+
+// endpointName is the micro endpoint name of op (micro names allow no dots).
+func endpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
+
+// convFromMembersChanged returns the conversation of a membership-change
+// subject (subjects.MembersChanged), or "" if subj is not one.
+func convFromMembersChanged(subj string) string {
+	p := subjects.MembersChanged("")
+	if len(subj) <= len(p) || !strings.HasPrefix(subj, p) {
+		return ""
+	}
+	return subj[len(p):]
+}

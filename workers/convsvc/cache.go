@@ -1,0 +1,273 @@
+package convsvc
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// MemberCache keeps the member sets of recently used conversations, for the
+// edge (may this user send here?) and the fan-out worker (who gets this
+// message?).
+//
+// An entry is dropped when a notice arrives on subjects.MembersChanged (the
+// service publishes one after every member change), when it is older than
+// the TTL (a safety net for lost notices), and when the cache is full (the
+// least recently used goes). After the connection reconnects, every entry is
+// dropped: notices may have been missed while it was down. Concurrent misses
+// for one conversation share one load.
+//
+// An unknown conversation is cached too (as such, until a create notice or
+// the TTL drops it): [MemberCache.IsMember] answers false with no error, so
+// the edge answers not_member without telling whether it exists.
+type MemberCache struct {
+	client *Client
+	nc     *nats.Conn
+	ttl    time.Duration
+	max    int
+	sub    *nats.Subscription
+	status chan nats.Status
+
+	mu     sync.Mutex
+	byConv map[string]*list.Element // of *memberEntry
+	lru    *list.List               // front = most recently used
+	calls  map[string]*memberCall
+	stats  CacheStats
+	closed bool
+}
+
+// CacheStats counts what a [MemberCache] did since it was made.
+type CacheStats struct {
+	// Hits were answered from the cache.
+	Hits int64
+	// Loads are requests to the service (one per miss, shared by the
+	// concurrent misses of one conversation).
+	Loads int64
+	// Shared are misses that waited for a load another caller started.
+	Shared int64
+	// Invalidations are change notices received (and reconnect flushes).
+	Invalidations int64
+	// Evictions are entries dropped because the cache was full.
+	Evictions int64
+	// Entries is the number of conversations cached now.
+	Entries int
+}
+
+type memberEntry struct {
+	conv    string
+	members []string
+	set     map[string]struct{}
+	exists  bool
+	expires time.Time
+}
+
+type memberCall struct {
+	done  chan struct{}
+	entry *memberEntry
+	err   error
+	stale bool // a change notice came during the load: do not keep it
+}
+
+// NewMemberCache returns a cache that loads through c and listens for
+// change notices on nc. Entries live ttl (zero means 30s); at most max
+// conversations are kept (zero means 10,000). ctx bounds the subscription
+// round trip: once NewMemberCache returns, no change notice is missed.
+// Close it when done.
+func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Duration, max int) (*MemberCache, error) {
+	if ttl <= 0 {
+		ttl = 30 * time.Second
+	}
+	if max <= 0 {
+		max = 10_000
+	}
+	m := &MemberCache{
+		client: c,
+		nc:     nc,
+		ttl:    ttl,
+		max:    max,
+		byConv: make(map[string]*list.Element),
+		lru:    list.New(),
+		calls:  make(map[string]*memberCall),
+	}
+	sub, err := nc.Subscribe(subjects.MembersChangedAll, func(msg *nats.Msg) {
+		if conv := convFromMembersChanged(msg.Subject); conv != "" {
+			m.invalidate(conv)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("convsvc: member cache: subscribe: %w", err)
+	}
+	if _, ok := ctx.Deadline(); ok {
+		err = nc.FlushWithContext(ctx)
+	} else {
+		err = nc.FlushTimeout(c.timeout)
+	}
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("convsvc: member cache: flush subscription: %w", err)
+	}
+	m.sub = sub
+	m.status = nc.StatusChanged(nats.CONNECTED)
+	go m.watch(m.status)
+	return m, nil
+}
+
+// watch drops everything after a reconnect (notices sent while the
+// connection was down are lost). It ends when Close removes the listener.
+func (m *MemberCache) watch(status chan nats.Status) {
+	for range status {
+		m.mu.Lock()
+		for conv := range m.calls {
+			m.calls[conv].stale = true
+		}
+		clear(m.calls)
+		clear(m.byConv)
+		m.lru.Init()
+		m.stats.Invalidations++
+		m.mu.Unlock()
+	}
+}
+
+// Members returns the members of conv, sorted, or [ErrNotFound] for an
+// unknown conversation. The slice is shared with the cache and other
+// callers: do not modify it.
+func (m *MemberCache) Members(ctx context.Context, conv string) ([]string, error) {
+	e, err := m.get(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if !e.exists {
+		return nil, &Error{Code: CodeNotFound, Msg: "no conversation " + conv}
+	}
+	return e.members, nil
+}
+
+// IsMember reports whether user is a member of conv: false, with no error,
+// when conv does not exist.
+func (m *MemberCache) IsMember(ctx context.Context, conv, user string) (bool, error) {
+	e, err := m.get(ctx, conv)
+	if err != nil {
+		return false, err
+	}
+	_, ok := e.set[user]
+	return ok, nil
+}
+
+// Stats returns the counters.
+func (m *MemberCache) Stats() CacheStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.Entries = len(m.byConv)
+	return s
+}
+
+// Close unsubscribes from the change notices. The cache then loads every
+// lookup from the service. Close is safe to call twice.
+func (m *MemberCache) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	clear(m.byConv)
+	m.lru.Init()
+	m.mu.Unlock()
+	m.nc.RemoveStatusListener(m.status)
+	if err := m.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("convsvc: member cache: unsubscribe: %w", err)
+	}
+	return nil
+}
+
+func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error) {
+	now := time.Now()
+	m.mu.Lock()
+	if el, ok := m.byConv[conv]; ok {
+		e := el.Value.(*memberEntry)
+		if now.Before(e.expires) {
+			m.lru.MoveToFront(el)
+			m.stats.Hits++
+			m.mu.Unlock()
+			return e, nil
+		}
+		m.lru.Remove(el)
+		delete(m.byConv, conv)
+	}
+	call, ok := m.calls[conv]
+	if ok {
+		m.stats.Shared++
+	} else {
+		call = &memberCall{done: make(chan struct{})}
+		m.calls[conv] = call
+		m.stats.Loads++
+		go m.load(conv, call)
+	}
+	m.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.entry, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("convsvc: members of %s: %w", conv, ctx.Err())
+	}
+}
+
+// load asks the service for conv's members. It does not use a caller's ctx:
+// one caller giving up must not fail the others waiting on the same load.
+// The client's timeout bounds each request.
+func (m *MemberCache) load(conv string, call *memberCall) {
+	members, err := m.client.Members(context.Background(), conv)
+	e := &memberEntry{conv: conv, exists: true, members: members}
+	if errors.Is(err, ErrNotFound) {
+		e, err = &memberEntry{conv: conv, members: []string{}}, nil
+	}
+	if err == nil {
+		e.set = make(map[string]struct{}, len(e.members))
+		for _, u := range e.members {
+			e.set[u] = struct{}{}
+		}
+	}
+	m.mu.Lock()
+	if m.calls[conv] == call {
+		delete(m.calls, conv)
+	}
+	if err == nil && !call.stale && !m.closed {
+		e.expires = time.Now().Add(m.ttl)
+		if el, ok := m.byConv[conv]; ok {
+			m.lru.Remove(el)
+		}
+		m.byConv[conv] = m.lru.PushFront(e)
+		for m.lru.Len() > m.max {
+			old := m.lru.Remove(m.lru.Back()).(*memberEntry)
+			delete(m.byConv, old.conv)
+			m.stats.Evictions++
+		}
+	}
+	call.entry, call.err = e, err
+	m.mu.Unlock()
+	close(call.done)
+}
+
+// invalidate drops conv, and makes a load in flight for it not kept (its
+// callers still get its result; later callers start a new load).
+func (m *MemberCache) invalidate(conv string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.Invalidations++
+	if el, ok := m.byConv[conv]; ok {
+		m.lru.Remove(el)
+		delete(m.byConv, conv)
+	}
+	if call, ok := m.calls[conv]; ok {
+		call.stale = true
+		delete(m.calls, conv)
+	}
+}

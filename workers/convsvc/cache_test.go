@@ -1,0 +1,201 @@
+package convsvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/convsvc"
+)
+
+func newCache(t *testing.T, e *env, ttl time.Duration, max int) *convsvc.MemberCache {
+	t.Helper()
+	nc := e.connect(t)
+	m, err := convsvc.NewMemberCache(ctxT(t), nc, convsvc.NewClient(nc, 0), ttl, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+func TestMemberCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+
+	t.Run("hit after first load", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice", "bob", "carol")
+		g := group(t, e, u[0], u[1])
+		m := newCache(t, e, 0, 0)
+		for range 3 {
+			if ok, err := m.IsMember(ctxT(t), g, u[1]); err != nil || !ok {
+				t.Fatalf("IsMember bob: %v %v", ok, err)
+			}
+		}
+		if ok, err := m.IsMember(ctxT(t), g, u[2]); err != nil || ok {
+			t.Fatalf("IsMember carol: %v %v", ok, err)
+		}
+		if s := m.Stats(); s.Loads != 1 || s.Hits != 3 || s.Entries != 1 {
+			t.Fatalf("stats %+v, want 1 load and 3 hits", s)
+		}
+	})
+
+	t.Run("change from another client invalidates", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice", "bob", "carol")
+		g := group(t, e, u[0], u[1])
+		m := newCache(t, e, time.Hour, 0) // no TTL help
+		if ok, _ := m.IsMember(ctxT(t), g, u[2]); ok {
+			t.Fatal("carol is a member before being added")
+		}
+		other := convsvc.NewClient(e.connect(t), 0)
+		if err := other.AddMembers(ctxT(t), u[0], g, []string{u[2]}); err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if ok, err := m.IsMember(ctxT(t), g, u[2]); err != nil || !ok {
+				return fmt.Errorf("carol not a member yet: %v", err)
+			}
+			return nil
+		})
+		if err := other.RemoveMembers(ctxT(t), u[1], g, []string{u[1]}); err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if ok, err := m.IsMember(ctxT(t), g, u[1]); err != nil || ok {
+				return fmt.Errorf("bob still a member: %v", err)
+			}
+			return nil
+		})
+		if s := m.Stats(); s.Invalidations < 2 {
+			t.Fatalf("stats %+v, want 2 invalidations", s)
+		}
+	})
+
+	t.Run("concurrent misses make one load", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice", "bob")
+		g := group(t, e, u[0], u[1])
+		m := newCache(t, e, 0, 0)
+		const n = 64
+		start := make(chan struct{})
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ms, err := m.Members(context.Background(), g)
+				if err == nil && len(ms) != 2 {
+					err = fmt.Errorf("members %v", ms)
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := m.Stats(); s.Loads != 1 || s.Hits+s.Shared != n-1 {
+			t.Fatalf("stats %+v, want 1 load for %d callers", s, n)
+		}
+	})
+
+	t.Run("unknown conversation", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice", "bob")
+		d := natter.DirectID(u[0], u[1])
+		m := newCache(t, e, time.Hour, 0)
+		if ok, err := m.IsMember(ctxT(t), d, u[0]); err != nil || ok {
+			t.Fatalf("IsMember of unknown: %v %v, want false, nil", ok, err)
+		}
+		if _, err := m.Members(ctxT(t), d); !errors.Is(err, convsvc.ErrNotFound) {
+			t.Fatalf("Members of unknown: %v", err)
+		}
+		if s := m.Stats(); s.Loads != 1 {
+			t.Fatalf("stats %+v: the unknown conversation is not cached", s)
+		}
+		direct(t, e, u[1], u[0]) // the create notice drops the negative entry
+		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if ok, err := m.IsMember(ctxT(t), d, u[0]); err != nil || !ok {
+				return fmt.Errorf("alice not a member yet: %v", err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("ttl", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice")
+		g := group(t, e, u[0])
+		m := newCache(t, e, 50*time.Millisecond, 0)
+		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			if _, err := m.Members(ctxT(t), g); err != nil {
+				return err
+			}
+			if s := m.Stats(); s.Loads < 2 {
+				return fmt.Errorf("stats %+v: not reloaded", s)
+			}
+			return nil
+		})
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		t.Parallel()
+		u := names("alice")
+		m := newCache(t, e, 0, 2)
+		var gs []string
+		for range 3 {
+			gs = append(gs, group(t, e, u[0]))
+		}
+		for _, g := range []string{gs[0], gs[1], gs[0], gs[2]} { // gs[1] is the least recently used
+			if _, err := m.Members(ctxT(t), g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := m.Stats(); s.Entries != 2 || s.Evictions != 1 || s.Loads != 3 {
+			t.Fatalf("stats %+v", s)
+		}
+		if _, err := m.Members(ctxT(t), gs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if s := m.Stats(); s.Loads != 3 {
+			t.Fatalf("stats %+v: the recently used entry was evicted", s)
+		}
+	})
+}
+
+// TestMemberCacheReconnect: notices sent while the connection is down are
+// lost, so a reconnect drops every entry.
+func TestMemberCacheReconnect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	u := names("alice")
+	g := group(t, e, u[0])
+	m := newCache(t, e, time.Hour, 0)
+	if _, err := m.Members(ctxT(t), g); err != nil {
+		t.Fatal(err)
+	}
+	e.restartNATS(t)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if s := m.Stats(); s.Entries != 0 || s.Invalidations == 0 {
+			return fmt.Errorf("stats %+v: not flushed", s)
+		}
+		return nil
+	})
+	// The service reconnected too and answers again.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, err := m.Members(ctxT(t), g)
+		return err
+	})
+}

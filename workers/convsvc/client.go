@@ -1,0 +1,159 @@
+package convsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Client calls the conversations service. It is safe for concurrent use.
+//
+// Every method returns an [*Error] for a service error; no responders and
+// timeouts come back as [CodeUnavailable]. Other errors (a closed
+// connection, a canceled ctx) are wrapped as they are.
+type Client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+// NewClient returns a client on nc whose requests time out after timeout
+// (zero means 5s), or earlier if the ctx of a call says so.
+func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &Client{nc: nc, timeout: timeout}
+}
+
+// call sends one request to op and decodes the reply into out (if not nil).
+func (c *Client) call(ctx context.Context, op string, in, out any) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return wrapOp(op, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	msg, err := c.nc.RequestWithContext(ctx, subjects.ConvEndpoint(op), data)
+	if err != nil {
+		return requestError(op, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return &Error{Code: code, Msg: msg.Header.Get(micro.ErrorHeader)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(msg.Data, out); err != nil {
+		return wrapOp(op, fmt.Errorf("decode reply: %w", err))
+	}
+	return nil
+}
+
+// Create creates a direct or group conversation (see [CreateRequest]) and
+// returns it with its members. Creating a direct conversation that exists
+// returns the existing one.
+func (c *Client) Create(ctx context.Context, req CreateRequest) (natter.Conversation, error) {
+	var conv natter.Conversation
+	err := c.call(ctx, OpCreate, req, &conv)
+	return conv, err
+}
+
+// Get returns conversation conv, without members, if user is a member.
+func (c *Client) Get(ctx context.Context, user, conv string) (natter.Conversation, error) {
+	var out natter.Conversation
+	err := c.call(ctx, OpGet, ConvRequest{User: user, Conv: conv}, &out)
+	return out, err
+}
+
+// List returns the conversations of user, without members, sorted by id.
+// It follows the pages of the list op.
+func (c *Client) List(ctx context.Context, user string) ([]natter.Conversation, error) {
+	all := []natter.Conversation{}
+	req := ListRequest{User: user}
+	for {
+		var page ListReply
+		if err := c.call(ctx, OpList, req, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Convs...)
+		if page.Next == "" {
+			return all, nil
+		}
+		if page.Next <= req.After {
+			return nil, wrapOp(OpList, fmt.Errorf("page cursor went back from %q to %q", req.After, page.Next))
+		}
+		req.After = page.Next
+	}
+}
+
+// AddMembers adds users to group conv on behalf of user, a member.
+func (c *Client) AddMembers(ctx context.Context, user, conv string, users []string) error {
+	return c.call(ctx, OpMembersAdd, ChangeMembersRequest{User: user, Conv: conv, Users: users}, nil)
+}
+
+// RemoveMembers removes users from group conv on behalf of user: themselves,
+// or anyone if user created the group.
+func (c *Client) RemoveMembers(ctx context.Context, user, conv string, users []string) error {
+	return c.call(ctx, OpMembersRemove, ChangeMembersRequest{User: user, Conv: conv, Users: users}, nil)
+}
+
+// MembersList returns the sorted members of conv if user is one of them.
+func (c *Client) MembersList(ctx context.Context, user, conv string) ([]string, error) {
+	return c.members(ctx, OpMembersList, MembersRequest{User: user, Conv: conv})
+}
+
+// Members returns the sorted members of conv, for internal callers (fan-out,
+// member caches): no acting user, and [ErrNotFound] for an unknown
+// conversation. If the members change between two pages of a large group,
+// the result mixes both states; a [MemberCache] does not keep such a
+// result (the change notice drops it).
+func (c *Client) Members(ctx context.Context, conv string) ([]string, error) {
+	return c.members(ctx, OpMembers, MembersRequest{Conv: conv})
+}
+
+func (c *Client) members(ctx context.Context, op string, req MembersRequest) ([]string, error) {
+	var all []string
+	for {
+		var page MembersReply
+		if err := c.call(ctx, op, req, &page); err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = page.Members
+		} else {
+			all = append(all, page.Members...)
+		}
+		if page.Next == "" {
+			if all == nil {
+				all = []string{}
+			}
+			return all, nil
+		}
+		if page.Next <= req.After {
+			return nil, wrapOp(op, fmt.Errorf("page cursor went back from %q to %q", req.After, page.Next))
+		}
+		req.After = page.Next
+	}
+}
+
+// SetRead moves user's read cursor in conv forward to seq (never back).
+func (c *Client) SetRead(ctx context.Context, user, conv string, seq uint64) error {
+	return c.call(ctx, OpRead, ReadRequest{User: user, Conv: conv, Seq: seq}, nil)
+}
+
+// History returns one page of archived messages (see [HistoryRequest]).
+func (c *Client) History(ctx context.Context, req HistoryRequest) (HistoryPage, error) {
+	var page HistoryPage
+	err := c.call(ctx, OpHistory, req, &page)
+	if page.Msgs == nil {
+		page.Msgs = []natter.Message{}
+	}
+	return page, err
+}

@@ -1,0 +1,52 @@
+package convsvc
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Config of the service ([Start]).
+type Config struct {
+	// Version is the service version in micro's discovery (SemVer).
+	// Empty means "0.0.0-dev".
+	Version string
+	// MaxGroupSize is the most members a group may have. Zero means 50,000.
+	MaxGroupSize int
+	// MaxUsersPerRequest is the most users one create or members.add /
+	// members.remove may name (the store writes each user's list one by
+	// one, so this bounds the time of one request). Zero means 1,000.
+	MaxUsersPerRequest int
+	// StoreTimeout bounds the store work of one request. Zero means 4s,
+	// less than the client's default timeout, so that a caller gets
+	// "unavailable" from the service rather than its own timeout.
+	StoreTimeout time.Duration
+	// Logger gets the service's logs. Nil means none.
+	Logger *slog.Logger
+	// QueueGroup is the queue group the replicas share. Empty means
+	// subjects.QueueConversations.
+	QueueGroup string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Version == "" {
+		c.Version = "0.0.0-dev"
+	}
+	if c.MaxGroupSize <= 0 {
+		c.MaxGroupSize = 50_000
+	}
+	if c.MaxUsersPerRequest <= 0 {
+		c.MaxUsersPerRequest = 1_000
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 4 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.QueueGroup == "" {
+		c.QueueGroup = subjects.QueueConversations
+	}
+	return c
+}

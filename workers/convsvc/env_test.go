@@ -1,0 +1,170 @@
+package convsvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/workers/convsvc"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// env is one embedded NATS server, one embedded FerretDB with a store on
+// it, a service instance on its own connection and a client on another.
+type env struct {
+	srv    *natsembed.Server
+	dir    string // the NATS store dir, for restarts
+	emb    *store.Embedded
+	st     *store.Store
+	svc    micro.Service
+	cl     *convsvc.Client
+	nc     *nats.Conn // the client's connection
+	svcCfg convsvc.Config
+}
+
+// ctxT is a context for one step of a test.
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// stepTimeout bounds one step; NATTER_BIG_TESTS raises it.
+var stepTimeout = 20 * time.Second
+
+type envConfig struct {
+	svc        convsvc.Config
+	maxPayload int32
+	// clientTimeout of e.cl; zero means the client's default.
+	clientTimeout time.Duration
+}
+
+func newEnv(t testing.TB, cfg envConfig) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), svcCfg: cfg.svc}
+	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: e.dir, MaxPayload: cfg.maxPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	t.Cleanup(func() { e.srv.Stop() })
+	ctx := context.Background()
+	e.emb, err = store.StartEmbedded(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.emb.Stop(context.Background()) })
+	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.st.Close(context.Background()) })
+	e.svc = e.startService(t)
+	e.nc = e.connect(t)
+	e.cl = convsvc.NewClient(e.nc, cfg.clientTimeout)
+	return e
+}
+
+// connect opens a connection that reconnects quickly and forever.
+func (e *env) connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(e.srv.ClientURL(), nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// startService starts one more service instance on its own connection.
+func (e *env) startService(t testing.TB) micro.Service {
+	t.Helper()
+	svc, err := convsvc.Start(e.connect(t), e.st, e.svcCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	return svc
+}
+
+// restartNATS stops the server and starts it again on the same port and
+// store dir; connections reconnect.
+func (e *env) restartNATS(t testing.TB) {
+	t.Helper()
+	port := e.srv.Addr().(*net.TCPAddr).Port
+	e.srv.Stop()
+	srv, err := natsembed.Start(natsembed.Config{Port: port, StoreDir: e.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+}
+
+var uniq atomic.Int64
+
+// names returns ids unique to this call: names("alice", "bob") -> alice7, bob7.
+func names(base ...string) []string {
+	n := uniq.Add(1)
+	out := make([]string, len(base))
+	for i, b := range base {
+		out[i] = fmt.Sprintf("%s%d", b, n)
+	}
+	return out
+}
+
+// checkFor calls fn every `every` until it returns nil, failing the test
+// with fn's last error after total.
+func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not after %s: %v", total, err)
+		}
+		time.Sleep(every)
+	}
+}
+
+// wantCode fails unless err is a *convsvc.Error with code (or nil for "").
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	if code == "" {
+		if err != nil {
+			t.Fatalf("want success, got %v", err)
+		}
+		return
+	}
+	var se *convsvc.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+	if se.Code != code {
+		t.Fatalf("want %s, got %s (%s)", code, se.Code, se.Msg)
+	}
+	if !errors.Is(err, &convsvc.Error{Code: code}) {
+		t.Fatalf("errors.Is(%v, sentinel %s) is false", err, code)
+	}
+}
+
+// newBareNATS starts a NATS server with no service on it.
+func newBareNATS(t testing.TB) *natsembed.Server {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}

@@ -1,0 +1,288 @@
+package convsvc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// maxSeq is the largest seq the store can hold (BSON int64).
+const maxSeq = math.MaxInt64
+
+type empty struct{}
+
+func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
+	if err := validIDs("user", in.User); err != nil {
+		return nil, err
+	}
+	c := natter.Conversation{Kind: in.Kind, CreatedBy: in.User, CreatedAt: time.Now().UnixMilli()}
+	switch in.Kind {
+	case natter.KindDirect:
+		if err := validIDs("with", in.With); err != nil {
+			return nil, err
+		}
+		if in.With == in.User {
+			return nil, badFrame("with", "cannot start a direct conversation with yourself")
+		}
+		if in.Name != "" {
+			return nil, badFrame("name", "a direct conversation has no name")
+		}
+		if len(in.Members) > 0 {
+			return nil, badFrame("members", "a direct conversation has two members: use with")
+		}
+		c.ID = natter.DirectID(in.User, in.With)
+		c.Members = []string{in.User, in.With}
+	case natter.KindGroup:
+		if in.With != "" {
+			return nil, badFrame("with", "only for a direct conversation: use members")
+		}
+		if len(in.Name) > MaxNameLen || !utf8.ValidString(in.Name) {
+			return nil, badFrame("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxNameLen))
+		}
+		if len(in.Members) > s.cfg.MaxUsersPerRequest {
+			return nil, tooManyUsers("members", len(in.Members), s.cfg.MaxUsersPerRequest)
+		}
+		members, err := userList("members", in.Members, in.User)
+		if err != nil {
+			return nil, err
+		}
+		if len(members) > s.cfg.MaxGroupSize {
+			return nil, groupTooBig(len(members), s.cfg.MaxGroupSize)
+		}
+		id, err := groupID()
+		if err != nil {
+			return nil, err
+		}
+		c.ID, c.Name, c.Members = id, in.Name, members
+	case "":
+		return nil, badFrame("kind", `missing: "direct" or "group"`)
+	default:
+		return nil, badFrame("kind", fmt.Sprintf(`%q: want "direct" or "group"`, in.Kind))
+	}
+	have, err := s.st.CreateConversation(ctx, c)
+	s.notify(c.ID)
+	switch {
+	case errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect:
+		return have, nil // idempotent: the pair's one direct conversation
+	case err != nil:
+		return nil, err
+	}
+	return s.fitMembers(have), nil
+}
+
+// fitMembers drops the member list of a create reply that would not fit the
+// max payload (a create whose request nearly filled it); members.list
+// pages through it.
+func (s *service) fitMembers(c natter.Conversation) natter.Conversation {
+	n := 512 + len(c.Name)
+	for _, m := range c.Members {
+		n += len(m) + 3
+	}
+	if int64(n) > s.nc.MaxPayload() {
+		c.Members = nil
+	}
+	return c
+}
+
+func groupID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("group id: %w", err)
+	}
+	return "g_" + hex.EncodeToString(b[:]), nil
+}
+
+func groupTooBig(n, max int) *Error {
+	return &Error{Code: CodeTooBig, Msg: fmt.Sprintf("group would have %d members, at most %d", n, max)}
+}
+
+func tooManyUsers(field string, n, max int) *Error {
+	return &Error{Code: CodeTooBig, Msg: fmt.Sprintf("%s: %d users in one request, at most %d: send several requests", field, n, max)}
+}
+
+func (s *service) get(ctx context.Context, in *ConvRequest) (any, error) {
+	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
+		return nil, err
+	}
+	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
+		return nil, err
+	}
+	c, err := s.st.GetConversation(ctx, in.Conv, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotMember
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Members = nil
+	return c, nil
+}
+
+func (s *service) list(ctx context.Context, in *ListRequest) (any, error) {
+	if err := validIDs("user", in.User); err != nil {
+		return nil, err
+	}
+	if in.After != "" {
+		if err := validIDs("after", in.After); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := s.st.UserConversations(ctx, in.User)
+	if err != nil {
+		return nil, err
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	page, next := pageAfter(ids, in.After, ListPageSize)
+	out := ListReply{Convs: make([]natter.Conversation, 0, len(page)), Next: next}
+	budget := int(s.nc.MaxPayload()) - 1024
+	for i, id := range page {
+		c, err := s.st.GetConversation(ctx, id, false)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // listed but gone: nothing to show
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.Members = nil
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("encode conversation %s: %w", id, err)
+		}
+		if budget -= len(b) + 1; budget < 0 && i > 0 {
+			out.Next = page[i-1] // the rest comes in the next page
+			break
+		}
+		out.Convs = append(out.Convs, c)
+	}
+	return out, nil
+}
+
+// pageAfter returns up to n of the sorted ids that come after after, and
+// the last of them as next when more follow.
+func pageAfter(sorted []string, after string, n int) (page []string, next string) {
+	start := 0
+	if after != "" {
+		i, found := slices.BinarySearch(sorted, after)
+		if found {
+			i++
+		}
+		start = i
+	}
+	end := min(start+n, len(sorted))
+	page = sorted[start:end]
+	if end < len(sorted) && len(page) > 0 {
+		next = page[len(page)-1]
+	}
+	return page, next
+}
+
+func (s *service) read(ctx context.Context, in *ReadRequest) (any, error) {
+	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
+		return nil, err
+	}
+	if in.Seq == 0 || in.Seq > maxSeq {
+		return nil, badFrame("seq", fmt.Sprintf("must be 1..%d", uint64(maxSeq)))
+	}
+	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
+		return nil, err
+	}
+	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+type historyReply struct {
+	Msgs []json.RawMessage `json:"msgs"`
+	More bool              `json:"more"`
+}
+
+func (s *service) history(ctx context.Context, in *HistoryRequest) (any, error) {
+	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
+		return nil, err
+	}
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultHistoryLimit
+	case limit < 0 || limit > MaxHistoryLimit:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", MaxHistoryLimit, DefaultHistoryLimit))
+	}
+	if in.Before > maxSeq {
+		return nil, badFrame("before", fmt.Sprintf("must be at most %d", uint64(maxSeq)))
+	}
+	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
+		return nil, err
+	}
+	var (
+		msgs    []natter.Message
+		err     error
+		forward = in.After != nil
+	)
+	if forward {
+		from, to := *in.After+1, uint64(maxSeq)
+		if in.Before != 0 {
+			to = in.Before - 1
+		}
+		if *in.After < maxSeq && from <= to {
+			msgs, err = s.st.MessagesRange(ctx, in.Conv, from, to, limit+1)
+		}
+	} else {
+		before := in.Before
+		if before == 0 {
+			before = maxSeq
+		}
+		msgs, err = s.st.MessagesBefore(ctx, in.Conv, before, limit+1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.fitHistory(msgs, limit, forward)
+}
+
+// fitHistory cuts msgs (oldest first) to limit and to the max payload,
+// keeping the end next to the cursor: the oldest when reading forward, the
+// newest when reading backward.
+func (s *service) fitHistory(msgs []natter.Message, limit int, forward bool) (historyReply, error) {
+	out := historyReply{Msgs: make([]json.RawMessage, 0, min(len(msgs), limit))}
+	if len(msgs) > limit {
+		out.More = true
+		if forward {
+			msgs = msgs[:limit]
+		} else {
+			msgs = msgs[len(msgs)-limit:]
+		}
+	}
+	budget := int(s.nc.MaxPayload()) - 1024
+	n := len(msgs)
+	for i := range n {
+		m := msgs[i]
+		if !forward {
+			m = msgs[n-1-i]
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return out, fmt.Errorf("encode message %s: %w", m.ID, err)
+		}
+		if budget -= len(b) + 1; budget < 0 {
+			out.More = true
+			break
+		}
+		out.Msgs = append(out.Msgs, b)
+	}
+	if !forward {
+		slices.Reverse(out.Msgs)
+	}
+	return out, nil
+}

@@ -1,0 +1,202 @@
+package convsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// service holds the handlers of one instance.
+type service struct {
+	nc  *nats.Conn
+	st  *store.Store
+	cfg Config
+	log *slog.Logger
+}
+
+// Start adds the conversations micro service (subjects.ServiceConversations)
+// on nc, one endpoint per op, all in cfg.QueueGroup so that replicas share
+// the requests. Stop the returned service before draining nc.
+//
+// Each endpoint handles its requests one at a time per instance (micro's
+// model, which keeps its stats exact); different ops run concurrently, and
+// more throughput comes from more replicas.
+func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
+	if nc == nil || st == nil {
+		return nil, errors.New("convsvc: start: nil connection or store")
+	}
+	cfg = cfg.withDefaults()
+	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations)}
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        subjects.ServiceConversations,
+		Version:     cfg.Version,
+		Description: "natter conversations, members, read cursors and archived history",
+		QueueGroup:  cfg.QueueGroup,
+		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
+			s.log.Error("service subscription error", "subject", e.Subject, "err", e.Description)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("convsvc: add service: %w", err)
+	}
+	endpoints := []struct {
+		op string
+		h  micro.Handler
+	}{
+		{OpCreate, handle(s, OpCreate, s.create)},
+		{OpGet, handle(s, OpGet, s.get)},
+		{OpList, handle(s, OpList, s.list)},
+		{OpMembersAdd, handle(s, OpMembersAdd, s.membersAdd)},
+		{OpMembersRemove, handle(s, OpMembersRemove, s.membersRemove)},
+		{OpMembersList, handle(s, OpMembersList, s.membersList)},
+		{OpMembers, handle(s, OpMembers, s.members)},
+		{OpRead, handle(s, OpRead, s.read)},
+		{OpHistory, handle(s, OpHistory, s.history)},
+	}
+	for _, ep := range endpoints {
+		err := svc.AddEndpoint(endpointName(ep.op), ep.h, micro.WithEndpointSubject(subjects.ConvEndpoint(ep.op)))
+		if err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("convsvc: add endpoint %s: %w", ep.op, err)
+		}
+	}
+	return svc, nil
+}
+
+// handle adapts a typed handler to micro: decode, run with the store
+// timeout, reply with the JSON result or a service error.
+func handle[T any](s *service, op string, fn func(context.Context, *T) (any, error)) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		start := time.Now()
+		var in T
+		if err := decode(req.Data(), &in); err != nil {
+			s.fail(req, op, err, start)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+		defer cancel()
+		out, err := fn(ctx, &in)
+		if err != nil {
+			s.fail(req, op, err, start)
+			return
+		}
+		b, err := json.Marshal(out)
+		if err == nil && int64(len(b)) > s.nc.MaxPayload() {
+			err = fmt.Errorf("reply of %d bytes exceeds the max payload", len(b))
+		}
+		if err != nil {
+			s.fail(req, op, err, start)
+			return
+		}
+		if err := req.Respond(b); err != nil {
+			s.log.Warn("respond failed", "op", op, "err", err)
+		}
+	})
+}
+
+func decode(data []byte, v any) error {
+	if len(data) == 0 {
+		return badFrame("request", "empty: want a JSON object")
+	}
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return badFrame(te.Field, fmt.Sprintf("want a JSON %s, got %s", te.Type, te.Value))
+	}
+	return badFrame("request", "malformed JSON: "+err.Error())
+}
+
+// fail replies with the service error for err, logging what callers do not
+// see.
+func (s *service) fail(req micro.Request, op string, err error, start time.Time) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case unavailable(err):
+		s.log.Warn("store unavailable", "op", op, "err", err)
+		e = &Error{Code: CodeUnavailable, Msg: "store unavailable, retry later"}
+	default:
+		s.log.Error("request failed", "op", op, "err", err, "took", time.Since(start))
+		e = &Error{Code: CodeInternal, Msg: "internal error"}
+	}
+	if rerr := req.Error(e.Code, e.Msg, nil); rerr != nil {
+		s.log.Warn("respond failed", "op", op, "err", rerr)
+	}
+}
+
+// unavailable reports whether err means the store could not be reached in
+// time (retryable) rather than that it refused the operation.
+func unavailable(err error) bool {
+	return mongo.IsTimeout(err) || mongo.IsNetworkError(err) ||
+		errors.As(err, &topology.ServerSelectionError{}) ||
+		errors.Is(err, mongo.ErrClientDisconnected)
+}
+
+// notify publishes the membership-change notice of conv. It runs after
+// every write attempt to a member set, failed ones included (a failed
+// multi-document write may have changed part of it).
+func (s *service) notify(conv string) {
+	if err := s.nc.Publish(subjects.MembersChanged(conv), nil); err != nil {
+		s.log.Warn("members changed notice not published", "conv", conv, "err", err)
+	}
+}
+
+// requireMember checks user is in conv by the user's own conversation list:
+// one _id lookup of a document as long as the user's list, where the member
+// list of a group can be 50,000 long.
+func (s *service) requireMember(ctx context.Context, user, conv string) error {
+	convs, err := s.st.UserConversations(ctx, user)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(convs, conv) {
+		return errNotMember
+	}
+	return nil
+}
+
+// userList validates ids (named field[i] in errors) and returns them
+// deduplicated in order, after first when first is not "".
+func userList(field string, ids []string, first string) ([]string, error) {
+	out := make([]string, 0, len(ids)+1)
+	seen := make(map[string]struct{}, len(ids)+1)
+	if first != "" {
+		out = append(out, first)
+		seen[first] = struct{}{}
+	}
+	for i, id := range ids {
+		if err := subjects.ValidID(id); err != nil {
+			return nil, badID(fmt.Sprintf("%s[%d]", field, i), err)
+		}
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// validIDs checks each named id in order: name, value, name, value ...
+func validIDs(kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := subjects.ValidID(kv[i+1]); err != nil {
+			return badID(kv[i], err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package persist
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/workers/runner"
+	"github.com/natter-im/natter/workers/store"
+)
+
+// Handler archives batches of log entries.
+type Handler struct {
+	st  *store.Store
+	log *msglog.Log
+	lg  *slog.Logger
+}
+
+var _ runner.Handler = (*Handler)(nil)
+
+// New returns the persist handler.
+func New(st *store.Store, l *msglog.Log, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{st: st, log: l, lg: logger}
+}
+
+// Handle stores msgs in one InsertMany. A message that does not decode is
+// poison; a store failure retries the whole batch (the insert is idempotent).
+func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+	res := make([]runner.Result, len(msgs))
+	batch := make([]natter.Message, 0, len(msgs))
+	idx := make([]int, 0, len(msgs))
+	for i, m := range msgs {
+		dm, err := msglog.Decode(m.Data(), m.Headers())
+		if err != nil {
+			res[i] = runner.Result{Outcome: runner.Poison, Reason: "persist: " + err.Error()}
+			continue
+		}
+		batch = append(batch, dm)
+		idx = append(idx, i)
+	}
+	if len(batch) == 0 {
+		return res
+	}
+	if _, err := h.st.InsertMessages(ctx, batch); err != nil {
+		h.lg.Warn("persist batch failed", "n", len(batch), "err", err)
+		for _, i := range idx {
+			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+		}
+		return res
+	}
+	for j, i := range idx {
+		if err := h.log.EnsureIdem(ctx, batch[j]); err != nil {
+			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+			continue
+		}
+		res[i] = runner.Result{Outcome: runner.Ack}
+	}
+	return res
+}
