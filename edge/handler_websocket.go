@@ -22,8 +22,8 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 	if e.draining.Load() {
 		return restError(c, fiber.StatusServiceUnavailable, protocol.CodeUnavailable, "edge is shutting down: connect to another edge")
 	}
-	if err := e.checkOrigin(c); err != nil {
-		return err
+	if !e.originAllowed(c) {
+		return originRefused(c)
 	}
 	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return restError(c, fiber.StatusUpgradeRequired, protocol.CodeBadFrame, "GET "+protocol.Path+" needs a WebSocket upgrade")
@@ -166,14 +166,15 @@ func sessionID() string {
 	return "s_" + hex.EncodeToString(b[:])
 }
 
-// checkOrigin enforces the browser Origin allow-list; requests without an
+// originAllowed enforces the browser Origin allow-list; requests without an
 // Origin header (native clients) pass.
-func (e *Edge) checkOrigin(c *fiber.Ctx) error {
+func (e *Edge) originAllowed(c *fiber.Ctx) bool {
 	o := c.Get(fiber.HeaderOrigin)
-	if o == "" || e.anyOrigin || e.origins[o] {
-		return nil
-	}
-	return restError(c, fiber.StatusForbidden, protocol.CodeForbidden, "origin "+o+" is not allowed")
+	return o == "" || e.anyOrigin || e.origins[o]
+}
+
+func originRefused(c *fiber.Ctx) error {
+	return restError(c, fiber.StatusForbidden, protocol.CodeForbidden, "origin "+c.Get(fiber.HeaderOrigin)+" is not allowed")
 }
 
 func restError(c *fiber.Ctx, status int, code protocol.Code, msg string) error {

@@ -58,8 +58,8 @@ func (e *Edge) registerREST(app *fiber.App) {
 
 // restAuth checks Origin and the bearer token and stores the user.
 func (e *Edge) restAuth(c *fiber.Ctx) error {
-	if err := e.checkOrigin(c); err != nil {
-		return err
+	if !e.originAllowed(c) {
+		return originRefused(c)
 	}
 	cl, err := e.verify(c.Get(fiber.HeaderAuthorization))
 	if err != nil {

@@ -21,9 +21,12 @@
 // the stream sequence of the first entry of its block and of the previous
 // block. A page read fetches the head (one direct get), hops back one direct
 // get per block to the block holding the first wanted seq and reads forward
-// with one batched direct get. Its cost depends on the page size and how far
-// back from the head it starts, never on how many messages the conversation
-// or the stream holds.
+// with one batched direct get (next_by_subj, batch, no_hdr). Its cost depends
+// on the page size and how far back from the head it starts, not on how many
+// messages the conversation holds. One server-side term does not: the
+// batched read walks the stream entries between the page's first and last
+// entry, so a page of a quiet conversation among busy ones costs more (see
+// BenchmarkNewestPageSparse).
 //
 // Messages older than the hot tier (MaxMsgsPerSubject of MSGS) are reported
 // with [ErrTrimmed] (as a [*TrimmedError] carrying the oldest seq still in the

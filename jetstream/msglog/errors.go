@@ -31,7 +31,8 @@ type TrimmedError struct {
 }
 
 func (e *TrimmedError) Error() string {
-	return fmt.Sprintf("msglog: conversation %s: seqs before %d are trimmed from the hot tier", e.Conv, e.Oldest)
+	// No "msglog:" prefix: callers get it wrapped as "msglog: <op> <conv>: ...".
+	return fmt.Sprintf("seqs before %d are trimmed from the hot tier", e.Oldest)
 }
 
 // Unwrap returns [ErrTrimmed].

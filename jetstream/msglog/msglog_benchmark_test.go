@@ -3,12 +3,13 @@ package msglog_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // BenchmarkAppend appends to one conversation, one send at a time.
@@ -44,8 +45,9 @@ func BenchmarkAppendParallel(b *testing.B) {
 }
 
 // BenchmarkNewestPage reads the newest 50 messages of a conversation with
-// 1k and with 20k messages (the hot tier keeps 10k), among filler in 200
-// other conversations; the cost must not grow with the conversation.
+// 1k and with 20k messages (the hot tier keeps 10k); their last 1k messages
+// are interleaved alike with each other and with filler. The cost must not
+// grow with the conversation.
 func BenchmarkNewestPage(b *testing.B) {
 	ctx := context.Background()
 	l := filledLog(b)
@@ -53,6 +55,43 @@ func BenchmarkNewestPage(b *testing.B) {
 		b.Run("msgs="+map[string]string{"small": "1k", "big": "20k"}[conv], func(b *testing.B) {
 			for b.Loop() {
 				msgs, err := l.Before(ctx, conv, 0, 50)
+				if err != nil || len(msgs) != 50 {
+					b.Fatalf("%d messages, %v", len(msgs), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNewestPageSparse reads the newest 50 of 128 messages of a
+// conversation with n messages of other conversations between each two of
+// its own. The server's batched next_by_subj read walks every stream entry
+// between the first and the last entry it returns (inside the file blocks
+// that hold the subject), so this cost grows with n.
+func BenchmarkNewestPageSparse(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{0, 10, 100, 1000} {
+		b.Run(fmt.Sprint("between=", n), func(b *testing.B) {
+			l, js := newLog(b, startServer(b, streams.Config{}))
+			filler := make([]byte, 200)
+			for i := 1; i <= 128; i++ {
+				if _, err := l.Append(ctx, msglog.Send{Conv: "sparse", From: "u1", Cmid: fmt.Sprint("m", i), Body: "hello"}); err != nil {
+					b.Fatal(err)
+				}
+				for k := range n {
+					if _, err := js.PublishAsync(subjects.Msg(fmt.Sprint("other", k%500)), filler); err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					b.Fatal("filler not acked")
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				msgs, err := l.Before(ctx, "sparse", 0, 50)
 				if err != nil || len(msgs) != 50 {
 					b.Fatalf("%d messages, %v", len(msgs), err)
 				}
@@ -80,44 +119,32 @@ func BenchmarkPageBack(b *testing.B) {
 }
 
 // filledLog returns a Log on a server of its own whose conversation "big"
-// has 20k messages and "small" 1k (one per 20 of big, so both newest pages
-// sit at the end of the stream), among 20k filler messages in 200 other
-// conversations appended at the same time.
+// has 20k messages and "small" 1k. The last 1k of big alternate with the 1k
+// of small, and every message of either is followed by one filler message
+// of 200 other conversations.
 func filledLog(b *testing.B) *msglog.Log {
 	b.Helper()
 	ctx := context.Background()
-	l, _ := newLog(b, startServer(b, streams.Config{}))
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	send := func(conv string, i int) bool {
-		_, err := l.Append(ctx, msglog.Send{Conv: conv, From: "u1", Cmid: fmt.Sprint("m", i), Body: "some text of a typical length, about sixty bytes or so"})
-		if err != nil {
-			errs <- err
+	l, js := newLog(b, startServer(b, streams.Config{}))
+	filler := make([]byte, 100)
+	send := func(conv string, i int) {
+		if _, err := l.Append(ctx, msglog.Send{Conv: conv, From: "u1", Cmid: fmt.Sprint("m", i), Body: "some text of a typical length, about sixty bytes or so"}); err != nil {
+			b.Fatal(err)
 		}
-		return err == nil
-	}
-	wg.Go(func() {
-		for i := 1; i <= 20_000; i++ {
-			if !send("big", i) || (i%20 == 0 && !send("small", i/20)) {
-				return
-			}
+		if _, err := js.PublishAsync(subjects.Msg(fmt.Sprint("filler", i%200)), filler); err != nil {
+			b.Fatal(err)
 		}
-	})
-	for g := range 4 {
-		wg.Go(func() {
-			for c := range 50 {
-				for i := 1; i <= 100; i++ {
-					if !send(fmt.Sprint("filler", g, "_", c), i) {
-						return
-					}
-				}
-			}
-		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
+	for i := 1; i <= 20_000; i++ {
+		send("big", i)
+		if i > 19_000 {
+			send("small", i-19_000)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("filler not acked")
 	}
 	return l
 }

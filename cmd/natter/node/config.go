@@ -122,7 +122,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Version == "" {
-		c.Version = "dev"
+		c.Version = "0.0.0-dev"
 	}
 	return c
 }

@@ -1,0 +1,4 @@
+// Package test holds natter's black-box end-to-end tests: whole natter
+// processes (embedded NATS and FerretDB, edges, worker replicas) started
+// in-process through cmd/natter/node and driven over real WebSockets.
+package test
