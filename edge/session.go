@@ -72,7 +72,10 @@ func (s *session) close(code int, reason string, bye, reconnect bool) {
 // writeLoop sends queued frames and pings until close.
 func (s *session) writeLoop() {
 	defer close(s.written)
-	defer s.conn.Close()
+	// Closing a hijacked fasthttp conn is a no-op (fasthttp closes it when
+	// the handler returns), so the read loop is ended with a deadline: one
+	// second for the client to echo the close frame.
+	defer s.conn.SetReadDeadline(time.Now().Add(time.Second))
 	ping := time.NewTicker(s.e.cfg.PingInterval)
 	defer ping.Stop()
 	wt := s.e.cfg.WriteTimeout

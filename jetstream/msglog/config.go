@@ -5,7 +5,8 @@ import "log/slog"
 // Config of a [Log]. Zero values take the documented defaults.
 type Config struct {
 	// Logger receives warnings (an IDEM record that could not be written)
-	// and debug lines (append conflicts). Nil means discard.
+	// and debug lines (append conflicts); scope it (component) before
+	// handing it in. Nil means discard.
 	Logger *slog.Logger
 	// MaxRetries bounds how often one append re-reads the head after losing
 	// the compare-and-set race before it fails with [ErrConflict]. Zero

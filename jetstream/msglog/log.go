@@ -86,7 +86,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 		idem:      kv,
 		directGet: apiPrefix(opts) + "DIRECT.GET." + subjects.StreamMsgs,
 		timeout:   timeout,
-		log:       cfg.Logger.With("component", "msglog"),
+		log:       cfg.Logger,
 		cfg:       cfg,
 		mux:       mux,
 		locks:     newConvLocks(),
