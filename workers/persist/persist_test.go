@@ -1,0 +1,183 @@
+package persist_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/persist"
+	"github.com/natter-im/natter/workers/runner"
+	"github.com/natter-im/natter/workers/store"
+)
+
+type env struct {
+	js  jetstream.JetStream
+	log *msglog.Log
+	st  *store.Store
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	s, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if _, err := streams.Apply(ctx, js, streams.Config{AckWait: 2 * time.Second, MaxDeliver: 5}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := msglog.New(ctx, nc, js, msglog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := store.StartEmbedded(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
+	st, err := store.Open(ctx, store.Config{URI: emb.URI()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return &env{js: js, log: l, st: st}
+}
+
+func (e *env) send(t *testing.T, conv string, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if _, err := e.log.Append(context.Background(), msglog.Send{Conv: conv, From: "alice", Cmid: fmt.Sprint("c", i), Body: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (e *env) runner(t *testing.T, h runner.Handler) *runner.Runner {
+	t.Helper()
+	r, err := runner.New(e.js, runner.Config{Role: "persist", Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerPersist, BatchSize: 64, RetryDelay: 50 * time.Millisecond}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+	return r
+}
+
+// settled waits until every log entry is acked and the store holds want.
+func (e *env) settled(t *testing.T, conv string, want int64) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := e.st.CountMessages(ctx, conv)
+		c, _ := e.js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist)
+		info, ierr := c.Info(ctx)
+		if err == nil && ierr == nil && n == want && info.NumPending == 0 && info.NumAckPending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d (want %d), consumer %+v, %v %v", n, want, info, err, ierr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRedeliveryStoresOnce fails the first batch after it was written (as if
+// the worker died between its MongoDB write and its ack): the batch is
+// redelivered and every message is stored exactly once.
+func TestRedeliveryStoresOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.send(t, "c1", 0, 300)
+	real := persist.New(e.st, e.log, nil)
+	var failed atomic.Bool
+	var redelivered atomic.Int64
+	e.runner(t, runner.HandlerFunc(func(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+		for _, m := range msgs {
+			if md, _ := m.Metadata(); md != nil && md.NumDelivered > 1 {
+				redelivered.Add(1)
+			}
+		}
+		res := real.Handle(ctx, msgs)
+		if failed.CompareAndSwap(false, true) {
+			return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: "test: died after the write"})
+		}
+		return res
+	}))
+	e.settled(t, "c1", 300)
+	if redelivered.Load() == 0 {
+		t.Fatal("no redelivery happened: the test proves nothing")
+	}
+	got, err := e.st.MessagesRange(context.Background(), "c1", 1, 1000, 1000)
+	if err != nil || len(got) != 300 {
+		t.Fatalf("range: %d %v", len(got), err)
+	}
+	for i, m := range got {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("stored seq %d at %d", m.Seq, i)
+		}
+	}
+}
+
+// TestStoppedWorkerLosesNothing stops a worker mid-stream and starts another:
+// every message ends up stored once.
+func TestStoppedWorkerLosesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.send(t, "c2", 0, 200)
+	r1 := e.runner(t, persist.New(e.st, e.log, nil))
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for n, _ := e.st.CountMessages(ctx, "c2"); n == 0; n, _ = e.st.CountMessages(ctx, "c2") {
+		if time.Now().After(deadline) {
+			t.Fatal("first worker stored nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := r1.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.send(t, "c2", 200, 400)
+	e.runner(t, persist.New(e.st, e.log, nil))
+	e.settled(t, "c2", 400)
+}
+
+// TestIdemRecordWritten: the persist worker creates the idempotency record of
+// every message it stores.
+func TestIdemRecordWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.send(t, "c3", 0, 10)
+	kv, err := e.js.KeyValue(context.Background(), subjects.BucketIdem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Remove the edge's records, as if it died between append and its IDEM write.
+	id := msglog.MessageID("c3", "alice", "c5")
+	if err := kv.Purge(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	e.runner(t, persist.New(e.st, e.log, nil))
+	e.settled(t, "c3", 10)
+	if _, err := kv.Get(context.Background(), id); err != nil {
+		t.Fatalf("idempotency record not rewritten: %v", err)
+	}
+}
