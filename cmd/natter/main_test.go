@@ -282,7 +282,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("exit code %d, want 2\n%s", code, stderr.String())
 			}
 			out := strings.TrimSpace(stderr.String())
-			if lines := strings.Split(out, "\n"); len(lines) != 1 && tc.name != "unknown flag" && tc.name != "unknown command" {
+			if lines := strings.Split(out, "\n"); len(lines) != 1 && tc.name != "unknown command" {
 				t.Fatalf("want one line, got %d:\n%s", len(lines), out)
 			}
 			if !strings.Contains(out, tc.want) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,9 +82,19 @@ func (c *commonFlags) apply(cfg *node.Config) {
 }
 
 // parse parses args, reporting flag and environment errors as usage errors.
+// The flag package's own messages are silenced, so a bad flag is one line;
+// --help prints the flag list.
 func parse(fs *fset, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageErrorOrHelp(err)
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageError{fmt.Errorf("%v (see %s --help)", err, fs.Name())}
 	}
 	if fs.envErr != nil {
 		return usageError{fs.envErr}
@@ -93,12 +105,6 @@ func parse(fs *fset, args []string) error {
 	return nil
 }
 
-func usageErrorOrHelp(err error) error {
-	if strings.Contains(err.Error(), "help requested") {
-		return err
-	}
-	return usageError{err}
-}
 
 func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("natter "+mode.String(), "natter "+mode.String()+" [flags]")

@@ -1,0 +1,319 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// conn is one authenticated WebSocket. One reader goroutine (readLoop)
+// reads every frame; writes are serialised by wmu; replies reach their
+// callers through the pending map.
+type conn struct {
+	c     *Client
+	ws    *websocket.Conn
+	idx   int // index of the URL in Config.URLs
+	hello protocol.HelloFrame
+	idle  time.Duration // silence after which the connection is dead
+
+	wmu sync.Mutex
+
+	pmu     sync.Mutex
+	pending map[string]chan *protocol.ServerFrame
+	dead    bool
+
+	// Set by the reader before done is closed.
+	bye       *protocol.ByeFrame
+	closeCode int
+	readErr   error
+	done      chan struct{}
+}
+
+// fatal marks an error after which the client must not reconnect.
+type fatal struct{ err error }
+
+func (f *fatal) Error() string { return f.err.Error() }
+func (f *fatal) Unwrap() error { return f.err }
+
+func isFatal(err error) bool {
+	var f *fatal
+	return errors.As(err, &f)
+}
+
+// unfatal strips the fatal marker for callers.
+func unfatal(err error) error {
+	var f *fatal
+	if errors.As(err, &f) {
+		return f.err
+	}
+	return err
+}
+
+// dial connects to the edge at Config.URLs[idx] and reads its hello. The
+// reader is started by [conn.start].
+func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
+	url := c.cfg.URLs[idx]
+	tok := c.cfg.Token
+	if c.cfg.TokenFunc != nil {
+		t, err := c.cfg.TokenFunc(ctx)
+		if err != nil {
+			return nil, &fatal{fmt.Errorf("client: token: %w", err)}
+		}
+		tok = t
+	}
+	hdr := http.Header{}
+	hdr.Set("Authorization", "Bearer "+tok)
+	if c.cfg.Device != "" {
+		hdr.Set(protocol.HeaderDevice, c.cfg.Device)
+	}
+	var d websocket.Dialer
+	if c.cfg.Dialer != nil {
+		d = *c.cfg.Dialer
+	}
+	d.Subprotocols = []string{protocol.Subprotocol}
+	if d.HandshakeTimeout == 0 {
+		d.HandshakeTimeout = c.cfg.RequestTimeout
+	}
+	ws, resp, err := d.DialContext(ctx, url, hdr)
+	if err != nil {
+		if resp != nil {
+			return nil, handshakeError(url, resp)
+		}
+		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	h, err := readHello(ws, c.cfg.RequestTimeout)
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	ping := time.Duration(h.PingMS) * time.Millisecond
+	if ping <= 0 {
+		ping = protocol.DefaultPingInterval
+	}
+	return &conn{
+		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping,
+		pending: make(map[string]chan *protocol.ServerFrame),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// handshakeError maps a refused upgrade to an error. 400 (bad version,
+// bad device id) and 401 (bad token) will not get better by retrying and
+// are fatal; anything else (503 from a draining edge, ...) is retried.
+func handshakeError(url string, resp *http.Response) error {
+	var body struct {
+		Code protocol.Code `json:"code"`
+		Msg  string        `json:"msg"`
+	}
+	if resp.Body != nil {
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+	}
+	if body.Code == "" {
+		body.Code = protocol.CodeUnavailable
+		if resp.StatusCode == http.StatusUnauthorized {
+			body.Code = protocol.CodeUnauthorized
+		}
+		body.Msg = resp.Status
+	}
+	err := &Error{Op: "connect", Code: body.Code, Msg: body.Msg + " (" + url + ")"}
+	switch resp.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized:
+		return &fatal{err}
+	}
+	return err
+}
+
+func readHello(ws *websocket.Conn, timeout time.Duration) (*protocol.HelloFrame, error) {
+	_ = ws.SetReadDeadline(time.Now().Add(timeout))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("waiting for hello: %w", err)
+	}
+	f, err := protocol.DecodeServer(data)
+	if err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	switch {
+	case f.Hello != nil:
+		return f.Hello, nil
+	case f.Bye != nil:
+		return nil, fmt.Errorf("edge said bye before hello: %d %s", f.Bye.Code, f.Bye.Reason)
+	case f.Err != nil:
+		return nil, fmt.Errorf("edge answered instead of hello: %w", f.Err)
+	}
+	return nil, fmt.Errorf("want hello, got a %q frame", f.T)
+}
+
+// start runs the reader.
+func (cn *conn) start() {
+	cn.ws.SetPingHandler(func(data string) error {
+		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.idle))
+		err := cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cn.c.cfg.RequestTimeout))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			return err
+		}
+		return nil
+	})
+	go cn.readLoop()
+}
+
+func (cn *conn) readLoop() {
+	c := cn.c
+	defer cn.finish()
+	for {
+		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.idle))
+		mt, data, err := cn.ws.ReadMessage()
+		if err != nil {
+			cn.readErr = err
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				cn.closeCode = ce.Code
+			}
+			return
+		}
+		if mt != websocket.TextMessage {
+			continue
+		}
+		f, err := protocol.DecodeServer(data)
+		if err != nil {
+			c.log.Warn("undecodable server frame", "err", err, "session", cn.hello.Session)
+			continue
+		}
+		switch f.T {
+		case protocol.FrameRes:
+			cn.dispatch(f.ID, f)
+		case protocol.FrameErr:
+			if f.Err.ID == "" {
+				c.log.Warn("server error without request id", "code", f.Err.Code, "msg", f.Err.Msg, "session", cn.hello.Session)
+				continue
+			}
+			cn.dispatch(f.Err.ID, f)
+		case protocol.FrameMsg:
+			c.onPush(f.Message)
+		case protocol.FrameBye:
+			cn.bye = f.Bye
+		}
+		c.waitRoom()
+	}
+}
+
+// finish fails every pending request and unpublishes the connection.
+func (cn *conn) finish() {
+	cn.pmu.Lock()
+	cn.dead = true
+	clear(cn.pending)
+	cn.pmu.Unlock()
+	cn.ws.Close()
+	cn.c.connGone(cn)
+}
+
+func (cn *conn) register(id string, ch chan *protocol.ServerFrame) bool {
+	cn.pmu.Lock()
+	defer cn.pmu.Unlock()
+	if cn.dead {
+		return false
+	}
+	cn.pending[id] = ch
+	return true
+}
+
+func (cn *conn) unregister(id string) {
+	cn.pmu.Lock()
+	delete(cn.pending, id)
+	cn.pmu.Unlock()
+}
+
+func (cn *conn) dispatch(id string, f *protocol.ServerFrame) {
+	cn.pmu.Lock()
+	ch := cn.pending[id]
+	delete(cn.pending, id)
+	cn.pmu.Unlock()
+	if ch != nil {
+		ch <- f // buffered, one reply per id
+	}
+}
+
+// write sends one text frame. A failed write closes the socket, which ends
+// the reader and with it the connection.
+func (cn *conn) write(frame []byte) error {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.RequestTimeout))
+	if err := cn.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		cn.ws.Close()
+		return errDisconnected
+	}
+	return nil
+}
+
+// close says goodbye with a close frame, waits briefly for the edge to
+// answer it, and closes the socket.
+func (cn *conn) close(code int, text string) {
+	_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-cn.done:
+	case <-t.C:
+	}
+	cn.ws.Close()
+	<-cn.done
+}
+
+func (cn *conn) isDone() bool {
+	select {
+	case <-cn.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// roundTrip sends req on cn with a fresh request id and waits for its reply
+// (a res or err frame). written reports whether the frame may have reached
+// the edge. Errors: errDisconnected, ErrTimeout, ctx's, the client's stop
+// error, or an *Error when req is invalid.
+func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request) (f *protocol.ServerFrame, written bool, err error) {
+	req.ID = strconv.FormatUint(c.ids.Add(1), 36)
+	frame, err := req.Encode()
+	if err != nil {
+		return nil, false, protoErr(req.Op, err)
+	}
+	ch := make(chan *protocol.ServerFrame, 1)
+	if !cn.register(req.ID, ch) {
+		return nil, false, errDisconnected
+	}
+	defer cn.unregister(req.ID)
+	if err := cn.write(frame); err != nil {
+		return nil, true, err
+	}
+	t := time.NewTimer(c.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case f = <-ch:
+		return f, true, nil
+	case <-cn.done:
+		select {
+		case f = <-ch:
+			return f, true, nil
+		default:
+		}
+		return nil, true, errDisconnected
+	case <-t.C:
+		return nil, true, ErrTimeout
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	case <-c.quit:
+		return nil, true, c.stopErr()
+	}
+}
