@@ -105,7 +105,6 @@ func parse(fs *fset, args []string) error {
 	return nil
 }
 
-
 func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("natter "+mode.String(), "natter "+mode.String()+" [flags]")
 	fs.SetOutput(stderr)
