@@ -18,11 +18,14 @@ import (
 //
 // The default run adds 1,000 members. NATTER_BIG_TESTS=1 adds 10,000 (two
 // pages of members): on the embedded FerretDB that takes minutes, because
-// every member is one update of the users collection and FerretDB v1 scans
-// the collection for each (see the package's test notes in the report).
+// every member is one upsert in the users collection and FerretDB v1 scans
+// the collection for each (measured: 10,000 in 3m10s, the last 1,000 in 30s).
 func TestBigGroup(t *testing.T) {
 	t.Parallel()
 	n, timeout := 1_000, 30*time.Second
+	if raceEnabled {
+		timeout = 5 * time.Minute // FerretDB is ~10x slower under the race detector
+	}
 	if os.Getenv("NATTER_BIG_TESTS") != "" {
 		n, timeout = 10_000, 30*time.Minute
 	}

@@ -47,5 +47,8 @@
 // leak. Only the internal members op answers not_found.
 //
 // Every field is validated before anything is written, so a bad request
-// stores nothing.
+// stores nothing. A valid change that fails half way (the store writes the
+// conversation, then each user's list) still publishes its notice, and
+// sending the same request again completes it: members.add and
+// members.remove rewrite every named user, members or not.
 package convsvc

@@ -108,7 +108,9 @@ func (e *env) restartNATS(t testing.TB) {
 	e.srv = srv
 }
 
-var uniq atomic.Int64
+var (
+	uniq atomic.Int64
+)
 
 // names returns ids unique to this call: names("alice", "bob") -> alice7, bob7.
 func names(base ...string) []string {

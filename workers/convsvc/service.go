@@ -72,6 +72,12 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 			return nil, fmt.Errorf("convsvc: add endpoint %s: %w", ep.op, err)
 		}
 	}
+	// Once Start returns, requests from other connections find the
+	// endpoints. A connection that is down sends its subscriptions when it
+	// reconnects: the service is not failed for it.
+	if err := nc.FlushTimeout(cfg.StoreTimeout); err != nil {
+		s.log.Warn("endpoints not confirmed by the server yet", "err", err)
+	}
 	return svc, nil
 }
 

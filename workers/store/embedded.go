@@ -7,9 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
+
+// ferretMu serialises ferretdb.New, which sets package-level state: two
+// embedded stores starting at once (parallel tests) would race.
+var ferretMu sync.Mutex
 
 // Embedded is an in-process FerretDB (SQLite backend) speaking the MongoDB
 // wire protocol on a loopback port.
@@ -39,12 +44,14 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 	if err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)
 	}
+	ferretMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		Logger:    quiet,
 	})
+	ferretMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("store: start embedded ferretdb: %w", err)
 	}

@@ -1,0 +1,5 @@
+//go:build race
+
+package convsvc_test
+
+const raceEnabled = true
