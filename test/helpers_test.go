@@ -109,8 +109,9 @@ func token(t testing.TB, user string, mut ...func(*auth.MintClaims)) string {
 
 // rawConn is a bare WebSocket for protocol-level tests.
 type rawConn struct {
-	t    testing.TB
-	conn *websocket.Conn
+	t       testing.TB
+	conn    *websocket.Conn
+	pending []*protocol.ServerFrame // frames reply() read past, for next()
 }
 
 func dialRaw(t testing.TB, url string, hdr http.Header) (*rawConn, *http.Response, error) {
@@ -151,6 +152,11 @@ func (c *rawConn) write(s string) {
 // next reads the next server frame, failing after 10s.
 func (c *rawConn) next() *protocol.ServerFrame {
 	c.t.Helper()
+	if len(c.pending) > 0 {
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		return f
+	}
 	f, err := c.read()
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
@@ -167,12 +173,23 @@ func (c *rawConn) read() (*protocol.ServerFrame, error) {
 	return protocol.DecodeServer(data)
 }
 
-// reply reads frames until the reply (res or err) to request id, skipping pushes.
+// reply reads frames until the reply (res or err) to request id; other
+// frames are kept for next().
 func (c *rawConn) reply(id string) *protocol.ServerFrame {
 	c.t.Helper()
-	for {
-		f := c.next()
+	for i := 0; ; i++ {
+		var f *protocol.ServerFrame
+		if i < len(c.pending) {
+			f = c.pending[i]
+		} else {
+			var err error
+			if f, err = c.read(); err != nil {
+				c.t.Fatalf("read: %v", err)
+			}
+			c.pending = append(c.pending, f)
+		}
 		if (f.T == protocol.FrameRes && f.ID == id) || (f.T == protocol.FrameErr && (f.Err.ID == id || f.Err.ID == "")) {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
 			return f
 		}
 	}
