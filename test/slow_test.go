@@ -1,0 +1,60 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// TestSlowConsumerIsCut: a member that stops reading its socket is closed
+// with 4008 once its send queue is full, and the other member keeps
+// receiving every message meanwhile.
+func TestSlowConsumerIsCut(t *testing.T) {
+	t.Parallel()
+	ec := edgeConfig()
+	ec.SendQueue = 16
+	m := newMesh(t, meshOpts{edge: &ec})
+	sender := mustDial(t, m.dev, "sender")
+	fast := mustDial(t, m.dev, "fast")
+	slow := mustDial(t, m.dev, "slow") // never reads until the end
+	group := sender.createGroup("g", "fast", "slow")
+
+	body := strings.Repeat("z", 60<<10)
+	const n = 300 // ~18 MB: more than the socket buffers plus the queue
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			f, err := fast.read()
+			if err != nil {
+				done <- fmt.Errorf("fast reader after %d: %v", i, err)
+				return
+			}
+			if f.T != protocol.FrameMsg || f.Message.Seq != uint64(i+1) {
+				done <- fmt.Errorf("fast reader: frame %d is %+v", i, f)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		sender.write(fmt.Sprintf(`{"op":"send","id":"s%d","conv":%q,"cmid":"c%d","body":%q}`, i, group.ID, i, body))
+		if f := sender.reply(fmt.Sprint("s", i)); f.T != protocol.FrameRes {
+			t.Fatalf("send %d: %+v", i, f.Err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("fast member did not get every message: the slow one held it up")
+	}
+	code, reason := slow.closeCode()
+	if code != protocol.CloseSlowConsumer {
+		t.Fatalf("slow member: close %d %q, want %d", code, reason, protocol.CloseSlowConsumer)
+	}
+}
