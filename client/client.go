@@ -41,9 +41,12 @@ type Client struct {
 
 	quit     chan struct{} // closed when the client stops (Close or a fatal error)
 	quitOnce sync.Once
-	err      error // the fatal error, set before quit is closed
+	cancel   context.CancelFunc // ends run's context
+	err      error              // the fatal error, set before quit is closed
 	wg       sync.WaitGroup
 	done     chan struct{} // closed when every goroutine has exited
+
+	authFails int // connections closed with 4001 in a row (used by run only)
 }
 
 // Dial connects to the first of cfg.URLs that accepts the token (each is
@@ -100,8 +103,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, errors.Join(errs...)
 	}
 	c.stats.connects.Add(1)
+	life, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
 	c.wg.Add(2)
-	go c.run(cn)
+	go c.run(life, cn)
 	go c.pump()
 	go func() { c.wg.Wait(); close(c.done) }()
 
@@ -162,6 +167,9 @@ func (c *Client) stop(err error) {
 	c.quitOnce.Do(func() {
 		c.err = err
 		close(c.quit)
+		if c.cancel != nil {
+			c.cancel()
+		}
 	})
 }
 
@@ -221,20 +229,18 @@ func (c *Client) connGone(cn *conn) {
 	close(cn.done)
 }
 
-// run serves one connection after the other until the client stops.
-func (c *Client) run(cn *conn) {
+// run serves one connection after the other until the client stops. ctx
+// ends when the client stops.
+func (c *Client) run(ctx context.Context, cn *conn) {
 	defer c.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-c.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	tickEvery := c.cfg.AutoAck
+	if tickEvery <= 0 {
+		tickEvery = defaultAutoAck
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
 	for {
-		c.serve(cn)
+		c.serve(cn, tick.C)
 		if c.quitting() {
 			return
 		}
@@ -252,13 +258,13 @@ func (c *Client) run(cn *conn) {
 
 // serve runs cn (its reader and its sync loop) until it ends or the client
 // stops.
-func (c *Client) serve(cn *conn) {
+func (c *Client) serve(cn *conn, tick <-chan time.Time) {
 	c.setConn(cn)
 	c.log.Info("connected", "url", c.cfg.URLs[cn.idx], "user", cn.hello.User, "session", cn.hello.Session)
 	cn.start()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); c.syncLoop(cn) }()
+	go func() { defer wg.Done(); c.syncLoop(cn, tick) }()
 	select {
 	case <-cn.done:
 	case <-c.quit:
@@ -280,12 +286,19 @@ func (c *Client) afterClose(cn *conn) (delay time.Duration, step int, err error)
 	if cn.bye != nil {
 		code, reason, reconnect = cn.bye.Code, cn.bye.Reason, cn.bye.Reconnect
 	}
+	if code != protocol.CloseUnauthorized || time.Since(cn.started) > time.Minute {
+		c.authFails = 0
+	}
 	switch code {
 	case protocol.CloseUnauthorized:
 		if c.cfg.TokenFunc == nil {
 			return 0, 0, &Error{Op: "connect", Code: protocol.CodeUnauthorized, Msg: "the edge closed the connection (4001 " + reason + ") and there is no TokenFunc for a new token"}
 		}
-		return c.jitter(c.cfg.Backoff), 0, nil
+		// Back off when fresh tokens keep getting closed soon after the
+		// connect (a TokenFunc that hands out a cached, expired token the
+		// edge still accepts within its leeway), instead of spinning.
+		c.authFails++
+		return c.backoff(c.authFails - 1), 0, nil
 	case protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseBadProtocol:
 		return 0, 0, fmt.Errorf("client: the edge closed the connection with %d %q: a client bug, not retrying", code, reason)
 	case protocol.CloseGoingAway:
@@ -343,7 +356,7 @@ func (c *Client) jitter(d time.Duration) time.Duration {
 	return rand.N(d) + 1
 }
 
-// sleep waits d; false when ctx ended first.
+// sleep waits d; false when ctx ended or the client stopped first.
 func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
@@ -354,6 +367,20 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
+		return false
+	case <-c.quit:
+		return false
+	}
+}
+
+// pause waits d; false when done was closed or the client stopped first.
+func (c *Client) pause(d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
 		return false
 	case <-c.quit:
 		return false

@@ -36,7 +36,9 @@ type Config struct {
 	// sync start at seq 0 (their whole history is delivered) instead of at
 	// their head (only what arrives from now on is delivered; the
 	// application loads older pages with [Client.History]). Conversations
-	// that appear after the first sync always start at 0.
+	// that appear after the first sync always start at 0. Set it when
+	// Cursors are the ones a previous run persisted: then a conversation
+	// created while the application was not running is delivered whole.
 	FromStart bool
 	// SyncLimit is the number of messages per conversation one sync round
 	// fetches. Zero means 100 (the protocol default); at most 1000.

@@ -19,11 +19,12 @@ import (
 // reads every frame; writes are serialised by wmu; replies reach their
 // callers through the pending map.
 type conn struct {
-	c     *Client
-	ws    *websocket.Conn
-	idx   int // index of the URL in Config.URLs
-	hello protocol.HelloFrame
-	idle  time.Duration // silence after which the connection is dead
+	c       *Client
+	ws      *websocket.Conn
+	idx     int // index of the URL in Config.URLs
+	hello   protocol.HelloFrame
+	idle    time.Duration // silence after which the connection is dead
+	started time.Time
 
 	wmu sync.Mutex
 
@@ -100,7 +101,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		ping = protocol.DefaultPingInterval
 	}
 	return &conn{
-		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping,
+		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping, started: time.Now(),
 		pending: make(map[string]chan *protocol.ServerFrame),
 		done:    make(chan struct{}),
 	}, nil

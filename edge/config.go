@@ -19,7 +19,7 @@ type Config struct {
 	// explicitly to allow any.
 	Origins []string
 	// Rate is the per-connection request rate (token bucket refill per
-	// second). Zero means 50.
+	// second). Zero means 20 (protocol.DefaultRate).
 	Rate float64
 	// Burst is the token bucket size. Zero means 100 (protocol.DefaultBurst).
 	Burst int

@@ -102,7 +102,12 @@ func (e *Edge) serve(conn *websocket.Conn, claims *auth.Claims, device string) {
 		return
 	}
 	defer e.hub.remove(s)
-	expiry := time.AfterFunc(time.Until(claims.ExpiresAt), func() {
+	// The verifier accepts a token up to the leeway past exp; so does the timer.
+	leeway := e.cfg.Auth.Leeway
+	if leeway <= 0 {
+		leeway = auth.DefaultLeeway
+	}
+	expiry := time.AfterFunc(time.Until(claims.ExpiresAt.Add(leeway)), func() {
 		s.close(protocol.CloseUnauthorized, "token expired", true, false)
 	})
 	defer expiry.Stop()

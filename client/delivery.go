@@ -1,0 +1,383 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// convState is the delivery state of one conversation.
+type convState struct {
+	next      uint64 // seq of the next message to emit: cursor + 1
+	seen      uint64 // highest seq known to exist (from pushes and sync replies)
+	delivered uint64 // highest seq handed to the Messages channel
+	acked     uint64 // highest seq the edge confirmed in an ack
+	known     bool   // next is set; false for pushes that came before the first sync
+	left      bool   // the user is no longer a member: a sync reply left it out
+	buf       map[uint64]natter.Message
+}
+
+// delivery turns pushes and sync replies into one gap-free, duplicate-free
+// stream per conversation. Everything is guarded by mu; emitted messages
+// wait in queue for the pump, which hands them to the Messages channel.
+type delivery struct {
+	mu     sync.Mutex
+	convs  map[string]*convState
+	first  bool                // the first sync reply has been applied
+	dirty  map[string]struct{} // known conversations with seen >= next: they need a sync
+	lagNew map[string]uint64   // heads ahead of next in sync replies that did not name the conversation
+	lagOld map[string]uint64   // the same, one tick older
+	queue  []natter.Message
+	queued atomic.Int64 // in queue or being handed over by the pump
+}
+
+func (d *delivery) init(cursors map[string]uint64) {
+	d.convs = make(map[string]*convState, len(cursors))
+	d.dirty = make(map[string]struct{})
+	d.lagNew = make(map[string]uint64)
+	d.lagOld = make(map[string]uint64)
+	for conv, cur := range cursors {
+		d.convs[conv] = &convState{next: cur + 1, seen: cur, delivered: cur, acked: cur, known: true}
+	}
+}
+
+// onPush takes a msg push from the reader.
+func (c *Client) onPush(m *natter.Message) {
+	c.stats.pushes.Add(1)
+	if m.Seq == 0 || m.Conv == "" {
+		return
+	}
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.convs[m.Conv]
+	if st == nil {
+		// A conversation this client has not heard of. After the first sync
+		// it is new (created, or the user was added, since): it starts at 0.
+		// Before, the first sync decides where it starts.
+		st = &convState{}
+		d.convs[m.Conv] = st
+		if d.first {
+			c.start(st, 0)
+		}
+	}
+	st.left = false
+	if c.accept(st, m, false) {
+		c.stats.gaps.Add(1)
+	}
+	c.markDirty(m.Conv, st)
+}
+
+// accept applies one message, pushed or synced: a duplicate is dropped, the
+// next one is emitted with every buffered successor, a later one is
+// buffered until the gap is filled. It reports whether m came early.
+func (c *Client) accept(st *convState, m *natter.Message, synced bool) (early bool) {
+	st.seen = max(st.seen, m.Seq)
+	switch {
+	case st.known && m.Seq < st.next:
+		c.stats.duplicates.Add(1)
+	case !st.known || m.Seq > st.next:
+		if _, dup := st.buf[m.Seq]; dup {
+			c.stats.duplicates.Add(1)
+			return false
+		}
+		// Past the limit the push is dropped: seen remembers it, so a sync
+		// fetches it again.
+		if len(st.buf) < maxConvBuffer {
+			if st.buf == nil {
+				st.buf = make(map[uint64]natter.Message)
+			}
+			st.buf[m.Seq] = *m
+		}
+		return st.known
+	default:
+		c.emit(*m, synced)
+		st.next++
+		c.drain(st)
+	}
+	return false
+}
+
+// drain emits buffered messages that are next in line and drops stale ones.
+func (c *Client) drain(st *convState) {
+	for len(st.buf) > 0 {
+		m, ok := st.buf[st.next]
+		if !ok {
+			break
+		}
+		delete(st.buf, st.next)
+		c.emit(m, false)
+		st.next++
+	}
+	if len(st.buf) == 0 {
+		st.buf = nil
+		return
+	}
+	for seq := range st.buf {
+		if seq < st.next {
+			delete(st.buf, seq)
+			c.stats.duplicates.Add(1)
+		}
+	}
+}
+
+// start sets where a conversation the client did not know starts: after
+// seq cursor.
+func (c *Client) start(st *convState, cursor uint64) {
+	st.known = true
+	st.next, st.delivered, st.acked = cursor+1, cursor, cursor
+	c.drain(st)
+}
+
+func (c *Client) emit(m natter.Message, synced bool) {
+	c.d.queue = append(c.d.queue, m)
+	c.d.queued.Add(1)
+	c.stats.delivered.Add(1)
+	if synced {
+		c.stats.synced.Add(1)
+	}
+	signal(c.qsig)
+}
+
+// markDirty records whether the conversation needs a sync and wakes the
+// sync loop when it does.
+func (c *Client) markDirty(conv string, st *convState) {
+	if st.known && !st.left && st.seen >= st.next {
+		if _, ok := c.d.dirty[conv]; !ok {
+			c.d.dirty[conv] = struct{}{}
+			signal(c.wake)
+		}
+		return
+	}
+	delete(c.d.dirty, conv)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// applySync applies one sync reply to the request's cursors sent. It
+// reports whether any named conversation moved forward.
+func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (progress bool) {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	first := !d.first
+	listed := make(map[string]struct{}, len(res.Convs))
+	for i := range res.Convs {
+		sc := &res.Convs[i]
+		listed[sc.Conv] = struct{}{}
+		st := d.convs[sc.Conv]
+		if st == nil {
+			st = &convState{}
+			d.convs[sc.Conv] = st
+		}
+		_, named := sent[sc.Conv]
+		if st.left {
+			st.left, named = false, true // the user was added again
+		}
+		if !st.known {
+			// The first sync starts conversations the application has no
+			// cursor for at their head (or at 0 with FromStart); any later
+			// one is new and starts at 0.
+			var from uint64
+			if first && !c.cfg.FromStart {
+				from = sc.Head
+			}
+			c.start(st, from)
+			named = true
+		}
+		before := st.next
+		if named {
+			st.seen = max(st.seen, sc.Head)
+		} else if sc.Head >= st.next {
+			// Probably a push on its way; checked again after a tick.
+			d.lagNew[sc.Conv] = max(d.lagNew[sc.Conv], sc.Head)
+		}
+		for j := range sc.Msgs {
+			c.accept(st, &sc.Msgs[j], true)
+		}
+		if st.next > before {
+			progress = true
+		}
+		c.markDirty(sc.Conv, st)
+	}
+	for conv := range sent {
+		if _, ok := listed[conv]; !ok {
+			if st := d.convs[conv]; st != nil {
+				st.left = true
+				delete(d.dirty, conv)
+			}
+		}
+	}
+	if first {
+		// Pushed before the first sync but not in its list: new since.
+		for conv, st := range d.convs {
+			if !st.known {
+				c.start(st, 0)
+				c.markDirty(conv, st)
+			}
+		}
+		d.first = true
+	}
+	return progress
+}
+
+// cursorChunks returns the cursors for the next sync: of every conversation
+// (full) or of those that need one, cut into requests of at most per
+// conversations. A full sync without conversations is one empty request.
+func (c *Client) cursorChunks(full bool, per int) []map[string]uint64 {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var chunks []map[string]uint64
+	var cur map[string]uint64
+	add := func(conv string, st *convState) {
+		if cur == nil || len(cur) >= per {
+			cur = make(map[string]uint64, min(per, len(d.convs)))
+			chunks = append(chunks, cur)
+		}
+		cur[conv] = st.next - 1
+	}
+	if full {
+		for conv, st := range d.convs {
+			if st.known && !st.left {
+				add(conv, st)
+			}
+		}
+		if len(chunks) == 0 {
+			chunks = append(chunks, map[string]uint64{})
+		}
+		return chunks
+	}
+	for conv := range d.dirty {
+		add(conv, d.convs[conv])
+	}
+	return chunks
+}
+
+func (c *Client) needsSync() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return len(c.d.dirty) > 0
+}
+
+// checkLag marks conversations dirty whose head, seen in a sync reply at
+// least one tick ago, has still not been delivered: a push went missing.
+func (c *Client) checkLag() {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for conv, head := range d.lagOld {
+		if st := d.convs[conv]; st != nil && st.known && st.next <= head {
+			st.seen = max(st.seen, head)
+			c.markDirty(conv, st)
+		}
+	}
+	clear(d.lagOld)
+	d.lagOld, d.lagNew = d.lagNew, d.lagOld
+}
+
+type ackItem struct {
+	conv string
+	seq  uint64
+}
+
+// ackable lists up to n conversations (all when n <= 0) whose delivered
+// cursor moved past what the edge has acked.
+func (c *Client) ackable(n int) []ackItem {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []ackItem
+	for conv, st := range d.convs {
+		if st.delivered > st.acked && !st.left {
+			out = append(out, ackItem{conv, st.delivered})
+			if n > 0 && len(out) >= n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (c *Client) acked(conv string, seq uint64) {
+	c.d.mu.Lock()
+	if st := c.d.convs[conv]; st != nil {
+		st.acked = max(st.acked, seq)
+	}
+	c.d.mu.Unlock()
+}
+
+// pump hands emitted messages to the Messages channel in order and closes
+// it when the client stops.
+func (c *Client) pump() {
+	defer c.wg.Done()
+	defer close(c.msgs)
+	d := &c.d
+	var batch []natter.Message
+	for {
+		d.mu.Lock()
+		batch, d.queue = d.queue, batch[:0]
+		d.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-c.qsig:
+				continue
+			case <-c.quit:
+				return
+			}
+		}
+		for i := range batch {
+			select {
+			case c.msgs <- batch[i]:
+			case <-c.quit:
+				return
+			}
+			d.mu.Lock()
+			if st := d.convs[batch[i].Conv]; st != nil {
+				st.delivered = max(st.delivered, batch[i].Seq)
+			}
+			d.mu.Unlock()
+			if d.queued.Add(-1) <= int64(c.cfg.MaxPending) {
+				signal(c.room)
+			}
+		}
+		clear(batch)
+	}
+}
+
+// waitRoom blocks the reader while the application is more than
+// Config.MaxPending messages behind.
+func (c *Client) waitRoom() {
+	for c.d.queued.Load() > int64(c.cfg.MaxPending) {
+		select {
+		case <-c.room:
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// Cursors returns, per conversation, the highest seq handed to the
+// Messages channel (or the starting cursor, when nothing was delivered
+// yet). Persist them and pass them as Config.Cursors on the next Dial to
+// resume where the application left off. Conversations the user has left
+// are not included.
+func (c *Client) Cursors() map[string]uint64 {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]uint64, len(d.convs))
+	for conv, st := range d.convs {
+		if st.known && !st.left {
+			out[conv] = st.delivered
+		}
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+// Package client is the Go SDK of natter: one [Client] holds one WebSocket
+// to an edge (wire protocol v1, package edge/protocol), keeps it up across
+// disconnects, edge restarts and lame-duck drains, and turns the edge's
+// best-effort pushes into an exactly-once, in-order stream of messages.
+//
+//	c, err := client.Dial(ctx, client.Config{URLs: []string{"ws://localhost:8080/v1/ws"}, Token: tok})
+//	...
+//	conv, _ := c.CreateDirect(ctx, "bob")
+//	ack, err := c.Send(ctx, conv.ID, "hi")
+//	for m := range c.Messages() { ... }
+//
+// # Sending
+//
+// [Client.Send] gives every message a client message id (cmid) and re-sends
+// it with the same cmid until the edge answers: after a disconnect (on the
+// next connection, possibly to another edge), after a timeout, and after
+// the retryable errors unavailable and rate_limited (with exponential
+// back-off and full jitter). The edge stores a cmid once, so a message is
+// stored exactly once and every retry gets the same id and seq back.
+//
+// # Delivery
+//
+// [Client.Messages] delivers every message of every conversation of the
+// user exactly once, and per conversation in seq order (there is no order
+// across conversations). Per conversation the client keeps next, the seq it
+// expects (its cursor + 1), and a buffer of messages that came early:
+//
+//   - a message with seq < next is a duplicate and is dropped
+//     ([Stats].Duplicates);
+//   - seq == next is delivered; next moves on, and buffered successors are
+//     delivered with it;
+//   - seq > next is buffered, and the conversation needs a sync from its
+//     cursor ([Stats].Gaps).
+//
+// Pushes and sync replies go through these same rules, so pushes that
+// arrive while a sync runs are held back and released in order once the
+// sync has caught up. One sync request is in flight at a time; gaps found
+// meanwhile are coalesced into the next one, which names only the
+// conversations that need it. A reply that says more=true is followed by
+// another sync from the new cursor.
+//
+// After every connect and reconnect the client syncs with all its cursors.
+// The edge subscribes the user's deliveries before it sends hello, so a
+// message is either pushed on the new connection or returned by that sync
+// (or both: then the duplicate is dropped). Nothing falls in between.
+//
+// Where conversations start: at the first sync after [Dial], conversations
+// in Config.Cursors resume after their cursor, and the others start at
+// their head (the application loads older pages with [Client.History]) or,
+// with Config.FromStart, at seq 0. A conversation that appears later (in a
+// later sync reply or as a push for a conversation the client did not know)
+// is new to the user: it was created, or the user was added, since. It
+// starts at 0, so a conversation created while a device was offline is
+// delivered from seq 1. A conversation a sync reply leaves out is one the
+// user no longer belongs to; it is dropped from [Client.Cursors].
+//
+// So a new installation dials without cursors (and loads the newest page
+// of each conversation with [Client.History]), while one that restarts
+// dials with the cursors it persisted and FromStart set, so that a
+// conversation created while it was not running starts at 0 as well.
+//
+// [Client.Cursors] returns the last seq handed to the Messages channel per
+// conversation: persist them with the messages and pass them as
+// Config.Cursors to the next Dial. Unless Config.AutoAck is negative, the
+// client also reports them to the edge (ack frames, at most once per
+// interval per conversation, only when they moved).
+//
+// # Back-pressure
+//
+// The socket reader never waits for the application. Messages the
+// application has not taken yet are queued inside the client; when more
+// than Config.MaxPending are queued, the reader stops reading until the
+// application catches up. Replies to requests wait meanwhile, and if it
+// lasts the edge closes the socket as a slow consumer (close 4008); the
+// client then reconnects and syncs, so nothing is lost. Drain Messages
+// promptly: it is the only way the stream moves on.
+//
+// # Connections
+//
+// Dial tries Config.URLs in order. Reconnects back off exponentially with
+// full jitter (Config.Backoff up to Config.MaxBackoff) and move to the next
+// URL after each failure. An edge that drains (bye with reconnect, close
+// 4010) makes the client reconnect to the next URL at once, after a small
+// random delay. A token rejected at connect, or a close 4001 (expired token)
+// when there is no Config.TokenFunc to get a new one, stops the client:
+// [Client.Err] says why and [Client.Done] is closed. A connection on which
+// nothing (no frame, no ping) is heard for twice the edge's ping interval
+// is considered dead and replaced.
+package client
