@@ -235,3 +235,48 @@ func (l *Log) Heads(ctx context.Context, convs []string) (map[string]uint64, err
 	}
 	return out, nil
 }
+
+// EnsureIdemBatch is [Log.EnsureIdem] for a batch with one round trip: the
+// creates are published asynchronously with an expected-last-sequence of 0
+// (what KV Create does), and only the keys that already had an entry are
+// checked one by one (a delete marker may stand there). It returns one
+// error (or nil) per message.
+func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []error {
+	errs := make([]error, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		if m.ID == "" || m.Seq == 0 {
+			errs[i] = fmt.Errorf("msglog: ensure idem: %w: message without id or seq", ErrInvalid)
+			continue
+		}
+		b, err := json.Marshal(ackOf(m))
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msg := nats.NewMsg("$KV." + subjects.BucketIdem + "." + m.ID)
+		msg.Data = b
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		if futures[i], err = l.js.PublishMsgAsync(msg); err != nil {
+			errs[i] = err
+		}
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if isWrongLastSeq(err) {
+				// Something is there: a record (done) or a delete marker.
+				errs[i] = l.EnsureIdem(ctx, msgs[i])
+			} else {
+				errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, err)
+			}
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, ctx.Err())
+		}
+	}
+	return errs
+}

@@ -54,9 +54,10 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		}
 		return res
 	}
+	errs := h.log.EnsureIdemBatch(ctx, batch)
 	for j, i := range idx {
-		if err := h.log.EnsureIdem(ctx, batch[j]); err != nil {
-			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+		if errs[j] != nil {
+			res[i] = runner.Result{Outcome: runner.Retry, Reason: errs[j].Error()}
 			continue
 		}
 		res[i] = runner.Result{Outcome: runner.Ack}
