@@ -77,26 +77,51 @@ func (s *Store) RemoveMembers(ctx context.Context, id string, users []string) er
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
-	for _, u := range users {
-		_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: u}},
-			bson.D{{Key: "$pull", Value: bson.D{{Key: "convs", Value: id}}}})
-		if err != nil {
-			return fmt.Errorf("store: remove conversation from user %s: %w", u, err)
-		}
+	// One UpdateMany, not one update per user: FerretDB scans the
+	// collection per statement.
+	_, err = s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "convs", Value: id}}}})
+	if err != nil {
+		return fmt.Errorf("store: remove conversation from users: %w", err)
 	}
 	return nil
 }
 
+// addToUsers adds conversation id to every user's list with two statements
+// whatever the number of users: an unordered InsertMany of the missing user
+// documents (existing ones are duplicate keys, ignored) and one UpdateMany.
+// Per-user upserts would cost one collection scan each on FerretDB.
 func (s *Store) addToUsers(ctx context.Context, id string, users []string) error {
-	for _, u := range users {
-		_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: u}},
-			bson.D{{Key: "$addToSet", Value: bson.D{{Key: "convs", Value: id}}}},
-			options.Update().SetUpsert(true))
-		if err != nil {
-			return fmt.Errorf("store: add conversation to user %s: %w", u, err)
-		}
+	if len(users) == 0 {
+		return nil
+	}
+	docs := make([]any, len(users))
+	for i, u := range users {
+		docs[i] = bson.D{{Key: "_id", Value: u}, {Key: "convs", Value: bson.A{}}}
+	}
+	_, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if err != nil && !(errors.As(err, &bwe) && onlyDuplicateKeys(bwe)) {
+		return fmt.Errorf("store: create users: %w", err)
+	}
+	_, err = s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "convs", Value: id}}}})
+	if err != nil {
+		return fmt.Errorf("store: add conversation to users: %w", err)
 	}
 	return nil
+}
+
+func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
+	if bwe.WriteConcernError != nil {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return false
+		}
+	}
+	return true
 }
 
 // UserConversations returns the ids of the conversations user is in.

@@ -32,12 +32,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 		return n, nil
 	}
 	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
-		for _, we := range bwe.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) {
-				return n, fmt.Errorf("store: insert messages: %w", err)
-			}
-		}
+	if errors.As(err, &bwe) && onlyDuplicateKeys(bwe) {
 		return len(msgs) - len(bwe.WriteErrors), nil
 	}
 	return n, fmt.Errorf("store: insert messages: %w", err)
