@@ -198,7 +198,7 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 	if err != nil {
 		return nil, fmt.Errorf("streams: bucket %s status: %w", want.Bucket, err)
 	}
-	if st.TTL() == want.TTL && st.Values() >= 0 && bucketDescription(st) == want.Description {
+	if st.TTL() == want.TTL && bucketDescription(st) == want.Description {
 		return nil, nil
 	}
 	if _, err := js.UpdateKeyValue(ctx, want); err != nil {
