@@ -218,7 +218,11 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	if errors.As(err, &te) {
 		// The older part of the page is only in the archive.
 		need := limit - len(msgs)
-		page, herr := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: r.Conv, Before: te.Oldest, Limit: min(need, convsvc.MaxHistoryLimit)})
+		before := te.Oldest
+		if r.Before > 0 && r.Before < before {
+			before = r.Before
+		}
+		page, herr := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: r.Conv, Before: before, Limit: min(need, convsvc.MaxHistoryLimit)})
 		if herr != nil {
 			return nil, herr
 		}
