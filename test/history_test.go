@@ -149,7 +149,7 @@ func TestRESTErrors(t *testing.T) {
 		{"bad limit", "GET", msgs + "?limit=x", alice, "", nil, 400, "bad_frame"},
 		{"not a member", "POST", msgs, carol, `{"cmid":"r2","body":"hi"}`, nil, 403, "not_member"},
 		{"history not a member", "GET", msgs, carol, "", nil, 403, "not_member"},
-		{"too big", "POST", msgs, alice, `{"cmid":"r3","body":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, "too_big"},
+		{"too big", "POST", msgs, alice, `{"cmid":"r3","body":"` + strings.Repeat("x", 64<<10+100) + `"}`, nil, 413, "too_big"},
 		{"disallowed origin", "GET", base, alice, "", []string{"Origin", "https://evil.example"}, 403, "forbidden"},
 	}
 	for _, tc := range cases {
