@@ -3,6 +3,7 @@ package natter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 )
 
 // Message is one accepted message. The same JSON is the payload of its log
@@ -22,10 +23,30 @@ type Message struct {
 	// Type is an application-defined kind ("text" when empty on send).
 	Type string `json:"type,omitempty" bson:"type,omitempty"`
 	// Body is the message text (UTF-8, at most the configured body limit).
+	// An edit entry carries the new text; a delete entry has none.
 	Body string `json:"body" bson:"body"`
+	// Ref is the id of the message an edit or delete entry applies to
+	// (Type [TypeEdit] or [TypeDelete]); empty for every other entry.
+	Ref string `json:"ref,omitempty" bson:"ref,omitempty"`
 	// TS is the server time of acceptance, Unix milliseconds.
 	TS int64 `json:"ts" bson:"ts"`
 }
+
+// Message types with a meaning to natter. Edits and deletes are entries of
+// the conversation log like any message (the log is append-only): an entry
+// with Type TypeEdit and a Ref replaces the body of the message Ref names,
+// one with TypeDelete and a Ref removes it. Clients apply them in seq order.
+const (
+	TypeText   = "text"
+	TypeEdit   = "edit"
+	TypeDelete = "delete"
+)
+
+// IsEdit reports whether m is an edit entry (Type [TypeEdit] with a Ref).
+func (m Message) IsEdit() bool { return m.Type == TypeEdit && m.Ref != "" }
+
+// IsDelete reports whether m is a delete entry (Type [TypeDelete] with a Ref).
+func (m Message) IsDelete() bool { return m.Type == TypeDelete && m.Ref != "" }
 
 // Ack is what a sender gets back once its message is durable in the log.
 type Ack struct {
@@ -63,4 +84,56 @@ func DirectID(a, b string) string {
 	}
 	sum := sha256.Sum256([]byte(a + "\n" + b))
 	return "d_" + hex.EncodeToString(sum[:16])
+}
+
+// Event kinds: the <kind> token of an event subject (im.evt.<kind>.<conv>).
+const (
+	EventMessageCreated      = "message_created"
+	EventMessageEdited       = "message_edited"
+	EventMessageDeleted      = "message_deleted"
+	EventMemberJoined        = "member_joined"
+	EventMemberLeft          = "member_left"
+	EventConversationCreated = "conversation_created"
+	EventReadMoved           = "read_moved"
+)
+
+// EventKinds lists every event kind.
+var EventKinds = []string{
+	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
+	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventReadMoved,
+}
+
+// Event is one state change on the EVENTS stream, published once on
+// im.evt.<kind>.<conv> with Nats-Msg-Id = ID. The JSON is the envelope of
+// docs/events.md and docs/asyncapi.yaml:
+//
+//	{"id":"...","kind":"...","conv":"...","ts":<ms>,"actor":"...","data":{...}}
+type Event struct {
+	// ID is derived from the change (see docs/events.md), so a publish that
+	// is retried or redelivered carries the same id and is stored once.
+	ID string `json:"id"`
+	// Kind is one of the Event* kinds.
+	Kind string `json:"kind"`
+	// Conv is the conversation the change is in.
+	Conv string `json:"conv"`
+	// TS is when the change happened, Unix milliseconds (for message_*
+	// the message's TS).
+	TS int64 `json:"ts"`
+	// Actor is the user or service identity that made the change.
+	Actor string `json:"actor"`
+	// Data depends on Kind: the [Message] (log entry) for message_*,
+	// [EventUsers] for member_*, the [Conversation] for
+	// conversation_created, [EventRead] for read_moved.
+	Data json.RawMessage `json:"data"`
+}
+
+// EventUsers is the data of member_joined and member_left.
+type EventUsers struct {
+	Users []string `json:"users"`
+}
+
+// EventRead is the data of read_moved: User has read Conv up to Seq.
+type EventRead struct {
+	User string `json:"user"`
+	Seq  uint64 `json:"seq"`
 }

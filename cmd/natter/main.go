@@ -26,8 +26,9 @@ usage: natter <command> [flags]
 commands:
   dev             everything in one process (embedded NATS and store unless URLs are set)
   edge            the WebSocket/REST edge tier
-  worker          worker roles (--roles conversations,persist,fanout)
+  worker          worker roles (--roles conversations,persist,fanout,events,ingest,api)
   streams apply   create or update every stream, consumer and KV bucket
+  services        list every running natter process and role with its stats
   token           mint a client token (dev signing key or --jwt-secret)
   version         print the version
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStreams(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "services":
+		err = runServices(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "natter", version)
 		return exitOK

@@ -21,7 +21,7 @@ type commonFlags struct {
 	syncInterval                                        time.Duration
 	replicas, maxDeliver                                int
 	hotTier                                             int
-	dedup, idemTTL, ackWait                             time.Duration
+	dedup, idemTTL, ackWait, eventsMaxAge               time.Duration
 	logLevel, logFormat                                 string
 }
 
@@ -31,11 +31,7 @@ func (c *commonFlags) register(fs *fset, mode node.Mode) {
 		fs.integer(&c.natsPort, "nats-port", "NATTER_NATS_PORT", 4222, "client port of the embedded nats-server (-1 = any free port)")
 		fs.duration(&c.syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "embedded JetStream fsync interval (0 = nats-server default, 2m)")
 	}
-	fs.str(&c.natsURL, "nats-url", "NATTER_NATS_URL", "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
-	fs.str(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
-	fs.str(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
-	fs.str(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
-	fs.str(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
+	c.registerConn(fs, "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
 	if mode != node.ModeEdge {
 		fs.str(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
 		fs.str(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
@@ -47,8 +43,18 @@ func (c *commonFlags) register(fs *fset, mode node.Mode) {
 	fs.duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "how long a send's client message id is remembered")
 	fs.integer(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered")
 	fs.duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery")
+	fs.duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)")
 	fs.str(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.str(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
+}
+
+// registerConn registers the flags of the connection to NATS.
+func (c *commonFlags) registerConn(fs *fset, defURL, urlUsage string) {
+	fs.str(&c.natsURL, "nats-url", "NATTER_NATS_URL", defURL, urlUsage)
+	fs.str(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
+	fs.str(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
+	fs.str(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
+	fs.str(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
 }
 
 func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -79,6 +85,7 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.IdemTTL = c.idemTTL
 	cfg.Streams.MaxDeliver = c.maxDeliver
 	cfg.Streams.AckWait = c.ackWait
+	cfg.Streams.EventsMaxAge = c.eventsMaxAge
 }
 
 // parse parses args, reporting flag and environment errors as usage errors.
@@ -118,8 +125,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if mode == node.ModeWorker {
 		fs.str(&adminAddr, "admin", "NATTER_ADMIN_ADDR", "127.0.0.1:9090", "worker admin address: /healthz, /readyz, /metrics")
 	}
+	var serviceMaxBody int
 	if mode != node.ModeEdge {
 		fs.str(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
+		fs.integer(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)")
 	}
 	fs.duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown")
 	var ef edgeFlags
@@ -134,7 +143,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		return err
 	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
-		Roles: splitList(roles), ShutdownTimeout: shutdownTimeout, Logger: log}
+		Roles: splitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
 	common.apply(&cfg)
 	if mode != node.ModeWorker {
 		if err := ef.apply(&cfg); err != nil {

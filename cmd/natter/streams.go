@@ -29,19 +29,9 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var cfg node.Config
 	common.apply(&cfg)
-	opts := []nats.Option{nats.Name("natter-streams-apply")}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
-	}
-	if cfg.NATSTLSCA != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATSTLSCA))
-	}
-	if cfg.NATSTLSCert != "" {
-		opts = append(opts, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
-	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	nc, err := dialNATS(cfg, "natter-streams-apply")
 	if err != nil {
-		return &node.SettingError{Setting: node.SettingNATSURL, Err: err}
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -57,4 +47,24 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "%d change(s)\n", len(changes))
 	return nil
+}
+
+// dialNATS connects an operator command to NATS with the connection
+// settings of cfg.
+func dialNATS(cfg node.Config, name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name)}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSTLSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATSTLSCA))
+	}
+	if cfg.NATSTLSCert != "" {
+		opts = append(opts, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return nil, &node.SettingError{Setting: node.SettingNATSURL, Err: err}
+	}
+	return nc, nil
 }

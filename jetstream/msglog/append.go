@@ -29,6 +29,9 @@ type Send struct {
 	Type string
 	// Body is the message text.
 	Body string
+	// Ref is the message an edit or delete entry applies to
+	// (natter.Message.Ref); empty for other messages.
+	Ref string
 }
 
 func (s Send) validate() error {
@@ -99,7 +102,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	seq, blk, pblk := h.next()
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
-		Type: s.Type, Body: s.Body, TS: time.Now().UnixMilli(),
+		Type: s.Type, Body: s.Body, Ref: s.Ref, TS: time.Now().UnixMilli(),
 	}
 	data, err := json.Marshal(msg)
 	if err != nil {

@@ -20,6 +20,9 @@ type Config struct {
 	MaxDeliver int
 	// AckWait of worker consumers. Zero means 30s.
 	AckWait time.Duration
+	// EventsMaxAge is how long the EVENTS stream keeps an event, the
+	// furthest back a consumer can replay. Zero means 7 days (168h).
+	EventsMaxAge time.Duration
 	// MemoryStorage puts streams in memory instead of files (tests only).
 	MemoryStorage bool
 }
@@ -45,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
+	}
+	if c.EventsMaxAge <= 0 {
+		c.EventsMaxAge = 7 * 24 * time.Hour
 	}
 	return c
 }

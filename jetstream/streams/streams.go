@@ -25,7 +25,7 @@ func Define(cfg Config) Definitions {
 	if cfg.MemoryStorage {
 		storage = jetstream.MemoryStorage
 	}
-	worker := func(durable string) jetstream.ConsumerConfig {
+	worker := func(durable, filter string) jetstream.ConsumerConfig {
 		return jetstream.ConsumerConfig{
 			Durable:       durable,
 			Description:   "natter worker role " + durable,
@@ -34,7 +34,7 @@ func Define(cfg Config) Definitions {
 			AckWait:       cfg.AckWait,
 			MaxDeliver:    cfg.MaxDeliver,
 			MaxAckPending: 10_000,
-			FilterSubject: subjects.MsgsAll,
+			FilterSubject: filter,
 		}
 	}
 	return Definitions{
@@ -54,6 +54,36 @@ func Define(cfg Config) Definitions {
 				DenyPurge:         false,
 			},
 			{
+				// A work queue: the ingest role removes what it has
+				// appended to the log (or dead-lettered). Nats-Msg-Id is
+				// the message's cmid; the dedup window drops re-publishes
+				// before they reach the worker, the IDEM record after.
+				Name:        subjects.StreamIngest,
+				Description: "natter ingest: fire-and-forget sends of internal services, appended to the log by the ingest role",
+				Subjects:    []string{subjects.IngestAll},
+				Retention:   jetstream.WorkQueuePolicy,
+				Discard:     jetstream.DiscardOld,
+				Storage:     storage,
+				Replicas:    cfg.Replicas,
+				Duplicates:  cfg.DedupWindow,
+				DenyDelete:  true,
+			},
+			{
+				// Every state change once (Nats-Msg-Id = event id), for
+				// consumers to replay with their own durable consumers.
+				Name:        subjects.StreamEvents,
+				Description: "natter events: message, member, conversation and read changes for consumers",
+				Subjects:    []string{subjects.EventsAll},
+				Retention:   jetstream.LimitsPolicy,
+				MaxAge:      cfg.EventsMaxAge,
+				Discard:     jetstream.DiscardOld,
+				Storage:     storage,
+				Replicas:    cfg.Replicas,
+				Duplicates:  min(cfg.DedupWindow, cfg.EventsMaxAge),
+				AllowDirect: true,
+				DenyDelete:  true,
+			},
+			{
 				Name:        subjects.StreamDLQ,
 				Description: "natter dead letters: messages a worker role gave up on",
 				Subjects:    []string{subjects.DLQAll},
@@ -64,7 +94,12 @@ func Define(cfg Config) Definitions {
 			},
 		},
 		Consumers: map[string][]jetstream.ConsumerConfig{
-			subjects.StreamMsgs: {worker(subjects.ConsumerPersist), worker(subjects.ConsumerFanout)},
+			subjects.StreamMsgs: {
+				worker(subjects.ConsumerPersist, subjects.MsgsAll),
+				worker(subjects.ConsumerFanout, subjects.MsgsAll),
+				worker(subjects.ConsumerEvents, subjects.MsgsAll),
+			},
+			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketIdem, Description: "natter send idempotency records", TTL: cfg.IdemTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
@@ -152,6 +187,7 @@ func streamEqual(have, want jetstream.StreamConfig) bool {
 		reflect.DeepEqual(have.Subjects, want.Subjects) &&
 		have.Retention == want.Retention &&
 		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
+		have.MaxAge == want.MaxAge &&
 		have.Discard == want.Discard &&
 		have.Storage == want.Storage &&
 		have.Replicas == want.Replicas &&

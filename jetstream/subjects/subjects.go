@@ -3,6 +3,7 @@ package subjects
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrInvalidID is returned by [ValidID] for an id that cannot be a subject token.
@@ -17,12 +18,21 @@ const (
 	StreamMsgs = "MSGS"
 	// StreamDLQ keeps poison messages a worker gave up on (subjects DLQAll).
 	StreamDLQ = "DLQ"
+	// StreamIngest is the work queue of fire-and-forget sends from services
+	// (subjects IngestAll).
+	StreamIngest = "INGEST"
+	// StreamEvents is the event stream for consumers (subjects EventsAll).
+	StreamEvents = "EVENTS"
 )
 
 // Durable consumers, one per worker role; replicas of a role share it.
 const (
 	ConsumerPersist = "PERSIST"
 	ConsumerFanout  = "FANOUT"
+	// ConsumerEvents is the events role's consumer on MSGS.
+	ConsumerEvents = "EVENTS"
+	// ConsumerIngest is the ingest role's consumer on INGEST.
+	ConsumerIngest = "INGEST"
 )
 
 // KV buckets.
@@ -45,6 +55,12 @@ const (
 	DeliverAll = "im.dlv.*"
 	// MembersChangedAll matches every membership-change notice.
 	MembersChangedAll = "im.members.*"
+	// IngestAll matches every conversation's ingest subject.
+	IngestAll = "im.ingest.*"
+	// EventsAll matches every event subject (im.evt.<kind>.<conv>).
+	EventsAll = "im.evt.>"
+	// StatusAll matches every status endpoint (natter.status.<role>).
+	StatusAll = "natter.status.*"
 )
 
 // Micro service names and endpoint subjects.
@@ -56,6 +72,22 @@ const (
 	ConvAPIPrefix = "natter.conv"
 	// QueueConversations is the queue group all replicas of the service share.
 	QueueConversations = "natter-conversations"
+
+	// ServiceAPI is the micro service for internal services: send, create
+	// conversations, change members, history, edit and delete.
+	ServiceAPI = "natter-api"
+	// APIPrefix prefixes every service API endpoint ("natter.api.send").
+	APIPrefix = "natter.api"
+	// QueueAPI is the queue group all replicas of the API share.
+	QueueAPI = "natter-api"
+
+	// ServiceEdge is the discovery name of an edge process.
+	ServiceEdge = "natter-edge"
+	// ServicePrefix starts the micro service name of every natter process
+	// and role (ServiceName).
+	ServicePrefix = "natter-"
+	// QueueStatus is the queue group of the status endpoints.
+	QueueStatus = "natter-status"
 )
 
 // Msg is the log subject of one conversation: im.msg.<conv>.
@@ -83,6 +115,60 @@ func ConvFromMsg(subj string) string {
 
 // ConvEndpoint is the subject of one conversations endpoint: natter.conv.<op>.
 func ConvEndpoint(op string) string { return ConvAPIPrefix + "." + op }
+
+// APIEndpoint is the subject of one service API endpoint: natter.api.<op>.
+func APIEndpoint(op string) string { return APIPrefix + "." + op }
+
+// Ingest is the ingest subject of one conversation: im.ingest.<conv>.
+func Ingest(conv string) string { return "im.ingest." + conv }
+
+// ConvFromIngest returns the conversation id of an ingest subject, or "" if
+// subj is not one.
+func ConvFromIngest(subj string) string {
+	const p = "im.ingest."
+	if len(subj) <= len(p) || subj[:len(p)] != p {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// Event is the subject of one event: im.evt.<kind>.<conv>.
+func Event(kind, conv string) string { return "im.evt." + kind + "." + conv }
+
+// EventsOfKind matches every event of one kind: im.evt.<kind>.>.
+func EventsOfKind(kind string) string { return "im.evt." + kind + ".>" }
+
+// KindFromEvent returns the <kind> token of an event subject, or "" if subj
+// is not one.
+func KindFromEvent(subj string) string {
+	const p = "im.evt."
+	if !strings.HasPrefix(subj, p) {
+		return ""
+	}
+	kind, conv, ok := strings.Cut(subj[len(p):], ".")
+	if !ok || kind == "" || conv == "" {
+		return ""
+	}
+	return kind
+}
+
+// EventsOfConv matches every event of one conversation: im.evt.*.<conv>.
+func EventsOfConv(conv string) string { return "im.evt.*." + conv }
+
+// ServiceName is the micro service name of a worker role: natter-<role>.
+func ServiceName(role string) string { return ServicePrefix + role }
+
+// WebhookConsumer is the durable consumer of a webhook endpoint on EVENTS:
+// WEBHOOK_<NAME>.
+func WebhookConsumer(endpoint string) string { return "WEBHOOK_" + strings.ToUpper(endpoint) }
+
+// WebhookRole is the runner role of a webhook endpoint, "webhook_<name>";
+// its dead letters go to DLQ(WebhookRole(name)).
+func WebhookRole(endpoint string) string { return "webhook_" + endpoint }
+
+// Status is the subject of a role's (or the edge's) status endpoint, which
+// answers with its live stats: natter.status.<role>.
+func Status(role string) string { return "natter.status." + role }
 
 // ValidID reports whether id can be a user, conversation or device id:
 // 1..MaxIDLen characters of [A-Za-z0-9_-]. Such ids are safe as a single

@@ -19,6 +19,15 @@ const (
 	OpMembers       = "members"
 	OpRead          = "read"
 	OpHistory       = "history"
+
+	// Ops on behalf of an internal service (the service API), which is not
+	// a member of the conversations it changes.
+	OpServiceCreate        = "service.create"
+	OpServiceMembersAdd    = "service.members.add"
+	OpServiceMembersRemove = "service.members.remove"
+	// Internal reads without an acting user.
+	OpMessages = "messages"
+	OpMessage  = "message"
 )
 
 // Limits of the wire protocol.
@@ -123,6 +132,45 @@ type HistoryRequest struct {
 type HistoryPage struct {
 	Msgs []natter.Message `json:"msgs"`
 	More bool             `json:"more"`
+}
+
+// ServiceCreateRequest is the request of service.create: Service creates a
+// conversation it is not a member of.
+type ServiceCreateRequest struct {
+	// Service is the acting service identity; it becomes the creator.
+	Service string `json:"service"`
+	// Kind is natter.KindDirect or natter.KindGroup.
+	Kind string `json:"kind"`
+	// Name of a group (group only, at most MaxNameLen bytes).
+	Name string `json:"name,omitempty"`
+	// Members: exactly two users for a direct conversation, at least one
+	// for a group.
+	Members []string `json:"members"`
+}
+
+// ServiceMembersRequest is the request of service.members.add and
+// service.members.remove.
+type ServiceMembersRequest struct {
+	Service string   `json:"service"`
+	Conv    string   `json:"conv"`
+	Users   []string `json:"users"`
+}
+
+// MessagesRequest is the request of the internal messages op: a page of
+// archived messages like [HistoryRequest], without an acting user, and
+// not_found for an unknown conversation.
+type MessagesRequest struct {
+	Conv   string  `json:"conv"`
+	Before uint64  `json:"before,omitempty"`
+	After  *uint64 `json:"after,omitempty"`
+	Limit  int     `json:"limit,omitempty"`
+}
+
+// MessageRequest is the request of the internal message op: the archived
+// message ID of conversation Conv, or not_found.
+type MessageRequest struct {
+	Conv string `json:"conv"`
+	ID   string `json:"id"`
 }
 
 // endpointName is the micro endpoint name of op (micro names allow no dots).

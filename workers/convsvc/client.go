@@ -157,3 +157,40 @@ func (c *Client) History(ctx context.Context, req HistoryRequest) (HistoryPage, 
 	}
 	return page, err
 }
+
+// ServiceCreate creates a conversation on behalf of a service identity,
+// which becomes its creator but not a member (see [ServiceCreateRequest]).
+func (c *Client) ServiceCreate(ctx context.Context, req ServiceCreateRequest) (natter.Conversation, error) {
+	var conv natter.Conversation
+	err := c.call(ctx, OpServiceCreate, req, &conv)
+	return conv, err
+}
+
+// ServiceAddMembers adds users to group conv on behalf of service;
+// [ErrNotFound] for an unknown conversation.
+func (c *Client) ServiceAddMembers(ctx context.Context, service, conv string, users []string) error {
+	return c.call(ctx, OpServiceMembersAdd, ServiceMembersRequest{Service: service, Conv: conv, Users: users}, nil)
+}
+
+// ServiceRemoveMembers removes users from group conv on behalf of service.
+func (c *Client) ServiceRemoveMembers(ctx context.Context, service, conv string, users []string) error {
+	return c.call(ctx, OpServiceMembersRemove, ServiceMembersRequest{Service: service, Conv: conv, Users: users}, nil)
+}
+
+// Messages returns one page of archived messages of conv for internal
+// callers: no acting user, [ErrNotFound] for an unknown conversation.
+func (c *Client) Messages(ctx context.Context, req MessagesRequest) (HistoryPage, error) {
+	var page HistoryPage
+	err := c.call(ctx, OpMessages, req, &page)
+	if page.Msgs == nil {
+		page.Msgs = []natter.Message{}
+	}
+	return page, err
+}
+
+// Message returns the archived message id of conv, or [ErrNotFound].
+func (c *Client) Message(ctx context.Context, conv, id string) (natter.Message, error) {
+	var m natter.Message
+	err := c.call(ctx, OpMessage, MessageRequest{Conv: conv, ID: id}, &m)
+	return m, err
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/events"
 )
 
 // Config of the service ([Start]).
@@ -33,6 +34,12 @@ type Config struct {
 	// QueueGroup is the queue group the replicas share. Empty means
 	// subjects.QueueConversations.
 	QueueGroup string
+	// Events publishes member_joined, member_left, conversation_created and
+	// read_moved after the writes. Nil means no events are published.
+	Events *events.Publisher
+	// Metadata annotates the service in discovery ($SRV.INFO). Nil means
+	// none.
+	Metadata map[string]string
 }
 
 func (c Config) withDefaults() Config {

@@ -21,6 +21,16 @@
 //	read            {user, conv, seq}                         {}
 //	history         {user, conv, before?, after?, limit?}     {msgs, more}
 //
+// Ops for the service API (the api role), on behalf of a service identity
+// that is the creator or actor but not a member, answering not_found for an
+// unknown conversation:
+//
+//	service.create          {service, kind, name?, members}   natter.Conversation
+//	service.members.add     {service, conv, users}            {}
+//	service.members.remove  {service, conv, users}            {}
+//	messages                {conv, before?, after?, limit?}   {msgs, more}      (internal history)
+//	message                 {conv, id}                        natter.Message    (internal, archived)
+//
 // list, members.list and members are paged so that a reply always fits the
 // server's max payload (a 50,000-member group of 64-character ids is 3 MB):
 // a reply with "next" has more, asked for with "after": next. Members come
@@ -32,6 +42,14 @@
 // After every write to a member set (create included) the service publishes
 // an empty core-NATS message on subjects.MembersChanged(conv), so that
 // caches ([MemberCache]) drop the entry.
+//
+// # Events
+//
+// With Config.Events set, the service publishes to the EVENTS stream after
+// its writes and before its reply: conversation_created for a new
+// conversation, member_joined / member_left for the users whose membership
+// changed (none: no event), read_moved when a read cursor moved forward
+// (see package events for the envelope and ids).
 //
 // # Errors
 //

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -69,6 +70,14 @@ func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
 	default:
 		return nil, badFrame("kind", fmt.Sprintf(`%q: want "direct" or "group"`, in.Kind))
 	}
+	return s.store(ctx, c)
+}
+
+// store writes a new conversation, publishes its notice and, when it is
+// new, its conversation_created event. Creating a direct conversation that
+// exists returns the existing one (no event: it was published when it was
+// created).
+func (s *service) store(ctx context.Context, c natter.Conversation) (any, error) {
 	have, err := s.st.CreateConversation(ctx, c)
 	s.notify(c.ID)
 	switch {
@@ -77,6 +86,7 @@ func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
 	case err != nil:
 		return nil, err
 	}
+	s.created(ctx, have)
 	return s.fitMembers(have), nil
 }
 
@@ -197,8 +207,19 @@ func (s *service) read(ctx context.Context, in *ReadRequest) (any, error) {
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
+	var old uint64
+	if s.cfg.Events != nil {
+		var err error
+		if old, err = s.st.ReadCursor(ctx, in.User, in.Conv); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
+	}
+	if s.cfg.Events != nil && in.Seq > old {
+		ev, err := events.ReadMoved(in.Conv, in.User, in.Seq, time.Now().UnixMilli())
+		s.publish(ctx, ev, err)
 	}
 	return empty{}, nil
 }
@@ -225,25 +246,69 @@ func (s *service) history(ctx context.Context, in *HistoryRequest) (any, error) 
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
+	return s.page(ctx, in.Conv, in.Before, in.After, limit)
+}
+
+// messages is the internal history: no acting user, not_found for an
+// unknown conversation.
+func (s *service) messages(ctx context.Context, in *MessagesRequest) (any, error) {
+	if err := validIDs("conv", in.Conv); err != nil {
+		return nil, err
+	}
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultHistoryLimit
+	case limit < 0 || limit > MaxHistoryLimit:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", MaxHistoryLimit, DefaultHistoryLimit))
+	}
+	if in.Before > maxSeq {
+		return nil, badFrame("before", fmt.Sprintf("must be at most %d", uint64(maxSeq)))
+	}
+	if _, err := s.st.GetConversation(ctx, in.Conv, false); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, notFound(in.Conv)
+		}
+		return nil, err
+	}
+	return s.page(ctx, in.Conv, in.Before, in.After, limit)
+}
+
+// message is the internal lookup of one archived message by id.
+func (s *service) message(ctx context.Context, in *MessageRequest) (any, error) {
+	if err := validIDs("conv", in.Conv, "id", in.ID); err != nil {
+		return nil, err
+	}
+	m, err := s.st.GetMessage(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Conv != in.Conv) {
+		return nil, &Error{Code: CodeNotFound, Msg: "no message " + in.ID + " in " + in.Conv}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// page reads one page of archived messages of conv (see [HistoryRequest]).
+func (s *service) page(ctx context.Context, conv string, before uint64, after *uint64, limit int) (any, error) {
 	var (
 		msgs    []natter.Message
 		err     error
-		forward = in.After != nil
+		forward = after != nil
 	)
 	if forward {
-		from, to := *in.After+1, uint64(maxSeq)
-		if in.Before != 0 {
-			to = in.Before - 1
+		from, to := *after+1, uint64(maxSeq)
+		if before != 0 {
+			to = before - 1
 		}
-		if *in.After < maxSeq && from <= to {
-			msgs, err = s.st.MessagesRange(ctx, in.Conv, from, to, limit+1)
+		if *after < maxSeq && from <= to {
+			msgs, err = s.st.MessagesRange(ctx, conv, from, to, limit+1)
 		}
 	} else {
-		before := in.Before
 		if before == 0 {
 			before = maxSeq
 		}
-		msgs, err = s.st.MessagesBefore(ctx, in.Conv, before, limit+1)
+		msgs, err = s.st.MessagesBefore(ctx, conv, before, limit+1)
 	}
 	if err != nil {
 		return nil, err

@@ -51,6 +51,13 @@ func (s *service) membersAdd(ctx context.Context, in *ChangeMembersRequest) (any
 	if err != nil {
 		return nil, err
 	}
+	return s.add(ctx, c, in.User, users, errNotMember)
+}
+
+// add writes users into conversation c (loaded with its members), publishes
+// the notice and member_joined for those who were not members. gone is
+// the error for a conversation that is gone.
+func (s *service) add(ctx context.Context, c natter.Conversation, actor string, users []string, gone error) (any, error) {
 	have := make(map[string]struct{}, len(c.Members)+len(users))
 	for _, m := range c.Members {
 		have[m] = struct{}{}
@@ -61,14 +68,32 @@ func (s *service) membersAdd(ctx context.Context, in *ChangeMembersRequest) (any
 	if len(have) > s.cfg.MaxGroupSize {
 		return nil, groupTooBig(len(have), s.cfg.MaxGroupSize)
 	}
-	err = s.st.AddMembers(ctx, in.Conv, users)
-	s.notify(in.Conv)
+	err := s.st.AddMembers(ctx, c.ID, users)
+	s.notify(c.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNotMember
+		return nil, gone
 	}
 	if err != nil {
 		return nil, err
 	}
+	_, joined := diff(c.Members, users)
+	s.joined(ctx, c.ID, actor, joined)
+	return empty{}, nil
+}
+
+// remove takes users out of conversation c, publishes the notice and
+// member_left for those who were members.
+func (s *service) remove(ctx context.Context, c natter.Conversation, actor string, users []string, gone error) (any, error) {
+	err := s.st.RemoveMembers(ctx, c.ID, users)
+	s.notify(c.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	left, _ := diff(c.Members, users)
+	s.left(ctx, c.ID, actor, left)
 	return empty{}, nil
 }
 
@@ -86,15 +111,7 @@ func (s *service) membersRemove(ctx context.Context, in *ChangeMembersRequest) (
 			}
 		}
 	}
-	err = s.st.RemoveMembers(ctx, in.Conv, users)
-	s.notify(in.Conv)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNotMember
-	}
-	if err != nil {
-		return nil, err
-	}
-	return empty{}, nil
+	return s.remove(ctx, c, in.User, users, errNotMember)
 }
 
 func (s *service) membersList(ctx context.Context, in *MembersRequest) (any, error) {
@@ -135,7 +152,7 @@ func (s *service) loadMembers(ctx context.Context, conv, after string) (natter.C
 	}
 	c, err := s.st.GetConversation(ctx, conv, true)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, &Error{Code: CodeNotFound, Msg: "no conversation " + conv}
+		return c, notFound(conv)
 	}
 	return c, err
 }

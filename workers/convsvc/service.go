@@ -44,6 +44,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		Version:     cfg.Version,
 		Description: "natter conversations, members, read cursors and archived history",
 		QueueGroup:  cfg.QueueGroup,
+		Metadata:    cfg.Metadata,
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
 			s.log.Error("service subscription error", "subject", e.Subject, "err", e.Description)
 		},
@@ -64,6 +65,11 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{OpMembers, handle(s, OpMembers, s.members)},
 		{OpRead, handle(s, OpRead, s.read)},
 		{OpHistory, handle(s, OpHistory, s.history)},
+		{OpServiceCreate, handle(s, OpServiceCreate, s.serviceCreate)},
+		{OpServiceMembersAdd, handle(s, OpServiceMembersAdd, s.serviceMembersAdd)},
+		{OpServiceMembersRemove, handle(s, OpServiceMembersRemove, s.serviceMembersRemove)},
+		{OpMessages, handle(s, OpMessages, s.messages)},
+		{OpMessage, handle(s, OpMessage, s.message)},
 	}
 	for _, ep := range endpoints {
 		err := svc.AddEndpoint(endpointName(ep.op), ep.h, micro.WithEndpointSubject(subjects.ConvEndpoint(ep.op)))

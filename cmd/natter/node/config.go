@@ -37,10 +37,20 @@ const (
 	RolePersist       = "persist"
 	RoleFanout        = "fanout"
 	RoleConversations = "conversations"
+	// RoleEvents publishes the message events of the log to EVENTS.
+	RoleEvents = "events"
+	// RoleIngest appends the sends published to im.ingest.<conv>.
+	RoleIngest = "ingest"
+	// RoleAPI serves the service API (natter.api.*).
+	RoleAPI = "api"
 )
 
+// RoleEdge names the edge in discovery (natter-edge); it is not a worker
+// role.
+const RoleEdge = "edge"
+
 // AllRoles is every worker role, the default of natter dev and natter worker.
-var AllRoles = []string{RoleConversations, RolePersist, RoleFanout}
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI}
 
 // Config of one process. Zero values take the documented defaults.
 type Config struct {
@@ -85,6 +95,11 @@ type Config struct {
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
 
+	// ServiceMaxBody is the largest message body the service API and the
+	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by
+	// default).
+	ServiceMaxBody int
+
 	// Streams sizes the JetStream definitions.
 	Streams streams.Config
 	// Edge configures the edge; see EdgeConfig.
@@ -94,6 +109,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger; nil means discard.
 	Logger *slog.Logger
+}
+
+func (c Config) serviceMaxBody() int {
+	if c.ServiceMaxBody > 0 {
+		return c.ServiceMaxBody
+	}
+	return c.Edge.WithDefaults().MaxBody
 }
 
 func (c Config) withDefaults() Config {

@@ -22,7 +22,7 @@ import (
 func validate(c Config) error {
 	for _, r := range c.Roles {
 		switch r {
-		case RolePersist, RoleFanout, RoleConversations:
+		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI:
 		default:
 			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
 		}

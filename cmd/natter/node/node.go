@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -39,6 +41,9 @@ type Node struct {
 	js    jetstream.JetStream
 	store *store.Store
 	reg   *prometheus.Registry
+
+	mlog    *msglog.Log          // shared by the edge and the roles; nil until needed
+	members *convsvc.MemberCache // shared by the roles; nil until needed
 
 	app    *fiber.App
 	ln     net.Listener

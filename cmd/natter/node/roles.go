@@ -3,14 +3,22 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/natter-im/natter/edge"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
+	"github.com/natter-im/natter/workers/discovery"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/fanout"
+	"github.com/natter-im/natter/workers/ingest"
 	"github.com/natter-im/natter/workers/persist"
 	"github.com/natter-im/natter/workers/runner"
+	"github.com/natter-im/natter/workers/svcapi"
 )
 
 // EdgeConfig configures the edge of natter dev and natter edge.
@@ -21,40 +29,75 @@ type stopFunc func(ctx context.Context) error
 func (f stopFunc) Stop(ctx context.Context) error { return f(ctx) }
 
 // startRoles starts the configured worker roles. Each role's runner shares
-// the role's durable consumer with every other replica.
+// the role's durable consumer with every other replica; each role registers
+// in discovery (natter-<role>).
 func (n *Node) startRoles(ctx context.Context) error {
-	var members *convsvc.MemberCache
-	var mlog *msglog.Log
 	for _, role := range n.cfg.Roles {
 		lg := n.log.With("role", role)
 		switch role {
 		case RoleConversations:
-			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{Version: n.cfg.Version, Logger: lg})
+			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
+				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
+				Events: events.NewPublisher(n.js),
+			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)
 			}
 			n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
+		case RoleAPI:
+			mlog, err := n.msgLog(ctx)
+			if err != nil {
+				return err
+			}
+			members, err := n.memberCache(ctx)
+			if err != nil {
+				return err
+			}
+			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convsvc.NewClient(n.nc, 0), Members: members},
+				svcapi.Config{Version: n.cfg.Version, MaxBody: n.cfg.serviceMaxBody(), Metadata: n.metadata(role), Logger: lg})
+			if err != nil {
+				return fmt.Errorf("node: service API: %w", err)
+			}
+			n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
 		case RolePersist:
-			if mlog == nil {
-				var err error
-				if mlog, err = msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: lg}); err != nil {
-					return fmt.Errorf("node: %w", err)
-				}
+			mlog, err := n.msgLog(ctx)
+			if err != nil {
+				return err
 			}
 			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerPersist,
-				BatchSize: 256, Concurrency: 2, Logger: n.log, Registerer: n.reg}, persist.New(n.store, mlog, lg)); err != nil {
+				BatchSize: 256, Concurrency: 2, Logger: n.log, Registerer: n.reg}, persist.New(n.store, mlog, lg),
+				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
 		case RoleFanout:
-			if members == nil {
-				var err error
-				if members, err = convsvc.NewMemberCache(ctx, n.nc, convsvc.NewClient(n.nc, 0), 0, 0); err != nil {
-					return fmt.Errorf("node: member cache: %w", err)
-				}
-				n.workers = append(n.workers, stopFunc(func(context.Context) error { return members.Close() }))
+			members, err := n.memberCache(ctx)
+			if err != nil {
+				return err
 			}
 			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerFanout,
-				BatchSize: 64, Concurrency: 1, Logger: n.log, Registerer: n.reg}, fanout.New(n.nc, members, lg)); err != nil {
+				BatchSize: 64, Concurrency: 1, Logger: n.log, Registerer: n.reg}, fanout.New(n.nc, members, lg),
+				"delivers each logged message to its members' devices"); err != nil {
+				return err
+			}
+		case RoleEvents:
+			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerEvents,
+				BatchSize: 256, Concurrency: 1, Logger: n.log, Registerer: n.reg}, events.NewHandler(n.js, lg),
+				"publishes message_created, message_edited and message_deleted events"); err != nil {
+				return err
+			}
+		case RoleIngest:
+			mlog, err := n.msgLog(ctx)
+			if err != nil {
+				return err
+			}
+			members, err := n.memberCache(ctx)
+			if err != nil {
+				return err
+			}
+			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamIngest, Consumer: subjects.ConsumerIngest,
+				BatchSize: 64, Concurrency: 1, Logger: n.log, Registerer: n.reg},
+				ingest.New(mlog, members, ingest.Config{MaxBody: n.cfg.serviceMaxBody(), Logger: lg}),
+				"appends fire-and-forget sends from the ingest subjects to the log"); err != nil {
 				return err
 			}
 		}
@@ -62,7 +105,10 @@ func (n *Node) startRoles(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Handler) error {
+// startRunner starts a role's runner and registers it in discovery with the
+// runner's stats. At shutdown the runner drains first, then the
+// registration goes.
+func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Handler, what string) error {
 	r, err := runner.New(n.js, cfg, h)
 	if err != nil {
 		return fmt.Errorf("node: %s: %w", cfg.Role, err)
@@ -70,15 +116,77 @@ func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Hand
 	if err := r.Start(ctx); err != nil {
 		return fmt.Errorf("node: %s: %w", cfg.Role, err)
 	}
-	n.workers = append(n.workers, r)
+	svc, err := n.register(cfg.Role, "natter "+cfg.Role+" worker: "+what, func() any { return r.Stats() })
+	if err != nil {
+		_ = r.Stop(ctx)
+		return err
+	}
+	n.workers = append(n.workers, stopFunc(func(ctx context.Context) error {
+		err := r.Stop(ctx)
+		if serr := svc.Stop(); err == nil {
+			err = serr
+		}
+		return err
+	}))
 	return nil
 }
 
-// startEdge builds the edge and registers its routes.
-func (n *Node) startEdge(ctx context.Context) error {
-	mlog, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog")})
+// register adds the discovery service of role.
+func (n *Node) register(role, description string, stats func() any) (micro.Service, error) {
+	svc, err := discovery.Register(n.nc, discovery.Config{
+		Role: role, Version: n.cfg.Version, Description: description,
+		Metadata: n.metadata(role), Stats: stats, Logger: n.log,
+	})
 	if err != nil {
-		return fmt.Errorf("node: %w", err)
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return svc, nil
+}
+
+// metadata annotates a role's service in discovery: where it runs.
+func (n *Node) metadata(role string) map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{
+		"role": role,
+		"mode": n.cfg.Mode.String(),
+		"host": host,
+		"pid":  strconv.Itoa(os.Getpid()),
+		"addr": n.ln.Addr().String(),
+	}
+}
+
+// msgLog returns the node's one message log (one per process: its
+// per-conversation locks serialise this process's appends).
+func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
+	if n.mlog == nil {
+		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog")})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.mlog = l
+	}
+	return n.mlog, nil
+}
+
+// memberCache returns the node's membership cache, closed at shutdown.
+func (n *Node) memberCache(ctx context.Context) (*convsvc.MemberCache, error) {
+	if n.members == nil {
+		m, err := convsvc.NewMemberCache(ctx, n.nc, convsvc.NewClient(n.nc, 0), 0, 0)
+		if err != nil {
+			return nil, fmt.Errorf("node: member cache: %w", err)
+		}
+		n.members = m
+		n.workers = append(n.workers, stopFunc(func(context.Context) error { return m.Close() }))
+	}
+	return n.members, nil
+}
+
+// startEdge builds the edge, registers its routes and its discovery service
+// (natter-edge, with the edge's counters as stats).
+func (n *Node) startEdge(ctx context.Context) error {
+	mlog, err := n.msgLog(ctx)
+	if err != nil {
+		return err
 	}
 	client := convsvc.NewClient(n.nc, 0)
 	members, err := convsvc.NewMemberCache(ctx, n.nc, client, 0, 0)
@@ -92,10 +200,18 @@ func (n *Node) startEdge(ctx context.Context) error {
 		members.Close()
 		return &SettingError{Setting: SettingAuth, Err: err}
 	}
+	svc, err := n.register(RoleEdge, "natter edge: client WebSockets and REST", func() any { return gatherStats(n.reg, "natter_edge_") })
+	if err != nil {
+		members.Close()
+		return err
+	}
 	e.Register(n.app)
 	n.edge = stopFunc(func(ctx context.Context) error {
 		err := e.Stop(ctx)
 		members.Close()
+		if serr := svc.Stop(); err == nil {
+			err = serr
+		}
 		return err
 	})
 	return nil

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/discovery"
+)
+
+// natter services lists the edge and every role of a running natter dev,
+// as a table and as JSON; a bad flag is a usage error.
+func TestServicesCommand(t *testing.T) {
+	t.Parallel()
+	p := startDev(t, t.TempDir())
+	url := p.ready["nats"]
+	names := []string{subjects.ServiceEdge}
+	for _, r := range node.AllRoles {
+		names = append(names, subjects.ServiceName(r))
+	}
+
+	var table string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command(binary, "services", "--nats-url", url, "--wait", "300ms").CombinedOutput()
+		table = string(out)
+		missing := ""
+		for _, n := range names {
+			if !strings.Contains(table, n+" ") {
+				missing = n
+			}
+		}
+		if err == nil && missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natter services (%v) lacks %s:\n%s", err, missing, table)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(table, "7 instance(s) of 7 service(s)") || !strings.Contains(table, "processed=") {
+		t.Fatalf("table:\n%s", table)
+	}
+
+	out, err := exec.Command(binary, "services", "--nats-url", url, "--wait", "300ms", "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("services --format json: %v", err)
+	}
+	var list []discovery.Instance
+	if err := json.Unmarshal(out, &list); err != nil || len(list) != len(names) {
+		t.Fatalf("json (%v): %s", err, out)
+	}
+	for _, in := range list {
+		if in.Version != version || in.Metadata["mode"] != "dev" {
+			t.Fatalf("instance %+v", in)
+		}
+	}
+
+	cmd := exec.Command(binary, "services", "--nats-url", url, "--format", "xml")
+	out, _ = cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Fatalf("bad --format: exit %d, %q", code, out)
+	}
+}

@@ -1,0 +1,38 @@
+package subjects_test
+
+import (
+	"testing"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// FuzzRoundTrip: the parsers give back the id a builder was given, for
+// every valid id.
+func FuzzRoundTrip(f *testing.F) {
+	for _, s := range []string{"g_7f3a9c", "d_1cb15457d1ddab60e205c0fe3ca2f65d", "a", "A-b_9", "x.y", "", "*", ">"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if subjects.ValidID(id) != nil {
+			return
+		}
+		if got := subjects.ConvFromMsg(subjects.Msg(id)); got != id {
+			t.Fatalf("ConvFromMsg(Msg(%q)) = %q", id, got)
+		}
+		if got := subjects.ConvFromIngest(subjects.Ingest(id)); got != id {
+			t.Fatalf("ConvFromIngest(Ingest(%q)) = %q", id, got)
+		}
+		if got := subjects.KindFromEvent(subjects.Event(id, "c1")); got != id {
+			t.Fatalf("KindFromEvent(Event(%q, c1)) = %q", id, got)
+		}
+	})
+}
+
+func TestParsersRefuseOtherSubjects(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "im.msg.", "im.msg", "im.ingest.", "im.evt.", "im.evt.kind", "im.evt..c", "natter.api.send"} {
+		if subjects.ConvFromMsg(s) != "" || subjects.ConvFromIngest(s) != "" || subjects.KindFromEvent(s) != "" {
+			t.Errorf("%q parsed as a natter subject", s)
+		}
+	}
+}

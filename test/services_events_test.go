@@ -1,0 +1,120 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/svcapi"
+)
+
+// Every state change appears once on EVENTS, with the documented envelope:
+// a conversation creation, a message (sent twice with one cmid), an edit, a
+// delete, a member join and leave (each done twice: the second changes
+// nothing) and a read (then an older read, which moves nothing).
+func TestEventsOncePerChange(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{workers: 1})
+	svc := newSvcEnv(t, m.dev)
+	alice := mustDial(t, m.dev, "alice")
+	ctx := ctx10(t)
+
+	conv := svc.group(t, "svc_bot", "Events", "alice")
+	sent, err := svc.api.Send(ctx, svcapi.SendRequest{Service: "svc_bot", Conv: conv.ID, Cmid: "e1", Body: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := svc.api.Send(ctx, svcapi.SendRequest{Service: "svc_bot", Conv: conv.ID, Cmid: "e1", Body: "hello"}); err != nil || !again.Dup {
+		t.Fatalf("retry %+v: %v", again, err)
+	}
+	edit, err := svc.api.Edit(ctx, svcapi.EditRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-edit", Body: "hello!"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := svc.api.Delete(ctx, svcapi.DeleteRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-del"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := svc.api.AddMembers(ctx, "svc_bot", conv.ID, "bob", "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := svc.api.RemoveMembers(ctx, "svc_bot", conv.ID, "bob", "nobody"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.request("r1", fmt.Sprintf(`{"op":"read","id":"r1","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
+	alice.request("r2", fmt.Sprintf(`{"op":"read","id":"r2","conv":%q,"seq":1}`, conv.ID), nil)
+	alice.request("r3", fmt.Sprintf(`{"op":"read","id":"r3","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
+
+	want := map[string]string{ // id -> kind
+		"conv:" + conv.ID: natter.EventConversationCreated,
+		"msg:" + sent.ID:  natter.EventMessageCreated,
+		"msg:" + edit.ID:  natter.EventMessageEdited,
+		"msg:" + del.ID:   natter.EventMessageDeleted,
+		fmt.Sprintf("read:%s:alice:%d", conv.ID, del.Seq): natter.EventReadMoved,
+	}
+	// The message events come from the events role, the others from the
+	// conversations service: wait for all, then for the workers to be idle
+	// (anything published twice would be there by then).
+	var evs []natter.Event
+	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		evs = svc.events(t, conv.ID)
+		if len(evs) < len(want)+2 {
+			return fmt.Errorf("%d events, want %d", len(evs), len(want)+2)
+		}
+		return nil
+	})
+	svc.settled(t, subjects.StreamMsgs, subjects.ConsumerEvents)
+	evs = svc.events(t, conv.ID)
+
+	kinds := map[string]int{}
+	for _, ev := range evs {
+		kinds[ev.Kind]++
+		if ev.Conv != conv.ID || ev.TS == 0 || ev.ID == "" {
+			t.Errorf("event %+v", ev)
+		}
+		if k, ok := want[ev.ID]; ok && k != ev.Kind {
+			t.Errorf("event %s is %s, want %s", ev.ID, ev.Kind, k)
+		}
+		switch ev.Kind {
+		case natter.EventMessageCreated, natter.EventMessageEdited, natter.EventMessageDeleted:
+			var msg natter.Message
+			if err := json.Unmarshal(ev.Data, &msg); err != nil || "msg:"+msg.ID != ev.ID || ev.Actor != "svc_bot" || ev.TS != msg.TS {
+				t.Errorf("message event %+v (%v)", ev, err)
+			}
+			if ev.Kind != natter.EventMessageCreated && msg.Ref != sent.ID {
+				t.Errorf("%s refers to %q, want %s", ev.Kind, msg.Ref, sent.ID)
+			}
+		case natter.EventMemberJoined, natter.EventMemberLeft:
+			var u natter.EventUsers
+			if err := json.Unmarshal(ev.Data, &u); err != nil || !slices.Equal(u.Users, []string{"bob"}) || ev.Actor != "svc_bot" {
+				t.Errorf("member event %+v: users %v (%v)", ev, u.Users, err)
+			}
+		case natter.EventConversationCreated:
+			var c natter.Conversation
+			if err := json.Unmarshal(ev.Data, &c); err != nil || c.ID != conv.ID || c.CreatedBy != "svc_bot" || ev.Actor != "svc_bot" || len(c.Members) != 1 {
+				t.Errorf("conversation event %+v (%v)", ev, err)
+			}
+		case natter.EventReadMoved:
+			var r natter.EventRead
+			if err := json.Unmarshal(ev.Data, &r); err != nil || r.User != "alice" || r.Seq != del.Seq || ev.Actor != "alice" {
+				t.Errorf("read event %+v (%v)", ev, err)
+			}
+		}
+	}
+	for _, k := range natter.EventKinds {
+		if kinds[k] != 1 {
+			t.Errorf("%d %s events, want 1 (all: %v)", kinds[k], k, kinds)
+		}
+	}
+	if len(evs) != len(natter.EventKinds) {
+		t.Errorf("%d events, want %d", len(evs), len(natter.EventKinds))
+	}
+}

@@ -1,0 +1,155 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/convsvc"
+	"github.com/natter-im/natter/workers/svcapi"
+)
+
+// svcEnv is what an internal service sees: a NATS connection of its own,
+// JetStream on it and the service API client.
+type svcEnv struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	api *svcapi.Client
+}
+
+func newSvcEnv(t testing.TB, n *node.Node) *svcEnv {
+	t.Helper()
+	nc, err := nats.Connect(n.NATSURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &svcEnv{nc: nc, js: js, api: svcapi.NewClient(nc, 10*time.Second)}
+}
+
+func ctx10(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// group creates a group of members as service.
+func (s *svcEnv) group(t testing.TB, service, name string, members ...string) natter.Conversation {
+	t.Helper()
+	c, err := s.api.CreateConversation(ctx10(t), svcapi.CreateRequest{Service: service, Kind: natter.KindGroup, Name: name, Members: members})
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	return c
+}
+
+// history returns every message of conv (oldest first) through the API.
+func (s *svcEnv) history(t testing.TB, conv string) []natter.Message {
+	t.Helper()
+	zero := uint64(0)
+	var all []natter.Message
+	after := &zero
+	for {
+		page, err := s.api.History(ctx10(t), svcapi.HistoryRequest{Service: "svc_test", Conv: conv, After: after, Limit: svcapi.MaxHistoryLimit})
+		if err != nil {
+			t.Fatalf("history %s: %v", conv, err)
+		}
+		all = append(all, page.Msgs...)
+		if !page.More || len(page.Msgs) == 0 {
+			return all
+		}
+		last := page.Msgs[len(page.Msgs)-1].Seq
+		after = &last
+	}
+}
+
+// settled waits until a durable consumer has nothing pending or unacked.
+func (s *svcEnv) settled(t testing.TB, stream, consumer string) {
+	t.Helper()
+	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		c, err := s.js.Consumer(ctx10(t), stream, consumer)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx10(t))
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%s/%s: %d pending, %d unacked", stream, consumer, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
+// events returns every event of conv in stream order.
+func (s *svcEnv) events(t testing.TB, conv string) []natter.Event {
+	t.Helper()
+	ctx := ctx10(t)
+	c, err := s.js.CreateConsumer(ctx, subjects.StreamEvents, jetstream.ConsumerConfig{
+		FilterSubject: subjects.EventsOfConv(conv), AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("events consumer: %v", err)
+	}
+	defer func() { _ = s.js.DeleteConsumer(context.Background(), subjects.StreamEvents, c.CachedInfo().Name) }()
+	want := int(c.CachedInfo().NumPending)
+	var out []natter.Event
+	for len(out) < want {
+		batch, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("fetch events: %v", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var ev natter.Event
+			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+				t.Fatalf("event %s: %v", m.Data(), err)
+			}
+			if m.Subject() != subjects.Event(ev.Kind, ev.Conv) {
+				t.Fatalf("event %s on subject %s", ev.ID, m.Subject())
+			}
+			if id := m.Headers().Get(jetstream.MsgIDHeader); id != ev.ID {
+				t.Fatalf("event %s has Nats-Msg-Id %q", ev.ID, id)
+			}
+			out = append(out, ev)
+		}
+		if got == 0 {
+			t.Fatalf("fetch events: %d of %d: %v", len(out), want, batch.Error())
+		}
+	}
+	return out
+}
+
+// stored counts the archived messages of conv.
+func stored(t testing.TB, n *node.Node, conv string) int64 {
+	t.Helper()
+	c, err := n.Store().CountMessages(ctx10(t), conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// wantCode checks err is a service error with code.
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	var e *convsvc.Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("error %v, want code %s", err, code)
+	}
+}
