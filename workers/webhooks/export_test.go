@@ -1,0 +1,7 @@
+package webhooks
+
+// Internals under test in package webhooks_test.
+var (
+	Backoff         = backoff
+	ParseRetryAfter = parseRetryAfter
+)
