@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/workers/webhooks"
 )
 
 // commonFlags are shared by dev, edge, worker and streams apply.
@@ -117,7 +118,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	fs.SetOutput(stderr)
 	var common commonFlags
 	common.register(fs, mode)
-	var httpAddr, adminAddr, roles string
+	var httpAddr, adminAddr, roles, hooks string
 	var shutdownTimeout time.Duration
 	if mode != node.ModeWorker {
 		fs.str(&httpAddr, "http", "NATTER_HTTP_ADDR", "127.0.0.1:8080", "edge listen address: WebSockets, REST, /healthz, /readyz, /metrics")
@@ -127,6 +128,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	var serviceMaxBody int
 	if mode != node.ModeEdge {
+		fs.str(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
 		fs.str(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
 		fs.integer(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)")
 	}
@@ -145,6 +147,13 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
 		Roles: splitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
 	common.apply(&cfg)
+	if hooks != "" {
+		eps, err := webhooks.LoadEndpoints(hooks)
+		if err != nil {
+			return &node.SettingError{Setting: node.SettingWebhooks, Err: err}
+		}
+		cfg.Webhooks = eps
+	}
 	if mode != node.ModeWorker {
 		if err := ef.apply(&cfg); err != nil {
 			return err

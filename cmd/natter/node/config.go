@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
 
@@ -94,6 +95,10 @@ type Config struct {
 	AdminAddr string
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
+	// Webhooks are the webhook endpoints delivered to by a process that runs
+	// worker roles (each endpoint has its own durable consumer on EVENTS,
+	// shared by every replica). Empty means no webhook delivery.
+	Webhooks []webhooks.Endpoint
 
 	// ServiceMaxBody is the largest message body the service API and the
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by

@@ -28,6 +28,7 @@ const (
 	SettingAdmin     = "--admin (NATTER_ADMIN_ADDR)"
 	SettingRoles     = "--roles (NATTER_ROLES)"
 	SettingAuth      = "--jwt-* (NATTER_JWT_*)"
+	SettingWebhooks  = "--webhooks (NATTER_WEBHOOKS)"
 )
 
 func settingErr(setting string, format string, args ...any) error {

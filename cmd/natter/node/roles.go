@@ -19,6 +19,7 @@ import (
 	"github.com/natter-im/natter/workers/persist"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/svcapi"
+	"github.com/natter-im/natter/workers/webhooks"
 )
 
 // EdgeConfig configures the edge of natter dev and natter edge.
@@ -101,6 +102,13 @@ func (n *Node) startRoles(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if len(n.cfg.Webhooks) > 0 {
+		svc, err := webhooks.Start(ctx, n.js, webhooks.Config{Endpoints: n.cfg.Webhooks, Logger: n.log.With("role", "webhooks"), Registerer: n.reg})
+		if err != nil {
+			return &SettingError{Setting: SettingWebhooks, Err: err}
+		}
+		n.workers = append(n.workers, svc)
 	}
 	return nil
 }
