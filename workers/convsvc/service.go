@@ -93,7 +93,7 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
 		var in T
-		if err := decode(req.Data(), &in); err != nil {
+		if err := DecodeRequest(req.Data(), &in); err != nil {
 			s.fail(req, op, err, start)
 			return
 		}
@@ -118,7 +118,9 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 	})
 }
 
-func decode(data []byte, v any) error {
+// DecodeRequest decodes a service request body into v; a bad body is a
+// bad_frame [*Error] naming the field. The service API shares it.
+func DecodeRequest(data []byte, v any) error {
 	if len(data) == 0 {
 		return badFrame("request", "empty: want a JSON object")
 	}

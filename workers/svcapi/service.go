@@ -92,7 +92,7 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
 		var in T
-		if err := decode(req.Data(), &in); err != nil {
+		if err := convsvc.DecodeRequest(req.Data(), &in); err != nil {
 			s.fail(req, op, err, start)
 			return
 		}
@@ -112,21 +112,6 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 			s.log.Warn("respond failed", "op", op, "err", err)
 		}
 	})
-}
-
-func decode(data []byte, v any) error {
-	if len(data) == 0 {
-		return badFrame("request", "empty: want a JSON object")
-	}
-	err := json.Unmarshal(data, v)
-	if err == nil {
-		return nil
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return badFrame(te.Field, fmt.Sprintf("want a JSON %s, got %s", te.Type, te.Value))
-	}
-	return badFrame("request", "malformed JSON: "+err.Error())
 }
 
 // fail replies with the service error for err.
