@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/natter-im/natter/bench"
 	"github.com/natter-im/natter/cmd/natter/node"
 )
 
@@ -30,6 +31,7 @@ commands:
   streams apply   create or update every stream, consumer and KV bucket
   services        list every running natter process and role with its stats
   token           mint a client token (dev signing key or --jwt-secret)
+  bench           load generator and benchmarks (natter bench --help)
   version         print the version
 
 Run "natter <command> --help" for the flags of a command.
@@ -64,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStreams(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "bench":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,0 +1,172 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natter-im/natter/bench"
+)
+
+// TestMain lets the test binary serve as a generator child (--procs): the
+// bench re-executes the current binary with NATTER_BENCH_CHILD=1.
+func TestMain(m *testing.M) {
+	if os.Getenv("NATTER_BENCH_CHILD") == "1" {
+		os.Exit(bench.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// run runs one tiny scenario and returns its first result.
+func run(t *testing.T, cfg bench.Config) *bench.Result {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	cfg.Quiet = true
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatalf("%s: %v", cfg.Scenario, err)
+	}
+	if len(rep.Results) == 0 {
+		t.Fatalf("%s: no result", cfg.Scenario)
+	}
+	if rep.Machine.Cores < 1 || rep.Machine.Go == "" {
+		t.Errorf("machine not filled: %+v", rep.Machine)
+	}
+	return rep.Results[len(rep.Results)-1]
+}
+
+func checkDelivered(t *testing.T, r *bench.Result) {
+	t.Helper()
+	if r.Errors != 0 || r.Sent == 0 || r.Delivered != r.Sent || r.Throughput <= 0 || r.Seconds <= 0 {
+		t.Errorf("%s: sent %d delivered %d errors %d throughput %v over %v s; notes %v", r.Name, r.Sent, r.Delivered, r.Errors, r.Throughput, r.Seconds, r.Notes)
+	}
+	if r.Latency == nil || r.Latency.Count == 0 || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 || r.Latency.P999 < r.Latency.P99 {
+		t.Errorf("%s: latency %+v", r.Name, r.Latency)
+	}
+}
+
+func baseline(t *testing.T, r *bench.Result, name string) *bench.Result {
+	t.Helper()
+	for _, b := range r.Baselines {
+		if strings.Contains(b.Name, name) {
+			if b.Throughput <= 0 || b.Errors != 0 {
+				t.Errorf("baseline %s: throughput %v, errors %d", b.Name, b.Throughput, b.Errors)
+			}
+			return b
+		}
+	}
+	t.Fatalf("%s: no baseline %q among %d", r.Name, name, len(r.Baselines))
+	return nil
+}
+
+func TestRelay(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "relay", Conns: 4, Duration: time.Second})
+	checkDelivered(t, r)
+	if r.PersistPending < 0 {
+		t.Errorf("PERSIST backlog not read: %d", r.PersistPending)
+	}
+	if r.CPU == nil || r.CPU.Split || r.CPU.ServerUsPerMsg <= 0 {
+		t.Errorf("cpu %+v, want an unsplit total", r.CPU)
+	}
+	raw := baseline(t, r, "pub/sub")
+	if raw.Delivered != raw.Sent {
+		t.Errorf("raw pub/sub: sent %d delivered %d", raw.Sent, raw.Delivered)
+	}
+	baseline(t, r, "JetStream")
+	if len(r.Ratios) < 2 || len(r.Checks) == 0 {
+		t.Errorf("ratios %v checks %v", r.Ratios, r.Checks)
+	}
+}
+
+// TestRelayChildProcess runs the generator in a child process at a fixed
+// rate, through Main with its flags and --json.
+func TestRelayChildProcess(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.json")
+	args := []string{"relay", "--conns", "4", "--rate", "100", "--duration", "1s", "--procs", "1", "--no-baseline",
+		"--quiet", "--data", t.TempDir(), "--json", out}
+	var stderr strings.Builder
+	var stdout strings.Builder
+	if code := bench.Main(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "relay at 100 msg/s") {
+		t.Errorf("no table: %s", stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	checkDelivered(t, r)
+	if r.Sent < 90 || r.Sent > 110 {
+		t.Errorf("sent %d at 100 msg/s for 1s", r.Sent)
+	}
+	if r.CPU == nil || !r.CPU.Split || r.CPU.GeneratorUs <= 0 || r.CPU.ServerUs <= 0 {
+		t.Errorf("cpu %+v, want a split", r.CPU)
+	}
+}
+
+func TestFanout(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "fanout", Members: 5, Duration: time.Second})
+	if r.Errors != 0 || r.Sent == 0 || r.Delivered != 5*r.Sent || r.Connected != 5 || r.Latency == nil {
+		t.Errorf("sent %d delivered %d connected %d errors %d latency %+v notes %v", r.Sent, r.Delivered, r.Connected, r.Errors, r.Latency, r.Notes)
+	}
+	raw := baseline(t, r, "fan-out")
+	if raw.Delivered != 5*raw.Sent {
+		t.Errorf("raw fan-out: sent %d delivered %d", raw.Sent, raw.Delivered)
+	}
+}
+
+func TestPersist(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "persist", Conns: 4, Duration: 2 * time.Second})
+	checkDelivered(t, r)
+	p := r.Persist
+	if p == nil || p.Persisted == 0 || p.Rate <= 0 || len(p.Backlog) < 2 || p.DrainSeconds < 0 {
+		t.Fatalf("persist figures %+v", p)
+	}
+	baseline(t, r, "InsertMany")
+}
+
+func TestHistory(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "history", HistorySizes: []uint64{200, 1000}, HistoryConvs: 10, HistoryReads: 50})
+	if len(r.History) != 2 || r.Errors != 0 {
+		t.Fatalf("history %+v errors %d notes %v", r.History, r.Errors, r.Notes)
+	}
+	for i, h := range r.History {
+		want := []uint64{200, 1000}[i]
+		if h.Stored != want || h.PerConv != want/10 || h.Reads != 50 || h.Latency == nil || h.Latency.P99 <= 0 {
+			t.Errorf("point %d: %+v", i, h)
+		}
+	}
+}
+
+func TestIdle(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "idle", Conns: 20, Hold: time.Second, Procs: 1})
+	i := r.Idle
+	if r.Connected != 20 || r.Errors != 0 || i == nil || i.RSSAfterMiB <= 0 || i.HoldSeconds < 1 || i.CPUCorePercent < 0 {
+		t.Fatalf("connected %d errors %d idle %+v", r.Connected, r.Errors, i)
+	}
+	raw := r.Baselines[0]
+	if raw.Connected != 20 || raw.Idle == nil {
+		t.Errorf("raw idle: %+v", raw)
+	}
+}
+
+func TestStorm(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "storm", Conns: 20, Rate: 50, LameDuck: 100 * time.Millisecond})
+	s := r.Storm
+	if s == nil || s.Resumed != 20 || s.ResumeSeconds <= 0 || s.Acked == 0 || s.Lost != 0 || s.Received < s.Acked || r.Errors != 0 {
+		t.Fatalf("storm %+v errors %d notes %v", s, r.Errors, r.Notes)
+	}
+}

@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is one "natter bench" invocation. Zero values take the defaults
+// documented per field; scenario defaults apply where a field says so.
+type Config struct {
+	// Scenario is relay, fanout, persist, history, idle, storm or suite.
+	Scenario string
+
+	// URLs are running edges (ws://host:port/v1/ws). Empty means: start an
+	// in-process natter dev.
+	URLs []string
+	// JWTSecret is the edges' HS256 signing key (required with URLs);
+	// JWTKeyID its kid (empty means "default", what natter's --jwt-secret
+	// uses); JWTAudience and JWTIssuer the aud and iss to put in tokens.
+	JWTSecret, JWTKeyID, JWTAudience, JWTIssuer string
+	// NATSURL and MongoURI let a run against running edges read the PERSIST
+	// backlog, fill history, and measure the JetStream and InsertMany
+	// baselines. Empty means those figures are skipped.
+	NATSURL, MongoURI string
+	// EdgePIDs are processes whose CPU counts as the server's (and whose
+	// RSS idle measures: the first) when the target runs elsewhere. Empty
+	// with an in-process target means this process.
+	EdgePIDs []int
+
+	// Conns is the number of connections. Zero means the scenario's
+	// default (relay 1,000; persist 200; idle and storm 10,000; fanout: see
+	// Members).
+	Conns int
+	// Rate is the offered load in msg/s (open loop). Zero means a closed
+	// loop, flat out.
+	Rate float64
+	// Duration of the sending window. Zero means 10s (persist 20s).
+	Duration time.Duration
+	// Size is the message body size in bytes. Zero means 128.
+	Size int
+	// Window is the number of sends in flight per sender in a closed loop.
+	// Zero means 1 (fanout 16). Raw baselines flush every RawBatch
+	// messages instead.
+	Window int
+	// RawBatch is the number of messages a raw NATS publisher sends between
+	// two flushes in a closed loop. Zero means 128.
+	RawBatch int
+	// SourceAddrs are local source addresses the connections are spread
+	// over (to pass the per-address port limit). Empty means the default.
+	SourceAddrs []string
+	// Procs is the number of generator child processes. Zero means the
+	// generator runs in this process.
+	Procs int
+	// Edges is the number of edges of an in-process target. Zero means 1
+	// (fanout 2).
+	Edges int
+	// Members is the fanout group size. Zero means 1,000.
+	Members int
+	// Hold is how long idle holds its connections. Zero means 20s.
+	Hold time.Duration
+	// HistorySizes are the stream sizes history measures at. Nil means
+	// 10,000 and 1,000,000.
+	HistorySizes []uint64
+	// HistoryConvs is the number of conversations the history fill spreads
+	// over, round robin. Zero means 100.
+	HistoryConvs int
+	// HistoryReads is the number of newest-page reads per size. Zero means
+	// 2,000.
+	HistoryReads int
+	// FillTimeout bounds the history fill. Zero means 3m.
+	FillTimeout time.Duration
+	// RateFrac, when > 0, makes persist first measure its flat-out rate for
+	// Calibrate, then run at RateFrac of it (bench:soak uses 0.8).
+	RateFrac float64
+	// Calibrate is the flat-out measuring window of RateFrac. Zero means
+	// 15s.
+	Calibrate time.Duration
+	// NoBaseline skips the raw baselines.
+	NoBaseline bool
+	// DrainTimeout bounds the wait for deliveries after the window. Zero
+	// means 30s.
+	DrainTimeout time.Duration
+	// DialConc is how many dials run at once per generator. Zero means 64.
+	DialConc int
+	// PingInterval and LameDuck configure an in-process edge. Zero means
+	// the edge defaults (25s, 5s).
+	PingInterval, LameDuck time.Duration
+	// DataDir is where an in-process target keeps its temporary data dir.
+	// Empty means the system temp dir.
+	DataDir string
+	// JSON is a file to write the report to. Empty means none.
+	JSON string
+	// Markdown prints the final table as markdown.
+	Markdown bool
+	// CPUProfile and MemProfile write pprof profiles of this process (with
+	// an in-process target: the edge, the workers and the embedded servers)
+	// over the run.
+	CPUProfile, MemProfile string
+	// Quiet turns the progress line off.
+	Quiet bool
+	// Verbose logs the in-process node's warnings to stderr.
+	Verbose bool
+
+	stderr      io.Writer
+	childPrefix []string
+	args        []string // as given to Main, for the report
+}
+
+func (c Config) withDefaults() Config {
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+		if c.Scenario == "persist" {
+			c.Duration = 20 * time.Second
+		}
+	}
+	if c.Size <= 0 {
+		c.Size = 128
+	}
+	if c.Window <= 0 {
+		c.Window = 1
+		if c.Scenario == "fanout" {
+			c.Window = 16
+		}
+	}
+	if c.RawBatch <= 0 {
+		c.RawBatch = 128
+	}
+	if c.Edges <= 0 {
+		c.Edges = 1
+		if c.Scenario == "fanout" {
+			c.Edges = 2
+		}
+	}
+	if c.Members <= 0 {
+		c.Members = 1000
+	}
+	if c.Hold <= 0 {
+		c.Hold = 20 * time.Second
+	}
+	if c.HistorySizes == nil {
+		c.HistorySizes = []uint64{10_000, 1_000_000}
+	}
+	if c.HistoryConvs <= 0 {
+		c.HistoryConvs = 100
+	}
+	if c.HistoryReads <= 0 {
+		c.HistoryReads = 2000
+	}
+	if c.FillTimeout <= 0 {
+		c.FillTimeout = 3 * time.Minute
+	}
+	if c.Calibrate <= 0 {
+		c.Calibrate = 15 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.DialConc <= 0 {
+		c.DialConc = 64
+	}
+	if c.JWTKeyID == "" {
+		c.JWTKeyID = "default"
+	}
+	return c
+}
+
+// conns is the connection count for scenario s.
+func (c Config) conns(s string) int {
+	if c.Conns > 0 {
+		return c.Conns
+	}
+	switch s {
+	case "relay":
+		return 1000
+	case "persist":
+		return 200
+	case "idle", "storm":
+		return 10_000
+	case "history":
+		return 1
+	}
+	return 1000
+}
+
+// parseAddrs parses "127.0.0.2-127.0.0.9" ranges and comma lists.
+func parseAddrs(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a := net.ParseIP(lo).To4()
+		if a == nil {
+			return nil, fmt.Errorf("bad address %q (IPv4 or a range a-b)", lo)
+		}
+		if !isRange {
+			out = append(out, a.String())
+			continue
+		}
+		b := net.ParseIP(hi).To4()
+		if b == nil {
+			return nil, fmt.Errorf("bad address %q (IPv4 or a range a-b)", hi)
+		}
+		x, y := ipNum(a), ipNum(b)
+		if y < x || y-x > 1024 {
+			return nil, fmt.Errorf("bad range %q (at most 1,024 addresses, low first)", part)
+		}
+		for n := x; n <= y; n++ {
+			out = append(out, net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n)).String())
+		}
+	}
+	return out, nil
+}
+
+func ipNum(ip net.IP) uint32 {
+	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+}
+
+// parseCounts parses "10000,1e6,1000000".
+func parseCounts(s string) ([]uint64, error) {
+	var out []uint64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(strings.ReplaceAll(part, "_", ""))
+		if part == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(part, 64)
+		if err != nil || f < 1 {
+			return nil, fmt.Errorf("bad count %q", part)
+		}
+		out = append(out, uint64(f))
+	}
+	return out, nil
+}

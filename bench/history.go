@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// filler appends log entries to conversations in bulk: asynchronous
+// publishes that carry the same payload and headers msglog.Append writes
+// (seq and block anchors), without its per-message IDEM and compare-and-set
+// round trips. It must be the only writer of the stream while it runs: it
+// predicts each entry's stream sequence and checks every ack against it.
+type filler struct {
+	js    jetstream.JetStream
+	convs []string
+	from  string
+	size  int
+	next  uint64 // stream seq of the next entry
+	heads []fillHead
+	k     int // entries appended
+}
+
+type fillHead struct{ seq, blk, pblk uint64 }
+
+func newFiller(ctx context.Context, js jetstream.JetStream, convs []string, from string, size int) (*filler, error) {
+	st, err := js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		return nil, fmt.Errorf("history: stream: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("history: stream: %w", err)
+	}
+	f := &filler{js: js, convs: convs, from: from, size: size, next: info.State.LastSeq + 1, heads: make([]fillHead, len(convs))}
+	for i, c := range convs {
+		raw, err := st.GetLastMsgForSubject(ctx, subjects.Msg(c))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history: head of %s: %w", c, err)
+		}
+		seq, _ := strconv.ParseUint(raw.Header.Get(msglog.HeaderSeq), 10, 64)
+		blk, _ := strconv.ParseUint(raw.Header.Get(msglog.HeaderBlk), 10, 64)
+		pblk, _ := strconv.ParseUint(raw.Header.Get(msglog.HeaderPBlk), 10, 64)
+		if blk == 0 {
+			blk = raw.Sequence
+		}
+		f.heads[i] = fillHead{seq, blk, pblk}
+	}
+	return f, nil
+}
+
+// fill appends entries round robin over the conversations until the
+// stream holds total entries or deadline passes; it returns how many
+// entries it appended.
+func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, error) {
+	type pending struct {
+		fut  jetstream.PubAckFuture
+		want uint64
+	}
+	futs := make(chan pending, 8192)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var first error
+		for p := range futs {
+			select {
+			case ack := <-p.fut.Ok():
+				if ack.Sequence != p.want && first == nil {
+					first = fmt.Errorf("history: fill: entry stored at stream seq %d, expected %d: another writer is active", ack.Sequence, p.want)
+				}
+			case err := <-p.fut.Err():
+				if first == nil {
+					first = fmt.Errorf("history: fill: %w", err)
+				}
+			}
+		}
+		errc <- first
+	}()
+	pad := make([]byte, max(f.size-20, 1))
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	start := f.k
+	var err error
+	for ; f.k < upto; f.k++ {
+		if f.k%4096 == 0 && (time.Now().After(deadline) || ctx.Err() != nil) {
+			break
+		}
+		ci := f.k % len(f.convs)
+		h := &f.heads[ci]
+		conv := f.convs[ci]
+		seq := h.seq + 1
+		blk, pblk := h.blk, h.pblk
+		if (seq-1)%msglog.BlockSize == 0 {
+			blk, pblk = 0, h.blk
+		}
+		cmid := "fill" + strconv.Itoa(f.k)
+		m := natter.Message{ID: msglog.MessageID(conv, f.from, cmid), Conv: conv, Seq: seq, From: f.from, Cmid: cmid,
+			Type: msglog.DefaultType, Body: string(pad), TS: time.Now().UnixMilli()}
+		data, _ := json.Marshal(m)
+		msg := &nats.Msg{Subject: subjects.Msg(conv), Data: data, Header: nats.Header{}}
+		msg.Header.Set(msglog.HeaderSeq, strconv.FormatUint(seq, 10))
+		msg.Header.Set(msglog.HeaderBlk, strconv.FormatUint(blk, 10))
+		msg.Header.Set(msglog.HeaderPBlk, strconv.FormatUint(pblk, 10))
+		fut, perr := f.js.PublishMsgAsync(msg)
+		if perr != nil {
+			err = fmt.Errorf("history: fill: %w", perr)
+			break
+		}
+		futs <- pending{fut, f.next}
+		if blk == 0 {
+			blk = f.next
+		}
+		*h = fillHead{seq, blk, pblk}
+		f.next++
+	}
+	close(futs)
+	wg.Wait()
+	return f.k - start, errors.Join(err, <-errc)
+}
+
+// history measures the newest-page latency with each of --history-sizes
+// messages in the stream, spread round robin over --history-convs
+// conversations of one user.
+func (r *runner) history(ctx context.Context) ([]*Result, error) {
+	sizes := r.cfg.HistorySizes
+	// Only the conversations service runs: the fill is for the reads, it
+	// would otherwise keep the persist and fan-out workers busy for minutes.
+	t, err := startTarget(ctx, &r.cfg, targetOpts{roles: []string{node.RoleConversations}})
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	if t.js == nil {
+		return nil, errors.New("history: the fill needs NATS: give --nats-url")
+	}
+	readers := r.cfg.conns("history")
+	spec := clientSpec{urls: t.urls, key: t.key, aud: t.aud, iss: t.iss}
+	user := r.prefix + "h"
+	es := &errSink{}
+	var lv live
+	cs := dialAll(ctx, spec, repeat(user, readers), func(int) []string { return t.urls }, r.cfg.DialConc, 0, &lv, es)
+	defer closeAll(cs)
+	for _, c := range cs {
+		if c == nil {
+			return nil, fmt.Errorf("history: dial: %s", es.firstErr())
+		}
+		discard(c)
+	}
+	convs := make([]string, r.cfg.HistoryConvs)
+	for i := range convs {
+		conv, err := cs[0].CreateGroup(ctx, fmt.Sprintf("history %d", i))
+		if err != nil {
+			return nil, fmt.Errorf("history: create conversation: %w", err)
+		}
+		convs[i] = conv.ID
+	}
+	f, err := newFiller(ctx, t.js, convs, user, r.cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: "history", Name: "history newest-50 page", Target: t.name(), Conns: readers, Size: r.cfg.Size, PersistPending: -1, Unit: "pages/s"}
+	deadline := time.Now().Add(r.cfg.FillTimeout)
+	var total, cpu time.Duration
+	for _, size := range sizes {
+		t0 := time.Now()
+		n, err := f.fill(ctx, int(size), deadline)
+		took := time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(f.k) < size {
+			res.note("fill reached %s of %s messages within --fill-timeout %v: measured at %s (scaled down)", commas(int64(f.k)), commas(int64(size)), r.cfg.FillTimeout, commas(int64(f.k)))
+		}
+		if n > 0 {
+			res.note("filled %s entries in %.1f s (%s/s, bulk asynchronous publish of log entries)", commas(int64(n)), took.Seconds(), fnum(float64(n)/took.Seconds()))
+		}
+		c0 := selfCPU()
+		hp, secs := r.readPages(ctx, cs, convs, es)
+		cpu += selfCPU() - c0
+		total += secs
+		hp.Stored, hp.Convs, hp.PerConv, hp.FillSeconds = uint64(f.k), len(convs), uint64(f.k/len(convs)), round3(took.Seconds())
+		res.History = append(res.History, hp)
+		if uint64(f.k) < size {
+			break
+		}
+	}
+	for _, h := range res.History {
+		res.Delivered += h.Reads
+		res.Sent += h.Reads
+	}
+	res.Seconds = round3(total.Seconds())
+	res.Errors = es.n.Load()
+	res.Connected = readers
+	if total > 0 {
+		res.Throughput = round3(float64(res.Delivered) / total.Seconds())
+	}
+	res.CPU = &CPU{ServerUs: float64(cpu.Microseconds())}
+	if res.Delivered > 0 && total > 0 {
+		res.CPU.ServerUsPerMsg = round3(res.CPU.ServerUs / float64(res.Delivered))
+		res.CPU.ServerCores = round3(res.CPU.ServerUs / 1e6 / total.Seconds())
+	}
+	if first := es.firstErr(); first != "" {
+		res.note("first error: %s", first)
+	}
+	res.note("reads by %d connections of one user, closed loop, a random conversation each; server and readers in one process; CPU is per page read", readers)
+	if len(res.History) > 0 {
+		last := res.History[len(res.History)-1]
+		res.Latency = last.Latency
+		if last.Latency != nil {
+			res.check("history: newest 50-message page p99 <= 5 ms", fmt.Sprintf("%s ms with %s stored", fnum(last.Latency.P99), commas(int64(last.Stored))), last.Latency.P99 <= 5, last.Stored < 1_000_000)
+		}
+		first := res.History[0]
+		if len(res.History) > 1 && first.Latency != nil && last.Latency != nil {
+			v := last.Latency.P99 / first.Latency.P99
+			res.ratio(fmt.Sprintf("p99 at %s / p99 at %s stored", commas(int64(last.Stored)), commas(int64(first.Stored))), last.Latency.P99, first.Latency.P99)
+			res.check("history: p99 at 1,000,000 stored <= 1.2x p99 at 10,000", fmt.Sprintf("%.2fx (%s ms / %s ms)", v, fnum(last.Latency.P99), fnum(first.Latency.P99)),
+				v <= 1.2, first.Stored != 10_000 || last.Stored < 1_000_000)
+		}
+	}
+	return []*Result{res}, nil
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// readPages reads HistoryReads newest pages from the readers, closed loop.
+func (r *runner) readPages(ctx context.Context, cs []*client.Client, convs []string, es *errSink) (HistoryPoint, time.Duration) {
+	lat := newHist()
+	var wg sync.WaitGroup
+	per := max(r.cfg.HistoryReads/len(cs), 1)
+	start := time.Now()
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < per && ctx.Err() == nil; k++ {
+				conv := convs[rand.IntN(len(convs))]
+				t0 := time.Now()
+				msgs, _, err := c.History(ctx, conv, 0, 50)
+				if err != nil {
+					es.add(err)
+					continue
+				}
+				lat.add(time.Since(t0))
+				if len(msgs) == 0 {
+					es.add(fmt.Errorf("history: empty page of %s", conv))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	return HistoryPoint{Reads: lat.n.Load(), Latency: lat.latency()}, took
+}

@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/natter-im/natter/client"
+)
+
+// runStormJob connects clients [From, To); the first TrafficPairs pairs
+// (2k sends to 2k+1) send at Rate in total while the coordinator stops and
+// restarts the edge. The job reports when each client has resumed
+// (reconnected and synced again) and, after stop, how many acked messages
+// never arrived.
+func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
+	spec, err := specOf(j)
+	if err != nil {
+		return nil, err
+	}
+	es := &errSink{lv: lv}
+	users := make([]string, 0, j.To-j.From)
+	for i := j.From; i < j.To; i++ {
+		users = append(users, fmt.Sprintf("%sc%d", j.Prefix, i))
+	}
+	t0 := time.Now()
+	cs := dialAll(ctx, spec, users, func(int) []string { return j.URLs }, j.DialConc, j.From, lv, es)
+	defer closeAll(cs)
+	res := &jobResult{DialSeconds: time.Since(t0).Seconds(), Connected: int(lv.connected.Load())}
+	for _, c := range cs {
+		if c == nil {
+			return nil, fmt.Errorf("bench: storm: not every client connected: %s", es.firstErr())
+		}
+	}
+	type pair struct {
+		from, to  *client.Client
+		conv      string
+		acked     atomic.Uint64
+		delivered atomic.Uint64
+	}
+	var ps []*pair
+	inPair := make([]bool, len(cs))
+	for k := 0; k < j.TrafficPairs && 2*k+1 < len(cs); k++ {
+		p := &pair{from: cs[2*k], to: cs[2*k+1]}
+		conv, err := p.from.CreateDirect(ctx, p.to.User())
+		if err != nil {
+			return nil, fmt.Errorf("bench: storm: create conversation: %w", err)
+		}
+		p.conv = conv.ID
+		inPair[2*k], inPair[2*k+1] = true, true
+		ps = append(ps, p)
+		discard(p.from)
+		go func() {
+			for m := range p.to.Messages() {
+				if m.Conv == p.conv {
+					p.delivered.Add(1)
+					lv.delivered.Add(1)
+				}
+			}
+		}()
+	}
+	for i, c := range cs {
+		if !inPair[i] {
+			discard(c)
+		}
+	}
+	ctl.ready()
+	if err := ctl.waitStart(ctx); err != nil {
+		return nil, err
+	}
+	res.StartNS = time.Now().UnixNano()
+	syncs0 := make([]uint64, len(cs))
+	for i, c := range cs {
+		syncs0[i] = c.Stats().Syncs
+	}
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
+	defer stopTraffic()
+	sendCtx, cancelSends := context.WithCancel(ctx)
+	defer cancelSends()
+	var tw sync.WaitGroup
+	if len(ps) > 0 && j.Rate > 0 {
+		tw.Add(1)
+		go func() {
+			defer tw.Done()
+			schedule(trafficCtx, time.Now(), time.Now().Add(24*time.Hour), j.Rate, 10_000, func(k int, due time.Time) {
+				p := ps[k%len(ps)]
+				lv.sent.Add(1)
+				if _, err := p.from.Send(sendCtx, p.conv, body(due, j.Size)); err != nil {
+					es.add(err)
+					return
+				}
+				p.acked.Add(1)
+			})
+		}()
+	}
+	// Watch every client until each has reconnected and synced, or stop.
+	resumed := make([]bool, len(cs))
+	nres := 0
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+watch:
+	for nres < len(cs) {
+		select {
+		case <-ctl.stop:
+			break watch
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case now := <-tick.C:
+			for i, c := range cs {
+				if resumed[i] {
+					continue
+				}
+				if st := c.Stats(); st.Reconnects > 0 && st.Syncs > syncs0[i] {
+					resumed[i] = true
+					nres++
+					lv.resumed.Add(1)
+					res.LastResumeNS = now.UnixNano()
+				}
+			}
+		}
+	}
+	res.Resumed = nres
+	if nres < len(cs) {
+		// Say why: never reconnected, reconnected without a sync, stopped.
+		var noReconnect, noSync, stopped int
+		for i, c := range cs {
+			if resumed[i] {
+				continue
+			}
+			st := c.Stats()
+			switch {
+			case c.Err() != nil:
+				stopped++
+				es.add(fmt.Errorf("client %s stopped: %w", c.User(), c.Err()))
+			case st.Reconnects == 0:
+				noReconnect++
+			default:
+				noSync++
+			}
+		}
+		es.add(fmt.Errorf("storm: %d clients not resumed: %d never reconnected, %d reconnected without a sync, %d stopped", len(cs)-nres, noReconnect, noSync, stopped))
+	}
+	select {
+	case <-ctl.stop:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	stopTraffic()
+	done := make(chan struct{})
+	go func() { tw.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(j.DrainTimeout):
+		cancelSends()
+		<-done
+	}
+	drainUntil(ctx, j.DrainTimeout, func() bool {
+		for _, p := range ps {
+			if p.delivered.Load() < p.acked.Load() {
+				return false
+			}
+		}
+		return true
+	})
+	res.EndNS = time.Now().UnixNano()
+	for _, p := range ps {
+		a, d := p.acked.Load(), p.delivered.Load()
+		res.Acked += a
+		res.Received += d
+		res.Sent += a
+		res.Delivered += d
+		if d < a {
+			res.Lost += a - d
+		}
+	}
+	res.Errors = es.n.Load()
+	res.FirstErr = es.firstErr()
+	return res, nil
+}
