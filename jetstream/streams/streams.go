@@ -113,18 +113,31 @@ func Define(cfg Config) Definitions {
 type Change struct {
 	Kind   string // "stream", "consumer", "bucket"
 	Name   string
-	Action string // "created", "updated"
+	Action string // "created", "updated", or "differs" (Ensure found it changed and left it)
 }
 
 func (c Change) String() string { return c.Action + " " + c.Kind + " " + c.Name }
 
 // Apply creates or updates every definition. It returns what changed, so a
-// second Apply with the same cfg returns no changes.
+// second Apply with the same cfg returns no changes. It is what
+// "natter streams apply" runs.
 func Apply(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, error) {
+	return apply(ctx, js, cfg, true)
+}
+
+// Ensure creates the definitions that are missing and leaves existing ones
+// as they are, reporting those that differ from cfg as "differs". Every
+// process runs it at start: a process started with other settings (say
+// --replicas 1 against R3 streams) must not change the cluster's streams.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, error) {
+	return apply(ctx, js, cfg, false)
+}
+
+func apply(ctx context.Context, js jetstream.JetStream, cfg Config, update bool) ([]Change, error) {
 	defs := Define(cfg)
 	var changes []Change
 	for _, sc := range defs.Streams {
-		ch, err := applyStream(ctx, js, sc)
+		ch, err := applyStream(ctx, js, sc, update)
 		if err != nil {
 			return changes, err
 		}
@@ -132,7 +145,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, e
 			changes = append(changes, *ch)
 		}
 		for _, cc := range defs.Consumers[sc.Name] {
-			ch, err := applyConsumer(ctx, js, sc.Name, cc)
+			ch, err := applyConsumer(ctx, js, sc.Name, cc, update)
 			if err != nil {
 				return changes, err
 			}
@@ -142,7 +155,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, e
 		}
 	}
 	for _, kc := range defs.Buckets {
-		ch, err := applyBucket(ctx, js, kc)
+		ch, err := applyBucket(ctx, js, kc, update)
 		if err != nil {
 			return changes, err
 		}
@@ -153,7 +166,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, cfg Config) ([]Change, e
 	return changes, nil
 }
 
-func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (*Change, error) {
+func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, update bool) (*Change, error) {
 	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err := js.CreateStream(ctx, want); err != nil {
@@ -167,6 +180,9 @@ func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.Str
 	have := s.CachedInfo().Config
 	if streamEqual(have, want) {
 		return nil, nil
+	}
+	if !update {
+		return &Change{"stream", want.Name, "differs"}, nil
 	}
 	if _, err := js.UpdateStream(ctx, want); err != nil {
 		return nil, fmt.Errorf("streams: update stream %s: %w", want.Name, err)
@@ -197,7 +213,7 @@ func streamEqual(have, want jetstream.StreamConfig) bool {
 		have.DenyPurge == want.DenyPurge
 }
 
-func applyConsumer(ctx context.Context, js jetstream.JetStream, stream string, want jetstream.ConsumerConfig) (*Change, error) {
+func applyConsumer(ctx context.Context, js jetstream.JetStream, stream string, want jetstream.ConsumerConfig, update bool) (*Change, error) {
 	c, err := js.Consumer(ctx, stream, want.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		if _, err := js.CreateConsumer(ctx, stream, want); err != nil {
@@ -213,13 +229,16 @@ func applyConsumer(ctx context.Context, js jetstream.JetStream, stream string, w
 		have.MaxAckPending == want.MaxAckPending && have.FilterSubject == want.FilterSubject {
 		return nil, nil
 	}
+	if !update {
+		return &Change{"consumer", stream + "/" + want.Durable, "differs"}, nil
+	}
 	if _, err := js.UpdateConsumer(ctx, stream, want); err != nil {
 		return nil, fmt.Errorf("streams: update consumer %s/%s: %w", stream, want.Durable, err)
 	}
 	return &Change{"consumer", stream + "/" + want.Durable, "updated"}, nil
 }
 
-func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (*Change, error) {
+func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig, update bool) (*Change, error) {
 	kv, err := js.KeyValue(ctx, want.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		if _, err := js.CreateKeyValue(ctx, want); err != nil {
@@ -236,6 +255,9 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 	}
 	if st.TTL() == want.TTL && bucketDescription(st) == want.Description {
 		return nil, nil
+	}
+	if !update {
+		return &Change{"bucket", want.Bucket, "differs"}, nil
 	}
 	if _, err := js.UpdateKeyValue(ctx, want); err != nil {
 		return nil, fmt.Errorf("streams: update bucket %s: %w", want.Bucket, err)

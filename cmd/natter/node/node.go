@@ -107,11 +107,15 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return n, fmt.Errorf("node: jetstream: %w", err)
 	}
-	changes, err := streams.Apply(ctx, n.js, cfg.Streams)
+	changes, err := streams.Ensure(ctx, n.js, cfg.Streams)
 	if err != nil {
 		return n, settingErr(SettingNATSURL, "JetStream not usable: %v", err)
 	}
 	for _, c := range changes {
+		if c.Action == "differs" {
+			n.log.Warn("jetstream definition differs from this process's settings; left as it is (run natter streams apply to change it)", "change", c.String())
+			continue
+		}
 		n.log.Info("jetstream definition applied", "change", c.String())
 	}
 	n.checks = append(n.checks, natsReady(n.nc), func(ctx context.Context) error {
