@@ -110,13 +110,8 @@ func (e *Edge) ack(ctx context.Context, user, device string, r *protocol.Request
 	return struct{}{}, nil
 }
 
-// userConvs lists every conversation of user (all pages).
-func (e *Edge) userConvs(ctx context.Context, user string) ([]natter.Conversation, error) {
-	return e.convs.List(ctx, user)
-}
-
 func (e *Edge) convList(ctx context.Context, user string) (any, error) {
-	convs, err := e.userConvs(ctx, user)
+	convs, err := e.convs.List(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +139,7 @@ func (e *Edge) fillHeads(ctx context.Context, convs []natter.Conversation) error
 // sync answers every conversation of the user with its head, and for those
 // named in the cursors the messages after the cursor.
 func (e *Edge) sync(ctx context.Context, user string, r *protocol.Request) (any, error) {
-	convs, err := e.userConvs(ctx, user)
+	convs, err := e.convs.List(ctx, user)
 	if err != nil {
 		return nil, err
 	}
