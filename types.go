@@ -72,6 +72,9 @@ type Conversation struct {
 	CreatedBy string   `json:"created_by" bson:"created_by"`
 	CreatedAt int64    `json:"created_at" bson:"created_at"`
 	Members   []string `json:"members,omitempty" bson:"members"`
+	// Rev counts the member changes that published an event (it names
+	// them: see docs/events.md); stored, never in JSON.
+	Rev int64 `json:"-" bson:"rev,omitempty"`
 	// Head is the newest seq, filled in by readers of the log; not stored.
 	Head uint64 `json:"head" bson:"-"`
 }

@@ -35,8 +35,13 @@ type Config struct {
 	// subjects.QueueConversations.
 	QueueGroup string
 	// Events publishes member_joined, member_left, conversation_created and
-	// read_moved after the writes. Nil means no events are published.
+	// read_moved after the writes. Nil means no events are published (and
+	// no outbox is written or swept).
 	Events *events.Publisher
+	// OutboxSweep is how often the service republishes the events left in
+	// conversation outboxes by a publish that failed, and how old such an
+	// event must be first. Zero means 5s.
+	OutboxSweep time.Duration
 	// Metadata annotates the service in discovery ($SRV.INFO). Nil means
 	// none.
 	Metadata map[string]string
@@ -54,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 4 * time.Second
+	}
+	if c.OutboxSweep <= 0 {
+		c.OutboxSweep = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

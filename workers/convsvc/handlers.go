@@ -73,12 +73,16 @@ func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
 	return s.store(ctx, c)
 }
 
-// store writes a new conversation, publishes its notice and, when it is
-// new, its conversation_created event. Creating a direct conversation that
-// exists returns the existing one (no event: it was published when it was
-// created).
+// store writes a new conversation with its conversation_created event in
+// its outbox, publishes its notice and, when it is new, the event. Creating
+// a direct conversation that exists returns the existing one (no event: it
+// was published when it was created).
 func (s *service) store(ctx context.Context, c natter.Conversation) (any, error) {
-	have, err := s.st.CreateConversation(ctx, c)
+	outbox, err := s.createdOutbox(c)
+	if err != nil {
+		return nil, err
+	}
+	have, err := s.st.CreateConversation(ctx, c, outbox...)
 	s.notify(c.ID)
 	switch {
 	case errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect:
@@ -86,7 +90,7 @@ func (s *service) store(ctx context.Context, c natter.Conversation) (any, error)
 	case err != nil:
 		return nil, err
 	}
-	s.created(ctx, have)
+	s.flush(ctx, have.ID, outbox)
 	return s.fitMembers(have), nil
 }
 

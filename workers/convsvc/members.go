@@ -8,6 +8,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -54,47 +55,95 @@ func (s *service) membersAdd(ctx context.Context, in *ChangeMembersRequest) (any
 	return s.add(ctx, c, in.User, users, errNotMember)
 }
 
+// maxChangeAttempts bounds the read-diff-write rounds of one member change
+// that other changes of the same conversation keep overtaking.
+const maxChangeAttempts = 5
+
+// errBusy is the reply to a member change overtaken maxChangeAttempts times.
+var errBusy = &Error{Code: CodeUnavailable, Msg: "the members are changing concurrently, retry later"}
+
 // add writes users into conversation c (loaded with its members), publishes
 // the notice and member_joined for those who were not members. gone is
 // the error for a conversation that is gone.
+//
+// The diff is taken from c as read and the write is conditional on c's rev
+// (when it reports an event), so only a real change produces an event, and
+// exactly one: a write overtaken by another change reads c again and
+// retries.
 func (s *service) add(ctx context.Context, c natter.Conversation, actor string, users []string, gone error) (any, error) {
-	have := make(map[string]struct{}, len(c.Members)+len(users))
-	for _, m := range c.Members {
-		have[m] = struct{}{}
+	for attempt := 1; ; attempt++ {
+		have := make(map[string]struct{}, len(c.Members)+len(users))
+		for _, m := range c.Members {
+			have[m] = struct{}{}
+		}
+		for _, u := range users {
+			have[u] = struct{}{}
+		}
+		if len(have) > s.cfg.MaxGroupSize {
+			return nil, groupTooBig(len(have), s.cfg.MaxGroupSize)
+		}
+		_, joined := diff(c.Members, users)
+		ch, err := s.memberChange(c, actor, joined, events.MembersJoined)
+		if err != nil {
+			return nil, err
+		}
+		err = s.st.AddMembers(ctx, c.ID, users, ch)
+		s.notify(c.ID)
+		if again, rerr := s.overtaken(ctx, &c, err, attempt); again {
+			continue
+		} else if rerr != nil {
+			return nil, goneAs(rerr, gone)
+		}
+		s.flush(ctx, c.ID, ch.Outbox)
+		return empty{}, nil
 	}
-	for _, u := range users {
-		have[u] = struct{}{}
-	}
-	if len(have) > s.cfg.MaxGroupSize {
-		return nil, groupTooBig(len(have), s.cfg.MaxGroupSize)
-	}
-	err := s.st.AddMembers(ctx, c.ID, users)
-	s.notify(c.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, gone
-	}
-	if err != nil {
-		return nil, err
-	}
-	_, joined := diff(c.Members, users)
-	s.joined(ctx, c.ID, actor, joined)
-	return empty{}, nil
 }
 
 // remove takes users out of conversation c, publishes the notice and
-// member_left for those who were members.
+// member_left for those who were members (see add).
 func (s *service) remove(ctx context.Context, c natter.Conversation, actor string, users []string, gone error) (any, error) {
-	err := s.st.RemoveMembers(ctx, c.ID, users)
-	s.notify(c.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, gone
+	for attempt := 1; ; attempt++ {
+		left, _ := diff(c.Members, users)
+		ch, err := s.memberChange(c, actor, left, events.MembersLeft)
+		if err != nil {
+			return nil, err
+		}
+		err = s.st.RemoveMembers(ctx, c.ID, users, ch)
+		s.notify(c.ID)
+		if again, rerr := s.overtaken(ctx, &c, err, attempt); again {
+			continue
+		} else if rerr != nil {
+			return nil, goneAs(rerr, gone)
+		}
+		s.flush(ctx, c.ID, ch.Outbox)
+		return empty{}, nil
 	}
+}
+
+// overtaken reports whether the member write that returned err lost to a
+// concurrent change and may be tried again, having read *c again; otherwise
+// it returns the error to fail with (nil on success).
+func (s *service) overtaken(ctx context.Context, c *natter.Conversation, err error, attempt int) (bool, error) {
+	if !errors.Is(err, store.ErrConflict) {
+		return false, err
+	}
+	if attempt >= maxChangeAttempts {
+		return false, errBusy
+	}
+	fresh, err := s.st.GetConversation(ctx, c.ID, true)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	left, _ := diff(c.Members, users)
-	s.left(ctx, c.ID, actor, left)
-	return empty{}, nil
+	*c = fresh
+	return true, nil
+}
+
+// goneAs maps a store not-found to gone.
+func goneAs(err, gone error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return gone
+	}
+	return err
 }
 
 // membersRemove removes users: anyone may remove themselves, the creator

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,13 +34,21 @@ type service struct {
 // Each endpoint handles its requests one at a time per instance (micro's
 // model, which keeps its stats exact); different ops run concurrently, and
 // more throughput comes from more replicas.
+//
+// With cfg.Events set, a sweeper republishes the events left in
+// conversation outboxes every cfg.OutboxSweep; the returned service's Stop
+// stops it (and waits for it) first, as does the service stopping when nc
+// closes.
 func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	if nc == nil || st == nil {
 		return nil, errors.New("convsvc: start: nil connection or store")
 	}
 	cfg = cfg.withDefaults()
 	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations)}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	swept := make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
+		DoneHandler: func(micro.Service) { stopSweep() },
 		Name:        subjects.ServiceConversations,
 		Version:     cfg.Version,
 		Description: "natter conversations, members, read cursors and archived history",
@@ -50,6 +59,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		},
 	})
 	if err != nil {
+		stopSweep()
 		return nil, fmt.Errorf("convsvc: add service: %w", err)
 	}
 	endpoints := []struct {
@@ -74,6 +84,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	for _, ep := range endpoints {
 		err := svc.AddEndpoint(endpointName(ep.op), ep.h, micro.WithEndpointSubject(subjects.ConvEndpoint(ep.op)))
 		if err != nil {
+			stopSweep()
 			_ = svc.Stop()
 			return nil, fmt.Errorf("convsvc: add endpoint %s: %w", ep.op, err)
 		}
@@ -84,7 +95,24 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	if err := nc.FlushTimeout(cfg.StoreTimeout); err != nil {
 		s.log.Warn("endpoints not confirmed by the server yet", "err", err)
 	}
-	return svc, nil
+	if cfg.Events == nil {
+		stopSweep()
+		return svc, nil
+	}
+	go s.sweep(sweepCtx, swept)
+	return &running{Service: svc, stop: sync.OnceFunc(func() { stopSweep(); <-swept })}, nil
+}
+
+// running is a started service whose Stop also stops its outbox sweeper.
+type running struct {
+	micro.Service
+	stop func()
+}
+
+// Stop stops the sweeper, waiting for it, then the micro service.
+func (r *running) Stop() error {
+	r.stop()
+	return r.Service.Stop()
 }
 
 // handle adapts a typed handler to micro: decode, run with the store

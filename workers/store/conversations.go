@@ -12,14 +12,19 @@ import (
 	natter "github.com/natter-im/natter"
 )
 
-// CreateConversation inserts c and adds it to every member's list. It returns
-// ErrExists (wrapped) with the stored conversation when c.ID is taken, which
-// makes creating a direct conversation idempotent.
-func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation) (natter.Conversation, error) {
+// CreateConversation inserts c, with outbox in its outbox (see [Pending]) in
+// the same write, and adds it to every member's list. It returns ErrExists
+// (wrapped) with the stored conversation when c.ID is taken, which makes
+// creating a direct conversation idempotent; outbox is not written then.
+func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, outbox ...Pending) (natter.Conversation, error) {
 	if c.Members == nil {
 		c.Members = []string{}
 	}
-	_, err := s.convs.InsertOne(ctx, c)
+	doc := struct {
+		natter.Conversation `bson:",inline"`
+		Outbox              []Pending `bson:"outbox,omitempty"`
+	}{c, outbox}
+	_, err := s.convs.InsertOne(ctx, doc)
 	if mongo.IsDuplicateKeyError(err) {
 		have, gerr := s.GetConversation(ctx, c.ID, true)
 		if gerr != nil {
@@ -37,13 +42,14 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation) (
 }
 
 // GetConversation returns conversation id, with its member list when
-// withMembers is set.
+// withMembers is set. Its outbox is never read.
 func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool) (natter.Conversation, error) {
 	var c natter.Conversation
-	opts := options.FindOne()
+	proj := bson.D{{Key: "outbox", Value: 0}}
 	if !withMembers {
-		opts.SetProjection(bson.D{{Key: "members", Value: 0}})
+		proj = append(proj, bson.E{Key: "members", Value: 0})
 	}
+	opts := options.FindOne().SetProjection(proj)
 	err := s.convs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return c, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
@@ -54,37 +60,75 @@ func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool
 	return c, nil
 }
 
-// AddMembers adds users to conversation id (already-members are no change).
-func (s *Store) AddMembers(ctx context.Context, id string, users []string) error {
-	res, err := s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "members", Value: bson.D{{Key: "$each", Value: users}}}}}})
-	if err != nil {
+// Change makes a member change conditional and reports it. With an empty
+// Outbox the change is unconditional. Otherwise it applies only while the
+// conversation's Rev is still Rev (else [ErrConflict]), and the same
+// single-document update increments Rev and pushes Outbox into the
+// conversation's outbox: the change and its events are written together.
+type Change struct {
+	Rev    int64
+	Outbox []Pending
+}
+
+// AddMembers adds users to conversation id (already-members are no change),
+// as ch says (see [Change]).
+func (s *Store) AddMembers(ctx context.Context, id string, users []string, ch Change) error {
+	op := bson.E{Key: "$addToSet", Value: bson.D{{Key: "members", Value: bson.D{{Key: "$each", Value: users}}}}}
+	if err := s.changeMembers(ctx, id, op, ch); err != nil {
 		return fmt.Errorf("store: add members: %w", err)
-	}
-	if res.MatchedCount == 0 {
-		return fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
 	return s.addToUsers(ctx, id, users)
 }
 
-// RemoveMembers removes users from conversation id.
-func (s *Store) RemoveMembers(ctx context.Context, id string, users []string) error {
-	res, err := s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$pullAll", Value: bson.D{{Key: "members", Value: users}}}})
-	if err != nil {
+// RemoveMembers removes users from conversation id, as ch says (see
+// [Change]).
+func (s *Store) RemoveMembers(ctx context.Context, id string, users []string, ch Change) error {
+	op := bson.E{Key: "$pullAll", Value: bson.D{{Key: "members", Value: users}}}
+	if err := s.changeMembers(ctx, id, op, ch); err != nil {
 		return fmt.Errorf("store: remove members: %w", err)
-	}
-	if res.MatchedCount == 0 {
-		return fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
 	// One UpdateMany, not one update per user: FerretDB scans the
 	// collection per statement.
-	_, err = s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
+	_, err := s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "convs", Value: id}}}})
 	if err != nil {
 		return fmt.Errorf("store: remove conversation from users: %w", err)
 	}
 	return nil
+}
+
+// changeMembers runs op on conversation id's document, conditional on
+// ch.Rev and with ch.Outbox pushed when ch.Outbox is not empty.
+func (s *Store) changeMembers(ctx context.Context, id string, op bson.E, ch Change) error {
+	filter := bson.D{{Key: "_id", Value: id}}
+	update := bson.D{op}
+	if len(ch.Outbox) > 0 {
+		rev := bson.E{Key: "rev", Value: ch.Rev}
+		if ch.Rev == 0 { // never changed: no rev stored (omitempty)
+			rev.Value = bson.D{{Key: "$exists", Value: false}}
+		}
+		filter = append(filter, rev)
+		update = append(update,
+			bson.E{Key: "$inc", Value: bson.D{{Key: "rev", Value: int64(1)}}},
+			bson.E{Key: "$push", Value: bson.D{{Key: "outbox", Value: bson.D{{Key: "$each", Value: ch.Outbox}}}}})
+	}
+	res, err := s.convs.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	if len(ch.Outbox) > 0 {
+		n, err := s.convs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("conversation %s: %w", id, ErrConflict)
+		}
+	}
+	return fmt.Errorf("conversation %s: %w", id, ErrNotFound)
 }
 
 // addToUsers adds conversation id to every user's list with two statements

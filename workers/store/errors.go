@@ -7,4 +7,7 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrExists is returned when creating something that already exists.
 	ErrExists = errors.New("store: already exists")
+	// ErrConflict is returned by a conditional write when the document
+	// changed since it was read (its rev moved): read it again and retry.
+	ErrConflict = errors.New("store: changed concurrently")
 )

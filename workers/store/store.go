@@ -117,6 +117,15 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: index messages conv_seq: %w", err)
 	}
+	// Sparse: only conversations with a pending event have outbox.0, so
+	// the outbox sweep reads a small index, not the collection.
+	_, err = s.convs.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "outbox.0.at", Value: 1}},
+		Options: options.Index().SetName("outbox_at").SetSparse(true),
+	})
+	if err != nil {
+		return fmt.Errorf("store: index conversations outbox_at: %w", err)
+	}
 	return nil
 }
 

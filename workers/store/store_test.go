@@ -103,10 +103,10 @@ func TestConversationsAndMembers(t *testing.T) {
 	if _, err := s.CreateConversation(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob"}); err != nil {
+	if err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob"}, store.Change{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemoveMembers(ctx, "g_1", []string{"carol"}); err != nil {
+	if err := s.RemoveMembers(ctx, "g_1", []string{"carol"}, store.Change{}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetConversation(ctx, "g_1", true)
@@ -125,7 +125,7 @@ func TestConversationsAndMembers(t *testing.T) {
 	if convs, _ := s.UserConversations(ctx, "carol"); len(convs) != 0 {
 		t.Fatalf("carol's convs %v", convs)
 	}
-	if err := s.AddMembers(ctx, "nope", []string{"x"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.AddMembers(ctx, "nope", []string{"x"}, store.Change{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("add to missing conv: %v", err)
 	}
 	if _, err := s.GetConversation(ctx, "nope", false); !errors.Is(err, store.ErrNotFound) {
