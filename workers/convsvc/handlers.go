@@ -221,9 +221,19 @@ func (s *service) read(ctx context.Context, in *ReadRequest) (any, error) {
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
 	}
-	if s.cfg.Events != nil && in.Seq > old {
+	// The event id is read:<conv>:<user>:<seq>, so a retried read (same
+	// seq, cursor already there) publishes the same event again and
+	// JetStream stores it once; a publish that fails fails the request,
+	// and the caller's retry publishes it.
+	if s.cfg.Events != nil && in.Seq >= old {
 		ev, err := events.ReadMoved(in.Conv, in.User, in.Seq, time.Now().UnixMilli())
-		s.publish(ctx, ev, err)
+		if err == nil {
+			err = s.cfg.Events.Publish(ctx, ev)
+		}
+		if err != nil {
+			s.log.Warn("read_moved not published: the caller retries", "conv", in.Conv, "err", err)
+			return nil, &Error{Code: CodeUnavailable, Msg: "event stream unavailable, retry", cause: err}
+		}
 	}
 	return empty{}, nil
 }

@@ -213,4 +213,27 @@ func TestOutbox(t *testing.T) {
 			t.Fatalf("member_joined %+v users %v", joined[0], users)
 		}
 	})
+
+	t.Run("read retried until published", func(t *testing.T) {
+		u := names("alice", "bob")
+		g := group(t, e, u[0], u[1])
+		if err := js.DeleteStream(ctxT(t), subjects.StreamEvents); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, e.cl.SetRead(ctxT(t), u[1], g, 7), "unavailable")
+		if _, err := streams.Apply(ctxT(t), js, streams.Config{MemoryStorage: true}); err != nil {
+			t.Fatal(err)
+		}
+		// The cursor moved on the first try; the retry publishes the event.
+		if err := e.cl.SetRead(ctxT(t), u[1], g, 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cl.SetRead(ctxT(t), u[1], g, 7); err != nil {
+			t.Fatal(err)
+		}
+		got := streamEvents(t, js, g)
+		if len(got[natter.EventReadMoved]) != 1 || got[natter.EventReadMoved][0].ID != "read:"+g+":"+u[1]+":7" {
+			t.Fatalf("events %+v, want one read_moved", got)
+		}
+	})
 }
