@@ -22,7 +22,7 @@ type commonFlags struct {
 	syncInterval                                        time.Duration
 	replicas, maxDeliver                                int
 	hotTier                                             int
-	dedup, idemTTL, ackWait, eventsMaxAge               time.Duration
+	dedup, idemTTL, ackWait, eventsMaxAge, eventsDedup  time.Duration
 	logLevel, logFormat                                 string
 }
 
@@ -45,6 +45,7 @@ func (c *commonFlags) register(fs *fset, mode node.Mode) {
 	fs.integer(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered")
 	fs.duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery")
 	fs.duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)")
+	fs.duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", time.Hour, "duplicate window of the EVENTS stream: an event re-published within it is stored once")
 	fs.str(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.str(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
 }
@@ -87,6 +88,7 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.MaxDeliver = c.maxDeliver
 	cfg.Streams.AckWait = c.ackWait
 	cfg.Streams.EventsMaxAge = c.eventsMaxAge
+	cfg.Streams.EventsDedupWindow = c.eventsDedup
 }
 
 // parse parses args, reporting flag and environment errors as usage errors.

@@ -23,6 +23,10 @@ type Config struct {
 	// EventsMaxAge is how long the EVENTS stream keeps an event, the
 	// furthest back a consumer can replay. Zero means 7 days (168h).
 	EventsMaxAge time.Duration
+	// EventsDedupWindow is the EVENTS stream's Nats-Msg-Id window: an event
+	// re-published within it (a redelivered log entry, an outbox sweep) is
+	// stored once. Zero means 1h (capped at EventsMaxAge).
+	EventsDedupWindow time.Duration
 	// MemoryStorage puts streams in memory instead of files (tests only).
 	MemoryStorage bool
 }
@@ -48,6 +52,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
+	}
+	if c.EventsDedupWindow <= 0 {
+		c.EventsDedupWindow = time.Hour
 	}
 	if c.EventsMaxAge <= 0 {
 		c.EventsMaxAge = 7 * 24 * time.Hour

@@ -79,7 +79,7 @@ func Define(cfg Config) Definitions {
 				Discard:     jetstream.DiscardOld,
 				Storage:     storage,
 				Replicas:    cfg.Replicas,
-				Duplicates:  min(cfg.DedupWindow, cfg.EventsMaxAge),
+				Duplicates:  min(cfg.EventsDedupWindow, cfg.EventsMaxAge),
 				AllowDirect: true,
 				DenyDelete:  true,
 			},
