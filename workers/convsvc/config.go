@@ -42,6 +42,10 @@ type Config struct {
 	// conversation outboxes by a publish that failed, and how old such an
 	// event must be first. Zero means 5s.
 	OutboxSweep time.Duration
+	// Concurrency is how many requests one instance works on at once (all
+	// endpoints together); further requests wait in their subscriptions.
+	// Zero means 32.
+	Concurrency int
 	// Metadata annotates the service in discovery ($SRV.INFO). Nil means
 	// none.
 	Metadata map[string]string
@@ -59,6 +63,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 4 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 32
 	}
 	if c.OutboxSweep <= 0 {
 		c.OutboxSweep = 5 * time.Second

@@ -25,15 +25,20 @@ type service struct {
 	st  *store.Store
 	cfg Config
 	log *slog.Logger
+
+	sem      chan struct{}  // bounds the requests in flight
+	inflight sync.WaitGroup // requests being worked on, waited for by Stop
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
 // on nc, one endpoint per op, all in cfg.QueueGroup so that replicas share
 // the requests. Stop the returned service before draining nc.
 //
-// Each endpoint handles its requests one at a time per instance (micro's
-// model, which keeps its stats exact); different ops run concurrently, and
-// more throughput comes from more replicas.
+// Requests are worked on concurrently, up to cfg.Concurrency per instance
+// (a sync asks for the user's conversation list on every reconnect, so one
+// request at a time per endpoint would queue a reconnecting crowd); micro's
+// per-endpoint stats then count requests but not their errors or
+// processing time. More throughput comes from more replicas.
 //
 // With cfg.Events set, a sweeper republishes the events left in
 // conversation outboxes every cfg.OutboxSweep; the returned service's Stop
@@ -44,7 +49,8 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		return nil, errors.New("convsvc: start: nil connection or store")
 	}
 	cfg = cfg.withDefaults()
-	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations)}
+	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations),
+		sem: make(chan struct{}, cfg.Concurrency)}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	swept := make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
@@ -97,22 +103,33 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	}
 	if cfg.Events == nil {
 		stopSweep()
-		return svc, nil
+		return &running{Service: svc, s: s, stop: func() {}}, nil
 	}
 	go s.sweep(sweepCtx, swept)
-	return &running{Service: svc, stop: sync.OnceFunc(func() { stopSweep(); <-swept })}, nil
+	return &running{Service: svc, s: s, stop: sync.OnceFunc(func() { stopSweep(); <-swept })}, nil
 }
 
-// running is a started service whose Stop also stops its outbox sweeper.
+// running is a started service whose Stop also stops its outbox sweeper
+// and waits for the requests in flight.
 type running struct {
 	micro.Service
+	s    *service
 	stop func()
 }
 
-// Stop stops the sweeper, waiting for it, then the micro service.
+// Stop stops the sweeper, waiting for it, then the micro service (no new
+// requests), then waits up to the store timeout for requests in flight.
 func (r *running) Stop() error {
 	r.stop()
-	return r.Service.Stop()
+	err := r.Service.Stop()
+	done := make(chan struct{})
+	go func() { r.s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.s.cfg.StoreTimeout + time.Second):
+		r.s.log.Warn("stopped with requests still in flight")
+	}
+	return err
 }
 
 // handle adapts a typed handler to micro: decode, run with the store
@@ -125,24 +142,38 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 			s.fail(req, op, err, start)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-		defer cancel()
-		out, err := fn(ctx, &in)
-		if err != nil {
-			s.fail(req, op, err, start)
-			return
-		}
-		b, err := json.Marshal(out)
-		if err == nil && int64(len(b)) > s.nc.MaxPayload() {
-			err = fmt.Errorf("reply of %d bytes exceeds the max payload", len(b))
-		}
-		if err != nil {
-			s.fail(req, op, err, start)
-			return
-		}
-		if err := req.Respond(b); err != nil {
-			s.log.Warn("respond failed", "op", op, "err", err)
-		}
+		// The work runs in its own goroutine, so that a slow store call
+		// does not hold up the endpoint's other requests. It answers by
+		// publishing to the reply subject itself: micro's Request must not
+		// be used once the handler has returned.
+		s.sem <- struct{}{}
+		s.inflight.Add(1)
+		reply := req.Reply()
+		go func() {
+			defer func() { <-s.sem; s.inflight.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+			defer cancel()
+			out, err := fn(ctx, &in)
+			var b []byte
+			if err == nil {
+				b, err = json.Marshal(out)
+			}
+			if err == nil && int64(len(b)) > s.nc.MaxPayload() {
+				err = fmt.Errorf("reply of %d bytes exceeds the max payload", len(b))
+			}
+			msg := &nats.Msg{Subject: reply, Data: b}
+			if err != nil {
+				e := s.errorOf(op, err, start)
+				msg = &nats.Msg{Subject: reply, Header: nats.Header{
+					micro.ErrorHeader: []string{e.Msg}, micro.ErrorCodeHeader: []string{e.Code}}}
+			}
+			if reply == "" {
+				return
+			}
+			if perr := s.nc.PublishMsg(msg); perr != nil {
+				s.log.Warn("respond failed", "op", op, "err", perr)
+			}
+		}()
 	})
 }
 
@@ -166,6 +197,15 @@ func DecodeRequest(data []byte, v any) error {
 // fail replies with the service error for err, logging what callers do not
 // see.
 func (s *service) fail(req micro.Request, op string, err error, start time.Time) {
+	e := s.errorOf(op, err, start)
+	if rerr := req.Error(e.Code, e.Msg, nil); rerr != nil {
+		s.log.Warn("respond failed", "op", op, "err", rerr)
+	}
+}
+
+// errorOf maps err to the caller's service error, logging what callers do
+// not see.
+func (s *service) errorOf(op string, err error, start time.Time) *Error {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
@@ -176,9 +216,7 @@ func (s *service) fail(req micro.Request, op string, err error, start time.Time)
 		s.log.Error("request failed", "op", op, "err", err, "took", time.Since(start))
 		e = &Error{Code: CodeInternal, Msg: "internal error"}
 	}
-	if rerr := req.Error(e.Code, e.Msg, nil); rerr != nil {
-		s.log.Warn("respond failed", "op", op, "err", rerr)
-	}
+	return e
 }
 
 // unavailable reports whether err means the store could not be reached in
