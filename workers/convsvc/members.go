@@ -12,6 +12,18 @@ import (
 	"github.com/natter-im/natter/workers/store"
 )
 
+// changedUsers validates the users of a member change: 1..MaxUsersPerRequest
+// valid ids, deduplicated.
+func (s *service) changedUsers(users []string) ([]string, error) {
+	if len(users) == 0 {
+		return nil, badFrame("users", "missing: at least one user")
+	}
+	if len(users) > s.cfg.MaxUsersPerRequest {
+		return nil, tooManyUsers("users", len(users), s.cfg.MaxUsersPerRequest)
+	}
+	return userList("users", users, "")
+}
+
 // change validates a members.add / members.remove request and loads the
 // conversation with its members, checking the caller is one of them.
 func (s *service) change(ctx context.Context, in *ChangeMembersRequest) (natter.Conversation, []string, error) {
@@ -19,13 +31,7 @@ func (s *service) change(ctx context.Context, in *ChangeMembersRequest) (natter.
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return c, nil, err
 	}
-	if len(in.Users) == 0 {
-		return c, nil, badFrame("users", "missing: at least one user")
-	}
-	if len(in.Users) > s.cfg.MaxUsersPerRequest {
-		return c, nil, tooManyUsers("users", len(in.Users), s.cfg.MaxUsersPerRequest)
-	}
-	users, err := userList("users", in.Users, "")
+	users, err := s.changedUsers(in.Users)
 	if err != nil {
 		return c, nil, err
 	}

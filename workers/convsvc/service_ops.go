@@ -66,13 +66,7 @@ func (s *service) serviceChange(ctx context.Context, in *ServiceMembersRequest) 
 	if err := validIDs("service", in.Service, "conv", in.Conv); err != nil {
 		return c, nil, err
 	}
-	if len(in.Users) == 0 {
-		return c, nil, badFrame("users", "missing: at least one user")
-	}
-	if len(in.Users) > s.cfg.MaxUsersPerRequest {
-		return c, nil, tooManyUsers("users", len(in.Users), s.cfg.MaxUsersPerRequest)
-	}
-	users, err := userList("users", in.Users, "")
+	users, err := s.changedUsers(in.Users)
 	if err != nil {
 		return c, nil, err
 	}
