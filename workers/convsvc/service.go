@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,13 +29,24 @@ type service struct {
 
 	sem      chan struct{}  // bounds the requests in flight
 	inflight sync.WaitGroup // requests being worked on, waited for by Stop
+	// MongoDB applies a single-document update atomically, but FerretDB v1
+	// reads, changes and rewrites the document, so two concurrent updates
+	// of one document can lose one of them. Within this instance:
+	// membership changes (which update a conversation and its users'
+	// lists, shared across conversations) run one at a time under
+	// memberWrites, read cursors per conversation stripe under writes.
+	// Reads stay concurrent.
+	memberWrites sync.Mutex
+	writes       [64]sync.Mutex
+	seed         maphash.Seed
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
 // on nc, one endpoint per op, all in cfg.QueueGroup so that replicas share
 // the requests. Stop the returned service before draining nc.
 //
-// Requests are worked on concurrently, up to cfg.Concurrency per instance
+// Requests are worked on concurrently, up to cfg.Concurrency per instance,
+// the ones that change documents one at a time
 // (a sync asks for the user's conversation list on every reconnect, so one
 // request at a time per endpoint would queue a reconnecting crowd); micro's
 // per-endpoint stats then count requests but not their errors or
@@ -50,7 +62,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations),
-		sem: make(chan struct{}, cfg.Concurrency)}
+		sem: make(chan struct{}, cfg.Concurrency), seed: maphash.MakeSeed()}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	swept := make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
@@ -72,18 +84,18 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		op string
 		h  micro.Handler
 	}{
-		{OpCreate, handle(s, OpCreate, s.create)},
+		{OpCreate, handle(s, OpCreate, exclusive(s, s.create))},
 		{OpGet, handle(s, OpGet, s.get)},
 		{OpList, handle(s, OpList, s.list)},
-		{OpMembersAdd, handle(s, OpMembersAdd, s.membersAdd)},
-		{OpMembersRemove, handle(s, OpMembersRemove, s.membersRemove)},
+		{OpMembersAdd, handle(s, OpMembersAdd, exclusive(s, s.membersAdd))},
+		{OpMembersRemove, handle(s, OpMembersRemove, exclusive(s, s.membersRemove))},
 		{OpMembersList, handle(s, OpMembersList, s.membersList)},
 		{OpMembers, handle(s, OpMembers, s.members)},
-		{OpRead, handle(s, OpRead, s.read)},
+		{OpRead, handle(s, OpRead, serialised(s, s.read, func(in *ReadRequest) string { return in.Conv }))},
 		{OpHistory, handle(s, OpHistory, s.history)},
-		{OpServiceCreate, handle(s, OpServiceCreate, s.serviceCreate)},
-		{OpServiceMembersAdd, handle(s, OpServiceMembersAdd, s.serviceMembersAdd)},
-		{OpServiceMembersRemove, handle(s, OpServiceMembersRemove, s.serviceMembersRemove)},
+		{OpServiceCreate, handle(s, OpServiceCreate, exclusive(s, s.serviceCreate))},
+		{OpServiceMembersAdd, handle(s, OpServiceMembersAdd, exclusive(s, s.serviceMembersAdd))},
+		{OpServiceMembersRemove, handle(s, OpServiceMembersRemove, exclusive(s, s.serviceMembersRemove))},
 		{OpMessages, handle(s, OpMessages, s.messages)},
 		{OpMessage, handle(s, OpMessage, s.message)},
 	}
@@ -175,6 +187,27 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 			}
 		}()
 	})
+}
+
+// exclusive runs fn under the instance's membership write lock (see
+// service.memberWrites).
+func exclusive[T any](s *service, fn func(context.Context, *T) (any, error)) func(context.Context, *T) (any, error) {
+	return func(ctx context.Context, in *T) (any, error) {
+		s.memberWrites.Lock()
+		defer s.memberWrites.Unlock()
+		return fn(ctx, in)
+	}
+}
+
+// serialised runs fn under the write lock of the request's conversation
+// (see service.writes).
+func serialised[T any](s *service, fn func(context.Context, *T) (any, error), conv func(*T) string) func(context.Context, *T) (any, error) {
+	return func(ctx context.Context, in *T) (any, error) {
+		mu := &s.writes[maphash.String(s.seed, conv(in))%uint64(len(s.writes))]
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(ctx, in)
+	}
 }
 
 // DecodeRequest decodes a service request body into v; a bad body is a
