@@ -388,16 +388,6 @@ func (f *fleet) kill() {
 	}
 }
 
-// childPids are the generator processes (none in-process).
-func (f *fleet) childPids() []int {
-	var p []int
-	for _, w := range f.ws {
-		if w.pid != 0 {
-			p = append(p, w.pid)
-		}
-	}
-	return p
-}
 
 // runChild is Main for a generator child: it reads its job (first line of
 // stdin) and then commands (go, expect N, stop), and writes ready, progress,

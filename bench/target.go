@@ -188,11 +188,6 @@ func (t *target) name() string {
 	return strings.Join(t.urls, ",")
 }
 
-// token mints a token for user.
-func (t *target) token(user string) (string, error) {
-	return mintToken(t.key, t.aud, t.iss, user)
-}
-
 func mintToken(key auth.Key, aud, iss, user string) (string, error) {
 	return auth.Mint(key, nil, auth.MintClaims{User: user, Audience: aud, Issuer: iss, TTL: 24 * time.Hour})
 }

@@ -19,21 +19,8 @@ import (
 // leaves the event in the outbox and the request succeeds all the same; the
 // sweeper ([service.sweep]) publishes it later.
 //
-// read_moved is published after its write without an outbox: an event lost
-// there is lost.
-
-// publish stores ev on the event stream, if events are configured.
-func (s *service) publish(ctx context.Context, ev natter.Event, err error) {
-	if s.cfg.Events == nil {
-		return
-	}
-	if err == nil {
-		err = s.cfg.Events.Publish(ctx, ev)
-	}
-	if err != nil {
-		s.log.Error("event not published", "kind", ev.Kind, "conv", ev.Conv, "id", ev.ID, "err", err)
-	}
-}
+// read_moved has no outbox: a read whose event cannot be published fails
+// with unavailable, and the retried read publishes it (same id).
 
 // createdOutbox returns the outbox of new conversation c: its
 // conversation_created event, if events are configured. A conversation
