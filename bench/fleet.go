@@ -388,7 +388,6 @@ func (f *fleet) kill() {
 	}
 }
 
-
 // runChild is Main for a generator child: it reads its job (first line of
 // stdin) and then commands (go, expect N, stop), and writes ready, progress,
 // sent and its result as JSON lines on stdout.
