@@ -82,6 +82,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
+		// Idle sockets hold no write buffer: it is taken from the pool for
+		// a write and given back after.
+		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{protocol.Subprotocol},
 		// Origin is checked (with a JSON answer) before Upgrade.
 		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
@@ -131,6 +134,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.hub.stop()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("edge: stop: %w", ctx.Err())

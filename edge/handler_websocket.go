@@ -115,16 +115,9 @@ func (e *Edge) serve(conn *websocket.Conn, claims *auth.Claims, device string) {
 		V: protocol.Version, User: s.user, Device: s.device, Session: s.id,
 		PingMS: e.cfg.PingInterval.Milliseconds(), MaxBody: e.cfg.MaxBody,
 	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	s.readLoop(ctx)
+	// Requests run with their own timeouts; a request in flight when the
+	// socket closes finishes and its reply is dropped.
+	s.readLoop(context.Background())
 }
 
 // authFrame waits for the first frame, which must be auth with a valid token.

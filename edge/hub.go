@@ -12,16 +12,30 @@ import (
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
-const hubShards = 64
+const (
+	hubShards = 64
+	// dispatchers is how many goroutines hand deliveries to sessions; a
+	// user's deliveries always go through the same one, in order.
+	dispatchers = 4
+	// dispatchBuffer is each dispatcher's channel: a delivery that finds it
+	// full is dropped by nats.go (a slow-consumer error), which the
+	// client's seq gap and sync repair.
+	dispatchBuffer = 16 << 10
+)
 
 // hub maps users to their sessions on this edge and holds one core-NATS
-// subscription per connected user on im.dlv.<user>. A delivery is encoded
-// into a push frame once and queued on every session of the user.
+// subscription per connected user on im.dlv.<user>. The subscriptions are
+// channel subscriptions feeding a few dispatcher goroutines (nats.go would
+// start a goroutine per callback subscription, that is per user). A
+// delivery is encoded into a push frame once and queued on every session of
+// the user.
 type hub struct {
 	nc     *nats.Conn
 	seed   maphash.Seed
 	shards [hubShards]hubShard
 	m      *metrics
+	ch     [dispatchers]chan *nats.Msg
+	done   chan struct{}
 }
 
 type hubShard struct {
@@ -35,12 +49,33 @@ type userEntry struct {
 }
 
 func newHub(nc *nats.Conn, m *metrics) *hub {
-	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m}
+	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, done: make(chan struct{})}
 	for i := range h.shards {
 		h.shards[i].users = make(map[string]*userEntry)
 	}
+	for i := range h.ch {
+		h.ch[i] = make(chan *nats.Msg, dispatchBuffer)
+		go h.dispatch(h.ch[i])
+	}
 	return h
 }
+
+// dispatch delivers the messages of one dispatcher channel until stop.
+func (h *hub) dispatch(ch chan *nats.Msg) {
+	for {
+		select {
+		case m := <-ch:
+			if user := subjects.UserFromDeliver(m.Subject); user != "" {
+				h.deliver(user, m.Data)
+			}
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// stop ends the dispatchers (after the sessions are gone).
+func (h *hub) stop() { close(h.done) }
 
 func (h *hub) shard(user string) *hubShard {
 	return &h.shards[maphash.String(h.seed, user)%hubShards]
@@ -59,12 +94,12 @@ func (h *hub) add(s *session) error {
 	}
 	e = &userEntry{sessions: map[*session]struct{}{s: {}}}
 	user := s.user
-	sub, err := h.nc.Subscribe(subjects.Deliver(user), func(m *nats.Msg) { h.deliver(user, m.Data) })
+	ch := h.ch[maphash.String(h.seed, user)%dispatchers]
+	sub, err := h.nc.ChanSubscribe(subjects.Deliver(user), ch)
 	if err != nil {
 		sh.mu.Unlock()
 		return fmt.Errorf("edge: subscribe %s: %w", user, err)
 	}
-	_ = sub.SetPendingLimits(-1, 64<<20)
 	e.sub = sub
 	sh.users[user] = e
 	sh.mu.Unlock()

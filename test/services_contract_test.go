@@ -289,7 +289,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("EventsOfConv", []string{conv}, subjects.EventsOfConv)
 	each("Status", roles, subjects.Status)
 	// Builders of names that are not subjects.
-	notSubjects := []string{"ValidID", "ConvFromMsg", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole"}
+	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

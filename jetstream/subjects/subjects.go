@@ -96,6 +96,16 @@ func Msg(conv string) string { return "im.msg." + conv }
 // Deliver is the core-NATS delivery subject of one user: im.dlv.<user>.
 func Deliver(user string) string { return "im.dlv." + user }
 
+// UserFromDeliver returns the user of a delivery subject, or "" if subj is
+// not one.
+func UserFromDeliver(subj string) string {
+	const p = "im.dlv."
+	if len(subj) <= len(p) || subj[:len(p)] != p {
+		return ""
+	}
+	return subj[len(p):]
+}
+
 // DLQ is the dead-letter subject of a worker role: im.dlq.<role>.
 func DLQ(role string) string { return "im.dlq." + role }
 
