@@ -24,7 +24,8 @@ type Config struct {
 	// Burst is the token bucket size. Zero means 100 (protocol.DefaultBurst).
 	Burst int
 	// SendQueue is how many outgoing frames one socket may have queued
-	// before it is closed as a slow consumer (4008). Zero means 512.
+	// (besides the batch its writer is writing) before it is closed as a
+	// slow consumer (4008). Zero means 512.
 	SendQueue int
 	// PingInterval between server pings. Zero means 25s. A connection that
 	// sends nothing (not even a pong) for 2x this is closed (4009).

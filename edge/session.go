@@ -23,7 +23,7 @@ type session struct {
 	user   string
 	device string
 
-	out       chan []byte
+	out       sendQueue
 	done      chan struct{} // closed by close(): the writer says goodbye and exits
 	closeOnce sync.Once
 	code      int
@@ -36,7 +36,7 @@ type session struct {
 func newSession(e *Edge, conn *websocket.Conn, id string) *session {
 	return &session{
 		e: e, conn: conn, id: id,
-		out:     make(chan []byte, e.cfg.SendQueue),
+		out:     sendQueue{max: e.cfg.SendQueue, ready: make(chan struct{}, 1)},
 		done:    make(chan struct{}),
 		written: make(chan struct{}),
 	}
@@ -50,14 +50,47 @@ func (s *session) enqueue(frame []byte) bool {
 		return false
 	default:
 	}
-	select {
-	case s.out <- frame:
+	if s.out.push(frame) {
 		return true
-	default:
-		s.e.m.slowConsumers.Inc()
-		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
+	}
+	s.e.m.slowConsumers.Inc()
+	s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
+	return false
+}
+
+// sendQueue is a socket's bounded queue of outgoing frames. It holds no
+// memory while empty (a channel of SendQueue slots would cost ~12 KiB per
+// idle socket).
+type sendQueue struct {
+	mu     sync.Mutex
+	frames [][]byte
+	max    int
+	ready  chan struct{} // a token when frames may be waiting
+}
+
+// push queues f unless max frames are queued already.
+func (q *sendQueue) push(f []byte) bool {
+	q.mu.Lock()
+	if len(q.frames) >= q.max {
+		q.mu.Unlock()
 		return false
 	}
+	q.frames = append(q.frames, f)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take removes and returns every queued frame.
+func (q *sendQueue) take() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	f := q.frames
+	q.frames = nil
+	return f
 }
 
 // close asks the writer to send (optionally) a bye frame and a close frame
@@ -81,13 +114,15 @@ func (s *session) writeLoop() {
 	wt := s.e.cfg.WriteTimeout
 	for {
 		select {
-		case f := <-s.out:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
-			if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
-				s.close(protocol.CloseNormal, "", false, false)
-				return
+		case <-s.out.ready:
+			for _, f := range s.out.take() {
+				_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
+				if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+					s.close(protocol.CloseNormal, "", false, false)
+					return
+				}
+				s.e.m.framesOut.Inc()
 			}
-			s.e.m.framesOut.Inc()
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt)); err != nil {
 				s.close(protocol.CloseNormal, "", false, false)
@@ -106,15 +141,9 @@ func (s *session) goodbye() {
 	deadline := time.Now().Add(s.e.cfg.WriteTimeout)
 	_ = s.conn.SetWriteDeadline(deadline)
 	if s.code != protocol.CloseSlowConsumer {
-	flush:
-		for {
-			select {
-			case f := <-s.out:
-				if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
-					return
-				}
-			default:
-				break flush
+		for _, f := range s.out.take() {
+			if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
+				return
 			}
 		}
 	}
