@@ -106,11 +106,9 @@ func runFanoutJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResul
 		res.Sent = acked.Load()
 		ctl.sent(res.Sent)
 	}
-	var expect uint64
-	select {
-	case expect = <-ctl.expect:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	expect, err := ctl.waitExpect(ctx)
+	if err != nil {
+		return nil, err
 	}
 	drainUntil(ctx, j.DrainTimeout, func() bool {
 		for i := range counts {
@@ -216,11 +214,9 @@ func runRawFanoutJob(ctx context.Context, j job, lv *live, ctl *control) (*jobRe
 		res.Sent = sent.Load()
 		ctl.sent(res.Sent)
 	}
-	var expect uint64
-	select {
-	case expect = <-ctl.expect:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	expect, err := ctl.waitExpect(ctx)
+	if err != nil {
+		return nil, err
 	}
 	drainUntil(ctx, j.DrainTimeout, func() bool {
 		for _, c := range counts {

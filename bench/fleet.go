@@ -106,6 +106,17 @@ func (l *live) set(s snapshot) {
 }
 
 // control is a job's side of the coordinator's commands.
+// waitExpect waits for the parent's "expect N" (how many messages the
+// fan-out sender sent).
+func (c *control) waitExpect(ctx context.Context) (uint64, error) {
+	select {
+	case n := <-c.expect:
+		return n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 type control struct {
 	ready  func()              // the job's clients are connected
 	start  <-chan struct{}     // go

@@ -65,8 +65,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerPersist,
-				BatchSize: 256, Concurrency: 2, Logger: n.log, Registerer: n.reg}, persist.New(n.store, mlog, lg),
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), persist.New(n.store, mlog, lg),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -75,14 +74,12 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerFanout,
-				BatchSize: 64, Concurrency: 1, Logger: n.log, Registerer: n.reg}, fanout.New(n.nc, members, lg),
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), fanout.New(n.nc, members, lg),
 				"delivers each logged message to its members' devices"); err != nil {
 				return err
 			}
 		case RoleEvents:
-			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerEvents,
-				BatchSize: 256, Concurrency: 1, Logger: n.log, Registerer: n.reg}, events.NewHandler(n.js, lg),
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), events.NewHandler(n.js, lg),
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
 				return err
 			}
@@ -95,8 +92,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, runner.Config{Role: role, Stream: subjects.StreamIngest, Consumer: subjects.ConsumerIngest,
-				BatchSize: 64, Concurrency: 1, Logger: n.log, Registerer: n.reg},
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamIngest, subjects.ConsumerIngest, 64, 1),
 				ingest.New(mlog, members, ingest.Config{MaxBody: n.cfg.serviceMaxBody(), Logger: lg}),
 				"appends fire-and-forget sends from the ingest subjects to the log"); err != nil {
 				return err
@@ -111,6 +107,13 @@ func (n *Node) startRoles(ctx context.Context) error {
 		n.workers = append(n.workers, svc)
 	}
 	return nil
+}
+
+// runnerConfig is the runner configuration of role on stream's durable
+// consumer, with this process's logger and metrics registry.
+func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency int) runner.Config {
+	return runner.Config{Role: role, Stream: stream, Consumer: consumer,
+		BatchSize: batch, Concurrency: concurrency, Logger: n.log, Registerer: n.reg}
 }
 
 // startRunner starts a role's runner and registers it in discovery with the
