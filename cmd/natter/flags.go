@@ -14,6 +14,8 @@ import (
 type fset struct {
 	*flag.FlagSet
 	envErr error
+	// envNames maps each flag to its environment variable.
+	envNames map[string]string
 }
 
 func newFlags(name, usage string) *fset {
@@ -27,6 +29,10 @@ func newFlags(name, usage string) *fset {
 }
 
 func (f *fset) env(name, envName string) (string, bool) {
+	if f.envNames == nil {
+		f.envNames = map[string]string{}
+	}
+	f.envNames[name] = envName
 	v, ok := os.LookupEnv(envName)
 	return v, ok && v != ""
 }
@@ -78,6 +84,18 @@ func (f *fset) duration(p *time.Duration, name, envName string, def time.Duratio
 		}
 	}
 	f.DurationVar(p, name, def, usage+" ["+envName+"]")
+}
+
+func (f *fset) boolean(p *bool, name, envName string, def bool, usage string) {
+	if v, ok := f.env(name, envName); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.setEnvErr(name, envName, fmt.Errorf("not true or false: %q", v))
+		} else {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, usage+" ["+envName+"]")
 }
 
 func splitList(s string) []string {

@@ -29,6 +29,8 @@ commands:
   edge            the WebSocket/REST edge tier
   worker          worker roles (--roles conversations,persist,fanout,events,ingest,api)
   streams apply   create or update every stream, consumer and KV bucket
+  nats            one nats-server node with JetStream (embedded; for local clusters)
+  store           a standalone MongoDB-compatible store (embedded FerretDB, SQLite)
   services        list every running natter process and role with its stats
   token           mint a client token (dev signing key or --jwt-secret)
   bench           load generator and benchmarks (natter bench --help)
@@ -66,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStreams(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "nats":
+		err = runNATS(ctx, args[1:], stdout, stderr)
+	case "store":
+		err = runStore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		ctx, stop := signals(ctx, stderr)
 		defer stop()

@@ -78,7 +78,13 @@ var kv = regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`)
 // ready line.
 func startDev(t *testing.T, data string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"dev", "--data", data, "--http", "127.0.0.1:0", "--nats-port", "-1"}, extra...)
+	return startProc(t, append([]string{"dev", "--data", data, "--http", "127.0.0.1:0", "--nats-port", "-1"}, extra...)...)
+}
+
+// startProc starts the natter binary with args and waits for its
+// "natter ready" line, whose key=value pairs it keeps in ready.
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
@@ -107,9 +113,9 @@ func startDev(t *testing.T, data string, extra ...string) *proc {
 	select {
 	case p.ready = <-readyCh:
 	case <-p.exited:
-		t.Fatalf("natter dev exited before ready: %v\n%s", p.err, p.stderr)
+		t.Fatalf("natter %s exited before ready: %v\n%s", args[0], p.err, p.stderr)
 	case <-time.After(60 * time.Second):
-		t.Fatalf("natter dev not ready after 60s:\n%s", p.stderr)
+		t.Fatalf("natter %s not ready after 60s:\n%s", args[0], p.stderr)
 	}
 	return p
 }
@@ -257,6 +263,13 @@ func TestBadInput(t *testing.T) {
 		{"edge without nats url", []string{"edge", "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("s", 32)}, "--nats-url (NATTER_NATS_URL)"},
 		{"unknown role", []string{"worker", "--nats-url", "nats://" + deadAddr, "--roles", "persist,bogus"}, "--roles (NATTER_ROLES)"},
 		{"bad env duration", []string{"dev", "--data", t.TempDir()}, "NATTER_LAME_DUCK"},
+		{"nats: client port in use", []string{"nats", "--store", t.TempDir(), "--port", portOf(busy.Addr()), "--http-port", "0"}, "--port (NATTER_NATSD_PORT)"},
+		{"nats: cluster port in use", []string{"nats", "--store", t.TempDir(), "--port", "-1", "--http-port", "0", "--cluster-port", portOf(busy.Addr()), "--routes", "nats://127.0.0.1:1"}, "--cluster-port (NATTER_NATSD_CLUSTER_PORT)"},
+		{"nats: cluster port without routes", []string{"nats", "--store", t.TempDir(), "--port", "-1", "--http-port", "0", "--cluster-port", deadPort(t)}, "--routes (NATTER_NATSD_ROUTES)"},
+		{"nats: malformed route", []string{"nats", "--store", t.TempDir(), "--port", "-1", "--http-port", "0", "--cluster-port", deadPort(t), "--routes", "nats://nohostport"}, "--routes (NATTER_NATSD_ROUTES)"},
+		{"nats: missing config file", []string{"nats", "--config", filepath.Join(t.TempDir(), "none.conf")}, "--config (NATTER_NATSD_CONFIG)"},
+		{"store: port in use", []string{"store", "--dir", t.TempDir(), "--listen", busy.Addr().String()}, "--listen (NATTER_STORE_LISTEN)"},
+		{"store: unwritable dir", []string{"store", "--dir", filepath.Join(notDir, "mongo"), "--listen", "127.0.0.1:0"}, "--dir (NATTER_STORE_DIR)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,6 +303,16 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadPort is a free loopback port (nothing listens on it when it returns).
+func deadPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return portOf(l.Addr())
 }
 
 func portOf(a net.Addr) string { return fmt.Sprint(a.(*net.TCPAddr).Port) }

@@ -3,6 +3,7 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,24 @@ type Config struct {
 	MaxPayload int32
 	// SyncInterval is how often JetStream fsyncs. Zero means the server default (2m).
 	SyncInterval time.Duration
+
+	// HTTPPort serves the monitoring endpoints (/healthz, /varz, /jsz) on
+	// Host. Zero means none.
+	HTTPPort int
+	// ClusterName names the cluster; empty means "natter". Only used with
+	// ClusterPort.
+	ClusterName string
+	// ClusterPort is where the server listens for routes from the other
+	// nodes of its cluster. Zero means no cluster (a single server).
+	ClusterPort int
+	// Routes are the nats-route://host:port (or nats://) URLs of the
+	// cluster's nodes; this node's own URL may be among them.
+	Routes []string
+	// Log writes the server's own log to stderr (nats-server's format).
+	Log bool
+	// Base are options read from a nats-server configuration file; the
+	// fields above that are set override them. Nil means none.
+	Base *server.Options
 }
 
 // Server is a running embedded nats-server.
@@ -65,20 +84,38 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 1 << 20
 	}
-	opts := &server.Options{
-		ServerName:   cfg.ServerName,
-		Host:         cfg.Host,
-		Port:         cfg.Port,
-		JetStream:    true,
-		StoreDir:     cfg.StoreDir,
-		MaxPayload:   cfg.MaxPayload,
-		SyncInterval: cfg.SyncInterval,
-		NoSigs:       true,
-		NoLog:        true,
+	opts := &server.Options{}
+	if cfg.Base != nil {
+		opts = cfg.Base.Clone()
+	}
+	opts.ServerName, opts.Host, opts.Port = cfg.ServerName, cfg.Host, cfg.Port
+	opts.JetStream, opts.StoreDir, opts.MaxPayload = true, cfg.StoreDir, cfg.MaxPayload
+	if cfg.SyncInterval > 0 {
+		opts.SyncInterval = cfg.SyncInterval
+	}
+	opts.NoSigs = true
+	opts.NoLog = !cfg.Log
+	if cfg.HTTPPort != 0 {
+		opts.HTTPHost, opts.HTTPPort = cfg.Host, cfg.HTTPPort
+	}
+	if cfg.ClusterPort != 0 {
+		opts.Cluster.Name = cfg.ClusterName
+		if opts.Cluster.Name == "" {
+			opts.Cluster.Name = "natter"
+		}
+		opts.Cluster.Host, opts.Cluster.Port = cfg.Host, cfg.ClusterPort
+		routes, err := parseRoutes(cfg.Routes)
+		if err != nil {
+			return nil, err
+		}
+		opts.Routes = routes
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	if cfg.Log {
+		s.ConfigureLogger()
 	}
 	go s.Start()
 	if !s.ReadyForConnections(cfg.ReadyTimeout) {
@@ -86,6 +123,18 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: not accepting clients on %s:%d after %s", ErrNotReady, cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
 	return &Server{s}, nil
+}
+
+func parseRoutes(urls []string) ([]*url.URL, error) {
+	out := make([]*url.URL, 0, len(urls))
+	for _, r := range urls {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" || u.Port() == "" {
+			return nil, fmt.Errorf("natsembed: route %q is not a nats://host:port URL", r)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // Stop shuts the server down and waits for it.

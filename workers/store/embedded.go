@@ -24,10 +24,17 @@ type Embedded struct {
 	done   chan struct{}
 }
 
-// StartEmbedded runs FerretDB with its SQLite files under dir. Its logs go to
-// logger at ERROR only (it logs every connection at INFO and harmless
-// unsupported commands such as endSessions at WARN).
+// StartEmbedded runs FerretDB with its SQLite files under dir on a free
+// loopback port. Its logs go to logger at ERROR only (it logs every
+// connection at INFO and harmless unsupported commands such as endSessions at
+// WARN).
 func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embedded, error) {
+	return StartEmbeddedAt(ctx, dir, "127.0.0.1:0", logger)
+}
+
+// StartEmbeddedAt is StartEmbedded listening on addr (host:port; port 0
+// picks a free one). It is what "natter store" runs.
+func StartEmbeddedAt(ctx context.Context, dir, addr string, logger *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)
 	}
@@ -46,7 +53,7 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 	}
 	ferretMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		Logger:    quiet,

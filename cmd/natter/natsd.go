@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/jetstream/natsembed"
+)
+
+// runNATS runs one nats-server node with JetStream in this process: the
+// building block of a local cluster (natter cluster up) and of the chaos
+// suite, so nothing but the natter binary is needed.
+func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("natter nats", "natter nats [flags]")
+	fs.SetOutput(stderr)
+	var (
+		conf, name, host, clusterName, routes, store string
+		port, httpPort, clusterPort                  int
+		syncInterval, lameDuck                       time.Duration
+		logs                                         bool
+	)
+	fs.str(&conf, "config", "NATTER_NATSD_CONFIG", "", "nats-server configuration file; the flags below that are set override it")
+	fs.str(&name, "name", "NATTER_NATSD_NAME", "natter-nats", "server name, unique in the cluster (JetStream's Raft peers are named by it)")
+	fs.str(&host, "host", "NATTER_NATSD_HOST", "127.0.0.1", "interface of the client, monitoring and cluster listeners")
+	fs.integer(&port, "port", "NATTER_NATSD_PORT", 4222, "client port (-1 = any free port)")
+	fs.integer(&httpPort, "http-port", "NATTER_NATSD_HTTP_PORT", 8222, "monitoring port: /healthz, /varz, /jsz (0 = off)")
+	fs.str(&clusterName, "cluster-name", "NATTER_NATSD_CLUSTER_NAME", "natter", "cluster name, the same on every node")
+	fs.integer(&clusterPort, "cluster-port", "NATTER_NATSD_CLUSTER_PORT", 0, "port of the routes from the other nodes (0 = a single server, no cluster)")
+	fs.str(&routes, "routes", "NATTER_NATSD_ROUTES", "", "nats://host:port route URLs of the cluster's nodes, comma-separated (this node's own may be listed)")
+	fs.str(&store, "store", "NATTER_NATSD_STORE", "./data/nats", "JetStream store directory")
+	fs.duration(&syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "JetStream fsync interval (0 = nats-server default, 2m)")
+	fs.duration(&lameDuck, "lame-duck", "NATTER_NATSD_LAME_DUCK", 0, "on SIGTERM, move clients to the other nodes over this interval before stopping (0 = stop at once)")
+	fs.boolean(&logs, "log", "NATTER_NATSD_LOG", true, "write nats-server's log to stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := natsembed.Config{
+		Host: host, Port: port, StoreDir: store, ServerName: name, SyncInterval: syncInterval,
+		HTTPPort: httpPort, ClusterName: clusterName, ClusterPort: clusterPort, Routes: splitList(routes),
+		Log: logs, ReadyTimeout: 30 * time.Second,
+	}
+	if conf != "" {
+		base, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			return &node.SettingError{Setting: "--config (NATTER_NATSD_CONFIG)", Err: err}
+		}
+		cfg.Base = base
+		// The file's values stand unless a flag or variable sets them.
+		set := setFlags(fs)
+		if !set["name"] && base.ServerName != "" {
+			cfg.ServerName = base.ServerName
+		}
+		if !set["host"] && base.Host != "" {
+			cfg.Host = base.Host
+		}
+		if !set["port"] && base.Port != 0 {
+			cfg.Port = base.Port
+		}
+		if !set["store"] && base.StoreDir != "" {
+			cfg.StoreDir = base.StoreDir
+		}
+		if !set["http-port"] {
+			cfg.HTTPPort = 0 // keep the file's http listener
+		}
+		if !set["cluster-port"] {
+			cfg.ClusterPort = 0 // keep the file's cluster block
+		}
+		if base.MaxPayload > 0 {
+			cfg.MaxPayload = base.MaxPayload
+		}
+	}
+	if lameDuck > 0 {
+		if cfg.Base == nil {
+			cfg.Base = &server.Options{}
+		}
+		cfg.Base.LameDuckDuration = lameDuck
+		cfg.Base.LameDuckGracePeriod = lameDuck / 3
+	}
+	for _, r := range cfg.Routes {
+		if u, err := url.Parse(r); err != nil || u.Hostname() == "" || u.Port() == "" {
+			return &node.SettingError{Setting: "--routes (NATTER_NATSD_ROUTES)", Err: fmt.Errorf("%q is not a nats://host:port URL", r)}
+		}
+	}
+	if cfg.ClusterPort != 0 && len(cfg.Routes) == 0 {
+		return &node.SettingError{Setting: "--routes (NATTER_NATSD_ROUTES)", Err: errors.New("a clustered node needs the route URLs of the other nodes")}
+	}
+	for _, l := range []struct {
+		setting string
+		port    int
+	}{{"--port (NATTER_NATSD_PORT)", cfg.Port}, {"--http-port (NATTER_NATSD_HTTP_PORT)", cfg.HTTPPort}, {"--cluster-port (NATTER_NATSD_CLUSTER_PORT)", cfg.ClusterPort}} {
+		if l.port <= 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(l.port)))
+		if err != nil {
+			return &node.SettingError{Setting: l.setting, Err: err}
+		}
+		_ = ln.Close()
+	}
+	// Signals are caught before the ready line, so a stop right after it
+	// is a graceful one.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	s, err := natsembed.Start(cfg)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	mon := ""
+	if a := s.MonitorAddr(); a != nil {
+		mon = a.String()
+	}
+	cluster := ""
+	if a := s.ClusterAddr(); a != nil {
+		cluster = a.String()
+	}
+	fmt.Fprintf(stderr, "time=%s level=INFO msg=\"natter ready\" mode=nats name=%s nats=%s http=%s cluster=%s store=%s\n",
+		time.Now().Format(time.RFC3339), s.Name(), s.ClientURL(), mon, cluster, cfg.StoreDir)
+
+	select {
+	case <-ctx.Done():
+	case <-sig:
+	}
+	done := make(chan struct{})
+	go func() {
+		if lameDuck > 0 {
+			s.LameDuckShutdown()
+		}
+		s.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-sig:
+		return errors.New("nats: second signal: forcing exit")
+	}
+}
+
+// setFlags reports which flags were given on the command line or through
+// their environment variable.
+func setFlags(fs *fset) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, env := range fs.envNames {
+		if v, ok := os.LookupEnv(env); ok && v != "" {
+			set[name] = true
+		}
+	}
+	return set
+}
