@@ -1,0 +1,190 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// TestWorkerReplicaJoinsAndDrains runs persist and fanout on one worker
+// replica while four senders send ~300 msg/s into four groups, starts a
+// second replica from the same configuration (no change anywhere else),
+// checks that it takes a substantial share of both roles' work, then shuts
+// the first one down gracefully while traffic still flows. At the end every
+// acknowledged message is stored exactly once and every member received it
+// exactly once, in order, and no message was delivered to a replica twice
+// (the drain handed nothing back). The figure (per-replica processed counts
+// by phase) goes to docs/operations.md.
+func TestWorkerReplicaJoinsAndDrains(t *testing.T) {
+	t.Parallel()
+	e := newReplicaEnv(t)
+	w1 := e.replica(t)
+	tr := newTraffic(t, e.front, 4, 2)
+	halt := make(chan struct{})
+	sent := tr.send(5000, 12*time.Millisecond, 120*time.Second, halt)
+	stopLoad := func() {
+		select {
+		case <-halt:
+		default:
+			close(halt)
+		}
+		<-sent
+	}
+	t.Cleanup(stopLoad)
+	ackedAtLeast := func(n int) func() error {
+		return func() error {
+			if a := tr.acked(); a < n {
+				return fmt.Errorf("%d acked, want %d", a, n)
+			}
+			return nil
+		}
+	}
+
+	// One replica.
+	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		if c := processed(t, w1); c.persist < 300 || c.fanout < 300 {
+			return fmt.Errorf("first replica processed %+v", c)
+		}
+		return nil
+	})
+
+	// A second one joins.
+	w2 := e.replica(t)
+	atJoin, ackedAtJoin := processed(t, w1), tr.acked()
+	checkFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtJoin+1500))
+	atDrain1, atDrain2 := processed(t, w1), processed(t, w2)
+	ackedAtDrain := tr.acked()
+
+	// The first one drains while traffic flows.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w1.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown of the first replica: %v", err)
+	}
+	drained := time.Since(start)
+	checkFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtDrain+600))
+	stopLoad()
+	total := tr.acked()
+	loadStopped := time.Now()
+
+	e.waitConsumersIdle(t)
+	tr.checkStored(t, e.front)
+	settled := time.Since(loadStopped)
+	tr.checkDelivered(t)
+	end2 := processed(t, w2)
+
+	// The first replica's /metrics closed with its HTTP server, before its
+	// runners drained; every delivery of a consumer is processed by exactly
+	// one replica, so its count at exit is the consumer's deliveries minus
+	// the second replica's.
+	deliveries := roleCounts{
+		persist: e.consumer(t, subjects.ConsumerPersist).Delivered.Consumer,
+		fanout:  e.consumer(t, subjects.ConsumerFanout).Delivered.Consumer,
+	}
+	end1 := deliveries.sub(end2)
+	if end1.persist < atDrain1.persist || end1.fanout < atDrain1.fanout {
+		t.Fatalf("deliveries %+v, second replica %+v, first replica before drain %+v", deliveries, end2, atDrain1)
+	}
+
+	var f figure
+	f.add("worker-1", "alone", atJoin)
+	f.add("worker-1", "both", atDrain1.sub(atJoin))
+	f.add("worker-2", "both (joined)", atDrain2)
+	f.add("worker-1", "draining, then gone", end1.sub(atDrain1))
+	f.add("worker-2", "alone after the drain", end2.sub(atDrain2))
+	f.add("total", "", end1.add(end2))
+	both := atDrain1.sub(atJoin)
+	pushes, synced, dups := tr.clientStats()
+	t.Logf("%d messages acked (%d while both ran); first replica drained in %v; persist and fanout caught up %v after the load stopped\n%s"+
+		"second replica's share while both ran: persist %.0f%%, fanout %.0f%%; consumer deliveries: persist %d, fanout %d (acked %d)\n"+
+		"clients: %d pushes, %d messages filled by sync, %d duplicates dropped",
+		total, ackedAtDrain-ackedAtJoin, drained.Round(time.Millisecond), settled.Round(time.Millisecond), f.String(),
+		100*share(atDrain2.persist, both.persist), 100*share(atDrain2.fanout, both.fanout), deliveries.persist, deliveries.fanout, total,
+		pushes, synced, dups)
+
+	if s := share(atDrain2.persist, both.persist); s < 0.2 {
+		t.Errorf("second replica processed %d of %d persist messages while both ran (%.0f%%), want >= 20%%", atDrain2.persist, atDrain2.persist+both.persist, 100*s)
+	}
+	if s := share(atDrain2.fanout, both.fanout); s < 0.2 {
+		t.Errorf("second replica processed %d of %d fanout messages while both ran (%.0f%%), want >= 20%%", atDrain2.fanout, atDrain2.fanout+both.fanout, 100*s)
+	}
+	if deliveries.persist != uint64(total) || deliveries.fanout != uint64(total) {
+		t.Errorf("consumer deliveries persist %d, fanout %d for %d messages: some were delivered twice", deliveries.persist, deliveries.fanout, total)
+	}
+}
+
+// TestWorkerReplicaDrainsBacklog builds a backlog while no worker replica
+// runs, starts two replicas and shuts the first one down while the backlog
+// is still being worked off, with messages in its hands: everything is
+// stored once and delivered once, in order, and nothing was delivered
+// twice (what the drained replica had pulled, it processed).
+func TestWorkerReplicaDrainsBacklog(t *testing.T) {
+	t.Parallel()
+	e := newReplicaEnv(t)
+	tr := newTraffic(t, e.front, 4, 2)
+	const each = 2000
+	built := time.Now()
+	<-tr.send(each, 0, 120*time.Second, nil)
+	buildTook := time.Since(built)
+	total := tr.acked()
+	if total != 4*each {
+		t.Fatalf("%d acked, want %d", total, 4*each)
+	}
+	if ci := e.consumer(t, subjects.ConsumerPersist); ci.NumPending != uint64(total) {
+		t.Fatalf("persist consumer has %d pending before any replica runs, want %d", ci.NumPending, total)
+	}
+
+	started := time.Now()
+	ws := e.replicas(t, 2)
+	w1, w2 := ws[0], ws[1]
+	checkFor(t, 60*time.Second, 5*time.Millisecond, func() error {
+		if c1, c2 := processed(t, w1), processed(t, w2); c1.persist == 0 || c2.persist == 0 {
+			return fmt.Errorf("persist processed: first replica %d, second %d", c1.persist, c2.persist)
+		}
+		return nil
+	})
+	before := processed(t, w1)
+	persistAt, fanoutAt := e.consumer(t, subjects.ConsumerPersist), e.consumer(t, subjects.ConsumerFanout)
+	if persistAt.NumPending == 0 || persistAt.NumAckPending == 0 {
+		t.Fatalf("persist backlog worked off before the drain: %d pending, %d unacknowledged", persistAt.NumPending, persistAt.NumAckPending)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := w1.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown of the first replica: %v", err)
+	}
+	drained := time.Since(start)
+
+	e.waitConsumersIdle(t)
+	workedOff := time.Since(started)
+	tr.checkStored(t, e.front)
+	tr.checkDelivered(t)
+	end2 := processed(t, w2)
+	deliveries := roleCounts{
+		persist: e.consumer(t, subjects.ConsumerPersist).Delivered.Consumer,
+		fanout:  e.consumer(t, subjects.ConsumerFanout).Delivered.Consumer,
+	}
+	end1 := deliveries.sub(end2)
+	if end1.persist < before.persist || end1.fanout < before.fanout {
+		t.Fatalf("deliveries %+v, second replica %+v, first replica before drain %+v", deliveries, end2, before)
+	}
+
+	var f figure
+	f.add("worker-1", "before its drain", before)
+	f.add("worker-1", "draining", end1.sub(before))
+	f.add("worker-2", "whole run", end2)
+	f.add("total", "", end1.add(end2))
+	t.Logf("backlog of %d messages (sent in %v); at the drain: persist %d pending + %d unacknowledged, fanout %d pending + %d unacknowledged; drain took %v; backlog worked off %v after the replicas started\n%s",
+		total, buildTook.Round(time.Millisecond), persistAt.NumPending, persistAt.NumAckPending, fanoutAt.NumPending, fanoutAt.NumAckPending, drained.Round(time.Millisecond), workedOff.Round(time.Millisecond), f.String())
+	if deliveries.persist != uint64(total) || deliveries.fanout != uint64(total) {
+		t.Errorf("consumer deliveries persist %d, fanout %d for %d messages: some were delivered twice", deliveries.persist, deliveries.fanout, total)
+	}
+	if end1.persist == before.persist {
+		t.Errorf("the first replica held no persist messages when it drained")
+	}
+}
