@@ -101,6 +101,7 @@ func (r *runner) rawFanout(ctx context.Context, members int, rate float64) (*Res
 	}
 	res := r.result("baseline", "raw nats-server ws fan-out", d, members, rate)
 	res.Unit = "deliveries/s"
+	res.CPU.Per = "delivery"
 	res.Target = "in-process nats-server (websocket)"
 	return res, nil
 }
@@ -176,11 +177,8 @@ func (r *runner) rawJetStream(ctx context.Context, dur time.Duration) (*Result, 
 		Conns: 1, Size: r.cfg.Size, Seconds: round3(secs), Connected: 1, Sent: sent, Delivered: acked.Load(),
 		Errors: errs.Load(), Unit: "acked msg/s", Latency: lat.latency(), PersistPending: -1}
 	res.Throughput = round3(float64(res.Delivered) / secs)
-	res.CPU = &CPU{ServerUs: float64(cpu.Microseconds())}
-	if res.Delivered > 0 {
-		res.CPU.ServerUsPerMsg = round3(res.CPU.ServerUs / float64(res.Delivered))
-	}
-	res.CPU.ServerCores = round3(res.CPU.ServerUs / 1e6 / secs)
+	res.CPU = &CPU{Server: "this process, getrusage", Per: "msg", Count: float64(res.Delivered), ServerUs: float64(cpu.Microseconds())}
+	res.CPU.fill(secs)
 	res.note("publish -> ack latency with up to 4,096 publishes in flight; CPU is this process (server and publisher)")
 	return res, nil
 }
@@ -189,7 +187,7 @@ func (r *runner) rawJetStream(ctx context.Context, dur time.Duration) (*Result, 
 // message-shaped documents in batches of 256 into a scratch collection of
 // the target's MongoDB, from 2 writers (the persist worker's concurrency),
 // for dur.
-func (r *runner) rawInsertMany(ctx context.Context, uri string, dur time.Duration) (*Result, error) {
+func (r *runner) rawInsertMany(ctx context.Context, t *target, uri string, dur time.Duration) (*Result, error) {
 	mc, err := mongo.Connect(ctx, options.Client().ApplyURI(uri))
 	if err != nil {
 		return nil, fmt.Errorf("bench: raw insert: %w", err)
@@ -202,7 +200,7 @@ func (r *runner) rawInsertMany(ctx context.Context, uri string, dur time.Duratio
 		return nil, fmt.Errorf("bench: raw insert: index: %w", err)
 	}
 	const batch, writers = 256, 2
-	cpu0 := selfCPU()
+	cpu0, srv0 := selfCPU(), serverCPU(t)
 	start := time.Now()
 	var docs, errs atomic.Uint64
 	lat := newHist()
@@ -230,15 +228,22 @@ func (r *runner) rawInsertMany(ctx context.Context, uri string, dur time.Duratio
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	cpu := selfCPU() - cpu0
+	cpu, srv1 := selfCPU()-cpu0, serverCPU(t)
 	res := &Result{Scenario: "baseline", Name: "raw InsertMany (same store)", Target: "the natter target's MongoDB, a scratch collection",
 		Conns: writers, Size: r.cfg.Size, Seconds: round3(secs), Connected: writers, Sent: docs.Load(), Delivered: docs.Load(),
 		Errors: errs.Load(), Unit: "docs/s", Latency: lat.latency(), PersistPending: -1}
 	res.Throughput = round3(float64(res.Delivered) / secs)
-	res.CPU = &CPU{ServerUs: float64(cpu.Microseconds()), ServerCores: round3(float64(cpu.Microseconds()) / 1e6 / secs)}
-	if res.Delivered > 0 {
-		res.CPU.ServerUsPerMsg = round3(res.CPU.ServerUs / float64(res.Delivered))
+	res.CPU = &CPU{Per: "doc", Count: float64(res.Delivered)}
+	switch {
+	case t.local:
+		res.CPU.Server, res.CPU.ServerUs = "this process, getrusage: the store and the writers", float64(cpu.Microseconds())
+	default:
+		res.CPU.Split, res.CPU.Generator, res.CPU.GeneratorUs = true, "this process, getrusage: the writers", float64(cpu.Microseconds())
+		if srv0 >= 0 && srv1 >= 0 {
+			res.CPU.Server, res.CPU.ServerPIDs, res.CPU.ServerUs = fmt.Sprintf("pids %s, /proc/<pid>/stat", joinInts(t.pids)), t.pids, float64((srv1 - srv0).Microseconds())
+		}
 	}
+	res.CPU.fill(secs)
 	res.note("batches of %d from %d writers; latency is per batch; with natter's indexes (_id and unique {conv, seq})", batch, writers)
 	return res, nil
 }

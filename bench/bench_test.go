@@ -3,8 +3,10 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,17 +15,42 @@ import (
 	"github.com/natter-im/natter/bench"
 )
 
+// natterBin is the natter binary built once for the tests that run natter
+// as its own process.
+var natterBin string
+
 // TestMain lets the test binary serve as a generator child (--procs): the
-// bench re-executes the current binary with NATTER_BENCH_CHILD=1.
+// bench re-executes the current binary with NATTER_BENCH_CHILD=1. Else it
+// builds the natter binary.
 func TestMain(m *testing.M) {
 	if os.Getenv("NATTER_BENCH_CHILD") == "1" {
 		os.Exit(bench.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "natter-bench-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	natterBin = filepath.Join(dir, "natter")
+	if out, err := exec.Command("go", "build", "-o", natterBin, "../cmd/natter").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build natter: %v\n%s", err, out)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// run runs one tiny scenario and returns its first result.
+// run runs one tiny scenario and returns its last result.
 func run(t *testing.T, cfg bench.Config) *bench.Result {
+	t.Helper()
+	rs := runAll(t, cfg)
+	return rs[len(rs)-1]
+}
+
+// runAll runs one tiny scenario and returns its results.
+func runAll(t *testing.T, cfg bench.Config) []*bench.Result {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.Quiet = true
@@ -39,7 +66,7 @@ func run(t *testing.T, cfg bench.Config) *bench.Result {
 	if rep.Machine.Cores < 1 || rep.Machine.Go == "" {
 		t.Errorf("machine not filled: %+v", rep.Machine)
 	}
-	return rep.Results[len(rep.Results)-1]
+	return rep.Results
 }
 
 func checkDelivered(t *testing.T, r *bench.Result) {
@@ -72,8 +99,11 @@ func TestRelay(t *testing.T) {
 	if r.PersistPending < 0 {
 		t.Errorf("PERSIST backlog not read: %d", r.PersistPending)
 	}
-	if r.CPU == nil || r.CPU.Split || r.CPU.ServerUsPerMsg <= 0 {
-		t.Errorf("cpu %+v, want an unsplit total", r.CPU)
+	if r.CPU == nil || r.CPU.Split || r.CPU.ServerUsPerMsg <= 0 || r.CPU.Server == "" || r.CPU.Count != float64(r.Delivered) {
+		t.Errorf("cpu %+v, want an unsplit total over %d messages", r.CPU, r.Delivered)
+	}
+	if r.Acked != r.Delivered || r.Lost != 0 {
+		t.Errorf("acked %d delivered %d lost %d", r.Acked, r.Delivered, r.Lost)
 	}
 	raw := baseline(t, r, "pub/sub")
 	if raw.Delivered != raw.Sent {
@@ -112,8 +142,16 @@ func TestRelayChildProcess(t *testing.T) {
 	if r.Sent < 90 || r.Sent > 110 {
 		t.Errorf("sent %d at 100 msg/s for 1s", r.Sent)
 	}
-	if r.CPU == nil || !r.CPU.Split || r.CPU.GeneratorUs <= 0 || r.CPU.ServerUs <= 0 {
-		t.Errorf("cpu %+v, want a split", r.CPU)
+	checkSplitCPU(t, r)
+}
+
+// checkSplitCPU checks that r reports server and generator CPU apart.
+func checkSplitCPU(t *testing.T, r *bench.Result) {
+	t.Helper()
+	c := r.CPU
+	if c == nil || !c.Split || c.Server == "" || c.Generator == "" || c.Count <= 0 || c.ServerUs <= 0 || c.GeneratorUs <= 0 ||
+		c.ServerUsPerMsg <= 0 || c.GeneratorUsPerMsg <= 0 {
+		t.Errorf("%s: cpu %+v, want server and generator measured apart", r.Name, c)
 	}
 }
 
@@ -128,20 +166,39 @@ func TestFanout(t *testing.T) {
 	}
 }
 
+// TestPersist runs what bench:soak runs, small: a flat-out calibration,
+// then a window at 80% of its end-to-end rate.
 func TestPersist(t *testing.T) {
-	r := run(t, bench.Config{Scenario: "persist", Conns: 4, Duration: 2 * time.Second})
-	checkDelivered(t, r)
-	p := r.Persist
-	if p == nil || p.Persisted == 0 || p.Rate <= 0 || len(p.Backlog) < 2 || p.DrainSeconds < 0 {
-		t.Fatalf("persist figures %+v", p)
+	rs := runAll(t, bench.Config{Scenario: "persist", Conns: 4, Duration: 3 * time.Second, RateFrac: 0.8, Calibrate: 2 * time.Second, Procs: 1})
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want the calibration and the run", len(rs))
+	}
+	cal, r := rs[0], rs[1]
+	for _, x := range rs {
+		checkDelivered(t, x)
+		checkSplitCPU(t, x)
+		p := x.Persist
+		if p == nil || p.Persisted == 0 || p.Rate <= 0 || len(p.Backlog) < 2 || p.DrainSeconds < 0 || p.EndToEndRate <= 0 {
+			t.Fatalf("%s: persist figures %+v", x.Name, p)
+		}
+	}
+	if want := float64(int(cal.Persist.EndToEndRate * 0.8)); r.Rate != want {
+		t.Errorf("rate %v, want 80%% of the calibration's end-to-end %v", r.Rate, cal.Persist.EndToEndRate)
+	}
+	if len(r.Checks) == 0 || !strings.Contains(r.Checks[0].Target, "backlog flat") {
+		t.Errorf("checks %+v", r.Checks)
 	}
 	baseline(t, r, "InsertMany")
 }
 
 func TestHistory(t *testing.T) {
-	r := run(t, bench.Config{Scenario: "history", HistorySizes: []uint64{200, 1000}, HistoryConvs: 10, HistoryReads: 50})
+	r := run(t, bench.Config{Scenario: "history", HistorySizes: []uint64{200, 1000}, HistoryConvs: 10, HistoryReads: 50, Procs: 1})
 	if len(r.History) != 2 || r.Errors != 0 {
 		t.Fatalf("history %+v errors %d notes %v", r.History, r.Errors, r.Notes)
+	}
+	checkSplitCPU(t, r)
+	if r.CPU.Per != "page" || r.CPU.Count != 100 {
+		t.Errorf("cpu per %q over %v, want per page over 100 reads", r.CPU.Per, r.CPU.Count)
 	}
 	for i, h := range r.History {
 		want := []uint64{200, 1000}[i]
@@ -156,6 +213,10 @@ func TestIdle(t *testing.T) {
 	i := r.Idle
 	if r.Connected != 20 || r.Errors != 0 || i == nil || i.RSSAfterMiB <= 0 || i.HoldSeconds < 1 || i.CPUCorePercent < 0 {
 		t.Fatalf("connected %d errors %d idle %+v", r.Connected, r.Errors, i)
+	}
+	checkSplitCPU(t, r)
+	if r.CPU.Per != "conn-s" {
+		t.Errorf("idle cpu per %q, want conn-s", r.CPU.Per)
 	}
 	raw := r.Baselines[0]
 	if raw.Connected != 20 || raw.Idle == nil {

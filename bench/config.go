@@ -28,7 +28,9 @@ type Config struct {
 	NATSURL, MongoURI string
 	// EdgePIDs are processes whose CPU counts as the server's (and whose
 	// RSS idle measures: the first) when the target runs elsewhere. Empty
-	// with an in-process target means this process.
+	// means: the processes of this machine listening on the ports of URLs,
+	// NATSURL and MongoURI (none found: the server's CPU is not measured).
+	// Ignored with an in-process target (this process is the server).
 	EdgePIDs []int
 
 	// Conns is the number of connections. Zero means the scenario's
@@ -50,10 +52,12 @@ type Config struct {
 	// two flushes in a closed loop. Zero means 128.
 	RawBatch int
 	// SourceAddrs are local source addresses the connections are spread
-	// over (to pass the per-address port limit). Empty means the default.
+	// over, round robin (to pass the per-address port limit). Empty means
+	// the kernel's choice.
 	SourceAddrs []string
 	// Procs is the number of generator child processes. Zero means the
-	// generator runs in this process.
+	// generator runs in this process (the --procs flag defaults to 1, so
+	// that server and generator CPU are measured apart).
 	Procs int
 	// Edges is the number of edges of an in-process target. Zero means 1
 	// (fanout 2).

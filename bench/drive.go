@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,12 +21,17 @@ type driven struct {
 	lat        *hist
 	startNS    int64
 	endNS      int64
-	serverCPU  time.Duration // -1: unknown
-	genCPU     time.Duration
-	split      bool
 	dialSecs   float64
 	resumed    int
 	lastResume int64
+	srcAddrs   map[string]uint64
+
+	serverCPU  time.Duration // -1: unknown
+	genCPU     time.Duration
+	split      bool   // genCPU measured apart from serverCPU
+	serverFrom string // what serverCPU measures; "" unknown
+	serverPIDs []int
+	genFrom    string
 }
 
 func (d *driven) seconds() float64 {
@@ -40,22 +46,23 @@ type hooks struct {
 	// during runs after go; it may send commands to the fleet (expect,
 	// stop). Nil means nothing.
 	during func(ctx context.Context, f *fleet) error
+	// status adds to the progress line (persist: the backlog). Nil means
+	// nothing.
+	status func() string
 }
 
 // serverCPU is the CPU time of the server side: this process with an
-// in-process target, else the --edge-pid processes (-1: unknown).
-func (r *runner) serverCPU(t *target) time.Duration {
-	if t != nil && t.local {
+// in-process target or a raw baseline server (t nil), else the sum of the
+// target's processes from /proc/<pid>/stat (-1: unknown).
+func serverCPU(t *target) time.Duration {
+	if t == nil || t.local {
 		return selfCPU()
 	}
-	if len(r.cfg.EdgePIDs) == 0 {
-		if t == nil {
-			return selfCPU() // a raw baseline server runs in this process
-		}
+	if len(t.pids) == 0 {
 		return -1
 	}
 	var sum time.Duration
-	for _, p := range r.cfg.EdgePIDs {
+	for _, p := range t.pids {
 		c, err := pidCPU(p)
 		if err != nil {
 			return -1
@@ -67,20 +74,27 @@ func (r *runner) serverCPU(t *target) time.Duration {
 
 // drive runs jobs (one per generator) against t (nil: a raw baseline
 // server in this process), printing a progress line every second.
+//
+// CPU: the server side is this process (getrusage) when it runs the server
+// (in-process target, raw baselines), else the target's processes
+// (/proc/<pid>/stat), read at go and after the last result. The generator
+// side is the children's own CPU from go to their result with --procs,
+// else this process's when the server runs elsewhere; with an in-process
+// server and --procs 0 the two cannot be told apart.
 func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job, h hooks) (*driven, error) {
 	procs := r.cfg.Procs > 0
 	f, err := startFleet(ctx, r, jobs, procs)
 	if err != nil {
 		return nil, err
 	}
-	stopProgress := r.progress(label, f)
+	stopProgress := r.progress(label, f, h.status)
 	defer stopProgress()
 	if err := f.waitReady(ctx, 15*time.Minute); err != nil {
 		f.kill()
 		_, _ = f.wait(ctx)
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	srv0 := r.serverCPU(t)
+	srv0 := serverCPU(t)
 	self0 := selfCPU()
 	f.broadcast("go")
 	if h.during != nil {
@@ -91,7 +105,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 		}
 	}
 	res, err := f.wait(ctx)
-	srv1 := r.serverCPU(t)
+	srv1 := serverCPU(t)
 	self1 := selfCPU()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
@@ -100,12 +114,22 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 	if srv0 >= 0 && srv1 >= 0 {
 		d.serverCPU = srv1 - srv0
 	}
+	inproc := t == nil || t.local
+	switch {
+	case inproc:
+		d.serverFrom = "this process, getrusage"
+	case d.serverCPU >= 0:
+		d.serverFrom = fmt.Sprintf("pids %s, /proc/<pid>/stat, %s", joinInts(t.pids), t.pidsFrom)
+		d.serverPIDs = t.pids
+	}
 	switch {
 	case procs:
-		d.split = d.serverCPU >= 0
-	case t != nil && !t.local:
-		d.split = d.serverCPU >= 0
+		d.split = true
+		d.genFrom = fmt.Sprintf("%d child process(es), getrusage from go to result", len(jobs))
+	case !inproc:
+		d.split = true
 		d.genCPU = self1 - self0
+		d.genFrom = "this process, getrusage"
 	}
 	for _, j := range res {
 		d.connected += j.Connected
@@ -129,35 +153,74 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 		if procs {
 			d.genCPU += time.Duration(j.CPUNs)
 		}
+		for a, n := range j.SourceAddrs {
+			if d.srcAddrs == nil {
+				d.srcAddrs = map[string]uint64{}
+			}
+			d.srcAddrs[a] += n
+		}
 	}
 	return d, nil
 }
 
-// cpu fills the CPU figures for msgs messages over d's window.
-func (d *driven) cpu(msgs uint64) *CPU {
-	if d.serverCPU < 0 && !d.split {
-		return nil
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
 	}
-	c := &CPU{Split: d.split}
-	secs := d.seconds()
-	if d.serverCPU >= 0 {
+	return strings.Join(s, ",")
+}
+
+// cpu is the CPU figures of d's window per count units (per: "msg",
+// "delivery", "page", "conn-s").
+func (d *driven) cpu(per string, count float64) *CPU {
+	c := &CPU{Split: d.split, Server: d.serverFrom, ServerPIDs: d.serverPIDs, Generator: d.genFrom, Per: per, Count: count}
+	if d.serverCPU >= 0 && c.known() {
 		c.ServerUs = float64(d.serverCPU.Microseconds())
 	}
 	c.GeneratorUs = float64(d.genCPU.Microseconds())
-	if msgs > 0 {
-		c.ServerUsPerMsg = round3(c.ServerUs / float64(msgs))
-		c.GeneratorUsPerMsg = round3(c.GeneratorUs / float64(msgs))
+	c.fill(d.seconds())
+	return c
+}
+
+// fill computes the per-unit and per-second figures over secs.
+func (c *CPU) fill(secs float64) {
+	if c.Count > 0 {
+		c.ServerUsPerMsg = round3(c.ServerUs / c.Count)
+		c.GeneratorUsPerMsg = round3(c.GeneratorUs / c.Count)
 	}
 	if secs > 0 {
 		c.ServerCores = round3(c.ServerUs / 1e6 / secs)
 		c.GeneratorCores = round3(c.GeneratorUs / 1e6 / secs)
 	}
-	return c
 }
 
 // progress prints the fleet's counters every second until the returned
-// func is called.
-func (r *runner) progress(label string, f *fleet) func() {
+// func is called: connected, sent, delivered, errors, and the current
+// rates (sent and delivered over the last second); status adds to it.
+func (r *runner) progress(label string, f *fleet, status func() string) func() {
+	var prev snapshot
+	return r.ticker(label, func() string {
+		s := f.snap()
+		line := fmt.Sprintf("connected %s  sent %s  delivered %s  errors %s  rate %s/s sent, %s/s delivered",
+			commas(s.Connected), commas(s.Sent), commas(s.Delivered), commas(s.Errors),
+			commas(s.Sent-prev.Sent), commas(s.Delivered-prev.Delivered))
+		if s.Resumed > 0 {
+			line += "  resumed " + commas(s.Resumed)
+		}
+		if status != nil {
+			if x := status(); x != "" {
+				line += "  " + x
+			}
+		}
+		prev = s
+		return line
+	})
+}
+
+// ticker prints "[label Ns] line()" on stderr every second until the
+// returned func is called (nothing with --quiet).
+func (r *runner) ticker(label string, line func() string) func() {
 	if r.cfg.Quiet {
 		return func() {}
 	}
@@ -168,21 +231,12 @@ func (r *runner) progress(label string, f *fleet) func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		start := time.Now()
-		var prev snapshot
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				s := f.snap()
-				line := fmt.Sprintf("[%s %3.0fs] connected %s  sent %s  delivered %s  errors %s  rate %s/s",
-					label, time.Since(start).Seconds(), commas(s.Connected), commas(s.Sent), commas(s.Delivered), commas(s.Errors),
-					commas(s.Delivered-prev.Delivered))
-				if s.Resumed > 0 {
-					line += "  resumed " + commas(s.Resumed)
-				}
-				fmt.Fprintln(r.stderr, line)
-				prev = s
+				fmt.Fprintf(r.stderr, "[%s %3.0fs] %s\n", label, time.Since(start).Seconds(), line())
 			}
 		}
 	}()

@@ -69,6 +69,7 @@ func (r *runner) fanoutOnce(ctx context.Context, members int, rate float64) (*Re
 	}
 	res := r.result("fanout", name, d, members+1, rate)
 	res.Unit = "deliveries/s"
+	res.CPU.Per = "delivery"
 	res.Target = t.name()
 	res.PersistPending = t.persistPending(ctx)
 	res.note("%d messages sent into the group; %d members on %d edges; the group was created in %.1f s", d.sent, d.connected, len(t.urls), took.Seconds())

@@ -23,7 +23,7 @@ func fanoutMember(prefix string, i int) string { return fmt.Sprintf("%sm%d", pre
 // how many it sent. Members count deliveries until they have what the
 // sender sent (the expect command).
 func runFanoutJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func runFanoutJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResul
 // [From, To) subscribe to one subject; with Sender one more connection
 // publishes to it (flushing every Window messages in a closed loop).
 func runRawFanoutJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -54,6 +55,10 @@ type job struct {
 	Sender bool `json:"sender,omitempty"`
 	// TrafficPairs is how many pairs of a storm job send during the storm.
 	TrafficPairs int `json:"traffic_pairs,omitempty"`
+	// Convs are the conversations history reads from; Reads is how many
+	// pages this job reads.
+	Convs []string `json:"convs,omitempty"`
+	Reads int      `json:"reads,omitempty"`
 }
 
 // jobResult is what a job reports.
@@ -78,11 +83,48 @@ type jobResult struct {
 	Lost         uint64  `json:"lost"`
 	Dropped      int     `json:"dropped"`
 	FirstErr     string  `json:"first_err,omitempty"`
+	// SourceAddrs counts the job's dials by the local address of the
+	// socket.
+	SourceAddrs map[string]uint64 `json:"source_addrs,omitempty"`
 }
 
 // live are a job's counters, read by the progress line.
 type live struct {
 	connected, sent, delivered, errors, resumed atomic.Int64
+	// src counts dials by local source address.
+	src addrCount
+}
+
+// addrCount counts dials by the local address of the socket.
+type addrCount struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (a *addrCount) add(c net.Conn) {
+	ta, ok := c.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == nil {
+		a.n = map[string]uint64{}
+	}
+	a.n[ta.IP.String()]++
+}
+
+func (a *addrCount) counts() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.n) == 0 {
+		return nil
+	}
+	out := make(map[string]uint64, len(a.n))
+	for k, v := range a.n {
+		out[k] = v
+	}
+	return out
 }
 
 type snapshot struct {
@@ -138,6 +180,14 @@ func (c *control) waitStart(ctx context.Context) error {
 
 // runJob runs j with lv and ctl.
 func runJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
+	res, err := runJobKind(ctx, j, lv, ctl)
+	if res != nil {
+		res.SourceAddrs = lv.src.counts()
+	}
+	return res, err
+}
+
+func runJobKind(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
 	switch j.Kind {
 	case "relay":
 		return runRelayJob(ctx, j, lv, ctl)
@@ -153,6 +203,8 @@ func runJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, err
 		return runRawIdleJob(ctx, j, lv, ctl)
 	case "storm":
 		return runStormJob(ctx, j, lv, ctl)
+	case "history":
+		return runHistoryJob(ctx, j, lv, ctl)
 	}
 	return nil, fmt.Errorf("bench: unknown job kind %q", j.Kind)
 }

@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -33,7 +32,12 @@ type filler struct {
 	next  uint64 // stream seq of the next entry
 	heads []fillHead
 	k     int // entries appended
+	// progress is k for the progress line, updated every 4,096 entries.
+	progress atomic.Int64
 }
+
+// stored is about how many entries the filler has appended.
+func (f *filler) stored() int64 { return f.progress.Load() }
 
 type fillHead struct{ seq, blk, pblk uint64 }
 
@@ -102,8 +106,11 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 	start := f.k
 	var err error
 	for ; f.k < upto; f.k++ {
-		if f.k%4096 == 0 && (time.Now().After(deadline) || ctx.Err() != nil) {
-			break
+		if f.k%4096 == 0 {
+			f.progress.Store(int64(f.k))
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
 		}
 		ci := f.k % len(f.convs)
 		h := &f.heads[ci]
@@ -135,6 +142,7 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 	}
 	close(futs)
 	wg.Wait()
+	f.progress.Store(int64(f.k))
 	return f.k - start, errors.Join(err, <-errc)
 }
 
@@ -155,20 +163,16 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 	}
 	readers := r.cfg.conns("history")
 	spec := clientSpec{urls: t.urls, key: t.key, aud: t.aud, iss: t.iss}
-	user := r.prefix + "h"
-	es := &errSink{}
-	var lv live
-	cs := dialAll(ctx, spec, repeat(user, readers), func(int) []string { return t.urls }, r.cfg.DialConc, 0, &lv, es)
-	defer closeAll(cs)
-	for _, c := range cs {
-		if c == nil {
-			return nil, fmt.Errorf("history: dial: %s", es.firstErr())
-		}
-		discard(c)
+	user := historyUser(r.prefix)
+	admin, err := spec.dial(ctx, user, t.urls[:1], 0)
+	if err != nil {
+		return nil, fmt.Errorf("history: dial: %w", err)
 	}
+	defer admin.Close()
+	discard(admin)
 	convs := make([]string, r.cfg.HistoryConvs)
 	for i := range convs {
-		conv, err := cs[0].CreateGroup(ctx, fmt.Sprintf("history %d", i))
+		conv, err := admin.CreateGroup(ctx, fmt.Sprintf("history %d", i))
 		if err != nil {
 			return nil, fmt.Errorf("history: create conversation: %w", err)
 		}
@@ -178,12 +182,16 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Scenario: "history", Name: "history newest-50 page", Target: t.name(), Conns: readers, Size: r.cfg.Size, PersistPending: -1, Unit: "pages/s"}
+	res := &Result{Scenario: "history", Name: "history newest-50 page", Target: t.name(), Conns: readers, Size: r.cfg.Size, Procs: r.cfg.Procs,
+		PersistPending: -1, Unit: "pages/s"}
 	deadline := time.Now().Add(r.cfg.FillTimeout)
-	var total, cpu time.Duration
+	var total float64
+	var cpu *CPU
 	for _, size := range sizes {
 		t0 := time.Now()
+		stop := r.ticker("history fill", func() string { return fmt.Sprintf("stored %s of %s", commas(int64(f.stored())), commas(int64(size))) })
 		n, err := f.fill(ctx, int(size), deadline)
+		stop()
 		took := time.Since(t0)
 		if err != nil {
 			return nil, err
@@ -194,35 +202,35 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 		if n > 0 {
 			res.note("filled %s entries in %.1f s (%s/s, bulk asynchronous publish of log entries)", commas(int64(n)), took.Seconds(), fnum(float64(n)/took.Seconds()))
 		}
-		c0 := selfCPU()
-		hp, secs := r.readPages(ctx, cs, convs, es)
-		cpu += selfCPU() - c0
-		total += secs
-		hp.Stored, hp.Convs, hp.PerConv, hp.FillSeconds = uint64(f.k), len(convs), uint64(f.k/len(convs)), round3(took.Seconds())
+		d, err := r.readPages(ctx, t, readers, convs, uint64(f.k))
+		if err != nil {
+			return nil, err
+		}
+		hp := HistoryPoint{Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
+			Reads: d.delivered, Latency: d.lat.latency()}
 		res.History = append(res.History, hp)
+		res.Sent += d.sent
+		res.Delivered += d.delivered
+		res.Errors += d.errors
+		res.Connected = d.connected
+		total += d.seconds()
+		cpu = addCPU(cpu, d.cpu("page", float64(d.delivered)))
+		if d.firstErr != "" {
+			res.note("first error: %s", d.firstErr)
+		}
 		if uint64(f.k) < size {
 			break
 		}
 	}
-	for _, h := range res.History {
-		res.Delivered += h.Reads
-		res.Sent += h.Reads
-	}
-	res.Seconds = round3(total.Seconds())
-	res.Errors = es.n.Load()
-	res.Connected = readers
+	res.Seconds = round3(total)
 	if total > 0 {
-		res.Throughput = round3(float64(res.Delivered) / total.Seconds())
+		res.Throughput = round3(float64(res.Delivered) / total)
 	}
-	res.CPU = &CPU{ServerUs: float64(cpu.Microseconds())}
-	if res.Delivered > 0 && total > 0 {
-		res.CPU.ServerUsPerMsg = round3(res.CPU.ServerUs / float64(res.Delivered))
-		res.CPU.ServerCores = round3(res.CPU.ServerUs / 1e6 / total.Seconds())
+	if cpu != nil {
+		cpu.fill(total)
 	}
-	if first := es.firstErr(); first != "" {
-		res.note("first error: %s", first)
-	}
-	res.note("reads by %d connections of one user, closed loop, a random conversation each; server and readers in one process; CPU is per page read", readers)
+	res.CPU = cpu
+	res.note("reads by %d connections of one user, closed loop, a random conversation each; CPU is per page read", readers)
 	if len(res.History) > 0 {
 		last := res.History[len(res.History)-1]
 		res.Latency = last.Latency
@@ -248,32 +256,29 @@ func repeat(s string, n int) []string {
 	return out
 }
 
-// readPages reads HistoryReads newest pages from the readers, closed loop.
-func (r *runner) readPages(ctx context.Context, cs []*client.Client, convs []string, es *errSink) (HistoryPoint, time.Duration) {
-	lat := newHist()
-	var wg sync.WaitGroup
-	per := max(r.cfg.HistoryReads/len(cs), 1)
-	start := time.Now()
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := 0; k < per && ctx.Err() == nil; k++ {
-				conv := convs[rand.IntN(len(convs))]
-				t0 := time.Now()
-				msgs, _, err := c.History(ctx, conv, 0, 50)
-				if err != nil {
-					es.add(err)
-					continue
-				}
-				lat.add(time.Since(t0))
-				if len(msgs) == 0 {
-					es.add(fmt.Errorf("history: empty page of %s", conv))
-				}
-			}
-		}()
+// readPages reads HistoryReads newest pages with readers connections
+// (generator jobs), closed loop.
+func (r *runner) readPages(ctx context.Context, t *target, readers int, convs []string, stored uint64) (*driven, error) {
+	base := r.jobBase("history", t, t.urls)
+	base.Convs = convs
+	jobs := r.jobs(base, readers, 0)
+	for i := range jobs {
+		jobs[i].Reads = max(r.cfg.HistoryReads*(jobs[i].To-jobs[i].From)/readers, 1)
 	}
-	wg.Wait()
-	took := time.Since(start)
-	return HistoryPoint{Reads: lat.n.Load(), Latency: lat.latency()}, took
+	return r.drive(ctx, fmt.Sprintf("history at %s stored", commas(int64(stored))), t, jobs, hooks{})
+}
+
+// addCPU sums b into a (nil: none yet); fill recomputes the rates.
+func addCPU(a, b *CPU) *CPU {
+	if a == nil {
+		return b
+	}
+	a.ServerUs += b.ServerUs
+	a.GeneratorUs += b.GeneratorUs
+	a.Count += b.Count
+	a.Split = a.Split && b.Split
+	if !b.known() {
+		a.Server = ""
+	}
+	return a
 }

@@ -27,10 +27,10 @@ func (r *runner) idle(ctx context.Context) ([]*Result, error) {
 	defer t.close()
 	pid := 0
 	if !t.local {
-		if len(r.cfg.EdgePIDs) == 0 {
-			return nil, errors.New("idle: give --edge-pid of the edge process to measure")
+		if len(t.pids) == 0 {
+			return nil, errors.New("idle: no edge process found on this machine: give --edge-pid of the edge process to measure")
 		}
-		pid = r.cfg.EdgePIDs[0]
+		pid = t.pids[0]
 	}
 	base := r.jobBase("idle", t, t.urls)
 	res, err := r.idleOnce(ctx, fmt.Sprintf("idle %s connections", commas(int64(conns))), t, base, conns, pid)
@@ -118,7 +118,8 @@ func (r *runner) idleOnce(ctx context.Context, name string, t *target, base job,
 	fig.DialSeconds = round3(d.dialSecs)
 	res := r.result("idle", name, d, conns, 0)
 	res.Idle = fig
-	res.CPU = nil
+	// No messages: CPU per connection held for a second.
+	res.CPU = d.cpu("conn-s", float64(d.connected)*d.seconds())
 	if d.dropped > 0 {
 		res.note("%d connections dropped or reconnected while idle", d.dropped)
 	}

@@ -10,7 +10,7 @@ import (
 
 // runIdleJob connects clients [From, To) and holds them until stop.
 func runIdleJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func runIdleJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult,
 // runRawIdleJob connects raw nats.go WebSocket clients [From, To) and holds
 // them until stop.
 func runRawIdleJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}

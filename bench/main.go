@@ -30,6 +30,9 @@ scenarios:
   suite     a quick run of every scenario with small sizes (writes --json)
 
 Without --url the bench starts natter dev in-process (temporary data dir, free ports).
+With --url it drives running edges: give their signing key (--jwt-secret-file or
+NATTER_BENCH_JWT_SECRET) and, for the backlog, history and baselines, --nats-url
+and --mongo-uri. Every flag is also read from the NATTER_BENCH_* variable shown.
 `
 
 // Main runs "natter bench" with args (the words after "bench") and returns
@@ -102,18 +105,25 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return nil
 	})
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 signing key of the edges (with --url)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 signing key of the edges (with --url); prefer the environment or --jwt-secret-file")
+	var secretFile string
+	fs.StringVar(&secretFile, "jwt-secret-file", "", "file holding the HS256 signing key of the edges (with --url)")
 	fs.StringVar(&c.JWTKeyID, "jwt-kid", "default", "key id (kid) of --jwt-secret")
 	fs.StringVar(&c.JWTAudience, "jwt-aud", "", "aud claim of minted tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-iss", "", "iss claim of minted tokens")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL of the running natter (with --url): PERSIST backlog, history fill, JetStream baseline")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline")
-	fs.Func("edge-pid", "pid of a server process to measure (CPU; idle: RSS of the first) when the target runs elsewhere; repeatable", func(s string) error {
-		p, err := strconv.Atoi(s)
-		if err != nil || p <= 0 {
-			return fmt.Errorf("%q: want a pid", s)
+	fs.Func("edge-pid", "pids of the server processes to measure with --url (CPU; idle: RSS of the first), comma-separated or repeated; default: the processes of this machine listening on the --url, --nats-url and --mongo-uri ports", func(s string) error {
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			p, err := strconv.Atoi(f)
+			if err != nil || p <= 0 {
+				return fmt.Errorf("%q: want a pid", f)
+			}
+			c.EdgePIDs = append(c.EdgePIDs, p)
 		}
-		c.EdgePIDs = append(c.EdgePIDs, p)
 		return nil
 	})
 	fs.IntVar(&c.Conns, "conns", 0, "connections (default per scenario: relay 1000, persist 200, idle and storm 10000)")
@@ -127,7 +137,7 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		c.SourceAddrs = a
 		return err
 	})
-	fs.IntVar(&c.Procs, "procs", 0, "generator child processes (each holds under 19,000 sockets); 0 = generator in this process")
+	fs.IntVar(&c.Procs, "procs", 1, "generator child processes (each holds under 19,000 sockets); 0 = generator in this process (with an in-process target its CPU is then not told apart from the server's)")
 	fs.IntVar(&c.Edges, "edges", 0, "edges of the in-process natter (default 1; fanout 2)")
 	fs.IntVar(&c.Members, "members", 1000, "fanout group size")
 	fs.DurationVar(&c.Hold, "hold", 20*time.Second, "idle: how long connections are held")
@@ -153,11 +163,22 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&c.Verbose, "verbose", false, "log the in-process natter's warnings")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + envName(f.Name) + "]" })
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := envDefaults(fs); err != nil {
+		return c, err
+	}
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return c, fmt.Errorf("--jwt-secret-file: %w", err)
+		}
+		c.JWTSecret = strings.TrimSpace(string(b))
 	}
 	switch {
 	case c.Conns < 0, c.Rate < 0, c.Procs < 0, c.Size < 0, c.Window < 0:
@@ -168,6 +189,31 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("--rate-frac must be in 0..1")
 	}
 	return c, nil
+}
+
+// envName is the environment variable of bench flag name:
+// NATTER_BENCH_<NAME>.
+func envName(name string) string {
+	return "NATTER_BENCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// envDefaults sets every flag not given on the command line from its
+// NATTER_BENCH_* variable when that is set: the flag wins, then the
+// environment, then the default.
+func envDefaults(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := os.LookupEnv(envName(f.Name))
+		if err != nil || given[f.Name] || !ok || v == "" {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("--%s (%s): %v", f.Name, envName(f.Name), serr)
+		}
+	})
+	return err
 }
 
 // runner runs scenarios of one invocation.

@@ -11,21 +11,22 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// netDialer adapts a net.Dialer with a source address to nats.CustomDialer.
-type netDialer struct{ d *net.Dialer }
+// netDialer adapts clientSpec.netDial (source address, counted) to
+// nats.CustomDialer.
+type netDialer struct {
+	spec clientSpec
+	i    int
+}
 
 func (n netDialer) Dial(network, address string) (net.Conn, error) {
-	return n.d.Dial(network, address)
+	return n.spec.netDial(context.Background(), network, address, n.i)
 }
 
 // rawConnect connects nats.go to url (a nats-server WebSocket URL) as
 // connection i.
 func rawConnect(url string, spec clientSpec, i int) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name("natter-bench-raw"), nats.Timeout(30 * time.Second), nats.MaxReconnects(-1),
-		nats.ReconnectBufSize(-1), nats.NoCallbacksAfterClientClose()}
-	if la := spec.localAddr(i); la != nil {
-		opts = append(opts, nats.SetCustomDialer(netDialer{&net.Dialer{LocalAddr: la, Timeout: 30 * time.Second}}))
-	}
+		nats.ReconnectBufSize(-1), nats.NoCallbacksAfterClientClose(), nats.SetCustomDialer(netDialer{spec, i})}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("raw connect %s: %w", url, err)
@@ -67,7 +68,7 @@ func rawCloseAll(cs []*nats.Conn) {
 // connection p<i> publishes to a subject that connection s<i> subscribes to.
 // A closed loop flushes (a round trip to the server) every Window messages.
 func runRawRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}

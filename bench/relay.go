@@ -10,11 +10,11 @@ import (
 func (r *runner) result(scenario, name string, d *driven, conns int, rate float64) *Result {
 	res := &Result{Scenario: scenario, Name: name, Conns: conns, Rate: rate, Size: r.cfg.Size, Procs: r.cfg.Procs,
 		Seconds: round3(d.seconds()), Connected: d.connected, Sent: d.sent, Delivered: d.delivered, Errors: d.errors,
-		Unit: "msg/s", Latency: d.lat.latency(), PersistPending: -1}
+		Acked: d.acked, Lost: d.lost, SourceAddrs: d.srcAddrs, Unit: "msg/s", Latency: d.lat.latency(), PersistPending: -1}
 	if s := d.seconds(); s > 0 {
 		res.Throughput = round3(float64(d.delivered) / s)
 	}
-	res.CPU = d.cpu(d.delivered)
+	res.CPU = d.cpu("msg", float64(d.delivered))
 	if d.lost > 0 {
 		res.note("%d acked messages not delivered within the drain timeout", d.lost)
 	}

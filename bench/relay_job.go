@@ -157,7 +157,7 @@ func discard(c *client.Client) {
 // runRelayJob runs pairs [From, To): sender s<i> sends to receiver r<i> in
 // their direct conversation.
 func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}

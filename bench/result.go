@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,17 +22,39 @@ type Latency struct {
 // CPU is the CPU time of a run, split between the server and the load
 // generator when they ran in different processes.
 type CPU struct {
-	// Split is false when server and generator shared one process: then
-	// ServerUs is the total and GeneratorUs is zero.
-	Split             bool    `json:"split"`
-	ServerUs          float64 `json:"server_us"`
-	GeneratorUs       float64 `json:"generator_us"`
+	// Split is false when server and generator shared one process (an
+	// in-process target with --procs 0): then ServerUs is the total and
+	// GeneratorUs is zero.
+	Split bool `json:"split"`
+	// Server says what the server figures measure: "this process,
+	// getrusage" for an in-process server (the bench process, generator
+	// children excluded), "pids 12,34, /proc/<pid>/stat" for a running
+	// target, or "" when unknown (a remote target whose processes were not
+	// found: see --edge-pid); the server figures are then 0.
+	Server string `json:"server"`
+	// ServerPIDs are the measured processes of a running target.
+	ServerPIDs []int `json:"server_pids,omitempty"`
+	// Generator says what the generator figures measure.
+	Generator string `json:"generator,omitempty"`
+	// Per is what the per-unit figures divide by: "msg" (a delivered
+	// message), "delivery" (fanout), "page" (history) or "conn-s" (idle: a
+	// connection held for a second); Count is how many there were.
+	Per   string  `json:"per"`
+	Count float64 `json:"count"`
+	// ServerUs and GeneratorUs are CPU microseconds (user + system) over the
+	// run's window.
+	ServerUs    float64 `json:"server_us"`
+	GeneratorUs float64 `json:"generator_us"`
+	// ServerUsPerMsg and GeneratorUsPerMsg are those over Count.
 	ServerUsPerMsg    float64 `json:"server_us_per_msg"`
 	GeneratorUsPerMsg float64 `json:"generator_us_per_msg"`
 	// ServerCores and GeneratorCores are the mean cores busy over the run.
 	ServerCores    float64 `json:"server_cores"`
 	GeneratorCores float64 `json:"generator_cores"`
 }
+
+// known reports whether the server side was measured.
+func (c *CPU) known() bool { return c.Server != "" }
 
 // PersistFigures are the MongoDB persistence figures of persist.
 type PersistFigures struct {
@@ -51,6 +74,20 @@ type PersistFigures struct {
 	// DrainRate is the backlog at the end of the sends over DrainSeconds:
 	// the persist worker's rate with the CPU to itself.
 	DrainRate float64 `json:"drain_per_s,omitempty"`
+	// EndToEndRate is the messages accepted (acked) in the window over the
+	// time from go until the backlog was back to 0, that is until every one
+	// was in MongoDB: the rate sends and persistence sustain together on
+	// the target. 0 when the backlog did not drain. --rate-frac runs at a
+	// fraction of the calibration's.
+	EndToEndRate float64 `json:"end_to_end_per_s"`
+	// BacklogStart, BacklogMid and BacklogEnd are the backlog at the start,
+	// the middle and the end of the sends; BacklogMax the largest during
+	// them; BacklogSlopeAll the growth over the whole window (msg/s).
+	BacklogStart    uint64  `json:"backlog_start"`
+	BacklogMid      uint64  `json:"backlog_mid"`
+	BacklogEnd      uint64  `json:"backlog_end"`
+	BacklogMax      uint64  `json:"backlog_max"`
+	BacklogSlopeAll float64 `json:"backlog_slope_all_per_s"`
 }
 
 // HistoryPoint is the newest-page latency with Stored messages in the stream.
@@ -124,6 +161,14 @@ type Result struct {
 	Sent      uint64 `json:"sent"`
 	Delivered uint64 `json:"delivered"`
 	Errors    uint64 `json:"errors"`
+	// Acked is how many sends natter acknowledged (an ack means the message
+	// is in JetStream); Lost is how many acked messages a receiver did not
+	// get within the drain timeout (relay, persist, storm).
+	Acked uint64 `json:"acked"`
+	Lost  uint64 `json:"lost"`
+	// SourceAddrs counts the generator's dials by local source address, as
+	// the sockets reported them (reconnects count again).
+	SourceAddrs map[string]uint64 `json:"source_addrs,omitempty"`
 	// Throughput is Delivered per second over the window (Unit says what).
 	Throughput float64  `json:"throughput"`
 	Unit       string   `json:"unit"`
@@ -202,25 +247,21 @@ func lat(l *Latency, f func(*Latency) float64) string {
 
 // writeTable prints the results as an aligned table (markdown when md).
 func writeTable(w io.Writer, rs []*Result, md bool) {
-	head := []string{"run", "conns", "s", "sent", "delivered", "err", "throughput", "p50 ms", "p99 ms", "p99.9 ms", "srv us/msg", "gen us/msg"}
+	head := []string{"run", "conns", "s", "sent", "delivered", "err", "lost", "throughput", "p50 ms", "p99 ms", "p99.9 ms", "srv us/msg", "gen us/msg"}
 	var rows [][]string
 	var add func(r *Result, indent string)
 	add = func(r *Result, indent string) {
-		srv, gen := "-", "-"
-		if r.CPU != nil {
-			srv = fnum(r.CPU.ServerUsPerMsg)
-			if r.CPU.Split {
-				gen = fnum(r.CPU.GeneratorUsPerMsg)
-			} else {
-				srv += " (both)"
-			}
+		srv, gen := cpuCells(r.CPU)
+		lost := "-"
+		if r.Acked > 0 {
+			lost = commas(int64(r.Lost))
 		}
 		tp := "-"
 		if r.Throughput > 0 {
 			tp = fnum(r.Throughput) + " " + r.Unit
 		}
 		rows = append(rows, []string{indent + r.Name, fmt.Sprint(r.Conns), fmt.Sprintf("%.1f", r.Seconds),
-			commas(int64(r.Sent)), commas(int64(r.Delivered)), commas(int64(r.Errors)), tp,
+			commas(int64(r.Sent)), commas(int64(r.Delivered)), commas(int64(r.Errors)), lost, tp,
 			lat(r.Latency, func(l *Latency) float64 { return l.P50 }),
 			lat(r.Latency, func(l *Latency) float64 { return l.P99 }),
 			lat(r.Latency, func(l *Latency) float64 { return l.P999 }), srv, gen})
@@ -254,6 +295,29 @@ func writeTable(w io.Writer, rs []*Result, md bool) {
 	}
 }
 
+// cpuCells are the table's "srv us/msg" and "gen us/msg" cells: "-" when
+// not measured, a unit suffix when the figure is not per message.
+func cpuCells(c *CPU) (srv, gen string) {
+	srv, gen = "-", "-"
+	if c == nil || c.Count <= 0 {
+		return srv, gen
+	}
+	unit := ""
+	if c.Per != "" && c.Per != "msg" && c.Per != "delivery" {
+		unit = " /" + c.Per
+	}
+	if c.known() {
+		srv = fnum(c.ServerUsPerMsg) + unit
+	}
+	switch {
+	case !c.Split:
+		srv += " (both)"
+	default:
+		gen = fnum(c.GeneratorUsPerMsg) + unit
+	}
+	return srv, gen
+}
+
 func writeDetails(w io.Writer, r *Result, md bool) {
 	var lines []string
 	if r.PersistPending >= 0 && r.Scenario != "baseline" {
@@ -264,8 +328,15 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 		if p.DrainSeconds < 0 {
 			drain = "not drained in time"
 		}
-		lines = append(lines, fmt.Sprintf("persisted %s msgs during the sends (%s msg/s); backlog slope %s msg/s over the second half; drained %s (%s msg/s with the sends stopped); backlog every second %v",
-			commas(int64(p.Persisted)), fnum(p.Rate), fnum(p.BacklogSlope), drain, fnum(p.DrainRate), p.Backlog))
+		lines = append(lines, fmt.Sprintf("persisted %s msgs during the sends (%s msg/s); drained %s (%s msg/s with the sends stopped); end to end (accepted / until all in MongoDB) %s msg/s",
+			commas(int64(p.Persisted)), fnum(p.Rate), drain, fnum(p.DrainRate), fnum(p.EndToEndRate)))
+		lines = append(lines, fmt.Sprintf("backlog start %s, middle %s, end %s, max %s; slope %s msg/s over the second half, %s msg/s over the whole window",
+			commas(int64(p.BacklogStart)), commas(int64(p.BacklogMid)), commas(int64(p.BacklogEnd)), commas(int64(p.BacklogMax)), fnum(p.BacklogSlope), fnum(p.BacklogSlopeAll)))
+		if len(p.Backlog) <= 120 {
+			lines = append(lines, fmt.Sprintf("backlog every second %v", p.Backlog))
+		} else {
+			lines = append(lines, fmt.Sprintf("backlog every second: %d samples (in the JSON report)", len(p.Backlog)))
+		}
 	}
 	for _, h := range r.History {
 		lines = append(lines, fmt.Sprintf("history: %s stored (%d convs x %s, filled in %.1f s): newest-50 page p50 %s ms, p99 %s ms over %d reads",
@@ -281,11 +352,33 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 			s.Resumed, s.Clients, s.ResumeSeconds, s.AfterRestartSeconds, s.DownSeconds, s.Acked, s.Received, s.Lost))
 	}
 	if c := r.CPU; c != nil {
-		if c.Split {
-			lines = append(lines, fmt.Sprintf("CPU: server %.2f cores (%s us/msg), generator %.2f cores (%s us/msg)", c.ServerCores, fnum(c.ServerUsPerMsg), c.GeneratorCores, fnum(c.GeneratorUsPerMsg)))
-		} else {
-			lines = append(lines, fmt.Sprintf("CPU: server and generator in one process: %.2f cores (%s us/msg together)", c.ServerCores, fnum(c.ServerUsPerMsg)))
+		per := c.Per
+		if per == "" {
+			per = "msg"
 		}
+		switch {
+		case !c.Split:
+			lines = append(lines, fmt.Sprintf("CPU, server and generator in one process (%s): %.2f cores, %s us/%s together; n = %s %s",
+				c.Server, c.ServerCores, fnum(c.ServerUsPerMsg), per, fnum(c.Count), per))
+		case c.known():
+			lines = append(lines, fmt.Sprintf("CPU: server %.2f cores, %s us/%s; generator %.2f cores, %s us/%s; n = %s %s (server: %s; generator: %s)",
+				c.ServerCores, fnum(c.ServerUsPerMsg), per, c.GeneratorCores, fnum(c.GeneratorUsPerMsg), per, fnum(c.Count), per, c.Server, c.Generator))
+		default:
+			lines = append(lines, fmt.Sprintf("CPU: server not measured (no server process found on this machine: give --edge-pid); generator %.2f cores, %s us/%s; n = %s %s (generator: %s)",
+				c.GeneratorCores, fnum(c.GeneratorUsPerMsg), per, fnum(c.Count), per, c.Generator))
+		}
+	}
+	if len(r.SourceAddrs) > 0 {
+		addrs := make([]string, 0, len(r.SourceAddrs))
+		for a := range r.SourceAddrs {
+			addrs = append(addrs, a)
+		}
+		sort.Strings(addrs)
+		parts := make([]string, 0, len(addrs))
+		for _, a := range addrs {
+			parts = append(parts, fmt.Sprintf("%s x%s", a, commas(int64(r.SourceAddrs[a]))))
+		}
+		lines = append(lines, "dials by source address: "+strings.Join(parts, ", "))
 	}
 	for _, ra := range r.Ratios {
 		lines = append(lines, fmt.Sprintf("ratio %s: %.3f", ra.Name, ra.Value))

@@ -16,7 +16,7 @@ import (
 // (reconnected and synced again) and, after stop, how many acked messages
 // never arrived.
 func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
-	spec, err := specOf(j)
+	spec, err := specOf(j, lv)
 	if err != nil {
 		return nil, err
 	}

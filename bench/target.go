@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,14 @@ type target struct {
 
 	nc *nats.Conn // to natsURL, for consumer info and fills; nil when unknown
 	js jetstream.JetStream
+
+	// pids are the server processes of a running target whose CPU (and,
+	// for idle, RSS: the first) is measured: --edge-pid, else the processes
+	// listening on the local ports of --url, --nats-url and --mongo-uri.
+	// Empty: not measured.
+	pids []int
+	// pidsFrom says how pids were found.
+	pidsFrom string
 }
 
 // targetOpts shape an in-process target.
@@ -145,7 +154,45 @@ func remoteTarget(cfg *Config) (*target, error) {
 			return nil, err
 		}
 	}
+	t.findPIDs(cfg)
 	return t, nil
+}
+
+// findPIDs sets the server processes of a running target: --edge-pid, else
+// the processes of this machine that listen on the ports of the edge URLs,
+// the NATS URLs and the MongoDB URI (edges first). A worker process
+// listens on none of those: give --edge-pid for it.
+func (t *target) findPIDs(cfg *Config) {
+	if len(cfg.EdgePIDs) > 0 {
+		t.pids, t.pidsFrom = slices.Clone(cfg.EdgePIDs), "--edge-pid"
+		return
+	}
+	var ports []uint16
+	for _, u := range t.urls {
+		ports = append(ports, localPort(u))
+	}
+	for _, u := range strings.Split(t.natsURL, ",") {
+		ports = append(ports, localPort(strings.TrimSpace(u)))
+	}
+	ports = append(ports, localPort(t.mongoURI))
+	ports = slices.DeleteFunc(ports, func(p uint16) bool { return p == 0 })
+	if len(ports) == 0 {
+		return
+	}
+	found, err := listenerPIDs(ports)
+	if err != nil {
+		return
+	}
+	var where []string
+	for _, p := range ports {
+		if pid := found[p]; pid > 0 && !slices.Contains(t.pids, pid) {
+			t.pids = append(t.pids, pid)
+			where = append(where, fmt.Sprintf("%d on :%d", pid, p))
+		}
+	}
+	if len(t.pids) > 0 {
+		t.pidsFrom = "listening: " + strings.Join(where, ", ")
+	}
 }
 
 func (t *target) connect() error {
@@ -227,10 +274,11 @@ type clientSpec struct {
 	aud   string
 	iss   string
 	addrs []net.IP
+	src   *addrCount // nil: not counted
 }
 
-func specOf(j job) (clientSpec, error) {
-	s := clientSpec{urls: j.URLs, key: auth.Key{ID: j.KeyID, Alg: auth.AlgHS256, Secret: j.Secret}, aud: j.Audience, iss: j.Issuer}
+func specOf(j job, lv *live) (clientSpec, error) {
+	s := clientSpec{urls: j.URLs, key: auth.Key{ID: j.KeyID, Alg: auth.AlgHS256, Secret: j.Secret}, aud: j.Audience, iss: j.Issuer, src: &lv.src}
 	for _, a := range j.SourceAddrs {
 		ip := net.ParseIP(a)
 		if ip == nil {
@@ -249,17 +297,30 @@ func (s clientSpec) localAddr(i int) *net.TCPAddr {
 	return &net.TCPAddr{IP: s.addrs[i%len(s.addrs)]}
 }
 
+// netDial dials from connection i's source address and counts the
+// socket's local address.
+func (s clientSpec) netDial(ctx context.Context, network, addr string, i int) (net.Conn, error) {
+	nd := &net.Dialer{Timeout: 30 * time.Second}
+	if la := s.localAddr(i); la != nil {
+		nd.LocalAddr = la
+	}
+	c, err := nd.DialContext(ctx, network, addr)
+	if err == nil && s.src != nil {
+		s.src.add(c)
+	}
+	return c, err
+}
+
 // dial connects user over urls (the first that answers) as connection i.
 func (s clientSpec) dial(ctx context.Context, user string, urls []string, i int) (*client.Client, error) {
 	tok, err := mintToken(s.key, s.aud, s.iss, user)
 	if err != nil {
 		return nil, err
 	}
-	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-	if la := s.localAddr(i); la != nil {
-		nd := &net.Dialer{LocalAddr: la, Timeout: 30 * time.Second}
-		d.NetDialContext = nd.DialContext
-	}
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.netDial(ctx, network, addr, i)
+		}}
 	return client.Dial(ctx, client.Config{URLs: urls, Token: tok, AutoAck: -1, Dialer: d,
 		RequestTimeout: 30 * time.Second})
 }
