@@ -31,6 +31,7 @@ commands:
   streams apply   create or update every stream, consumer and KV bucket
   nats            one nats-server node with JetStream (embedded; for local clusters)
   store           a standalone MongoDB-compatible store (embedded FerretDB, SQLite)
+  cluster         a local multi-process cluster: cluster up|down|status
   services        list every running natter process and role with its stats
   token           mint a client token (dev signing key or --jwt-secret)
   bench           load generator and benchmarks (natter bench --help)
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "store":
 		err = runStore(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "bench":
 		ctx, stop := signals(ctx, stderr)
 		defer stop()
