@@ -268,3 +268,56 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerStartsDuringNATSOutage starts a worker while two of the three
+// NATS nodes are down (no JetStream quorum: the stream definitions cannot be
+// read): the worker waits for the cluster instead of exiting, and is ready
+// once the nodes are back.
+func TestWorkerStartsDuringNATSOutage(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	c, err := cluster.Start(ctx, cluster.Options{Binary: binary, Dir: dir, Edges: 1, WorkerReplicas: 1, Combined: true, Log: logWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = c.Stop(sctx)
+	})
+	c.NATS[1].Kill()
+	c.NATS[2].Kill()
+	added := make(chan error, 1)
+	var w *cluster.Proc
+	go func() {
+		var err error
+		w, err = c.AddWorker(ctx, node.RolePersist)
+		added <- err
+	}()
+	// The new worker has started but cannot read its stream definitions:
+	// it says so and retries.
+	logPath := filepath.Join(dir, "logs", "worker-persist-1.log")
+	eventually(t, time.Minute, "the worker retries JetStream", func() error {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "jetstream not answering yet") {
+			return fmt.Errorf("no retry logged yet:\n%s", b)
+		}
+		return nil
+	})
+	for _, n := range c.NATS[1:] {
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-added; err != nil {
+		t.Fatalf("worker started during the outage: %v", err)
+	}
+	if !w.Running() {
+		t.Fatal("worker exited")
+	}
+}

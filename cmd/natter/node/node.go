@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return n, fmt.Errorf("node: jetstream: %w", err)
 	}
-	changes, err := streams.Ensure(ctx, n.js, cfg.Streams)
+	changes, err := ensureStreams(ctx, n.js, cfg.Streams, n.log)
 	if err != nil {
 		return n, settingErr(SettingNATSURL, "JetStream not usable: %v", err)
 	}
@@ -245,5 +245,33 @@ func drain(ctx context.Context, nc *nats.Conn) error {
 	case <-ctx.Done():
 		nc.Close()
 		return fmt.Errorf("node: nats drain: %w", ctx.Err())
+	}
+}
+
+// ensureWait bounds how long a starting process retries the JetStream
+// definitions while the cluster cannot answer (a node restarting, a leader
+// election): a worker started during a NATS disruption waits it out instead
+// of exiting.
+const ensureWait = 30 * time.Second
+
+// ensureStreams runs streams.Ensure, retrying errors that a cluster in
+// transition gives (timeouts, no responders, no leader yet) for up to
+// ensureWait. A server without JetStream fails at once.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Config, log *slog.Logger) ([]streams.Change, error) {
+	deadline := time.Now().Add(ensureWait)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		changes, err := streams.Ensure(actx, js, cfg)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+			ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			return changes, err
+		}
+		log.Warn("jetstream not answering yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return changes, err
+		case <-time.After(wait):
+		}
 	}
 }
