@@ -224,10 +224,56 @@ func TestIdle(t *testing.T) {
 	}
 }
 
+// TestStorm kills (SIGKILL) the edge process under a few hundred clients
+// in a generator child and starts a new one on the same address: every
+// client reconnects and syncs again, and no acked message of the traffic
+// that ran through it is lost.
 func TestStorm(t *testing.T) {
-	r := run(t, bench.Config{Scenario: "storm", Conns: 20, Rate: 50, LameDuck: 100 * time.Millisecond})
+	r := run(t, bench.Config{Scenario: "storm", Conns: 300, Rate: 100, Procs: 1, NatterBin: natterBin})
 	s := r.Storm
-	if s == nil || s.Resumed != 20 || s.ResumeSeconds <= 0 || s.Acked == 0 || s.Lost != 0 || s.Received < s.Acked || r.Errors != 0 {
+	if s == nil {
+		t.Fatalf("no storm figures; notes %v", r.Notes)
+	}
+	t.Logf("storm: %+v; cpu %+v; notes %v", *s, *r.CPU, r.Notes)
+	if s.Mode != bench.StormKill || s.OldEdgeExit != "signal: killed" {
+		t.Errorf("mode %q, old edge %q: want the edge process killed", s.Mode, s.OldEdgeExit)
+	}
+	if s.Resumed != 300 || r.Connected != 300 || s.Acked == 0 || s.Lost != 0 || s.Received < s.Acked || r.Errors != 0 {
+		t.Errorf("resumed %d/%d, acked %d received %d lost %d, errors %d (%v)", s.Resumed, r.Connected, s.Acked, s.Received, s.Lost, r.Errors, r.Notes)
+	}
+	// The order of events: the old process gone, then the new one ready,
+	// then the clients resumed (the last one after the new edge was ready).
+	if s.StopSeconds < 0 || s.StartSeconds <= 0 || s.DownSeconds < s.StopSeconds+s.StartSeconds-0.01 || s.BindTries < 1 {
+		t.Errorf("stop %v s, start %v s, down %v s, bind tries %d", s.StopSeconds, s.StartSeconds, s.DownSeconds, s.BindTries)
+	}
+	if s.AfterRestartSeconds < 0 || s.ResumeSeconds < s.DownSeconds || s.ResumeP50 <= 0 || s.ResumeP50 > s.ResumeP90 || s.ResumeP90 > s.ResumeP99 || s.ResumeP99 > s.ResumeSeconds {
+		t.Errorf("resume: last %v s after the kill, %v s after the new edge; p50 %v p90 %v p99 %v; edge down %v s",
+			s.ResumeSeconds, s.AfterRestartSeconds, s.ResumeP50, s.ResumeP90, s.ResumeP99, s.DownSeconds)
+	}
+	// Every resumed client dialled again after the kill (the SDK's own
+	// reconnect), and the per-second counts end at the total.
+	if s.Dials < uint64(s.Resumed) || s.FirstDialP50 <= 0 || s.FirstDialP99 < s.FirstDialP50 || s.FirstDialMax < s.FirstDialP99 || s.FirstDialMax > s.ResumeSeconds ||
+		len(s.ResumedBySecond) == 0 || s.ResumedBySecond[len(s.ResumedBySecond)-1] != s.Resumed {
+		t.Errorf("dials %d (%d failed), first dial p50 %v p99 %v max %v s, resumed by second %v", s.Dials, s.FailedDials, s.FirstDialP50, s.FirstDialP99, s.FirstDialMax, s.ResumedBySecond)
+	}
+	if r.CPU == nil || !strings.Contains(r.CPU.Server, "edge processes") || r.CPU.ServerUs <= 0 {
+		t.Errorf("cpu %+v, want the edge processes counted", r.CPU)
+	}
+}
+
+// TestStormGraceful runs the graceful mode: SIGTERM, the edge closes its
+// sockets over its lame-duck interval and exits 0 before the new one
+// starts.
+func TestStormGraceful(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "storm", Conns: 20, Rate: 50, LameDuck: 200 * time.Millisecond, StormMode: bench.StormGraceful, NatterBin: natterBin})
+	s := r.Storm
+	if s == nil || s.Mode != bench.StormGraceful || s.OldEdgeExit != "exit status 0" || s.Resumed != 20 || s.Lost != 0 || s.Acked == 0 || r.Errors != 0 {
 		t.Fatalf("storm %+v errors %d notes %v", s, r.Errors, r.Notes)
 	}
+}
+
+// TestEdgeRebind: storm's restart of a killed edge process polls while its
+// address is still taken.
+func TestEdgeRebind(t *testing.T) {
+	bench.CheckEdgeRebind(t, natterBin)
 }

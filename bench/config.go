@@ -90,9 +90,18 @@ type Config struct {
 	DrainTimeout time.Duration
 	// DialConc is how many dials run at once per generator. Zero means 64.
 	DialConc int
-	// PingInterval and LameDuck configure an in-process edge. Zero means
-	// the edge defaults (25s, 5s).
+	// PingInterval and LameDuck configure the edges of an in-process
+	// target (and storm's edge process). Zero means the edge defaults (25s,
+	// 5s).
 	PingInterval, LameDuck time.Duration
+	// StormMode is how storm takes its edge down: "kill" (SIGKILL, the
+	// default) or "graceful" (SIGTERM: lame duck, then drain). Empty means
+	// kill.
+	StormMode string
+	// NatterBin is the natter binary whose `natter edge` storm runs as the
+	// edge under test. Empty means this executable (`natter bench` is a
+	// natter subcommand).
+	NatterBin string
 	// DataDir is where an in-process target keeps its temporary data dir.
 	// Empty means the system temp dir.
 	DataDir string
@@ -168,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JWTKeyID == "" {
 		c.JWTKeyID = "default"
+	}
+	if c.StormMode == "" {
+		c.StormMode = StormKill
 	}
 	return c
 }

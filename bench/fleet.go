@@ -86,6 +86,13 @@ type jobResult struct {
 	// SourceAddrs counts the job's dials by the local address of the
 	// socket.
 	SourceAddrs map[string]uint64 `json:"source_addrs,omitempty"`
+	// ResumeNS are the wall clock times at which the resumed clients of a
+	// storm job were seen resumed; FirstDialNS those of the clients' first
+	// dial after mark; Dials and FailedDials count those dials.
+	ResumeNS    []int64 `json:"resume_ns,omitempty"`
+	FirstDialNS []int64 `json:"first_dial_ns,omitempty"`
+	Dials       uint64  `json:"dials,omitempty"`
+	FailedDials uint64  `json:"failed_dials,omitempty"`
 }
 
 // live are a job's counters, read by the progress line.
@@ -164,6 +171,8 @@ type control struct {
 	start  <-chan struct{}     // go
 	expect <-chan uint64       // fanout: how many messages the sender sent
 	stop   <-chan struct{}     // idle, storm: end the hold
+	mark   <-chan struct{}     // storm: take the before-restart snapshot
+	marked func()              // storm: the snapshot is taken
 	sent   func(n uint64)      // fanout sender: done sending n messages
 	events func(string, int64) // free-form progress events (unused by in-process)
 }
@@ -213,6 +222,7 @@ func runJobKind(ctx context.Context, j job, lv *live, ctl *control) (*jobResult,
 type worker struct {
 	lv      live
 	readyCh chan struct{}
+	markCh  chan struct{} // closed when the job answered mark
 	sentCh  chan uint64
 	doneCh  chan struct{}
 	res     *jobResult
@@ -251,16 +261,18 @@ func startFleet(ctx context.Context, r *runner, jobs []job, procs bool) (*fleet,
 
 func startInproc(ctx context.Context, j job) *worker {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &worker{abort: cancel, readyCh: make(chan struct{}), sentCh: make(chan uint64, 1), doneCh: make(chan struct{})}
-	start, stop := make(chan struct{}), make(chan struct{})
+	w := &worker{abort: cancel, readyCh: make(chan struct{}), markCh: make(chan struct{}), sentCh: make(chan uint64, 1), doneCh: make(chan struct{})}
+	start, stop, mark := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	expect := make(chan uint64, 1)
-	var once1, once2 sync.Once
+	var once1, once2, once3, once4 sync.Once
 	w.cmd = func(line string) {
 		switch {
 		case line == "go":
 			once1.Do(func() { close(start) })
 		case line == "stop":
 			once2.Do(func() { close(stop) })
+		case line == "mark":
+			once3.Do(func() { close(mark) })
 		case strings.HasPrefix(line, "expect "):
 			n, _ := strconv.ParseUint(strings.TrimPrefix(line, "expect "), 10, 64)
 			expect <- n
@@ -270,7 +282,8 @@ func startInproc(ctx context.Context, j job) *worker {
 	var readyOnce sync.Once
 	ctl := &control{
 		ready: func() { readyOnce.Do(func() { close(w.readyCh) }) },
-		start: start, stop: stop, expect: expect,
+		start: start, stop: stop, expect: expect, mark: mark,
+		marked: func() { once4.Do(func() { close(w.markCh) }) },
 		sent:   func(n uint64) { w.sentCh <- n },
 		events: func(string, int64) {},
 	}
@@ -284,7 +297,7 @@ func startInproc(ctx context.Context, j job) *worker {
 
 // childMsg is one line a child writes on its stdout.
 type childMsg struct {
-	T      string     `json:"t"` // ready, p (progress), sent, result, error
+	T      string     `json:"t"` // ready, p (progress), sent, marked, result, error
 	P      *snapshot  `json:"p,omitempty"`
 	N      uint64     `json:"n,omitempty"`
 	Result *jobResult `json:"result,omitempty"`
@@ -311,7 +324,7 @@ func startChild(ctx context.Context, r *runner, j job) (*worker, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start child %s: %w", exe, err)
 	}
-	w := &worker{readyCh: make(chan struct{}), sentCh: make(chan uint64, 1), doneCh: make(chan struct{}), pid: cmd.Process.Pid,
+	w := &worker{readyCh: make(chan struct{}), markCh: make(chan struct{}), sentCh: make(chan uint64, 1), doneCh: make(chan struct{}), pid: cmd.Process.Pid,
 		abort: func() { _ = cmd.Process.Kill() }}
 	var wmu sync.Mutex
 	w.cmd = func(line string) {
@@ -326,7 +339,7 @@ func startChild(ctx context.Context, r *runner, j job) (*worker, error) {
 		defer close(w.doneCh)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		var readyOnce sync.Once
+		var readyOnce, markedOnce sync.Once
 		for sc.Scan() {
 			var m childMsg
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -336,6 +349,8 @@ func startChild(ctx context.Context, r *runner, j job) (*worker, error) {
 			switch m.T {
 			case "ready":
 				readyOnce.Do(func() { close(w.readyCh) })
+			case "marked":
+				markedOnce.Do(func() { close(w.markCh) })
 			case "p":
 				if m.P != nil {
 					w.lv.set(*m.P)
@@ -382,6 +397,29 @@ func (f *fleet) broadcast(line string) {
 	for _, w := range f.ws {
 		w.cmd(line)
 	}
+}
+
+// mark sends mark to every worker and waits until each has answered (or
+// one fails).
+func (f *fleet) mark(ctx context.Context, timeout time.Duration) error {
+	f.broadcast("mark")
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for _, w := range f.ws {
+		select {
+		case <-w.markCh:
+		case <-w.doneCh:
+			if w.err != nil {
+				return w.err
+			}
+			return errors.New("bench: a generator stopped before it answered mark")
+		case <-deadline.C:
+			return fmt.Errorf("bench: generators did not answer mark within %v", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // snap sums the workers' counters.
@@ -476,10 +514,10 @@ func runChild(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start, stop := make(chan struct{}), make(chan struct{})
+	start, stop, mark := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	expect := make(chan uint64, 1)
 	go func() {
-		var startOnce, stopOnce sync.Once
+		var startOnce, stopOnce, markOnce sync.Once
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
@@ -487,6 +525,8 @@ func runChild(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 				startOnce.Do(func() { close(start) })
 			case line == "stop":
 				stopOnce.Do(func() { close(stop) })
+			case line == "mark":
+				markOnce.Do(func() { close(mark) })
 			case strings.HasPrefix(line, "expect "):
 				n, _ := strconv.ParseUint(strings.TrimPrefix(line, "expect "), 10, 64)
 				expect <- n
@@ -497,12 +537,14 @@ func runChild(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 		startOnce.Do(func() { close(start) })
 	}()
 	var lv live
-	var readyOnce sync.Once
+	var readyOnce, markedOnce sync.Once
 	ctl := &control{
 		ready:  func() { readyOnce.Do(func() { emit(childMsg{T: "ready"}) }) },
 		start:  start,
 		stop:   stop,
 		expect: expect,
+		mark:   mark,
+		marked: func() { markedOnce.Do(func() { emit(childMsg{T: "marked"}) }) },
 		sent:   func(n uint64) { emit(childMsg{T: "sent", N: n}) },
 		events: func(string, int64) {},
 	}

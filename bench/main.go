@@ -26,7 +26,7 @@ scenarios:
   persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second
   history   newest-50 page latency with --history-sizes messages stored in the stream
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
-  storm     --conns clients, the edge stopped and restarted: time until all resumed, messages lost
+  storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost
   suite     a quick run of every scenario with small sizes (writes --json)
 
 Without --url the bench starts natter dev in-process (temporary data dir, free ports).
@@ -154,8 +154,10 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.NoBaseline, "no-baseline", false, "skip the raw baselines")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "bound on the wait for deliveries after the window")
 	fs.IntVar(&c.DialConc, "dial-conc", 64, "dials in flight per generator")
-	fs.DurationVar(&c.PingInterval, "ping", 0, "in-process edge ping interval (default 25s)")
-	fs.DurationVar(&c.LameDuck, "lame-duck", 0, "in-process edge lame-duck interval (default 5s)")
+	fs.DurationVar(&c.PingInterval, "ping", 0, "ping interval of the bench's edges (in-process; storm's edge process) (default 25s)")
+	fs.DurationVar(&c.LameDuck, "lame-duck", 0, "lame-duck interval of the bench's edges (in-process; storm's edge process) (default 5s)")
+	fs.StringVar(&c.StormMode, "storm-mode", StormKill, "storm: how the edge goes down: kill (SIGKILL) or graceful (SIGTERM: lame duck, then drain)")
+	fs.StringVar(&c.NatterBin, "natter-bin", "", "storm: natter binary whose 'natter edge' is the edge under test (default: this executable)")
 	fs.StringVar(&c.DataDir, "data", "", "parent of the in-process natter's temporary data dir (default: system temp)")
 	fs.StringVar(&c.JSON, "json", "", "write the report as JSON to this file")
 	fs.BoolVar(&c.Markdown, "markdown", false, "print the final table as markdown")
@@ -187,6 +189,8 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("--jwt-secret is required with --url")
 	case c.RateFrac < 0 || c.RateFrac > 1:
 		return c, errors.New("--rate-frac must be in 0..1")
+	case c.StormMode != StormKill && c.StormMode != StormGraceful:
+		return c, fmt.Errorf("--storm-mode %q: want %s or %s", c.StormMode, StormKill, StormGraceful)
 	}
 	return c, nil
 }

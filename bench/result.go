@@ -115,14 +115,48 @@ type IdleFigures struct {
 
 // StormFigures are the edge restart figures.
 type StormFigures struct {
-	Clients int `json:"clients"`
+	// Mode is how the edge went down: kill (SIGKILL) or graceful (SIGTERM:
+	// lame duck, then drain).
+	Mode    string `json:"mode"`
+	Clients int    `json:"clients"`
 	// Resumed counts clients that reconnected and synced after the restart.
 	Resumed int `json:"resumed"`
-	// ResumeSeconds is from the start of the edge shutdown until the last
-	// client resumed; AfterRestartSeconds from when the new edge listened.
+	// ResumeSeconds is from the kill (graceful: the SIGTERM) until the last
+	// client resumed; AfterRestartSeconds from when the new edge was ready
+	// (its "natter ready" line: listening and serving); ResumeP50, P90 and
+	// P99 are the clients' resume times from the kill.
 	ResumeSeconds       float64 `json:"resume_s"`
 	AfterRestartSeconds float64 `json:"after_restart_s"`
-	DownSeconds         float64 `json:"down_s"`
+	ResumeP50           float64 `json:"resume_p50_s"`
+	ResumeP90           float64 `json:"resume_p90_s"`
+	ResumeP99           float64 `json:"resume_p99_s"`
+	// DownSeconds is from the kill until the new edge was ready: StopSeconds
+	// until the old process was gone, then StartSeconds from spawning the
+	// new one until ready (BindTries processes, when the address was still
+	// in use).
+	DownSeconds  float64 `json:"down_s"`
+	StopSeconds  float64 `json:"stop_s"`
+	StartSeconds float64 `json:"start_s"`
+	BindTries    int     `json:"bind_tries"`
+	// OldEdgeExit is how the old edge process ended, as the OS reported it
+	// ("signal: killed" after a kill, "exit status 0" after a graceful
+	// stop).
+	OldEdgeExit string `json:"old_edge_exit"`
+	// EdgeCPUSeconds is the CPU time of the edge processes over the run
+	// (the old one from go to the kill, the new one from its start).
+	EdgeCPUSeconds float64 `json:"edge_cpu_s"`
+	// ResumedBySecond[k] is how many clients had resumed k+1 seconds after
+	// the kill.
+	ResumedBySecond []int `json:"resumed_by_second"`
+	// FirstDialP50, P99 and Max are the times from the kill to the
+	// clients' first reconnect attempt (TCP dial): the SDK's first delay.
+	// Dials and FailedDials count the clients' TCP dials after the kill
+	// (failed: mostly refused while no edge listened).
+	FirstDialP50 float64 `json:"first_dial_p50_s"`
+	FirstDialP99 float64 `json:"first_dial_p99_s"`
+	FirstDialMax float64 `json:"first_dial_max_s"`
+	Dials        uint64  `json:"dials"`
+	FailedDials  uint64  `json:"failed_dials"`
 	// Acked and Received count the messages of the traffic that ran through
 	// the restart; Lost = acked messages a receiver never got.
 	Acked    uint64 `json:"acked"`
@@ -348,8 +382,11 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 			i.Pid, i.RSSBeforeMiB, i.RSSAfterMiB, i.RSSPerConnKiB, i.CPUCorePercent, i.HoldSeconds, i.CPUUsPerConnS, i.DialSeconds))
 	}
 	if s := r.Storm; s != nil {
-		lines = append(lines, fmt.Sprintf("storm: %d/%d clients resumed %.2f s after the shutdown started (%.2f s after the new edge listened; edge down %.2f s); acked %d, received %d, lost %d",
-			s.Resumed, s.Clients, s.ResumeSeconds, s.AfterRestartSeconds, s.DownSeconds, s.Acked, s.Received, s.Lost))
+		lines = append(lines, fmt.Sprintf("storm (%s): %d/%d clients resumed %.2f s after the %s (p50 %.2f s, p90 %.2f s, p99 %.2f s), %.2f s after the new edge was ready; edge down %.2f s (old process gone after %.2f s, new one ready %.2f s after its start); acked %d, received %d, lost %d",
+			s.Mode, s.Resumed, s.Clients, s.ResumeSeconds, stormSignal(s.Mode), s.ResumeP50, s.ResumeP90, s.ResumeP99, s.AfterRestartSeconds,
+			s.DownSeconds, s.StopSeconds, s.StartSeconds, s.Acked, s.Received, s.Lost))
+		lines = append(lines, fmt.Sprintf("storm: first reconnect attempt p50 %.3f s, p99 %.3f s, max %.3f s after the %s; %s TCP dials since (%s failed); resumed by second after the %s: %v; edge processes' CPU %.2f s",
+			s.FirstDialP50, s.FirstDialP99, s.FirstDialMax, stormSignal(s.Mode), commas(int64(s.Dials)), commas(int64(s.FailedDials)), stormSignal(s.Mode), s.ResumedBySecond, s.EdgeCPUSeconds))
 	}
 	if c := r.CPU; c != nil {
 		per := c.Per

@@ -11,10 +11,12 @@ import (
 )
 
 // runStormJob connects clients [From, To); the first TrafficPairs pairs
-// (2k sends to 2k+1) send at Rate in total while the coordinator stops and
-// restarts the edge. The job reports when each client has resumed
-// (reconnected and synced again) and, after stop, how many acked messages
-// never arrived.
+// (2k sends to 2k+1) send at Rate in total while the coordinator kills (or
+// stops) and restarts the edge. On mark, just before the edge goes down,
+// the job notes every client's reconnect and sync counters; a client has
+// resumed once it has reconnected and completed a sync since (its
+// post-reconnect sync). The job reports when each client resumed and,
+// after stop, how many acked messages never arrived.
 func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
 	spec, err := specOf(j, lv)
 	if err != nil {
@@ -25,6 +27,8 @@ func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 	for i := j.From; i < j.To; i++ {
 		users = append(users, fmt.Sprintf("%sc%d", j.Prefix, i))
 	}
+	dl := &dialLog{from: j.From, first: make([]atomic.Int64, len(users))}
+	spec.onDial = dl.record
 	t0 := time.Now()
 	cs := dialAll(ctx, spec, users, func(int) []string { return j.URLs }, j.DialConc, j.From, lv, es)
 	defer closeAll(cs)
@@ -71,10 +75,6 @@ func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 		return nil, err
 	}
 	res.StartNS = time.Now().UnixNano()
-	syncs0 := make([]uint64, len(cs))
-	for i, c := range cs {
-		syncs0[i] = c.Stats().Syncs
-	}
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
 	sendCtx, cancelSends := context.WithCancel(ctx)
@@ -95,8 +95,23 @@ func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 			})
 		}()
 	}
-	// Watch every client until each has reconnected and synced, or stop.
+	// Note the counters before the edge goes down, then watch every client
+	// until each has reconnected and synced since, or stop.
+	select {
+	case <-ctl.mark:
+	case <-ctl.stop:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	recs0, syncs0 := make([]uint64, len(cs)), make([]uint64, len(cs))
+	for i, c := range cs {
+		st := c.Stats()
+		recs0[i], syncs0[i] = st.Reconnects, st.Syncs
+	}
+	dl.armed.Store(true)
+	ctl.marked()
 	resumed := make([]bool, len(cs))
+	res.ResumeNS = make([]int64, 0, len(cs))
 	nres := 0
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -112,11 +127,12 @@ watch:
 				if resumed[i] {
 					continue
 				}
-				if st := c.Stats(); st.Reconnects > 0 && st.Syncs > syncs0[i] {
+				if st := c.Stats(); st.Reconnects > recs0[i] && st.Syncs > syncs0[i] {
 					resumed[i] = true
 					nres++
 					lv.resumed.Add(1)
 					res.LastResumeNS = now.UnixNano()
+					res.ResumeNS = append(res.ResumeNS, res.LastResumeNS)
 				}
 			}
 		}
@@ -134,7 +150,7 @@ watch:
 			case c.Err() != nil:
 				stopped++
 				es.add(fmt.Errorf("client %s stopped: %w", c.User(), c.Err()))
-			case st.Reconnects == 0:
+			case st.Reconnects == recs0[i]:
 				noReconnect++
 			default:
 				noSync++
@@ -175,7 +191,35 @@ watch:
 			res.Lost += a - d
 		}
 	}
+	res.Dials, res.FailedDials = dl.dials.Load(), dl.failed.Load()
+	for i := range dl.first {
+		if ns := dl.first[i].Load(); ns > 0 {
+			res.FirstDialNS = append(res.FirstDialNS, ns)
+		}
+	}
 	res.Errors = es.n.Load()
 	res.FirstErr = es.firstErr()
 	return res, nil
+}
+
+// dialLog records the clients' TCP dials once armed (at mark): how many,
+// how many failed, and when each client dialled first.
+type dialLog struct {
+	from          int            // connection index of the job's first client
+	armed         atomic.Bool    // set at mark
+	first         []atomic.Int64 // unix ns of each client's first dial since mark; 0: none
+	dials, failed atomic.Uint64
+}
+
+func (d *dialLog) record(i int, err error) {
+	if !d.armed.Load() {
+		return
+	}
+	d.dials.Add(1)
+	if err != nil {
+		d.failed.Add(1)
+	}
+	if k := i - d.from; k >= 0 && k < len(d.first) {
+		d.first[k].CompareAndSwap(0, time.Now().UnixNano())
+	}
 }

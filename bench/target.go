@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -37,8 +39,11 @@ type target struct {
 
 	dev   *node.Node
 	edges []*node.Node // extra in-process edges; urls[i] belongs to edges[i-1] when the dev edge is in urls
-	ecfg  node.EdgeConfig
-	scfg  streams.Config
+	// eprocs are the edges run as their own processes (targetOpts.edgeBin),
+	// in the order of urls; storm replaces eprocs[0] as it restarts it.
+	eprocs []*edgeProc
+	ecfg   node.EdgeConfig
+	scfg   streams.Config
 
 	nc *nats.Conn // to natsURL, for consumer info and fills; nil when unknown
 	js jetstream.JetStream
@@ -57,21 +62,28 @@ type targetOpts struct {
 	// edges is how many client-facing edges to run (0 means 1: the dev
 	// node's own).
 	edges int
-	// separateEdge puts every client-facing edge in its own ModeEdge node,
-	// so that storm can stop one without stopping NATS.
-	separateEdge bool
+	// edgeBin, when set, runs every client-facing edge as its own
+	// `natter edge` process of this natter binary on the dev node's NATS
+	// (the dev node's own edge is then not among the URLs), so that storm
+	// can kill one.
+	edgeBin string
+	// verbose receives the edge processes' log lines. Nil means none.
+	verbose io.Writer
 	// roles of the dev node (nil: all).
 	roles []string
 	// streams sizes the JetStream definitions.
 	streams streams.Config
 }
 
+// devKey is a fresh signing key for an in-process target: 32 random bytes,
+// hex-encoded so that an edge process can take it as its --jwt-secret
+// (key id "default").
 func devKey() (auth.Key, error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
 		return auth.Key{}, err
 	}
-	return auth.Key{ID: "bench", Alg: auth.AlgHS256, Secret: secret}, nil
+	return auth.Key{ID: "default", Alg: auth.AlgHS256, Secret: []byte(hex.EncodeToString(raw))}, nil
 }
 
 // startTarget starts natter in-process unless cfg names edges.
@@ -111,11 +123,21 @@ func startTarget(ctx context.Context, cfg *Config, o targetOpts) (*target, error
 	}
 	t.natsURL, t.mongoURI = t.dev.NATSURL(), t.dev.MongoURI()
 	n := max(o.edges, 1)
-	if !o.separateEdge {
+	if o.edgeBin == "" {
 		t.urls = append(t.urls, wsURL(t.dev.Addr()))
 		n--
 	}
 	for i := 0; i < n; i++ {
+		if o.edgeBin != "" {
+			p, err := t.startEdgeProc(sctx, o.edgeBin, "127.0.0.1:0", o.verbose)
+			if err != nil {
+				t.close()
+				return nil, err
+			}
+			t.eprocs = append(t.eprocs, p)
+			t.urls = append(t.urls, wsURL(p.addr))
+			continue
+		}
 		e, err := t.startEdge(sctx, "127.0.0.1:0")
 		if err != nil {
 			t.close()
@@ -215,6 +237,11 @@ func (t *target) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	for _, p := range t.eprocs {
+		if p != nil {
+			p.kill()
+		}
+	}
 	for _, e := range t.edges {
 		if e != nil {
 			_ = e.Shutdown(ctx)
@@ -275,6 +302,9 @@ type clientSpec struct {
 	iss   string
 	addrs []net.IP
 	src   *addrCount // nil: not counted
+	// onDial, when set, is told of every TCP dial of connection i (err nil:
+	// connected).
+	onDial func(i int, err error)
 }
 
 func specOf(j job, lv *live) (clientSpec, error) {
@@ -307,6 +337,9 @@ func (s clientSpec) netDial(ctx context.Context, network, addr string, i int) (n
 	c, err := nd.DialContext(ctx, network, addr)
 	if err == nil && s.src != nil {
 		s.src.add(c)
+	}
+	if s.onDial != nil {
+		s.onDial(i, err)
 	}
 	return c, err
 }
