@@ -149,6 +149,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
 		Roles: splitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
 	common.apply(&cfg)
+	if cfg.Faults, err = faultsFromEnv(); err != nil {
+		return err
+	}
 	if hooks != "" {
 		eps, err := webhooks.LoadEndpoints(hooks)
 		if err != nil {

@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -17,16 +18,23 @@ type Handler struct {
 	st  *store.Store
 	log *msglog.Log
 	lg  *slog.Logger
+
+	faults  Faults
+	written atomic.Int64 // batches written, for Faults.AfterWrite
 }
 
 var _ runner.Handler = (*Handler)(nil)
 
 // New returns the persist handler.
-func New(st *store.Store, l *msglog.Log, logger *slog.Logger) *Handler {
+func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{st: st, log: l, lg: logger}
+	h := &Handler{st: st, log: l, lg: logger}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Handle stores msgs in one InsertMany. A message that does not decode is
@@ -41,6 +49,10 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 			res[i] = runner.Result{Outcome: runner.Poison, Reason: "persist: " + err.Error()}
 			continue
 		}
+		if h.faults.Fail != nil && h.faults.Fail(dm) {
+			res[i] = runner.Result{Outcome: runner.Retry, Reason: "persist: injected fault (testing hook)"}
+			continue
+		}
 		batch = append(batch, dm)
 		idx = append(idx, i)
 	}
@@ -53,6 +65,9 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
 		}
 		return res
+	}
+	if h.faults.AfterWrite != nil {
+		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}
 	errs := h.log.EnsureIdemBatch(ctx, batch)
 	for j, i := range idx {

@@ -3,6 +3,7 @@ package persist_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -179,5 +181,59 @@ func TestIdemRecordWritten(t *testing.T) {
 	e.settled(t, "c3", 10)
 	if _, err := kv.Get(context.Background(), id); err != nil {
 		t.Fatalf("idempotency record not rewritten: %v", err)
+	}
+}
+
+// TestFaultHooks: the chaos suite's hooks. Fail makes the marked message
+// retry until MaxDeliver and land on the persist dead-letter subject while
+// the rest is stored; AfterWrite runs once per batch, after its rows are in
+// the store.
+func TestFaultHooks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.send(t, "c4", 0, 20)
+	bad, err := e.log.Append(ctx, msglog.Send{Conv: "c4", From: "alice", Cmid: "bad", Body: "hi POISON"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send(t, "c4", 20, 40)
+	var writes atomic.Int64
+	var missing atomic.Value
+	h := persist.New(e.st, e.log, nil, persist.WithFaults(persist.Faults{
+		Fail: func(m natter.Message) bool { return strings.Contains(m.Body, "POISON") },
+		AfterWrite: func(n int, batch []natter.Message) {
+			writes.Add(1)
+			for _, m := range batch {
+				if _, err := e.st.GetMessage(ctx, m.ID); err != nil {
+					missing.Store(fmt.Sprintf("batch %d: %s not stored when AfterWrite ran: %v", n, m.ID, err))
+				}
+			}
+		},
+	}))
+	e.runner(t, h)
+	e.settled(t, "c4", 40)
+	if writes.Load() == 0 {
+		t.Fatal("AfterWrite never ran")
+	}
+	if msg := missing.Load(); msg != nil {
+		t.Fatal(msg)
+	}
+	if _, err := e.st.GetMessage(ctx, bad.ID); err == nil {
+		t.Fatal("the failing message was stored")
+	}
+	dl, err := e.js.Stream(ctx, subjects.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dl.GetLastMsgForSubject(ctx, subjects.DLQ("persist"))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if got := m.Header.Get(runner.HeaderDLQMsgID); got != bad.ID {
+		t.Fatalf("dead letter of %q, want %q", got, bad.ID)
+	}
+	if got := m.Header.Get(runner.HeaderDLQDeliveries); got != "5" {
+		t.Fatalf("dead-lettered after %s deliveries, want MaxDeliver 5", got)
 	}
 }

@@ -112,8 +112,25 @@ type Config struct {
 
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 30s.
 	ShutdownTimeout time.Duration
+	// Faults inject failures for the chaos tests (natter reads them from
+	// NATTER_FAULT, docs/config.md "Testing hooks"). The zero value injects
+	// none.
+	Faults Faults
 	// Logger; nil means discard.
 	Logger *slog.Logger
+}
+
+// Faults are the fault-injection hooks of the chaos tests (test/chaos).
+// The zero value injects none.
+type Faults struct {
+	// PersistKillAfterWrite, when above zero, makes the persist role kill
+	// its own process (SIGKILL) right after the Nth batch it wrote to
+	// MongoDB, before acknowledging that batch.
+	PersistKillAfterWrite int
+	// PersistFailBody, when not empty, makes the persist role fail every
+	// message whose body contains it, as a store error would: the message is
+	// retried until MaxDeliver and then dead-lettered.
+	PersistFailBody string
 }
 
 func (c Config) serviceMaxBody() int {

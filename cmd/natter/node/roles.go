@@ -3,11 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/micro"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -65,7 +68,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), persist.New(n.store, mlog, lg),
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -226,4 +229,31 @@ func (n *Node) startEdge(ctx context.Context) error {
 		return err
 	})
 	return nil
+}
+
+// persistFaults turns the chaos tests' fault settings into persist options.
+func persistFaults(f Faults, lg *slog.Logger) []persist.Option {
+	var pf persist.Faults
+	if n := f.PersistKillAfterWrite; n > 0 {
+		pf.AfterWrite = func(written int, batch []natter.Message) {
+			if written != n {
+				return
+			}
+			first, last := batch[0], batch[len(batch)-1]
+			lg.Warn("fault injection: killing this process after a batch write, before its acks (testing hook)",
+				"batch", written, "n", len(batch), "first", first.Conv+":"+strconv.FormatUint(first.Seq, 10), "last", last.Conv+":"+strconv.FormatUint(last.Seq, 10))
+			if self, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = self.Kill() // SIGKILL: no deferred code, no drain
+			}
+			select {} // the signal is on its way
+		}
+	}
+	if body := f.PersistFailBody; body != "" {
+		pf.Fail = func(m natter.Message) bool { return strings.Contains(m.Body, body) }
+	}
+	if pf.AfterWrite == nil && pf.Fail == nil {
+		return nil
+	}
+	lg.Warn("fault injection on (testing hook)", "persist_kill_after_write", f.PersistKillAfterWrite, "persist_fail_body", f.PersistFailBody)
+	return []persist.Option{persist.WithFaults(pf)}
 }
