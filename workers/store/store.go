@@ -46,8 +46,25 @@ type Store struct {
 	cursors *mongo.Collection
 }
 
-// Open connects, pings and ensures the indexes.
+// Open connects, pings and ensures the indexes. On FerretDB v1 with its
+// SQLite backend (the embedded store) the messages collection gets no
+// conv_seq index, and one left by an earlier version is dropped: that
+// backend reads no index but _id's, so conv_seq only cost writes (about half
+// of an insert's disk writes and time on a grown store; docs/benchmarks.md).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, indexesAuto)
+}
+
+// indexMode says which indexes open ensures.
+type indexMode int
+
+const (
+	indexesAuto indexMode = iota // those the server can use (Open)
+	indexesAll                   // conv_seq even on FerretDB/SQLite (benchmarks)
+	indexesNone                  // none (benchmarks)
+)
+
+func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 	if cfg.Database == "" {
 		cfg.Database = "natter"
 	}
@@ -86,7 +103,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		users:   db.Collection(CollUsers),
 		cursors: db.Collection(CollCursors),
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
+	if mode == indexesNone {
+		return s, nil
+	}
+	if err := s.ensureIndexes(ctx, mode); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -109,22 +129,27 @@ func readPref(name string) (*readpref.ReadPref, error) {
 	return nil, fmt.Errorf("store: unknown read preference %q", name)
 }
 
-func (s *Store) ensureIndexes(ctx context.Context) error {
-	_, err := s.msgs.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "conv", Value: 1}, {Key: "seq", Value: 1}},
-		Options: options.Index().SetName("conv_seq").SetUnique(true),
-	})
-	if err != nil {
-		return fmt.Errorf("store: index messages conv_seq: %w", err)
-	}
+func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 	// Sparse: only conversations with a pending event have outbox.0, so
-	// the outbox sweep reads a small index, not the collection.
-	_, err = s.convs.Indexes().CreateOne(ctx, mongo.IndexModel{
+	// the outbox sweep reads a small index, not the collection. First: on
+	// FerretDB it opens the database, after which the startup warnings
+	// that ferretSQLite reads name the backend.
+	_, err := s.convs.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "outbox.0.at", Value: 1}},
 		Options: options.Index().SetName("outbox_at").SetSparse(true),
 	})
 	if err != nil {
 		return fmt.Errorf("store: index conversations outbox_at: %w", err)
+	}
+	if mode == indexesAuto && s.ferretSQLite(ctx) {
+		return s.dropSeqIndex(ctx)
+	}
+	_, err = s.msgs.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "conv", Value: 1}, {Key: "seq", Value: 1}},
+		Options: options.Index().SetName(seqIndex).SetUnique(true),
+	})
+	if err != nil {
+		return fmt.Errorf("store: index messages conv_seq: %w", err)
 	}
 	return nil
 }

@@ -53,11 +53,14 @@ func TestInsertMessagesIdempotent(t *testing.T) {
 	if c, _ := s.CountMessages(ctx, "c1"); c != 10 {
 		t.Fatalf("stored %d, want 10", c)
 	}
-	// Same (conv, seq) under another id violates the unique index.
+	// Same (conv, seq) under another id: on MongoDB the unique conv_seq
+	// index refuses it and InsertMessages counts it as already stored; the
+	// embedded store has no conv_seq (see Open) and stores it. Either way no
+	// error (the log never gives one seq to two messages).
 	dup := msg("c1", 3)
 	dup.ID = "m_other"
 	if _, err := s.InsertMessages(ctx, []natter.Message{dup}); err != nil {
-		t.Fatalf("dup seq should be treated as already stored, got %v", err)
+		t.Fatalf("dup seq should not be an error, got %v", err)
 	}
 	got, err := s.MessagesBefore(ctx, "c1", 8, 3)
 	if err != nil {
@@ -163,5 +166,66 @@ func TestDataSurvivesRestart(t *testing.T) {
 		}
 		_ = s.Close(ctx)
 		_ = emb.Stop(ctx)
+	}
+}
+
+func messageIndexes(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	specs, err := s.DB().Collection(store.CollMessages).Indexes().ListSpecifications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sp := range specs {
+		names = append(names, sp.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestNoSeqIndexOnEmbedded: on the embedded store (FerretDB v1, SQLite) Open
+// leaves conv_seq out from the first start, and drops one an earlier
+// version created; _id stays unique, so inserts stay idempotent.
+func TestNoSeqIndexOnEmbedded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	emb, err := store.StartEmbedded(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
+	cfg := store.Config{URI: emb.URI()}
+
+	fresh, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(ctx)
+	if _, err := fresh.InsertMessages(ctx, []natter.Message{msg("c1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := messageIndexes(t, fresh); !slices.Equal(got, []string{"_id_"}) {
+		t.Fatalf("indexes on a fresh embedded store: %v, want [_id_]", got)
+	}
+
+	old, err := store.OpenSeqIndex(ctx, cfg) // as natter did before
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close(ctx)
+	if got := messageIndexes(t, old); !slices.Equal(got, []string{"_id_", "conv_seq"}) {
+		t.Fatalf("indexes after the old Open: %v", got)
+	}
+	again, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	if got := messageIndexes(t, again); !slices.Equal(got, []string{"_id_"}) {
+		t.Fatalf("indexes after reopening: %v, want conv_seq dropped", got)
+	}
+	if n, err := again.InsertMessages(ctx, []natter.Message{msg("c1", 1), msg("c1", 2)}); err != nil || n != 1 {
+		t.Fatalf("redelivery after the drop: n=%d err=%v, want 1 new", n, err)
 	}
 }

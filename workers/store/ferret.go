@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+)
+
+// seqIndex is the unique {conv: 1, seq: 1} index of the messages collection.
+const seqIndex = "conv_seq"
+
+// ferretSQLite reports whether the server is FerretDB v1 on its SQLite
+// backend (the embedded store, and "natter store"). That backend pushes only
+// an _id equality filter down to SQL and never reads a secondary index, so
+// conv_seq there is write cost only. FerretDB marks itself with
+// buildInfo.ferretdbVersion and names its backend in the startup warnings
+// ("Powered by FerretDB v1.24.2 and SQLite 3.46.0."); FerretDB v2 has no
+// SQLite backend. Any doubt answers false, which keeps the index.
+func (s *Store) ferretSQLite(ctx context.Context) bool {
+	admin := s.client.Database("admin")
+	var info bson.M
+	if err := admin.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false
+	}
+	if _, ok := info["ferretdbVersion"]; !ok {
+		return false
+	}
+	var log struct {
+		Log []string `bson:"log"`
+	}
+	if err := admin.RunCommand(ctx, bson.D{{Key: "getLog", Value: "startupWarnings"}}).Decode(&log); err != nil {
+		return false
+	}
+	for _, line := range log.Log {
+		if strings.Contains(line, "Powered by FerretDB") && strings.Contains(line, " and SQLite ") {
+			return true
+		}
+	}
+	return false
+}
+
+// dropSeqIndex drops conv_seq where an earlier natter created it on
+// FerretDB/SQLite.
+func (s *Store) dropSeqIndex(ctx context.Context) error {
+	specs, err := s.msgs.Indexes().ListSpecifications(ctx)
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no messages yet
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: list messages indexes: %w", err)
+	}
+	for _, sp := range specs {
+		if sp.Name == seqIndex {
+			if _, err := s.msgs.Indexes().DropOne(ctx, seqIndex); err != nil {
+				return fmt.Errorf("store: drop messages index conv_seq: %w", err)
+			}
+		}
+	}
+	return nil
+}
