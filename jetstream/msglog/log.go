@@ -46,6 +46,7 @@ type Log struct {
 	stream     jetstream.Stream
 	idem       jetstream.KeyValue
 	directGet  string        // $JS.API.DIRECT.GET.MSGS (honours the js API prefix)
+	idemGet    string        // $JS.API.DIRECT.GET.KV_IDEM
 	timeout    time.Duration // for requests whose ctx has no deadline
 	batchBytes int           // max_bytes of a batched read; 0 = the server's limit (tests lower it)
 	log        *slog.Logger
@@ -85,6 +86,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 		stream:    st,
 		idem:      kv,
 		directGet: apiPrefix(opts) + "DIRECT.GET." + subjects.StreamMsgs,
+		idemGet:   apiPrefix(opts) + "DIRECT.GET.KV_" + subjects.BucketIdem,
 		timeout:   timeout,
 		log:       cfg.Logger,
 		cfg:       cfg,
@@ -236,11 +238,13 @@ func (l *Log) Heads(ctx context.Context, convs []string) (map[string]uint64, err
 	return out, nil
 }
 
-// EnsureIdemBatch is [Log.EnsureIdem] for a batch with one round trip: the
-// creates are published asynchronously with an expected-last-sequence of 0
-// (what KV Create does), and only the keys that already had an entry are
-// checked one by one (a delete marker may stand there). It returns one
-// error (or nil) per message.
+// EnsureIdemBatch is [Log.EnsureIdem] for a batch in about two round trips:
+// the creates are published asynchronously with an expected-last-sequence of
+// 0 (what KV Create does); the keys that already had an entry (the usual
+// case: the append wrote the record) are read back in one batched direct get,
+// and only a key whose last entry is a delete marker, or that the read did
+// not return, is created again one by one. It returns one error (or nil) per
+// message.
 func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []error {
 	errs := make([]error, len(msgs))
 	futures := make([]jetstream.PubAckFuture, len(msgs))
@@ -261,6 +265,7 @@ func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []erro
 			errs[i] = err
 		}
 	}
+	var existing []int
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -270,7 +275,7 @@ func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []erro
 		case err := <-f.Err():
 			if isWrongLastSeq(err) {
 				// Something is there: a record (done) or a delete marker.
-				errs[i] = l.EnsureIdem(ctx, msgs[i])
+				existing = append(existing, i)
 			} else {
 				errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, err)
 			}
@@ -278,5 +283,41 @@ func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []erro
 			errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, ctx.Err())
 		}
 	}
+	for _, i := range l.idemNotLive(ctx, msgs, existing) {
+		errs[i] = l.EnsureIdem(ctx, msgs[i])
+	}
 	return errs
+}
+
+// idemNotLive returns the indexes among idx whose IDEM key does not hold a
+// live record: its last entry is a delete or purge marker, or the batched
+// read did not return it (or failed). Those need a create one by one.
+func (l *Log) idemNotLive(ctx context.Context, msgs []natter.Message, idx []int) []int {
+	if len(idx) == 0 {
+		return nil
+	}
+	const chunk = 256
+	var out []int
+	for c := 0; c < len(idx); c += chunk {
+		part := idx[c:min(c+chunk, len(idx))]
+		live := make(map[string]bool, len(part))
+		filters := make([]string, len(part))
+		for j, i := range part {
+			filters[j] = "$KV." + subjects.BucketIdem + "." + msgs[i].ID
+		}
+		_, err := l.directBatchOn(ctx, l.idemGet, directReq{MultiLast: filters}, func(m *nats.Msg) (bool, error) {
+			switch m.Header.Get("KV-Operation") {
+			case "DEL", "PURGE":
+			default:
+				live[m.Header.Get(jetstream.SubjectHeader)] = true
+			}
+			return true, nil
+		})
+		for j, i := range part {
+			if err != nil || !live[filters[j]] {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
 }
