@@ -28,6 +28,7 @@ func TestChaos(t *testing.T) {
 		{"kill-nats-follower", killFollower},
 		{"kill-msgs-leader", killLeader},
 		{"sigstop-msgs-leader", stopLeader},
+		{"sigstop-fanout-leader", stopFanoutLeader},
 		{"kill-persist-after-write", killPersistAfterWrite},
 		{"kill-edge", killEdge},
 		{"poison-message", poisonMessage},

@@ -293,7 +293,8 @@ func rssKiB(pid int) (int64, error) {
 }
 
 // metric reads one unlabelled sample (or the sum of a labelled family's
-// samples) from the Prometheus endpoint of addr.
+// samples) from the Prometheus endpoint of addr. A name with its labels,
+// `natter_worker_consuming{role="persist"}`, reads that sample.
 func metric(addr, name string) (float64, error) {
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -307,7 +308,8 @@ func metric(addr, name string) (float64, error) {
 	var sum float64
 	found := false
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") &&
+			!(strings.HasSuffix(name, "}") && strings.HasPrefix(line, name)) {
 			continue
 		}
 		f := strings.Fields(line)

@@ -2,9 +2,10 @@
 // nats-server nodes with R3 streams, the store, two edges, worker
 // replicas; package cmd/natter/cluster) under a load of Go SDK senders and
 // receivers, while one fault at a time is injected: kill -9 and SIGSTOP of
-// NATS nodes, kill -9 of a persist worker between its MongoDB write and
-// its ack, kill -9 of an edge, a poison message, a consumer reset with a
-// full replay, a slow reader. Each scenario prints what was acked, stored
+// NATS nodes (the MSGS leader, the FANOUT consumer's leader), kill -9 of a
+// persist worker between its MongoDB write and its ack, kill -9 of an
+// edge, a poison message, a consumer reset and a consumer deleted and
+// recreated under running workers, each with a full replay, a slow reader. Each scenario prints what was acked, stored
 // and delivered and asserts that nothing acked was lost, stored twice,
 // delivered twice to the application or delivered out of order.
 //

@@ -4,10 +4,14 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,25 +35,31 @@ func (e *env) persistConsumer(ctx context.Context) (*jetstream.ConsumerInfo, err
 	return c.Info(ctx)
 }
 
+// killAfterBatch is the batch write after which the added persist replica
+// kills itself.
+const killAfterBatch = 10
+
 var killLine = regexp.MustCompile(`fault injection: killing this process.* batch=(\d+) n=(\d+) first=(\S+) last=(\S+)`)
 
 // killPersistAfterWrite adds a persist replica whose testing hook kills it
-// (SIGKILL, by itself) right after its third batch write to MongoDB and
-// before the acks. The rows of that batch are in the store, unacked: the
+// (SIGKILL, by itself) right after its tenth batch write to MongoDB and
+// before the acks (not the third: at 80 msg/s shared with two other
+// replicas, three one-message batches can be written before the harness's
+// readiness poll, every 100 ms, has seen the new process ready). The rows of that batch are in the store, unacked: the
 // other replicas get the batch again after AckWait and must not store it
 // twice.
 func killPersistAfterWrite(t *testing.T, e *env) string {
 	l := faultLoad(t, e, "kill-persist-after-write")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := e.c.AddWorkerEnv(ctx, []string{"NATTER_FAULT=persist-fail-body:" + poisonMarker + ",persist-kill-after-write:3"}, "persist")
+	p, err := e.c.AddWorkerEnv(ctx, []string{"NATTER_FAULT=persist-fail-body:" + poisonMarker + ",persist-kill-after-write:" + strconv.Itoa(killAfterBatch)}, "persist")
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-p.Exited():
 	case <-time.After(90 * time.Second):
-		t.Fatalf("%s did not kill itself after its third batch write", p.Name)
+		t.Fatalf("%s did not kill itself after batch write %d", p.Name, killAfterBatch)
 	}
 	at := l.fault()
 	ci, err := e.persistConsumer(ctx)
@@ -219,10 +229,11 @@ func poisonMessage(t *testing.T, e *env) string {
 // load is stored: first by resetting the PERSIST consumer in place to the
 // stream's first sequence (JetStream's consumer reset: the running
 // replicas replay at once), then by deleting it and recreating it with
-// "natter streams apply" (it starts at the first message), followed by a
-// rolling restart of the workers: a runner's consume context ends with its
-// consumer and does not attach to the new one by itself. Each replay must
-// leave the store with exactly the rows it had, and no duplicates.
+// "natter streams apply" (it starts at the first message). The workers
+// are not restarted: while the consumer is gone their persist runners are
+// not consuming and /readyz answers 503; they must find the recreated
+// consumer by themselves. Each replay must leave the store with exactly the
+// rows it had, and no duplicates.
 func consumerReset(t *testing.T, e *env) string {
 	l := faultLoad(t, e, "consumer-reset-replay")
 	l.waitAcked(t, l.acked()+100, 60*time.Second)
@@ -273,36 +284,55 @@ func consumerReset(t *testing.T, e *env) string {
 	inPlace := time.Since(start)
 	check("reset in place")
 
-	// 2. Delete, streams apply, rolling restart.
+	// 2. Delete and streams apply; the running workers pick the new
+	// consumer up.
+	var workers []*cluster.Proc
+	pids := map[*cluster.Proc]int{}
+	for _, p := range e.base {
+		if p.Kind == cluster.KindWorker && slices.Contains(p.Roles, "persist") {
+			workers = append(workers, p)
+			pids[p] = p.PID()
+		}
+	}
 	start = time.Now()
 	if err := e.js.DeleteConsumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist); err != nil {
 		t.Fatal(err)
 	}
+	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		for _, p := range workers {
+			if err := persistConsuming(p, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	noticed := time.Since(start)
+	if _, err := e.persistConsumer(ctx); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("PERSIST after the delete, with the workers looking for it: %v, want not found (a worker must not create it)", err)
+	}
+	applyAt := time.Now()
 	cmd := exec.CommandContext(ctx, binary, "streams", "apply", "--nats-url", e.c.NATSURL(), "--replicas", strconv.Itoa(e.c.Opts.StreamReplicas))
 	cmd.Env = append(os.Environ(), e.c.Opts.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "consumer "+subjects.StreamMsgs+"/"+subjects.ConsumerPersist) {
 		t.Fatalf("streams apply: %v\n%s", err, out)
 	}
-	ci, err := e.persistConsumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var restarted []string
-	for _, p := range e.base {
-		if p.Kind != cluster.KindWorker {
-			continue
+	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		for _, p := range workers {
+			if err := persistConsuming(p, true); err != nil {
+				return err
+			}
 		}
-		if err := p.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		restarted = append(restarted, p.Name)
-	}
+		return nil
+	})
+	resumed := time.Since(applyAt)
 	e.waitReplayed(t, ctx, st.LastSeq)
 	recreated := time.Since(start)
+	for _, p := range workers {
+		if p.PID() != pids[p] || !p.Running() {
+			t.Errorf("%s was restarted (pid %d, was %d)", p.Name, p.PID(), pids[p])
+		}
+	}
 	check("delete and apply")
 	l.recovered()
 	after, err := l.check(ctx)
@@ -310,8 +340,33 @@ func consumerReset(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	res.stored, res.lost = after.stored, max(res.lost, after.lost)
-	return l.report(t, res, fmt.Sprintf("the whole MSGS stream (%d messages, seq %d..%d) replayed into the store twice: reset in place in %v; deleted, recreated by streams apply (then %d pending, %d delivered: nobody consumed it) and rolling restart of %v in %v; rows in the store %d before, the same after each",
-		st.Msgs, st.FirstSeq, st.LastSeq, inPlace.Round(time.Millisecond), ci.NumPending, ci.Delivered.Stream, restarted, recreated.Round(time.Millisecond), rowsBefore))
+	var names []string
+	for _, p := range workers {
+		names = append(names, p.Name)
+	}
+	return l.report(t, res, fmt.Sprintf("the whole MSGS stream (%d messages, seq %d..%d) replayed into the store twice: reset in place in %v; deleted (the persist runners of %v stopped consuming, /readyz 503, within %v), recreated by streams apply, consumed again by the same processes %v after the apply, replayed %v after the delete; rows in the store %d before, the same after each",
+		st.Msgs, st.FirstSeq, st.LastSeq, inPlace.Round(time.Millisecond), names, noticed.Round(time.Millisecond), resumed.Round(time.Millisecond), recreated.Round(time.Millisecond), rowsBefore))
+}
+
+// persistConsuming checks a worker's persist runner through its admin
+// endpoint: natter_worker_consuming{role="persist"} and /readyz agree with
+// want.
+func persistConsuming(p *cluster.Proc, want bool) error {
+	v, err := metric(p.HTTP, `natter_worker_consuming{role="persist"}`)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + p.HTTP + "/readyz")
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ready := resp.StatusCode == http.StatusOK
+	if (v == 1) != want || ready != want {
+		return fmt.Errorf("%s: natter_worker_consuming{role=\"persist\"} %v, /readyz %d %s; want consuming %v", p.Name, v, resp.StatusCode, body, want)
+	}
+	return nil
 }
 
 // waitReplayed waits until the PERSIST consumer has acked (or dead-lettered)

@@ -58,6 +58,7 @@ type user struct {
 	name  string
 	c     *client.Client
 	convs []string
+	edge  int // index in Cluster.Edges of the edge it dials first
 
 	mu        sync.Mutex
 	got       map[string]map[uint64]string // conv -> seq -> id, first delivery
@@ -110,6 +111,7 @@ func newLoad(t *testing.T, e *env, name string, sp spec) *load {
 		if sp.oneEdge {
 			first = 0
 		}
+		u.edge = first
 		order := append(slices.Clone(urls[first:]), urls[:first]...)
 		c, err := client.Dial(ctx, client.Config{URLs: order, Token: e.c.Token(u.name)})
 		if err != nil {

@@ -31,6 +31,15 @@ type Config struct {
 	// value that differs from the consumer's makes Start fail with
 	// [ErrConsumerMismatch].
 	MaxDeliver int
+	// PullExpiry is how long one pull request of the consume loop waits on
+	// the server before it is renewed; 1s or more. Zero means 5s.
+	PullExpiry time.Duration
+	// PullHeartbeat is the idle heartbeat the server sends on a waiting
+	// pull; after two missed heartbeats the pull is taken for lost (its
+	// consumer leader died, a route broke) and a new one is sent. It must
+	// be 500ms or more and at most half of PullExpiry. Zero means 1s, or
+	// half of PullExpiry if that is shorter.
+	PullHeartbeat time.Duration
 	// Logger receives the runner's logs, scoped with role, stream and
 	// consumer. Nil means discard.
 	Logger *slog.Logger
@@ -49,6 +58,12 @@ func (c Config) withDefaults() Config {
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = time.Second
 	}
+	if c.PullExpiry <= 0 {
+		c.PullExpiry = defaultPullExpiry
+	}
+	if c.PullHeartbeat <= 0 {
+		c.PullHeartbeat = min(defaultPullHeartbeat, c.PullExpiry/2)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -62,11 +77,25 @@ func (c Config) validate() error {
 	if c.Stream == "" || c.Consumer == "" {
 		return fmt.Errorf("%w: Stream and Consumer are required", ErrInvalidConfig)
 	}
+	if e := c.withDefaults(); c.PullExpiry < 0 || c.PullHeartbeat < 0 || e.PullExpiry < minPullExpiry ||
+		e.PullHeartbeat < minPullHeartbeat || e.PullHeartbeat > e.PullExpiry/2 {
+		return fmt.Errorf("%w: PullExpiry %v and PullHeartbeat %v: want an expiry of at least %v and a heartbeat of %v up to half of it",
+			ErrInvalidConfig, c.PullExpiry, c.PullHeartbeat, minPullExpiry, minPullHeartbeat)
+	}
 	if c.MaxDeliver < 0 {
 		return fmt.Errorf("%w: MaxDeliver %d is negative", ErrInvalidConfig, c.MaxDeliver)
 	}
 	return nil
 }
+
+// Pull defaults. nats.go's own (a 30s expiry with a 15s heartbeat) notice
+// a pull lost with its consumer leader only after 30s.
+const (
+	defaultPullExpiry    = 5 * time.Second
+	defaultPullHeartbeat = time.Second
+	minPullExpiry        = time.Second            // nats.go's lower bounds
+	minPullHeartbeat     = 500 * time.Millisecond //
+)
 
 // pullMax is how many messages the runner buffers: enough for every loop to
 // have a full batch in hand and another one queued.

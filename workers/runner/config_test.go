@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -27,6 +28,10 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"no consumer", func(c *runner.Config) { c.Consumer = "" }, h},
 		{"negative max deliver", func(c *runner.Config) { c.MaxDeliver = -1 }, h},
 		{"no handler", func(*runner.Config) {}, nil},
+		{"pull expiry under 1s", func(c *runner.Config) { c.PullExpiry = 500 * time.Millisecond }, h},
+		{"pull heartbeat under 500ms", func(c *runner.Config) { c.PullHeartbeat = 100 * time.Millisecond }, h},
+		{"pull heartbeat over half the expiry", func(c *runner.Config) { c.PullHeartbeat = 3 * time.Second }, h},
+		{"negative pull expiry", func(c *runner.Config) { c.PullExpiry = -time.Second }, h},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +73,9 @@ func TestStartErrors(t *testing.T) {
 			}
 			if err := r.Start(context.Background()); !errors.Is(err, tt.want) {
 				t.Fatalf("Start: %v, want %v", err, tt.want)
+			}
+			if err := r.Ready(); !errors.Is(err, runner.ErrNotConsuming) {
+				t.Fatalf("Ready after a failed Start: %v, want ErrNotConsuming", err)
 			}
 			if err := r.Stop(context.Background()); err != nil {
 				t.Fatalf("Stop after failed Start: %v", err)

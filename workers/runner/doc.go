@@ -22,6 +22,19 @@
 // already queued up to BatchSize without waiting, and calls Handle. A panic in
 // Handle, or a result slice of the wrong length, retries the whole batch.
 //
+// Pulls expire after Config.PullExpiry (5s) with an idle heartbeat every
+// Config.PullHeartbeat (1s): a pull lost with its consumer leader (a node
+// killed) is replaced after two missed heartbeats, not after nats.go's 30s.
+//
+// A lost consumer: when the consume loop ends before Stop (the consumer was
+// deleted, the server ended the pull for good), the Runner looks the
+// consumer up again by its durable name, at once and then with a backoff
+// from 250ms up to 5s, until Stop, and consumes it again once it exists.
+// It never creates it: definitions belong to package streams and "natter
+// streams apply". Meanwhile [Runner.Ready] fails (a process's /readyz
+// answers 503), Stats.Consuming is false and the natter_worker_consuming
+// gauge drops; natter_worker_consume_lost_total counts the losses.
+//
 // Shutdown: [Runner.Stop] drains the consume context (no new pulls; messages
 // already received are still handled), waits for its Closed channel, for every
 // Handle call and its acks, and flushes the connection. Then the caller stops

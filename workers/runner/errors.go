@@ -11,6 +11,9 @@ var (
 	ErrConsumerMismatch = errors.New("runner: consumer does not match config")
 	// ErrStarted is returned by a second [Runner.Start].
 	ErrStarted = errors.New("runner: already started")
+	// ErrNotConsuming is wrapped by [Runner.Ready] while the Runner is not
+	// attached to its consumer.
+	ErrNotConsuming = errors.New("runner: not consuming")
 	// ErrStopped is returned by [Runner.Start] after [Runner.Stop].
 	ErrStopped = errors.New("runner: stopped")
 )

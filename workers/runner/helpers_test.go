@@ -62,7 +62,13 @@ func (e *env) connect() jetstream.JetStream {
 // conversations.
 func (e *env) publish(n int) {
 	e.t.Helper()
-	for i := range n {
+	e.publishRange(0, n)
+}
+
+// publishRange appends messages "from".."to-1".
+func (e *env) publishRange(from, to int) {
+	e.t.Helper()
+	for i := from; i < to; i++ {
 		if _, err := e.js.PublishAsync(subjects.Msg(fmt.Sprintf("c%d", i%7)), []byte(strconv.Itoa(i))); err != nil {
 			e.t.Fatalf("publish %d: %v", i, err)
 		}

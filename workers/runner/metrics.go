@@ -27,6 +27,12 @@ type Stats struct {
 	InFlight int `json:"in_flight"`
 	// Queued is the number of received messages waiting for a Handle call.
 	Queued int `json:"queued"`
+	// Consuming says whether the Runner is attached to its consumer and
+	// pulling. It is false before Start, after Stop, and while the Runner
+	// looks for a consumer it lost (deleted, or its pull ended by itself).
+	Consuming bool `json:"consuming"`
+	// ConsumeLost counts how often the consume loop ended before Stop.
+	ConsumeLost uint64 `json:"consume_lost"`
 	// LastError describes the latest failure: a Retry or Poison result, a
 	// panic, a failed ack or dead-letter publish, a consume error.
 	LastError string `json:"last_error,omitempty"`
@@ -45,7 +51,9 @@ const (
 // counters back Stats and, when a Registerer is set, the metrics.
 type counters struct {
 	processed, acked, retried, poisoned atomic.Uint64
+	consumeLost                         atomic.Uint64
 	inFlight                            atomic.Int64
+	consuming                           atomic.Bool
 
 	mu          sync.Mutex
 	lastErr     string
@@ -56,6 +64,29 @@ type counters struct {
 	handle   prometheus.Observer
 	batch    prometheus.Observer
 	gauge    prometheus.Gauge
+	attached prometheus.Gauge
+	lost     prometheus.Counter
+}
+
+// setConsuming records whether the Runner is consuming; the gauge counts
+// the consuming Runners of the role in one registry.
+func (c *counters) setConsuming(on bool) {
+	if c.consuming.Swap(on) == on || c.attached == nil {
+		return
+	}
+	if on {
+		c.attached.Inc()
+	} else {
+		c.attached.Dec()
+	}
+}
+
+// consumeEnded counts a consume loop that ended before Stop.
+func (c *counters) consumeEnded() {
+	c.consumeLost.Add(1)
+	if c.lost != nil {
+		c.lost.Inc()
+	}
 }
 
 func (c *counters) failed(msg string) {
@@ -126,6 +157,20 @@ func (c *counters) register(reg prometheus.Registerer, role string) error {
 	if err != nil {
 		return err
 	}
+	consuming, err := registerOnce(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "natter_worker_consuming",
+		Help: "Runners of a worker role in this process that are attached to their durable consumer and pulling; 0 while the consumer is missing.",
+	}, []string{"role"}))
+	if err != nil {
+		return err
+	}
+	lost, err := registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "natter_worker_consume_lost_total",
+		Help: "Times the consume loop of a worker role ended before Stop (consumer deleted, pull ended by the server); the runner then looks the consumer up again.",
+	}, []string{"role"}))
+	if err != nil {
+		return err
+	}
 	c.outcomes = make(map[string]prometheus.Counter)
 	for _, o := range []string{labelAck, labelRetry, labelPoison, labelExhausted} {
 		c.outcomes[o] = messages.WithLabelValues(role, o)
@@ -133,6 +178,8 @@ func (c *counters) register(reg prometheus.Registerer, role string) error {
 	c.handle = handle.WithLabelValues(role)
 	c.batch = batch.WithLabelValues(role)
 	c.gauge = inFlight.WithLabelValues(role)
+	c.attached = consuming.WithLabelValues(role)
+	c.lost = lost.WithLabelValues(role)
 	return nil
 }
 

@@ -7,13 +7,24 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // flushTimeout bounds the flush of acks after the last Handle call.
 const flushTimeout = 5 * time.Second
+
+// Looking a lost consumer up again: the first try at once, then after
+// reattachMin, doubling up to reattachMax, until Stop. lookupTimeout bounds
+// one look-up.
+const (
+	reattachMin   = 250 * time.Millisecond
+	reattachMax   = 5 * time.Second
+	lookupTimeout = 5 * time.Second
+)
 
 // Runner runs one worker role on one durable consumer. Create it with [New],
 // run it with [Runner.Start], stop it with [Runner.Stop].
@@ -24,17 +35,20 @@ type Runner struct {
 	log *slog.Logger
 	c   counters
 
-	queue chan jetstream.Msg
-	input chan struct{} // closed when the consume context is closed: no more callbacks
-	abort chan struct{} // closed when a Stop gives up waiting: hand messages back
-	done  chan struct{} // closed when every loop has returned and acks are flushed
+	queue    chan jetstream.Msg
+	stopping chan struct{} // closed by Stop: no new consume context
+	input    chan struct{} // closed when the last consume context is closed: no more callbacks
+	abort    chan struct{} // closed when a Stop gives up waiting: hand messages back
+	done     chan struct{} // closed when every loop has returned and acks are flushed
 
-	mu         sync.Mutex
-	state      int // stateNew, stateRunning, stateStopped
-	cc         jetstream.ConsumeContext
-	cancel     context.CancelFunc // of the Handle context
-	maxDeliver int
-	abortOnce  sync.Once
+	maxDeliver atomic.Int64 // the consumer's MaxDeliver; -1 or 0: unlimited
+
+	mu        sync.Mutex
+	state     int                      // stateNew, stateRunning, stateStopped
+	cc        jetstream.ConsumeContext // the current one; nil while the consumer is lost
+	lostErr   error                    // why there is no consume context; nil while consuming
+	cancel    context.CancelFunc       // of the Handle context
+	abortOnce sync.Once
 }
 
 const (
@@ -56,15 +70,17 @@ func New(js jetstream.JetStream, cfg Config, h Handler) (*Runner, error) {
 	}
 	cfg = cfg.withDefaults()
 	r := &Runner{
-		js:    js,
-		cfg:   cfg,
-		h:     h,
-		log:   cfg.Logger.With("role", cfg.Role, "stream", cfg.Stream, "consumer", cfg.Consumer),
-		queue: make(chan jetstream.Msg, cfg.pullMax()),
-		input: make(chan struct{}),
-		abort: make(chan struct{}),
-		done:  make(chan struct{}),
+		js:       js,
+		cfg:      cfg,
+		h:        h,
+		log:      cfg.Logger.With("role", cfg.Role, "stream", cfg.Stream, "consumer", cfg.Consumer),
+		queue:    make(chan jetstream.Msg, cfg.pullMax()),
+		stopping: make(chan struct{}),
+		input:    make(chan struct{}),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
 	}
+	r.lostErr = fmt.Errorf("%w: %s: not started", ErrNotConsuming, cfg.Role)
 	if cfg.Registerer != nil {
 		if err := r.c.register(cfg.Registerer, cfg.Role); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -79,6 +95,13 @@ func New(js jetstream.JetStream, cfg Config, h Handler) (*Runner, error) {
 // [jetstream.ErrStreamNotFound]), with [ErrConsumerMismatch] if it cannot be
 // run with the Config, with [ErrStarted] on a second call and with
 // [ErrStopped] after Stop.
+//
+// Once started, the Runner outlives its consumer: when the consume loop ends
+// before Stop (the consumer was deleted, the server ended the pull), it looks
+// the consumer up again by its durable name, with a backoff from 250ms up to
+// 5s, until Stop, and resumes consuming once it is back (recreated by
+// "natter streams apply" or another process's start). It never creates the
+// consumer itself. Meanwhile [Runner.Ready] fails.
 func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -88,51 +111,148 @@ func (r *Runner) Start(ctx context.Context) error {
 	case stateStopped:
 		return ErrStopped
 	}
-	cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Consumer)
+	cons, err := r.lookup(ctx)
 	if err != nil {
-		return fmt.Errorf("runner: %s: consumer %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
+		return err
 	}
-	cc := cons.CachedInfo().Config
-	if cc.AckPolicy != jetstream.AckExplicitPolicy {
-		return fmt.Errorf("%w: %s/%s has ack policy %s, want explicit", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.AckPolicy)
+	cc, err := r.consume(cons)
+	if err != nil {
+		return err
 	}
-	r.maxDeliver = cc.MaxDeliver // -1 or 0: unlimited
-	if r.cfg.MaxDeliver != 0 && r.cfg.MaxDeliver != cc.MaxDeliver {
-		return fmt.Errorf("%w: %s/%s has MaxDeliver %d, config says %d", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.MaxDeliver, r.cfg.MaxDeliver)
-	}
-
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cc, err = cons.Consume(r.enqueue,
-		jetstream.PullMaxMessages(r.cfg.pullMax()),
-		jetstream.ConsumeErrHandler(r.consumeError))
-	if err != nil {
-		cancel()
-		return fmt.Errorf("runner: %s: consume %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
-	}
-	r.cancel = cancel
+	r.cc, r.lostErr, r.cancel = cc, nil, cancel
 	r.state = stateRunning
+	r.c.setConsuming(true)
 
 	var loops sync.WaitGroup
 	for range r.cfg.Concurrency {
 		loops.Go(func() { r.loop(hctx) })
 	}
-	closed := r.cc.Closed()
 	go func() {
-		<-closed
-		r.mu.Lock()
-		if r.state != stateStopped {
-			r.log.Error("consume context closed before Stop; finishing queued messages")
-			r.c.failed("consume context closed before Stop")
-		}
-		r.mu.Unlock()
+		r.supervise(cc)
 		close(r.input)
 		loops.Wait()
 		r.flush()
 		cancel()
 		close(r.done)
 	}()
-	r.log.Info("runner started", "batch", r.cfg.BatchSize, "concurrency", r.cfg.Concurrency, "max_deliver", r.maxDeliver)
+	r.log.Info("runner started", "batch", r.cfg.BatchSize, "concurrency", r.cfg.Concurrency, "max_deliver", r.maxDeliver.Load(),
+		"pull_expiry", r.cfg.PullExpiry, "pull_heartbeat", r.cfg.PullHeartbeat)
 	return nil
+}
+
+// lookup finds the durable consumer and checks that it can be run with the
+// Config; it records the consumer's MaxDeliver.
+func (r *Runner) lookup(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %s: consumer %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.AckPolicy != jetstream.AckExplicitPolicy {
+		return nil, fmt.Errorf("%w: %s/%s has ack policy %s, want explicit", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.AckPolicy)
+	}
+	if r.cfg.MaxDeliver != 0 && r.cfg.MaxDeliver != cc.MaxDeliver {
+		return nil, fmt.Errorf("%w: %s/%s has MaxDeliver %d, config says %d", ErrConsumerMismatch, r.cfg.Stream, r.cfg.Consumer, cc.MaxDeliver, r.cfg.MaxDeliver)
+	}
+	r.maxDeliver.Store(int64(cc.MaxDeliver))
+	return cons, nil
+}
+
+// consume starts a consume context on cons.
+func (r *Runner) consume(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	cc, err := cons.Consume(r.enqueue,
+		jetstream.PullMaxMessages(r.cfg.pullMax()),
+		jetstream.PullExpiry(r.cfg.PullExpiry),
+		jetstream.PullHeartbeat(r.cfg.PullHeartbeat),
+		jetstream.ConsumeErrHandler(r.consumeError))
+	if err != nil {
+		return nil, fmt.Errorf("runner: %s: consume %s/%s: %w", r.cfg.Role, r.cfg.Stream, r.cfg.Consumer, err)
+	}
+	return cc, nil
+}
+
+// supervise waits for the consume context cc to close. Closed by Stop's
+// drain, it returns. Closed before Stop, the consumer is lost: it looks the
+// consumer up again until it is back, consumes it and waits again, or
+// returns when Stop comes first.
+func (r *Runner) supervise(cc jetstream.ConsumeContext) {
+	for {
+		<-cc.Closed()
+		r.mu.Lock()
+		if r.state == stateStopped {
+			r.mu.Unlock()
+			return
+		}
+		r.cc, r.lostErr = nil, fmt.Errorf("%w: %s: the consume loop of %s/%s ended; looking the consumer up again", ErrNotConsuming, r.cfg.Role, r.cfg.Stream, r.cfg.Consumer)
+		r.mu.Unlock()
+		r.c.setConsuming(false)
+		r.c.consumeEnded()
+		r.c.failed("consume context closed before Stop")
+		r.log.Error("consume context closed before Stop (consumer deleted?); not consuming until the consumer is found again")
+		if cc = r.reattach(); cc == nil {
+			return
+		}
+	}
+}
+
+// reattach looks the consumer up until it exists and starts consuming it
+// again. It returns nil once Stop is called, or when the connection is
+// closed for good.
+func (r *Runner) reattach() jetstream.ConsumeContext {
+	lostAt := time.Now()
+	wait := time.Duration(0)
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-r.stopping:
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(max(2*wait, reattachMin), reattachMax)
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		cons, err := r.lookup(ctx)
+		cancel()
+		var cc jetstream.ConsumeContext
+		if err == nil {
+			r.mu.Lock()
+			if r.state == stateStopped {
+				r.mu.Unlock()
+				return nil
+			}
+			if cc, err = r.consume(cons); err == nil {
+				r.cc, r.lostErr = cc, nil
+			}
+			r.mu.Unlock()
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.lostErr = fmt.Errorf("%w: %w", ErrNotConsuming, err)
+			r.mu.Unlock()
+			r.c.failed("reattach: " + err.Error())
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				r.log.Error("connection closed; no longer looking for the consumer", "err", err)
+				return nil
+			}
+			r.log.Warn("consumer not available; retrying", "attempt", attempt, "retry_in", wait, "err", err)
+			continue
+		}
+		r.c.setConsuming(true)
+		r.log.Info("consumer found again; consuming", "attempt", attempt, "after", time.Since(lostAt).Round(time.Millisecond), "max_deliver", r.maxDeliver.Load())
+		return cc
+	}
+}
+
+// Ready reports whether the Runner consumes: nil while it is attached to its
+// consumer, an error wrapping [ErrNotConsuming] before Start, after Stop and
+// while it looks for a consumer it lost. A process adds it to its
+// readiness checks.
+func (r *Runner) Ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateStopped {
+		return fmt.Errorf("%w: %s: %w", ErrNotConsuming, r.cfg.Role, ErrStopped)
+	}
+	return r.lostErr
 }
 
 // Stop drains the Runner: it stops pulling, hands every message already
@@ -153,9 +273,13 @@ func (r *Runner) Stop(ctx context.Context) error {
 	case stateRunning:
 		r.state = stateStopped
 		r.log.Info("runner stopping")
-		r.cc.Drain()
+		close(r.stopping)
+		if r.cc != nil {
+			r.cc.Drain()
+		}
+		r.c.setConsuming(false)
 	}
-	started := r.cc != nil
+	started := r.cancel != nil
 	r.mu.Unlock()
 	if !started {
 		return nil
@@ -186,6 +310,8 @@ func (r *Runner) Stats() Stats {
 		Poisoned:    r.c.poisoned.Load(),
 		InFlight:    int(r.c.inFlight.Load()),
 		Queued:      len(r.queue),
+		Consuming:   r.c.consuming.Load(),
+		ConsumeLost: r.c.consumeLost.Load(),
 		LastError:   lastErr,
 		LastErrorAt: lastErrAt,
 	}

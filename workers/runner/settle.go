@@ -62,9 +62,10 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, res Result) {
 
 func (r *Runner) retry(ctx context.Context, m jetstream.Msg, res Result) {
 	reason := cleanReason(res.Reason, "retry")
-	if md, err := m.Metadata(); err == nil && r.maxDeliver > 0 && md.NumDelivered >= uint64(r.maxDeliver) {
+	maxDeliver := r.maxDeliver.Load()
+	if md, err := m.Metadata(); err == nil && maxDeliver > 0 && md.NumDelivered >= uint64(maxDeliver) {
 		r.log.Warn("retries exhausted", "subject", m.Subject(), "deliveries", md.NumDelivered, "reason", reason)
-		r.deadLetter(ctx, m, fmt.Sprintf("max deliveries (%d) reached: %s", r.maxDeliver, reason), labelExhausted)
+		r.deadLetter(ctx, m, fmt.Sprintf("max deliveries (%d) reached: %s", maxDeliver, reason), labelExhausted)
 		return
 	}
 	r.nak(m, res.Delay, reason)

@@ -105,10 +105,23 @@ func startEmbeddedStore(ctx context.Context, c Config) (*store.Embedded, error) 
 	return e, nil
 }
 
+// A NATS server that stops answering without closing the connection (a
+// frozen process, a half-open TCP connection) is given up after
+// natsMaxPingsOut+1 unanswered pings, natsPingInterval apart: 10-15 s, where
+// the client's defaults (2 minutes, 2 outstanding) leave an edge or worker
+// stuck on a frozen node for minutes. The connection then moves to another
+// node of the cluster.
+const (
+	natsPingInterval = 5 * time.Second
+	natsMaxPingsOut  = 2
+)
+
 func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.Timeout(5 * time.Second),
+		nats.PingInterval(natsPingInterval),
+		nats.MaxPingsOutstanding(natsMaxPingsOut),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),

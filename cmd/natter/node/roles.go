@@ -120,8 +120,8 @@ func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency in
 }
 
 // startRunner starts a role's runner and registers it in discovery with the
-// runner's stats. At shutdown the runner drains first, then the
-// registration goes.
+// runner's stats; the runner's Ready joins the readiness checks. At shutdown
+// the runner drains first, then the registration goes.
 func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Handler, what string) error {
 	r, err := runner.New(n.js, cfg, h)
 	if err != nil {
@@ -142,6 +142,8 @@ func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Hand
 		}
 		return err
 	}))
+	// Not ready while the role has no consumer (deleted, not yet recreated).
+	n.checks = append(n.checks, func(context.Context) error { return r.Ready() })
 	return nil
 }
 
