@@ -134,9 +134,14 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	if total != 4*each {
 		t.Fatalf("%d acked, want %d", total, 4*each)
 	}
-	if ci := e.consumer(t, subjects.ConsumerPersist); ci.NumPending != uint64(total) {
-		t.Fatalf("persist consumer has %d pending before any replica runs, want %d", ci.NumPending, total)
-	}
+	// The consumer's pending count follows the stream a moment behind the
+	// acks: poll it.
+	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if ci := e.consumer(t, subjects.ConsumerPersist); ci.NumPending != uint64(total) {
+			return fmt.Errorf("persist consumer has %d pending before any replica runs, want %d", ci.NumPending, total)
+		}
+		return nil
+	})
 
 	started := time.Now()
 	ws := e.replicas(t, 2)
