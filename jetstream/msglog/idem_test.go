@@ -3,7 +3,6 @@ package msglog_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 
 	natter "github.com/natter-im/natter"
@@ -58,7 +57,7 @@ func TestEnsureIdemBatch(t *testing.T) {
 			t.Fatalf("record of seq %d: %s (%v)", m.Seq, e.Value(), err)
 		}
 		if rev, ok := revs[m.ID]; ok && rev != e.Revision() {
-			t.Fatal(fmt.Sprintf("record of seq %d rewritten: revision %d -> %d", m.Seq, rev, e.Revision()))
+			t.Fatalf("record of seq %d rewritten: revision %d -> %d", m.Seq, rev, e.Revision())
 		}
 	}
 }
