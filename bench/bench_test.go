@@ -3,16 +3,15 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/natter-im/natter/bench"
+	"github.com/natter-im/natter/internal/testbin"
 )
 
 // natterBin is the natter binary built once for the tests that run natter
@@ -26,20 +25,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("NATTER_BENCH_CHILD") == "1" {
 		os.Exit(bench.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	dir, err := os.MkdirTemp("", "natter-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	natterBin = filepath.Join(dir, "natter")
-	if out, err := exec.Command("go", "build", "-o", natterBin, "../cmd/natter").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build natter: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, "../cmd/natter", &natterBin)
 }
 
 // run runs one tiny scenario and returns its last result.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/testbin"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -29,22 +29,7 @@ import (
 // binary is the natter binary built once for the tests.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "natter-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "natter")
-	out, err := exec.Command("go", "build", "-o", binary, "..").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build natter: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "..", &binary) }
 
 // logWriter writes the harness's progress lines to the test log.
 type logWriter struct{ t testing.TB }
