@@ -77,18 +77,7 @@ func TestWorkerReplicaJoinsAndDrains(t *testing.T) {
 	tr.checkDelivered(t)
 	end2 := processed(t, w2)
 
-	// The first replica's /metrics closed with its HTTP server, before its
-	// runners drained; every delivery of a consumer is processed by exactly
-	// one replica, so its count at exit is the consumer's deliveries minus
-	// the second replica's.
-	deliveries := roleCounts{
-		persist: e.consumer(t, subjects.ConsumerPersist).Delivered.Consumer,
-		fanout:  e.consumer(t, subjects.ConsumerFanout).Delivered.Consumer,
-	}
-	end1 := deliveries.sub(end2)
-	if end1.persist < atDrain1.persist || end1.fanout < atDrain1.fanout {
-		t.Fatalf("deliveries %+v, second replica %+v, first replica before drain %+v", deliveries, end2, atDrain1)
-	}
+	deliveries, end1 := firstReplicaAtExit(t, e, end2, atDrain1)
 
 	var f figure
 	f.add("worker-1", "alone", atJoin)
@@ -170,14 +159,7 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	tr.checkStored(t, e.front)
 	tr.checkDelivered(t)
 	end2 := processed(t, w2)
-	deliveries := roleCounts{
-		persist: e.consumer(t, subjects.ConsumerPersist).Delivered.Consumer,
-		fanout:  e.consumer(t, subjects.ConsumerFanout).Delivered.Consumer,
-	}
-	end1 := deliveries.sub(end2)
-	if end1.persist < before.persist || end1.fanout < before.fanout {
-		t.Fatalf("deliveries %+v, second replica %+v, first replica before drain %+v", deliveries, end2, before)
-	}
+	deliveries, end1 := firstReplicaAtExit(t, e, end2, before)
 
 	var f figure
 	f.add("worker-1", "before its drain", before)
@@ -192,4 +174,23 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	if end1.persist == before.persist {
 		t.Errorf("the first replica held no persist messages when it drained")
 	}
+}
+
+// firstReplicaAtExit returns the consumers' deliveries and the first
+// replica's processed counts when it exited. Its /metrics closed with its
+// HTTP server, before its runners drained; every delivery of a consumer is
+// processed by exactly one replica, so its count at exit is the consumer's
+// deliveries minus the second replica's (end2). It cannot be below what it
+// had processed before its drain.
+func firstReplicaAtExit(t *testing.T, e *replicaEnv, end2, beforeDrain roleCounts) (deliveries, end1 roleCounts) {
+	t.Helper()
+	deliveries = roleCounts{
+		persist: e.consumer(t, subjects.ConsumerPersist).Delivered.Consumer,
+		fanout:  e.consumer(t, subjects.ConsumerFanout).Delivered.Consumer,
+	}
+	end1 = deliveries.sub(end2)
+	if end1.persist < beforeDrain.persist || end1.fanout < beforeDrain.fanout {
+		t.Fatalf("deliveries %+v, second replica %+v, first replica before drain %+v", deliveries, end2, beforeDrain)
+	}
+	return deliveries, end1
 }
