@@ -19,6 +19,7 @@ type driven struct {
 	dropped    int
 	firstErr   string
 	lat        *hist
+	ackLat     *hist
 	startNS    int64
 	endNS      int64
 	dialSecs   float64
@@ -110,7 +111,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	d := &driven{jobs: res, lat: newHist(), serverCPU: -1}
+	d := &driven{jobs: res, lat: newHist(), ackLat: newHist(), serverCPU: -1}
 	if srv0 >= 0 && srv1 >= 0 {
 		d.serverCPU = srv1 - srv0
 	}
@@ -146,6 +147,9 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 			d.firstErr = j.FirstErr
 		}
 		d.lat.merge(j.Lat)
+		if j.AckLat != nil {
+			d.ackLat.merge(j.AckLat)
+		}
 		if j.StartNS > 0 && (d.startNS == 0 || j.StartNS < d.startNS) {
 			d.startNS = j.StartNS
 		}

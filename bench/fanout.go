@@ -2,8 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/client"
 )
 
 // fanout runs the fanout scenario and its baseline.
@@ -29,16 +33,40 @@ func (r *runner) createGroup(ctx context.Context, t *target, members int) (strin
 		users[i] = fanoutMember(r.prefix, i)
 	}
 	first := min(members, 1000)
-	conv, err := admin.CreateGroup(ctx, "bench "+r.prefix, users[:first]...)
-	if err != nil {
+	// A loaded store answers unavailable now and then: retried (a create
+	// that did go through leaves an unused group behind, harmless here).
+	var conv natter.Conversation
+	if err := retryUnavailable(ctx, func() (err error) {
+		conv, err = admin.CreateGroup(ctx, "bench "+r.prefix, users[:first]...)
+		return err
+	}); err != nil {
 		return "", 0, fmt.Errorf("fanout: create group: %w", err)
 	}
 	for i := first; i < members; i += 1000 {
-		if err := admin.AddMembers(ctx, conv.ID, users[i:min(i+1000, members)]...); err != nil {
+		if err := retryUnavailable(ctx, func() error {
+			return admin.AddMembers(ctx, conv.ID, users[i:min(i+1000, members)]...)
+		}); err != nil {
 			return "", 0, fmt.Errorf("fanout: add members: %w", err)
 		}
 	}
 	return conv.ID, time.Since(t0), nil
+}
+
+// retryUnavailable calls f until it succeeds or fails with an error that is
+// not retryable, at most 5 times, a second apart.
+func retryUnavailable(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var ce *client.Error
+		if err == nil || attempt == 5 || !errors.As(err, &ce) || !ce.Retryable() {
+			return err
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 func (r *runner) fanoutOnce(ctx context.Context, members int, rate float64) (*Result, error) {

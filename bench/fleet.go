@@ -68,6 +68,8 @@ type jobResult struct {
 	Delivered uint64 `json:"delivered"`
 	Errors    uint64 `json:"errors"`
 	Lat       *hist  `json:"lat"`
+	// AckLat is send->ack (relay senders): the append, before delivery.
+	AckLat *hist `json:"ack_lat,omitempty"`
 	// CPUNs is the CPU time of the child from go to the result (0 for a
 	// job run in the server's process).
 	CPUNs int64 `json:"cpu_ns"`

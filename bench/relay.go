@@ -10,7 +10,7 @@ import (
 func (r *runner) result(scenario, name string, d *driven, conns int, rate float64) *Result {
 	res := &Result{Scenario: scenario, Name: name, Conns: conns, Rate: rate, Size: r.cfg.Size, Procs: r.cfg.Procs,
 		Seconds: round3(d.seconds()), Connected: d.connected, Sent: d.sent, Delivered: d.delivered, Errors: d.errors,
-		Acked: d.acked, Lost: d.lost, SourceAddrs: d.srcAddrs, Unit: "msg/s", Latency: d.lat.latency(), PersistPending: -1}
+		Acked: d.acked, Lost: d.lost, SourceAddrs: d.srcAddrs, Unit: "msg/s", Latency: d.lat.latency(), AckLatency: d.ackLat.latency(), PersistPending: -1}
 	if s := d.seconds(); s > 0 {
 		res.Throughput = round3(float64(d.delivered) / s)
 	}

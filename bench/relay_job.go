@@ -170,7 +170,7 @@ func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 	t0 := time.Now()
 	cs := dialAll(ctx, spec, users, func(i int) []string { return []string{j.URLs[(j.From+i/2)%len(j.URLs)]} }, j.DialConc, 2*j.From, lv, es)
 	defer closeAll(cs)
-	res := &jobResult{Lat: newHist(), DialSeconds: time.Since(t0).Seconds()}
+	res := &jobResult{Lat: newHist(), AckLat: newHist(), DialSeconds: time.Since(t0).Seconds()}
 	type pair struct {
 		from, to  *client.Client
 		conv      string
@@ -235,6 +235,7 @@ func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 			es.add(err)
 			return
 		}
+		res.AckLat.add(time.Since(due))
 		p.acked.Add(1)
 	}
 	var sent atomic.Uint64

@@ -207,6 +207,9 @@ type Result struct {
 	Throughput float64  `json:"throughput"`
 	Unit       string   `json:"unit"`
 	Latency    *Latency `json:"latency,omitempty"`
+	// AckLatency is send->ack of the relay and persist senders: the
+	// append (JetStream durable), without the delivery after it.
+	AckLatency *Latency `json:"ack_latency,omitempty"`
 	CPU        *CPU     `json:"cpu,omitempty"`
 
 	// PersistPending is the PERSIST consumer's backlog (pending + unacked)
@@ -356,6 +359,9 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 	var lines []string
 	if r.PersistPending >= 0 && r.Scenario != "baseline" {
 		lines = append(lines, fmt.Sprintf("MongoDB behind JetStream at the end: %s messages (PERSIST pending + unacked)", commas(r.PersistPending)))
+	}
+	if a := r.AckLatency; a != nil {
+		lines = append(lines, fmt.Sprintf("send->ack (durable in JetStream) p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms over %s acks", a.P50, a.P99, a.P999, commas(int64(a.Count))))
 	}
 	if p := r.Persist; p != nil {
 		drain := fmt.Sprintf("%.1f s", p.DrainSeconds)
