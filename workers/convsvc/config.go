@@ -49,6 +49,17 @@ type Config struct {
 	// Metadata annotates the service in discovery ($SRV.INFO). Nil means
 	// none.
 	Metadata map[string]string
+	// ListCacheSize is how many users' conversation lists an instance
+	// caches for list (a reconnecting client's sync) and the membership
+	// checks of get, read and history; the least recently used go first.
+	// A list is dropped by the change notice of every instance's member
+	// changes, after a reconnect and after ListCacheTTL. Zero means
+	// 100,000; negative turns the cache off (every lookup reads the store).
+	ListCacheSize int
+	// ListCacheTTL bounds how long a cached list is used, a safety net for
+	// a change whose notice was never published (its instance died between
+	// the write and the notice). Zero means 5m.
+	ListCacheTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +77,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 32
+	}
+	if c.ListCacheSize == 0 {
+		c.ListCacheSize = 100_000
+	}
+	if c.ListCacheTTL <= 0 {
+		c.ListCacheTTL = 5 * time.Minute
 	}
 	if c.OutboxSweep <= 0 {
 		c.OutboxSweep = 5 * time.Second

@@ -40,8 +40,24 @@
 // the member list, which can be 50,000 long. Use members.list for that.
 //
 // After every write to a member set (create included) the service publishes
-// an empty core-NATS message on subjects.MembersChanged(conv), so that
-// caches ([MemberCache]) drop the entry.
+// a core-NATS message on subjects.MembersChanged(conv) whose body names the
+// users whose conversation lists the write changed, {"users": [...]} (a
+// change of many users sends several, each at most 64 KiB), so that caches
+// drop their entries: [MemberCache] the conversation's, each instance's
+// list cache those users'.
+//
+// # List cache
+//
+// Every instance caches users' conversation lists (Config.ListCacheSize,
+// Config.ListCacheTTL): a reconnecting client's sync asks for its list, and
+// get, read and history check membership in it. A notice drops the named
+// users' lists on every instance, a reconnect or a dropped notice drops
+// them all, and a notice with no body (an older instance) drops them all
+// too. The instance that makes a change drops the lists before it replies,
+// and every lookup first applies the notices its connection has received,
+// so a request sent after a change's reply sees the change on any instance
+// served by the same NATS server. The list endpoint's data in micro's stats
+// ($SRV.STATS) is the cache's [ListCacheStats].
 //
 // # Events
 //

@@ -83,7 +83,7 @@ func (s *service) store(ctx context.Context, c natter.Conversation) (any, error)
 		return nil, err
 	}
 	have, err := s.st.CreateConversation(ctx, c, outbox...)
-	s.notify(c.ID)
+	s.notify(c.ID, c.Members)
 	switch {
 	case errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect:
 		return have, nil // idempotent: the pair's one direct conversation
@@ -151,12 +151,10 @@ func (s *service) list(ctx context.Context, in *ListRequest) (any, error) {
 			return nil, err
 		}
 	}
-	ids, err := s.st.UserConversations(ctx, in.User)
+	ids, err := s.userConvs(ctx, in.User)
 	if err != nil {
 		return nil, err
 	}
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
 	page, next := pageAfter(ids, in.After, ListPageSize)
 	out := ListReply{Convs: make([]natter.Conversation, 0, len(page)), Next: next}
 	budget := int(s.nc.MaxPayload()) - 1024

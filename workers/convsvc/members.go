@@ -94,7 +94,7 @@ func (s *service) add(ctx context.Context, c natter.Conversation, actor string, 
 			return nil, err
 		}
 		err = s.st.AddMembers(ctx, c.ID, users, ch)
-		s.notify(c.ID)
+		s.notify(c.ID, users)
 		if again, rerr := s.overtaken(ctx, &c, err, attempt); again {
 			continue
 		} else if rerr != nil {
@@ -115,7 +115,7 @@ func (s *service) remove(ctx context.Context, c natter.Conversation, actor strin
 			return nil, err
 		}
 		err = s.st.RemoveMembers(ctx, c.ID, users, ch)
-		s.notify(c.ID)
+		s.notify(c.ID, users)
 		if again, rerr := s.overtaken(ctx, &c, err, attempt); again {
 			continue
 		} else if rerr != nil {

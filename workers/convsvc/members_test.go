@@ -158,8 +158,8 @@ func testNotice(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatalf("step %d: no notice: %v", i, err)
 		}
-		if len(msg.Data) != 0 {
-			t.Fatalf("notice body %q, want empty", msg.Data)
+		if want := `{"users":["` + u[1] + `"]}`; string(msg.Data) != want {
+			t.Fatalf("notice body %s, want %s", msg.Data, want)
 		}
 	}
 	// A refused change publishes nothing.

@@ -39,6 +39,8 @@ type service struct {
 	memberWrites sync.Mutex
 	writes       [64]sync.Mutex
 	seed         maphash.Seed
+	// lists caches users' conversation lists (nil: cfg.ListCacheSize < 0).
+	lists *listCache
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
@@ -52,6 +54,10 @@ type service struct {
 // per-endpoint stats then count requests but not their errors or
 // processing time. More throughput comes from more replicas.
 //
+// Each instance caches users' conversation lists (cfg.ListCacheSize, see
+// the package doc); Stop closes the cache, as does the service stopping
+// when nc closes.
+//
 // With cfg.Events set, a sweeper republishes the events left in
 // conversation outboxes every cfg.OutboxSweep; the returned service's Stop
 // stops it (and waits for it) first, as does the service stopping when nc
@@ -63,10 +69,23 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	cfg = cfg.withDefaults()
 	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations),
 		sem: make(chan struct{}, cfg.Concurrency), seed: maphash.MakeSeed()}
+	if cfg.ListCacheSize > 0 {
+		lists, err := newListCache(nc, st.UserConversations, cfg.ListCacheTTL, cfg.ListCacheSize, cfg.StoreTimeout, listNoticeBuffer)
+		if err != nil {
+			return nil, err
+		}
+		s.lists = lists
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	swept := make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
-		DoneHandler: func(micro.Service) { stopSweep() },
+		DoneHandler: func(micro.Service) { stopSweep(); s.closeLists() },
+		StatsHandler: func(ep *micro.Endpoint) any {
+			if ep.Name != endpointName(OpList) || s.lists == nil {
+				return nil
+			}
+			return s.lists.Stats()
+		},
 		Name:        subjects.ServiceConversations,
 		Version:     cfg.Version,
 		Description: "natter conversations, members, read cursors and archived history",
@@ -78,6 +97,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	})
 	if err != nil {
 		stopSweep()
+		s.closeLists()
 		return nil, fmt.Errorf("convsvc: add service: %w", err)
 	}
 	endpoints := []struct {
@@ -104,11 +124,12 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		if err != nil {
 			stopSweep()
 			_ = svc.Stop()
+			s.closeLists()
 			return nil, fmt.Errorf("convsvc: add endpoint %s: %w", ep.op, err)
 		}
 	}
 	// Once Start returns, requests from other connections find the
-	// endpoints. A connection that is down sends its subscriptions when it
+	// endpoints, and the list cache gets every change notice. A connection that is down sends its subscriptions when it
 	// reconnects: the service is not failed for it.
 	if err := nc.FlushTimeout(cfg.StoreTimeout); err != nil {
 		s.log.Warn("endpoints not confirmed by the server yet", "err", err)
@@ -130,7 +151,8 @@ type running struct {
 }
 
 // Stop stops the sweeper, waiting for it, then the micro service (no new
-// requests), then waits up to the store timeout for requests in flight.
+// requests), then waits up to the store timeout for requests in flight,
+// then closes the list cache.
 func (r *running) Stop() error {
 	r.stop()
 	err := r.Service.Stop()
@@ -141,7 +163,18 @@ func (r *running) Stop() error {
 	case <-time.After(r.s.cfg.StoreTimeout + time.Second):
 		r.s.log.Warn("stopped with requests still in flight")
 	}
+	r.s.closeLists()
 	return err
+}
+
+// closeLists closes the list cache (a closed one loads every lookup).
+func (s *service) closeLists() {
+	if s.lists == nil {
+		return
+	}
+	if err := s.lists.Close(); err != nil {
+		s.log.Warn("list cache not closed cleanly", "err", err)
+	}
 }
 
 // handle adapts a typed handler to micro: decode, run with the store
@@ -260,24 +293,54 @@ func unavailable(err error) bool {
 		errors.Is(err, mongo.ErrClientDisconnected)
 }
 
-// notify publishes the membership-change notice of conv. It runs after
+// maxNoticeBody bounds the body of one membership-change notice; a change
+// of more users publishes several.
+const maxNoticeBody = 64 << 10
+
+// notify drops the lists of users from this instance's list cache and
+// publishes the membership-change notices of conv naming users, whose
+// conversation lists the change wrote (see membersNotice). It runs after
 // every write attempt to a member set, failed ones included (a failed
-// multi-document write may have changed part of it).
-func (s *service) notify(conv string) {
-	if err := s.nc.Publish(subjects.MembersChanged(conv), nil); err != nil {
-		s.log.Warn("members changed notice not published", "conv", conv, "err", err)
+// multi-document write may have changed part of it), and before the reply:
+// a request that follows the reply finds the lists dropped here, and on
+// another instance behind the notice.
+func (s *service) notify(conv string, users []string) {
+	if s.lists != nil {
+		s.lists.invalidate(users)
+	}
+	budget := min(maxNoticeBody, int(s.nc.MaxPayload())-1024)
+	for _, body := range noticeBodies(users, budget) {
+		if err := s.nc.Publish(subjects.MembersChanged(conv), body); err != nil {
+			s.log.Warn("members changed notice not published", "conv", conv, "err", err)
+			return
+		}
 	}
 }
 
+// userConvs returns the ids of user's conversations, sorted, from the list
+// cache when there is one. The slice may be shared: do not modify it.
+func (s *service) userConvs(ctx context.Context, user string) ([]string, error) {
+	if s.lists != nil {
+		return s.lists.get(ctx, user)
+	}
+	ids, err := s.st.UserConversations(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return ids, nil
+}
+
 // requireMember checks user is in conv by the user's own conversation list:
-// one _id lookup of a document as long as the user's list, where the member
-// list of a group can be 50,000 long.
+// one _id lookup of a document as long as the user's list (or none, when
+// cached), where the member list of a group can be 50,000 long.
 func (s *service) requireMember(ctx context.Context, user, conv string) error {
-	convs, err := s.st.UserConversations(ctx, user)
+	convs, err := s.userConvs(ctx, user)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(convs, conv) {
+	if _, ok := slices.BinarySearch(convs, conv); !ok {
 		return errNotMember
 	}
 	return nil

@@ -1,0 +1,332 @@
+package convsvc
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// ListCacheStats counts what the cache of users' conversation lists of one
+// service instance did since the instance started. The service reports them
+// as the data of its list endpoint in micro's stats ($SRV.STATS).
+type ListCacheStats struct {
+	// Hits were answered from the cache.
+	Hits int64 `json:"hits"`
+	// Loads are store lookups (one per miss, shared by the concurrent
+	// misses of one user).
+	Loads int64 `json:"loads"`
+	// Shared are misses that waited for a load another request started.
+	Shared int64 `json:"shared"`
+	// Invalidations are users' lists dropped by change notices (whether
+	// cached or not).
+	Invalidations int64 `json:"invalidations"`
+	// Flushes are times every list was dropped: after a reconnect, after
+	// notices were lost (slow consumer) and on a notice naming no users.
+	Flushes int64 `json:"flushes"`
+	// Evictions are lists dropped because the cache was full.
+	Evictions int64 `json:"evictions"`
+	// Entries is the number of users' lists cached now.
+	Entries int `json:"entries"`
+}
+
+// membersNotice is the body of a membership-change notice
+// (subjects.MembersChanged): the users whose conversation lists the change
+// wrote. A notice with an empty body (an older service) names nobody: the
+// list caches then drop every list.
+type membersNotice struct {
+	Users []string `json:"users"`
+}
+
+// noticeBodies encodes users into notice bodies of at most budget bytes
+// (a body with one user id always fits): one body, with no users when
+// users is empty.
+func noticeBodies(users []string, budget int) [][]byte {
+	if len(users) == 0 {
+		b, _ := json.Marshal(membersNotice{Users: []string{}})
+		return [][]byte{b}
+	}
+	var out [][]byte
+	for len(users) > 0 {
+		n, end := len(`{"users":[]}`)+len(users[0])+3, 1
+		for end < len(users) && n+len(users[end])+3 <= budget {
+			n += len(users[end]) + 3 // ids need no escaping: quotes and a comma
+			end++
+		}
+		b, _ := json.Marshal(membersNotice{Users: users[:end]})
+		out = append(out, b)
+		users = users[end:]
+	}
+	return out
+}
+
+// listCache keeps the conversation lists of recently seen users, sorted,
+// for the list op and the membership checks of get, read and history: a
+// reconnecting client's sync asks for its list, and on the embedded store
+// every such lookup scans the users collection.
+//
+// A user's list is dropped when a change notice names the user (every
+// instance publishes one after each member change, see [service.notify]),
+// when it is older than the TTL (a safety net for a notice that was never
+// published), and when the cache is full (the least recently used goes).
+// Every list is dropped after the connection reconnected and when notices
+// were dropped (the subscription fell behind): notices may have been
+// missed. Concurrent misses for one user share one load, and a load that a
+// notice for its user overtakes answers its callers but is not kept.
+//
+// The notices arrive on a channel subscription, which the connection's
+// reader fills in the order the server sent them, and every lookup applies
+// the pending notices first: a request that reaches this instance after a
+// change notice (the changing instance publishes it before its reply) sees
+// the change. Likewise a lookup that sees the connection's reconnect count
+// moved drops every list first (nats.go counts the reconnect before it
+// reads from the new connection). A ticker applies the notices too, so
+// that the channel does not fill while no lookups come.
+type listCache struct {
+	load    func(ctx context.Context, user string) ([]string, error)
+	nc      *nats.Conn
+	ttl     time.Duration
+	max     int
+	timeout time.Duration // bounds one load
+	notices chan *nats.Msg
+	sub     *nats.Subscription
+	stop    chan struct{}
+	done    chan struct{}
+
+	mu         sync.Mutex
+	byUser     map[string]*list.Element // of *listEntry
+	lru        *list.List               // front = most recently used
+	calls      map[string]*listCall
+	dropped    int    // the subscription's dropped count already flushed for
+	reconnects uint64 // the connection's reconnect count already flushed for
+	stats      ListCacheStats
+	closed     bool
+}
+
+type listEntry struct {
+	user    string
+	convs   []string
+	expires time.Time
+}
+
+type listCall struct {
+	done  chan struct{}
+	convs []string
+	err   error
+	stale bool // a notice for the user came during the load: do not keep it
+}
+
+// listNoticeBuffer is how many notices wait for a lookup or the ticker
+// before further ones are dropped (and every list with them).
+const listNoticeBuffer = 8192
+
+// listApplyEvery is how often the ticker applies waiting notices.
+const listApplyEvery = 100 * time.Millisecond
+
+// newListCache returns a cache that loads with load (each load bounded by
+// timeout) and listens for change notices on nc, buffer of them waiting at
+// most. Once a flush of nc returns, no notice is missed. Close it when
+// done.
+func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, error), ttl time.Duration, max int, timeout time.Duration, buffer int) (*listCache, error) {
+	c := &listCache{
+		load:    load,
+		nc:      nc,
+		ttl:     ttl,
+		max:     max,
+		timeout: timeout,
+		notices: make(chan *nats.Msg, buffer),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		byUser:  make(map[string]*list.Element),
+		lru:     list.New(),
+		calls:   make(map[string]*listCall),
+	}
+	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
+	if err != nil {
+		return nil, fmt.Errorf("convsvc: list cache: subscribe: %w", err)
+	}
+	c.sub = sub
+	c.reconnects = nc.Stats().Reconnects
+	go c.tick()
+	return c, nil
+}
+
+// tick applies the waiting notices every listApplyEvery until Close.
+func (c *listCache) tick() {
+	defer close(c.done)
+	t := time.NewTicker(listApplyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.mu.Lock()
+			c.applyLocked()
+			c.mu.Unlock()
+		}
+	}
+}
+
+// get returns user's conversation ids, sorted. The slice is shared with the
+// cache and other callers: do not modify it.
+func (c *listCache) get(ctx context.Context, user string) ([]string, error) {
+	now := time.Now()
+	c.mu.Lock()
+	c.applyLocked()
+	if el, ok := c.byUser[user]; ok {
+		e := el.Value.(*listEntry)
+		if now.Before(e.expires) {
+			c.lru.MoveToFront(el)
+			c.stats.Hits++
+			c.mu.Unlock()
+			return e.convs, nil
+		}
+		c.lru.Remove(el)
+		delete(c.byUser, user)
+	}
+	call, ok := c.calls[user]
+	if ok {
+		c.stats.Shared++
+	} else {
+		call = &listCall{done: make(chan struct{})}
+		c.calls[user] = call
+		c.stats.Loads++
+		go c.fill(user, call)
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.convs, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("convsvc: conversations of %s: %w", user, ctx.Err())
+	}
+}
+
+// fill loads user's list. It does not use a caller's ctx: one caller giving
+// up must not fail the others waiting on the same load.
+func (c *listCache) fill(user string, call *listCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	convs, err := c.load(ctx, user)
+	cancel()
+	if err == nil {
+		convs = slices.Clone(convs)
+		slices.Sort(convs)
+	}
+	c.mu.Lock()
+	c.applyLocked() // a notice that came during the load makes it stale
+	if c.calls[user] == call {
+		delete(c.calls, user)
+	}
+	if err == nil && !call.stale && !c.closed {
+		if el, ok := c.byUser[user]; ok {
+			c.lru.Remove(el)
+		}
+		c.byUser[user] = c.lru.PushFront(&listEntry{user: user, convs: convs, expires: time.Now().Add(c.ttl)})
+		for c.lru.Len() > c.max {
+			old := c.lru.Remove(c.lru.Back()).(*listEntry)
+			delete(c.byUser, old.user)
+			c.stats.Evictions++
+		}
+	}
+	call.convs, call.err = convs, err
+	c.mu.Unlock()
+	close(call.done)
+}
+
+// invalidate drops the lists of users, and makes loads in flight for them
+// not kept (their callers still get the result; later callers load again).
+func (c *listCache) invalidate(users []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invalidateLocked(users)
+}
+
+func (c *listCache) invalidateLocked(users []string) {
+	for _, u := range users {
+		c.stats.Invalidations++
+		if el, ok := c.byUser[u]; ok {
+			c.lru.Remove(el)
+			delete(c.byUser, u)
+		}
+		if call, ok := c.calls[u]; ok {
+			call.stale = true
+			delete(c.calls, u)
+		}
+	}
+}
+
+// flushLocked drops every list and makes every load in flight not kept.
+func (c *listCache) flushLocked() {
+	for _, call := range c.calls {
+		call.stale = true
+	}
+	clear(c.calls)
+	clear(c.byUser)
+	c.lru.Init()
+	c.stats.Flushes++
+}
+
+// applyLocked flushes if the connection reconnected since the last look,
+// applies the notices waiting in the channel, then flushes if the
+// subscription dropped any.
+func (c *listCache) applyLocked() {
+	if r := c.nc.Stats().Reconnects; r != c.reconnects {
+		c.reconnects = r
+		c.flushLocked()
+	}
+	for {
+		select {
+		case msg := <-c.notices:
+			var n membersNotice
+			if len(msg.Data) == 0 || json.Unmarshal(msg.Data, &n) != nil || n.Users == nil {
+				c.flushLocked()
+				continue
+			}
+			c.invalidateLocked(n.Users)
+		default:
+			if d, err := c.sub.Dropped(); err == nil && d > c.dropped {
+				c.dropped = d
+				c.flushLocked()
+			}
+			return
+		}
+	}
+}
+
+// Stats returns the counters.
+func (c *listCache) Stats() ListCacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Entries = len(c.byUser)
+	return s
+}
+
+// Close unsubscribes and stops the ticker; lookups then load every time.
+// Close is safe to call twice.
+func (c *listCache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	clear(c.byUser)
+	c.lru.Init()
+	c.mu.Unlock()
+	close(c.stop)
+	<-c.done
+	if err := c.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		return fmt.Errorf("convsvc: list cache: unsubscribe: %w", err)
+	}
+	return nil
+}
