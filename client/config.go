@@ -131,7 +131,9 @@ type sendOptions struct {
 // WithCmid sets the client message id, the idempotency key of the send:
 // 1..64 characters of [A-Za-z0-9_-]. Persist it with the pending message
 // and pass the same one when sending again after a restart: the message is
-// stored once. Without it Send makes a random one.
+// stored once. Without it Send makes a random one. Send cannot tell whether
+// a cmid of yours was sent before, so it never marks such a send as a first
+// attempt: the edge always checks it against its idempotency records.
 func WithCmid(cmid string) SendOption { return func(o *sendOptions) { o.cmid = cmid } }
 
 // WithType sets the application-defined message type (at most 32 bytes).

@@ -16,7 +16,9 @@
 // next connection, possibly to another edge), after a timeout, and after
 // the retryable errors unavailable and rate_limited (with exponential
 // back-off and full jitter). The edge stores a cmid once, so a message is
-// stored exactly once and every retry gets the same id and seq back.
+// stored exactly once and every retry gets the same id and seq back. Only
+// the first frame of a cmid Send made itself carries the protocol's first
+// flag (it spares the edge an idempotency lookup); resends never do.
 //
 // # Delivery
 //

@@ -30,6 +30,16 @@ type netCtl struct {
 
 	mu    sync.Mutex
 	conns []*filterConn
+
+	smu  sync.Mutex
+	sent []protocol.Request // the send frames the client wrote, in order
+}
+
+// sends returns the send frames the client has written so far.
+func (n *netCtl) sends() []protocol.Request {
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	return append([]protocol.Request(nil), n.sent...)
 }
 
 var errOffline = errors.New("test network is offline")
@@ -83,6 +93,48 @@ type filterConn struct {
 	stalled  atomic.Bool
 	upgraded bool
 	in, out  []byte
+
+	wmu       sync.Mutex
+	wupgraded bool   // the client's upgrade request has been written
+	win       []byte // written bytes not yet parsed into frames
+}
+
+// Write passes the client's bytes on and records its send frames (masked
+// client frames, parsed and unmasked here) in netCtl.sent.
+func (c *filterConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	c.win = append(c.win, p...)
+	c.parseWritten()
+	c.wmu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *filterConn) parseWritten() {
+	if !c.wupgraded {
+		i := bytes.Index(c.win, []byte("\r\n\r\n"))
+		if i < 0 {
+			return
+		}
+		c.win = c.win[i+4:]
+		c.wupgraded = true
+	}
+	for {
+		hdr, size, ok := frameSize(c.win)
+		if !ok || len(c.win) < hdr+4+size || c.win[1]&0x80 == 0 {
+			return // incomplete, or not a masked client frame
+		}
+		key, payload := c.win[hdr:hdr+4], append([]byte(nil), c.win[hdr+4:hdr+4+size]...)
+		text := c.win[0] == 0x81 // FIN + text: a whole message
+		c.win = c.win[hdr+4+size:]
+		for i := range payload {
+			payload[i] ^= key[i%4]
+		}
+		if r, err := protocol.Decode(payload); text && err == nil && r.Op == protocol.OpSend {
+			c.n.smu.Lock()
+			c.n.sent = append(c.n.sent, *r)
+			c.n.smu.Unlock()
+		}
+	}
 }
 
 func (c *filterConn) Read(p []byte) (int, error) {

@@ -21,12 +21,18 @@ import (
 // too_big, ...) is an [*Error]. When ctx ends first the message may or may
 // not have been stored: send again with the cmid named in the error and
 // [WithCmid] to find out.
+//
+// The first attempt with a cmid Send made itself is marked as such (the
+// frame's first field), which saves the edge a lookup; every resend, and
+// every send with [WithCmid], is not, so the edge answers it from its
+// idempotency record even after JetStream's dedup window.
 func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption) (natter.Ack, error) {
 	var o sendOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.cmid == "" {
+	fresh := o.cmid == ""
+	if fresh {
 		o.cmid = NewCmid()
 	}
 	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ}
@@ -48,6 +54,9 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 		if attempt > 0 {
 			c.stats.sendRetries.Add(1)
 		}
+		// Only the very first frame of a cmid of our own is a first
+		// attempt: once a frame may have left, every later one is a resend.
+		req.First = fresh && attempt == 0
 		f, _, err := c.roundTrip(ctx, cn, &req)
 		switch {
 		case err == nil:

@@ -79,7 +79,7 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body})
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, FirstAttempt: r.First})
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"strconv"
 )
 
@@ -78,6 +79,8 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.Type, "type")
 	case "from":
 		return d.strField(&r.From, "from")
+	case "first":
+		return d.boolField(&r.First, "first")
 	case "seq":
 		return d.uintField(&r.Seq, "seq")
 	case "cursors":
@@ -146,6 +149,20 @@ func (d *decoder) strField(dst *string, field string) error {
 	}
 	*dst = string(b)
 	return nil
+}
+
+func (d *decoder) boolField(dst *bool, field string) error {
+	switch {
+	case bytes.HasPrefix(d.data[d.pos:], []byte("true")):
+		d.pos += 4
+		*dst = true
+		return nil
+	case bytes.HasPrefix(d.data[d.pos:], []byte("false")):
+		d.pos += 5
+		*dst = false
+		return nil
+	}
+	return d.scalar(field)
 }
 
 func (d *decoder) uintField(dst *uint64, field string) error {
@@ -282,6 +299,8 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
+	case "first":
+		return "must be a boolean"
 	default:
 		return "must be a string"
 	}

@@ -149,6 +149,11 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		`{"op":"ping","id":"1","x":[[{"y":[true,false,null,-1.5e+3]}]]} `,
 		`{"op":"ping","id":"1"}x`, `{"op":"ping","id":"1",}`, `{"op":"ping","id":"1","seq":01}`,
 		`{"\u006fp":"ping","id":"1"}`, `{"op":"ping","id":"1","body":1,"conv":[}`,
+		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":false}`,
+		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":null}`,
+		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":1}`,
+		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":"true"}`,
+		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":truex}`,
 	} {
 		f.Add([]byte(ex))
 	}

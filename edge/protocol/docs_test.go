@@ -21,7 +21,7 @@ const docPath = "../../docs/protocol.md"
 // and the fuzz seeds stay the same.
 var clientExamples = []string{
 	`{"op":"auth","id":"1","token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.sig","device":"d1"}`,
-	`{"op":"send","id":"2","conv":"g_7f3a9c","cmid":"c-1001","body":"hi all"}`,
+	`{"op":"send","id":"2","conv":"g_7f3a9c","cmid":"c-1001","body":"hi all","first":true}`,
 	`{"op":"send","id":"3","conv":"d_1cb15457d1ddab60e205c0fe3ca2f65d","cmid":"c-1002","body":"{\"w\":640}","type":"image"}`,
 	`{"op":"ack","id":"4","conv":"g_7f3a9c","seq":42}`,
 	`{"op":"read","id":"5","conv":"g_7f3a9c","seq":42}`,

@@ -34,6 +34,11 @@ type Request struct {
 	Type string `json:"type,omitempty"`
 	// From, if set, must be the token's user (the edge checks). send.
 	From string `json:"from,omitempty"`
+	// First says this is the first attempt to send Cmid: a cmid the client
+	// made for this message and has never sent before. The edge then skips
+	// the lookup that answers resends from before the dedup window (one
+	// round trip). Resends of the cmid must leave it out. send.
+	First bool `json:"first,omitempty"`
 	// Seq is a cursor: delivered (ack) or read (read). Must be >= 1.
 	Seq uint64 `json:"seq,omitempty"`
 

@@ -2,7 +2,6 @@ package msglog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,6 +31,15 @@ type Send struct {
 	// Ref is the message an edit or delete entry applies to
 	// (natter.Message.Ref); empty for other messages.
 	Ref string
+	// FirstAttempt says the caller knows this is the first attempt to send
+	// Cmid: a cmid it made itself and has not sent before. Append may then
+	// skip the IDEM lookup (one round trip) that answers retries from
+	// before the stream's dedup window: a first attempt has no earlier copy,
+	// and a copy stored inside the window is JetStream's duplicate. False
+	// (the zero value, for callers that cannot tell) always looks it up. A
+	// caller that sets it on a resend after the dedup window stores the
+	// message twice.
+	FirstAttempt bool
 }
 
 func (s Send) validate() error {
@@ -65,19 +73,29 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 	defer unlock()
 
 	for attempt := 0; ; attempt++ {
-		ack, ok, err := l.getIdem(ctx, id)
-		if err != nil {
-			return natter.Ack{}, fmt.Errorf("msglog: append %s: idem: %w", id, err)
+		h, cached := l.heads.get(s.Conv)
+		// The IDEM lookup is skipped only for a first attempt whose head is
+		// cached, and only before a conflict: a conflict can mean that this
+		// is a resend of a stored message and our head is stale (a
+		// standalone stream checks the expected sequence before the message
+		// id), so from then on every attempt looks it up.
+		if !s.FirstAttempt || !cached || attempt > 0 {
+			ack, ok, err := l.getIdem(ctx, id)
+			if err != nil {
+				return natter.Ack{}, fmt.Errorf("msglog: append %s: idem: %w", id, err)
+			}
+			if ok {
+				ack.Dup = true
+				return ack, nil
+			}
 		}
-		if ok {
-			ack.Dup = true
-			return ack, nil
+		if !cached {
+			if h, err = l.readHead(ctx, s.Conv); err != nil {
+				return natter.Ack{}, fmt.Errorf("msglog: append %s: head: %w", id, err)
+			}
+			l.heads.put(s.Conv, h)
 		}
-		h, err := l.cachedHead(ctx, s.Conv)
-		if err != nil {
-			return natter.Ack{}, fmt.Errorf("msglog: append %s: head: %w", id, err)
-		}
-		ack, err = l.publish(ctx, s, id, h)
+		ack, err := l.publish(ctx, s, id, h)
 		if err == nil {
 			return ack, nil
 		}
@@ -104,16 +122,22 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
 		Type: s.Type, Body: s.Body, Ref: s.Ref, TS: time.Now().UnixMilli(),
 	}
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return natter.Ack{}, err
+	// The header keys are the canonical ones nats.Header.Set would store;
+	// one backing array for the five values.
+	vals := [...]string{id, strconv.FormatUint(h.stream, 10), strconv.FormatUint(seq, 10),
+		strconv.FormatUint(blk, 10), strconv.FormatUint(pblk, 10)}
+	hv := vals[:]
+	m := &nats.Msg{
+		Subject: subjects.Msg(s.Conv),
+		Data:    appendMessage(make([]byte, 0, messageSize(&msg)), &msg),
+		Header: nats.Header{
+			jetstream.MsgIDHeader:               hv[0:1:1],
+			jetstream.ExpectedLastSubjSeqHeader: hv[1:2:2],
+			HeaderSeq:                           hv[2:3:3],
+			HeaderBlk:                           hv[3:4:4],
+			HeaderPBlk:                          hv[4:5:5],
+		},
 	}
-	m := &nats.Msg{Subject: subjects.Msg(s.Conv), Data: data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(h.stream, 10))
-	m.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
-	m.Header.Set(HeaderBlk, strconv.FormatUint(blk, 10))
-	m.Header.Set(HeaderPBlk, strconv.FormatUint(pblk, 10))
 	pa, err := l.js.PublishMsg(ctx, m)
 	if err != nil {
 		return natter.Ack{}, err
@@ -131,7 +155,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	}
 	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk})
 	ack := ackOf(msg)
-	l.writeIdem(ctx, ack)
+	l.writeIdemAsync(ack)
 	return ack, nil
 }
 
@@ -165,13 +189,44 @@ func (l *Log) original(ctx context.Context, id string, sseq uint64) (natter.Ack,
 	return ack, nil
 }
 
-// writeIdem records ack. The message is durable already, so a failure only
-// narrows idempotency to the dedup window until the persist worker writes
-// the record; it is logged, not returned.
+// writeIdem records ack and waits for it. The message is durable already,
+// so a failure only narrows idempotency to the dedup window until the
+// persist worker writes the record; it is logged, not returned.
 func (l *Log) writeIdem(ctx context.Context, ack natter.Ack) {
 	if err := l.putIdem(ctx, ack); err != nil {
 		l.log.Warn("idem record not written", "id", ack.ID, "conv", ack.Conv, "seq", ack.Seq, "err", err)
 	}
+}
+
+// writeIdemAsync creates the IDEM record of a new message without waiting
+// for it: a publish with an expected last subject sequence of 0 (what KV
+// Create does), whose ack is handled by [Log.idemAsyncErr]. The sender gets
+// its ack one round trip sooner; the persist worker's [Log.EnsureIdemBatch]
+// still guarantees the record.
+func (l *Log) writeIdemAsync(ack natter.Ack) {
+	m := &nats.Msg{
+		Subject: l.idemPre + ack.ID,
+		Data:    appendAck(make([]byte, 0, 64+len(ack.ID)+len(ack.Conv)), ack),
+		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: idemCreate},
+	}
+	if _, err := l.ajs.PublishMsgAsync(m); err != nil {
+		l.log.Warn("idem record not written", "id", ack.ID, "conv", ack.Conv, "seq", ack.Seq, "err", err)
+	}
+}
+
+// idemCreate is the expected-last-sequence header value of a create. It is
+// shared by every record's header and never modified.
+var idemCreate = []string{"0"}
+
+// idemAsyncErr logs an IDEM record that [Log.writeIdemAsync] could not
+// create. A failed compare-and-set means the key has an entry already: the
+// record (an earlier attempt's, or the persist worker's), or a delete marker
+// that the persist worker replaces.
+func (l *Log) idemAsyncErr(_ jetstream.JetStream, m *nats.Msg, err error) {
+	if isWrongLastSeq(err) {
+		return
+	}
+	l.log.Warn("idem record not written", "subject", m.Subject, "err", err)
 }
 
 // isWrongLastSeq reports a failed compare-and-set: 10071, or 10164 on

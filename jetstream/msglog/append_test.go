@@ -139,9 +139,20 @@ func TestAppendSequential(t *testing.T) {
 }
 
 // TestAppendConcurrent runs 50 senders x 20 sends on one conversation
-// through two Logs on two connections, as two edges would.
+// through two Logs on two connections, as two edges would: with the IDEM
+// lookup, and as first attempts without it (the compare-and-set conflicts
+// between the two Logs then take the retry path that looks it up).
 func TestAppendConcurrent(t *testing.T) {
 	t.Parallel()
+	for _, first := range []bool{false, true} {
+		t.Run(fmt.Sprint("first=", first), func(t *testing.T) {
+			t.Parallel()
+			testAppendConcurrent(t, first)
+		})
+	}
+}
+
+func testAppendConcurrent(t *testing.T, first bool) {
 	ctx := context.Background()
 	s := startServer(t, streams.Config{})
 	l1, js := newLog(t, s)
@@ -157,7 +168,7 @@ func TestAppendConcurrent(t *testing.T) {
 		}
 		wg.Go(func() {
 			for i := range sends {
-				ack, err := l.Append(ctx, msglog.Send{Conv: "hot", From: fmt.Sprint("u", g), Cmid: fmt.Sprint("m", i), Body: fmt.Sprint(g, "/", i)})
+				ack, err := l.Append(ctx, msglog.Send{Conv: "hot", From: fmt.Sprint("u", g), Cmid: fmt.Sprint("m", i), Body: fmt.Sprint(g, "/", i), FirstAttempt: first})
 				if err != nil {
 					errs <- fmt.Errorf("sender %d send %d: %w", g, i, err)
 					return
@@ -237,6 +248,7 @@ func TestAppendIdempotent(t *testing.T) {
 	}
 
 	first := send(l1, "a")
+	msglog.FlushIdem(t, l1)
 	same("retry, same log", send(l1, "a"), first)
 	same("retry, other log", send(l2, "a"), first)
 
@@ -255,6 +267,7 @@ func TestAppendIdempotent(t *testing.T) {
 	// first, re-reads the head and then gets the duplicate ack.
 	b := send(l2, "b")
 	send(l1, "c")
+	msglog.FlushIdem(t, l2)
 	if err := idem.Delete(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +290,7 @@ func TestAppendIdempotentAfterDedupWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	msglog.FlushIdem(t, l)
 	waitDedupWindow(t, js)
 
 	again, err := l.Append(ctx, send)

@@ -9,7 +9,14 @@
 //     ([MessageID]); a retry inside the stream's dedup window gets
 //     JetStream's duplicate ack, a retry up to the IDEM bucket's TTL (24h by
 //     default) is answered from the IDEM record. Either way the sender gets
-//     the original id and seq back with Dup set.
+//     the original id and seq back with Dup set. A send marked
+//     [Send].FirstAttempt skips the IDEM lookup (the dedup window covers it);
+//     marking a resend so is the caller's own duplicate.
+//
+// The IDEM record of a new message is created asynchronously after its
+// append (the ack does not wait for it); the persist worker creates every
+// record it finds missing ([Log.EnsureIdemBatch]), so a record exists at the
+// latest once the message is archived.
 //   - Order: each conversation's seq is 1, 2, 3 ... without gaps. Appends are
 //     compare-and-set on the subject's last stream sequence
 //     (Nats-Expected-Last-Subject-Sequence), so writers in different

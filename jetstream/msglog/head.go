@@ -69,19 +69,6 @@ func (l *Log) readHead(ctx context.Context, conv string) (head, error) {
 	return anchors(raw.Header, raw.Sequence)
 }
 
-// cachedHead returns the cached head of conv, else reads and caches it.
-func (l *Log) cachedHead(ctx context.Context, conv string) (head, error) {
-	if h, ok := l.heads.get(conv); ok {
-		return h, nil
-	}
-	h, err := l.readHead(ctx, conv)
-	if err != nil {
-		return head{}, err
-	}
-	l.heads.put(conv, h)
-	return h, nil
-}
-
 const cacheShards = 64
 
 // headCache is a sharded LRU of conversation heads.

@@ -45,10 +45,12 @@ type Log struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
 	idem       jetstream.KeyValue
-	directGet  string        // $JS.API.DIRECT.GET.MSGS (honours the js API prefix)
-	idemGet    string        // $JS.API.DIRECT.GET.KV_IDEM
-	timeout    time.Duration // for requests whose ctx has no deadline
-	batchBytes int           // max_bytes of a batched read; 0 = the server's limit (tests lower it)
+	ajs        jetstream.JetStream // async IDEM creates; its error handler logs
+	idemPre    string              // subject prefix of IDEM keys: $KV.IDEM.
+	directGet  string              // $JS.API.DIRECT.GET.MSGS (honours the js API prefix)
+	idemGet    string              // $JS.API.DIRECT.GET.KV_IDEM
+	timeout    time.Duration       // for requests whose ctx has no deadline
+	batchBytes int                 // max_bytes of a batched read; 0 = the server's limit (tests lower it)
 	log        *slog.Logger
 	cfg        Config
 	mux        *replyMux
@@ -71,34 +73,70 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 	if err != nil {
 		return nil, fmt.Errorf("msglog: new: bucket %s: %w", subjects.BucketIdem, err)
 	}
-	mux, err := newReplyMux(nc)
-	if err != nil {
-		return nil, fmt.Errorf("msglog: new: reply subscription: %w", err)
-	}
 	opts := js.Options()
 	timeout := opts.DefaultTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	return &Log{
+	l := &Log{
 		nc:        nc,
 		js:        js,
 		stream:    st,
 		idem:      kv,
+		idemPre:   "$KV." + subjects.BucketIdem + ".",
 		directGet: apiPrefix(opts) + "DIRECT.GET." + subjects.StreamMsgs,
 		idemGet:   apiPrefix(opts) + "DIRECT.GET.KV_" + subjects.BucketIdem,
 		timeout:   timeout,
 		log:       cfg.Logger,
 		cfg:       cfg,
-		mux:       mux,
 		locks:     newConvLocks(),
 		heads:     newHeadCache(cfg.HeadCacheSize),
-	}, nil
+	}
+	// A JetStream context of its own for the async IDEM creates, so that
+	// their error handler and limits are the Log's. Its API prefix is the
+	// caller's (async publishes do not use it, but keep the two alike).
+	aopts := []jetstream.JetStreamOpt{
+		jetstream.WithPublishAsyncErrHandler(l.idemAsyncErr),
+		jetstream.WithPublishAsyncMaxPending(idemMaxPending),
+		jetstream.WithPublishAsyncTimeout(timeout),
+	}
+	switch {
+	case opts.Domain != "":
+		l.ajs, err = jetstream.NewWithDomain(nc, opts.Domain, aopts...)
+	case opts.APIPrefix != "":
+		l.ajs, err = jetstream.NewWithAPIPrefix(nc, opts.APIPrefix, aopts...)
+	default:
+		l.ajs, err = jetstream.New(nc, aopts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("msglog: new: %w", err)
+	}
+	mux, err := newReplyMux(nc)
+	if err != nil {
+		return nil, fmt.Errorf("msglog: new: reply subscription: %w", err)
+	}
+	l.mux = mux
+	return l, nil
 }
 
-// Close releases the Log's reply subscription. The connection stays open;
-// it is the caller's. Close is safe to call twice.
+// idemMaxPending bounds the async IDEM creates in flight; beyond it an
+// append waits (up to nats.go's stall wait, 200ms) for acks to come back.
+const idemMaxPending = 16384
+
+// Close waits up to a second for the IDEM creates in flight to be acked
+// (the persist worker writes any that are lost) and releases the Log's
+// reply subscriptions. The connection stays open; it is the caller's.
+// Close is safe to call twice.
 func (l *Log) Close() error {
+	if l.ajs.PublishAsyncPending() > 0 && l.nc.IsConnected() {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-l.ajs.PublishAsyncComplete():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	l.ajs.CleanupPublisher()
 	if err := l.mux.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
 		return fmt.Errorf("msglog: close: %w", err)
 	}
@@ -126,8 +164,22 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // first 26 characters of the lowercase unpadded base32 of
 // sha256(conv "\n" from "\n" cmid). Retries of one send get one id.
 func MessageID(conv, from, cmid string) string {
-	sum := sha256.Sum256([]byte(conv + "\n" + from + "\n" + cmid))
-	return "m_" + strings.ToLower(idEncoding.EncodeToString(sum[:])[:26])
+	// Ids are at most 64 bytes each, so the input fits the stack buffer;
+	// the result is the only allocation.
+	var in [3*64 + 2]byte
+	b := append(append(append(append(append(in[:0], conv...), '\n'), from...), '\n'), cmid...)
+	sum := sha256.Sum256(b)
+	var enc [56]byte // base32 of 32 bytes, unpadded: 52 characters
+	idEncoding.Encode(enc[:], sum[:])
+	id := enc[:2+26]
+	copy(id[2:], enc[:26])
+	id[0], id[1] = 'm', '_'
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; c >= 'A' && c <= 'Z' {
+			id[i] = c + 'a' - 'A'
+		}
+	}
+	return string(id)
 }
 
 // Decode returns the message of a log entry from its payload and headers
@@ -168,11 +220,7 @@ func (l *Log) EnsureIdem(ctx context.Context, msg natter.Message) error {
 
 func (l *Log) putIdem(ctx context.Context, ack natter.Ack) error {
 	ack.Dup = false
-	b, err := json.Marshal(ack)
-	if err != nil {
-		return err
-	}
-	if _, err := l.idem.Create(ctx, ack.ID, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := l.idem.Create(ctx, ack.ID, appendAck(nil, ack)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return err
 	}
 	return nil
@@ -253,14 +301,12 @@ func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []erro
 			errs[i] = fmt.Errorf("msglog: ensure idem: %w: message without id or seq", ErrInvalid)
 			continue
 		}
-		b, err := json.Marshal(ackOf(m))
-		if err != nil {
-			errs[i] = err
-			continue
+		msg := &nats.Msg{
+			Subject: l.idemPre + m.ID,
+			Data:    appendAck(nil, ackOf(m)),
+			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: idemCreate},
 		}
-		msg := nats.NewMsg("$KV." + subjects.BucketIdem + "." + m.ID)
-		msg.Data = b
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		var err error
 		if futures[i], err = l.js.PublishMsgAsync(msg); err != nil {
 			errs[i] = err
 		}
@@ -303,7 +349,7 @@ func (l *Log) idemNotLive(ctx context.Context, msgs []natter.Message, idx []int)
 		live := make(map[string]bool, len(part))
 		filters := make([]string, len(part))
 		for j, i := range part {
-			filters[j] = "$KV." + subjects.BucketIdem + "." + msgs[i].ID
+			filters[j] = l.idemPre + msgs[i].ID
 		}
 		_, err := l.directBatchOn(ctx, l.idemGet, directReq{MultiLast: filters}, func(m *nats.Msg) (bool, error) {
 			switch m.Header.Get("KV-Operation") {

@@ -12,36 +12,48 @@ import (
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
-// BenchmarkAppend appends to one conversation, one send at a time.
-func BenchmarkAppend(b *testing.B) {
+// BenchmarkAppend appends to one conversation, one send at a time, as a
+// caller that cannot tell a first attempt from a retry (the IDEM lookup
+// runs). BenchmarkAppendFirst sends first attempts, as the edge does for
+// SDK clients. Both wait for the async IDEM creates before they stop.
+func BenchmarkAppend(b *testing.B)      { benchAppend(b, false) }
+func BenchmarkAppendFirst(b *testing.B) { benchAppend(b, true) }
+
+func benchAppend(b *testing.B, first bool) {
 	ctx := context.Background()
 	l, _ := newLog(b, startServer(b, streams.Config{}))
-	i := 0
-	for b.Loop() {
-		i++
-		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: fmt.Sprint("m", i), Body: "hello there"}); err != nil {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: fmt.Sprint("m", i), Body: "hello there", FirstAttempt: first}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	msglog.FlushIdem(b, l)
 }
 
 // BenchmarkAppendParallel appends from GOMAXPROCS*8 goroutines, each to 16
-// conversations of its own.
-func BenchmarkAppendParallel(b *testing.B) {
+// conversations of its own; BenchmarkAppendParallelFirst as first attempts.
+func BenchmarkAppendParallel(b *testing.B)      { benchAppendParallel(b, false) }
+func BenchmarkAppendParallelFirst(b *testing.B) { benchAppendParallel(b, true) }
+
+func benchAppendParallel(b *testing.B, first bool) {
 	ctx := context.Background()
 	l, _ := newLog(b, startServer(b, streams.Config{}))
 	var goroutines atomic.Int64
 	b.SetParallelism(8)
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		g := goroutines.Add(1)
 		for i := 0; pb.Next(); i++ {
-			s := msglog.Send{Conv: fmt.Sprint("p", g, "_", i%16), From: "u1", Cmid: fmt.Sprint("m", i), Body: "hello there"}
+			s := msglog.Send{Conv: fmt.Sprint("p", g, "_", i%16), From: "u1", Cmid: fmt.Sprint("m", i), Body: "hello there", FirstAttempt: first}
 			if _, err := l.Append(ctx, s); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+	msglog.FlushIdem(b, l)
 }
 
 // BenchmarkNewestPage reads the newest 50 messages of a conversation with

@@ -1,0 +1,58 @@
+package msglog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	natter "github.com/natter-im/natter"
+)
+
+// FuzzAppendMessage checks the hand-written encoders against encoding/json:
+// the log payload and the IDEM record must be byte for byte what
+// json.Marshal writes.
+func FuzzAppendMessage(f *testing.F) {
+	f.Add("m_x", "c1", uint64(1), "u1", "a", "", "hi", "", int64(1767225600000))
+	f.Add("m_x", "c1", uint64(1<<64-1), "u1", "a", "image", `{"w":640}`, "m_y", int64(-1))
+	f.Add("", "", uint64(0), "", "", "edit", "quote\" backslash\\ nl\n cr\r tab\t bs\b ff\f ctl\x00\x1f del\x7f", "", int64(0))
+	f.Add("m_x", "c", uint64(7), "u", "c", "t", "<a href=\"x\">&amp;</a> \u2028\u2029 é 😀 \xff\xc3 \xed\xa0\x80", "r", int64(42))
+	f.Fuzz(func(t *testing.T, id, conv string, seq uint64, from, cmid, typ, body, ref string, ts int64) {
+		m := natter.Message{ID: id, Conv: conv, Seq: seq, From: from, Cmid: cmid, Type: typ, Body: body, Ref: ref, TS: ts}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendMessage(nil, &m); !bytes.Equal(got, want) {
+			t.Fatalf("appendMessage:\n%s\njson.Marshal:\n%s", got, want)
+		}
+		for _, dup := range []bool{false, true} {
+			a := natter.Ack{ID: id, Conv: conv, Seq: seq, TS: ts, Dup: dup}
+			want, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendAck(nil, a); !bytes.Equal(got, want) {
+				t.Fatalf("appendAck:\n%s\njson.Marshal:\n%s", got, want)
+			}
+		}
+	})
+}
+
+// TestMessageIDMatchesDefinition checks the allocation-free MessageID against
+// its definition, also for inputs longer than valid ids.
+func TestMessageIDMatchesDefinition(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 64)
+	for _, in := range [][3]string{{"c1", "u1", "m1"}, {"", "", ""}, {long, long, long}, {long + "y", long, long + "z"}} {
+		if got, want := MessageID(in[0], in[1], in[2]), refMessageID(in[0], in[1], in[2]); got != want {
+			t.Fatalf("MessageID%q = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func refMessageID(conv, from, cmid string) string {
+	sum := sha256.Sum256([]byte(conv + "\n" + from + "\n" + cmid))
+	return "m_" + strings.ToLower(idEncoding.EncodeToString(sum[:])[:26])
+}
