@@ -27,8 +27,9 @@ type Config struct {
 	// (besides the batch its writer is writing) before it is closed as a
 	// slow consumer (4008). Zero means 512.
 	SendQueue int
-	// PingInterval between server pings. Zero means 25s. A connection that
-	// sends nothing (not even a pong) for 2x this is closed (4009).
+	// PingInterval: the edge pings a connection it has heard nothing from
+	// (no frame, no pong) for this long; one that sends nothing for 2x this
+	// is closed (4009). Zero means 25s.
 	PingInterval time.Duration
 	// AuthTimeout bounds the wait for the auth frame of a browser client.
 	// Zero means 10s (protocol.DefaultAuthTimeout).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
@@ -46,7 +46,8 @@ type Edge struct {
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
-	upgrader  websocket.FastHTTPUpgrader
+	upgrader  websocket.Upgrader
+	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
 
@@ -70,30 +71,49 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{},
+		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 	}
-	e.hub = newHub(d.NC, e.m)
+	e.hub = newHub(d.NC, e.m, cfg.PingInterval, e.since)
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true
 		}
 		e.origins[o] = true
 	}
-	e.upgrader = websocket.FastHTTPUpgrader{
-		ReadBufferSize:  4096,
+	e.upgrader = newUpgrader(cfg)
+	return e, nil
+}
+
+// readBuffer is the read buffer of a WebSocket.
+const readBuffer = 512
+
+// newUpgrader returns the edge's WebSocket upgrader.
+func newUpgrader(cfg Config) websocket.Upgrader {
+	return websocket.Upgrader{
+		HandshakeTimeout: cfg.WriteTimeout,
+		// An idle socket keeps its read buffer: a small one holds a frame
+		// header and a short request; longer frames are read past it,
+		// straight into the message.
+		ReadBufferSize:  readBuffer,
 		WriteBufferSize: 4096,
 		// Idle sockets hold no write buffer: it is taken from the pool for
 		// a write and given back after.
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{protocol.Subprotocol},
-		// Origin is checked (with a JSON answer) before Upgrade.
-		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+		// Origin, version and key are checked (with a JSON answer) before
+		// the hijack: the upgrader cannot answer errors any more.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 	}
-	return e, nil
 }
 
-// Register adds the WebSocket and REST routes to app.
+// Register adds the WebSocket and REST routes to app. It sets the app's
+// server to keep hijacked connections open (fasthttp would close them when
+// its hijack handler returns): the edge hands each WebSocket to a goroutine
+// of its own, so that fasthttp's request context and buffers go back to
+// their pools at once, and closes the socket itself.
 func (e *Edge) Register(app *fiber.App) {
+	app.Server().KeepHijackedConns = true
 	app.Get(protocol.Path, e.handleWebSocket)
 	e.registerREST(app)
 }
@@ -140,6 +160,9 @@ func (e *Edge) stop(ctx context.Context) error {
 		return fmt.Errorf("edge: stop: %w", ctx.Err())
 	}
 }
+
+// since is the edge's monotonic clock in nanoseconds.
+func (e *Edge) since() int64 { return int64(time.Since(e.epoch)) }
 
 // errorCode maps an error from the mesh to the client's code and message.
 func (e *Edge) errorCode(err error) (protocol.Code, string) {

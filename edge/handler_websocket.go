@@ -1,10 +1,14 @@
 package edge
 
 import (
-	"context"
+	"bufio"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -28,14 +32,22 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return restError(c, fiber.StatusUpgradeRequired, protocol.CodeBadFrame, "GET "+protocol.Path+" needs a WebSocket upgrade")
 	}
-	if _, err := protocol.Negotiate(string(c.Request().Header.Peek("Sec-WebSocket-Protocol"))); err != nil {
+	sub, err := protocol.Negotiate(string(c.Request().Header.Peek("Sec-WebSocket-Protocol")))
+	if err != nil {
 		return restError(c, fiber.StatusBadRequest, protocol.CodeBadVersion, err.(*protocol.Error).Msg)
 	}
-	device := c.Get(protocol.HeaderDevice)
+	// Copies: fiber's strings point into the request, which fasthttp reuses
+	// once the hijack handler has returned.
+	device := strings.Clone(c.Get(protocol.HeaderDevice))
 	if device != "" {
 		if err := subjects.ValidID(device); err != nil {
 			return restError(c, fiber.StatusBadRequest, protocol.CodeBadFrame, protocol.HeaderDevice+": "+err.Error())
 		}
+	}
+	key, ok := challengeKey(c)
+	if !ok {
+		c.Set("Sec-WebSocket-Version", "13")
+		return restError(c, fiber.StatusBadRequest, protocol.CodeBadFrame, "a WebSocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key of 16 base64 bytes")
 	}
 	var claims *auth.Claims
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
@@ -45,17 +57,60 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 		}
 		claims = &cl
 	}
-	e.wg.Add(1)
-	err := e.upgrader.Upgrade(c.Context(), func(conn *websocket.Conn) {
-		defer e.wg.Done()
-		e.serve(conn, claims, device)
-	})
-	if err != nil {
-		e.wg.Done()
-		// The upgrader has written its own 4xx answer.
-		return nil
+	r := &http.Request{Method: http.MethodGet, Header: http.Header{
+		"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {key},
+	}}
+	if sub != "" {
+		r.Header["Sec-Websocket-Protocol"] = []string{sub}
 	}
+	e.wg.Add(1)
+	// fasthttp answers nothing and hands over the socket once this handler
+	// has returned (releasing its request context and buffers when the
+	// hijack handler returns: the server keeps hijacked connections open,
+	// see Register); the upgrader writes the 101 answer on the raw socket.
+	// Reading the raw socket skips what fasthttp has buffered past the
+	// request: nothing, unless the client broke RFC 6455 (4.1) by sending
+	// frames before the 101, whose session then fails (or goes silent and
+	// is closed by the heartbeat).
+	ctx := c.Context()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(nc net.Conn) {
+		raw, direct := nc, false
+		if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+			raw, direct = u.UnsafeConn(), true
+		}
+		s := e.open(raw, r, claims, device)
+		switch {
+		case s == nil:
+		case direct:
+			go s.readLoop()
+		default:
+			// nc reads through fasthttp's buffer, which is only ours
+			// until this handler returns.
+			s.readLoop()
+		}
+	})
 	return nil
+}
+
+// challengeKey returns the client's Sec-WebSocket-Key when the upgrade
+// request is one the upgrader accepts (version 13, a 16-byte key).
+func challengeKey(c *fiber.Ctx) (string, bool) {
+	if !tokenListHas(c.Get("Sec-WebSocket-Version"), "13") {
+		return "", false
+	}
+	key := strings.Clone(c.Get("Sec-WebSocket-Key"))
+	b, err := base64.StdEncoding.DecodeString(key)
+	return key, err == nil && len(b) == 16
+}
+
+func tokenListHas(list, token string) bool {
+	for t := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(t) == token {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Edge) verify(header string) (auth.Claims, error) {
@@ -66,19 +121,35 @@ func (e *Edge) verify(header string) (auth.Claims, error) {
 	return e.verifier.Verify(tok)
 }
 
-// serve runs one upgraded connection to its end.
-func (e *Edge) serve(conn *websocket.Conn, claims *auth.Claims, device string) {
+// open upgrades a hijacked socket and sets up its session: the auth frame
+// (when no token came with the upgrade), the delivery subscription, the
+// token expiry and the hello. It returns the session, ready for its read
+// loop, or nil when the session has ended already.
+func (e *Edge) open(raw net.Conn, r *http.Request, claims *auth.Claims, device string) *session {
+	conn, err := e.upgrader.Upgrade(&hijacked{conn: raw}, r, nil)
+	if err != nil {
+		_ = raw.Close()
+		e.wg.Done()
+		return nil
+	}
 	s := newSession(e, conn, sessionID())
 	e.m.connections.Inc()
-	defer e.m.connections.Dec()
-	go s.writeLoop()
-	defer func() { <-s.written }()
 	conn.SetReadLimit(int64(e.cfg.MaxBody + protocol.FrameOverhead))
+	if !s.setup(claims, device) {
+		s.end()
+		return nil
+	}
+	return s
+}
 
+// setup authenticates the session and registers it; false means it is
+// closing.
+func (s *session) setup(claims *auth.Claims, device string) bool {
+	e := s.e
 	if claims == nil {
 		cl, dev, ok := s.authFrame()
 		if !ok {
-			return
+			return false
 		}
 		claims = &cl
 		if dev != "" {
@@ -94,30 +165,26 @@ func (e *Edge) serve(conn *websocket.Conn, claims *auth.Claims, device string) {
 	s.user, s.device = claims.User, device
 	if e.draining.Load() {
 		s.close(protocol.CloseGoingAway, "edge is shutting down", true, true)
-		return
+		return false
 	}
-	if err := e.hub.add(s); err != nil {
-		e.log.Warn("session rejected", "user", s.user, "err", err)
-		s.close(protocol.CloseInternal, "delivery subscription failed", true, true)
-		return
-	}
-	defer e.hub.remove(s)
-	// The verifier accepts a token up to the leeway past exp; so does the timer.
+	// The verifier accepts a token up to the leeway past exp; so does the
+	// heartbeat, which closes the session once that has passed.
 	leeway := e.cfg.Auth.Leeway
 	if leeway <= 0 {
 		leeway = auth.DefaultLeeway
 	}
-	expiry := time.AfterFunc(time.Until(claims.ExpiresAt.Add(leeway)), func() {
-		s.close(protocol.CloseUnauthorized, "token expired", true, false)
-	})
-	defer expiry.Stop()
+	s.expires = e.since() + int64(time.Until(claims.ExpiresAt.Add(leeway)))
+	if err := e.hub.add(s); err != nil {
+		e.log.Warn("session rejected", "user", s.user, "err", err)
+		s.close(protocol.CloseInternal, "delivery subscription failed", true, true)
+		return false
+	}
+	s.inHub = true
 	s.enqueue(protocol.Hello(protocol.HelloFrame{
 		V: protocol.Version, User: s.user, Device: s.device, Session: s.id,
 		PingMS: e.cfg.PingInterval.Milliseconds(), MaxBody: e.cfg.MaxBody,
 	}))
-	// Requests run with their own timeouts; a request in flight when the
-	// socket closes finishes and its reply is dropped.
-	s.readLoop(context.Background())
+	return true
 }
 
 // authFrame waits for the first frame, which must be auth with a valid token.
@@ -177,4 +244,20 @@ func originRefused(c *fiber.Ctx) error {
 
 func restError(c *fiber.Ctx, status int, code protocol.Code, msg string) error {
 	return c.Status(status).JSON(fiber.Map{"code": code, "msg": msg})
+}
+
+// hijacked hands websocket.Upgrader a socket fasthttp has hijacked already;
+// the upgrader only hijacks it and writes the 101 answer to it.
+type hijacked struct{ conn net.Conn }
+
+func (h *hijacked) Header() http.Header { return http.Header{} }
+func (h *hijacked) Write(p []byte) (int, error) {
+	return 0, errors.New("edge: write to a hijacked response")
+}
+func (h *hijacked) WriteHeader(int) {}
+
+// Hijack returns the socket with empty buffers (the upgrader reads nothing
+// from them: it has buffers of its own).
+func (h *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.conn, 16), bufio.NewWriterSize(h.conn, 512)), nil
 }

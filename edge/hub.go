@@ -3,6 +3,7 @@ package edge
 import (
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,21 +36,25 @@ type hub struct {
 	shards [hubShards]hubShard
 	m      *metrics
 	ch     [dispatchers]chan *nats.Msg
+	since  func() int64 // the edge's clock (Edge.since)
 	done   chan struct{}
 }
 
 type hubShard struct {
 	mu    sync.Mutex
 	users map[string]*userEntry
+	// all is every session of the shard's users, for the heartbeat;
+	// session.slot is its index.
+	all []*session
 }
 
 type userEntry struct {
 	sub      *nats.Subscription
-	sessions map[*session]struct{}
+	sessions []*session // one per device, mostly one or a few
 }
 
-func newHub(nc *nats.Conn, m *metrics) *hub {
-	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, done: make(chan struct{})}
+func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64) *hub {
+	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, since: since, done: make(chan struct{})}
 	for i := range h.shards {
 		h.shards[i].users = make(map[string]*userEntry)
 	}
@@ -57,7 +62,67 @@ func newHub(nc *nats.Conn, m *metrics) *hub {
 		h.ch[i] = make(chan *nats.Msg, dispatchBuffer)
 		go h.dispatch(h.ch[i])
 	}
+	go h.heartbeat(ping)
 	return h
+}
+
+const (
+	// heartbeatSweeps is how often per ping interval the heartbeat looks
+	// at every session, in heartbeatSteps ticks of a slice of the shards
+	// each: a silent client is pinged 1 to 1 1/4 ping intervals after it
+	// was last heard and closed after 2 to 2 1/4; a session is closed at
+	// most 1/4 interval after its token has expired.
+	heartbeatSweeps = 4
+	heartbeatSteps  = 8
+)
+
+// heartbeat pings the sessions not heard from (no frame, no pong) for a
+// ping interval, pings them again after another interval without an answer
+// and closes them (4009) after two; it also closes the sessions whose token
+// has expired (4001). One goroutine and one ticker serve the whole edge: an
+// idle socket has no timer or goroutine of its own for this, and a client
+// that talks is not pinged.
+func (h *hub) heartbeat(every time.Duration) {
+	t := time.NewTicker(every / (heartbeatSweeps * heartbeatSteps))
+	defer t.Stop()
+	var ping, idle, expired []*session
+	for step := 0; ; step = (step + 1) % heartbeatSteps {
+		select {
+		case <-t.C:
+		case <-h.done:
+			return
+		}
+		ping, idle, expired = ping[:0], idle[:0], expired[:0]
+		now := h.since()
+		for i := step; i < hubShards; i += heartbeatSteps {
+			sh := &h.shards[i]
+			sh.mu.Lock()
+			for _, s := range sh.all {
+				switch silent := now - s.heard.Load(); {
+				case now >= s.expires:
+					expired = append(expired, s)
+				case silent >= 2*int64(every):
+					idle = append(idle, s)
+				case silent >= int64(every) && now-s.pinged.Load() >= int64(every):
+					s.pinged.Store(now)
+					ping = append(ping, s)
+				}
+			}
+			sh.mu.Unlock()
+		}
+		for _, s := range ping {
+			s.queuePing()
+		}
+		for _, s := range idle {
+			s.close(protocol.CloseIdleTimeout, "idle timeout", true, true)
+		}
+		for _, s := range expired {
+			s.close(protocol.CloseUnauthorized, "token expired", true, false)
+		}
+		clear(ping)
+		clear(idle)
+		clear(expired)
+	}
 }
 
 // dispatch delivers the messages of one dispatcher channel until stop.
@@ -74,7 +139,7 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 	}
 }
 
-// stop ends the dispatchers (after the sessions are gone).
+// stop ends the dispatchers and the heartbeat (after the sessions are gone).
 func (h *hub) stop() { close(h.done) }
 
 func (h *hub) shard(user string) *hubShard {
@@ -86,17 +151,20 @@ func (h *hub) shard(user string) *hubShard {
 func (h *hub) add(s *session) error {
 	sh := h.shard(s.user)
 	sh.mu.Lock()
+	s.slot = len(sh.all)
+	sh.all = append(sh.all, s)
 	e, ok := sh.users[s.user]
 	if ok {
-		e.sessions[s] = struct{}{}
+		e.sessions = append(e.sessions, s)
 		sh.mu.Unlock()
 		return nil
 	}
-	e = &userEntry{sessions: map[*session]struct{}{s: {}}}
+	e = &userEntry{sessions: []*session{s}}
 	user := s.user
 	ch := h.ch[maphash.String(h.seed, user)%dispatchers]
 	sub, err := h.nc.ChanSubscribe(subjects.Deliver(user), ch)
 	if err != nil {
+		sh.drop(s)
 		sh.mu.Unlock()
 		return fmt.Errorf("edge: subscribe %s: %w", user, err)
 	}
@@ -119,11 +187,25 @@ func (h *hub) remove(s *session) {
 	if !ok {
 		return
 	}
-	delete(e.sessions, s)
+	i := slices.Index(e.sessions, s)
+	if i < 0 {
+		return
+	}
+	e.sessions = slices.Delete(e.sessions, i, i+1)
+	sh.drop(s)
 	if len(e.sessions) == 0 {
 		_ = e.sub.Unsubscribe()
 		delete(sh.users, s.user)
 	}
+}
+
+// drop takes s out of sh.all. sh.mu is held.
+func (sh *hubShard) drop(s *session) {
+	last := len(sh.all) - 1
+	moved := sh.all[last]
+	sh.all[s.slot], moved.slot = moved, s.slot
+	sh.all[last] = nil
+	sh.all = sh.all[:last]
 }
 
 // deliver queues one delivery on every session of user. A session whose
@@ -135,10 +217,7 @@ func (h *hub) deliver(user string, msgJSON []byte) {
 	e := sh.users[user]
 	var targets []*session
 	if e != nil {
-		targets = make([]*session, 0, len(e.sessions))
-		for s := range e.sessions {
-			targets = append(targets, s)
-		}
+		targets = slices.Clone(e.sessions)
 	}
 	sh.mu.Unlock()
 	for _, s := range targets {
@@ -154,11 +233,7 @@ func (h *hub) sessions() []*session {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.Lock()
-		for _, e := range sh.users {
-			for s := range e.sessions {
-				out = append(out, s)
-			}
-		}
+		out = append(out, sh.all...)
 		sh.mu.Unlock()
 	}
 	return out

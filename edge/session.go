@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -12,136 +13,175 @@ import (
 	"github.com/natter-im/natter/edge/protocol"
 )
 
-// session is one client WebSocket. The read loop runs in the upgrade
-// handler's goroutine and handles requests one at a time (so one device's
-// sends keep their order); a writer goroutine owns every write, fed by a
-// bounded queue.
+// session is one client WebSocket. An idle session costs one goroutine, its
+// read loop, parked in a read on a small buffer. The read loop handles
+// requests one at a time (so one device's sends keep their order), each on
+// a short-lived goroutine so that the read loop's stack stays small. Writes
+// are made by a writer goroutine that runs only while there is something to
+// write (frames, a ping, the goodbye): enqueue starts it, and it exits when
+// the queue is drained. The hub's heartbeat asks for the pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
 	id     string
 	user   string
 	device string
+	inHub  bool // added to the hub (so removed at the end)
+	slot   int  // index in its hub shard's list (guarded by the shard)
+	// expires is when (Edge.since) the token expires, leeway included;
+	// the heartbeat closes the session after it. Set before the hub add.
+	expires int64
 
-	out       sendQueue
-	done      chan struct{} // closed by close(): the writer says goodbye and exits
-	closeOnce sync.Once
+	// heard and pinged are when (Edge.since) the client last sent a frame
+	// or pong, and when the heartbeat last asked for a ping.
+	heard  atomic.Int64
+	pinged atomic.Int64
+
+	rd reader // the read loop's
+
+	mu        sync.Mutex
+	frames    [][]byte // queued frames; holds no memory while empty
+	ping      bool     // a ping is wanted
+	writing   bool     // a writer runs; stays true once the last writer has said goodbye
+	closed    bool
 	code      int
 	reason    string
 	bye       bool // send a bye frame before the close frame
 	reconnect bool
-	written   chan struct{} // closed when the writer has exited
+	written   chan struct{} // closed when the last writer has exited after close
 }
 
 func newSession(e *Edge, conn *websocket.Conn, id string) *session {
-	return &session{
-		e: e, conn: conn, id: id,
-		out:     sendQueue{max: e.cfg.SendQueue, ready: make(chan struct{}, 1)},
-		done:    make(chan struct{}),
-		written: make(chan struct{}),
-	}
+	s := &session{e: e, conn: conn, id: id, written: make(chan struct{})}
+	s.heard.Store(e.since())
+	return s
 }
 
-// enqueue queues frame without blocking. A full queue closes the session as
-// a slow consumer (4008).
+// enqueue queues frame without blocking and starts the writer if it is not
+// running. A full queue (SendQueue frames besides the batch being written)
+// closes the session as a slow consumer (4008).
 func (s *session) enqueue(frame []byte) bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	if s.out.push(frame) {
-		return true
-	}
-	s.e.m.slowConsumers.Inc()
-	s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
-	return false
-}
-
-// sendQueue is a socket's bounded queue of outgoing frames. It holds no
-// memory while empty (a channel of SendQueue slots would cost ~12 KiB per
-// idle socket).
-type sendQueue struct {
-	mu     sync.Mutex
-	frames [][]byte
-	max    int
-	ready  chan struct{} // a token when frames may be waiting
-}
-
-// push queues f unless max frames are queued already.
-func (q *sendQueue) push(f []byte) bool {
-	q.mu.Lock()
-	if len(q.frames) >= q.max {
-		q.mu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
-	q.frames = append(q.frames, f)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if len(s.frames) >= s.e.cfg.SendQueue {
+		s.mu.Unlock()
+		s.e.m.slowConsumers.Inc()
+		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
+		return false
+	}
+	s.frames = append(s.frames, frame)
+	start := s.wakeLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
 	}
 	return true
 }
 
-// take removes and returns every queued frame.
-func (q *sendQueue) take() [][]byte {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	f := q.frames
-	q.frames = nil
-	return f
+// queuePing asks the writer for a ping.
+func (s *session) queuePing() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.ping = true
+	start := s.wakeLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+}
+
+// wakeLocked marks the writer running and reports whether the caller must
+// start it. s.mu is held.
+func (s *session) wakeLocked() bool {
+	if s.writing {
+		return false
+	}
+	s.writing = true
+	return true
 }
 
 // close asks the writer to send (optionally) a bye frame and a close frame
-// with code and reason, then close the socket. Only the first call counts.
+// with code and reason; the read loop then ends and the socket is closed.
+// Only the first call counts.
 func (s *session) close(code int, reason string, bye, reconnect bool) {
-	s.closeOnce.Do(func() {
-		s.code, s.reason, s.bye, s.reconnect = code, reason, bye, reconnect
-		close(s.done)
-	})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.code, s.reason, s.bye, s.reconnect = code, reason, bye, reconnect
+	start := s.wakeLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
 }
 
-// writeLoop sends queued frames and pings until close.
+// writeLoop writes what is queued until nothing is, then exits; after close
+// it says goodbye and exits for good.
 func (s *session) writeLoop() {
-	defer close(s.written)
-	// Closing a hijacked fasthttp conn is a no-op (fasthttp closes it when
-	// the handler returns), so the read loop is ended with a deadline: one
-	// second for the client to echo the close frame.
-	defer s.conn.SetReadDeadline(time.Now().Add(time.Second))
-	ping := time.NewTicker(s.e.cfg.PingInterval)
-	defer ping.Stop()
 	wt := s.e.cfg.WriteTimeout
 	for {
-		select {
-		case <-s.out.ready:
-			for _, f := range s.out.take() {
-				_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
-				if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
-					s.close(protocol.CloseNormal, "", false, false)
-					return
-				}
-				s.e.m.framesOut.Inc()
-			}
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt)); err != nil {
-				s.close(protocol.CloseNormal, "", false, false)
-				return
-			}
-		case <-s.done:
-			s.goodbye()
+		s.mu.Lock()
+		frames, ping, closed := s.frames, s.ping, s.closed
+		s.frames, s.ping = nil, false
+		if len(frames) == 0 && !ping && !closed {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		if closed {
+			s.goodbye(frames)
+			s.finish()
+			return
+		}
+		if !s.write(frames, ping, wt) {
+			// writing stays true: no other writer starts.
+			s.close(protocol.CloseNormal, "", false, false)
+			s.finish()
 			return
 		}
 	}
 }
 
-// goodbye flushes what is queued (unless the queue overflowed), then the
-// bye frame and the close frame.
-func (s *session) goodbye() {
+func (s *session) write(frames [][]byte, ping bool, wt time.Duration) bool {
+	for _, f := range frames {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
+		if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+			return false
+		}
+		s.e.m.framesOut.Inc()
+	}
+	if ping {
+		if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// finish ends the read loop with a deadline: one second for the client to
+// echo the close frame.
+func (s *session) finish() {
+	_ = s.conn.SetReadDeadline(time.Now().Add(time.Second))
+	close(s.written)
+}
+
+// goodbye flushes the frames queued before close (unless the queue
+// overflowed), then the bye frame and the close frame.
+func (s *session) goodbye(frames [][]byte) {
 	deadline := time.Now().Add(s.e.cfg.WriteTimeout)
 	_ = s.conn.SetWriteDeadline(deadline)
 	if s.code != protocol.CloseSlowConsumer {
-		for _, f := range s.out.take() {
+		for _, f := range frames {
 			if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
 				return
 			}
@@ -153,56 +193,97 @@ func (s *session) goodbye() {
 	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.code, s.reason), deadline)
 }
 
-// readLoop reads and handles requests until the socket fails or closes.
-func (s *session) readLoop(ctx context.Context) {
-	cfg := s.e.cfg
-	idle := 2 * cfg.PingInterval
-	_ = s.conn.SetReadDeadline(time.Now().Add(idle))
-	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(idle)) })
-	limiter := newBucket(cfg.Rate, cfg.Burst)
-	bad := 0
+// end closes the session (if nothing did), waits for the writer's goodbye,
+// closes the socket and unregisters the session.
+func (s *session) end() {
+	s.close(protocol.CloseNormal, "", false, false)
+	<-s.written
+	_ = s.conn.Close()
+	if s.inHub {
+		s.e.hub.remove(s)
+	}
+	s.e.m.connections.Dec()
+	s.e.wg.Done()
+}
+
+// heardNow records that the client sent something. The heartbeat closes
+// a session not heard from for two ping intervals (no read deadline: moving
+// one per frame and pong costs a timer update each).
+func (s *session) heardNow() { s.heard.Store(s.e.since()) }
+
+// reader is the read loop's state: it is owned by the read loop and by the
+// one request goroutine the read loop waits for.
+type reader struct {
+	limiter bucket
+	bad     int
+}
+
+// readLoop reads requests until the socket fails or closes, then ends the
+// session.
+func (s *session) readLoop() {
+	defer s.end()
+	s.heardNow()
+	_ = s.conn.SetReadDeadline(time.Time{}) // the auth frame's
+	s.conn.SetPongHandler(func(string) error { s.heardNow(); return nil })
+	s.rd.limiter = newBucket(s.e.cfg.Rate, s.e.cfg.Burst)
 	for {
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
 			s.readFailed(err)
 			return
 		}
-		_ = s.conn.SetReadDeadline(time.Now().Add(idle))
+		s.heardNow()
 		s.e.m.framesIn.Inc()
-		if mt != websocket.TextMessage {
-			s.reply(protocol.Err("", protocol.CodeBadJSON, "binary frames are not supported: send JSON text frames"))
-			continue
+		// The request runs on its own goroutine (its deep calls would grow
+		// the read loop's stack, which an idle socket then keeps) while
+		// the read loop waits for it, which keeps the order.
+		done := make(chan bool, 1)
+		go func() { done <- s.handle(mt, data) }()
+		if !<-done {
+			return
 		}
-		req, err := protocol.Decode(data)
-		if err != nil {
-			bad++
-			s.e.m.errors.WithLabelValues(string(protocol.CodeOf(err))).Inc()
-			s.reply(protocol.ErrFrame("", err))
-			if bad >= protocol.DefaultMaxBadFrames {
-				s.close(protocol.CloseBadProtocol, "too many bad frames", true, false)
-				return
-			}
-			continue
-		}
-		bad = 0
-		if !limiter.take(time.Now()) {
-			s.e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
-			s.reply(protocol.Err(req.ID, protocol.CodeRateLimited, "rate limit exceeded: slow down and retry"))
-			continue
-		}
-		if req.Op == protocol.OpAuth {
-			s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		res, rerr := s.e.do(rctx, s.user, s.device, req)
-		cancel()
-		if rerr != nil {
-			s.replyErr(req.ID, rerr)
-			continue
-		}
-		s.reply(protocol.Result(req.ID, res))
 	}
+}
+
+// handle answers one client frame; false means the session is closing.
+func (s *session) handle(mt int, data []byte) bool {
+	rd := &s.rd
+	if mt != websocket.TextMessage {
+		s.reply(protocol.Err("", protocol.CodeBadJSON, "binary frames are not supported: send JSON text frames"))
+		return true
+	}
+	req, err := protocol.Decode(data)
+	if err != nil {
+		rd.bad++
+		s.e.m.errors.WithLabelValues(string(protocol.CodeOf(err))).Inc()
+		s.reply(protocol.ErrFrame("", err))
+		if rd.bad >= protocol.DefaultMaxBadFrames {
+			s.close(protocol.CloseBadProtocol, "too many bad frames", true, false)
+			return false
+		}
+		return true
+	}
+	rd.bad = 0
+	if !rd.limiter.take(time.Now()) {
+		s.e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
+		s.reply(protocol.Err(req.ID, protocol.CodeRateLimited, "rate limit exceeded: slow down and retry"))
+		return true
+	}
+	if req.Op == protocol.OpAuth {
+		s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
+		return true
+	}
+	// Requests run with their own timeouts; a request in flight when the
+	// socket closes finishes and its reply is dropped.
+	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	res, rerr := s.e.do(rctx, s.user, s.device, req)
+	cancel()
+	if rerr != nil {
+		s.replyErr(req.ID, rerr)
+		return true
+	}
+	s.reply(protocol.Result(req.ID, res))
+	return true
 }
 
 func (s *session) reply(frame []byte) { s.enqueue(frame) }
