@@ -25,11 +25,15 @@ import (
 
 // Deps are the edge's connections to the mesh.
 type Deps struct {
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	Log     *msglog.Log
-	Convs   *convsvc.Client
-	Members *convsvc.MemberCache
+	NC *nats.Conn
+	// DeliverNC carries the per-user delivery subscriptions; nil means NC.
+	// A connection of their own keeps a group's burst of deliveries from
+	// queueing in front of the replies to this edge's requests.
+	DeliverNC *nats.Conn
+	JS        jetstream.JetStream
+	Log       *msglog.Log
+	Convs     *convsvc.Client
+	Members   *convsvc.MemberCache
 	// Registerer for the edge's metrics; nil means none.
 	Registerer prometheus.Registerer
 }
@@ -73,7 +77,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 	}
-	e.hub = newHub(d.NC, e.m, cfg.PingInterval, e.since)
+	dnc := d.DeliverNC
+	if dnc == nil {
+		dnc = d.NC
+	}
+	e.hub = newHub(dnc, e.m, cfg.PingInterval, e.since)
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -130,9 +131,17 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 	for {
 		select {
 		case m := <-ch:
-			if user := subjects.UserFromDeliver(m.Subject); user != "" {
-				h.deliver(user, m.Data)
+			user := subjects.UserFromDeliver(m.Subject)
+			if user == "" {
+				continue
 			}
+			entries, err := delivery.Split(m)
+			if err != nil {
+				// At most once: the client's seq gap and sync repair it.
+				h.m.badDeliveries.Inc()
+				continue
+			}
+			h.deliver(user, entries)
 		case <-h.done:
 			return
 		}
@@ -208,10 +217,15 @@ func (sh *hubShard) drop(s *session) {
 	sh.all = sh.all[:last]
 }
 
-// deliver queues one delivery on every session of user. A session whose
-// queue is full is closed as a slow consumer; nobody else waits for it.
-func (h *hub) deliver(user string, msgJSON []byte) {
-	frame := protocol.Push(msgJSON)
+// deliver queues the push frames of entries (log entries of one
+// conversation, in order) on every session of user, all at once. A session
+// whose queue is full is closed as a slow consumer; nobody else waits for
+// it.
+func (h *hub) deliver(user string, entries [][]byte) {
+	frames := make([][]byte, len(entries))
+	for i, e := range entries {
+		frames[i] = protocol.Push(e)
+	}
 	sh := h.shard(user)
 	sh.mu.Lock()
 	e := sh.users[user]
@@ -221,8 +235,8 @@ func (h *hub) deliver(user string, msgJSON []byte) {
 	}
 	sh.mu.Unlock()
 	for _, s := range targets {
-		if s.enqueue(frame) {
-			h.m.pushes.Inc()
+		if s.enqueueAll(frames) {
+			h.m.pushes.Add(float64(len(frames)))
 		}
 	}
 }

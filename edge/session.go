@@ -42,6 +42,8 @@ type session struct {
 	mu        sync.Mutex
 	frames    [][]byte // queued frames; holds no memory while empty
 	ping      bool     // a ping is wanted
+	pong      []byte   // the payload of the client's latest ping
+	ponged    bool     // a pong is wanted
 	writing   bool     // a writer runs; stays true once the last writer has said goodbye
 	closed    bool
 	code      int
@@ -61,18 +63,24 @@ func newSession(e *Edge, conn *websocket.Conn, id string) *session {
 // running. A full queue (SendQueue frames besides the batch being written)
 // closes the session as a slow consumer (4008).
 func (s *session) enqueue(frame []byte) bool {
+	return s.enqueueAll([][]byte{frame})
+}
+
+// enqueueAll queues frames, in order, like enqueue: all of them, or none
+// and the session is closed as a slow consumer when they do not fit.
+func (s *session) enqueueAll(frames [][]byte) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.frames) >= s.e.cfg.SendQueue {
+	if len(s.frames)+len(frames) > s.e.cfg.SendQueue {
 		s.mu.Unlock()
 		s.e.m.slowConsumers.Inc()
 		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
 		return false
 	}
-	s.frames = append(s.frames, frame)
+	s.frames = append(s.frames, frames...)
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
@@ -89,6 +97,23 @@ func (s *session) queuePing() {
 		return
 	}
 	s.ping = true
+	start := s.wakeLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+}
+
+// queuePong asks the writer to answer the client's ping (only the latest
+// needs an answer, RFC 6455 section 5.5.3). The library's own ping handler
+// would write from the read loop, past the writer.
+func (s *session) queuePong(data []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.pong, s.ponged = data, true
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
@@ -130,9 +155,9 @@ func (s *session) writeLoop() {
 	wt := s.e.cfg.WriteTimeout
 	for {
 		s.mu.Lock()
-		frames, ping, closed := s.frames, s.ping, s.closed
-		s.frames, s.ping = nil, false
-		if len(frames) == 0 && !ping && !closed {
+		frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
+		s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
+		if len(frames) == 0 && !ping && !ponged && !closed {
 			s.writing = false
 			s.mu.Unlock()
 			return
@@ -143,7 +168,7 @@ func (s *session) writeLoop() {
 			s.finish()
 			return
 		}
-		if !s.write(frames, ping, wt) {
+		if !s.write(frames, ping, pong, ponged, wt) {
 			// writing stays true: no other writer starts.
 			s.close(protocol.CloseNormal, "", false, false)
 			s.finish()
@@ -152,20 +177,53 @@ func (s *session) writeLoop() {
 	}
 }
 
-func (s *session) write(frames [][]byte, ping bool, wt time.Duration) bool {
-	for _, f := range frames {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
-		if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
-			return false
-		}
-		s.e.m.framesOut.Inc()
+func (s *session) write(frames [][]byte, ping bool, pong []byte, ponged bool, wt time.Duration) bool {
+	var ctl []byte
+	if ponged {
+		ctl = appendFrame(nil, opPong, pong)
 	}
 	if ping {
-		if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt)); err != nil {
-			return false
+		ctl = appendFrame(ctl, opPing, nil)
+	}
+	return s.writeFrames(ctl, frames, time.Now().Add(wt)) == nil
+}
+
+// writeBatch is the most the writer puts into one write call.
+const writeBatch = 64 << 10
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+1024); return &b }}
+
+// writeFrames writes ctl (control frames, framed already), then frames as
+// text messages, framed here, in as few write calls as writeBatch allows: a
+// burst of pushes to a socket costs one system call, not one per frame.
+// Only the writer writes to the socket (pongs and the close frame
+// included), so these writes never interleave with the library's.
+func (s *session) writeFrames(ctl []byte, frames [][]byte, deadline time.Time) error {
+	if len(ctl) == 0 && len(frames) == 0 {
+		return nil
+	}
+	bp := writeBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], ctl...)
+	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
+	nc := s.conn.NetConn()
+	_ = nc.SetWriteDeadline(deadline)
+	for i, f := range frames {
+		buf = appendFrame(buf, opText, f)
+		if len(buf) < writeBatch && i < len(frames)-1 {
+			continue
+		}
+		if _, err := nc.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+	}
+	if len(buf) > 0 { // control frames alone
+		if _, err := nc.Write(buf); err != nil {
+			return err
 		}
 	}
-	return true
+	s.e.m.framesOut.Add(float64(len(frames)))
+	return nil
 }
 
 // finish ends the read loop with a deadline: one second for the client to
@@ -179,16 +237,14 @@ func (s *session) finish() {
 // overflowed), then the bye frame and the close frame.
 func (s *session) goodbye(frames [][]byte) {
 	deadline := time.Now().Add(s.e.cfg.WriteTimeout)
-	_ = s.conn.SetWriteDeadline(deadline)
-	if s.code != protocol.CloseSlowConsumer {
-		for _, f := range frames {
-			if s.conn.WriteMessage(websocket.TextMessage, f) != nil {
-				return
-			}
-		}
+	if s.code == protocol.CloseSlowConsumer {
+		frames = nil
 	}
 	if s.bye {
-		_ = s.conn.WriteMessage(websocket.TextMessage, protocol.Bye(s.code, s.reason, s.reconnect))
+		frames = append(frames, protocol.Bye(s.code, s.reason, s.reconnect))
+	}
+	if s.writeFrames(nil, frames, deadline) != nil {
+		return
 	}
 	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.code, s.reason), deadline)
 }
@@ -225,6 +281,10 @@ func (s *session) readLoop() {
 	s.heardNow()
 	_ = s.conn.SetReadDeadline(time.Time{}) // the auth frame's
 	s.conn.SetPongHandler(func(string) error { s.heardNow(); return nil })
+	// The writer answers pings and sends the close frame: only it writes to
+	// the socket (the library's handlers would write from here).
+	s.conn.SetPingHandler(func(data string) error { s.heardNow(); s.queuePong([]byte(data)); return nil })
+	s.conn.SetCloseHandler(func(int, string) error { return nil })
 	s.rd.limiter = newBucket(s.e.cfg.Rate, s.e.cfg.Burst)
 	for {
 		mt, data, err := s.conn.ReadMessage()

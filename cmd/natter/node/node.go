@@ -37,8 +37,11 @@ type Node struct {
 	natsURL  string
 	mongoURI string
 
-	nc    *nats.Conn
-	js    jetstream.JetStream
+	nc *nats.Conn
+	js jetstream.JetStream
+	// bulk are the connections that carry deliveries (the edge's per-user
+	// subscriptions, the fan-out role's publishes), apart from nc.
+	bulk  []*nats.Conn
 	store *store.Store
 	reg   *prometheus.Registry
 
@@ -207,6 +210,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	for i := len(n.workers) - 1; i >= 0; i-- {
 		errs = append(errs, n.workers[i].Stop(ctx))
 	}
+	for _, nc := range n.bulk {
+		errs = append(errs, drain(ctx, nc))
+	}
 	if n.nc != nil {
 		errs = append(errs, drain(ctx, n.nc))
 	}
@@ -226,6 +232,22 @@ func (n *Node) shutdown(ctx context.Context) error {
 		n.log.Info("natter stopped")
 	}
 	return err
+}
+
+// bulkConn opens a NATS connection of its own for purpose, for a part of
+// the node that moves deliveries: thousands of messages a second that would
+// otherwise queue, in both directions, with the requests and JetStream
+// acks of the node's main connection (a send's append waiting behind a
+// group's fan-out). Readiness covers it; Shutdown drains it after the
+// workers.
+func (n *Node) bulkConn(purpose string) (*nats.Conn, error) {
+	nc, err := connectNATS(n.cfg, n.natsURL, "natter-"+n.cfg.Mode.String()+"-"+purpose)
+	if err != nil {
+		return nil, err
+	}
+	n.bulk = append(n.bulk, nc)
+	n.checks = append(n.checks, natsReady(nc))
+	return nc, nil
 }
 
 // drain drains nc and waits until it is closed.

@@ -77,7 +77,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), fanout.New(n.nc, members, lg),
+			pub, err := n.bulkConn("fanout")
+			if err != nil {
+				return err
+			}
+			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), fanout.New(pub, members, lg),
 				"delivers each logged message to its members' devices"); err != nil {
 				return err
 			}
@@ -209,9 +213,14 @@ func (n *Node) startEdge(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: member cache: %w", err)
 	}
+	dlv, err := n.bulkConn("deliveries")
+	if err != nil {
+		members.Close()
+		return err
+	}
 	cfg := n.cfg.Edge
 	cfg.Logger = n.log.With("component", "edge")
-	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
+	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
 	if err != nil {
 		members.Close()
 		return &SettingError{Setting: SettingAuth, Err: err}
