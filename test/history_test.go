@@ -33,7 +33,7 @@ func TestHistoryAndSyncBeyondHotTier(t *testing.T) {
 		}
 	}
 	// Wait until the archive has everything (the persist worker runs behind).
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		c, err := m.dev.Store().CountMessages(context.Background(), group.ID)
 		if err != nil || c != n {
 			return fmt.Errorf("archived %d (%v)", c, err)

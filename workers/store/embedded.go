@@ -29,7 +29,11 @@ type Embedded struct {
 // connection at INFO and harmless unsupported commands such as endSessions at
 // WARN). SQLite runs in WAL mode with synchronous NORMAL: a crash of the
 // process loses no insert that returned, a power loss or kernel crash can
-// lose the last ones (see sqliteQuery).
+// lose the last ones (see sqliteQuery). The unique _id index of every
+// collection is rebuilt on the expression FerretDB's finds, updates and
+// deletes by _id compare, so they search it instead of scanning the table:
+// before FerretDB starts, and within a quarter of a second of a
+// collection's creation while it runs (sqlite_ids.go).
 func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embedded, error) {
 	return StartEmbeddedAt(ctx, dir, "127.0.0.1:0", logger)
 }
@@ -63,6 +67,12 @@ const sqliteQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)" +
 
 // startEmbedded is StartEmbeddedAt with the SQLite URL query given.
 func startEmbedded(ctx context.Context, dir, addr, query string, logger *slog.Logger) (*Embedded, error) {
+	return startEmbeddedIDs(ctx, dir, addr, query, true, logger)
+}
+
+// startEmbeddedIDs is startEmbedded; fixIDs false leaves FerretDB's _id
+// indexes as FerretDB creates them (benchmarks of before; sqlite_ids.go).
+func startEmbeddedIDs(ctx context.Context, dir, addr, query string, fixIDs bool, logger *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)
 	}
@@ -79,6 +89,13 @@ func startEmbedded(ctx context.Context, dir, addr, query string, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("store: embedded dir: %w", err)
 	}
+	ids := newIDIndexer(abs, logger)
+	if fixIDs {
+		// Before FerretDB opens the files: a large table takes a while.
+		if _, err := ids.pass(ctx); err != nil {
+			logger.Warn("store: _id index not rebuilt, finds and updates by _id scan the table", "err", err)
+		}
+	}
 	ferretMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr},
@@ -92,11 +109,16 @@ func startEmbedded(ctx context.Context, dir, addr, query string, logger *slog.Lo
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e := &Embedded{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	if fixIDs {
+		wg.Go(func() { ids.run(runCtx) })
+	}
 	go func() {
 		defer close(e.done)
 		if err := f.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("embedded ferretdb stopped", "err", err)
 		}
+		wg.Wait()
 	}()
 	return e, nil
 }

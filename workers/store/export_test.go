@@ -24,3 +24,28 @@ func OpenSeqIndex(ctx context.Context, cfg Config) (*Store, error) {
 func OpenNoIndexes(ctx context.Context, cfg Config) (*Store, error) {
 	return open(ctx, cfg, indexesNone)
 }
+
+// StartEmbeddedFerretIDs is StartEmbedded leaving FerretDB's _id indexes as
+// FerretDB creates them (no rebuild on idExpr): the store before fix 5.
+func StartEmbeddedFerretIDs(ctx context.Context, dir string, logger *slog.Logger) (*Embedded, error) {
+	return startEmbeddedIDs(ctx, dir, "127.0.0.1:0", sqliteQuery, false, logger)
+}
+
+// IDIndexName and IDIndexSQL are the SQLite name of a table's _id index and
+// the statement natter creates it with.
+var (
+	IDIndexName = idIndexName
+	IDIndexSQL  = idIndexSQL
+)
+
+// RebuildIDIndexes is one pass of the embedded store's _id index rebuild over
+// the database files of dir, refusing tables of more than maxRows rows (0:
+// any size).
+func RebuildIDIndexes(ctx context.Context, dir string, maxRows int) (int, error) {
+	x := newIDIndexer(dir, slog.New(slog.DiscardHandler))
+	x.maxRows = maxRows
+	return x.pass(ctx)
+}
+
+// ErrTableTooLarge is errTableTooLarge.
+var ErrTableTooLarge = errTableTooLarge

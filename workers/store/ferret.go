@@ -63,3 +63,22 @@ func (s *Store) dropSeqIndex(ctx context.Context) error {
 	}
 	return nil
 }
+
+// createCollections creates natter's collections that do not exist yet, so
+// their tables exist, empty, from Open on: the embedded store rebuilds the
+// _id index of a new table within idIndexInterval (sqlite_ids.go), before the
+// first traffic rather than after a first large write (a group of 1,000
+// members creates 1,000 users and updates each by _id).
+func (s *Store) createCollections(ctx context.Context) error {
+	for _, name := range []string{CollMessages, CollUsers, CollCursors} {
+		err := s.db.CreateCollection(ctx, name)
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && ce.Code == 48 { // NamespaceExists
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: create collection %s: %w", name, err)
+		}
+	}
+	return nil
+}

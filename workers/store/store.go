@@ -51,6 +51,8 @@ type Store struct {
 // conv_seq index, and one left by an earlier version is dropped: that
 // backend reads no index but _id's, so conv_seq only cost writes (about half
 // of an insert's disk writes and time on a grown store; docs/benchmarks.md).
+// There it also creates natter's collections up front, so the embedded store
+// indexes their _id for lookups while they are empty (sqlite_ids.go).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return open(ctx, cfg, indexesAuto)
 }
@@ -142,6 +144,9 @@ func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 		return fmt.Errorf("store: index conversations outbox_at: %w", err)
 	}
 	if mode == indexesAuto && s.ferretSQLite(ctx) {
+		if err := s.createCollections(ctx); err != nil {
+			return err
+		}
 		return s.dropSeqIndex(ctx)
 	}
 	_, err = s.msgs.Indexes().CreateOne(ctx, mongo.IndexModel{
