@@ -108,6 +108,13 @@ type IdleFigures struct {
 	RSSPerConnKiB  float64 `json:"rss_per_conn_kib"`
 	HoldSeconds    float64 `json:"hold_s"`
 	CPUCorePercent float64 `json:"cpu_core_percent"`
+	// RestCorePercent is the process's CPU before the clients connected
+	// (its own background work: consumers' pulls, timers), measured over
+	// RestSeconds; ConnsCorePercent is CPUCorePercent less that: what the
+	// connections cost.
+	RestCorePercent  float64 `json:"rest_core_percent"`
+	RestSeconds      float64 `json:"rest_s"`
+	ConnsCorePercent float64 `json:"conns_core_percent"`
 	// CPUUsPerConnS is CPU microseconds per connection per second held.
 	CPUUsPerConnS float64 `json:"cpu_us_per_conn_s"`
 	DialSeconds   float64 `json:"dial_s"`
@@ -386,6 +393,10 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 	if i := r.Idle; i != nil {
 		lines = append(lines, fmt.Sprintf("idle: pid %d RSS %.1f -> %.1f MiB = %.1f KiB/conn; CPU %.2f%% of a core over %.0f s held (%.2f us per conn per s); dialed in %.1f s",
 			i.Pid, i.RSSBeforeMiB, i.RSSAfterMiB, i.RSSPerConnKiB, i.CPUCorePercent, i.HoldSeconds, i.CPUUsPerConnS, i.DialSeconds))
+		if i.RestSeconds > 0 {
+			lines = append(lines, fmt.Sprintf("idle: the process at rest (no clients, %.0f s before dialing) %.2f%% of a core; the connections %.2f%%",
+				i.RestSeconds, i.RestCorePercent, i.ConnsCorePercent))
+		}
 	}
 	if s := r.Storm; s != nil {
 		lines = append(lines, fmt.Sprintf("storm (%s): %d/%d clients resumed %.2f s after the %s (p50 %.2f s, p90 %.2f s, p99 %.2f s), %.2f s after the new edge was ready; edge down %.2f s (old process gone after %.2f s, new one ready %.2f s after its start); acked %d, received %d, lost %d",

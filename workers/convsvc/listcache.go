@@ -129,7 +129,7 @@ type listCall struct {
 const listNoticeBuffer = 8192
 
 // listApplyEvery is how often the ticker applies waiting notices.
-const listApplyEvery = 100 * time.Millisecond
+const listApplyEvery = 500 * time.Millisecond
 
 // newListCache returns a cache that loads with load (each load bounded by
 // timeout) and listens for change notices on nc, buffer of them waiting at
