@@ -23,6 +23,7 @@ type driven struct {
 	startNS    int64
 	endNS      int64
 	dialSecs   float64
+	warmUpSecs float64
 	resumed    int
 	lastResume int64
 	srcAddrs   map[string]uint64
@@ -143,6 +144,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 		d.resumed += j.Resumed
 		d.lastResume = max(d.lastResume, j.LastResumeNS)
 		d.dialSecs = max(d.dialSecs, j.DialSeconds)
+		d.warmUpSecs = max(d.warmUpSecs, j.WarmUpSeconds)
 		if d.firstErr == "" {
 			d.firstErr = j.FirstErr
 		}

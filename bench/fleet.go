@@ -75,16 +75,19 @@ type jobResult struct {
 	CPUNs int64 `json:"cpu_ns"`
 	// StartNS and EndNS are the wall clock of go and of the end of the
 	// window (last delivery).
-	StartNS      int64   `json:"start_ns"`
-	EndNS        int64   `json:"end_ns"`
-	DialSeconds  float64 `json:"dial_s"`
-	Resumed      int     `json:"resumed"`
-	LastResumeNS int64   `json:"last_resume_ns"`
-	Acked        uint64  `json:"acked"`
-	Received     uint64  `json:"received"`
-	Lost         uint64  `json:"lost"`
-	Dropped      int     `json:"dropped"`
-	FirstErr     string  `json:"first_err,omitempty"`
+	StartNS     int64   `json:"start_ns"`
+	EndNS       int64   `json:"end_ns"`
+	DialSeconds float64 `json:"dial_s"`
+	// WarmUpSeconds is how long the relay warm-up took (one message per
+	// pair into its fresh conversation, before the window).
+	WarmUpSeconds float64 `json:"warm_up_s,omitempty"`
+	Resumed       int     `json:"resumed"`
+	LastResumeNS  int64   `json:"last_resume_ns"`
+	Acked         uint64  `json:"acked"`
+	Received      uint64  `json:"received"`
+	Lost          uint64  `json:"lost"`
+	Dropped       int     `json:"dropped"`
+	FirstErr      string  `json:"first_err,omitempty"`
 	// SourceAddrs counts the job's dials by the local address of the
 	// socket.
 	SourceAddrs map[string]uint64 `json:"source_addrs,omitempty"`

@@ -21,6 +21,9 @@ func (r *runner) result(scenario, name string, d *driven, conns int, rate float6
 	if d.firstErr != "" {
 		res.note("first error: %s", d.firstErr)
 	}
+	if d.warmUpSecs > 0 {
+		res.note("warm-up before the window: one message per pair into its fresh conversation, all delivered in %.2f s (not counted)", d.warmUpSecs)
+	}
 	return res
 }
 

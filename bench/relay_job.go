@@ -205,6 +205,13 @@ func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("bench: relay: no pair connected: %s", es.firstErr())
 	}
+	// Warm-up, outside the measured window: one message per pair, read
+	// before the counting starts, so that the first sends into fresh
+	// conversations (caches of heads and members still empty on the edge
+	// and the workers) do not count as steady-state latency.
+	tw := time.Now()
+	warmUp(ctx, ps, func(p *pair) (*client.Client, *client.Client, string) { return p.from, p.to, p.conv }, es)
+	res.WarmUpSeconds = time.Since(tw).Seconds()
 	var last atomic.Int64
 	for _, p := range ps {
 		discard(p.from)
@@ -282,6 +289,36 @@ func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 	res.Errors = es.n.Load()
 	res.FirstErr = es.firstErr()
 	return res, nil
+}
+
+// warmUpTimeout bounds the warm-up.
+const warmUpTimeout = 30 * time.Second
+
+// warmUp sends one message from each pair's sender to its receiver and
+// reads it there, all pairs at once, within warmUpTimeout. A pair that
+// fails is only counted as an error: the measured run that follows
+// reports what it does.
+func warmUp[P any](ctx context.Context, ps []P, parts func(P) (from, to *client.Client, conv string), es *errSink) {
+	ctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		from, to, conv := parts(p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := from.Send(ctx, conv, "warm-up"); err != nil {
+				es.add(fmt.Errorf("warm-up: %w", err))
+				return
+			}
+			select {
+			case <-to.Messages():
+			case <-ctx.Done():
+				es.add(fmt.Errorf("warm-up: no delivery to %s within %v", to.User(), warmUpTimeout))
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // endNS is the end of a window: the last delivery, else now.
