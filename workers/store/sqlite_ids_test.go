@@ -183,16 +183,7 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	emb, err := store.StartEmbedded(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	s, err := store.Open(ctx, store.Config{URI: emb.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	s := openEmbeddedAt(t, dir, store.StartEmbedded)
 	fill(t, s)
 	db := openSQLite(t, dir)
 
@@ -382,16 +373,7 @@ func TestIDIndexLargeTableWaits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	emb, err := store.StartEmbeddedFerretIDs(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	s, err := store.Open(ctx, store.Config{URI: emb.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	s := openEmbeddedAt(t, dir, store.StartEmbeddedFerretIDs)
 	fill(t, s) // 2 users, 2 messages, 1 conversation, 1 cursor
 	if _, err := s.InsertMessages(ctx, []natter.Message{msg("g_1", 3), msg("g_1", 4)}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -15,8 +16,15 @@ import (
 // openEmbedded starts an embedded FerretDB under a temp dir and opens a Store on it.
 func openEmbedded(t testing.TB) *store.Store {
 	t.Helper()
+	return openEmbeddedAt(t, t.TempDir(), store.StartEmbedded)
+}
+
+// openEmbeddedAt starts an embedded FerretDB with start under dir and opens
+// a Store on it; both stop when the test ends.
+func openEmbeddedAt(t testing.TB, dir string, start func(context.Context, string, *slog.Logger) (*store.Embedded, error)) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	emb, err := store.StartEmbedded(ctx, t.TempDir(), nil)
+	emb, err := start(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
