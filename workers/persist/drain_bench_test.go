@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/storefiles"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -92,7 +92,9 @@ func benchDrain(b *testing.B, root string, rows int, handler string, batch, conc
 	have := 0
 	if rows > 0 {
 		tmpl, n := drainPrefill(b, root, rows)
-		copyFiles(b, tmpl, storeDir)
+		if err := storefiles.Copy(tmpl, storeDir, "rows.txt"); err != nil {
+			b.Fatal(err)
+		}
 		have = n
 	}
 	emb, err := store.StartEmbedded(ctx, storeDir, nil)
@@ -320,42 +322,4 @@ func procCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// copyFiles copies the store files of src (a stopped store) into dst and
-// syncs them, so the benchmark's own writes do not queue behind the copy.
-func copyFiles(b *testing.B, src, dst string) {
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == "rows.txt" {
-			continue
-		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/storefiles"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -260,7 +260,9 @@ func benchInsert(b *testing.B, fills *prefills, rows int, index, query string, b
 	f := fills.get(b, rows, index, query)
 	dir := b.TempDir()
 	if f.rows > 0 {
-		copyDir(b, f.dir, dir)
+		if err := storefiles.Copy(f.dir, dir, "rows.txt"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	emb, st := openBench(b, dir, query, index)
 	defer closeBench(b, emb, st)
@@ -350,43 +352,4 @@ func procCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// copyDir copies the regular files of src (a stopped store) into dst.
-func copyDir(b *testing.B, src, dst string) {
-	b.Helper()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == "rows.txt" {
-			continue
-		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	// On disk before the leaf starts: its fsyncs do not wait for the copy.
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
