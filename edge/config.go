@@ -34,7 +34,9 @@ type Config struct {
 	// AuthTimeout bounds the wait for the auth frame of a browser client.
 	// Zero means 10s (protocol.DefaultAuthTimeout).
 	AuthTimeout time.Duration
-	// WriteTimeout bounds one socket write. Zero means 10s.
+	// WriteTimeout bounds one socket write: a write blocked for WriteTimeout
+	// to 1.5 WriteTimeout is cut (the deadline is moved only when less than
+	// WriteTimeout is left). Zero means 10s.
 	WriteTimeout time.Duration
 	// LameDuck is the interval over which a stopping edge closes its sockets
 	// (telling clients to reconnect elsewhere), so that they do not all

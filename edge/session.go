@@ -51,6 +51,10 @@ type session struct {
 	bye       bool // send a bye frame before the close frame
 	reconnect bool
 	written   chan struct{} // closed when the last writer has exited after close
+
+	// wdl is the socket's write deadline (Edge.since), only ever read and
+	// moved by the writer that runs (writers hand over under mu).
+	wdl int64
 }
 
 func newSession(e *Edge, conn *websocket.Conn, id string) *session {
@@ -185,7 +189,23 @@ func (s *session) write(frames [][]byte, ping bool, pong []byte, ponged bool, wt
 	if ping {
 		ctl = appendFrame(ctl, opPing, nil)
 	}
-	return s.writeFrames(ctl, frames, time.Now().Add(wt)) == nil
+	return s.writeFrames(ctl, frames, s.writeDeadline(wt)) == nil
+}
+
+// writeDeadline returns the write deadline to set for a write bounded by
+// wt, or the zero time when the one set before still leaves at least wt:
+// moving a socket's deadline updates a runtime timer, and doing it for
+// every write cost a third as much as the write itself in a fan-out
+// (docs/benchmarks.md, fix 8). A new deadline is 1.5 wt away, so a write is
+// cut after wt to 1.5 wt.
+func (s *session) writeDeadline(wt time.Duration) time.Time {
+	now := s.e.since()
+	if s.wdl-now >= int64(wt) {
+		return time.Time{}
+	}
+	d := wt + wt/2
+	s.wdl = now + int64(d)
+	return time.Now().Add(d)
 }
 
 // writeBatch is the most the writer puts into one write call.
@@ -197,7 +217,8 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+1024
 // text messages, framed here, in as few write calls as writeBatch allows: a
 // burst of pushes to a socket costs one system call, not one per frame.
 // Only the writer writes to the socket (pongs and the close frame
-// included), so these writes never interleave with the library's.
+// included), so these writes never interleave with the library's. A zero
+// deadline keeps the one set before.
 func (s *session) writeFrames(ctl []byte, frames [][]byte, deadline time.Time) error {
 	if len(ctl) == 0 && len(frames) == 0 {
 		return nil
@@ -206,7 +227,9 @@ func (s *session) writeFrames(ctl []byte, frames [][]byte, deadline time.Time) e
 	buf := append((*bp)[:0], ctl...)
 	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
 	nc := s.conn.NetConn()
-	_ = nc.SetWriteDeadline(deadline)
+	if !deadline.IsZero() {
+		_ = nc.SetWriteDeadline(deadline)
+	}
 	for i, f := range frames {
 		buf = appendFrame(buf, opText, f)
 		if len(buf) < writeBatch && i < len(frames)-1 {

@@ -350,3 +350,49 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDeadline: the writer moves the socket's write deadline only now
+// and then, but a reading client is served however long the session
+// lasts, and a write blocked by a client that stopped reading is cut
+// after WriteTimeout to 1.5 WriteTimeout (the session closes).
+func TestWriteDeadline(t *testing.T) {
+	t.Parallel()
+	const wt = 200 * time.Millisecond
+	e := testEdge(t, Config{SendQueue: 1 << 20, WriteTimeout: wt})
+	s, client := dialSession(t, e, "carol")
+
+	// Frames one at a time, each read before the next, for 5 write
+	// timeouts: every write must go through.
+	start := time.Now()
+	for i := 0; time.Since(start) < 5*wt; i++ {
+		if i >= 100_000 {
+			t.Fatal("100,000 frames in less than 5 write timeouts")
+		}
+		if !s.enqueue([]byte(strconv.Itoa(i))) {
+			t.Fatalf("frame %d refused", i)
+		}
+		_ = client.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, data, err := client.ReadMessage()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if string(data) != strconv.Itoa(i) {
+			t.Fatalf("frame %q, want %d", data, i)
+		}
+	}
+
+	// The client stops reading: 64 MiB cannot fit in the sockets' buffers,
+	// so a write blocks until the deadline cuts it.
+	big := make([]byte, 64<<10)
+	for i := range 1024 {
+		if !s.enqueue(big) {
+			t.Fatalf("big frame %d refused", i)
+		}
+	}
+	select {
+	case <-s.written:
+	case <-time.After(60 * time.Second):
+		t.Fatal("a blocked write was not cut within 60s")
+	}
+	s.end()
+}
