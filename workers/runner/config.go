@@ -23,6 +23,11 @@ type Config struct {
 	BatchSize int
 	// Concurrency is how many Handle calls run at once. Zero means 1.
 	Concurrency int
+	// Linger is how long a loop that has taken fewer than BatchSize
+	// messages waits for more before it calls Handle: larger batches for
+	// roles whose cost is per call more than per message (the store's
+	// inserts), at the price of that much latency. Zero means no wait.
+	Linger time.Duration
 	// RetryDelay is the redelivery delay of a Retry without its own Delay.
 	// Zero means 1s.
 	RetryDelay time.Duration

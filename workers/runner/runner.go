@@ -358,6 +358,9 @@ func (r *Runner) loop(ctx context.Context) {
 				break fill
 			}
 		}
+		if len(batch) < r.cfg.BatchSize && r.cfg.Linger > 0 {
+			batch = r.linger(batch)
+		}
 		select {
 		case <-r.abort:
 			for _, m := range batch {
@@ -368,6 +371,26 @@ func (r *Runner) loop(ctx context.Context) {
 		}
 		r.process(ctx, batch)
 	}
+}
+
+// linger waits up to Config.Linger for more messages until the batch is
+// full; it stops early when the input ends or a Stop gives up.
+func (r *Runner) linger(batch []jetstream.Msg) []jetstream.Msg {
+	t := time.NewTimer(r.cfg.Linger)
+	defer t.Stop()
+	for len(batch) < r.cfg.BatchSize {
+		select {
+		case m := <-r.queue:
+			batch = append(batch, m)
+		case <-t.C:
+			return batch
+		case <-r.input:
+			return batch
+		case <-r.abort:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (r *Runner) process(ctx context.Context, batch []jetstream.Msg) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -68,7 +69,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2)), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -86,7 +87,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 				return err
 			}
 		case RoleEvents:
-			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), events.NewHandler(n.js, lg),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1)), events.NewHandler(n.js, lg),
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
 				return err
 			}
@@ -121,6 +122,17 @@ func (n *Node) startRoles(ctx context.Context) error {
 func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency int) runner.Config {
 	return runner.Config{Role: role, Stream: stream, Consumer: consumer,
 		BatchSize: batch, Concurrency: concurrency, Logger: n.log, Registerer: n.reg}
+}
+
+// backgroundLinger is how long the background roles (persist, events) wait
+// to fill a batch: their cost is largely per call (a store insert, a
+// round trip per batch), and nobody waits on them message by message.
+const backgroundLinger = 20 * time.Millisecond
+
+// lingering returns cfg with the background roles' linger.
+func lingering(cfg runner.Config) runner.Config {
+	cfg.Linger = backgroundLinger
+	return cfg
 }
 
 // startRunner starts a role's runner and registers it in discovery with the

@@ -1,0 +1,113 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/workers/runner"
+)
+
+// batchLog records the size of every batch a handler gets and acks it.
+type batchLog struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchLog) handler(ta *tally) runner.HandlerFunc {
+	ack := ackAll(ta)
+	return func(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+		b.mu.Lock()
+		b.sizes = append(b.sizes, len(msgs))
+		b.mu.Unlock()
+		return ack(ctx, msgs)
+	}
+}
+
+func (b *batchLog) get() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sizes)
+}
+
+// waitDelivered waits until the consumer has delivered n messages.
+func (e *env) waitDelivered(t *testing.T, n uint64) {
+	t.Helper()
+	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if d := e.consumerInfo().Delivered.Consumer; d < n {
+			return fmt.Errorf("%d of %d delivered", d, n)
+		}
+		return nil
+	})
+}
+
+// A runner with a Linger waits for its batch to fill: messages that arrive
+// one by one, each only after the previous reached the runner, are handled
+// in one batch. Without the linger the first one is handled alone.
+func TestLingerFillsBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fast)
+	ta := newTally()
+	var bl batchLog
+	r := e.runner(runner.Config{BatchSize: 5, Linger: time.Minute}, bl.handler(ta))
+	for i := range 5 {
+		e.publishRange(i, i+1)
+		e.waitDelivered(t, uint64(i+1))
+	}
+	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if s := r.Stats(); s.Acked != 5 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return e.settled()
+	})
+	if got := bl.get(); !slices.Equal(got, []int{5}) {
+		t.Fatalf("batches %v, want one of 5", got)
+	}
+}
+
+// A batch that does not fill is handled when the linger runs out.
+func TestLingerRunsOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fast)
+	ta := newTally()
+	var bl batchLog
+	r := e.runner(runner.Config{BatchSize: 100, Linger: 50 * time.Millisecond}, bl.handler(ta))
+	e.publish(3)
+	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if s := r.Stats(); s.Acked != 3 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return e.settled()
+	})
+	if ta.distinct() != 3 {
+		t.Fatalf("%d distinct messages handled, want 3", ta.distinct())
+	}
+}
+
+// Stop does not wait out a linger: the lingering batch is handled and acked
+// before Stop returns.
+func TestStopEndsLinger(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fast)
+	ta := newTally()
+	var bl batchLog
+	r := e.runner(runner.Config{BatchSize: 10, Linger: time.Hour}, bl.handler(ta))
+	e.publish(1)
+	e.waitDelivered(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if s := r.Stats(); s.Acked != 1 {
+		t.Fatalf("after stop: stats %+v, want 1 acked", s)
+	}
+	if got := bl.get(); !slices.Equal(got, []int{1}) {
+		t.Fatalf("batches %v, want one of 1", got)
+	}
+}
