@@ -21,7 +21,7 @@ import (
 
 // filler appends log entries to conversations in bulk: asynchronous
 // publishes that carry the same payload and headers msglog.Append writes
-// (seq and block anchors), without its per-message IDEM and compare-and-set
+// (seq, block anchors and back window), without its per-message IDEM and compare-and-set
 // round trips. It must be the only writer of the stream while it runs: it
 // predicts each entry's stream sequence and checks every ack against it.
 type filler struct {
@@ -39,7 +39,11 @@ type filler struct {
 // stored is about how many entries the filler has appended.
 func (f *filler) stored() int64 { return f.progress.Load() }
 
-type fillHead struct{ seq, blk, pblk uint64 }
+type fillHead struct {
+	seq, blk, pblk uint64
+	stream         uint64 // stream seq of the conversation's newest entry
+	prev           string // its back window (msglog.HeaderPrev)
+}
 
 func newFiller(ctx context.Context, js jetstream.JetStream, convs []string, from string, size int) (*filler, error) {
 	st, err := js.Stream(ctx, subjects.StreamMsgs)
@@ -65,7 +69,7 @@ func newFiller(ctx context.Context, js jetstream.JetStream, convs []string, from
 		if blk == 0 {
 			blk = raw.Sequence
 		}
-		f.heads[i] = fillHead{seq, blk, pblk}
+		f.heads[i] = fillHead{seq, blk, pblk, raw.Sequence, raw.Header.Get(msglog.HeaderPrev)}
 	}
 	return f, nil
 }
@@ -128,6 +132,10 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		msg.Header.Set(msglog.HeaderSeq, strconv.FormatUint(seq, 10))
 		msg.Header.Set(msglog.HeaderBlk, strconv.FormatUint(blk, 10))
 		msg.Header.Set(msglog.HeaderPBlk, strconv.FormatUint(pblk, 10))
+		prev := msglog.NextWindow(h.prev, h.stream)
+		if prev != "" {
+			msg.Header.Set(msglog.HeaderPrev, prev)
+		}
 		fut, perr := f.js.PublishMsgAsync(msg)
 		if perr != nil {
 			err = fmt.Errorf("history: fill: %w", perr)
@@ -137,7 +145,7 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		if blk == 0 {
 			blk = f.next
 		}
-		*h = fillHead{seq, blk, pblk}
+		*h = fillHead{seq, blk, pblk, f.next, prev}
 		f.next++
 	}
 	close(futs)

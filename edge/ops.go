@@ -208,10 +208,18 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 		}
 		return protocol.HistoryResult{Msgs: msgs, More: last < head}, nil
 	}
-	msgs, err := e.msgs.Before(ctx, r.Conv, r.Before, limit)
+	// The hot tier's entries go into the reply as stored (msglog checks
+	// that they are this conversation's, in order).
+	hot, err := e.msgs.BeforeRaw(ctx, r.Conv, r.Before, limit)
 	var te *msglog.TrimmedError
 	if errors.As(err, &te) {
 		// The older part of the page is only in the archive.
+		msgs := make([]natter.Message, len(hot.Entries))
+		for i, b := range hot.Entries {
+			if msgs[i], err = msglog.Decode(b, nil); err != nil {
+				return nil, err
+			}
+		}
 		need := limit - len(msgs)
 		before := te.Oldest
 		if r.Before > 0 && r.Before < before {
@@ -226,8 +234,7 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	if err != nil {
 		return nil, err
 	}
-	more := len(msgs) > 0 && msgs[0].Seq > 1
-	return protocol.HistoryResult{Msgs: msgs, More: more}, nil
+	return protocol.HistoryPage{Msgs: hot.Entries, More: hot.First > 1}, nil
 }
 
 func isDup(res any) bool {

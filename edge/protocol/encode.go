@@ -14,11 +14,22 @@ import (
 var emptyObject = []byte("{}")
 
 // Result is the reply to request id: {"t":"res","id":id,"data":data}. data
-// is encoded with encoding/json; nil encodes as {}. If data cannot be
-// encoded, Result returns an internal err frame instead.
+// is encoded with encoding/json, except a [HistoryPage], whose entries are
+// embedded as they are; nil encodes as {}. If data cannot be encoded,
+// Result returns an internal err frame instead.
 func Result(id string, data any) []byte {
-	if data == nil {
+	switch d := data.(type) {
+	case nil:
 		return ResultRaw(id, nil)
+	case HistoryPage:
+		// Its entries are JSON already: embed them without a copy through
+		// encoding/json (which would check and compact them again).
+		b := make([]byte, 0, len(`{"t":"res","id":"","data":}`)+len(id)+8+d.size())
+		b = append(b, `{"t":"res","id":`...)
+		b = appendString(b, id)
+		b = append(b, `,"data":`...)
+		b = d.appendJSON(b)
+		return append(b, '}')
 	}
 	b, err := json.Marshal(data)
 	if err != nil {

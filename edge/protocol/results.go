@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/natter-im/natter"
 )
@@ -35,6 +36,42 @@ type HistoryResult struct {
 	// More is true when the page was cut: older messages exist (before, or
 	// neither) or newer ones do (after).
 	More bool `json:"more"`
+}
+
+// HistoryPage is a reply to history whose messages are log entries as
+// stored, embedded without decoding them: each of Msgs is the JSON of one
+// [natter.Message] as json.Marshal writes it. It encodes byte for byte as
+// the [HistoryResult] of the decoded messages.
+type HistoryPage struct {
+	Msgs [][]byte
+	More bool
+}
+
+// MarshalJSON is for encoders other than [Result] (the REST replies).
+func (p HistoryPage) MarshalJSON() ([]byte, error) {
+	return p.appendJSON(make([]byte, 0, p.size())), nil
+}
+
+// appendJSON appends {"msgs":[...],"more":...}.
+func (p HistoryPage) appendJSON(b []byte) []byte {
+	b = append(b, `{"msgs":[`...)
+	for i, m := range p.Msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	b = append(b, `],"more":`...)
+	b = strconv.AppendBool(b, p.More)
+	return append(b, '}')
+}
+
+func (p HistoryPage) size() int {
+	n := len(`{"msgs":[],"more":false}`)
+	for _, m := range p.Msgs {
+		n += len(m) + 1
+	}
+	return n
 }
 
 // ConvList is the reply to conv.list.

@@ -118,14 +118,15 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 // publish appends the message after h with compare-and-set on h.
 func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ack, error) {
 	seq, blk, pblk := h.next()
+	prev := nextWindow(h.prev, h.stream)
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
 		Type: s.Type, Body: s.Body, Ref: s.Ref, TS: time.Now().UnixMilli(),
 	}
 	// The header keys are the canonical ones nats.Header.Set would store;
-	// one backing array for the five values.
+	// one backing array for the six values.
 	vals := [...]string{id, strconv.FormatUint(h.stream, 10), strconv.FormatUint(seq, 10),
-		strconv.FormatUint(blk, 10), strconv.FormatUint(pblk, 10)}
+		strconv.FormatUint(blk, 10), strconv.FormatUint(pblk, 10), prev}
 	hv := vals[:]
 	m := &nats.Msg{
 		Subject: subjects.Msg(s.Conv),
@@ -137,6 +138,9 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 			HeaderBlk:                           hv[3:4:4],
 			HeaderPBlk:                          hv[4:5:5],
 		},
+	}
+	if prev != "" {
+		m.Header[HeaderPrev] = hv[5:6:6]
 	}
 	pa, err := l.js.PublishMsg(ctx, m)
 	if err != nil {
@@ -153,7 +157,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	if blk == 0 {
 		blk = pa.Sequence
 	}
-	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk})
+	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk, prev: prev})
 	ack := ackOf(msg)
 	l.writeIdemAsync(ack)
 	return ack, nil

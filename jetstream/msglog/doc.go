@@ -26,14 +26,19 @@
 // Every log entry carries block anchors (headers [HeaderBlk], [HeaderPBlk]):
 // messages are grouped in blocks of [BlockSize] seqs and each entry points at
 // the stream sequence of the first entry of its block and of the previous
-// block. A page read fetches the head (one direct get), hops back one direct
-// get per block to the block holding the first wanted seq and reads forward
-// with one batched direct get (next_by_subj, batch, no_hdr). Its cost depends
-// on the page size and how far back from the head it starts, not on how many
-// messages the conversation holds. One server-side term does not: the
-// batched read walks the stream entries between the page's first and last
-// entry, so a page of a quiet conversation among busy ones costs more (see
-// BenchmarkNewestPageSparse).
+// block; and a back window ([HeaderPrev]): the stream sequences of the
+// conversation's previous [Window] entries. A page read fetches the head
+// (one direct get), takes the page's stream sequences from its window,
+// hopping back one direct get per [Window] seqs while the page starts
+// further back, and reads the entries by sequence: one batched read from
+// the first when they lie close together in the stream, else one direct
+// get each, all in flight at once. Its cost depends on the page size and
+// how far back from the head it starts, not on how many messages the
+// conversation holds nor on how many other entries lie between its own.
+// Entries written before the windows existed are read over the block
+// anchors with one batched direct get (next_by_subj, batch, no_hdr) that
+// walks, inside the server, the stream entries between the page's first
+// and last entry.
 //
 // Messages older than the hot tier (MaxMsgsPerSubject of MSGS) are reported
 // with [ErrTrimmed] (as a [*TrimmedError] carrying the oldest seq still in the

@@ -22,3 +22,18 @@ func FlushIdem(tb testing.TB, l *Log) {
 		tb.Fatalf("%d idem creates still pending after a minute", l.ajs.PublishAsyncPending())
 	}
 }
+
+// ReadStats are the page read counters of a Log.
+type ReadStats struct {
+	Hops, Walks, Gets, BlockWalks uint64
+}
+
+// Stats returns the page read counters of l.
+func Stats(l *Log) ReadStats {
+	return ReadStats{Hops: l.stats.hops.Load(), Walks: l.stats.walks.Load(), Gets: l.stats.gets.Load(), BlockWalks: l.stats.blockWalks.Load()}
+}
+
+// WalkOnly makes l read every page over block starts and one batched read,
+// as it reads entries without back windows: the reference the windowed
+// reads are checked against.
+func WalkOnly(l *Log) { l.walkOnly = true }

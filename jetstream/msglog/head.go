@@ -22,6 +22,7 @@ type head struct {
 	seq    uint64 // its conversation seq
 	blk    uint64 // stream sequence of the first entry of its block
 	pblk   uint64 // stream sequence of the first entry of the previous block
+	prev   string // its back window (HeaderPrev), "" if it has none
 }
 
 // next returns the seq and anchors (header values) of the entry after h.
@@ -45,6 +46,7 @@ func anchors(hdr nats.Header, sseq uint64) (head, error) {
 		return v
 	}
 	h.stream, h.seq, h.blk, h.pblk = sseq, parse(HeaderSeq), parse(HeaderBlk), parse(HeaderPBlk)
+	h.prev = hdr.Get(HeaderPrev)
 	if err != nil {
 		return head{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,11 @@ const (
 	// HeaderPBlk is the stream sequence of the first entry of the previous
 	// block, "0" when there is none.
 	HeaderPBlk = "Natter-PBlk"
+	// HeaderPrev is the back window: the stream sequences of the
+	// conversation's previous [Window] entries, compactly encoded (see
+	// window.go). Absent on the first entry of a conversation and on entries
+	// written before it existed.
+	HeaderPrev = "Natter-Prev"
 )
 
 // BlockSize is how many seqs one anchor block spans: the message with seq s
@@ -56,6 +62,16 @@ type Log struct {
 	mux        *replyMux
 	locks      *convLocks
 	heads      *headCache
+	stats      readStats
+	walkOnly   bool // tests: read every page as entries without back windows are read
+}
+
+// readStats counts how pages were read (tests check the path taken).
+type readStats struct {
+	hops       atomic.Uint64 // back-window hops (one direct get each)
+	walks      atomic.Uint64 // pages read with one batched read from their first entry
+	gets       atomic.Uint64 // pages read with one direct get per entry
+	blockWalks atomic.Uint64 // pages read over block starts (no back windows)
 }
 
 // New returns a Log on the MSGS stream and the IDEM bucket, which must exist

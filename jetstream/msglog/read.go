@@ -28,7 +28,11 @@ func (l *Log) After(ctx context.Context, conv string, after uint64, limit int) (
 		return nil, h.seq, nil
 	}
 	from, to := after+1, min(h.seq, after+uint64(limit))
-	msgs, err := l.page(ctx, conv, h, from, to)
+	ents, err := l.page(ctx, conv, h, from, to)
+	if err != nil {
+		return nil, h.seq, fmt.Errorf("msglog: after %s: %w", conv, err)
+	}
+	msgs, err := decodeAll(ents)
 	if err != nil {
 		return nil, h.seq, fmt.Errorf("msglog: after %s: %w", conv, err)
 	}
@@ -41,6 +45,50 @@ func (l *Log) After(ctx context.Context, conv string, after uint64, limit int) (
 // [*TrimmedError] ([ErrTrimmed]) so that the caller can read the rest from the
 // archive.
 func (l *Log) Before(ctx context.Context, conv string, before uint64, limit int) ([]natter.Message, error) {
+	ents, err := l.before(ctx, conv, before, limit)
+	msgs, derr := decodeAll(ents)
+	if derr != nil {
+		return nil, fmt.Errorf("msglog: before %s: %w", conv, derr)
+	}
+	return msgs, err
+}
+
+// Page is a page of log entries as stored, for callers that pass them on
+// without decoding them (the edge's history reply).
+type Page struct {
+	// First is the seq of the first entry; 0 when the page is empty.
+	First uint64
+	// Entries are the JSON of the messages with seqs First, First+1, ...:
+	// each a [natter.Message] as json.Marshal writes it. They belong to the
+	// page's conversation and have the seqs they are listed with (checked).
+	Entries [][]byte
+}
+
+// BeforeRaw is [Log.Before] returning the entries' JSON instead of decoded
+// messages, with the same errors.
+func (l *Log) BeforeRaw(ctx context.Context, conv string, before uint64, limit int) (Page, error) {
+	ents, err := l.before(ctx, conv, before, limit)
+	p := Page{Entries: make([][]byte, len(ents))}
+	for i, e := range ents {
+		p.Entries[i] = e.data
+		if validFlat(e.data) {
+			continue
+		}
+		// Not the shape natter writes: decode it (an error if it is not
+		// JSON) and encode it again.
+		m, derr := Decode(e.data, nil)
+		if derr != nil {
+			return Page{}, fmt.Errorf("msglog: before %s: %w", conv, derr)
+		}
+		p.Entries[i] = appendMessage(make([]byte, 0, messageSize(&m)), &m)
+	}
+	if len(ents) > 0 {
+		p.First = ents[0].seq
+	}
+	return p, err
+}
+
+func (l *Log) before(ctx context.Context, conv string, before uint64, limit int) ([]entry, error) {
 	if err := checkPage(conv, limit); err != nil {
 		return nil, fmt.Errorf("msglog: before: %w", err)
 	}
@@ -59,11 +107,26 @@ func (l *Log) Before(ctx context.Context, conv string, before uint64, limit int)
 	if to > uint64(limit) {
 		from = to - uint64(limit) + 1
 	}
-	msgs, err := l.page(ctx, conv, h, from, to)
+	ents, err := l.page(ctx, conv, h, from, to)
 	if err != nil {
 		err = fmt.Errorf("msglog: before %s: %w", conv, err)
 	}
-	return msgs, err
+	return ents, err
+}
+
+// decodeAll decodes checked entries.
+func decodeAll(ents []entry) ([]natter.Message, error) {
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	msgs := make([]natter.Message, len(ents))
+	for i, e := range ents {
+		var err error
+		if msgs[i], err = Decode(e.data, nil); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
 }
 
 func checkPage(conv string, limit int) error {
@@ -78,7 +141,47 @@ func checkPage(conv string, limit int) error {
 
 // page reads seqs from..to (1 <= from <= to <= h.seq) of conv. If from is
 // trimmed it returns the part that is in the hot tier and a *TrimmedError.
-func (l *Log) page(ctx context.Context, conv string, h head, from, to uint64) ([]natter.Message, error) {
+//
+// It finds the entries' stream sequences through the back windows
+// ([HeaderPrev]) and reads the entries by sequence ([Log.fetch]); where
+// the windows do not reach (entries written before they existed) it hops
+// back over block starts and reads forward from there ([Log.walk]).
+func (l *Log) page(ctx context.Context, conv string, h head, from, to uint64) ([]entry, error) {
+	if l.walkOnly {
+		return l.walk(ctx, conv, h, from, to)
+	}
+	ss, first, ok, err := l.index(ctx, conv, h, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return l.walk(ctx, conv, h, from, to)
+	}
+	if first > to {
+		return nil, &TrimmedError{Conv: conv, Oldest: first}
+	}
+	ents, err := l.fetch(ctx, conv, ss[first-from:], first, to)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) == 0 {
+		// Trimmed since the windows were read: report the oldest seq
+		// left, as the walk does.
+		if _, first, err = l.oldest(ctx, conv); err != nil {
+			return nil, err
+		}
+		if first <= to {
+			// Not trimmed: the gets went to a replica behind the one
+			// that answered the head. Read as without windows.
+			return l.walk(ctx, conv, h, from, to)
+		}
+		return nil, &TrimmedError{Conv: conv, Oldest: first}
+	}
+	return trimmed(conv, ents, first, from, to)
+}
+
+// walk is page for entries without back windows.
+func (l *Log) walk(ctx context.Context, conv string, h head, from, to uint64) ([]entry, error) {
 	start, first, err := l.locate(ctx, conv, h, from)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		// A block start on the way back is trimmed: continue from the
@@ -91,20 +194,27 @@ func (l *Log) page(ctx context.Context, conv string, h head, from, to uint64) ([
 	if first > to {
 		return nil, &TrimmedError{Conv: conv, Oldest: first}
 	}
-	msgs, err := l.readForward(ctx, conv, start, first, from, to)
+	l.stats.blockWalks.Add(1)
+	ents, err := l.readForward(ctx, conv, start, first, from, to)
 	if err != nil {
 		return nil, err
 	}
-	if len(msgs) == 0 || msgs[0].Seq > from {
+	return trimmed(conv, ents, first, from, to)
+}
+
+// trimmed returns ents, read for seqs from..to from seq first on, with a
+// *TrimmedError when they do not start at from.
+func trimmed(conv string, ents []entry, first, from, to uint64) ([]entry, error) {
+	if len(ents) == 0 || ents[0].seq > from {
 		oldest := to + 1
-		if len(msgs) > 0 {
-			oldest = msgs[0].Seq
+		if len(ents) > 0 {
+			oldest = ents[0].seq
 		} else if first > from {
 			oldest = first
 		}
-		return msgs, &TrimmedError{Conv: conv, Oldest: oldest}
+		return ents, &TrimmedError{Conv: conv, Oldest: oldest}
 	}
-	return msgs, nil
+	return ents, nil
 }
 
 // locate hops back from h over block starts to the block holding seq want.
@@ -154,13 +264,13 @@ func (l *Log) oldest(ctx context.Context, conv string) (stream, seq uint64, err 
 // early only where entries are missing.
 //
 // Entries come without headers (no_hdr): the server's header rewriting made
-// a 50-entry batch ~5x slower. Entries before from are counted, not decoded:
+// a 50-entry batch ~5x slower. Entries before from are counted, not checked:
 // one batch is a consistent snapshot and entries of a conversation are
 // contiguous (DenyDelete; trimming removes only the oldest), so after the
 // first entry of a batch each one has the seq after the previous.
-func (l *Log) readForward(ctx context.Context, conv string, start, first, from, to uint64) ([]natter.Message, error) {
+func (l *Log) readForward(ctx context.Context, conv string, start, first, from, to uint64) ([]entry, error) {
 	subj := subjects.Msg(conv)
-	msgs := make([]natter.Message, 0, to-from+1)
+	ents := make([]entry, 0, to-from+1)
 	want := to - first + 1 // entries to read, including those before from
 	for want > 0 {
 		var got, seq uint64 // seq: of the entry just handled
@@ -171,20 +281,20 @@ func (l *Log) readForward(ctx context.Context, conv string, start, first, from, 
 				seq++
 				return true, nil
 			}
-			msg, err := Decode(m.Data, nil)
+			s, data, err := checkEntry(m.Data, conv)
 			if err != nil {
 				return false, err
 			}
-			if msg.Conv != conv || (got > 1 && msg.Seq != seq+1) {
-				return false, fmt.Errorf("%w: entry %s (%s seq %d) after seq %d on %s", ErrCorrupt, msg.ID, msg.Conv, msg.Seq, seq, subj)
+			if got > 1 && s != seq+1 {
+				return false, fmt.Errorf("%w: entry of seq %d after seq %d on %s", ErrCorrupt, s, seq, subj)
 			}
-			seq = msg.Seq
+			seq = s
 			if seq > to {
 				done = true
 				return false, nil
 			}
 			if seq >= from {
-				msgs = append(msgs, msg)
+				ents = append(ents, entry{seq: seq, data: data})
 			}
 			done = seq == to
 			return !done, nil
@@ -201,5 +311,5 @@ func (l *Log) readForward(ctx context.Context, conv string, start, first, from, 
 		want -= min(want, got)
 		start = e.last + 1
 	}
-	return msgs, nil
+	return ents, nil
 }
