@@ -113,6 +113,12 @@ type Config struct {
 	// an in-process target: the edge, the workers and the embedded servers)
 	// over the run.
 	CPUProfile, MemProfile string
+	// GenCPUProfile makes every generator child (--procs) write a pprof CPU
+	// profile of itself from go to its result, to GenCPUProfile.<n> (n
+	// counts the children of the invocation from 0, baselines included).
+	// Empty means none. With Procs 0 the generator is in this process:
+	// CPUProfile covers it.
+	GenCPUProfile string
 	// Quiet turns the progress line off.
 	Quiet bool
 	// Verbose logs the in-process node's warnings to stderr.

@@ -85,6 +85,14 @@ func serverCPU(t *target) time.Duration {
 // server and --procs 0 the two cannot be told apart.
 func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job, h hooks) (*driven, error) {
 	procs := r.cfg.Procs > 0
+	if procs && r.cfg.GenCPUProfile != "" {
+		jobs = append([]job(nil), jobs...)
+		for i := range jobs {
+			jobs[i].CPUProfile = fmt.Sprintf("%s.%d", r.cfg.GenCPUProfile, r.genProf)
+			r.genProf++
+			fmt.Fprintf(r.stderr, "bench: %s: generator %d writes its CPU profile to %s\n", label, i, jobs[i].CPUProfile)
+		}
+	}
 	f, err := startFleet(ctx, r, jobs, procs)
 	if err != nil {
 		return nil, err

@@ -59,6 +59,9 @@ type job struct {
 	// pages this job reads.
 	Convs []string `json:"convs,omitempty"`
 	Reads int      `json:"reads,omitempty"`
+	// CPUProfile is where a child writes its CPU profile from go to its
+	// result (--gen-cpuprofile); empty means none.
+	CPUProfile string `json:"cpuprofile,omitempty"`
 }
 
 // jobResult is what a job reports.
@@ -568,11 +571,15 @@ func runChild(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 		}
 	}()
 	var cpu0 time.Duration
+	stopProfile := func() {}
 	cpuStart := make(chan struct{})
 	go func() {
 		select {
 		case <-start:
 			cpu0 = selfCPU()
+			if j.CPUProfile != "" {
+				stopProfile = startCPUProfile(j.CPUProfile, os.Stderr)
+			}
 		case <-done:
 		}
 		close(cpuStart)
@@ -580,6 +587,7 @@ func runChild(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 	res, err := runJob(ctx, j, &lv, ctl)
 	close(done)
 	<-cpuStart
+	stopProfile()
 	s := lv.snap()
 	emit(childMsg{T: "p", P: &s})
 	if err != nil {

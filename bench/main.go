@@ -163,6 +163,7 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Markdown, "markdown", false, "print the final table as markdown")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server: edge, workers, NATS, store)")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
+	fs.StringVar(&c.GenCPUProfile, "gen-cpuprofile", "", "write a CPU profile of each generator child (--procs) from go to its result, to FILE.<n>")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&c.Verbose, "verbose", false, "log the in-process natter's warnings")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + envName(f.Name) + "]" })
@@ -222,10 +223,11 @@ func envDefaults(fs *flag.FlagSet) error {
 
 // runner runs scenarios of one invocation.
 type runner struct {
-	cfg    Config
-	stdout io.Writer
-	stderr io.Writer
-	prefix string // makes user ids unique per run
+	cfg     Config
+	stdout  io.Writer
+	stderr  io.Writer
+	prefix  string // makes user ids unique per run
+	genProf int    // generator profiles handed out (--gen-cpuprofile)
 }
 
 // Run runs cfg.Scenario, prints the table on stdout, writes cfg.JSON and

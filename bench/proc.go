@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +21,28 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startCPUProfile starts a pprof CPU profile of this process into path
+// and returns what stops it. A failure is reported on stderr: the run goes
+// on without the profile.
+func startCPUProfile(path string, stderr io.Writer) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: cpu profile: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		fmt.Fprintf(stderr, "bench: cpu profile %s: %v\n", path, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "bench: cpu profile %s: %v\n", path, err)
+		}
+	}
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat. It

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 )
 
@@ -31,6 +33,10 @@ type conn struct {
 	pmu     sync.Mutex
 	pending map[string]chan *protocol.ServerFrame
 	dead    bool
+
+	// Used by the reader only.
+	touched time.Time // when the read deadline was last moved
+	rbuf    []byte    // frame buffer, reused
 
 	// Set by the reader before done is closed.
 	bye       *protocol.ByeFrame
@@ -158,7 +164,7 @@ func readHello(ws *websocket.Conn, timeout time.Duration) (*protocol.HelloFrame,
 // start runs the reader.
 func (cn *conn) start() {
 	cn.ws.SetPingHandler(func(data string) error {
-		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.idle))
+		cn.touch(time.Now())
 		err := cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cn.c.cfg.RequestTimeout))
 		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			return err
@@ -168,12 +174,60 @@ func (cn *conn) start() {
 	go cn.readLoop()
 }
 
-func (cn *conn) readLoop() {
-	c := cn.c
-	defer cn.finish()
+// touch moves the read deadline after a frame or a ping heard at now. It
+// is moved only when idle/4 has passed since it last was, to idle*5/4
+// ahead: a connection is declared dead after idle to idle*5/4 of silence
+// (2 to 2.5 ping intervals) without a timer update per frame. The reader
+// itself moves it (not a timer of its own), so that a late timer cannot
+// declare a busy connection dead.
+func (cn *conn) touch(now time.Time) {
+	if now.Sub(cn.touched) >= cn.idle/4 {
+		_ = cn.ws.SetReadDeadline(now.Add(cn.idle + cn.idle/4))
+		cn.touched = now
+	}
+}
+
+// maxKeptReadBuffer bounds the frame buffer the reader keeps between
+// frames; a larger frame (a big sync or history reply) gets its own.
+const maxKeptReadBuffer = 64 << 10
+
+// readFrame reads the next data frame into the reader's buffer: the result
+// is valid until the next call.
+func (cn *conn) readFrame() (int, []byte, error) {
+	mt, r, err := cn.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	b := cn.rbuf[:0]
+	if b == nil {
+		b = make([]byte, 0, 4096)
+	}
 	for {
-		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.idle))
-		mt, data, err := cn.ws.ReadMessage()
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	cn.rbuf = nil
+	if cap(b) <= maxKeptReadBuffer {
+		cn.rbuf = b
+	}
+	return mt, b, nil
+}
+
+func (cn *conn) readLoop() {
+	defer cn.finish()
+	var m natter.Message // pushes are decoded into it; onPush copies
+	for {
+		cn.touch(time.Now())
+		mt, data, err := cn.readFrame()
 		if err != nil {
 			cn.readErr = err
 			var ce *websocket.CloseError
@@ -182,29 +236,38 @@ func (cn *conn) readLoop() {
 			}
 			return
 		}
-		if mt != websocket.TextMessage {
-			continue
+		if mt == websocket.TextMessage {
+			cn.handle(data, &m)
 		}
-		f, err := protocol.DecodeServer(data)
-		if err != nil {
-			c.log.Warn("undecodable server frame", "err", err, "session", cn.hello.Session)
-			continue
+	}
+}
+
+// handle takes one text frame; m is a scratch message for pushes.
+func (cn *conn) handle(data []byte, m *natter.Message) {
+	c := cn.c
+	defer c.waitRoom()
+	if protocol.DecodePush(data, m) {
+		c.onPush(m)
+		return
+	}
+	f, err := protocol.DecodeServer(data)
+	if err != nil {
+		c.log.Warn("undecodable server frame", "err", err, "session", cn.hello.Session)
+		return
+	}
+	switch f.T {
+	case protocol.FrameRes:
+		cn.dispatch(f.ID, f)
+	case protocol.FrameErr:
+		if f.Err.ID == "" {
+			c.log.Warn("server error without request id", "code", f.Err.Code, "msg", f.Err.Msg, "session", cn.hello.Session)
+			return
 		}
-		switch f.T {
-		case protocol.FrameRes:
-			cn.dispatch(f.ID, f)
-		case protocol.FrameErr:
-			if f.Err.ID == "" {
-				c.log.Warn("server error without request id", "code", f.Err.Code, "msg", f.Err.Msg, "session", cn.hello.Session)
-				continue
-			}
-			cn.dispatch(f.Err.ID, f)
-		case protocol.FrameMsg:
-			c.onPush(f.Message)
-		case protocol.FrameBye:
-			cn.bye = f.Bye
-		}
-		c.waitRoom()
+		cn.dispatch(f.Err.ID, f)
+	case protocol.FrameMsg:
+		c.onPush(f.Message)
+	case protocol.FrameBye:
+		cn.bye = f.Bye
 	}
 }
 

@@ -20,8 +20,10 @@ type convState struct {
 }
 
 // delivery turns pushes and sync replies into one gap-free, duplicate-free
-// stream per conversation. Everything is guarded by mu; emitted messages
-// wait in queue for the pump, which hands them to the Messages channel.
+// stream per conversation. Everything is guarded by mu. An emitted message
+// goes straight into the Messages channel when nothing is waiting before it
+// and the channel has room (no goroutine hand-off); otherwise it waits in
+// queue for the pump, which hands the queue over in order.
 type delivery struct {
 	mu     sync.Mutex
 	convs  map[string]*convState
@@ -31,6 +33,8 @@ type delivery struct {
 	lagOld map[string]uint64   // the same, one tick older
 	queue  []natter.Message
 	queued atomic.Int64 // in queue or being handed over by the pump
+	busy   bool         // the pump is handing over messages taken from queue
+	closed bool         // the Messages channel is closed
 }
 
 func (d *delivery) init(cursors map[string]uint64) {
@@ -93,7 +97,7 @@ func (c *Client) accept(st *convState, m *natter.Message, synced bool) (early bo
 		}
 		return st.known
 	default:
-		c.emit(*m, synced)
+		c.emit(st, *m, synced)
 		st.next++
 		c.drain(st)
 	}
@@ -108,7 +112,7 @@ func (c *Client) drain(st *convState) {
 			break
 		}
 		delete(st.buf, st.next)
-		c.emit(m, false)
+		c.emit(st, m, false)
 		st.next++
 	}
 	if len(st.buf) == 0 {
@@ -131,13 +135,25 @@ func (c *Client) start(st *convState, cursor uint64) {
 	c.drain(st)
 }
 
-func (c *Client) emit(m natter.Message, synced bool) {
-	c.d.queue = append(c.d.queue, m)
-	c.d.queued.Add(1)
+// emit hands m, the next message of st, to the application: into the
+// Messages channel at once when no earlier message is still waiting and
+// the channel has room, else through the pump.
+func (c *Client) emit(st *convState, m natter.Message, synced bool) {
+	d := &c.d
 	c.stats.delivered.Add(1)
 	if synced {
 		c.stats.synced.Add(1)
 	}
+	if len(d.queue) == 0 && !d.busy && !d.closed && len(c.msgs) < cap(c.msgs) {
+		select {
+		case c.msgs <- m:
+			st.delivered = max(st.delivered, m.Seq)
+			return
+		default:
+		}
+	}
+	d.queue = append(d.queue, m)
+	d.queued.Add(1)
 	signal(c.qsig)
 }
 
@@ -314,16 +330,22 @@ func (c *Client) acked(conv string, seq uint64) {
 	c.d.mu.Unlock()
 }
 
-// pump hands emitted messages to the Messages channel in order and closes
+// pump hands queued messages to the Messages channel in order and closes
 // it when the client stops.
 func (c *Client) pump() {
 	defer c.wg.Done()
-	defer close(c.msgs)
 	d := &c.d
+	defer func() {
+		d.mu.Lock()
+		d.closed = true
+		close(c.msgs)
+		d.mu.Unlock()
+	}()
 	var batch []natter.Message
 	for {
 		d.mu.Lock()
 		batch, d.queue = d.queue, batch[:0]
+		d.busy = len(batch) > 0
 		d.mu.Unlock()
 		if len(batch) == 0 {
 			select {

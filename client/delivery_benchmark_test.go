@@ -1,15 +1,17 @@
 package client
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
 )
 
-// BenchmarkDeliveryPath: a push through the client's delivery state (in
-// order, one in 16 arriving early and held back) and the pump to the
-// Messages channel, without a socket.
-func BenchmarkDeliveryPath(b *testing.B) {
+// benchClient is a client with its delivery state and pump running and
+// no socket; conv starts after cursor.
+func benchClient(b *testing.B, conv string, cursor uint64) *Client {
 	cfg := Config{}.withDefaults()
 	c := &Client{
 		cfg: cfg, log: cfg.Logger,
@@ -17,19 +19,38 @@ func BenchmarkDeliveryPath(b *testing.B) {
 		wake: make(chan struct{}, 1), qsig: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		quit: make(chan struct{}),
 	}
-	c.d.init(nil)
+	c.d.init(map[string]uint64{conv: cursor})
 	c.d.first = true
 	c.wg.Add(1)
 	go c.pump()
-	b.ReportAllocs()
-	b.ResetTimer()
+	b.Cleanup(func() {
+		close(c.quit)
+		c.wg.Wait()
+	})
+	return c
+}
+
+// drainN reads n messages from c's Messages channel; the result is closed
+// when it has.
+func drainN(c *Client, n int) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
-		for range b.N {
+		for range n {
 			<-c.msgs
 		}
 		close(done)
 	}()
+	return done
+}
+
+// BenchmarkDeliveryPath: a push through the client's delivery state (in
+// order, one in 16 arriving early and held back) and the pump to the
+// Messages channel, without a socket.
+func BenchmarkDeliveryPath(b *testing.B) {
+	c := benchClient(b, "g_bench", 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	done := drainN(c, b.N)
 	m := natter.Message{ID: "m_x", Conv: "g_bench", From: "alice", Body: "benchmark message body"}
 	for i := 0; i < b.N; i++ {
 		seq := uint64(i + 1)
@@ -43,7 +64,35 @@ func BenchmarkDeliveryPath(b *testing.B) {
 		c.waitRoom()
 	}
 	<-done
+}
+
+// BenchmarkPushPath: what the reader does with a push frame as the edge
+// writes it (the fanout bench's: a 128-byte body), from the frame's bytes
+// to the message read from the Messages channel by the application: the
+// decode, the delivery state, the hand-over. The socket read is not in it.
+func BenchmarkPushPath(b *testing.B) {
+	const conv = "g_7f3a9c0e1d2b"
+	// Seqs of 16 digits, so that each frame is the template with its seq
+	// digits overwritten in place.
+	const first = uint64(1e15)
+	body := "1767225600123456789 " + strings.Repeat("x", 108)
+	tmpl := protocol.Push([]byte(`{"id":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","conv":"` + conv + `","seq":` +
+		strconv.FormatUint(first, 10) + `,"from":"bb1c2d3f0","cmid":"Zm9vYmFyYmF6cXV4cXV1eA","body":"` + body + `","ts":1767225600123}`))
+	at := strings.Index(string(tmpl), `"seq":`) + len(`"seq":`)
+	c := benchClient(b, conv, first-1)
+	cn := &conn{c: c, pending: map[string]chan *protocol.ServerFrame{}}
+	var m natter.Message
+	b.ReportAllocs()
+	b.SetBytes(int64(len(tmpl)))
+	b.ResetTimer()
+	done := drainN(c, b.N)
+	for i := range b.N {
+		strconv.AppendUint(tmpl[at:at], first+uint64(i), 10)
+		cn.handle(tmpl, &m)
+	}
+	<-done
 	b.StopTimer()
-	close(c.quit)
-	c.wg.Wait()
+	if s := c.Stats(); s.Delivered != uint64(b.N) {
+		b.Fatalf("delivered %d of %d", s.Delivered, b.N)
+	}
 }

@@ -87,5 +87,5 @@
 // when there is no Config.TokenFunc to get a new one, stops the client:
 // [Client.Err] says why and [Client.Done] is closed. A connection on which
 // nothing (no frame, no ping) is heard for twice the edge's ping interval
-// is considered dead and replaced.
+// (to 2.5 times) is considered dead and replaced.
 package client

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 
@@ -72,6 +74,9 @@ type serverWire struct {
 // [CodeBadJSON] or [CodeBadFrame]; an err frame is not an error here but a
 // frame with Err set.
 func DecodeServer(data []byte) (*ServerFrame, error) {
+	if m := new(natter.Message); DecodePush(data, m) {
+		return &ServerFrame{T: FrameMsg, Message: m}, nil
+	}
 	if !isObject(data) {
 		return nil, &Error{Code: CodeBadJSON, Msg: "server frame must be one JSON object"}
 	}
@@ -138,4 +143,221 @@ func knownFrame(t string) bool {
 		return true
 	}
 	return false
+}
+
+// pushPrefix starts every push frame the edge writes ([Push]).
+var pushPrefix = []byte(`{"t":"msg","msg":`)
+
+// DecodePush is the fast path of [DecodeServer] for the frame a client gets
+// most: a msg push as the edge writes it, {"t":"msg","msg":{...}} with the
+// message's fields named exactly as its JSON tags (in any order, white
+// space allowed), holding strings and integers. It decodes such a frame
+// into m (overwritten) and reports true, with what DecodeServer would give
+// as the frame's Message; for any other frame, valid or not, it reports
+// false and leaves m in an unspecified state: decode it with DecodeServer.
+// The result does not alias data.
+func DecodePush(data []byte, m *natter.Message) bool {
+	if !bytes.HasPrefix(data, pushPrefix) {
+		return false
+	}
+	d := decoder{data: data, pos: len(pushPrefix)}
+	d.ws()
+	if d.peek() != '{' {
+		return false
+	}
+	d.pos++
+	// The strings are unescaped one after the other into buf and made into
+	// one Go string at the end: one allocation per message.
+	var scratch [512]byte
+	buf := scratch[:0]
+	var spans [numPushFields][2]int // of each string field in buf; absent: empty
+	var seq uint64
+	var ts int64
+	d.ws()
+	if d.peek() == '}' {
+		d.pos++
+	} else {
+		for {
+			if d.peek() != '"' {
+				return false
+			}
+			key, err := d.fastStr()
+			if err != nil {
+				return false
+			}
+			f := pushField(key)
+			if f < 0 || d.expect(':') != nil {
+				return false
+			}
+			d.ws()
+			switch f {
+			case fieldSeq:
+				v, ok := d.uint()
+				if !ok {
+					return false
+				}
+				seq = v
+			case fieldTS:
+				v, ok := d.int()
+				if !ok {
+					return false
+				}
+				ts = v
+			default:
+				if d.peek() != '"' {
+					return false
+				}
+				v, err := d.fastStr()
+				if err != nil {
+					return false
+				}
+				spans[f] = [2]int{len(buf), len(buf) + len(v)}
+				buf = append(buf, v...)
+			}
+			d.ws()
+			c := d.peek()
+			d.pos++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return false
+			}
+			d.ws()
+		}
+	}
+	d.ws()
+	if d.peek() != '}' {
+		return false
+	}
+	d.pos++
+	d.ws()
+	if d.pos != len(data) {
+		return false
+	}
+	all := string(buf)
+	str := func(f int) string { return all[spans[f][0]:spans[f][1]] }
+	*m = natter.Message{
+		ID: str(fieldID), Conv: str(fieldConv), Seq: seq, From: str(fieldFrom), Cmid: str(fieldCmid),
+		Type: str(fieldType), Body: str(fieldBody), Ref: str(fieldRef), TS: ts,
+	}
+	return true
+}
+
+// The fields of a pushed message, by their JSON names.
+const (
+	fieldID = iota
+	fieldConv
+	fieldFrom
+	fieldCmid
+	fieldType
+	fieldBody
+	fieldRef
+	fieldSeq
+	fieldTS
+	numPushFields
+)
+
+// pushField is the field named key exactly, -1 for any other name
+// (encoding/json would also match names that differ in case: those frames
+// take the general path).
+func pushField(key []byte) int {
+	switch string(key) {
+	case "id":
+		return fieldID
+	case "conv":
+		return fieldConv
+	case "seq":
+		return fieldSeq
+	case "from":
+		return fieldFrom
+	case "cmid":
+		return fieldCmid
+	case "type":
+		return fieldType
+	case "body":
+		return fieldBody
+	case "ref":
+		return fieldRef
+	case "ts":
+		return fieldTS
+	}
+	return -1
+}
+
+// uint reads a JSON integer that fits a uint64 (no sign, fraction or
+// exponent), as encoding/json accepts for a uint64 field.
+func (d *decoder) uint() (uint64, bool) {
+	num, isInt, err := d.number()
+	if err != nil || !isInt || num[0] == '-' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range num {
+		x := uint64(c - '0')
+		if v > (1<<64-1-x)/10 {
+			return 0, false
+		}
+		v = v*10 + x
+	}
+	return v, true
+}
+
+// int reads a JSON integer that fits an int64, as encoding/json accepts
+// for an int64 field.
+func (d *decoder) int() (int64, bool) {
+	num, isInt, err := d.number()
+	if err != nil || !isInt {
+		return 0, false
+	}
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	var v uint64
+	for _, c := range num {
+		x := uint64(c - '0')
+		if v > (1<<63-x)/10 {
+			return 0, false
+		}
+		v = v*10 + x
+	}
+	switch {
+	case neg:
+		return -int64(v), true // -(1<<63) wraps to itself
+	case v > 1<<63-1:
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// fastStr is [decoder.str] with a quick scan, 8 bytes at a time, for the
+// common string: printable ASCII without escapes. Any other string is read
+// by str.
+func (d *decoder) fastStr() ([]byte, error) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	data := d.data
+	start := d.pos + 1
+	i := start
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		q := x ^ ('"' * ones)
+		bs := x ^ ('\\' * ones)
+		// A byte that is '"', '\\', below 0x20 or at least 0x80 sets the
+		// high bit of its lane in one of these (exactly: no false
+		// negatives, and a false positive only costs the byte loop below).
+		if ((q-ones)&^q|(bs-ones)&^bs|(x-0x20*ones)&^x|x)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			d.pos = i + 1
+			return data[start:i], nil
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return d.str()
+		}
+	}
+	return d.str()
 }
