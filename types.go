@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 )
 
 // Message is one accepted message. The same JSON is the payload of its log
@@ -88,6 +89,10 @@ func DirectID(a, b string) string {
 	sum := sha256.Sum256([]byte(a + "\n" + b))
 	return "d_" + hex.EncodeToString(sum[:16])
 }
+
+// IsGroupID reports whether id is a group's: the conversations service
+// gives groups ids that start with "g_" (direct ones start with "d_").
+func IsGroupID(id string) bool { return strings.HasPrefix(id, "g_") }
 
 // Event kinds: the <kind> token of an event subject (im.evt.<kind>.<conv>).
 const (

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -127,7 +128,18 @@ func (h *hub) heartbeat(every time.Duration) {
 }
 
 // dispatch delivers the messages of one dispatcher channel until stop.
+//
+// The fan-out publishes a group's batch to every member with the same data
+// and header, and a dispatcher gets its members' copies one after another:
+// it keeps the push frames of the last delivery it encoded and reuses them
+// for a delivery with the same data and header (frames are never changed
+// once made, so sessions can share them).
 func (h *hub) dispatch(ch chan *nats.Msg) {
+	var last struct {
+		data   []byte
+		batch  string
+		frames [][]byte
+	}
 	for {
 		select {
 		case m := <-ch:
@@ -135,17 +147,33 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 			if user == "" {
 				continue
 			}
-			entries, err := delivery.Split(m)
-			if err != nil {
-				// At most once: the client's seq gap and sync repair it.
-				h.m.badDeliveries.Inc()
-				continue
+			batch := ""
+			if m.Header != nil {
+				batch = m.Header.Get(delivery.Header)
 			}
-			h.deliver(user, entries)
+			if last.frames == nil || batch != last.batch || !bytes.Equal(m.Data, last.data) {
+				entries, err := delivery.Split(m)
+				if err != nil {
+					// At most once: the client's seq gap and sync repair it.
+					h.m.badDeliveries.Inc()
+					continue
+				}
+				last.data, last.batch, last.frames = m.Data, batch, pushFrames(entries)
+			}
+			h.deliver(user, last.frames)
 		case <-h.done:
 			return
 		}
 	}
+}
+
+// pushFrames returns the push frames of entries.
+func pushFrames(entries [][]byte) [][]byte {
+	frames := make([][]byte, len(entries))
+	for i, e := range entries {
+		frames[i] = protocol.Push(e)
+	}
+	return frames
 }
 
 // stop ends the dispatchers and the heartbeat (after the sessions are gone).
@@ -217,15 +245,11 @@ func (sh *hubShard) drop(s *session) {
 	sh.all = sh.all[:last]
 }
 
-// deliver queues the push frames of entries (log entries of one
+// deliver queues frames (the push frames of log entries of one
 // conversation, in order) on every session of user, all at once. A session
 // whose queue is full is closed as a slow consumer; nobody else waits for
 // it.
-func (h *hub) deliver(user string, entries [][]byte) {
-	frames := make([][]byte, len(entries))
-	for i, e := range entries {
-		frames[i] = protocol.Push(e)
-	}
+func (h *hub) deliver(user string, frames [][]byte) {
 	sh := h.shard(user)
 	sh.mu.Lock()
 	e := sh.users[user]

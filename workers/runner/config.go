@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -28,6 +29,11 @@ type Config struct {
 	// roles whose cost is per call more than per message (the store's
 	// inserts), at the price of that much latency. Zero means no wait.
 	Linger time.Duration
+	// LingerOn, when set, limits the wait to batches of messages it
+	// accepts: a batch that starts with a message it refuses is handled at
+	// once, and one that arrives while the loop waits ends the wait. Nil
+	// means every message.
+	LingerOn func(jetstream.Msg) bool
 	// RetryDelay is the redelivery delay of a Retry without its own Delay.
 	// Zero means 1s.
 	RetryDelay time.Duration

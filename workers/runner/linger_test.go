@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -109,5 +111,48 @@ func TestStopEndsLinger(t *testing.T) {
 	}
 	if got := bl.get(); !slices.Equal(got, []int{1}) {
 		t.Fatalf("batches %v, want one of 1", got)
+	}
+}
+
+// With LingerOn, only batches of accepted messages wait: a refused message
+// that starts a batch is handled at once, and one that arrives during a
+// wait ends it.
+func TestLingerOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fast)
+	ta := newTally()
+	var bl batchLog
+	r := e.runner(runner.Config{BatchSize: 10, Linger: time.Hour,
+		LingerOn: func(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }},
+		bl.handler(ta))
+	pub := func(conv, payload string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := e.js.Publish(ctx, subjects.Msg(conv), []byte(payload)); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	acked := func(n uint64) {
+		t.Helper()
+		checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+			if s := r.Stats(); s.Acked != n {
+				return fmt.Errorf("stats %+v, want %d acked", s, n)
+			}
+			return nil
+		})
+	}
+	// A direct conversation's message alone: no wait.
+	pub("d_1", "d1")
+	acked(1)
+	// A group's message waits; a direct one ends the wait.
+	pub("g_1", "g1")
+	e.waitDelivered(t, 2)
+	pub("g_2", "g2")
+	e.waitDelivered(t, 3)
+	pub("d_1", "d2")
+	acked(4)
+	if got := bl.get(); !slices.Equal(got, []int{1, 3}) {
+		t.Fatalf("batches %v, want [1 3]", got)
 	}
 }

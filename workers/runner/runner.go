@@ -358,7 +358,7 @@ func (r *Runner) loop(ctx context.Context) {
 				break fill
 			}
 		}
-		if len(batch) < r.cfg.BatchSize && r.cfg.Linger > 0 {
+		if len(batch) < r.cfg.BatchSize && r.cfg.Linger > 0 && r.lingerOn(batch...) {
 			batch = r.linger(batch)
 		}
 		select {
@@ -373,8 +373,22 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 }
 
+// lingerOn reports whether Config.LingerOn accepts every one of msgs.
+func (r *Runner) lingerOn(msgs ...jetstream.Msg) bool {
+	if r.cfg.LingerOn == nil {
+		return true
+	}
+	for _, m := range msgs {
+		if !r.cfg.LingerOn(m) {
+			return false
+		}
+	}
+	return true
+}
+
 // linger waits up to Config.Linger for more messages until the batch is
-// full; it stops early when the input ends or a Stop gives up.
+// full; it stops early when a message LingerOn refuses arrives, when the
+// input ends or when a Stop gives up.
 func (r *Runner) linger(batch []jetstream.Msg) []jetstream.Msg {
 	t := time.NewTimer(r.cfg.Linger)
 	defer t.Stop()
@@ -382,6 +396,9 @@ func (r *Runner) linger(batch []jetstream.Msg) []jetstream.Msg {
 		select {
 		case m := <-r.queue:
 			batch = append(batch, m)
+			if !r.lingerOn(m) {
+				return batch
+			}
 		case <-t.C:
 			return batch
 		case <-r.input:

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	natter "github.com/natter-im/natter"
@@ -82,7 +83,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), fanout.New(pub, members, lg),
+			if err := n.startRunner(ctx, groupLingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1)), fanout.New(pub, members, lg),
 				"delivers each logged message to its members' devices"); err != nil {
 				return err
 			}
@@ -132,6 +133,20 @@ const backgroundLinger = 20 * time.Millisecond
 // lingering returns cfg with the background roles' linger.
 func lingering(cfg runner.Config) runner.Config {
 	cfg.Linger = backgroundLinger
+	return cfg
+}
+
+// groupLinger is how long the fan-out role waits to fill a batch that holds
+// only groups' messages: a group's entries that arrive together go to each
+// member in one delivery message and one socket write (docs/benchmarks.md,
+// fanout fix 9). A direct conversation's message is never held: one that
+// starts a batch or arrives during the wait has it handled at once.
+const groupLinger = 20 * time.Millisecond
+
+// groupLingering returns cfg with the fan-out role's linger on groups.
+func groupLingering(cfg runner.Config) runner.Config {
+	cfg.Linger = groupLinger
+	cfg.LingerOn = func(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }
 	return cfg
 }
 
