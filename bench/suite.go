@@ -22,7 +22,7 @@ var quickSuite = []suiteStep{
 	{"fanout flat out", func(c *Config) { c.Members, c.Rate, c.Duration, c.Edges, c.Window = 1000, 0, 5*time.Second, 2, 16 }, (*runner).fanout},
 	{"fanout at 200 msg/s", func(c *Config) { c.Members, c.Rate, c.Duration, c.Edges, c.Window = 1000, 200, 5*time.Second, 2, 16 }, (*runner).fanout},
 	{"persist", func(c *Config) { c.Conns, c.Rate, c.Duration = 200, 0, 10*time.Second }, (*runner).persist},
-	{"history", func(c *Config) { c.Conns, c.HistorySizes, c.HistoryReads = 1, []uint64{10_000, 1_000_000}, 1000 }, (*runner).history},
+	{"history", func(c *Config) { c.Conns, c.HistorySizes, c.HistoryReads = 1, []uint64{10_000, 1_000_000}, 3000 }, (*runner).history},
 	// Heartbeats every 10s (the default is 25s) so that the 20s hold sees
 	// two pings per connection.
 	{"idle", func(c *Config) { c.Conns, c.Hold, c.PingInterval = 10_000, 20*time.Second, 10*time.Second }, (*runner).idle},
