@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/jetstream/delivery"
-	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -19,19 +18,7 @@ import (
 // anew, whichever dispatcher the users share.
 func TestDispatchReusesFrames(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e := testEdge(t, Config{PingInterval: time.Hour})
-	e.hub = newHub(nc, e.m, time.Hour, e.since)
-	t.Cleanup(e.hub.stop)
+	e, srv := testHubEdge(t, time.Hour)
 
 	const users = 8 // over the 4 dispatchers
 	clients := make([]*websocket.Conn, users)
@@ -53,7 +40,7 @@ func TestDispatchReusesFrames(t *testing.T) {
 	// Entries as the fan-out sends them: the same data, split two ways.
 	a, b, c := []byte(`{"id":"m1","seq":1}`), []byte(`{"id":"m2","seq":2}`), []byte(`{"id":"m3","seq":3}`)
 	data := append(append(append([]byte(nil), a...), b...), c...)
-	twoThenOne := delivery.Payload{Data: data, Header: nats.Header{delivery.Header: []string{strconv.Itoa(len(a) + len(b)) + "," + strconv.Itoa(len(c))}}}
+	twoThenOne := delivery.Payload{Data: data, Header: nats.Header{delivery.Header: []string{strconv.Itoa(len(a)+len(b)) + "," + strconv.Itoa(len(c))}}}
 	three := delivery.Pack([][]byte{a, b, c}, 1<<20)[0]
 	other := delivery.Pack([][]byte{c, a}, 1<<20)[0]
 	want := func(entries ...[]byte) []string {

@@ -75,6 +75,26 @@ func dialSession(t *testing.T, e *Edge, user string) (*session, *websocket.Conn)
 	return s, client
 }
 
+// testHubEdge is a test edge (testEdge) with a hub on a real embedded NATS
+// server, heartbeat every ping; it returns the server too.
+func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	e := testEdge(t, Config{PingInterval: ping})
+	e.hub = newHub(nc, e.m, ping, e.since)
+	t.Cleanup(e.hub.stop)
+	return e, srv
+}
+
 // writerRunning reports whether s has a writer goroutine.
 func writerRunning(s *session) bool {
 	s.mu.Lock()
@@ -235,20 +255,8 @@ func TestWriterCloseRace(t *testing.T) {
 // expires is closed with 4001.
 func TestHeartbeat(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	const every = time.Second
-	e := testEdge(t, Config{PingInterval: every})
-	e.hub = newHub(nc, e.m, every, e.since)
-	t.Cleanup(e.hub.stop)
+	e, _ := testHubEdge(t, every)
 
 	start := func(user string, ttl time.Duration) (*session, *websocket.Conn) {
 		s, client := dialSession(t, e, user)

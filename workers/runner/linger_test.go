@@ -37,6 +37,15 @@ func (b *batchLog) get() []int {
 	return slices.Clone(b.sizes)
 }
 
+// lingerRunner starts a runner with cfg whose handler logs its batches.
+func lingerRunner(t *testing.T, cfg runner.Config) (*env, *runner.Runner, *batchLog, *tally) {
+	t.Helper()
+	e := newEnv(t, fast)
+	ta := newTally()
+	bl := new(batchLog)
+	return e, e.runner(cfg, bl.handler(ta)), bl, ta
+}
+
 // waitDelivered waits until the consumer has delivered n messages.
 func (e *env) waitDelivered(t *testing.T, n uint64) {
 	t.Helper()
@@ -53,10 +62,7 @@ func (e *env) waitDelivered(t *testing.T, n uint64) {
 // in one batch. Without the linger the first one is handled alone.
 func TestLingerFillsBatch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fast)
-	ta := newTally()
-	var bl batchLog
-	r := e.runner(runner.Config{BatchSize: 5, Linger: time.Minute}, bl.handler(ta))
+	e, r, bl, _ := lingerRunner(t, runner.Config{BatchSize: 5, Linger: time.Minute})
 	for i := range 5 {
 		e.publishRange(i, i+1)
 		e.waitDelivered(t, uint64(i+1))
@@ -75,10 +81,7 @@ func TestLingerFillsBatch(t *testing.T) {
 // A batch that does not fill is handled when the linger runs out.
 func TestLingerRunsOut(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fast)
-	ta := newTally()
-	var bl batchLog
-	r := e.runner(runner.Config{BatchSize: 100, Linger: 50 * time.Millisecond}, bl.handler(ta))
+	e, r, _, ta := lingerRunner(t, runner.Config{BatchSize: 100, Linger: 50 * time.Millisecond})
 	e.publish(3)
 	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != 3 {
@@ -95,10 +98,7 @@ func TestLingerRunsOut(t *testing.T) {
 // before Stop returns.
 func TestStopEndsLinger(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fast)
-	ta := newTally()
-	var bl batchLog
-	r := e.runner(runner.Config{BatchSize: 10, Linger: time.Hour}, bl.handler(ta))
+	e, r, bl, _ := lingerRunner(t, runner.Config{BatchSize: 10, Linger: time.Hour})
 	e.publish(1)
 	e.waitDelivered(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,12 +119,8 @@ func TestStopEndsLinger(t *testing.T) {
 // wait ends it.
 func TestLingerOn(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fast)
-	ta := newTally()
-	var bl batchLog
-	r := e.runner(runner.Config{BatchSize: 10, Linger: time.Hour,
-		LingerOn: func(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }},
-		bl.handler(ta))
+	e, r, bl, _ := lingerRunner(t, runner.Config{BatchSize: 10, Linger: time.Hour,
+		LingerOn: func(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }})
 	pub := func(conv, payload string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
