@@ -19,7 +19,9 @@
 //
 // Inside one Runner a Consume callback feeds a bounded queue; each of
 // Concurrency loops takes one message (waiting for it), then whatever else is
-// already queued up to BatchSize without waiting, and calls Handle. A panic in
+// already queued up to BatchSize without waiting (or, with a Config.Linger,
+// waiting up to that long for more while Config.LingerOn accepts the batch's
+// messages), and calls Handle. A panic in
 // Handle, or a result slice of the wrong length, retries the whole batch.
 //
 // Pulls expire after Config.PullExpiry (5s) with an idle heartbeat every

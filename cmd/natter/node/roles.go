@@ -70,7 +70,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2)), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -83,12 +83,12 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, groupLingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1)), fanout.New(pub, members, lg),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), groupMsg), fanout.New(pub, members, lg),
 				"delivers each logged message to its members' devices"); err != nil {
 				return err
 			}
 		case RoleEvents:
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1)), events.NewHandler(n.js, lg),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), nil), events.NewHandler(n.js, lg),
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
 				return err
 			}
@@ -125,30 +125,25 @@ func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency in
 		BatchSize: batch, Concurrency: concurrency, Logger: n.log, Registerer: n.reg}
 }
 
-// backgroundLinger is how long the background roles (persist, events) wait
-// to fill a batch: their cost is largely per call (a store insert, a
-// round trip per batch), and nobody waits on them message by message.
-const backgroundLinger = 20 * time.Millisecond
+// linger is how long the persist and events roles wait to fill a batch
+// (their cost is largely per call: a store insert, a round trip per batch,
+// and nobody waits on them message by message), and how long the fan-out
+// role waits while its batch holds only groups' messages: a group's entries
+// that arrive together go to each member in one delivery message and one
+// socket write (docs/benchmarks.md, fanout fix 9). The fan-out never holds
+// a direct conversation's message: one that starts a batch or arrives
+// during the wait has it handled at once.
+const linger = 20 * time.Millisecond
 
-// lingering returns cfg with the background roles' linger.
-func lingering(cfg runner.Config) runner.Config {
-	cfg.Linger = backgroundLinger
+// lingering returns cfg with the linger, on the messages on accepts (nil:
+// every message).
+func lingering(cfg runner.Config, on func(jetstream.Msg) bool) runner.Config {
+	cfg.Linger, cfg.LingerOn = linger, on
 	return cfg
 }
 
-// groupLinger is how long the fan-out role waits to fill a batch that holds
-// only groups' messages: a group's entries that arrive together go to each
-// member in one delivery message and one socket write (docs/benchmarks.md,
-// fanout fix 9). A direct conversation's message is never held: one that
-// starts a batch or arrives during the wait has it handled at once.
-const groupLinger = 20 * time.Millisecond
-
-// groupLingering returns cfg with the fan-out role's linger on groups.
-func groupLingering(cfg runner.Config) runner.Config {
-	cfg.Linger = groupLinger
-	cfg.LingerOn = func(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }
-	return cfg
-}
+// groupMsg reports whether m is a log entry of a group.
+func groupMsg(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }
 
 // startRunner starts a role's runner and registers it in discovery with the
 // runner's stats; the runner's Ready joins the readiness checks. At shutdown
