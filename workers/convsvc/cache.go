@@ -1,11 +1,9 @@
 package convsvc
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,17 +28,11 @@ import (
 type MemberCache struct {
 	client *Client
 	nc     *nats.Conn
-	ttl    time.Duration
-	max    int
 	sub    *nats.Subscription
 	status chan nats.Status
 
-	mu     sync.Mutex
-	byConv map[string]*list.Element // of *memberEntry
-	lru    *list.List               // front = most recently used
-	calls  map[string]*memberCall
-	stats  CacheStats
-	closed bool
+	c             lru[*memberEntry] // by conversation
+	invalidations int64             // guarded by c.mu
 }
 
 // CacheStats counts what a [MemberCache] did since it was made.
@@ -61,18 +53,9 @@ type CacheStats struct {
 }
 
 type memberEntry struct {
-	conv    string
 	members []string
 	set     map[string]struct{}
 	exists  bool
-	expires time.Time
-}
-
-type memberCall struct {
-	done  chan struct{}
-	entry *memberEntry
-	err   error
-	stale bool // a change notice came during the load: do not keep it
 }
 
 // NewMemberCache returns a cache that loads through c and listens for
@@ -87,15 +70,7 @@ func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Dura
 	if max <= 0 {
 		max = 10_000
 	}
-	m := &MemberCache{
-		client: c,
-		nc:     nc,
-		ttl:    ttl,
-		max:    max,
-		byConv: make(map[string]*list.Element),
-		lru:    list.New(),
-		calls:  make(map[string]*memberCall),
-	}
+	m := &MemberCache{client: c, nc: nc, c: newLRU[*memberEntry](ttl, max)}
 	sub, err := nc.Subscribe(subjects.MembersChangedAll, func(msg *nats.Msg) {
 		if conv := convFromMembersChanged(msg.Subject); conv != "" {
 			m.invalidate(conv)
@@ -123,15 +98,10 @@ func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Dura
 // connection was down are lost). It ends when Close removes the listener.
 func (m *MemberCache) watch(status chan nats.Status) {
 	for range status {
-		m.mu.Lock()
-		for conv := range m.calls {
-			m.calls[conv].stale = true
-		}
-		clear(m.calls)
-		clear(m.byConv)
-		m.lru.Init()
-		m.stats.Invalidations++
-		m.mu.Unlock()
+		m.c.mu.Lock()
+		m.c.flushLocked()
+		m.invalidations++
+		m.c.mu.Unlock()
 	}
 }
 
@@ -162,25 +132,21 @@ func (m *MemberCache) IsMember(ctx context.Context, conv, user string) (bool, er
 
 // Stats returns the counters.
 func (m *MemberCache) Stats() CacheStats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.stats
-	s.Entries = len(m.byConv)
-	return s
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	return CacheStats{Hits: m.c.hits, Loads: m.c.loads, Shared: m.c.shared, Invalidations: m.invalidations,
+		Evictions: m.c.evictions, Entries: len(m.c.byKey)}
 }
 
 // Close unsubscribes from the change notices. The cache then loads every
 // lookup from the service. Close is safe to call twice.
 func (m *MemberCache) Close() error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	m.c.mu.Lock()
+	open := m.c.closeLocked()
+	m.c.mu.Unlock()
+	if !open {
 		return nil
 	}
-	m.closed = true
-	clear(m.byConv)
-	m.lru.Init()
-	m.mu.Unlock()
 	m.nc.RemoveStatusListener(m.status)
 	if err := m.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return fmt.Errorf("convsvc: member cache: unsubscribe: %w", err)
@@ -189,45 +155,23 @@ func (m *MemberCache) Close() error {
 }
 
 func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error) {
-	now := time.Now()
-	m.mu.Lock()
-	if el, ok := m.byConv[conv]; ok {
-		e := el.Value.(*memberEntry)
-		if now.Before(e.expires) {
-			m.lru.MoveToFront(el)
-			m.stats.Hits++
-			m.mu.Unlock()
-			return e, nil
-		}
-		m.lru.Remove(el)
-		delete(m.byConv, conv)
+	m.c.mu.Lock()
+	e, call := m.c.lookupLocked(conv, func(call *lruCall[*memberEntry]) { m.load(conv, call) })
+	m.c.mu.Unlock()
+	if call == nil {
+		return e, nil
 	}
-	call, ok := m.calls[conv]
-	if ok {
-		m.stats.Shared++
-	} else {
-		call = &memberCall{done: make(chan struct{})}
-		m.calls[conv] = call
-		m.stats.Loads++
-		go m.load(conv, call)
-	}
-	m.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.entry, call.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("convsvc: members of %s: %w", conv, ctx.Err())
-	}
+	return call.wait(ctx, "members of "+conv)
 }
 
 // load asks the service for conv's members. It does not use a caller's ctx:
 // one caller giving up must not fail the others waiting on the same load.
 // The client's timeout bounds each request.
-func (m *MemberCache) load(conv string, call *memberCall) {
+func (m *MemberCache) load(conv string, call *lruCall[*memberEntry]) {
 	members, err := m.client.Members(context.Background(), conv)
-	e := &memberEntry{conv: conv, exists: true, members: members}
+	e := &memberEntry{exists: true, members: members}
 	if errors.Is(err, ErrNotFound) {
-		e, err = &memberEntry{conv: conv, members: []string{}}, nil
+		e, err = &memberEntry{members: []string{}}, nil
 	}
 	if err == nil {
 		e.set = make(map[string]struct{}, len(e.members))
@@ -235,39 +179,14 @@ func (m *MemberCache) load(conv string, call *memberCall) {
 			e.set[u] = struct{}{}
 		}
 	}
-	m.mu.Lock()
-	if m.calls[conv] == call {
-		delete(m.calls, conv)
-	}
-	if err == nil && !call.stale && !m.closed {
-		e.expires = time.Now().Add(m.ttl)
-		if el, ok := m.byConv[conv]; ok {
-			m.lru.Remove(el)
-		}
-		m.byConv[conv] = m.lru.PushFront(e)
-		for m.lru.Len() > m.max {
-			old := m.lru.Remove(m.lru.Back()).(*memberEntry)
-			delete(m.byConv, old.conv)
-			m.stats.Evictions++
-		}
-	}
-	call.entry, call.err = e, err
-	m.mu.Unlock()
-	close(call.done)
+	m.c.finish(conv, call, e, err, nil)
 }
 
 // invalidate drops conv, and makes a load in flight for it not kept (its
 // callers still get its result; later callers start a new load).
 func (m *MemberCache) invalidate(conv string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.stats.Invalidations++
-	if el, ok := m.byConv[conv]; ok {
-		m.lru.Remove(el)
-		delete(m.byConv, conv)
-	}
-	if call, ok := m.calls[conv]; ok {
-		call.stale = true
-		delete(m.calls, conv)
-	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	m.invalidations++
+	m.c.dropLocked(conv)
 }

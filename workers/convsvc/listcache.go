@@ -1,13 +1,11 @@
 package convsvc
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -93,35 +91,18 @@ func noticeBodies(users []string, budget int) [][]byte {
 type listCache struct {
 	load    func(ctx context.Context, user string) ([]string, error)
 	nc      *nats.Conn
-	ttl     time.Duration
-	max     int
 	timeout time.Duration // bounds one load
 	notices chan *nats.Msg
 	sub     *nats.Subscription
 	stop    chan struct{}
 	done    chan struct{}
 
-	mu         sync.Mutex
-	byUser     map[string]*list.Element // of *listEntry
-	lru        *list.List               // front = most recently used
-	calls      map[string]*listCall
-	dropped    int    // the subscription's dropped count already flushed for
-	reconnects uint64 // the connection's reconnect count already flushed for
-	stats      ListCacheStats
-	closed     bool
-}
-
-type listEntry struct {
-	user    string
-	convs   []string
-	expires time.Time
-}
-
-type listCall struct {
-	done  chan struct{}
-	convs []string
-	err   error
-	stale bool // a notice for the user came during the load: do not keep it
+	c lru[[]string] // by user; what follows is guarded by c.c.mu
+	// dropped and reconnects are the subscription's dropped count and the
+	// connection's reconnect count already flushed for.
+	dropped                int
+	reconnects             uint64
+	invalidations, flushes int64
 }
 
 // listNoticeBuffer is how many notices wait for a lookup or the ticker
@@ -139,15 +120,11 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 	c := &listCache{
 		load:    load,
 		nc:      nc,
-		ttl:     ttl,
-		max:     max,
 		timeout: timeout,
 		notices: make(chan *nats.Msg, buffer),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		byUser:  make(map[string]*list.Element),
-		lru:     list.New(),
-		calls:   make(map[string]*listCall),
+		c:       newLRU[[]string](ttl, max),
 	}
 	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
 	if err != nil {
@@ -169,9 +146,9 @@ func (c *listCache) tick() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.mu.Lock()
+			c.c.mu.Lock()
 			c.applyLocked()
-			c.mu.Unlock()
+			c.c.mu.Unlock()
 		}
 	}
 }
@@ -179,41 +156,20 @@ func (c *listCache) tick() {
 // get returns user's conversation ids, sorted. The slice is shared with the
 // cache and other callers: do not modify it.
 func (c *listCache) get(ctx context.Context, user string) ([]string, error) {
-	now := time.Now()
-	c.mu.Lock()
+	c.c.mu.Lock()
 	c.applyLocked()
-	if el, ok := c.byUser[user]; ok {
-		e := el.Value.(*listEntry)
-		if now.Before(e.expires) {
-			c.lru.MoveToFront(el)
-			c.stats.Hits++
-			c.mu.Unlock()
-			return e.convs, nil
-		}
-		c.lru.Remove(el)
-		delete(c.byUser, user)
+	convs, call := c.c.lookupLocked(user, func(call *lruCall[[]string]) { c.fill(user, call) })
+	c.c.mu.Unlock()
+	if call == nil {
+		return convs, nil
 	}
-	call, ok := c.calls[user]
-	if ok {
-		c.stats.Shared++
-	} else {
-		call = &listCall{done: make(chan struct{})}
-		c.calls[user] = call
-		c.stats.Loads++
-		go c.fill(user, call)
-	}
-	c.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.convs, call.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("convsvc: conversations of %s: %w", user, ctx.Err())
-	}
+	return call.wait(ctx, "conversations of "+user)
 }
 
 // fill loads user's list. It does not use a caller's ctx: one caller giving
-// up must not fail the others waiting on the same load.
-func (c *listCache) fill(user string, call *listCall) {
+// up must not fail the others waiting on the same load. A notice that came
+// during the load makes it stale.
+func (c *listCache) fill(user string, call *lruCall[[]string]) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	convs, err := c.load(ctx, user)
 	cancel()
@@ -221,58 +177,28 @@ func (c *listCache) fill(user string, call *listCall) {
 		convs = slices.Clone(convs)
 		slices.Sort(convs)
 	}
-	c.mu.Lock()
-	c.applyLocked() // a notice that came during the load makes it stale
-	if c.calls[user] == call {
-		delete(c.calls, user)
-	}
-	if err == nil && !call.stale && !c.closed {
-		if el, ok := c.byUser[user]; ok {
-			c.lru.Remove(el)
-		}
-		c.byUser[user] = c.lru.PushFront(&listEntry{user: user, convs: convs, expires: time.Now().Add(c.ttl)})
-		for c.lru.Len() > c.max {
-			old := c.lru.Remove(c.lru.Back()).(*listEntry)
-			delete(c.byUser, old.user)
-			c.stats.Evictions++
-		}
-	}
-	call.convs, call.err = convs, err
-	c.mu.Unlock()
-	close(call.done)
+	c.c.finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
 }
 
 // invalidate drops the lists of users, and makes loads in flight for them
 // not kept (their callers still get the result; later callers load again).
 func (c *listCache) invalidate(users []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
 	c.invalidateLocked(users)
 }
 
 func (c *listCache) invalidateLocked(users []string) {
 	for _, u := range users {
-		c.stats.Invalidations++
-		if el, ok := c.byUser[u]; ok {
-			c.lru.Remove(el)
-			delete(c.byUser, u)
-		}
-		if call, ok := c.calls[u]; ok {
-			call.stale = true
-			delete(c.calls, u)
-		}
+		c.invalidations++
+		c.c.dropLocked(u)
 	}
 }
 
 // flushLocked drops every list and makes every load in flight not kept.
 func (c *listCache) flushLocked() {
-	for _, call := range c.calls {
-		call.stale = true
-	}
-	clear(c.calls)
-	clear(c.byUser)
-	c.lru.Init()
-	c.stats.Flushes++
+	c.c.flushLocked()
+	c.flushes++
 }
 
 // applyLocked flushes if the connection reconnected since the last look,
@@ -304,25 +230,21 @@ func (c *listCache) applyLocked() {
 
 // Stats returns the counters.
 func (c *listCache) Stats() ListCacheStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.stats
-	s.Entries = len(c.byUser)
-	return s
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
+	return ListCacheStats{Hits: c.c.hits, Loads: c.c.loads, Shared: c.c.shared, Invalidations: c.invalidations,
+		Flushes: c.flushes, Evictions: c.c.evictions, Entries: len(c.c.byKey)}
 }
 
 // Close unsubscribes and stops the ticker; lookups then load every time.
 // Close is safe to call twice.
 func (c *listCache) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	c.c.mu.Lock()
+	open := c.c.closeLocked()
+	c.c.mu.Unlock()
+	if !open {
 		return nil
 	}
-	c.closed = true
-	clear(c.byUser)
-	c.lru.Init()
-	c.mu.Unlock()
 	close(c.stop)
 	<-c.done
 	if err := c.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
