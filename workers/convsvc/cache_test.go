@@ -83,29 +83,13 @@ func TestMemberCache(t *testing.T) {
 		g := group(t, e, u[0], u[1])
 		m := newCache(t, e, 0, 0)
 		const n = 64
-		start := make(chan struct{})
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				ms, err := m.Members(context.Background(), g)
-				if err == nil && len(ms) != 2 {
-					err = fmt.Errorf("members %v", ms)
-				}
-				errs <- err
-			}()
-		}
-		close(start)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
+		atOnce(t, n, func() error {
+			ms, err := m.Members(context.Background(), g)
+			if err == nil && len(ms) != 2 {
+				err = fmt.Errorf("members %v", ms)
 			}
-		}
+			return err
+		})
 		if s := m.Stats(); s.Loads != 1 || s.Hits+s.Shared != n-1 {
 			t.Fatalf("stats %+v, want 1 load for %d callers", s, n)
 		}
@@ -200,4 +184,27 @@ func TestMemberCacheReconnect(t *testing.T) {
 		_, err := m.Members(ctxT(t), g)
 		return err
 	})
+}
+
+// atOnce runs fn in n goroutines released together and fails t with the
+// first error any of them returns.
+func atOnce(t *testing.T, n int, fn func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			errs <- fn()
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -254,27 +254,13 @@ func TestListCache(t *testing.T) {
 		d := direct(t, e, u[0], u[1])
 		c, _ := newListCache(t, e, time.Hour, 100, 64, nil)
 		const n = 64
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		start := make(chan struct{})
-		for range n {
-			wg.Go(func() {
-				<-start
-				ids, err := c.Get(context.Background(), u[0])
-				if err == nil && !slices.Equal(ids, []string{d}) {
-					err = fmt.Errorf("list %v", ids)
-				}
-				errs <- err
-			})
-		}
-		close(start)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
+		atOnce(t, n, func() error {
+			ids, err := c.Get(context.Background(), u[0])
+			if err == nil && !slices.Equal(ids, []string{d}) {
+				err = fmt.Errorf("list %v", ids)
 			}
-		}
+			return err
+		})
 		if s := c.Stats(); s.Loads != 1 || s.Hits+s.Shared != n-1 {
 			t.Fatalf("stats %+v, want 1 load for %d callers", s, n)
 		}
