@@ -91,6 +91,9 @@ func TestRelay(t *testing.T) {
 	if r.Acked != r.Delivered || r.Lost != 0 {
 		t.Errorf("acked %d delivered %d lost %d", r.Acked, r.Delivered, r.Lost)
 	}
+	if g := r.CPU.ServerRuntime; g == nil || g.SchedCount == 0 || g.SchedP99Ms < g.SchedP50Ms || g.SchedP999Ms < g.SchedP99Ms || g.GCPauseMaxMs < g.GCPauseP99Ms {
+		t.Errorf("in-process Go runtime figures %+v, want scheduler waits counted, quantiles in order", g)
+	}
 	raw := baseline(t, r, "pub/sub")
 	if raw.Delivered != raw.Sent {
 		t.Errorf("raw pub/sub: sent %d delivered %d", raw.Sent, raw.Delivered)

@@ -34,6 +34,7 @@ type driven struct {
 	serverFrom string // what serverCPU measures; "" unknown
 	serverPIDs []int
 	genFrom    string
+	goRuntime  *GoRuntime // the in-process server's scheduler and GC; nil otherwise
 }
 
 func (d *driven) seconds() float64 {
@@ -106,6 +107,11 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 	}
 	srv0 := serverCPU(t)
 	self0 := selfCPU()
+	inproc := t == nil || t.local
+	var rt0 *runtimeSample
+	if inproc {
+		rt0 = readRuntime()
+	}
 	f.broadcast("go")
 	if h.during != nil {
 		if err := h.during(ctx, f); err != nil {
@@ -121,10 +127,12 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	d := &driven{jobs: res, lat: newHist(), ackLat: newHist(), serverCPU: -1}
+	if rt0 != nil {
+		d.goRuntime = goRuntimeSince(rt0)
+	}
 	if srv0 >= 0 && srv1 >= 0 {
 		d.serverCPU = srv1 - srv0
 	}
-	inproc := t == nil || t.local
 	switch {
 	case inproc:
 		d.serverFrom = "this process, getrusage"
@@ -188,7 +196,7 @@ func joinInts(v []int) string {
 // cpu is the CPU figures of d's window per count units (per: "msg",
 // "delivery", "page", "conn-s").
 func (d *driven) cpu(per string, count float64) *CPU {
-	c := &CPU{Split: d.split, Server: d.serverFrom, ServerPIDs: d.serverPIDs, Generator: d.genFrom, Per: per, Count: count}
+	c := &CPU{Split: d.split, Server: d.serverFrom, ServerPIDs: d.serverPIDs, Generator: d.genFrom, Per: per, Count: count, ServerRuntime: d.goRuntime}
 	if d.serverCPU >= 0 && c.known() {
 		c.ServerUs = float64(d.serverCPU.Microseconds())
 	}

@@ -221,6 +221,9 @@ func TestRemoteRelay(t *testing.T) {
 		t.Errorf("sockets to the edge seen in /proc/net/tcp: %v (from %v), want 4 or more from 127.0.0.2 and 127.0.0.3", peers, ips)
 	}
 	checkSplitCPU(t, r)
+	if r.CPU.ServerRuntime != nil {
+		t.Errorf("Go runtime figures %+v for a running target: they are this process's, not the server's", r.CPU.ServerRuntime)
+	}
 	if !slices.Equal(r.CPU.ServerPIDs, []int{dev.cmd.Process.Pid}) || r.CPU.Per != "msg" || r.CPU.Count != float64(r.Delivered) {
 		t.Errorf("cpu measured pids %v per %q over %v, want natter dev's pid %d per delivered message", r.CPU.ServerPIDs, r.CPU.Per, r.CPU.Count, dev.cmd.Process.Pid)
 	}

@@ -51,6 +51,10 @@ type CPU struct {
 	// ServerCores and GeneratorCores are the mean cores busy over the run.
 	ServerCores    float64 `json:"server_cores"`
 	GeneratorCores float64 `json:"generator_cores"`
+	// ServerRuntime is the in-process server's Go scheduler latency and
+	// GC over the window (with --procs 0 the generator shares them); nil
+	// for a running target.
+	ServerRuntime *GoRuntime `json:"server_runtime,omitempty"`
 }
 
 // known reports whether the server side was measured.
@@ -420,6 +424,10 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 		default:
 			lines = append(lines, fmt.Sprintf("CPU: server not measured (no server process found on this machine: give --edge-pid); generator %.2f cores, %s us/%s; n = %s %s (generator: %s)",
 				c.GeneratorCores, fnum(c.GeneratorUsPerMsg), per, fnum(c.Count), per, c.Generator))
+		}
+		if g := c.ServerRuntime; g != nil {
+			lines = append(lines, fmt.Sprintf("Go runtime of the in-process server: goroutines waited for a core p50 <= %.3f ms, p99 <= %.2f ms, p99.9 <= %.2f ms (%s waits); %d GC cycles, pauses p99 <= %.2f ms, max <= %.2f ms",
+				g.SchedP50Ms, g.SchedP99Ms, g.SchedP999Ms, commas(int64(g.SchedCount)), g.GCCycles, g.GCPauseP99Ms, g.GCPauseMaxMs))
 		}
 	}
 	if len(r.SourceAddrs) > 0 {
