@@ -81,7 +81,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if dnc == nil {
 		dnc = d.NC
 	}
-	e.hub = newHub(dnc, e.m, cfg.PingInterval, e.since)
+	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since); err != nil {
+		return nil, err
+	}
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true

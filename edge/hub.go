@@ -24,6 +24,9 @@ const (
 	// full is dropped by nats.go (a slow-consumer error), which the
 	// client's seq gap and sync repair.
 	dispatchBuffer = 16 << 10
+	// broadcastBuffer is the broadcast dispatcher's channel; a broadcast
+	// stands for a batch to a whole group, so fewer of them queue.
+	broadcastBuffer = 1 << 10
 )
 
 // hub maps users to their sessions on this edge and holds one core-NATS
@@ -31,13 +34,17 @@ const (
 // channel subscriptions feeding a few dispatcher goroutines (nats.go would
 // start a goroutine per callback subscription, that is per user). A
 // delivery is encoded into a push frame once and queued on every session of
-// the user.
+// the user. One more subscription, on the broadcast subject im.dlv.grp.all,
+// feeds a dispatcher of its own with large groups' batches and their
+// member lists (broadcast.go).
 type hub struct {
 	nc     *nats.Conn
 	seed   maphash.Seed
 	shards [hubShards]hubShard
 	m      *metrics
 	ch     [dispatchers]chan *nats.Msg
+	bch    chan *nats.Msg
+	bsub   *nats.Subscription
 	since  func() int64 // the edge's clock (Edge.since)
 	done   chan struct{}
 }
@@ -55,8 +62,13 @@ type userEntry struct {
 	sessions []*session // one per device, mostly one or a few
 }
 
-func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64) *hub {
-	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, since: since, done: make(chan struct{})}
+// newHub starts the hub's dispatchers and heartbeat and subscribes to the
+// broadcasts. The broadcast subscription is in place at the server when
+// newHub returns, before any session can be added: a session never misses
+// a broadcast its user's own subscription would have caught.
+func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64) (*hub, error) {
+	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, since: since, done: make(chan struct{}),
+		bch: make(chan *nats.Msg, broadcastBuffer)}
 	for i := range h.shards {
 		h.shards[i].users = make(map[string]*userEntry)
 	}
@@ -64,8 +76,18 @@ func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64) *
 		h.ch[i] = make(chan *nats.Msg, dispatchBuffer)
 		go h.dispatch(h.ch[i])
 	}
+	go h.dispatchBroadcasts(h.bch)
 	go h.heartbeat(ping)
-	return h
+	sub, err := nc.ChanSubscribe(subjects.DeliverGroups, h.bch)
+	if err == nil {
+		h.bsub = sub
+		err = nc.FlushTimeout(5 * time.Second)
+	}
+	if err != nil {
+		h.stop()
+		return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.DeliverGroups, err)
+	}
+	return h, nil
 }
 
 const (
@@ -176,8 +198,14 @@ func pushFrames(entries [][]byte) [][]byte {
 	return frames
 }
 
-// stop ends the dispatchers and the heartbeat (after the sessions are gone).
-func (h *hub) stop() { close(h.done) }
+// stop drops the broadcast subscription and ends the dispatchers and the
+// heartbeat (after the sessions are gone).
+func (h *hub) stop() {
+	if h.bsub != nil {
+		_ = h.bsub.Unsubscribe() // an error means the connection is closed: so is the subscription
+	}
+	close(h.done)
+}
 
 func (h *hub) shard(user string) *hubShard {
 	return &h.shards[maphash.String(h.seed, user)%hubShards]

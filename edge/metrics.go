@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		framesOut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_frames_out_total", Help: "Server frames written."}),
 		pushes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_pushes_total", Help: "Message pushes queued to sockets."}),
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_slow_consumers_total", Help: "Sockets closed because their send queue was full."}),
-		badDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_bad_deliveries_total", Help: "Delivery messages dropped because their batch header did not describe their data."}),
+		badDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_bad_deliveries_total", Help: "Delivery messages dropped because their batch or member-list header did not describe their data."}),
 		sends:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_sends_total", Help: "Sends by result."}, []string{"result"}),
 		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_edge_send_seconds", Help: "Send to durable ack.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),

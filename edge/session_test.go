@@ -90,7 +90,9 @@ func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
 	}
 	t.Cleanup(nc.Close)
 	e := testEdge(t, Config{PingInterval: ping})
-	e.hub = newHub(nc, e.m, ping, e.since)
+	if e.hub, err = newHub(nc, e.m, ping, e.since); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(e.hub.stop)
 	return e, srv
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/workers/fanout"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -129,10 +130,12 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		fs.str(&adminAddr, "admin", "NATTER_ADMIN_ADDR", "127.0.0.1:9090", "worker admin address: /healthz, /readyz, /metrics")
 	}
 	var serviceMaxBody int
+	broadcastMin := fanout.DefaultBroadcastMin
 	if mode != node.ModeEdge {
 		fs.str(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
 		fs.str(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
 		fs.integer(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)")
+		fs.integer(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)")
 	}
 	fs.duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown")
 	var ef edgeFlags
@@ -149,6 +152,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
 		Roles: splitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
 	common.apply(&cfg)
+	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin <= 0 {
+		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default
+	}
 	if cfg.Faults, err = faultsFromEnv(); err != nil {
 		return err
 	}

@@ -318,7 +318,7 @@ func TestTierPermissions(t *testing.T) {
 
 		// Not an edge: no log appends, no deliveries, no events, no KV.
 		for _, subj := range []string{
-			"im.msg.svc", "im.dlv.alice", "im.evt.message_created.c1", "im.dlq.svc", "im.members.c1",
+			"im.msg.svc", "im.dlv.alice", "im.dlv.grp.all", "im.evt.message_created.c1", "im.dlq.svc", "im.members.c1",
 			"$KV.IDEM.k", "$JS.API.DIRECT.GET.MSGS.im.msg.c1", "natter.conv.get",
 			"$JS.API.STREAM.PURGE.EVENTS", "$JS.API.CONSUMER.DELETE.EVENTS.ANALYTICS",
 			"$JS.API.CONSUMER.MSG.NEXT.MSGS.PERSIST",
@@ -326,7 +326,7 @@ func TestTierPermissions(t *testing.T) {
 			svc.cannotPublish(t, subj)
 		}
 		// Nor reads another tier's subjects, nor poses as the API.
-		for _, subj := range []string{"im.dlv.alice", "im.dlv.>", "im.msg.>", "im.members.>", "natter.api.>", "natter.conv.>"} {
+		for _, subj := range []string{"im.dlv.alice", "im.dlv.grp.all", "im.dlv.>", "im.msg.>", "im.members.>", "natter.api.>", "natter.conv.>"} {
 			svc.cannotSubscribe(t, subj)
 		}
 		s, err := admin.js.Stream(ctxT(t), "MSGS")
@@ -377,6 +377,17 @@ func TestTierPermissions(t *testing.T) {
 		worker.flush(t)
 		if m, err := dlv.NextMsg(5 * time.Second); err != nil || string(m.Data) != "from worker" {
 			t.Fatalf("delivery: %v, %v", m, err)
+		}
+		// The broadcast of large groups' batches (subjects.DeliverGroups),
+		// the same way.
+		bcast := edge.subscribe(t, "im.dlv.grp.all")
+		edge.cannotPublish(t, "im.dlv.grp.all")
+		if err := worker.nc.Publish("im.dlv.grp.all", []byte("broadcast")); err != nil {
+			t.Fatal(err)
+		}
+		worker.flush(t)
+		if m, err := bcast.NextMsg(5 * time.Second); err != nil || string(m.Data) != "broadcast" {
+			t.Fatalf("broadcast: %v, %v", m, err)
 		}
 		for _, subj := range []string{
 			"im.ingest.c1", "im.evt.message_created.c1", "im.dlq.edge", "im.members.c1", "natter.api.send",

@@ -10,6 +10,13 @@
 // comma-separated, and the entries concatenated as the data. A message
 // without the header is one entry (what internal tools and older fan-out
 // workers publish).
+//
+// A broadcast, on subjects.DeliverGroups, carries a large group's batch to
+// every edge at once: its data starts with the member list (ids joined by
+// '\n'), whose length the header [MembersHeader] gives, and the entries
+// follow as in a batch ([PackMembers], [SplitMembers]). One message per
+// edge replaces one per member; each edge queues the frames on the sessions
+// of the listed members it holds.
 package delivery
 
 import (
@@ -46,11 +53,7 @@ func (p Payload) Msg(subject string) *nats.Msg {
 func Pack(entries [][]byte, maxBytes int) []Payload {
 	var out []Payload
 	for i := 0; i < len(entries); {
-		j, size := i+1, len(entries[i])
-		for j < len(entries) && size+len(entries[j]) <= maxBytes {
-			size += len(entries[j])
-			j++
-		}
+		j, size := group(entries, i, maxBytes)
 		out = append(out, pack(entries[i:j], size))
 		i = j
 	}
@@ -62,15 +65,22 @@ func pack(entries [][]byte, size int) Payload {
 		return Payload{Data: entries[0]}
 	}
 	data := make([]byte, 0, size)
+	for _, e := range entries {
+		data = append(data, e...)
+	}
+	return Payload{Data: data, Header: nats.Header{Header: []string{string(lengths(entries))}}}
+}
+
+// lengths returns the value of [Header] for entries.
+func lengths(entries [][]byte) []byte {
 	lens := make([]byte, 0, 5*len(entries))
 	for i, e := range entries {
 		if i > 0 {
 			lens = append(lens, ',')
 		}
 		lens = strconv.AppendInt(lens, int64(len(e)), 10)
-		data = append(data, e...)
 	}
-	return Payload{Data: data, Header: nats.Header{Header: []string{string(lens)}}}
+	return lens
 }
 
 // Split returns the entries of a delivery message, in order: the data
@@ -80,17 +90,22 @@ func Split(m *nats.Msg) ([][]byte, error) {
 	if m.Header != nil {
 		v = m.Header.Get(Header)
 	}
-	if v == "" {
-		return [][]byte{m.Data}, nil
+	return split(m.Data, v)
+}
+
+// split returns the entries of data as lens (the value of [Header]) cuts
+// it: data itself when lens is empty.
+func split(data []byte, lens string) ([][]byte, error) {
+	if lens == "" {
+		return [][]byte{data}, nil
 	}
-	out := make([][]byte, 0, strings.Count(v, ",")+1)
-	data := m.Data
-	for v != "" {
-		s := v
-		if k := strings.IndexByte(v, ','); k >= 0 {
-			s, v = v[:k], v[k+1:]
+	out := make([][]byte, 0, strings.Count(lens, ",")+1)
+	for lens != "" {
+		s := lens
+		if k := strings.IndexByte(lens, ','); k >= 0 {
+			s, lens = lens[:k], lens[k+1:]
 		} else {
-			v = ""
+			lens = ""
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > len(data) {

@@ -51,8 +51,15 @@ const (
 	MsgsAll = "im.msg.>"
 	// DLQAll matches every dead-letter subject.
 	DLQAll = "im.dlq.>"
-	// DeliverAll matches every per-user delivery subject.
+	// DeliverAll matches every per-user delivery subject (not
+	// DeliverGroups, which has one token more).
 	DeliverAll = "im.dlv.*"
+	// DeliverGroups is the broadcast delivery subject every edge listens
+	// on: a group's batch with its member list (package delivery), once for
+	// all edges instead of once per member. It sits under im.dlv.> (the
+	// edge and worker tiers' permission) but has four tokens, so no user
+	// id (one token, no dots) can name it.
+	DeliverGroups = "im.dlv.grp.all"
 	// MembersChangedAll matches every membership-change notice.
 	MembersChangedAll = "im.members.*"
 	// IngestAll matches every conversation's ingest subject.
@@ -97,10 +104,10 @@ func Msg(conv string) string { return "im.msg." + conv }
 func Deliver(user string) string { return "im.dlv." + user }
 
 // UserFromDeliver returns the user of a delivery subject, or "" if subj is
-// not one.
+// not one (DeliverGroups is not).
 func UserFromDeliver(subj string) string {
 	const p = "im.dlv."
-	if len(subj) <= len(p) || subj[:len(p)] != p {
+	if len(subj) <= len(p) || subj[:len(p)] != p || strings.IndexByte(subj[len(p):], '.') >= 0 {
 		return ""
 	}
 	return subj[len(p):]

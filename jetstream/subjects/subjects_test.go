@@ -22,6 +22,12 @@ func FuzzRoundTrip(f *testing.F) {
 		if got := subjects.ConvFromIngest(subjects.Ingest(id)); got != id {
 			t.Fatalf("ConvFromIngest(Ingest(%q)) = %q", id, got)
 		}
+		if got := subjects.UserFromDeliver(subjects.Deliver(id)); got != id {
+			t.Fatalf("UserFromDeliver(Deliver(%q)) = %q", id, got)
+		}
+		if subjects.Deliver(id) == subjects.DeliverGroups {
+			t.Fatalf("user %q has the broadcast subject", id)
+		}
 		if got := subjects.KindFromEvent(subjects.Event(id, "c1")); got != id {
 			t.Fatalf("KindFromEvent(Event(%q, c1)) = %q", id, got)
 		}
@@ -30,8 +36,9 @@ func FuzzRoundTrip(f *testing.F) {
 
 func TestParsersRefuseOtherSubjects(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "im.msg.", "im.msg", "im.ingest.", "im.evt.", "im.evt.kind", "im.evt..c", "natter.api.send"} {
-		if subjects.ConvFromMsg(s) != "" || subjects.ConvFromIngest(s) != "" || subjects.KindFromEvent(s) != "" {
+	for _, s := range []string{"", "im.msg.", "im.msg", "im.ingest.", "im.evt.", "im.evt.kind", "im.evt..c", "natter.api.send",
+		"im.dlv.", "im.dlv", subjects.DeliverGroups, "im.dlv.a.b"} {
+		if subjects.ConvFromMsg(s) != "" || subjects.ConvFromIngest(s) != "" || subjects.KindFromEvent(s) != "" || subjects.UserFromDeliver(s) != "" {
 			t.Errorf("%q parsed as a natter subject", s)
 		}
 	}

@@ -5,4 +5,15 @@
 // NATS delivery subject im.dlv.<user>, where every edge holding a socket of
 // that user listens. A message is written once to the log; per-member state
 // is a cursor, never a copy.
+//
+// A conversation of at least [DefaultBroadcastMin] members (or the
+// [WithBroadcastMin] setting) has its batches broadcast instead: published
+// once, with the member list, on im.dlv.grp.all (subjects.DeliverGroups),
+// which every edge subscribes to; each edge looks every listed member up
+// and queues the batch on the sockets it holds. For a group of 1,000
+// members on two edges that is one NATS message per edge where the
+// per-member path makes 1,000. A conversation whose member count crosses
+// the minimum changes path, and a device can then get a push of one path
+// after a later one of the other: the client SDK drops duplicates and
+// syncs a gap, as it does when fan-out replicas reorder.
 package fanout

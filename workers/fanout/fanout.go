@@ -13,29 +13,50 @@ import (
 	"github.com/natter-im/natter/workers/runner"
 )
 
+// DefaultBroadcastMin is the member count from which a conversation's
+// batches are broadcast to the edges instead of published per member.
+const DefaultBroadcastMin = 64
+
 // Handler fans log entries out to members.
 type Handler struct {
-	nc      *nats.Conn
-	members *convsvc.MemberCache
-	lg      *slog.Logger
+	nc           *nats.Conn
+	members      *convsvc.MemberCache
+	lg           *slog.Logger
+	broadcastMin int
 }
 
 var _ runner.Handler = (*Handler)(nil)
 
+// Option configures a [Handler].
+type Option func(*Handler)
+
+// WithBroadcastMin sets the member count from which a conversation's
+// batches go once to every edge on subjects.DeliverGroups instead of once
+// per member; 0 means never. Without it: [DefaultBroadcastMin].
+func WithBroadcastMin(n int) Option { return func(h *Handler) { h.broadcastMin = max(n, 0) } }
+
 // New returns the fan-out handler.
-func New(nc *nats.Conn, members *convsvc.MemberCache, logger *slog.Logger) *Handler {
+func New(nc *nats.Conn, members *convsvc.MemberCache, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{nc: nc, members: members, lg: logger}
+	h := &Handler{nc: nc, members: members, lg: logger, broadcastMin: DefaultBroadcastMin}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Handle publishes the batch's entries to every member of their
-// conversation on the member's delivery subject, in log order: the entries
-// of one conversation go to a member in one message (package delivery), so
-// a burst into a group costs one publish per member, not one per member and
-// entry. Core NATS is at most once: a device that misses a push sees the seq
-// gap and syncs, so a failure here retries only when nothing could be
+// conversation, in log order: the entries of one conversation go to a
+// member in one message (package delivery), so a burst into a group costs
+// one publish per member, not one per member and entry. A conversation of
+// at least the broadcast minimum of members has its entries published once
+// (or a few times, when the member list and the entries do not fit in one
+// message) on the broadcast subject with the member list instead: every
+// edge gets them and queues them on the sockets of the listed members it
+// holds. Core NATS is at most once: a device that misses a push sees the
+// seq gap and syncs, so a failure here retries only when nothing could be
 // published at all.
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
 	res := make([]runner.Result, len(msgs))
@@ -60,26 +81,60 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		members, err := h.members.Members(ctx, conv)
 		if err != nil {
 			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: members of " + conv + ": " + err.Error()}
-		} else {
-			entries := make([][]byte, len(idx))
-			for k, i := range idx {
-				entries[k] = msgs[i].Data()
-			}
-			payloads := delivery.Pack(entries, maxBytes)
-		publish:
-			for _, u := range members {
-				subj := subjects.Deliver(u)
-				for _, p := range payloads {
-					if err := h.nc.PublishMsg(p.Msg(subj)); err != nil {
-						outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: publish failed: " + err.Error()}
-						break publish
-					}
-				}
-			}
+		} else if err := h.publish(members, entriesOf(msgs, idx), maxBytes); err != nil {
+			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: publish failed: " + err.Error()}
 		}
 		for _, i := range idx {
 			res[i] = outcome
 		}
 	}
 	return res
+}
+
+// entriesOf returns the data of msgs[idx...].
+func entriesOf(msgs []jetstream.Msg, idx []int) [][]byte {
+	entries := make([][]byte, len(idx))
+	for k, i := range idx {
+		entries[k] = msgs[i].Data()
+	}
+	return entries
+}
+
+// publish sends entries to members: broadcast or per member.
+func (h *Handler) publish(members []string, entries [][]byte, maxBytes int) error {
+	if h.broadcast(len(members), entries, maxBytes) {
+		for _, p := range delivery.PackMembers(members, entries, maxBytes) {
+			if err := h.nc.PublishMsg(p.Msg(subjects.DeliverGroups)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	payloads := delivery.Pack(entries, maxBytes)
+	for _, u := range members {
+		subj := subjects.Deliver(u)
+		for _, p := range payloads {
+			if err := h.nc.PublishMsg(p.Msg(subj)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// broadcast reports whether entries go to n members as a broadcast: n is
+// at least the minimum and no entry takes more than half a message (a
+// larger one would leave little room for the list and travel in a
+// message per member or so anyway: the per-member path does that without
+// the list).
+func (h *Handler) broadcast(n int, entries [][]byte, maxBytes int) bool {
+	if h.broadcastMin == 0 || n < h.broadcastMin {
+		return false
+	}
+	for _, e := range entries {
+		if len(e) > maxBytes/2 {
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/workers/fanout"
 )
 
 // Mode is what a process runs.
@@ -100,6 +101,13 @@ type Config struct {
 	// shared by every replica). Empty means no webhook delivery.
 	Webhooks []webhooks.Endpoint
 
+	// FanoutBroadcastMin is the member count from which the fan-out role
+	// broadcasts a conversation's batches once to every edge
+	// (im.dlv.grp.all, with the member list) instead of publishing them to
+	// each member. Zero means 64 (fanout.DefaultBroadcastMin); negative
+	// means never.
+	FanoutBroadcastMin int
+
 	// ServiceMaxBody is the largest message body the service API and the
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by
 	// default).
@@ -169,4 +177,12 @@ func (c Config) withDefaults() Config {
 		c.Version = "0.0.0-dev"
 	}
 	return c
+}
+
+// fanoutOptions are the fan-out handler's options of c.
+func (c Config) fanoutOptions() []fanout.Option {
+	if c.FanoutBroadcastMin == 0 {
+		return nil
+	}
+	return []fanout.Option{fanout.WithBroadcastMin(max(c.FanoutBroadcastMin, 0))}
 }

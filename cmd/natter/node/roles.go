@@ -83,7 +83,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), groupMsg), fanout.New(pub, members, lg),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerFanout, 64, 1), groupMsg), fanout.New(pub, members, lg, n.cfg.fanoutOptions()...),
 				"delivers each logged message to its members' devices"); err != nil {
 				return err
 			}
