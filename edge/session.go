@@ -69,7 +69,11 @@ func newSession(e *Edge, conn *websocket.Conn, id string) *session {
 
 // enqueue queues frame without blocking and starts the writer if it is not
 // running. A full queue (SendQueue frames besides the batch being written)
-// closes the session as a slow consumer (4008).
+// closes the session as a slow consumer (4008); frames that arrive at an
+// empty queue are taken whatever their number: a socket whose writer has
+// written everything is keeping up, and a delivery batch (at most the
+// FANOUT consumer's 64 entries of a conversation) may hold more frames
+// than a small queue.
 func (s *session) enqueue(frame []byte) bool {
 	return s.enqueueAll([][]byte{frame})
 }
@@ -82,7 +86,7 @@ func (s *session) enqueueAll(frames [][]byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.frames)+len(frames) > s.e.cfg.SendQueue {
+	if len(s.frames) > 0 && len(s.frames)+len(frames) > s.e.cfg.SendQueue {
 		s.mu.Unlock()
 		s.e.m.slowConsumers.Inc()
 		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)

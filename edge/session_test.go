@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -245,6 +246,54 @@ func TestWriterLingers(t *testing.T) {
 		t.Fatalf("%d writers started for a burst after the writer exited, want 1", got-before)
 	}
 	s.close(protocol.CloseNormal, "", false, false)
+	<-s.written
+	s.end()
+}
+
+// TestQueueLimit: a batch that arrives at an empty queue is taken whole,
+// even when it holds more frames than the queue (the socket keeps up);
+// frames that would take a non-empty queue past SendQueue close the
+// session as a slow consumer (4008).
+func TestQueueLimit(t *testing.T) {
+	t.Parallel()
+	e := testEdge(t, Config{SendQueue: 4})
+	s, client := dialSession(t, e, "dave")
+	batch := make([][]byte, 10)
+	for i := range batch {
+		batch[i] = []byte("f" + strconv.Itoa(i))
+	}
+	if !s.enqueueAll(batch) {
+		t.Fatal("a batch of 10 into an empty queue of 4 was refused")
+	}
+	for i := range batch {
+		_ = client.SetReadDeadline(time.Now().Add(60 * time.Second))
+		if _, data, err := client.ReadMessage(); err != nil || string(data) != "f"+strconv.Itoa(i) {
+			t.Fatalf("frame %d: %q, %v", i, data, err)
+		}
+	}
+	// Frames waiting (as when the writer is busy with a batch): queued
+	// behind the writer's back, so that it does not take them.
+	s.mu.Lock()
+	s.frames = append(s.frames, []byte("w1"), []byte("w2"), []byte("w3"))
+	s.mu.Unlock()
+	if s.enqueueAll([][]byte{[]byte("x1"), []byte("x2")}) {
+		t.Fatal("3 waiting + 2 frames over a queue of 4 were taken")
+	}
+	code := -1
+	for code < 0 {
+		_ = client.SetReadDeadline(time.Now().Add(60 * time.Second))
+		_, _, err := client.ReadMessage()
+		var ce *websocket.CloseError
+		switch {
+		case errors.As(err, &ce):
+			code = ce.Code
+		case err != nil:
+			t.Fatalf("read: %v", err)
+		}
+	}
+	if code != protocol.CloseSlowConsumer {
+		t.Fatalf("closed with %d, want %d", code, protocol.CloseSlowConsumer)
+	}
 	<-s.written
 	s.end()
 }

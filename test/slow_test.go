@@ -19,7 +19,12 @@ import (
 func TestSlowConsumerIsCut(t *testing.T) {
 	t.Parallel()
 	ec := edgeConfig()
-	ec.SendQueue = 16
+	// Small, so that the slow member is cut soon, but above the 16 frames
+	// of 60 KiB that one delivery batch carries (1 MiB NATS messages): a
+	// member that reads (the sender reads its replies and its own pushes)
+	// may have a batch queued behind the one being written, and a reply
+	// behind that.
+	ec.SendQueue = 48
 	m := newMesh(t, meshOpts{edge: &ec})
 	sender := mustDial(t, m.dev, "sender")
 	fast := mustDial(t, m.dev, "fast")
