@@ -40,8 +40,10 @@ type Node struct {
 	nc *nats.Conn
 	js jetstream.JetStream
 	// bulk are the connections that carry deliveries (the edge's per-user
-	// subscriptions, the fan-out role's publishes), apart from nc.
+	// subscriptions, the fan-out role's publishes) and the runners'
+	// consumers, apart from nc.
 	bulk  []*nats.Conn
+	cjs   jetstream.JetStream // the runners' (on a bulk connection); nil until needed
 	store *store.Store
 	reg   *prometheus.Registry
 

@@ -145,11 +145,37 @@ func lingering(cfg runner.Config, on func(jetstream.Msg) bool) runner.Config {
 // groupMsg reports whether m is a log entry of a group.
 func groupMsg(m jetstream.Msg) bool { return natter.IsGroupID(subjects.ConvFromMsg(m.Subject())) }
 
+// consumerJS returns the JetStream context the roles' runners consume on:
+// a connection of their own (natter-<mode>-consumers), made with the first
+// runner. The consumers' batches (up to 256 log entries each for persist
+// and events) would otherwise queue on the node's connection in front of
+// the replies that requests and appends wait for: in natter dev, the
+// edge's sends' JetStream acks (docs/benchmarks.md, relay fix 12).
+func (n *Node) consumerJS() (jetstream.JetStream, error) {
+	if n.cjs != nil {
+		return n.cjs, nil
+	}
+	nc, err := n.bulkConn("consumers")
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream on %s: %w", nc.Opts.Name, err)
+	}
+	n.cjs = js
+	return js, nil
+}
+
 // startRunner starts a role's runner and registers it in discovery with the
 // runner's stats; the runner's Ready joins the readiness checks. At shutdown
 // the runner drains first, then the registration goes.
 func (n *Node) startRunner(ctx context.Context, cfg runner.Config, h runner.Handler, what string) error {
-	r, err := runner.New(n.js, cfg, h)
+	js, err := n.consumerJS()
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", cfg.Role, err)
+	}
+	r, err := runner.New(js, cfg, h)
 	if err != nil {
 		return fmt.Errorf("node: %s: %w", cfg.Role, err)
 	}
