@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,20 +77,42 @@ func (s *svcEnv) history(t testing.TB, conv string) []natter.Message {
 	}
 }
 
-// settled waits until a durable consumer has nothing pending or unacked.
+// settled waits until a durable consumer has handled every message its
+// stream held when settled was called: the consumer's ack floor (messages
+// acked or terminated, in stream order) reaches the stream's last sequence.
+// The consumer must take every subject of the stream, as the worker
+// consumers do.
+//
+// NumPending == 0 && NumAckPending == 0 is no proof: the server sends the
+// PubAck before it counts the new message for its consumers (a separate
+// goroutine does that), so right after a publish a consumer can report
+// nothing pending and nothing unacked while the message sits in the stream
+// undelivered.
 func (s *svcEnv) settled(t testing.TB, stream, consumer string) {
 	t.Helper()
-	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
-		c, err := s.js.Consumer(ctx10(t), stream, consumer)
+	st, err := s.js.Stream(ctx10(t), stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	c, err := s.js.Consumer(ctx10(t), stream, consumer)
+	if err != nil {
+		t.Fatalf("consumer %s/%s: %v", stream, consumer, err)
+	}
+	sc, cc := st.CachedInfo().Config, c.CachedInfo().Config
+	if len(cc.FilterSubjects) > 0 || cc.FilterSubject != "" && !slices.Equal([]string{cc.FilterSubject}, sc.Subjects) {
+		t.Fatalf("settled: %s/%s filters %q %q, not every subject of %q", stream, consumer, cc.FilterSubject, cc.FilterSubjects, sc.Subjects)
+	}
+	last := st.CachedInfo().State.LastSeq
+	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		info, err := c.Info(ctx)
 		if err != nil {
 			return err
 		}
-		info, err := c.Info(ctx10(t))
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("%s/%s: %d pending, %d unacked", stream, consumer, info.NumPending, info.NumAckPending)
+		if info.AckFloor.Stream < last {
+			return fmt.Errorf("%s/%s: ack floor at stream seq %d of %d (%d pending, %d unacked)",
+				stream, consumer, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
 		}
 		return nil
 	})

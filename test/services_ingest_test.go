@@ -119,6 +119,19 @@ func TestIngestPoison(t *testing.T) {
 	}
 	svc.ingest(t, conv, "good", `{"from":"svc_metrics","body":"good"}`)
 	svc.settled(t, subjects.StreamIngest, subjects.ConsumerIngest)
+	// Every message is acked or terminated (a poison one only once its dead
+	// letter is stored), so the work queue empties; the server removes a
+	// message just after it moves the consumer's ack floor.
+	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+		ingest, err := svc.js.Stream(ctx10(t), subjects.StreamIngest)
+		if err != nil {
+			return err
+		}
+		if st := ingest.CachedInfo().State; st.Msgs != 0 {
+			return fmt.Errorf("INGEST still holds %d messages (seq %d..%d)", st.Msgs, st.FirstSeq, st.LastSeq)
+		}
+		return nil
+	})
 
 	dlq, err := svc.js.Stream(ctx10(t), subjects.StreamDLQ)
 	if err != nil {
@@ -127,13 +140,16 @@ func TestIngestPoison(t *testing.T) {
 	// Dead letters by original subject and Nats-Msg-Id (conversations are
 	// handled in parallel, so their order may differ from the cases').
 	reasons := map[string]string{}
-	for seq := uint64(1); ; seq++ {
+	for seq := uint64(1); seq <= dlq.CachedInfo().State.LastSeq; seq++ {
 		raw, err := dlq.GetMsg(ctx10(t), seq)
 		if err != nil {
-			break
+			t.Fatalf("dead letter %d of %d: %v", seq, dlq.CachedInfo().State.LastSeq, err)
 		}
 		if raw.Subject != subjects.DLQ("ingest") {
 			t.Fatalf("dead letter on %s", raw.Subject)
+		}
+		if s := raw.Header.Get(runner.HeaderDLQStream); s != subjects.StreamIngest {
+			t.Fatalf("dead letter %d from stream %q", seq, s)
 		}
 		key := raw.Header.Get(runner.HeaderDLQSubject) + "|" + raw.Header.Get(runner.HeaderDLQMsgID)
 		reasons[key] = raw.Header.Get(runner.HeaderDLQReason)
