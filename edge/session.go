@@ -18,9 +18,8 @@ import (
 // requests one at a time (so one device's sends keep their order), each on
 // a short-lived goroutine so that the read loop's stack stays small. Writes
 // are made by a writer goroutine that runs only while there is something to
-// write (frames, a ping, the goodbye): enqueue starts it or wakes it, and it
-// exits when the queue has stayed empty for a tick or two of the writer
-// clock (250-500 ms). The hub's heartbeat asks for the pings.
+// write (frames, a ping, the goodbye): enqueue starts it, and it exits when
+// the queue is drained. The hub's heartbeat asks for the pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
@@ -46,9 +45,6 @@ type session struct {
 	pong      []byte   // the payload of the client's latest ping
 	ponged    bool     // a pong is wanted
 	writing   bool     // a writer runs; stays true once the last writer has said goodbye
-	parked    bool     // the writer waits on wake for something to write
-	wake      chan struct{}
-	writers   int // writer goroutines started (for tests)
 	closed    bool
 	code      int
 	reason    string
@@ -133,22 +129,13 @@ func (s *session) queuePong(data []byte) {
 	}
 }
 
-// wakeLocked makes a writer see what was just queued: it wakes the parked
-// writer, or marks one running and reports that the caller must start it.
-// s.mu is held.
+// wakeLocked marks the writer running and reports whether the caller must
+// start it. s.mu is held.
 func (s *session) wakeLocked() bool {
 	if s.writing {
-		if s.parked {
-			s.parked = false
-			select {
-			case s.wake <- struct{}{}:
-			default: // a wake-up is pending already
-			}
-		}
 		return false
 	}
 	s.writing = true
-	s.writers++
 	return true
 }
 
@@ -170,44 +157,19 @@ func (s *session) close(code int, reason string, bye, reconnect bool) {
 	}
 }
 
-// writeLoop writes what is queued until nothing is, then waits for more
-// (parked) and exits when writerIdleTicks ticks of the writer clock pass
-// with nothing to write; after close it says goodbye and exits for good.
-//
-// A writer that exited at once when its queue drained cost a busy socket a
-// goroutine start and, as each new goroutine starts with a small stack, a
-// stack copy in the write path, for every burst: about a tenth of the
-// server's CPU in a fan-out to 1,000 members at 200 msg/s
-// (docs/benchmarks.md, fix 10). Parked writers of idle sockets are gone
-// within two ticks, so an idle connection still holds no goroutine.
+// writeLoop writes what is queued until nothing is, then exits; after close
+// it says goodbye and exits for good.
 func (s *session) writeLoop() {
 	wt := s.e.cfg.WriteTimeout
-	idle := 0
 	for {
 		s.mu.Lock()
-		s.parked = false
 		frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
 		s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
 		if len(frames) == 0 && !ping && !ponged && !closed {
-			if idle >= writerIdleTicks {
-				s.writing = false
-				s.mu.Unlock()
-				return
-			}
-			if s.wake == nil {
-				s.wake = make(chan struct{}, 1)
-			}
-			s.parked = true
-			wake, tick := s.wake, writerClock.next()
+			s.writing = false
 			s.mu.Unlock()
-			select {
-			case <-wake:
-			case <-tick:
-				idle++
-			}
-			continue
+			return
 		}
-		idle = 0
 		s.mu.Unlock()
 		if closed {
 			s.goodbye(frames)
@@ -221,39 +183,6 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
-}
-
-// writerIdleTicks is how many ticks of the writer clock a parked writer
-// waits before it exits: it lingers writerTick to 2 writerTick.
-const (
-	writerIdleTicks = 2
-	writerTick      = 250 * time.Millisecond
-)
-
-// writerClock wakes the parked writers of every edge in the process every
-// writerTick: one ticker goroutine for all, not a timer per socket.
-var writerClock ticks
-
-// ticks is a channel closed and replaced every writerTick, started on
-// first use.
-type ticks struct {
-	once sync.Once
-	ch   atomic.Pointer[chan struct{}]
-}
-
-// next returns the channel the next tick closes.
-func (t *ticks) next() <-chan struct{} {
-	t.once.Do(func() {
-		ch := make(chan struct{})
-		t.ch.Store(&ch)
-		go func() {
-			for range time.Tick(writerTick) {
-				ch := make(chan struct{})
-				close(*t.ch.Swap(&ch))
-			}
-		}()
-	})
-	return *t.ch.Load()
 }
 
 func (s *session) write(frames [][]byte, ping bool, pong []byte, ponged bool, wt time.Duration) bool {

@@ -204,52 +204,6 @@ func TestWriterOnDemand(t *testing.T) {
 	s.end()
 }
 
-// TestWriterLingers: bursts that follow each other within the writer
-// clock's tick are written by one writer goroutine, not one started per
-// burst (each start cost a goroutine and a stack copy in the write path);
-// once the socket is quiet the writer exits, and the next burst starts one.
-func TestWriterLingers(t *testing.T) {
-	t.Parallel()
-	e := testEdge(t, Config{})
-	s, client := dialSession(t, e, "carol")
-	starts := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.writers
-	}
-	burst := func(n int) {
-		t.Helper()
-		if !s.enqueueAll([][]byte{[]byte("a" + strconv.Itoa(n)), []byte("b" + strconv.Itoa(n))}) {
-			t.Fatal("enqueue refused")
-		}
-		for _, want := range []string{"a", "b"} {
-			_ = client.SetReadDeadline(time.Now().Add(60 * time.Second))
-			_, data, err := client.ReadMessage()
-			if err != nil || string(data) != want+strconv.Itoa(n) {
-				t.Fatalf("burst %d: read %q, %v", n, data, err)
-			}
-		}
-	}
-	const bursts = 20
-	for n := range bursts {
-		burst(n)
-	}
-	// A writer per burst would be 20; a loaded machine may stall a burst
-	// past a tick or two, so allow a few restarts.
-	if got := starts(); got > 4 {
-		t.Fatalf("%d writers started for %d bursts a read apart, want one (a few under load)", got, bursts)
-	}
-	waitFor(t, "the writer to exit on a quiet socket", func() bool { return !writerRunning(s) })
-	before := starts()
-	burst(bursts)
-	if got := starts(); got != before+1 {
-		t.Fatalf("%d writers started for a burst after the writer exited, want 1", got-before)
-	}
-	s.close(protocol.CloseNormal, "", false, false)
-	<-s.written
-	s.end()
-}
-
 // TestQueueLimit: a batch that arrives at an empty queue is taken whole,
 // even when it holds more frames than the queue (the socket keeps up);
 // frames that would take a non-empty queue past SendQueue close the
