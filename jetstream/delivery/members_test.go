@@ -78,16 +78,7 @@ func TestPackMembersRoundTrip(t *testing.T) {
 			if len(got) != len(ids) {
 				t.Fatalf("%d members reached, want %d", len(got), len(ids))
 			}
-			for _, id := range ids {
-				if len(got[id]) != len(in) {
-					t.Fatalf("%s: %d entries, want %d", id, len(got[id]), len(in))
-				}
-				for i := range in {
-					if !bytes.Equal(got[id][i], in[i]) {
-						t.Fatalf("%s entry %d: %q, want %q", id, i, got[id][i], in[i])
-					}
-				}
-			}
+			everyMemberGotAll(t, ids, in, got)
 		})
 	}
 }
@@ -190,15 +181,22 @@ func FuzzSplitMembers(f *testing.F) {
 				got[string(id)] = append(got[string(id)], parts...)
 			}
 		}
-		for _, id := range ids {
-			if len(got[id]) != len(in) {
-				t.Fatalf("%s: %d entries, want %d", id, len(got[id]), len(in))
-			}
-			for i := range in {
-				if !bytes.Equal(got[id][i], in[i]) {
-					t.Fatalf("%s entry %d: %q, want %q", id, i, got[id][i], in[i])
-				}
+		everyMemberGotAll(t, ids, in, got)
+	})
+}
+
+// everyMemberGotAll checks that each of ids got exactly the entries in, in
+// order.
+func everyMemberGotAll(t *testing.T, ids []string, in [][]byte, got map[string][][]byte) {
+	t.Helper()
+	for _, id := range ids {
+		if len(got[id]) != len(in) {
+			t.Fatalf("%s: %d entries, want %d", id, len(got[id]), len(in))
+		}
+		for i := range in {
+			if !bytes.Equal(got[id][i], in[i]) {
+				t.Fatalf("%s entry %d: %q, want %q", id, i, got[id][i], in[i])
 			}
 		}
-	})
+	}
 }
