@@ -108,14 +108,31 @@ func (e *replicaEnv) consumer(t testing.TB, name string) *jetstream.ConsumerInfo
 	return info
 }
 
-// waitConsumersIdle waits until PERSIST and FANOUT have nothing pending and
-// nothing unacknowledged.
+// waitConsumersIdle waits until PERSIST and FANOUT have handled every
+// message MSGS held when it was called: each one's ack floor (messages acked
+// or terminated, in stream order) reaches the stream's last sequence, and
+// nothing is pending or unacknowledged. Both take every subject of MSGS
+// (streams.Define), so their ack floors reach its last sequence.
+//
+// NumPending == 0 && NumAckPending == 0 alone is no proof: the server sends
+// the PubAck of a send before it counts the message for its consumers (a
+// separate goroutine does that), so right after the last send a consumer can
+// report nothing pending and nothing unacked while that message sits in the
+// stream undelivered.
 func (e *replicaEnv) waitConsumersIdle(t testing.TB) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		t.Fatalf("stream %s: %v", subjects.StreamMsgs, err)
+	}
+	last := st.CachedInfo().State.LastSeq
 	checkFor(t, 120*time.Second, 50*time.Millisecond, func() error {
 		for _, name := range []string{subjects.ConsumerPersist, subjects.ConsumerFanout} {
-			if ci := e.consumer(t, name); ci.NumPending != 0 || ci.NumAckPending != 0 {
-				return fmt.Errorf("%s: %d pending, %d unacknowledged", name, ci.NumPending, ci.NumAckPending)
+			if ci := e.consumer(t, name); ci.AckFloor.Stream < last || ci.NumPending != 0 || ci.NumAckPending != 0 {
+				return fmt.Errorf("%s: ack floor at stream seq %d of %d, %d pending, %d unacknowledged",
+					name, ci.AckFloor.Stream, last, ci.NumPending, ci.NumAckPending)
 			}
 		}
 		return nil

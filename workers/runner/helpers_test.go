@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -116,11 +117,34 @@ func (e *env) consumerInfo() *jetstream.ConsumerInfo {
 	return info
 }
 
-// settled reports whether the consumer has nothing pending or unacknowledged.
+// settled reports whether the consumer has handled every message the log
+// holds: its ack floor (messages acked or terminated, in stream order) has
+// reached the stream's last sequence, and nothing is pending or unacked.
+// The consumer takes every subject of the stream (streams.Define's filter
+// is the stream's subject), so the ack floor reaches the last sequence.
+//
+// NumPending == 0 && NumAckPending == 0 alone is no proof: the server sends
+// the PubAck before it counts the new message for its consumers (a separate
+// goroutine does that), so right after a publish the consumer can report
+// nothing pending and nothing unacked while the message sits in the stream
+// undelivered. The stream's last sequence does not lag: the message is
+// stored before the PubAck is sent.
 func (e *env) settled() error {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	last := s.CachedInfo().State.LastSeq
 	info := e.consumerInfo()
-	if info.NumPending != 0 || info.NumAckPending != 0 {
-		return fmt.Errorf("consumer: %d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
+	if f := info.Config.FilterSubject; len(info.Config.FilterSubjects) > 0 || f != "" && !slices.Equal([]string{f}, s.CachedInfo().Config.Subjects) {
+		e.t.Fatalf("settled: consumer filters %q %q, not every subject of %q", f, info.Config.FilterSubjects, s.CachedInfo().Config.Subjects)
+	}
+	if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("consumer: ack floor at stream seq %d of %d, %d pending, %d awaiting ack",
+			info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
 	}
 	return nil
 }

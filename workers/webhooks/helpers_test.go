@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -131,14 +132,63 @@ func stop(t testing.TB, svc *webhooks.Service) {
 	}
 }
 
-// settled reports whether the endpoint's consumer has nothing pending or
-// unacknowledged.
+// settled reports whether the endpoint's consumer has handled every event
+// it takes that the stream holds: its ack floor (events acked or
+// terminated, in stream order) has reached the last of them, and nothing is
+// pending or unacknowledged.
+//
+// NumPending == 0 && NumAckPending == 0 alone is no proof: the server sends
+// the PubAck before it counts the new message for its consumers (a separate
+// goroutine does that), so right after a publish the consumer can report
+// nothing pending and nothing unacked while the event sits in the stream
+// undelivered.
 func (e *env) settled(endpoint string) error {
+	e.t.Helper()
+	last, err := e.lastTaken(e.consumerInfo(endpoint).Config)
+	if err != nil {
+		return err
+	}
 	info := e.consumerInfo(endpoint)
-	if info.NumPending != 0 || info.NumAckPending != 0 {
-		return fmt.Errorf("%s: %d pending, %d awaiting ack", endpoint, info.NumPending, info.NumAckPending)
+	if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("%s: ack floor at stream seq %d of %d, %d pending, %d awaiting ack",
+			endpoint, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
 	}
 	return nil
+}
+
+// lastTaken returns the stream sequence of the last event the stream holds
+// on a subject of consumer config cc's filters (0: none). The stream's last
+// sequence will not do for a consumer that takes some kinds only: the last
+// event may be of another kind, which its ack floor need not reach. The
+// consumer's own counts (Delivered + NumPending) lag a publish like
+// NumPending does; the stream's last message per subject does not: it is
+// stored before the PubAck is sent.
+func (e *env) lastTaken(cc jetstream.ConsumerConfig) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, webhooks.StreamEvents)
+	if err != nil {
+		return 0, fmt.Errorf("events stream: %w", err)
+	}
+	filters := cc.FilterSubjects
+	if cc.FilterSubject != "" {
+		filters = []string{cc.FilterSubject}
+	}
+	if len(filters) == 0 {
+		return s.CachedInfo().State.LastSeq, nil
+	}
+	var last uint64
+	for _, f := range filters {
+		m, err := s.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("last event on %s: %w", f, err)
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }
 
 func (e *env) consumerInfo(endpoint string) *jetstream.ConsumerInfo {
