@@ -61,13 +61,18 @@ type Edge struct {
 	stopErr  error
 }
 
+// ErrAuthSettings wraps what New returns when the token verification
+// settings (Config.Auth) are unusable, as apart from a failure of the mesh
+// (the cursors bucket, the broadcast subscription).
+var ErrAuthSettings = errors.New("edge: token verification settings")
+
 // New builds an edge. ctx bounds start-up (JWKS fetch) and keeps the JWKS
 // refresh running until it is done.
 func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	cfg = cfg.WithDefaults()
 	v, err := auth.New(ctx, cfg.Auth)
 	if err != nil {
-		return nil, fmt.Errorf("edge: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrAuthSettings, err)
 	}
 	kv, err := d.JS.KeyValue(ctx, subjects.BucketCursors)
 	if err != nil {

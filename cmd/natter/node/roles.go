@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -271,7 +272,10 @@ func (n *Node) startEdge(ctx context.Context) error {
 	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
 	if err != nil {
 		members.Close()
-		return &SettingError{Setting: SettingAuth, Err: err}
+		if errors.Is(err, edge.ErrAuthSettings) {
+			return &SettingError{Setting: SettingAuth, Err: err}
+		}
+		return fmt.Errorf("node: %w", err)
 	}
 	svc, err := n.register(RoleEdge, "natter edge: client WebSockets and REST", func() any { return gatherStats(n.reg, "natter_edge_") })
 	if err != nil {
