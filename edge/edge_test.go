@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/edge/auth"
-	"github.com/natter-im/natter/jetstream/natsembed"
 )
 
 // TestNewErrors: New says which kind of failure stopped it, so that the
@@ -18,16 +16,7 @@ import (
 // failure (here: JetStream without the cursors bucket) as what it is.
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := testNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

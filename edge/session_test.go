@@ -76,9 +76,9 @@ func dialSession(t *testing.T, e *Edge, user string) (*session, *websocket.Conn)
 	return s, client
 }
 
-// testHubEdge is a test edge (testEdge) with a hub on a real embedded NATS
-// server, heartbeat every ping; it returns the server too.
-func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
+// testNATS starts an embedded NATS server (JetStream on, store under the
+// test's temp dir) and connects to it; both end with the test.
+func testNATS(t *testing.T) (*natsembed.Server, *nats.Conn) {
 	t.Helper()
 	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
@@ -90,7 +90,16 @@ func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return srv, nc
+}
+
+// testHubEdge is a test edge (testEdge) with a hub on a real embedded NATS
+// server, heartbeat every ping; it returns the server too.
+func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
+	t.Helper()
+	srv, nc := testNATS(t)
 	e := testEdge(t, Config{PingInterval: ping})
+	var err error
 	if e.hub, err = newHub(nc, e.m, ping, e.since); err != nil {
 		t.Fatal(err)
 	}
