@@ -302,51 +302,55 @@ func (l *Log) Heads(ctx context.Context, convs []string) (map[string]uint64, err
 	return out, nil
 }
 
-// EnsureIdemBatch is [Log.EnsureIdem] for a batch in about two round trips:
-// the creates are published asynchronously with an expected-last-sequence of
-// 0 (what KV Create does); the keys that already had an entry (the usual
-// case: the append wrote the record) are read back in one batched direct get,
-// and only a key whose last entry is a delete marker, or that the read did
-// not return, is created again one by one. It returns one error (or nil) per
+// EnsureIdemBatch is [Log.EnsureIdem] for a batch, read first: the keys are
+// read in one batched direct get per 256 (the usual case: the edge wrote
+// every record right after its append, and nothing is published); the keys
+// with no live record (none, or a delete or purge marker) are created with
+// asynchronous publishes carrying an expected-last-sequence of 0 (what KV
+// Create does), and a key whose create finds an entry after all (a marker,
+// or the edge's record landing between the read and the create) goes
+// through [Log.EnsureIdem] one by one. It returns one error (or nil) per
 // message.
 func (l *Log) EnsureIdemBatch(ctx context.Context, msgs []natter.Message) []error {
 	errs := make([]error, len(msgs))
-	futures := make([]jetstream.PubAckFuture, len(msgs))
+	idx := make([]int, 0, len(msgs))
 	for i, m := range msgs {
 		if m.ID == "" || m.Seq == 0 {
 			errs[i] = fmt.Errorf("msglog: ensure idem: %w: message without id or seq", ErrInvalid)
 			continue
 		}
+		idx = append(idx, i)
+	}
+	missing := l.idemNotLive(ctx, msgs, idx)
+	futures := make([]jetstream.PubAckFuture, len(missing))
+	for k, i := range missing {
 		msg := &nats.Msg{
-			Subject: l.idemPre + m.ID,
-			Data:    appendAck(nil, ackOf(m)),
+			Subject: l.idemPre + msgs[i].ID,
+			Data:    appendAck(nil, ackOf(msgs[i])),
 			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: idemCreate},
 		}
 		var err error
-		if futures[i], err = l.js.PublishMsgAsync(msg); err != nil {
+		if futures[k], err = l.js.PublishMsgAsync(msg); err != nil {
 			errs[i] = err
 		}
 	}
-	var existing []int
-	for i, f := range futures {
+	for k, f := range futures {
 		if f == nil {
 			continue
 		}
+		i := missing[k]
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			if isWrongLastSeq(err) {
-				// Something is there: a record (done) or a delete marker.
-				existing = append(existing, i)
+				// Something is there: a record or a delete marker.
+				errs[i] = l.EnsureIdem(ctx, msgs[i])
 			} else {
 				errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, err)
 			}
 		case <-ctx.Done():
 			errs[i] = fmt.Errorf("msglog: ensure idem %s: %w", msgs[i].ID, ctx.Err())
 		}
-	}
-	for _, i := range l.idemNotLive(ctx, msgs, existing) {
-		errs[i] = l.EnsureIdem(ctx, msgs[i])
 	}
 	return errs
 }
