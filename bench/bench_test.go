@@ -180,6 +180,34 @@ func TestPersist(t *testing.T) {
 	baseline(t, r, "InsertMany")
 }
 
+// TestPersistAlone: flat out, the persist scenario also measures the role
+// alone: PERSIST paused while the sends build a backlog (every accepted
+// message is held in it), then resumed and drained, against the raw
+// InsertMany baseline.
+func TestPersistAlone(t *testing.T) {
+	rs := runAll(t, bench.Config{Scenario: "persist", Conns: 4, Duration: 2 * time.Second, Procs: 1})
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want the flat-out run and the role alone", len(rs))
+	}
+	r, a := rs[0], rs[1]
+	checkDelivered(t, r)
+	if r.Persist == nil || r.Persist.Alone || r.Persist.Persisted == 0 {
+		t.Fatalf("flat out: persist figures %+v", r.Persist)
+	}
+	p := a.Persist
+	if p == nil || !p.Alone || a.Acked == 0 || p.BacklogStart < a.Acked || p.Persisted != p.BacklogStart || p.DrainSeconds <= 0 ||
+		p.Rate <= 0 || a.Throughput != p.Rate || a.PersistPending != 0 {
+		t.Fatalf("alone: acked %d, pending %d, persist figures %+v", a.Acked, a.PersistPending, p)
+	}
+	if a.CPU == nil || a.CPU.Count != float64(p.Persisted) || a.CPU.ServerUs <= 0 {
+		t.Errorf("alone: cpu %+v", a.CPU)
+	}
+	if len(a.Checks) != 1 || !strings.Contains(a.Checks[0].Target, "60% of raw InsertMany") {
+		t.Errorf("alone: checks %+v", a.Checks)
+	}
+	baseline(t, a, "InsertMany")
+}
+
 func TestHistory(t *testing.T) {
 	r := run(t, bench.Config{Scenario: "history", HistorySizes: []uint64{200, 1000}, HistoryConvs: 10, HistoryReads: 50, Procs: 1})
 	if len(r.History) != 2 || r.Errors != 0 {

@@ -23,7 +23,8 @@ const usage = `usage: natter bench <scenario> [flags]
 scenarios:
   relay     1:1 conversations (pairs of SDK clients): delivered msg/s and send->deliver latency
   fanout    one sender into a group of --members online members spread over --edges edges
-  persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second
+  persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second;
+            flat out, also the role alone (PERSIST paused while the sends build a backlog, then drained)
   history   newest-50 page latency with --history-sizes messages stored in the stream
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
   storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost

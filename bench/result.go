@@ -78,6 +78,11 @@ type PersistFigures struct {
 	// DrainRate is the backlog at the end of the sends over DrainSeconds:
 	// the persist worker's rate with the CPU to itself.
 	DrainRate float64 `json:"drain_per_s,omitempty"`
+	// Alone is set on the run that measures the role with the cores to
+	// itself: the PERSIST consumer paused while flat-out sends built a
+	// backlog, then resumed; Persisted, Rate, DrainSeconds and DrainRate are
+	// that drain's, and the sends' figures are not persisted figures.
+	Alone bool `json:"alone,omitempty"`
 	// EndToEndRate is the messages accepted (acked) in the window over the
 	// time from go until the backlog was back to 0, that is until every one
 	// was in MongoDB: the rate sends and persistence sustain together on
@@ -374,7 +379,10 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 	if a := r.AckLatency; a != nil {
 		lines = append(lines, fmt.Sprintf("send->ack (durable in JetStream) p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms over %s acks", a.P50, a.P99, a.P999, commas(int64(a.Count))))
 	}
-	if p := r.Persist; p != nil {
+	if p := r.Persist; p != nil && p.Alone {
+		lines = append(lines, fmt.Sprintf("the role alone: persisted %s msgs of a backlog of %s in %.2f s = %s msg/s, with nothing else running; backlog every second %v",
+			commas(int64(p.Persisted)), commas(int64(p.BacklogStart)), p.DrainSeconds, fnum(p.Rate), p.Backlog))
+	} else if p != nil {
 		drain := fmt.Sprintf("%.1f s", p.DrainSeconds)
 		if p.DrainSeconds < 0 {
 			drain = "not drained in time"
