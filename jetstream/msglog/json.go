@@ -2,6 +2,8 @@ package msglog
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/jsonstr"
@@ -62,3 +64,120 @@ func appendAck(b []byte, a natter.Ack) []byte {
 
 // appendString appends s as json.Marshal writes it (HTML escaped).
 func appendString(b []byte, s string) []byte { return jsonstr.Append(b, s, true) }
+
+// parseMessage reads what appendMessage writes, without reflection: exactly
+// that layout, with no escape in any string. Anything else (an escape, other
+// keys or key order, white space, a number encoding/json would refuse)
+// gives ok false, and Decode hands those bytes to encoding/json. For what it
+// accepts it returns what json.Unmarshal returns (FuzzParseMessage checks).
+// The strings share one allocation.
+func parseMessage(data []byte) (m natter.Message, ok bool) {
+	p := msgParser{s: string(data)}
+	ok = p.key(`{"id":`) && p.str(&m.ID) &&
+		p.key(`,"conv":`) && p.str(&m.Conv) &&
+		p.key(`,"seq":`) && p.uint(&m.Seq) &&
+		p.key(`,"from":`) && p.str(&m.From) &&
+		p.key(`,"cmid":`) && p.str(&m.Cmid) &&
+		(!p.key(`,"type":`) || p.str(&m.Type)) &&
+		p.key(`,"body":`) && p.str(&m.Body) &&
+		(!p.key(`,"ref":`) || p.str(&m.Ref)) &&
+		p.key(`,"ts":`) && p.int(&m.TS) &&
+		p.key(`}`) && p.i == len(p.s)
+	// A key that matched but whose value did not parse leaves ok false
+	// through p.bad.
+	if !ok || p.bad {
+		return natter.Message{}, false
+	}
+	return m, true
+}
+
+type msgParser struct {
+	s   string
+	i   int
+	bad bool
+}
+
+// key consumes k when it comes next.
+func (p *msgParser) key(k string) bool {
+	if p.bad || !strings.HasPrefix(p.s[p.i:], k) {
+		return false
+	}
+	p.i += len(k)
+	return true
+}
+
+// str reads a string with no escape and no control character, in valid
+// UTF-8 (encoding/json would change or refuse anything else).
+func (p *msgParser) str(v *string) bool {
+	s := p.s[p.i:]
+	if len(s) == 0 || s[0] != '"' {
+		p.bad = true
+		return false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		p.bad = true
+		return false
+	}
+	body := s[1 : 1+end]
+	for j := 0; j < len(body); j++ {
+		if c := body[j]; c < 0x20 || c == '\\' {
+			p.bad = true
+			return false
+		}
+	}
+	if !utf8.ValidString(body) {
+		p.bad = true
+		return false
+	}
+	*v = body
+	p.i += end + 2
+	return true
+}
+
+// digits returns the run of digits at p.i, refusing an empty run and a
+// leading zero (JSON has none).
+func (p *msgParser) digits() (string, bool) {
+	s := p.s[p.i:]
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n == 0 || (n > 1 && s[0] == '0') {
+		p.bad = true
+		return "", false
+	}
+	p.i += n
+	return s[:n], true
+}
+
+func (p *msgParser) uint(v *uint64) bool {
+	d, ok := p.digits()
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseUint(d, 10, 64)
+	if err != nil {
+		p.bad = true
+		return false
+	}
+	*v = n
+	return true
+}
+
+func (p *msgParser) int(v *int64) bool {
+	start := p.i
+	if p.i < len(p.s) && p.s[p.i] == '-' {
+		p.i++
+	}
+	if _, ok := p.digits(); !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(p.s[start:p.i], 10, 64)
+	if err != nil {
+		p.bad = true
+		return false
+	}
+	*v = n
+	return true
+}

@@ -56,3 +56,44 @@ func refMessageID(conv, from, cmid string) string {
 	sum := sha256.Sum256([]byte(conv + "\n" + from + "\n" + cmid))
 	return "m_" + strings.ToLower(idEncoding.EncodeToString(sum[:])[:26])
 }
+
+// FuzzParseMessage checks the hand-written reader of log entries against
+// encoding/json: every payload it accepts, json.Unmarshal reads to the same
+// message, and what appendMessage writes round-trips through Decode as it
+// does through json.Unmarshal (with or without escapes in the strings).
+func FuzzParseMessage(f *testing.F) {
+	for _, m := range []natter.Message{
+		{ID: "m_x", Conv: "c1", Seq: 1, From: "u1", Cmid: "a", Body: "hi", TS: 1767225600000},
+		{ID: "m_x", Conv: "c1", Seq: 1<<64 - 1, From: "u1", Cmid: "a", Type: "image", Body: `{"w":640}`, Ref: "m_y", TS: -1},
+		{Body: "quote\" nl\n é 😀 \xff <&>"},
+	} {
+		f.Add(appendMessage(nil, &m))
+	}
+	f.Add([]byte(`{"id":"a","conv":"c","seq":01,"from":"","cmid":"","body":"","ts":0}`))
+	f.Add([]byte(`{"id":"a","conv":"c","seq":1,"from":"","cmid":"","body":"","ts":-0} `))
+	f.Add([]byte(`{"id":"a","conv":"c","seq":18446744073709551616,"from":"","cmid":"","body":"","ts":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want natter.Message
+		wantErr := json.Unmarshal(data, &want)
+		if got, ok := parseMessage(data); ok {
+			if wantErr != nil {
+				t.Fatalf("parseMessage accepted %q, json.Unmarshal refuses it: %v", data, wantErr)
+			}
+			if got != want {
+				t.Fatalf("%q: parseMessage %+v, json.Unmarshal %+v", data, got, want)
+			}
+		}
+		// The same fields written by appendMessage.
+		m := natter.Message{ID: "m_" + string(data), Conv: "c", Seq: uint64(len(data)) + 1, From: string(data), Cmid: "x", Type: string(data),
+			Body: string(data), Ref: string(data), TS: -int64(len(data))}
+		enc := appendMessage(nil, &m)
+		var viaJSON natter.Message
+		if err := json.Unmarshal(enc, &viaJSON); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(enc, nil)
+		if err != nil || got != viaJSON {
+			t.Fatalf("Decode(%q) = %+v, %v; json.Unmarshal %+v", enc, got, err, viaJSON)
+		}
+	})
+}

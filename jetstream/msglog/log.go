@@ -202,9 +202,11 @@ func MessageID(conv, from, cmid string) string {
 // (for workers: m.Data(), m.Headers()). hdr may be nil; when it carries
 // [HeaderSeq] that must match the payload. Errors wrap [ErrCorrupt].
 func Decode(data []byte, hdr nats.Header) (natter.Message, error) {
-	var m natter.Message
-	if err := json.Unmarshal(data, &m); err != nil {
-		return natter.Message{}, fmt.Errorf("msglog: decode: %w: %w", ErrCorrupt, err)
+	m, ok := parseMessage(data)
+	if !ok {
+		if err := json.Unmarshal(data, &m); err != nil {
+			return natter.Message{}, fmt.Errorf("msglog: decode: %w: %w", ErrCorrupt, err)
+		}
 	}
 	if m.ID == "" || m.Conv == "" || m.Seq == 0 {
 		return natter.Message{}, fmt.Errorf("msglog: decode: %w: missing id, conv or seq", ErrCorrupt)
