@@ -104,6 +104,16 @@ func TestRelay(t *testing.T) {
 	}
 }
 
+// TestRelayRoles: --roles runs the in-process natter dev with those roles
+// only; without persist nothing the relay sent reaches MongoDB.
+func TestRelayRoles(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "relay", Conns: 4, Duration: time.Second, NoBaseline: true, Roles: []string{"conversations", "fanout"}})
+	checkDelivered(t, r)
+	if r.Acked == 0 || r.PersistPending < int64(r.Acked) {
+		t.Errorf("%d acked, %d behind in MongoDB: want all of them (no persist role)", r.Acked, r.PersistPending)
+	}
+}
+
 // TestRelayChildProcess runs the generator in a child process at a fixed
 // rate, through Main with its flags and --json.
 func TestRelayChildProcess(t *testing.T) {

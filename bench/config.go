@@ -32,6 +32,10 @@ type Config struct {
 	// NATSURL and MongoURI (none found: the server's CPU is not measured).
 	// Ignored with an in-process target (this process is the server).
 	EdgePIDs []int
+	// Roles are the worker roles of the in-process natter dev (empty: all);
+	// relay, fanout, persist and idle take them, to see what a role costs
+	// the others (persist needs its own role). Ignored with --url.
+	Roles []string
 
 	// Conns is the number of connections. Zero means the scenario's
 	// default (relay 1,000; persist 200; idle and storm 10,000; fanout: see

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/natter-im/natter/cmd/natter/node"
 )
 
 const usage = `usage: natter bench <scenario> [flags]
@@ -127,6 +129,22 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return nil
 	})
+	fs.Func("roles", "worker roles of the in-process natter dev, comma-separated (default all: "+strings.Join(node.AllRoles, ",")+"); relay, fanout, persist and idle", func(s string) error {
+		c.Roles = nil
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			if !slices.Contains(node.AllRoles, f) {
+				return fmt.Errorf("%q: want roles among %s", f, strings.Join(node.AllRoles, ","))
+			}
+			c.Roles = append(c.Roles, f)
+		}
+		if len(c.Roles) == 0 {
+			return errors.New("want at least one role")
+		}
+		return nil
+	})
 	fs.IntVar(&c.Conns, "conns", 0, "connections (default per scenario: relay 1000, persist 200, idle and storm 10000)")
 	fs.Float64Var(&c.Rate, "rate", 0, "offered load in msg/s, open loop; 0 = closed loop, flat out")
 	fs.DurationVar(&c.Duration, "duration", 0, "sending window (default 10s; persist 20s)")
@@ -191,6 +209,8 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("--jwt-secret is required with --url")
 	case c.RateFrac < 0 || c.RateFrac > 1:
 		return c, errors.New("--rate-frac must be in 0..1")
+	case c.Scenario == "persist" && len(c.Roles) > 0 && !slices.Contains(c.Roles, node.RolePersist):
+		return c, fmt.Errorf("--roles %s: persist measures the %s role; include it", strings.Join(c.Roles, ","), node.RolePersist)
 	case c.StormMode != StormKill && c.StormMode != StormGraceful:
 		return c, fmt.Errorf("--storm-mode %q: want %s or %s", c.StormMode, StormKill, StormGraceful)
 	}

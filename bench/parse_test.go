@@ -42,6 +42,20 @@ func TestParseEnv(t *testing.T) {
 	}
 }
 
+// TestParseRoles: --roles takes natter dev's worker roles, refuses others,
+// and persist refuses a list without its own role.
+func TestParseRoles(t *testing.T) {
+	c, err := parse([]string{"relay", "--roles", "conversations, fanout"}, io.Discard)
+	if err != nil || !slices.Equal(c.Roles, []string{"conversations", "fanout"}) {
+		t.Fatalf("roles %v, %v", c.Roles, err)
+	}
+	for _, args := range [][]string{{"relay", "--roles", "conversations,archive"}, {"relay", "--roles", ","}, {"persist", "--roles", "conversations,fanout"}} {
+		if _, err := parse(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
 func TestProcAddr(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"0100007F:1F90", "127.0.0.1:8080"},

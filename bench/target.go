@@ -111,11 +111,15 @@ func startTarget(ctx context.Context, cfg *Config, o targetOpts) (*target, error
 	if cfg.Verbose {
 		logger = slog.New(slog.NewTextHandler(cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	roles := o.roles
+	if roles == nil {
+		roles = cfg.Roles
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	t.dev, err = node.Start(sctx, node.Config{
 		Mode: node.ModeDev, DataDir: dir, NATSPort: -1, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Roles: o.roles, Streams: o.streams, Edge: t.ecfg, Logger: logger, ShutdownTimeout: 30 * time.Second,
+		Roles: roles, Streams: o.streams, Edge: t.ecfg, Logger: logger, ShutdownTimeout: 30 * time.Second,
 	})
 	if err != nil {
 		_ = os.RemoveAll(dir)
