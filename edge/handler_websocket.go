@@ -174,16 +174,19 @@ func (s *session) setup(claims *auth.Claims, device string) bool {
 		leeway = auth.DefaultLeeway
 	}
 	s.expires = e.since() + int64(time.Until(claims.ExpiresAt.Add(leeway)))
+	// The hello is queued before the session joins the hub: from then on
+	// deliveries for the user are queued on it, and the hello must come
+	// first (TestHelloComesFirst).
+	s.enqueue(protocol.Hello(protocol.HelloFrame{
+		V: protocol.Version, User: s.user, Device: s.device, Session: s.id,
+		PingMS: e.cfg.PingInterval.Milliseconds(), MaxBody: e.cfg.MaxBody,
+	}))
 	if err := e.hub.add(s); err != nil {
 		e.log.Warn("session rejected", "user", s.user, "err", err)
 		s.close(protocol.CloseInternal, "delivery subscription failed", true, true)
 		return false
 	}
 	s.inHub = true
-	s.enqueue(protocol.Hello(protocol.HelloFrame{
-		V: protocol.Version, User: s.user, Device: s.device, Session: s.id,
-		PingMS: e.cfg.PingInterval.Milliseconds(), MaxBody: e.cfg.MaxBody,
-	}))
 	return true
 }
 
