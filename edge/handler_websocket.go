@@ -174,19 +174,25 @@ func (s *session) setup(claims *auth.Claims, device string) bool {
 		leeway = auth.DefaultLeeway
 	}
 	s.expires = e.since() + int64(time.Until(claims.ExpiresAt.Add(leeway)))
-	// The hello is queued before the session joins the hub: from then on
-	// deliveries for the user are queued on it, and the hello must come
-	// first (TestHelloComesFirst).
+	// The hello goes out once the session is in the hub with its
+	// subscription flushed (a message fanned out after the client has the
+	// hello is pushed to it), and before any delivery: it is queued first,
+	// and the deliveries that arrive while the session joins the hub queue
+	// behind it until the writer is released (TestHelloComesFirst).
+	s.hold()
 	s.enqueue(protocol.Hello(protocol.HelloFrame{
 		V: protocol.Version, User: s.user, Device: s.device, Session: s.id,
 		PingMS: e.cfg.PingInterval.Milliseconds(), MaxBody: e.cfg.MaxBody,
 	}))
 	if err := e.hub.add(s); err != nil {
 		e.log.Warn("session rejected", "user", s.user, "err", err)
+		s.dropQueued()
 		s.close(protocol.CloseInternal, "delivery subscription failed", true, true)
+		s.release()
 		return false
 	}
 	s.inHub = true
+	s.release()
 	return true
 }
 

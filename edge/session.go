@@ -139,6 +139,31 @@ func (s *session) wakeLocked() bool {
 	return true
 }
 
+// hold keeps what is queued from here on without a writer until release.
+func (s *session) hold() {
+	s.mu.Lock()
+	s.writing = true // what enqueue and close see: no writer is started
+	s.mu.Unlock()
+}
+
+// release ends a hold: a writer starts for what was queued (or asked) in it.
+func (s *session) release() {
+	s.mu.Lock()
+	s.writing = false
+	start := (len(s.frames) > 0 || s.closed || s.ping || s.ponged) && s.wakeLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+}
+
+// dropQueued forgets the frames queued and not written.
+func (s *session) dropQueued() {
+	s.mu.Lock()
+	s.frames = nil
+	s.mu.Unlock()
+}
+
 // close asks the writer to send (optionally) a bye frame and a close frame
 // with code and reason; the read loop then ends and the socket is closed.
 // Only the first call counts.
