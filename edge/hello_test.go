@@ -20,14 +20,8 @@ import (
 // is set up.
 func TestHelloComesFirst(t *testing.T) {
 	t.Parallel()
-	srv, nc := testNATS(t)
 	// A queue the flood cannot fill: no slow-consumer close in this test.
-	e := testEdge(t, Config{PingInterval: time.Hour, SendQueue: 1 << 20})
-	var err error
-	if e.hub, err = newHub(nc, e.m, time.Hour, e.since); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.hub.stop)
+	e, srv := testHubEdgeConfig(t, Config{PingInterval: time.Hour, SendQueue: 1 << 20})
 	pub, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)

@@ -97,10 +97,17 @@ func testNATS(t *testing.T) (*natsembed.Server, *nats.Conn) {
 // server, heartbeat every ping; it returns the server too.
 func testHubEdge(t *testing.T, ping time.Duration) (*Edge, *natsembed.Server) {
 	t.Helper()
+	return testHubEdgeConfig(t, Config{PingInterval: ping})
+}
+
+// testHubEdgeConfig is testHubEdge with cfg (its PingInterval is the hub's
+// heartbeat).
+func testHubEdgeConfig(t *testing.T, cfg Config) (*Edge, *natsembed.Server) {
+	t.Helper()
 	srv, nc := testNATS(t)
-	e := testEdge(t, Config{PingInterval: ping})
+	e := testEdge(t, cfg)
 	var err error
-	if e.hub, err = newHub(nc, e.m, ping, e.since); err != nil {
+	if e.hub, err = newHub(nc, e.m, cfg.PingInterval, e.since); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.hub.stop)
