@@ -99,16 +99,25 @@ func TestStartNATS(t *testing.T) {
 }
 
 // TestNoWorkersNoMongo: testenv stays importable from edge/ and client/
-// tests: nothing it depends on is under workers/ or is the MongoDB driver.
+// tests: nothing it depends on is under workers/ or is the store (the
+// MongoDB driver, FerretDB, SQLite).
 func TestNoWorkersNoMongo(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	for _, p := range strings.Fields(string(out)) {
-		if strings.Contains(p, "/natter/workers/") || strings.HasPrefix(p, "go.mongodb.org/") {
-			t.Errorf("testenv depends on %s", p)
+	forbidden := []string{ // as TestWalls (walls_test.go)
+		"github.com/natter-im/natter/workers/",
+		"go.mongodb.org/mongo-driver",
+		"github.com/FerretDB/",
+		"modernc.org/sqlite",
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(dep, f) {
+				t.Errorf("testenv depends on %s: edge/ and client/ tests could no longer use it without linking the store", dep)
+			}
 		}
 	}
 }
