@@ -174,8 +174,9 @@ func killLeader(t *testing.T, e *env) string   { return killNATS(t, e, "kill-msg
 // elected (the election timeout has passed) and then until 100 more sends
 // are acked or frozenMore passes, then thaws it (SIGCONT). A frozen node
 // keeps its TCP connections open: the natter processes connected to it
-// notice only by their NATS client's pings (every 5 s, 2 outstanding) and
-// then move to another node.
+// notice only by their NATS client's pings (every 2 s, 2 outstanding: 4-6
+// s) and then move to another node; the other nodes close their routes to
+// it after 2-3 s (natter nats's route pings).
 func stopLeader(t *testing.T, e *env) string {
 	name := "sigstop-msgs-leader"
 	l := faultLoad(t, e, name)
