@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 const usage = `usage: natter bench <scenario> [flags]

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // devKeyID is the kid of the dev signing key natter dev creates.

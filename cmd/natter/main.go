@@ -14,7 +14,7 @@ import (
 	"syscall"
 
 	"github.com/natter-im/natter/bench"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/workers/store"
 )
 
