@@ -15,9 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/cli"
 )
 
 const clusterUsage = "natter cluster up|down|status [flags]"

@@ -58,7 +58,7 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		cfg.Base = base
 		// The file's values stand unless a flag or variable sets them.
-				if !fs.IsSet("name") && base.ServerName != "" {
+		if !fs.IsSet("name") && base.ServerName != "" {
 			cfg.ServerName = base.ServerName
 		}
 		if !fs.IsSet("host") && base.Host != "" {
