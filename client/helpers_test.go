@@ -11,9 +11,9 @@ import (
 
 	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 )
 
 var testKey = auth.Key{ID: "k", Alg: auth.AlgHS256, Secret: []byte("natter-client-test-secret-0123456789")}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 )
 

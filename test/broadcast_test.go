@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"

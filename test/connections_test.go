@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 )
 

@@ -9,9 +9,9 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )

@@ -22,7 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/ingest"

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/workers/webhooks"
 )

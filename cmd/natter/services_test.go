@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/discovery"

@@ -20,7 +20,7 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/cmd/natter/cluster"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testbin"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
