@@ -40,7 +40,9 @@ func (e *Edge) registerREST(app *fiber.App) {
 			return nil, err
 		}
 		l, err := queryUint(c, "limit")
-		r.Limit = int(min(l, 1<<20))
+		if l != nil {
+			r.Limit = int(min(*l, 1<<20))
+		}
 		return r, err
 	}, fiber.StatusOK))
 	g.Post("/:conv/messages", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
@@ -119,14 +121,16 @@ func bodyInto(c *fiber.Ctx, r *protocol.Request) error {
 	return nil
 }
 
-func queryUint(c *fiber.Ctx, name string) (uint64, error) {
+// queryUint reads an optional integer query parameter: nil when it is
+// absent or empty, so that ?after=0 differs from no after.
+func queryUint(c *fiber.Ctx, name string) (*uint64, error) {
 	v := c.Query(name)
 	if v == "" {
-		return 0, nil
+		return nil, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, &protocol.Error{Code: protocol.CodeBadFrame, Msg: name + ": " + strconv.Quote(v) + " is not a non-negative integer"}
+		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: name + ": " + strconv.Quote(v) + " is not a non-negative integer"}
 	}
-	return n, nil
+	return &n, nil
 }

@@ -30,6 +30,7 @@ var clientExamples = []string{
 	`{"op":"history","id":"8","conv":"g_7f3a9c","limit":2}`,
 	`{"op":"history","id":"9","conv":"g_7f3a9c","before":41,"limit":1}`,
 	`{"op":"history","id":"10","conv":"g_7f3a9c","after":42}`,
+	`{"op":"history","id":"10a","conv":"g_7f3a9c","after":0,"limit":2}`,
 	`{"op":"conv.create","id":"11","kind":"direct","with":"bob"}`,
 	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
 	`{"op":"conv.list","id":"13"}`,

@@ -1,0 +1,115 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// restCall makes one REST request with tok and returns the status, the
+// error code (if the body is an error) and the body.
+func restCall(t testing.TB, method, url, tok, body string, hdr ...string) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Code string }
+	_ = json.Unmarshal(b, &e)
+	return resp.StatusCode, e.Code, b
+}
+
+// checkSeqs fails unless msgs are exactly seqs from..to.
+func checkSeqs(t testing.TB, what string, msgs []natter.Message, from, to int) {
+	t.Helper()
+	if len(msgs) != to-from+1 {
+		t.Fatalf("%s: %d messages, want seqs %d..%d", what, len(msgs), from, to)
+	}
+	for i, m := range msgs {
+		if m.Seq != uint64(from+i) {
+			t.Fatalf("%s: position %d has seq %d, want %d", what, i, m.Seq, from+i)
+		}
+	}
+}
+
+// TestHistoryAfterZero: after 0 is an exclusive bound like a sync cursor,
+// so it reads from the first message on, over WebSocket and REST; before 0,
+// and before with after, are refused naming the field.
+func TestHistoryAfterZero(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	alice := mustDial(t, m.dev, "alice")
+	group := alice.createGroup("paging", "bob")
+	const n = 60
+	for i := 1; i <= n; i++ {
+		alice.write(fmt.Sprintf(`{"op":"send","id":"s%d","conv":%q,"cmid":"c%d","body":"m%d"}`, i, group.ID, i, i))
+	}
+	for i := 1; i <= n; i++ {
+		if f := alice.reply(fmt.Sprint("s", i)); f.T != protocol.FrameRes {
+			t.Fatalf("send %d: %+v", i, f.Err)
+		}
+	}
+
+	var h protocol.HistoryResult
+	alice.request("h1", fmt.Sprintf(`{"op":"history","id":"h1","conv":%q,"after":0}`, group.ID), &h)
+	checkSeqs(t, "ws after 0", h.Msgs, 1, protocol.DefaultHistoryLimit)
+	if !h.More {
+		t.Fatal("ws after 0: more should be true")
+	}
+	alice.request("h2", fmt.Sprintf(`{"op":"history","id":"h2","conv":%q,"after":50,"limit":20}`, group.ID), &h)
+	checkSeqs(t, "ws after 50", h.Msgs, 51, n)
+	if h.More {
+		t.Fatal("ws after 50: more should be false")
+	}
+	alice.request("h3", fmt.Sprintf(`{"op":"history","id":"h3","conv":%q,"limit":10}`, group.ID), &h)
+	checkSeqs(t, "ws newest", h.Msgs, n-9, n)
+
+	for _, tc := range []struct{ name, frame, msg string }{
+		{"before 0", fmt.Sprintf(`{"op":"history","id":"b","conv":%q,"before":0}`, group.ID), "before: must be >= 1"},
+		{"after 0 and before", fmt.Sprintf(`{"op":"history","id":"b","conv":%q,"after":0,"before":10}`, group.ID), "before: not allowed together with after"},
+	} {
+		alice.write(tc.frame)
+		f := alice.reply("b")
+		if f.T != protocol.FrameErr || f.Err.Code != protocol.CodeBadFrame || !strings.HasPrefix(f.Err.Msg, tc.msg) {
+			t.Errorf("ws %s: %+v %+v, want bad_frame %q", tc.name, f, f.Err, tc.msg)
+		}
+	}
+
+	tok := token(t, "bob")
+	url := "http://" + m.dev.Addr() + "/v1/conversations/" + group.ID + "/messages"
+	status, _, body := restCall(t, "GET", url+"?after=0&limit=25", tok, "")
+	if status != 200 {
+		t.Fatalf("rest after=0: %d %s", status, body)
+	}
+	h = protocol.HistoryResult{}
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatal(err)
+	}
+	checkSeqs(t, "rest after=0", h.Msgs, 1, 25)
+	if !h.More {
+		t.Fatal("rest after=0: more should be true")
+	}
+	for _, q := range []string{"?before=0", "?after=0&before=5"} {
+		if status, code, body := restCall(t, "GET", url+q, tok, ""); status != 400 || code != "bad_frame" || !strings.Contains(string(body), "before:") {
+			t.Errorf("rest %s: %d %s, want 400 bad_frame naming before", q, status, body)
+		}
+	}
+}
