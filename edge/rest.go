@@ -51,8 +51,14 @@ func (e *Edge) registerREST(app *fiber.App) {
 			return nil, err
 		}
 		r.Op, r.Conv = protocol.OpSend, c.Params("conv")
-		if k := c.Get("Idempotency-Key"); k != "" && r.Cmid == "" {
+		// The header and the body field are two spellings of the cmid:
+		// both may be given only with the same value.
+		switch k := c.Get("Idempotency-Key"); {
+		case k == "":
+		case r.Cmid == "":
 			r.Cmid = k
+		case r.Cmid != k:
+			return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: "cmid: differs from the Idempotency-Key header (send one, or both with the same value)"}
 		}
 		return r, nil
 	}, fiber.StatusCreated))

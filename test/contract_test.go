@@ -113,3 +113,33 @@ func TestHistoryAfterZero(t *testing.T) {
 		}
 	}
 }
+
+// TestRESTCmidAndIdempotencyKey: a REST send may name its cmid in the body,
+// in the Idempotency-Key header, or in both with the same value; different
+// values are refused with bad_frame and nothing is stored.
+func TestRESTCmidAndIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	tok := token(t, "alice")
+	base := "http://" + m.dev.Addr() + "/v1/conversations"
+	status, _, body := restCall(t, "POST", base, tok, `{"kind":"group","name":"keys"}`)
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var conv natter.Conversation
+	_ = json.Unmarshal(body, &conv)
+	url := base + "/" + conv.ID + "/messages"
+
+	status, code, body := restCall(t, "POST", url, tok, `{"cmid":"body-1","body":"x"}`, "Idempotency-Key", "header-1")
+	if status != 400 || code != "bad_frame" || !strings.Contains(string(body), "cmid: differs from the Idempotency-Key") {
+		t.Fatalf("cmid and a different key: %d %s, want 400 bad_frame naming cmid", status, body)
+	}
+	status, _, body = restCall(t, "POST", url, tok, `{"cmid":"same-1","body":"y"}`, "Idempotency-Key", "same-1")
+	if status != 201 || !strings.Contains(string(body), `"seq":1`) {
+		t.Fatalf("cmid and the same key: %d %s, want 201 seq 1 (the refused send stored nothing)", status, body)
+	}
+	status, _, body = restCall(t, "POST", url, tok, `{"body":"y"}`, "Idempotency-Key", "same-1")
+	if status != 200 || !strings.Contains(string(body), `"dup":true`) {
+		t.Fatalf("key alone, resent: %d %s, want 200 dup", status, body)
+	}
+}
