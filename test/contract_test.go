@@ -143,3 +143,50 @@ func TestRESTCmidAndIdempotencyKey(t *testing.T) {
 		t.Fatalf("key alone, resent: %d %s, want 200 dup", status, body)
 	}
 }
+
+// TestLimitsAsDocumented: each bound of docs/protocol.md ("Limits") holds
+// end to end: at the bound a request works, past it it is refused with
+// bad_frame naming the field and the bound (never clamped).
+func TestLimitsAsDocumented(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	alice := mustDial(t, m.dev, "alice")
+	group := alice.createGroup("limits", "bob")
+	alice.send(group.ID, "l1", "one")
+
+	// 128 characters of 3 bytes each: the service stores it whole.
+	name := strings.Repeat("€", protocol.MaxName)
+	var conv natter.Conversation
+	alice.request("n1", fmt.Sprintf(`{"op":"conv.create","id":"n1","kind":"group","name":%q}`, name), &conv)
+	if conv.Name != name {
+		t.Fatalf("name of %d characters came back as %q", protocol.MaxName, conv.Name)
+	}
+	members := make([]string, protocol.MaxUsers+1)
+	for i := range members {
+		members[i] = fmt.Sprint("u", i)
+	}
+	many, _ := json.Marshal(members)
+	for _, tc := range []struct{ name, frame, msg string }{
+		{"name 129 characters", fmt.Sprintf(`{"op":"conv.create","id":"x","kind":"group","name":%q}`, name+"€"), "name: longer than 128 characters"},
+		{"members 1001", fmt.Sprintf(`{"op":"conv.create","id":"x","kind":"group","members":%s}`, many), "members: more than 1000 users"},
+		{"users 1001", fmt.Sprintf(`{"op":"members.add","id":"x","conv":%q,"users":%s}`, group.ID, many), "users: more than 1000 users"},
+		{"history limit 201", fmt.Sprintf(`{"op":"history","id":"x","conv":%q,"limit":201}`, group.ID), "limit: must be 1..200"},
+		{"sync limit 1001", `{"op":"sync","id":"x","cursors":{},"limit":1001}`, "limit: must be 1..1000"},
+	} {
+		alice.write(tc.frame)
+		f := alice.reply("x")
+		if f.T != protocol.FrameErr || f.Err.Code != protocol.CodeBadFrame || !strings.HasPrefix(f.Err.Msg, tc.msg) {
+			t.Errorf("%s: %+v %+v, want bad_frame %q", tc.name, f, f.Err, tc.msg)
+		}
+	}
+	var h protocol.HistoryResult
+	alice.request("h", fmt.Sprintf(`{"op":"history","id":"h","conv":%q,"limit":200}`, group.ID), &h)
+	checkSeqs(t, "history limit 200", h.Msgs, 1, 1)
+	var s protocol.SyncResult
+	alice.request("y", fmt.Sprintf(`{"op":"sync","id":"y","cursors":{%q:0},"limit":1000}`, group.ID), &s)
+
+	url := "http://" + m.dev.Addr() + "/v1/conversations/" + group.ID + "/messages?limit=201"
+	if status, code, body := restCall(t, "GET", url, token(t, "alice"), ""); status != 400 || code != "bad_frame" || !strings.Contains(string(body), "limit: must be 1..200") {
+		t.Errorf("rest limit=201: %d %s, want 400 bad_frame naming limit", status, body)
+	}
+}

@@ -149,3 +149,27 @@ func TestDocTables(t *testing.T) {
 		}
 	}
 }
+
+// TestDocLimits checks that the bounds docs/protocol.md states are the
+// package's: a changed constant must change the doc too.
+func TestDocLimits(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, want := range []string{
+		"`limit?` (messages per conversation: 1.." + strconv.Itoa(protocol.MaxSyncLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultSyncLimit) + ")",
+		"`limit?` (1.." + strconv.Itoa(protocol.MaxHistoryLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultHistoryLimit),
+		"at most " + strconv.Itoa(protocol.MaxName) + " characters",
+		"at most " + strconv.Itoa(protocol.MaxUsers) + " users per",
+		"`type` at most " + strconv.Itoa(protocol.MaxType) + " bytes",
+		"request ids 1.." + strconv.Itoa(protocol.MaxRequestID) + " printable ASCII",
+		`"limit: must be 1..` + strconv.Itoa(protocol.MaxHistoryLimit) + ` (0 or absent: default)"`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("%s does not say %q", docPath, want)
+		}
+	}
+}
