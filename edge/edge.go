@@ -51,7 +51,8 @@ type Edge struct {
 	hub       *hub
 	m         *metrics
 	upgrader  websocket.Upgrader
-	epoch     time.Time // since() counts from here (monotonic)
+	restLimit *userLimiter // REST requests per user
+	epoch     time.Time    // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
 
@@ -81,6 +82,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst),
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {

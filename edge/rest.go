@@ -64,7 +64,8 @@ func (e *Edge) registerREST(app *fiber.App) {
 	}, fiber.StatusCreated))
 }
 
-// restAuth checks Origin and the bearer token and stores the user.
+// restAuth checks Origin, the bearer token and the user's rate limit
+// (429 rate_limited with Retry-After) and stores the user.
 func (e *Edge) restAuth(c *fiber.Ctx) error {
 	if !e.originAllowed(c) {
 		return originRefused(c)
@@ -72,6 +73,12 @@ func (e *Edge) restAuth(c *fiber.Ctx) error {
 	cl, err := e.verify(c.Get(fiber.HeaderAuthorization))
 	if err != nil {
 		return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
+	}
+	if ok, wait := e.restLimit.take(cl.User, time.Now()); !ok {
+		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(wait))
+		return restError(c, fiber.StatusTooManyRequests, protocol.CodeRateLimited,
+			"rate limit exceeded: at most "+strconv.FormatFloat(e.cfg.RESTRate, 'f', -1, 64)+" requests per second per user (burst "+strconv.Itoa(e.cfg.RESTBurst)+"); retry after "+strconv.Itoa(wait)+" s")
 	}
 	c.Locals("user", cl.User)
 	c.Locals("device", cl.Device)

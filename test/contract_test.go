@@ -190,3 +190,48 @@ func TestLimitsAsDocumented(t *testing.T) {
 		t.Errorf("rest limit=201: %d %s, want 400 bad_frame naming limit", status, body)
 	}
 }
+
+// TestRESTRateLimit: REST requests are limited per user: past the burst a
+// request gets 429 rate_limited with Retry-After and is not executed;
+// another user is not affected.
+func TestRESTRateLimit(t *testing.T) {
+	t.Parallel()
+	ec := edgeConfig()
+	ec.RESTRate, ec.RESTBurst = 0.2, 3 // one request back every 5 s
+	m := newMesh(t, meshOpts{edge: &ec})
+	alice, bob := token(t, "alice"), token(t, "bob")
+	base := "http://" + m.dev.Addr() + "/v1/conversations"
+	status, _, body := restCall(t, "POST", base, alice, `{"kind":"group","name":"rl","members":["bob"]}`)
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var conv natter.Conversation
+	_ = json.Unmarshal(body, &conv)
+	msgs := base + "/" + conv.ID + "/messages"
+	for i := 1; i <= 2; i++ {
+		if status, _, body := restCall(t, "POST", msgs, alice, fmt.Sprintf(`{"cmid":"r%d","body":"b"}`, i)); status != 201 {
+			t.Fatalf("send %d within the burst: %d %s", i, status, body)
+		}
+	}
+	req, _ := http.NewRequest("POST", msgs, strings.NewReader(`{"cmid":"r3","body":"over"}`))
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || !strings.Contains(string(b), `"code":"rate_limited"`) {
+		t.Fatalf("over the limit: %d %s, want 429 rate_limited", resp.StatusCode, b)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "5" {
+		t.Fatalf("Retry-After %q, want 5", ra)
+	}
+	// bob has his own bucket, and alice's refused send was not stored.
+	status, _, body = restCall(t, "GET", msgs, bob, "")
+	var h protocol.HistoryResult
+	if err := json.Unmarshal(body, &h); status != 200 || err != nil {
+		t.Fatalf("bob's history: %d %s", status, body)
+	}
+	checkSeqs(t, "history after the refused send", h.Msgs, 1, 2)
+}

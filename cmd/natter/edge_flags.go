@@ -23,6 +23,8 @@ const devKeyID = "dev"
 type edgeFlags struct {
 	maxBody, burst, sendQueue       int
 	rate                            float64
+	restRate                        float64
+	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
 	authFlags
@@ -108,6 +110,8 @@ func (e *edgeFlags) register(fs *fset, mode node.Mode) {
 	fs.str(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
 	fs.float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)")
 	fs.integer(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection")
+	fs.float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user on each edge (token bucket refill)")
+	fs.integer(&e.restBurst, "rest-burst", "NATTER_REST_BURST", protocol.DefaultBurst, "REST token bucket size per user")
 	fs.integer(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer")
 	fs.duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this")
 	fs.duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client")
@@ -132,6 +136,8 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.Origins = splitList(e.origins)
 	cfg.Edge.Rate = e.rate
 	cfg.Edge.Burst = e.burst
+	cfg.Edge.RESTRate = e.restRate
+	cfg.Edge.RESTBurst = e.restBurst
 	cfg.Edge.SendQueue = e.sendQueue
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout
