@@ -52,6 +52,7 @@ type Edge struct {
 	m         *metrics
 	upgrader  websocket.Upgrader
 	restLimit *userLimiter // REST requests per user
+	convPush  *convPusher  // membership pushes
 	epoch     time.Time    // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
@@ -89,6 +90,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		dnc = d.NC
 	}
 	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since); err != nil {
+		return nil, err
+	}
+	if e.convPush, err = e.startConvPushes(d.NC); err != nil {
+		e.hub.stop()
 		return nil, err
 	}
 	for _, o := range cfg.Origins {
@@ -171,6 +176,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.convPush.stop()
 		e.hub.stop()
 		return nil
 	case <-ctx.Done():

@@ -235,3 +235,79 @@ func TestRESTRateLimit(t *testing.T) {
 	}
 	checkSeqs(t, "history after the refused send", h.Msgs, 1, 2)
 }
+
+// nextConv reads frames until a conv push for conv; other frames are
+// skipped.
+func (c *rawConn) nextConv(conv string) *protocol.ConvFrame {
+	c.t.Helper()
+	for {
+		f := c.next()
+		if f.T == protocol.FrameConv && f.Conv.Conv == conv {
+			return f.Conv
+		}
+	}
+}
+
+// TestRemovedVersusUnknown: an unknown conversation and one the user was
+// removed from both answer not_member (existence does not leak), and the
+// client tells them apart: the removed user gets a conv push "removed" at
+// once and its sync leaves the conversation out; an added user gets
+// "added" on every connection.
+func TestRemovedVersusUnknown(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{edges: 1})
+	alice := mustDial(t, m.dev, "alice")
+	carol := mustDial(t, m.edges[1], "carol")
+	carol2 := mustDial(t, m.dev, "carol")
+	dave := mustDial(t, m.edges[1], "dave")
+	group := alice.createGroup("rm", "bob", "carol")
+	for _, c := range []*rawConn{carol, carol2} {
+		if ev := c.nextConv(group.ID); ev.Event != protocol.ConvAdded {
+			t.Fatalf("carol on create: %+v, want added", ev)
+		}
+	}
+	alice.send(group.ID, "x1", "before")
+
+	alice.request("rm", fmt.Sprintf(`{"op":"members.remove","id":"rm","conv":%q,"users":["carol"]}`, group.ID), nil)
+	for _, c := range []*rawConn{carol, carol2} {
+		if ev := c.nextConv(group.ID); ev.Event != protocol.ConvRemoved {
+			t.Fatalf("carol after removal: %+v, want removed", ev)
+		}
+	}
+	alice.request("add", fmt.Sprintf(`{"op":"members.add","id":"add","conv":%q,"users":["dave"]}`, group.ID), nil)
+	if ev := dave.nextConv(group.ID); ev.Event != protocol.ConvAdded {
+		t.Fatalf("dave after add: %+v, want added", ev)
+	}
+
+	for _, tc := range []struct{ name, conv string }{{"removed", group.ID}, {"never existed", "g_doesnotexist"}} {
+		carol.write(fmt.Sprintf(`{"op":"send","id":"s","conv":%q,"cmid":"c1","body":"hi"}`, tc.conv))
+		if f := carol.reply("s"); f.T != protocol.FrameErr || f.Err.Code != protocol.CodeNotMember {
+			t.Errorf("send to a %s conversation: %+v %+v, want not_member", tc.name, f, f.Err)
+		}
+		status, code, body := restCall(t, "GET", "http://"+m.dev.Addr()+"/v1/conversations/"+tc.conv, token(t, "carol"), "")
+		if status != 403 || code != "not_member" {
+			t.Errorf("REST get of a %s conversation: %d %s, want 403 not_member", tc.name, status, body)
+		}
+	}
+	// Many connected members: the edge loads the member list once.
+	var big []*rawConn
+	var names []string
+	for i := range 17 {
+		names = append(names, fmt.Sprint("u", i))
+		big = append(big, mustDial(t, m.dev, names[i]))
+	}
+	crowd := alice.createGroup("crowd", names...)
+	for i, c := range big {
+		if ev := c.nextConv(crowd.ID); ev.Event != protocol.ConvAdded {
+			t.Fatalf("%s on create: %+v, want added", names[i], ev)
+		}
+	}
+
+	var s protocol.SyncResult
+	carol.request("y", fmt.Sprintf(`{"op":"sync","id":"y","cursors":{%q:0}}`, group.ID), &s)
+	for _, sc := range s.Convs {
+		if sc.Conv == group.ID {
+			t.Fatalf("sync of a removed member lists the group: %+v", sc)
+		}
+	}
+}

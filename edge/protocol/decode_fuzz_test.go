@@ -109,6 +109,10 @@ func FuzzDecodeServer(f *testing.F) {
 			if fr.Bye == nil {
 				t.Fatalf("bye without content: %+v", fr)
 			}
+		case protocol.FrameConv:
+			if fr.Conv == nil || fr.Conv.Conv == "" || fr.Conv.Event == "" {
+				t.Fatalf("conv without content: %+v", fr)
+			}
 		}
 	})
 }

@@ -119,7 +119,7 @@ func TestDocServerExamples(t *testing.T) {
 		_ = json.Unmarshal([]byte(ex), &f)
 		types[f.T] = true
 	}
-	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye} {
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv} {
 		if !types[ft] {
 			t.Errorf("%s has no server example of frame %q", docPath, ft)
 		}
