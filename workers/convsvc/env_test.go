@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.mongodb.org/mongo-driver/event"
 
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/convsvc"
@@ -45,6 +46,8 @@ type envConfig struct {
 	maxPayload int32
 	// clientTimeout of e.cl; zero means the client's default.
 	clientTimeout time.Duration
+	// monitor sees the store's commands (nil: none).
+	monitor *event.CommandMonitor
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -62,7 +65,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.emb.Stop(context.Background()) })
-	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI()})
+	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
 	if err != nil {
 		t.Fatal(err)
 	}
