@@ -2,6 +2,7 @@ package convsvc
 
 import (
 	"context"
+	"encoding/json"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/workers/store"
@@ -44,15 +45,16 @@ func (s *service) page(ctx context.Context, conv string, before uint64, after *u
 		}
 	}
 	if to != 0 {
-		msgs, ok, err := s.st.ArchiveRange(ctx, conv, from, to)
+		raws, ok, err := s.st.ArchiveRangeJSON(ctx, conv, from, to)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			msgs, ok, err = s.repair(ctx, conv, from, to)
-			if err != nil {
-				return nil, err
-			}
+		if ok {
+			return s.fitJSON(raws, limit, forward), nil
+		}
+		msgs, ok, err := s.repair(ctx, conv, from, to)
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			return s.fitHistory(msgs, limit, forward)
@@ -112,4 +114,36 @@ func (s *service) repair(ctx context.Context, conv string, from, to uint64) ([]n
 		msgs = append(msgs, m)
 	}
 	return msgs, len(msgs) == int(to-from+1), nil
+}
+
+// fitJSON is fitHistory for messages already encoded (oldest first).
+func (s *service) fitJSON(msgs []json.RawMessage, limit int, forward bool) historyReply {
+	out := historyReply{}
+	if len(msgs) > limit {
+		out.More = true
+		if forward {
+			msgs = msgs[:limit]
+		} else {
+			msgs = msgs[len(msgs)-limit:]
+		}
+	}
+	budget := int(s.nc.MaxPayload()) - 1024
+	n := 0
+	for i := range msgs {
+		m := msgs[i]
+		if !forward {
+			m = msgs[len(msgs)-1-i]
+		}
+		if budget -= len(m) + 1; budget < 0 {
+			out.More = true
+			break
+		}
+		n++
+	}
+	if forward {
+		out.Msgs = msgs[:n]
+	} else {
+		out.Msgs = msgs[len(msgs)-n:]
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -239,5 +240,34 @@ func TestHistoryArchiveRepair(t *testing.T) {
 	}
 	if nb, _ := e.st.CountBlocks(ctxT(t), h); nb != 1 {
 		t.Fatalf("%d blocks written around a gap, want 1 (the first)", nb)
+	}
+}
+
+// TestHistoryArchiveFitsPayload: a page from the blocks is cut to the max
+// payload like any page, keeping the end next to the cursor.
+func TestHistoryArchiveFitsPayload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{maxPayload: 4096})
+	u := names("alice", "bob")
+	g := group(t, e, u[0], u[1])
+	var msgs []natter.Message
+	for seq := uint64(1); seq <= store.BlockSize; seq++ {
+		msgs = append(msgs, natter.Message{ID: fmt.Sprintf("m_%s_%d", g, seq), Conv: g, Seq: seq, From: u[0], Cmid: fmt.Sprint(seq), Body: strings.Repeat("x", 1000), TS: 1})
+	}
+	if _, err := e.st.InsertMessages(ctxT(t), msgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.InsertBlocks(ctxT(t), store.BlocksOf(g, msgs)); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.cl.History(ctxT(t), convsvc.HistoryRequest{User: u[1], Conv: g, Before: 65, Limit: 10})
+	s := seqs(page.Msgs)
+	if err != nil || len(s) == 0 || len(s) >= 10 || s[len(s)-1] != 64 || !page.More {
+		t.Fatalf("page before 65: %v more=%v %v: want the newest that fit, more", s, page.More, err)
+	}
+	zero := uint64(0)
+	page, err = e.cl.History(ctxT(t), convsvc.HistoryRequest{User: u[1], Conv: g, After: &zero, Before: 65, Limit: 10})
+	if s := seqs(page.Msgs); err != nil || len(s) == 0 || len(s) >= 10 || s[0] != 1 || !page.More {
+		t.Fatalf("page after 0: %v more=%v %v: want the oldest that fit, more", s, page.More, err)
 	}
 }

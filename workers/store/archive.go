@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,9 +38,11 @@ type Block struct {
 	Msgs []natter.Message
 }
 
-// blockDoc is a block as stored. Msgs is the JSON array of the messages: one
-// opaque field, so the document costs FerretDB one value to encode, store
-// and decode instead of BlockSize subdocuments of eight fields.
+// blockDoc is a block as stored. Msgs holds the JSON of each message in seq
+// order, each preceded by its length (a uvarint): one opaque field, so the
+// document costs FerretDB one value to encode, store and decode instead of
+// BlockSize subdocuments of eight fields, and a page is cut from it without
+// parsing the messages (their JSON goes into the history reply as stored).
 type blockDoc struct {
 	ID   string `bson:"_id"`
 	Conv string `bson:"conv"`
@@ -86,7 +89,7 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 		if !validBlock(b.Conv, b.K, b.Msgs) {
 			return 0, fmt.Errorf("store: block %s: %w", blockID(b.Conv, b.K), ErrBadBlock)
 		}
-		raw, err := json.Marshal(b.Msgs)
+		raw, err := encodeBlock(b.Msgs)
 		if err != nil {
 			return 0, fmt.Errorf("store: encode block %s: %w", blockID(b.Conv, b.K), err)
 		}
@@ -107,6 +110,37 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 	return n, fmt.Errorf("store: insert blocks: %w", err)
 }
 
+// encodeBlock is the Msgs of a blockDoc.
+func encodeBlock(msgs []natter.Message) ([]byte, error) {
+	var out []byte
+	for i := range msgs {
+		b, err := json.Marshal(&msgs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// decodeBlock splits the Msgs of a blockDoc; it copies nothing.
+func decodeBlock(raw []byte) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, BlockSize)
+	for len(raw) > 0 {
+		n, k := binary.Uvarint(raw)
+		if k <= 0 || uint64(len(raw)-k) < n {
+			return nil, ErrBadBlock
+		}
+		out = append(out, raw[k:k+int(n):k+int(n)])
+		raw = raw[k+int(n):]
+	}
+	if len(out) != BlockSize {
+		return nil, ErrBadBlock
+	}
+	return out, nil
+}
+
 // archiveReaders bounds the block lookups of one ArchiveRange in flight.
 const archiveReaders = 4
 
@@ -116,16 +150,34 @@ const archiveReaders = 4
 // not stored (not written yet, or archived before blocks existed): the
 // caller then reads the messages collection ([Store.MessagesRange]). It reads
 // with the history read preference.
-func (s *Store) ArchiveRange(ctx context.Context, conv string, from, to uint64) (msgs []natter.Message, ok bool, err error) {
+func (s *Store) ArchiveRange(ctx context.Context, conv string, from, to uint64) ([]natter.Message, bool, error) {
+	raws, ok, err := s.ArchiveRangeJSON(ctx, conv, from, to)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	msgs := make([]natter.Message, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &msgs[i]); err != nil {
+			return nil, false, fmt.Errorf("store: decode archived message %s/%d: %w", conv, from+uint64(i), err)
+		}
+		if msgs[i].Conv != conv || msgs[i].Seq != from+uint64(i) {
+			return nil, false, fmt.Errorf("store: archived message %s/%d: %w", conv, from+uint64(i), ErrBadBlock)
+		}
+	}
+	return msgs, true, nil
+}
+
+// ArchiveRangeJSON is [Store.ArchiveRange] with each message's JSON as
+// stored (natter.Message's encoding): element i is seq from+i.
+func (s *Store) ArchiveRangeJSON(ctx context.Context, conv string, from, to uint64) ([]json.RawMessage, bool, error) {
 	if from < 1 || to < from {
 		return nil, true, nil
 	}
 	k0, k1 := BlockOf(from), BlockOf(to)
-	blocks := make([][]natter.Message, k1-k0+1)
+	blocks := make([][]json.RawMessage, k1-k0+1)
 	errs := make([]error, len(blocks))
-	found := make([]bool, len(blocks))
 	read := func(i int) {
-		blocks[i], found[i], errs[i] = s.readBlock(ctx, conv, k0+uint64(i))
+		blocks[i], errs[i] = s.readBlock(ctx, conv, k0+uint64(i))
 	}
 	if len(blocks) == 1 {
 		read(0)
@@ -150,40 +202,37 @@ func (s *Store) ArchiveRange(ctx context.Context, conv string, from, to uint64) 
 	if err := errors.Join(errs...); err != nil {
 		return nil, false, err
 	}
-	for _, f := range found {
-		if !f {
+	out := make([]json.RawMessage, 0, to-from+1)
+	for i, b := range blocks {
+		if b == nil {
 			return nil, false, nil
 		}
+		first := BlockFirst(k0 + uint64(i))
+		lo, hi := max(from, first)-first, min(to, first+BlockSize-1)-first
+		out = append(out, b[lo:hi+1]...)
 	}
-	msgs = make([]natter.Message, 0, to-from+1)
-	for _, b := range blocks {
-		for _, m := range b {
-			if m.Seq >= from && m.Seq <= to {
-				msgs = append(msgs, m)
-			}
-		}
-	}
-	return msgs, true, nil
+	return out, true, nil
 }
 
-// readBlock reads block k of conv; found is false when it is not stored.
-func (s *Store) readBlock(ctx context.Context, conv string, k uint64) ([]natter.Message, bool, error) {
+// readBlock reads block k of conv; nil when it is not stored.
+func (s *Store) readBlock(ctx context.Context, conv string, k uint64) ([]json.RawMessage, error) {
 	var d blockDoc
-	err := s.historyBlocks.FindOne(ctx, bson.D{{Key: "_id", Value: blockID(conv, k)}}).Decode(&d)
+	id := blockID(conv, k)
+	err := s.historyBlocks.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: read block %s: %w", blockID(conv, k), err)
+		return nil, fmt.Errorf("store: read block %s: %w", id, err)
 	}
-	var msgs []natter.Message
-	if err := json.Unmarshal(d.Msgs, &msgs); err != nil {
-		return nil, false, fmt.Errorf("store: decode block %s: %w", d.ID, err)
+	if d.Conv != conv || d.First != int64(BlockFirst(k)) || d.N != BlockSize {
+		return nil, fmt.Errorf("store: block %s: %w", id, ErrBadBlock)
 	}
-	if !validBlock(conv, k, msgs) {
-		return nil, false, fmt.Errorf("store: block %s: %w", d.ID, ErrBadBlock)
+	msgs, err := decodeBlock(d.Msgs)
+	if err != nil {
+		return nil, fmt.Errorf("store: block %s: %w", id, err)
 	}
-	return msgs, true, nil
+	return msgs, nil
 }
 
 // BlocksOf returns the complete blocks in msgs (messages of conv, oldest
