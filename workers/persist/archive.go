@@ -135,7 +135,7 @@ func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 			if err != nil && !errors.Is(err, msglog.ErrTrimmed) {
 				h.lg.Warn("persist: archive block not read from the log", "conv", key.conv, "first", store.BlockFirst(key.k), "err", err)
 			} else {
-				h.lg.Debug("persist: archive block no longer in the hot tier", "conv", key.conv, "first", store.BlockFirst(key.k))
+				h.lg.Info("persist: archive block no longer in the hot tier, built at its first read", "conv", key.conv, "first", store.BlockFirst(key.k))
 			}
 			continue
 		}
