@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 // Deps are the edge's connections to the mesh.
@@ -32,8 +32,8 @@ type Deps struct {
 	DeliverNC *nats.Conn
 	JS        jetstream.JetStream
 	Log       *msglog.Log
-	Convs     *convsvc.Client
-	Members   *convsvc.MemberCache
+	Convs     *convapi.Client
+	Members   *convapi.MemberCache
 	// Registerer for the edge's metrics; nil means none.
 	Registerer prometheus.Registerer
 }
@@ -44,8 +44,8 @@ type Edge struct {
 	log       *slog.Logger
 	nc        *nats.Conn
 	msgs      *msglog.Log
-	convs     *convsvc.Client
-	members   *convsvc.MemberCache
+	convs     *convapi.Client
+	members   *convapi.MemberCache
 	cursors   jetstream.KeyValue
 	verifier  *auth.Verifier
 	hub       *hub
@@ -185,9 +185,13 @@ func (e *Edge) errorCode(err error) (protocol.Code, string) {
 	if errors.As(err, &pe) {
 		return pe.Code, pe.Msg
 	}
-	var ce *convsvc.Error
+	var ce *convapi.Error
 	if errors.As(err, &ce) {
-		return protocol.Code(ce.Code), ce.Msg
+		code, msg, ok := convError(ce)
+		if !ok {
+			e.log.Error("conversations service answered an unknown error code", "code", ce.Code, "err", err)
+		}
+		return code, msg
 	}
 	switch {
 	case errors.Is(err, msglog.ErrInvalid):

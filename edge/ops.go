@@ -3,13 +3,13 @@ package edge
 import (
 	"context"
 	"errors"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"strconv"
 	"time"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 // do runs one validated request for user on device and returns the reply
@@ -26,7 +26,7 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 	case protocol.OpHistory:
 		return e.history(ctx, user, r)
 	case protocol.OpConvCreate:
-		c, err := e.convs.Create(ctx, convsvc.CreateRequest{User: user, Kind: r.Kind, With: r.With, Name: r.Name, Members: r.Members})
+		c, err := e.convs.Create(ctx, convapi.CreateRequest{User: user, Kind: r.Kind, With: r.With, Name: r.Name, Members: r.Members})
 		return c, err
 	case protocol.OpConvList:
 		return e.convList(ctx, user)
@@ -176,7 +176,7 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 		return msgs, head, err
 	}
 	after := cursor
-	page, err := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: conv, After: &after, Before: te.Oldest, Limit: min(limit, convsvc.MaxHistoryLimit)})
+	page, err := e.convs.History(ctx, convapi.HistoryRequest{User: user, Conv: conv, After: &after, Before: te.Oldest, Limit: min(limit, convapi.MaxHistoryLimit)})
 	if err != nil {
 		return nil, head, err
 	}
@@ -225,7 +225,7 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 		if r.Before > 0 && r.Before < before {
 			before = r.Before
 		}
-		page, herr := e.convs.History(ctx, convsvc.HistoryRequest{User: user, Conv: r.Conv, Before: before, Limit: min(need, convsvc.MaxHistoryLimit)})
+		page, herr := e.convs.History(ctx, convapi.HistoryRequest{User: user, Conv: r.Conv, Before: before, Limit: min(need, convapi.MaxHistoryLimit)})
 		if herr != nil {
 			return nil, herr
 		}

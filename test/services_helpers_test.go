@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +16,6 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/svcapi"
 )
 
@@ -171,7 +171,7 @@ func stored(t testing.TB, n *node.Node, conv string) int64 {
 // wantCode checks err is a service error with code.
 func wantCode(t testing.TB, err error, code string) {
 	t.Helper()
-	var e *convsvc.Error
+	var e *convapi.Error
 	if !errors.As(err, &e) || e.Code != code {
 		t.Fatalf("error %v, want code %s", err, code)
 	}

@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"sync"
 	"testing"
 	"time"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
-func newCache(t *testing.T, e *env, ttl time.Duration, max int) *convsvc.MemberCache {
+func newCache(t *testing.T, e *env, ttl time.Duration, max int) *convapi.MemberCache {
 	t.Helper()
 	nc := e.connect(t)
-	m, err := convsvc.NewMemberCache(ctxT(t), nc, convsvc.NewClient(nc, 0), ttl, max)
+	m, err := convapi.NewMemberCache(ctxT(t), nc, convapi.NewClient(nc, 0), ttl, max)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestMemberCache(t *testing.T) {
 		if ok, _ := m.IsMember(ctxT(t), g, u[2]); ok {
 			t.Fatal("carol is a member before being added")
 		}
-		other := convsvc.NewClient(e.connect(t), 0)
+		other := convapi.NewClient(e.connect(t), 0)
 		if err := other.AddMembers(ctxT(t), u[0], g, []string{u[2]}); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestMemberCache(t *testing.T) {
 		if ok, err := m.IsMember(ctxT(t), d, u[0]); err != nil || ok {
 			t.Fatalf("IsMember of unknown: %v %v, want false, nil", ok, err)
 		}
-		if _, err := m.Members(ctxT(t), d); !errors.Is(err, convsvc.ErrNotFound) {
+		if _, err := m.Members(ctxT(t), d); !errors.Is(err, convapi.ErrNotFound) {
 			t.Fatalf("Members of unknown: %v", err)
 		}
 		if s := m.Stats(); s.Loads != 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,7 @@ type env struct {
 	emb    *store.Embedded
 	st     *store.Store
 	svc    micro.Service
-	cl     *convsvc.Client
+	cl     *convapi.Client
 	nc     *nats.Conn // the client's connection
 	svcCfg convsvc.Config
 }
@@ -72,7 +73,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Cleanup(func() { _ = e.st.Close(context.Background()) })
 	e.svc = e.startService(t)
 	e.nc = e.connect(t)
-	e.cl = convsvc.NewClient(e.nc, cfg.clientTimeout)
+	e.cl = convapi.NewClient(e.nc, cfg.clientTimeout)
 	return e
 }
 
@@ -142,7 +143,7 @@ func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
 	}
 }
 
-// wantCode fails unless err is a *convsvc.Error with code (or nil for "").
+// wantCode fails unless err is a *convapi.Error with code (or nil for "").
 func wantCode(t testing.TB, err error, code string) {
 	t.Helper()
 	if code == "" {
@@ -151,14 +152,14 @@ func wantCode(t testing.TB, err error, code string) {
 		}
 		return
 	}
-	var se *convsvc.Error
+	var se *convapi.Error
 	if !errors.As(err, &se) {
 		t.Fatalf("want %s, got %v", code, err)
 	}
 	if se.Code != code {
 		t.Fatalf("want %s, got %s (%s)", code, se.Code, se.Msg)
 	}
-	if !errors.Is(err, &convsvc.Error{Code: code}) {
+	if !errors.Is(err, &convapi.Error{Code: code}) {
 		t.Fatalf("errors.Is(%v, sentinel %s) is false", err, code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 func listStats(t testing.TB, svc micro.Service) convsvc.ListCacheStats {
 	t.Helper()
 	for _, ep := range svc.Stats().Endpoints {
-		if ep.Subject != subjects.ConvEndpoint(convsvc.OpList) {
+		if ep.Subject != subjects.ConvEndpoint(convapi.OpList) {
 			continue
 		}
 		var s convsvc.ListCacheStats
@@ -118,7 +119,7 @@ func TestListCacheService(t *testing.T) {
 	if got := listIDs(t, e, u[0]); !slices.Equal(got, []string{d}) {
 		t.Fatalf("list after leaving %v, want [%s]", got, d)
 	}
-	wantCode(t, func() error { _, err := e.cl.Get(ctxT(t), u[0], g); return err }(), convsvc.CodeNotMember)
+	wantCode(t, func() error { _, err := e.cl.Get(ctxT(t), u[0], g); return err }(), convapi.CodeNotMember)
 }
 
 // TestListCacheReplicas: a change made through one instance drops the

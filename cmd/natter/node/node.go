@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"net"
 	"sync"
@@ -18,7 +19,6 @@ import (
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -48,7 +48,7 @@ type Node struct {
 	reg   *prometheus.Registry
 
 	mlog    *msglog.Log          // shared by the edge and the roles; nil until needed
-	members *convsvc.MemberCache // shared by the roles; nil until needed
+	members *convapi.MemberCache // shared by the roles; nil until needed
 
 	app    *fiber.App
 	ln     net.Listener

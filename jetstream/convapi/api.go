@@ -1,4 +1,4 @@
-package convsvc
+package convapi
 
 import (
 	"strings"
@@ -173,12 +173,12 @@ type MessageRequest struct {
 	ID   string `json:"id"`
 }
 
-// endpointName is the micro endpoint name of op (micro names allow no dots).
-func endpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
+// EndpointName is the micro endpoint name of op (micro names allow no dots).
+func EndpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
 
-// convFromMembersChanged returns the conversation of a membership-change
+// ChangedConv returns the conversation of a membership-change
 // subject (subjects.MembersChanged), or "" if subj is not one.
-func convFromMembersChanged(subj string) string {
+func ChangedConv(subj string) string {
 	p := subjects.MembersChanged("")
 	if len(subj) <= len(p) || !strings.HasPrefix(subj, p) {
 		return ""
