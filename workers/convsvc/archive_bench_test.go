@@ -17,6 +17,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/storefiles"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
@@ -102,7 +103,7 @@ func benchArchive(b *testing.B, root string, stored int, mode string) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	cl := convsvc.NewClient(nc, 5*time.Minute)
+	cl := convapi.NewClient(nc, 5*time.Minute)
 
 	reads := 400
 	if mode == "scan" {
@@ -118,7 +119,7 @@ func benchArchive(b *testing.B, root string, stored int, mode string) {
 				msgs, err := st.MessagesBefore(ctx, archConv, before, archPage+1)
 				return len(msgs), err
 			}
-			page, err := cl.History(ctx, convsvc.HistoryRequest{User: "alice", Conv: archConv, Before: before, Limit: archPage})
+			page, err := cl.History(ctx, convapi.HistoryRequest{User: "alice", Conv: archConv, Before: before, Limit: archPage})
 			return len(page.Msgs), err
 		}
 		after := rng.Uint64N(oldest - archPage)
@@ -126,7 +127,7 @@ func benchArchive(b *testing.B, root string, stored int, mode string) {
 			msgs, err := st.MessagesRange(ctx, archConv, after+1, oldest-1, archPage+1)
 			return len(msgs), err
 		}
-		page, err := cl.History(ctx, convsvc.HistoryRequest{User: "alice", Conv: archConv, After: &after, Before: oldest, Limit: archPage})
+		page, err := cl.History(ctx, convapi.HistoryRequest{User: "alice", Conv: archConv, After: &after, Before: oldest, Limit: archPage})
 		return len(page.Msgs), err
 	}
 	// Warm: the membership cache, the connections.

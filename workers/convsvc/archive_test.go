@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/event"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/workers/convsvc"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -102,26 +102,26 @@ func TestHistoryArchive(t *testing.T) {
 	after := func(v uint64) *uint64 { return &v }
 	type tc struct {
 		name     string
-		req      convsvc.HistoryRequest
+		req      convapi.HistoryRequest
 		from, to uint64 // want seqs from..to, 0 = none
 		more     bool
 	}
 	cases := []tc{
-		{"before 1", convsvc.HistoryRequest{Before: 1}, 0, 0, false},
-		{"before 2", convsvc.HistoryRequest{Before: 2}, 1, 1, false},
-		{"oldest page", convsvc.HistoryRequest{Before: 51}, 1, 50, false},
-		{"oldest page and one", convsvc.HistoryRequest{Before: 52}, 2, 51, true},
-		{"ends at a block's end", convsvc.HistoryRequest{Before: 129, Limit: 64}, 65, 128, true},
-		{"one block's start to the next's", convsvc.HistoryRequest{Before: 130, Limit: 65}, 65, 129, true},
-		{"200 across four blocks", convsvc.HistoryRequest{Before: 300, Limit: 200}, 100, 299, true},
-		{"newest archived", convsvc.HistoryRequest{Before: n + 1, Limit: 200}, n - 199, n, true},
-		{"whole archive", convsvc.HistoryRequest{Before: n + 1, Limit: convsvc.MaxHistoryLimit}, 1, n, false},
-		{"after 0", convsvc.HistoryRequest{After: after(0), Before: n + 1, Limit: 64}, 1, 64, true},
-		{"after a block's end", convsvc.HistoryRequest{After: after(64), Before: n + 1, Limit: 200}, 65, 264, true},
-		{"after, to before", convsvc.HistoryRequest{After: after(100), Before: 129}, 101, 128, false},
-		{"after, limited at before", convsvc.HistoryRequest{After: after(100), Before: 151, Limit: 50}, 101, 150, false},
-		{"after, one short of before", convsvc.HistoryRequest{After: after(100), Before: 152, Limit: 50}, 101, 150, true},
-		{"after, empty", convsvc.HistoryRequest{After: after(100), Before: 101}, 0, 0, false},
+		{"before 1", convapi.HistoryRequest{Before: 1}, 0, 0, false},
+		{"before 2", convapi.HistoryRequest{Before: 2}, 1, 1, false},
+		{"oldest page", convapi.HistoryRequest{Before: 51}, 1, 50, false},
+		{"oldest page and one", convapi.HistoryRequest{Before: 52}, 2, 51, true},
+		{"ends at a block's end", convapi.HistoryRequest{Before: 129, Limit: 64}, 65, 128, true},
+		{"one block's start to the next's", convapi.HistoryRequest{Before: 130, Limit: 65}, 65, 129, true},
+		{"200 across four blocks", convapi.HistoryRequest{Before: 300, Limit: 200}, 100, 299, true},
+		{"newest archived", convapi.HistoryRequest{Before: n + 1, Limit: 200}, n - 199, n, true},
+		{"whole archive", convapi.HistoryRequest{Before: n + 1, Limit: convapi.MaxHistoryLimit}, 1, n, false},
+		{"after 0", convapi.HistoryRequest{After: after(0), Before: n + 1, Limit: 64}, 1, 64, true},
+		{"after a block's end", convapi.HistoryRequest{After: after(64), Before: n + 1, Limit: 200}, 65, 264, true},
+		{"after, to before", convapi.HistoryRequest{After: after(100), Before: 129}, 101, 128, false},
+		{"after, limited at before", convapi.HistoryRequest{After: after(100), Before: 151, Limit: 50}, 101, 150, false},
+		{"after, one short of before", convapi.HistoryRequest{After: after(100), Before: 152, Limit: 50}, 101, 150, true},
+		{"after, empty", convapi.HistoryRequest{After: after(100), Before: 101}, 0, 0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestHistoryArchiveCostFlat(t *testing.T) {
 	g := archiveConv(t, e, u[0], u[1], 4*store.BlockSize, false)
 	read := func() int {
 		f.start()
-		page, err := e.cl.History(ctxT(t), convsvc.HistoryRequest{User: u[1], Conv: g, Before: 200, Limit: 150})
+		page, err := e.cl.History(ctxT(t), convapi.HistoryRequest{User: u[1], Conv: g, Before: 200, Limit: 150})
 		bad, n := f.stop()
 		if err != nil || len(page.Msgs) != 150 {
 			t.Fatalf("page: %d messages, %v", len(page.Msgs), err)
@@ -193,7 +193,7 @@ func TestHistoryArchiveRepair(t *testing.T) {
 	u := names("alice", "bob")
 	a, b := u[0], u[1]
 	g := archiveConv(t, e, a, b, 3*store.BlockSize, true)
-	req := convsvc.HistoryRequest{User: b, Conv: g, Before: 150, Limit: 100}
+	req := convapi.HistoryRequest{User: b, Conv: g, Before: 150, Limit: 100}
 	want := make([]uint64, 0, 100)
 	for s := uint64(50); s < 150; s++ {
 		want = append(want, s)
@@ -231,7 +231,7 @@ func TestHistoryArchiveRepair(t *testing.T) {
 	if _, err := e.st.InsertMessages(ctxT(t), msgs); err != nil {
 		t.Fatal(err)
 	}
-	page, err := e.cl.History(ctxT(t), convsvc.HistoryRequest{User: b, Conv: h, Before: 75, Limit: 10})
+	page, err := e.cl.History(ctxT(t), convapi.HistoryRequest{User: b, Conv: h, Before: 75, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,13 +260,13 @@ func TestHistoryArchiveFitsPayload(t *testing.T) {
 	if _, err := e.st.InsertBlocks(ctxT(t), store.BlocksOf(g, msgs)); err != nil {
 		t.Fatal(err)
 	}
-	page, err := e.cl.History(ctxT(t), convsvc.HistoryRequest{User: u[1], Conv: g, Before: 65, Limit: 10})
+	page, err := e.cl.History(ctxT(t), convapi.HistoryRequest{User: u[1], Conv: g, Before: 65, Limit: 10})
 	s := seqs(page.Msgs)
 	if err != nil || len(s) == 0 || len(s) >= 10 || s[len(s)-1] != 64 || !page.More {
 		t.Fatalf("page before 65: %v more=%v %v: want the newest that fit, more", s, page.More, err)
 	}
 	zero := uint64(0)
-	page, err = e.cl.History(ctxT(t), convsvc.HistoryRequest{User: u[1], Conv: g, After: &zero, Before: 65, Limit: 10})
+	page, err = e.cl.History(ctxT(t), convapi.HistoryRequest{User: u[1], Conv: g, After: &zero, Before: 65, Limit: 10})
 	if s := seqs(page.Msgs); err != nil || len(s) == 0 || len(s) >= 10 || s[0] != 1 || !page.More {
 		t.Fatalf("page after 0: %v more=%v %v: want the oldest that fit, more", s, page.More, err)
 	}
