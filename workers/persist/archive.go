@@ -15,10 +15,10 @@ import (
 // gathers the messages it stores by (conversation, block) in memory and
 // writes each block once it holds all store.BlockSize of them, in one
 // InsertMany per batch. It needs no read for that while one process sees
-// a conversation's messages. When the message that ends a block arrives and
-// the block is not complete here (a restart, another replica or a
-// concurrent batch took some of its messages, or it was evicted), it reads
-// the block from the log's hot tier instead. A block neither way can build
+// a conversation's messages. When a block is still not complete here once
+// its last message arrived and no batch handled concurrently can complete
+// it (a restart or another replica took some of its messages, or it was
+// evicted), it reads the block from the log's hot tier instead. A block neither way can build
 // (the hot tier no longer holds its start) is left out: a history read of
 // it falls back to the messages collection and writes it then (convsvc).
 //
@@ -44,27 +44,54 @@ type openBlock struct {
 	used uint64 // archiver.tick when last added to
 }
 
+// fetchAfter is how many batches after the one with a block's last message
+// the block may still be completed by others before it is read from the
+// log: a batch handled concurrently (the runner's Concurrency) may hold its
+// missing messages.
+const fetchAfter = 2
+
 // archiver gathers blocks across batches. Its methods are safe for
 // concurrent use (the runner calls Handle concurrently).
 type archiver struct {
-	mu    sync.Mutex
-	open  map[blockKey]*openBlock
-	tick  uint64
-	retry []store.Block
+	mu   sync.Mutex
+	open map[blockKey]*openBlock
+	tick uint64
+	// batches counts add calls; ended holds the open blocks whose last
+	// message came, with the batch it came in.
+	batches uint64
+	ended   map[blockKey]uint64
+	retry   []store.Block
+	// inflight counts the batches being handled (begin to finish).
+	inflight int
+}
+
+// begin and finish bracket the handling of a batch.
+func (a *archiver) begin() {
+	a.mu.Lock()
+	a.inflight++
+	a.mu.Unlock()
+}
+
+func (a *archiver) finish() {
+	a.mu.Lock()
+	a.inflight--
+	a.mu.Unlock()
 }
 
 func newArchiver() *archiver {
-	return &archiver{open: map[blockKey]*openBlock{}}
+	return &archiver{open: map[blockKey]*openBlock{}, ended: map[blockKey]uint64{}}
 }
 
 // add puts the stored messages of a batch in their blocks and returns the
 // blocks that became complete, those to read from the log (a block's last
-// message came and the block is not complete here) and those left from a
+// message came and the block is still not complete here, with no other
+// batch in flight or fetchAfter batches later) and those left from a
 // failed write.
 func (a *archiver) add(batch []natter.Message) (done []store.Block, fetch []blockKey) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	done, a.retry = a.retry, nil
+	a.batches++
 	for _, m := range batch {
 		if m.Seq == 0 {
 			continue
@@ -86,8 +113,16 @@ func (a *archiver) add(batch []natter.Message) (done []store.Block, fetch []bloc
 		case ob.have == store.BlockSize:
 			done = append(done, store.Block{Conv: key.conv, K: key.k, Msgs: ob.msgs})
 			delete(a.open, key)
+			delete(a.ended, key)
 		case m.Seq == first+store.BlockSize-1:
+			a.ended[key] = a.batches
+		}
+	}
+	// With no other batch in flight, none can complete them.
+	for key, b := range a.ended {
+		if a.inflight <= 1 || a.batches-b >= fetchAfter {
 			fetch = append(fetch, key)
+			delete(a.ended, key)
 			delete(a.open, key)
 		}
 	}
@@ -111,6 +146,7 @@ func (a *archiver) evict() {
 	for k, ob := range a.open {
 		if ob.used < cut {
 			delete(a.open, k)
+			// An ended block is read from the log all the same.
 		}
 	}
 }

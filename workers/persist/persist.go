@@ -42,6 +42,8 @@ func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *H
 // Handle stores msgs in one InsertMany. A message that does not decode is
 // poison; a store failure retries the whole batch (the insert is idempotent).
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+	h.arch.begin()
+	defer h.arch.finish()
 	res := make([]runner.Result, len(msgs))
 	batch := make([]natter.Message, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
