@@ -71,6 +71,14 @@ func connect(tb testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
+// routePingInterval and routePingMax are the route ping settings of every
+// cluster file and of the Helm values: "natter nats"'s defaults
+// (--route-ping-interval, --route-max-pings-out).
+const (
+	routePingInterval = time.Second
+	routePingMax      = 2
+)
+
 // TestNATSCluster parses infra/nats/cluster/n{1,2,3}.conf, checks what the
 // files promise (names, ports, routes, JetStream, sync_interval), then starts
 // the three servers from the parsed options (ports moved to free loopback
@@ -99,6 +107,10 @@ func TestNATSCluster(t *testing.T) {
 		// The durability decision documented in the files and README.
 		if o.SyncInterval != 2*time.Minute || o.SyncAlways {
 			t.Errorf("%s.conf: sync_interval %v (always %v), want the documented 2m", name, o.SyncInterval, o.SyncAlways)
+		}
+		// A frozen node is cut off in 2-3 s (natter nats's defaults too).
+		if o.Cluster.PingInterval != routePingInterval || o.Cluster.MaxPingsOut != routePingMax {
+			t.Errorf("%s.conf: cluster ping_interval %v, ping_max %d; want %v, %d", name, o.Cluster.PingInterval, o.Cluster.MaxPingsOut, routePingInterval, routePingMax)
 		}
 		if o.LameDuckDuration != 30*time.Second || o.LameDuckGracePeriod != 10*time.Second {
 			t.Errorf("%s.conf: lame duck %v, grace %v; want 30s, 10s", name, o.LameDuckDuration, o.LameDuckGracePeriod)
@@ -239,6 +251,9 @@ func TestNATSDisasterRecovery(t *testing.T) {
 		}
 		if c.o.Cluster.Name != c.region || len(c.o.Routes) != 3 {
 			t.Errorf("%s.conf: cluster %q with %d routes; want cluster %q of 3", c.region, c.o.Cluster.Name, len(c.o.Routes), c.region)
+		}
+		if c.o.Cluster.PingInterval != routePingInterval || c.o.Cluster.MaxPingsOut != routePingMax {
+			t.Errorf("%s.conf: cluster ping_interval %v, ping_max %d; want %v, %d", c.region, c.o.Cluster.PingInterval, c.o.Cluster.MaxPingsOut, routePingInterval, routePingMax)
 		}
 		if c.o.SyncInterval != 2*time.Minute || c.o.SyncAlways {
 			t.Errorf("%s.conf: sync_interval %v, want 2m", c.region, c.o.SyncInterval)

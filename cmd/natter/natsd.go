@@ -28,8 +28,8 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var (
 		conf, name, host, clusterName, routes, store string
-		port, httpPort, clusterPort                  int
-		syncInterval, lameDuck                       time.Duration
+		port, httpPort, clusterPort, routePingsOut   int
+		syncInterval, lameDuck, routePing            time.Duration
 		logs                                         bool
 	)
 	fs.str(&conf, "config", "NATTER_NATSD_CONFIG", "", "nats-server configuration file; the flags below that are set override it")
@@ -42,6 +42,8 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.str(&routes, "routes", "NATTER_NATSD_ROUTES", "", "nats://host:port route URLs of the cluster's nodes, comma-separated (this node's own may be listed)")
 	fs.str(&store, "store", "NATTER_NATSD_STORE", "./data/nats", "JetStream store directory")
 	fs.duration(&syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "JetStream fsync interval (0 = nats-server default, 2m)")
+	fs.duration(&routePing, "route-ping-interval", "NATTER_NATSD_ROUTE_PING_INTERVAL", defaultRoutePing, "ping the other nodes over each route this often (nats-server's default: 2m, at most 30s for routes)")
+	fs.integer(&routePingsOut, "route-max-pings-out", "NATTER_NATSD_ROUTE_MAX_PINGS_OUT", defaultRoutePingsOut, "close a route whose node left this many pings unanswered (a frozen node: its Raft groups and interest go with it)")
 	fs.duration(&lameDuck, "lame-duck", "NATTER_NATSD_LAME_DUCK", 0, "on SIGTERM, move clients to the other nodes over this interval before stopping (0 = stop at once)")
 	fs.boolean(&logs, "log", "NATTER_NATSD_LOG", true, "write nats-server's log to stderr")
 	if err := parse(fs, args); err != nil {
@@ -82,10 +84,25 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			cfg.MaxPayload = base.MaxPayload
 		}
 	}
+	if routePing <= 0 {
+		return &node.SettingError{Setting: "--route-ping-interval (NATTER_NATSD_ROUTE_PING_INTERVAL)", Err: fmt.Errorf("%v: must be above 0", routePing)}
+	}
+	if routePingsOut < 1 {
+		return &node.SettingError{Setting: "--route-max-pings-out (NATTER_NATSD_ROUTE_MAX_PINGS_OUT)", Err: fmt.Errorf("%d: must be at least 1", routePingsOut)}
+	}
+	if cfg.Base == nil {
+		cfg.Base = &server.Options{}
+	}
+	// The file's cluster ping settings stand unless a flag or variable sets
+	// them.
+	set := setFlags(fs)
+	if set["route-ping-interval"] || cfg.Base.Cluster.PingInterval == 0 {
+		cfg.Base.Cluster.PingInterval = routePing
+	}
+	if set["route-max-pings-out"] || cfg.Base.Cluster.MaxPingsOut == 0 {
+		cfg.Base.Cluster.MaxPingsOut = routePingsOut
+	}
 	if lameDuck > 0 {
-		if cfg.Base == nil {
-			cfg.Base = &server.Options{}
-		}
 		cfg.Base.LameDuckDuration = lameDuck
 		cfg.Base.LameDuckGracePeriod = lameDuck / 3
 	}
@@ -149,6 +166,17 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("nats: second signal: forcing exit")
 	}
 }
+
+// A node that stops answering without closing its routes (a frozen process,
+// a half-open connection) is cut off by the others when a route ping is
+// due while defaultRoutePingsOut are unanswered, defaultRoutePing apart:
+// 2-3 s after it froze, where nats-server's defaults (every 30 s for routes, 2
+// outstanding) keep routing requests and interest to it for a minute or
+// more. infra/nats/cluster/n*.conf set the same values.
+const (
+	defaultRoutePing     = time.Second
+	defaultRoutePingsOut = 2
+)
 
 // setFlags reports which flags were given on the command line or through
 // their environment variable.
