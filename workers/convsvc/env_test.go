@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.mongodb.org/mongo-driver/event"
 
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/convsvc"
@@ -46,6 +47,8 @@ type envConfig struct {
 	maxPayload int32
 	// clientTimeout of e.cl; zero means the client's default.
 	clientTimeout time.Duration
+	// monitor sees the store's commands (nil: none).
+	monitor *event.CommandMonitor
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -63,7 +66,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.emb.Stop(context.Background()) })
-	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI()})
+	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
 	if err != nil {
 		t.Fatal(err)
 	}
