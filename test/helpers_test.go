@@ -20,11 +20,13 @@ var testKey = auth.Key{ID: "k1", Alg: auth.AlgHS256, Secret: []byte("natter-test
 // edgeConfig is the edge configuration the tests use unless they change it.
 func edgeConfig() node.EdgeConfig {
 	return node.EdgeConfig{
-		Auth:     auth.Config{Keys: []auth.Key{testKey}, Audience: "natter-test"},
-		Rate:     10_000,
-		Burst:    10_000,
-		Origins:  []string{"https://app.example"},
-		LameDuck: 200 * time.Millisecond,
+		Auth:      auth.Config{Keys: []auth.Key{testKey}, Audience: "natter-test"},
+		Rate:      10_000,
+		Burst:     10_000,
+		RESTRate:  10_000,
+		RESTBurst: 10_000,
+		Origins:   []string{"https://app.example"},
+		LameDuck:  200 * time.Millisecond,
 	}
 }
 

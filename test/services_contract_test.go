@@ -266,7 +266,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 
 	const conv, user = "g_7f3a9c", "alice"
 	roles := append([]string{node.RoleEdge, "webhook_billing"}, node.AllRoles...)
-	convOps := opsOf(t, "../workers/convsvc")
+	convOps := opsOf(t, "../jetstream/convapi")
 	apiOps := opsOf(t, "../workers/svcapi")
 	if !slices.Equal(apiOps, slices.Sorted(slices.Values(svcapi.Ops))) {
 		t.Fatalf("svcapi.Ops %v lists not every op constant %v", svcapi.Ops, apiOps)

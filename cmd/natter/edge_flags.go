@@ -28,6 +28,8 @@ const secretKeyID = "default"
 type edgeFlags struct {
 	maxBody, burst, sendQueue       int
 	rate                            float64
+	restRate                        float64
+	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
 	authFlags
@@ -113,6 +115,8 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.String(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
 	fs.Float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection", cli.Min(1))
+	fs.Float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user on each edge (token bucket refill)", cli.Positive[float64]())
+	fs.Int(&e.restBurst, "rest-burst", "NATTER_REST_BURST", protocol.DefaultBurst, "REST token bucket size per user", cli.Min(1))
 	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
 	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
@@ -137,6 +141,8 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.Origins = cli.SplitList(e.origins)
 	cfg.Edge.Rate = e.rate
 	cfg.Edge.Burst = e.burst
+	cfg.Edge.RESTRate = e.restRate
+	cfg.Edge.RESTBurst = e.restBurst
 	cfg.Edge.SendQueue = e.sendQueue
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout

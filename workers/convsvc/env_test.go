@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.mongodb.org/mongo-driver/event"
 
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -48,6 +49,8 @@ type envConfig struct {
 	maxPayload int32
 	// clientTimeout of e.cl; zero means the client's default.
 	clientTimeout time.Duration
+	// monitor sees the store's commands (nil: none).
+	monitor *event.CommandMonitor
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -55,7 +58,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	e := &env{dir: t.TempDir(), svcCfg: cfg.svc}
 	e.srv = testenv.StartNATS(t, testenv.WithStoreDir(e.dir), testenv.WithMaxPayload(cfg.maxPayload))
 	e.emb = storetest.StartEmbedded(t, "")
-	e.st = storetest.Open(t, e.emb.URI())
+	e.st = storetest.Open(t, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
 	e.svc = e.startService(t)
 	e.nc = e.connect(t)
 	e.cl = convapi.NewClient(e.nc, cfg.clientTimeout)

@@ -98,7 +98,7 @@ func benchDrain(b *testing.B, root string, rows int, handler string, batch, conc
 		}
 		have = n
 	}
-	st := storetest.Open(b, storetest.StartEmbedded(b, storeDir).URI())
+	st := storetest.Open(b, store.Config{URI: storetest.StartEmbedded(b, storeDir).URI()})
 
 	for b.Loop() {
 		b.StopTimer()

@@ -24,7 +24,7 @@ func openEmbeddedAt(t testing.TB, dir string, start func(context.Context, string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	return storetest.Open(t, emb.URI())
+	return storetest.Open(t, store.Config{URI: emb.URI()})
 }
 
 func msg(conv string, seq uint64) natter.Message {

@@ -32,10 +32,11 @@ func StartEmbedded(tb testing.TB, dir string) *store.Embedded {
 	return emb
 }
 
-// Open opens a Store on uri and closes it when tb ends.
-func Open(tb testing.TB, uri string) *store.Store {
+// Open opens a Store with cfg (its URI: an embedded store's, say) and
+// closes it when tb ends.
+func Open(tb testing.TB, cfg store.Config) *store.Store {
 	tb.Helper()
-	s, err := store.Open(context.Background(), store.Config{URI: uri})
+	s, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
@@ -51,5 +52,5 @@ func Open(tb testing.TB, uri string) *store.Store {
 // both ended when tb ends.
 func New(tb testing.TB) *store.Store {
 	tb.Helper()
-	return Open(tb, StartEmbedded(tb, "").URI())
+	return Open(tb, store.Config{URI: StartEmbedded(tb, "").URI()})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/store"
 	"github.com/natter-im/natter/workers/store/storetest"
 )
 
@@ -23,7 +24,7 @@ func TestNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr = u.Host
-		s := storetest.Open(t, emb.URI())
+		s := storetest.Open(t, store.Config{URI: emb.URI()})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		m := natter.Message{ID: "m_c1_1", Conv: "c1", Seq: 1, From: "alice", Cmid: "1", Body: "hi", TS: time.Now().UnixMilli()}
