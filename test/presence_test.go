@@ -202,3 +202,58 @@ func TestPresenceBoundPerConnection(t *testing.T) {
 	alice.request("d", `{"op":"presence.unsub","id":"d","users":["u0"]}`, nil)
 	alice.subscribe("e", "extra")
 }
+
+// TestTyping: a typing frame reaches the other members' devices on every
+// edge, not the typer's; it is never stored; a flood is rate_limited for
+// the flooder only.
+func TestTyping(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{edges: 1})
+	alice := mustDial(t, m.edges[0], "alice")
+	alice2 := mustDial(t, m.edges[1], "alice")
+	bob1 := mustDial(t, m.edges[0], "bob")
+	bob2 := mustDial(t, m.edges[1], "bob")
+	carol := mustDial(t, m.edges[1], "carol")
+	conv := alice.createGroup("pals", "bob", "carol")
+
+	alice.request("t1", fmt.Sprintf(`{"op":"typing","id":"t1","conv":%q,"state":"started"}`, conv.ID), nil)
+	for _, c := range []*rawConn{bob1, bob2, carol} {
+		f := c.nextOf(protocol.FrameTyping)
+		if *f.Typing != (protocol.TypingFrame{Conv: conv.ID, User: "alice", State: protocol.TypingStarted, ExpiresMS: protocol.TypingExpiresMS}) {
+			t.Fatalf("typing push %+v", f.Typing)
+		}
+	}
+	// Three in a row pass (burst 3 with the first), the fourth is refused;
+	// carol is not affected.
+	alice.request("t2", fmt.Sprintf(`{"op":"typing","id":"t2","conv":%q,"state":"started"}`, conv.ID), nil)
+	alice.request("t3", fmt.Sprintf(`{"op":"typing","id":"t3","conv":%q,"state":"stopped"}`, conv.ID), nil)
+	alice.write(fmt.Sprintf(`{"op":"typing","id":"t4","conv":%q,"state":"started"}`, conv.ID))
+	if f := alice.reply("t4"); f.T != protocol.FrameErr || f.Err.Code != protocol.CodeRateLimited {
+		t.Fatalf("flood: %+v %+v", f, f.Err)
+	}
+	carol.request("c1", fmt.Sprintf(`{"op":"typing","id":"c1","conv":%q,"state":"started"}`, conv.ID), nil)
+	if f := bob2.nextOf(protocol.FrameTyping); f.Typing.User != "alice" {
+		t.Fatalf("bob2: %+v", f.Typing)
+	}
+	if f := bob2.nextOf(protocol.FrameTyping); f.Typing.User != "alice" || f.Typing.State != protocol.TypingStopped || f.Typing.ExpiresMS != 0 {
+		t.Fatalf("bob2: %+v", f.Typing)
+	}
+	if f := bob2.nextOf(protocol.FrameTyping); f.Typing.User != "carol" {
+		t.Fatalf("bob2: %+v", f.Typing)
+	}
+	// alice's other device got carol's, never her own.
+	if f := alice2.nextOf(protocol.FrameTyping); f.Typing.User != "carol" {
+		t.Fatalf("alice2 got %+v", f.Typing)
+	}
+	// Never stored: no history, no head, nothing in sync.
+	var page protocol.HistoryResult
+	bob1.request("h", fmt.Sprintf(`{"op":"history","id":"h","conv":%q}`, conv.ID), &page)
+	if len(page.Msgs) != 0 {
+		t.Fatalf("history holds %+v", page.Msgs)
+	}
+	var sync protocol.SyncResult
+	bob1.request("y", fmt.Sprintf(`{"op":"sync","id":"y","cursors":{%q:0}}`, conv.ID), &sync)
+	if len(sync.Convs) != 1 || sync.Convs[0].Head != 0 || len(sync.Convs[0].Msgs) != 0 {
+		t.Fatalf("sync %+v", sync)
+	}
+}
