@@ -178,6 +178,13 @@ type StormFigures struct {
 	Acked    uint64 `json:"acked"`
 	Received uint64 `json:"received"`
 	Lost     uint64 `json:"lost"`
+	// Presence is --storm-presence (0: off); PresenceEvents the presence
+	// events the clients got from just before the kill to the end, and
+	// PresencePerSecond those per second of the resume window (kill to the
+	// last resume).
+	Presence          int     `json:"presence,omitempty"`
+	PresenceEvents    uint64  `json:"presence_events,omitempty"`
+	PresencePerSecond float64 `json:"presence_per_s,omitempty"`
 }
 
 // Ratio compares a natter figure with its baseline.
