@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/edge/protocol"
 )
 
 // runStormJob connects clients [From, To); the first TrafficPairs pairs
@@ -243,7 +245,16 @@ func stormPresence(ctx context.Context, cs []*client.Client, n, conc int, prefix
 			for i, c := range g {
 				users[i] = c.User()
 			}
-			if _, err := g[0].CreateGroup(ctx, fmt.Sprintf("%spresence%d", prefix, k), users[1:]...); err != nil {
+			// A loaded store answers unavailable, which the SDK does not
+			// retry for a group (not idempotent): try again a few times.
+			var err error
+			for try := 0; try < 5; try++ {
+				if _, err = g[0].CreateGroup(ctx, fmt.Sprintf("%spresence%d", prefix, k), users[1:]...); !errors.Is(err, &client.Error{Code: protocol.CodeUnavailable}) {
+					break
+				}
+				time.Sleep(time.Duration(200<<try) * time.Millisecond)
+			}
+			if err != nil {
 				fail(fmt.Errorf("bench: storm: create presence group: %w", err))
 				return
 			}
