@@ -26,9 +26,8 @@ alive() { ps -o stat= --sid "$pid" | grep -qv '^Z'; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 echo "firstrun: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(go version)"
-start=$(now)
-go tool task --version
-echo "firstrun: go tool task --version: $(since "$start") s (cold caches)"
+TIMEFORMAT='firstrun: go tool task --version: %R s (cold caches; CPU %U s user, %S s system)'
+time go tool task --version
 
 # The task process runs in a process group of its own (setsid) so that the
 # cleanup can end whatever it leaves behind.
