@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // startTier starts "natter edge" or "natter worker" and waits for its ready
@@ -98,13 +100,12 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	// Wait until the shutdown has begun, then signal again once the window in
 	// which a repeat counts as the same stop request is over.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), "lame duck") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no lame duck:\n%s", p.stderr)
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if s := p.stderr.String(); !strings.Contains(s, "lame duck") {
+			return fmt.Errorf("no lame duck:\n%s", s)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	time.Sleep(time.Until(first.Add(repeatWindow)))
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -139,13 +140,12 @@ func TestRepeatSignalIsSameStop(t *testing.T) {
 		}
 		first := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(p.stderr.String(), "lame duck") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no lame duck:\n%s", p.stderr)
+		testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if s := p.stderr.String(); !strings.Contains(s, "lame duck") {
+				return fmt.Errorf("no lame duck:\n%s", s)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		if time.Since(first) > repeatWindow/2 {
 			t.Logf("attempt %d: second signal %v after the first, too late to tell", attempt, time.Since(first))

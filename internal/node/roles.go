@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"os"
 	"strconv"
@@ -60,7 +61,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convsvc.NewClient(n.nc, 0), Members: members},
+			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convapi.NewClient(n.nc, 0), Members: members},
 				svcapi.Config{Version: n.cfg.Version, MaxBody: n.cfg.serviceMaxBody(), Metadata: n.metadata(role), Logger: lg})
 			if err != nil {
 				return fmt.Errorf("node: service API: %w", err)
@@ -238,9 +239,9 @@ func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 }
 
 // memberCache returns the node's membership cache, closed at shutdown.
-func (n *Node) memberCache(ctx context.Context) (*convsvc.MemberCache, error) {
+func (n *Node) memberCache(ctx context.Context) (*convapi.MemberCache, error) {
 	if n.members == nil {
-		m, err := convsvc.NewMemberCache(ctx, n.nc, convsvc.NewClient(n.nc, 0), 0, 0)
+		m, err := convapi.NewMemberCache(ctx, n.nc, convapi.NewClient(n.nc, 0), 0, 0)
 		if err != nil {
 			return nil, fmt.Errorf("node: member cache: %w", err)
 		}
@@ -257,8 +258,8 @@ func (n *Node) startEdge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := convsvc.NewClient(n.nc, 0)
-	members, err := convsvc.NewMemberCache(ctx, n.nc, client, 0, 0)
+	client := convapi.NewClient(n.nc, 0)
+	members, err := convapi.NewMemberCache(ctx, n.nc, client, 0, 0)
 	if err != nil {
 		return fmt.Errorf("node: member cache: %w", err)
 	}
