@@ -9,6 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/msglog"
+
 	"github.com/natter-im/natter/workers/persist"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/store"
@@ -127,5 +130,46 @@ func TestArchiveBlocksAfterRestart(t *testing.T) {
 	e.blocksSettled(t, "a4", 200/store.BlockSize)
 	if n, _ := e.st.CountBlocks(ctx, ""); n != 200/store.BlockSize {
 		t.Fatal(fmt.Sprintf("%d blocks in all", n))
+	}
+}
+
+// TestArchiveBlocksSkipDeadLetter: a message the store refuses until it is
+// dead-lettered is in the log but not in the messages collection; the block
+// holding it (which persist reads from the log, since it never completes in
+// memory) is not written, so the blocks hold only what the messages
+// collection holds; the next block is written.
+func TestArchiveBlocksSkipDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.send(t, "a5", 0, 20)
+	bad, err := e.log.Append(ctx, msglog.Send{Conv: "a5", From: "alice", Cmid: "bad", Body: "POISON"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send(t, "a5", 20, 150) // seqs 1..151: blocks 0 (with the poison) and 1
+	h := persist.New(e.st, e.log, nil, persist.WithFaults(persist.Faults{
+		Fail: func(m natter.Message) bool { return m.Body == "POISON" },
+	}))
+	e.runner(t, h)
+	e.settled(t, "a5", 150) // the poison dead-lettered, every other stored
+	if _, err := e.st.GetMessage(ctx, bad.ID); err == nil {
+		t.Fatal("the failing message was stored")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, ok, err := e.st.ArchiveRange(ctx, "a5", store.BlockSize+1, 2*store.BlockSize); err != nil || ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("block 1 not written")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if msgs, ok, err := e.st.ArchiveRange(ctx, "a5", 1, store.BlockSize); err != nil || ok {
+		t.Fatalf("block 0 written with the dead-lettered message: ok=%v %v; seq %d in it: %+v", ok, err, bad.Seq, msgs[bad.Seq-1:bad.Seq])
+	}
+	if n, err := e.st.CountBlocks(ctx, "a5"); err != nil || n != 1 {
+		t.Fatalf("%d blocks, want 1: %v", n, err)
 	}
 }
