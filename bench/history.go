@@ -34,6 +34,9 @@ type filler struct {
 	k     int // entries appended
 	// progress is k for the progress line, updated every 4,096 entries.
 	progress atomic.Int64
+	// keep, when set, is called with each message appended (the archive
+	// mode stores them too).
+	keep func(natter.Message)
 }
 
 // stored is about how many entries the filler has appended.
@@ -128,6 +131,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		m := natter.Message{ID: msglog.MessageID(conv, f.from, cmid), Conv: conv, Seq: seq, From: f.from, Cmid: cmid,
 			Type: msglog.DefaultType, Body: string(pad), TS: time.Now().UnixMilli()}
 		data, _ := json.Marshal(m)
+		if f.keep != nil {
+			f.keep(m)
+		}
 		msg := &nats.Msg{Subject: subjects.Msg(conv), Data: data, Header: nats.Header{}}
 		msg.Header.Set(msglog.HeaderSeq, strconv.FormatUint(seq, 10))
 		msg.Header.Set(msglog.HeaderBlk, strconv.FormatUint(blk, 10))
@@ -158,6 +164,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 // messages in the stream, spread round robin over --history-convs
 // conversations of one user.
 func (r *runner) history(ctx context.Context) ([]*Result, error) {
+	if r.cfg.HistoryMode == HistoryArchive {
+		return r.historyArchive(ctx)
+	}
 	sizes := r.cfg.HistorySizes
 	// Only the conversations service runs: the fill is for the reads, it
 	// would otherwise keep the persist and fan-out workers busy for minutes.

@@ -178,6 +178,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	})
 	integer(&c.HistoryConvs, "history-convs", 100, "history: conversations the fill spreads over, round robin", cli.Min(1))
 	integer(&c.HistoryReads, "history-reads", 2000, "history: newest-page reads per size", cli.Min(1))
+	str(&c.HistoryMode, "history-mode", HistoryNewest, "history: newest (newest-50 pages from the hot tier) or archive (200-message history and sync pages older than the hot tier, read from the archive; sizes are messages in MongoDB)")
 	duration(&c.FillTimeout, "fill-timeout", 3*time.Minute, "history: bound on the fill", positive)
 	fs.Float(&c.RateFrac, "rate-frac", envName("rate-frac"), 0, "persist: measure the flat-out rate first, then run at this fraction of it (soak: 0.8); 0 = no calibration", cli.Between(0.0, 1.0))
 	duration(&c.Calibrate, "calibrate", 15*time.Second, "persist: window of the flat-out measurement of --rate-frac", positive)
@@ -211,6 +212,8 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 		return c, errors.New("--jwt-secret is required with --url")
 	case c.Scenario == "persist" && len(c.Roles) > 0 && !slices.Contains(c.Roles, node.RolePersist):
 		return c, fmt.Errorf("--roles %s: persist measures the %s role; include it", strings.Join(c.Roles, ","), node.RolePersist)
+	case c.HistoryMode != HistoryNewest && c.HistoryMode != HistoryArchive:
+		return c, fmt.Errorf("--history-mode %q: want %s or %s", c.HistoryMode, HistoryNewest, HistoryArchive)
 	case c.StormMode != StormKill && c.StormMode != StormGraceful:
 		return c, fmt.Errorf("--storm-mode %q: want %s or %s", c.StormMode, StormKill, StormGraceful)
 	}
