@@ -223,7 +223,7 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		hp := HistoryPoint{Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
+		hp := HistoryPoint{Page: "newest-50", Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
 			Reads: d.delivered, Latency: d.lat.latency()}
 		res.History = append(res.History, hp)
 		res.Sent += d.sent

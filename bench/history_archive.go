@@ -120,16 +120,16 @@ func (r *runner) historyArchive(ctx context.Context) ([]*Result, error) {
 
 	var total float64
 	var cpu *CPU
+	var before int64 // stored before this size's fill (the first's includes the read conversations')
 	for _, size := range r.cfg.HistorySizes {
 		t0 := time.Now()
-		before := w.n.Load()
 		stop := r.ticker("history archive fill", func() string {
 			return fmt.Sprintf("stored %s of %s", commas(w.n.Load()), commas(int64(size)))
 		})
 		err := w.fill(ctx, int(size), deadline)
 		stop()
 		took := time.Since(t0).Seconds()
-		if before == int64(len(kept)) {
+		if before == 0 {
 			took += readSeconds
 		}
 		if err != nil {
@@ -142,11 +142,12 @@ func (r *runner) historyArchive(ctx context.Context) ([]*Result, error) {
 		if n := w.n.Load() - before; n > 0 {
 			res.note("stored %s messages in %.1f s (%s/s, InsertMessages and InsertBlocks of 1,000 straight into the store)", commas(n), took, fnum(float64(n)/took))
 		}
+		before = w.n.Load()
 		d, err := r.readArchive(ctx, t, readers, convs, oldest, stored)
 		if err != nil {
 			return nil, err
 		}
-		hp := HistoryPoint{Stored: stored, Convs: len(convs), PerConv: uint64(perConv), FillSeconds: round3(took),
+		hp := HistoryPoint{Page: "archive 200-message", Stored: stored, Convs: len(convs), PerConv: uint64(perConv), FillSeconds: round3(took),
 			Reads: d.delivered, Latency: d.lat.latency()}
 		res.History = append(res.History, hp)
 		res.Sent += d.sent

@@ -28,7 +28,8 @@ scenarios:
   fanout    one sender into a group of --members online members spread over --edges edges
   persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second;
             flat out, also the role alone (PERSIST paused while the sends build a backlog, then drained)
-  history   newest-50 page latency with --history-sizes messages stored in the stream
+  history   newest-50 page latency with --history-sizes messages stored in the stream;
+            --history-mode archive: 200-message pages older than the hot tier, sizes stored in MongoDB
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
   storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost
   suite     a quick run of every scenario with small sizes (writes --json)
@@ -126,7 +127,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	str(&c.JWTAudience, "jwt-aud", "", "aud claim of minted tokens")
 	str(&c.JWTIssuer, "jwt-iss", "", "iss claim of minted tokens")
 	str(&c.NATSURL, "nats-url", "", "NATS URL of the running natter (with --url): PERSIST backlog, history fill, JetStream baseline")
-	str(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline")
+	str(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline, archive history fill")
 	fs.Func("edge-pid", envName("edge-pid"), "pids of the server processes to measure with --url (CPU; idle: RSS of the first), comma-separated or repeated; default: the processes of this machine listening on the --url, --nats-url and --mongo-uri ports", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {

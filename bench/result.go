@@ -99,8 +99,11 @@ type PersistFigures struct {
 	BacklogSlopeAll float64 `json:"backlog_slope_all_per_s"`
 }
 
-// HistoryPoint is the newest-page latency with Stored messages in the stream.
+// HistoryPoint is the page latency with Stored messages in the stream
+// (newest pages) or in MongoDB (archive pages).
 type HistoryPoint struct {
+	// Page is the page read: "newest-50" or "archive 200-message".
+	Page        string   `json:"page,omitempty"`
 	Stored      uint64   `json:"stored"`
 	Convs       int      `json:"convs"`
 	PerConv     uint64   `json:"msgs_per_conv"`
@@ -398,8 +401,12 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 		}
 	}
 	for _, h := range r.History {
-		lines = append(lines, fmt.Sprintf("history: %s stored (%d convs x %s, filled in %.1f s): newest-50 page p50 %s ms, p99 %s ms over %d reads",
-			commas(int64(h.Stored)), h.Convs, commas(int64(h.PerConv)), h.FillSeconds,
+		page := h.Page
+		if page == "" {
+			page = "newest-50"
+		}
+		lines = append(lines, fmt.Sprintf("history: %s stored (%d convs x %s, filled in %.1f s): %s page p50 %s ms, p99 %s ms over %d reads",
+			commas(int64(h.Stored)), h.Convs, commas(int64(h.PerConv)), h.FillSeconds, page,
 			lat(h.Latency, func(l *Latency) float64 { return l.P50 }), lat(h.Latency, func(l *Latency) float64 { return l.P99 }), h.Reads))
 	}
 	if i := r.Idle; i != nil {

@@ -12,17 +12,21 @@ import (
 // BenchmarkArchiveWrite is the persist worker's store writes for batches of
 // 256 messages over 4 conversations (4 complete blocks a batch): op=msgs
 // is the messages' InsertMessages, op=blocks the blocks' InsertBlocks, each
-// alone, on a fresh embedded store. cpu-us/msg is this process's CPU
+// alone, on a fresh embedded store; blocks1 and blocks16 are InsertBlocks
+// of 1 and 16 blocks a call. cpu-us/msg is this process's CPU
 // (FerretDB, SQLite, the driver) per message archived. Run with
 //
 //	go test -run '^$' -bench ArchiveWrite -benchtime 200x -timeout 30m ./workers/store/
 func BenchmarkArchiveWrite(b *testing.B) {
-	for _, op := range []string{"msgs", "blocks"} {
+	for _, op := range []string{"msgs", "blocks", "blocks1", "blocks16"} {
 		b.Run("op="+op, func(b *testing.B) {
 			ctx := context.Background()
 			emb, st := openBench(b, b.TempDir(), "", "none")
 			defer closeBench(b, emb, st)
-			convs := []string{benchConv(0), benchConv(1), benchConv(2), benchConv(3)}
+			var convs []string
+			for i := range map[string]int{"blocks1": 1, "blocks16": 16}[op] + 4*map[string]int{"msgs": 1, "blocks": 1}[op] {
+				convs = append(convs, benchConv(i))
+			}
 			next := uint64(1)
 			var cpu time.Duration
 			n := 0

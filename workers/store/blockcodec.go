@@ -18,9 +18,11 @@ import (
 //	<len>:<id> <len>:<from> <len>:<cmid> <len>:<type> <len>:<body> <len>:<ref> <ts delta>;
 //
 // without the spaces: every string as its length in bytes (decimal) and a
-// colon before its bytes, then the difference between its ts and the
-// previous message's (the first message's: its ts), a decimal integer with
-// an optional minus sign, and a semicolon. It is text (valid UTF-8 when the
+// colon before its bytes, or for from, type and ref "^" when it is the
+// previous message's (the sender of a run, "text", no ref; never for the
+// body, so a run of equal bodies costs what distinct ones do), then the difference between its
+// ts and the previous message's (the first message's: its ts), a decimal
+// integer with an optional minus sign, and a semicolon. It is text (valid UTF-8 when the
 // strings are, and the encoder makes them so), so the store keeps it as one
 // string value: on the embedded store a binary field is kept as base64, a
 // third larger, and this is about 60% of the messages' JSON before that.
@@ -32,6 +34,10 @@ import (
 //
 // A block written before this codec holds "msgs" instead (binary: each
 // message's JSON preceded by its length, a uvarint); it is read as before.
+
+// repeatable are the fields (in codec order) written "^" when they repeat
+// the previous message's: from, type, ref.
+var repeatable = [6]bool{false, true, false, true, false, true}
 
 // blockFields are the natter.Message fields the codec carries, by their
 // JSON names: the ones it writes and the two it derives (conv, seq).
@@ -46,14 +52,22 @@ func encodeBlockText(msgs []natter.Message) string {
 	}
 	b := make([]byte, 0, size)
 	var prev int64
+	var last [6]string
 	for i := range msgs {
 		m := &msgs[i]
-		b = appendField(b, m.ID)
-		b = appendField(b, m.From)
-		b = appendField(b, m.Cmid)
-		b = appendField(b, m.Type)
-		b = appendField(b, m.Body)
-		b = appendField(b, m.Ref)
+		for j, f := range [6]string{m.ID, m.From, m.Cmid, m.Type, m.Body, m.Ref} {
+			if !utf8.ValidString(f) {
+				f = validUTF8(f)
+			}
+			if i > 0 && repeatable[j] && f == last[j] {
+				b = append(b, '^')
+				continue
+			}
+			last[j] = f
+			b = strconv.AppendInt(b, int64(len(f)), 10)
+			b = append(b, ':')
+			b = append(b, f...)
+		}
 		b = strconv.AppendInt(b, m.TS-prev, 10)
 		b = append(b, ';')
 		prev = m.TS
@@ -61,18 +75,13 @@ func encodeBlockText(msgs []natter.Message) string {
 	return string(b)
 }
 
-// appendField appends s as <len>:<s>. A string that is not valid UTF-8 is
-// written as its JSON encoding decodes (each invalid byte U+FFFD): what a
-// reader of the message's JSON gets either way, and the store's strings
+// validUTF8 is s as its JSON encoding decodes (each invalid byte U+FFFD):
+// what a reader of the message's JSON gets either way; the store's strings
 // must be UTF-8.
-func appendField(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		raw, _ := json.Marshal(s)
-		_ = json.Unmarshal(raw, &s)
-	}
-	b = strconv.AppendInt(b, int64(len(s)), 10)
-	b = append(b, ':')
-	return append(b, s...)
+func validUTF8(s string) string {
+	raw, _ := json.Marshal(s)
+	_ = json.Unmarshal(raw, &s)
+	return s
 }
 
 // decodeBlockText returns the JSON of each message of c, the "c" of block
@@ -88,6 +97,13 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 	var f [6]string
 	for i := 0; len(c) > 0; i++ {
 		for j := range f {
+			if len(c) > 0 && c[0] == '^' {
+				if i == 0 || !repeatable[j] {
+					return nil, ErrBadBlock
+				}
+				c = c[1:] // f[j] stays the previous message's
+				continue
+			}
 			var ok bool
 			if f[j], c, ok = cutField(c); !ok {
 				return nil, ErrBadBlock

@@ -86,7 +86,7 @@ func TestBlockCodec(t *testing.T) {
 	checkCodec(t, blockOf("g_y", 2, "bad\xff", "x\xc3", "", "t", "\xed\xa0\x80", "", math.MaxInt64, -1))
 	// Damaged encodings are refused, never a panic.
 	good := encodeBlockText(blockOf("g_x", 0, "m_1", "alice", "c1", "text", "hello", "", 1, 1))
-	for _, bad := range []string{"", "x", good[:len(good)-1], good + "1:a", "99999999999:a", "-1:a", good[:20], strings.Replace(good, ";", ":", 1)} {
+	for _, bad := range []string{"", "x", "^" + good, good[:len(good)-1], good + "1:a", "99999999999:a", "-1:a", good[:20], strings.Replace(good, ";", ":", 1)} {
 		if _, err := decodeBlockText("g_x", 0, bad); err == nil {
 			t.Errorf("decode %q: no error", bad)
 		}
