@@ -249,7 +249,7 @@ func TestHistoryArchive(t *testing.T) {
 	}
 	for i, h := range r.History {
 		want := []uint64{8400, 9000}[i]
-		if h.Stored != want || h.Convs != 4 || h.PerConv != 2100 || h.Reads != 40 || h.Latency == nil || h.Latency.P99 <= 0 {
+		if h.Stored != want || h.Convs != 4 || h.PerConv != 2100 || h.Reads != 40 || h.Latency == nil || h.Latency.P99 <= 0 || h.ServerUsPerPage <= 0 {
 			t.Errorf("point %d: %+v", i, h)
 		}
 	}

@@ -225,13 +225,15 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 		}
 		hp := HistoryPoint{Page: "newest-50", Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
 			Reads: d.delivered, Latency: d.lat.latency()}
-		res.History = append(res.History, hp)
 		res.Sent += d.sent
 		res.Delivered += d.delivered
 		res.Errors += d.errors
 		res.Connected = d.connected
 		total += d.seconds()
-		cpu = addCPU(cpu, d.cpu("page", float64(d.delivered)))
+		pc := d.cpu("page", float64(d.delivered))
+		hp.ServerUsPerPage, hp.GeneratorUsPerPage = pc.ServerUsPerMsg, pc.GeneratorUsPerMsg
+		cpu = addCPU(cpu, pc)
+		res.History = append(res.History, hp)
 		if d.firstErr != "" {
 			res.note("first error: %s", d.firstErr)
 		}
