@@ -148,22 +148,6 @@ func checkSeqs(t testing.TB, msgs []natter.Message, conv string, from uint64, bo
 	}
 }
 
-// checkFor polls fn every `every` until it returns nil or total passes.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // freeAddr returns a local address with a port that was free just now.
 func freeAddr(t testing.TB) string {
 	t.Helper()

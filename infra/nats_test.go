@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -59,16 +60,8 @@ func localize(tb testing.TB, o *server.Options) {
 
 func connect(tb testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
+	nc := testenv.Connect(tb, urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return nc, testenv.JetStream(tb, nc)
 }
 
 // routePingInterval and routePingMax are the route ping settings of every
@@ -142,7 +135,7 @@ func TestNATSCluster(t *testing.T) {
 		o.Routes = routes
 		srvs[i] = startServer(t, o)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		for _, s := range srvs {
 			jsz, err := s.Jsz(nil)
 			if err != nil {
@@ -164,7 +157,7 @@ func TestNATSCluster(t *testing.T) {
 	defer cancel()
 	// Right after the election the meta leader may not answer yet: retry
 	// with a short deadline per attempt.
-	checkFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		_, err := streams.Apply(actx, js, streams.Config{Replicas: 3})
@@ -189,13 +182,13 @@ func TestNATSCluster(t *testing.T) {
 			srv.Shutdown()
 		}
 	}
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := js.Publish(pctx, subjects.Msg("c1"), []byte("after"), jetstream.WithMsgID("after-1"))
 		return err
 	})
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		info, err := s.Info(ctx)
 		if err != nil {
 			return err
@@ -327,7 +320,7 @@ func TestNATSDisasterRecovery(t *testing.T) {
 	west.LeafNode.Remotes[0].URLs = []*url.URL{{Scheme: "nats-leaf", Host: "127.0.0.1:" + strconv.Itoa(leafPort)}}
 	es := startServer(t, east)
 	ws := startServer(t, west)
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if es.NumLeafNodes() != 1 || ws.NumLeafNodes() != 1 {
 			return fmt.Errorf("leaf connection: east %d, west %d", es.NumLeafNodes(), ws.NumLeafNodes())
 		}
@@ -353,7 +346,7 @@ func TestNATSDisasterRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create the mirror in west: %v", err)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		info, err := ms.Info(ctx)
 		if err != nil {
 			return err

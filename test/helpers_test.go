@@ -214,17 +214,3 @@ func (c *rawConn) closeCode() (int, string) {
 		return -1, err.Error()
 	}
 }
-
-// checkFor polls fn every `every` until it returns nil or total passes.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met after %v: %v", total, err)
-}

@@ -2,6 +2,7 @@ package msglog_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -27,17 +29,10 @@ func TestAppendRetriesAfterNoAnswer(t *testing.T) {
 	p := newFreezeProxy(t, s.ClientURL())
 	// The proxy first; once it froze, the client's pings give it up and it
 	// reconnects to the server directly.
-	nc, err := nats.Connect(p.url()+","+s.ClientURL(), nats.DontRandomize(),
+	nc := testenv.Connect(t, p.url()+","+s.ClientURL(), nats.DontRandomize(),
 		nats.PingInterval(200*time.Millisecond), nats.MaxPingsOutstanding(2),
 		nats.ReconnectWait(50*time.Millisecond), nats.Timeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, nc)
 	l, err := msglog.New(context.Background(), nc, js, msglog.Config{AttemptTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -104,18 +99,17 @@ func TestAppendRetriesWhileNoLeader(t *testing.T) {
 		done <- result{ack, err}
 	}()
 	// The stream comes back once the append has found nobody to answer.
-	deadline := time.Now().Add(10 * time.Second)
-	for msglog.Stalls(l) == 0 {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if msglog.Stalls(l) > 0 {
+			return nil
+		}
 		select {
 		case r := <-done:
 			t.Fatalf("append returned while the stream was gone: %+v, %v", r.ack, r.err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no stalled attempt within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("no stalled attempt")
+	})
 	if _, err := streams.Apply(ctx, js, streams.Config{}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -97,7 +98,7 @@ func checkSendGap(t *testing.T, d time.Duration) {
 // returns how long after at each had another leader.
 func (e *env) waitElected(t *testing.T, js jetstream.JetStream, victim *cluster.Proc, at time.Time, msgs bool) (msgsAfter, fanoutAfter time.Duration) {
 	t.Helper()
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if msgs && msgsAfter == 0 {
@@ -130,7 +131,7 @@ func (e *env) fanoutAwayFrom(t *testing.T, msgsLead *cluster.Proc) *cluster.Proc
 		}
 	}
 	var lead *cluster.Proc
-	checkFor(t, 60*time.Second, 250*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 250*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		p, err := e.consumerLeader(ctx, e.js, subjects.ConsumerFanout)
@@ -200,7 +201,7 @@ func stopLeader(t *testing.T, e *env) string {
 		}
 	}()
 	var newLead *cluster.Proc
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		p, err := e.msgsLeader(ctx, others)
