@@ -2,6 +2,7 @@ package persist_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/msglog"
 
 	"github.com/natter-im/natter/workers/persist"
@@ -22,17 +24,13 @@ import (
 func (e *env) blocksSettled(t *testing.T, conv string, want int64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		n, err := e.st.CountBlocks(ctx, conv)
-		if err == nil && n == want {
-			break
+		if err == nil && n != want {
+			err = fmt.Errorf("%s: %d blocks (want %d)", conv, n, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d blocks (want %d), %v", conv, n, want, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	last := uint64(want) * store.BlockSize
 	got, ok, err := e.st.ArchiveRange(ctx, conv, 1, last)
 	if err != nil || !ok {
@@ -156,16 +154,13 @@ func TestArchiveBlocksSkipDeadLetter(t *testing.T) {
 	if _, err := e.st.GetMessage(ctx, bad.ID); err == nil {
 		t.Fatal("the failing message was stored")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, ok, err := e.st.ArchiveRange(ctx, "a5", store.BlockSize+1, 2*store.BlockSize); err != nil || ok {
-			break
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		_, ok, err := e.st.ArchiveRange(ctx, "a5", store.BlockSize+1, 2*store.BlockSize)
+		if err == nil && !ok {
+			err = errors.New("block 1 not written")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("block 1 not written")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	if msgs, ok, err := e.st.ArchiveRange(ctx, "a5", 1, store.BlockSize); err != nil || ok {
 		t.Fatalf("block 0 written with the dead-lettered message: ok=%v %v; seq %d in it: %+v", ok, err, bad.Seq, msgs[bad.Seq-1:bad.Seq])
 	}
