@@ -142,7 +142,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		if prev != "" {
 			msg.Header.Set(msglog.HeaderPrev, prev)
 		}
-		fut, perr := f.js.PublishMsgAsync(msg)
+		// At the in-flight limit a publish waits for room rather than
+		// failing after the default 200 ms on a loaded machine.
+		fut, perr := f.js.PublishMsgAsync(msg, jetstream.WithStallWait(10*time.Second))
 		if perr != nil {
 			err = fmt.Errorf("history: fill: %w", perr)
 			break
