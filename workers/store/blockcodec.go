@@ -20,12 +20,13 @@ import (
 // without the spaces: every string as its length in bytes (decimal) and a
 // colon before its bytes, or for from, type and ref "^" when it is the
 // previous message's (the sender of a run, "text", no ref; never for the
-// body, so a run of equal bodies costs what distinct ones do), then the difference between its
-// ts and the previous message's (the first message's: its ts), a decimal
-// integer with an optional minus sign, and a semicolon. It is text (valid UTF-8 when the
-// strings are, and the encoder makes them so), so the store keeps it as one
-// string value: on the embedded store a binary field is kept as base64, a
-// third larger, and this is about 60% of the messages' JSON before that.
+// body, so a run of equal bodies costs what distinct ones do), then the
+// difference between its ts and the previous message's (the first
+// message's: its ts), a decimal integer with an optional minus sign, and a
+// semicolon. It is text (valid UTF-8 when the strings are, and the encoder
+// makes them so), so the store keeps it as one string value: on the
+// embedded store a binary field is kept as base64, a third larger, and this
+// is about 60% of the messages' JSON before that.
 // Written from the messages without encoding/json; read back into each
 // message's JSON exactly as json.Marshal writes a natter.Message
 // (FuzzBlockCodec checks both against encoding/json, and
