@@ -235,6 +235,29 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryArchive: the archive mode reads full 200-message pages older
+// than the hot tier at each size (the read conversations alone are 8,400
+// stored messages, so the first point is that many).
+func TestHistoryArchive(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "history", HistoryMode: bench.HistoryArchive, HistorySizes: []uint64{100, 9000}, HistoryReads: 40, Procs: 1})
+	if len(r.History) != 2 || r.Errors != 0 {
+		t.Fatalf("history %+v errors %d notes %v", r.History, r.Errors, r.Notes)
+	}
+	checkSplitCPU(t, r)
+	if r.CPU.Per != "page" || r.CPU.Count != 80 {
+		t.Errorf("cpu per %q over %v, want per page over 80 reads", r.CPU.Per, r.CPU.Count)
+	}
+	for i, h := range r.History {
+		want := []uint64{8400, 9000}[i]
+		if h.Stored != want || h.Convs != 4 || h.PerConv != 2100 || h.Reads != 40 || h.Latency == nil || h.Latency.P99 <= 0 || h.ServerUsPerPage <= 0 {
+			t.Errorf("point %d: %+v", i, h)
+		}
+	}
+	if !strings.Contains(r.Name, "archive") || len(r.Checks) != 2 {
+		t.Errorf("%q checks %+v", r.Name, r.Checks)
+	}
+}
+
 func TestIdle(t *testing.T) {
 	r := run(t, bench.Config{Scenario: "idle", Conns: 20, Hold: time.Second, Procs: 1})
 	i := r.Idle

@@ -61,6 +61,10 @@ type job struct {
 	// pages this job reads.
 	Convs []string `json:"convs,omitempty"`
 	Reads int      `json:"reads,omitempty"`
+	// ArchiveOldest, when set, makes history read 200-message pages below
+	// it (the hot tier's oldest seq of every conversation of Convs): from
+	// the archive.
+	ArchiveOldest uint64 `json:"archive_oldest,omitempty"`
 	// CPUProfile is where a child writes its CPU profile from go to its
 	// result (--gen-cpuprofile); empty means none.
 	CPUProfile string `json:"cpuprofile,omitempty"`
