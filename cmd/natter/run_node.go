@@ -42,11 +42,11 @@ func (c *commonFlags) register(fs *fset, mode node.Mode) {
 	fs.integer(&c.replicas, "replicas", "NATTER_REPLICAS", 1, "replicas of every stream and KV bucket (3 on a cluster)")
 	fs.integer(&c.hotTier, "hot-tier", "NATTER_HOT_TIER", 10_000, "newest messages per conversation kept in JetStream")
 	fs.duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", 2*time.Minute, "JetStream duplicate window of the message log")
-	fs.duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "how long a send's client message id is remembered")
+	fs.duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "ignored (kept so that existing command lines start): a retry is answered from the log or the archive for as long as they hold its message")
 	fs.integer(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered")
 	fs.duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery")
 	fs.duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)")
-	fs.duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", time.Hour, "duplicate window of the EVENTS stream: an event re-published within it is stored once")
+	fs.duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", 2*time.Minute, "duplicate window of the EVENTS stream: an event re-published within it is stored once")
 	fs.str(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.str(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
 }
@@ -85,7 +85,6 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.Replicas = c.replicas
 	cfg.Streams.HotTier = int64(c.hotTier)
 	cfg.Streams.DedupWindow = c.dedup
-	cfg.Streams.IdemTTL = c.idemTTL
 	cfg.Streams.MaxDeliver = c.maxDeliver
 	cfg.Streams.AckWait = c.ackWait
 	cfg.Streams.EventsMaxAge = c.eventsMaxAge

@@ -1,12 +1,15 @@
 package msglog
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Config of a [Log]. Zero values take the documented defaults.
 type Config struct {
-	// Logger receives warnings (an IDEM record that could not be written)
-	// and debug lines (append conflicts); scope it (component) before
-	// handing it in. Nil means discard.
+	// Logger receives warnings (no PERSIST consumer to bound the retry
+	// check) and debug lines (append conflicts); scope it (component)
+	// before handing it in. Nil means discard.
 	Logger *slog.Logger
 	// MaxRetries bounds how often one append re-reads the head after losing
 	// the compare-and-set race before it fails with [ErrConflict]. Zero
@@ -15,6 +18,14 @@ type Config struct {
 	// HeadCacheSize is how many conversation heads the log keeps in memory
 	// to append without reading the head first. Zero means 100,000.
 	HeadCacheSize int
+	// Archive answers the retry check of an append for messages the persist
+	// worker has archived ([Archive]). Nil means the log alone: a retry is
+	// then recognised only while its original is in the hot tier.
+	Archive Archive
+	// FloorTTL is how long the retry check reuses the PERSIST consumer's ack
+	// floor before it reads it again (one JetStream API request). Zero means
+	// 1s.
+	FloorTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -26,6 +37,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeadCacheSize <= 0 {
 		c.HeadCacheSize = 100_000
+	}
+	if c.FloorTTL <= 0 {
+		c.FloorTTL = time.Second
 	}
 	return c
 }

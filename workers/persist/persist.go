@@ -15,9 +15,8 @@ import (
 
 // Handler archives batches of log entries.
 type Handler struct {
-	st  *store.Store
-	log *msglog.Log
-	lg  *slog.Logger
+	st *store.Store
+	lg *slog.Logger
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite
@@ -26,11 +25,11 @@ type Handler struct {
 var _ runner.Handler = (*Handler)(nil)
 
 // New returns the persist handler.
-func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *Handler {
+func New(st *store.Store, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{st: st, log: l, lg: logger}
+	h := &Handler{st: st, lg: logger}
 	for _, o := range opts {
 		o(h)
 	}
@@ -69,12 +68,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}
-	errs := h.log.EnsureIdemBatch(ctx, batch)
-	for j, i := range idx {
-		if errs[j] != nil {
-			res[i] = runner.Result{Outcome: runner.Retry, Reason: errs[j].Error()}
-			continue
-		}
+	for _, i := range idx {
 		res[i] = runner.Result{Outcome: runner.Ack}
 	}
 	return res

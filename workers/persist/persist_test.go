@@ -109,7 +109,7 @@ func TestRedeliveryStoresOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.send(t, "c1", 0, 300)
-	real := persist.New(e.st, e.log, nil)
+	real := persist.New(e.st, nil)
 	var failed atomic.Bool
 	var redelivered atomic.Int64
 	e.runner(t, runner.HandlerFunc(func(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
@@ -145,7 +145,7 @@ func TestStoppedWorkerLosesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.send(t, "c2", 0, 200)
-	r1 := e.runner(t, persist.New(e.st, e.log, nil))
+	r1 := e.runner(t, persist.New(e.st, nil))
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
 	for n, _ := e.st.CountMessages(ctx, "c2"); n == 0; n, _ = e.st.CountMessages(ctx, "c2") {
@@ -158,30 +158,8 @@ func TestStoppedWorkerLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.send(t, "c2", 200, 400)
-	e.runner(t, persist.New(e.st, e.log, nil))
+	e.runner(t, persist.New(e.st, nil))
 	e.settled(t, "c2", 400)
-}
-
-// TestIdemRecordWritten: the persist worker creates the idempotency record of
-// every message it stores.
-func TestIdemRecordWritten(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.send(t, "c3", 0, 10)
-	kv, err := e.js.KeyValue(context.Background(), subjects.BucketIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Remove the edge's records, as if it died between append and its IDEM write.
-	id := msglog.MessageID("c3", "alice", "c5")
-	if err := kv.Purge(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	e.runner(t, persist.New(e.st, e.log, nil))
-	e.settled(t, "c3", 10)
-	if _, err := kv.Get(context.Background(), id); err != nil {
-		t.Fatalf("idempotency record not rewritten: %v", err)
-	}
 }
 
 // TestFaultHooks: the chaos suite's hooks. Fail makes the marked message
@@ -200,7 +178,7 @@ func TestFaultHooks(t *testing.T) {
 	e.send(t, "c4", 20, 40)
 	var writes atomic.Int64
 	var missing atomic.Value
-	h := persist.New(e.st, e.log, nil, persist.WithFaults(persist.Faults{
+	h := persist.New(e.st, nil, persist.WithFaults(persist.Faults{
 		Fail: func(m natter.Message) bool { return strings.Contains(m.Body, "POISON") },
 		AfterWrite: func(n int, batch []natter.Message) {
 			writes.Add(1)

@@ -67,11 +67,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 			}
 			n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
 		case RolePersist:
-			mlog, err := n.msgLog(ctx)
-			if err != nil {
-				return err
-			}
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, lg, persistFaults(n.cfg.Faults, lg)...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -228,7 +224,9 @@ func (n *Node) metadata(role string) map[string]string {
 // per-conversation locks serialise this process's appends).
 func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 	if n.mlog == nil {
-		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog")})
+		// The archive answers the retry check for archived messages
+		// (convsvc's message op over NATS: the log needs no MongoDB).
+		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog"), Archive: convsvc.NewClient(n.nc, 0)})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
