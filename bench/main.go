@@ -30,6 +30,8 @@ scenarios:
   history   newest-50 page latency with --history-sizes messages stored in the stream
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
   storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost
+  memory    the relay at a steady --rate (default 1,500 msg/s, 200 conns, 10m): the server's RSS every 10 s,
+            then (in-process) at rest after a restart on the same data
   suite     a quick run of every scenario with small sizes (writes --json)
 
 Without --url the bench starts natter dev in-process (temporary data dir, free ports).
@@ -70,7 +72,7 @@ func childPrefix(args []string) []string {
 	return nil
 }
 
-var scenarios = []string{"relay", "fanout", "persist", "history", "idle", "storm", "suite"}
+var scenarios = []string{"relay", "fanout", "persist", "history", "idle", "storm", "memory", "suite"}
 
 func parse(args []string, stderr io.Writer) (Config, error) {
 	var c Config
@@ -293,6 +295,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Report, error) {
 		results, err = r.idle(ctx)
 	case "storm":
 		results, err = r.storm(ctx)
+	case "memory":
+		results, err = r.memory(ctx)
 	case "suite":
 		results, rep.Warnings, err = r.suite(ctx)
 	default:

@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/natter-im/natter/cmd/natter/node"
+)
+
+// MemoryFigures are the memory scenario's: the server's RSS while the relay
+// runs at a steady rate, and at rest after a restart on the same data.
+type MemoryFigures struct {
+	// Series is one sample per interval from the start of the window.
+	Series []MemorySample `json:"series"`
+	// GrowthAfter2mMB is the largest RSS minus the RSS at 2 minutes (or at
+	// the first sample past a fifth of the window, for shorter runs).
+	GrowthAfter2mMB float64 `json:"growth_after_2m_mb"`
+	// GrowthFromSec is the sample time that growth counts from.
+	GrowthFromSec float64 `json:"growth_from_s"`
+	// Rest is the in-process node restarted on the same data with no
+	// traffic, after a GC that returns freed memory to the OS (the same
+	// process cannot show a fresh one's RSS otherwise); nil for --url.
+	Rest []MemorySample `json:"rest,omitempty"`
+}
+
+// MemorySample is one reading. HeapMB and HeapObjects are this process's
+// Go heap (in use after the last GC) and only for an in-process target.
+type MemorySample struct {
+	Sec         float64 `json:"s"`
+	RSSMB       float64 `json:"rss_mb"`
+	HeapMB      float64 `json:"heap_mb,omitempty"`
+	HeapObjects uint64  `json:"heap_objects,omitempty"`
+}
+
+// memoryEvery is the sampling interval of the memory scenario.
+const memoryEvery = 10 * time.Second
+
+// memory runs the relay at a steady rate (default 1,500 msg/s, 200
+// connections, 10 minutes) and samples the server's RSS every 10 s: this
+// process for the in-process natter dev (the generator runs in child
+// processes), else the first --edge-pid. Then, in-process, it restarts the
+// node on the same data and samples it at rest.
+func (r *runner) memory(ctx context.Context) ([]*Result, error) {
+	conns, rate := r.cfg.conns("memory"), r.cfg.Rate
+	if rate == 0 {
+		rate = 1500
+	}
+	pairs := conns / 2
+	if pairs < 1 {
+		return nil, fmt.Errorf("memory: --conns %d: need at least 2", conns)
+	}
+	t, err := startTarget(ctx, &r.cfg, targetOpts{edges: r.cfg.Edges})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { t.close() }()
+	pid := 0
+	if !t.local {
+		if len(t.pids) == 0 {
+			return nil, errors.New("memory: no server process to measure: give --edge-pid (or run on the machine of --url)")
+		}
+		pid = t.pids[0]
+	}
+	name := fmt.Sprintf("memory, relay at %s msg/s", commas(int64(rate)))
+	fig := &MemoryFigures{}
+	sample := func(t0 time.Time) (MemorySample, error) {
+		rss, err := rssOf(pid)
+		if err != nil {
+			return MemorySample{}, err
+		}
+		s := MemorySample{Sec: round3(time.Since(t0).Seconds()), RSSMB: mb(rss)}
+		if pid == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			s.HeapMB, s.HeapObjects = mb(int64(ms.HeapAlloc)), ms.HeapObjects
+		}
+		return s, nil
+	}
+	during := func(ctx context.Context, _ *fleet) error {
+		t0 := time.Now()
+		tick := time.NewTicker(memoryEvery)
+		defer tick.Stop()
+		for {
+			s, err := sample(t0)
+			if err != nil {
+				return err
+			}
+			fig.Series = append(fig.Series, s)
+			if time.Since(t0) >= r.cfg.Duration {
+				return nil
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	last := func() string {
+		if len(fig.Series) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("rss %.0f MB", fig.Series[len(fig.Series)-1].RSSMB)
+	}
+	base := r.jobBase("relay", t, t.urls)
+	d, err := r.drive(ctx, name, t, r.jobs(base, pairs, rate), hooks{during: during, status: last})
+	if err != nil {
+		return nil, err
+	}
+	res := r.result("memory", name, d, pairs*2, rate)
+	res.Target = t.name()
+	res.PersistPending = t.persistPending(ctx)
+	res.Memory = fig
+	fig.GrowthFromSec, fig.GrowthAfter2mMB = growthAfter(fig.Series, min(2*time.Minute, r.cfg.Duration/5))
+	if t.local {
+		if err := r.memoryRest(ctx, t, fig); err != nil {
+			res.note("restart at rest: %v", err)
+		}
+	}
+	res.note("RSS series (s: MB): %s", seriesLine(fig.Series))
+	if len(fig.Rest) > 0 {
+		res.note("after a restart on the same data, no traffic (s: MB RSS after a GC returned freed memory; Go heap MB, objects): %s", restLine(fig.Rest))
+	}
+	res.check("memory: RSS grows <= 50 MB after the first 2 minutes at a steady 1,500 msg/s for 10 minutes",
+		fmt.Sprintf("%.0f MB after %.0f s", fig.GrowthAfter2mMB, fig.GrowthFromSec), fig.GrowthAfter2mMB <= 50,
+		rate != 1500 || r.cfg.Duration < 10*time.Minute)
+	return []*Result{res}, nil
+}
+
+// memoryRest waits for the archive to catch up, restarts the in-process
+// node on the same data and samples it at rest.
+func (r *runner) memoryRest(ctx context.Context, t *target, fig *MemoryFigures) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for t.persistPending(ctx) != 0 {
+		if time.Now().After(deadline) {
+			return errors.New("PERSIST still behind after 2 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if t.nc != nil {
+		t.nc.Close() // the restarted node's NATS listens on another port
+		t.nc, t.js = nil, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := t.dev.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	t.dev = nil
+	n, err := node.Start(sctx, t.devCfg)
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	t.dev = n
+	t0 := time.Now()
+	for _, at := range []time.Duration{10 * time.Second, 30 * time.Second} {
+		if d := time.Until(t0.Add(at)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		debug.FreeOSMemory()
+		rss, err := rssOf(0)
+		if err != nil {
+			return err
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fig.Rest = append(fig.Rest, MemorySample{Sec: round3(time.Since(t0).Seconds()), RSSMB: mb(rss), HeapMB: mb(int64(ms.HeapAlloc)), HeapObjects: ms.HeapObjects})
+	}
+	return nil
+}
+
+// growthAfter returns the time of the first sample at or after from and
+// how far the largest later RSS lies above it.
+func growthAfter(s []MemorySample, from time.Duration) (at, growth float64) {
+	for i, p := range s {
+		if p.Sec < from.Seconds() {
+			continue
+		}
+		top := p.RSSMB
+		for _, q := range s[i:] {
+			top = max(top, q.RSSMB)
+		}
+		return p.Sec, round3(top - p.RSSMB)
+	}
+	return 0, 0
+}
+
+func seriesLine(s []MemorySample) string {
+	parts := make([]string, len(s))
+	for i, p := range s {
+		parts[i] = fmt.Sprintf("%.0f: %.0f", p.Sec, p.RSSMB)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func restLine(s []MemorySample) string {
+	parts := make([]string, len(s))
+	for i, p := range s {
+		parts[i] = fmt.Sprintf("%.0f: %.0f (heap %.0f, %s objects)", p.Sec, p.RSSMB, p.HeapMB, commas(int64(p.HeapObjects)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func mb(b int64) float64 { return round3(float64(b) / (1 << 20)) }
