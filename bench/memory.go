@@ -40,6 +40,11 @@ type MemorySample struct {
 // memoryEvery is the sampling interval of the memory scenario.
 const memoryEvery = 10 * time.Second
 
+// restAfterWindow is the last sample at rest: past the 2-minute dedup
+// windows, whose message ids nats-server rebuilds at start and holds until
+// they expire.
+const restAfterWindow = 150 * time.Second
+
 // memory runs the relay at a steady rate (default 1,500 msg/s, 200
 // connections, 10 minutes) and samples the server's RSS every 10 s: this
 // process for the in-process natter dev (the generator runs in child
@@ -158,7 +163,7 @@ func (r *runner) memoryRest(ctx context.Context, t *target, fig *MemoryFigures) 
 	}
 	t.dev = n
 	t0 := time.Now()
-	for _, at := range []time.Duration{10 * time.Second, 30 * time.Second} {
+	for _, at := range []time.Duration{10 * time.Second, 30 * time.Second, restAfterWindow} {
 		if d := time.Until(t0.Add(at)); d > 0 {
 			select {
 			case <-time.After(d):
