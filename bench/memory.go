@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // MemoryFigures are the memory scenario's: the server's RSS while the relay

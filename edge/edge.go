@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 // Deps are the edge's connections to the mesh.
@@ -32,8 +32,8 @@ type Deps struct {
 	DeliverNC *nats.Conn
 	JS        jetstream.JetStream
 	Log       *msglog.Log
-	Convs     *convsvc.Client
-	Members   *convsvc.MemberCache
+	Convs     *convapi.Client
+	Members   *convapi.MemberCache
 	// Registerer for the edge's metrics; nil means none.
 	Registerer prometheus.Registerer
 }
@@ -44,14 +44,16 @@ type Edge struct {
 	log       *slog.Logger
 	nc        *nats.Conn
 	msgs      *msglog.Log
-	convs     *convsvc.Client
-	members   *convsvc.MemberCache
+	convs     *convapi.Client
+	members   *convapi.MemberCache
 	cursors   jetstream.KeyValue
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
 	upgrader  websocket.Upgrader
-	epoch     time.Time // since() counts from here (monotonic)
+	restLimit *userLimiter // REST requests per user
+	convPush  *convPusher  // membership pushes
+	epoch     time.Time    // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
 
@@ -81,12 +83,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst),
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
 		dnc = d.NC
 	}
 	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since); err != nil {
+		return nil, err
+	}
+	if e.convPush, err = e.startConvPushes(d.NC); err != nil {
+		e.hub.stop()
 		return nil, err
 	}
 	for _, o := range cfg.Origins {
@@ -169,6 +176,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.convPush.stop()
 		e.hub.stop()
 		return nil
 	case <-ctx.Done():
@@ -185,9 +193,13 @@ func (e *Edge) errorCode(err error) (protocol.Code, string) {
 	if errors.As(err, &pe) {
 		return pe.Code, pe.Msg
 	}
-	var ce *convsvc.Error
+	var ce *convapi.Error
 	if errors.As(err, &ce) {
-		return protocol.Code(ce.Code), ce.Msg
+		code, msg, ok := convError(ce)
+		if !ok {
+			e.log.Error("conversations service answered an unknown error code", "code", ce.Code, "err", err)
+		}
+		return code, msg
 	}
 	switch {
 	case errors.Is(err, msglog.ErrInvalid):

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -41,7 +42,7 @@ func TestNoStatePerMessage(t *testing.T) {
 	}
 	total := int64(perConv * len(convs))
 	ctx := context.Background()
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if n, err := m.dev.Store().CountMessages(ctx, ""); err != nil || n != total {
 			return fmt.Errorf("archived %d of %d (%v)", n, total, err)
 		}
@@ -55,7 +56,7 @@ func TestNoStatePerMessage(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	// The events role has published a message_created per message.
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		s, err := js.Stream(ctx, subjects.StreamEvents)
 		if err != nil {
 			return err
@@ -115,7 +116,7 @@ func TestRetryAnsweredByArchive(t *testing.T) {
 	ctx := context.Background()
 	stored := func(want int64) {
 		t.Helper()
-		checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		testenv.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 			if n, err := m.dev.Store().CountMessages(ctx, conv.ID); err != nil || n != want {
 				return fmt.Errorf("stored %d (%v), want %d", n, err, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +13,9 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/svcapi"
 )
 
@@ -67,7 +68,7 @@ func TestServiceSendReachesMembers(t *testing.T) {
 	if msgs := svc.history(t, conv.ID); len(msgs) != 3 {
 		t.Fatalf("history has %d messages, want 3", len(msgs))
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := stored(t, m.dev, conv.ID); n != 3 {
 			return fmt.Errorf("%d archived, want 3", n)
 		}
@@ -94,28 +95,28 @@ func TestServiceAPIBadInput(t *testing.T) {
 	cases := []struct {
 		name, op, req, code, field string
 	}{
-		{"malformed json", svcapi.OpSend, `{"service":"svc_bot","conv":`, convsvc.CodeBadFrame, "request"},
-		{"empty request", svcapi.OpSend, ``, convsvc.CodeBadFrame, "request"},
-		{"wrong type", svcapi.OpSend, `{"service":"svc_bot","conv":42}`, convsvc.CodeBadFrame, "conv"},
-		{"missing identity", svcapi.OpSend, fmt.Sprintf(`{"conv":%q,"cmid":"x1","body":"hi"}`, conv), convsvc.CodeBadFrame, "service"},
-		{"invalid identity", svcapi.OpSend, fmt.Sprintf(`{"service":"svc bot","conv":%q,"cmid":"x1","body":"hi"}`, conv), convsvc.CodeBadFrame, "service"},
-		{"unknown conversation", svcapi.OpSend, `{"service":"svc_bot","conv":"g_nope","cmid":"x1","body":"hi"}`, convsvc.CodeNotFound, ""},
-		{"body over the limit", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x2","body":%q}`, conv, big), convsvc.CodeTooBig, "body"},
-		{"missing body", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x3"}`, conv), convsvc.CodeBadFrame, "body"},
-		{"missing cmid", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"body":"hi"}`, conv), convsvc.CodeBadFrame, "cmid"},
-		{"reserved type", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x4","body":"hi","type":"edit"}`, conv), convsvc.CodeBadFrame, "type"},
-		{"history unknown conversation", svcapi.OpHistory, `{"service":"svc_bot","conv":"g_nope"}`, convsvc.CodeNotFound, ""},
-		{"history missing identity", svcapi.OpHistory, fmt.Sprintf(`{"conv":%q}`, conv), convsvc.CodeBadFrame, "service"},
-		{"create missing identity", svcapi.OpConvCreate, `{"kind":"group","members":["alice"]}`, convsvc.CodeBadFrame, "service"},
-		{"create no members", svcapi.OpConvCreate, `{"service":"svc_bot","kind":"group","members":[]}`, convsvc.CodeBadFrame, "members"},
-		{"create direct of one", svcapi.OpConvCreate, `{"service":"svc_bot","kind":"direct","members":["alice"]}`, convsvc.CodeBadFrame, "members"},
-		{"members.add unknown conversation", svcapi.OpMembersAdd, `{"service":"svc_bot","conv":"g_nope","users":["bob"]}`, convsvc.CodeNotFound, ""},
-		{"members.add missing users", svcapi.OpMembersAdd, fmt.Sprintf(`{"service":"svc_bot","conv":%q}`, conv), convsvc.CodeBadFrame, "users"},
-		{"edit another's message", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":%q,"cmid":"e1","body":"x"}`, conv, other.ID), convsvc.CodeForbidden, "ref"},
-		{"edit unknown ref", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":"m_nope","cmid":"e2","body":"x"}`, conv), convsvc.CodeNotFound, "ref"},
-		{"edit missing ref", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"e3","body":"x"}`, conv), convsvc.CodeBadFrame, "ref"},
-		{"edit body over the limit", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":%q,"cmid":"e4","body":%q}`, conv, sent.ID, big), convsvc.CodeTooBig, "body"},
-		{"delete unknown conversation", svcapi.OpDelete, fmt.Sprintf(`{"service":"svc_bot","conv":"g_nope","ref":%q,"cmid":"d1"}`, sent.ID), convsvc.CodeNotFound, ""},
+		{"malformed json", svcapi.OpSend, `{"service":"svc_bot","conv":`, convapi.CodeBadFrame, "request"},
+		{"empty request", svcapi.OpSend, ``, convapi.CodeBadFrame, "request"},
+		{"wrong type", svcapi.OpSend, `{"service":"svc_bot","conv":42}`, convapi.CodeBadFrame, "conv"},
+		{"missing identity", svcapi.OpSend, fmt.Sprintf(`{"conv":%q,"cmid":"x1","body":"hi"}`, conv), convapi.CodeBadFrame, "service"},
+		{"invalid identity", svcapi.OpSend, fmt.Sprintf(`{"service":"svc bot","conv":%q,"cmid":"x1","body":"hi"}`, conv), convapi.CodeBadFrame, "service"},
+		{"unknown conversation", svcapi.OpSend, `{"service":"svc_bot","conv":"g_nope","cmid":"x1","body":"hi"}`, convapi.CodeNotFound, ""},
+		{"body over the limit", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x2","body":%q}`, conv, big), convapi.CodeTooBig, "body"},
+		{"missing body", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x3"}`, conv), convapi.CodeBadFrame, "body"},
+		{"missing cmid", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"body":"hi"}`, conv), convapi.CodeBadFrame, "cmid"},
+		{"reserved type", svcapi.OpSend, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"x4","body":"hi","type":"edit"}`, conv), convapi.CodeBadFrame, "type"},
+		{"history unknown conversation", svcapi.OpHistory, `{"service":"svc_bot","conv":"g_nope"}`, convapi.CodeNotFound, ""},
+		{"history missing identity", svcapi.OpHistory, fmt.Sprintf(`{"conv":%q}`, conv), convapi.CodeBadFrame, "service"},
+		{"create missing identity", svcapi.OpConvCreate, `{"kind":"group","members":["alice"]}`, convapi.CodeBadFrame, "service"},
+		{"create no members", svcapi.OpConvCreate, `{"service":"svc_bot","kind":"group","members":[]}`, convapi.CodeBadFrame, "members"},
+		{"create direct of one", svcapi.OpConvCreate, `{"service":"svc_bot","kind":"direct","members":["alice"]}`, convapi.CodeBadFrame, "members"},
+		{"members.add unknown conversation", svcapi.OpMembersAdd, `{"service":"svc_bot","conv":"g_nope","users":["bob"]}`, convapi.CodeNotFound, ""},
+		{"members.add missing users", svcapi.OpMembersAdd, fmt.Sprintf(`{"service":"svc_bot","conv":%q}`, conv), convapi.CodeBadFrame, "users"},
+		{"edit another's message", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":%q,"cmid":"e1","body":"x"}`, conv, other.ID), convapi.CodeForbidden, "ref"},
+		{"edit unknown ref", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":"m_nope","cmid":"e2","body":"x"}`, conv), convapi.CodeNotFound, "ref"},
+		{"edit missing ref", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"cmid":"e3","body":"x"}`, conv), convapi.CodeBadFrame, "ref"},
+		{"edit body over the limit", svcapi.OpEdit, fmt.Sprintf(`{"service":"svc_bot","conv":%q,"ref":%q,"cmid":"e4","body":%q}`, conv, sent.ID, big), convapi.CodeTooBig, "body"},
+		{"delete unknown conversation", svcapi.OpDelete, fmt.Sprintf(`{"service":"svc_bot","conv":"g_nope","ref":%q,"cmid":"d1"}`, sent.ID), convapi.CodeNotFound, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,7 +178,7 @@ func TestServiceEditDeleteAndMembers(t *testing.T) {
 	if _, err := svc.api.Edit(ctx, svcapi.EditRequest{Service: "svc_bot", Conv: conv, Ref: edit.ID, Cmid: "m1-edit2", Body: "x"}); err == nil {
 		t.Fatal("edit of an edit entry accepted")
 	} else {
-		wantCode(t, err, convsvc.CodeBadFrame)
+		wantCode(t, err, convapi.CodeBadFrame)
 	}
 	del, err := svc.api.Delete(ctx, svcapi.DeleteRequest{Service: "svc_mod", Conv: conv, Ref: orig.ID, Cmid: "m1-del"})
 	if err != nil {
@@ -230,7 +231,7 @@ func TestServiceEditDeleteAndMembers(t *testing.T) {
 	if err != nil || d2.ID != d1.ID || d2.CreatedAt != d1.CreatedAt {
 		t.Fatalf("direct again %+v: %v", d2, err)
 	}
-	wantCode(t, svc.api.AddMembers(ctx, "svc_bot", d1.ID, "carol"), convsvc.CodeForbidden)
+	wantCode(t, svc.api.AddMembers(ctx, "svc_bot", d1.ID, "carol"), convapi.CodeForbidden)
 	var page svcapi.HistoryReply
 	raw, err := svc.api.Call(context.Background(), svcapi.OpHistory, []byte(fmt.Sprintf(`{"service":"svc_bot","conv":%q,"limit":2}`, conv)))
 	if err != nil || json.Unmarshal(raw, &page) != nil || len(page.Msgs) != 2 || !page.More || page.Msgs[1].Seq != next.Seq {

@@ -26,6 +26,14 @@ type Config struct {
 	// floor before it reads it again (one JetStream API request). Zero means
 	// 1s.
 	FloorTTL time.Duration
+	// AttemptTimeout bounds one attempt of an append (the head read, the
+	// retry check and the publish's JetStream ack). An attempt that times
+	// out, or that no server answers (the stream has no leader), is retried
+	// with the same message id until the caller's ctx ends, so an append
+	// stuck on a stream leader that stopped answering (a frozen or dead
+	// node) goes to the new leader as soon as one is elected, instead of
+	// waiting for the caller's deadline. Zero means 2s.
+	AttemptTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -40,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FloorTTL <= 0 {
 		c.FloorTTL = time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 2 * time.Second
 	}
 	return c
 }

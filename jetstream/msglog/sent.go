@@ -17,7 +17,7 @@ import (
 
 // Archive finds archived messages by id: the store of record behind the
 // persist worker. The node hands in the conversations service's client
-// (convsvc.Client.ArchivedMessage, a request over NATS), so that the log
+// (convapi.Client.ArchivedMessage, a request over NATS), so that the log
 // needs neither MongoDB nor the workers.
 type Archive interface {
 	// ArchivedMessage returns the archived message id of conv; found is

@@ -3,6 +3,7 @@ package convsvc_test
 import (
 	"context"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"os"
 	"slices"
 	"strings"
@@ -108,7 +109,7 @@ func TestSmallPayload(t *testing.T) {
 	if _, err := e.st.InsertMessages(ctxT(t), msgs); err != nil {
 		t.Fatal(err)
 	}
-	page, err := e.cl.History(ctxT(t), convsvc.HistoryRequest{User: a, Conv: g, Limit: 10})
+	page, err := e.cl.History(ctxT(t), convapi.HistoryRequest{User: a, Conv: g, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestSmallPayload(t *testing.T) {
 		t.Fatalf("newest page %v more=%v: want the newest that fit, more", s, page.More)
 	}
 	zero := uint64(0)
-	page, err = e.cl.History(ctxT(t), convsvc.HistoryRequest{User: a, Conv: g, After: &zero, Limit: 10})
+	page, err = e.cl.History(ctxT(t), convapi.HistoryRequest{User: a, Conv: g, After: &zero, Limit: 10})
 	if s := seqs(page.Msgs); err != nil || len(s) == 0 || s[0] != 1 || !page.More {
 		t.Fatalf("oldest page %v more=%v %v: want the oldest that fit, more", s, page.More, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"math"
 	"slices"
 	"time"
@@ -22,7 +23,7 @@ const maxSeq = math.MaxInt64
 
 type empty struct{}
 
-func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
+func (s *service) create(ctx context.Context, in *convapi.CreateRequest) (any, error) {
 	if err := validIDs("user", in.User); err != nil {
 		return nil, err
 	}
@@ -47,8 +48,8 @@ func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
 		if in.With != "" {
 			return nil, badFrame("with", "only for a direct conversation: use members")
 		}
-		if len(in.Name) > MaxNameLen || !utf8.ValidString(in.Name) {
-			return nil, badFrame("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxNameLen))
+		if len(in.Name) > convapi.MaxNameLen || !utf8.ValidString(in.Name) {
+			return nil, badFrame("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", convapi.MaxNameLen))
 		}
 		if len(in.Members) > s.cfg.MaxUsersPerRequest {
 			return nil, tooManyUsers("members", len(in.Members), s.cfg.MaxUsersPerRequest)
@@ -116,15 +117,15 @@ func groupID() (string, error) {
 	return "g_" + hex.EncodeToString(b[:]), nil
 }
 
-func groupTooBig(n, max int) *Error {
-	return &Error{Code: CodeTooBig, Msg: fmt.Sprintf("group would have %d members, at most %d", n, max)}
+func groupTooBig(n, max int) *convapi.Error {
+	return &convapi.Error{Code: convapi.CodeTooBig, Msg: fmt.Sprintf("group would have %d members, at most %d", n, max)}
 }
 
-func tooManyUsers(field string, n, max int) *Error {
-	return &Error{Code: CodeTooBig, Msg: fmt.Sprintf("%s: %d users in one request, at most %d: send several requests", field, n, max)}
+func tooManyUsers(field string, n, max int) *convapi.Error {
+	return &convapi.Error{Code: convapi.CodeTooBig, Msg: fmt.Sprintf("%s: %d users in one request, at most %d: send several requests", field, n, max)}
 }
 
-func (s *service) get(ctx context.Context, in *ConvRequest) (any, error) {
+func (s *service) get(ctx context.Context, in *convapi.ConvRequest) (any, error) {
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func (s *service) get(ctx context.Context, in *ConvRequest) (any, error) {
 	return c, nil
 }
 
-func (s *service) list(ctx context.Context, in *ListRequest) (any, error) {
+func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error) {
 	if err := validIDs("user", in.User); err != nil {
 		return nil, err
 	}
@@ -155,8 +156,8 @@ func (s *service) list(ctx context.Context, in *ListRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	page, next := pageAfter(ids, in.After, ListPageSize)
-	out := ListReply{Convs: make([]natter.Conversation, 0, len(page)), Next: next}
+	page, next := pageAfter(ids, in.After, convapi.ListPageSize)
+	out := convapi.ListReply{Convs: make([]natter.Conversation, 0, len(page)), Next: next}
 	budget := int(s.nc.MaxPayload()) - 1024
 	for i, id := range page {
 		c, err := s.st.GetConversation(ctx, id, false)
@@ -199,7 +200,7 @@ func pageAfter(sorted []string, after string, n int) (page []string, next string
 	return page, next
 }
 
-func (s *service) read(ctx context.Context, in *ReadRequest) (any, error) {
+func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error) {
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func (s *service) read(ctx context.Context, in *ReadRequest) (any, error) {
 		}
 		if err != nil {
 			s.log.Warn("read_moved not published: the caller retries", "conv", in.Conv, "err", err)
-			return nil, &Error{Code: CodeUnavailable, Msg: "event stream unavailable, retry", cause: err}
+			return nil, convapi.Unavailable("event stream unavailable, retry", err)
 		}
 	}
 	return empty{}, nil
@@ -241,16 +242,16 @@ type historyReply struct {
 	More bool              `json:"more"`
 }
 
-func (s *service) history(ctx context.Context, in *HistoryRequest) (any, error) {
+func (s *service) history(ctx context.Context, in *convapi.HistoryRequest) (any, error) {
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return nil, err
 	}
 	limit := in.Limit
 	switch {
 	case limit == 0:
-		limit = DefaultHistoryLimit
-	case limit < 0 || limit > MaxHistoryLimit:
-		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", MaxHistoryLimit, DefaultHistoryLimit))
+		limit = convapi.DefaultHistoryLimit
+	case limit < 0 || limit > convapi.MaxHistoryLimit:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", convapi.MaxHistoryLimit, convapi.DefaultHistoryLimit))
 	}
 	if in.Before > maxSeq {
 		return nil, badFrame("before", fmt.Sprintf("must be at most %d", uint64(maxSeq)))
@@ -263,16 +264,16 @@ func (s *service) history(ctx context.Context, in *HistoryRequest) (any, error) 
 
 // messages is the internal history: no acting user, not_found for an
 // unknown conversation.
-func (s *service) messages(ctx context.Context, in *MessagesRequest) (any, error) {
+func (s *service) messages(ctx context.Context, in *convapi.MessagesRequest) (any, error) {
 	if err := validIDs("conv", in.Conv); err != nil {
 		return nil, err
 	}
 	limit := in.Limit
 	switch {
 	case limit == 0:
-		limit = DefaultHistoryLimit
-	case limit < 0 || limit > MaxHistoryLimit:
-		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", MaxHistoryLimit, DefaultHistoryLimit))
+		limit = convapi.DefaultHistoryLimit
+	case limit < 0 || limit > convapi.MaxHistoryLimit:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", convapi.MaxHistoryLimit, convapi.DefaultHistoryLimit))
 	}
 	if in.Before > maxSeq {
 		return nil, badFrame("before", fmt.Sprintf("must be at most %d", uint64(maxSeq)))
@@ -287,45 +288,18 @@ func (s *service) messages(ctx context.Context, in *MessagesRequest) (any, error
 }
 
 // message is the internal lookup of one archived message by id.
-func (s *service) message(ctx context.Context, in *MessageRequest) (any, error) {
+func (s *service) message(ctx context.Context, in *convapi.MessageRequest) (any, error) {
 	if err := validIDs("conv", in.Conv, "id", in.ID); err != nil {
 		return nil, err
 	}
 	m, err := s.st.GetMessage(ctx, in.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Conv != in.Conv) {
-		return nil, &Error{Code: CodeNotFound, Msg: "no message " + in.ID + " in " + in.Conv}
+		return nil, &convapi.Error{Code: convapi.CodeNotFound, Msg: "no message " + in.ID + " in " + in.Conv}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// page reads one page of archived messages of conv (see [HistoryRequest]).
-func (s *service) page(ctx context.Context, conv string, before uint64, after *uint64, limit int) (any, error) {
-	var (
-		msgs    []natter.Message
-		err     error
-		forward = after != nil
-	)
-	if forward {
-		from, to := *after+1, uint64(maxSeq)
-		if before != 0 {
-			to = before - 1
-		}
-		if *after < maxSeq && from <= to {
-			msgs, err = s.st.MessagesRange(ctx, conv, from, to, limit+1)
-		}
-	} else {
-		if before == 0 {
-			before = maxSeq
-		}
-		msgs, err = s.st.MessagesBefore(ctx, conv, before, limit+1)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.fitHistory(msgs, limit, forward)
 }
 
 // fitHistory cuts msgs (oldest first) to limit and to the max payload,

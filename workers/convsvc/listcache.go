@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/internal/lru"
 	"slices"
 	"time"
 
@@ -97,7 +98,7 @@ type listCache struct {
 	stop    chan struct{}
 	done    chan struct{}
 
-	c lru[[]string] // by user; what follows is guarded by c.c.mu
+	c lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
 	// dropped and reconnects are the subscription's dropped count and the
 	// connection's reconnect count already flushed for.
 	dropped                int
@@ -124,7 +125,7 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 		notices: make(chan *nats.Msg, buffer),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		c:       newLRU[[]string](ttl, max),
+		c:       lru.New[[]string](ttl, max),
 	}
 	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
 	if err != nil {
@@ -146,9 +147,9 @@ func (c *listCache) tick() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.c.mu.Lock()
+			c.c.Mu.Lock()
 			c.applyLocked()
-			c.c.mu.Unlock()
+			c.c.Mu.Unlock()
 		}
 	}
 }
@@ -156,20 +157,20 @@ func (c *listCache) tick() {
 // get returns user's conversation ids, sorted. The slice is shared with the
 // cache and other callers: do not modify it.
 func (c *listCache) get(ctx context.Context, user string) ([]string, error) {
-	c.c.mu.Lock()
+	c.c.Mu.Lock()
 	c.applyLocked()
-	convs, call := c.c.lookupLocked(user, func(call *lruCall[[]string]) { c.fill(user, call) })
-	c.c.mu.Unlock()
+	convs, call := c.c.LookupLocked(user, func(call *lru.Call[[]string]) { c.fill(user, call) })
+	c.c.Mu.Unlock()
 	if call == nil {
 		return convs, nil
 	}
-	return call.wait(ctx, "conversations of "+user)
+	return call.Wait(ctx, "convsvc: conversations of "+user)
 }
 
 // fill loads user's list. It does not use a caller's ctx: one caller giving
 // up must not fail the others waiting on the same load. A notice that came
 // during the load makes it stale.
-func (c *listCache) fill(user string, call *lruCall[[]string]) {
+func (c *listCache) fill(user string, call *lru.Call[[]string]) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	convs, err := c.load(ctx, user)
 	cancel()
@@ -177,27 +178,27 @@ func (c *listCache) fill(user string, call *lruCall[[]string]) {
 		convs = slices.Clone(convs)
 		slices.Sort(convs)
 	}
-	c.c.finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
+	c.c.Finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
 }
 
 // invalidate drops the lists of users, and makes loads in flight for them
 // not kept (their callers still get the result; later callers load again).
 func (c *listCache) invalidate(users []string) {
-	c.c.mu.Lock()
-	defer c.c.mu.Unlock()
+	c.c.Mu.Lock()
+	defer c.c.Mu.Unlock()
 	c.invalidateLocked(users)
 }
 
 func (c *listCache) invalidateLocked(users []string) {
 	for _, u := range users {
 		c.invalidations++
-		c.c.dropLocked(u)
+		c.c.DropLocked(u)
 	}
 }
 
 // flushLocked drops every list and makes every load in flight not kept.
 func (c *listCache) flushLocked() {
-	c.c.flushLocked()
+	c.c.FlushLocked()
 	c.flushes++
 }
 
@@ -230,18 +231,18 @@ func (c *listCache) applyLocked() {
 
 // Stats returns the counters.
 func (c *listCache) Stats() ListCacheStats {
-	c.c.mu.Lock()
-	defer c.c.mu.Unlock()
-	return ListCacheStats{Hits: c.c.hits, Loads: c.c.loads, Shared: c.c.shared, Invalidations: c.invalidations,
-		Flushes: c.flushes, Evictions: c.c.evictions, Entries: len(c.c.byKey)}
+	c.c.Mu.Lock()
+	defer c.c.Mu.Unlock()
+	return ListCacheStats{Hits: c.c.Hits, Loads: c.c.Loads, Shared: c.c.Shared, Invalidations: c.invalidations,
+		Flushes: c.flushes, Evictions: c.c.Evictions, Entries: c.c.Len()}
 }
 
 // Close unsubscribes and stops the ticker; lookups then load every time.
 // Close is safe to call twice.
 func (c *listCache) Close() error {
-	c.c.mu.Lock()
-	open := c.c.closeLocked()
-	c.c.mu.Unlock()
+	c.c.Mu.Lock()
+	open := c.c.CloseLocked()
+	c.c.Mu.Unlock()
 	if !open {
 		return nil
 	}

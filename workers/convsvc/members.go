@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 
 	natter "github.com/natter-im/natter"
@@ -26,7 +27,7 @@ func (s *service) changedUsers(users []string) ([]string, error) {
 
 // change validates a members.add / members.remove request and loads the
 // conversation with its members, checking the caller is one of them.
-func (s *service) change(ctx context.Context, in *ChangeMembersRequest) (natter.Conversation, []string, error) {
+func (s *service) change(ctx context.Context, in *convapi.ChangeMembersRequest) (natter.Conversation, []string, error) {
 	var c natter.Conversation
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return c, nil, err
@@ -46,14 +47,14 @@ func (s *service) change(ctx context.Context, in *ChangeMembersRequest) (natter.
 		return c, nil, errNotMember
 	}
 	if c.Kind != natter.KindGroup {
-		return c, nil, &Error{Code: CodeForbidden, Msg: "the members of a direct conversation cannot change"}
+		return c, nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: "the members of a direct conversation cannot change"}
 	}
 	return c, users, nil
 }
 
 // membersAdd adds users. All of them are written even when already members,
 // so that retrying a request that failed half way repairs the users' lists.
-func (s *service) membersAdd(ctx context.Context, in *ChangeMembersRequest) (any, error) {
+func (s *service) membersAdd(ctx context.Context, in *convapi.ChangeMembersRequest) (any, error) {
 	c, users, err := s.change(ctx, in)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (s *service) membersAdd(ctx context.Context, in *ChangeMembersRequest) (any
 const maxChangeAttempts = 5
 
 // errBusy is the reply to a member change overtaken maxChangeAttempts times.
-var errBusy = &Error{Code: CodeUnavailable, Msg: "the members are changing concurrently, retry later"}
+var errBusy = &convapi.Error{Code: convapi.CodeUnavailable, Msg: "the members are changing concurrently, retry later"}
 
 // add writes users into conversation c (loaded with its members), publishes
 // the notice and member_joined for those who were not members. gone is
@@ -154,7 +155,7 @@ func goneAs(err, gone error) error {
 
 // membersRemove removes users: anyone may remove themselves, the creator
 // may remove anyone. Users who are not members are no change.
-func (s *service) membersRemove(ctx context.Context, in *ChangeMembersRequest) (any, error) {
+func (s *service) membersRemove(ctx context.Context, in *convapi.ChangeMembersRequest) (any, error) {
 	c, users, err := s.change(ctx, in)
 	if err != nil {
 		return nil, err
@@ -162,19 +163,19 @@ func (s *service) membersRemove(ctx context.Context, in *ChangeMembersRequest) (
 	if in.User != c.CreatedBy {
 		for i, u := range users {
 			if u != in.User {
-				return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("users[%d]: only the creator may remove other members", i)}
+				return nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: fmt.Sprintf("users[%d]: only the creator may remove other members", i)}
 			}
 		}
 	}
 	return s.remove(ctx, c, in.User, users, errNotMember)
 }
 
-func (s *service) membersList(ctx context.Context, in *MembersRequest) (any, error) {
+func (s *service) membersList(ctx context.Context, in *convapi.MembersRequest) (any, error) {
 	if err := validIDs("user", in.User, "conv", in.Conv); err != nil {
 		return nil, err
 	}
 	c, err := s.loadMembers(ctx, in.Conv, in.After)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, convapi.ErrNotFound) {
 		return nil, errNotMember
 	}
 	if err != nil {
@@ -188,7 +189,7 @@ func (s *service) membersList(ctx context.Context, in *MembersRequest) (any, err
 
 // members is the internal lookup of the fan-out worker and member caches:
 // no acting user, not_found for an unknown conversation.
-func (s *service) members(ctx context.Context, in *MembersRequest) (any, error) {
+func (s *service) members(ctx context.Context, in *convapi.MembersRequest) (any, error) {
 	if err := validIDs("conv", in.Conv); err != nil {
 		return nil, err
 	}
@@ -214,13 +215,13 @@ func (s *service) loadMembers(ctx context.Context, conv, after string) (natter.C
 
 // membersPage returns the sorted page of members after after, as many as
 // surely fit the max payload with ids of the longest length.
-func (s *service) membersPage(members []string, after string) MembersReply {
+func (s *service) membersPage(members []string, after string) convapi.MembersReply {
 	members = slices.Clone(members)
 	slices.Sort(members)
 	per := int(s.nc.MaxPayload()-1024) / (subjects.MaxIDLen + 3)
-	page, next := pageAfter(members, after, max(1, min(MaxMembersPage, per)))
+	page, next := pageAfter(members, after, max(1, min(convapi.MaxMembersPage, per)))
 	if page == nil {
 		page = []string{}
 	}
-	return MembersReply{Members: page, Next: next}
+	return convapi.MembersReply{Members: page, Next: next}
 }

@@ -3,6 +3,7 @@ package convsvc_test
 import (
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 	"testing"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 func testMembersAdd(t *testing.T, e *env) {
@@ -29,14 +29,14 @@ func testMembersAdd(t *testing.T, e *env) {
 	}{
 		{"member adds", b, g, []string{c, c}, ""},
 		{"again is no change", a, g, []string{c}, ""},
-		{"outsider", d, g, []string{d}, convsvc.CodeNotMember},
-		{"unknown conversation", a, "g_nope", []string{d}, convsvc.CodeNotMember},
-		{"direct", a, dm, []string{c}, convsvc.CodeForbidden},
-		{"group too big", a, g, u[3:], convsvc.CodeTooBig},
-		{"too many users in one request", a, g, many, convsvc.CodeTooBig},
-		{"no users", a, g, nil, convsvc.CodeBadFrame},
-		{"invalid user", a, g, []string{d, "e*"}, convsvc.CodeBadFrame},
-		{"invalid conv", a, "g 1", []string{d}, convsvc.CodeBadFrame},
+		{"outsider", d, g, []string{d}, convapi.CodeNotMember},
+		{"unknown conversation", a, "g_nope", []string{d}, convapi.CodeNotMember},
+		{"direct", a, dm, []string{c}, convapi.CodeForbidden},
+		{"group too big", a, g, u[3:], convapi.CodeTooBig},
+		{"too many users in one request", a, g, many, convapi.CodeTooBig},
+		{"no users", a, g, nil, convapi.CodeBadFrame},
+		{"invalid user", a, g, []string{d, "e*"}, convapi.CodeBadFrame},
+		{"invalid conv", a, "g 1", []string{d}, convapi.CodeBadFrame},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,16 +65,16 @@ func testMembersRemove(t *testing.T, e *env) {
 		users            []string
 		code             string
 	}{
-		{"non-creator removes another", b, g, []string{c}, convsvc.CodeForbidden},
-		{"non-creator removes self and another", b, g, []string{b, c}, convsvc.CodeForbidden},
+		{"non-creator removes another", b, g, []string{c}, convapi.CodeForbidden},
+		{"non-creator removes self and another", b, g, []string{b, c}, convapi.CodeForbidden},
 		{"member leaves", b, g, []string{b}, ""},
-		{"former member", b, g, []string{b}, convsvc.CodeNotMember},
+		{"former member", b, g, []string{b}, convapi.CodeNotMember},
 		{"creator removes", a, g, []string{c}, ""},
 		{"non-member is no change", a, g, []string{"nobody"}, ""},
-		{"unknown conversation", a, "g_nope", []string{a}, convsvc.CodeNotMember},
-		{"direct", a, dm, []string{a}, convsvc.CodeForbidden},
-		{"no users", a, g, []string{}, convsvc.CodeBadFrame},
-		{"invalid user", a, g, []string{""}, convsvc.CodeBadFrame},
+		{"unknown conversation", a, "g_nope", []string{a}, convapi.CodeNotMember},
+		{"direct", a, dm, []string{a}, convapi.CodeForbidden},
+		{"no users", a, g, []string{}, convapi.CodeBadFrame},
+		{"invalid user", a, g, []string{""}, convapi.CodeBadFrame},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,9 +101,9 @@ func testMembersList(t *testing.T, e *env) {
 	t.Run("members.list", func(t *testing.T) {
 		cases := []struct{ name, user, conv, code string }{
 			{"member", a, g, ""},
-			{"outsider", c, g, convsvc.CodeNotMember},
-			{"unknown conversation", a, "g_nope", convsvc.CodeNotMember},
-			{"invalid user", "a b", g, convsvc.CodeBadFrame},
+			{"outsider", c, g, convapi.CodeNotMember},
+			{"unknown conversation", a, "g_nope", convapi.CodeNotMember},
+			{"invalid user", "a b", g, convapi.CodeBadFrame},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -118,8 +118,8 @@ func testMembersList(t *testing.T, e *env) {
 	t.Run("members", func(t *testing.T) {
 		cases := []struct{ name, conv, code string }{
 			{"group", g, ""},
-			{"unknown conversation", "g_nope", convsvc.CodeNotFound},
-			{"missing conv", "", convsvc.CodeBadFrame},
+			{"unknown conversation", "g_nope", convapi.CodeNotFound},
+			{"missing conv", "", convapi.CodeBadFrame},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +163,7 @@ func testNotice(t *testing.T, e *env) {
 		}
 	}
 	// A refused change publishes nothing.
-	wantCode(t, e.cl.AddMembers(ctxT(t), u[1], g, []string{u[1]}), convsvc.CodeNotMember)
+	wantCode(t, e.cl.AddMembers(ctxT(t), u[1], g, []string{u[1]}), convapi.CodeNotMember)
 	if msg, err := sub.NextMsg(100 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("notice after a refused change: %v %v", msg, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"hash/maphash"
 	"log/slog"
 	"slices"
@@ -81,7 +82,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		DoneHandler: func(micro.Service) { stopSweep(); s.closeLists() },
 		StatsHandler: func(ep *micro.Endpoint) any {
-			if ep.Name != endpointName(OpList) || s.lists == nil {
+			if ep.Name != convapi.EndpointName(convapi.OpList) || s.lists == nil {
 				return nil
 			}
 			return s.lists.Stats()
@@ -104,23 +105,23 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		op string
 		h  micro.Handler
 	}{
-		{OpCreate, handle(s, OpCreate, exclusive(s, s.create))},
-		{OpGet, handle(s, OpGet, s.get)},
-		{OpList, handle(s, OpList, s.list)},
-		{OpMembersAdd, handle(s, OpMembersAdd, exclusive(s, s.membersAdd))},
-		{OpMembersRemove, handle(s, OpMembersRemove, exclusive(s, s.membersRemove))},
-		{OpMembersList, handle(s, OpMembersList, s.membersList)},
-		{OpMembers, handle(s, OpMembers, s.members)},
-		{OpRead, handle(s, OpRead, serialised(s, s.read, func(in *ReadRequest) string { return in.Conv }))},
-		{OpHistory, handle(s, OpHistory, s.history)},
-		{OpServiceCreate, handle(s, OpServiceCreate, exclusive(s, s.serviceCreate))},
-		{OpServiceMembersAdd, handle(s, OpServiceMembersAdd, exclusive(s, s.serviceMembersAdd))},
-		{OpServiceMembersRemove, handle(s, OpServiceMembersRemove, exclusive(s, s.serviceMembersRemove))},
-		{OpMessages, handle(s, OpMessages, s.messages)},
-		{OpMessage, handle(s, OpMessage, s.message)},
+		{convapi.OpCreate, handle(s, convapi.OpCreate, exclusive(s, s.create))},
+		{convapi.OpGet, handle(s, convapi.OpGet, s.get)},
+		{convapi.OpList, handle(s, convapi.OpList, s.list)},
+		{convapi.OpMembersAdd, handle(s, convapi.OpMembersAdd, exclusive(s, s.membersAdd))},
+		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, exclusive(s, s.membersRemove))},
+		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
+		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
+		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
+		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
+		{convapi.OpServiceCreate, handle(s, convapi.OpServiceCreate, exclusive(s, s.serviceCreate))},
+		{convapi.OpServiceMembersAdd, handle(s, convapi.OpServiceMembersAdd, exclusive(s, s.serviceMembersAdd))},
+		{convapi.OpServiceMembersRemove, handle(s, convapi.OpServiceMembersRemove, exclusive(s, s.serviceMembersRemove))},
+		{convapi.OpMessages, handle(s, convapi.OpMessages, s.messages)},
+		{convapi.OpMessage, handle(s, convapi.OpMessage, s.message)},
 	}
 	for _, ep := range endpoints {
-		err := svc.AddEndpoint(endpointName(ep.op), ep.h, micro.WithEndpointSubject(subjects.ConvEndpoint(ep.op)))
+		err := svc.AddEndpoint(convapi.EndpointName(ep.op), ep.h, micro.WithEndpointSubject(subjects.ConvEndpoint(ep.op)))
 		if err != nil {
 			stopSweep()
 			_ = svc.Stop()
@@ -271,16 +272,16 @@ func (s *service) fail(req micro.Request, op string, err error, start time.Time)
 
 // errorOf maps err to the caller's service error, logging what callers do
 // not see.
-func (s *service) errorOf(op string, err error, start time.Time) *Error {
-	var e *Error
+func (s *service) errorOf(op string, err error, start time.Time) *convapi.Error {
+	var e *convapi.Error
 	switch {
 	case errors.As(err, &e):
 	case unavailable(err):
 		s.log.Warn("store unavailable", "op", op, "err", err)
-		e = &Error{Code: CodeUnavailable, Msg: "store unavailable, retry later"}
+		e = &convapi.Error{Code: convapi.CodeUnavailable, Msg: "store unavailable, retry later"}
 	default:
 		s.log.Error("request failed", "op", op, "err", err, "took", time.Since(start))
-		e = &Error{Code: CodeInternal, Msg: "internal error"}
+		e = &convapi.Error{Code: convapi.CodeInternal, Msg: "internal error"}
 	}
 	return e
 }

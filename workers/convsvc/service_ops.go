@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"time"
 	"unicode/utf8"
 
@@ -16,7 +17,7 @@ import (
 // group without being a member, and it learns whether a conversation
 // exists (not_found). NATS permissions keep these subjects to the api role.
 
-func (s *service) serviceCreate(ctx context.Context, in *ServiceCreateRequest) (any, error) {
+func (s *service) serviceCreate(ctx context.Context, in *convapi.ServiceCreateRequest) (any, error) {
 	if err := validIDs("service", in.Service); err != nil {
 		return nil, err
 	}
@@ -41,8 +42,8 @@ func (s *service) serviceCreate(ctx context.Context, in *ServiceCreateRequest) (
 		if len(members) == 0 {
 			return nil, badFrame("members", "missing: at least one user")
 		}
-		if len(in.Name) > MaxNameLen || !utf8.ValidString(in.Name) {
-			return nil, badFrame("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxNameLen))
+		if len(in.Name) > convapi.MaxNameLen || !utf8.ValidString(in.Name) {
+			return nil, badFrame("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", convapi.MaxNameLen))
 		}
 		if len(members) > s.cfg.MaxGroupSize {
 			return nil, groupTooBig(len(members), s.cfg.MaxGroupSize)
@@ -61,7 +62,7 @@ func (s *service) serviceCreate(ctx context.Context, in *ServiceCreateRequest) (
 }
 
 // serviceChange validates a service.members.* request and loads the group.
-func (s *service) serviceChange(ctx context.Context, in *ServiceMembersRequest) (natter.Conversation, []string, error) {
+func (s *service) serviceChange(ctx context.Context, in *convapi.ServiceMembersRequest) (natter.Conversation, []string, error) {
 	var c natter.Conversation
 	if err := validIDs("service", in.Service, "conv", in.Conv); err != nil {
 		return c, nil, err
@@ -78,12 +79,12 @@ func (s *service) serviceChange(ctx context.Context, in *ServiceMembersRequest) 
 		return c, nil, err
 	}
 	if c.Kind != natter.KindGroup {
-		return c, nil, &Error{Code: CodeForbidden, Msg: "the members of a direct conversation cannot change"}
+		return c, nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: "the members of a direct conversation cannot change"}
 	}
 	return c, users, nil
 }
 
-func (s *service) serviceMembersAdd(ctx context.Context, in *ServiceMembersRequest) (any, error) {
+func (s *service) serviceMembersAdd(ctx context.Context, in *convapi.ServiceMembersRequest) (any, error) {
 	c, users, err := s.serviceChange(ctx, in)
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func (s *service) serviceMembersAdd(ctx context.Context, in *ServiceMembersReque
 	return s.add(ctx, c, in.Service, users, notFound(in.Conv))
 }
 
-func (s *service) serviceMembersRemove(ctx context.Context, in *ServiceMembersRequest) (any, error) {
+func (s *service) serviceMembersRemove(ctx context.Context, in *convapi.ServiceMembersRequest) (any, error) {
 	c, users, err := s.serviceChange(ctx, in)
 	if err != nil {
 		return nil, err
@@ -99,6 +100,6 @@ func (s *service) serviceMembersRemove(ctx context.Context, in *ServiceMembersRe
 	return s.remove(ctx, c, in.Service, users, notFound(in.Conv))
 }
 
-func notFound(conv string) *Error {
-	return &Error{Code: CodeNotFound, Msg: "no conversation " + conv}
+func notFound(conv string) *convapi.Error {
+	return &convapi.Error{Code: convapi.CodeNotFound, Msg: "no conversation " + conv}
 }

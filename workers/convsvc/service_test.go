@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
@@ -40,7 +42,7 @@ func TestService(t *testing.T) {
 // group creates a group of creator and members and returns its id.
 func group(t *testing.T, e *env, creator string, members ...string) string {
 	t.Helper()
-	c, err := e.cl.Create(ctxT(t), convsvc.CreateRequest{User: creator, Kind: natter.KindGroup, Name: "g", Members: members})
+	c, err := e.cl.Create(ctxT(t), convapi.CreateRequest{User: creator, Kind: natter.KindGroup, Name: "g", Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func group(t *testing.T, e *env, creator string, members ...string) string {
 
 func direct(t *testing.T, e *env, a, b string) string {
 	t.Helper()
-	c, err := e.cl.Create(ctxT(t), convsvc.CreateRequest{User: a, Kind: natter.KindDirect, With: b})
+	c, err := e.cl.Create(ctxT(t), convapi.CreateRequest{User: a, Kind: natter.KindDirect, With: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func direct(t *testing.T, e *env, a, b string) string {
 func testCreate(t *testing.T, e *env) {
 	u := names("alice", "bob", "carol", "dave", "erin", "frank", "gina")
 	a, b, c := u[0], u[1], u[2]
-	long := strings.Repeat("n", convsvc.MaxNameLen+1)
+	long := strings.Repeat("n", convapi.MaxNameLen+1)
 	many := make([]string, 11)
 	for i := range many {
 		many[i] = fmt.Sprintf("m%d_%s", i, a)
@@ -68,27 +70,27 @@ func testCreate(t *testing.T, e *env) {
 	slices.Sort(dm)
 	cases := []struct {
 		name  string
-		req   convsvc.CreateRequest
+		req   convapi.CreateRequest
 		code  string
 		check func(t *testing.T, got natter.Conversation)
 	}{
-		{"direct", convsvc.CreateRequest{User: a, Kind: "direct", With: b}, "", func(t *testing.T, got natter.Conversation) {
+		{"direct", convapi.CreateRequest{User: a, Kind: "direct", With: b}, "", func(t *testing.T, got natter.Conversation) {
 			if got.ID != natter.DirectID(a, b) || got.Kind != natter.KindDirect || got.CreatedBy != a || len(got.Members) != 2 {
 				t.Fatalf("got %+v", got)
 			}
 		}},
-		{"direct again, same side", convsvc.CreateRequest{User: a, Kind: "direct", With: b}, "", func(t *testing.T, got natter.Conversation) {
+		{"direct again, same side", convapi.CreateRequest{User: a, Kind: "direct", With: b}, "", func(t *testing.T, got natter.Conversation) {
 			if got.ID != natter.DirectID(a, b) || got.CreatedBy != a {
 				t.Fatalf("got %+v", got)
 			}
 		}},
-		{"direct again, other side", convsvc.CreateRequest{User: b, Kind: "direct", With: a}, "", func(t *testing.T, got natter.Conversation) {
+		{"direct again, other side", convapi.CreateRequest{User: b, Kind: "direct", With: a}, "", func(t *testing.T, got natter.Conversation) {
 			ms := slices.Sorted(slices.Values(got.Members))
 			if got.ID != natter.DirectID(a, b) || got.CreatedBy != a || !slices.Equal(ms, dm) {
 				t.Fatalf("got %+v, want the one alice created", got)
 			}
 		}},
-		{"group", convsvc.CreateRequest{User: a, Kind: "group", Name: "team", Members: []string{b, c, b, a}}, "", func(t *testing.T, got natter.Conversation) {
+		{"group", convapi.CreateRequest{User: a, Kind: "group", Name: "team", Members: []string{b, c, b, a}}, "", func(t *testing.T, got natter.Conversation) {
 			if !strings.HasPrefix(got.ID, "g_") || len(got.ID) != 22 || got.Name != "team" || got.Kind != natter.KindGroup {
 				t.Fatalf("got %+v", got)
 			}
@@ -96,20 +98,20 @@ func testCreate(t *testing.T, e *env) {
 				t.Fatalf("members %v, want creator first, deduplicated", got.Members)
 			}
 		}},
-		{"group of the creator alone", convsvc.CreateRequest{User: a, Kind: "group"}, "", nil},
-		{"missing user", convsvc.CreateRequest{Kind: "direct", With: b}, convsvc.CodeBadFrame, nil},
-		{"invalid user", convsvc.CreateRequest{User: "al.ice", Kind: "direct", With: b}, convsvc.CodeBadFrame, nil},
-		{"missing kind", convsvc.CreateRequest{User: a, With: b}, convsvc.CodeBadFrame, nil},
-		{"unknown kind", convsvc.CreateRequest{User: a, Kind: "channel"}, convsvc.CodeBadFrame, nil},
-		{"direct with self", convsvc.CreateRequest{User: a, Kind: "direct", With: a}, convsvc.CodeBadFrame, nil},
-		{"direct without with", convsvc.CreateRequest{User: a, Kind: "direct"}, convsvc.CodeBadFrame, nil},
-		{"direct with name", convsvc.CreateRequest{User: a, Kind: "direct", With: c, Name: "x"}, convsvc.CodeBadFrame, nil},
-		{"direct with members", convsvc.CreateRequest{User: a, Kind: "direct", With: c, Members: []string{c}}, convsvc.CodeBadFrame, nil},
-		{"group with with", convsvc.CreateRequest{User: a, Kind: "group", With: b}, convsvc.CodeBadFrame, nil},
-		{"group member invalid", convsvc.CreateRequest{User: a, Kind: "group", Members: []string{b, "c d"}}, convsvc.CodeBadFrame, nil},
-		{"group name too long", convsvc.CreateRequest{User: a, Kind: "group", Name: long}, convsvc.CodeBadFrame, nil},
-		{"group too big", convsvc.CreateRequest{User: a, Kind: "group", Members: u[1:]}, convsvc.CodeTooBig, nil},
-		{"too many users in one request", convsvc.CreateRequest{User: a, Kind: "group", Members: many}, convsvc.CodeTooBig, nil},
+		{"group of the creator alone", convapi.CreateRequest{User: a, Kind: "group"}, "", nil},
+		{"missing user", convapi.CreateRequest{Kind: "direct", With: b}, convapi.CodeBadFrame, nil},
+		{"invalid user", convapi.CreateRequest{User: "al.ice", Kind: "direct", With: b}, convapi.CodeBadFrame, nil},
+		{"missing kind", convapi.CreateRequest{User: a, With: b}, convapi.CodeBadFrame, nil},
+		{"unknown kind", convapi.CreateRequest{User: a, Kind: "channel"}, convapi.CodeBadFrame, nil},
+		{"direct with self", convapi.CreateRequest{User: a, Kind: "direct", With: a}, convapi.CodeBadFrame, nil},
+		{"direct without with", convapi.CreateRequest{User: a, Kind: "direct"}, convapi.CodeBadFrame, nil},
+		{"direct with name", convapi.CreateRequest{User: a, Kind: "direct", With: c, Name: "x"}, convapi.CodeBadFrame, nil},
+		{"direct with members", convapi.CreateRequest{User: a, Kind: "direct", With: c, Members: []string{c}}, convapi.CodeBadFrame, nil},
+		{"group with with", convapi.CreateRequest{User: a, Kind: "group", With: b}, convapi.CodeBadFrame, nil},
+		{"group member invalid", convapi.CreateRequest{User: a, Kind: "group", Members: []string{b, "c d"}}, convapi.CodeBadFrame, nil},
+		{"group name too long", convapi.CreateRequest{User: a, Kind: "group", Name: long}, convapi.CodeBadFrame, nil},
+		{"group too big", convapi.CreateRequest{User: a, Kind: "group", Members: u[1:]}, convapi.CodeTooBig, nil},
+		{"too many users in one request", convapi.CreateRequest{User: a, Kind: "group", Members: many}, convapi.CodeTooBig, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,11 +148,11 @@ func testGet(t *testing.T, e *env) {
 		{"direct", a, d, ""},
 		{"direct other side", b, d, ""},
 		{"group member", b, g, ""},
-		{"outsider", c, d, convsvc.CodeNotMember},
-		{"unknown conversation", a, "g_nope", convsvc.CodeNotMember},
-		{"unknown direct does not leak", c, natter.DirectID(a, c), convsvc.CodeNotMember},
-		{"invalid conv", a, "g.1", convsvc.CodeBadFrame},
-		{"missing user", "", g, convsvc.CodeBadFrame},
+		{"outsider", c, d, convapi.CodeNotMember},
+		{"unknown conversation", a, "g_nope", convapi.CodeNotMember},
+		{"unknown direct does not leak", c, natter.DirectID(a, c), convapi.CodeNotMember},
+		{"invalid conv", a, "g.1", convapi.CodeBadFrame},
+		{"missing user", "", g, convapi.CodeBadFrame},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +191,7 @@ func testList(t *testing.T, e *env) {
 	})
 	t.Run("missing user", func(t *testing.T) {
 		_, err := e.cl.List(ctxT(t), "")
-		wantCode(t, err, convsvc.CodeBadFrame)
+		wantCode(t, err, convapi.CodeBadFrame)
 	})
 }
 
@@ -205,10 +207,10 @@ func testRead(t *testing.T, e *env) {
 	}{
 		{"forward", a, d, 7, "", 7},
 		{"never back", a, d, 3, "", 7},
-		{"outsider", c, d, 9, convsvc.CodeNotMember, 0},
-		{"seq zero", a, d, 0, convsvc.CodeBadFrame, 7},
-		{"seq too big", a, d, 1 << 63, convsvc.CodeBadFrame, 7},
-		{"invalid conv", a, "", 1, convsvc.CodeBadFrame, 0},
+		{"outsider", c, d, 9, convapi.CodeNotMember, 0},
+		{"seq zero", a, d, 0, convapi.CodeBadFrame, 7},
+		{"seq too big", a, d, 1 << 63, convapi.CodeBadFrame, 7},
+		{"invalid conv", a, "", 1, convapi.CodeBadFrame, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,24 +239,24 @@ func testHistory(t *testing.T, e *env) {
 	after := func(n uint64) *uint64 { return &n }
 	cases := []struct {
 		name     string
-		req      convsvc.HistoryRequest
+		req      convapi.HistoryRequest
 		code     string
 		from, to uint64 // want seqs from..to, 0 = none
 		more     bool
 	}{
-		{"newest", convsvc.HistoryRequest{User: b, Conv: g, Limit: 10}, "", 21, 30, true},
-		{"before", convsvc.HistoryRequest{User: b, Conv: g, Before: 21, Limit: 10}, "", 11, 20, true},
-		{"before, oldest page", convsvc.HistoryRequest{User: b, Conv: g, Before: 11, Limit: 10}, "", 1, 10, false},
-		{"before 1", convsvc.HistoryRequest{User: b, Conv: g, Before: 1}, "", 0, 0, false},
-		{"after 0", convsvc.HistoryRequest{User: b, Conv: g, After: after(0), Limit: 10}, "", 1, 10, true},
-		{"after, newest page", convsvc.HistoryRequest{User: b, Conv: g, After: after(25), Limit: 10}, "", 26, 30, false},
-		{"between", convsvc.HistoryRequest{User: b, Conv: g, After: after(5), Before: 9}, "", 6, 8, false},
-		{"between, limited", convsvc.HistoryRequest{User: b, Conv: g, After: after(5), Before: 20, Limit: 3}, "", 6, 8, true},
-		{"default limit", convsvc.HistoryRequest{User: b, Conv: g}, "", 1, 30, false},
-		{"outsider", convsvc.HistoryRequest{User: c, Conv: g}, convsvc.CodeNotMember, 0, 0, false},
-		{"limit too big", convsvc.HistoryRequest{User: b, Conv: g, Limit: convsvc.MaxHistoryLimit + 1}, convsvc.CodeBadFrame, 0, 0, false},
-		{"negative limit", convsvc.HistoryRequest{User: b, Conv: g, Limit: -1}, convsvc.CodeBadFrame, 0, 0, false},
-		{"invalid conv", convsvc.HistoryRequest{User: b, Conv: "x>"}, convsvc.CodeBadFrame, 0, 0, false},
+		{"newest", convapi.HistoryRequest{User: b, Conv: g, Limit: 10}, "", 21, 30, true},
+		{"before", convapi.HistoryRequest{User: b, Conv: g, Before: 21, Limit: 10}, "", 11, 20, true},
+		{"before, oldest page", convapi.HistoryRequest{User: b, Conv: g, Before: 11, Limit: 10}, "", 1, 10, false},
+		{"before 1", convapi.HistoryRequest{User: b, Conv: g, Before: 1}, "", 0, 0, false},
+		{"after 0", convapi.HistoryRequest{User: b, Conv: g, After: after(0), Limit: 10}, "", 1, 10, true},
+		{"after, newest page", convapi.HistoryRequest{User: b, Conv: g, After: after(25), Limit: 10}, "", 26, 30, false},
+		{"between", convapi.HistoryRequest{User: b, Conv: g, After: after(5), Before: 9}, "", 6, 8, false},
+		{"between, limited", convapi.HistoryRequest{User: b, Conv: g, After: after(5), Before: 20, Limit: 3}, "", 6, 8, true},
+		{"default limit", convapi.HistoryRequest{User: b, Conv: g}, "", 1, 30, false},
+		{"outsider", convapi.HistoryRequest{User: c, Conv: g}, convapi.CodeNotMember, 0, 0, false},
+		{"limit too big", convapi.HistoryRequest{User: b, Conv: g, Limit: convapi.MaxHistoryLimit + 1}, convapi.CodeBadFrame, 0, 0, false},
+		{"negative limit", convapi.HistoryRequest{User: b, Conv: g, Limit: -1}, convapi.CodeBadFrame, 0, 0, false},
+		{"invalid conv", convapi.HistoryRequest{User: b, Conv: "x>"}, convapi.CodeBadFrame, 0, 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,8 +287,8 @@ func seqs(ms []natter.Message) []uint64 {
 // testWire sends raw requests a typed client cannot: each op answers
 // malformed JSON with bad_frame, and names the field of a wrong type.
 func testWire(t *testing.T, e *env) {
-	ops := []string{convsvc.OpCreate, convsvc.OpGet, convsvc.OpList, convsvc.OpMembersAdd, convsvc.OpMembersRemove,
-		convsvc.OpMembersList, convsvc.OpMembers, convsvc.OpRead, convsvc.OpHistory}
+	ops := []string{convapi.OpCreate, convapi.OpGet, convapi.OpList, convapi.OpMembersAdd, convapi.OpMembersRemove,
+		convapi.OpMembersList, convapi.OpMembers, convapi.OpRead, convapi.OpHistory}
 	bodies := []struct{ name, body, field string }{
 		{"empty", "", "request"},
 		{"not json", "{user", "request"},
@@ -302,14 +304,14 @@ func testWire(t *testing.T, e *env) {
 					t.Fatal(err)
 				}
 				code, desc := msg.Header.Get(micro.ErrorCodeHeader), msg.Header.Get(micro.ErrorHeader)
-				if code != convsvc.CodeBadFrame || !strings.HasPrefix(desc, bd.field) {
+				if code != convapi.CodeBadFrame || !strings.HasPrefix(desc, bd.field) {
 					t.Fatalf("got %q %q, want bad_frame naming %q", code, desc, bd.field)
 				}
 			})
 		}
 	}
 	t.Run("wrong type names the field", func(t *testing.T) {
-		msg, err := e.nc.RequestWithContext(ctxT(t), subjects.ConvEndpoint(convsvc.OpRead), []byte(`{"user":"a","conv":"b","seq":"x"}`))
+		msg, err := e.nc.RequestWithContext(ctxT(t), subjects.ConvEndpoint(convapi.OpRead), []byte(`{"user":"a","conv":"b","seq":"x"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +331,7 @@ func testInternal(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	_, err = e.cl.Members(ctxT(t), conv)
-	wantCode(t, err, convsvc.CodeInternal)
+	wantCode(t, err, convapi.CodeInternal)
 }
 
 // TestUnavailable: no responders, a silent responder and a stopped store
@@ -342,40 +344,30 @@ func TestUnavailable(t *testing.T) {
 
 	t.Run("no responders", func(t *testing.T) {
 		// Endpoints of another prefix nobody serves: use a fresh server.
-		e2srv := newBareNATS(t)
-		nc, err := nats.Connect(e2srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_, err = convsvc.NewClient(nc, 0).Members(ctxT(t), d)
-		wantCode(t, err, convsvc.CodeUnavailable)
+		nc := testenv.Connect(t, testenv.StartNATS(t).ClientURL())
+		_, err := convapi.NewClient(nc, 0).Members(ctxT(t), d)
+		wantCode(t, err, convapi.CodeUnavailable)
 		if !errors.Is(err, nats.ErrNoResponders) {
 			t.Fatalf("%v does not wrap nats.ErrNoResponders", err)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		srv := newBareNATS(t)
-		nc, err := nats.Connect(srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		sub, err := nc.Subscribe(subjects.ConvEndpoint(convsvc.OpGet), func(*nats.Msg) {}) // never answers
+		nc := testenv.Connect(t, testenv.StartNATS(t).ClientURL())
+		sub, err := nc.Subscribe(subjects.ConvEndpoint(convapi.OpGet), func(*nats.Msg) {}) // never answers
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sub.Unsubscribe()
-		_, err = convsvc.NewClient(nc, 100*time.Millisecond).Get(ctxT(t), u[0], d)
-		wantCode(t, err, convsvc.CodeUnavailable)
+		_, err = convapi.NewClient(nc, 100*time.Millisecond).Get(ctxT(t), u[0], d)
+		wantCode(t, err, convapi.CodeUnavailable)
 	})
 	t.Run("store down", func(t *testing.T) {
 		if err := e.emb.Stop(ctxT(t)); err != nil { // waits ~3s for FerretDB's connections
 			t.Fatal(err)
 		}
 		_, err := e.cl.Get(ctxT(t), u[0], d)
-		wantCode(t, err, convsvc.CodeUnavailable)
-		var se *convsvc.Error
+		wantCode(t, err, convapi.CodeUnavailable)
+		var se *convapi.Error
 		if errors.As(err, &se); !se.Retryable() || errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: want a retryable answer from the service, not a client timeout", err)
 		}

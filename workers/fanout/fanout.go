@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 
 	"github.com/nats-io/nats.go"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -20,7 +20,7 @@ const DefaultBroadcastMin = 64
 // Handler fans log entries out to members.
 type Handler struct {
 	nc           *nats.Conn
-	members      *convsvc.MemberCache
+	members      *convapi.MemberCache
 	lg           *slog.Logger
 	broadcastMin int
 }
@@ -36,7 +36,7 @@ type Option func(*Handler)
 func WithBroadcastMin(n int) Option { return func(h *Handler) { h.broadcastMin = max(n, 0) } }
 
 // New returns the fan-out handler.
-func New(nc *nats.Conn, members *convsvc.MemberCache, logger *slog.Logger, opts ...Option) *Handler {
+func New(nc *nats.Conn, members *convapi.MemberCache, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"sync"
 
@@ -11,7 +12,6 @@ import (
 
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/svcapi"
 )
@@ -40,14 +40,14 @@ type Config struct {
 // Handler appends ingested messages to the conversation log.
 type Handler struct {
 	log     *msglog.Log
-	members *convsvc.MemberCache
+	members *convapi.MemberCache
 	cfg     Config
 }
 
 var _ runner.Handler = (*Handler)(nil)
 
 // New returns the ingest handler.
-func New(l *msglog.Log, members *convsvc.MemberCache, cfg Config) *Handler {
+func New(l *msglog.Log, members *convapi.MemberCache, cfg Config) *Handler {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = svcapi.DefaultMaxBody
 	}
@@ -107,7 +107,7 @@ func (h *Handler) one(ctx context.Context, m jetstream.Msg) runner.Result {
 		return poison(err.Code + ": " + err.Msg)
 	}
 	if _, err := h.members.Members(ctx, conv); err != nil {
-		if errors.Is(err, convsvc.ErrNotFound) {
+		if errors.Is(err, convapi.ErrNotFound) {
 			return poison("not_found: no conversation " + conv)
 		}
 		return runner.Result{Outcome: runner.Retry, Reason: "ingest: conversation lookup: " + err.Error()}

@@ -15,8 +15,11 @@ import (
 
 // Handler archives batches of log entries.
 type Handler struct {
-	st *store.Store
-	lg *slog.Logger
+	st  *store.Store
+	log *msglog.Log
+	lg  *slog.Logger
+	// arch gathers the archive's blocks (archive.go).
+	arch *archiver
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite
@@ -25,11 +28,11 @@ type Handler struct {
 var _ runner.Handler = (*Handler)(nil)
 
 // New returns the persist handler.
-func New(st *store.Store, logger *slog.Logger, opts ...Option) *Handler {
+func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{st: st, lg: logger}
+	h := &Handler{st: st, log: l, lg: logger, arch: newArchiver()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -39,6 +42,8 @@ func New(st *store.Store, logger *slog.Logger, opts ...Option) *Handler {
 // Handle stores msgs in one InsertMany. A message that does not decode is
 // poison; a store failure retries the whole batch (the insert is idempotent).
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+	h.arch.begin()
+	defer h.arch.finish()
 	res := make([]runner.Result, len(msgs))
 	batch := make([]natter.Message, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
@@ -65,6 +70,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		}
 		return res
 	}
+	h.archive(ctx, batch)
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}

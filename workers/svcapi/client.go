@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,14 +13,13 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 // Client calls the service API: a Go service's way onto the mesh. It is
 // safe for concurrent use.
 //
-// Every method returns a [*convsvc.Error] for an error reply (match codes
-// with errors.Is against convsvc.ErrNotFound ...); no responders and
+// Every method returns a [*convapi.Error] for an error reply (match codes
+// with errors.Is against convapi.ErrNotFound ...); no responders and
 // timeouts come back as unavailable.
 type Client struct {
 	nc      *nats.Conn
@@ -36,21 +36,21 @@ func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
 }
 
 // Call sends the raw JSON request data to op and returns the raw reply, or
-// the error reply as a [*convsvc.Error].
+// the error reply as a [*convapi.Error].
 func (c *Client) Call(ctx context.Context, op string, data []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	msg, err := c.nc.RequestWithContext(ctx, subjects.APIEndpoint(op), data)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil, &convsvc.Error{Code: convsvc.CodeUnavailable, Msg: "no service API is answering " + op}
+		return nil, &convapi.Error{Code: convapi.CodeUnavailable, Msg: "no service API is answering " + op}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return nil, &convsvc.Error{Code: convsvc.CodeUnavailable, Msg: "service API timed out on " + op}
+		return nil, &convapi.Error{Code: convapi.CodeUnavailable, Msg: "service API timed out on " + op}
 	case err != nil:
 		return nil, fmt.Errorf("svcapi: %s: %w", op, err)
 	}
 	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return nil, &convsvc.Error{Code: code, Msg: msg.Header.Get(micro.ErrorHeader)}
+		return nil, &convapi.Error{Code: code, Msg: msg.Header.Get(micro.ErrorHeader)}
 	}
 	return msg.Data, nil
 }

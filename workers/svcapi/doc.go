@@ -44,7 +44,7 @@
 //
 // A failed request gets a micro error reply (headers
 // Nats-Service-Error-Code and Nats-Service-Error) with a stable code, the
-// codes of the conversations service ([convsvc.Error]): bad_frame (malformed
+// codes of the conversations service ([convapi.Error]): bad_frame (malformed
 // JSON or a missing or invalid field; the description starts with the
 // field name), not_found (unknown conversation or ref), too_big (body over
 // the limit, 64 KiB by default), forbidden (editing another's message,

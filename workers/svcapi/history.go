@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 // history reads a page from the hot tier, filling from the archive (through
@@ -53,7 +53,7 @@ func (s *service) after(ctx context.Context, conv string, after uint64, limit in
 	var te *msglog.TrimmedError
 	if errors.As(err, &te) {
 		from := after
-		page, err := s.d.Convs.Messages(ctx, convsvc.MessagesRequest{Conv: conv, After: &from, Before: te.Oldest, Limit: min(limit, convsvc.MaxHistoryLimit)})
+		page, err := s.d.Convs.Messages(ctx, convapi.MessagesRequest{Conv: conv, After: &from, Before: te.Oldest, Limit: min(limit, convapi.MaxHistoryLimit)})
 		if err != nil {
 			return HistoryReply{}, err
 		}
@@ -82,7 +82,7 @@ func (s *service) before(ctx context.Context, conv string, before uint64, limit 
 	var te *msglog.TrimmedError
 	if errors.As(err, &te) {
 		need := limit - len(msgs)
-		page, err := s.d.Convs.Messages(ctx, convsvc.MessagesRequest{Conv: conv, Before: te.Oldest, Limit: min(need, convsvc.MaxHistoryLimit)})
+		page, err := s.d.Convs.Messages(ctx, convapi.MessagesRequest{Conv: conv, Before: te.Oldest, Limit: min(need, convapi.MaxHistoryLimit)})
 		if err != nil {
 			return HistoryReply{}, err
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
 type empty struct{}
@@ -32,7 +32,7 @@ func (s *service) create(ctx context.Context, in *CreateRequest) (any, error) {
 	if err := checkID("service", in.Service); err != nil {
 		return nil, err
 	}
-	return s.d.Convs.ServiceCreate(ctx, convsvc.ServiceCreateRequest{Service: in.Service, Kind: in.Kind, Name: in.Name, Members: in.Members})
+	return s.d.Convs.ServiceCreate(ctx, convapi.ServiceCreateRequest{Service: in.Service, Kind: in.Kind, Name: in.Name, Members: in.Members})
 }
 
 func (s *service) checkMembers(in *MembersRequest, withUsers bool) error {
@@ -85,7 +85,7 @@ func (s *service) edit(ctx context.Context, in *EditRequest) (any, error) {
 		return nil, err
 	}
 	if target.From != in.Service {
-		return nil, &convsvc.Error{Code: convsvc.CodeForbidden, Msg: fmt.Sprintf("ref: %s was sent by %s: a service may edit only its own messages", in.Ref, target.From)}
+		return nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: fmt.Sprintf("ref: %s was sent by %s: a service may edit only its own messages", in.Ref, target.From)}
 	}
 	return s.d.Log.Append(ctx, msglog.Send{Conv: in.Conv, From: in.Service, Cmid: in.Cmid, Type: natter.TypeEdit, Body: in.Body, Ref: in.Ref})
 }
@@ -134,8 +134,8 @@ func (s *service) target(ctx context.Context, conv, ref string) (natter.Message,
 	}
 	if !found {
 		m, err = s.d.Convs.Message(ctx, conv, ref)
-		if errors.Is(err, convsvc.ErrNotFound) {
-			return m, &convsvc.Error{Code: convsvc.CodeNotFound, Msg: "ref: no message " + ref + " in " + conv}
+		if errors.Is(err, convapi.ErrNotFound) {
+			return m, &convapi.Error{Code: convapi.CodeNotFound, Msg: "ref: no message " + ref + " in " + conv}
 		}
 		if err != nil {
 			return m, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"time"
 
@@ -24,9 +25,9 @@ type Deps struct {
 	// Log appends sends, edits and deletes and reads the hot tier.
 	Log *msglog.Log
 	// Convs reaches the conversations service (create, members, archive).
-	Convs *convsvc.Client
+	Convs *convapi.Client
 	// Members answers whether a conversation exists.
-	Members *convsvc.MemberCache
+	Members *convapi.MemberCache
 }
 
 type service struct {
@@ -117,9 +118,9 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 // fail replies with the service error for err.
 func (s *service) fail(req micro.Request, op string, err error, start time.Time) {
 	e := errorOf(err)
-	if e.Code == convsvc.CodeInternal {
+	if e.Code == convapi.CodeInternal {
 		s.log.Error("request failed", "op", op, "err", err, "took", time.Since(start))
-	} else if e.Code == convsvc.CodeUnavailable {
+	} else if e.Code == convapi.CodeUnavailable {
 		s.log.Warn("request unavailable", "op", op, "err", err)
 	}
 	if rerr := req.Error(e.Code, e.Msg, nil); rerr != nil {
@@ -128,19 +129,19 @@ func (s *service) fail(req micro.Request, op string, err error, start time.Time)
 }
 
 // errorOf maps err to the caller's code and message.
-func errorOf(err error) *convsvc.Error {
-	var e *convsvc.Error
+func errorOf(err error) *convapi.Error {
+	var e *convapi.Error
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, msglog.ErrInvalid):
-		return &convsvc.Error{Code: convsvc.CodeBadFrame, Msg: err.Error()}
+		return &convapi.Error{Code: convapi.CodeBadFrame, Msg: err.Error()}
 	case errors.Is(err, msglog.ErrConflict):
-		return &convsvc.Error{Code: convsvc.CodeUnavailable, Msg: "conversation busy: retry"}
+		return &convapi.Error{Code: convapi.CodeUnavailable, Msg: "conversation busy: retry"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, jetstream.ErrNoStreamResponse):
-		return &convsvc.Error{Code: convsvc.CodeUnavailable, Msg: "temporarily unavailable: retry"}
+		return &convapi.Error{Code: convapi.CodeUnavailable, Msg: "temporarily unavailable: retry"}
 	}
-	return &convsvc.Error{Code: convsvc.CodeInternal, Msg: "internal error"}
+	return &convapi.Error{Code: convapi.CodeInternal, Msg: "internal error"}
 }

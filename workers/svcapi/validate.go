@@ -2,20 +2,20 @@ package svcapi
 
 import (
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"strconv"
 	"strings"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
-	"github.com/natter-im/natter/workers/convsvc"
 )
 
-func badFrame(field, why string) *convsvc.Error {
-	return &convsvc.Error{Code: convsvc.CodeBadFrame, Msg: field + ": " + why}
+func badFrame(field, why string) *convapi.Error {
+	return &convapi.Error{Code: convapi.CodeBadFrame, Msg: field + ": " + why}
 }
 
 // checkID checks a required id field.
-func checkID(field, v string) *convsvc.Error {
+func checkID(field, v string) *convapi.Error {
 	if v == "" {
 		return badFrame(field, "required")
 	}
@@ -26,19 +26,19 @@ func checkID(field, v string) *convsvc.Error {
 }
 
 // CheckBody checks a message body: required, at most max bytes (too_big).
-func CheckBody(body string, max int) *convsvc.Error {
+func CheckBody(body string, max int) *convapi.Error {
 	if body == "" {
 		return badFrame("body", "required")
 	}
 	if len(body) > max {
-		return &convsvc.Error{Code: convsvc.CodeTooBig, Msg: "body: " + strconv.Itoa(len(body)) + " bytes, max " + strconv.Itoa(max)}
+		return &convapi.Error{Code: convapi.CodeTooBig, Msg: "body: " + strconv.Itoa(len(body)) + " bytes, max " + strconv.Itoa(max)}
 	}
 	return nil
 }
 
 // CheckType checks an application-defined message type: at most MaxType
 // bytes and not one of the types natter gives a meaning (edit, delete).
-func CheckType(typ string) *convsvc.Error {
+func CheckType(typ string) *convapi.Error {
 	if len(typ) > MaxType {
 		return badFrame("type", fmt.Sprintf("longer than %d bytes", MaxType))
 	}
@@ -51,7 +51,7 @@ func CheckType(typ string) *convsvc.Error {
 
 // CheckSend validates a send as the service API and the ingest role take
 // it; identity names the field of the sender ("service" or "from").
-func CheckSend(identity, from, conv, cmid, body, typ string, maxBody int) *convsvc.Error {
+func CheckSend(identity, from, conv, cmid, body, typ string, maxBody int) *convapi.Error {
 	if err := checkID(identity, from); err != nil {
 		return err
 	}

@@ -1,10 +1,10 @@
 package svcapi_test
 
 import (
+	"github.com/natter-im/natter/jetstream/convapi"
 	"strings"
 	"testing"
 
-	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/svcapi"
 )
 
@@ -17,15 +17,15 @@ func TestCheckSend(t *testing.T) {
 	}{
 		{"ok", "svc_a", "g_1", "c1", "hi", "", "", ""},
 		{"ok with type", "svc_a", "g_1", "c1", "hi", "notice", "", ""},
-		{"no identity", "", "g_1", "c1", "hi", "", convsvc.CodeBadFrame, "from"},
-		{"bad identity", "svc a", "g_1", "c1", "hi", "", convsvc.CodeBadFrame, "from"},
-		{"no conv", "svc_a", "", "c1", "hi", "", convsvc.CodeBadFrame, "conv"},
-		{"bad cmid", "svc_a", "g_1", "c.1", "hi", "", convsvc.CodeBadFrame, "cmid"},
-		{"no body", "svc_a", "g_1", "c1", "", "", convsvc.CodeBadFrame, "body"},
-		{"body too big", "svc_a", "g_1", "c1", strings.Repeat("x", 11), "", convsvc.CodeTooBig, "body"},
-		{"type too long", "svc_a", "g_1", "c1", "hi", strings.Repeat("t", svcapi.MaxType+1), convsvc.CodeBadFrame, "type"},
-		{"type edit", "svc_a", "g_1", "c1", "hi", "edit", convsvc.CodeBadFrame, "type"},
-		{"type Delete", "svc_a", "g_1", "c1", "hi", "Delete", convsvc.CodeBadFrame, "type"},
+		{"no identity", "", "g_1", "c1", "hi", "", convapi.CodeBadFrame, "from"},
+		{"bad identity", "svc a", "g_1", "c1", "hi", "", convapi.CodeBadFrame, "from"},
+		{"no conv", "svc_a", "", "c1", "hi", "", convapi.CodeBadFrame, "conv"},
+		{"bad cmid", "svc_a", "g_1", "c.1", "hi", "", convapi.CodeBadFrame, "cmid"},
+		{"no body", "svc_a", "g_1", "c1", "", "", convapi.CodeBadFrame, "body"},
+		{"body too big", "svc_a", "g_1", "c1", strings.Repeat("x", 11), "", convapi.CodeTooBig, "body"},
+		{"type too long", "svc_a", "g_1", "c1", "hi", strings.Repeat("t", svcapi.MaxType+1), convapi.CodeBadFrame, "type"},
+		{"type edit", "svc_a", "g_1", "c1", "hi", "edit", convapi.CodeBadFrame, "type"},
+		{"type Delete", "svc_a", "g_1", "c1", "hi", "Delete", convapi.CodeBadFrame, "type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

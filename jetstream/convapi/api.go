@@ -1,4 +1,4 @@
-package convsvc
+package convapi
 
 import (
 	"strings"
@@ -32,8 +32,9 @@ const (
 
 // Limits of the wire protocol.
 const (
-	// MaxNameLen is the longest group name, in bytes.
-	MaxNameLen = 256
+	// MaxNameLen is the longest group name, in bytes: 128 characters (the
+	// protocol's limit, edge/protocol.MaxName) of up to 4 bytes each.
+	MaxNameLen = 512
 	// DefaultHistoryLimit is the page size of history when limit is 0.
 	DefaultHistoryLimit = 50
 	// MaxHistoryLimit is the largest limit history accepts.
@@ -173,12 +174,12 @@ type MessageRequest struct {
 	ID   string `json:"id"`
 }
 
-// endpointName is the micro endpoint name of op (micro names allow no dots).
-func endpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
+// EndpointName is the micro endpoint name of op (micro names allow no dots).
+func EndpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
 
-// convFromMembersChanged returns the conversation of a membership-change
+// ChangedConv returns the conversation of a membership-change
 // subject (subjects.MembersChanged), or "" if subj is not one.
-func convFromMembersChanged(subj string) string {
+func ChangedConv(subj string) string {
 	p := subjects.MembersChanged("")
 	if len(subj) <= len(p) || !strings.HasPrefix(subj, p) {
 		return ""

@@ -1,4 +1,4 @@
-package convsvc
+package convapi
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package convsvc
+package convapi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/natter-im/natter/internal/lru"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -31,8 +32,8 @@ type MemberCache struct {
 	sub    *nats.Subscription
 	status chan nats.Status
 
-	c             lru[*memberEntry] // by conversation
-	invalidations int64             // guarded by c.mu
+	c             lru.Cache[*memberEntry] // by conversation
+	invalidations int64                   // guarded by c.mu
 }
 
 // CacheStats counts what a [MemberCache] did since it was made.
@@ -70,14 +71,14 @@ func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Dura
 	if max <= 0 {
 		max = 10_000
 	}
-	m := &MemberCache{client: c, nc: nc, c: newLRU[*memberEntry](ttl, max)}
+	m := &MemberCache{client: c, nc: nc, c: lru.New[*memberEntry](ttl, max)}
 	sub, err := nc.Subscribe(subjects.MembersChangedAll, func(msg *nats.Msg) {
-		if conv := convFromMembersChanged(msg.Subject); conv != "" {
+		if conv := ChangedConv(msg.Subject); conv != "" {
 			m.invalidate(conv)
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("convsvc: member cache: subscribe: %w", err)
+		return nil, fmt.Errorf("convapi: member cache: subscribe: %w", err)
 	}
 	if _, ok := ctx.Deadline(); ok {
 		err = nc.FlushWithContext(ctx)
@@ -86,7 +87,7 @@ func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Dura
 	}
 	if err != nil {
 		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("convsvc: member cache: flush subscription: %w", err)
+		return nil, fmt.Errorf("convapi: member cache: flush subscription: %w", err)
 	}
 	m.sub = sub
 	m.status = nc.StatusChanged(nats.CONNECTED)
@@ -98,10 +99,10 @@ func NewMemberCache(ctx context.Context, nc *nats.Conn, c *Client, ttl time.Dura
 // connection was down are lost). It ends when Close removes the listener.
 func (m *MemberCache) watch(status chan nats.Status) {
 	for range status {
-		m.c.mu.Lock()
-		m.c.flushLocked()
+		m.c.Mu.Lock()
+		m.c.FlushLocked()
 		m.invalidations++
-		m.c.mu.Unlock()
+		m.c.Mu.Unlock()
 	}
 }
 
@@ -132,42 +133,42 @@ func (m *MemberCache) IsMember(ctx context.Context, conv, user string) (bool, er
 
 // Stats returns the counters.
 func (m *MemberCache) Stats() CacheStats {
-	m.c.mu.Lock()
-	defer m.c.mu.Unlock()
-	return CacheStats{Hits: m.c.hits, Loads: m.c.loads, Shared: m.c.shared, Invalidations: m.invalidations,
-		Evictions: m.c.evictions, Entries: len(m.c.byKey)}
+	m.c.Mu.Lock()
+	defer m.c.Mu.Unlock()
+	return CacheStats{Hits: m.c.Hits, Loads: m.c.Loads, Shared: m.c.Shared, Invalidations: m.invalidations,
+		Evictions: m.c.Evictions, Entries: m.c.Len()}
 }
 
 // Close unsubscribes from the change notices. The cache then loads every
 // lookup from the service. Close is safe to call twice.
 func (m *MemberCache) Close() error {
-	m.c.mu.Lock()
-	open := m.c.closeLocked()
-	m.c.mu.Unlock()
+	m.c.Mu.Lock()
+	open := m.c.CloseLocked()
+	m.c.Mu.Unlock()
 	if !open {
 		return nil
 	}
 	m.nc.RemoveStatusListener(m.status)
 	if err := m.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		return fmt.Errorf("convsvc: member cache: unsubscribe: %w", err)
+		return fmt.Errorf("convapi: member cache: unsubscribe: %w", err)
 	}
 	return nil
 }
 
 func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error) {
-	m.c.mu.Lock()
-	e, call := m.c.lookupLocked(conv, func(call *lruCall[*memberEntry]) { m.load(conv, call) })
-	m.c.mu.Unlock()
+	m.c.Mu.Lock()
+	e, call := m.c.LookupLocked(conv, func(call *lru.Call[*memberEntry]) { m.load(conv, call) })
+	m.c.Mu.Unlock()
 	if call == nil {
 		return e, nil
 	}
-	return call.wait(ctx, "members of "+conv)
+	return call.Wait(ctx, "convapi: members of "+conv)
 }
 
 // load asks the service for conv's members. It does not use a caller's ctx:
 // one caller giving up must not fail the others waiting on the same load.
 // The client's timeout bounds each request.
-func (m *MemberCache) load(conv string, call *lruCall[*memberEntry]) {
+func (m *MemberCache) load(conv string, call *lru.Call[*memberEntry]) {
 	members, err := m.client.Members(context.Background(), conv)
 	e := &memberEntry{exists: true, members: members}
 	if errors.Is(err, ErrNotFound) {
@@ -179,14 +180,14 @@ func (m *MemberCache) load(conv string, call *lruCall[*memberEntry]) {
 			e.set[u] = struct{}{}
 		}
 	}
-	m.c.finish(conv, call, e, err, nil)
+	m.c.Finish(conv, call, e, err, nil)
 }
 
 // invalidate drops conv, and makes a load in flight for it not kept (its
 // callers still get its result; later callers start a new load).
 func (m *MemberCache) invalidate(conv string) {
-	m.c.mu.Lock()
-	defer m.c.mu.Unlock()
+	m.c.Mu.Lock()
+	defer m.c.Mu.Unlock()
 	m.invalidations++
-	m.c.dropLocked(conv)
+	m.c.DropLocked(conv)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"os"
 	"strconv"
@@ -60,14 +61,18 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convsvc.NewClient(n.nc, 0), Members: members},
+			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convapi.NewClient(n.nc, 0), Members: members},
 				svcapi.Config{Version: n.cfg.Version, MaxBody: n.cfg.serviceMaxBody(), Metadata: n.metadata(role), Logger: lg})
 			if err != nil {
 				return fmt.Errorf("node: service API: %w", err)
 			}
 			n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
 		case RolePersist:
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, lg, persistFaults(n.cfg.Faults, lg)...),
+			mlog, err := n.msgLog(ctx)
+			if err != nil {
+				return err
+			}
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -225,8 +230,9 @@ func (n *Node) metadata(role string) map[string]string {
 func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 	if n.mlog == nil {
 		// The archive answers the retry check for archived messages
-		// (convsvc's message op over NATS: the log needs no MongoDB).
-		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog"), Archive: convsvc.NewClient(n.nc, 0)})
+		// (the conversations service's message op over NATS: the log
+		// needs no MongoDB).
+		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog"), Archive: convapi.NewClient(n.nc, 0)})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
@@ -236,9 +242,9 @@ func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 }
 
 // memberCache returns the node's membership cache, closed at shutdown.
-func (n *Node) memberCache(ctx context.Context) (*convsvc.MemberCache, error) {
+func (n *Node) memberCache(ctx context.Context) (*convapi.MemberCache, error) {
 	if n.members == nil {
-		m, err := convsvc.NewMemberCache(ctx, n.nc, convsvc.NewClient(n.nc, 0), 0, 0)
+		m, err := convapi.NewMemberCache(ctx, n.nc, convapi.NewClient(n.nc, 0), 0, 0)
 		if err != nil {
 			return nil, fmt.Errorf("node: member cache: %w", err)
 		}
@@ -255,8 +261,8 @@ func (n *Node) startEdge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := convsvc.NewClient(n.nc, 0)
-	members, err := convsvc.NewMemberCache(ctx, n.nc, client, 0, 0)
+	client := convapi.NewClient(n.nc, 0)
+	members, err := convapi.NewMemberCache(ctx, n.nc, client, 0, 0)
 	if err != nil {
 		return fmt.Errorf("node: member cache: %w", err)
 	}
