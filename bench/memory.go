@@ -18,8 +18,8 @@ type MemoryFigures struct {
 	// Series is one sample per interval from the start of the window.
 	Series []MemorySample `json:"series"`
 	// GrowthAfter2mMB is the mean RSS of the last minute minus the mean of
-	// the minute from 2 minutes on (from a fifth of the window, for shorter
-	// runs): the growth once the 2-minute dedup windows are full, with the
+	// the minute from 2 minutes on (from a fifth of the window, for runs
+	// under 5 minutes): the growth once the 2-minute dedup windows are full, with the
 	// GC's sawtooth (a collection every few seconds, the heap swinging by
 	// tens of MB) averaged out.
 	GrowthAfter2mMB float64 `json:"growth_after_2m_mb"`
@@ -126,7 +126,7 @@ func (r *runner) memory(ctx context.Context) ([]*Result, error) {
 	res.Target = t.name()
 	res.PersistPending = t.persistPending(ctx)
 	res.Memory = fig
-	fig.GrowthFromSec, fig.GrowthAfter2mMB, fig.PeakAfter2mMB = growthAfter(fig.Series, min(2*time.Minute, r.cfg.Duration/5))
+	fig.GrowthFromSec, fig.GrowthAfter2mMB, fig.PeakAfter2mMB = growthAfter(fig.Series, growthFrom(r.cfg.Duration))
 	if t.local {
 		if err := r.memoryRest(ctx, t, fig); err != nil {
 			res.note("restart at rest: %v", err)
@@ -188,6 +188,16 @@ func (r *runner) memoryRest(ctx context.Context, t *target, fig *MemoryFigures) 
 		fig.Rest = append(fig.Rest, MemorySample{Sec: round3(time.Since(t0).Seconds()), RSSMB: mb(rss), HeapMB: heap, HeapObjects: objects})
 	}
 	return nil
+}
+
+// growthFrom is where the growth counts from: 2 minutes (the dedup
+// windows are full by then), a fifth of the window for runs under 5
+// minutes.
+func growthFrom(d time.Duration) time.Duration {
+	if d >= 5*time.Minute {
+		return 2 * time.Minute
+	}
+	return d / 5
 }
 
 // growthAfter returns, for the samples from `from` on: where they start,

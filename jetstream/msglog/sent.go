@@ -138,6 +138,12 @@ func (f *ackFloor) get(ctx context.Context, l *Log) (uint64, error) {
 		return f.v, nil
 	}
 	c, err := l.stream.Consumer(ctx, subjects.ConsumerPersist)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// The stream is gone (deleted, or being recreated): it holds no
+		// copy, and the read that follows fails as the append's other
+		// requests do (no responders: a stalled attempt, retried).
+		return 0, nil
+	}
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		// Nothing archives: every copy is in the hot tier.
 		if !f.warned {
