@@ -382,3 +382,62 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryCheckStopsAtTheDedupWindow: with no persist worker the ack floor
+// stays 0, yet the retry check of a send that is not a first attempt reads
+// only up to the first entry inside the dedup window (2 minutes here, less
+// its margin): one entry per append, not the whole conversation.
+func TestRetryCheckStopsAtTheDedupWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, js := newLog(t, startServer(t, streams.Config{}))
+	const n = 300
+	for i := range n {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: fmt.Sprint("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := msglog.Scanned(l); got > 2*n {
+		t.Fatalf("the retry check read %d entries for %d appends, want at most %d", got, n, 2*n)
+	}
+	if e := entries(t, js, "c1"); e != n {
+		t.Fatalf("%d entries, want %d", e, n)
+	}
+}
+
+// TestRetryCheckReadsPastOldEntries: a retry after the dedup window (8 s
+// here: entries older than 3 s are read) finds its original behind older
+// entries, and stops neither at them nor before its original.
+func TestRetryCheckReadsPastOldEntries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startServer(t, streams.Config{DedupWindow: 8 * time.Second})
+	l, js := newLog(t, s)
+	l2, _ := newLog(t, s)
+	for i := range 20 {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u2", Cmid: fmt.Sprint("old", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := msglog.Send{Conv: "c1", From: "u1", Cmid: "a", Body: "original"}
+	first, err := l.Append(ctx, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDedupWindow(t, js)
+	for i := range 5 { // inside the window: where the read may stop
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u2", Cmid: fmt.Sprint("new", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := l2.Append(ctx, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (natter.Ack{ID: first.ID, Conv: "c1", Seq: first.Seq, TS: first.TS, Dup: true}); again != want {
+		t.Fatalf("retry after the window: ack %+v, want %+v", again, want)
+	}
+	if e := entries(t, js, "c1"); e != 26 {
+		t.Fatalf("%d entries, want 26", e)
+	}
+}

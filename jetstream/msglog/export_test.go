@@ -25,3 +25,6 @@ func WalkOnly(l *Log) { l.walkOnly = true }
 // Stalls reports how many append attempts of l were retried because they
 // got no answer.
 func Stalls(l *Log) uint64 { return l.stats.stalls.Load() }
+
+// Scanned reports how many entries the retry check of l has read.
+func Scanned(l *Log) uint64 { return l.stats.scanned.Load() }

@@ -27,6 +27,9 @@ func FuzzAppendMessage(f *testing.F) {
 		if got := appendMessage(nil, &m); !bytes.Equal(got, want) {
 			t.Fatalf("appendMessage:\n%s\njson.Marshal:\n%s", got, want)
 		}
+		if ts, ok := entryTS(want); !ok || ts != m.TS {
+			t.Fatalf("entryTS(%s) = %d, %v; want %d", want, ts, ok, m.TS)
+		}
 	})
 }
 

@@ -70,6 +70,7 @@ type readStats struct {
 	walks      atomic.Uint64 // pages read with one batched read from their first entry
 	gets       atomic.Uint64 // pages read with one direct get per entry
 	blockWalks atomic.Uint64 // pages read over block starts (no back windows)
+	scanned    atomic.Uint64 // entries the retry check read
 	stalls     atomic.Uint64 // append attempts retried after no answer
 }
 
