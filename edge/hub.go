@@ -46,7 +46,10 @@ type hub struct {
 	bch    chan *nats.Msg
 	bsub   *nats.Subscription
 	since  func() int64 // the edge's clock (Edge.since)
-	done   chan struct{}
+	// presence hears of every user's first session here and last one
+	// gone (nil: nobody).
+	presence *presence
+	done     chan struct{}
 }
 
 type hubShard struct {
@@ -171,6 +174,10 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 			}
 			batch := ""
 			if m.Header != nil {
+				if m.Header.Get(delivery.SignalHeader) != "" {
+					h.signal(user, m)
+					continue
+				}
 				batch = m.Header.Get(delivery.Header)
 			}
 			if last.frames == nil || batch != last.batch || !bytes.Equal(m.Data, last.data) {
@@ -240,6 +247,7 @@ func (h *hub) add(s *session) error {
 		h.remove(s)
 		return fmt.Errorf("edge: subscribe %s: %w", user, err)
 	}
+	h.presence.changed(user)
 	return nil
 }
 
@@ -261,6 +269,7 @@ func (h *hub) remove(s *session) {
 	if len(e.sessions) == 0 {
 		_ = e.sub.Unsubscribe()
 		delete(sh.users, s.user)
+		h.presence.changed(s.user)
 	}
 }
 

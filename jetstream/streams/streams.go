@@ -104,7 +104,9 @@ func Define(cfg Config) Definitions {
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
-			{Bucket: subjects.BucketPresence, Description: "natter online users", TTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
+			// which LimitMarkerTTL enables), last_seen and hidden live on.
+			{Bucket: subjects.BucketPresence, Description: "natter presence: online leases, last seen, hidden", LimitMarkerTTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
 }
