@@ -140,9 +140,9 @@ func TestAppendSequential(t *testing.T) {
 }
 
 // TestAppendConcurrent runs 50 senders x 20 sends on one conversation
-// through two Logs on two connections, as two edges would: with the IDEM
-// lookup, and as first attempts without it (the compare-and-set conflicts
-// between the two Logs then take the retry path that looks it up).
+// through two Logs on two connections, as two edges would: with the retry
+// check, and as first attempts without it (the compare-and-set conflicts
+// between the two Logs then take the retry path that checks).
 func TestAppendConcurrent(t *testing.T) {
 	t.Parallel()
 	for _, first := range []bool{false, true} {
