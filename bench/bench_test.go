@@ -299,6 +299,21 @@ func TestStormGraceful(t *testing.T) {
 	}
 }
 
+// TestStormPresence runs storm with presence on at a tiny size: clients in
+// groups of 4 watch each other; after the kill every client subscribes its
+// 3 contacts again on the new edge (3 states each at least), and the run
+// still resumes everyone without losing a message.
+func TestStormPresence(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "storm", Conns: 12, Rate: 20, StormPresence: 3, NatterBin: natterBin})
+	s := r.Storm
+	if s == nil || s.Presence != 3 || s.Resumed != 12 || s.Lost != 0 || r.Errors != 0 {
+		t.Fatalf("storm %+v errors %d notes %v", s, r.Errors, r.Notes)
+	}
+	if s.PresenceEvents < 12*3 || s.PresencePerSecond <= 0 {
+		t.Errorf("presence events %d (%v/s), want at least %d", s.PresenceEvents, s.PresencePerSecond, 12*3)
+	}
+}
+
 // TestEdgeRebind: storm's restart of a killed edge process polls while its
 // address is still taken.
 func TestEdgeRebind(t *testing.T) {

@@ -106,6 +106,10 @@ type Config struct {
 	// edge under test. Empty means this executable (`natter bench` is a
 	// natter subcommand).
 	NatterBin string
+	// StormPresence puts storm's clients in groups of StormPresence+1, in
+	// which every client watches the presence of the others, so presence
+	// changes flow through the storm. Zero means off.
+	StormPresence int
 	// DataDir is where an in-process target keeps its temporary data dir.
 	// Empty means the system temp dir.
 	DataDir string

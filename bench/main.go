@@ -189,6 +189,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	duration(&c.PingInterval, "ping", 0, "ping interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 25s)", perScenario)
 	duration(&c.LameDuck, "lame-duck", 0, "lame-duck interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 5s)", perScenario)
 	str(&c.StormMode, "storm-mode", StormKill, "storm: how the edge goes down: kill (SIGKILL) or graceful (SIGTERM: lame duck, then drain)")
+	integer(&c.StormPresence, "storm-presence", 0, "storm: each client watches the presence of this many others (groups of n+1 clients); 0 = off", cli.Between(0, 100))
 	str(&c.NatterBin, "natter-bin", "", "storm: natter binary whose 'natter edge' is the edge under test (default: this executable)")
 	str(&c.DataDir, "data", "", "parent of the in-process natter's temporary data dir (default: system temp)")
 	str(&c.JSON, "json", "", "write the report as JSON to this file")

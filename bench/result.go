@@ -178,6 +178,13 @@ type StormFigures struct {
 	Acked    uint64 `json:"acked"`
 	Received uint64 `json:"received"`
 	Lost     uint64 `json:"lost"`
+	// Presence is --storm-presence (0: off); PresenceEvents the presence
+	// events the clients got from just before the kill to the end, and
+	// PresencePerSecond those per second of the resume window (kill to the
+	// last resume).
+	Presence          int     `json:"presence,omitempty"`
+	PresenceEvents    uint64  `json:"presence_events,omitempty"`
+	PresencePerSecond float64 `json:"presence_per_s,omitempty"`
 }
 
 // Ratio compares a natter figure with its baseline.
@@ -417,6 +424,10 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 			s.DownSeconds, s.StopSeconds, s.StartSeconds, s.Acked, s.Received, s.Lost))
 		lines = append(lines, fmt.Sprintf("storm: first reconnect attempt p50 %.3f s, p99 %.3f s, max %.3f s after the %s; %s TCP dials since (%s failed); resumed by second after the %s: %v; edge processes' CPU %.2f s",
 			s.FirstDialP50, s.FirstDialP99, s.FirstDialMax, stormSignal(s.Mode), commas(int64(s.Dials)), commas(int64(s.FailedDials)), stormSignal(s.Mode), s.ResumedBySecond, s.EdgeCPUSeconds))
+		if s.Presence > 0 {
+			lines = append(lines, fmt.Sprintf("storm presence: each client watches %d others; %s presence events to the clients from just before the %s to the end, %s/s over the resume window",
+				s.Presence, commas(int64(s.PresenceEvents)), stormSignal(s.Mode), fnum(s.PresencePerSecond)))
+		}
 	}
 	if c := r.CPU; c != nil {
 		per := c.Per

@@ -99,4 +99,3 @@ func readFrame(t *testing.T, ws *websocket.Conn, wait time.Duration) *protocol.S
 	}
 	return f
 }
-

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -255,7 +256,7 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 	if err != nil {
 		return nil, fmt.Errorf("streams: bucket %s status: %w", want.Bucket, err)
 	}
-	if st.TTL() == want.TTL && bucketDescription(st) == want.Description {
+	if st.TTL() == want.TTL && bucketDescription(st) == want.Description && limitMarkerTTL(st) == want.LimitMarkerTTL {
 		return nil, nil
 	}
 	if !update {
@@ -265,6 +266,15 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 		return nil, fmt.Errorf("streams: update bucket %s: %w", want.Bucket, err)
 	}
 	return &Change{"bucket", want.Bucket, "updated"}, nil
+}
+
+// limitMarkerTTL is the bucket's LimitMarkerTTL: set, it also enables
+// per-key TTLs (what the presence leases need).
+func limitMarkerTTL(st jetstream.KeyValueStatus) time.Duration {
+	if s, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		return s.LimitMarkerTTL()
+	}
+	return 0
 }
 
 func bucketDescription(st jetstream.KeyValueStatus) string {
