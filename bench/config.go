@@ -144,8 +144,11 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second
-		if c.Scenario == "persist" {
+		switch c.Scenario {
+		case "persist":
 			c.Duration = 20 * time.Second
+		case "memory":
+			c.Duration = 10 * time.Minute
 		}
 	}
 	if c.Size <= 0 {
@@ -213,7 +216,7 @@ func (c Config) conns(s string) int {
 	switch s {
 	case "relay":
 		return 1000
-	case "persist":
+	case "persist", "memory":
 		return 200
 	case "idle", "storm":
 		return 10_000

@@ -21,8 +21,8 @@ import (
 
 // filler appends log entries to conversations in bulk: asynchronous
 // publishes that carry the same payload and headers msglog.Append writes
-// (seq, block anchors and back window), without its per-message IDEM and compare-and-set
-// round trips. It must be the only writer of the stream while it runs: it
+// (seq, block anchors and back window), without its per-message
+// compare-and-set round trips. It must be the only writer of the stream while it runs: it
 // predicts each entry's stream sequence and checks every ack against it.
 type filler struct {
 	js    jetstream.JetStream

@@ -32,6 +32,8 @@ scenarios:
             --history-mode archive: 200-message pages older than the hot tier, sizes stored in MongoDB
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
   storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost
+  memory    the relay at a steady --rate (default 1,500 msg/s, 200 conns, 10m): the server's RSS every 10 s,
+            then (in-process) at rest after a restart on the same data
   suite     a quick run of every scenario with small sizes (writes --json)
 
 Without --url the bench starts natter dev in-process (temporary data dir, free ports).
@@ -72,7 +74,7 @@ func childPrefix(args []string) []string {
 	return nil
 }
 
-var scenarios = []string{"relay", "fanout", "persist", "history", "idle", "storm", "suite"}
+var scenarios = []string{"relay", "fanout", "persist", "history", "idle", "storm", "memory", "suite"}
 
 func parse(args []string, stderr io.Writer) (Config, error) { return parseTo(args, stderr, stderr) }
 
@@ -279,6 +281,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Report, error) {
 		results, err = r.idle(ctx)
 	case "storm":
 		results, err = r.storm(ctx)
+	case "memory":
+		results, err = r.memory(ctx)
 	case "suite":
 		results, rep.Warnings, err = r.suite(ctx)
 	default:

@@ -249,6 +249,7 @@ type Result struct {
 	History        []HistoryPoint  `json:"history,omitempty"`
 	Idle           *IdleFigures    `json:"idle,omitempty"`
 	Storm          *StormFigures   `json:"storm,omitempty"`
+	Memory         *MemoryFigures  `json:"memory,omitempty"`
 
 	Baselines []*Result `json:"baselines,omitempty"`
 	Ratios    []Ratio   `json:"ratios,omitempty"`

@@ -44,6 +44,7 @@ type target struct {
 	eprocs []*edgeProc
 	ecfg   node.EdgeConfig
 	scfg   streams.Config
+	devCfg node.Config // the in-process dev node's, to restart it (memory)
 
 	nc *nats.Conn // to natsURL, for consumer info and fills; nil when unknown
 	js jetstream.JetStream
@@ -117,10 +118,11 @@ func startTarget(ctx context.Context, cfg *Config, o targetOpts) (*target, error
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	t.dev, err = node.Start(sctx, node.Config{
+	t.devCfg = node.Config{
 		Mode: node.ModeDev, DataDir: dir, NATSPort: -1, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Roles: roles, Streams: o.streams, Edge: t.ecfg, Logger: logger, ShutdownTimeout: 30 * time.Second,
-	})
+	}
+	t.dev, err = node.Start(sctx, t.devCfg)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("bench: start natter dev: %w", err)

@@ -141,7 +141,7 @@ type sendOptions struct {
 // and pass the same one when sending again after a restart: the message is
 // stored once. Without it Send makes a random one. Send cannot tell whether
 // a cmid of yours was sent before, so it never marks such a send as a first
-// attempt: the edge always checks it against its idempotency records.
+// attempt: the edge always checks it against the stored messages.
 func WithCmid(cmid string) SendOption { return func(o *sendOptions) { o.cmid = cmid } }
 
 // WithType sets the application-defined message type (at most 32 bytes).

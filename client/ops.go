@@ -23,8 +23,8 @@ import (
 //
 // The first attempt with a cmid Send made itself is marked as such (the
 // frame's first field), which saves the edge a lookup; every resend, and
-// every send with [WithCmid], is not, so the edge answers it from its
-// idempotency record even after JetStream's dedup window.
+// every send with [WithCmid], is not, so the edge checks it against the
+// stored messages even after JetStream's dedup window.
 func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption) (natter.Ack, error) {
 	var o sendOptions
 	for _, f := range opts {

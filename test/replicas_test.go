@@ -116,7 +116,10 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	t.Parallel()
 	e := newReplicaEnv(t)
 	tr := newTraffic(t, e.front, 4, 2)
-	const each = 2000
+	// 16,000 messages: more than the consumers' MaxAckPending (10,000), so
+	// the replicas cannot have pulled the whole backlog when the first one
+	// drains, however fast they store it.
+	const each = 4000
 	built := time.Now()
 	<-tr.send(each, 0, 120*time.Second, nil)
 	buildTook := time.Since(built)

@@ -158,7 +158,7 @@ func TestDevReadyStreamsAndStore(t *testing.T) {
 			t.Fatalf("stream %s: %v", s, err)
 		}
 	}
-	for _, b := range []string{subjects.BucketIdem, subjects.BucketCursors, subjects.BucketPresence} {
+	for _, b := range []string{subjects.BucketCursors, subjects.BucketPresence} {
 		if _, err := js.KeyValue(ctx, b); err != nil {
 			t.Fatalf("bucket %s: %v", b, err)
 		}

@@ -328,7 +328,11 @@ func TestTierPermissions(t *testing.T) {
 		if raw, err := s.GetLastMsgForSubject(ctxT(t), "im.msg.c1"); err != nil || raw.Header.Get(jetstream.MsgIDHeader) != "m_1" {
 			t.Fatalf("direct get last: %v, %v", raw, err)
 		}
-		for _, bucket := range []string{"IDEM", "CURSORS"} {
+		// The append's retry check reads the PERSIST consumer's ack floor.
+		if _, err := edge.js.Consumer(ctxT(t), "MSGS", "PERSIST"); err != nil {
+			t.Fatalf("consumer info MSGS/PERSIST: %v", err)
+		}
+		for _, bucket := range []string{"CURSORS"} {
 			kv, err := edge.js.KeyValue(ctxT(t), bucket)
 			if err != nil {
 				t.Fatalf("bucket %s: %v", bucket, err)

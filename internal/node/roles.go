@@ -229,7 +229,10 @@ func (n *Node) metadata(role string) map[string]string {
 // per-conversation locks serialise this process's appends).
 func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 	if n.mlog == nil {
-		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog")})
+		// The archive answers the retry check for archived messages
+		// (the conversations service's message op over NATS: the log
+		// needs no MongoDB).
+		l, err := msglog.New(ctx, n.nc, n.js, msglog.Config{Logger: n.log.With("component", "msglog"), Archive: convapi.NewClient(n.nc, 0)})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}

@@ -3,6 +3,7 @@ package convapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -193,4 +194,18 @@ func (c *Client) Message(ctx context.Context, conv, id string) (natter.Message, 
 	var m natter.Message
 	err := c.call(ctx, OpMessage, MessageRequest{Conv: conv, ID: id}, &m)
 	return m, err
+}
+
+// ArchivedMessage is [Client.Message] as msglog.Archive wants it: found is
+// false for [ErrNotFound]. It is the append's retry check against the
+// archive (the service reads MongoDB's primary).
+func (c *Client) ArchivedMessage(ctx context.Context, conv, id string) (natter.Message, bool, error) {
+	m, err := c.Message(ctx, conv, id)
+	if errors.Is(err, ErrNotFound) {
+		return natter.Message{}, false, nil
+	}
+	if err != nil {
+		return natter.Message{}, false, err
+	}
+	return m, true, nil
 }

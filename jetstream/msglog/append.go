@@ -33,12 +33,13 @@ type Send struct {
 	Ref string
 	// FirstAttempt says the caller knows this is the first attempt to send
 	// Cmid: a cmid it made itself and has not sent before. Append may then
-	// skip the IDEM lookup (one round trip) that answers retries from
-	// before the stream's dedup window: a first attempt has no earlier copy,
-	// and a copy stored inside the window is JetStream's duplicate. False
-	// (the zero value, for callers that cannot tell) always looks it up. A
-	// caller that sets it on a resend after the dedup window stores the
-	// message twice.
+	// skip the check for an earlier copy (the hot tier above the persist
+	// worker's ack floor, then the archive: a request to the conversations
+	// service) that answers retries from before the stream's dedup window: a
+	// first attempt has no earlier copy, and a copy stored inside the window
+	// is JetStream's duplicate. False (the zero value, for callers that
+	// cannot tell) always checks. A caller that sets it on a resend after the
+	// dedup window stores the message twice.
 	FirstAttempt bool
 }
 
@@ -53,7 +54,8 @@ func (s Send) validate() error {
 
 // Append stores s in the log and returns its ack once it is durable. A retry
 // of an accepted send (same Conv, From and Cmid) returns the original ack
-// with Dup set, from JetStream's dedup window or from the IDEM record.
+// with Dup set: from JetStream's dedup window, the hot tier or the archive
+// ([Log.sent]).
 //
 // An attempt that gets no answer within Config.AttemptTimeout, or that no
 // server answers (the stream has no leader), is retried with the same
@@ -109,7 +111,7 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 			// that stopped answering) or no server answered at all (no
 			// leader: an election is under way). The same message id goes
 			// again, to whichever server leads by then: JetStream's dedup
-			// or the IDEM record answers it if the first one was stored.
+			// or the retry check answers it if the first one was stored.
 			stalls++
 			l.stats.stalls.Add(1)
 			l.log.Debug("append stalled; retrying", "conv", s.Conv, "id", id, "attempt", stalls, "err", err)
@@ -123,34 +125,35 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 }
 
 // try is one attempt of an append, bounded by Config.AttemptTimeout: the
-// IDEM lookup (skipped for a first attempt of a first send whose head is
-// cached), the head read (when it is not cached) and the publish. retry
-// says an earlier attempt of this append failed.
+// head read (when it is not cached), the check for an earlier copy
+// ([Log.sent]; skipped for a first attempt of a first send whose head is
+// cached) and the publish. retry says an earlier attempt of this append
+// failed.
 func (l *Log) try(ctx context.Context, s Send, id string, retry bool) (natter.Ack, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
 	defer cancel()
 	h, cached := l.heads.get(s.Conv)
-	// The IDEM lookup is skipped only for a first attempt whose head is
-	// cached: after a conflict this may be a resend of a stored message
-	// whose head is stale (a standalone stream checks the expected sequence
-	// before the message id), and after a stall the first attempt may have
-	// been stored, so every retry looks it up.
-	if !s.FirstAttempt || !cached || retry {
-		ack, ok, err := l.getIdem(ctx, id)
-		if err != nil {
-			return natter.Ack{}, fmt.Errorf("idem: %w", err)
-		}
-		if ok {
-			ack.Dup = true
-			return ack, nil
-		}
-	}
 	if !cached {
 		var err error
 		if h, err = l.readHead(ctx, s.Conv); err != nil {
 			return natter.Ack{}, fmt.Errorf("head: %w", err)
 		}
 		l.heads.put(s.Conv, h)
+	}
+	// The check is skipped only for a first attempt whose head is cached:
+	// after a conflict this may be a resend of a stored message whose head
+	// is stale (a standalone stream checks the expected sequence before the
+	// message id), and after a stall the first attempt may have been
+	// stored, so every retry checks.
+	if !s.FirstAttempt || !cached || retry {
+		ack, ok, err := l.sent(ctx, s.Conv, id, h)
+		if err != nil {
+			return natter.Ack{}, fmt.Errorf("retry check: %w", err)
+		}
+		if ok {
+			ack.Dup = true
+			return ack, nil
+		}
 	}
 	return l.publish(ctx, s, id, h)
 }
@@ -211,35 +214,29 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 		return natter.Ack{}, err
 	}
 	if pa.Duplicate {
-		// Stored before by an earlier attempt of this send (inside the dedup
-		// window) whose IDEM write never happened. Leave the cached head
+		// Stored before by an earlier attempt of this send, inside the dedup
+		// window (a first attempt, or a copy the check did not see yet: a
+		// concurrent attempt on another edge). Leave the cached head
 		// alone: if it is stale (a clustered stream checks the message id
 		// before the expected sequence), the next append's
 		// compare-and-set fails and re-reads it.
-		return l.original(ctx, id, pa.Sequence)
+		return l.original(ctx, s.Conv, id, pa.Sequence)
 	}
 	if blk == 0 {
 		blk = pa.Sequence
 	}
 	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk, prev: prev})
-	ack := ackOf(msg)
-	l.writeIdemAsync(ack)
-	return ack, nil
+	return ackOf(msg), nil
 }
 
-// original answers a duplicate ack: it reads the stored entry at sseq,
-// writes its IDEM record and returns its ack with Dup set.
-func (l *Log) original(ctx context.Context, id string, sseq uint64) (natter.Ack, error) {
+// original answers a duplicate ack: it reads the stored entry at sseq and
+// returns its ack with Dup set.
+func (l *Log) original(ctx context.Context, conv, id string, sseq uint64) (natter.Ack, error) {
 	raw, err := l.stream.GetMsg(ctx, sseq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		// Trimmed already; the persist worker has written the IDEM record
-		// when it archived the message.
-		ack, ok, ierr := l.getIdem(ctx, id)
-		if ierr != nil || !ok {
-			return natter.Ack{}, fmt.Errorf("duplicate of stream seq %d, which is trimmed and has no idem record: %w", sseq, errors.Join(err, ierr))
-		}
-		ack.Dup = true
-		return ack, nil
+		// Trimmed already, so archived (or lost with the hot tier: see
+		// docs/design.md, the log's limits).
+		return l.originalArchived(ctx, conv, id, sseq)
 	}
 	if err != nil {
 		return natter.Ack{}, fmt.Errorf("read original at stream seq %d: %w", sseq, err)
@@ -252,49 +249,23 @@ func (l *Log) original(ctx context.Context, id string, sseq uint64) (natter.Ack,
 		return natter.Ack{}, fmt.Errorf("%w: duplicate ack for %s points at %s (stream seq %d)", ErrCorrupt, id, m.ID, sseq)
 	}
 	ack := ackOf(m)
-	l.writeIdem(ctx, ack)
 	ack.Dup = true
 	return ack, nil
 }
 
-// writeIdem records ack and waits for it. The message is durable already,
-// so a failure only narrows idempotency to the dedup window until the
-// persist worker writes the record; it is logged, not returned.
-func (l *Log) writeIdem(ctx context.Context, ack natter.Ack) {
-	if err := l.putIdem(ctx, ack); err != nil {
-		l.log.Warn("idem record not written", "id", ack.ID, "conv", ack.Conv, "seq", ack.Seq, "err", err)
+// originalArchived answers a duplicate ack whose entry is trimmed from the
+// hot tier: from the archive.
+func (l *Log) originalArchived(ctx context.Context, conv, id string, sseq uint64) (natter.Ack, error) {
+	if l.cfg.Archive == nil {
+		return natter.Ack{}, fmt.Errorf("duplicate of stream seq %d, which is trimmed, and no archive to read it from", sseq)
 	}
-}
-
-// writeIdemAsync creates the IDEM record of a new message without waiting
-// for it: a publish with an expected last subject sequence of 0 (what KV
-// Create does), whose ack is handled by [Log.idemAsyncErr]. The sender gets
-// its ack one round trip sooner; the persist worker's [Log.EnsureIdemBatch]
-// still guarantees the record.
-func (l *Log) writeIdemAsync(ack natter.Ack) {
-	m := &nats.Msg{
-		Subject: l.idemPre + ack.ID,
-		Data:    appendAck(make([]byte, 0, 64+len(ack.ID)+len(ack.Conv)), ack),
-		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: idemCreate},
+	m, ok, err := l.cfg.Archive.ArchivedMessage(ctx, conv, id)
+	if err != nil || !ok {
+		return natter.Ack{}, fmt.Errorf("duplicate of stream seq %d, which is trimmed and not archived: %w", sseq, errors.Join(err, jetstream.ErrMsgNotFound))
 	}
-	if _, err := l.ajs.PublishMsgAsync(m); err != nil {
-		l.log.Warn("idem record not written", "id", ack.ID, "conv", ack.Conv, "seq", ack.Seq, "err", err)
-	}
-}
-
-// idemCreate is the expected-last-sequence header value of a create. It is
-// shared by every record's header and never modified.
-var idemCreate = []string{"0"}
-
-// idemAsyncErr logs an IDEM record that [Log.writeIdemAsync] could not
-// create. A failed compare-and-set means the key has an entry already: the
-// record (an earlier attempt's, or the persist worker's), or a delete marker
-// that the persist worker replaces.
-func (l *Log) idemAsyncErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	if isWrongLastSeq(err) {
-		return
-	}
-	l.log.Warn("idem record not written", "subject", m.Subject, "err", err)
+	ack := ackOf(m)
+	ack.Dup = true
+	return ack, nil
 }
 
 // isWrongLastSeq reports a failed compare-and-set: 10071, or 10164 on

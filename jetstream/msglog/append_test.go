@@ -140,9 +140,9 @@ func TestAppendSequential(t *testing.T) {
 }
 
 // TestAppendConcurrent runs 50 senders x 20 sends on one conversation
-// through two Logs on two connections, as two edges would: with the IDEM
-// lookup, and as first attempts without it (the compare-and-set conflicts
-// between the two Logs then take the retry path that looks it up).
+// through two Logs on two connections, as two edges would: with the retry
+// check, and as first attempts without it (the compare-and-set conflicts
+// between the two Logs then take the retry path that checks).
 func TestAppendConcurrent(t *testing.T) {
 	t.Parallel()
 	for _, first := range []bool{false, true} {
@@ -228,10 +228,6 @@ func TestAppendIdempotent(t *testing.T) {
 	s := startServer(t, streams.Config{})
 	l1, js := newLog(t, s)
 	l2, _ := newLog(t, s)
-	idem, err := js.KeyValue(ctx, subjects.BucketIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
 	send := func(l *msglog.Log, cmid string) natter.Ack {
 		t.Helper()
 		ack, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: cmid, Body: "hi"})
@@ -249,30 +245,15 @@ func TestAppendIdempotent(t *testing.T) {
 	}
 
 	first := send(l1, "a")
-	msglog.FlushIdem(t, l1)
 	same("retry, same log", send(l1, "a"), first)
 	same("retry, other log", send(l2, "a"), first)
 
-	// An edge died between the append and its IDEM write: the retry gets
-	// JetStream's duplicate ack and the IDEM record is written after all.
-	if err := idem.Delete(ctx, first.ID); err != nil {
-		t.Fatal(err)
-	}
-	same("retry without idem record", send(l1, "a"), first)
-	if _, err := idem.Get(ctx, first.ID); err != nil {
-		t.Fatalf("idem record not rewritten: %v", err)
-	}
-
-	// The same with a stale head: l2 appended b, l1 then appended c, so
-	// l2's cached head is behind. The retry of b fails the compare-and-set
-	// first, re-reads the head and then gets the duplicate ack.
+	// A stale head: l2 appended b, l1 then appended c, so l2's cached head
+	// is behind. The retry of b fails the compare-and-set first, re-reads
+	// the head and then finds the original.
 	b := send(l2, "b")
 	send(l1, "c")
-	msglog.FlushIdem(t, l2)
-	if err := idem.Delete(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	same("retry with stale head and without idem record", send(l2, "b"), b)
+	same("retry with stale head", send(l2, "b"), b)
 
 	if n := entries(t, js, "c1"); n != 3 {
 		t.Fatalf("%d log entries, want 3", n)
@@ -280,43 +261,80 @@ func TestAppendIdempotent(t *testing.T) {
 }
 
 // TestAppendIdempotentAfterDedupWindow retries after JetStream has forgotten
-// the message id: only the IDEM record can answer.
+// the message id, on another Log: the check reads the hot tier above the
+// PERSIST consumer's ack floor, where a message the persist worker has not
+// archived yet is. The control shows that the floor bounds the read: once
+// the consumer has acked the entry (the archive holds it, and this Log has
+// no archive to ask) the retry is no longer recognised.
 func TestAppendIdempotentAfterDedupWindow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := startServer(t, streams.Config{DedupWindow: 100 * time.Millisecond}) // the server's minimum
 	l, js := newLog(t, s)
+	nc2, js2 := connect(t, s)
+	l2, err := msglog.New(ctx, nc2, js2, msglog.Config{FloorTTL: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	send := msglog.Send{Conv: "c1", From: "u1", Cmid: "a"}
 	first, err := l.Append(ctx, send)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msglog.FlushIdem(t, l)
+	for i := range 300 { // more than one batch of the read to walk over
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u2", Cmid: fmt.Sprint("f", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msglog.SetBatchBytes(l2, 4096) // reads the server cuts short
 	waitDedupWindow(t, js)
 
-	again, err := l.Append(ctx, send)
-	if err != nil {
-		t.Fatal(err)
+	for _, lg := range []*msglog.Log{l, l2} {
+		again, err := lg.Append(ctx, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (natter.Ack{ID: first.ID, Conv: "c1", Seq: first.Seq, TS: first.TS, Dup: true}); again != want {
+			t.Fatalf("retry: ack %+v, want %+v", again, want)
+		}
 	}
-	if want := (natter.Ack{ID: first.ID, Conv: "c1", Seq: first.Seq, TS: first.TS, Dup: true}); again != want {
-		t.Fatalf("retry: ack %+v, want %+v", again, want)
-	}
-	if n := entries(t, js, "c1"); n != 1 {
-		t.Fatalf("%d log entries, want 1", n)
+	if n := entries(t, js, "c1"); n != 301 {
+		t.Fatalf("%d log entries, want 301", n)
 	}
 
-	// Control: without the IDEM record, past the window nothing stops the
-	// retry (the persist worker's EnsureIdem closes this in production).
-	idem, err := js.KeyValue(ctx, subjects.BucketIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idem.Delete(ctx, first.ID); err != nil {
-		t.Fatal(err)
-	}
+	// Control: the PERSIST consumer acks everything (as if archived).
+	ackPersist(t, js, 301)
 	waitDedupWindow(t, js)
-	if dup, err := l.Append(ctx, send); err != nil || dup.Dup || dup.Seq != 2 {
-		t.Fatalf("retry without idem record: %+v, %v; want a new entry", dup, err)
+	if dup, err := l2.Append(ctx, send); err != nil || dup.Dup || dup.Seq != 302 {
+		t.Fatalf("retry below the ack floor without an archive: %+v, %v; want a new entry", dup, err)
+	}
+}
+
+// ackPersist acks the first n entries of MSGS on the PERSIST consumer, as
+// the persist worker does once they are archived.
+func ackPersist(tb testing.TB, js jetstream.JetStream, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	c, err := js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for acked := 0; acked < n; {
+		b, err := c.Fetch(n-acked, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		got := 0
+		for m := range b.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				tb.Fatal(err)
+			}
+			got++
+		}
+		if got == 0 {
+			tb.Fatalf("PERSIST: %d of %d entries acked, no more to fetch: %v", acked, n, b.Error())
+		}
+		acked += got
 	}
 }
 
@@ -341,35 +359,6 @@ func waitDedupWindow(tb testing.TB, js jetstream.JetStream) {
 	})
 }
 
-func TestEnsureIdem(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	l, js := newLog(t, startServer(t, streams.Config{}))
-	id := msglog.MessageID("c1", "u1", "a")
-	msg := natter.Message{ID: id, Conv: "c1", Seq: 7, From: "u1", Cmid: "a", TS: 42}
-	if err := l.EnsureIdem(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	other := msg
-	other.Seq = 8
-	if err := l.EnsureIdem(ctx, other); err != nil {
-		t.Fatalf("second EnsureIdem: %v", err)
-	}
-	ack, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (natter.Ack{ID: id, Conv: "c1", Seq: 7, TS: 42, Dup: true}); ack != want {
-		t.Fatalf("ack %+v, want %+v (the first record)", ack, want)
-	}
-	if n := entries(t, js, "c1"); n != 0 {
-		t.Fatalf("%d log entries, want 0", n)
-	}
-	if err := l.EnsureIdem(ctx, natter.Message{Conv: "c1"}); !errors.Is(err, msglog.ErrInvalid) {
-		t.Fatalf("EnsureIdem without id: %v, want ErrInvalid", err)
-	}
-}
-
 func TestDecode(t *testing.T) {
 	t.Parallel()
 	good := []byte(`{"id":"m_x","conv":"c1","seq":3,"from":"u1","cmid":"a","body":"hi","ts":1}`)
@@ -391,5 +380,64 @@ func TestDecode(t *testing.T) {
 		if _, err := msglog.Decode(in.data, in.hdr); !errors.Is(err, msglog.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
+	}
+}
+
+// TestRetryCheckStopsAtTheDedupWindow: with no persist worker the ack floor
+// stays 0, yet the retry check of a send that is not a first attempt reads
+// only up to the first entry inside the dedup window (2 minutes here, less
+// its margin): one entry per append, not the whole conversation.
+func TestRetryCheckStopsAtTheDedupWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, js := newLog(t, startServer(t, streams.Config{}))
+	const n = 300
+	for i := range n {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: fmt.Sprint("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := msglog.Scanned(l); got > 2*n {
+		t.Fatalf("the retry check read %d entries for %d appends, want at most %d", got, n, 2*n)
+	}
+	if e := entries(t, js, "c1"); e != n {
+		t.Fatalf("%d entries, want %d", e, n)
+	}
+}
+
+// TestRetryCheckReadsPastOldEntries: a retry after the dedup window (8 s
+// here: entries older than 3 s are read) finds its original behind older
+// entries, and stops neither at them nor before its original.
+func TestRetryCheckReadsPastOldEntries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startServer(t, streams.Config{DedupWindow: 8 * time.Second})
+	l, js := newLog(t, s)
+	l2, _ := newLog(t, s)
+	for i := range 20 {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u2", Cmid: fmt.Sprint("old", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := msglog.Send{Conv: "c1", From: "u1", Cmid: "a", Body: "original"}
+	first, err := l.Append(ctx, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDedupWindow(t, js)
+	for i := range 5 { // inside the window: where the read may stop
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u2", Cmid: fmt.Sprint("new", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := l2.Append(ctx, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (natter.Ack{ID: first.ID, Conv: "c1", Seq: first.Seq, TS: first.TS, Dup: true}); again != want {
+		t.Fatalf("retry after the window: ack %+v, want %+v", again, want)
+	}
+	if e := entries(t, js, "c1"); e != 26 {
+		t.Fatalf("%d entries, want 26", e)
 	}
 }

@@ -117,11 +117,6 @@ type eob struct {
 // entry to fn, in order, until the end-of-batch status (204 EOB, returned),
 // "no messages" (404) or fn returning false or an error.
 func (l *Log) directBatch(ctx context.Context, req directReq, fn func(*nats.Msg) (bool, error)) (eob, error) {
-	return l.directBatchOn(ctx, l.directGet, req, fn)
-}
-
-// directBatchOn is directBatch on the direct get subject of another stream.
-func (l *Log) directBatchOn(ctx context.Context, subject string, req directReq, fn func(*nats.Msg) (bool, error)) (eob, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
@@ -133,7 +128,7 @@ func (l *Log) directBatchOn(ctx context.Context, subject string, req directReq, 
 	}
 	reply, r := l.mux.open()
 	defer l.mux.close(reply)
-	if err := l.nc.PublishRequest(subject, reply, body); err != nil {
+	if err := l.nc.PublishRequest(l.directGet, reply, body); err != nil {
 		return eob{}, fmt.Errorf("direct get: %w", err)
 	}
 	var buf []*nats.Msg

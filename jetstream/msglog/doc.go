@@ -7,16 +7,14 @@
 //     message.
 //   - No duplicates: the message id is derived from (conv, from, cmid)
 //     ([MessageID]); a retry inside the stream's dedup window gets
-//     JetStream's duplicate ack, a retry up to the IDEM bucket's TTL (24h by
-//     default) is answered from the IDEM record. Either way the sender gets
-//     the original id and seq back with Dup set. A send marked
-//     [Send].FirstAttempt skips the IDEM lookup (the dedup window covers it);
-//     marking a resend so is the caller's own duplicate.
-//
-// The IDEM record of a new message is created asynchronously after its
-// append (the ack does not wait for it); the persist worker creates every
-// record it finds missing ([Log.EnsureIdemBatch]), so a record exists at the
-// latest once the message is archived.
+//     JetStream's duplicate ack; before that, a send not marked
+//     [Send].FirstAttempt is checked for an earlier copy: in the hot tier
+//     above the PERSIST consumer's ack floor, then in the archive
+//     ([Config].Archive). Either way the sender gets the original id, seq
+//     and ts back with Dup set, for as long as the hot tier or the archive
+//     holds the message. No record per message is kept for this (nats-server
+//     holds every subject of a stream in memory). Marking a resend as a
+//     first attempt is the caller's own duplicate.
 //   - Order: each conversation's seq is 1, 2, 3 ... without gaps. Appends are
 //     compare-and-set on the subject's last stream sequence
 //     (Nats-Expected-Last-Subject-Sequence), so writers in different

@@ -56,7 +56,6 @@ func appendN(tb testing.TB, l *msglog.Log, conv string, n int) []natter.Ack {
 		}
 		acks = append(acks, ack)
 	}
-	msglog.FlushIdem(tb, l)
 	return acks
 }
 

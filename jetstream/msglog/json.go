@@ -46,22 +46,6 @@ func messageSize(m *natter.Message) int {
 		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref)
 }
 
-// appendAck appends the JSON of a as json.Marshal writes it.
-func appendAck(b []byte, a natter.Ack) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, a.ID)
-	b = append(b, `,"conv":`...)
-	b = appendString(b, a.Conv)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, a.Seq, 10)
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, a.TS, 10)
-	if a.Dup {
-		b = append(b, `,"dup":true`...)
-	}
-	return append(b, '}')
-}
-
 // appendString appends s as json.Marshal writes it (HTML escaped).
 func appendString(b []byte, s string) []byte { return jsonstr.Append(b, s, true) }
 

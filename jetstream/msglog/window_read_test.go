@@ -128,7 +128,6 @@ func TestWindowedPages(t *testing.T) {
 					fill(t, js, k, 50)
 				}
 			}
-			msglog.FlushIdem(t, w)
 			r, _ := newLog(t, s)
 			ref, _ := newLog(t, s)
 			msglog.WalkOnly(ref)

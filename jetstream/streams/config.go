@@ -9,10 +9,10 @@ type Config struct {
 	// HotTier is how many newest messages of each conversation the MSGS
 	// stream keeps (MaxMsgsPerSubject). Zero means 10,000.
 	HotTier int64
-	// DedupWindow is JetStream's Nats-Msg-Id window on MSGS. Zero means 2m.
+	// DedupWindow is JetStream's Nats-Msg-Id window on MSGS (and INGEST).
+	// nats-server keeps every id of the window in memory (and rebuilds them
+	// at start), about 130 bytes a message on every replica. Zero means 2m.
 	DedupWindow time.Duration
-	// IdemTTL is how long a send's idempotency record lives. Zero means 24h.
-	IdemTTL time.Duration
 	// PresenceTTL is how long the PRESENCE bucket keeps the marker of an
 	// online lease that expired (the leases' own TTL is the edge's,
 	// edge.Config.PresenceLease). Zero means 90s.
@@ -27,7 +27,9 @@ type Config struct {
 	EventsMaxAge time.Duration
 	// EventsDedupWindow is the EVENTS stream's Nats-Msg-Id window: an event
 	// re-published within it (a redelivered log entry, an outbox sweep) is
-	// stored once. Zero means 1h (capped at EventsMaxAge).
+	// stored once. nats-server keeps every id of the window in memory (and
+	// rebuilds them at start), about 130 bytes an event on every replica.
+	// Zero means 2m (capped at EventsMaxAge).
 	EventsDedupWindow time.Duration
 	// MemoryStorage puts streams in memory instead of files (tests only).
 	MemoryStorage bool
@@ -43,9 +45,6 @@ func (c Config) withDefaults() Config {
 	if c.DedupWindow <= 0 {
 		c.DedupWindow = 2 * time.Minute
 	}
-	if c.IdemTTL <= 0 {
-		c.IdemTTL = 24 * time.Hour
-	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = 90 * time.Second
 	}
@@ -56,7 +55,7 @@ func (c Config) withDefaults() Config {
 		c.AckWait = 30 * time.Second
 	}
 	if c.EventsDedupWindow <= 0 {
-		c.EventsDedupWindow = time.Hour
+		c.EventsDedupWindow = 2 * time.Minute
 	}
 	if c.EventsMaxAge <= 0 {
 		c.EventsMaxAge = 7 * 24 * time.Hour

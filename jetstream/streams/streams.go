@@ -58,7 +58,8 @@ func Define(cfg Config) Definitions {
 				// A work queue: the ingest role removes what it has
 				// appended to the log (or dead-lettered). Nats-Msg-Id is
 				// the message's cmid; the dedup window drops re-publishes
-				// before they reach the worker, the IDEM record after.
+				// before they reach the worker, the append's retry check
+				// after.
 				Name:        subjects.StreamIngest,
 				Description: "natter ingest: fire-and-forget sends of internal services, appended to the log by the ingest role",
 				Subjects:    []string{subjects.IngestAll},
@@ -103,7 +104,6 @@ func Define(cfg Config) Definitions {
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 		},
 		Buckets: []jetstream.KeyValueConfig{
-			{Bucket: subjects.BucketIdem, Description: "natter send idempotency records", TTL: cfg.IdemTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
 			// which LimitMarkerTTL enables), last_seen and hidden live on.

@@ -37,7 +37,10 @@ const (
 
 // KV buckets.
 const (
-	// BucketIdem holds the durable idempotency records of sends (TTL bound).
+	// BucketIdem held the idempotency records of sends, one key per
+	// message, before the retry check read the log and the archive instead.
+	// natter no longer creates or writes it; an existing one can be deleted
+	// (docs/operations.md).
 	BucketIdem = "IDEM"
 	// BucketCursors holds per-device delivered cursors.
 	BucketCursors = "CURSORS"

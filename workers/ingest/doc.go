@@ -11,8 +11,9 @@
 // to the conversation log exactly like a client send: msglog.Append with
 // Conv from the subject, From = "from" and Cmid = Nats-Msg-Id. So the same
 // idempotency holds: a re-published Nats-Msg-Id is dropped by the stream's
-// dedup window, and after it by the log's IDEM record (same conv, from and
-// cmid -> same message id, nothing new stored). Nats-Msg-Id is therefore the
+// dedup window, and after it by the append's retry check of the log and the
+// archive (same conv, from and cmid -> same message id, nothing new
+// stored). Nats-Msg-Id is therefore the
 // message's cmid: 1..64 characters of [A-Za-z0-9_-], and unique across the
 // ingest stream within its dedup window (use a UUID, or prefix it with the
 // service's name), since JetStream deduplicates by it stream-wide.

@@ -2,8 +2,6 @@ package persist_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,8 +28,8 @@ import (
 )
 
 // BenchmarkPersistDrain is the persist worker draining a backlog: drainMsgs
-// log entries (appended beforehand with msglog.Append, as the edge does, so
-// their IDEM records exist) over drainConvs conversations, into an embedded
+// log entries (appended beforehand with msglog.Append, as the edge does)
+// over drainConvs conversations, into an embedded
 // store that already holds rows messages; msgs/s from the runner's start
 // until the PERSIST consumer has nothing pending or unacked. Run with
 //
@@ -39,12 +37,9 @@ import (
 //
 // The dimensions:
 //
-//   - handler: persist (the real handler: decode, InsertMessages, IDEM
-//     records), store (decode and InsertMessages only, to split the cost) or
-//     idemonce (store, then the IDEM creates of the batch in one asynchronous
-//     round trip, taking "wrong last sequence" as "the record exists"
-//     instead of msglog.EnsureIdemBatch's per-message synchronous retry; a
-//     measurement of that change, not natter's code);
+//   - handler: persist (the real handler: decode, InsertMessages; the IDEM
+//     records it used to write, and the variants that split their cost, are
+//     gone with the IDEM bucket);
 //   - batch, conc: the runner's BatchSize and Concurrency.
 //
 // cpu-us/msg and cores are this process's CPU (NATS, FerretDB, the worker).
@@ -56,7 +51,7 @@ func BenchmarkPersistDrain(b *testing.B) {
 	}
 	for _, rows := range []int{0, 300_000} {
 		b.Run("rows="+kilo(rows), func(b *testing.B) {
-			for _, handler := range []string{"persist", "store", "idemonce"} {
+			for _, handler := range []string{"persist"} {
 				b.Run("handler="+handler, func(b *testing.B) {
 					for _, batch := range []int{64, 256, 1000} {
 						b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
@@ -121,12 +116,6 @@ func benchDrain(b *testing.B, root string, rows int, handler string, batch, conc
 		appendBacklog(b, l, strconv.Itoa(have))
 
 		var h runner.Handler = persist.New(st, l, nil)
-		switch handler {
-		case "store":
-			h = storeOnly(st, nil)
-		case "idemonce":
-			h = storeOnly(st, js)
-		}
 		r, err := runner.New(js, runner.Config{Role: "persist", Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerPersist,
 			BatchSize: batch, Concurrency: conc}, h)
 		if err != nil {
@@ -203,60 +192,6 @@ func waitDrained(b *testing.B, js jetstream.JetStream) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// storeOnly is the persist handler without the IDEM records: decode and one
-// InsertMessages per batch; with js, then the IDEM creates in one
-// asynchronous round trip, an existing record counting as done.
-func storeOnly(st *store.Store, js jetstream.JetStream) runner.Handler {
-	return runner.HandlerFunc(func(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
-		batch := make([]natter.Message, 0, len(msgs))
-		for _, m := range msgs {
-			dm, err := msglog.Decode(m.Data(), m.Headers())
-			if err != nil {
-				return runner.All(len(msgs), runner.Result{Outcome: runner.Poison, Reason: err.Error()})
-			}
-			batch = append(batch, dm)
-		}
-		if _, err := st.InsertMessages(ctx, batch); err != nil {
-			return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: err.Error()})
-		}
-		if js != nil {
-			if err := idemOnce(js, batch); err != nil {
-				return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: err.Error()})
-			}
-		}
-		return runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
-	})
-}
-
-func idemOnce(js jetstream.JetStream, batch []natter.Message) error {
-	futures := make([]jetstream.PubAckFuture, len(batch))
-	for i, m := range batch {
-		data, err := json.Marshal(natter.Ack{ID: m.ID, Conv: m.Conv, Seq: m.Seq, TS: m.TS})
-		if err != nil {
-			return err
-		}
-		msg := nats.NewMsg("$KV." + subjects.BucketIdem + "." + m.ID)
-		msg.Data = data
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		if futures[i], err = js.PublishMsgAsync(msg); err != nil {
-			return err
-		}
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			var jerr jetstream.JetStreamError
-			if !errors.As(err, &jerr) || jerr.APIError() == nil || jerr.APIError().ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
-				return err
-			}
-		case <-time.After(30 * time.Second):
-			return errors.New("idem publish: no ack in 30s")
-		}
-	}
-	return nil
 }
 
 // drainPrefill builds (once, kept under root) a store holding rows messages

@@ -74,12 +74,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}
-	errs := h.log.EnsureIdemBatch(ctx, batch)
-	for j, i := range idx {
-		if errs[j] != nil {
-			res[i] = runner.Result{Outcome: runner.Retry, Reason: errs[j].Error()}
-			continue
-		}
+	for _, i := range idx {
 		res[i] = runner.Result{Outcome: runner.Ack}
 	}
 	return res

@@ -146,28 +146,6 @@ func TestStoppedWorkerLosesNothing(t *testing.T) {
 	e.settled(t, "c2", 400)
 }
 
-// TestIdemRecordWritten: the persist worker creates the idempotency record of
-// every message it stores.
-func TestIdemRecordWritten(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.send(t, "c3", 0, 10)
-	kv, err := e.js.KeyValue(context.Background(), subjects.BucketIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Remove the edge's records, as if it died between append and its IDEM write.
-	id := msglog.MessageID("c3", "alice", "c5")
-	if err := kv.Purge(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	e.runner(t, persist.New(e.st, e.log, nil))
-	e.settled(t, "c3", 10)
-	if _, err := kv.Get(context.Background(), id); err != nil {
-		t.Fatalf("idempotency record not rewritten: %v", err)
-	}
-}
-
 // TestFaultHooks: the chaos suite's hooks. Fail makes the marked message
 // retry until MaxDeliver and land on the persist dead-letter subject while
 // the rest is stored; AfterWrite runs once per batch, after its rows are in

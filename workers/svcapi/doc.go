@@ -27,8 +27,9 @@
 // A send has the guarantees of a client's send over a WebSocket: it is
 // appended to the conversation log with msglog.Append (From = the service
 // identity), so it gets the next seq, is durable before the reply, reaches
-// every member, and a retry with the same cmid (up to the IDEM TTL, 24h by
-// default) returns the original id and seq with dup set and stores nothing.
+// every member, and a retry with the same cmid (for as long as the log or the
+// archive holds the message) returns the original id and seq with dup set
+// and stores nothing.
 //
 // The service is not a member of the conversations it writes to, creates
 // or changes: a service is trusted with every conversation.
