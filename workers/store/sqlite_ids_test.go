@@ -201,7 +201,7 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 		}
 	}
 	// What FerretDB's own index made of them: a scan of the whole table.
-	users := tableOf(t, db, store.CollUsers)
+	users := tableOf(t, db, store.CollUserLists)
 	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -220,10 +220,10 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The running store rebuilds it again.
-	waitSearch(t, s, db, store.CollUsers)
+	waitSearch(t, s, db, store.CollUserLists)
 
 	// FerretDB's index operations see only their indexes, as before.
-	uc := s.DB().Collection(store.CollUsers)
+	uc := s.DB().Collection(store.CollUserLists)
 	names := func() []string {
 		specs, err := uc.Indexes().ListSpecifications(ctx)
 		if err != nil {
@@ -259,7 +259,7 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 		t.Fatal("the _id index changed with dropIndexes")
 	}
 	// _id stays unique; find, update and delete by _id work.
-	if _, err := uc.InsertOne(ctx, bson.D{{Key: "_id", Value: "bob"}}); !mongo.IsDuplicateKeyError(err) {
+	if _, err := uc.InsertOne(ctx, bson.D{{Key: "_id", Value: store.BucketID("bob", "g_1")}}); !mongo.IsDuplicateKeyError(err) {
 		t.Fatalf("second bob: %v, want a duplicate key error", err)
 	}
 	if convs, err := s.UserConversations(ctx, "bob"); err != nil || !slices.Equal(convs, []string{"g_1"}) {
@@ -271,7 +271,7 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 	if r, _ := s.ReadCursor(ctx, "bob", "g_1"); r != 7 {
 		t.Fatalf("read cursor %d, want 7", r)
 	}
-	if res, err := uc.DeleteOne(ctx, bson.D{{Key: "_id", Value: "alice"}}); err != nil || res.DeletedCount != 1 {
+	if res, err := uc.DeleteOne(ctx, bson.D{{Key: "_id", Value: store.BucketID("alice", "g_1")}}); err != nil || res.DeletedCount != 1 {
 		t.Fatalf("delete alice: %+v %v", res, err)
 	}
 	if convs, _ := s.UserConversations(ctx, "alice"); len(convs) != 0 {
@@ -300,7 +300,7 @@ func TestIDLookupsSearchIndex(t *testing.T) {
 			}
 		}
 	})
-	waitSearch(t, s, db, store.CollUsers)
+	waitSearch(t, s, db, store.CollUserLists)
 	stop()
 	wg.Wait()
 	if werr != nil {
