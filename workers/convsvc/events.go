@@ -76,4 +76,3 @@ func (s *service) flush(ctx context.Context, conv string, outbox []store.Pending
 		}
 	}
 }
-

@@ -60,8 +60,15 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, o
 // addMemberships writes the memberships of new conversation c: members.
 func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, members []string) error {
 	if c.Kind == natter.KindGroup {
-		_, err := s.AddMembers(ctx, c.ID, members, 0, nil)
-		return err
+		unlock, err := s.lock(ctx, "m/"+c.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false); err != nil {
+			return fmt.Errorf("store: add members: %w", err)
+		}
+		return nil
 	}
 	docs := make([]any, len(members))
 	now := time.Now().UnixMilli()

@@ -236,14 +236,17 @@ func (s *Store) AddMembers(ctx context.Context, conv string, users []string, max
 		return nil, err
 	}
 	defer unlock()
-	joined, err := s.addLocked(ctx, conv, users, max, ev)
+	joined, err := s.addLocked(ctx, conv, users, max, ev, true)
 	if err != nil {
 		return nil, fmt.Errorf("store: add members: %w", err)
 	}
 	return joined, nil
 }
 
-func (s *Store) addLocked(ctx context.Context, conv string, users []string, max int, ev EventFunc) ([]string, error) {
+// addLocked is AddMembers under the group's lock. A change counts in the
+// head's rev (it names the change's event) when bump is set; a create's
+// first members do not (their event is conversation_created).
+func (s *Store) addLocked(ctx context.Context, conv string, users []string, max int, ev EventFunc, bump bool) ([]string, error) {
 	users = dedup(users)
 	h, _, err := s.head(ctx, conv)
 	if err != nil {
@@ -254,7 +257,10 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 	if err != nil {
 		return nil, err
 	}
-	rev := h.Rev + 1
+	rev := h.Rev
+	if bump {
+		rev++
+	}
 	var joined []string
 	var fresh []any
 	byChunk := map[int][]string{}
