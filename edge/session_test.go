@@ -107,7 +107,7 @@ func testHubEdgeConfig(t *testing.T, cfg Config) (*Edge, *natsembed.Server) {
 	srv, nc := testNATS(t)
 	e := testEdge(t, cfg)
 	var err error
-	if e.hub, err = newHub(nc, e.m, cfg.PingInterval, e.since); err != nil {
+	if e.hub, err = newHub(nc, e.m, cfg.PingInterval, e.since, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.hub.stop)
