@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -19,8 +20,9 @@ import (
 
 // newConvBroadcastRig is newBroadcastRig with a member cache behind the hub,
 // loading from a stand-in of the conversations service's members op (on
-// the same real NATS server) that answers from members.
-func newConvBroadcastRig(t *testing.T, users int, members map[string][]string) *broadcastRig {
+// the same real NATS server) that answers from members (each list sorted),
+// in pages of 10,000.
+func newConvBroadcastRig(t testing.TB, users int, members map[string][]string) *broadcastRig {
 	t.Helper()
 	srv, nc := testNATS(t)
 	svc, err := nats.Connect(srv.ClientURL())
@@ -39,7 +41,15 @@ func newConvBroadcastRig(t *testing.T, users int, members map[string][]string) *
 			_ = m.RespondMsg(reply)
 			return
 		}
-		b, _ := json.Marshal(convapi.MembersReply{Members: list})
+		start, _ := slices.BinarySearch(list, req.After)
+		if req.After != "" && start < len(list) && list[start] == req.After {
+			start++
+		}
+		page := convapi.MembersReply{Members: list[start:min(start+10_000, len(list))]}
+		if end := start + len(page.Members); end < len(list) {
+			page.Next = list[end-1]
+		}
+		b, _ := json.Marshal(page)
 		_ = m.Respond(b)
 	})
 	if err != nil {
@@ -85,9 +95,10 @@ func newConvBroadcastRig(t *testing.T, users int, members map[string][]string) *
 func TestBroadcastConv(t *testing.T) {
 	t.Parallel()
 	big := []string{"u0", "u2"}
-	for i := range 5000 {
+	for i := range 15_000 {
 		big = append(big, fmt.Sprintf("away%05d", i))
 	}
+	slices.Sort(big)
 	r := newConvBroadcastRig(t, 6, map[string][]string{"g_big": big, "g_small": {"u1", "u5"}})
 	a, b := entry("m1"), entry("m2")
 	r.publish(delivery.PackConv("g_big", [][]byte{a, b}, 1<<20)...)
