@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -48,7 +47,7 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, o
 		}
 		c, members = have, have.Members
 	}
-	if err := s.addMemberships(ctx, c, members); err != nil {
+	if err := s.addMemberships(ctx, c, members, !exists); err != nil {
 		return c, err
 	}
 	if exists {
@@ -57,8 +56,10 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, o
 	return c, nil
 }
 
-// addMemberships writes the memberships of new conversation c: members.
-func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, members []string) error {
+// addMemberships writes the memberships of conversation c: members (fresh:
+// c was just inserted). A direct conversation's memberships are its own
+// document's members and the users' lists.
+func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, members []string, fresh bool) error {
 	if c.Kind == natter.KindGroup {
 		unlock, err := s.lock(ctx, "m/"+c.ID)
 		if err != nil {
@@ -70,15 +71,7 @@ func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, membe
 		}
 		return nil
 	}
-	docs := make([]any, len(members))
-	now := time.Now().UnixMilli()
-	for i, u := range members {
-		docs[i] = memberDoc{ID: memberID(c.ID, u), Conv: c.ID, User: u, At: now}
-	}
-	if err := s.insertIgnoringDups(ctx, s.members, docs); err != nil {
-		return fmt.Errorf("store: write memberships: %w", err)
-	}
-	return s.userListsEdit(ctx, c.ID, members, true)
+	return s.userListsEdit(ctx, c.ID, members, true, fresh)
 }
 
 // GetConversation returns conversation id, with its member list when

@@ -13,6 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	natter "github.com/natter-im/natter"
 )
 
 // Membership is kept in documents that are all read and written by _id, so
@@ -153,8 +155,24 @@ func findByID(ctx context.Context, coll *mongo.Collection, id string, v any) (bo
 	return err == nil, err
 }
 
-// IsMember reports whether user is a member of conv: one _id lookup.
+// IsMember reports whether user is a member of conv: one _id lookup (of
+// the membership document of a group, of the conversation itself
+// otherwise: a direct conversation lists its two members).
 func (s *Store) IsMember(ctx context.Context, conv, user string) (bool, error) {
+	if !natter.IsGroupID(conv) {
+		var c struct {
+			Members []string `bson:"members"`
+		}
+		err := s.convs.FindOne(ctx, bson.D{{Key: "_id", Value: conv}},
+			options.FindOne().SetProjection(bson.D{{Key: "members", Value: 1}})).Decode(&c)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("store: is member: %w", err)
+		}
+		return slices.Contains(c.Members, user), nil
+	}
 	var d memberDoc
 	ok, err := findByID(ctx, s.members, memberID(conv, user), &d)
 	if err != nil {
@@ -299,7 +317,7 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 	if err := s.editChunks(ctx, conv, byChunk, true); err != nil {
 		return nil, err
 	}
-	if err := s.userListsEdit(ctx, conv, joined, true); err != nil {
+	if err := s.userListsEdit(ctx, conv, joined, true, len(fresh) == len(joined)); err != nil {
 		return nil, err
 	}
 	h.Rev, h.Count = rev, h.Count+len(joined)
@@ -360,7 +378,7 @@ func (s *Store) removeLocked(ctx context.Context, conv string, users []string, e
 	if err := s.editChunks(ctx, conv, byChunk, false); err != nil {
 		return nil, err
 	}
-	if err := s.userListsEdit(ctx, conv, left, false); err != nil {
+	if err := s.userListsEdit(ctx, conv, left, false, false); err != nil {
 		return nil, err
 	}
 	err = forEach(len(left), func(i int) error {
@@ -452,8 +470,10 @@ func editIDs(ids, edit []string, add bool) ([]string, bool) {
 
 // userListsEdit adds conv to (or removes it from) the lists of users. It
 // reads their buckets first and locks, re-reads and rewrites only those
-// that need the change, so that repeating a change costs reads only.
-func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, add bool) error {
+// that need the change, so that repeating a change costs reads only; with
+// fresh set (a change that surely changes every list: conv is new to all
+// users) it skips the first reads.
+func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, add, fresh bool) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -465,6 +485,10 @@ func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, 
 	ids = slices.Compact(ids)
 	need := make([]bool, len(ids))
 	err := forEach(len(ids), func(i int) error {
+		if fresh {
+			need[i] = true
+			return nil
+		}
 		var l idList
 		if _, err := findByID(ctx, s.ulists, ids[i], &l); err != nil {
 			return err

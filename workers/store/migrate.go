@@ -47,11 +47,13 @@ func (s *Store) migrateMembers(ctx context.Context) error {
 	}
 	for _, u := range users {
 		for _, conv := range u.Convs {
-			docs := []any{memberDoc{ID: memberID(conv, u.ID), Conv: conv, User: u.ID}}
-			if err := s.insertIgnoringDups(ctx, s.members, docs); err != nil {
-				return fmt.Errorf("store: migrate: memberships of %s: %w", u.ID, err)
+			if natter.IsGroupID(conv) { // a direct one lists its members itself
+				docs := []any{memberDoc{ID: memberID(conv, u.ID), Conv: conv, User: u.ID}}
+				if err := s.insertIgnoringDups(ctx, s.members, docs); err != nil {
+					return fmt.Errorf("store: migrate: memberships of %s: %w", u.ID, err)
+				}
 			}
-			if err := s.userListsEdit(ctx, conv, []string{u.ID}, true); err != nil {
+			if err := s.userListsEdit(ctx, conv, []string{u.ID}, true, false); err != nil {
 				return fmt.Errorf("store: migrate: list of %s: %w", u.ID, err)
 			}
 		}
