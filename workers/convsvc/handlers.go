@@ -161,7 +161,7 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 	convs := make([]natter.Conversation, len(page))
 	found := make([]bool, len(page))
 	err = forEach(len(page), func(i int) error {
-		c, err := s.st.ConversationSummary(ctx, page[i], convapi.MaxInlineMembers)
+		c, err := s.summary(ctx, page[i])
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // listed but gone: nothing to show
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -98,7 +100,13 @@ type listCache struct {
 	stop    chan struct{}
 	done    chan struct{}
 
-	c lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
+	// convs holds conversation summaries (natter.Conversation with
+	// member_count, and members up to MaxInlineMembers) by conversation id,
+	// for the pages of list; a notice on the conversation's subject drops
+	// its summary. Its Mu is taken after c.c.Mu, never before.
+	convs    lru.Cache[natter.Conversation]
+	loadConv func(ctx context.Context, conv string) (natter.Conversation, error)
+	c        lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
 	// dropped and reconnects are the subscription's dropped count and the
 	// connection's reconnect count already flushed for.
 	dropped                int
@@ -126,6 +134,7 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		c:       lru.New[[]string](ttl, max),
+		convs:   lru.New[natter.Conversation](ttl, max),
 	}
 	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
 	if err != nil {
@@ -181,6 +190,42 @@ func (c *listCache) fill(user string, call *lru.Call[[]string]) {
 	c.c.Finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
 }
 
+// summary returns the summary of conv, from the cache or loaded with
+// c.loadConv.
+func (c *listCache) summary(ctx context.Context, conv string) (natter.Conversation, error) {
+	c.c.Mu.Lock()
+	c.applyLocked()
+	c.convs.Mu.Lock()
+	v, call := c.convs.LookupLocked(conv, func(call *lru.Call[natter.Conversation]) { c.fillConv(conv, call) })
+	c.convs.Mu.Unlock()
+	c.c.Mu.Unlock()
+	if call == nil {
+		return v, nil
+	}
+	return call.Wait(ctx, "convsvc: conversation "+conv)
+}
+
+// fillConv loads conv's summary. The notices received during the load are
+// applied before it is kept: one for conv makes it stale.
+func (c *listCache) fillConv(conv string, call *lru.Call[natter.Conversation]) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	v, err := c.loadConv(ctx, conv)
+	cancel()
+	c.c.Mu.Lock()
+	c.applyLocked()
+	c.c.Mu.Unlock()
+	c.convs.Finish(conv, call, v, err, nil)
+}
+
+// invalidateConv drops the summary of conv.
+func (c *listCache) invalidateConv(conv string) {
+	c.c.Mu.Lock()
+	defer c.c.Mu.Unlock()
+	c.convs.Mu.Lock()
+	c.convs.DropLocked(conv)
+	c.convs.Mu.Unlock()
+}
+
 // invalidate drops the lists of users, and makes loads in flight for them
 // not kept (their callers still get the result; later callers load again).
 func (c *listCache) invalidate(users []string) {
@@ -199,6 +244,9 @@ func (c *listCache) invalidateLocked(users []string) {
 // flushLocked drops every list and makes every load in flight not kept.
 func (c *listCache) flushLocked() {
 	c.c.FlushLocked()
+	c.convs.Mu.Lock()
+	c.convs.FlushLocked()
+	c.convs.Mu.Unlock()
 	c.flushes++
 }
 
@@ -213,6 +261,11 @@ func (c *listCache) applyLocked() {
 	for {
 		select {
 		case msg := <-c.notices:
+			if conv := convapi.ChangedConv(msg.Subject); conv != "" {
+				c.convs.Mu.Lock()
+				c.convs.DropLocked(conv)
+				c.convs.Mu.Unlock()
+			}
 			var n membersNotice
 			if len(msg.Data) == 0 || json.Unmarshal(msg.Data, &n) != nil || n.Users == nil {
 				c.flushLocked()
@@ -242,6 +295,9 @@ func (c *listCache) Stats() ListCacheStats {
 func (c *listCache) Close() error {
 	c.c.Mu.Lock()
 	open := c.c.CloseLocked()
+	c.convs.Mu.Lock()
+	c.convs.CloseLocked()
+	c.convs.Mu.Unlock()
 	c.c.Mu.Unlock()
 	if !open {
 		return nil

@@ -239,3 +239,31 @@ func retried(fn func() error) error {
 	}
 	return err
 }
+
+// TestListSummariesFollowChanges: the summaries list answers from (cached
+// per instance) show a member change made through another instance in the
+// list that follows the change's reply.
+func TestListSummariesFollowChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	second := convapi.NewClient(e.connect(t), 0)
+	e.startService(t)
+	u := names("alice", "bob", "carol")
+	g := group(t, e, u[0], u[1])
+	for i, add := range []string{u[2], "dave" + u[0]} {
+		for range 4 { // both instances cache it
+			if _, err := e.cl.List(ctxT(t), u[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := second.AddMembers(ctxT(t), u[0], g, []string{add}); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			got, err := e.cl.List(ctxT(t), u[0])
+			if err != nil || len(got) != 1 || got[0].MemberCount != 3+i || !slices.Contains(got[0].Members, add) {
+				t.Fatalf("list after adding %s: %+v (%v)", add, got, err)
+			}
+		}
+	}
+}

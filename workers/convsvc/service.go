@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -70,6 +71,9 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		lists, err := newListCache(nc, st.UserConversations, cfg.ListCacheTTL, cfg.ListCacheSize, cfg.StoreTimeout, listNoticeBuffer)
 		if err != nil {
 			return nil, err
+		}
+		lists.loadConv = func(ctx context.Context, conv string) (natter.Conversation, error) {
+			return st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
 		}
 		s.lists = lists
 	}
@@ -294,6 +298,7 @@ const maxNoticeBody = 64 << 10
 func (s *service) notify(conv string, users []string) {
 	if s.lists != nil {
 		s.lists.invalidate(users)
+		s.lists.invalidateConv(conv)
 	}
 	budget := min(maxNoticeBody, int(s.nc.MaxPayload())-1024)
 	for _, body := range noticeBodies(users, budget) {
@@ -317,6 +322,15 @@ func (s *service) userConvs(ctx context.Context, user string) ([]string, error) 
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// summary returns conv's summary for list: from the list cache's
+// summaries when there is one.
+func (s *service) summary(ctx context.Context, conv string) (natter.Conversation, error) {
+	if s.lists != nil {
+		return s.lists.summary(ctx, conv)
+	}
+	return s.st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
 }
 
 // requireMember checks user is in conv: one _id lookup of the membership

@@ -75,7 +75,7 @@ func (s *Store) lock(ctx context.Context, ids ...string) (func(), error) {
 			return nil, fmt.Errorf("store: lock %s: %w", busy[0], ctx.Err())
 		case <-t.C:
 		}
-		wait = min(2*wait, 50*time.Millisecond)
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 }
 

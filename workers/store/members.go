@@ -31,8 +31,8 @@ import (
 //     Reading all members of a group of n is 1 + n/MemberChunk lookups.
 //     A direct conversation has its two members in its own document.
 //   - userlists: a user's conversations in UserBuckets documents, _id
-//     user+"#"+b, b a hash of the conversation: a list of 10,000 is 16
-//     lookups, adding a conversation rewrites one bucket of ~1/16 of it.
+//     user+"#"+b, b a hash of the conversation: a list of 10,000 is 64
+//     lookups, adding a conversation rewrites one bucket of ~1/64 of it.
 //
 // The documents several writers share (a group's head and chunks, a user's
 // bucket) change under a lease lock (locks.go): one member change of a group
@@ -48,8 +48,8 @@ import (
 const MemberChunk = 1000
 
 // UserBuckets is the number of documents a user's conversation list is
-// spread over.
-const UserBuckets = 16
+// spread over (64: a list of 10,000 is 64 lookups and a new conversation rewrites a bucket of ~160 ids).
+const UserBuckets = 64
 
 // Collections of the membership documents.
 const (
