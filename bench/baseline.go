@@ -148,7 +148,10 @@ func (r *runner) rawJetStream(ctx context.Context, dur time.Duration) (*Result, 
 	var wg sync.WaitGroup
 	for time.Since(start) < dur && ctx.Err() == nil {
 		now := time.Now()
-		f, err := js.PublishAsync(subj, []byte(body(now, r.cfg.Size)))
+		// At 4,096 in flight a publish waits for room (back-pressure, as
+		// for natter's own appends), rather than failing after the default
+		// 200 ms on a loaded machine.
+		f, err := js.PublishAsync(subj, []byte(body(now, r.cfg.Size)), jetstream.WithStallWait(10*time.Second))
 		if err != nil {
 			errs.Add(1)
 			continue

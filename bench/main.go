@@ -17,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/node"
 )
 
 const usage = `usage: natter bench <scenario> [flags]
@@ -44,7 +45,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == childArg {
 		return runChild(ctx, os.Stdin, stdout)
 	}
-	cfg, err := parse(args, stderr)
+	cfg, err := parseTo(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -72,32 +73,31 @@ func childPrefix(args []string) []string {
 
 var scenarios = []string{"relay", "fanout", "persist", "history", "idle", "storm", "suite"}
 
-func parse(args []string, stderr io.Writer) (Config, error) {
+func parse(args []string, stderr io.Writer) (Config, error) { return parseTo(args, stderr, stderr) }
+
+// parseTo parses the words after "natter bench": --help writes the usage to
+// help, progress and warnings of the run go to stderr.
+func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	var c Config
 	c.stderr = stderr
-	fs := flag.NewFlagSet("natter bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage+"\nflags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cli.New("natter bench", usage+"\nflags:\n", help)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fs.Usage()
+			fs.Usage(help)
 			return c, flag.ErrHelp
 		}
-		fs.Usage()
+		fs.Usage(stderr)
 		return c, errors.New("a scenario is required")
 	}
 	c.Scenario = args[0]
 	if c.Scenario == "help" {
-		fs.Usage()
+		fs.Usage(help)
 		return c, flag.ErrHelp
 	}
 	if !slices.Contains(scenarios, c.Scenario) {
 		return c, fmt.Errorf("unknown scenario %q (known: %s)", c.Scenario, strings.Join(scenarios, ", "))
 	}
-	fs.Func("url", "edge WebSocket URL of a running natter (repeat for several edges); default: in-process natter dev", func(s string) error {
+	fs.Func("url", envName("url"), "edge WebSocket URL of a running natter (repeat for several edges); default: in-process natter dev", func(s string) error {
 		for _, u := range strings.Split(s, ",") {
 			if u = strings.TrimSpace(u); u != "" {
 				if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
@@ -108,15 +108,26 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return nil
 	})
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 signing key of the edges (with --url); prefer the environment or --jwt-secret-file")
+	str := func(p *string, name, def, usage string) { fs.String(p, name, envName(name), def, usage) }
+	boolean := func(p *bool, name, usage string) { fs.Bool(p, name, envName(name), false, usage) }
+	integer := func(p *int, name string, def int, usage string, r cli.Range[int]) {
+		fs.Int(p, name, envName(name), def, usage, r)
+	}
+	duration := func(p *time.Duration, name string, def time.Duration, usage string, r cli.Range[time.Duration]) {
+		fs.Duration(p, name, envName(name), def, usage, r)
+	}
+	positive := cli.Positive[time.Duration]()
+	// 0 is the scenario's default where a flag says so, else not a value.
+	perScenario := cli.Min[time.Duration](0)
+	str(&c.JWTSecret, "jwt-secret", "", "HS256 signing key of the edges (with --url); prefer the environment or --jwt-secret-file")
 	var secretFile string
-	fs.StringVar(&secretFile, "jwt-secret-file", "", "file holding the HS256 signing key of the edges (with --url)")
-	fs.StringVar(&c.JWTKeyID, "jwt-kid", "default", "key id (kid) of --jwt-secret")
-	fs.StringVar(&c.JWTAudience, "jwt-aud", "", "aud claim of minted tokens")
-	fs.StringVar(&c.JWTIssuer, "jwt-iss", "", "iss claim of minted tokens")
-	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL of the running natter (with --url): PERSIST backlog, history fill, JetStream baseline")
-	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline")
-	fs.Func("edge-pid", "pids of the server processes to measure with --url (CPU; idle: RSS of the first), comma-separated or repeated; default: the processes of this machine listening on the --url, --nats-url and --mongo-uri ports", func(s string) error {
+	str(&secretFile, "jwt-secret-file", "", "file holding the HS256 signing key of the edges (with --url)")
+	str(&c.JWTKeyID, "jwt-kid", "default", "key id (kid) of --jwt-secret")
+	str(&c.JWTAudience, "jwt-aud", "", "aud claim of minted tokens")
+	str(&c.JWTIssuer, "jwt-iss", "", "iss claim of minted tokens")
+	str(&c.NATSURL, "nats-url", "", "NATS URL of the running natter (with --url): PERSIST backlog, history fill, JetStream baseline")
+	str(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline")
+	fs.Func("edge-pid", envName("edge-pid"), "pids of the server processes to measure with --url (CPU; idle: RSS of the first), comma-separated or repeated; default: the processes of this machine listening on the --url, --nats-url and --mongo-uri ports", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {
 				continue
@@ -129,7 +140,7 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return nil
 	})
-	fs.Func("roles", "worker roles of the in-process natter dev, comma-separated (default all: "+strings.Join(node.AllRoles, ",")+"); relay, fanout, persist and idle", func(s string) error {
+	fs.Func("roles", envName("roles"), "worker roles of the in-process natter dev, comma-separated (default all: "+strings.Join(node.AllRoles, ",")+"); relay, fanout, persist and idle", func(s string) error {
 		c.Roles = nil
 		for _, f := range strings.Split(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -145,70 +156,59 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return nil
 	})
-	fs.IntVar(&c.Conns, "conns", 0, "connections (default per scenario: relay 1000, persist 200, idle and storm 10000)")
-	fs.Float64Var(&c.Rate, "rate", 0, "offered load in msg/s, open loop; 0 = closed loop, flat out")
-	fs.DurationVar(&c.Duration, "duration", 0, "sending window (default 10s; persist 20s)")
-	fs.IntVar(&c.Size, "size", 128, "message body bytes")
-	fs.IntVar(&c.Window, "window", 0, "sends in flight per sender in a closed loop (default 1; fanout 16)")
-	fs.IntVar(&c.RawBatch, "raw-batch", 128, "raw NATS baselines: messages between flushes in a closed loop")
-	fs.Func("source-addrs", "local source addresses to spread connections over: a range 127.0.0.2-127.0.0.9 or a comma list", func(s string) error {
+	integer(&c.Conns, "conns", 0, "connections (0 = per scenario: relay 1000, persist 200, idle and storm 10000)", cli.Min(0))
+	fs.Float(&c.Rate, "rate", envName("rate"), 0, "offered load in msg/s, open loop; 0 = closed loop, flat out", cli.Min(0.0))
+	duration(&c.Duration, "duration", 0, "sending window (0 = per scenario: 10s; persist 20s)", perScenario)
+	integer(&c.Size, "size", 128, "message body bytes", cli.Min(1))
+	integer(&c.Window, "window", 0, "sends in flight per sender in a closed loop (0 = per scenario: 1; fanout 16)", cli.Min(0))
+	integer(&c.RawBatch, "raw-batch", 128, "raw NATS baselines: messages between flushes in a closed loop", cli.Min(1))
+	fs.Func("source-addrs", envName("source-addrs"), "local source addresses to spread connections over: a range 127.0.0.2-127.0.0.9 or a comma list", func(s string) error {
 		a, err := parseAddrs(s)
 		c.SourceAddrs = a
 		return err
 	})
-	fs.IntVar(&c.Procs, "procs", 1, "generator child processes (each holds under 19,000 sockets); 0 = generator in this process (with an in-process target its CPU is then not told apart from the server's)")
-	fs.IntVar(&c.Edges, "edges", 0, "edges of the in-process natter (default 1; fanout 2)")
-	fs.IntVar(&c.Members, "members", 1000, "fanout group size")
-	fs.DurationVar(&c.Hold, "hold", 20*time.Second, "idle: how long connections are held")
-	fs.Func("history-sizes", "history: stored messages to measure at (default 10000,1000000)", func(s string) error {
+	integer(&c.Procs, "procs", 1, "generator child processes (each holds under 19,000 sockets); 0 = generator in this process (with an in-process target its CPU is then not told apart from the server's)", cli.Min(0))
+	integer(&c.Edges, "edges", 0, "edges of the in-process natter (0 = per scenario: 1; fanout 2)", cli.Min(0))
+	integer(&c.Members, "members", 1000, "fanout group size", cli.Min(1))
+	duration(&c.Hold, "hold", 20*time.Second, "idle: how long connections are held", positive)
+	fs.Func("history-sizes", envName("history-sizes"), "history: stored messages to measure at (default 10000,1000000)", func(s string) error {
 		v, err := parseCounts(s)
 		c.HistorySizes = v
 		return err
 	})
-	fs.IntVar(&c.HistoryConvs, "history-convs", 100, "history: conversations the fill spreads over, round robin")
-	fs.IntVar(&c.HistoryReads, "history-reads", 2000, "history: newest-page reads per size")
-	fs.DurationVar(&c.FillTimeout, "fill-timeout", 3*time.Minute, "history: bound on the fill")
-	fs.Float64Var(&c.RateFrac, "rate-frac", 0, "persist: measure the flat-out rate first, then run at this fraction of it (soak: 0.8)")
-	fs.DurationVar(&c.Calibrate, "calibrate", 15*time.Second, "persist: window of the flat-out measurement of --rate-frac")
-	fs.BoolVar(&c.NoBaseline, "no-baseline", false, "skip the raw baselines")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "bound on the wait for deliveries after the window")
-	fs.IntVar(&c.DialConc, "dial-conc", 64, "dials in flight per generator")
-	fs.DurationVar(&c.PingInterval, "ping", 0, "ping interval of the bench's edges (in-process; storm's edge process) (default 25s)")
-	fs.DurationVar(&c.LameDuck, "lame-duck", 0, "lame-duck interval of the bench's edges (in-process; storm's edge process) (default 5s)")
-	fs.StringVar(&c.StormMode, "storm-mode", StormKill, "storm: how the edge goes down: kill (SIGKILL) or graceful (SIGTERM: lame duck, then drain)")
-	fs.StringVar(&c.NatterBin, "natter-bin", "", "storm: natter binary whose 'natter edge' is the edge under test (default: this executable)")
-	fs.StringVar(&c.DataDir, "data", "", "parent of the in-process natter's temporary data dir (default: system temp)")
-	fs.StringVar(&c.JSON, "json", "", "write the report as JSON to this file")
-	fs.BoolVar(&c.Markdown, "markdown", false, "print the final table as markdown")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server: edge, workers, NATS, store)")
-	fs.StringVar(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
-	fs.StringVar(&c.GenCPUProfile, "gen-cpuprofile", "", "write a CPU profile of each generator child (--procs) from go to its result, to FILE.<n>")
-	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
-	fs.BoolVar(&c.Verbose, "verbose", false, "log the in-process natter's warnings")
-	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + envName(f.Name) + "]" })
-	if err := fs.Parse(args[1:]); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := envDefaults(fs); err != nil {
+	integer(&c.HistoryConvs, "history-convs", 100, "history: conversations the fill spreads over, round robin", cli.Min(1))
+	integer(&c.HistoryReads, "history-reads", 2000, "history: newest-page reads per size", cli.Min(1))
+	duration(&c.FillTimeout, "fill-timeout", 3*time.Minute, "history: bound on the fill", positive)
+	fs.Float(&c.RateFrac, "rate-frac", envName("rate-frac"), 0, "persist: measure the flat-out rate first, then run at this fraction of it (soak: 0.8); 0 = no calibration", cli.Between(0.0, 1.0))
+	duration(&c.Calibrate, "calibrate", 15*time.Second, "persist: window of the flat-out measurement of --rate-frac", positive)
+	boolean(&c.NoBaseline, "no-baseline", "skip the raw baselines")
+	duration(&c.DrainTimeout, "drain-timeout", 30*time.Second, "bound on the wait for deliveries after the window", positive)
+	integer(&c.DialConc, "dial-conc", 64, "dials in flight per generator", cli.Min(1))
+	duration(&c.PingInterval, "ping", 0, "ping interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 25s)", perScenario)
+	duration(&c.LameDuck, "lame-duck", 0, "lame-duck interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 5s)", perScenario)
+	str(&c.StormMode, "storm-mode", StormKill, "storm: how the edge goes down: kill (SIGKILL) or graceful (SIGTERM: lame duck, then drain)")
+	str(&c.NatterBin, "natter-bin", "", "storm: natter binary whose 'natter edge' is the edge under test (default: this executable)")
+	str(&c.DataDir, "data", "", "parent of the in-process natter's temporary data dir (default: system temp)")
+	str(&c.JSON, "json", "", "write the report as JSON to this file")
+	boolean(&c.Markdown, "markdown", "print the final table as markdown")
+	str(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server: edge, workers, NATS, store)")
+	str(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
+	str(&c.GenCPUProfile, "gen-cpuprofile", "", "write a CPU profile of each generator child (--procs) from go to its result, to FILE.<n>")
+	boolean(&c.Quiet, "quiet", "no progress line")
+	boolean(&c.Verbose, "verbose", "log the in-process natter's warnings")
+	if err := fs.Parse(args[1:], false); err != nil {
 		return c, err
 	}
 	if secretFile != "" {
 		b, err := os.ReadFile(secretFile)
 		if err != nil {
-			return c, fmt.Errorf("--jwt-secret-file: %w", err)
+			return c, fmt.Errorf("%s: %w", fs.Setting("jwt-secret-file"), err)
 		}
 		c.JWTSecret = strings.TrimSpace(string(b))
 	}
 	switch {
-	case c.Conns < 0, c.Rate < 0, c.Procs < 0, c.Size < 0, c.Window < 0:
-		return c, errors.New("--conns, --rate, --procs, --size and --window must not be negative")
 	case len(c.URLs) > 0 && c.JWTSecret == "":
 		return c, errors.New("--jwt-secret is required with --url")
-	case c.RateFrac < 0 || c.RateFrac > 1:
-		return c, errors.New("--rate-frac must be in 0..1")
 	case c.Scenario == "persist" && len(c.Roles) > 0 && !slices.Contains(c.Roles, node.RolePersist):
 		return c, fmt.Errorf("--roles %s: persist measures the %s role; include it", strings.Join(c.Roles, ","), node.RolePersist)
 	case c.StormMode != StormKill && c.StormMode != StormGraceful:
@@ -221,25 +221,6 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 // NATTER_BENCH_<NAME>.
 func envName(name string) string {
 	return "NATTER_BENCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
-// envDefaults sets every flag not given on the command line from its
-// NATTER_BENCH_* variable when that is set: the flag wins, then the
-// environment, then the default.
-func envDefaults(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		v, ok := os.LookupEnv(envName(f.Name))
-		if err != nil || given[f.Name] || !ok || v == "" {
-			return
-		}
-		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("--%s (%s): %v", f.Name, envName(f.Name), serr)
-		}
-	})
-	return err
 }
 
 // runner runs scenarios of one invocation.

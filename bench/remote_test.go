@@ -247,7 +247,7 @@ func TestConfigDocCoversBenchFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var help strings.Builder
-	if code := bench.Main(context.Background(), []string{"relay", "--help"}, io.Discard, &help); code != 0 {
+	if code := bench.Main(context.Background(), []string{"relay", "--help"}, &help, io.Discard); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
 	flags := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(help.String(), -1)

@@ -9,6 +9,7 @@ import (
 	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 func TestDirectSendReceive(t *testing.T) {
@@ -77,7 +78,7 @@ func TestDirectSendReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Acks report the delivered cursor to the edge.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if s := b.Stats(); s.Acks == 0 {
 			return fmt.Errorf("no acks yet: %+v", s)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 func TestGapsAndDuplicates(t *testing.T) {
@@ -209,7 +210,7 @@ func TestLeftConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.cut() // the sync after the reconnect names the group
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if cur, ok := b.Cursors()[g.ID]; ok {
 			return fmt.Errorf("group still in the cursors at %d (stats %+v)", cur, b.Stats())
 		}

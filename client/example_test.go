@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // startNatter runs a whole natter in this process (what `natter dev` runs:

@@ -11,9 +11,9 @@ import (
 
 	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 )
 
 var testKey = auth.Key{ID: "k", Alg: auth.AlgHS256, Secret: []byte("natter-client-test-secret-0123456789")}
@@ -145,22 +145,6 @@ func checkSeqs(t testing.TB, msgs []natter.Message, conv string, from uint64, bo
 		if bodies != nil && m.Body != bodies[i] {
 			t.Fatalf("message %d (seq %d): body %q, want %q", i, m.Seq, m.Body, bodies[i])
 		}
-	}
-}
-
-// checkFor polls fn every `every` until it returns nil or total passes.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/natter-im/natter"
@@ -145,39 +144,22 @@ func (c *Client) call(ctx context.Context, req protocol.Request, idempotent bool
 // before is 0, else those just older than seq before. more is true when
 // older messages exist. limit 0 means 50; at most 200.
 func (c *Client) History(ctx context.Context, conv string, before uint64, limit int) (msgs []natter.Message, more bool, err error) {
+	req := protocol.Request{Op: protocol.OpHistory, Conv: conv, Limit: limit}
+	if before > 0 {
+		req.Before = protocol.Seq(before)
+	}
 	var res protocol.HistoryResult
-	err = c.call(ctx, protocol.Request{Op: protocol.OpHistory, Conv: conv, Before: before, Limit: limit}, true, &res)
+	err = c.call(ctx, req, true, &res)
 	return res.Msgs, res.More, err
 }
 
 // HistoryAfter returns the messages of conv just newer than seq after,
-// oldest first; more is true when newer ones exist. limit 0 means 50; at
-// most 200. after 0 reads from the first message (the protocol's history op
-// cannot express "after 0", so that page is read with a sync of this one
-// conversation).
+// oldest first; more is true when newer ones exist. after 0 reads from the
+// first message on. limit 0 means 50; at most 200.
 func (c *Client) HistoryAfter(ctx context.Context, conv string, after uint64, limit int) (msgs []natter.Message, more bool, err error) {
-	if after > 0 {
-		var res protocol.HistoryResult
-		err = c.call(ctx, protocol.Request{Op: protocol.OpHistory, Conv: conv, After: after, Limit: limit}, true, &res)
-		return res.Msgs, res.More, err
-	}
-	if limit < 0 || limit > protocol.MaxHistoryLimit {
-		return nil, false, &Error{Op: protocol.OpHistory, Code: protocol.CodeBadFrame, Msg: "limit: must be 1.." + strconv.Itoa(protocol.MaxHistoryLimit) + " (0: default)"}
-	}
-	if limit == 0 {
-		limit = protocol.DefaultHistoryLimit
-	}
-	var res protocol.SyncResult
-	req := protocol.Request{Op: protocol.OpSync, Cursors: map[string]uint64{conv: 0}, Limit: limit}
-	if err := c.call(ctx, req, true, &res); err != nil {
-		return nil, false, err
-	}
-	for _, sc := range res.Convs {
-		if sc.Conv == conv {
-			return sc.Msgs, sc.More, nil
-		}
-	}
-	return nil, false, &Error{Op: protocol.OpHistory, Code: protocol.CodeNotMember, Msg: "not a member of conversation " + conv}
+	var res protocol.HistoryResult
+	err = c.call(ctx, protocol.Request{Op: protocol.OpHistory, Conv: conv, After: protocol.Seq(after), Limit: limit}, true, &res)
+	return res.Msgs, res.More, err
 }
 
 // MarkRead records that the user has read conv up to seq (for all devices;

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 func TestSendRetrySameCmid(t *testing.T) {
@@ -154,7 +155,7 @@ func TestTokenExpiry(t *testing.T) {
 	if !errors.Is(carol.Err(), errIdP) {
 		t.Fatalf("carol: %v", carol.Err())
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if s := a.Stats(); s.Reconnects == 0 {
 			return fmt.Errorf("no reconnect yet (%d token calls)", calls.Load())
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -44,11 +45,7 @@ func newBroadcastRig(t *testing.T, users int) *broadcastRig {
 			r.clients[u] = append(r.clients[u], c)
 		}
 	}
-	pub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub := testenv.Connect(t, srv.ClientURL())
 	r.pub = pub
 	return r
 }

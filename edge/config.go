@@ -23,6 +23,13 @@ type Config struct {
 	Rate float64
 	// Burst is the token bucket size. Zero means 100 (protocol.DefaultBurst).
 	Burst int
+	// RESTRate is the REST request rate per user on this edge (token bucket
+	// refill per second; every request with a valid token counts). Zero
+	// means 20 (protocol.DefaultRate).
+	RESTRate float64
+	// RESTBurst is the REST token bucket size per user. Zero means 100
+	// (protocol.DefaultBurst).
+	RESTBurst int
 	// SendQueue is how many outgoing frames one socket may have queued
 	// (besides the batch its writer is writing) before it is closed as a
 	// slow consumer (4008). Zero means 512.
@@ -62,6 +69,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Burst <= 0 {
 		c.Burst = protocol.DefaultBurst
+	}
+	if c.RESTRate <= 0 {
+		c.RESTRate = protocol.DefaultRate
+	}
+	if c.RESTBurst <= 0 {
+		c.RESTBurst = protocol.DefaultBurst
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 512

@@ -51,7 +51,9 @@ type Edge struct {
 	hub       *hub
 	m         *metrics
 	upgrader  websocket.Upgrader
-	epoch     time.Time // since() counts from here (monotonic)
+	restLimit *userLimiter // REST requests per user
+	convPush  *convPusher  // membership pushes
+	epoch     time.Time    // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
 
@@ -81,12 +83,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst),
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
 		dnc = d.NC
 	}
 	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since, d.Members); err != nil {
+		return nil, err
+	}
+	if e.convPush, err = e.startConvPushes(d.NC); err != nil {
+		e.hub.stop()
 		return nil, err
 	}
 	for _, o := range cfg.Origins {
@@ -169,6 +176,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.convPush.stop()
 		e.hub.stop()
 		return nil
 	case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -96,5 +97,20 @@ func TestConvCodesCoverContract(t *testing.T) {
 	}
 	if code, _, ok := convError(&convapi.Error{Code: "something_new", Msg: "x"}); ok || code != protocol.CodeInternal {
 		t.Errorf("unknown service code: got %q %v, want internal false", code, ok)
+	}
+}
+
+// TestProtocolLimitsFitService: every request the protocol's limits let
+// through is within what the conversations service accepts, so a client
+// that keeps to docs/protocol.md never meets a service limit it was not
+// told about.
+func TestProtocolLimitsFitService(t *testing.T) {
+	t.Parallel()
+	// A name of MaxName characters is up to 4 bytes per character.
+	if protocol.MaxName*utf8.UTFMax > convapi.MaxNameLen {
+		t.Errorf("protocol.MaxName %d characters can be %d bytes; the service takes %d", protocol.MaxName, protocol.MaxName*utf8.UTFMax, convapi.MaxNameLen)
+	}
+	if protocol.MaxHistoryLimit > convapi.MaxHistoryLimit {
+		t.Errorf("protocol.MaxHistoryLimit %d > convapi.MaxHistoryLimit %d", protocol.MaxHistoryLimit, convapi.MaxHistoryLimit)
 	}
 }

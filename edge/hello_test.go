@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -22,11 +21,7 @@ func TestHelloComesFirst(t *testing.T) {
 	t.Parallel()
 	// A queue the flood cannot fill: no slow-consumer close in this test.
 	e, srv := testHubEdgeConfig(t, Config{PingInterval: time.Hour, SendQueue: 1 << 20})
-	pub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub := testenv.Connect(t, srv.ClientURL())
 	const users = 100
 	for i := range users {
 		user := "hello" + strconv.Itoa(i)

@@ -301,6 +301,14 @@ func (h *hub) deliver(user string, frames [][]byte) {
 	}
 }
 
+// connected reports whether user has a session on this edge.
+func (h *hub) connected(user string) bool {
+	sh := h.shard(user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.users[user] != nil
+}
+
 // sessions returns every session (for lame-duck shutdown).
 func (h *hub) sessions() []*session {
 	var out []*session

@@ -8,6 +8,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -31,11 +32,7 @@ func TestDispatchReusesFrames(t *testing.T) {
 		s.inHub = true
 		clients[i] = c
 	}
-	pub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub := testenv.Connect(t, srv.ClientURL())
 
 	// Entries as the fan-out sends them: the same data, split two ways.
 	a, b, c := []byte(`{"id":"m1","seq":1}`), []byte(`{"id":"m2","seq":2}`), []byte(`{"id":"m3","seq":3}`)

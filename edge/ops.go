@@ -197,12 +197,12 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 		return nil, err
 	}
 	limit := r.LimitOrDefault()
-	if r.After > 0 {
-		msgs, head, err := e.after(ctx, user, r.Conv, r.After, limit)
+	if r.After != nil {
+		msgs, head, err := e.after(ctx, user, r.Conv, *r.After, limit)
 		if err != nil {
 			return nil, err
 		}
-		last := r.After
+		last := *r.After
 		if n := len(msgs); n > 0 {
 			last = msgs[n-1].Seq
 		}
@@ -210,7 +210,11 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	}
 	// The hot tier's entries go into the reply as stored (msglog checks
 	// that they are this conversation's, in order).
-	hot, err := e.msgs.BeforeRaw(ctx, r.Conv, r.Before, limit)
+	var bound uint64 // 0: the newest page (Validate refuses before 0)
+	if r.Before != nil {
+		bound = *r.Before
+	}
+	hot, err := e.msgs.BeforeRaw(ctx, r.Conv, bound, limit)
 	var te *msglog.TrimmedError
 	if errors.As(err, &te) {
 		// The older part of the page is only in the archive.
@@ -222,8 +226,8 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 		}
 		need := limit - len(msgs)
 		before := te.Oldest
-		if r.Before > 0 && r.Before < before {
-			before = r.Before
+		if bound > 0 && bound < before {
+			before = bound
 		}
 		page, herr := e.convs.History(ctx, convapi.HistoryRequest{User: user, Conv: r.Conv, Before: before, Limit: min(need, convapi.MaxHistoryLimit)})
 		if herr != nil {

@@ -40,7 +40,9 @@ func (e *Edge) registerREST(app *fiber.App) {
 			return nil, err
 		}
 		l, err := queryUint(c, "limit")
-		r.Limit = int(min(l, 1<<20))
+		if l != nil {
+			r.Limit = int(min(*l, 1<<20))
+		}
 		return r, err
 	}, fiber.StatusOK))
 	g.Post("/:conv/messages", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
@@ -49,14 +51,21 @@ func (e *Edge) registerREST(app *fiber.App) {
 			return nil, err
 		}
 		r.Op, r.Conv = protocol.OpSend, c.Params("conv")
-		if k := c.Get("Idempotency-Key"); k != "" && r.Cmid == "" {
+		// The header and the body field are two spellings of the cmid:
+		// both may be given only with the same value.
+		switch k := c.Get("Idempotency-Key"); {
+		case k == "":
+		case r.Cmid == "":
 			r.Cmid = k
+		case r.Cmid != k:
+			return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: "cmid: differs from the Idempotency-Key header (send one, or both with the same value)"}
 		}
 		return r, nil
 	}, fiber.StatusCreated))
 }
 
-// restAuth checks Origin and the bearer token and stores the user.
+// restAuth checks Origin, the bearer token and the user's rate limit
+// (429 rate_limited with Retry-After) and stores the user.
 func (e *Edge) restAuth(c *fiber.Ctx) error {
 	if !e.originAllowed(c) {
 		return originRefused(c)
@@ -64,6 +73,12 @@ func (e *Edge) restAuth(c *fiber.Ctx) error {
 	cl, err := e.verify(c.Get(fiber.HeaderAuthorization))
 	if err != nil {
 		return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
+	}
+	if ok, wait := e.restLimit.take(cl.User, time.Now()); !ok {
+		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(wait))
+		return restError(c, fiber.StatusTooManyRequests, protocol.CodeRateLimited,
+			"rate limit exceeded: at most "+strconv.FormatFloat(e.cfg.RESTRate, 'f', -1, 64)+" requests per second per user (burst "+strconv.Itoa(e.cfg.RESTBurst)+"); retry after "+strconv.Itoa(wait)+" s")
 	}
 	c.Locals("user", cl.User)
 	c.Locals("device", cl.Device)
@@ -119,14 +134,16 @@ func bodyInto(c *fiber.Ctx, r *protocol.Request) error {
 	return nil
 }
 
-func queryUint(c *fiber.Ctx, name string) (uint64, error) {
+// queryUint reads an optional integer query parameter: nil when it is
+// absent or empty, so that ?after=0 differs from no after.
+func queryUint(c *fiber.Ctx, name string) (*uint64, error) {
 	v := c.Query(name)
 	if v == "" {
-		return 0, nil
+		return nil, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, &protocol.Error{Code: protocol.CodeBadFrame, Msg: name + ": " + strconv.Quote(v) + " is not a non-negative integer"}
+		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: name + ": " + strconv.Quote(v) + " is not a non-negative integer"}
 	}
-	return n, nil
+	return &n, nil
 }

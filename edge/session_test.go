@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/natsembed"
 )
 
@@ -80,17 +81,8 @@ func dialSession(t testing.TB, e *Edge, user string) (*session, *websocket.Conn)
 // test's temp dir) and connects to it; both end with the test.
 func testNATS(t testing.TB) (*natsembed.Server, *nats.Conn) {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return srv, nc
+	srv := testenv.StartNATS(t)
+	return srv, testenv.Connect(t, srv.ClientURL())
 }
 
 // testHubEdge is a test edge (testEdge) with a hub on a real embedded NATS
@@ -121,16 +113,15 @@ func writerRunning(s *session) bool {
 	return s.writing
 }
 
-// waitFor polls cond until it holds, failing after 60s.
+// waitFor polls cond every 5ms until it holds, failing after 60s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testenv.CheckFor(t, 60*time.Second, 5*time.Millisecond, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestWriterOnDemand: frames enqueued from many goroutines at once all

@@ -14,8 +14,9 @@ import (
 type helmValues struct {
 	Config struct {
 		Cluster struct {
-			Enabled  bool `yaml:"enabled"`
-			Replicas int  `yaml:"replicas"`
+			Enabled  bool           `yaml:"enabled"`
+			Replicas int            `yaml:"replicas"`
+			Merge    map[string]any `yaml:"merge"`
 		} `yaml:"cluster"`
 		JetStream struct {
 			Enabled   bool `yaml:"enabled"`
@@ -50,7 +51,7 @@ func natsValues(tb testing.TB) helmValues {
 
 // TestNATSHelmValues checks the values for the nats-io/nats chart: a 3-node
 // cluster, JetStream on a PVC, the monitor port KEDA and the exporter use,
-// and the same sync_interval as infra/nats/cluster.
+// and the same sync_interval and route pings as infra/nats/cluster.
 func TestNATSHelmValues(t *testing.T) {
 	t.Parallel()
 	v := natsValues(t)
@@ -66,6 +67,10 @@ func TestNATSHelmValues(t *testing.T) {
 	}
 	if !c.Monitor.Enabled || c.Monitor.Port != 8222 || !v.PromExporter.Enabled {
 		t.Errorf("monitor %+v, exporter %v; want monitoring on 8222 and the exporter (KEDA and alerts read them)", c.Monitor, v.PromExporter.Enabled)
+	}
+	pi, ok := c.Cluster.Merge["ping_interval"].(string)
+	if d, err := time.ParseDuration(pi); !ok || err != nil || d != routePingInterval || c.Cluster.Merge["ping_max"] != routePingMax {
+		t.Errorf("cluster merge %v; want ping_interval %q and ping_max %d, as infra/nats/cluster", c.Cluster.Merge, routePingInterval.String(), routePingMax)
 	}
 	si, ok := c.JetStream.Merge["sync_interval"].(string)
 	if d, err := time.ParseDuration(si); !ok || err != nil || d != parseConf(t, filepath.Join("nats", "cluster", "n1.conf")).SyncInterval {

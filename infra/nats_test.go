@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -59,17 +60,17 @@ func localize(tb testing.TB, o *server.Options) {
 
 func connect(tb testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
+	nc := testenv.Connect(tb, urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return nc, testenv.JetStream(tb, nc)
 }
+
+// routePingInterval and routePingMax are the route ping settings of every
+// cluster file and of the Helm values: "natter nats"'s defaults
+// (--route-ping-interval, --route-max-pings-out).
+const (
+	routePingInterval = time.Second
+	routePingMax      = 2
+)
 
 // TestNATSCluster parses infra/nats/cluster/n{1,2,3}.conf, checks what the
 // files promise (names, ports, routes, JetStream, sync_interval), then starts
@@ -99,6 +100,10 @@ func TestNATSCluster(t *testing.T) {
 		// The durability decision documented in the files and README.
 		if o.SyncInterval != 2*time.Minute || o.SyncAlways {
 			t.Errorf("%s.conf: sync_interval %v (always %v), want the documented 2m", name, o.SyncInterval, o.SyncAlways)
+		}
+		// A frozen node is cut off in 2-3 s (natter nats's defaults too).
+		if o.Cluster.PingInterval != routePingInterval || o.Cluster.MaxPingsOut != routePingMax {
+			t.Errorf("%s.conf: cluster ping_interval %v, ping_max %d; want %v, %d", name, o.Cluster.PingInterval, o.Cluster.MaxPingsOut, routePingInterval, routePingMax)
 		}
 		if o.LameDuckDuration != 30*time.Second || o.LameDuckGracePeriod != 10*time.Second {
 			t.Errorf("%s.conf: lame duck %v, grace %v; want 30s, 10s", name, o.LameDuckDuration, o.LameDuckGracePeriod)
@@ -130,7 +135,7 @@ func TestNATSCluster(t *testing.T) {
 		o.Routes = routes
 		srvs[i] = startServer(t, o)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		for _, s := range srvs {
 			jsz, err := s.Jsz(nil)
 			if err != nil {
@@ -152,7 +157,7 @@ func TestNATSCluster(t *testing.T) {
 	defer cancel()
 	// Right after the election the meta leader may not answer yet: retry
 	// with a short deadline per attempt.
-	checkFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		_, err := streams.Apply(actx, js, streams.Config{Replicas: 3})
@@ -177,13 +182,13 @@ func TestNATSCluster(t *testing.T) {
 			srv.Shutdown()
 		}
 	}
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := js.Publish(pctx, subjects.Msg("c1"), []byte("after"), jetstream.WithMsgID("after-1"))
 		return err
 	})
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		info, err := s.Info(ctx)
 		if err != nil {
 			return err
@@ -239,6 +244,9 @@ func TestNATSDisasterRecovery(t *testing.T) {
 		}
 		if c.o.Cluster.Name != c.region || len(c.o.Routes) != 3 {
 			t.Errorf("%s.conf: cluster %q with %d routes; want cluster %q of 3", c.region, c.o.Cluster.Name, len(c.o.Routes), c.region)
+		}
+		if c.o.Cluster.PingInterval != routePingInterval || c.o.Cluster.MaxPingsOut != routePingMax {
+			t.Errorf("%s.conf: cluster ping_interval %v, ping_max %d; want %v, %d", c.region, c.o.Cluster.PingInterval, c.o.Cluster.MaxPingsOut, routePingInterval, routePingMax)
 		}
 		if c.o.SyncInterval != 2*time.Minute || c.o.SyncAlways {
 			t.Errorf("%s.conf: sync_interval %v, want 2m", c.region, c.o.SyncInterval)
@@ -312,7 +320,7 @@ func TestNATSDisasterRecovery(t *testing.T) {
 	west.LeafNode.Remotes[0].URLs = []*url.URL{{Scheme: "nats-leaf", Host: "127.0.0.1:" + strconv.Itoa(leafPort)}}
 	es := startServer(t, east)
 	ws := startServer(t, west)
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if es.NumLeafNodes() != 1 || ws.NumLeafNodes() != 1 {
 			return fmt.Errorf("leaf connection: east %d, west %d", es.NumLeafNodes(), ws.NumLeafNodes())
 		}
@@ -338,7 +346,7 @@ func TestNATSDisasterRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create the mirror in west: %v", err)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		info, err := ms.Info(ctx)
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 
 // What the tests know about the binary comes from the repository itself, so
 // the manifests cannot drift from it: the documented settings
-// (docs/config.md), the worker roles (cmd/natter/node) and the metric names
+// (docs/config.md), the worker roles (internal/node) and the metric names
 // (every Go file). The roles are read from the source, not imported, so this
 // package does not need the whole binary to compile.
 
@@ -101,11 +101,11 @@ func documentedEnv(tb testing.TB) map[string][]string {
 }
 
 // workerRoles returns node.AllRoles, read from the source of
-// cmd/natter/node.
+// internal/node.
 func workerRoles(tb testing.TB) []string {
 	tb.Helper()
 	fset := token.NewFileSet()
-	dir := filepath.Join(repoRoot, "cmd", "natter", "node")
+	dir := filepath.Join(repoRoot, "internal", "node")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		tb.Fatal(err)
@@ -159,7 +159,7 @@ func workerRoles(tb testing.TB) []string {
 		}
 	}
 	if len(roles) == 0 {
-		tb.Fatal("cmd/natter/node: AllRoles not found")
+		tb.Fatal("internal/node: AllRoles not found")
 	}
 	return roles
 }

@@ -15,6 +15,7 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // TestBadInputOverWebSocket sends every kind of bad frame on one socket and
@@ -85,7 +86,7 @@ func TestBadInputOverWebSocket(t *testing.T) {
 		}
 	}
 	// Nothing half-stored: exactly the one good message in the log and the store.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		n, err := m.dev.Store().CountMessages(context.Background(), conv.ID)
 		if err != nil || n != 1 {
 			return fmt.Errorf("stored %d messages (%v), want 1", n, err)

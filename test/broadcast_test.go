@@ -10,8 +10,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -54,18 +55,17 @@ func TestGroupBroadcast(t *testing.T) {
 	e2 := startNode(t, node.Config{Mode: node.ModeEdge, NATSURL: dev.NATSURL()})
 	edges := []*node.Node{dev, e2}
 
-	nc, err := nats.Connect(dev.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := testenv.Connect(t, dev.NATSURL())
 	var mu sync.Mutex
 	perUser := map[string]map[string]int{} // conv -> user -> entries seen on im.dlv.<user>
 	broadcasts := map[string]int{}         // conv -> broadcast messages
 	record := func(m *nats.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
-		var entries [][]byte
+		var (
+			entries [][]byte
+			err     error
+		)
 		if m.Subject == subjects.DeliverGroups {
 			_, es, err := delivery.SplitMembers(m)
 			if err != nil {
@@ -135,7 +135,7 @@ func TestGroupBroadcast(t *testing.T) {
 
 	// Every small-group member's subject carried all n; the big group's
 	// went by broadcast only.
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, u := range append(small, "owner") {

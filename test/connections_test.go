@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
-	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // TestConsumersHaveTheirOwnConnection: in natter dev, where the edge and
@@ -20,11 +20,7 @@ import (
 // the persist, fan-out and events consumers there.
 func TestConsumersHaveTheirOwnConnection(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := testenv.StartNATS(t)
 	dev := startNode(t, node.Config{Mode: node.ModeDev, NATSURL: srv.ClientURL()})
 	alice := sdk(t, "alice", client.Config{URLs: []string{wsURL(dev)}})
 	bob := sdk(t, "bob", client.Config{URLs: []string{wsURL(dev)}})
@@ -68,7 +64,7 @@ func TestConsumersHaveTheirOwnConnection(t *testing.T) {
 	}
 	// Every message is delivered to three consumers (persist, fanout,
 	// events): 3n messages to the consumers' connection.
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		after := conns()
 		cons := after["natter-dev-consumers"].OutMsgs - before["natter-dev-consumers"].OutMsgs
 		if cons < 3*n {

@@ -10,21 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 func jsFor(b testing.TB, m *mesh) jetstream.JetStream {
-	nc, err := nats.Connect(m.dev.NATSURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	return js
+	return testenv.JetStream(b, testenv.Connect(b, m.dev.NATSURL()))
 }
 
 // BenchmarkCore measures the messaging core end to end on one natter dev

@@ -9,9 +9,9 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
 )
 
@@ -20,11 +20,13 @@ var testKey = auth.Key{ID: "k1", Alg: auth.AlgHS256, Secret: []byte("natter-test
 // edgeConfig is the edge configuration the tests use unless they change it.
 func edgeConfig() node.EdgeConfig {
 	return node.EdgeConfig{
-		Auth:     auth.Config{Keys: []auth.Key{testKey}, Audience: "natter-test"},
-		Rate:     10_000,
-		Burst:    10_000,
-		Origins:  []string{"https://app.example"},
-		LameDuck: 200 * time.Millisecond,
+		Auth:      auth.Config{Keys: []auth.Key{testKey}, Audience: "natter-test"},
+		Rate:      10_000,
+		Burst:     10_000,
+		RESTRate:  10_000,
+		RESTBurst: 10_000,
+		Origins:   []string{"https://app.example"},
+		LameDuck:  200 * time.Millisecond,
 	}
 }
 
@@ -211,18 +213,4 @@ func (c *rawConn) closeCode() (int, string) {
 		}
 		return -1, err.Error()
 	}
-}
-
-// checkFor polls fn every `every` until it returns nil or total passes.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met after %v: %v", total, err)
 }

@@ -12,6 +12,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 )
 
@@ -33,7 +34,7 @@ func TestHistoryAndSyncBeyondHotTier(t *testing.T) {
 		}
 	}
 	// Wait until the archive has everything (the persist worker runs behind).
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		c, err := m.dev.Store().CountMessages(context.Background(), group.ID)
 		if err != nil || c != n {
 			return fmt.Errorf("archived %d (%v)", c, err)

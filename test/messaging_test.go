@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -229,16 +229,11 @@ func TestRetrySameCmid(t *testing.T) {
 	check("same edge", a1.send(conv.ID, "retry-me", "once"))
 	check("other edge", a2.send(conv.ID, "retry-me", "once"))
 
-	nc, err := nats.Connect(m.dev.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.Connect(t, m.dev.NATSURL()))
 	waitDedupWindow(t, js)
 	check("after the dedup window", a2.send(conv.ID, "retry-me", "once"))
 
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		n, err := m.dev.Store().CountMessages(context.Background(), conv.ID)
 		if err != nil || n != 2 {
 			return fmt.Errorf("stored %d (%v), want 2", n, err)
@@ -262,7 +257,7 @@ func waitDedupWindow(t testing.TB, js jetstream.JetStream) {
 	if _, err := js.Publish(ctx, subjects.Msg("probe"), nil, jetstream.WithMsgID(probe)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		pa, err := js.Publish(ctx, subjects.Msg("probe"), nil, jetstream.WithMsgID(probe))
 		if err != nil {
 			return err

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -39,15 +39,7 @@ func newReplicaEnv(t testing.TB) *replicaEnv {
 		}
 	}
 	dev := startNode(t, node.Config{Mode: node.ModeDev, Roles: front})
-	nc, err := nats.Connect(dev.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, testenv.Connect(t, dev.NATSURL()))
 	return &replicaEnv{
 		front:  dev,
 		worker: node.Config{Mode: node.ModeWorker, NATSURL: dev.NATSURL(), MongoURI: dev.MongoURI(), Roles: []string{node.RolePersist, node.RoleFanout}},
@@ -128,7 +120,7 @@ func (e *replicaEnv) waitConsumersIdle(t testing.TB) {
 		t.Fatalf("stream %s: %v", subjects.StreamMsgs, err)
 	}
 	last := st.CachedInfo().State.LastSeq
-	checkFor(t, 120*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 120*time.Second, 50*time.Millisecond, func() error {
 		for _, name := range []string{subjects.ConsumerPersist, subjects.ConsumerFanout} {
 			if ci := e.consumer(t, name); ci.AckFloor.Stream < last || ci.NumPending != 0 || ci.NumAckPending != 0 {
 				return fmt.Errorf("%s: ack floor at stream seq %d of %d, %d pending, %d unacknowledged",
@@ -337,7 +329,7 @@ func (tr *traffic) close() {
 // with the acked id.
 func (tr *traffic) checkStored(t testing.TB, front *node.Node) {
 	t.Helper()
-	checkFor(t, 120*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 120*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		for _, conv := range tr.convs {
@@ -379,7 +371,7 @@ func (tr *traffic) checkDelivered(t testing.TB) {
 		defer r.mu.Unlock()
 		return len(r.got[conv])
 	}
-	checkFor(t, 120*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 120*time.Second, 50*time.Millisecond, func() error {
 		for _, r := range tr.recv {
 			for _, conv := range r.convs {
 				if got, want := count(r, conv), len(tr.acks[conv]); got < want {

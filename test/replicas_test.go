@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -44,7 +45,7 @@ func TestWorkerReplicaJoinsAndDrains(t *testing.T) {
 	}
 
 	// One replica.
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if c := processed(t, w1); c.persist < 300 || c.fanout < 300 {
 			return fmt.Errorf("first replica processed %+v", c)
 		}
@@ -54,7 +55,7 @@ func TestWorkerReplicaJoinsAndDrains(t *testing.T) {
 	// A second one joins.
 	w2 := e.replica(t)
 	atJoin, ackedAtJoin := processed(t, w1), tr.acked()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtJoin+1500))
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtJoin+1500))
 	atDrain1, atDrain2 := processed(t, w1), processed(t, w2)
 	ackedAtDrain := tr.acked()
 
@@ -66,7 +67,7 @@ func TestWorkerReplicaJoinsAndDrains(t *testing.T) {
 		t.Fatalf("shutdown of the first replica: %v", err)
 	}
 	drained := time.Since(start)
-	checkFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtDrain+600))
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, ackedAtLeast(ackedAtDrain+600))
 	stopLoad()
 	total := tr.acked()
 	loadStopped := time.Now()
@@ -125,7 +126,7 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	}
 	// The consumer's pending count follows the stream a moment behind the
 	// acks: poll it.
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if ci := e.consumer(t, subjects.ConsumerPersist); ci.NumPending != uint64(total) {
 			return fmt.Errorf("persist consumer has %d pending before any replica runs, want %d", ci.NumPending, total)
 		}
@@ -135,7 +136,7 @@ func TestWorkerReplicaDrainsBacklog(t *testing.T) {
 	started := time.Now()
 	ws := e.replicas(t, 2)
 	w1, w2 := ws[0], ws[1]
-	checkFor(t, 60*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 5*time.Millisecond, func() error {
 		if c1, c2 := processed(t, w1), processed(t, w2); c1.persist == 0 || c2.persist == 0 {
 			return fmt.Errorf("persist processed: first replica %d, second %d", c1.persist, c2.persist)
 		}

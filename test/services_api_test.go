@@ -13,6 +13,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/svcapi"
@@ -67,7 +68,7 @@ func TestServiceSendReachesMembers(t *testing.T) {
 	if msgs := svc.history(t, conv.ID); len(msgs) != 3 {
 		t.Fatalf("history has %d messages, want 3", len(msgs))
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := stored(t, m.dev, conv.ID); n != 3 {
 			return fmt.Errorf("%d archived, want 3", n)
 		}

@@ -22,7 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/ingest"
@@ -266,7 +266,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 
 	const conv, user = "g_7f3a9c", "alice"
 	roles := append([]string{node.RoleEdge, "webhook_billing"}, node.AllRoles...)
-	convOps := opsOf(t, "../workers/convsvc")
+	convOps := opsOf(t, "../jetstream/convapi")
 	apiOps := opsOf(t, "../workers/svcapi")
 	if !slices.Equal(apiOps, slices.Sorted(slices.Values(svcapi.Ops))) {
 		t.Fatalf("svcapi.Ops %v lists not every op constant %v", svcapi.Ops, apiOps)

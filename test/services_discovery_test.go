@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/discovery"
 	"github.com/natter-im/natter/workers/runner"
@@ -44,7 +45,7 @@ func TestServicesListsEveryProcess(t *testing.T) {
 		return want
 	}
 	var list []discovery.Instance
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		var got map[string]int
 		got, list = count()
 		if want := expect(2, 2); !maps.Equal(got, want) {
@@ -92,14 +93,14 @@ func TestServicesListsEveryProcess(t *testing.T) {
 		}
 	}
 	stop(m.edges[1])
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got, _ := count(); !maps.Equal(got, expect(1, 2)) {
 			return fmt.Errorf("after stopping the edge: %v", got)
 		}
 		return nil
 	})
 	stop(m.workers[0])
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got, _ := count(); !maps.Equal(got, expect(1, 1)) {
 			return fmt.Errorf("after stopping the worker: %v", got)
 		}

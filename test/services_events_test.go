@@ -8,6 +8,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/svcapi"
 )
@@ -64,7 +65,7 @@ func TestEventsOncePerChange(t *testing.T) {
 	// conversations service: wait for all, then for the workers to be idle
 	// (anything published twice would be there by then).
 	var evs []natter.Event
-	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		evs = svc.events(t, conv.ID)
 		if len(evs) < len(want)+2 {
 			return fmt.Errorf("%d events, want %d", len(evs), len(want)+2)

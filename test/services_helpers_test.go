@@ -14,7 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/svcapi"
 )
@@ -29,15 +30,8 @@ type svcEnv struct {
 
 func newSvcEnv(t testing.TB, n *node.Node) *svcEnv {
 	t.Helper()
-	nc, err := nats.Connect(n.NATSURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := testenv.Connect(t, n.NATSURL())
+	js := testenv.JetStream(t, nc)
 	return &svcEnv{nc: nc, js: js, api: svcapi.NewClient(nc, 10*time.Second)}
 }
 
@@ -103,7 +97,7 @@ func (s *svcEnv) settled(t testing.TB, stream, consumer string) {
 		t.Fatalf("settled: %s/%s filters %q %q, not every subject of %q", stream, consumer, cc.FilterSubject, cc.FilterSubjects, sc.Subjects)
 	}
 	last := st.CachedInfo().State.LastSeq
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		info, err := c.Info(ctx)

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/svcapi"
@@ -86,7 +87,7 @@ func TestIngest(t *testing.T) {
 	if msgs := svc.history(t, conv); len(msgs) != n+2 {
 		t.Fatalf("history has %d messages, want %d", len(msgs), n+2)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if c := stored(t, m.dev, conv); c != n+2 {
 			return fmt.Errorf("%d archived, want %d", c, n+2)
 		}
@@ -122,7 +123,7 @@ func TestIngestPoison(t *testing.T) {
 	// Every message is acked or terminated (a poison one only once its dead
 	// letter is stored), so the work queue empties; the server removes a
 	// message just after it moves the consumer's ack floor.
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		ingest, err := svc.js.Stream(ctx10(t), subjects.StreamIngest)
 		if err != nil {
 			return err

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // TestShutdownClosesSockets stops a dev node with clients connected: each
@@ -62,7 +63,7 @@ func TestShutdownClosesSockets(t *testing.T) {
 			t.Errorf("client %d: no bye before close", i)
 		}
 	}
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		buf := make([]byte, 1<<20)
 		dump := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(dump, "\n\n") {

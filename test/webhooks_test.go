@@ -12,7 +12,8 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -47,7 +48,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	var conv natter.Conversation
 	alice.request("cd", `{"op":"conv.create","id":"cd","kind":"direct","with":"bob"}`, &conv)
 	ack := alice.send(conv.ID, "w1", "to the crm")
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if badSig != nil {

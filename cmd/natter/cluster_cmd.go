@@ -17,6 +17,7 @@ import (
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/cli"
 )
 
 const clusterUsage = "natter cluster up|down|status [flags]"
@@ -39,7 +40,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return clusterDown(ctx, args[1:], stdout, stderr)
 	case "status":
 		return clusterStatus(args[1:], stdout, stderr)
-	case "help", "--help", "-h":
+	case "help", "--help", "-h", "-help":
 		fmt.Fprintf(stdout, "usage: %s\n\n  up      start a local cluster in the background\n  down    stop it and remove its directory\n  status  list its processes\n", clusterUsage)
 		return nil
 	}
@@ -48,32 +49,25 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func defaultClusterDir() string { return filepath.Join(os.TempDir(), "natter-cluster") }
 
-func clusterDirFlag(fs *fset, dir *string) {
-	fs.str(dir, "dir", "NATTER_CLUSTER_DIR", defaultClusterDir(), "directory of the cluster's data, logs and state (cluster.json)")
+func clusterDirFlag(fs *cli.FlagSet, dir *string) {
+	fs.String(dir, "dir", "NATTER_CLUSTER_DIR", defaultClusterDir(), "directory of the cluster's data, logs and state (cluster.json)")
 }
 
 func clusterUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter cluster up", "natter cluster up [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter cluster up", "natter cluster up [flags]", stdout)
 	var dir, binary string
 	var natsNodes, edges, replicas int
 	var combined bool
 	var readyTimeout time.Duration
 	clusterDirFlag(fs, &dir)
-	fs.integer(&natsNodes, "nats-nodes", "NATTER_CLUSTER_NATS_NODES", 3, "nats-server nodes (streams at min(3, nodes) replicas)")
-	fs.integer(&edges, "edges", "NATTER_CLUSTER_EDGES", 2, "edge processes")
-	fs.integer(&replicas, "worker-replicas", "NATTER_CLUSTER_WORKER_REPLICAS", 2, "worker processes per role (with --combined: processes running every role)")
-	fs.boolean(&combined, "combined", "NATTER_CLUSTER_COMBINED", false, "run every role in each worker process instead of one process per role")
-	fs.str(&binary, "binary", "NATTER_CLUSTER_BINARY", "", "natter binary the processes run (empty = this one)")
-	fs.duration(&readyTimeout, "ready-timeout", "NATTER_CLUSTER_READY_TIMEOUT", 2*time.Minute, "wait for each process (and the NATS cluster) to be ready")
+	fs.Int(&natsNodes, "nats-nodes", "NATTER_CLUSTER_NATS_NODES", 3, "nats-server nodes (streams at min(3, nodes) replicas)", cli.Min(1))
+	fs.Int(&edges, "edges", "NATTER_CLUSTER_EDGES", 2, "edge processes", cli.Min(1))
+	fs.Int(&replicas, "worker-replicas", "NATTER_CLUSTER_WORKER_REPLICAS", 2, "worker processes per role (with --combined: processes running every role)", cli.Min(1))
+	fs.Bool(&combined, "combined", "NATTER_CLUSTER_COMBINED", false, "run every role in each worker process instead of one process per role")
+	fs.String(&binary, "binary", "NATTER_CLUSTER_BINARY", "", "natter binary the processes run (empty = this one)")
+	fs.Duration(&readyTimeout, "ready-timeout", "NATTER_CLUSTER_READY_TIMEOUT", 2*time.Minute, "wait for each process (and the NATS cluster) to be ready", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	for name, n := range map[string]int{"--nats-nodes (NATTER_CLUSTER_NATS_NODES)": natsNodes, "--edges (NATTER_CLUSTER_EDGES)": edges,
-		"--worker-replicas (NATTER_CLUSTER_WORKER_REPLICAS)": replicas} {
-		if n < 1 {
-			return usageError{fmt.Errorf("%s: %d is not a positive count", name, n)}
-		}
 	}
 	if binary == "" {
 		exe, err := os.Executable()
@@ -164,14 +158,13 @@ func writeMarker(dir string) error {
 }
 
 func clusterDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter cluster down", "natter cluster down [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter cluster down", "natter cluster down [flags]", stdout)
 	var dir string
 	var keep bool
 	var timeout time.Duration
 	clusterDirFlag(fs, &dir)
-	fs.boolean(&keep, "keep", "NATTER_CLUSTER_KEEP", false, "keep the directory (data and logs) after stopping")
-	fs.duration(&timeout, "stop-timeout", "NATTER_CLUSTER_STOP_TIMEOUT", time.Minute, "wait for the processes to exit after SIGTERM before SIGKILL")
+	fs.Bool(&keep, "keep", "NATTER_CLUSTER_KEEP", false, "keep the directory (data and logs) after stopping")
+	fs.Duration(&timeout, "stop-timeout", "NATTER_CLUSTER_STOP_TIMEOUT", time.Minute, "wait for the processes to exit after SIGTERM before SIGKILL", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -204,8 +197,7 @@ func clusterDown(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func clusterStatus(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter cluster status", "natter cluster status [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter cluster status", "natter cluster status [flags]", stdout)
 	var dir string
 	clusterDirFlag(fs, &dir)
 	if err := parse(fs, args); err != nil {

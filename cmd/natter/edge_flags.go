@@ -11,18 +11,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/node"
 )
 
-// devKeyID is the kid of the dev signing key natter dev creates.
-const devKeyID = "dev"
+// secretKeyID is the key id (kid) of the one HS256 secret an edge is given
+// without an id: --jwt-secret, --jwt-secret-file, or the dev signing key
+// natter dev creates. Keys of --jwt-keys and JWKS have the ids given there.
+// natter token signs with the same keys, so its tokens carry the kid the
+// edge looks up (docs/config.md, "Tokens").
+const secretKeyID = "default"
 
 // edgeFlags configure the edge of natter dev and natter edge.
 type edgeFlags struct {
 	maxBody, burst, sendQueue       int
 	rate                            float64
+	restRate                        float64
+	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
 	authFlags
@@ -35,14 +42,14 @@ type authFlags struct {
 	data                                                          *string
 }
 
-func (a *authFlags) register(fs *fset) {
-	fs.str(&a.secret, "jwt-secret", "NATTER_JWT_SECRET", "", "HS256 secret (>= 32 bytes) of key id \"default\"; prefer the environment or --jwt-secret-file")
-	fs.str(&a.secretFile, "jwt-secret-file", "NATTER_JWT_SECRET_FILE", "", "file holding the HS256 secret of key id \"default\"")
-	fs.str(&a.keys, "jwt-keys", "NATTER_JWT_KEYS", "", "verification keys as kid:alg:file,... (alg HS256, RS256 or EdDSA; PEM public key or secret file)")
-	fs.str(&a.jwksFile, "jwks-file", "NATTER_JWKS_FILE", "", "JWKS file of verification keys")
-	fs.str(&a.jwksURL, "jwks-url", "NATTER_JWKS_URL", "", "JWKS URL of verification keys, refreshed every 5m")
-	fs.str(&a.issuer, "jwt-issuer", "NATTER_JWT_ISSUER", "", "required iss claim (empty = not checked)")
-	fs.str(&a.audience, "jwt-audience", "NATTER_JWT_AUDIENCE", "", "required aud claim (empty = not checked)")
+func (a *authFlags) register(fs *cli.FlagSet) {
+	fs.String(&a.secret, "jwt-secret", "NATTER_JWT_SECRET", "", "HS256 secret (>= 32 bytes) of key id \"default\"; prefer the environment or --jwt-secret-file")
+	fs.String(&a.secretFile, "jwt-secret-file", "NATTER_JWT_SECRET_FILE", "", "file holding the HS256 secret of key id \"default\"")
+	fs.String(&a.keys, "jwt-keys", "NATTER_JWT_KEYS", "", "verification keys as kid:alg:file,... (alg HS256, RS256 or EdDSA; PEM public key or secret file)")
+	fs.String(&a.jwksFile, "jwks-file", "NATTER_JWKS_FILE", "", "JWKS file of verification keys")
+	fs.String(&a.jwksURL, "jwks-url", "NATTER_JWKS_URL", "", "JWKS URL of verification keys, refreshed every 5m")
+	fs.String(&a.issuer, "jwt-issuer", "NATTER_JWT_ISSUER", "", "required iss claim (empty = not checked)")
+	fs.String(&a.audience, "jwt-audience", "NATTER_JWT_AUDIENCE", "", "required aud claim (empty = not checked)")
 }
 
 // config builds the verifier config. In dev mode with no keys configured it
@@ -51,15 +58,15 @@ func (a *authFlags) config() (auth.Config, error) {
 	cfg := auth.Config{JWKSFile: a.jwksFile, JWKSURL: a.jwksURL, Issuer: a.issuer, Audience: a.audience}
 	bad := func(err error) error { return &node.SettingError{Setting: node.SettingAuth, Err: err} }
 	if a.secretFile != "" {
-		k, err := auth.LoadKeyFile("default", auth.AlgHS256, a.secretFile)
+		k, err := auth.LoadKeyFile(secretKeyID, auth.AlgHS256, a.secretFile)
 		if err != nil {
 			return cfg, bad(err)
 		}
 		cfg.Keys = append(cfg.Keys, k)
 	} else if a.secret != "" {
-		cfg.Keys = append(cfg.Keys, auth.Key{ID: "default", Alg: auth.AlgHS256, Secret: []byte(a.secret)})
+		cfg.Keys = append(cfg.Keys, auth.Key{ID: secretKeyID, Alg: auth.AlgHS256, Secret: []byte(a.secret)})
 	}
-	for _, spec := range splitList(a.keys) {
+	for _, spec := range cli.SplitList(a.keys) {
 		parts := strings.SplitN(spec, ":", 3)
 		if len(parts) != 3 {
 			return cfg, bad(fmt.Errorf("key %q is not kid:alg:file", spec))
@@ -100,18 +107,20 @@ func devKey(data string) (auth.Key, error) {
 	} else if err != nil {
 		return auth.Key{}, fmt.Errorf("read dev signing key: %w", err)
 	}
-	return auth.Key{ID: devKeyID, Alg: auth.AlgHS256, Secret: []byte(strings.TrimSpace(string(secret)))}, nil
+	return auth.Key{ID: secretKeyID, Alg: auth.AlgHS256, Secret: []byte(strings.TrimSpace(string(secret)))}, nil
 }
 
-func (e *edgeFlags) register(fs *fset, mode node.Mode) {
-	fs.integer(&e.maxBody, "max-body", "NATTER_MAX_BODY", protocol.DefaultMaxBody, "largest client frame or REST body in bytes")
-	fs.str(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
-	fs.float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)")
-	fs.integer(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection")
-	fs.integer(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer")
-	fs.duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this")
-	fs.duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client")
-	fs.duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets")
+func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
+	fs.Int(&e.maxBody, "max-body", "NATTER_MAX_BODY", protocol.DefaultMaxBody, "largest client frame or REST body in bytes", cli.Min(1))
+	fs.String(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
+	fs.Float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)", cli.Positive[float64]())
+	fs.Int(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection", cli.Min(1))
+	fs.Float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user on each edge (token bucket refill)", cli.Positive[float64]())
+	fs.Int(&e.restBurst, "rest-burst", "NATTER_REST_BURST", protocol.DefaultBurst, "REST token bucket size per user", cli.Min(1))
+	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
+	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
+	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
+	fs.Duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets", cli.Positive[time.Duration]())
 	e.authFlags.register(fs)
 	e.dev = mode == node.ModeDev
 }
@@ -129,9 +138,11 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	}
 	cfg.Edge.Auth = a
 	cfg.Edge.MaxBody = e.maxBody
-	cfg.Edge.Origins = splitList(e.origins)
+	cfg.Edge.Origins = cli.SplitList(e.origins)
 	cfg.Edge.Rate = e.rate
 	cfg.Edge.Burst = e.burst
+	cfg.Edge.RESTRate = e.restRate
+	cfg.Edge.RESTBurst = e.restBurst
 	cfg.Edge.SendQueue = e.sendQueue
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout

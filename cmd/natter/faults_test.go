@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // TestFaultsFromEnv: NATTER_FAULT, the chaos suite's testing hook, parses

@@ -14,7 +14,7 @@ import (
 	"syscall"
 
 	"github.com/natter-im/natter/bench"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "natter", version)
 		return exitOK
-	case "help", "--help", "-h":
+	case "help", "--help", "-h", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:

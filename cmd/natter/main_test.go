@@ -18,12 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/natter-im/natter/internal/testbin"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -151,12 +150,7 @@ func TestDevReadyStreamsAndStore(t *testing.T) {
 		}
 	}
 
-	nc, err := nats.Connect(p.ready["nats"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.Connect(t, p.ready["nats"]))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, s := range []string{subjects.StreamMsgs, subjects.StreamDLQ} {

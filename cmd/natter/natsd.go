@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +15,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/natsembed"
 )
 
@@ -24,32 +24,33 @@ import (
 // building block of a local cluster (natter cluster up) and of the chaos
 // suite, so nothing but the natter binary is needed.
 func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter nats", "natter nats [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter nats", "natter nats [flags]", stdout)
 	var (
 		conf, name, host, clusterName, routes, store string
-		port, httpPort, clusterPort                  int
-		syncInterval, lameDuck                       time.Duration
+		port, httpPort, clusterPort, routePingsOut   int
+		syncInterval, lameDuck, routePing            time.Duration
 		logs                                         bool
 	)
-	fs.str(&conf, "config", "NATTER_NATSD_CONFIG", "", "nats-server configuration file; the flags below that are set override it")
-	fs.str(&name, "name", "NATTER_NATSD_NAME", "natter-nats", "server name, unique in the cluster (JetStream's Raft peers are named by it)")
-	fs.str(&host, "host", "NATTER_NATSD_HOST", "127.0.0.1", "interface of the client, monitoring and cluster listeners")
-	fs.integer(&port, "port", "NATTER_NATSD_PORT", 4222, "client port (-1 = any free port)")
-	fs.integer(&httpPort, "http-port", "NATTER_NATSD_HTTP_PORT", 8222, "monitoring port: /healthz, /varz, /jsz (0 = off)")
-	fs.str(&clusterName, "cluster-name", "NATTER_NATSD_CLUSTER_NAME", "natter", "cluster name, the same on every node")
-	fs.integer(&clusterPort, "cluster-port", "NATTER_NATSD_CLUSTER_PORT", 0, "port of the routes from the other nodes (0 = a single server, no cluster)")
-	fs.str(&routes, "routes", "NATTER_NATSD_ROUTES", "", "nats://host:port route URLs of the cluster's nodes, comma-separated (this node's own may be listed)")
-	fs.str(&store, "store", "NATTER_NATSD_STORE", "./data/nats", "JetStream store directory")
-	fs.duration(&syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "JetStream fsync interval (0 = nats-server default, 2m)")
-	fs.duration(&lameDuck, "lame-duck", "NATTER_NATSD_LAME_DUCK", 0, "on SIGTERM, move clients to the other nodes over this interval before stopping (0 = stop at once)")
-	fs.boolean(&logs, "log", "NATTER_NATSD_LOG", true, "write nats-server's log to stderr")
+	fs.String(&conf, "config", "NATTER_NATSD_CONFIG", "", "nats-server configuration file; the flags below that are set override it")
+	fs.String(&name, "name", "NATTER_NATSD_NAME", "natter-nats", "server name, unique in the cluster (JetStream's Raft peers are named by it)")
+	fs.String(&host, "host", "NATTER_NATSD_HOST", "127.0.0.1", "interface of the client, monitoring and cluster listeners")
+	fs.Int(&port, "port", "NATTER_NATSD_PORT", 4222, "client port (-1 = any free port)", anyPort)
+	fs.Int(&httpPort, "http-port", "NATTER_NATSD_HTTP_PORT", 8222, "monitoring port: /healthz, /varz, /jsz (0 = off, -1 = any free port)", cli.Port().Or("a port 1-65535, 0 for off or -1 for any free port", 0, -1))
+	fs.String(&clusterName, "cluster-name", "NATTER_NATSD_CLUSTER_NAME", "natter", "cluster name, the same on every node")
+	fs.Int(&clusterPort, "cluster-port", "NATTER_NATSD_CLUSTER_PORT", 0, "port of the routes from the other nodes (0 = a single server, no cluster; -1 = any free port)", cli.Port().Or("a port 1-65535, 0 for a single server or -1 for any free port", 0, -1))
+	fs.String(&routes, "routes", "NATTER_NATSD_ROUTES", "", "nats://host:port route URLs of the cluster's nodes, comma-separated (this node's own may be listed)")
+	fs.String(&store, "store", "NATTER_NATSD_STORE", "./data/nats", "JetStream store directory")
+	fs.Duration(&syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "JetStream fsync interval (0 = nats-server default, 2m)", cli.Min[time.Duration](0))
+	fs.Duration(&routePing, "route-ping-interval", "NATTER_NATSD_ROUTE_PING_INTERVAL", defaultRoutePing, "ping the other nodes over each route this often (nats-server's default: 2m, at most 30s for routes)", cli.Positive[time.Duration]())
+	fs.Int(&routePingsOut, "route-max-pings-out", "NATTER_NATSD_ROUTE_MAX_PINGS_OUT", defaultRoutePingsOut, "close a route whose node left this many pings unanswered (a frozen node: its Raft groups and interest go with it)", cli.Min(1))
+	fs.Duration(&lameDuck, "lame-duck", "NATTER_NATSD_LAME_DUCK", 0, "on SIGTERM, move clients to the other nodes over this interval before stopping (0 = stop at once)", cli.Min[time.Duration](0))
+	fs.Bool(&logs, "log", "NATTER_NATSD_LOG", true, "write nats-server's log to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg := natsembed.Config{
 		Host: host, Port: port, StoreDir: store, ServerName: name, SyncInterval: syncInterval,
-		HTTPPort: httpPort, ClusterName: clusterName, ClusterPort: clusterPort, Routes: splitList(routes),
+		HTTPPort: httpPort, ClusterName: clusterName, ClusterPort: clusterPort, Routes: cli.SplitList(routes),
 		Log: logs, ReadyTimeout: 30 * time.Second,
 	}
 	if conf != "" {
@@ -59,33 +60,46 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		cfg.Base = base
 		// The file's values stand unless a flag or variable sets them.
-		set := setFlags(fs)
-		if !set["name"] && base.ServerName != "" {
+		if !fs.IsSet("name") && base.ServerName != "" {
 			cfg.ServerName = base.ServerName
 		}
-		if !set["host"] && base.Host != "" {
+		if !fs.IsSet("host") && base.Host != "" {
 			cfg.Host = base.Host
 		}
-		if !set["port"] && base.Port != 0 {
+		if !fs.IsSet("port") && base.Port != 0 {
 			cfg.Port = base.Port
 		}
-		if !set["store"] && base.StoreDir != "" {
+		if !fs.IsSet("store") && base.StoreDir != "" {
 			cfg.StoreDir = base.StoreDir
 		}
-		if !set["http-port"] {
+		if !fs.IsSet("http-port") {
 			cfg.HTTPPort = 0 // keep the file's http listener
 		}
-		if !set["cluster-port"] {
+		if !fs.IsSet("cluster-port") {
 			cfg.ClusterPort = 0 // keep the file's cluster block
 		}
 		if base.MaxPayload > 0 {
 			cfg.MaxPayload = base.MaxPayload
 		}
 	}
+	if routePing <= 0 {
+		return &node.SettingError{Setting: "--route-ping-interval (NATTER_NATSD_ROUTE_PING_INTERVAL)", Err: fmt.Errorf("%v: must be above 0", routePing)}
+	}
+	if routePingsOut < 1 {
+		return &node.SettingError{Setting: "--route-max-pings-out (NATTER_NATSD_ROUTE_MAX_PINGS_OUT)", Err: fmt.Errorf("%d: must be at least 1", routePingsOut)}
+	}
+	if cfg.Base == nil {
+		cfg.Base = &server.Options{}
+	}
+	// The file's cluster ping settings stand unless a flag or variable sets
+	// them.
+	if fs.IsSet("route-ping-interval") || cfg.Base.Cluster.PingInterval == 0 {
+		cfg.Base.Cluster.PingInterval = routePing
+	}
+	if fs.IsSet("route-max-pings-out") || cfg.Base.Cluster.MaxPingsOut == 0 {
+		cfg.Base.Cluster.MaxPingsOut = routePingsOut
+	}
 	if lameDuck > 0 {
-		if cfg.Base == nil {
-			cfg.Base = &server.Options{}
-		}
 		cfg.Base.LameDuckDuration = lameDuck
 		cfg.Base.LameDuckGracePeriod = lameDuck / 3
 	}
@@ -150,15 +164,13 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 }
 
-// setFlags reports which flags were given on the command line or through
-// their environment variable.
-func setFlags(fs *fset) map[string]bool {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, env := range fs.envNames {
-		if v, ok := os.LookupEnv(env); ok && v != "" {
-			set[name] = true
-		}
-	}
-	return set
-}
+// A node that stops answering without closing its routes (a frozen process,
+// a half-open connection) is cut off by the others when a route ping is
+// due while defaultRoutePingsOut are unanswered, defaultRoutePing apart:
+// 2-3 s after it froze, where nats-server's defaults (every 30 s for routes, 2
+// outstanding) keep routing requests and interest to it for a minute or
+// more. infra/nats/cluster/n*.conf set the same values.
+const (
+	defaultRoutePing     = time.Second
+	defaultRoutePingsOut = 2
+)

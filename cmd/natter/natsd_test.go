@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // TestNATSSubcommandCluster runs three "natter nats" processes as a real
@@ -50,12 +51,7 @@ func TestNATSSubcommandCluster(t *testing.T) {
 		}
 		return strings.Join(u, ",")
 	}
-	nc, err := nats.Connect(urls(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.Connect(t, urls(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond)))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -64,6 +60,7 @@ func TestNATSSubcommandCluster(t *testing.T) {
 	pollUntil(t, ctx, "R3 stream created", func() error {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
+		var err error
 		st, err = js.CreateStream(actx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3})
 		return err
 	})
@@ -141,12 +138,7 @@ func TestNATSSubcommandConfigFile(t *testing.T) {
 	if p.ready["name"] != "fromfile" || p.ready["store"] != store || strings.HasSuffix(p.ready["nats"], ":4222") {
 		t.Fatalf("ready line: %v", p.ready)
 	}
-	nc, err := nats.Connect(p.ready["nats"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := testenv.JetStream(t, testenv.Connect(t, p.ready["nats"]))
 	ai, err := js.AccountInfo(context.Background())
 	if err != nil || ai.Tier.Streams != 0 {
 		t.Fatalf("JetStream: %v %+v", err, ai)
@@ -189,18 +181,18 @@ func TestStoreSubcommand(t *testing.T) {
 	}
 }
 
-// pollUntil retries fn until it returns nil or ctx ends.
+// pollUntil retries fn every 100ms until it returns nil, failing the test
+// once ctx's deadline has passed: the polls of a test share its budget.
 func pollUntil(t *testing.T, ctx context.Context, what string, fn func() error) {
 	t.Helper()
-	var err error
-	for {
-		if err = fn(); err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, errors.Join(err, ctx.Err()))
-		case <-time.After(100 * time.Millisecond):
-		}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		t.Fatalf("%s: pollUntil needs a context with a deadline", what)
 	}
+	testenv.CheckFor(t, time.Until(deadline), 100*time.Millisecond, func() error {
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 }

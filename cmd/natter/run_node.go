@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/workers/fanout"
 	"github.com/natter-im/natter/workers/webhooks"
 )
@@ -27,37 +26,37 @@ type commonFlags struct {
 	logLevel, logFormat                                 string
 }
 
-func (c *commonFlags) register(fs *fset, mode node.Mode) {
+func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	if mode == node.ModeDev {
-		fs.str(&c.data, "data", "NATTER_DATA", "./data", "directory of the embedded NATS and store files and the dev signing key")
-		fs.integer(&c.natsPort, "nats-port", "NATTER_NATS_PORT", 4222, "client port of the embedded nats-server (-1 = any free port)")
-		fs.duration(&c.syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "embedded JetStream fsync interval (0 = nats-server default, 2m)")
+		fs.String(&c.data, "data", "NATTER_DATA", "./data", "directory of the embedded NATS and store files and the dev signing key")
+		fs.Int(&c.natsPort, "nats-port", "NATTER_NATS_PORT", 4222, "client port of the embedded nats-server (-1 = any free port)", anyPort)
+		fs.Duration(&c.syncInterval, "sync-interval", "NATTER_SYNC_INTERVAL", 0, "embedded JetStream fsync interval (0 = nats-server default, 2m)", cli.Min[time.Duration](0))
 	}
 	c.registerConn(fs, "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
 	if mode != node.ModeEdge {
-		fs.str(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
-		fs.str(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
-		fs.str(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
+		fs.String(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
+		fs.String(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
+		fs.String(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
 	}
-	fs.integer(&c.replicas, "replicas", "NATTER_REPLICAS", 1, "replicas of every stream and KV bucket (3 on a cluster)")
-	fs.integer(&c.hotTier, "hot-tier", "NATTER_HOT_TIER", 10_000, "newest messages per conversation kept in JetStream")
-	fs.duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", 2*time.Minute, "JetStream duplicate window of the message log")
-	fs.duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "how long a send's client message id is remembered")
-	fs.integer(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered")
-	fs.duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery")
-	fs.duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)")
-	fs.duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", time.Hour, "duplicate window of the EVENTS stream: an event re-published within it is stored once")
-	fs.str(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
-	fs.str(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
+	fs.Int(&c.replicas, "replicas", "NATTER_REPLICAS", 1, "replicas of every stream and KV bucket (3 on a cluster)", cli.Between(1, 5))
+	fs.Int(&c.hotTier, "hot-tier", "NATTER_HOT_TIER", 10_000, "newest messages per conversation kept in JetStream", cli.Min(1))
+	fs.Duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", 2*time.Minute, "JetStream duplicate window of the message log", cli.Positive[time.Duration]())
+	fs.Duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "how long a send's client message id is remembered", cli.Positive[time.Duration]())
+	fs.Int(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered", cli.Min(1))
+	fs.Duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery", cli.Positive[time.Duration]())
+	fs.Duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)", cli.Positive[time.Duration]())
+	fs.Duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", time.Hour, "duplicate window of the EVENTS stream: an event re-published within it is stored once", cli.Positive[time.Duration]())
+	fs.String(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.String(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
 }
 
 // registerConn registers the flags of the connection to NATS.
-func (c *commonFlags) registerConn(fs *fset, defURL, urlUsage string) {
-	fs.str(&c.natsURL, "nats-url", "NATTER_NATS_URL", defURL, urlUsage)
-	fs.str(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
-	fs.str(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
-	fs.str(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
-	fs.str(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
+func (c *commonFlags) registerConn(fs *cli.FlagSet, defURL, urlUsage string) {
+	fs.String(&c.natsURL, "nats-url", "NATTER_NATS_URL", defURL, urlUsage)
+	fs.String(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
+	fs.String(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
+	fs.String(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
+	fs.String(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
 }
 
 func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -92,52 +91,27 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.EventsDedupWindow = c.eventsDedup
 }
 
-// parse parses args, reporting flag and environment errors as usage errors.
-// The flag package's own messages are silenced, so a bad flag is one line;
-// --help prints the flag list.
-func parse(fs *fset, args []string) error {
-	out := fs.Output()
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	fs.SetOutput(out)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return err
-	}
-	if err != nil {
-		return usageError{fmt.Errorf("%v (see %s --help)", err, fs.Name())}
-	}
-	if fs.envErr != nil {
-		return usageError{fs.envErr}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
-}
-
 func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter "+mode.String(), "natter "+mode.String()+" [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter "+mode.String(), "natter "+mode.String()+" [flags]", stdout)
 	var common commonFlags
 	common.register(fs, mode)
 	var httpAddr, adminAddr, roles, hooks string
 	var shutdownTimeout time.Duration
 	if mode != node.ModeWorker {
-		fs.str(&httpAddr, "http", "NATTER_HTTP_ADDR", "127.0.0.1:8080", "edge listen address: WebSockets, REST, /healthz, /readyz, /metrics")
+		fs.String(&httpAddr, "http", "NATTER_HTTP_ADDR", "127.0.0.1:8080", "edge listen address: WebSockets, REST, /healthz, /readyz, /metrics")
 	}
 	if mode == node.ModeWorker {
-		fs.str(&adminAddr, "admin", "NATTER_ADMIN_ADDR", "127.0.0.1:9090", "worker admin address: /healthz, /readyz, /metrics")
+		fs.String(&adminAddr, "admin", "NATTER_ADMIN_ADDR", "127.0.0.1:9090", "worker admin address: /healthz, /readyz, /metrics")
 	}
 	var serviceMaxBody int
 	broadcastMin := fanout.DefaultBroadcastMin
 	if mode != node.ModeEdge {
-		fs.str(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
-		fs.str(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
-		fs.integer(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)")
-		fs.integer(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)")
+		fs.String(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
+		fs.String(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
+		fs.Int(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)", cli.Min(0))
+		fs.Int(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)", cli.Min(0))
 	}
-	fs.duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown")
+	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var ef edgeFlags
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
@@ -150,9 +124,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		return err
 	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
-		Roles: splitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
+		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
 	common.apply(&cfg)
-	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin <= 0 {
+	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default
 	}
 	if cfg.Faults, err = faultsFromEnv(); err != nil {

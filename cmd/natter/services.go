@@ -11,29 +11,26 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/workers/discovery"
 )
 
 // runServices implements "natter services": every running natter process
 // and role (micro services on the NATS the flags name) with its stats.
 func runServices(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter services", "natter services [--nats-url URL] [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter services", "natter services [--nats-url URL] [flags]", stdout)
 	var common commonFlags
 	common.registerConn(fs, "nats://127.0.0.1:4222", "NATS URL(s), comma-separated (default: the embedded server of natter dev)")
 	var wait time.Duration
 	var format string
-	fs.duration(&wait, "wait", "NATTER_SERVICES_WAIT", time.Second, "how long to collect the answers of running instances")
-	fs.str(&format, "format", "NATTER_SERVICES_FORMAT", "text", "text (a table) or json")
+	fs.Duration(&wait, "wait", "NATTER_SERVICES_WAIT", time.Second, "how long to collect the answers of running instances", cli.Positive[time.Duration]())
+	fs.String(&format, "format", "NATTER_SERVICES_FORMAT", "text", "text (a table) or json")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if format != "text" && format != "json" {
 		return usageError{fmt.Errorf("--format (NATTER_SERVICES_FORMAT): %q is not text or json", format)}
-	}
-	if wait <= 0 {
-		return usageError{fmt.Errorf("--wait (NATTER_SERVICES_WAIT): must be positive")}
 	}
 	var cfg node.Config
 	common.apply(&cfg)

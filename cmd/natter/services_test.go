@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/discovery"
 )
@@ -24,24 +26,19 @@ func TestServicesCommand(t *testing.T) {
 	}
 
 	var table string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		out, err := exec.Command(binary, "services", "--nats-url", url, "--wait", "300ms").CombinedOutput()
 		table = string(out)
-		missing := ""
 		for _, n := range names {
 			if !strings.Contains(table, n+" ") {
-				missing = n
+				return fmt.Errorf("natter services (%v) lacks %s:\n%s", err, n, table)
 			}
 		}
-		if err == nil && missing == "" {
-			break
+		if err != nil {
+			return fmt.Errorf("natter services: %v:\n%s", err, table)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("natter services (%v) lacks %s:\n%s", err, missing, table)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if !strings.Contains(table, "7 instance(s) of 7 service(s)") || !strings.Contains(table, "processed=") {
 		t.Fatalf("table:\n%s", table)
 	}

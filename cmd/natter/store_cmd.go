@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -18,11 +18,10 @@ import (
 // backend) as a process of its own, so several natter processes share it
 // (natter cluster up). Production runs MongoDB instead.
 func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("natter store", "natter store [flags]")
-	fs.SetOutput(stderr)
+	fs := newFlags("natter store", "natter store [flags]", stdout)
 	var listen, dir string
-	fs.str(&listen, "listen", "NATTER_STORE_LISTEN", "127.0.0.1:27017", "MongoDB wire-protocol listen address (port 0 = any free port)")
-	fs.str(&dir, "dir", "NATTER_STORE_DIR", "./data/mongo", "directory of the SQLite files")
+	fs.String(&listen, "listen", "NATTER_STORE_LISTEN", "127.0.0.1:27017", "MongoDB wire-protocol listen address (port 0 = any free port)")
+	fs.String(&dir, "dir", "NATTER_STORE_DIR", "./data/mongo", "directory of the SQLite files")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

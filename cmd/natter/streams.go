@@ -8,17 +8,22 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
 )
 
+const streamsUsage = "natter streams apply [flags]"
+
 // runStreams implements "natter streams apply".
 func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "apply" {
-		return usageError{fmt.Errorf("usage: natter streams apply [flags]")}
+	if len(args) > 0 && (args[0] == "help" || args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
+		fmt.Fprintf(stdout, "usage: %s\n\n  apply   create or update every stream, consumer and KV bucket (natter streams apply --help)\n", streamsUsage)
+		return nil
 	}
-	fs := newFlags("natter streams apply", "natter streams apply --nats-url URL [flags]")
-	fs.SetOutput(stderr)
+	if len(args) == 0 || args[0] != "apply" {
+		return usageError{fmt.Errorf("usage: %s", streamsUsage)}
+	}
+	fs := newFlags("natter streams apply", "natter streams apply --nats-url URL [flags]", stdout)
 	var common commonFlags
 	common.register(fs, node.ModeEdge)
 	if err := parse(fs, args[1:]); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // startTier starts "natter edge" or "natter worker" and waits for its ready
@@ -95,13 +97,12 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	// Wait until the shutdown has begun, then signal again.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), "lame duck") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no lame duck:\n%s", p.stderr)
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if s := p.stderr.String(); !strings.Contains(s, "lame duck") {
+			return fmt.Errorf("no lame duck:\n%s", s)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -158,26 +158,6 @@ func oneSentinel(err error) error {
 	return nil
 }
 
-// checkFor polls f every interval until it returns nil or total has passed.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.NewTimer(total)
-	defer deadline.Stop()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		select {
-		case <-deadline.C:
-			tb.Fatalf("condition not met after %v: %v", total, err)
-		case <-tick.C:
-		}
-	}
-}
-
 // JWK helpers.
 
 type (

@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 func writeFile(tb testing.TB, name string, data []byte) string {
@@ -105,7 +106,7 @@ func TestJWKSURLRotation(t *testing.T) {
 	// The new key is published next to the old one...
 	both := jwks(t, jwkOKP(oldKey.ID, "EdDSA", oldKey.Public.(edPub)), jwkOKP(newKey.ID, "", newKey.Public.(edPub)))
 	srv.doc.Store(&both)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		_, err := v.Verify(newTok)
 		return err
 	})
@@ -116,7 +117,7 @@ func TestJWKSURLRotation(t *testing.T) {
 	// ...then the old one is retired.
 	onlyNew := jwks(t, jwkOKP(newKey.ID, "", newKey.Public.(edPub)))
 	srv.doc.Store(&onlyNew)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if _, err := v.Verify(oldTok); !errors.Is(err, auth.ErrUnknownKey) {
 			return fmt.Errorf("old key still accepted (err %v)", err)
 		}
@@ -149,7 +150,7 @@ func TestJWKSURLRefreshFailureKeepsKeys(t *testing.T) {
 		// Refreshes are sequential: once two more requests arrived, at least
 		// one failing refresh has completed.
 		n := srv.requests.Load()
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			if got := srv.requests.Load(); got < n+2 {
 				return fmt.Errorf("%d refreshes since the switch, want 2", got-n)
 			}

@@ -88,9 +88,9 @@ func (d *decoder) field(r *Request, key []byte) error {
 	case "limit":
 		return d.intField(&r.Limit, "limit")
 	case "before":
-		return d.uintField(&r.Before, "before")
+		return d.uintPtrField(&r.Before, "before")
 	case "after":
-		return d.uintField(&r.After, "after")
+		return d.uintPtrField(&r.After, "after")
 	case "kind":
 		return d.strField(&r.Kind, "kind")
 	case "with":
@@ -181,6 +181,22 @@ func (d *decoder) uintField(dst *uint64, field string) error {
 		return nil
 	}
 	*dst = n
+	return nil
+}
+
+// uintPtrField is uintField for an optional field, where present 0 differs
+// from absent: a number sets *dst, null sets it to nil (as encoding/json
+// does for a pointer).
+func (d *decoder) uintPtrField(dst **uint64, field string) error {
+	if d.null() {
+		*dst = nil
+		return nil
+	}
+	var n uint64
+	if err := d.uintField(&n, field); err != nil {
+		return err
+	}
+	*dst = &n
 	return nil
 }
 

@@ -28,6 +28,9 @@ func FuzzDecode(f *testing.F) {
 		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"\ud800"}`,
 		`{"op":"sync","id":"1","cursors":{"c":18446744073709551615}}`,
 		`{"op":"history","id":"1","conv":"c","before":1,"after":2}`,
+		`{"op":"history","id":"1","conv":"c","after":0}`,
+		`{"op":"history","id":"1","conv":"c","before":0}`,
+		`{"op":"history","id":"1","conv":"c","after":null}`,
 		`{"op":"conv.create","id":"1","kind":"group","members":["a",null]}`,
 	} {
 		f.Add([]byte(ex))
@@ -106,6 +109,10 @@ func FuzzDecodeServer(f *testing.F) {
 			if fr.Bye == nil {
 				t.Fatalf("bye without content: %+v", fr)
 			}
+		case protocol.FrameConv:
+			if fr.Conv == nil || fr.Conv.Conv == "" || fr.Conv.Event == "" {
+				t.Fatalf("conv without content: %+v", fr)
+			}
 		}
 	})
 }
@@ -145,6 +152,11 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		`{"op":"sync","id":"1","cursors":{"c":null,"d":-0,"e":1.0}}`,
 		`{"op":"history","id":"1","conv":"c","limit":-0,"before":18446744073709551615}`,
 		`{"op":"history","id":"1","conv":"c","limit":-9223372036854775808}`,
+		`{"op":"history","id":"1","conv":"c","after":0}`,
+		`{"op":"history","id":"1","conv":"c","after":null,"limit":3}`,
+		`{"op":"history","id":"1","conv":"c","before":0}`,
+		`{"op":"history","id":"1","conv":"c","after":"0"}`,
+		`{"op":"history","id":"1","conv":"c","after":0,"before":1}`,
 		`{"op":"members.add","id":"1","conv":"c","users":["a",null,"b"]}`,
 		`{"op":"ping","id":"1","x":[[{"y":[true,false,null,-1.5e+3]}]]} `,
 		`{"op":"ping","id":"1"}x`, `{"op":"ping","id":"1",}`, `{"op":"ping","id":"1","seq":01}`,

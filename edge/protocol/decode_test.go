@@ -61,11 +61,13 @@ func TestDecodeValid(t *testing.T) {
 		{"history newest", `{"op":"history","id":"5","conv":"c1"}`,
 			protocol.Request{Op: "history", ID: "5", Conv: "c1"}},
 		{"history before", `{"op":"history","id":"5","conv":"c1","before":10,"limit":200}`,
-			protocol.Request{Op: "history", ID: "5", Conv: "c1", Before: 10, Limit: 200}},
+			protocol.Request{Op: "history", ID: "5", Conv: "c1", Before: protocol.Seq(10), Limit: 200}},
 		{"history after", `{"op":"history","id":"5","conv":"c1","after":10,"limit":1}`,
-			protocol.Request{Op: "history", ID: "5", Conv: "c1", After: 10, Limit: 1}},
-		{"history after zero before", `{"op":"history","id":"5","conv":"c1","after":10,"before":0}`,
-			protocol.Request{Op: "history", ID: "5", Conv: "c1", After: 10}},
+			protocol.Request{Op: "history", ID: "5", Conv: "c1", After: protocol.Seq(10), Limit: 1}},
+		{"history after 0", `{"op":"history","id":"5","conv":"c1","after":0}`,
+			protocol.Request{Op: "history", ID: "5", Conv: "c1", After: protocol.Seq(0)}},
+		{"history after null", `{"op":"history","id":"5","conv":"c1","after":0,"after":null,"before":3}`,
+			protocol.Request{Op: "history", ID: "5", Conv: "c1", Before: protocol.Seq(3)}},
 		{"create direct", `{"op":"conv.create","id":"6","kind":"direct","with":"bob"}`,
 			protocol.Request{Op: "conv.create", ID: "6", Kind: "direct", With: "bob"}},
 		{"create group", `{"op":"conv.create","id":"6","kind":"group","name":"Tëam","members":["bob","carol"]}`,
@@ -187,6 +189,8 @@ func TestDecodeInvalid(t *testing.T) {
 
 		{"history no conv", `{"op":"history","id":"5"}`, protocol.CodeBadFrame, "5", "conv: required"},
 		{"history both", `{"op":"history","id":"5","conv":"c1","before":9,"after":2}`, protocol.CodeBadFrame, "5", "before:"},
+		{"history after 0 with before", `{"op":"history","id":"5","conv":"c1","after":0,"before":9}`, protocol.CodeBadFrame, "5", "before: not allowed together with after"},
+		{"history before 0", `{"op":"history","id":"5","conv":"c1","before":0}`, protocol.CodeBadFrame, "5", "before: must be >= 1"},
 		{"history limit high", `{"op":"history","id":"5","conv":"c1","limit":201}`, protocol.CodeBadFrame, "5", "limit:"},
 		{"history limit float", `{"op":"history","id":"5","conv":"c1","limit":2.5}`, protocol.CodeBadFrame, "5", "limit:"},
 		{"history before string", `{"op":"history","id":"5","conv":"c1","before":"9"}`, protocol.CodeBadFrame, "5", "before:"},
@@ -242,11 +246,11 @@ func TestDecodeInvalid(t *testing.T) {
 func TestValidateWithoutID(t *testing.T) {
 	t.Parallel()
 	// REST handlers validate a Request they build, which has no id.
-	r := protocol.Request{Op: protocol.OpHistory, Conv: "c1", Before: 5}
+	r := protocol.Request{Op: protocol.OpHistory, Conv: "c1", Before: protocol.Seq(5)}
 	if err := r.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	r.After = 3
+	r.After = protocol.Seq(3)
 	if got := protocol.CodeOf(r.Validate()); got != protocol.CodeBadFrame {
 		t.Fatalf("Validate with before and after: code %q, want bad_frame", got)
 	}

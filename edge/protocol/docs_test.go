@@ -30,6 +30,7 @@ var clientExamples = []string{
 	`{"op":"history","id":"8","conv":"g_7f3a9c","limit":2}`,
 	`{"op":"history","id":"9","conv":"g_7f3a9c","before":41,"limit":1}`,
 	`{"op":"history","id":"10","conv":"g_7f3a9c","after":42}`,
+	`{"op":"history","id":"10a","conv":"g_7f3a9c","after":0,"limit":2}`,
 	`{"op":"conv.create","id":"11","kind":"direct","with":"bob"}`,
 	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
 	`{"op":"conv.list","id":"13"}`,
@@ -118,7 +119,7 @@ func TestDocServerExamples(t *testing.T) {
 		_ = json.Unmarshal([]byte(ex), &f)
 		types[f.T] = true
 	}
-	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye} {
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv} {
 		if !types[ft] {
 			t.Errorf("%s has no server example of frame %q", docPath, ft)
 		}
@@ -145,6 +146,30 @@ func TestDocTables(t *testing.T) {
 	} {
 		if !strings.Contains(doc, "| "+strconv.Itoa(c)+" |") {
 			t.Errorf("close code %d is not in the close table of %s", c, docPath)
+		}
+	}
+}
+
+// TestDocLimits checks that the bounds docs/protocol.md states are the
+// package's: a changed constant must change the doc too.
+func TestDocLimits(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, want := range []string{
+		"`limit?` (messages per conversation: 1.." + strconv.Itoa(protocol.MaxSyncLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultSyncLimit) + ")",
+		"`limit?` (1.." + strconv.Itoa(protocol.MaxHistoryLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultHistoryLimit),
+		"at most " + strconv.Itoa(protocol.MaxName) + " characters",
+		"at most " + strconv.Itoa(protocol.MaxUsers) + " users per",
+		"`type` at most " + strconv.Itoa(protocol.MaxType) + " bytes",
+		"request ids 1.." + strconv.Itoa(protocol.MaxRequestID) + " printable ASCII",
+		`"limit: must be 1..` + strconv.Itoa(protocol.MaxHistoryLimit) + ` (0 or absent: default)"`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("%s does not say %q", docPath, want)
 		}
 	}
 }

@@ -133,6 +133,17 @@ func Bye(code int, reason string, reconnect bool) []byte {
 	return append(b, '}')
 }
 
+// ConvPush is a membership push: {"t":"conv","conv":conv,"event":event},
+// event [ConvAdded] or [ConvRemoved].
+func ConvPush(conv, event string) []byte {
+	b := make([]byte, 0, 36+len(conv)+len(event))
+	b = append(b, `{"t":"conv","conv":`...)
+	b = appendString(b, conv)
+	b = append(b, `,"event":`...)
+	b = appendString(b, event)
+	return append(b, '}')
+}
+
 // appendString appends s as a JSON string, as encoding/json writes it
 // with SetEscapeHTML(false): <, > and & stay as they are.
 func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s, false) }

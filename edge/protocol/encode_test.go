@@ -190,6 +190,20 @@ func TestByeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestConvPushRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []protocol.ConvFrame{{Conv: "g_7f3a9c", Event: protocol.ConvRemoved}, {Conv: "d_1", Event: protocol.ConvAdded}} {
+		frame := protocol.ConvPush(tt.Conv, tt.Event)
+		f := decodeServer(t, frame)
+		if f.T != protocol.FrameConv || f.Conv == nil || *f.Conv != tt {
+			t.Fatalf("%s decoded as %+v, want %+v", frame, f.Conv, tt)
+		}
+	}
+	if _, err := protocol.DecodeServer([]byte(`{"t":"conv","conv":"g_1"}`)); protocol.CodeOf(err) != protocol.CodeBadFrame {
+		t.Fatalf("conv frame without event: %v, want bad_frame", err)
+	}
+}
+
 func TestDecodeServerInvalid(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

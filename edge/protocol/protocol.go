@@ -87,6 +87,17 @@ const (
 	FrameMsg   = "msg"
 	FrameHello = "hello"
 	FrameBye   = "bye"
+	FrameConv  = "conv"
+)
+
+// Events of a conv push ([ConvFrame.Event]).
+const (
+	// ConvAdded: the user is now a member of the conversation (a new
+	// conversation, or a group the user was added to).
+	ConvAdded = "added"
+	// ConvRemoved: the user is no longer a member (removed from a group,
+	// or left it).
+	ConvRemoved = "removed"
 )
 
 // WebSocket close codes.

@@ -47,9 +47,12 @@ type Request struct {
 	// Limit bounds the messages returned: per conversation for sync,
 	// per page for history. 0 means the default; see [Request.LimitOrDefault].
 	Limit int `json:"limit,omitempty"`
-	// Before and After select a history page (exclusive); at most one is set.
-	Before uint64 `json:"before,omitempty"`
-	After  uint64 `json:"after,omitempty"`
+	// Before and After select a history page by an exclusive seq bound; at
+	// most one is set, and nil means absent. After 0 is the page from the
+	// first message on; Before must be >= 1. Neither: the newest page.
+	// [Seq] makes the pointer. history.
+	Before *uint64 `json:"before,omitempty"`
+	After  *uint64 `json:"after,omitempty"`
 
 	// Kind is "direct" or "group". conv.create.
 	Kind string `json:"kind,omitempty"`
@@ -74,6 +77,9 @@ func (r *Request) Encode() ([]byte, error) {
 	}
 	return json.Marshal(r)
 }
+
+// Seq returns a pointer to seq, for [Request.Before] and [Request.After].
+func Seq(seq uint64) *uint64 { return &seq }
 
 // LimitOrDefault is r.Limit, or the op's default limit when it is 0.
 func (r *Request) LimitOrDefault() int {
@@ -144,8 +150,11 @@ func (r *Request) validate() *Error {
 		if err := checkID("conv", r.Conv); err != nil {
 			return err
 		}
-		if r.Before != 0 && r.After != 0 {
+		if r.Before != nil && r.After != nil {
 			return badFrame("", "before: not allowed together with after")
+		}
+		if r.Before != nil && *r.Before == 0 {
+			return badFrame("", "before: must be >= 1 (leave it out for the newest page)")
 		}
 		return checkLimit(r.Limit, MaxHistoryLimit)
 	case OpConvCreate:

@@ -17,6 +17,7 @@ import (
 //	msg    Message
 //	hello  Hello
 //	bye    Bye
+//	conv   Conv
 //
 // Frames of a type this version does not know have only T set; clients
 // ignore them.
@@ -28,6 +29,16 @@ type ServerFrame struct {
 	Message *natter.Message
 	Hello   *HelloFrame
 	Bye     *ByeFrame
+	Conv    *ConvFrame
+}
+
+// ConvFrame is the content of a conv push: the user's membership of a
+// conversation changed.
+type ConvFrame struct {
+	// Conv is the conversation id.
+	Conv string `json:"conv"`
+	// Event is [ConvAdded] or [ConvRemoved]; clients ignore other values.
+	Event string `json:"event"`
 }
 
 // HelloFrame is the content of a hello frame.
@@ -68,6 +79,8 @@ type serverWire struct {
 	HelloFrame
 	Reason    string `json:"reason"`
 	Reconnect bool   `json:"reconnect"`
+	Conv      string `json:"conv"`
+	Event     string `json:"event"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -131,6 +144,11 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "code: required integer in bye frame"}
 		}
 		f.Bye = b
+	case FrameConv:
+		if w.Conv == "" || w.Event == "" {
+			return nil, &Error{Code: CodeBadFrame, Msg: "conv, event: required strings in conv frame"}
+		}
+		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event}
 	case "":
 		return nil, &Error{Code: CodeBadFrame, Msg: "t: required in server frame"}
 	}
@@ -139,7 +157,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 
 func knownFrame(t string) bool {
 	switch t {
-	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye:
+	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv:
 		return true
 	}
 	return false

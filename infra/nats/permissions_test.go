@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/workers/webhooks"
 )
@@ -72,21 +73,14 @@ type client struct {
 func (ps *permServer) connect(t *testing.T, user string) *client {
 	t.Helper()
 	c := &client{user: user}
-	nc, err := nats.Connect(ps.url, nats.UserInfo(user, ps.passwords[user]),
+	c.nc = testenv.Connect(t, ps.url, nats.UserInfo(user, ps.passwords[user]),
 		nats.PermissionErrOnSubscribe(true),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
 			c.errs = append(c.errs, err)
 			c.mu.Unlock()
 		}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	c.nc = nc
-	if c.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	c.js = testenv.JetStream(t, c.nc)
 	return c
 }
 
@@ -112,7 +106,7 @@ func (c *client) cannotPublish(t testing.TB, subject string) {
 		t.Fatalf("%s: publish %s: %v", c.user, subject, err)
 	}
 	c.flush(t)
-	checkFor(t, 5*time.Second, 2*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 2*time.Millisecond, func() error {
 		if c.violation("Publish", subject) == nil {
 			return fmt.Errorf("%s: no permissions violation for publish to %s", c.user, subject)
 		}
@@ -132,7 +126,7 @@ func (c *client) cannotSubscribe(t testing.TB, subject string) {
 	if _, err := sub.NextMsg(5 * time.Second); !errors.Is(err, nats.ErrPermissionViolation) {
 		t.Fatalf("%s: subscription to %s: %v, want a permissions violation", c.user, subject, err)
 	}
-	checkFor(t, 5*time.Second, 2*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 2*time.Millisecond, func() error {
 		if c.violation("Subscription", subject) == nil {
 			return fmt.Errorf("%s: no violation reported for subscription to %s", c.user, subject)
 		}
@@ -186,21 +180,6 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// checkFor calls fn every `every` until it returns nil, failing the test
-// with fn's last error after total.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("after %s: %v", total, err)
 }
 
 func TestPermissionsConfig(t *testing.T) {

@@ -32,8 +32,9 @@ const (
 
 // Limits of the wire protocol.
 const (
-	// MaxNameLen is the longest group name, in bytes.
-	MaxNameLen = 256
+	// MaxNameLen is the longest group name, in bytes: 128 characters (the
+	// protocol's limit, edge/protocol.MaxName) of up to 4 bytes each.
+	MaxNameLen = 512
 	// DefaultHistoryLimit is the page size of history when limit is 0.
 	DefaultHistoryLimit = 50
 	// MaxHistoryLimit is the largest limit history accepts.

@@ -55,8 +55,14 @@ func (s Send) validate() error {
 // of an accepted send (same Conv, From and Cmid) returns the original ack
 // with Dup set, from JetStream's dedup window or from the IDEM record.
 //
+// An attempt that gets no answer within Config.AttemptTimeout, or that no
+// server answers (the stream has no leader), is retried with the same
+// message id until ctx ends (a ctx without a deadline gets the JetStream
+// context's default timeout, 5s unless set).
+//
 // Errors: [ErrInvalid] for bad fields, [ErrConflict] when other writers kept
-// winning the compare-and-set race, else the NATS error. After an error the
+// winning the compare-and-set race, else the NATS error (of the last
+// attempt, or ctx's). After an error the
 // send may or may not have been stored; retrying it is always safe.
 func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 	if err := s.validate(); err != nil {
@@ -71,47 +77,105 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 		return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
 	}
 	defer unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		// Stalled attempts are retried until ctx ends: without a deadline,
+		// the JetStream context's default timeout bounds them.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
 
-	for attempt := 0; ; attempt++ {
-		h, cached := l.heads.get(s.Conv)
-		// The IDEM lookup is skipped only for a first attempt whose head is
-		// cached, and only before a conflict: a conflict can mean that this
-		// is a resend of a stored message and our head is stale (a
-		// standalone stream checks the expected sequence before the message
-		// id), so from then on every attempt looks it up.
-		if !s.FirstAttempt || !cached || attempt > 0 {
-			ack, ok, err := l.getIdem(ctx, id)
-			if err != nil {
-				return natter.Ack{}, fmt.Errorf("msglog: append %s: idem: %w", id, err)
+	conflicts, stalls := 0, 0
+	for {
+		ack, err := l.try(ctx, s, id, conflicts+stalls > 0)
+		switch {
+		case err == nil:
+			return ack, nil
+		case isWrongLastSeq(err):
+			// Another writer appended first, or this is a retry of a
+			// stored send and our head is stale: re-read the head and
+			// check again.
+			l.heads.drop(s.Conv)
+			if conflicts >= l.cfg.MaxRetries {
+				return natter.Ack{}, fmt.Errorf("msglog: append %s: %w (%d retries)", id, ErrConflict, conflicts)
 			}
-			if ok {
-				ack.Dup = true
-				return ack, nil
+			l.log.Debug("append conflict", "conv", s.Conv, "id", id, "attempt", conflicts+1)
+			if err := backoff(ctx, conflicts); err != nil {
+				return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
 			}
+			conflicts++
+		case ctx.Err() == nil && stalled(err):
+			// The attempt got no answer in AttemptTimeout (a stream leader
+			// that stopped answering) or no server answered at all (no
+			// leader: an election is under way). The same message id goes
+			// again, to whichever server leads by then: JetStream's dedup
+			// or the IDEM record answers it if the first one was stored.
+			stalls++
+			l.stats.stalls.Add(1)
+			l.log.Debug("append stalled; retrying", "conv", s.Conv, "id", id, "attempt", stalls, "err", err)
+			if err := stallWait(ctx, err); err != nil {
+				return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
+			}
+		default:
+			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
 		}
-		if !cached {
-			if h, err = l.readHead(ctx, s.Conv); err != nil {
-				return natter.Ack{}, fmt.Errorf("msglog: append %s: head: %w", id, err)
-			}
-			l.heads.put(s.Conv, h)
+	}
+}
+
+// try is one attempt of an append, bounded by Config.AttemptTimeout: the
+// IDEM lookup (skipped for a first attempt of a first send whose head is
+// cached), the head read (when it is not cached) and the publish. retry
+// says an earlier attempt of this append failed.
+func (l *Log) try(ctx context.Context, s Send, id string, retry bool) (natter.Ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
+	defer cancel()
+	h, cached := l.heads.get(s.Conv)
+	// The IDEM lookup is skipped only for a first attempt whose head is
+	// cached: after a conflict this may be a resend of a stored message
+	// whose head is stale (a standalone stream checks the expected sequence
+	// before the message id), and after a stall the first attempt may have
+	// been stored, so every retry looks it up.
+	if !s.FirstAttempt || !cached || retry {
+		ack, ok, err := l.getIdem(ctx, id)
+		if err != nil {
+			return natter.Ack{}, fmt.Errorf("idem: %w", err)
 		}
-		ack, err := l.publish(ctx, s, id, h)
-		if err == nil {
+		if ok {
+			ack.Dup = true
 			return ack, nil
 		}
-		if !isWrongLastSeq(err) {
-			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
+	}
+	if !cached {
+		var err error
+		if h, err = l.readHead(ctx, s.Conv); err != nil {
+			return natter.Ack{}, fmt.Errorf("head: %w", err)
 		}
-		// Another writer appended first, or this is a retry of a stored
-		// send and our head is stale: re-read the head and check again.
-		l.heads.drop(s.Conv)
-		if attempt >= l.cfg.MaxRetries {
-			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w (%d retries)", id, ErrConflict, attempt)
-		}
-		l.log.Debug("append conflict", "conv", s.Conv, "id", id, "attempt", attempt+1)
-		if err := backoff(ctx, attempt); err != nil {
-			return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
-		}
+		l.heads.put(s.Conv, h)
+	}
+	return l.publish(ctx, s, id, h)
+}
+
+// stalled reports an attempt that got no answer: its timeout, or no
+// responders (nats.go's own publish retries included).
+func stalled(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// stallWait waits before the retry of a stalled attempt: not at all after a
+// timeout (the attempt waited already), ~100-300 ms after no responders,
+// which come back at once while no server leads the stream.
+func stallWait(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		return ctx.Err()
+	}
+	t := time.NewTimer(100*time.Millisecond + rand.N(200*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

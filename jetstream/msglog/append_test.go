@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -82,7 +83,7 @@ func TestAppendSequential(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []jetstream.Msg
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		b, err := c.FetchNoWait(n - len(got))
 		if err != nil {
 			return err
@@ -328,7 +329,7 @@ func waitDedupWindow(tb testing.TB, js jetstream.JetStream) {
 	if _, err := js.Publish(context.Background(), subjects.Msg("probe"), nil, jetstream.WithMsgID(probe)); err != nil {
 		tb.Fatal(err)
 	}
-	checkFor(tb, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(tb, 10*time.Second, 20*time.Millisecond, func() error {
 		pa, err := js.Publish(context.Background(), subjects.Msg("probe"), nil, jetstream.WithMsgID(probe))
 		if err != nil {
 			return err

@@ -1,6 +1,9 @@
 package msglog
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Config of a [Log]. Zero values take the documented defaults.
 type Config struct {
@@ -15,6 +18,14 @@ type Config struct {
 	// HeadCacheSize is how many conversation heads the log keeps in memory
 	// to append without reading the head first. Zero means 100,000.
 	HeadCacheSize int
+	// AttemptTimeout bounds one attempt of an append (the IDEM lookup, the
+	// head read and the publish's JetStream ack). An attempt that times out,
+	// or that no server answers (the stream has no leader), is retried with
+	// the same message id until the caller's ctx ends, so an append stuck
+	// on a stream leader that stopped answering (a frozen or dead node)
+	// goes to the new leader as soon as one is elected, instead of waiting
+	// for the caller's deadline. Zero means 2s.
+	AttemptTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -26,6 +37,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeadCacheSize <= 0 {
 		c.HeadCacheSize = 100_000
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 2 * time.Second
 	}
 	return c
 }

@@ -37,3 +37,7 @@ func Stats(l *Log) ReadStats {
 // as it reads entries without back windows: the reference the windowed
 // reads are checked against.
 func WalkOnly(l *Log) { l.walkOnly = true }
+
+// Stalls reports how many append attempts of l were retried because they
+// got no answer.
+func Stalls(l *Log) uint64 { return l.stats.stalls.Load() }

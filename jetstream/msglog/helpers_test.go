@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -19,11 +19,7 @@ import (
 // startServer runs an embedded server with natter's streams applied.
 func startServer(tb testing.TB, cfg streams.Config) *natsembed.Server {
 	tb.Helper()
-	s, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Stop)
+	s := testenv.StartNATS(tb)
 	_, js := connect(tb, s)
 	if _, err := streams.Apply(context.Background(), js, cfg); err != nil {
 		tb.Fatal(err)
@@ -34,16 +30,8 @@ func startServer(tb testing.TB, cfg streams.Config) *natsembed.Server {
 // connect opens a connection of its own, as a separate process would.
 func connect(tb testing.TB, s *natsembed.Server) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
+	nc := testenv.Connect(tb, s.ClientURL())
+	return nc, testenv.JetStream(tb, nc)
 }
 
 // newLog returns a Log on a connection of its own.
@@ -85,22 +73,6 @@ func entries(tb testing.TB, js jetstream.JetStream, conv string) uint64 {
 		tb.Fatal(err)
 	}
 	return info.State.Subjects[subjects.Msg(conv)]
-}
-
-// checkFor polls fn until it returns nil, failing after total.
-func checkFor(tb testing.TB, total, every time.Duration, fn func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // seqs lists the seqs of msgs.

@@ -66,12 +66,14 @@ type Log struct {
 	walkOnly   bool // tests: read every page as entries without back windows are read
 }
 
-// readStats counts how pages were read (tests check the path taken).
+// readStats counts how pages were read (tests check the path taken) and
+// how often an append attempt stalled.
 type readStats struct {
 	hops       atomic.Uint64 // back-window hops (one direct get each)
 	walks      atomic.Uint64 // pages read with one batched read from their first entry
 	gets       atomic.Uint64 // pages read with one direct get per entry
 	blockWalks atomic.Uint64 // pages read over block starts (no back windows)
+	stalls     atomic.Uint64 // append attempts retried after no answer
 }
 
 // New returns a Log on the MSGS stream and the IDEM bucket, which must exist

@@ -4,10 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -17,17 +14,7 @@ import (
 // difference; Apply with the new settings updates.
 func TestApplyAndEnsure(t *testing.T) {
 	t.Parallel()
-	s, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, _, js := testenv.StartJetStream(t)
 	ctx := context.Background()
 
 	ch, err := streams.Apply(ctx, js, streams.Config{})

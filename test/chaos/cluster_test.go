@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -160,7 +161,7 @@ func (e *env) ready(t *testing.T) time.Duration {
 func (e *env) waitHealthy(t *testing.T, js jetstream.JetStream, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	checkFor(t, timeout, 250*time.Millisecond, func() error {
+	testenv.CheckFor(t, timeout, 250*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return e.healthy(ctx, js)
@@ -324,23 +325,6 @@ func metric(addr, name string) (float64, error) {
 		return 0, fmt.Errorf("%s: not in the metrics of %s", name, addr)
 	}
 	return sum, nil
-}
-
-// checkFor polls fn every `every` until it returns nil; it fails the test
-// when total passes first.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // attachedTo names the base processes (edges and workers) that hold a

@@ -17,6 +17,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // killEdge kills (-9) the edge that the even users dialed first: their
@@ -40,7 +41,7 @@ func killEdge(t *testing.T, e *env) string {
 	}
 	at := l.fault()
 	victim.Kill()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		for _, u := range moved {
 			if u.c.Stats().Reconnects == reconnects[u] {
 				return fmt.Errorf("%s has not reconnected", u.name)
@@ -211,7 +212,7 @@ func watchCut(addr string, before float64) <-chan time.Time {
 // conversations.
 func waitDelivered(t *testing.T, l *load, n int) {
 	t.Helper()
-	checkFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
 		want, got := 0, 0
 		l.mu.Lock()
 		for _, a := range l.acks {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // ackTimes returns when each acked send of l was acked.
@@ -71,7 +72,7 @@ func maxOf(ss []sample, from, to time.Time) (time.Duration, int) {
 // reached every member of its conversation.
 func (l *load) waitDeliveredUntil(t *testing.T, until time.Time, timeout time.Duration) {
 	t.Helper()
-	checkFor(t, timeout, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, timeout, 100*time.Millisecond, func() error {
 		l.mu.Lock()
 		acks := slices.Clone(l.acks)
 		l.mu.Unlock()

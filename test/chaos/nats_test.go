@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -60,9 +61,36 @@ func killNATS(t *testing.T, e *env, name string, leader bool) string {
 	if leader {
 		role = fmt.Sprintf("MSGS leader; new leader elected after %v", elected.Round(time.Millisecond))
 	}
-	return l.report(t, res, fmt.Sprintf("kill -9 %s (%s; it led %v; %v were connected to it); FANOUT led by another node after %v; longest pause between the kill and the recovery: %v without an ack, %v without a delivery; messages sent in the 10 s after the kill: send->deliver max %v (n=%d); 100 sends acked while it was down (down %v); ready %v after its restart, every replica current %v later",
-		victim.Name, role, leads, attached, fanoutElected.Round(time.Millisecond), sendPause.Round(time.Millisecond), dlvPause.Round(time.Millisecond), maxLag.Round(time.Millisecond), nLag,
+	line := l.report(t, res, fmt.Sprintf("%skill -9 %s (%s; it led %v; %v were connected to it); FANOUT led by another node after %v; longest pause between the kill and the recovery: %v without an ack, %v without a delivery; messages sent in the 10 s after the kill: send->deliver max %v (n=%d); 100 sends acked while it was down (down %v); ready %v after its restart, every replica current %v later",
+		gapFigure(sendPause, leader), victim.Name, role, leads, attached, fanoutElected.Round(time.Millisecond), sendPause.Round(time.Millisecond), dlvPause.Round(time.Millisecond), maxLag.Round(time.Millisecond), nLag,
 		down.Round(time.Millisecond), restarted.Round(time.Millisecond), caughtUp.Round(time.Millisecond)))
+	if leader {
+		checkSendGap(t, sendPause)
+	}
+	return line
+}
+
+// maxSendGap bounds the longest time without any acked send while the MSGS
+// leader is dead or frozen: the election (nats-server's Raft election
+// timeout is 4-9 s) and the first retry that reaches the new leader.
+const maxSendGap = 10 * time.Second
+
+// gapFigure is the longest time without an ack, as the summary starts the
+// MSGS leader scenarios' figures with it.
+func gapFigure(d time.Duration, bounded bool) string {
+	if !bounded {
+		return ""
+	}
+	return fmt.Sprintf("longest without an ack %v (bound %v); ", d.Round(time.Millisecond), maxSendGap)
+}
+
+// checkSendGap fails the scenario when no send was acked for longer than
+// maxSendGap.
+func checkSendGap(t *testing.T, d time.Duration) {
+	t.Helper()
+	if d > maxSendGap {
+		t.Errorf("no send acked for %v during the fault, more than %v", d.Round(time.Millisecond), maxSendGap)
+	}
 }
 
 // waitElected polls (through js, which avoids the victim) until neither
@@ -70,7 +98,7 @@ func killNATS(t *testing.T, e *env, name string, leader bool) string {
 // returns how long after at each had another leader.
 func (e *env) waitElected(t *testing.T, js jetstream.JetStream, victim *cluster.Proc, at time.Time, msgs bool) (msgsAfter, fanoutAfter time.Duration) {
 	t.Helper()
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if msgs && msgsAfter == 0 {
@@ -103,7 +131,7 @@ func (e *env) fanoutAwayFrom(t *testing.T, msgsLead *cluster.Proc) *cluster.Proc
 		}
 	}
 	var lead *cluster.Proc
-	checkFor(t, 60*time.Second, 250*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 250*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		p, err := e.consumerLeader(ctx, e.js, subjects.ConsumerFanout)
@@ -147,8 +175,9 @@ func killLeader(t *testing.T, e *env) string   { return killNATS(t, e, "kill-msg
 // elected (the election timeout has passed) and then until 100 more sends
 // are acked or frozenMore passes, then thaws it (SIGCONT). A frozen node
 // keeps its TCP connections open: the natter processes connected to it
-// notice only by their NATS client's pings (every 5 s, 2 outstanding) and
-// then move to another node.
+// notice only by their NATS client's pings (every 2 s, 2 outstanding: 4-6
+// s) and then move to another node; the other nodes close their routes to
+// it after 2-3 s (natter nats's route pings).
 func stopLeader(t *testing.T, e *env) string {
 	name := "sigstop-msgs-leader"
 	l := faultLoad(t, e, name)
@@ -172,7 +201,7 @@ func stopLeader(t *testing.T, e *env) string {
 		}
 	}()
 	var newLead *cluster.Proc
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		p, err := e.msgsLeader(ctx, others)
@@ -213,9 +242,11 @@ func stopLeader(t *testing.T, e *env) string {
 			moved = append(moved, name+" not before SIGCONT")
 		}
 	}
-	return l.report(t, res, fmt.Sprintf("SIGSTOP %s (it led %v; %v were connected to it and moved to another node after: %v); %s elected MSGS leader after %v; %d sends acked until then, %d until SIGCONT after %v; longest time without an ack during the freeze %v, without a delivery %v; every replica current %v after SIGCONT",
-		lead.Name, leads, attached, moved, newLead.Name, elected.Round(time.Millisecond), atElection, duringFreeze, frozen.Round(time.Millisecond),
+	line := l.report(t, res, fmt.Sprintf("%sSIGSTOP %s (it led %v; %v were connected to it and moved to another node after: %v); %s elected MSGS leader after %v; %d sends acked until then, %d until SIGCONT after %v; longest time without an ack during the freeze %v, without a delivery %v; every replica current %v after SIGCONT",
+		gapFigure(stalled, true), lead.Name, leads, attached, moved, newLead.Name, elected.Round(time.Millisecond), atElection, duringFreeze, frozen.Round(time.Millisecond),
 		stalled.Round(time.Millisecond), dlvStalled.Round(time.Millisecond), caughtUp.Round(time.Millisecond)))
+	checkSendGap(t, stalled)
+	return line
 }
 
 // stopFanoutLeader freezes (SIGSTOP) a node that leads the FANOUT consumer

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/natter-im/natter/cmd/natter/cluster"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 )
@@ -81,7 +82,7 @@ func killPersistAfterWrite(t *testing.T, e *env) string {
 	// Everything delivered before the kill, the dead replica's unacked
 	// batch included, is acked once the ack floor passes it: the batch was
 	// redelivered to the other replicas after AckWait.
-	checkFor(t, 2*time.Minute, 250*time.Millisecond, func() error {
+	testenv.CheckFor(t, 2*time.Minute, 250*time.Millisecond, func() error {
 		ci, err := e.persistConsumer(ctx)
 		if err != nil {
 			return err
@@ -162,7 +163,7 @@ func poisonMessage(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	var dead *jetstream.RawStreamMsg
-	checkFor(t, 90*time.Second, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, 90*time.Second, 100*time.Millisecond, func() error {
 		m, err := dlq.GetLastMsgForSubject(ctx, subjects.DLQ("persist"))
 		if err != nil {
 			return err
@@ -298,7 +299,7 @@ func consumerReset(t *testing.T, e *env) string {
 	if err := e.js.DeleteConsumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		for _, p := range workers {
 			if err := persistConsuming(p, false); err != nil {
 				return err
@@ -317,7 +318,7 @@ func consumerReset(t *testing.T, e *env) string {
 	if err != nil || !strings.Contains(string(out), "consumer "+subjects.StreamMsgs+"/"+subjects.ConsumerPersist) {
 		t.Fatalf("streams apply: %v\n%s", err, out)
 	}
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		for _, p := range workers {
 			if err := persistConsuming(p, true); err != nil {
 				return err
@@ -373,7 +374,7 @@ func persistConsuming(p *cluster.Proc, want bool) error {
 // everything up to lastSeq and has nothing pending.
 func (e *env) waitReplayed(t *testing.T, ctx context.Context, lastSeq uint64) {
 	t.Helper()
-	checkFor(t, 4*time.Minute, 250*time.Millisecond, func() error {
+	testenv.CheckFor(t, 4*time.Minute, 250*time.Millisecond, func() error {
 		ci, err := e.persistConsumer(ctx)
 		if err != nil {
 			return err

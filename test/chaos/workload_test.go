@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 // sendTimeout bounds one Send (the SDK re-sends with the same cmid until
@@ -300,7 +301,7 @@ func (l *load) acked() int {
 // waitAcked waits until n sends are acked in all.
 func (l *load) waitAcked(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	checkFor(t, timeout, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, timeout, 50*time.Millisecond, func() error {
 		if got := l.acked(); got < n {
 			return fmt.Errorf("%d of %d sends acked", got, n)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 )
 
 func newCache(t *testing.T, e *env, ttl time.Duration, max int) *convapi.MemberCache {
@@ -57,7 +58,7 @@ func TestMemberCache(t *testing.T) {
 		if err := other.AddMembers(ctxT(t), u[0], g, []string{u[2]}); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			if ok, err := m.IsMember(ctxT(t), g, u[2]); err != nil || !ok {
 				return fmt.Errorf("carol not a member yet: %v", err)
 			}
@@ -66,7 +67,7 @@ func TestMemberCache(t *testing.T) {
 		if err := other.RemoveMembers(ctxT(t), u[1], g, []string{u[1]}); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			if ok, err := m.IsMember(ctxT(t), g, u[1]); err != nil || ok {
 				return fmt.Errorf("bob still a member: %v", err)
 			}
@@ -110,7 +111,7 @@ func TestMemberCache(t *testing.T) {
 			t.Fatalf("stats %+v: the unknown conversation is not cached", s)
 		}
 		direct(t, e, u[1], u[0]) // the create notice drops the negative entry
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			if ok, err := m.IsMember(ctxT(t), d, u[0]); err != nil || !ok {
 				return fmt.Errorf("alice not a member yet: %v", err)
 			}
@@ -123,7 +124,7 @@ func TestMemberCache(t *testing.T) {
 		u := names("alice")
 		g := group(t, e, u[0])
 		m := newCache(t, e, 50*time.Millisecond, 0)
-		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if _, err := m.Members(ctxT(t), g); err != nil {
 				return err
 			}
@@ -173,14 +174,14 @@ func TestMemberCacheReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.restartNATS(t)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := m.Stats(); s.Entries != 0 || s.Invalidations == 0 {
 			return fmt.Errorf("stats %+v: not flushed", s)
 		}
 		return nil
 	})
 	// The service reconnected too and answers again.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		_, err := m.Members(ctxT(t), g)
 		return err
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/natter-im/natter/jetstream/convapi"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -12,10 +11,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.mongodb.org/mongo-driver/event"
 
+	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
+	"github.com/natter-im/natter/workers/store/storetest"
 )
 
 // env is one embedded NATS server, one embedded FerretDB with a store on
@@ -46,28 +49,16 @@ type envConfig struct {
 	maxPayload int32
 	// clientTimeout of e.cl; zero means the client's default.
 	clientTimeout time.Duration
+	// monitor sees the store's commands (nil: none).
+	monitor *event.CommandMonitor
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), svcCfg: cfg.svc}
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: e.dir, MaxPayload: cfg.maxPayload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
-	t.Cleanup(func() { e.srv.Stop() })
-	ctx := context.Background()
-	e.emb, err = store.StartEmbedded(ctx, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.emb.Stop(context.Background()) })
-	e.st, err = store.Open(ctx, store.Config{URI: e.emb.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.st.Close(context.Background()) })
+	e.srv = testenv.StartNATS(t, testenv.WithStoreDir(e.dir), testenv.WithMaxPayload(cfg.maxPayload))
+	e.emb = storetest.StartEmbedded(t, "")
+	e.st = storetest.Open(t, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
 	e.svc = e.startService(t)
 	e.nc = e.connect(t)
 	e.cl = convapi.NewClient(e.nc, cfg.clientTimeout)
@@ -77,12 +68,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 // connect opens a connection that reconnects quickly and forever.
 func (e *env) connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(e.srv.ClientURL(), nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return testenv.Connect(t, e.srv.ClientURL(), nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
 }
 
 // startService starts one more service instance on its own connection.
@@ -102,11 +88,7 @@ func (e *env) restartNATS(t testing.TB) {
 	t.Helper()
 	port := e.srv.Addr().(*net.TCPAddr).Port
 	e.srv.Stop()
-	srv, err := natsembed.Start(natsembed.Config{Port: port, StoreDir: e.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
+	e.srv = testenv.StartNATS(t, testenv.WithPort(port), testenv.WithStoreDir(e.dir))
 }
 
 var (
@@ -121,23 +103,6 @@ func names(base ...string) []string {
 		out[i] = fmt.Sprintf("%s%d", b, n)
 	}
 	return out
-}
-
-// checkFor calls fn every `every` until it returns nil, failing the test
-// with fn's last error after total.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // wantCode fails unless err is a *convapi.Error with code (or nil for "").
@@ -159,15 +124,4 @@ func wantCode(t testing.TB, err error, code string) {
 	if !errors.Is(err, &convapi.Error{Code: code}) {
 		t.Fatalf("errors.Is(%v, sentinel %s) is false", err, code)
 	}
-}
-
-// newBareNATS starts a NATS server with no service on it.
-func newBareNATS(t testing.TB) *natsembed.Server {
-	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
 }

@@ -332,33 +332,6 @@ func (s *service) message(ctx context.Context, in *convapi.MessageRequest) (any,
 	return m, nil
 }
 
-// page reads one page of archived messages of conv (see [HistoryRequest]).
-func (s *service) page(ctx context.Context, conv string, before uint64, after *uint64, limit int) (any, error) {
-	var (
-		msgs    []natter.Message
-		err     error
-		forward = after != nil
-	)
-	if forward {
-		from, to := *after+1, uint64(maxSeq)
-		if before != 0 {
-			to = before - 1
-		}
-		if *after < maxSeq && from <= to {
-			msgs, err = s.st.MessagesRange(ctx, conv, from, to, limit+1)
-		}
-	} else {
-		if before == 0 {
-			before = maxSeq
-		}
-		msgs, err = s.st.MessagesBefore(ctx, conv, before, limit+1)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.fitHistory(msgs, limit, forward)
-}
-
 // fitHistory cuts msgs (oldest first) to limit and to the max payload,
 // keeping the end next to the cursor: the oldest when reading forward, the
 // newest when reading backward.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 )
@@ -134,7 +135,7 @@ func TestListCacheReplicas(t *testing.T) {
 	a := u[0]
 	d := direct(t, e, a, u[1])
 	// Both instances cache alice's list: list until each has had a hit.
-	checkFor(t, 30*time.Second, time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, time.Millisecond, func() error {
 		if got := listIDs(t, e, a); !slices.Equal(got, []string{d}) {
 			t.Fatalf("list %v, want [%s]", got, d)
 		}
@@ -175,7 +176,7 @@ func TestListCacheReplicas(t *testing.T) {
 		}
 	}
 	// Each instance got the other's notices.
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if n1, n2 := listStats(t, e.svc).Invalidations-inv1, listStats(t, second).Invalidations-inv2; n1 < 4 || n2 < 4 {
 			return fmt.Errorf("invalidations per instance %d and %d, want 4 each (2 creates, add, remove)", n1, n2)
 		}
@@ -197,7 +198,7 @@ func TestListCache(t *testing.T) {
 			t.Fatalf("list %v, want none", got)
 		}
 		g := group(t, e, u[1], u[0])
-		checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 			if got := getIDs(t, c, u[0]); !slices.Equal(got, []string{g}) {
 				return fmt.Errorf("list %v, want [%s]", got, g)
 			}
@@ -292,7 +293,7 @@ func TestListCache(t *testing.T) {
 		t.Parallel()
 		u := names("alice")
 		c, _ := newListCache(t, e, 50*time.Millisecond, 100, 64, nil)
-		checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 			getIDs(t, c, u[0])
 			if s := c.Stats(); s.Loads < 2 {
 				return fmt.Errorf("stats %+v: not reloaded", s)
@@ -316,7 +317,7 @@ func TestListCacheFlush(t *testing.T) {
 		if err := e.nc.Publish(subjects.MembersChanged("c_"+u[0]), nil); err != nil { // an older instance
 			t.Fatal(err)
 		}
-		checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 			getIDs(t, c, u[0])
 			if s := c.Stats(); s.Flushes == 0 || s.Loads != 2 {
 				return fmt.Errorf("stats %+v: not flushed", s)
@@ -330,7 +331,7 @@ func TestListCacheFlush(t *testing.T) {
 		c, _ := newListCache(t, e, time.Hour, 100, 2, nil) // room for 2 notices
 		getIDs(t, c, u[0])
 		body := []byte(`{"users":["` + u[0] + `x"]}`) // other users: no invalidation
-		checkFor(t, 30*time.Second, time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, time.Millisecond, func() error {
 			for range 200 { // faster than the ticker drains 2 at a time
 				if err := e.nc.Publish(subjects.MembersChanged("c_"+u[0]), body); err != nil {
 					t.Fatal(err)
@@ -361,7 +362,7 @@ func TestListCacheReconnect(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	e.restartNATS(t)
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		getIDs(t, c, u[0])
 		if s := c.Stats(); s.Flushes == 0 || s.Loads != 2 {
 			return fmt.Errorf("stats %+v: not flushed", s)
@@ -369,7 +370,7 @@ func TestListCacheReconnect(t *testing.T) {
 		return nil
 	})
 	// The service reconnected too and answers from its own flushed cache.
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		_, err := e.cl.List(ctxT(t), u[0])
 		return err
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/events"
@@ -198,7 +199,7 @@ func TestOutbox(t *testing.T) {
 		if _, err := streams.Apply(ctxT(t), js, streams.Config{MemoryStorage: true}); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 			if box := outbox(t, e, g); len(box) != 0 {
 				return fmt.Errorf("outbox still holds %d", len(box))
 			}

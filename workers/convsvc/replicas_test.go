@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -28,7 +29,7 @@ func TestReplicas(t *testing.T) {
 		}
 		return 0
 	}
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if _, err := e.cl.Get(ctxT(t), u[0], d); err != nil {
 			return err
 		}

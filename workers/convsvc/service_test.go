@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
@@ -347,25 +348,15 @@ func TestUnavailable(t *testing.T) {
 
 	t.Run("no responders", func(t *testing.T) {
 		// Endpoints of another prefix nobody serves: use a fresh server.
-		e2srv := newBareNATS(t)
-		nc, err := nats.Connect(e2srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_, err = convapi.NewClient(nc, 0).Members(ctxT(t), d)
+		nc := testenv.Connect(t, testenv.StartNATS(t).ClientURL())
+		_, err := convapi.NewClient(nc, 0).Members(ctxT(t), d)
 		wantCode(t, err, convapi.CodeUnavailable)
 		if !errors.Is(err, nats.ErrNoResponders) {
 			t.Fatalf("%v does not wrap nats.ErrNoResponders", err)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		srv := newBareNATS(t)
-		nc, err := nats.Connect(srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
+		nc := testenv.Connect(t, testenv.StartNATS(t).ClientURL())
 		sub, err := nc.Subscribe(subjects.ConvEndpoint(convapi.OpGet), func(*nats.Msg) {}) // never answers
 		if err != nil {
 			t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/natter-im/natter/workers/persist"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/store"
+	"github.com/natter-im/natter/workers/store/storetest"
 )
 
 // BenchmarkPersistDrain is the persist worker draining a backlog: drainMsgs
@@ -97,16 +98,7 @@ func benchDrain(b *testing.B, root string, rows int, handler string, batch, conc
 		}
 		have = n
 	}
-	emb, err := store.StartEmbedded(ctx, storeDir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = emb.Stop(context.Background()) }()
-	st, err := store.Open(ctx, store.Config{URI: emb.URI()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = st.Close(context.Background()) }()
+	st := storetest.Open(b, store.Config{URI: storetest.StartEmbedded(b, storeDir).URI()})
 
 	for b.Loop() {
 		b.StopTimer()

@@ -18,6 +18,8 @@ type Handler struct {
 	st  *store.Store
 	log *msglog.Log
 	lg  *slog.Logger
+	// arch gathers the archive's blocks (archive.go).
+	arch *archiver
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite
@@ -30,7 +32,7 @@ func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *H
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{st: st, log: l, lg: logger}
+	h := &Handler{st: st, log: l, lg: logger, arch: newArchiver()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -40,6 +42,8 @@ func New(st *store.Store, l *msglog.Log, logger *slog.Logger, opts ...Option) *H
 // Handle stores msgs in one InsertMany. A message that does not decode is
 // poison; a store failure retries the whole batch (the insert is idempotent).
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+	h.arch.begin()
+	defer h.arch.finish()
 	res := make([]runner.Result, len(msgs))
 	batch := make([]natter.Message, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
@@ -66,6 +70,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		}
 		return res
 	}
+	h.archive(ctx, batch)
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}

@@ -8,17 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/persist"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/store"
+	"github.com/natter-im/natter/workers/store/storetest"
 )
 
 type env struct {
@@ -30,17 +30,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	s, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js := testenv.StartJetStream(t)
 	if _, err := streams.Apply(ctx, js, streams.Config{AckWait: 2 * time.Second, MaxDeliver: 5}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,17 +38,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := store.StartEmbedded(ctx, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	st, err := store.Open(ctx, store.Config{URI: emb.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	return &env{js: js, log: l, st: st}
+	return &env{js: js, log: l, st: storetest.New(t)}
 }
 
 func (e *env) send(t *testing.T, conv string, from, to int) {
@@ -87,19 +67,24 @@ func (e *env) runner(t *testing.T, h runner.Handler) *runner.Runner {
 func (e *env) settled(t *testing.T, conv string, want int64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		n, err := e.st.CountMessages(ctx, conv)
-		c, _ := e.js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist)
-		info, ierr := c.Info(ctx)
-		if err == nil && ierr == nil && n == want && info.NumPending == 0 && info.NumAckPending == 0 {
-			return
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stored %d (want %d), consumer %+v, %v %v", n, want, info, err, ierr)
+		c, err := e.js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if n != want || info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("stored %d (want %d), consumer pending %d, ack pending %d", n, want, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
 }
 
 // TestRedeliveryStoresOnce fails the first batch after it was written (as if
@@ -147,13 +132,12 @@ func TestStoppedWorkerLosesNothing(t *testing.T) {
 	e.send(t, "c2", 0, 200)
 	r1 := e.runner(t, persist.New(e.st, e.log, nil))
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for n, _ := e.st.CountMessages(ctx, "c2"); n == 0; n, _ = e.st.CountMessages(ctx, "c2") {
-		if time.Now().After(deadline) {
-			t.Fatal("first worker stored nothing")
+	testenv.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if n, err := e.st.CountMessages(ctx, "c2"); err != nil || n == 0 {
+			return fmt.Errorf("first worker stored nothing (%v)", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := r1.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -29,12 +29,7 @@ type env struct {
 
 func newEnv(t testing.TB, cfg streams.Config) *env {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	e := &env{t: t, srv: srv}
+	e := &env{t: t, srv: testenv.StartNATS(t)}
 	e.js = e.connect()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -47,16 +42,7 @@ func newEnv(t testing.TB, cfg streams.Config) *env {
 // connect opens a new connection: one per replica, as separate processes have.
 func (e *env) connect() jetstream.JetStream {
 	e.t.Helper()
-	nc, err := nats.Connect(e.srv.ClientURL())
-	if err != nil {
-		e.t.Fatalf("connect: %v", err)
-	}
-	e.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.t.Fatalf("jetstream: %v", err)
-	}
-	return js
+	return testenv.JetStream(e.t, testenv.Connect(e.t, e.srv.ClientURL()))
 }
 
 // publish appends messages "0".."n-1" to the log, spread over a few
@@ -158,21 +144,6 @@ func (e *env) deadLetter() (*jetstream.RawStreamMsg, error) {
 		return nil, err
 	}
 	return s.GetLastMsgForSubject(ctx, subjects.DLQ(testRole))
-}
-
-// checkFor calls fn every `every` until it returns nil, failing the test
-// with fn's last error after total (as nats-server's tests do).
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("after %s: %v", total, err)
 }
 
 // tally counts how often each message (by payload) was handled.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 )
@@ -49,7 +50,7 @@ func lingerRunner(t *testing.T, cfg runner.Config) (*env, *runner.Runner, *batch
 // waitDelivered waits until the consumer has delivered n messages.
 func (e *env) waitDelivered(t *testing.T, n uint64) {
 	t.Helper()
-	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 		if d := e.consumerInfo().Delivered.Consumer; d < n {
 			return fmt.Errorf("%d of %d delivered", d, n)
 		}
@@ -67,7 +68,7 @@ func TestLingerFillsBatch(t *testing.T) {
 		e.publishRange(i, i+1)
 		e.waitDelivered(t, uint64(i+1))
 	}
-	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != 5 {
 			return fmt.Errorf("stats %+v", s)
 		}
@@ -83,7 +84,7 @@ func TestLingerRunsOut(t *testing.T) {
 	t.Parallel()
 	e, r, _, ta := lingerRunner(t, runner.Config{BatchSize: 100, Linger: 50 * time.Millisecond})
 	e.publish(3)
-	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != 3 {
 			return fmt.Errorf("stats %+v", s)
 		}
@@ -131,7 +132,7 @@ func TestLingerOn(t *testing.T) {
 	}
 	acked := func(n uint64) {
 		t.Helper()
-		checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 			if s := r.Stats(); s.Acked != n {
 				return fmt.Errorf("stats %+v, want %d acked", s, n)
 			}

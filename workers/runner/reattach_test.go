@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
@@ -45,7 +46,7 @@ func TestConsumerDeletedAndRecreated(t *testing.T) {
 	}
 
 	e.publishRange(0, 10)
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if err := handled(0, 10); err != nil {
 			return err
 		}
@@ -57,7 +58,7 @@ func TestConsumerDeletedAndRecreated(t *testing.T) {
 	if err := e.js.DeleteConsumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist); err != nil {
 		t.Fatalf("delete consumer: %v", err)
 	}
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error { return consuming(false) })
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error { return consuming(false) })
 	if err := r.Ready(); !errors.Is(err, runner.ErrNotConsuming) {
 		t.Fatalf("Ready without a consumer: %v, want ErrNotConsuming", err)
 	}
@@ -65,7 +66,7 @@ func TestConsumerDeletedAndRecreated(t *testing.T) {
 	e.publishRange(10, 20)
 	// The runner looks the consumer up and finds nothing; it must not
 	// create it.
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		if s := r.Stats(); !strings.HasPrefix(s.LastError, "reattach:") {
 			return fmt.Errorf("no failed look-up yet: last error %q", s.LastError)
 		}
@@ -82,7 +83,7 @@ func TestConsumerDeletedAndRecreated(t *testing.T) {
 		t.Fatalf("apply streams: %v", err)
 	}
 	e.publishRange(20, 30)
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if err := handled(0, 30); err != nil {
 			return err
 		}
@@ -104,7 +105,7 @@ func TestConsumerDeletedAndRecreated(t *testing.T) {
 	if err := e.js.DeleteConsumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist); err != nil {
 		t.Fatalf("delete consumer again: %v", err)
 	}
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error { return consuming(false) })
+	testenv.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error { return consuming(false) })
 	start := time.Now()
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()

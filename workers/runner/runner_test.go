@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
@@ -40,7 +41,7 @@ func TestReplicasShareConsumer(t *testing.T) {
 
 	const n = 1000
 	e.publish(n)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if acked := r0.Stats().Acked + r1.Stats().Acked; acked != n {
 			return fmt.Errorf("%d of %d acked", acked, n)
 		}
@@ -80,7 +81,7 @@ func TestRetryThenAck(t *testing.T) {
 			return res
 		}))
 	e.publish(1)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != 1 || s.Retried != 1 {
 			return fmt.Errorf("stats %+v", s)
 		}
@@ -130,7 +131,7 @@ func TestPoison(t *testing.T) {
 	}
 	e.publish(10)
 
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != 21 || s.Poisoned != 1 {
 			return fmt.Errorf("stats %+v", s)
 		}
@@ -176,7 +177,7 @@ func TestRetriesExhaustedDeadLetter(t *testing.T) {
 			return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: "db down"})
 		}))
 	e.publish(1)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := r.Stats(); s.Poisoned != 1 {
 			return fmt.Errorf("stats %+v", s)
 		}
@@ -222,7 +223,7 @@ func TestHandlerBugRetries(t *testing.T) {
 					return runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
 				}))
 			e.publish(1)
-			checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 				if s := r.Stats(); s.Acked != 1 || s.Retried != 1 {
 					return fmt.Errorf("stats %+v", s)
 				}
@@ -254,14 +255,14 @@ func TestBatching(t *testing.T) {
 			}
 			return ackAll(ta)(ctx, msgs)
 		}))
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if q := r.Stats().Queued; q < 2 {
 			return fmt.Errorf("%d queued", q)
 		}
 		return nil
 	})
 	close(gate)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := r.Stats(); s.Acked != n {
 			return fmt.Errorf("stats %+v", s)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -64,7 +65,7 @@ func TestStopDrainsInFlight(t *testing.T) {
 	}
 	// One loop and batches of one: messages were handled in stream order, so
 	// the acks of the first `handled` messages move the ack floor.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if f := e.consumerInfo().AckFloor.Stream; f < uint64(handled) {
 			return fmt.Errorf("ack floor %d, want >= %d", f, handled)
 		}
@@ -73,7 +74,7 @@ func TestStopDrainsInFlight(t *testing.T) {
 
 	second := newTally()
 	e.runner(runner.Config{BatchSize: 8}, ackAll(second))
-	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		for i := range n {
 			p := strconv.Itoa(i)
 			if first.count(p)+second.count(p) == 0 {
@@ -115,7 +116,7 @@ func TestStopGivesUp(t *testing.T) {
 	}
 	ta := newTally()
 	e.runner(runner.Config{BatchSize: 8}, ackAll(ta))
-	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if d := ta.distinct(); d != n {
 			return fmt.Errorf("%d of %d handled", d, n)
 		}

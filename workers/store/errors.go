@@ -10,4 +10,7 @@ var (
 	// ErrConflict is returned by a conditional write when the document
 	// changed since it was read (its rev moved): read it again and retry.
 	ErrConflict = errors.New("store: changed concurrently")
+	// ErrBadBlock is returned for an archive block that does not hold
+	// exactly its BlockSize consecutive messages.
+	ErrBadBlock = errors.New("store: not a complete archive block")
 )

@@ -271,53 +271,74 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 		return nil, err
 	}
 	h.ID = conv
-	have, err := s.lookupMembers(ctx, conv, users)
-	if err != nil {
-		return nil, err
-	}
 	rev := h.Rev
 	if bump {
 		rev++
 	}
-	var joined []string
-	var fresh []any
-	byChunk := map[int][]string{}
-	now := time.Now().UnixMilli()
-	for _, u := range users {
-		d, ok := have[u]
-		switch {
-		case ok && d.Rev <= h.Rev:
-			continue // a member
-		case ok: // written by a change cut short: complete it
-			byChunk[d.Chunk] = append(byChunk[d.Chunk], u)
-		default:
-			if h.Fill >= MemberChunk {
-				h.Tail, h.Fill = h.Tail+1, 0
-			}
-			h.Fill++
-			byChunk[h.Tail] = append(byChunk[h.Tail], u)
-			fresh = append(fresh, memberDoc{ID: memberID(conv, u), Conv: conv, User: u, Chunk: h.Tail, Rev: rev, At: now})
+	if max > 0 && h.Count+len(users) > max {
+		// Near the limit: count exactly who is new first.
+		have, err := s.lookupMembers(ctx, conv, users)
+		if err != nil {
+			return nil, err
 		}
-		joined = append(joined, u)
+		n := 0
+		for _, u := range users {
+			if d, ok := have[u]; !ok || d.Rev > h.Rev {
+				n++
+			}
+		}
+		if h.Count+n > max {
+			return nil, &TooBigError{Have: h.Count + n, Max: max}
+		}
 	}
+	// The memberships are inserted at the tail positions in order; a user
+	// whose membership exists (a duplicate _id) is a member, or was
+	// written by a change cut short (rev above the head's), which this
+	// one completes. A duplicate's position stays unused.
+	now := time.Now().UnixMilli()
+	docs := make([]any, len(users))
+	pos := h.Tail*MemberChunk + h.Fill
+	for i, u := range users {
+		docs[i] = memberDoc{ID: memberID(conv, u), Conv: conv, User: u, Chunk: (pos + i) / MemberChunk, Rev: rev, At: now}
+	}
+	dups, err := s.insertDups(ctx, s.members, docs)
+	if err != nil {
+		return nil, fmt.Errorf("write memberships: %w", err)
+	}
+	var dupUsers []string
+	for i := range dups {
+		dupUsers = append(dupUsers, users[i])
+	}
+	have, err := s.lookupMembers(ctx, conv, dupUsers)
+	if err != nil {
+		return nil, err
+	}
+	var joined []string
+	byChunk := map[int][]string{}
+	end := pos
+	for i, u := range users {
+		if !dups[i] {
+			k := (pos + i) / MemberChunk
+			byChunk[k] = append(byChunk[k], u)
+			joined = append(joined, u)
+			end = pos + i + 1
+		} else if d, ok := have[u]; ok && d.Rev > h.Rev {
+			byChunk[d.Chunk] = append(byChunk[d.Chunk], u)
+			joined = append(joined, u)
+		}
+	}
+	fresh := len(joined) - len(dupUsers)
 	if len(joined) == 0 {
 		return nil, nil
 	}
-	if max > 0 && h.Count+len(joined) > max {
-		return nil, &TooBigError{Have: h.Count + len(joined), Max: max}
-	}
+	h.Tail, h.Fill = end/MemberChunk, end%MemberChunk
 	if err := s.writeEvent(ctx, ev, rev, joined); err != nil {
 		return nil, err
-	}
-	if len(fresh) > 0 {
-		if err := s.insertIgnoringDups(ctx, s.members, fresh); err != nil {
-			return nil, fmt.Errorf("write memberships: %w", err)
-		}
 	}
 	if err := s.editChunks(ctx, conv, byChunk, true); err != nil {
 		return nil, err
 	}
-	if err := s.userListsEdit(ctx, conv, joined, true, len(fresh) == len(joined)); err != nil {
+	if err := s.userListsEdit(ctx, conv, joined, true, fresh == len(joined)); err != nil {
 		return nil, err
 	}
 	h.Rev, h.Count = rev, h.Count+len(joined)
@@ -483,6 +504,28 @@ func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, 
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	if add && fresh {
+		// A bucket that does not exist yet is written by an insert, all in
+		// one statement, without a lock: an insert of a missing _id is
+		// atomic, and a locked writer that found the bucket missing
+		// inserts too (below), so neither overwrites the other. The
+		// buckets that exist go the locked way.
+		docs := make([]any, len(ids))
+		for i, id := range ids {
+			docs[i] = idList{ID: id, IDs: []string{conv}}
+		}
+		dups, err := s.insertDups(ctx, s.ulists, docs)
+		if err != nil {
+			return fmt.Errorf("store: write user lists: %w", err)
+		}
+		var rest []string
+		for i, id := range ids {
+			if dups[i] {
+				rest = append(rest, id)
+			}
+		}
+		ids = rest
+	}
 	need := make([]bool, len(ids))
 	err := forEach(len(ids), func(i int) error {
 		if fresh {
@@ -518,15 +561,27 @@ func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, 
 	}
 	defer unlock()
 	err = forEach(len(todo), func(i int) error {
-		var l idList
-		if _, err := findByID(ctx, s.ulists, todo[i], &l); err != nil {
-			return err
+		for {
+			var l idList
+			found, err := findByID(ctx, s.ulists, todo[i], &l)
+			if err != nil {
+				return err
+			}
+			out, changed := editIDs(l.IDs, []string{conv}, add)
+			if !changed {
+				return nil
+			}
+			doc := idList{ID: todo[i], IDs: out}
+			if found {
+				_, err = s.ulists.ReplaceOne(ctx, bson.D{{Key: "_id", Value: todo[i]}}, doc)
+				return err
+			}
+			// Missing: insert, as the lock-free inserts do; a duplicate
+			// means one of them came first: read it again.
+			if _, err = s.ulists.InsertOne(ctx, doc); !mongo.IsDuplicateKeyError(err) {
+				return err
+			}
 		}
-		out, changed := editIDs(l.IDs, []string{conv}, add)
-		if !changed {
-			return nil
-		}
-		return s.replace(ctx, s.ulists, todo[i], idList{ID: todo[i], IDs: out})
 	})
 	if err != nil {
 		return fmt.Errorf("store: write user lists: %w", err)
@@ -560,6 +615,24 @@ func (s *Store) UserConversations(ctx context.Context, user string) ([]string, e
 func (s *Store) replace(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
 	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, options.Replace().SetUpsert(true))
 	return err
+}
+
+// insertDups inserts docs in one unordered statement and returns the
+// indexes of those whose _id exists (left as they are).
+func (s *Store) insertDups(ctx context.Context, coll *mongo.Collection, docs []any) (map[int]bool, error) {
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.As(err, &bwe) || !onlyDuplicateKeys(bwe) {
+		return nil, err
+	}
+	dups := make(map[int]bool, len(bwe.WriteErrors))
+	for _, we := range bwe.WriteErrors {
+		dups[we.Index] = true
+	}
+	return dups, nil
 }
 
 // insertIgnoringDups inserts docs in one unordered statement; those whose

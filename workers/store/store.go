@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -18,6 +19,8 @@ const (
 	CollConversations = "conversations"
 	CollUsers         = "users"
 	CollCursors       = "cursors"
+	// CollBlocks holds the archive's blocks (archive.go).
+	CollBlocks = "msgblocks"
 )
 
 // Config of a [Store].
@@ -33,6 +36,9 @@ type Config struct {
 	// "primaryPreferred", "secondary", "secondaryPreferred" or "nearest".
 	// Empty means "secondaryPreferred" (writes always go to the primary).
 	HistoryReadPreference string
+	// Monitor, when set, sees every command the store sends (tests and
+	// tracing). Nil means none.
+	Monitor *event.CommandMonitor
 }
 
 // Store is the MongoDB store of record.
@@ -41,14 +47,17 @@ type Store struct {
 	db      *mongo.Database
 	msgs    *mongo.Collection
 	history *mongo.Collection // msgs with the history read preference
-	convs   *mongo.Collection
-	users   *mongo.Collection // before the membership documents (migrate.go)
-	cursors *mongo.Collection
-	members *mongo.Collection
-	mlists  *mongo.Collection
-	ulists  *mongo.Collection
-	locks   *mongo.Collection
-	outbox  *mongo.Collection
+	blocks  *mongo.Collection
+	// historyBlocks is blocks with the history read preference.
+	historyBlocks *mongo.Collection
+	convs         *mongo.Collection
+	users         *mongo.Collection // before the membership documents (migrate.go)
+	cursors       *mongo.Collection
+	members       *mongo.Collection
+	mlists        *mongo.Collection
+	ulists        *mongo.Collection
+	locks         *mongo.Collection
+	outbox        *mongo.Collection
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -89,6 +98,9 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetWriteConcern(writeconcern.Majority()).
 		SetAppName("natter")
+	if cfg.Monitor != nil {
+		opts.SetMonitor(cfg.Monitor)
+	}
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("store: mongo uri: %w", err)
 	}
@@ -102,18 +114,20 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 	}
 	db := client.Database(cfg.Database)
 	s := &Store{
-		client:  client,
-		db:      db,
-		msgs:    db.Collection(CollMessages),
-		history: db.Collection(CollMessages, options.Collection().SetReadPreference(rp)),
-		convs:   db.Collection(CollConversations),
-		users:   db.Collection(CollUsers),
-		cursors: db.Collection(CollCursors),
-		members: db.Collection(CollMembers),
-		mlists:  db.Collection(CollMemberLists),
-		ulists:  db.Collection(CollUserLists),
-		locks:   db.Collection(CollLocks),
-		outbox:  db.Collection(CollOutbox),
+		client:        client,
+		db:            db,
+		msgs:          db.Collection(CollMessages),
+		history:       db.Collection(CollMessages, options.Collection().SetReadPreference(rp)),
+		blocks:        db.Collection(CollBlocks),
+		historyBlocks: db.Collection(CollBlocks, options.Collection().SetReadPreference(rp)),
+		convs:         db.Collection(CollConversations),
+		users:         db.Collection(CollUsers),
+		cursors:       db.Collection(CollCursors),
+		members:       db.Collection(CollMembers),
+		mlists:        db.Collection(CollMemberLists),
+		ulists:        db.Collection(CollUserLists),
+		locks:         db.Collection(CollLocks),
+		outbox:        db.Collection(CollOutbox),
 	}
 	if mode == indexesNone {
 		return s, nil

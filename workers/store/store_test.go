@@ -11,13 +11,8 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/workers/store"
+	"github.com/natter-im/natter/workers/store/storetest"
 )
-
-// openEmbedded starts an embedded FerretDB under a temp dir and opens a Store on it.
-func openEmbedded(t testing.TB) *store.Store {
-	t.Helper()
-	return openEmbeddedAt(t, t.TempDir(), store.StartEmbedded)
-}
 
 // openEmbeddedAt starts an embedded FerretDB with start under dir and opens
 // a Store on it; both stop when the test ends.
@@ -29,12 +24,7 @@ func openEmbeddedAt(t testing.TB, dir string, start func(context.Context, string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	s, err := store.Open(ctx, store.Config{URI: emb.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
+	return storetest.Open(t, store.Config{URI: emb.URI()})
 }
 
 func msg(conv string, seq uint64) natter.Message {
@@ -43,7 +33,7 @@ func msg(conv string, seq uint64) natter.Message {
 
 func TestInsertMessagesIdempotent(t *testing.T) {
 	t.Parallel()
-	s := openEmbedded(t)
+	s := storetest.New(t)
 	ctx := context.Background()
 	var batch []natter.Message
 	for i := uint64(1); i <= 10; i++ {
@@ -96,7 +86,7 @@ func seqsOf(ms []natter.Message) []uint64 {
 
 func TestConversationsAndMembers(t *testing.T) {
 	t.Parallel()
-	s := openEmbedded(t)
+	s := storetest.New(t)
 	ctx := context.Background()
 	id := natter.DirectID("bob", "alice")
 	if id != natter.DirectID("alice", "bob") {
@@ -197,13 +187,7 @@ func messageIndexes(t *testing.T, s *store.Store) []string {
 func TestNoSeqIndexOnEmbedded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	emb, err := store.StartEmbedded(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
-	cfg := store.Config{URI: emb.URI()}
+	cfg := store.Config{URI: storetest.StartEmbedded(t, "").URI()}
 
 	fresh, err := store.Open(ctx, cfg)
 	if err != nil {

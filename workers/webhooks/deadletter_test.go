@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/webhooks"
 )
@@ -57,7 +58,7 @@ func TestDeadLetterAndIsolation(t *testing.T) {
 	}
 	close(release)
 
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
 		for name, want := range map[string]int{"broken": len(evs), "rejecting": len(evs)} {
 			if n := len(e.deadLetters(name)); n != want {
 				return fmt.Errorf("%s: %d dead letters, want %d", name, n, want)
@@ -177,7 +178,7 @@ func TestLastAttemptLostIsDeadLettered(t *testing.T) {
 		}
 	}
 	e.start(webhooks.Config{Endpoints: []webhooks.Endpoint{ep}})
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if n := len(e.deadLetters("once")); n != 1 {
 			return fmt.Errorf("%d dead letters", n)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -36,7 +37,7 @@ func TestRetriesThenDeliversOnceInOrder(t *testing.T) {
 
 	evs := e.publishN(12)
 	rc.waitDelivered(evs)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled("flaky") })
+	testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled("flaky") })
 	rc.check()
 	for _, ev := range evs {
 		if n := rc.attemptsOf(ev.ID); n != 4 {
@@ -72,7 +73,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := e.publishN(10)
-	checkFor(t, 20*time.Second, 2*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 2*time.Millisecond, func() error {
 		if n := len(rc.deliveredIDs()); n < 3 {
 			return fmt.Errorf("%d delivered", n)
 		}
@@ -91,7 +92,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	}
 	e.start(cfg)
 	rc.waitDelivered(evs)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled("flaky") })
+	testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled("flaky") })
 	rc.check()
 	if info := e.consumerInfo("flaky"); info.AckFloor.Stream != uint64(len(evs)) {
 		t.Errorf("ack floor %d, want %d", info.AckFloor.Stream, len(evs))
@@ -136,7 +137,7 @@ func TestKindsFilter(t *testing.T) {
 	chatRC.waitDelivered(chatWant)
 	allRC.waitDelivered(all)
 	for _, name := range []string{"chat", "all"} {
-		checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled(name) })
+		testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled(name) })
 	}
 	chatRC.check()
 	allRC.check()
@@ -178,7 +179,7 @@ func TestMaxInFlight(t *testing.T) {
 	ep.MaxInFlight = 4
 	e.start(webhooks.Config{Endpoints: []webhooks.Endpoint{ep}})
 	evs := e.publishN(20)
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
 		got := rc.deliveredIDs()
 		if len(got) != len(evs) {
 			return fmt.Errorf("%d of %d delivered", len(got), len(evs))

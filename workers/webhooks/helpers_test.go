@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/webhooks"
@@ -36,12 +36,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	e := &env{t: t, srv: srv}
+	e := &env{t: t, srv: testenv.StartNATS(t)}
 	e.js = e.connect()
 	ctx := ctxT(t)
 	for _, sc := range []jetstream.StreamConfig{
@@ -67,16 +62,7 @@ func ctxT(t testing.TB) context.Context {
 // processes have.
 func (e *env) connect() jetstream.JetStream {
 	e.t.Helper()
-	nc, err := nats.Connect(e.srv.ClientURL())
-	if err != nil {
-		e.t.Fatalf("connect: %v", err)
-	}
-	e.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.t.Fatalf("jetstream: %v", err)
-	}
-	return js
+	return testenv.JetStream(e.t, testenv.Connect(e.t, e.srv.ClientURL()))
 }
 
 // event is a published event.
@@ -235,21 +221,6 @@ func endpoint(name string, rc *receiver) webhooks.Endpoint {
 	return webhooks.Endpoint{Name: name, URL: rc.srv.URL + "/hooks/" + name, Secret: testSecret, Backoff: 5 * time.Millisecond, Timeout: 5 * time.Second}
 }
 
-// checkFor calls fn every `every` until it returns nil, failing the test
-// with fn's last error after total (as nats-server's tests do).
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("after %s: %v", total, err)
-}
-
 // dropConn is a status a policy returns to close the connection without an
 // answer (a transport error at the sender).
 const dropConn = -1
@@ -374,7 +345,7 @@ func (rc *receiver) waitDelivered(want []event) {
 	for i, ev := range want {
 		ids[i] = ev.ID
 	}
-	checkFor(rc.t, 20*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(rc.t, 20*time.Second, 5*time.Millisecond, func() error {
 		got := rc.deliveredIDs()
 		if len(got) < len(ids) {
 			return fmt.Errorf("%d of %d delivered", len(got), len(ids))

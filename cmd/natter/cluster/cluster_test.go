@@ -20,8 +20,9 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/cmd/natter/cluster"
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testbin"
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -39,20 +40,16 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// eventually polls fn every 100ms until it returns nil or total passes.
+// eventually polls fn every 100ms until it returns nil, failing the test
+// with what and fn's last error once total has passed.
 func eventually(t *testing.T, total time.Duration, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
+	testenv.CheckFor(t, total, 100*time.Millisecond, func() error {
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v: %v", what, total, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // receive waits for the message id on c.

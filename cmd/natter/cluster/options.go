@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/natter-im/natter/cmd/natter/node"
+	"github.com/natter-im/natter/internal/node"
 )
 
 // Host is the interface every process of a cluster listens on.

@@ -7,6 +7,8 @@ import (
 	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,7 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
+	lock     *os.File // the data dir's lock (LockFile) in dev mode with an embedded server
 	natsSrv  *natsembed.Server
 	embStore *store.Embedded
 	natsURL  string
@@ -81,6 +84,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}()
 
+	// Lock the data dir before anything touches it: a second natter dev on
+	// it would run a second JetStream server and store on the same files.
+	if usesDataDir(cfg) {
+		if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return n, err
+		}
+	}
 	// Bind the public port first: a busy port fails before anything starts.
 	addr, setting := cfg.HTTPAddr, SettingHTTP
 	if cfg.Mode == ModeWorker {
@@ -152,10 +162,30 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	go func() { n.served <- n.app.Listener(n.ln) }()
 	n.started = true
-	n.log.Info("natter ready", "mode", cfg.Mode.String(), "http", n.ln.Addr().String(),
-		"nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil, "embedded_mongo", n.embStore != nil,
-		"roles", rolesOf(cfg))
+	ready := []any{"mode", cfg.Mode.String(), "http", n.ln.Addr().String()}
+	if cfg.Mode != ModeWorker {
+		ready = append(ready, "origins", originsOf(cfg.Edge))
+	}
+	ready = append(ready, "nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil,
+		"embedded_mongo", n.embStore != nil, "roles", rolesOf(cfg))
+	n.log.Info("natter ready", ready...)
 	return n, nil
+}
+
+// usesDataDir reports whether a node of c keeps files in c.DataDir: a dev
+// node that runs an embedded server.
+func usesDataDir(c Config) bool {
+	return c.Mode == ModeDev && (c.NATSURL == "" || c.MongoURI == "" && needsStore(c.Roles))
+}
+
+// originsOf is the browser Origins the edge allows, for the ready line:
+// comma-separated, or "none" (browser pages are refused; native clients,
+// which send no Origin, pass).
+func originsOf(e EdgeConfig) string {
+	if len(e.Origins) == 0 {
+		return "none"
+	}
+	return strings.Join(e.Origins, ",")
 }
 
 func rolesOf(c Config) []string {
@@ -226,6 +256,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.natsSrv != nil {
 		n.natsSrv.Stop()
+	}
+	if n.lock != nil {
+		errs = append(errs, unlockDataDir(n.lock))
+		n.lock = nil
 	}
 	err := errors.Join(errs...)
 	if err != nil {

@@ -37,3 +37,8 @@ func settingErr(setting string, format string, args ...any) error {
 
 // ErrShutdown is returned by Shutdown when the node did not stop in time.
 var ErrShutdown = errors.New("node: shutdown timed out")
+
+// ErrDataDirInUse is returned by Start (in a *SettingError for --data) when
+// another process, or another node of this process, runs on the same data
+// dir.
+var ErrDataDirInUse = errors.New("data dir in use")

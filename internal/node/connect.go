@@ -106,13 +106,14 @@ func startEmbeddedStore(ctx context.Context, c Config) (*store.Embedded, error) 
 }
 
 // A NATS server that stops answering without closing the connection (a
-// frozen process, a half-open TCP connection) is given up after
-// natsMaxPingsOut+1 unanswered pings, natsPingInterval apart: 10-15 s, where
+// frozen process, a half-open TCP connection) is given up when a ping is due
+// while natsMaxPingsOut are unanswered, natsPingInterval apart: 4-6 s after
+// it froze, before the Raft groups it led have new leaders (4-9 s), where
 // the client's defaults (2 minutes, 2 outstanding) leave an edge or worker
 // stuck on a frozen node for minutes. The connection then moves to another
 // node of the cluster.
 const (
-	natsPingInterval = 5 * time.Second
+	natsPingInterval = 2 * time.Second
 	natsMaxPingsOut  = 2
 )
 

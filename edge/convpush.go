@@ -1,0 +1,149 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/convapi"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// Membership pushes: the conversations service publishes a notice on
+// subjects.MembersChanged(conv) after every member change, naming the users
+// whose conversation lists it changed (see jetstream/convapi). Every edge
+// listens; for the named users connected to it, it asks the service
+// whether each is a member now and pushes {"t":"conv","conv":..,"event":
+// "added"|"removed"}. So a client learns at once that it was removed from
+// a group, which not_member alone does not tell apart from an id that
+// never existed. Best effort like every push: a notice dropped here (the
+// buffer was full, the service did not answer) leaves the client to learn
+// from its next sync, which leaves out conversations it is not in.
+
+const (
+	// noticeBuffer is how many notices wait for the pusher; more are
+	// dropped (counted by nats.go as a slow consumer).
+	noticeBuffer = 4096
+	// memberListFrom is how many connected users a notice must name for
+	// the pusher to load the whole member list once instead of asking per
+	// user.
+	memberListFrom = 16
+	// noticeTimeout bounds the service lookups of one notice.
+	noticeTimeout = 5 * time.Second
+)
+
+// membersNotice is the body of a change notice.
+type membersNotice struct {
+	Users []string `json:"users"`
+}
+
+// convPusher holds the notice subscription of an edge.
+type convPusher struct {
+	sub  *nats.Subscription
+	done chan struct{}
+}
+
+// startConvPushes subscribes to the change notices (in place at the server
+// when it returns) and starts the pusher.
+func (e *Edge) startConvPushes(nc *nats.Conn) (*convPusher, error) {
+	ch := make(chan *nats.Msg, noticeBuffer)
+	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, ch)
+	if err == nil {
+		err = nc.FlushTimeout(5 * time.Second)
+	}
+	if err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.MembersChangedAll, err)
+	}
+	p := &convPusher{sub: sub, done: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case m := <-ch:
+				e.convNotice(m)
+			case <-p.done:
+				return
+			}
+		}
+	}()
+	return p, nil
+}
+
+// stop ends the pusher. Safe on nil.
+func (p *convPusher) stop() {
+	if p == nil {
+		return
+	}
+	_ = p.sub.Unsubscribe() // an error means the connection is closed: so is the subscription
+	close(p.done)
+}
+
+// convNotice pushes the membership of the users m names who are connected
+// here.
+func (e *Edge) convNotice(m *nats.Msg) {
+	conv := convapi.ChangedConv(m.Subject)
+	var n membersNotice
+	if conv == "" || json.Unmarshal(m.Data, &n) != nil {
+		return
+	}
+	var local []string
+	for _, u := range n.Users {
+		if e.hub.connected(u) {
+			local = append(local, u)
+		}
+	}
+	if len(local) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), noticeTimeout)
+	defer cancel()
+	isMember := e.memberCheck(ctx, conv, len(local))
+	for _, u := range local {
+		in, err := isMember(u)
+		if err != nil {
+			e.log.Warn("conv push: membership lookup failed", "conv", conv, "user", u, "err", err)
+			continue
+		}
+		event := protocol.ConvRemoved
+		if in {
+			event = protocol.ConvAdded
+		}
+		e.hub.deliver(u, [][]byte{protocol.ConvPush(conv, event)})
+	}
+}
+
+// memberCheck returns a membership test of conv for n users, asking the
+// service (never the member cache, which this same notice invalidates).
+func (e *Edge) memberCheck(ctx context.Context, conv string, n int) func(user string) (bool, error) {
+	if n < memberListFrom {
+		return func(user string) (bool, error) {
+			_, err := e.convs.Get(ctx, user, conv)
+			if errors.Is(err, convapi.ErrNotMember) || errors.Is(err, convapi.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+	}
+	members, err := e.convs.Members(ctx, conv)
+	if errors.Is(err, convapi.ErrNotFound) {
+		members, err = nil, nil
+	}
+	set := make(map[string]struct{}, len(members))
+	for _, u := range members {
+		set[u] = struct{}{}
+	}
+	return func(user string) (bool, error) {
+		if err != nil {
+			return false, err
+		}
+		_, ok := set[user]
+		return ok, nil
+	}
+}
