@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/workers/store"
 	"github.com/natter-im/natter/workers/store/storetest"
@@ -219,5 +221,44 @@ func TestNoSeqIndexOnEmbedded(t *testing.T) {
 	}
 	if n, err := again.InsertMessages(ctx, []natter.Message{msg("c1", 1), msg("c1", 2)}); err != nil || n != 1 {
 		t.Fatalf("redelivery after the drop: n=%d err=%v, want 1 new", n, err)
+	}
+}
+
+// TestMemberChangeCutShort: a membership written by a change that did not
+// finish (its rev above the head's: no chunk, no list, no count) is
+// completed by the next change naming the user, with one event; a
+// membership of a finished change is no change.
+func TestMemberChangeCutShort(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	g := natter.Conversation{ID: "g_cut", Kind: natter.KindGroup, CreatedBy: "alice", Members: []string{"alice"}}
+	if _, err := s.CreateConversation(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	// What a change of rev 1 that died after its first write leaves.
+	_, err := s.DB().Collection(store.CollMembers).InsertOne(ctx, bson.D{{Key: "_id", Value: "g_cut/bob"},
+		{Key: "conv", Value: "g_cut"}, {Key: "user", Value: "bob"}, {Key: "chunk", Value: 0}, {Key: "rev", Value: int64(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events [][]string
+	ev := func(rev int64, users []string) (store.Pending, error) {
+		events = append(events, users)
+		return store.Pending{Event: natter.Event{ID: fmt.Sprintf("join:g_cut:%d", rev), Conv: "g_cut"}}, nil
+	}
+	joined, err := s.AddMembers(ctx, "g_cut", []string{"alice", "bob", "carol"}, 0, ev)
+	if err != nil || !slices.Equal(joined, []string{"bob", "carol"}) || len(events) != 1 {
+		t.Fatalf("joined %v (%v), events %v; want bob (completed) and carol", joined, err, events)
+	}
+	got, _ := s.GetConversation(ctx, "g_cut", true)
+	if n, _ := s.MemberCount(ctx, "g_cut"); n != 3 || !slices.Equal(got.Members, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("count %d members %v", n, got.Members)
+	}
+	if convs, _ := s.UserConversations(ctx, "bob"); !slices.Equal(convs, []string{"g_cut"}) {
+		t.Fatalf("bob's list %v", convs)
+	}
+	if joined, err := s.AddMembers(ctx, "g_cut", []string{"bob"}, 0, ev); err != nil || len(joined) != 0 || len(events) != 1 {
+		t.Fatalf("again: joined %v (%v), events %v", joined, err, events)
 	}
 }
