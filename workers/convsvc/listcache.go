@@ -102,11 +102,12 @@ type listCache struct {
 
 	// convs holds conversation summaries (natter.Conversation with
 	// member_count, and members up to MaxInlineMembers) by conversation id,
-	// for the pages of list; a notice on the conversation's subject drops
-	// its summary. Its Mu is taken after c.c.Mu, never before.
-	convs    lru.Cache[natter.Conversation]
-	loadConv func(ctx context.Context, conv string) (natter.Conversation, error)
-	c        lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
+	// for the pages of list, and members the member lists of recently
+	// paged groups; a notice on the conversation's subject drops its
+	// entries.
+	convs   convCache[natter.Conversation]
+	members convCache[[]string] // sorted member lists, for members and members.list
+	c       lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
 	// dropped and reconnects are the subscription's dropped count and the
 	// connection's reconnect count already flushed for.
 	dropped                int
@@ -134,7 +135,8 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		c:       lru.New[[]string](ttl, max),
-		convs:   lru.New[natter.Conversation](ttl, max),
+		convs:   convCache[natter.Conversation]{c: lru.New[natter.Conversation](ttl, max)},
+		members: convCache[[]string]{c: lru.New[[]string](ttl, memberListsCached)},
 	}
 	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
 	if err != nil {
@@ -190,14 +192,35 @@ func (c *listCache) fill(user string, call *lru.Call[[]string]) {
 	c.c.Finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
 }
 
-// summary returns the summary of conv, from the cache or loaded with
-// c.loadConv.
+// memberListsCached is how many groups' member lists an instance keeps (a
+// list of 100,000 ids is a few MB).
+const memberListsCached = 64
+
+// convCache is a cache by conversation that the list cache's notices keep
+// (a notice on a conversation's subject drops its entry, a flush all). Its
+// Mu is taken after the list cache's, never before.
+type convCache[V any] struct {
+	c    lru.Cache[V]
+	load func(ctx context.Context, conv string) (V, error)
+}
+
+// summary returns the summary of conv, from the cache or loaded.
 func (c *listCache) summary(ctx context.Context, conv string) (natter.Conversation, error) {
+	return lookupConv(ctx, c, &c.convs, conv)
+}
+
+// memberList returns the members of conv, sorted, from the cache or
+// loaded. The slice is shared: do not modify it.
+func (c *listCache) memberList(ctx context.Context, conv string) ([]string, error) {
+	return lookupConv(ctx, c, &c.members, conv)
+}
+
+func lookupConv[V any](ctx context.Context, c *listCache, cc *convCache[V], conv string) (V, error) {
 	c.c.Mu.Lock()
 	c.applyLocked()
-	c.convs.Mu.Lock()
-	v, call := c.convs.LookupLocked(conv, func(call *lru.Call[natter.Conversation]) { c.fillConv(conv, call) })
-	c.convs.Mu.Unlock()
+	cc.c.Mu.Lock()
+	v, call := cc.c.LookupLocked(conv, func(call *lru.Call[V]) { fillConv(c, cc, conv, call) })
+	cc.c.Mu.Unlock()
 	c.c.Mu.Unlock()
 	if call == nil {
 		return v, nil
@@ -205,25 +228,33 @@ func (c *listCache) summary(ctx context.Context, conv string) (natter.Conversati
 	return call.Wait(ctx, "convsvc: conversation "+conv)
 }
 
-// fillConv loads conv's summary. The notices received during the load are
+// fillConv loads conv's entry. The notices received during the load are
 // applied before it is kept: one for conv makes it stale.
-func (c *listCache) fillConv(conv string, call *lru.Call[natter.Conversation]) {
+func fillConv[V any](c *listCache, cc *convCache[V], conv string, call *lru.Call[V]) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	v, err := c.loadConv(ctx, conv)
+	v, err := cc.load(ctx, conv)
 	cancel()
 	c.c.Mu.Lock()
 	c.applyLocked()
 	c.c.Mu.Unlock()
-	c.convs.Finish(conv, call, v, err, nil)
+	cc.c.Finish(conv, call, v, err, nil)
 }
 
-// invalidateConv drops the summary of conv.
+// dropConvLocked drops what is cached of conv; c.c.Mu is held.
+func (c *listCache) dropConvLocked(conv string) {
+	c.convs.c.Mu.Lock()
+	c.convs.c.DropLocked(conv)
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.DropLocked(conv)
+	c.members.c.Mu.Unlock()
+}
+
+// invalidateConv drops what is cached of conv.
 func (c *listCache) invalidateConv(conv string) {
 	c.c.Mu.Lock()
 	defer c.c.Mu.Unlock()
-	c.convs.Mu.Lock()
-	c.convs.DropLocked(conv)
-	c.convs.Mu.Unlock()
+	c.dropConvLocked(conv)
 }
 
 // invalidate drops the lists of users, and makes loads in flight for them
@@ -244,9 +275,12 @@ func (c *listCache) invalidateLocked(users []string) {
 // flushLocked drops every list and makes every load in flight not kept.
 func (c *listCache) flushLocked() {
 	c.c.FlushLocked()
-	c.convs.Mu.Lock()
-	c.convs.FlushLocked()
-	c.convs.Mu.Unlock()
+	c.convs.c.Mu.Lock()
+	c.convs.c.FlushLocked()
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.FlushLocked()
+	c.members.c.Mu.Unlock()
 	c.flushes++
 }
 
@@ -262,9 +296,7 @@ func (c *listCache) applyLocked() {
 		select {
 		case msg := <-c.notices:
 			if conv := convapi.ChangedConv(msg.Subject); conv != "" {
-				c.convs.Mu.Lock()
-				c.convs.DropLocked(conv)
-				c.convs.Mu.Unlock()
+				c.dropConvLocked(conv)
 			}
 			var n membersNotice
 			if len(msg.Data) == 0 || json.Unmarshal(msg.Data, &n) != nil || n.Users == nil {
@@ -295,9 +327,12 @@ func (c *listCache) Stats() ListCacheStats {
 func (c *listCache) Close() error {
 	c.c.Mu.Lock()
 	open := c.c.CloseLocked()
-	c.convs.Mu.Lock()
-	c.convs.CloseLocked()
-	c.convs.Mu.Unlock()
+	c.convs.c.Mu.Lock()
+	c.convs.c.CloseLocked()
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.CloseLocked()
+	c.members.c.Mu.Unlock()
 	c.c.Mu.Unlock()
 	if !open {
 		return nil

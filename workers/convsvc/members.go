@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
-	"slices"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -119,14 +118,14 @@ func (s *service) membersList(ctx context.Context, in *convapi.MembersRequest) (
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
-	c, err := s.loadMembers(ctx, in.Conv, in.After)
+	members, err := s.loadMembers(ctx, in.Conv, in.After)
 	if errors.Is(err, convapi.ErrNotFound) {
 		return nil, errNotMember
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.membersPage(c.Members, in.After), nil
+	return s.membersPage(members, in.After), nil
 }
 
 // members is the internal lookup of the fan-out worker and member caches:
@@ -135,31 +134,31 @@ func (s *service) members(ctx context.Context, in *convapi.MembersRequest) (any,
 	if err := validIDs("conv", in.Conv); err != nil {
 		return nil, err
 	}
-	c, err := s.loadMembers(ctx, in.Conv, in.After)
+	members, err := s.loadMembers(ctx, in.Conv, in.After)
 	if err != nil {
 		return nil, err
 	}
-	return s.membersPage(c.Members, in.After), nil
+	return s.membersPage(members, in.After), nil
 }
 
-func (s *service) loadMembers(ctx context.Context, conv, after string) (natter.Conversation, error) {
+// loadMembers returns the members of conv, sorted (shared: do not modify),
+// from the instance's cache of member lists when there is one: the pages
+// of a large group's list read it once.
+func (s *service) loadMembers(ctx context.Context, conv, after string) ([]string, error) {
 	if after != "" {
 		if err := subjects.ValidID(after); err != nil {
-			return natter.Conversation{}, badID("after", err)
+			return nil, badID("after", err)
 		}
 	}
-	c, err := s.st.GetConversation(ctx, conv, true)
-	if errors.Is(err, store.ErrNotFound) {
-		return c, notFound(conv)
+	if s.lists != nil {
+		return s.lists.memberList(ctx, conv)
 	}
-	return c, err
+	return s.storeMembers(ctx, conv)
 }
 
 // membersPage returns the sorted page of members after after, as many as
 // surely fit the max payload with ids of the longest length.
 func (s *service) membersPage(members []string, after string) convapi.MembersReply {
-	members = slices.Clone(members)
-	slices.Sort(members)
 	per := int(s.nc.MaxPayload()-1024) / (subjects.MaxIDLen + 3)
 	page, next := pageAfter(members, after, max(1, min(convapi.MaxMembersPage, per)))
 	if page == nil {

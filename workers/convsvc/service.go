@@ -72,9 +72,10 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		lists.loadConv = func(ctx context.Context, conv string) (natter.Conversation, error) {
+		lists.convs.load = func(ctx context.Context, conv string) (natter.Conversation, error) {
 			return st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
 		}
+		lists.members.load = s.storeMembers
 		s.lists = lists
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -331,6 +332,19 @@ func (s *service) summary(ctx context.Context, conv string) (natter.Conversation
 		return s.lists.summary(ctx, conv)
 	}
 	return s.st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
+}
+
+// storeMembers reads the members of conv from the store, sorted; not_found
+// for an unknown conversation.
+func (s *service) storeMembers(ctx context.Context, conv string) ([]string, error) {
+	c, err := s.st.GetConversation(ctx, conv, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(conv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(slices.Values(c.Members)), nil
 }
 
 // requireMember checks user is in conv: one _id lookup of the membership
