@@ -262,3 +262,70 @@ func TestMemberChangeCutShort(t *testing.T) {
 		t.Fatalf("again: joined %v (%v), events %v", joined, err, events)
 	}
 }
+
+// TestMigrateMembers: a store written before the membership documents (a
+// group's members in an array of its conversation document, a user's
+// conversations in the users collection) is migrated by the next Open:
+// memberships, member lists, counts and users' lists as if written now,
+// the old arrays gone, and a second Open finds nothing to do.
+func TestMigrateMembers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := store.Config{URI: storetest.StartEmbedded(t, "").URI()}
+	old := storetest.Open(t, cfg)
+	d := natter.DirectID("alice", "bob")
+	convs := old.DB().Collection(store.CollConversations)
+	if _, err := convs.InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "g_old"}, {Key: "kind", Value: "group"}, {Key: "created_by", Value: "alice"},
+			{Key: "members", Value: bson.A{"alice", "bob", "carol"}}, {Key: "rev", Value: int64(4)}},
+		bson.D{{Key: "_id", Value: d}, {Key: "kind", Value: "direct"}, {Key: "created_by", Value: "alice"},
+			{Key: "members", Value: bson.A{"alice", "bob"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.DB().Collection(store.CollUsers).InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "alice"}, {Key: "convs", Value: bson.A{"g_old", d}}},
+		bson.D{{Key: "_id", Value: "bob"}, {Key: "convs", Value: bson.A{"g_old", d}}},
+		bson.D{{Key: "_id", Value: "carol"}, {Key: "convs", Value: bson.A{"g_old"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s := storetest.Open(t, cfg)
+		g, err := s.GetConversation(ctx, "g_old", true)
+		if err != nil || !slices.Equal(g.Members, []string{"alice", "bob", "carol"}) {
+			t.Fatalf("group members %v (%v)", g.Members, err)
+		}
+		if n, _ := s.MemberCount(ctx, "g_old"); n != 3 {
+			t.Fatalf("count %d", n)
+		}
+		for user, want := range map[string][]string{"alice": {d, "g_old"}, "bob": {d, "g_old"}, "carol": {"g_old"}} {
+			if got, err := s.UserConversations(ctx, user); err != nil || !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+				t.Fatalf("%s's list %v (%v), want %v", user, got, err, want)
+			}
+		}
+		for _, c := range []string{"g_old", d} {
+			if ok, err := s.IsMember(ctx, c, "bob"); !ok || err != nil {
+				t.Fatalf("bob not a member of %s (%v)", c, err)
+			}
+		}
+		if ok, _ := s.IsMember(ctx, d, "carol"); ok {
+			t.Fatal("carol a member of alice and bob's direct conversation")
+		}
+		if n, _ := s.DB().Collection(store.CollUsers).CountDocuments(ctx, bson.D{}); n != 0 {
+			t.Fatalf("%d users documents left", n)
+		}
+		// A change after the migration names its event after the old revs.
+		var rev int64
+		ev := func(r int64, _ []string) (store.Pending, error) {
+			rev = r
+			return store.Pending{Event: natter.Event{ID: fmt.Sprintf("join:g_old:%d", r), Conv: "g_old"}}, nil
+		}
+		if _, err := s.AddMembers(ctx, "g_old", []string{"dave"}, 0, ev); err != nil || rev <= 4 {
+			t.Fatalf("rev %d after the migration (%v), want above 4", rev, err)
+		}
+		if _, err := s.RemoveMembers(ctx, "g_old", []string{"dave"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
