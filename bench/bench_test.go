@@ -235,6 +235,29 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryArchive: the archive mode reads full 200-message pages older
+// than the hot tier at each size (the read conversations alone are 8,400
+// stored messages, so the first point is that many).
+func TestHistoryArchive(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "history", HistoryMode: bench.HistoryArchive, HistorySizes: []uint64{100, 9000}, HistoryReads: 40, Procs: 1})
+	if len(r.History) != 2 || r.Errors != 0 {
+		t.Fatalf("history %+v errors %d notes %v", r.History, r.Errors, r.Notes)
+	}
+	checkSplitCPU(t, r)
+	if r.CPU.Per != "page" || r.CPU.Count != 80 {
+		t.Errorf("cpu per %q over %v, want per page over 80 reads", r.CPU.Per, r.CPU.Count)
+	}
+	for i, h := range r.History {
+		want := []uint64{8400, 9000}[i]
+		if h.Stored != want || h.Convs != 4 || h.PerConv != 2100 || h.Reads != 40 || h.Latency == nil || h.Latency.P99 <= 0 || h.ServerUsPerPage <= 0 {
+			t.Errorf("point %d: %+v", i, h)
+		}
+	}
+	if !strings.Contains(r.Name, "archive") || len(r.Checks) != 2 {
+		t.Errorf("%q checks %+v", r.Name, r.Checks)
+	}
+}
+
 func TestIdle(t *testing.T) {
 	r := run(t, bench.Config{Scenario: "idle", Conns: 20, Hold: time.Second, Procs: 1})
 	i := r.Idle
@@ -296,6 +319,21 @@ func TestStormGraceful(t *testing.T) {
 	s := r.Storm
 	if s == nil || s.Mode != bench.StormGraceful || s.OldEdgeExit != "exit status 0" || s.Resumed != 20 || s.Lost != 0 || s.Acked == 0 || r.Errors != 0 {
 		t.Fatalf("storm %+v errors %d notes %v", s, r.Errors, r.Notes)
+	}
+}
+
+// TestStormPresence runs storm with presence on at a tiny size: clients in
+// groups of 4 watch each other; after the kill every client subscribes its
+// 3 contacts again on the new edge (3 states each at least), and the run
+// still resumes everyone without losing a message.
+func TestStormPresence(t *testing.T) {
+	r := run(t, bench.Config{Scenario: "storm", Conns: 12, Rate: 20, StormPresence: 3, NatterBin: natterBin})
+	s := r.Storm
+	if s == nil || s.Presence != 3 || s.Resumed != 12 || s.Lost != 0 || r.Errors != 0 {
+		t.Fatalf("storm %+v errors %d notes %v", s, r.Errors, r.Notes)
+	}
+	if s.PresenceEvents < 12*3 || s.PresencePerSecond <= 0 {
+		t.Errorf("presence events %d (%v/s), want at least %d", s.PresenceEvents, s.PresencePerSecond, 12*3)
 	}
 }
 

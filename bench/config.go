@@ -79,6 +79,10 @@ type Config struct {
 	// HistoryReads is the number of newest-page reads per size. Zero means
 	// 2,000.
 	HistoryReads int
+	// HistoryMode is what history reads: HistoryNewest (newest-50 pages
+	// from the hot tier) or HistoryArchive (200-message pages beyond it).
+	// Empty means HistoryNewest.
+	HistoryMode string
 	// FillTimeout bounds the history fill. Zero means 3m.
 	FillTimeout time.Duration
 	// RateFrac, when > 0, makes persist first measure its flat-out rate for
@@ -106,6 +110,10 @@ type Config struct {
 	// edge under test. Empty means this executable (`natter bench` is a
 	// natter subcommand).
 	NatterBin string
+	// StormPresence puts storm's clients in groups of StormPresence+1, in
+	// which every client watches the presence of the others, so presence
+	// changes flow through the storm. Zero means off.
+	StormPresence int
 	// DataDir is where an in-process target keeps its temporary data dir.
 	// Empty means the system temp dir.
 	DataDir string
@@ -172,6 +180,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistoryReads <= 0 {
 		c.HistoryReads = 2000
+	}
+	if c.HistoryMode == "" {
+		c.HistoryMode = HistoryNewest
 	}
 	if c.FillTimeout <= 0 {
 		c.FillTimeout = 3 * time.Minute

@@ -9,7 +9,8 @@
 //
 // Scenarios: relay (1:1 conversations), fanout (one sender into a group),
 // persist (sustained persisted msgs/s with the PERSIST backlog), history
-// (newest-page latency with 10k and 1M stored messages), idle (memory and
+// (newest-page latency with 10k and 1M stored messages; with
+// --history-mode archive, pages older than the hot tier, from MongoDB), idle (memory and
 // CPU per idle connection), storm (an edge killed and restarted under N
 // clients) and suite (a quick run of all of them that writes a JSON report).
 //

@@ -55,10 +55,16 @@ type job struct {
 	Sender bool `json:"sender,omitempty"`
 	// TrafficPairs is how many pairs of a storm job send during the storm.
 	TrafficPairs int `json:"traffic_pairs,omitempty"`
+	// Presence is storm's --storm-presence: watched contacts per client.
+	Presence int `json:"presence,omitempty"`
 	// Convs are the conversations history reads from; Reads is how many
 	// pages this job reads.
 	Convs []string `json:"convs,omitempty"`
 	Reads int      `json:"reads,omitempty"`
+	// ArchiveOldest, when set, makes history read 200-message pages below
+	// it (the hot tier's oldest seq of every conversation of Convs): from
+	// the archive.
+	ArchiveOldest uint64 `json:"archive_oldest,omitempty"`
 	// CPUProfile is where a child writes its CPU profile from go to its
 	// result (--gen-cpuprofile); empty means none.
 	CPUProfile string `json:"cpuprofile,omitempty"`
@@ -100,7 +106,13 @@ type jobResult struct {
 	ResumeNS    []int64 `json:"resume_ns,omitempty"`
 	FirstDialNS []int64 `json:"first_dial_ns,omitempty"`
 	Dials       uint64  `json:"dials,omitempty"`
-	FailedDials uint64  `json:"failed_dials,omitempty"`
+	// PresenceEvents counts the presence events (pushes and states
+	// subscribed again) a storm job's clients got from mark to stop;
+	// PresenceSetupSeconds is how long creating the groups and subscribing
+	// took.
+	PresenceEvents       uint64  `json:"presence_events,omitempty"`
+	PresenceSetupSeconds float64 `json:"presence_setup_s,omitempty"`
+	FailedDials          uint64  `json:"failed_dials,omitempty"`
 }
 
 // live are a job's counters, read by the progress line.

@@ -34,6 +34,9 @@ type filler struct {
 	k     int // entries appended
 	// progress is k for the progress line, updated every 4,096 entries.
 	progress atomic.Int64
+	// keep, when set, is called with each message appended (the archive
+	// mode stores them too).
+	keep func(natter.Message)
 }
 
 // stored is about how many entries the filler has appended.
@@ -128,6 +131,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		m := natter.Message{ID: msglog.MessageID(conv, f.from, cmid), Conv: conv, Seq: seq, From: f.from, Cmid: cmid,
 			Type: msglog.DefaultType, Body: string(pad), TS: time.Now().UnixMilli()}
 		data, _ := json.Marshal(m)
+		if f.keep != nil {
+			f.keep(m)
+		}
 		msg := &nats.Msg{Subject: subjects.Msg(conv), Data: data, Header: nats.Header{}}
 		msg.Header.Set(msglog.HeaderSeq, strconv.FormatUint(seq, 10))
 		msg.Header.Set(msglog.HeaderBlk, strconv.FormatUint(blk, 10))
@@ -136,7 +142,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 		if prev != "" {
 			msg.Header.Set(msglog.HeaderPrev, prev)
 		}
-		fut, perr := f.js.PublishMsgAsync(msg)
+		// At the in-flight limit a publish waits for room rather than
+		// failing after the default 200 ms on a loaded machine.
+		fut, perr := f.js.PublishMsgAsync(msg, jetstream.WithStallWait(10*time.Second))
 		if perr != nil {
 			err = fmt.Errorf("history: fill: %w", perr)
 			break
@@ -158,6 +166,9 @@ func (f *filler) fill(ctx context.Context, upto int, deadline time.Time) (int, e
 // messages in the stream, spread round robin over --history-convs
 // conversations of one user.
 func (r *runner) history(ctx context.Context) ([]*Result, error) {
+	if r.cfg.HistoryMode == HistoryArchive {
+		return r.historyArchive(ctx)
+	}
 	sizes := r.cfg.HistorySizes
 	// Only the conversations service runs: the fill is for the reads, it
 	// would otherwise keep the persist and fan-out workers busy for minutes.
@@ -214,15 +225,17 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		hp := HistoryPoint{Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
+		hp := HistoryPoint{Page: "newest-50", Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
 			Reads: d.delivered, Latency: d.lat.latency()}
-		res.History = append(res.History, hp)
 		res.Sent += d.sent
 		res.Delivered += d.delivered
 		res.Errors += d.errors
 		res.Connected = d.connected
 		total += d.seconds()
-		cpu = addCPU(cpu, d.cpu("page", float64(d.delivered)))
+		pc := d.cpu("page", float64(d.delivered))
+		hp.ServerUsPerPage, hp.GeneratorUsPerPage = pc.ServerUsPerMsg, pc.GeneratorUsPerMsg
+		cpu = addCPU(cpu, pc)
+		res.History = append(res.History, hp)
 		if d.firstErr != "" {
 			res.note("first error: %s", d.firstErr)
 		}

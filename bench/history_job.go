@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+
 	"fmt"
+	natter "github.com/natter-im/natter"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,7 +17,8 @@ func historyUser(prefix string) string { return prefix + "h" }
 
 // runHistoryJob connects readers [From, To) as the history user and, after
 // go, reads Reads newest pages of 50 between them, each from a random
-// conversation of Convs, closed loop.
+// conversation of Convs, closed loop; with ArchiveOldest, 200-message pages
+// below it instead (half history before a seq, half sync after one).
 func runHistoryJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult, error) {
 	spec, err := specOf(j, lv)
 	if err != nil {
@@ -52,15 +55,29 @@ func runHistoryJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResu
 				conv := j.Convs[rand.IntN(len(j.Convs))]
 				lv.sent.Add(1)
 				t := time.Now()
-				msgs, _, err := c.History(ctx, conv, 0, 50)
+				var msgs []natter.Message
+				var err error
+				want := 1
+				switch {
+				case j.ArchiveOldest == 0:
+					msgs, _, err = c.History(ctx, conv, 0, 50)
+				case rand.IntN(2) == 0:
+					// A history page older than the hot tier.
+					want = archPage
+					msgs, _, err = c.History(ctx, conv, archPage+1+rand.Uint64N(j.ArchiveOldest-archPage), archPage)
+				default:
+					// A sync page that ends below the hot tier.
+					want = archPage
+					msgs, _, err = c.HistoryAfter(ctx, conv, rand.Uint64N(j.ArchiveOldest-archPage), archPage)
+				}
 				if err != nil {
 					es.add(err)
 					continue
 				}
 				res.Lat.add(time.Since(t))
 				lv.delivered.Add(1)
-				if len(msgs) == 0 {
-					es.add(fmt.Errorf("history: empty page of %s", conv))
+				if len(msgs) < want {
+					es.add(fmt.Errorf("history: page of %d messages of %s, want %d", len(msgs), conv, want))
 				}
 			}
 		}()

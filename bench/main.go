@@ -28,7 +28,8 @@ scenarios:
   fanout    one sender into a group of --members online members spread over --edges edges
   persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second;
             flat out, also the role alone (PERSIST paused while the sends build a backlog, then drained)
-  history   newest-50 page latency with --history-sizes messages stored in the stream
+  history   newest-50 page latency with --history-sizes messages stored in the stream;
+            --history-mode archive: 200-message pages older than the hot tier, sizes stored in MongoDB
   idle      --conns idle connections held for --hold: edge RSS and CPU per connection
   storm     --conns clients, the edge (its own process) killed and restarted: time until all resumed, messages lost
   suite     a quick run of every scenario with small sizes (writes --json)
@@ -126,7 +127,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	str(&c.JWTAudience, "jwt-aud", "", "aud claim of minted tokens")
 	str(&c.JWTIssuer, "jwt-iss", "", "iss claim of minted tokens")
 	str(&c.NATSURL, "nats-url", "", "NATS URL of the running natter (with --url): PERSIST backlog, history fill, JetStream baseline")
-	str(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline")
+	str(&c.MongoURI, "mongo-uri", "", "MongoDB URI of the running natter (with --url): InsertMany baseline, archive history fill")
 	fs.Func("edge-pid", envName("edge-pid"), "pids of the server processes to measure with --url (CPU; idle: RSS of the first), comma-separated or repeated; default: the processes of this machine listening on the --url, --nats-url and --mongo-uri ports", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -178,6 +179,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	})
 	integer(&c.HistoryConvs, "history-convs", 100, "history: conversations the fill spreads over, round robin", cli.Min(1))
 	integer(&c.HistoryReads, "history-reads", 2000, "history: newest-page reads per size", cli.Min(1))
+	str(&c.HistoryMode, "history-mode", HistoryNewest, "history: newest (newest-50 pages from the hot tier) or archive (200-message history and sync pages older than the hot tier, read from the archive; sizes are messages in MongoDB)")
 	duration(&c.FillTimeout, "fill-timeout", 3*time.Minute, "history: bound on the fill", positive)
 	fs.Float(&c.RateFrac, "rate-frac", envName("rate-frac"), 0, "persist: measure the flat-out rate first, then run at this fraction of it (soak: 0.8); 0 = no calibration", cli.Between(0.0, 1.0))
 	duration(&c.Calibrate, "calibrate", 15*time.Second, "persist: window of the flat-out measurement of --rate-frac", positive)
@@ -187,6 +189,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	duration(&c.PingInterval, "ping", 0, "ping interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 25s)", perScenario)
 	duration(&c.LameDuck, "lame-duck", 0, "lame-duck interval of the bench's edges (in-process; storm's edge process) (0 = the edge default, 5s)", perScenario)
 	str(&c.StormMode, "storm-mode", StormKill, "storm: how the edge goes down: kill (SIGKILL) or graceful (SIGTERM: lame duck, then drain)")
+	integer(&c.StormPresence, "storm-presence", 0, "storm: each client watches the presence of this many others (groups of n+1 clients); 0 = off", cli.Between(0, 100))
 	str(&c.NatterBin, "natter-bin", "", "storm: natter binary whose 'natter edge' is the edge under test (default: this executable)")
 	str(&c.DataDir, "data", "", "parent of the in-process natter's temporary data dir (default: system temp)")
 	str(&c.JSON, "json", "", "write the report as JSON to this file")
@@ -211,6 +214,8 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 		return c, errors.New("--jwt-secret is required with --url")
 	case c.Scenario == "persist" && len(c.Roles) > 0 && !slices.Contains(c.Roles, node.RolePersist):
 		return c, fmt.Errorf("--roles %s: persist measures the %s role; include it", strings.Join(c.Roles, ","), node.RolePersist)
+	case c.HistoryMode != HistoryNewest && c.HistoryMode != HistoryArchive:
+		return c, fmt.Errorf("--history-mode %q: want %s or %s", c.HistoryMode, HistoryNewest, HistoryArchive)
 	case c.StormMode != StormKill && c.StormMode != StormGraceful:
 		return c, fmt.Errorf("--storm-mode %q: want %s or %s", c.StormMode, StormKill, StormGraceful)
 	}

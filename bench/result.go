@@ -99,14 +99,21 @@ type PersistFigures struct {
 	BacklogSlopeAll float64 `json:"backlog_slope_all_per_s"`
 }
 
-// HistoryPoint is the newest-page latency with Stored messages in the stream.
+// HistoryPoint is the page latency with Stored messages in the stream
+// (newest pages) or in MongoDB (archive pages).
 type HistoryPoint struct {
+	// Page is the page read: "newest-50" or "archive 200-message".
+	Page        string   `json:"page,omitempty"`
 	Stored      uint64   `json:"stored"`
 	Convs       int      `json:"convs"`
 	PerConv     uint64   `json:"msgs_per_conv"`
 	FillSeconds float64  `json:"fill_s"`
 	Reads       uint64   `json:"reads"`
 	Latency     *Latency `json:"latency"`
+	// ServerUsPerPage and GeneratorUsPerPage are the CPU of this point's
+	// reads per page (0: not measured).
+	ServerUsPerPage    float64 `json:"server_us_per_page,omitempty"`
+	GeneratorUsPerPage float64 `json:"generator_us_per_page,omitempty"`
 }
 
 // IdleFigures are the edge's cost per idle connection.
@@ -178,6 +185,13 @@ type StormFigures struct {
 	Acked    uint64 `json:"acked"`
 	Received uint64 `json:"received"`
 	Lost     uint64 `json:"lost"`
+	// Presence is --storm-presence (0: off); PresenceEvents the presence
+	// events the clients got from just before the kill to the end, and
+	// PresencePerSecond those per second of the resume window (kill to the
+	// last resume).
+	Presence          int     `json:"presence,omitempty"`
+	PresenceEvents    uint64  `json:"presence_events,omitempty"`
+	PresencePerSecond float64 `json:"presence_per_s,omitempty"`
 }
 
 // Ratio compares a natter figure with its baseline.
@@ -398,9 +412,16 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 		}
 	}
 	for _, h := range r.History {
-		lines = append(lines, fmt.Sprintf("history: %s stored (%d convs x %s, filled in %.1f s): newest-50 page p50 %s ms, p99 %s ms over %d reads",
-			commas(int64(h.Stored)), h.Convs, commas(int64(h.PerConv)), h.FillSeconds,
+		page := h.Page
+		if page == "" {
+			page = "newest-50"
+		}
+		lines = append(lines, fmt.Sprintf("history: %s stored (%d convs x %s, filled in %.1f s): %s page p50 %s ms, p99 %s ms over %d reads",
+			commas(int64(h.Stored)), h.Convs, commas(int64(h.PerConv)), h.FillSeconds, page,
 			lat(h.Latency, func(l *Latency) float64 { return l.P50 }), lat(h.Latency, func(l *Latency) float64 { return l.P99 }), h.Reads))
+		if h.ServerUsPerPage > 0 || h.GeneratorUsPerPage > 0 {
+			lines[len(lines)-1] += fmt.Sprintf("; CPU per page: server %s us, generator %s us", fnum(h.ServerUsPerPage), fnum(h.GeneratorUsPerPage))
+		}
 	}
 	if i := r.Idle; i != nil {
 		lines = append(lines, fmt.Sprintf("idle: pid %d RSS %.1f -> %.1f MiB = %.1f KiB/conn; CPU %.2f%% of a core over %.0f s held (%.2f us per conn per s); dialed in %.1f s",
@@ -416,6 +437,10 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 			s.DownSeconds, s.StopSeconds, s.StartSeconds, s.Acked, s.Received, s.Lost))
 		lines = append(lines, fmt.Sprintf("storm: first reconnect attempt p50 %.3f s, p99 %.3f s, max %.3f s after the %s; %s TCP dials since (%s failed); resumed by second after the %s: %v; edge processes' CPU %.2f s",
 			s.FirstDialP50, s.FirstDialP99, s.FirstDialMax, stormSignal(s.Mode), commas(int64(s.Dials)), commas(int64(s.FailedDials)), stormSignal(s.Mode), s.ResumedBySecond, s.EdgeCPUSeconds))
+		if s.Presence > 0 {
+			lines = append(lines, fmt.Sprintf("storm presence: each client watches %d others; %s presence events to the clients from just before the %s to the end, %s/s over the resume window",
+				s.Presence, commas(int64(s.PresenceEvents)), stormSignal(s.Mode), fnum(s.PresencePerSecond)))
+		}
 	}
 	if c := r.CPU; c != nil {
 		per := c.Per

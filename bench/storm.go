@@ -81,12 +81,16 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 	pairs := max(1, min(50, conns/2)/len(jobs))
 	for i := range jobs {
 		jobs[i].TrafficPairs = pairs
+		jobs[i].Presence = r.cfg.StormPresence
 	}
-	fig := &StormFigures{Mode: mode, Clients: conns}
+	fig := &StormFigures{Mode: mode, Clients: conns, Presence: r.cfg.StormPresence}
 	pids := []int{t.eprocs[0].pid()}
 	var tKill time.Time
 	var edgeCPU time.Duration // of the old edge process, from go to the kill
 	name := fmt.Sprintf("storm %s clients, edge %s", commas(int64(conns)), map[string]string{StormKill: "killed", StormGraceful: "stopped"}[mode])
+	if r.cfg.StormPresence > 0 {
+		name += fmt.Sprintf(", presence of %d each", r.cfg.StormPresence)
+	}
 	d, err := r.drive(ctx, name, t, jobs, hooks{during: func(ctx context.Context, f *fleet) error {
 		old := t.eprocs[0]
 		cpu0, _ := pidCPU(old.pid())
@@ -168,7 +172,10 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 	fig.ResumeP50, fig.ResumeP90, fig.ResumeP99 = quantile(since, 0.5), quantile(since, 0.9), quantile(since, 0.99)
 	fig.ResumedBySecond = bySecond(since)
 	var first []float64
+	var setup float64
 	for _, j := range d.jobs {
+		fig.PresenceEvents += j.PresenceEvents
+		setup = max(setup, j.PresenceSetupSeconds)
 		fig.Dials += j.Dials
 		fig.FailedDials += j.FailedDials
 		for _, ns := range j.FirstDialNS {
@@ -177,6 +184,13 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 	}
 	fig.FirstDialP50, fig.FirstDialP99, fig.FirstDialMax = quantile(first, 0.5), quantile(first, 0.99), quantile(first, 1)
 	fig.Acked, fig.Received, fig.Lost = d.acked, d.delivered, d.lost
+	if fig.Presence > 0 {
+		if fig.ResumeSeconds > 0 {
+			fig.PresencePerSecond = round3(float64(fig.PresenceEvents) / fig.ResumeSeconds)
+		}
+		res.note("presence: clients in groups of %d, each watching the %d others (set up in %.1f s before go); %d presence events from just before the kill to the end",
+			fig.Presence+1, fig.Presence, setup, fig.PresenceEvents)
+	}
 	res.Storm = fig
 	res.note("edge under test: `%s edge` (pids %s) on the in-process natter's NATS; %s, then a new edge process started at once on the same address",
 		bin, joinInts(pids), map[string]string{StormKill: "killed with SIGKILL", StormGraceful: "stopped with SIGTERM (lame duck, then drain)"}[mode])

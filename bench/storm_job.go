@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/edge/protocol"
 )
 
 // runStormJob connects clients [From, To); the first TrafficPairs pairs
@@ -70,6 +72,13 @@ func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 			discard(c)
 		}
 	}
+	if j.Presence > 0 {
+		t0 := time.Now()
+		if err := stormPresence(ctx, cs, j.Presence, j.DialConc, j.Prefix); err != nil {
+			return nil, err
+		}
+		res.PresenceSetupSeconds = time.Since(t0).Seconds()
+	}
 	ctl.ready()
 	if err := ctl.waitStart(ctx); err != nil {
 		return nil, err
@@ -104,9 +113,11 @@ func runStormJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 		return nil, ctx.Err()
 	}
 	recs0, syncs0 := make([]uint64, len(cs)), make([]uint64, len(cs))
+	var presence0 uint64
 	for i, c := range cs {
 		st := c.Stats()
 		recs0[i], syncs0[i] = st.Reconnects, st.Syncs
+		presence0 += st.Presence
 	}
 	dl.armed.Store(true)
 	ctl.marked()
@@ -163,6 +174,10 @@ watch:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	for _, c := range cs {
+		res.PresenceEvents += c.Stats().Presence
+	}
+	res.PresenceEvents -= presence0
 	stopTraffic()
 	done := make(chan struct{})
 	go func() { tw.Wait(); close(done) }()
@@ -200,6 +215,60 @@ watch:
 	res.Errors = es.n.Load()
 	res.FirstErr = es.firstErr()
 	return res, nil
+}
+
+// stormPresence puts the clients in groups of n+1 (the last one may be
+// smaller) and has every client watch the presence of the others of its
+// group, conc at a time.
+func stormPresence(ctx context.Context, cs []*client.Client, n, conc int, prefix string) error {
+	var groups [][]*client.Client
+	for i := 0; i+1 < len(cs); i += n + 1 {
+		groups = append(groups, cs[i:min(len(cs), i+n+1)])
+	}
+	sem := make(chan struct{}, max(1, conc))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	for k, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			users := make([]string, len(g))
+			for i, c := range g {
+				users[i] = c.User()
+			}
+			// A loaded store answers unavailable, which the SDK does not
+			// retry for a group (not idempotent): try again a few times.
+			var err error
+			for try := 0; try < 5; try++ {
+				if _, err = g[0].CreateGroup(ctx, fmt.Sprintf("%spresence%d", prefix, k), users[1:]...); !errors.Is(err, &client.Error{Code: protocol.CodeUnavailable}) {
+					break
+				}
+				time.Sleep(time.Duration(200<<try) * time.Millisecond)
+			}
+			if err != nil {
+				fail(fmt.Errorf("bench: storm: create presence group: %w", err))
+				return
+			}
+			for i, c := range g {
+				others := append(append([]string(nil), users[:i]...), users[i+1:]...)
+				if _, err := c.SubscribePresence(ctx, others...); err != nil {
+					fail(fmt.Errorf("bench: storm: %s subscribes presence: %w", c.User(), err))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // dialLog records the clients' TCP dials once armed (at mark): how many,

@@ -21,6 +21,12 @@ func TestParseStorm(t *testing.T) {
 	if c, err = parse([]string{"storm"}, io.Discard); err != nil || c.StormMode != StormGraceful {
 		t.Errorf("variable: mode %q err %v", c.StormMode, err)
 	}
+	if c, err = parse([]string{"storm", "--storm-presence", "5"}, io.Discard); err != nil || c.StormPresence != 5 {
+		t.Errorf("--storm-presence 5: %d err %v", c.StormPresence, err)
+	}
+	if _, err := parse([]string{"storm", "--storm-presence", "-1"}, io.Discard); err == nil {
+		t.Error("--storm-presence -1 was accepted")
+	}
 	if _, err := parse([]string{"storm", "--storm-mode", "crash"}, io.Discard); err == nil {
 		t.Error("--storm-mode crash was accepted")
 	}

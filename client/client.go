@@ -31,10 +31,15 @@ type Client struct {
 
 	d     delivery
 	msgs  chan natter.Message
-	wake  chan struct{} // a conversation needs a sync
-	qsig  chan struct{} // the pump has work
-	room  chan struct{} // the queue has room again
-	stats counters
+	watch watchSet // users whose presence is watched
+	// presence and typing carry those pushes (best effort: dropped when
+	// full); closed with done.
+	presence chan protocol.PresenceState
+	typing   chan protocol.TypingFrame
+	wake     chan struct{} // a conversation needs a sync
+	qsig     chan struct{} // the pump has work
+	room     chan struct{} // the queue has room again
+	stats    counters
 
 	first     chan struct{} // closed when the first sync reply is applied
 	firstOnce sync.Once
@@ -76,14 +81,16 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{
 		cfg: cfg, log: cfg.Logger,
-		up:    make(chan struct{}),
-		msgs:  make(chan natter.Message, cfg.Buffer),
-		wake:  make(chan struct{}, 1),
-		qsig:  make(chan struct{}, 1),
-		room:  make(chan struct{}, 1),
-		first: make(chan struct{}),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
+		up:       make(chan struct{}),
+		msgs:     make(chan natter.Message, cfg.Buffer),
+		presence: make(chan protocol.PresenceState, cfg.EventBuffer),
+		typing:   make(chan protocol.TypingFrame, cfg.EventBuffer),
+		wake:     make(chan struct{}, 1),
+		qsig:     make(chan struct{}, 1),
+		room:     make(chan struct{}, 1),
+		first:    make(chan struct{}),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	c.d.init(cfg.Cursors)
 
@@ -108,7 +115,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c.wg.Add(2)
 	go c.run(life, cn)
 	go c.pump()
-	go func() { c.wg.Wait(); close(c.done) }()
+	go func() {
+		c.wg.Wait()
+		// Every reader has exited: nothing sends on these any more.
+		close(c.presence)
+		close(c.typing)
+		close(c.done)
+	}()
 
 	select {
 	case <-c.first:
@@ -149,7 +162,8 @@ func (c *Client) Err() error {
 }
 
 // Done is closed when the client has stopped, after Close or a fatal error
-// ([Client.Err]); the Messages channel is closed by then.
+// ([Client.Err]); the Messages, PresenceEvents and TypingEvents channels
+// are closed by then.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close disconnects (sending the last delivered cursors first), stops every
@@ -265,6 +279,8 @@ func (c *Client) serve(cn *conn, tick <-chan time.Time) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.syncLoop(cn, tick) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.resubscribe(cn) }()
 	select {
 	case <-cn.done:
 	case <-c.quit:

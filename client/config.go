@@ -61,6 +61,10 @@ type Config struct {
 	// Buffer is the capacity of the [Client.Messages] channel. Zero means
 	// 1024.
 	Buffer int
+	// EventBuffer is the capacity of each of the [Client.PresenceEvents]
+	// and [Client.TypingEvents] channels; events that find it full are
+	// dropped. Zero means 256.
+	EventBuffer int
 	// MaxPending is how many messages the client queues internally when the
 	// application does not drain [Client.Messages] fast enough. Past it the
 	// client stops reading its socket until the queue drains: replies wait
@@ -84,6 +88,7 @@ const (
 	defaultRequestTimeout = 10 * time.Second
 	defaultBuffer         = 1024
 	defaultMaxPending     = 65536
+	defaultEventBuffer    = 256
 	// maxConvBuffer bounds the out-of-order pushes kept per conversation;
 	// later ones are dropped and fetched by sync instead.
 	maxConvBuffer = 4096
@@ -110,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Buffer <= 0 {
 		c.Buffer = defaultBuffer
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = defaultEventBuffer
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = defaultMaxPending

@@ -266,6 +266,10 @@ func (cn *conn) handle(data []byte, m *natter.Message) {
 		cn.dispatch(f.Err.ID, f)
 	case protocol.FrameMsg:
 		c.onPush(f.Message)
+	case protocol.FramePresence:
+		c.onPresence(*f.Presence)
+	case protocol.FrameTyping:
+		c.onTyping(*f.Typing)
 	case protocol.FrameBye:
 		cn.bye = f.Bye
 	}

@@ -77,6 +77,18 @@
 // client then reconnects and syncs, so nothing is lost. Drain Messages
 // promptly: it is the only way the stream moves on.
 //
+// # Presence and typing
+//
+// [Client.SubscribePresence] watches users who share a conversation with
+// the caller and returns their state; changes arrive on
+// [Client.PresenceEvents]. The edge forgets watches with the connection,
+// so after every reconnect the client subscribes the watched users again
+// and sends their current state on PresenceEvents. [Client.SetTyping]
+// signals typing to the other members of a conversation; theirs arrive on
+// [Client.TypingEvents]. Both channels are best effort: the reader never
+// waits for them, and an event that finds its channel full
+// (Config.EventBuffer) is dropped and counted ([Stats].DroppedEvents).
+//
 // # Connections
 //
 // Dial tries Config.URLs in order. Reconnects back off exponentially with

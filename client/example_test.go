@@ -167,3 +167,56 @@ func ExampleClient_Messages() {
 	// cursor 3
 	// 4 alice: ?
 }
+
+func ExampleClient_SubscribePresence() {
+	url, token, stop := startNatter()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice, err := client.Dial(ctx, client.Config{URLs: []string{url}, Token: token("alice")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer alice.Close()
+	bob, err := client.Dial(ctx, client.Config{URLs: []string{url}, Token: token("bob")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Presence is visible to users who share a conversation.
+	conv, _ := alice.CreateDirect(ctx, "bob")
+	states, err := alice.SubscribePresence(ctx, "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(states[0].User, "online:", states[0].Online)
+
+	// Typing signals go to the other members, never stored.
+	if err := bob.SetTyping(ctx, conv.ID, true); err != nil {
+		fmt.Println(err)
+		return
+	}
+	select {
+	case f := <-alice.TypingEvents():
+		fmt.Println(f.User, f.State)
+	case <-ctx.Done():
+		fmt.Println(ctx.Err())
+		return
+	}
+
+	// Changes come on PresenceEvents (and the current state again after a
+	// reconnect: the client subscribes its watched users anew).
+	bob.Close()
+	select {
+	case st := <-alice.PresenceEvents():
+		fmt.Println(st.User, "online:", st.Online, "last seen known:", st.LastSeen > 0)
+	case <-ctx.Done():
+		fmt.Println(ctx.Err())
+	}
+	// Output:
+	// bob online: true
+	// bob started
+	// bob online: false last seen known: true
+}

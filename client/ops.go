@@ -97,6 +97,12 @@ func ctxErr(ctx context.Context, c *Client) error {
 // idempotent is not repeated once it may have reached the edge, except
 // after rate_limited (which guarantees nothing was done).
 func (c *Client) call(ctx context.Context, req protocol.Request, idempotent bool, out any) error {
+	return c.callRetry(ctx, req, idempotent, true, out)
+}
+
+// callRetry is call; with retryRateLimited false a rate_limited answer is
+// returned at once.
+func (c *Client) callRetry(ctx context.Context, req protocol.Request, idempotent, retryRateLimited bool, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	fail := func(err error) error { return fmt.Errorf("client: %s: %w", req.Op, err) }
@@ -123,7 +129,8 @@ func (c *Client) call(ctx context.Context, req protocol.Request, idempotent bool
 		}
 		if f.Err != nil {
 			e := &Error{Op: req.Op, Code: f.Err.Code, Msg: f.Err.Msg}
-			if e.Code == protocol.CodeRateLimited || (idempotent && e.Retryable()) {
+			rl := e.Code == protocol.CodeRateLimited
+			if (rl && retryRateLimited) || (!rl && idempotent && e.Retryable()) {
 				if !c.sleep(ctx, c.backoff(attempt)) {
 					return e
 				}

@@ -53,6 +53,22 @@ type Config struct {
 	HistoryLimit int
 	// SyncLimit is the default per-conversation page of sync. Zero means 100.
 	SyncLimit int
+	// EdgeID names this edge in the presence leases (PRESENCE keys
+	// on.<user>.<edge>); a subject token. Empty means a random id per
+	// process, which is what a restarted edge should get.
+	EdgeID string
+	// PresenceLease is the TTL of an online lease in the PRESENCE bucket,
+	// renewed every third of it; the edge heartbeats every sixth, and
+	// other edges take it as gone (and its users offline) after two
+	// thirds of it without one. Zero means 30s.
+	PresenceLease time.Duration
+	// TypingRate and TypingBurst are the token bucket of typing frames
+	// per connection and conversation. Zero means 1 per second, burst 3.
+	TypingRate  float64
+	TypingBurst int
+	// TypingMaxMembers: typing in a conversation with more members is
+	// refused (forbidden). Zero means 1000.
+	TypingMaxMembers int
 	// Auth configures token verification.
 	Auth auth.Config
 	// Logger; nil means discard.
@@ -96,6 +112,21 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SyncLimit <= 0 {
 		c.SyncLimit = 100
+	}
+	if c.EdgeID == "" {
+		c.EdgeID = newEdgeID()
+	}
+	if c.PresenceLease <= 0 {
+		c.PresenceLease = 30 * time.Second
+	}
+	if c.TypingRate <= 0 {
+		c.TypingRate = 1
+	}
+	if c.TypingBurst <= 0 {
+		c.TypingBurst = 3
+	}
+	if c.TypingMaxMembers <= 0 {
+		c.TypingMaxMembers = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -53,7 +53,9 @@ type Edge struct {
 	upgrader  websocket.Upgrader
 	restLimit *userLimiter // REST requests per user
 	convPush  *convPusher  // membership pushes
-	epoch     time.Time    // since() counts from here (monotonic)
+	presence  *presence
+	js        jetstream.JetStream
+	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
 
@@ -83,7 +85,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
-		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst),
+		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS,
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
@@ -96,6 +98,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		e.hub.stop()
 		return nil, err
 	}
+	if e.presence, err = e.startPresence(dnc, d.JS); err != nil {
+		e.convPush.stop()
+		e.hub.stop()
+		return nil, err
+	}
+	e.hub.presence = e.presence
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true
@@ -177,6 +185,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	select {
 	case <-done:
 		e.convPush.stop()
+		e.presence.stop()
 		e.hub.stop()
 		return nil
 	case <-ctx.Done():

@@ -48,7 +48,10 @@ type hub struct {
 	bch    chan *nats.Msg
 	bsub   *nats.Subscription
 	since  func() int64 // the edge's clock (Edge.since)
-	done   chan struct{}
+	// presence hears of every user's first session here and last one
+	// gone (nil: nobody).
+	presence *presence
+	done     chan struct{}
 	// members answers the broadcasts addressed by conversation (nil: they
 	// are dropped); users counts the users with a session here.
 	members *convapi.MemberCache
@@ -177,6 +180,10 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 			}
 			batch := ""
 			if m.Header != nil {
+				if m.Header.Get(delivery.SignalHeader) != "" {
+					h.signal(user, m)
+					continue
+				}
 				batch = m.Header.Get(delivery.Header)
 			}
 			if last.frames == nil || batch != last.batch || !bytes.Equal(m.Data, last.data) {
@@ -247,6 +254,7 @@ func (h *hub) add(s *session) error {
 		h.remove(s)
 		return fmt.Errorf("edge: subscribe %s: %w", user, err)
 	}
+	h.presence.changed(user)
 	return nil
 }
 
@@ -269,6 +277,7 @@ func (h *hub) remove(s *session) {
 		_ = e.sub.Unsubscribe()
 		delete(sh.users, s.user)
 		h.users.Add(-1)
+		h.presence.changed(s.user)
 	}
 }
 

@@ -12,6 +12,11 @@ type metrics struct {
 	sends         *prometheus.CounterVec
 	sendSeconds   prometheus.Histogram
 	errors        *prometheus.CounterVec
+	// presencePushes and typingPushes count the frames queued to sockets.
+	presencePushes prometheus.Counter
+	typingPushes   prometheus.Counter
+	// typingSent counts the typing signals published, one per member.
+	typingSent prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,10 +30,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sends:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_sends_total", Help: "Sends by result."}, []string{"result"}),
 		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_edge_send_seconds", Help: "Send to durable ack.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_errors_total", Help: "Error replies by code."}, []string{"code"}),
+		errors:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_edge_errors_total", Help: "Error replies by code."}, []string{"code"}),
+		presencePushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_presence_pushes_total", Help: "Presence pushes queued to sockets."}),
+		typingPushes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_pushes_total", Help: "Typing pushes queued to sockets."}),
+		typingSent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_signals_total", Help: "Typing signals published to members' delivery subjects."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.badDeliveries, m.sends, m.sendSeconds, m.errors)
+		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.badDeliveries, m.sends, m.sendSeconds, m.errors,
+			m.presencePushes, m.typingPushes, m.typingSent)
 	}
 	return m
 }

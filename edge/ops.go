@@ -48,6 +48,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return struct{}{}, e.convs.SetRead(ctx, user, r.Conv, r.Seq)
 	case protocol.OpPing:
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
+	case protocol.OpPresenceSet:
+		return e.presenceSet(ctx, user, r.Hidden)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }

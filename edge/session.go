@@ -39,6 +39,10 @@ type session struct {
 
 	rd reader // the read loop's
 
+	// watching is the users whose presence the session watches (guarded
+	// by the edge's presence.mu).
+	watching map[string]struct{}
+
 	mu        sync.Mutex
 	frames    [][]byte // queued frames; holds no memory while empty
 	ping      bool     // a ping is wanted
@@ -307,6 +311,7 @@ func (s *session) end() {
 	s.close(protocol.CloseNormal, "", false, false)
 	<-s.written
 	_ = s.conn.Close()
+	s.e.presence.unwatchAll(s)
 	if s.inHub {
 		s.e.hub.remove(s)
 	}
@@ -324,6 +329,8 @@ func (s *session) heardNow() { s.heard.Store(s.e.since()) }
 type reader struct {
 	limiter bucket
 	bad     int
+	// typing is the typing token bucket per conversation.
+	typing map[string]*bucket
 }
 
 // readLoop reads requests until the socket fails or closes, then ends the
@@ -388,7 +395,19 @@ func (s *session) handle(mt int, data []byte) bool {
 	// Requests run with their own timeouts; a request in flight when the
 	// socket closes finishes and its reply is dropped.
 	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	res, rerr := s.e.do(rctx, s.user, s.device, req)
+	var res any
+	var rerr error
+	switch req.Op {
+	case protocol.OpPresenceSub:
+		res, rerr = s.presenceSub(rctx, req.Users)
+	case protocol.OpPresenceUnsub:
+		s.e.presence.unwatch(s, req.Users)
+		res = struct{}{}
+	case protocol.OpTyping:
+		res, rerr = s.typing(rctx, req)
+	default:
+		res, rerr = s.e.do(rctx, s.user, s.device, req)
+	}
 	cancel()
 	if rerr != nil {
 		s.replyErr(req.ID, rerr)

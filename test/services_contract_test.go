@@ -288,8 +288,10 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("EventsOfKind", natter.EventKinds, subjects.EventsOfKind)
 	each("EventsOfConv", []string{conv}, subjects.EventsOfConv)
 	each("Status", roles, subjects.Status)
+	each("Presence", []string{user}, subjects.Presence)
 	// Builders of names that are not subjects.
-	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole"}
+	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
+		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

@@ -15,6 +15,7 @@ import (
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // secretKeyID is the key id (kid) of the one HS256 secret an edge is given
@@ -32,6 +33,10 @@ type edgeFlags struct {
 	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
+	edgeID                          string
+	presenceLease                   time.Duration
+	typingRate                      float64
+	typingBurst, typingMaxMembers   int
 	authFlags
 }
 
@@ -121,6 +126,11 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
 	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
 	fs.Duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets", cli.Positive[time.Duration]())
+	fs.String(&e.edgeID, "edge-id", "NATTER_EDGE_ID", "", "this edge's id in the presence leases, 1-64 of [A-Za-z0-9_-] (empty = random per process)")
+	fs.Duration(&e.presenceLease, "presence-lease", "NATTER_PRESENCE_LEASE", 30*time.Second, "TTL of an online lease; a killed edge's users go offline within it", cli.Between(3*time.Second, time.Hour))
+	fs.Float(&e.typingRate, "typing-rate", "NATTER_TYPING_RATE", 1, "typing frames per second per connection and conversation (token bucket refill)", cli.Positive[float64]())
+	fs.Int(&e.typingBurst, "typing-burst", "NATTER_TYPING_BURST", 3, "typing token bucket size per connection and conversation", cli.Min(1))
+	fs.Int(&e.typingMaxMembers, "typing-max-members", "NATTER_TYPING_MAX_MEMBERS", 1000, "largest conversation with typing signals (larger: forbidden)", cli.Between(2, 100_000))
 	e.authFlags.register(fs)
 	e.dev = mode == node.ModeDev
 }
@@ -147,5 +157,13 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout
 	cfg.Edge.LameDuck = e.lame
+	if e.edgeID != "" && subjects.ValidID(e.edgeID) != nil {
+		return &node.SettingError{Setting: "--edge-id (NATTER_EDGE_ID)", Err: fmt.Errorf("%q: want 1-64 characters of [A-Za-z0-9_-]", e.edgeID)}
+	}
+	cfg.Edge.EdgeID = e.edgeID
+	cfg.Edge.PresenceLease = e.presenceLease
+	cfg.Edge.TypingRate = e.typingRate
+	cfg.Edge.TypingBurst = e.typingBurst
+	cfg.Edge.TypingMaxMembers = e.typingMaxMembers
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/natter-im/natter/bench"
 	"github.com/natter-im/natter/internal/node"
@@ -113,11 +114,16 @@ func exitCode(err error, stderr io.Writer) int {
 	return exitFailure
 }
 
+// repeatWindow is how long after the first SIGINT/SIGTERM another one counts
+// as the same stop request: Ctrl-C in a terminal reaches natter twice under
+// "go tool task run", once from the terminal and once passed on by go-task.
+const repeatWindow = time.Second
+
 // signals returns a context cancelled by the first SIGINT/SIGTERM; a second
-// one exits the process at once.
+// one, repeatWindow or more after the first, exits the process at once.
 func signals(ctx context.Context, stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
@@ -126,9 +132,14 @@ func signals(ctx context.Context, stderr io.Writer) (context.Context, func()) {
 		case <-ctx.Done():
 			return
 		}
-		sig := <-ch
-		fmt.Fprintf(stderr, "natter: second signal (%v): forcing exit\n", sig)
-		os.Exit(exitFailure)
+		first := time.Now()
+		for sig := range ch {
+			if time.Since(first) < repeatWindow {
+				continue
+			}
+			fmt.Fprintf(stderr, "natter: second signal (%v): forcing exit\n", sig)
+			os.Exit(exitFailure)
+		}
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
 }

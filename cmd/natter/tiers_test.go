@@ -82,7 +82,8 @@ func TestSeparateTiers(t *testing.T) {
 }
 
 // TestSecondSignalForcesExit: a shutdown held up by a long lame-duck
-// interval ends at once on a second signal.
+// interval ends at once on a second signal (one at least repeatWindow after
+// the first; TestTaskRunStops has a repeat within it).
 func TestSecondSignalForcesExit(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -95,14 +96,17 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		}
 		defer ws.Close()
 	}
+	first := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	// Wait until the shutdown has begun, then signal again.
+	// Wait until the shutdown has begun, then signal again once the window in
+	// which a repeat counts as the same stop request is over.
 	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if s := p.stderr.String(); !strings.Contains(s, "lame duck") {
 			return fmt.Errorf("no lame duck:\n%s", s)
 		}
 		return nil
 	})
+	time.Sleep(time.Until(first.Add(repeatWindow)))
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -113,4 +117,51 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	if code := p.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(p.stderr.String(), "forcing exit") {
 		t.Fatalf("exit %d after %v\n%s", code, time.Since(start), p.stderr)
 	}
+}
+
+// TestRepeatSignalIsSameStop: a second signal within repeatWindow of the
+// first is the same stop request, not a forced exit: Ctrl-C under "go tool
+// task run" reaches natter from the terminal and again from go-task. The
+// shutdown (held up by a lame-duck interval) runs to its end and exits 0.
+func TestRepeatSignalIsSameStop(t *testing.T) {
+	t.Parallel()
+	// The second signal must go out inside the window; on a machine so busy
+	// that the first one's log line comes later than that, try again.
+	for attempt := 1; attempt <= 3; attempt++ {
+		data := t.TempDir()
+		p := startDev(t, data, "--lame-duck", "3s")
+		tok := mint(t, data, "alice")
+		for i := 0; i < 2; i++ { // the second socket waits 1.5s in the lame duck
+			ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.ready["http"]+protocol.Path, http.Header{"Authorization": {"Bearer " + tok}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+		}
+		first := time.Now()
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if s := p.stderr.String(); !strings.Contains(s, "lame duck") {
+				return fmt.Errorf("no lame duck:\n%s", s)
+			}
+			return nil
+		})
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		if time.Since(first) > repeatWindow/2 {
+			t.Logf("attempt %d: second signal %v after the first, too late to tell", attempt, time.Since(first))
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			continue
+		}
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("natter did not exit 30s after the signals:\n%s", p.stderr)
+		}
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(p.stderr.String(), "forcing exit") || !strings.Contains(p.stderr.String(), `msg="natter stopped"`) {
+			t.Fatalf("exit %d:\n%s", code, p.stderr)
+		}
+		return
+	}
+	t.Fatal("3 attempts, each too slow to send the second signal within the window")
 }

@@ -101,6 +101,10 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.listField(&r.Members, "members")
 	case "users":
 		return d.listField(&r.Users, "users")
+	case "hidden":
+		return d.boolField(&r.Hidden, "hidden")
+	case "state":
+		return d.strField(&r.State, "state")
 	default:
 		return d.skip()
 	}
@@ -110,6 +114,7 @@ func (d *decoder) field(r *Request, key []byte) error {
 var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
+	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping,
 }
 
 func (d *decoder) op(r *Request) error {
@@ -315,7 +320,7 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
-	case "first":
+	case "first", "hidden":
 		return "must be a boolean"
 	default:
 		return "must be a string"

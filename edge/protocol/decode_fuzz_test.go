@@ -113,6 +113,14 @@ func FuzzDecodeServer(f *testing.F) {
 			if fr.Conv == nil || fr.Conv.Conv == "" || fr.Conv.Event == "" {
 				t.Fatalf("conv without content: %+v", fr)
 			}
+		case protocol.FramePresence:
+			if fr.Presence == nil || fr.Presence.User == "" {
+				t.Fatalf("presence without user: %+v", fr)
+			}
+		case protocol.FrameTyping:
+			if fr.Typing == nil || fr.Typing.Conv == "" || fr.Typing.User == "" || fr.Typing.State == "" {
+				t.Fatalf("typing without content: %+v", fr)
+			}
 		}
 	})
 }
@@ -166,6 +174,10 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":1}`,
 		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":"true"}`,
 		`{"op":"send","id":"1","conv":"c","cmid":"m","body":"b","first":truex}`,
+		`{"op":"presence.set","id":"1","hidden":1}`,
+		`{"op":"presence.set","id":"1","hidden":null}`,
+		`{"op":"typing","id":"1","conv":"c","state":1}`,
+		`{"op":"presence.sub","id":"1","users":["a","a b"]}`,
 	} {
 		f.Add([]byte(ex))
 	}

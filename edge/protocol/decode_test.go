@@ -14,13 +14,14 @@ var allOps = []string{
 	protocol.OpAuth, protocol.OpSend, protocol.OpAck, protocol.OpSync, protocol.OpHistory,
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
+	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
 }
 
 var allCodes = []protocol.Code{
 	protocol.CodeBadJSON, protocol.CodeBadFrame, protocol.CodeUnknownOp, protocol.CodeTooBig,
 	protocol.CodeBadVersion, protocol.CodeUnauthorized, protocol.CodeNotMember,
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
-	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal,
+	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
 }
 
 func TestDecodeValid(t *testing.T) {

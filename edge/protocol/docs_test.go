@@ -39,6 +39,11 @@ var clientExamples = []string{
 	`{"op":"members.remove","id":"16","conv":"g_7f3a9c","users":["carol"]}`,
 	`{"op":"members.list","id":"17","conv":"g_7f3a9c"}`,
 	`{"op":"ping","id":"18"}`,
+	`{"op":"presence.sub","id":"21","users":["bob","carol"]}`,
+	`{"op":"presence.unsub","id":"22","users":["carol"]}`,
+	`{"op":"presence.set","id":"23","hidden":true}`,
+	`{"op":"typing","id":"24","conv":"g_7f3a9c","state":"started"}`,
+	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of
@@ -119,7 +124,7 @@ func TestDocServerExamples(t *testing.T) {
 		_ = json.Unmarshal([]byte(ex), &f)
 		types[f.T] = true
 	}
-	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv} {
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv, protocol.FramePresence, protocol.FrameTyping} {
 		if !types[ft] {
 			t.Errorf("%s has no server example of frame %q", docPath, ft)
 		}

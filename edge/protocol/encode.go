@@ -144,6 +144,40 @@ func ConvPush(conv, event string) []byte {
 	return append(b, '}')
 }
 
+// PresencePush is a presence push:
+// {"t":"presence","user":..,"online":..,"last_seen":..} (last_seen only
+// when not 0).
+func PresencePush(st PresenceState) []byte {
+	b := make([]byte, 0, 64+len(st.User))
+	b = append(b, `{"t":"presence","user":`...)
+	b = appendString(b, st.User)
+	b = append(b, `,"online":`...)
+	b = strconv.AppendBool(b, st.Online)
+	if st.LastSeen != 0 {
+		b = append(b, `,"last_seen":`...)
+		b = strconv.AppendInt(b, st.LastSeen, 10)
+	}
+	return append(b, '}')
+}
+
+// TypingPush is a typing push:
+// {"t":"typing","conv":..,"user":..,"state":..,"expires_ms":..}
+// (expires_ms only when not 0).
+func TypingPush(f TypingFrame) []byte {
+	b := make([]byte, 0, 80+len(f.Conv)+len(f.User))
+	b = append(b, `{"t":"typing","conv":`...)
+	b = appendString(b, f.Conv)
+	b = append(b, `,"user":`...)
+	b = appendString(b, f.User)
+	b = append(b, `,"state":`...)
+	b = appendString(b, f.State)
+	if f.ExpiresMS != 0 {
+		b = append(b, `,"expires_ms":`...)
+		b = strconv.AppendInt(b, f.ExpiresMS, 10)
+	}
+	return append(b, '}')
+}
+
 // appendString appends s as a JSON string, as encoding/json writes it
 // with SetEscapeHTML(false): <, > and & stay as they are.
 func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s, false) }

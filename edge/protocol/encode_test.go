@@ -240,7 +240,7 @@ func TestDecodeServerInvalid(t *testing.T) {
 func TestDecodeServerUnknownType(t *testing.T) {
 	t.Parallel()
 	// A newer server may push frames this client does not know.
-	for _, frame := range []string{`{"t":"typing","conv":"c1","user":"bob"}`, `{"t":"receipt","code":{"x":1},"msg":5}`} {
+	for _, frame := range []string{`{"t":"reaction","conv":"c1","user":"bob"}`, `{"t":"receipt","code":{"x":1},"msg":5}`} {
 		f, err := protocol.DecodeServer([]byte(frame))
 		if err != nil || f.T == "" || f.Message != nil || f.Err != nil {
 			t.Fatalf("DecodeServer(%s) = %+v, %v; want only T", frame, f, err)

@@ -34,6 +34,9 @@ const (
 	// CodeRateLimited: the connection's token bucket is empty; nothing was
 	// done. Retry after a back-off.
 	CodeRateLimited Code = "rate_limited"
+	// CodeTooMany: the request would take the connection past a bound
+	// (presence.sub: MaxPresenceUsers watched users); nothing was done.
+	CodeTooMany Code = "too_many"
 	// CodeConflict: the request conflicts with the current state.
 	CodeConflict Code = "conflict"
 	// CodeUnavailable: a dependency is down or overloaded. Retry.
@@ -51,7 +54,7 @@ func (c Code) Retryable() bool {
 // HTTPStatus is the status of a REST error with this code.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeBadJSON, CodeBadFrame, CodeUnknownOp, CodeBadVersion:
+	case CodeBadJSON, CodeBadFrame, CodeUnknownOp, CodeBadVersion, CodeTooMany:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized

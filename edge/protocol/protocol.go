@@ -60,6 +60,13 @@ const (
 	// DefaultHistoryLimit and MaxHistoryLimit bound one history page.
 	DefaultHistoryLimit = 50
 	MaxHistoryLimit     = 200
+	// MaxPresenceUsers is the most users one connection may watch the
+	// presence of (presence.sub), and so the most in one request.
+	MaxPresenceUsers = 500
+	// TypingExpiresMS is how long a client shows a typing "started" after
+	// the push (the expires_ms of the typing frame): a typer renews it
+	// before then, and a client that hears nothing more drops it.
+	TypingExpiresMS = 6000
 )
 
 // Client ops (the "op" of a request).
@@ -77,6 +84,16 @@ const (
 	OpMembersList   = "members.list"
 	OpRead          = "read"
 	OpPing          = "ping"
+	OpPresenceSub   = "presence.sub"
+	OpPresenceUnsub = "presence.unsub"
+	OpPresenceSet   = "presence.set"
+	OpTyping        = "typing"
+)
+
+// States of a typing request and push ([Request.State], [TypingFrame.State]).
+const (
+	TypingStarted = "started"
+	TypingStopped = "stopped"
 )
 
 // Server frame types (the "t" of a server frame). Clients ignore frames with
@@ -88,6 +105,10 @@ const (
 	FrameHello = "hello"
 	FrameBye   = "bye"
 	FrameConv  = "conv"
+	// FramePresence: a watched user went online or offline.
+	FramePresence = "presence"
+	// FrameTyping: a member of a conversation started or stopped typing.
+	FrameTyping = "typing"
 )
 
 // Events of a conv push ([ConvFrame.Event]).

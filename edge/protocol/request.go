@@ -62,8 +62,16 @@ type Request struct {
 	Name string `json:"name,omitempty"`
 	// Members are a group's first members besides the creator. conv.create.
 	Members []string `json:"members,omitempty"`
-	// Users are the users to add or remove. members.add, members.remove.
+	// Users are the users to add or remove (members.add, members.remove),
+	// or to watch or stop watching the presence of (presence.sub,
+	// presence.unsub: 1..MaxPresenceUsers).
 	Users []string `json:"users,omitempty"`
+
+	// Hidden hides the user's presence: others see the user offline.
+	// presence.set.
+	Hidden bool `json:"hidden,omitempty"`
+	// State is TypingStarted or TypingStopped. typing.
+	State string `json:"state,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -170,6 +178,22 @@ func (r *Request) validate() *Error {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
 		}
 		return checkIDs("users", r.Users)
+	case OpPresenceSub, OpPresenceUnsub:
+		if len(r.Users) == 0 {
+			return badFrame("", "users: required (1.."+strconv.Itoa(MaxPresenceUsers)+" users)")
+		}
+		if len(r.Users) > MaxPresenceUsers {
+			return &Error{Code: CodeTooMany, Msg: "users: more than " + strconv.Itoa(MaxPresenceUsers) + " users per connection"}
+		}
+		return checkIDs("users", r.Users)
+	case OpPresenceSet:
+	case OpTyping:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.State != TypingStarted && r.State != TypingStopped {
+			return badFrame("", "state: must be started or stopped")
+		}
 	case "":
 		return badFrame("", "op: required")
 	default:

@@ -123,3 +123,21 @@ func (r MemberList) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(plain(r))
 }
+
+// PresenceState is the presence of one user: an entry of the reply to
+// presence.sub, and the content of a presence push.
+type PresenceState struct {
+	User string `json:"user"`
+	// Online is true while at least one device of the user is connected
+	// to any edge (and the user does not hide presence).
+	Online bool `json:"online"`
+	// LastSeen is when (Unix ms) the user's last device went, for an
+	// offline user; 0 (absent) when unknown or hidden.
+	LastSeen int64 `json:"last_seen,omitempty"`
+}
+
+// PresenceResult is the reply to presence.sub: the current state of every
+// user the request named, in its order.
+type PresenceResult struct {
+	Users []PresenceState `json:"users"`
+}

@@ -18,6 +18,8 @@ import (
 //	hello  Hello
 //	bye    Bye
 //	conv   Conv
+//	presence  Presence
+//	typing    Typing
 //
 // Frames of a type this version does not know have only T set; clients
 // ignore them.
@@ -30,6 +32,23 @@ type ServerFrame struct {
 	Hello   *HelloFrame
 	Bye     *ByeFrame
 	Conv    *ConvFrame
+	// Presence is a presence push's state.
+	Presence *PresenceState
+	// Typing is a typing push's content.
+	Typing *TypingFrame
+}
+
+// TypingFrame is the content of a typing push: a member of a conversation
+// started or stopped typing. Never stored: a client that was not connected
+// never sees it.
+type TypingFrame struct {
+	Conv string `json:"conv"`
+	User string `json:"user"`
+	// State is [TypingStarted] or [TypingStopped].
+	State string `json:"state"`
+	// ExpiresMS: a started state ends by itself this many milliseconds
+	// after the push unless renewed (0 with stopped).
+	ExpiresMS int64 `json:"expires_ms,omitempty"`
 }
 
 // ConvFrame is the content of a conv push: the user's membership of a
@@ -81,6 +100,10 @@ type serverWire struct {
 	Reconnect bool   `json:"reconnect"`
 	Conv      string `json:"conv"`
 	Event     string `json:"event"`
+	Online    bool   `json:"online"`
+	LastSeen  int64  `json:"last_seen"`
+	State     string `json:"state"`
+	ExpiresMS int64  `json:"expires_ms"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -149,6 +172,16 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, event: required strings in conv frame"}
 		}
 		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event}
+	case FramePresence:
+		if w.User == "" {
+			return nil, &Error{Code: CodeBadFrame, Msg: "user: required string in presence frame"}
+		}
+		f.Presence = &PresenceState{User: w.User, Online: w.Online, LastSeen: w.LastSeen}
+	case FrameTyping:
+		if w.Conv == "" || w.User == "" || w.State == "" {
+			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user, state: required strings in typing frame"}
+		}
+		f.Typing = &TypingFrame{Conv: w.Conv, User: w.User, State: w.State, ExpiresMS: w.ExpiresMS}
 	case "":
 		return nil, &Error{Code: CodeBadFrame, Msg: "t: required in server frame"}
 	}
@@ -157,7 +190,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 
 func knownFrame(t string) bool {
 	switch t {
-	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv:
+	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping:
 		return true
 	}
 	return false

@@ -30,6 +30,11 @@ import (
 // Header names the entries' lengths in a batch.
 const Header = "Natter-Batch"
 
+// SignalHeader marks an ephemeral signal on a user's delivery subject (its
+// value names the kind, "typing"): the data is a server frame the edge
+// queues on the user's sockets as it is, never a log entry.
+const SignalHeader = "Natter-Signal"
+
 // ErrMalformed is returned by [Split] for a batch whose header does not
 // describe its data.
 var ErrMalformed = errors.New("delivery: malformed batch")

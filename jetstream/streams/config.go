@@ -13,7 +13,9 @@ type Config struct {
 	DedupWindow time.Duration
 	// IdemTTL is how long a send's idempotency record lives. Zero means 24h.
 	IdemTTL time.Duration
-	// PresenceTTL is how long a presence entry lives without refresh. Zero means 90s.
+	// PresenceTTL is how long the PRESENCE bucket keeps the marker of an
+	// online lease that expired (the leases' own TTL is the edge's,
+	// edge.Config.PresenceLease). Zero means 90s.
 	PresenceTTL time.Duration
 	// MaxDeliver is how often a worker consumer delivers a message before it
 	// is dead-lettered. Zero means 10.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -104,7 +105,9 @@ func Define(cfg Config) Definitions {
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketIdem, Description: "natter send idempotency records", TTL: cfg.IdemTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
-			{Bucket: subjects.BucketPresence, Description: "natter online users", TTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
+			// which LimitMarkerTTL enables), last_seen and hidden live on.
+			{Bucket: subjects.BucketPresence, Description: "natter presence: online leases, last seen, hidden", LimitMarkerTTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
 }
@@ -253,7 +256,7 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 	if err != nil {
 		return nil, fmt.Errorf("streams: bucket %s status: %w", want.Bucket, err)
 	}
-	if st.TTL() == want.TTL && bucketDescription(st) == want.Description {
+	if st.TTL() == want.TTL && bucketDescription(st) == want.Description && limitMarkerTTL(st) == want.LimitMarkerTTL {
 		return nil, nil
 	}
 	if !update {
@@ -263,6 +266,15 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 		return nil, fmt.Errorf("streams: update bucket %s: %w", want.Bucket, err)
 	}
 	return &Change{"bucket", want.Bucket, "updated"}, nil
+}
+
+// limitMarkerTTL is the bucket's LimitMarkerTTL: set, it also enables
+// per-key TTLs (what the presence leases need).
+func limitMarkerTTL(st jetstream.KeyValueStatus) time.Duration {
+	if s, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		return s.LimitMarkerTTL()
+	}
+	return 0
 }
 
 func bucketDescription(st jetstream.KeyValueStatus) string {

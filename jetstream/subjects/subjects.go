@@ -41,7 +41,9 @@ const (
 	BucketIdem = "IDEM"
 	// BucketCursors holds per-device delivered cursors.
 	BucketCursors = "CURSORS"
-	// BucketPresence holds online users with a TTL.
+	// BucketPresence holds presence state: an online lease per user and
+	// edge (PresenceOnKey, per-key TTL), each user's last_seen
+	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
 	BucketPresence = "PRESENCE"
 )
 
@@ -66,6 +68,14 @@ const (
 	IngestAll = "im.ingest.*"
 	// EventsAll matches every event subject (im.evt.<kind>.<conv>).
 	EventsAll = "im.evt.>"
+	// PresenceAll matches every user's presence subject (im.presence.<user>),
+	// not PresenceHeartbeat, which has one token more.
+	PresenceAll = "im.presence.*"
+	// PresenceHeartbeat is where every edge publishes its liveness (its
+	// edge id) every few seconds; every edge listens, and takes the users
+	// of an edge it no longer hears from offline. Four tokens, so no user
+	// id can name it.
+	PresenceHeartbeat = "im.presence.hb.edges"
 	// StatusAll matches every status endpoint (natter.status.<role>).
 	StatusAll = "natter.status.*"
 )
@@ -102,6 +112,37 @@ func Msg(conv string) string { return "im.msg." + conv }
 
 // Deliver is the core-NATS delivery subject of one user: im.dlv.<user>.
 func Deliver(user string) string { return "im.dlv." + user }
+
+// Presence is the core-NATS subject of one user's presence changes:
+// im.presence.<user>. The edges holding the user's devices publish there;
+// the edges whose sessions watch the user subscribe, once per edge.
+func Presence(user string) string { return "im.presence." + user }
+
+// UserFromPresence returns the user of a presence subject, or "" if subj is
+// not one (PresenceHeartbeat is not).
+func UserFromPresence(subj string) string {
+	const p = "im.presence."
+	if len(subj) <= len(p) || subj[:len(p)] != p || strings.IndexByte(subj[len(p):], '.') >= 0 {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// PresenceOnKey is the PRESENCE key of user's online lease on edge:
+// on.<user>.<edge>.
+func PresenceOnKey(user, edge string) string { return "on." + user + "." + edge }
+
+// PresenceOnKeys matches every online lease of user: on.<user>.*.
+func PresenceOnKeys(user string) string { return "on." + user + ".*" }
+
+// PresenceSeenKey is the PRESENCE key of user's last_seen: seen.<user>.
+func PresenceSeenKey(user string) string { return "seen." + user }
+
+// PresenceHiddenKey is the PRESENCE key of user's hidden setting: hide.<user>.
+func PresenceHiddenKey(user string) string { return "hide." + user }
+
+// KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
+func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
 // UserFromDeliver returns the user of a delivery subject, or "" if subj is
 // not one (DeliverGroups is not).

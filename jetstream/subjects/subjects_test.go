@@ -28,6 +28,12 @@ func FuzzRoundTrip(f *testing.F) {
 		if subjects.Deliver(id) == subjects.DeliverGroups {
 			t.Fatalf("user %q has the broadcast subject", id)
 		}
+		if got := subjects.UserFromPresence(subjects.Presence(id)); got != id {
+			t.Fatalf("UserFromPresence(Presence(%q)) = %q", id, got)
+		}
+		if subjects.Presence(id) == subjects.PresenceHeartbeat {
+			t.Fatalf("user %q has the heartbeat subject", id)
+		}
 		if got := subjects.KindFromEvent(subjects.Event(id, "c1")); got != id {
 			t.Fatalf("KindFromEvent(Event(%q, c1)) = %q", id, got)
 		}
@@ -37,8 +43,8 @@ func FuzzRoundTrip(f *testing.F) {
 func TestParsersRefuseOtherSubjects(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "im.msg.", "im.msg", "im.ingest.", "im.evt.", "im.evt.kind", "im.evt..c", "natter.api.send",
-		"im.dlv.", "im.dlv", subjects.DeliverGroups, "im.dlv.a.b"} {
-		if subjects.ConvFromMsg(s) != "" || subjects.ConvFromIngest(s) != "" || subjects.KindFromEvent(s) != "" || subjects.UserFromDeliver(s) != "" {
+		"im.dlv.", "im.dlv", subjects.DeliverGroups, "im.dlv.a.b", "im.presence.", subjects.PresenceHeartbeat} {
+		if subjects.ConvFromMsg(s) != "" || subjects.ConvFromIngest(s) != "" || subjects.KindFromEvent(s) != "" || subjects.UserFromDeliver(s) != "" || subjects.UserFromPresence(s) != "" {
 			t.Errorf("%q parsed as a natter subject", s)
 		}
 	}

@@ -18,9 +18,14 @@ import (
 // a conversation's messages. When a block is still not complete here once
 // its last message arrived and no batch handled concurrently can complete
 // it (a restart or another replica took some of its messages, or it was
-// evicted), it reads the block from the log's hot tier instead. A block neither way can build
-// (the hot tier no longer holds its start) is left out: a history read of
-// it falls back to the messages collection and writes it then (convsvc).
+// evicted), it reads the block from the log's hot tier instead, and writes
+// it only if each message it did not store itself is in the messages
+// collection (a lookup by _id each): a block holds what the messages
+// collection holds, never a message persist dead-lettered (the store
+// refused it MaxDeliver times) nor one not stored yet. A block neither way
+// can build (the hot tier no longer holds its start, a message of it is not
+// stored) is left out: a history read of it falls back to the messages
+// collection and writes it then if it is complete there (convsvc).
 //
 // Blocks are derived data: failing to write one never fails the batch (its
 // messages are stored); it is retried with the next batch.
@@ -36,6 +41,13 @@ const maxRetryBlocks = 1024
 type blockKey struct {
 	conv string
 	k    uint64
+}
+
+// fetchBlock is a block to read from the log; stored has bit i set when
+// this process stored seq first+i.
+type fetchBlock struct {
+	blockKey
+	stored uint64
 }
 
 type openBlock struct {
@@ -87,7 +99,7 @@ func newArchiver() *archiver {
 // message came and the block is still not complete here, with no other
 // batch in flight or fetchAfter batches later) and those left from a
 // failed write.
-func (a *archiver) add(batch []natter.Message) (done []store.Block, fetch []blockKey) {
+func (a *archiver) add(batch []natter.Message) (done []store.Block, fetch []fetchBlock) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	done, a.retry = a.retry, nil
@@ -121,7 +133,15 @@ func (a *archiver) add(batch []natter.Message) (done []store.Block, fetch []bloc
 	// With no other batch in flight, none can complete them.
 	for key, b := range a.ended {
 		if a.inflight <= 1 || a.batches-b >= fetchAfter {
-			fetch = append(fetch, key)
+			fb := fetchBlock{blockKey: key}
+			if ob := a.open[key]; ob != nil {
+				for i := range ob.msgs {
+					if ob.msgs[i].Seq != 0 {
+						fb.stored |= 1 << i
+					}
+				}
+			}
+			fetch = append(fetch, fb)
 			delete(a.ended, key)
 			delete(a.open, key)
 		}
@@ -165,17 +185,10 @@ func (a *archiver) failed(blocks []store.Block) {
 // fails the batch.
 func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 	done, fetch := h.arch.add(batch)
-	for _, key := range fetch {
-		msgs, _, err := h.log.After(ctx, key.conv, store.BlockFirst(key.k)-1, store.BlockSize)
-		if err != nil || len(msgs) != store.BlockSize {
-			if err != nil && !errors.Is(err, msglog.ErrTrimmed) {
-				h.lg.Warn("persist: archive block not read from the log", "conv", key.conv, "first", store.BlockFirst(key.k), "err", err)
-			} else {
-				h.lg.Info("persist: archive block no longer in the hot tier, built at its first read", "conv", key.conv, "first", store.BlockFirst(key.k))
-			}
-			continue
+	for _, fb := range fetch {
+		if b, ok := h.fetchBlock(ctx, fb); ok {
+			done = append(done, b)
 		}
-		done = append(done, store.Block{Conv: key.conv, K: key.k, Msgs: msgs})
 	}
 	if len(done) == 0 {
 		return
@@ -188,4 +201,36 @@ func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 		h.lg.Warn("persist: archive blocks not written, retried with the next batch", "n", len(done), "err", err)
 		h.arch.failed(done)
 	}
+}
+
+// fetchBlock reads a block from the log; ok is false (and it is logged) when
+// the log no longer holds it or a message of it that this process did not
+// store is not in the messages collection.
+func (h *Handler) fetchBlock(ctx context.Context, fb fetchBlock) (store.Block, bool) {
+	first := store.BlockFirst(fb.k)
+	msgs, _, err := h.log.After(ctx, fb.conv, first-1, store.BlockSize)
+	if err != nil || len(msgs) != store.BlockSize {
+		if err != nil && !errors.Is(err, msglog.ErrTrimmed) {
+			h.lg.Warn("persist: archive block not read from the log", "conv", fb.conv, "first", first, "err", err)
+		} else {
+			h.lg.Info("persist: archive block no longer in the hot tier, built at its first read", "conv", fb.conv, "first", first)
+		}
+		return store.Block{}, false
+	}
+	for i := range msgs {
+		if fb.stored&(1<<i) != 0 {
+			continue
+		}
+		m, err := h.st.GetMessage(ctx, msgs[i].ID)
+		if err != nil || m != msgs[i] {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				h.lg.Warn("persist: archive block not written: a message not checked", "conv", fb.conv, "first", first, "seq", msgs[i].Seq, "err", err)
+			} else {
+				h.lg.Info("persist: archive block not written: a message of it is not stored (dead-lettered or not yet), built at its first read once it is",
+					"conv", fb.conv, "first", first, "seq", msgs[i].Seq)
+			}
+			return store.Block{}, false
+		}
+	}
+	return store.Block{Conv: fb.conv, K: fb.k, Msgs: msgs}, true
 }

@@ -38,18 +38,20 @@ type Block struct {
 	Msgs []natter.Message
 }
 
-// blockDoc is a block as stored. Msgs holds the JSON of each message in seq
-// order, each preceded by its length (a uvarint): one opaque field, so the
-// document costs FerretDB one value to encode, store and decode instead of
-// BlockSize subdocuments of eight fields, and a page is cut from it without
-// parsing the messages (their JSON goes into the history reply as stored).
+// blockDoc is a block as stored. C holds its messages in the block codec
+// (blockcodec.go): one string, so that the document costs the store one
+// value to encode, store and decode instead of BlockSize subdocuments, and
+// a page is cut from it without decoding it into messages. Msgs is the form
+// before the codec (each message's JSON preceded by its length, a uvarint),
+// still read.
 type blockDoc struct {
 	ID   string `bson:"_id"`
 	Conv string `bson:"conv"`
 	// First is the first seq of the block.
 	First int64  `bson:"first"`
 	N     int    `bson:"n"`
-	Msgs  []byte `bson:"msgs"`
+	C     string `bson:"c,omitempty"`
+	Msgs  []byte `bson:"msgs,omitempty"`
 }
 
 // BlockOf is the block index of seq (seq >= 1).
@@ -89,11 +91,7 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 		if !validBlock(b.Conv, b.K, b.Msgs) {
 			return 0, fmt.Errorf("store: block %s: %w", blockID(b.Conv, b.K), ErrBadBlock)
 		}
-		raw, err := encodeBlock(b.Msgs)
-		if err != nil {
-			return 0, fmt.Errorf("store: encode block %s: %w", blockID(b.Conv, b.K), err)
-		}
-		docs[i] = blockDoc{ID: blockID(b.Conv, b.K), Conv: b.Conv, First: int64(BlockFirst(b.K)), N: BlockSize, Msgs: raw}
+		docs[i] = blockDoc{ID: blockID(b.Conv, b.K), Conv: b.Conv, First: int64(BlockFirst(b.K)), N: BlockSize, C: encodeBlockText(b.Msgs)}
 	}
 	res, err := s.blocks.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	n := 0
@@ -110,21 +108,8 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 	return n, fmt.Errorf("store: insert blocks: %w", err)
 }
 
-// encodeBlock is the Msgs of a blockDoc.
-func encodeBlock(msgs []natter.Message) ([]byte, error) {
-	var out []byte
-	for i := range msgs {
-		b, err := json.Marshal(&msgs[i])
-		if err != nil {
-			return nil, err
-		}
-		out = binary.AppendUvarint(out, uint64(len(b)))
-		out = append(out, b...)
-	}
-	return out, nil
-}
-
-// decodeBlock splits the Msgs of a blockDoc; it copies nothing.
+// decodeBlock splits the Msgs of a blockDoc written before the block
+// codec; it copies nothing.
 func decodeBlock(raw []byte) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, BlockSize)
 	for len(raw) > 0 {
@@ -228,7 +213,12 @@ func (s *Store) readBlock(ctx context.Context, conv string, k uint64) ([]json.Ra
 	if d.Conv != conv || d.First != int64(BlockFirst(k)) || d.N != BlockSize {
 		return nil, fmt.Errorf("store: block %s: %w", id, ErrBadBlock)
 	}
-	msgs, err := decodeBlock(d.Msgs)
+	var msgs []json.RawMessage
+	if d.C != "" || d.Msgs == nil {
+		msgs, err = decodeBlockText(conv, k, d.C)
+	} else {
+		msgs, err = decodeBlock(d.Msgs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: block %s: %w", id, err)
 	}

@@ -1,0 +1,338 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// presenceSub answers presence.sub: the users must share a conversation
+// with the session's user, and the session may watch at most
+// protocol.MaxPresenceUsers users. Nothing is watched unless all are
+// allowed.
+func (s *session) presenceSub(ctx context.Context, users []string) (any, error) {
+	p := s.e.presence
+	users = dedupe(users)
+	p.mu.Lock()
+	n := len(s.watching)
+	for _, u := range users {
+		if _, ok := s.watching[u]; !ok {
+			n++
+		}
+	}
+	p.mu.Unlock()
+	if n > protocol.MaxPresenceUsers {
+		return nil, &protocol.Error{Code: protocol.CodeTooMany, Msg: "users: watching " + strconv.Itoa(n) + " users would pass the bound of " + strconv.Itoa(protocol.MaxPresenceUsers) + " per connection: unsubscribe some first"}
+	}
+	i, err := s.e.shares(ctx, s.user, users)
+	if err != nil {
+		return nil, err
+	}
+	if i >= 0 {
+		return nil, &protocol.Error{Code: protocol.CodeForbidden, Msg: "users[" + strconv.Itoa(i) + "]: " + users[i] + " shares no conversation with you"}
+	}
+	states, err := p.watchUsers(ctx, s, users)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.PresenceResult{Users: states}, nil
+}
+
+func dedupe(users []string) []string {
+	seen := make(map[string]struct{}, len(users))
+	out := users[:0:0]
+	for _, u := range users {
+		if _, ok := seen[u]; !ok {
+			seen[u] = struct{}{}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// shares returns the index of the first of targets that shares no
+// conversation with user, or -1. Unknown users share none. It asks the
+// conversations service for user's list (cached there) and the member
+// cache for the members of user's groups, only as far as needed.
+func (e *Edge) shares(ctx context.Context, user string, targets []string) (int, error) {
+	convs, err := e.convs.List(ctx, user)
+	if err != nil {
+		return 0, err
+	}
+	ids := make(map[string]bool, len(convs))
+	for _, c := range convs {
+		ids[c.ID] = true
+	}
+	need := map[string]bool{}
+	for _, t := range targets {
+		if t != user && !ids[natter.DirectID(user, t)] {
+			need[t] = true
+		}
+	}
+	for _, c := range convs {
+		if len(need) == 0 {
+			break
+		}
+		if strings.HasPrefix(c.ID, "d_") {
+			continue
+		}
+		members, err := e.members.Members(ctx, c.ID)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range members {
+			delete(need, m)
+		}
+	}
+	for i, t := range targets {
+		if need[t] {
+			return i, nil
+		}
+	}
+	return -1, nil
+}
+
+// watchUsers makes s watch users and returns their states.
+func (p *presence) watchUsers(ctx context.Context, s *session, users []string) ([]protocol.PresenceState, error) {
+	var fresh, all []*watch
+	p.mu.Lock()
+	for _, u := range users {
+		w := p.watched[u]
+		if w == nil {
+			sub, err := p.nc.ChanSubscribe(subjects.Presence(u), p.ch)
+			if err != nil {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.Presence(u), err)
+			}
+			w = &watch{user: u, sub: sub, sessions: map[*session]struct{}{}, edges: map[string]struct{}{}, ready: make(chan struct{})}
+			p.watched[u] = w
+			fresh = append(fresh, w)
+		}
+		w.sessions[s] = struct{}{}
+		if s.watching == nil {
+			s.watching = map[string]struct{}{}
+		}
+		s.watching[u] = struct{}{}
+		all = append(all, w)
+	}
+	p.mu.Unlock()
+	if len(fresh) > 0 {
+		err := p.nc.FlushTimeout(5 * time.Second)
+		if err == nil {
+			err = p.load(ctx, fresh)
+		}
+		if err != nil {
+			p.markLoaded(fresh) // with what it has; the events go on
+			p.unwatch(s, users)
+			return nil, err
+		}
+	}
+	for _, w := range all {
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			p.unwatch(s, users)
+			return nil, ctx.Err()
+		}
+	}
+	out := make([]protocol.PresenceState, len(all))
+	p.mu.Lock()
+	for i, w := range all {
+		out[i] = w.state()
+	}
+	p.mu.Unlock()
+	return out, nil
+}
+
+// unwatch stops s watching users; an edge's subscription to a user goes
+// with the last session watching it.
+func (p *presence) unwatch(s *session, users []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, u := range users {
+		if _, ok := s.watching[u]; !ok {
+			continue
+		}
+		delete(s.watching, u)
+		w := p.watched[u]
+		if w == nil {
+			continue
+		}
+		delete(w.sessions, s)
+		if len(w.sessions) == 0 {
+			_ = w.sub.Unsubscribe()
+			delete(p.watched, u)
+		}
+	}
+}
+
+// unwatchAll stops s watching anybody (the session ended). Safe on nil.
+func (p *presence) unwatchAll(s *session) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	users := make([]string, 0, len(s.watching))
+	for u := range s.watching {
+		users = append(users, u)
+	}
+	p.mu.Unlock()
+	p.unwatch(s, users)
+}
+
+// markLoaded applies the events that came while ws loaded and makes ws
+// ready.
+func (p *presence) markLoaded(ws []*watch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range ws {
+		if w.loaded {
+			continue
+		}
+		for _, ev := range w.pending {
+			p.apply(w, ev)
+		}
+		w.pending = nil
+		w.loaded = true
+		w.online = w.state().Online
+		close(w.ready)
+	}
+}
+
+// load reads the presence state of ws from the bucket: one batched direct
+// get (multi_last) per presenceReadChunk users.
+func (p *presence) load(ctx context.Context, ws []*watch) error {
+	byUser := make(map[string]*watch, len(ws))
+	for _, w := range ws {
+		byUser[w.user] = w
+	}
+	type kvState struct {
+		edges    []string
+		lastSeen int64
+		hidden   bool
+	}
+	got := map[string]*kvState{}
+	for i := 0; i < len(ws); i += presenceReadChunk {
+		part := ws[i:min(i+presenceReadChunk, len(ws))]
+		filters := make([]string, 0, 3*len(part))
+		for _, w := range part {
+			filters = append(filters,
+				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKeys(w.user)),
+				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceSeenKey(w.user)),
+				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey(w.user)))
+		}
+		err := p.multiLast(ctx, filters, func(m *nats.Msg) {
+			if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
+				return // deleted, purged or expired
+			}
+			key := strings.TrimPrefix(m.Header.Get(jetstream.SubjectHeader), "$KV."+subjects.BucketPresence+".")
+			kind, rest, _ := strings.Cut(key, ".")
+			user, edge, _ := strings.Cut(rest, ".")
+			if byUser[user] == nil {
+				return
+			}
+			st := got[user]
+			if st == nil {
+				st = &kvState{}
+				got[user] = st
+			}
+			switch kind {
+			case "on":
+				st.edges = append(st.edges, edge)
+			case "seen":
+				st.lastSeen, _ = strconv.ParseInt(string(m.Data), 10, 64)
+			case "hide":
+				st.hidden = string(m.Data) == "1"
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("edge: presence read: %w", err)
+		}
+	}
+	p.mu.Lock()
+	for user, st := range got {
+		w := byUser[user]
+		for _, edge := range st.edges {
+			if p.touch(edge, false) {
+				w.edges[edge] = struct{}{}
+			}
+		}
+		w.lastSeen = max(w.lastSeen, st.lastSeen)
+		w.hidden = st.hidden
+	}
+	p.mu.Unlock()
+	p.markLoaded(ws)
+	return nil
+}
+
+// errDirectGet is a direct get answered with an error status.
+var errDirectGet = errors.New("direct get failed")
+
+// multiLast sends one batched direct get for the last entry of every
+// subject filters match and hands each to fn.
+func (p *presence) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	body, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+	}{filters})
+	if err != nil {
+		return err
+	}
+	inbox := p.nc.NewInbox()
+	sub, err := p.nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := p.nc.PublishRequest(p.directGet, inbox, body); err != nil {
+		return err
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "204", "404": // end of batch; nothing matched
+				return nil
+			default:
+				return fmt.Errorf("%w: %s %s", errDirectGet, status, m.Header.Get("Description"))
+			}
+		}
+		fn(m)
+	}
+}
+
+// presenceSet answers presence.set: it stores the user's hidden setting
+// and tells the watching edges.
+func (e *Edge) presenceSet(ctx context.Context, user string, hidden bool) (any, error) {
+	m := &nats.Msg{Subject: subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey(user)), Data: []byte("1"), Header: nats.Header{}}
+	if !hidden {
+		m.Data = nil
+		m.Header.Set("KV-Operation", "DEL")
+	}
+	if _, err := e.js.PublishMsg(ctx, m); err != nil {
+		return nil, err
+	}
+	data, _ := json.Marshal(presenceEvent{Hidden: &hidden})
+	if err := e.presence.nc.Publish(subjects.Presence(user), data); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
