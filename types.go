@@ -73,6 +73,9 @@ type Conversation struct {
 	CreatedBy string   `json:"created_by" bson:"created_by"`
 	CreatedAt int64    `json:"created_at" bson:"created_at"`
 	Members   []string `json:"members,omitempty" bson:"members"`
+	// MemberCount is the number of members, filled in by readers; not
+	// stored.
+	MemberCount int `json:"member_count,omitempty" bson:"-"`
 	// Rev counts the member changes that published an event (it names
 	// them: see docs/events.md); stored, never in JSON.
 	Rev int64 `json:"-" bson:"rev,omitempty"`

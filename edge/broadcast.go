@@ -1,7 +1,10 @@
 package edge
 
 import (
+	"context"
+	"errors"
 	"hash/maphash"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -36,6 +39,15 @@ func (h *hub) dispatchBroadcasts(ch chan *nats.Msg) {
 // costs a map lookup. The push frames are made once, and only when some
 // member is here.
 func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
+	if conv, entries, err := delivery.SplitConv(m); conv != "" || err != nil {
+		if err == nil {
+			err = h.broadcastConv(conv, entries, b)
+		}
+		if err != nil {
+			h.m.badDeliveries.Inc()
+		}
+		return
+	}
 	members, entries, err := delivery.SplitMembers(m)
 	if err != nil {
 		// At most once: the clients' seq gaps and syncs repair it.
@@ -46,6 +58,13 @@ func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
 		i := maphash.Bytes(h.seed, id) % hubShards // = h.shard(string(id))
 		b.byShard[i] = append(b.byShard[i], id)
 	}
+	h.collect(b)
+	h.push(entries, b)
+}
+
+// collect moves the sessions of the users listed in b.byShard to
+// b.targets, taking each shard's lock once.
+func (h *hub) collect(b *broadcaster) {
 	for i := range b.byShard {
 		ids := b.byShard[i]
 		if len(ids) == 0 {
@@ -62,11 +81,15 @@ func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
 		clear(ids) // they point into the message's data
 		b.byShard[i] = ids[:0]
 	}
+}
+
+// push queues the entries on b.targets, then empties it. It runs outside
+// the shard locks: a full queue closes its session, which takes the lock
+// to remove it. The push frames are made only when some target is here.
+func (h *hub) push(entries [][]byte, b *broadcaster) {
 	if len(b.targets) == 0 {
 		return
 	}
-	// Outside the shard locks: a full queue closes its session, which
-	// takes the lock to remove it.
 	frames := pushFrames(entries)
 	for _, s := range b.targets {
 		if s.enqueueAll(frames) {
@@ -75,4 +98,46 @@ func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
 	}
 	clear(b.targets)
 	b.targets = b.targets[:0]
+}
+
+// broadcastLoad bounds the member lookup of one broadcast addressed by
+// conversation (a miss loads the list from the conversations service).
+const broadcastLoad = 5 * time.Second
+
+// broadcastConv queues the entries of a broadcast addressed by conversation
+// (a group too large to list in every message) on every session here of its
+// members. The members come from the edge's member cache; it walks the
+// smaller of the member list and the users connected here, so a message
+// into a group of 100,000 with a few members online here costs as many map
+// lookups as there are users here.
+func (h *hub) broadcastConv(conv string, entries [][]byte, b *broadcaster) error {
+	if h.members == nil {
+		return errors.New("edge: no member cache")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), broadcastLoad)
+	set, err := h.members.Set(ctx, conv)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if int64(set.Len()) <= h.users.Load() {
+		for _, id := range set.All() {
+			i := maphash.String(h.seed, id) % hubShards
+			b.byShard[i] = append(b.byShard[i], []byte(id))
+		}
+		h.collect(b)
+	} else {
+		for i := range h.shards {
+			sh := &h.shards[i]
+			sh.mu.Lock()
+			for user, e := range sh.users {
+				if set.Has(user) {
+					b.targets = append(b.targets, e.sessions...)
+				}
+			}
+			sh.mu.Unlock()
+		}
+	}
+	h.push(entries, b)
+	return nil
 }

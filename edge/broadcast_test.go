@@ -19,7 +19,7 @@ import (
 // broadcastRig is a test hub edge on a real NATS server with sockets of
 // users u0..u<n-1> (u0 with two) and a worker-side connection to publish.
 type broadcastRig struct {
-	t       *testing.T
+	t       testing.TB
 	e       *Edge
 	pub     *nats.Conn
 	clients map[string][]*websocket.Conn

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if dnc == nil {
 		dnc = d.NC
 	}
-	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since); err != nil {
+	if e.hub, err = newHub(dnc, e.m, cfg.PingInterval, e.since, d.Members); err != nil {
 		return nil, err
 	}
 	if e.convPush, err = e.startConvPushes(d.NC); err != nil {

@@ -6,11 +6,13 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -50,6 +52,10 @@ type hub struct {
 	// gone (nil: nobody).
 	presence *presence
 	done     chan struct{}
+	// members answers the broadcasts addressed by conversation (nil: they
+	// are dropped); users counts the users with a session here.
+	members *convapi.MemberCache
+	users   atomic.Int64
 }
 
 type hubShard struct {
@@ -69,8 +75,8 @@ type userEntry struct {
 // broadcasts. The broadcast subscription is in place at the server when
 // newHub returns, before any session can be added: a session never misses
 // a broadcast its user's own subscription would have caught.
-func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64) (*hub, error) {
-	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, since: since, done: make(chan struct{}),
+func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64, members *convapi.MemberCache) (*hub, error) {
+	h := &hub{nc: nc, seed: maphash.MakeSeed(), m: m, since: since, done: make(chan struct{}), members: members,
 		bch: make(chan *nats.Msg, broadcastBuffer)}
 	for i := range h.shards {
 		h.shards[i].users = make(map[string]*userEntry)
@@ -242,6 +248,7 @@ func (h *hub) add(s *session) error {
 	}
 	e.sub = sub
 	sh.users[user] = e
+	h.users.Add(1)
 	sh.mu.Unlock()
 	if err := h.nc.FlushTimeout(5 * time.Second); err != nil {
 		h.remove(s)
@@ -269,6 +276,7 @@ func (h *hub) remove(s *session) {
 	if len(e.sessions) == 0 {
 		_ = e.sub.Unsubscribe()
 		delete(sh.users, s.user)
+		h.users.Add(-1)
 		h.presence.changed(s.user)
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 // testEdge is an edge with what sessions and the hub use (no mesh
 // dependencies: the only request these tests make is ping).
-func testEdge(t *testing.T, cfg Config) *Edge {
+func testEdge(t testing.TB, cfg Config) *Edge {
 	t.Helper()
 	cfg = cfg.WithDefaults()
 	return &Edge{cfg: cfg, log: cfg.Logger, m: newMetrics(nil), epoch: time.Now(), upgrader: newUpgrader(cfg)}
@@ -31,7 +31,7 @@ func testEdge(t *testing.T, cfg Config) *Edge {
 
 // dialSession connects a real WebSocket client to a session over
 // 127.0.0.1, upgraded the way the edge upgrades (hijacked socket).
-func dialSession(t *testing.T, e *Edge, user string) (*session, *websocket.Conn) {
+func dialSession(t testing.TB, e *Edge, user string) (*session, *websocket.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,7 +79,7 @@ func dialSession(t *testing.T, e *Edge, user string) (*session, *websocket.Conn)
 
 // testNATS starts an embedded NATS server (JetStream on, store under the
 // test's temp dir) and connects to it; both end with the test.
-func testNATS(t *testing.T) (*natsembed.Server, *nats.Conn) {
+func testNATS(t testing.TB) (*natsembed.Server, *nats.Conn) {
 	t.Helper()
 	srv := testenv.StartNATS(t)
 	return srv, testenv.Connect(t, srv.ClientURL())
@@ -99,7 +99,7 @@ func testHubEdgeConfig(t *testing.T, cfg Config) (*Edge, *natsembed.Server) {
 	srv, nc := testNATS(t)
 	e := testEdge(t, cfg)
 	var err error
-	if e.hub, err = newHub(nc, e.m, cfg.PingInterval, e.since); err != nil {
+	if e.hub, err = newHub(nc, e.m, cfg.PingInterval, e.since, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.hub.stop)

@@ -40,7 +40,12 @@ const (
 	// MaxHistoryLimit is the largest limit history accepts.
 	MaxHistoryLimit = 500
 	// ListPageSize is the most conversations one list reply carries.
-	ListPageSize = 200
+	ListPageSize = 100
+	// MaxInlineMembers is the largest group whose members get and list
+	// carry; a larger one comes with member_count only (page through its
+	// members with members.list). Direct conversations always carry their
+	// two.
+	MaxInlineMembers = 100
 	// MaxMembersPage is the most members one members or members.list reply
 	// carries (fewer when the server's max payload is small).
 	MaxMembersPage = 10_000
@@ -75,7 +80,8 @@ type ListRequest struct {
 
 // ListReply is the reply of list.
 type ListReply struct {
-	// Convs are sorted by id and carry no members.
+	// Convs are sorted by id, each with member_count, and with members for
+	// a direct conversation and a group of at most MaxInlineMembers.
 	Convs []natter.Conversation `json:"convs"`
 	// Next is set when there are more: send it as After.
 	Next string `json:"next,omitempty"`

@@ -131,6 +131,29 @@ func (m *MemberCache) IsMember(ctx context.Context, conv, user string) (bool, er
 	return ok, nil
 }
 
+// MemberSet is the members of one conversation as a [MemberCache] holds
+// them; it does not change (a change makes a new one).
+type MemberSet struct{ e *memberEntry }
+
+// Len returns the number of members.
+func (s MemberSet) Len() int { return len(s.e.members) }
+
+// Has reports whether user is a member.
+func (s MemberSet) Has(user string) bool { _, ok := s.e.set[user]; return ok }
+
+// All returns the members, sorted. The slice is shared: do not modify it.
+func (s MemberSet) All() []string { return s.e.members }
+
+// Set returns the members of conv as a set (empty for an unknown
+// conversation), from the cache or loaded as [MemberCache.Members] does.
+func (m *MemberCache) Set(ctx context.Context, conv string) (MemberSet, error) {
+	e, err := m.get(ctx, conv)
+	if err != nil {
+		return MemberSet{}, err
+	}
+	return MemberSet{e}, nil
+}
+
 // Stats returns the counters.
 func (m *MemberCache) Stats() CacheStats {
 	m.c.Mu.Lock()

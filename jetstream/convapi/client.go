@@ -66,14 +66,17 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (natter.Conversa
 	return conv, err
 }
 
-// Get returns conversation conv, without members, if user is a member.
+// Get returns conversation conv, if user is a member, with its member count
+// and, for a direct conversation or a group of at most MaxInlineMembers, its
+// members.
 func (c *Client) Get(ctx context.Context, user, conv string) (natter.Conversation, error) {
 	var out natter.Conversation
 	err := c.call(ctx, OpGet, ConvRequest{User: user, Conv: conv}, &out)
 	return out, err
 }
 
-// List returns the conversations of user, without members, sorted by id.
+// List returns the conversations of user, sorted by id, with members as Get
+// has them.
 // It follows the pages of the list op.
 func (c *Client) List(ctx context.Context, user string) ([]natter.Conversation, error) {
 	all := []natter.Conversation{}

@@ -13,7 +13,7 @@
 //
 //	op              request                                   reply
 //	create          {user, kind, with?, name?, members?}      natter.Conversation (with members)
-//	get             {user, conv}                              natter.Conversation (no members)
+//	get             {user, conv}                              natter.Conversation (members if <= MaxInlineMembers)
 //	list            {user, after?}                            {convs, next?}
 //	members.add     {user, conv, users}                       {}
 //	members.remove  {user, conv, users}                       {}
@@ -33,12 +33,14 @@
 //	message                 {conv, id}                        natter.Message    (internal, archived)
 //
 // list, members.list and members are paged so that a reply always fits the
-// server's max payload (a 50,000-member group of 64-character ids is 3 MB):
+// server's max payload (a 100,000-member group of 64-character ids is 6 MB):
 // a reply with "next" has more, asked for with "after": next. Members come
 // sorted, conversations sorted by id. [Client] follows the pages for you.
 //
-// get has no member count: it answers from two _id lookups and never loads
-// the member list, which can be 50,000 long. Use members.list for that.
+// get and list carry each conversation's member_count, and its members for
+// a direct conversation or a group of at most MaxInlineMembers: a few _id
+// lookups each, never the member list of a large group (up to 100,000
+// long). Use members.list for that.
 //
 // After every write to a member set (create included) the service publishes
 // a core-NATS message on subjects.MembersChanged(conv) whose body names the

@@ -89,3 +89,28 @@ func TestSplitMalformed(t *testing.T) {
 		t.Fatalf("Split = %q, %v", parts, err)
 	}
 }
+
+func TestPackConv(t *testing.T) {
+	entries := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	for _, maxBytes := range []int{1, 6, 100} {
+		var got [][]byte
+		for _, p := range delivery.PackConv("g_1", entries, maxBytes) {
+			conv, es, err := delivery.SplitConv(p.Msg("im.dlv.grp.all"))
+			if err != nil || conv != "g_1" {
+				t.Fatalf("max %d: conv %q, %v", maxBytes, conv, err)
+			}
+			got = append(got, es...)
+		}
+		if len(got) != 3 || string(got[2]) != "three" {
+			t.Fatalf("max %d: entries %q", maxBytes, got)
+		}
+	}
+	bad := delivery.PackConv("g.1", entries, 100)[0].Msg("x")
+	if _, _, err := delivery.SplitConv(bad); err == nil {
+		t.Fatal("invalid conversation id accepted")
+	}
+	listed := delivery.PackMembers([]string{"a"}, entries, 100)[0].Msg("x")
+	if conv, _, err := delivery.SplitConv(listed); conv != "" || err != nil {
+		t.Fatalf("listed broadcast: conv %q, %v", conv, err)
+	}
+}

@@ -8,22 +8,22 @@ import (
 	"github.com/natter-im/natter/workers/events"
 )
 
+// DefaultMaxGroupSize is the group size limit when Config.MaxGroupSize is
+// zero.
+const DefaultMaxGroupSize = 100_000
+
 // Config of the service ([Start]).
 type Config struct {
 	// Version is the service version in micro's discovery (SemVer).
 	// Empty means "0.0.0-dev".
 	Version string
-	// MaxGroupSize is the most members a group may have. Zero means 50,000.
-	// It is checked before the write, so concurrent members.add requests
-	// can together overshoot it by up to their sizes.
+	// MaxGroupSize is the most members a group may have (DefaultMaxGroupSize
+	// when zero). It is checked under the group's lock, so concurrent
+	// members.add requests cannot overshoot it.
 	MaxGroupSize int
 	// MaxUsersPerRequest is the most users one create or members.add /
-	// members.remove may name (the store writes each user's list one by
-	// one, so this bounds the time of one request). Zero means 1,000.
-	//
-	// On the embedded FerretDB each of those writes scans the users
-	// collection: 1,000 new members took ~3 s with 1,000 users stored and
-	// ~25 s with 9,000 (measured). There, lower it or raise StoreTimeout.
+	// members.remove may name (the store writes each user's membership and
+	// list, so this bounds the time of one request). Zero means 1,000.
 	MaxUsersPerRequest int
 	// StoreTimeout bounds the store work of one request. Zero means 4s,
 	// less than the client's default timeout, so that a caller gets
@@ -67,7 +67,7 @@ func (c Config) withDefaults() Config {
 		c.Version = "0.0.0-dev"
 	}
 	if c.MaxGroupSize <= 0 {
-		c.MaxGroupSize = 50_000
+		c.MaxGroupSize = DefaultMaxGroupSize
 	}
 	if c.MaxUsersPerRequest <= 0 {
 		c.MaxUsersPerRequest = 1_000

@@ -8,8 +8,9 @@
 // # List cache
 //
 // Every instance caches users' conversation lists (Config.ListCacheSize,
-// Config.ListCacheTTL): a reconnecting client's sync asks for its list, and
-// get, read and history check membership in it. A notice drops the named
+// Config.ListCacheTTL): a reconnecting client's sync asks for its list.
+// Membership checks (get, read, history, member changes) read the
+// membership document instead: one _id lookup. A notice drops the named
 // users' lists on every instance, a reconnect or a dropped notice drops
 // them all, and a notice with no body (an older instance) drops them all
 // too. The instance that makes a change drops the lists before it replies,
@@ -30,7 +31,16 @@
 //
 // Every field is validated before anything is written, so a bad request
 // stores nothing. A valid change that fails half way (the store writes the
-// conversation, then each user's list) still publishes its notice, and
-// sending the same request again completes it: members.add and
-// members.remove rewrite every named user, members or not.
+// memberships, the member chunks, the users' lists, then the group's head)
+// still publishes its notice, and sending the same request again completes
+// it: a membership written by a change that did not finish is completed by
+// the next change naming that user (see workers/store members.go).
+//
+// # Replicas
+//
+// Any number of instances may run on one store, embedded FerretDB
+// included: the member changes of one group are serialised by a lease lock
+// in the store (a unique-_id insert), not by the instance, so concurrent
+// creates and changes of different conversations run in parallel on every
+// instance.
 package convsvc

@@ -41,23 +41,26 @@ func (s *service) createdOutbox(c natter.Conversation) ([]store.Pending, error) 
 	return []store.Pending{{Event: ev, At: time.Now().UnixMilli()}}, nil
 }
 
-// memberChange returns the store change of users joining or leaving
-// conversation c (as read): with events configured and users not empty, a
-// change conditional on c.Rev whose event (made by mk) is named by the next
-// rev, "join:<conv>:<rev>" or "leave:<conv>:<rev>". Otherwise an
-// unconditional change without events.
-func (s *service) memberChange(c natter.Conversation, actor string, users []string,
+// memberEvent returns the store's maker of the event of a member change of
+// conv by actor (mk: member_joined or member_left), named by the change's
+// rev: "join:<conv>:<rev>" or "leave:<conv>:<rev>", and the events it made,
+// for [service.flush] after the change. Nil without events.
+func (s *service) memberEvent(conv, actor string,
 	mk func(conv, actor, version string, users []string, ts int64) (natter.Event, error),
-) (store.Change, error) {
-	if s.cfg.Events == nil || len(users) == 0 {
-		return store.Change{}, nil
+) (store.EventFunc, *[]store.Pending) {
+	made := new([]store.Pending)
+	if s.cfg.Events == nil {
+		return nil, made
 	}
-	now := time.Now().UnixMilli()
-	ev, err := mk(c.ID, actor, strconv.FormatInt(c.Rev+1, 10), users, now)
-	if err != nil {
-		return store.Change{}, err
-	}
-	return store.Change{Rev: c.Rev, Outbox: []store.Pending{{Event: ev, At: now}}}, nil
+	return func(rev int64, users []string) (store.Pending, error) {
+		now := time.Now().UnixMilli()
+		ev, err := mk(conv, actor, strconv.FormatInt(rev, 10), users, now)
+		p := store.Pending{Event: ev, At: now}
+		if err == nil {
+			*made = append(*made, p)
+		}
+		return p, err
+	}, made
 }
 
 // flush publishes the pending events of conv just written and pulls each
@@ -72,20 +75,4 @@ func (s *service) flush(ctx context.Context, conv string, outbox []store.Pending
 			s.log.Warn("published event not pulled from the outbox", "conv", conv, "id", p.ID, "err", err)
 		}
 	}
-}
-
-// diff splits users into those in members and those not.
-func diff(members, users []string) (in, out []string) {
-	set := make(map[string]struct{}, len(members))
-	for _, m := range members {
-		set[m] = struct{}{}
-	}
-	for _, u := range users {
-		if _, ok := set[u]; ok {
-			in = append(in, u)
-		} else {
-			out = append(out, u)
-		}
-	}
-	return in, out
 }

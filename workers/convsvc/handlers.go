@@ -87,11 +87,13 @@ func (s *service) store(ctx context.Context, c natter.Conversation) (any, error)
 	s.notify(c.ID, c.Members)
 	switch {
 	case errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect:
+		have.MemberCount = len(have.Members)
 		return have, nil // idempotent: the pair's one direct conversation
 	case err != nil:
 		return nil, err
 	}
 	s.flush(ctx, have.ID, outbox)
+	have.MemberCount = len(have.Members)
 	return s.fitMembers(have), nil
 }
 
@@ -132,14 +134,13 @@ func (s *service) get(ctx context.Context, in *convapi.ConvRequest) (any, error)
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
-	c, err := s.st.GetConversation(ctx, in.Conv, false)
+	c, err := s.st.ConversationSummary(ctx, in.Conv, convapi.MaxInlineMembers)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNotMember
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.Members = nil
 	return c, nil
 }
 
@@ -157,20 +158,28 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 		return nil, err
 	}
 	page, next := pageAfter(ids, in.After, convapi.ListPageSize)
+	convs := make([]natter.Conversation, len(page))
+	found := make([]bool, len(page))
+	err = forEach(len(page), func(i int) error {
+		c, err := s.summary(ctx, page[i])
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // listed but gone: nothing to show
+		}
+		convs[i], found[i] = c, err == nil
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := convapi.ListReply{Convs: make([]natter.Conversation, 0, len(page)), Next: next}
 	budget := int(s.nc.MaxPayload()) - 1024
-	for i, id := range page {
-		c, err := s.st.GetConversation(ctx, id, false)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // listed but gone: nothing to show
+	for i, c := range convs {
+		if !found[i] {
+			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		c.Members = nil
 		b, err := json.Marshal(c)
 		if err != nil {
-			return nil, fmt.Errorf("encode conversation %s: %w", id, err)
+			return nil, fmt.Errorf("encode conversation %s: %w", c.ID, err)
 		}
 		if budget -= len(b) + 1; budget < 0 && i > 0 {
 			out.Next = page[i-1] // the rest comes in the next page
@@ -179,6 +188,27 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 		out.Convs = append(out.Convs, c)
 	}
 	return out, nil
+}
+
+// forEach runs fn(i) for i in [0, n) on up to 8 goroutines and returns the
+// first error.
+func forEach(n int, fn func(i int) error) error {
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- fn(i)
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // pageAfter returns up to n of the sorted ids that come after after, and

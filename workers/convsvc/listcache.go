@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -98,7 +100,14 @@ type listCache struct {
 	stop    chan struct{}
 	done    chan struct{}
 
-	c lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
+	// convs holds conversation summaries (natter.Conversation with
+	// member_count, and members up to MaxInlineMembers) by conversation id,
+	// for the pages of list, and members the member lists of recently
+	// paged groups; a notice on the conversation's subject drops its
+	// entries.
+	convs   convCache[natter.Conversation]
+	members convCache[[]string] // sorted member lists, for members and members.list
+	c       lru.Cache[[]string] // by user; what follows is guarded by c.c.mu
 	// dropped and reconnects are the subscription's dropped count and the
 	// connection's reconnect count already flushed for.
 	dropped                int
@@ -126,6 +135,8 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		c:       lru.New[[]string](ttl, max),
+		convs:   convCache[natter.Conversation]{c: lru.New[natter.Conversation](ttl, max)},
+		members: convCache[[]string]{c: lru.New[[]string](ttl, memberListsCached)},
 	}
 	sub, err := nc.ChanSubscribe(subjects.MembersChangedAll, c.notices)
 	if err != nil {
@@ -181,6 +192,71 @@ func (c *listCache) fill(user string, call *lru.Call[[]string]) {
 	c.c.Finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
 }
 
+// memberListsCached is how many groups' member lists an instance keeps (a
+// list of 100,000 ids is a few MB).
+const memberListsCached = 64
+
+// convCache is a cache by conversation that the list cache's notices keep
+// (a notice on a conversation's subject drops its entry, a flush all). Its
+// Mu is taken after the list cache's, never before.
+type convCache[V any] struct {
+	c    lru.Cache[V]
+	load func(ctx context.Context, conv string) (V, error)
+}
+
+// summary returns the summary of conv, from the cache or loaded.
+func (c *listCache) summary(ctx context.Context, conv string) (natter.Conversation, error) {
+	return lookupConv(ctx, c, &c.convs, conv)
+}
+
+// memberList returns the members of conv, sorted, from the cache or
+// loaded. The slice is shared: do not modify it.
+func (c *listCache) memberList(ctx context.Context, conv string) ([]string, error) {
+	return lookupConv(ctx, c, &c.members, conv)
+}
+
+func lookupConv[V any](ctx context.Context, c *listCache, cc *convCache[V], conv string) (V, error) {
+	c.c.Mu.Lock()
+	c.applyLocked()
+	cc.c.Mu.Lock()
+	v, call := cc.c.LookupLocked(conv, func(call *lru.Call[V]) { fillConv(c, cc, conv, call) })
+	cc.c.Mu.Unlock()
+	c.c.Mu.Unlock()
+	if call == nil {
+		return v, nil
+	}
+	return call.Wait(ctx, "convsvc: conversation "+conv)
+}
+
+// fillConv loads conv's entry. The notices received during the load are
+// applied before it is kept: one for conv makes it stale.
+func fillConv[V any](c *listCache, cc *convCache[V], conv string, call *lru.Call[V]) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	v, err := cc.load(ctx, conv)
+	cancel()
+	c.c.Mu.Lock()
+	c.applyLocked()
+	c.c.Mu.Unlock()
+	cc.c.Finish(conv, call, v, err, nil)
+}
+
+// dropConvLocked drops what is cached of conv; c.c.Mu is held.
+func (c *listCache) dropConvLocked(conv string) {
+	c.convs.c.Mu.Lock()
+	c.convs.c.DropLocked(conv)
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.DropLocked(conv)
+	c.members.c.Mu.Unlock()
+}
+
+// invalidateConv drops what is cached of conv.
+func (c *listCache) invalidateConv(conv string) {
+	c.c.Mu.Lock()
+	defer c.c.Mu.Unlock()
+	c.dropConvLocked(conv)
+}
+
 // invalidate drops the lists of users, and makes loads in flight for them
 // not kept (their callers still get the result; later callers load again).
 func (c *listCache) invalidate(users []string) {
@@ -199,6 +275,12 @@ func (c *listCache) invalidateLocked(users []string) {
 // flushLocked drops every list and makes every load in flight not kept.
 func (c *listCache) flushLocked() {
 	c.c.FlushLocked()
+	c.convs.c.Mu.Lock()
+	c.convs.c.FlushLocked()
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.FlushLocked()
+	c.members.c.Mu.Unlock()
 	c.flushes++
 }
 
@@ -213,6 +295,9 @@ func (c *listCache) applyLocked() {
 	for {
 		select {
 		case msg := <-c.notices:
+			if conv := convapi.ChangedConv(msg.Subject); conv != "" {
+				c.dropConvLocked(conv)
+			}
 			var n membersNotice
 			if len(msg.Data) == 0 || json.Unmarshal(msg.Data, &n) != nil || n.Users == nil {
 				c.flushLocked()
@@ -242,6 +327,12 @@ func (c *listCache) Stats() ListCacheStats {
 func (c *listCache) Close() error {
 	c.c.Mu.Lock()
 	open := c.c.CloseLocked()
+	c.convs.c.Mu.Lock()
+	c.convs.c.CloseLocked()
+	c.convs.c.Mu.Unlock()
+	c.members.c.Mu.Lock()
+	c.members.c.CloseLocked()
+	c.members.c.Mu.Unlock()
 	c.c.Mu.Unlock()
 	if !open {
 		return nil

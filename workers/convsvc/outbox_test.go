@@ -3,13 +3,13 @@ package convsvc_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/bson"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/testenv"
@@ -41,14 +41,16 @@ func newEventsEnv(t *testing.T) (*env, jetstream.JetStream) {
 // outbox reads conversation conv's outbox straight from the store.
 func outbox(t testing.TB, e *env, conv string) []store.Pending {
 	t.Helper()
-	var doc struct {
-		Outbox []store.Pending `bson:"outbox"`
-	}
-	err := e.st.DB().Collection(store.CollConversations).FindOne(ctxT(t), bson.D{{Key: "_id", Value: conv}}).Decode(&doc)
+	boxes, err := e.st.Outboxes(ctxT(t), math.MaxInt64, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return doc.Outbox
+	for _, b := range boxes {
+		if b.Conv == conv {
+			return b.Pending
+		}
+	}
+	return nil
 }
 
 // streamEvents returns the events of conv on EVENTS by subject.

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -32,14 +33,11 @@ type service struct {
 	inflight sync.WaitGroup // requests being worked on, waited for by Stop
 	// MongoDB applies a single-document update atomically, but FerretDB v1
 	// reads, changes and rewrites the document, so two concurrent updates
-	// of one document can lose one of them. Within this instance:
-	// membership changes (which update a conversation and its users'
-	// lists, shared across conversations) run one at a time under
-	// memberWrites, read cursors per conversation stripe under writes.
-	// Reads stay concurrent.
-	memberWrites sync.Mutex
-	writes       [64]sync.Mutex
-	seed         maphash.Seed
+	// of one document can lose one of them. Membership changes are safe
+	// across replicas by the store's lease locks (store/locks.go); read
+	// cursors run per conversation stripe under writes within an instance.
+	writes [64]sync.Mutex
+	seed   maphash.Seed
 	// lists caches users' conversation lists (nil: cfg.ListCacheSize < 0).
 	lists *listCache
 }
@@ -48,8 +46,7 @@ type service struct {
 // on nc, one endpoint per op, all in cfg.QueueGroup so that replicas share
 // the requests. Stop the returned service before draining nc.
 //
-// Requests are worked on concurrently, up to cfg.Concurrency per instance,
-// the ones that change documents one at a time
+// Requests are worked on concurrently, up to cfg.Concurrency per instance
 // (a sync asks for the user's conversation list on every reconnect, so one
 // request at a time per endpoint would queue a reconnecting crowd); micro's
 // per-endpoint stats then count requests but not their errors or
@@ -75,6 +72,10 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		if err != nil {
 			return nil, err
 		}
+		lists.convs.load = func(ctx context.Context, conv string) (natter.Conversation, error) {
+			return st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
+		}
+		lists.members.load = s.storeMembers
 		s.lists = lists
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -105,18 +106,18 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		op string
 		h  micro.Handler
 	}{
-		{convapi.OpCreate, handle(s, convapi.OpCreate, exclusive(s, s.create))},
+		{convapi.OpCreate, handle(s, convapi.OpCreate, s.create)},
 		{convapi.OpGet, handle(s, convapi.OpGet, s.get)},
 		{convapi.OpList, handle(s, convapi.OpList, s.list)},
-		{convapi.OpMembersAdd, handle(s, convapi.OpMembersAdd, exclusive(s, s.membersAdd))},
-		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, exclusive(s, s.membersRemove))},
+		{convapi.OpMembersAdd, handle(s, convapi.OpMembersAdd, s.membersAdd)},
+		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, s.membersRemove)},
 		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
-		{convapi.OpServiceCreate, handle(s, convapi.OpServiceCreate, exclusive(s, s.serviceCreate))},
-		{convapi.OpServiceMembersAdd, handle(s, convapi.OpServiceMembersAdd, exclusive(s, s.serviceMembersAdd))},
-		{convapi.OpServiceMembersRemove, handle(s, convapi.OpServiceMembersRemove, exclusive(s, s.serviceMembersRemove))},
+		{convapi.OpServiceCreate, handle(s, convapi.OpServiceCreate, s.serviceCreate)},
+		{convapi.OpServiceMembersAdd, handle(s, convapi.OpServiceMembersAdd, s.serviceMembersAdd)},
+		{convapi.OpServiceMembersRemove, handle(s, convapi.OpServiceMembersRemove, s.serviceMembersRemove)},
 		{convapi.OpMessages, handle(s, convapi.OpMessages, s.messages)},
 		{convapi.OpMessage, handle(s, convapi.OpMessage, s.message)},
 	}
@@ -223,16 +224,6 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 	})
 }
 
-// exclusive runs fn under the instance's membership write lock (see
-// service.memberWrites).
-func exclusive[T any](s *service, fn func(context.Context, *T) (any, error)) func(context.Context, *T) (any, error) {
-	return func(ctx context.Context, in *T) (any, error) {
-		s.memberWrites.Lock()
-		defer s.memberWrites.Unlock()
-		return fn(ctx, in)
-	}
-}
-
 // serialised runs fn under the write lock of the request's conversation
 // (see service.writes).
 func serialised[T any](s *service, fn func(context.Context, *T) (any, error), conv func(*T) string) func(context.Context, *T) (any, error) {
@@ -308,6 +299,7 @@ const maxNoticeBody = 64 << 10
 func (s *service) notify(conv string, users []string) {
 	if s.lists != nil {
 		s.lists.invalidate(users)
+		s.lists.invalidateConv(conv)
 	}
 	budget := min(maxNoticeBody, int(s.nc.MaxPayload())-1024)
 	for _, body := range noticeBodies(users, budget) {
@@ -333,15 +325,36 @@ func (s *service) userConvs(ctx context.Context, user string) ([]string, error) 
 	return ids, nil
 }
 
-// requireMember checks user is in conv by the user's own conversation list:
-// one _id lookup of a document as long as the user's list (or none, when
-// cached), where the member list of a group can be 50,000 long.
+// summary returns conv's summary for list: from the list cache's
+// summaries when there is one.
+func (s *service) summary(ctx context.Context, conv string) (natter.Conversation, error) {
+	if s.lists != nil {
+		return s.lists.summary(ctx, conv)
+	}
+	return s.st.ConversationSummary(ctx, conv, convapi.MaxInlineMembers)
+}
+
+// storeMembers reads the members of conv from the store, sorted; not_found
+// for an unknown conversation.
+func (s *service) storeMembers(ctx context.Context, conv string) ([]string, error) {
+	c, err := s.st.GetConversation(ctx, conv, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(conv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(slices.Values(c.Members)), nil
+}
+
+// requireMember checks user is in conv: one _id lookup of the membership
+// document, whatever the size of the group or of the user's list.
 func (s *service) requireMember(ctx context.Context, user, conv string) error {
-	convs, err := s.userConvs(ctx, user)
+	ok, err := s.st.IsMember(ctx, conv, user)
 	if err != nil {
 		return err
 	}
-	if _, ok := slices.BinarySearch(convs, conv); !ok {
+	if !ok {
 		return errNotMember
 	}
 	return nil

@@ -71,7 +71,7 @@ func (s *service) serviceChange(ctx context.Context, in *convapi.ServiceMembersR
 	if err != nil {
 		return c, nil, err
 	}
-	c, err = s.st.GetConversation(ctx, in.Conv, true)
+	c, err = s.st.GetConversation(ctx, in.Conv, false)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, nil, notFound(in.Conv)
 	}
@@ -89,7 +89,7 @@ func (s *service) serviceMembersAdd(ctx context.Context, in *convapi.ServiceMemb
 	if err != nil {
 		return nil, err
 	}
-	return s.add(ctx, c, in.Service, users, notFound(in.Conv))
+	return s.add(ctx, c, in.Service, users)
 }
 
 func (s *service) serviceMembersRemove(ctx context.Context, in *convapi.ServiceMembersRequest) (any, error) {
@@ -97,7 +97,7 @@ func (s *service) serviceMembersRemove(ctx context.Context, in *convapi.ServiceM
 	if err != nil {
 		return nil, err
 	}
-	return s.remove(ctx, c, in.Service, users, notFound(in.Conv))
+	return s.remove(ctx, c, in.Service, users)
 }
 
 func notFound(conv string) *convapi.Error {

@@ -158,8 +158,10 @@ func testGet(t *testing.T, e *env) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := e.cl.Get(ctxT(t), tc.user, tc.conv)
 			wantCode(t, err, tc.code)
-			if tc.code == "" && (got.ID != tc.conv || got.Members != nil || got.CreatedBy != a) {
-				t.Fatalf("got %+v, want %s without members", got, tc.conv)
+			want := []string{a, b}
+			slices.Sort(want)
+			if tc.code == "" && (got.ID != tc.conv || !slices.Equal(got.Members, want) || got.MemberCount != 2 || got.CreatedBy != a) {
+				t.Fatalf("got %+v, want %s with members %v", got, tc.conv, want)
 			}
 		})
 	}
@@ -177,9 +179,11 @@ func testList(t *testing.T, e *env) {
 		if len(got) != 2 || !slices.Equal(ids, slices.Sorted(slices.Values([]string{d, g}))) {
 			t.Fatalf("got %+v", got)
 		}
+		want := []string{a, b}
+		slices.Sort(want)
 		for _, cv := range got {
-			if cv.Members != nil {
-				t.Fatalf("list carries members: %+v", cv)
+			if !slices.Equal(cv.Members, want) || cv.MemberCount != 2 {
+				t.Fatalf("list entry %+v, want members %v", cv, want)
 			}
 		}
 	})

@@ -12,7 +12,12 @@
 // which every edge subscribes to; each edge looks every listed member up
 // and queues the batch on the sockets it holds. For a group of 1,000
 // members on two edges that is one NATS message per edge where the
-// per-member path makes 1,000. A conversation whose member count crosses
+// per-member path makes 1,000. From [DefaultConvBroadcastMin] members
+// (1,000; [WithConvBroadcastMin]) the broadcast names the conversation
+// instead of listing its members, and each edge looks the members up in its
+// member cache, walking the smaller of the member list and its own
+// connected users: a message into a group of 100,000 with 10 members online
+// costs about what one into a group of 200 does. A conversation whose member count crosses
 // the minimum changes path, and a device can then get a push of one path
 // after a later one of the other: the client SDK drops duplicates and
 // syncs a gap, as it does when fan-out replicas reorder.

@@ -17,12 +17,18 @@ import (
 // batches are broadcast to the edges instead of published per member.
 const DefaultBroadcastMin = 64
 
+// DefaultConvBroadcastMin is the member count from which a broadcast
+// names its conversation instead of listing the members (each edge looks
+// them up in its member cache).
+const DefaultConvBroadcastMin = 1_000
+
 // Handler fans log entries out to members.
 type Handler struct {
-	nc           *nats.Conn
-	members      *convapi.MemberCache
-	lg           *slog.Logger
-	broadcastMin int
+	nc               *nats.Conn
+	members          *convapi.MemberCache
+	lg               *slog.Logger
+	broadcastMin     int
+	convBroadcastMin int
 }
 
 var _ runner.Handler = (*Handler)(nil)
@@ -35,12 +41,19 @@ type Option func(*Handler)
 // per member; 0 means never. Without it: [DefaultBroadcastMin].
 func WithBroadcastMin(n int) Option { return func(h *Handler) { h.broadcastMin = max(n, 0) } }
 
+// WithConvBroadcastMin sets the member count from which a broadcast carries
+// the conversation's id instead of its member list ([delivery.PackConv]): the
+// list would cost every message, and every edge, in proportion to the
+// group, where the edges' member caches cost a load per member change. 0
+// means never. Without it: [DefaultConvBroadcastMin].
+func WithConvBroadcastMin(n int) Option { return func(h *Handler) { h.convBroadcastMin = max(n, 0) } }
+
 // New returns the fan-out handler.
 func New(nc *nats.Conn, members *convapi.MemberCache, logger *slog.Logger, opts ...Option) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{nc: nc, members: members, lg: logger, broadcastMin: DefaultBroadcastMin}
+	h := &Handler{nc: nc, members: members, lg: logger, broadcastMin: DefaultBroadcastMin, convBroadcastMin: DefaultConvBroadcastMin}
 	for _, o := range opts {
 		o(h)
 	}
@@ -81,7 +94,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		members, err := h.members.Members(ctx, conv)
 		if err != nil {
 			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: members of " + conv + ": " + err.Error()}
-		} else if err := h.publish(members, entriesOf(msgs, idx), maxBytes); err != nil {
+		} else if err := h.publish(conv, members, entriesOf(msgs, idx), maxBytes); err != nil {
 			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: publish failed: " + err.Error()}
 		}
 		for _, i := range idx {
@@ -101,9 +114,13 @@ func entriesOf(msgs []jetstream.Msg, idx []int) [][]byte {
 }
 
 // publish sends entries to members: broadcast or per member.
-func (h *Handler) publish(members []string, entries [][]byte, maxBytes int) error {
+func (h *Handler) publish(conv string, members []string, entries [][]byte, maxBytes int) error {
 	if h.broadcast(len(members), entries, maxBytes) {
-		for _, p := range delivery.PackMembers(members, entries, maxBytes) {
+		payloads := delivery.PackMembers(members, entries, maxBytes)
+		if h.convBroadcastMin > 0 && len(members) >= h.convBroadcastMin {
+			payloads = delivery.PackConv(conv, entries, maxBytes)
+		}
+		for _, p := range payloads {
 			if err := h.nc.PublishMsg(p.Msg(subjects.DeliverGroups)); err != nil {
 				return err
 			}

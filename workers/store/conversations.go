@@ -13,36 +13,70 @@ import (
 )
 
 // CreateConversation inserts c, with outbox in its outbox (see [Pending]) in
-// the same write, and adds it to every member's list. It returns ErrExists
-// (wrapped) with the stored conversation when c.ID is taken, which makes
-// creating a direct conversation idempotent; outbox is not written then.
+// the same write, then its memberships (members.go): a direct
+// conversation keeps its two members in its document, a group's go to its
+// member list. It returns ErrExists (wrapped) with the stored conversation
+// when c.ID is taken, which makes creating a direct conversation
+// idempotent; its memberships are completed then (a create cut short is
+// completed by its retry, and two concurrent creates of one pair make one
+// document), and outbox is not written.
 func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, outbox ...Pending) (natter.Conversation, error) {
-	if c.Members == nil {
+	members := c.Members
+	if members == nil {
 		c.Members = []string{}
 	}
 	doc := struct {
 		natter.Conversation `bson:",inline"`
 		Outbox              []Pending `bson:"outbox,omitempty"`
 	}{c, outbox}
+	if c.Kind == natter.KindGroup {
+		doc.Members = nil // in the member list
+	}
 	_, err := s.convs.InsertOne(ctx, doc)
-	if mongo.IsDuplicateKeyError(err) {
+	exists := mongo.IsDuplicateKeyError(err)
+	if err != nil && !exists {
+		return c, fmt.Errorf("store: create conversation: %w", err)
+	}
+	if exists {
 		have, gerr := s.GetConversation(ctx, c.ID, true)
 		if gerr != nil {
 			return c, gerr
 		}
-		return have, fmt.Errorf("store: conversation %s: %w", c.ID, ErrExists)
+		if have.Kind != natter.KindDirect {
+			return have, fmt.Errorf("store: conversation %s: %w", c.ID, ErrExists)
+		}
+		c, members = have, have.Members
 	}
-	if err != nil {
-		return c, fmt.Errorf("store: create conversation: %w", err)
-	}
-	if err := s.addToUsers(ctx, c.ID, c.Members); err != nil {
+	if err := s.addMemberships(ctx, c, members, !exists); err != nil {
 		return c, err
+	}
+	if exists {
+		return c, fmt.Errorf("store: conversation %s: %w", c.ID, ErrExists)
 	}
 	return c, nil
 }
 
+// addMemberships writes the memberships of conversation c: members (fresh:
+// c was just inserted). A direct conversation's memberships are its own
+// document's members and the users' lists.
+func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, members []string, fresh bool) error {
+	if c.Kind == natter.KindGroup {
+		unlock, err := s.lock(ctx, "m/"+c.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false); err != nil {
+			return fmt.Errorf("store: add members: %w", err)
+		}
+		return nil
+	}
+	return s.userListsEdit(ctx, c.ID, members, true, fresh)
+}
+
 // GetConversation returns conversation id, with its member list when
-// withMembers is set. Its outbox is never read.
+// withMembers is set (a group's: 1 + n/MemberChunk lookups). Its outbox is
+// never read.
 func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool) (natter.Conversation, error) {
 	var c natter.Conversation
 	proj := bson.D{{Key: "outbox", Value: 0}}
@@ -57,103 +91,45 @@ func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool
 	if err != nil {
 		return c, fmt.Errorf("store: get conversation: %w", err)
 	}
+	if withMembers && c.Kind == natter.KindGroup {
+		if c.Members, err = s.groupMembers(ctx, id); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
-// Change makes a member change conditional and reports it. With an empty
-// Outbox the change is unconditional. Otherwise it applies only while the
-// conversation's Rev is still Rev (else [ErrConflict]), and the same
-// single-document update increments Rev and pushes Outbox into the
-// conversation's outbox: the change and its events are written together.
-type Change struct {
-	Rev    int64
-	Outbox []Pending
-}
-
-// AddMembers adds users to conversation id (already-members are no change),
-// as ch says (see [Change]).
-func (s *Store) AddMembers(ctx context.Context, id string, users []string, ch Change) error {
-	op := bson.E{Key: "$addToSet", Value: bson.D{{Key: "members", Value: bson.D{{Key: "$each", Value: users}}}}}
-	if err := s.changeMembers(ctx, id, op, ch); err != nil {
-		return fmt.Errorf("store: add members: %w", err)
+// ConversationSummary returns conversation id with its MemberCount, and its
+// members when there are at most inline of them: a direct conversation's
+// are in its document, a group's count is in the head of its member list
+// and its members in 1 + count/MemberChunk more lookups.
+func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) (natter.Conversation, error) {
+	var c natter.Conversation
+	opts := options.FindOne().SetProjection(bson.D{{Key: "outbox", Value: 0}})
+	err := s.convs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return c, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
-	return s.addToUsers(ctx, id, users)
-}
-
-// RemoveMembers removes users from conversation id, as ch says (see
-// [Change]).
-func (s *Store) RemoveMembers(ctx context.Context, id string, users []string, ch Change) error {
-	op := bson.E{Key: "$pullAll", Value: bson.D{{Key: "members", Value: users}}}
-	if err := s.changeMembers(ctx, id, op, ch); err != nil {
-		return fmt.Errorf("store: remove members: %w", err)
-	}
-	// One UpdateMany, not one update per user: FerretDB scans the
-	// collection per statement.
-	_, err := s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
-		bson.D{{Key: "$pull", Value: bson.D{{Key: "convs", Value: id}}}})
 	if err != nil {
-		return fmt.Errorf("store: remove conversation from users: %w", err)
+		return c, fmt.Errorf("store: get conversation: %w", err)
 	}
-	return nil
-}
-
-// changeMembers runs op on conversation id's document, conditional on
-// ch.Rev and with ch.Outbox pushed when ch.Outbox is not empty.
-func (s *Store) changeMembers(ctx context.Context, id string, op bson.E, ch Change) error {
-	filter := bson.D{{Key: "_id", Value: id}}
-	update := bson.D{op}
-	if len(ch.Outbox) > 0 {
-		rev := bson.E{Key: "rev", Value: ch.Rev}
-		if ch.Rev == 0 { // never changed: no rev stored (omitempty)
-			rev.Value = bson.D{{Key: "$exists", Value: false}}
-		}
-		filter = append(filter, rev)
-		update = append(update,
-			bson.E{Key: "$inc", Value: bson.D{{Key: "rev", Value: int64(1)}}},
-			bson.E{Key: "$push", Value: bson.D{{Key: "outbox", Value: bson.D{{Key: "$each", Value: ch.Outbox}}}}})
+	if c.Kind != natter.KindGroup {
+		c.MemberCount = len(c.Members)
+		return c, nil
 	}
-	res, err := s.convs.UpdateOne(ctx, filter, update)
+	c.Members = nil
+	h, _, err := s.head(ctx, id)
 	if err != nil {
-		return err
+		return c, err
 	}
-	if res.MatchedCount > 0 {
-		return nil
-	}
-	if len(ch.Outbox) > 0 {
-		n, err := s.convs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
-		if err != nil {
-			return err
+	c.MemberCount = h.Count
+	if h.Count <= inline {
+		if c.Members, err = s.groupMembers(ctx, id); err != nil {
+			return c, err
 		}
-		if n > 0 {
-			return fmt.Errorf("conversation %s: %w", id, ErrConflict)
-		}
+		c.MemberCount = len(c.Members)
 	}
-	return fmt.Errorf("conversation %s: %w", id, ErrNotFound)
-}
-
-// addToUsers adds conversation id to every user's list with two statements
-// whatever the number of users: an unordered InsertMany of the missing user
-// documents (existing ones are duplicate keys, ignored) and one UpdateMany.
-// Per-user upserts would cost one collection scan each on FerretDB.
-func (s *Store) addToUsers(ctx context.Context, id string, users []string) error {
-	if len(users) == 0 {
-		return nil
-	}
-	docs := make([]any, len(users))
-	for i, u := range users {
-		docs[i] = bson.D{{Key: "_id", Value: u}, {Key: "convs", Value: bson.A{}}}
-	}
-	_, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	var bwe mongo.BulkWriteException
-	if err != nil && !(errors.As(err, &bwe) && onlyDuplicateKeys(bwe)) {
-		return fmt.Errorf("store: create users: %w", err)
-	}
-	_, err = s.users.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}},
-		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "convs", Value: id}}}})
-	if err != nil {
-		return fmt.Errorf("store: add conversation to users: %w", err)
-	}
-	return nil
+	return c, nil
 }
 
 func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
@@ -166,24 +142,6 @@ func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
 		}
 	}
 	return true
-}
-
-// UserConversations returns the ids of the conversations user is in.
-func (s *Store) UserConversations(ctx context.Context, user string) ([]string, error) {
-	var doc struct {
-		Convs []string `bson:"convs"`
-	}
-	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: user}}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return []string{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: user conversations: %w", err)
-	}
-	if doc.Convs == nil {
-		doc.Convs = []string{}
-	}
-	return doc.Convs, nil
 }
 
 // SetReadCursor moves user's read cursor in conv forward to seq (never back).

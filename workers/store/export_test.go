@@ -49,3 +49,6 @@ func RebuildIDIndexes(ctx context.Context, dir string, maxRows int) (int, error)
 
 // ErrTableTooLarge is errTableTooLarge.
 var ErrTableTooLarge = errTableTooLarge
+
+// BucketID is the _id of the user list bucket of user that holds conv.
+var BucketID = bucketID

@@ -10,12 +10,13 @@ import (
 	natter "github.com/natter-im/natter"
 )
 
-// The outbox of a conversation is the array field "outbox" of its document:
-// the events of its changes not yet known to be published. A change and its
-// events are written by one single-document write (atomic on MongoDB and
-// FerretDB alike, no transaction needed); the writer publishes them and then
-// pulls them ([Store.Published]); a sweeper republishes what a failed
-// publish left behind ([Store.Outboxes]).
+// The outbox holds the events of changes not yet known to be published: a
+// new conversation's conversation_created is in the array field "outbox" of
+// its document (written by the insert that creates it), a member change's
+// event is a document of the outbox collection, _id its id, written before
+// the change (members.go). The writer publishes them and then removes them
+// ([Store.Published]); a sweeper republishes what a failed publish left
+// behind ([Store.Outboxes]).
 
 // Pending is one event in a conversation's outbox.
 type Pending struct {
@@ -46,6 +47,30 @@ func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outb
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("store: read outboxes: %w", err)
 	}
+	// The member changes' events: the collection holds only those not
+	// published yet, so this reads a few documents even on FerretDB.
+	cur, err = s.outbox.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lte", Value: before}}}},
+		options.Find().SetSort(bson.D{{Key: "at", Value: 1}}).SetLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: find outbox events: %w", err)
+	}
+	var docs []outboxDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("store: read outbox events: %w", err)
+	}
+	at := make(map[string]int, len(out))
+	for i, o := range out {
+		at[o.Conv] = i
+	}
+	for _, d := range docs {
+		i, ok := at[d.Conv]
+		if !ok {
+			i = len(out)
+			at[d.Conv] = i
+			out = append(out, Outbox{Conv: d.Conv})
+		}
+		out[i].Pending = append(out[i].Pending, d.Pending)
+	}
 	return out, nil
 }
 
@@ -53,7 +78,14 @@ func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outb
 // the entry as written or read (the pull matches it by value: FerretDB's
 // $pull does not take a condition). Pulling one that is gone is no error.
 func (s *Store) Published(ctx context.Context, conv string, p Pending) error {
-	_, err := s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}},
+	res, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: p.ID}})
+	if err != nil {
+		return fmt.Errorf("store: delete %s from the outbox: %w", p.ID, err)
+	}
+	if res.DeletedCount > 0 {
+		return nil
+	}
+	_, err = s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "outbox", Value: p}}}})
 	if err != nil {
 		return fmt.Errorf("store: pull %s from the outbox of %s: %w", p.ID, conv, err)

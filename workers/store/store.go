@@ -51,8 +51,13 @@ type Store struct {
 	// historyBlocks is blocks with the history read preference.
 	historyBlocks *mongo.Collection
 	convs         *mongo.Collection
-	users         *mongo.Collection
+	users         *mongo.Collection // before the membership documents (migrate.go)
 	cursors       *mongo.Collection
+	members       *mongo.Collection
+	mlists        *mongo.Collection
+	ulists        *mongo.Collection
+	locks         *mongo.Collection
+	outbox        *mongo.Collection
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -118,11 +123,20 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 		convs:         db.Collection(CollConversations),
 		users:         db.Collection(CollUsers),
 		cursors:       db.Collection(CollCursors),
+		members:       db.Collection(CollMembers),
+		mlists:        db.Collection(CollMemberLists),
+		ulists:        db.Collection(CollUserLists),
+		locks:         db.Collection(CollLocks),
+		outbox:        db.Collection(CollOutbox),
 	}
 	if mode == indexesNone {
 		return s, nil
 	}
 	if err := s.ensureIndexes(ctx, mode); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := s.migrateMembers(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/workers/store"
 	"github.com/natter-im/natter/workers/store/storetest"
@@ -104,11 +106,14 @@ func TestConversationsAndMembers(t *testing.T) {
 	if _, err := s.CreateConversation(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob"}, store.Change{}); err != nil {
-		t.Fatal(err)
+	if joined, err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob", "alice"}, 0, nil); err != nil || !slices.Equal(joined, []string{"bob", "carol"}) {
+		t.Fatalf("add: joined %v, %v", joined, err)
 	}
-	if err := s.RemoveMembers(ctx, "g_1", []string{"carol"}, store.Change{}); err != nil {
-		t.Fatal(err)
+	if left, err := s.RemoveMembers(ctx, "g_1", []string{"carol", "dave"}, nil); err != nil || !slices.Equal(left, []string{"carol"}) {
+		t.Fatalf("remove: left %v, %v", left, err)
+	}
+	if n, _ := s.MemberCount(ctx, "g_1"); n != 2 {
+		t.Fatalf("member count %d, want 2", n)
 	}
 	got, err := s.GetConversation(ctx, "g_1", true)
 	if err != nil {
@@ -125,9 +130,6 @@ func TestConversationsAndMembers(t *testing.T) {
 	}
 	if convs, _ := s.UserConversations(ctx, "carol"); len(convs) != 0 {
 		t.Fatalf("carol's convs %v", convs)
-	}
-	if err := s.AddMembers(ctx, "nope", []string{"x"}, store.Change{}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("add to missing conv: %v", err)
 	}
 	if _, err := s.GetConversation(ctx, "nope", false); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("get missing: %v", err)
@@ -219,5 +221,111 @@ func TestNoSeqIndexOnEmbedded(t *testing.T) {
 	}
 	if n, err := again.InsertMessages(ctx, []natter.Message{msg("c1", 1), msg("c1", 2)}); err != nil || n != 1 {
 		t.Fatalf("redelivery after the drop: n=%d err=%v, want 1 new", n, err)
+	}
+}
+
+// TestMemberChangeCutShort: a membership written by a change that did not
+// finish (its rev above the head's: no chunk, no list, no count) is
+// completed by the next change naming the user, with one event; a
+// membership of a finished change is no change.
+func TestMemberChangeCutShort(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	g := natter.Conversation{ID: "g_cut", Kind: natter.KindGroup, CreatedBy: "alice", Members: []string{"alice"}}
+	if _, err := s.CreateConversation(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	// What a change of rev 1 that died after its first write leaves.
+	_, err := s.DB().Collection(store.CollMembers).InsertOne(ctx, bson.D{{Key: "_id", Value: "g_cut/bob"},
+		{Key: "conv", Value: "g_cut"}, {Key: "user", Value: "bob"}, {Key: "chunk", Value: 0}, {Key: "rev", Value: int64(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events [][]string
+	ev := func(rev int64, users []string) (store.Pending, error) {
+		events = append(events, users)
+		return store.Pending{Event: natter.Event{ID: fmt.Sprintf("join:g_cut:%d", rev), Conv: "g_cut"}}, nil
+	}
+	joined, err := s.AddMembers(ctx, "g_cut", []string{"alice", "bob", "carol"}, 0, ev)
+	if err != nil || !slices.Equal(joined, []string{"bob", "carol"}) || len(events) != 1 {
+		t.Fatalf("joined %v (%v), events %v; want bob (completed) and carol", joined, err, events)
+	}
+	got, _ := s.GetConversation(ctx, "g_cut", true)
+	if n, _ := s.MemberCount(ctx, "g_cut"); n != 3 || !slices.Equal(got.Members, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("count %d members %v", n, got.Members)
+	}
+	if convs, _ := s.UserConversations(ctx, "bob"); !slices.Equal(convs, []string{"g_cut"}) {
+		t.Fatalf("bob's list %v", convs)
+	}
+	if joined, err := s.AddMembers(ctx, "g_cut", []string{"bob"}, 0, ev); err != nil || len(joined) != 0 || len(events) != 1 {
+		t.Fatalf("again: joined %v (%v), events %v", joined, err, events)
+	}
+}
+
+// TestMigrateMembers: a store written before the membership documents (a
+// group's members in an array of its conversation document, a user's
+// conversations in the users collection) is migrated by the next Open:
+// memberships, member lists, counts and users' lists as if written now,
+// the old arrays gone, and a second Open finds nothing to do.
+func TestMigrateMembers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := store.Config{URI: storetest.StartEmbedded(t, "").URI()}
+	old := storetest.Open(t, cfg)
+	d := natter.DirectID("alice", "bob")
+	convs := old.DB().Collection(store.CollConversations)
+	if _, err := convs.InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "g_old"}, {Key: "kind", Value: "group"}, {Key: "created_by", Value: "alice"},
+			{Key: "members", Value: bson.A{"alice", "bob", "carol"}}, {Key: "rev", Value: int64(4)}},
+		bson.D{{Key: "_id", Value: d}, {Key: "kind", Value: "direct"}, {Key: "created_by", Value: "alice"},
+			{Key: "members", Value: bson.A{"alice", "bob"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.DB().Collection(store.CollUsers).InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "alice"}, {Key: "convs", Value: bson.A{"g_old", d}}},
+		bson.D{{Key: "_id", Value: "bob"}, {Key: "convs", Value: bson.A{"g_old", d}}},
+		bson.D{{Key: "_id", Value: "carol"}, {Key: "convs", Value: bson.A{"g_old"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s := storetest.Open(t, cfg)
+		g, err := s.GetConversation(ctx, "g_old", true)
+		if err != nil || !slices.Equal(g.Members, []string{"alice", "bob", "carol"}) {
+			t.Fatalf("group members %v (%v)", g.Members, err)
+		}
+		if n, _ := s.MemberCount(ctx, "g_old"); n != 3 {
+			t.Fatalf("count %d", n)
+		}
+		for user, want := range map[string][]string{"alice": {d, "g_old"}, "bob": {d, "g_old"}, "carol": {"g_old"}} {
+			if got, err := s.UserConversations(ctx, user); err != nil || !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+				t.Fatalf("%s's list %v (%v), want %v", user, got, err, want)
+			}
+		}
+		for _, c := range []string{"g_old", d} {
+			if ok, err := s.IsMember(ctx, c, "bob"); !ok || err != nil {
+				t.Fatalf("bob not a member of %s (%v)", c, err)
+			}
+		}
+		if ok, _ := s.IsMember(ctx, d, "carol"); ok {
+			t.Fatal("carol a member of alice and bob's direct conversation")
+		}
+		if n, _ := s.DB().Collection(store.CollUsers).CountDocuments(ctx, bson.D{}); n != 0 {
+			t.Fatalf("%d users documents left", n)
+		}
+		// A change after the migration names its event after the old revs.
+		var rev int64
+		ev := func(r int64, _ []string) (store.Pending, error) {
+			rev = r
+			return store.Pending{Event: natter.Event{ID: fmt.Sprintf("join:g_old:%d", r), Conv: "g_old"}}, nil
+		}
+		if _, err := s.AddMembers(ctx, "g_old", []string{"dave"}, 0, ev); err != nil || rev <= 4 {
+			t.Fatalf("rev %d after the migration (%v), want above 4", rev, err)
+		}
+		if _, err := s.RemoveMembers(ctx, "g_old", []string{"dave"}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

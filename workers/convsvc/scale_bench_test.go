@@ -1,0 +1,175 @@
+package convsvc_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/convapi"
+)
+
+// The scale benchmarks run once each (-benchtime=1x) on embedded NATS and
+// FerretDB and report milliseconds; docs/benchmarks.md has the figures.
+
+// BenchmarkGroupGrowth builds a group of 100,000 members 1,000 at a time
+// and reports the members.add latency at 1k, 10k, 50k and 100k members.
+func BenchmarkGroupGrowth(b *testing.B) {
+	e := newEnv(b, envConfig{})
+	owner := "owner"
+	g, err := e.cl.Create(ctxT(b), convapi.CreateRequest{User: owner, Kind: natter.KindGroup, Name: "big"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	marks := map[int]string{1_000: "add_ms_at_1k", 10_000: "add_ms_at_10k", 50_000: "add_ms_at_50k", 100_000: "add_ms_at_100k"}
+	b.ResetTimer()
+	for n := 1_000; n <= 100_000; n += 1_000 {
+		users := make([]string, 1_000)
+		for i := range users {
+			users[i] = fmt.Sprintf("m%06d", n-1_000+i)
+		}
+		if n == 100_000 {
+			users = users[:999] // with the owner: 100,000
+		}
+		start := time.Now()
+		if err := e.cl.AddMembers(ctxT(b), owner, g.ID, users); err != nil {
+			b.Fatalf("add at %d: %v", n, err)
+		}
+		if name, ok := marks[n]; ok {
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1000, name)
+		}
+	}
+	members, err := e.cl.Members(ctxT(b), g.ID)
+	if err != nil || len(members) != 100_000 {
+		b.Fatalf("%d members (%v)", len(members), err)
+	}
+}
+
+// BenchmarkManyConversations lists the conversations of a user in 10,000
+// (a page of list, the whole list through the client) and times a create
+// for that user against one for a user with none.
+func BenchmarkManyConversations(b *testing.B) {
+	e := newEnv(b, envConfig{})
+	const n = 10_000
+	user := "many"
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range ch {
+				c := natter.Conversation{ID: natter.DirectID(user, fmt.Sprintf("p%05d", i)), Kind: natter.KindDirect,
+					CreatedBy: user, Members: []string{user, fmt.Sprintf("p%05d", i)}}
+				if _, err := e.st.CreateConversation(ctxT(b), c); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+	for i := range 100 { // a user in 100, for the create comparison
+		u := fmt.Sprintf("q%03d", i)
+		if _, err := e.cl.Create(ctxT(b), convapi.CreateRequest{User: "hundred", Kind: natter.KindDirect, With: u}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	timed := func(fn func() error) float64 {
+		start := time.Now()
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+		return float64(time.Since(start).Microseconds()) / 1000
+	}
+	var gets []float64
+	var all []natter.Conversation
+	for range 3 {
+		gets = append(gets, timed(func() error {
+			_, err := e.cl.Get(ctxT(b), user, natter.DirectID(user, "p00000"))
+			return err
+		}))
+	}
+	first := timed(func() error {
+		var err error
+		all, err = e.cl.List(ctxT(b), user)
+		return err
+	})
+	again := timed(func() error {
+		var err error
+		all, err = e.cl.List(ctxT(b), user)
+		return err
+	})
+	if len(all) != n {
+		b.Fatalf("listed %d", len(all))
+	}
+	b.ReportMetric(first, "list_all_ms_cold")
+	b.ReportMetric(again, "list_all_ms")
+	b.ReportMetric(again/float64((n+convapi.ListPageSize-1)/convapi.ListPageSize), "list_page_ms")
+	slices.Sort(gets)
+	b.ReportMetric(gets[1], "get_ms")
+	// Creates alternate between the user in 10,000 and the user in 100;
+	// the medians of 25 each.
+	var in10k, in100 []float64
+	for i := range 25 {
+		in10k = append(in10k, timed(func() error {
+			_, err := e.cl.Create(ctxT(b), convapi.CreateRequest{User: user, Kind: natter.KindDirect, With: fmt.Sprintf("f%02d", i)})
+			return err
+		}))
+		in100 = append(in100, timed(func() error {
+			_, err := e.cl.Create(ctxT(b), convapi.CreateRequest{User: "hundred", Kind: natter.KindDirect, With: fmt.Sprintf("f%02d", i)})
+			return err
+		}))
+	}
+	slices.Sort(in10k)
+	slices.Sort(in100)
+	b.ReportMetric(in10k[12], "create_ms_user_in_10k")
+	b.ReportMetric(in100[12], "create_ms_user_in_100")
+}
+
+// BenchmarkConcurrentCreates: 20 creators, each creating 100 direct
+// conversations with distinct users, against one service instance and
+// against two.
+func BenchmarkConcurrentCreates(b *testing.B) {
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+			e := newEnv(b, envConfig{})
+			for range replicas - 1 {
+				e.startService(b)
+			}
+			const creators, each = 20, 100
+			lat := make([]time.Duration, 0, creators*each)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for c := range creators {
+				cl := convapi.NewClient(e.connect(b), 0)
+				wg.Go(func() {
+					for i := range each {
+						t0 := time.Now()
+						_, err := cl.Create(ctxT(b), convapi.CreateRequest{User: fmt.Sprintf("c%02d", c), Kind: natter.KindDirect,
+							With: fmt.Sprintf("w%02d_%03d", c, i)})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						mu.Lock()
+						lat = append(lat, time.Since(t0))
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			took := time.Since(start)
+			slices.Sort(lat)
+			b.ReportMetric(float64(len(lat))/took.Seconds(), "creates/s")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+		})
+	}
+}
