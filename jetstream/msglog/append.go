@@ -89,7 +89,14 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 
 	conflicts, stalls := 0, 0
 	for {
-		ack, err := l.try(ctx, s, id, conflicts+stalls > 0)
+		// The first retry after a conflict checks once more, up to the
+		// head it reads afresh (the first check may have stopped at a
+		// stale cached head, and a standalone stream checks the expected
+		// sequence before the message id). Later conflict retries do not:
+		// a refused attempt stored nothing, and a copy stored since is
+		// younger than the dedup window, which answers it. After a stall
+		// the attempt may have been stored: every retry then checks.
+		ack, err := l.try(ctx, s, id, conflicts == 1 || stalls > 0)
 		switch {
 		case err == nil:
 			return ack, nil
@@ -140,11 +147,9 @@ func (l *Log) try(ctx context.Context, s Send, id string, retry bool) (natter.Ac
 		}
 		l.heads.put(s.Conv, h)
 	}
-	// The check is skipped only for a first attempt whose head is cached:
-	// after a conflict this may be a resend of a stored message whose head
-	// is stale (a standalone stream checks the expected sequence before the
-	// message id), and after a stall the first attempt may have been
-	// stored, so every retry checks.
+	// The check is skipped for a first attempt whose head is cached (a
+	// cmid never sent before cannot have a copy) and for conflict retries
+	// after the first (see Append).
 	if !s.FirstAttempt || !cached || retry {
 		ack, ok, err := l.sent(ctx, s.Conv, id, h)
 		if err != nil {
