@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,9 @@ import (
 // (the service instance has the user's list and every summary) and cold
 // (after a change notice naming nobody, which drops every cached list and
 // summary exactly as a fresh instance starts without them).
+//
+// NATTER_BENCH_WARM_PROFILE=file writes a CPU profile of the warm runs
+// (file.sync, file.conv.list) and makes them 30.
 //
 // Run it with: go test -run '^$' -bench BenchmarkManyConversationsEdge -benchtime 1x -timeout 30m ./test/
 func BenchmarkManyConversationsEdge(b *testing.B) {
@@ -127,6 +132,19 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 			}
 			var lat []time.Duration
 			failed := 0
+			if prof := os.Getenv("NATTER_BENCH_WARM_PROFILE"); prof != "" && !cold {
+				// A CPU profile of the warm runs alone (the fill dominates
+				// -cpuprofile).
+				f, err := os.Create(prof + "." + name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				runs = 30
+			}
 			for range runs {
 				if cold {
 					flush()
@@ -141,6 +159,7 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 				}
 				lat = append(lat, took)
 			}
+			pprof.StopCPUProfile() // no-op when not profiling
 			what := name
 			if cold {
 				what += "-cold"
