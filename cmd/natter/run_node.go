@@ -10,6 +10,7 @@ import (
 
 	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/internal/node"
+	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/workers/fanout"
 	"github.com/natter-im/natter/workers/webhooks"
 )
@@ -40,12 +41,12 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	}
 	fs.Int(&c.replicas, "replicas", "NATTER_REPLICAS", 1, "replicas of every stream and KV bucket (3 on a cluster)", cli.Between(1, 5))
 	fs.Int(&c.hotTier, "hot-tier", "NATTER_HOT_TIER", 10_000, "newest messages per conversation kept in JetStream", cli.Min(1))
-	fs.Duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", 2*time.Minute, "JetStream duplicate window of the message log", cli.Positive[time.Duration]())
+	fs.Duration(&c.dedup, "dedup-window", "NATTER_DEDUP_WINDOW", streams.DefaultDedupWindow, "JetStream duplicate window of the message log", cli.Positive[time.Duration]())
 	fs.Duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "ignored (kept so that existing command lines start): a retry is answered from the log or the archive for as long as they hold its message", cli.Positive[time.Duration]())
 	fs.Int(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered", cli.Min(1))
 	fs.Duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery", cli.Positive[time.Duration]())
 	fs.Duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)", cli.Positive[time.Duration]())
-	fs.Duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", 2*time.Minute, "duplicate window of the EVENTS stream: an event re-published within it is stored once", cli.Positive[time.Duration]())
+	fs.Duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", streams.DefaultEventsDedupWindow, "duplicate window of the EVENTS stream: an event re-published within it is stored once", cli.Positive[time.Duration]())
 	fs.String(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.String(&c.logFormat, "log-format", "NATTER_LOG_FORMAT", "text", "text or json")
 }

@@ -2,6 +2,13 @@ package streams
 
 import "time"
 
+// Default dedup windows (see [Config]): nats-server holds every id of a
+// window in memory, so memory grows with rate x window.
+const (
+	DefaultDedupWindow       = 30 * time.Second
+	DefaultEventsDedupWindow = 45 * time.Second
+)
+
 // Config sizes the definitions. Zero values take the documented defaults.
 type Config struct {
 	// Replicas of every stream and bucket. Zero means 1; use 3 on a cluster.
@@ -11,7 +18,10 @@ type Config struct {
 	HotTier int64
 	// DedupWindow is JetStream's Nats-Msg-Id window on MSGS (and INGEST).
 	// nats-server keeps every id of the window in memory (and rebuilds them
-	// at start), about 130 bytes a message on every replica. Zero means 2m.
+	// at start), about 130 bytes a message on every replica, so the window
+	// is short: it covers an append's own retries (the edge's 15 s request
+	// timeout) and a client's resend soon after; older retries are answered
+	// by the append's check of the log and the archive. Zero means 30s.
 	DedupWindow time.Duration
 	// PresenceTTL is how long the PRESENCE bucket keeps the marker of an
 	// online lease that expired (the leases' own TTL is the edge's,
@@ -29,7 +39,9 @@ type Config struct {
 	// re-published within it (a redelivered log entry, an outbox sweep) is
 	// stored once. nats-server keeps every id of the window in memory (and
 	// rebuilds them at start), about 130 bytes an event on every replica.
-	// Zero means 2m (capped at EventsMaxAge).
+	// It exceeds the worker AckWait (30s) so that a log entry redelivered
+	// to the events role is stored once. Zero means 45s (capped at
+	// EventsMaxAge).
 	EventsDedupWindow time.Duration
 	// MemoryStorage puts streams in memory instead of files (tests only).
 	MemoryStorage bool
@@ -43,7 +55,7 @@ func (c Config) withDefaults() Config {
 		c.HotTier = 10_000
 	}
 	if c.DedupWindow <= 0 {
-		c.DedupWindow = 2 * time.Minute
+		c.DedupWindow = DefaultDedupWindow
 	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = 90 * time.Second
@@ -55,7 +67,7 @@ func (c Config) withDefaults() Config {
 		c.AckWait = 30 * time.Second
 	}
 	if c.EventsDedupWindow <= 0 {
-		c.EventsDedupWindow = 2 * time.Minute
+		c.EventsDedupWindow = DefaultEventsDedupWindow
 	}
 	if c.EventsMaxAge <= 0 {
 		c.EventsMaxAge = 7 * 24 * time.Hour

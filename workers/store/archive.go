@@ -10,7 +10,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	natter "github.com/natter-im/natter"
 )
@@ -93,19 +92,7 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 		}
 		docs[i] = blockDoc{ID: blockID(b.Conv, b.K), Conv: b.Conv, First: int64(BlockFirst(b.K)), N: BlockSize, C: encodeBlockText(b.Msgs)}
 	}
-	res, err := s.blocks.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	n := 0
-	if res != nil {
-		n = len(res.InsertedIDs)
-	}
-	if err == nil {
-		return n, nil
-	}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && onlyDuplicateKeys(bwe) {
-		return len(blocks) - len(bwe.WriteErrors), nil
-	}
-	return n, fmt.Errorf("store: insert blocks: %w", err)
+	return insertNew(ctx, s.blocks, docs, "blocks")
 }
 
 // decodeBlock splits the Msgs of a blockDoc written before the block

@@ -23,7 +23,14 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 	for i := range msgs {
 		docs[i] = msgs[i]
 	}
-	res, err := s.msgs.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	return insertNew(ctx, s.msgs, docs, "messages")
+}
+
+// insertNew inserts docs unordered into coll and returns how many were new:
+// a document whose _id exists already is not an error (idempotent writes
+// under redelivery), any other failure is, wrapped with what.
+func insertNew(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
+	res, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	n := 0
 	if res != nil {
 		n = len(res.InsertedIDs)
@@ -33,9 +40,9 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 	}
 	var bwe mongo.BulkWriteException
 	if errors.As(err, &bwe) && onlyDuplicateKeys(bwe) {
-		return len(msgs) - len(bwe.WriteErrors), nil
+		return len(docs) - len(bwe.WriteErrors), nil
 	}
-	return n, fmt.Errorf("store: insert messages: %w", err)
+	return n, fmt.Errorf("store: insert %s: %w", what, err)
 }
 
 // GetMessage returns one message by id.
