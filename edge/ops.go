@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"strconv"
+	"sync"
 	"time"
 
 	natter "github.com/natter-im/natter"
@@ -113,15 +114,65 @@ func (e *Edge) ack(ctx context.Context, user, device string, r *protocol.Request
 }
 
 func (e *Edge) convList(ctx context.Context, user string) (any, error) {
-	convs, err := e.convs.List(ctx, user)
+	convs, err := e.listWithHeads(ctx, user)
 	if err != nil {
-		return nil, err
-	}
-	if err := e.fillHeads(ctx, convs); err != nil {
 		return nil, err
 	}
 	return protocol.ConvList{Convs: convs}, nil
 }
+
+// listWithHeads returns user's conversations with their heads. The heads of
+// a page of the list are read while the next page is asked for (at most
+// headReaders pages at once).
+func (e *Edge) listWithHeads(ctx context.Context, user string) ([]natter.Conversation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var pages [][]natter.Conversation
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	sem := make(chan struct{}, headReaders)
+	err := e.convs.ListPages(ctx, user, func(page []natter.Conversation) error {
+		select {
+		case err := <-errs:
+			return err
+		default:
+		}
+		pages = append(pages, page)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := e.fillHeads(ctx, page); err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+				cancel()
+			}
+		})
+		return nil
+	})
+	wg.Wait()
+	select {
+	case herr := <-errs:
+		return nil, herr // the heads' error first: it cancelled the list
+	default:
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range pages {
+		n += len(p)
+	}
+	convs := make([]natter.Conversation, 0, n)
+	for _, p := range pages {
+		convs = append(convs, p...)
+	}
+	return convs, nil
+}
+
+// headReaders is how many pages' heads listWithHeads reads at once.
+const headReaders = 4
 
 func (e *Edge) fillHeads(ctx context.Context, convs []natter.Conversation) error {
 	ids := make([]string, len(convs))
@@ -141,11 +192,8 @@ func (e *Edge) fillHeads(ctx context.Context, convs []natter.Conversation) error
 // sync answers every conversation of the user with its head, and for those
 // named in the cursors the messages after the cursor.
 func (e *Edge) sync(ctx context.Context, user string, r *protocol.Request) (any, error) {
-	convs, err := e.convs.List(ctx, user)
+	convs, err := e.listWithHeads(ctx, user)
 	if err != nil {
-		return nil, err
-	}
-	if err := e.fillHeads(ctx, convs); err != nil {
 		return nil, err
 	}
 	limit := r.LimitOrDefault()

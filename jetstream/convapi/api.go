@@ -40,7 +40,7 @@ const (
 	// MaxHistoryLimit is the largest limit history accepts.
 	MaxHistoryLimit = 500
 	// ListPageSize is the most conversations one list reply carries.
-	ListPageSize = 100
+	ListPageSize = 1000
 	// MaxInlineMembers is the largest group whose members get and list
 	// carry; a larger one comes with member_count only (page through its
 	// members with members.list). Direct conversations always carry their

@@ -80,18 +80,35 @@ func (c *Client) Get(ctx context.Context, user, conv string) (natter.Conversatio
 // It follows the pages of the list op.
 func (c *Client) List(ctx context.Context, user string) ([]natter.Conversation, error) {
 	all := []natter.Conversation{}
+	err := c.ListPages(ctx, user, func(page []natter.Conversation) error {
+		all = append(all, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// ListPages calls fn with each page of user's conversations (sorted by id
+// across pages) as the list op answers it, before asking for the next
+// page, and stops at fn's first error, returned as is. A page belongs to
+// fn.
+func (c *Client) ListPages(ctx context.Context, user string, fn func(page []natter.Conversation) error) error {
 	req := ListRequest{User: user}
 	for {
 		var page ListReply
 		if err := c.call(ctx, OpList, req, &page); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, page.Convs...)
+		if err := fn(page.Convs); err != nil {
+			return err
+		}
 		if page.Next == "" {
-			return all, nil
+			return nil
 		}
 		if page.Next <= req.After {
-			return nil, wrapOp(OpList, fmt.Errorf("page cursor went back from %q to %q", req.After, page.Next))
+			return wrapOp(OpList, fmt.Errorf("page cursor went back from %q to %q", req.After, page.Next))
 		}
 		req.After = page.Next
 	}

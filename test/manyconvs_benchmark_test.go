@@ -1,0 +1,176 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"time"
+
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// BenchmarkManyConversationsEdge measures `sync {}` and `conv.list` end to
+// end (a WebSocket client, the edge, the conversations service, the log)
+// for a user in 10,000 direct conversations, each with one message: warm
+// (the service instance has the user's list and every summary) and cold
+// (after a change notice naming nobody, which drops every cached list and
+// summary exactly as a fresh instance starts without them).
+//
+// NATTER_BENCH_WARM_PROFILE=file writes a CPU profile of the warm runs
+// (file.sync, file.conv.list) and makes them 30.
+//
+// Run it with: go test -run '^$' -bench BenchmarkManyConversationsEdge -benchtime 1x -timeout 30m ./test/
+func BenchmarkManyConversationsEdge(b *testing.B) {
+	m := newMesh(b, meshOpts{})
+	const n = 10_000
+	const user = "many"
+	ctx := context.Background()
+	nc := testenv.Connect(b, m.dev.NATSURL())
+	log, err := msglog.New(ctx, nc, testenv.JetStream(b, nc), msglog.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range ch {
+				peer := fmt.Sprintf("p%05d", i)
+				c := natter.Conversation{ID: natter.DirectID(user, peer), Kind: natter.KindDirect, CreatedBy: user, Members: []string{user, peer}}
+				if _, err := m.dev.Store().CreateConversation(ctx, c); err != nil {
+					b.Error(err)
+					continue
+				}
+				if _, err := log.Append(ctx, msglog.Send{Conv: c.ID, From: user, Cmid: "m1", Body: "hello", FirstAttempt: true}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	// Let the persist worker store the 10,000 messages first: its writes
+	// would share the store with the cold lists.
+	testenv.CheckFor(b, 10*time.Minute, time.Second, func() error {
+		if got, err := m.dev.Store().CountMessages(ctx, ""); err != nil || got < n {
+			return fmt.Errorf("%d of %d messages persisted (%v)", got, n, err)
+		}
+		return nil
+	})
+	c := mustDial(b, m.dev, user)
+	seq := 0
+	// op sends frame (with its id) and returns how long its reply took and
+	// how many conversations it listed.
+	op := func(frame string) (time.Duration, int) {
+		seq++
+		id := fmt.Sprint("r", seq)
+		start := time.Now()
+		c.write(fmt.Sprintf(frame, id))
+		_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		for {
+			_, data, err := c.conn.ReadMessage()
+			if err != nil {
+				b.Fatalf("read: %v", err)
+			}
+			f, err := protocol.DecodeServer(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if f.T == protocol.FrameErr {
+				b.Logf("%s: error after %v: %+v", frame, time.Since(start), *f.Err)
+				return time.Since(start), -1
+			}
+			if f.T != protocol.FrameRes || f.ID != id {
+				continue
+			}
+			took := time.Since(start)
+			var res struct {
+				Convs []struct {
+					Head uint64 `json:"head"`
+				} `json:"convs"`
+			}
+			if err := json.Unmarshal(f.Data, &res); err != nil {
+				b.Fatal(err)
+			}
+			for _, cv := range res.Convs {
+				if cv.Head != 1 {
+					b.Fatalf("%s: a head of %d, want 1", frame, cv.Head)
+				}
+			}
+			return took, len(res.Convs)
+		}
+	}
+	flush := func() {
+		if err := nc.Publish(subjects.MembersChanged("nobody"), nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	frames := map[string]string{"sync": `{"op":"sync","id":"%s","cursors":{}}`, "conv.list": `{"op":"conv.list","id":"%s"}`}
+	b.ResetTimer()
+	for _, name := range []string{"sync", "conv.list"} {
+		for _, cold := range []bool{true, false} {
+			runs := 10
+			if cold {
+				runs = 3
+			}
+			var lat []time.Duration
+			failed := 0
+			if prof := os.Getenv("NATTER_BENCH_WARM_PROFILE"); prof != "" && !cold {
+				// A CPU profile of the warm runs alone (the fill dominates
+				// -cpuprofile).
+				f, err := os.Create(prof + "." + name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				runs = 30
+			}
+			for range runs {
+				if cold {
+					flush()
+				}
+				took, got := op(frames[name])
+				if got < 0 {
+					failed++
+					continue
+				}
+				if got != n {
+					b.Fatalf("%s listed %d, want %d", name, got, n)
+				}
+				lat = append(lat, took)
+			}
+			pprof.StopCPUProfile() // no-op when not profiling
+			what := name
+			if cold {
+				what += "-cold"
+			}
+			if failed > 0 {
+				b.ReportMetric(float64(failed), what+"-failed")
+			}
+			if len(lat) > 0 {
+				b.ReportMetric(pct(lat, 50), what+"-p50-ms")
+				b.ReportMetric(pct(lat, 99), what+"-p99-ms")
+			}
+		}
+	}
+}
