@@ -1,7 +1,6 @@
 package convsvc
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -16,5 +15,3 @@ func badID(field string, err error) *convapi.Error {
 }
 
 var errNotMember = &convapi.Error{Code: convapi.CodeNotMember, Msg: "not a member of this conversation"}
-
-func wrapOp(op string, err error) error { return fmt.Errorf("convsvc: %s: %w", op, err) }

@@ -127,7 +127,7 @@ func TestArchiveBlocksAfterRestart(t *testing.T) {
 	e.settled(t, "a4", 200)
 	e.blocksSettled(t, "a4", 200/store.BlockSize)
 	if n, _ := e.st.CountBlocks(ctx, ""); n != 200/store.BlockSize {
-		t.Fatal(fmt.Sprintf("%d blocks in all", n))
+		t.Fatalf("%d blocks in all", n)
 	}
 }
 
