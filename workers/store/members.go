@@ -313,6 +313,15 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 	if err != nil {
 		return nil, err
 	}
+	// A membership written by a change cut short is completed here: its
+	// rev is above the head's (the head did not move), or, when a later
+	// change committed that rev in the meantime, its user is missing from
+	// its chunk (a rev alone would count that user as a member and lose
+	// them from the list).
+	listed, err := s.inChunks(ctx, conv, have)
+	if err != nil {
+		return nil, err
+	}
 	var joined []string
 	byChunk := map[int][]string{}
 	end := pos
@@ -322,7 +331,7 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 			byChunk[k] = append(byChunk[k], u)
 			joined = append(joined, u)
 			end = pos + i + 1
-		} else if d, ok := have[u]; ok && d.Rev > h.Rev {
+		} else if d, ok := have[u]; ok && (!listed[u] || d.Rev > h.Rev) {
 			byChunk[d.Chunk] = append(byChunk[d.Chunk], u)
 			joined = append(joined, u)
 		}
@@ -461,6 +470,42 @@ func (s *Store) editChunks(ctx context.Context, conv string, byChunk map[int][]s
 		return fmt.Errorf("write member chunks: %w", err)
 	}
 	return nil
+}
+
+// inChunks reports which users of have (memberships of conv) are listed in
+// their member chunk, reading each chunk once.
+func (s *Store) inChunks(ctx context.Context, conv string, have map[string]memberDoc) (map[string]bool, error) {
+	byChunk := map[int][]string{}
+	for u, d := range have {
+		byChunk[d.Chunk] = append(byChunk[d.Chunk], u)
+	}
+	ks := make([]int, 0, len(byChunk))
+	for k := range byChunk {
+		ks = append(ks, k)
+	}
+	found := make([][]string, len(ks))
+	err := forEach(len(ks), func(i int) error {
+		var l idList
+		if _, err := findByID(ctx, s.mlists, chunkID(conv, ks[i]), &l); err != nil {
+			return err
+		}
+		for _, u := range byChunk[ks[i]] {
+			if slices.Contains(l.IDs, u) {
+				found[i] = append(found[i], u)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read member chunks: %w", err)
+	}
+	listed := make(map[string]bool, len(have))
+	for _, us := range found {
+		for _, u := range us {
+			listed[u] = true
+		}
+	}
+	return listed, nil
 }
 
 // editIDs returns ids with edit added (or removed), and whether that

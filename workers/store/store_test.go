@@ -263,6 +263,42 @@ func TestMemberChangeCutShort(t *testing.T) {
 	}
 }
 
+// TestMemberChangeCutShortThenOvertaken: a change cut short after its
+// membership writes (rev 1, the head still at 0) is overtaken by another
+// change, which commits rev 1 itself; the retry of the first must still
+// list its users (before, a membership whose rev was not above the head's
+// counted as complete, and the user was lost from the member list).
+func TestMemberChangeCutShortThenOvertaken(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	g := natter.Conversation{ID: "g_over", Kind: natter.KindGroup, CreatedBy: "alice", Members: []string{"alice"}}
+	if _, err := s.CreateConversation(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.DB().Collection(store.CollMembers).InsertOne(ctx, bson.D{{Key: "_id", Value: "g_over/bob"},
+		{Key: "conv", Value: "g_over"}, {Key: "user", Value: "bob"}, {Key: "chunk", Value: 0}, {Key: "rev", Value: int64(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined, err := s.AddMembers(ctx, "g_over", []string{"carol"}, 0, nil); err != nil || !slices.Equal(joined, []string{"carol"}) {
+		t.Fatalf("overtaking change: joined %v (%v)", joined, err)
+	}
+	if joined, err := s.AddMembers(ctx, "g_over", []string{"bob"}, 0, nil); err != nil || !slices.Equal(joined, []string{"bob"}) {
+		t.Fatalf("retry of the change cut short: joined %v (%v), want bob", joined, err)
+	}
+	got, _ := s.GetConversation(ctx, "g_over", true)
+	if n, _ := s.MemberCount(ctx, "g_over"); n != 3 || !slices.Equal(got.Members, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("count %d members %v, want 3: alice bob carol", n, got.Members)
+	}
+	if left, err := s.RemoveMembers(ctx, "g_over", []string{"bob"}, nil); err != nil || !slices.Equal(left, []string{"bob"}) {
+		t.Fatalf("remove: left %v (%v)", left, err)
+	}
+	if n, _ := s.MemberCount(ctx, "g_over"); n != 2 {
+		t.Fatalf("count after remove %d, want 2", n)
+	}
+}
+
 // TestMigrateMembers: a store written before the membership documents (a
 // group's members in an array of its conversation document, a user's
 // conversations in the users collection) is migrated by the next Open:
