@@ -210,7 +210,10 @@ func (e *Edge) errorCode(err error) (protocol.Code, string) {
 		}
 		return code, msg
 	}
+	var ae *jetstream.APIError
 	switch {
+	case errors.As(err, &ae) && ae.Code == 503:
+		return protocol.CodeUnavailable, "temporarily unavailable: retry"
 	case errors.Is(err, msglog.ErrInvalid):
 		return protocol.CodeBadFrame, err.Error()
 	case errors.Is(err, msglog.ErrConflict):

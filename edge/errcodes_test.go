@@ -1,6 +1,10 @@
 package edge
 
 import (
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -121,5 +125,16 @@ func TestProtocolLimitsFitService(t *testing.T) {
 	}
 	if protocol.MaxHistoryLimit > convapi.MaxHistoryLimit {
 		t.Errorf("protocol.MaxHistoryLimit %d > convapi.MaxHistoryLimit %d", protocol.MaxHistoryLimit, convapi.MaxHistoryLimit)
+	}
+}
+
+// TestErrorCodeTemporarilyUnavailable: a JetStream 503 (no leader yet) is
+// unavailable for the client, which retries, not internal.
+func TestErrorCodeTemporarilyUnavailable(t *testing.T) {
+	t.Parallel()
+	e := &Edge{log: slog.New(slog.DiscardHandler)}
+	err := fmt.Errorf("msglog: append: %w", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"})
+	if code, _ := e.errorCode(err); code != protocol.CodeUnavailable {
+		t.Fatalf("code %q, want unavailable", code)
 	}
 }

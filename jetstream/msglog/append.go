@@ -165,9 +165,15 @@ func (l *Log) try(ctx context.Context, s Send, id string, retry bool) (natter.Ac
 
 // stalled reports an attempt that got no answer: its timeout, or no
 // responders (nats.go's own publish retries included).
+// A JetStream API error with status 503 (the cluster or the stream has no
+// leader yet: "JetStream system temporarily unavailable") is one too: the
+// retry check's stream and consumer info requests get it during an
+// election.
 func stalled(err error) bool {
+	var ae *jetstream.APIError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		(errors.As(err, &ae) && ae.Code == 503)
 }
 
 // stallWait waits before the retry of a stalled attempt: not at all after a
