@@ -175,20 +175,7 @@ func (r *runner) historyArchive(ctx context.Context) ([]*Result, error) {
 	res.CPU = cpu
 	res.note("reads by %d connections of one user, closed loop: 200-message pages below the hot tier (%d) of %d conversations of %s messages, half history before a random seq, half sync after one; CPU is per page read",
 		readers, hot, len(convs), commas(int64(perConv)))
-	if len(res.History) > 0 {
-		last := res.History[len(res.History)-1]
-		res.Latency = last.Latency
-		if last.Latency != nil {
-			res.check("history: archive page p99 <= 20 ms", fmt.Sprintf("%s ms with %s stored", fnum(last.Latency.P99), commas(int64(last.Stored))), last.Latency.P99 <= 20, last.Stored < 1_000_000)
-		}
-		first := res.History[0]
-		if len(res.History) > 1 && first.Latency != nil && last.Latency != nil {
-			v := last.Latency.P99 / first.Latency.P99
-			res.ratio(fmt.Sprintf("archive p99 at %s / p99 at %s stored", commas(int64(last.Stored)), commas(int64(first.Stored))), last.Latency.P99, first.Latency.P99)
-			res.check("history: archive p99 at 1,000,000 stored <= 1.2x p99 at 10,000", fmt.Sprintf("%.2fx (%s ms / %s ms)", v, fnum(last.Latency.P99), fnum(first.Latency.P99)),
-				v <= 1.2, first.Stored != 10_000 || last.Stored < 1_000_000)
-		}
-	}
+	res.historyTargets("archive page", "archive ", 20)
 	return []*Result{res}, nil
 }
 
