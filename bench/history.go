@@ -227,18 +227,8 @@ func (r *runner) history(ctx context.Context) ([]*Result, error) {
 		}
 		hp := HistoryPoint{Page: "newest-50", Stored: uint64(f.k), Convs: len(convs), PerConv: uint64(f.k / len(convs)), FillSeconds: round3(took.Seconds()),
 			Reads: d.delivered, Latency: d.lat.latency()}
-		res.Sent += d.sent
-		res.Delivered += d.delivered
-		res.Errors += d.errors
-		res.Connected = d.connected
 		total += d.seconds()
-		pc := d.cpu("page", float64(d.delivered))
-		hp.ServerUsPerPage, hp.GeneratorUsPerPage = pc.ServerUsPerMsg, pc.GeneratorUsPerMsg
-		cpu = addCPU(cpu, pc)
-		res.History = append(res.History, hp)
-		if d.firstErr != "" {
-			res.note("first error: %s", d.firstErr)
-		}
+		cpu = res.addHistoryPoint(hp, d, cpu)
 		if uint64(f.k) < size {
 			break
 		}
@@ -299,6 +289,23 @@ func (r *runner) readPages(ctx context.Context, t *target, readers int, convs []
 }
 
 // addCPU sums b into a (nil: none yet); fill recomputes the rates.
+// addHistoryPoint adds the reads d made at one stored size to res: their
+// counts, hp with its CPU per page, and d's first error; it returns cpu
+// with d's added.
+func (res *Result) addHistoryPoint(hp HistoryPoint, d *driven, cpu *CPU) *CPU {
+	res.Sent += d.sent
+	res.Delivered += d.delivered
+	res.Errors += d.errors
+	res.Connected = d.connected
+	pc := d.cpu("page", float64(d.delivered))
+	hp.ServerUsPerPage, hp.GeneratorUsPerPage = pc.ServerUsPerMsg, pc.GeneratorUsPerMsg
+	res.History = append(res.History, hp)
+	if d.firstErr != "" {
+		res.note("first error: %s", d.firstErr)
+	}
+	return addCPU(cpu, pc)
+}
+
 func addCPU(a, b *CPU) *CPU {
 	if a == nil {
 		return b

@@ -149,18 +149,8 @@ func (r *runner) historyArchive(ctx context.Context) ([]*Result, error) {
 		}
 		hp := HistoryPoint{Page: "archive 200-message", Stored: stored, Convs: len(convs), PerConv: uint64(perConv), FillSeconds: round3(took),
 			Reads: d.delivered, Latency: d.lat.latency()}
-		res.Sent += d.sent
-		res.Delivered += d.delivered
-		res.Errors += d.errors
-		res.Connected = d.connected
 		total += d.seconds()
-		pc := d.cpu("page", float64(d.delivered))
-		hp.ServerUsPerPage, hp.GeneratorUsPerPage = pc.ServerUsPerMsg, pc.GeneratorUsPerMsg
-		cpu = addCPU(cpu, pc)
-		res.History = append(res.History, hp)
-		if d.firstErr != "" {
-			res.note("first error: %s", d.firstErr)
-		}
+		cpu = res.addHistoryPoint(hp, d, cpu)
 		if stored < size {
 			break
 		}
