@@ -56,12 +56,16 @@ func benchReads(b *testing.B, size, online int, interval time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var got atomic.Int64
+	var got, finals atomic.Int64
+	var last atomic.Uint64 // the seq of the timed loop's last read
 	count := func(c *client.Client) {
 		go func() {
 			for f := range c.ReadEvents() {
 				if f.Conv == conv.ID {
 					got.Add(1)
+					if f.Seq == last.Load() {
+						finals.Add(1)
+					}
 				}
 			}
 		}()
@@ -80,6 +84,7 @@ func benchReads(b *testing.B, size, online int, interval time.Duration) {
 	}
 	waitFor(b, func() bool { return got.Load() == pushed })
 	got.Store(0)
+	last.Store(uint64(b.N + 1))
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
@@ -89,16 +94,16 @@ func benchReads(b *testing.B, size, online int, interval time.Duration) {
 			b.Fatal(err)
 		}
 	}
-	want := pushed * int64(b.N)
-	if interval == 0 {
-		want = 0 // coalesced: wait for the last read's push only
-		waitFor(b, func() bool { return got.Load() > 0 })
-	}
-	waitFor(b, func() bool { return got.Load() >= want })
-	if interval == 0 {
-		time.Sleep(300 * time.Millisecond) // the end of the last interval (a measurement, not a synchronisation)
+	// Every online device gets the last read's push exactly once (at once,
+	// or coalesced at the end of its interval); uncoalesced, every read's.
+	waitFor(b, func() bool { return finals.Load() >= pushed })
+	if interval != 0 {
+		waitFor(b, func() bool { return got.Load() >= pushed*int64(b.N) })
 	}
 	b.StopTimer()
+	if finals.Load() < pushed || (interval != 0 && got.Load() < pushed*int64(b.N)) {
+		b.Fatalf("%d pushes, %d of the last read: want %d of it (and %d in all uncoalesced)", got.Load(), finals.Load(), pushed, pushed*int64(b.N))
+	}
 	elapsed := time.Since(start)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Utime) - syscall.TimevalToNsec(ru0.Stime))
