@@ -74,14 +74,9 @@ func (s *session) typing(ctx context.Context, r *protocol.Request) (any, error) 
 	return struct{}{}, nil
 }
 
-// signal queues an ephemeral signal's frame on every session of user: a
-// typing signal's data as it is, a read signal's push (readpush.go); other
-// kinds are dropped.
+// signal queues an ephemeral signal's frame (its data) on every session of
+// user. Only typing exists; other kinds are dropped.
 func (h *hub) signal(user string, m *nats.Msg) {
-	if m.Header.Get(delivery.SignalHeader) == delivery.SignalRead {
-		h.readSignal(user, m)
-		return
-	}
 	if m.Header.Get(delivery.SignalHeader) != signalTyping || len(m.Data) == 0 || m.Data[0] != '{' {
 		h.m.badDeliveries.Inc()
 		return
