@@ -46,10 +46,12 @@ func (c *rawConn) receipts(id, frame string) (protocol.ReceiptsResult, *protocol
 // one on each of two edges. A read by alice that moves her cursor reaches
 // all four sockets (her own reading socket too, as documented); reads that
 // do not move it (the same seq again, a lower one) push nothing: the next
-// read push each socket gets is that of the next forward read.
+// read push each socket gets is that of the next forward read. Coalescing
+// is off, so that a push of a read that did not move the cursor would not
+// be hidden in an interval (TestReadPushCoalesced has the default).
 func TestReadPushAcrossEdgesAndDevices(t *testing.T) {
 	t.Parallel()
-	m := newMesh(t, meshOpts{edges: 1})
+	m := newMesh(t, meshOpts{edges: 1, readPush: -1})
 	e1, e2 := m.edges[0], m.edges[1]
 	a1, a2 := mustDial(t, e1, "alice"), mustDial(t, e2, "alice")
 	b1, b2 := mustDial(t, e2, "bob"), mustDial(t, e1, "bob")
