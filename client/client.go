@@ -36,10 +36,14 @@ type Client struct {
 	// full); closed with done.
 	presence chan protocol.PresenceState
 	typing   chan protocol.TypingFrame
-	wake     chan struct{} // a conversation needs a sync
-	qsig     chan struct{} // the pump has work
-	room     chan struct{} // the queue has room again
-	stats    counters
+	// convEvents carries the conversations' changes (convevents.go), revs
+	// what it told so far.
+	convEvents chan protocol.ConvFrame
+	revs       convRevs
+	wake       chan struct{} // a conversation needs a sync
+	qsig       chan struct{} // the pump has work
+	room       chan struct{} // the queue has room again
+	stats      counters
 
 	first     chan struct{} // closed when the first sync reply is applied
 	firstOnce sync.Once
@@ -81,16 +85,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{
 		cfg: cfg, log: cfg.Logger,
-		up:       make(chan struct{}),
-		msgs:     make(chan natter.Message, cfg.Buffer),
-		presence: make(chan protocol.PresenceState, cfg.EventBuffer),
-		typing:   make(chan protocol.TypingFrame, cfg.EventBuffer),
-		wake:     make(chan struct{}, 1),
-		qsig:     make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
-		first:    make(chan struct{}),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		up:         make(chan struct{}),
+		msgs:       make(chan natter.Message, cfg.Buffer),
+		presence:   make(chan protocol.PresenceState, cfg.EventBuffer),
+		typing:     make(chan protocol.TypingFrame, cfg.EventBuffer),
+		convEvents: make(chan protocol.ConvFrame, cfg.EventBuffer),
+		revs:       convRevs{revs: map[string]int64{}, gone: map[string]bool{}, pushed: map[string]uint64{}},
+		wake:       make(chan struct{}, 1),
+		qsig:       make(chan struct{}, 1),
+		room:       make(chan struct{}, 1),
+		first:      make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	c.d.init(cfg.Cursors)
 
@@ -120,6 +126,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// Every reader has exited: nothing sends on these any more.
 		close(c.presence)
 		close(c.typing)
+		close(c.convEvents)
 		close(c.done)
 	}()
 
