@@ -60,7 +60,9 @@ func (s *service) rename(ctx context.Context, in *convapi.RenameRequest) (any, e
 		}
 	}
 	ch, err := s.st.RenameGroup(ctx, c.ID, in.Name, ev)
-	s.notify(c.ID, nil, true)
+	if err != nil || ch.Changed {
+		s.notify(c.ID, nil, true) // the summaries cached of conv
+	}
 	if err != nil {
 		return nil, err
 	}
