@@ -69,7 +69,7 @@ func TestReplicas(t *testing.T) {
 		seen[p.ID] = true
 	}
 	info := e.svc.Info()
-	if len(info.Endpoints) != 14 || info.Endpoints[0].QueueGroup != subjects.QueueConversations {
+	if len(info.Endpoints) != 15 || info.Endpoints[0].QueueGroup != subjects.QueueConversations {
 		t.Fatalf("info %+v", info)
 	}
 }
