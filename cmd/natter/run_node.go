@@ -113,6 +113,8 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		fs.Duration(&readPush, "read-push-interval", "NATTER_READ_PUSH_INTERVAL", 250*time.Millisecond, "the conversations service pushes at most one read (the highest) per user and conversation per interval (0 = every read that moves a cursor)", cli.Between(0, time.Minute))
 		fs.Int(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)", cli.Min(0))
 	}
+	var pprofOn bool
+	fs.Bool(&pprofOn, "pprof", "NATTER_PPROF", mode == node.ModeDev, "serve Go runtime profiles under /debug/pprof/ on the listener of /metrics (on by default only in dev)")
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var ef edgeFlags
 	if mode != node.ModeWorker {
@@ -126,7 +128,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		return err
 	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
-		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
+		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Pprof: pprofOn, Logger: log}
 	common.apply(&cfg)
 	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default

@@ -94,6 +94,12 @@ type Config struct {
 	// AdminAddr is where a worker process serves /healthz, /readyz and
 	// /metrics. Empty means "127.0.0.1:9090"; port 0 picks a free port.
 	AdminAddr string
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the listener of /metrics (HTTPAddr, or AdminAddr for
+	// a worker). False means off: /debug/pprof/ answers 404. natter dev
+	// turns it on by default, natter edge and natter worker only with
+	// --pprof (docs/config.md).
+	Pprof bool
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
 	// Webhooks are the webhook endpoints delivered to by a process that runs

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -33,7 +34,26 @@ func newApp(n *Node) *fiber.App {
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg})))
+	if n.cfg.Pprof {
+		mountPprof(app)
+	}
 	return app
+}
+
+// mountPprof serves net/http/pprof under /debug/pprof/: the index, the
+// named profiles (heap, goroutine, allocs, block, mutex, threadcreate),
+// cmdline, a CPU profile (profile?seconds=N), symbol and an execution trace
+// (trace?seconds=N). A CPU profile or trace holds its request for the
+// seconds asked, past the app's 30 s WriteTimeout if more are asked: ask
+// for 30 s or fewer.
+func mountPprof(app *fiber.App) {
+	app.Get("/debug/pprof/", adaptor.HTTPHandlerFunc(pprof.Index))
+	app.Get("/debug/pprof/cmdline", adaptor.HTTPHandlerFunc(pprof.Cmdline))
+	app.Get("/debug/pprof/profile", adaptor.HTTPHandlerFunc(pprof.Profile))
+	app.All("/debug/pprof/symbol", adaptor.HTTPHandlerFunc(pprof.Symbol))
+	app.Get("/debug/pprof/trace", adaptor.HTTPHandlerFunc(pprof.Trace))
+	// pprof.Index serves every named profile from the path's last element.
+	app.Get("/debug/pprof/:name", adaptor.HTTPHandlerFunc(pprof.Index))
 }
 
 // errorHandler answers every unhandled error as {"code","msg"} JSON.
