@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,4 +49,43 @@ func TestPprof(t *testing.T) {
 	if code, body := get(t, "http://"+eaddr+"/metrics"); code != 200 {
 		t.Fatalf("edge without --pprof: GET /metrics = %d %.200s", code, body)
 	}
+}
+
+// TestOpsMetrics: every process exports the checks behind /readyz, and a
+// process with worker roles the state of every role's consumer and of
+// natter's streams (what the alert rules and the dashboard in infra/ read).
+func TestOpsMetrics(t *testing.T) {
+	t.Parallel()
+	dev := startDev(t, t.TempDir())
+	_, eaddr := startTier(t, "edge", "--nats-url", dev.ready["nats"], "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("k", 40))
+	_, m := get(t, dev.url("/metrics"))
+	for _, want := range []string{
+		`natter_check_up{check="nats"} 1`, `natter_check_up{check="jetstream"} 1`, `natter_check_up{check="store"} 1`,
+		`natter_check_seconds{check="store"}`, `natter_nats_reconnects_total 0`,
+		`natter_consumer_pending{consumer="PERSIST",role="persist",stream="MSGS"} 0`,
+		`natter_consumer_ack_pending{consumer="FANOUT",role="fanout",stream="MSGS"} 0`,
+		`natter_consumer_ack_floor{consumer="EVENTS",role="events",stream="MSGS"} 0`,
+		`natter_consumer_redelivered{consumer="INGEST",role="ingest",stream="INGEST"} 0`,
+		`natter_stream_messages{stream="DLQ"} 0`, `natter_stream_last_seq{stream="MSGS"} 0`, `natter_stream_bytes{stream="EVENTS"}`,
+		`process_open_fds`, `process_max_fds`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("dev /metrics lacks %s", want)
+		}
+	}
+	_, m = get(t, "http://"+eaddr+"/metrics")
+	if !strings.Contains(m, `natter_check_up{check="jetstream"} 1`) || strings.Contains(m, `check="store"`) || strings.Contains(m, "natter_consumer_pending") {
+		t.Errorf("edge /metrics: want the nats and jetstream checks only, no consumers:\n%s", grepLines(m, "natter_check|natter_consumer"))
+	}
+}
+
+func grepLines(s, re string) string {
+	var out []string
+	r := regexp.MustCompile(re)
+	for _, l := range strings.Split(s, "\n") {
+		if r.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

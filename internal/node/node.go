@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	n.reg = prometheus.NewRegistry()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), opsCollector{n})
 	n.app = newApp(n)
 
 	if cfg.Mode != ModeEdge {
