@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/natter-im/natter"
 )
 
 // TestPprof: natter dev serves the Go runtime profiles under /debug/pprof/
@@ -56,7 +62,8 @@ func TestPprof(t *testing.T) {
 // natter's streams (what the alert rules and the dashboard in infra/ read).
 func TestOpsMetrics(t *testing.T) {
 	t.Parallel()
-	dev := startDev(t, t.TempDir())
+	data := t.TempDir()
+	dev := startDev(t, data)
 	_, eaddr := startTier(t, "edge", "--nats-url", dev.ready["nats"], "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("k", 40))
 	_, m := get(t, dev.url("/metrics"))
 	for _, want := range []string{
@@ -73,6 +80,37 @@ func TestOpsMetrics(t *testing.T) {
 			t.Errorf("dev /metrics lacks %s", want)
 		}
 	}
+
+	// Three sends: the log's last sequence and the PERSIST ack floor (what
+	// the archive-lag alerts subtract) both reach 3 once persist archived
+	// them.
+	tok := mint(t, data, "alice")
+	code, b := call(t, "POST", dev.url("/v1/conversations"), tok, `{"kind":"group","name":"ops","members":["bob"]}`)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	var conv natter.Conversation
+	_ = json.Unmarshal(b, &conv)
+	for i := range 3 {
+		if code, b := call(t, "POST", dev.url("/v1/conversations/"+conv.ID+"/messages"), tok, fmt.Sprintf(`{"cmid":"m%d","body":"x"}`, i)); code != 201 {
+			t.Fatalf("send: %d %s", code, b)
+		}
+	}
+	want := []string{`natter_stream_last_seq{stream="MSGS"} 3`, `natter_consumer_ack_floor{consumer="PERSIST",role="persist",stream="MSGS"} 3`,
+		`natter_consumer_pending{consumer="PERSIST",role="persist",stream="MSGS"} 0`}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, m = get(t, dev.url("/metrics"))
+		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(m, w) })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3 sends, /metrics lacks %v:\n%s", missing, grepLines(m, "natter_stream_last_seq|natter_consumer_"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	_, m = get(t, "http://"+eaddr+"/metrics")
 	if !strings.Contains(m, `natter_check_up{check="jetstream"} 1`) || strings.Contains(m, `check="store"`) || strings.Contains(m, "natter_consumer_pending") {
 		t.Errorf("edge /metrics: want the nats and jetstream checks only, no consumers:\n%s", grepLines(m, "natter_check|natter_consumer"))
