@@ -1,0 +1,356 @@
+// The chat state of one signed-in user: conversations, the messages loaded
+// of each, the outbox's pending sends, presence and typing. It listens to
+// the SDK's client and tells the view what changed; it never touches the DOM.
+
+import { Client, IndexedDBStorage, NatterError, type Conversation, type Message, type OutboxEntry } from "../../js/src/index.js";
+import { deviceID, wsURL, type Session } from "./session.js";
+
+/** A send of this device that the log has not delivered back yet. */
+export interface Pending {
+  entry: OutboxEntry;
+  state: "pending" | "sent" | "failed";
+  error?: string;
+}
+
+export interface ConvState {
+  conv: Conversation;
+  /** Loaded messages by seq (edit and delete entries applied, not listed). */
+  msgs: Map<number, Message>;
+  /** The lowest seq loaded (0: none yet); older pages exist while more. */
+  oldest: number;
+  more: boolean;
+  loaded: boolean;
+  /** The last seq the user has read (kept per user in localStorage). */
+  read: number;
+  typing: Map<string, number>; // user -> expiry (Date.now() ms)
+}
+
+export type Change =
+  | { kind: "convs" }
+  | { kind: "msgs"; conv: string; older?: boolean }
+  | { kind: "state"; state: string; detail?: string }
+  | { kind: "presence" }
+  | { kind: "typing"; conv: string }
+  | { kind: "error"; text: string };
+
+const pageSize = 30;
+
+export class Chat {
+  readonly client: Client;
+  readonly user: string;
+  readonly convs = new Map<string, ConvState>();
+  readonly pending = new Map<string, Pending>(); // by cmid
+  readonly online = new Map<string, boolean>(); // watched users' presence
+  /** Edits and deletes of messages not loaded yet, by the message id they name. */
+  private readonly changes = new Map<string, Message>();
+  private readonly watched = new Set<string>();
+  private readonly readKey: string;
+  private listener: (c: Change) => void = () => {};
+
+  constructor(session: Session, getToken: (reason: "connect" | "expired") => Promise<string>) {
+    this.user = session.user;
+    this.readKey = "natter.read." + session.user;
+    this.client = new Client({
+      urls: wsURL(),
+      getToken,
+      device: deviceID(),
+      storage: new IndexedDBStorage("natter-" + session.user),
+      maxBackoffMs: 3000,
+    });
+    const c = this.client;
+    c.on("state", (ev) => this.emit({ kind: "state", state: ev.state, detail: ev.error?.message ?? ev.reason }));
+    c.on("message", (m) => this.onMessage(m));
+    c.on("queued", (e) => this.setPending(e, "pending"));
+    c.on("sent", ({ entry }) => this.setPending(entry, "sent"));
+    c.on("failed", ({ entry, error }) => this.setPending(entry, "failed", error.detail || error.code));
+    c.on("presence", (p) => {
+      this.online.set(p.user, p.online);
+      this.emit({ kind: "presence" });
+    });
+    c.on("typing", (t) => this.onTyping(t.conv, t.user, t.state, t.expires_ms));
+    c.on("conv", (ev) => {
+      if (ev.event === "removed") {
+        this.convs.delete(ev.conv);
+        this.emit({ kind: "convs" });
+      } else if (ev.event === "added") void this.learn(ev.conv);
+    });
+  }
+
+  onChange(fn: (c: Change) => void): void {
+    this.listener = fn;
+  }
+
+  private emit(c: Change): void {
+    this.listener(c);
+  }
+
+  /** start connects and loads the conversation list with the newest page of each. */
+  async start(): Promise<void> {
+    await this.client.connect();
+    for (const e of this.client.pending()) if (!this.pending.has(e.cmid)) this.setPending(e, "pending");
+    const list = await this.client.conversations();
+    for (const conv of list) this.addConv(conv);
+    this.emit({ kind: "convs" });
+    // The newest page of each conversation (for its last message), a few at a time.
+    const queue = [...this.convs.keys()];
+    const worker = async () => {
+      for (let id = queue.shift(); id; id = queue.shift()) await this.loadNewest(id);
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    await this.watchPresence();
+  }
+
+  private readCursors(): Record<string, number> {
+    try {
+      return JSON.parse(localStorage.getItem(this.readKey) ?? "{}") as Record<string, number>;
+    } catch {
+      return {};
+    }
+  }
+
+  private addConv(conv: Conversation): ConvState {
+    let cs = this.convs.get(conv.id);
+    if (cs) {
+      cs.conv = { ...conv, head: Math.max(conv.head, cs.conv.head) };
+      return cs;
+    }
+    cs = { conv, msgs: new Map(), oldest: 0, more: conv.head > 0, loaded: false, read: this.readCursors()[conv.id] ?? 0, typing: new Map() };
+    this.convs.set(conv.id, cs);
+    return cs;
+  }
+
+  /** learn fetches a conversation the user was added to (or got a message of) and its newest page. */
+  private async learn(id: string): Promise<void> {
+    if (this.convs.has(id)) return;
+    try {
+      this.addConv(await this.client.conversation(id));
+    } catch (e) {
+      this.emit({ kind: "error", text: String((e as Error).message) });
+      return;
+    }
+    this.emit({ kind: "convs" });
+    await this.loadNewest(id);
+    await this.watchPresence();
+  }
+
+  private async loadNewest(id: string): Promise<void> {
+    const cs = this.convs.get(id);
+    if (!cs || cs.loaded) return;
+    try {
+      const page = await this.client.history(id, { limit: pageSize });
+      cs.loaded = true;
+      this.addMsgs(cs, page.msgs);
+      if (page.msgs.length > 0) {
+        cs.oldest = cs.oldest === 0 ? page.msgs[0]!.seq : Math.min(cs.oldest, page.msgs[0]!.seq);
+      }
+      cs.more = page.more;
+    } catch (e) {
+      if (e instanceof NatterError && e.code === "not_member") this.convs.delete(id);
+    }
+    this.emit({ kind: "msgs", conv: id });
+    this.emit({ kind: "convs" });
+  }
+
+  /** loadOlder loads the page before the oldest loaded message. */
+  async loadOlder(id: string): Promise<void> {
+    const cs = this.convs.get(id);
+    if (!cs || !cs.more || cs.oldest <= 1) return;
+    const page = await this.client.history(id, { before: cs.oldest, limit: pageSize });
+    this.addMsgs(cs, page.msgs);
+    if (page.msgs.length > 0) cs.oldest = Math.min(cs.oldest, page.msgs[0]!.seq);
+    cs.more = page.more && cs.oldest > 1;
+    this.emit({ kind: "msgs", conv: id, older: true });
+  }
+
+  private onMessage(m: Message): void {
+    const cs = this.convs.get(m.conv);
+    if (!cs) {
+      void this.learn(m.conv);
+      return;
+    }
+    this.addMsgs(cs, [m]);
+    cs.typing.delete(m.from);
+    this.emit({ kind: "msgs", conv: m.conv });
+    this.emit({ kind: "convs" });
+  }
+
+  /** addMsgs stores messages (a page or a delivery; duplicates are dropped) and applies edits and deletes. */
+  private addMsgs(cs: ConvState, msgs: Message[]): void {
+    for (const m of msgs) {
+      cs.conv.head = Math.max(cs.conv.head, m.seq);
+      if (m.from === this.user && m.cmid) this.pending.delete(m.cmid);
+      if ((m.type === "edit" || m.type === "delete") && m.ref) {
+        this.changes.set(m.ref, m);
+        if (cs.oldest === 0 || m.seq < cs.oldest) cs.oldest = m.seq;
+        continue;
+      }
+      if (cs.msgs.has(m.seq)) continue;
+      cs.msgs.set(m.seq, m);
+      if (cs.oldest === 0 || m.seq < cs.oldest) cs.oldest = m.seq;
+    }
+  }
+
+  /** view is a message as shown: its latest edit applied, or null when deleted. */
+  view(m: Message): { body: string; edited: boolean } | null {
+    const c = this.changes.get(m.id);
+    if (!c) return { body: m.body, edited: false };
+    return c.type === "delete" ? null : { body: c.body, edited: true };
+  }
+
+  /** messages of a conversation, oldest first. */
+  messages(id: string): Message[] {
+    const cs = this.convs.get(id);
+    return cs ? [...cs.msgs.values()].sort((a, b) => a.seq - b.seq) : [];
+  }
+
+  pendingOf(id: string): Pending[] {
+    return [...this.pending.values()].filter((p) => p.entry.conv === id).sort((a, b) => a.entry.order - b.entry.order);
+  }
+
+  last(id: string): Message | undefined {
+    const cs = this.convs.get(id);
+    let best: Message | undefined;
+    for (const m of cs?.msgs.values() ?? []) if (!best || m.seq > best.seq) best = m;
+    return best;
+  }
+
+  unread(id: string): number {
+    const cs = this.convs.get(id);
+    return cs ? Math.max(0, cs.conv.head - cs.read) : 0;
+  }
+
+  /** markRead marks a conversation read up to its head (locally, and with the edge). */
+  markRead(id: string): void {
+    const cs = this.convs.get(id);
+    if (!cs || cs.conv.head <= cs.read) return;
+    cs.read = cs.conv.head;
+    const all = this.readCursors();
+    all[id] = cs.read;
+    localStorage.setItem(this.readKey, JSON.stringify(all));
+    this.client.markRead(id, cs.read).catch(() => {});
+    this.emit({ kind: "convs" });
+  }
+
+  /** title of a conversation: a group's name, or the other member of a direct one. */
+  title(id: string): string {
+    const c = this.convs.get(id)?.conv;
+    if (!c) return id;
+    if (c.kind === "group") return c.name || (c.members ?? []).join(", ") || "Group";
+    return this.peer(id) ?? "Direct";
+  }
+
+  /** peer is the other member of a direct conversation. */
+  peer(id: string): string | undefined {
+    const c = this.convs.get(id)?.conv;
+    if (!c || c.kind !== "direct") return undefined;
+    return (c.members ?? []).find((u) => u !== this.user) ?? this.user;
+  }
+
+  /** sorted conversation ids, the latest activity first. */
+  sorted(): string[] {
+    const at = (id: string) => this.last(id)?.ts ?? this.convs.get(id)?.conv.created_at ?? 0;
+    return [...this.convs.keys()].sort((a, b) => at(b) - at(a) || a.localeCompare(b));
+  }
+
+  send(id: string, body: string): void {
+    this.client.send(id, body).catch(() => {}); // states come as events
+  }
+
+  /** retry sends a failed message's text again, as a new message. */
+  retry(cmid: string): void {
+    const p = this.pending.get(cmid);
+    if (!p) return;
+    this.pending.delete(cmid);
+    this.send(p.entry.conv, p.entry.body);
+  }
+
+  discard(cmid: string): void {
+    const p = this.pending.get(cmid);
+    if (!p) return;
+    this.pending.delete(cmid);
+    void this.client.discard(p.entry.conv, cmid);
+    this.emit({ kind: "msgs", conv: p.entry.conv });
+  }
+
+  private setPending(entry: OutboxEntry, state: Pending["state"], error?: string): void {
+    const cs = this.convs.get(entry.conv);
+    const delivered = cs && [...cs.msgs.values()].some((m) => m.cmid === entry.cmid && m.from === this.user);
+    if (delivered) {
+      this.pending.delete(entry.cmid);
+    } else {
+      this.pending.set(entry.cmid, { entry, state, error });
+    }
+    this.emit({ kind: "msgs", conv: entry.conv });
+    this.emit({ kind: "convs" });
+  }
+
+  async createDirect(user: string): Promise<string> {
+    const c = await this.client.createDirect(user);
+    this.addConv(c);
+    this.emit({ kind: "convs" });
+    void this.loadNewest(c.id);
+    void this.watchPresence();
+    return c.id;
+  }
+
+  async createGroup(name: string, members: string[]): Promise<string> {
+    const c = await this.client.createGroup(name, members);
+    this.addConv(c);
+    this.emit({ kind: "convs" });
+    void this.loadNewest(c.id);
+    return c.id;
+  }
+
+  /** watchPresence subscribes to the peers of direct conversations not watched yet. */
+  private async watchPresence(): Promise<void> {
+    const peers: string[] = [];
+    for (const id of this.convs.keys()) {
+      const p = this.peer(id);
+      if (p && p !== this.user && !this.watched.has(p) && this.watched.size + peers.length < 500) peers.push(p);
+    }
+    if (peers.length === 0) return;
+    for (const p of peers) this.watched.add(p);
+    try {
+      for (const s of await this.client.subscribePresence(peers)) this.online.set(s.user, s.online);
+    } catch {
+      for (const p of peers) this.watched.delete(p);
+    }
+    this.emit({ kind: "presence" });
+  }
+
+  private lastTyping = new Map<string, number>();
+
+  /** typing tells the others that the user types in id (at most every 3 s), or stopped. */
+  typing(id: string, active: boolean): void {
+    const was = this.lastTyping.get(id) ?? 0;
+    const now = Date.now();
+    if (active && now - was < 3000) return;
+    if (!active && was === 0) return;
+    this.lastTyping.set(id, active ? now : 0);
+    this.client.setTyping(id, active ? "started" : "stopped").catch(() => {});
+  }
+
+  private onTyping(conv: string, user: string, state: string, expiresMs?: number): void {
+    const cs = this.convs.get(conv);
+    if (!cs) return;
+    if (state === "started") {
+      const until = Date.now() + (expiresMs ?? 6000);
+      cs.typing.set(user, until);
+      setTimeout(() => {
+        if (cs.typing.get(user) === until) {
+          cs.typing.delete(user);
+          this.emit({ kind: "typing", conv });
+        }
+      }, expiresMs ?? 6000);
+    } else cs.typing.delete(user);
+    this.emit({ kind: "typing", conv });
+  }
+
+  typers(id: string): string[] {
+    return [...(this.convs.get(id)?.typing.keys() ?? [])];
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
