@@ -122,8 +122,19 @@ export const sockets = [];
 export class TrackedWS extends WS {
   constructor(url, protocols) {
     super(url, protocols);
+    this.sent = [];
     sockets.push(this);
   }
+
+  send(data, ...rest) {
+    this.sent.push(data);
+    return super.send(data, ...rest);
+  }
+}
+
+/** sentFrames returns the frames (decoded) every tracked socket to url sent, with op op. */
+export function sentFrames(op) {
+  return sockets.flatMap((s) => s.sent.map((d) => JSON.parse(d))).filter((f) => f.op === op);
 }
 
 /**
