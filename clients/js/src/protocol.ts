@@ -1,0 +1,198 @@
+// Wire types of natter protocol v1 (docs/protocol.md is the contract).
+// Every field name is the one on the wire; ids are opaque strings, seqs and
+// timestamps (Unix milliseconds) are numbers.
+
+/** The WebSocket subprotocol the SDK offers. */
+export const SUBPROTOCOL = "natter.v1";
+
+/** A message, as pushed and as returned by sync and history. */
+export interface Message {
+  /** Server id: "m_" + 26 base32 characters. */
+  id: string;
+  conv: string;
+  /** Per conversation: 1, 2, 3 ... gap-free. */
+  seq: number;
+  /** A user id, or the identity of an internal service. */
+  from: string;
+  /** The client message id the sender gave it. */
+  cmid?: string;
+  /** Absent means "text". "edit" and "delete" entries carry ref. */
+  type?: string;
+  body: string;
+  /** Only on edit and delete entries: the id of the message they change. */
+  ref?: string;
+  /** Server time, Unix ms. */
+  ts: number;
+}
+
+/** The reply to send: the message is durable. dup is true when this cmid was stored before. */
+export interface Ack {
+  id: string;
+  conv: string;
+  seq: number;
+  ts: number;
+  dup?: boolean;
+}
+
+export type ConversationKind = "direct" | "group";
+
+/** A conversation as conv.create, conv.get and conv.list return it. */
+export interface Conversation {
+  id: string;
+  kind: ConversationKind;
+  name?: string;
+  created_by: string;
+  created_at: number;
+  /** Present for direct conversations and groups of at most 100 members; else use members(). */
+  members?: string[];
+  member_count: number;
+  /** The newest seq, 0 if none. */
+  head: number;
+}
+
+/** One conversation of a sync reply. */
+export interface SyncConv {
+  conv: string;
+  head: number;
+  msgs?: Message[];
+  more: boolean;
+}
+
+export interface SyncResult {
+  convs: SyncConv[];
+}
+
+/** A history page, oldest first; more is true when the page was cut. */
+export interface HistoryPage {
+  msgs: Message[];
+  more: boolean;
+}
+
+/** Options of history: before or after (exclusive seq bounds), neither for the newest page. */
+export interface HistoryOptions {
+  /** The page just older than this seq (>= 1). */
+  before?: number;
+  /** The page just newer than this seq (>= 0; 0 is the page from the first message on). */
+  after?: number;
+  /** 1..200; absent means 50. */
+  limit?: number;
+}
+
+export interface PresenceState {
+  user: string;
+  online: boolean;
+  /** Unix ms; only when offline and known. */
+  last_seen?: number;
+}
+
+export type TypingState = "started" | "stopped";
+
+/** A typing push: another member of conv started or stopped typing. */
+export interface TypingEvent {
+  conv: string;
+  user: string;
+  state: TypingState;
+  /** A started state ends by itself this long after the push. */
+  expires_ms?: number;
+}
+
+/** A conv push: your membership of conv changed ("added" or "removed"; ignore others). */
+export interface ConvEvent {
+  conv: string;
+  event: "added" | "removed" | (string & {});
+}
+
+/** The hello frame: the first frame of every session. */
+export interface Hello {
+  v: number;
+  user: string;
+  device: string;
+  session: string;
+  ping_ms: number;
+  max_body: number;
+}
+
+/** The bye frame, sent just before the edge closes. */
+export interface Bye {
+  code: number;
+  reason: string;
+  reconnect: boolean;
+}
+
+/** The ops of protocol v1. */
+export const Ops = {
+  Auth: "auth",
+  Send: "send",
+  Ack: "ack",
+  Read: "read",
+  Sync: "sync",
+  History: "history",
+  ConvCreate: "conv.create",
+  ConvList: "conv.list",
+  ConvGet: "conv.get",
+  MembersAdd: "members.add",
+  MembersRemove: "members.remove",
+  MembersList: "members.list",
+  Ping: "ping",
+  PresenceSub: "presence.sub",
+  PresenceUnsub: "presence.unsub",
+  PresenceSet: "presence.set",
+  Typing: "typing",
+} as const;
+
+export type Op = (typeof Ops)[keyof typeof Ops];
+
+/** The error codes of docs/protocol.md ("Error codes"). */
+export const ErrorCodes = {
+  BadJSON: "bad_json",
+  BadFrame: "bad_frame",
+  UnknownOp: "unknown_op",
+  TooBig: "too_big",
+  BadVersion: "bad_version",
+  Unauthorized: "unauthorized",
+  NotMember: "not_member",
+  NotFound: "not_found",
+  Forbidden: "forbidden",
+  RateLimited: "rate_limited",
+  TooMany: "too_many",
+  Conflict: "conflict",
+  Unavailable: "unavailable",
+  Internal: "internal",
+} as const;
+
+/** A server error code. Unknown codes (added within v1) are treated like "internal". */
+export type ServerErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The close codes of docs/protocol.md ("Close codes"). */
+export const CloseCodes = {
+  Normal: 1000,
+  Policy: 1008,
+  TooBig: 1009,
+  Internal: 1011,
+  BadProtocol: 4000,
+  Unauthorized: 4001,
+  AuthTimeout: 4002,
+  SlowConsumer: 4008,
+  IdleTimeout: 4009,
+  GoingAway: 4010,
+} as const;
+
+/** A frame the edge sends that this SDK knows. */
+export type ServerFrame =
+  | { t: "res"; id: string; data: unknown }
+  | { t: "err"; id?: string; code: string; msg: string }
+  | { t: "msg"; msg: Message }
+  | ({ t: "hello" } & Hello)
+  | ({ t: "bye" } & Bye)
+  | ({ t: "conv" } & ConvEvent)
+  | ({ t: "presence" } & PresenceState)
+  | ({ t: "typing" } & TypingEvent);
+
+/**
+ * A server frame whose t this SDK version does not handle (new push types
+ * may appear within v1): the client passes it to the "push" event as it came.
+ */
+export interface UnknownFrame {
+  t: string;
+  [field: string]: unknown;
+}
