@@ -66,6 +66,8 @@ function start(session: Session): void {
     return session.token;
   };
   const chat = new Chat(session, getToken);
+  // The SDK's counters, for the browser tests and for a look in the console.
+  (window as unknown as { natterStats: () => unknown }).natterStats = () => chat.client.stats();
   const list = h("ul", { class: "convs", id: "conv-list" });
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite", hidden: true, id: "banner" });
   const pane = h("main", { class: "pane", id: "pane", "aria-label": "Conversation" });
@@ -100,6 +102,10 @@ function start(session: Session): void {
   renderPane(v);
   chat.onChange((c) => onChange(v, c));
   chat.start().catch((e) => showBanner(v, "Cannot connect: " + String((e as Error).message)));
+  // The browser knows it is offline before the socket does.
+  window.addEventListener("offline", () => showState(v));
+  window.addEventListener("online", () => showState(v));
+  showState(v);
   document.addEventListener("visibilitychange", () => {
     if (v.open && document.visibilityState === "visible") chat.markRead(v.open);
   });
@@ -116,6 +122,16 @@ function showBanner(v: View, text: string | undefined): void {
   v.banner.textContent = text ?? "";
 }
 
+/** showState shows the connection's state in the banner (nothing while connected). */
+function showState(v: View, detail?: string): void {
+  const state = v.chat.client.state;
+  if (state === "closed") showBanner(v, "Disconnected" + (detail ? ": " + detail : "") + ". Reload the page to connect again.");
+  else if (!navigator.onLine) showBanner(v, "You are offline: messages are kept and sent when you are back.");
+  else if (state === "reconnecting") showBanner(v, "Connection lost: reconnecting…");
+  else if (state === "connecting") showBanner(v, "Connecting…");
+  else showBanner(v, undefined);
+}
+
 function onChange(v: View, c: Change): void {
   switch (c.kind) {
     case "convs":
@@ -130,10 +146,8 @@ function onChange(v: View, c: Change): void {
       if (c.conv === v.open) renderTyping(v);
       break;
     case "state":
-      if (c.state === "reconnecting") showBanner(v, "Connection lost: reconnecting…");
-      else if (c.state === "closed") showBanner(v, "Disconnected" + (c.detail ? ": " + c.detail : ""));
-      else if (c.state === "connected") showBanner(v, undefined);
       document.body.dataset.state = c.state;
+      showState(v, c.detail);
       break;
     case "error":
       showBanner(v, c.text);

@@ -84,15 +84,27 @@ export class Chat {
     this.listener(c);
   }
 
-  /** start connects and loads the conversation list with the newest page of each. */
+  /**
+   * start connects and loads the conversation list with the newest page of
+   * each; every later connect refreshes the list (a conversation created
+   * meanwhile, a list that failed to load).
+   */
   async start(): Promise<void> {
+    let first = true;
+    this.client.on("state", (ev) => {
+      if (ev.state === "connected" && !first) void this.refresh().catch(() => {});
+    });
     await this.client.connect();
+    first = false;
     for (const e of this.client.pending()) if (!this.pending.has(e.cmid)) this.setPending(e, "pending");
-    const list = await this.client.conversations();
-    for (const conv of list) this.addConv(conv);
+    await this.refresh();
+  }
+
+  private async refresh(): Promise<void> {
+    for (const conv of await this.client.conversations()) this.addConv(conv);
     this.emit({ kind: "convs" });
-    // The newest page of each conversation (for its last message), a few at a time.
-    const queue = [...this.convs.keys()];
+    // The newest page of each conversation not loaded yet (for its last message), a few at a time.
+    const queue = [...this.convs.values()].filter((cs) => !cs.loaded).map((cs) => cs.conv.id);
     const worker = async () => {
       for (let id = queue.shift(); id; id = queue.shift()) await this.loadNewest(id);
     };

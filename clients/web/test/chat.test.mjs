@@ -1,0 +1,196 @@
+// Browser tests of the chat web app: real headless Chromium (the system's)
+// driven by playwright-core, against a real natter dev started on free ports.
+// Screenshots of the main screens go to clients/web/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { natterBinary, startDev, launch, screenshots } from "./natter.mjs";
+
+let dev;
+let browser;
+const users = {};
+
+before(async () => {
+  mkdirSync(screenshots, { recursive: true });
+  dev = await startDev(natterBinary());
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await dev?.stop();
+});
+
+/** until polls fn until it returns a truthy value, or fails after ms with what it last returned. */
+async function until(what, fn, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * signIn opens the app in a browser context of its own for user and signs
+ * in through the dev token endpoint. Its WebSockets go through a route the
+ * test can cut: net.cut() closes them and holds new ones unanswered (a
+ * network that accepts a connection and then carries nothing), net.restore()
+ * lets new ones through again.
+ */
+async function signIn(user, viewport = { width: 1100, height: 720 }) {
+  const context = await browser.newContext({ viewport });
+  const net = { held: false, open: [] };
+  net.cut = () => {
+    net.held = true;
+    for (const ws of net.open.splice(0)) ws.close({ code: 4009, reason: "test: network cut" }).catch(() => {});
+  };
+  net.restore = () => (net.held = false);
+  await context.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    if (net.held) return; // mocked: open, silent
+    ws.connectToServer();
+    net.open.push(ws);
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(dev.url);
+  if (user === "alice") await page.screenshot({ path: join(screenshots, "signin.png") });
+  // Keyboard only: the user field has the focus, Enter submits.
+  await page.keyboard.type(user);
+  await page.keyboard.press("Enter");
+  await page.locator("#me", { hasText: user }).waitFor();
+  await until(`${user} connected`, () => page.evaluate(() => document.body.dataset.state === "connected"));
+  const u = { user, context, page, net, errors };
+  users[user] = u;
+  return u;
+}
+
+/** bodies are the texts of the messages shown in the open conversation, in order. */
+function bodies(page) {
+  return page.locator(".msg .body").allTextContents();
+}
+
+test("two users chat both ways; a group at phone width", async () => {
+  const alice = await signIn("alice");
+  const bob = await signIn("bob");
+  const carol = await signIn("carol", { width: 390, height: 780 });
+
+  // alice starts a direct conversation with bob, by keyboard.
+  await alice.page.getByRole("button", { name: "New chat" }).click();
+  await alice.page.locator("#new-with").fill("bob");
+  await alice.page.keyboard.press("Enter");
+  await alice.page.locator("#conv-title", { hasText: "bob" }).waitFor();
+  // The composer has the focus; Enter sends.
+  await alice.page.keyboard.type("hi bob");
+  await alice.page.keyboard.press("Enter");
+  await alice.page.locator('.msg[data-state="sent"]', { hasText: "hi bob" }).waitFor();
+
+  // bob's list shows the conversation with one unread and the last message.
+  const conv = bob.page.locator(".conv", { hasText: "alice" });
+  await conv.locator(".badge", { hasText: "1" }).waitFor();
+  assert.equal(await conv.locator(".conv-last").textContent(), "hi bob");
+  await bob.page.screenshot({ path: join(screenshots, "list-unread.png") });
+  await conv.click();
+  await until("bob sees hi bob", async () => (await bodies(bob.page)).join("|") === "hi bob");
+  assert.equal(await conv.locator(".badge").count(), 0, "the badge goes when the conversation is open");
+
+  // Presence: each sees the other online.
+  await alice.page.locator("#conv-sub", { hasText: "online" }).waitFor();
+  // Typing: bob types, alice sees it; bob sends, alice gets the message.
+  await bob.page.locator("#composer-input").pressSequentially("hi al");
+  await alice.page.locator("#typing", { hasText: "bob is typing" }).waitFor();
+  await bob.page.locator("#composer-input").pressSequentially("ice");
+  await bob.page.keyboard.press("Enter");
+  await until("alice sees the reply", async () => (await bodies(alice.page)).join("|") === "hi bob|hi alice");
+  await until("typing ends with the message", async () => (await alice.page.locator("#typing").textContent()) === "");
+  await alice.page.screenshot({ path: join(screenshots, "conversation.png") });
+
+  // A group: alice creates it with bob and carol; carol, at phone width,
+  // sees the list, opens the group, answers, and goes back.
+  await alice.page.getByRole("button", { name: "New chat" }).click();
+  await alice.page.getByRole("radio", { name: "Group" }).check();
+  await alice.page.locator("#new-name").fill("Team");
+  await alice.page.locator("#new-members").fill("bob, carol");
+  await alice.page.getByRole("button", { name: "Create" }).click();
+  await alice.page.locator("#conv-title", { hasText: "Team" }).waitFor();
+  await alice.page.locator("#composer-input").fill("hello team");
+  await alice.page.keyboard.press("Enter");
+  const team = carol.page.locator(".conv", { hasText: "Team" });
+  await team.locator(".badge", { hasText: "1" }).waitFor();
+  assert.equal(await carol.page.locator("#pane").isVisible(), false, "at phone width the list is shown alone");
+  await carol.page.screenshot({ path: join(screenshots, "phone-list.png") });
+  await team.click();
+  assert.equal(await carol.page.locator(".sidebar").isVisible(), false, "at phone width the conversation is shown alone");
+  await carol.page.keyboard.type("hi both");
+  await carol.page.keyboard.press("Enter");
+  await until("alice sees carol's answer", async () => (await bodies(alice.page)).join("|") === "hello team|hi both");
+  await carol.page.screenshot({ path: join(screenshots, "phone-conversation.png") });
+  await carol.page.getByRole("button", { name: "Back to the conversations" }).click();
+  await carol.page.locator(".sidebar").waitFor();
+  // alice's list keeps both conversations, the group's last message on top.
+  await until("alice's list", async () => (await alice.page.locator(".conv .conv-title").allTextContents()).join("|") === "Team|bob");
+  for (const u of [alice, bob, carol]) assert.deepEqual(u.errors, [], `${u.user}: page errors`);
+});
+
+test("offline: the other sends 20, all 20 show once and in order after", async () => {
+  const { alice, bob } = users;
+  await alice.page.locator(".conv", { hasText: "bob" }).click();
+  await bob.page.locator(".conv", { hasText: "alice" }).click();
+  const want = Array.from({ length: 20 }, (_, i) => `offline ${i + 1}`);
+  const before = await bodies(bob.page);
+
+  // Chromium's offline emulation holds the frames of an open WebSocket
+  // instead of closing it; a real network change closes it: cut it too, so
+  // that bob comes back through a new connection and a sync.
+  await bob.context.setOffline(true);
+  bob.net.cut();
+  await bob.page.locator("#banner", { hasText: "offline" }).waitFor();
+  for (const body of want) {
+    await alice.page.locator("#composer-input").fill(body);
+    await alice.page.keyboard.press("Enter");
+  }
+  await until("alice's 20 acked", async () => (await alice.page.locator('.msg[data-state="sent"]').allTextContents()).filter((t) => t.startsWith("offline ")).length === 20);
+  await bob.page.screenshot({ path: join(screenshots, "offline.png") });
+  assert.deepEqual(await bodies(bob.page), before, "bob, offline, got nothing");
+
+  const syncsBefore = await bob.page.evaluate(() => window.natterStats?.().syncs ?? 0);
+  bob.net.restore();
+  await bob.context.setOffline(false);
+  await until("bob shows all 20 once, in order", async () => {
+    const got = await bodies(bob.page);
+    return JSON.stringify(got) === JSON.stringify([...before, ...want]) || (got.length > before.length + 20 && assert.fail("more than 20: " + got.join("|")));
+  }, 60_000);
+  await bob.page.locator("#banner").waitFor({ state: "hidden" });
+  const stats = await bob.page.evaluate(() => window.natterStats());
+  assert.ok(stats.syncs > syncsBefore && stats.reconnects >= 1, "bob came back by a reconnect and a sync: " + JSON.stringify(stats));
+  assert.deepEqual(bob.errors, []);
+});
+
+test("a reload keeps an unsent message in the outbox and sends it", async () => {
+  const { alice, bob } = users;
+  await alice.page.locator(".conv", { hasText: "bob" }).click();
+  alice.net.cut();
+  await alice.page.locator("#banner", { hasText: "reconnecting" }).waitFor();
+  await alice.page.locator("#composer-input").fill("kept in the outbox");
+  await alice.page.keyboard.press("Enter");
+  await alice.page.locator('.msg[data-state="pending"]', { hasText: "kept in the outbox" }).waitFor();
+  await alice.page.screenshot({ path: join(screenshots, "pending.png") });
+
+  alice.net.restore();
+  await alice.page.reload();
+  await alice.page.locator(".conv", { hasText: "bob" }).click();
+  await alice.page.locator('.msg[data-seq][data-state="sent"]', { hasText: "kept in the outbox" }).waitFor();
+  await until("bob gets it once", async () => (await bodies(bob.page)).filter((b) => b === "kept in the outbox").length === 1);
+  await until("alice shows it once", async () => (await bodies(alice.page)).filter((b) => b === "kept in the outbox").length === 1);
+  assert.equal((await bodies(bob.page)).at(-1), "kept in the outbox");
+  assert.deepEqual(alice.errors, []);
+});
