@@ -55,6 +55,8 @@ interface View {
   pane: HTMLElement;
   banner: HTMLElement;
   layout: HTMLElement;
+  /** The next render of the messages scrolls to the end (the user just sent). */
+  toEnd?: boolean;
 }
 
 function start(session: Session): void {
@@ -243,6 +245,7 @@ function renderPane(v: View): void {
   const submit = () => {
     const body = input.value.trim();
     if (!body) return;
+    v.toEnd = true;
     v.chat.send(id, body);
     v.chat.typing(id, false);
     input.value = "";
@@ -336,7 +339,7 @@ function renderMessages(v: View, older: boolean): void {
       h(
         "li",
         { class: "msg mine " + p.state, "data-cmid": p.entry.cmid, "data-state": p.state },
-        h("span", { class: "body" }, p.entry.body),
+        h("span", { class: "body" }, clip(p.entry.body)),
         h(
           "span",
           { class: "meta" },
@@ -351,9 +354,17 @@ function renderMessages(v: View, older: boolean): void {
   if (cs?.more) top.push(h("button", { type: "button", class: "link older", id: "load-older", onclick: () => void loadOlder(v, id) }, "Load older messages"));
   else if (cs?.loaded && items.length === 0) top.push(h("p", { class: "empty" }, "No messages yet. Say hi!"));
   replace(log, ...top, h("ol", { class: "msg-list" }, ...items));
+  // Loading older keeps the view where it was; new messages scroll to them
+  // only when the user was at the end (or just sent), not while reading back.
   if (older) log.scrollTop = log.scrollHeight - fromBottom;
-  else if (atBottom || !older) log.scrollTop = log.scrollHeight;
+  else if (atBottom || v.toEnd) log.scrollTop = log.scrollHeight;
+  v.toEnd = false;
   if (document.visibilityState === "visible") chat.markRead(id);
+}
+
+/** clip shortens a long unsent body (one refused as too big, say) for its bubble. */
+function clip(body: string): string {
+  return body.length <= 2000 ? body : body.slice(0, 2000) + ` … (${body.length} characters)`;
 }
 
 function renderTyping(v: View): void {

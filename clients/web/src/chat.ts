@@ -58,7 +58,15 @@ export class Chat {
       maxBackoffMs: 3000,
     });
     const c = this.client;
-    c.on("state", (ev) => this.emit({ kind: "state", state: ev.state, detail: ev.error?.message ?? ev.reason }));
+    c.on("state", (ev) => {
+      // Away from the edge, others' presence is unknown: show none until the
+      // next connection watches them again (the SDK re-reads their states).
+      if (ev.state !== "connected" && this.online.size > 0) {
+        this.online.clear();
+        this.emit({ kind: "presence" });
+      }
+      this.emit({ kind: "state", state: ev.state, detail: ev.error?.message ?? ev.reason });
+    });
     c.on("message", (m) => this.onMessage(m));
     c.on("queued", (e) => this.setPending(e, "pending"));
     c.on("sent", ({ entry }) => this.setPending(entry, "sent"));

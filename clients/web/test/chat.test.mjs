@@ -154,6 +154,8 @@ test("offline: the other sends 20, all 20 show once and in order after", async (
   await bob.context.setOffline(true);
   bob.net.cut();
   await bob.page.locator("#banner", { hasText: "offline" }).waitFor();
+  // Away from the edge, alice's presence is unknown to bob: none is shown.
+  await until("bob shows no presence while offline", async () => (await bob.page.locator("#conv-sub").textContent()) === "");
   for (const body of want) {
     await alice.page.locator("#composer-input").fill(body);
     await alice.page.keyboard.press("Enter");
@@ -170,6 +172,7 @@ test("offline: the other sends 20, all 20 show once and in order after", async (
     return JSON.stringify(got) === JSON.stringify([...before, ...want]) || (got.length > before.length + 20 && assert.fail("more than 20: " + got.join("|")));
   }, 60_000);
   await bob.page.locator("#banner").waitFor({ state: "hidden" });
+  await bob.page.locator("#conv-sub", { hasText: "online" }).waitFor();
   const stats = await bob.page.evaluate(() => window.natterStats());
   assert.ok(stats.syncs > syncsBefore && stats.reconnects >= 1, "bob came back by a reconnect and a sync: " + JSON.stringify(stats));
   assert.deepEqual(bob.errors, []);
@@ -192,5 +195,68 @@ test("a reload keeps an unsent message in the outbox and sends it", async () => 
   await until("bob gets it once", async () => (await bodies(bob.page)).filter((b) => b === "kept in the outbox").length === 1);
   await until("alice shows it once", async () => (await bodies(alice.page)).filter((b) => b === "kept in the outbox").length === 1);
   assert.equal((await bodies(bob.page)).at(-1), "kept in the outbox");
+  assert.deepEqual(alice.errors, []);
+});
+
+/** rest calls natter dev's REST API as user (a token from its POST /dev/token). */
+async function rest(user, method, path, body) {
+  const t = await fetch(new URL("dev/token", dev.url), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user }) });
+  assert.equal(t.status, 200, "dev token");
+  const { token } = await t.json();
+  const res = await fetch(new URL(path, dev.url), {
+    method,
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${method} ${path}: HTTP ${res.status} ${await res.clone().text()}`);
+  return res.json();
+}
+
+test("history paging: the newest page first, older pages by scrolling up or the button", async () => {
+  const { alice, bob } = users;
+  await bob.page.locator(".conv", { hasText: "alice" }).click();
+  const conv = await bob.page.locator(".conv", { hasText: "alice" }).getAttribute("data-conv");
+  await until("bob shows every message so far", async () => (await bodies(bob.page)).at(-1) === "kept in the outbox");
+  const all = await bodies(bob.page);
+  const paged = Array.from({ length: 40 }, (_, i) => `paged ${i + 1}`);
+  for (const [i, body] of paged.entries()) await rest("alice", "POST", `v1/conversations/${conv}/messages`, { cmid: `paged-${i}`, body });
+  all.push(...paged);
+  await until("bob gets the 40 live", async () => (await bodies(bob.page)).length === all.length);
+
+  // A fresh page loads the newest 30; scrolling to the top loads 30 more,
+  // the button the rest; the view stays where it was each time.
+  await bob.page.reload();
+  await bob.page.locator(".conv", { hasText: "alice" }).click();
+  await until("the newest page", async () => JSON.stringify(await bodies(bob.page)) === JSON.stringify(all.slice(-30)));
+  await bob.page.locator("#messages").evaluate((el) => el.scrollTo(0, 0));
+  await until("a second page by scrolling up", async () => (await bodies(bob.page)).length === 60);
+  assert.ok(await bob.page.locator("#messages").evaluate((el) => el.scrollTop > 100), "the view stays at the messages read, not at the top");
+  await bob.page.getByRole("button", { name: "Load older messages" }).click();
+  await until("every message, once, in order", async () => JSON.stringify(await bodies(bob.page)) === JSON.stringify(all));
+  assert.equal(await bob.page.locator("#load-older").count(), 0, "no more to load");
+  // A message that arrives while bob reads back does not pull his view away.
+  await bob.page.locator("#messages").evaluate((el) => el.scrollTo(0, 0));
+  await rest("alice", "POST", `v1/conversations/${conv}/messages`, { cmid: "paged-late", body: "while bob reads back" });
+  await until("it arrives", async () => (await bodies(bob.page)).at(-1) === "while bob reads back");
+  assert.ok(await bob.page.locator("#messages").evaluate((el) => el.scrollTop < 50), "the view stays at the top");
+  assert.deepEqual(bob.errors, []);
+});
+
+test("a message the edge refuses shows as failed, with Retry and Discard", async () => {
+  const { alice } = users;
+  await alice.page.locator(".conv", { hasText: "bob" }).click();
+  const big = "x".repeat(70_000); // more than max_body (64 KiB)
+  await alice.page.locator("#composer-input").fill(big);
+  await alice.page.keyboard.press("Enter");
+  const failed = alice.page.locator('.msg[data-state="failed"]');
+  await failed.locator(".status", { hasText: "Not sent" }).waitFor();
+  assert.match(await failed.locator(".status").textContent(), /max_body/);
+  assert.match(await failed.locator(".body").textContent(), /\(70000 characters\)$/);
+  await failed.getByRole("button", { name: "Discard" }).click();
+  await failed.waitFor({ state: "detached" });
+  // The next message goes as usual.
+  await alice.page.locator("#composer-input").fill("after the refused one");
+  await alice.page.keyboard.press("Enter");
+  await alice.page.locator('.msg[data-seq][data-state="sent"]', { hasText: "after the refused one" }).waitFor();
   assert.deepEqual(alice.errors, []);
 });
