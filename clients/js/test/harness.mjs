@@ -139,13 +139,20 @@ export function sentFrames(op) {
 
 /**
  * client makes a Client for user against urls with fast back-off; got
- * collects every message it delivers. Closed by the returned cleanup.
+ * collects every message it delivers, sockets every WebSocket it opened.
  */
 export function client(urls, user, opts = {}) {
+  const mine = [];
+  class Mine extends TrackedWS {
+    constructor(url, protocols) {
+      super(url, protocols);
+      mine.push(this);
+    }
+  }
   const c = new Client({
     urls,
     token: opts.getToken ? undefined : token(user, { device: opts.device }),
-    WebSocket: TrackedWS,
+    WebSocket: Mine,
     backoffMs: 50,
     maxBackoffMs: 500,
     requestTimeoutMs: 5000,
@@ -153,6 +160,7 @@ export function client(urls, user, opts = {}) {
     ...opts,
   });
   c.got = [];
+  c.sockets = mine; // every WebSocket the client opened, the live one last
   c.on("message", (m) => c.got.push(m));
   return c;
 }
