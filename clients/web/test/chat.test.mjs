@@ -120,6 +120,7 @@ test("two users chat both ways; a group at phone width", async () => {
   await alice.page.getByRole("radio", { name: "Group" }).check();
   await alice.page.locator("#new-name").fill("Team");
   await alice.page.locator("#new-members").fill("bob, carol");
+  await alice.page.screenshot({ path: join(screenshots, "new-group.png") });
   await alice.page.getByRole("button", { name: "Create" }).click();
   await alice.page.locator("#conv-title", { hasText: "Team" }).waitFor();
   await alice.page.locator("#composer-input").fill("hello team");
@@ -128,14 +129,22 @@ test("two users chat both ways; a group at phone width", async () => {
   await team.locator(".badge", { hasText: "1" }).waitFor();
   assert.equal(await carol.page.locator("#pane").isVisible(), false, "at phone width the list is shown alone");
   await carol.page.screenshot({ path: join(screenshots, "phone-list.png") });
-  await team.click();
+  // By keyboard: Tab from New chat reaches the conversation, Enter opens it
+  // with the focus in the composer.
+  await carol.page.locator("#new-conv").focus();
+  await carol.page.keyboard.press("Tab");
+  assert.equal(await carol.page.evaluate(() => document.activeElement?.textContent), await team.textContent());
+  await carol.page.keyboard.press("Enter");
+  await carol.page.locator("#composer-input:focus").waitFor();
   assert.equal(await carol.page.locator(".sidebar").isVisible(), false, "at phone width the conversation is shown alone");
   await carol.page.keyboard.type("hi both");
   await carol.page.keyboard.press("Enter");
   await until("alice sees carol's answer", async () => (await bodies(alice.page)).join("|") === "hello team|hi both");
   await carol.page.screenshot({ path: join(screenshots, "phone-conversation.png") });
-  await carol.page.getByRole("button", { name: "Back to the conversations" }).click();
+  // Escape goes back to the list, the focus on the conversation it left.
+  await carol.page.keyboard.press("Escape");
   await carol.page.locator(".sidebar").waitFor();
+  await carol.page.locator(".conv:focus", { hasText: "Team" }).waitFor();
   // alice's list keeps both conversations, the group's last message on top.
   await until("alice's list", async () => (await alice.page.locator(".conv .conv-title").allTextContents()).join("|") === "Team|bob");
   for (const u of [alice, bob, carol]) assert.deepEqual(u.errors, [], `${u.user}: page errors`);
