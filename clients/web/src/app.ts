@@ -139,7 +139,7 @@ function onChange(v: View, c: Change): void {
     case "convs":
     case "presence":
       renderList(v);
-      if (c.kind === "presence" && v.open) renderHead(v);
+      if (v.open) renderHead(v); // a name, a member count, a presence
       break;
     case "msgs":
       if (c.conv === v.open) renderMessages(v, c.older ?? false);
@@ -212,6 +212,7 @@ function renderList(v: View): void {
 function openConv(v: View, id: string): void {
   if (v.open && v.open !== id) v.chat.typing(v.open, false);
   v.open = id;
+  v.chat.show(id);
   v.layout.classList.add("show-pane");
   renderPane(v);
   renderList(v);
@@ -222,6 +223,7 @@ function openConv(v: View, id: string): void {
 function closeConv(v: View): void {
   const id = v.open;
   v.open = undefined;
+  v.chat.show(undefined);
   v.layout.classList.remove("show-pane");
   renderPane(v);
   renderList(v);
@@ -293,7 +295,8 @@ function renderHead(v: View): void {
   replace(
     $("#pane-head", v.pane),
     h("button", { type: "button", class: "back", "aria-label": "Back to the conversations", onclick: () => closeConv(v) }, "←"),
-    h("div", {}, h("h2", { id: "conv-title" }, v.chat.title(id)), h("p", { class: "sub", id: "conv-sub" }, sub)),
+    h("div", { class: "head-text" }, h("h2", { id: "conv-title" }, v.chat.title(id)), h("p", { class: "sub", id: "conv-sub" }, sub)),
+    c?.kind === "group" && h("button", { type: "button", class: "link", id: "rename", onclick: () => renameGroup(v, id) }, "Rename"),
   );
 }
 
@@ -320,18 +323,29 @@ function renderMessages(v: View, older: boolean): void {
   const { chat } = v;
   const cs = chat.convs.get(id);
   const items: HTMLElement[] = [];
-  for (const m of chat.messages(id)) {
+  const msgs = chat.messages(id);
+  const group = cs?.conv.kind === "group";
+  // Receipts: the newest message of the user's own that others have read
+  // says who ("Seen", in a group "Seen by ..."); a message read by every
+  // other member gets a double tick.
+  const others = Math.max(1, (cs?.conv.member_count ?? 2) - 1);
+  let seenAt = 0;
+  for (const m of msgs) if (m.from === chat.user && chat.seenBy(id, m.seq).length > 0) seenAt = m.seq;
+  for (const m of msgs) {
     const shown = chat.view(m);
     const mine = m.from === chat.user;
+    const seen = mine ? chat.seenBy(id, m.seq) : [];
+    const tick = seen.length >= others ? h("span", { class: "tick seen", "aria-label": "read" }, " ✓✓") : h("span", { class: "tick", "aria-label": "sent" }, " ✓");
     items.push(
       h(
         "li",
         { class: "msg" + (mine ? " mine" : "") + (shown ? "" : " deleted"), "data-seq": m.seq, "data-state": mine ? "sent" : undefined },
         !mine && cs?.conv.kind === "group" && h("span", { class: "from" }, m.from),
         h("span", { class: "body" }, shown ? shown.body : "message deleted"),
-        h("span", { class: "meta" }, shown?.edited ? "edited · " : "", time(m.ts), mine ? h("span", { class: "tick", "aria-label": "sent" }, " ✓") : ""),
+        h("span", { class: "meta" }, shown?.edited ? "edited · " : "", time(m.ts), mine ? tick : ""),
       ),
     );
+    if (m.seq === seenAt) items.push(h("li", { class: "seen-by", id: "seen-by" }, group ? "Seen by " + names(seen) : "Seen"));
   }
   for (const p of chat.pendingOf(id)) {
     const label = p.state === "failed" ? "Not sent: " + (p.error ?? "refused") : p.state === "sent" ? "Sent" : "Sending…";
@@ -360,6 +374,11 @@ function renderMessages(v: View, older: boolean): void {
   else if (atBottom || v.toEnd) log.scrollTop = log.scrollHeight;
   v.toEnd = false;
   if (document.visibilityState === "visible") chat.markRead(id);
+}
+
+/** names lists users, the first three by name. */
+function names(users: string[]): string {
+  return users.length <= 3 ? users.join(", ") : `${users.slice(0, 3).join(", ")} and ${users.length - 3} more`;
 }
 
 /** clip shortens a long unsent body (one refused as too big, say) for its bubble. */
@@ -449,6 +468,45 @@ function newConversation(v: View): void {
   document.body.append(dialog);
   dialog.showModal();
   withUser.focus();
+}
+
+/** renameGroup asks for a group's new name; every member's app shows it from the conv push. */
+function renameGroup(v: View, id: string): void {
+  const err = h("p", { class: "error", role: "alert" });
+  const name = h("input", { id: "rename-name", autocomplete: "off", maxlength: 128, required: true, value: v.chat.title(id) });
+  const dialog = h("dialog", { class: "card", "aria-labelledby": "rename-title", id: "rename-dialog" });
+  const form = h(
+    "form",
+    { method: "dialog" },
+    h("h2", { id: "rename-title" }, "Rename the group"),
+    h("div", { class: "field" }, h("label", { for: "rename-name" }, "Group name"), name),
+    err,
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", onclick: () => dialog.close() }, "Cancel"),
+      h("button", { type: "submit", class: "primary" }, "Rename"),
+    ),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const n = name.value.trim();
+      if (!n) throw new Error("Group name: required.");
+      await v.chat.rename(id, n);
+      dialog.close();
+    } catch (e) {
+      err.textContent = String((e as Error).message);
+    }
+  });
+  dialog.append(form);
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (v.open) $("#composer-input", v.pane).focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  name.select();
 }
 
 // ---- boot ----

@@ -20,8 +20,10 @@ export interface ConvState {
   oldest: number;
   more: boolean;
   loaded: boolean;
-  /** The last seq the user has read (kept per user in localStorage). */
+  /** The last seq the user has read (kept per user in localStorage, and the edge's read cursor: read pushes, receipts). */
   read: number;
+  /** The other members' read cursors (receipts), from receipts and read pushes. */
+  reads: Map<string, number>;
   typing: Map<string, number>; // user -> expiry (Date.now() ms)
 }
 
@@ -46,9 +48,13 @@ export class Chat {
   private readonly watched = new Set<string>();
   private readonly readKey: string;
   private listener: (c: Change) => void = () => {};
+  private readonly getToken: (reason: "connect" | "expired") => Promise<string>;
+  /** The conversation the view shows (its receipts are kept up to date). */
+  private open: string | undefined;
 
   constructor(session: Session, getToken: (reason: "connect" | "expired") => Promise<string>) {
     this.user = session.user;
+    this.getToken = getToken;
     this.readKey = "natter.read." + session.user;
     this.client = new Client({
       urls: wsURL(),
@@ -81,6 +87,12 @@ export class Chat {
         this.convs.delete(ev.conv);
         this.emit({ kind: "convs" });
       } else if (ev.event === "added") void this.learn(ev.conv);
+      // renamed, members_added, members_removed: read its state again.
+      else if (this.convs.has(ev.conv)) void this.reread(ev.conv);
+    });
+    // Pushes this SDK version hands on as they are.
+    c.on("push", (f) => {
+      if (f.t === "read" && typeof f.conv === "string" && typeof f.user === "string" && typeof f.seq === "number") this.onRead(f.conv, f.user, f.seq);
     });
   }
 
@@ -100,7 +112,7 @@ export class Chat {
   async start(): Promise<void> {
     let first = true;
     this.client.on("state", (ev) => {
-      if (ev.state === "connected" && !first) void this.refresh().catch(() => {});
+      if (ev.state === "connected" && !first) void this.refresh(true).catch(() => {});
     });
     await this.client.connect();
     first = false;
@@ -108,9 +120,20 @@ export class Chat {
     await this.refresh();
   }
 
-  private async refresh(): Promise<void> {
+  /**
+   * refresh reads the conversation list again. After a reconnect it also
+   * reads what read pushes may have told meanwhile: the user's own read
+   * cursor where a conversation shows unread messages (another device may
+   * have read them), and the receipts of the open conversation.
+   */
+  private async refresh(again = false): Promise<void> {
     for (const conv of await this.client.conversations()) this.addConv(conv);
     this.emit({ kind: "convs" });
+    if (again) {
+      const stale = [...this.convs.values()].filter((cs) => cs.loaded && cs.conv.head > cs.read);
+      await Promise.all(stale.map((cs) => this.loadOwnRead(cs).catch(() => {})));
+      if (this.open) await this.loadReceipts(this.open).catch(() => {});
+    }
     // The newest page of each conversation not loaded yet (for its last message), a few at a time.
     const queue = [...this.convs.values()].filter((cs) => !cs.loaded).map((cs) => cs.conv.id);
     const worker = async () => {
@@ -134,7 +157,7 @@ export class Chat {
       cs.conv = { ...conv, head: Math.max(conv.head, cs.conv.head) };
       return cs;
     }
-    cs = { conv, msgs: new Map(), oldest: 0, more: conv.head > 0, loaded: false, read: this.readCursors()[conv.id] ?? 0, typing: new Map() };
+    cs = { conv, msgs: new Map(), oldest: 0, more: conv.head > 0, loaded: false, read: this.readCursors()[conv.id] ?? 0, reads: new Map(), typing: new Map() };
     this.convs.set(conv.id, cs);
     return cs;
   }
@@ -153,6 +176,16 @@ export class Chat {
     await this.watchPresence();
   }
 
+  /** reread reads a known conversation's state again (its name, its members changed). */
+  private async reread(id: string): Promise<void> {
+    try {
+      this.addConv(await this.client.conversation(id));
+    } catch (e) {
+      if (e instanceof NatterError && e.code === "not_member") this.convs.delete(id);
+    }
+    this.emit({ kind: "convs" });
+  }
+
   private async loadNewest(id: string): Promise<void> {
     const cs = this.convs.get(id);
     if (!cs || cs.loaded) return;
@@ -164,6 +197,7 @@ export class Chat {
         cs.oldest = cs.oldest === 0 ? page.msgs[0]!.seq : Math.min(cs.oldest, page.msgs[0]!.seq);
       }
       cs.more = page.more;
+      await this.loadOwnRead(cs);
     } catch (e) {
       if (e instanceof NatterError && e.code === "not_member") this.convs.delete(id);
     }
@@ -244,11 +278,100 @@ export class Chat {
     const cs = this.convs.get(id);
     if (!cs || cs.conv.head <= cs.read) return;
     cs.read = cs.conv.head;
-    const all = this.readCursors();
-    all[id] = cs.read;
-    localStorage.setItem(this.readKey, JSON.stringify(all));
+    this.saveRead(id, cs.read);
     this.client.markRead(id, cs.read).catch(() => {});
     this.emit({ kind: "convs" });
+  }
+
+  private saveRead(id: string, seq: number): void {
+    const all = this.readCursors();
+    all[id] = seq;
+    localStorage.setItem(this.readKey, JSON.stringify(all));
+  }
+
+  /** onRead applies a read push: the user's own read on another device, or another member's (receipts). */
+  private onRead(conv: string, user: string, seq: number): void {
+    const cs = this.convs.get(conv);
+    if (!cs || !(seq > 0)) return;
+    if (user === this.user) {
+      if (seq <= cs.read) return;
+      cs.read = seq;
+      this.saveRead(conv, seq);
+      this.emit({ kind: "convs" });
+      return;
+    }
+    if (seq <= (cs.reads.get(user) ?? 0)) return;
+    cs.reads.set(user, seq);
+    this.emit({ kind: "msgs", conv });
+  }
+
+  /** show tells which conversation the view shows (undefined: none), and reads its receipts. */
+  show(id: string | undefined): void {
+    this.open = id;
+    if (id) this.loadReceipts(id).catch(() => {});
+  }
+
+  /**
+   * loadReceipts reads the members' read cursors of a conversation (the
+   * first 100 members: in larger groups read pushes carry no receipts
+   * either), after a connect or when it is opened.
+   */
+  async loadReceipts(id: string): Promise<void> {
+    const cs = this.convs.get(id);
+    if (!cs) return;
+    const page = await this.receipts(id);
+    for (const r of page?.reads ?? []) this.onRead(id, r.user, r.seq);
+  }
+
+  /**
+   * loadOwnRead reads the user's own read cursor of a conversation (which
+   * another device may have moved): one entry of receipts, the page after
+   * the largest id below the user's own.
+   */
+  private async loadOwnRead(cs: ConvState): Promise<void> {
+    const page = await this.receipts(cs.conv.id, idBefore(this.user), 1);
+    const r = page?.reads?.[0];
+    if (r && r.user === this.user) this.onRead(cs.conv.id, r.user, r.seq);
+  }
+
+  /** receipts pages the read cursors of a conversation's members; undefined where the edge has no receipts. */
+  private async receipts(conv: string, afterUser?: string, limit?: number): Promise<ReceiptsPage | undefined> {
+    const q = new URLSearchParams();
+    if (afterUser) q.set("after_user", afterUser);
+    if (limit) q.set("limit", String(limit));
+    try {
+      return await this.rest<ReceiptsPage>("GET", `/v1/conversations/${conv}/receipts?${q}`);
+    } catch (e) {
+      if (e instanceof RestError && e.status === 404) return undefined; // an edge before receipts
+      throw e;
+    }
+  }
+
+  /** rename renames a group; every member's devices learn it from the conv push. */
+  async rename(id: string, name: string): Promise<void> {
+    await this.rest("PATCH", `/v1/conversations/${id}`, { name });
+    await this.reread(id);
+  }
+
+  /** rest calls the edge's REST API with the session's token (for requests this SDK version has no method for). */
+  private async rest<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = await this.getToken("connect");
+    const headers: Record<string, string> = { Authorization: "Bearer " + token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = (await res.json().catch(() => ({}))) as { code?: string; msg?: string };
+    if (!res.ok) throw new RestError(res.status, data.code ?? "", data.msg ?? `HTTP ${res.status}`);
+    return data as T;
+  }
+
+  /**
+   * seenBy are the other members who have read up to seq (receipts), by
+   * user id; empty where receipts are unknown.
+   */
+  seenBy(id: string, seq: number): string[] {
+    const cs = this.convs.get(id);
+    if (!cs) return [];
+    return [...cs.reads].filter(([u, r]) => u !== this.user && r >= seq).map(([u]) => u).sort();
   }
 
   /** title of a conversation: a group's name, or the other member of a direct one. */
@@ -373,4 +496,33 @@ export class Chat {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+interface ReceiptsPage {
+  reads?: { user: string; seq: number }[];
+  next?: string;
+}
+
+/** RestError: the edge refused a REST request (status, its error code and message). */
+export class RestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    msg: string,
+  ) {
+    super(msg);
+  }
+}
+
+const idChars = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"; // in byte order
+
+/**
+ * idBefore is the largest id (1..64 of [A-Za-z0-9_-]) below id in byte
+ * order, or "" for none: the last character one lower and the rest filled
+ * with the highest, or, for a last "-", id without it.
+ */
+export function idBefore(id: string): string {
+  const last = idChars.indexOf(id.slice(-1));
+  if (last <= 0) return id.slice(0, -1);
+  return (id.slice(0, -1) + idChars[last - 1]).padEnd(64, "z");
 }

@@ -45,7 +45,7 @@ async function until(what, fn, ms = 20_000) {
  * network that accepts a connection and then carries nothing), net.restore()
  * lets new ones through again.
  */
-async function signIn(user, viewport = { width: 1100, height: 720 }) {
+async function signIn(user, viewport = { width: 1100, height: 720 }, key = user) {
   const context = await browser.newContext({ viewport });
   const net = { held: false, open: [] };
   net.cut = () => {
@@ -70,7 +70,7 @@ async function signIn(user, viewport = { width: 1100, height: 720 }) {
   await page.locator("#me", { hasText: user }).waitFor();
   await until(`${user} connected`, () => page.evaluate(() => document.body.dataset.state === "connected"));
   const u = { user, context, page, net, errors };
-  users[user] = u;
+  users[key] = u;
   return u;
 }
 
@@ -268,4 +268,63 @@ test("a message the edge refuses shows as failed, with Retry and Discard", async
   await alice.page.keyboard.press("Enter");
   await alice.page.locator('.msg[data-seq][data-state="sent"]', { hasText: "after the refused one" }).waitFor();
   assert.deepEqual(alice.errors, []);
+});
+
+test("receipts: the sender sees Seen; unread follows the reads of the user's other device", async () => {
+  const { alice, bob } = users;
+  // bob goes back to his list, so that alice's next message stays unread.
+  await bob.page.locator("#composer-input").press("Escape");
+  await bob.page.locator(".conv:focus", { hasText: "alice" }).waitFor();
+  await alice.page.locator(".conv", { hasText: "bob" }).click();
+  await alice.page.locator("#composer-input").fill("read me");
+  await alice.page.keyboard.press("Enter");
+  const mine = alice.page.locator(".msg[data-seq]", { hasText: "read me" });
+  await mine.locator('.tick[aria-label="sent"]').waitFor();
+
+  // bob's second device, a browser with nothing stored: its badge counts
+  // what bob has not read on any device (the edge's read cursor), not the
+  // whole conversation.
+  const bob2 = await signIn("bob", undefined, "bob2");
+  const conv2 = bob2.page.locator(".conv", { hasText: "alice" });
+  await conv2.locator(".badge", { hasText: /^1$/ }).waitFor();
+  await bob.page.locator(".conv", { hasText: "alice" }).locator(".badge", { hasText: /^1$/ }).waitFor();
+
+  // bob reads it on his first device: the badge goes on the second, and
+  // alice sees it read.
+  await bob.page.locator(".conv", { hasText: "alice" }).click();
+  await conv2.locator(".badge").waitFor({ state: "detached" });
+  await mine.locator('.tick[aria-label="read"]').waitFor();
+  await until("alice sees Seen under it", () => alice.page.evaluate(() => document.querySelector("#seen-by")?.previousElementSibling?.textContent?.includes("read me") && document.querySelector("#seen-by")?.textContent === "Seen"));
+  await alice.page.screenshot({ path: join(screenshots, "receipts.png") });
+
+  // In the group, alice's message shows who has read it (carol opened the group, bob never did).
+  await alice.page.locator(".conv", { hasText: "Team" }).click();
+  await alice.page.locator("#seen-by", { hasText: "Seen by carol" }).waitFor();
+  await bob2.context.close();
+  assert.deepEqual([...alice.errors, ...bob.errors, ...bob2.errors], []);
+});
+
+test("a group renamed by one member is renamed for every member", async () => {
+  const { alice, bob, carol } = users;
+  await alice.page.locator(".conv", { hasText: "Team" }).click();
+  await alice.page.getByRole("button", { name: "Rename" }).click();
+  await alice.page.locator("#rename-name").fill("Team B");
+  await alice.page.keyboard.press("Enter");
+  await alice.page.locator("#conv-title", { hasText: "Team B" }).waitFor();
+  // The others learn it from the conv push: carol has the group open, bob has not.
+  await carol.page.locator(".conv", { hasText: "Team" }).click();
+  await alice.page.getByRole("button", { name: "Rename" }).click();
+  await alice.page.locator("#rename-name").fill("Team C");
+  await alice.page.keyboard.press("Enter");
+  await carol.page.locator("#conv-title", { hasText: "Team C" }).waitFor();
+  await bob.page.locator(".conv .conv-title", { hasText: "Team C" }).waitFor();
+  await alice.page.locator("#conv-title", { hasText: "Team C" }).waitFor();
+  // A group name is required.
+  await alice.page.getByRole("button", { name: "Rename" }).click();
+  await alice.page.locator("#rename-name").fill("   ");
+  await alice.page.locator("#rename-dialog button[type=submit]").click();
+  await alice.page.locator("#rename-dialog .error", { hasText: "Group name: required" }).waitFor();
+  await alice.page.keyboard.press("Escape");
+  await alice.page.locator("#rename-dialog").waitFor({ state: "detached" });
+  assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
 });
