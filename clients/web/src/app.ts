@@ -69,7 +69,7 @@ function start(session: Session): void {
   };
   const chat = new Chat(session, getToken);
   // The SDK's counters, for the browser tests and for a look in the console.
-  (window as unknown as { natterStats: () => unknown }).natterStats = () => chat.client.stats();
+  (window as unknown as { natterStats: () => unknown }).natterStats = () => ({ ...chat.client.stats(), deliveryFaults: chat.deliveryFaults });
   const list = h("ul", { class: "convs", id: "conv-list" });
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite", hidden: true, id: "banner" });
   const pane = h("main", { class: "pane", id: "pane", "aria-label": "Conversation" });
@@ -167,7 +167,7 @@ function renderList(v: View): void {
     const unread = v.open === id ? 0 : chat.unread(id);
     const peer = chat.peer(id);
     const online = peer ? chat.online.get(peer) : undefined;
-    const lastText = last ? (chat.view(last)?.body ?? "message deleted") : "No messages yet";
+    const lastText = last ? (chat.view(last)?.body ?? "message deleted") : chat.convs.get(id)?.loaded ? "No messages yet" : "";
     const title = chat.title(id);
     return h(
       "li",

@@ -216,7 +216,16 @@ export class Chat {
     this.emit({ kind: "msgs", conv: id, older: true });
   }
 
+  /**
+   * Deliveries out of order or repeated (a seq at or below the last one
+   * delivered of its conversation): the SDK promises none. For the tests.
+   */
+  deliveryFaults = 0;
+  private readonly lastDelivered = new Map<string, number>();
+
   private onMessage(m: Message): void {
+    if (m.seq <= (this.lastDelivered.get(m.conv) ?? 0)) this.deliveryFaults++;
+    this.lastDelivered.set(m.conv, m.seq);
     const cs = this.convs.get(m.conv);
     if (!cs) {
       void this.learn(m.conv);

@@ -97,7 +97,7 @@ test("two users chat both ways; a group at phone width", async () => {
   // bob's list shows the conversation with one unread and the last message.
   const conv = bob.page.locator(".conv", { hasText: "alice" });
   await conv.locator(".badge", { hasText: "1" }).waitFor();
-  assert.equal(await conv.locator(".conv-last").textContent(), "hi bob");
+  await conv.locator(".conv-last", { hasText: "hi bob" }).waitFor();
   await bob.page.screenshot({ path: join(screenshots, "list-unread.png") });
   await conv.click();
   await until("bob sees hi bob", async () => (await bodies(bob.page)).join("|") === "hi bob");
@@ -184,6 +184,7 @@ test("offline: the other sends 20, all 20 show once and in order after", async (
   await bob.page.locator("#conv-sub", { hasText: "online" }).waitFor();
   const stats = await bob.page.evaluate(() => window.natterStats());
   assert.ok(stats.syncs > syncsBefore && stats.reconnects >= 1, "bob came back by a reconnect and a sync: " + JSON.stringify(stats));
+  assert.equal(stats.deliveryFaults, 0, "the app was handed every message once, in order");
   assert.deepEqual(bob.errors, []);
 });
 
