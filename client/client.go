@@ -36,6 +36,7 @@ type Client struct {
 	// full); closed with done.
 	presence chan protocol.PresenceState
 	typing   chan protocol.TypingFrame
+	reads    chan protocol.ReadFrame
 	wake     chan struct{} // a conversation needs a sync
 	qsig     chan struct{} // the pump has work
 	room     chan struct{} // the queue has room again
@@ -85,6 +86,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		msgs:     make(chan natter.Message, cfg.Buffer),
 		presence: make(chan protocol.PresenceState, cfg.EventBuffer),
 		typing:   make(chan protocol.TypingFrame, cfg.EventBuffer),
+		reads:    make(chan protocol.ReadFrame, cfg.EventBuffer),
 		wake:     make(chan struct{}, 1),
 		qsig:     make(chan struct{}, 1),
 		room:     make(chan struct{}, 1),
@@ -120,6 +122,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// Every reader has exited: nothing sends on these any more.
 		close(c.presence)
 		close(c.typing)
+		close(c.reads)
 		close(c.done)
 	}()
 
@@ -162,8 +165,8 @@ func (c *Client) Err() error {
 }
 
 // Done is closed when the client has stopped, after Close or a fatal error
-// ([Client.Err]); the Messages, PresenceEvents and TypingEvents channels
-// are closed by then.
+// ([Client.Err]); the Messages, PresenceEvents, TypingEvents and
+// ReadEvents channels are closed by then.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close disconnects (sending the last delivered cursors first), stops every

@@ -270,6 +270,8 @@ func (cn *conn) handle(data []byte, m *natter.Message) {
 		c.onPresence(*f.Presence)
 	case protocol.FrameTyping:
 		c.onTyping(*f.Typing)
+	case protocol.FrameRead:
+		c.onRead(*f.Read)
 	case protocol.FrameBye:
 		cn.bye = f.Bye
 	}

@@ -89,6 +89,16 @@
 // waits for them, and an event that finds its channel full
 // (Config.EventBuffer) is dropped and counted ([Stats].DroppedEvents).
 //
+// # Read receipts
+//
+// [Client.MarkRead] moves the user's read cursor; every read that moves a
+// cursor arrives on [Client.ReadEvents] on all the user's devices (badges
+// clear everywhere) and, in direct conversations and groups of at most
+// [protocol.MaxReceiptMembers] members, on the other members' devices.
+// [Client.Receipts] pages the read cursors of a conversation's members,
+// for any group size, and after a reconnect. ReadEvents is best effort
+// like the other event channels.
+//
 // # Connections
 //
 // Dial tries Config.URLs in order. Reconnects back off exponentially with

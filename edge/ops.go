@@ -47,6 +47,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.MemberList{Members: m}, err
 	case protocol.OpRead:
 		return struct{}{}, e.convs.SetRead(ctx, user, r.Conv, r.Seq)
+	case protocol.OpReceipts:
+		return e.receipts(ctx, user, r)
 	case protocol.OpPing:
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:

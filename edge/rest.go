@@ -62,6 +62,7 @@ func (e *Edge) registerREST(app *fiber.App) {
 		}
 		return r, nil
 	}, fiber.StatusCreated))
+	e.registerReceiptsREST(g)
 }
 
 // restAuth checks Origin, the bearer token and the user's rate limit

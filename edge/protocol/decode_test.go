@@ -15,6 +15,7 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
+	protocol.OpReceipts,
 }
 
 var allCodes = []protocol.Code{

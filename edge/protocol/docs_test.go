@@ -44,6 +44,8 @@ var clientExamples = []string{
 	`{"op":"presence.set","id":"23","hidden":true}`,
 	`{"op":"typing","id":"24","conv":"g_7f3a9c","state":"started"}`,
 	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
+	`{"op":"receipts","id":"27","conv":"g_7f3a9c"}`,
+	`{"op":"receipts","id":"28","conv":"g_9b2e41","after_user":"carol","limit":2}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of
@@ -124,7 +126,7 @@ func TestDocServerExamples(t *testing.T) {
 		_ = json.Unmarshal([]byte(ex), &f)
 		types[f.T] = true
 	}
-	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv, protocol.FramePresence, protocol.FrameTyping} {
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv, protocol.FramePresence, protocol.FrameTyping, protocol.FrameRead} {
 		if !types[ft] {
 			t.Errorf("%s has no server example of frame %q", docPath, ft)
 		}
@@ -172,6 +174,8 @@ func TestDocLimits(t *testing.T) {
 		"`type` at most " + strconv.Itoa(protocol.MaxType) + " bytes",
 		"request ids 1.." + strconv.Itoa(protocol.MaxRequestID) + " printable ASCII",
 		`"limit: must be 1..` + strconv.Itoa(protocol.MaxHistoryLimit) + ` (0 or absent: default)"`,
+		"`limit?` (1.." + strconv.Itoa(protocol.MaxReceiptsLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultReceiptsLimit) + ")",
+		"groups of at most " + strconv.Itoa(protocol.MaxReceiptMembers) + " members get receipts",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q", docPath, want)

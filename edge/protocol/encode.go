@@ -178,6 +178,18 @@ func TypingPush(f TypingFrame) []byte {
 	return append(b, '}')
 }
 
+// ReadPush is a read push: {"t":"read","conv":..,"user":..,"seq":..}.
+func ReadPush(f ReadFrame) []byte {
+	b := make([]byte, 0, 64+len(f.Conv)+len(f.User))
+	b = append(b, `{"t":"read","conv":`...)
+	b = appendString(b, f.Conv)
+	b = append(b, `,"user":`...)
+	b = appendString(b, f.User)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, f.Seq, 10)
+	return append(b, '}')
+}
+
 // appendString appends s as a JSON string, as encoding/json writes it
 // with SetEscapeHTML(false): <, > and & stay as they are.
 func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s, false) }

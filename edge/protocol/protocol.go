@@ -67,6 +67,13 @@ const (
 	// the push (the expires_ms of the typing frame): a typer renews it
 	// before then, and a client that hears nothing more drops it.
 	TypingExpiresMS = 6000
+	// DefaultReceiptsLimit and MaxReceiptsLimit bound one receipts page.
+	DefaultReceiptsLimit = 100
+	MaxReceiptsLimit     = 200
+	// MaxReceiptMembers is the largest group whose members get each
+	// other's read pushes (direct conversations always do); in a larger
+	// group only the reader's own devices get them.
+	MaxReceiptMembers = 100
 )
 
 // Client ops (the "op" of a request).
@@ -88,6 +95,7 @@ const (
 	OpPresenceUnsub = "presence.unsub"
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
+	OpReceipts      = "receipts"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).
@@ -109,6 +117,9 @@ const (
 	FramePresence = "presence"
 	// FrameTyping: a member of a conversation started or stopped typing.
 	FrameTyping = "typing"
+	// FrameRead: a member of a conversation (the user too, on another
+	// device) read it up to a seq.
+	FrameRead = "read"
 )
 
 // Events of a conv push ([ConvFrame.Event]).

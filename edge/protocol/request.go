@@ -72,6 +72,9 @@ type Request struct {
 	Hidden bool `json:"hidden,omitempty"`
 	// State is TypingStarted or TypingStopped. typing.
 	State string `json:"state,omitempty"`
+	// AfterUser asks for the receipts page after this user id (the Next
+	// of the previous page). receipts.
+	AfterUser string `json:"after_user,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -99,6 +102,8 @@ func (r *Request) LimitOrDefault() int {
 		return DefaultSyncLimit
 	case OpHistory:
 		return DefaultHistoryLimit
+	case OpReceipts:
+		return DefaultReceiptsLimit
 	}
 	return 0
 }
@@ -194,6 +199,16 @@ func (r *Request) validate() *Error {
 		if r.State != TypingStarted && r.State != TypingStopped {
 			return badFrame("", "state: must be started or stopped")
 		}
+	case OpReceipts:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.AfterUser != "" {
+			if err := checkID("after_user", r.AfterUser); err != nil {
+				return err
+			}
+		}
+		return checkLimit(r.Limit, MaxReceiptsLimit)
 	case "":
 		return badFrame("", "op: required")
 	default:

@@ -141,3 +141,26 @@ type PresenceState struct {
 type PresenceResult struct {
 	Users []PresenceState `json:"users"`
 }
+
+// Receipt is one member's read cursor in a receipts reply: Seq is the last
+// seq User has read (0: nothing yet).
+type Receipt struct {
+	User string `json:"user"`
+	Seq  uint64 `json:"seq"`
+}
+
+// ReceiptsResult is the reply to receipts: a page of the members' read
+// cursors, sorted by user id.
+type ReceiptsResult struct {
+	Reads []Receipt `json:"reads"`
+	// Next is set when more members follow: send it as after_user.
+	Next string `json:"next,omitempty"`
+}
+
+func (r ReceiptsResult) MarshalJSON() ([]byte, error) {
+	type plain ReceiptsResult
+	if r.Reads == nil {
+		r.Reads = []Receipt{}
+	}
+	return json.Marshal(plain(r))
+}

@@ -20,6 +20,7 @@ import (
 //	conv   Conv
 //	presence  Presence
 //	typing    Typing
+//	read      Read
 //
 // Frames of a type this version does not know have only T set; clients
 // ignore them.
@@ -36,6 +37,18 @@ type ServerFrame struct {
 	Presence *PresenceState
 	// Typing is a typing push's content.
 	Typing *TypingFrame
+	// Read is a read push's content.
+	Read *ReadFrame
+}
+
+// ReadFrame is the content of a read push: User read Conv up to Seq. It
+// comes for the user's own reads (from any device, the sending one
+// included) and, in direct conversations and groups of at most
+// [MaxReceiptMembers], for the other members' reads.
+type ReadFrame struct {
+	Conv string `json:"conv"`
+	User string `json:"user"`
+	Seq  uint64 `json:"seq"`
 }
 
 // TypingFrame is the content of a typing push: a member of a conversation
@@ -104,6 +117,7 @@ type serverWire struct {
 	LastSeen  int64  `json:"last_seen"`
 	State     string `json:"state"`
 	ExpiresMS int64  `json:"expires_ms"`
+	Seq       uint64 `json:"seq"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -182,6 +196,11 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user, state: required strings in typing frame"}
 		}
 		f.Typing = &TypingFrame{Conv: w.Conv, User: w.User, State: w.State, ExpiresMS: w.ExpiresMS}
+	case FrameRead:
+		if w.Conv == "" || w.User == "" || w.Seq == 0 {
+			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user: required strings and seq >= 1 in read frame"}
+		}
+		f.Read = &ReadFrame{Conv: w.Conv, User: w.User, Seq: w.Seq}
 	case "":
 		return nil, &Error{Code: CodeBadFrame, Msg: "t: required in server frame"}
 	}
@@ -190,7 +209,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 
 func knownFrame(t string) bool {
 	switch t {
-	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping:
+	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping, FrameRead:
 		return true
 	}
 	return false

@@ -20,6 +20,7 @@
 //	members.list    {user, conv, after?}                      {members, next?}
 //	members         {conv, after?}                            {members, next?}   (internal)
 //	read            {user, conv, seq}                         {}
+//	receipts        {user, conv, after?, limit?}              {reads: [{user, seq}], next?}
 //	history         {user, conv, before?, after?, limit?}     {msgs, more}
 //
 // Ops for the service API (the api role), on behalf of a service identity

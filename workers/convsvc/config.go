@@ -56,6 +56,12 @@ type Config struct {
 	// changes, after a reconnect and after ListCacheTTL. Zero means
 	// 100,000; negative turns the cache off (every lookup reads the store).
 	ListCacheSize int
+	// ReadPushInterval coalesces the read pushes of one user in one
+	// conversation on an instance: a read that moves the cursor is pushed
+	// at once, the reads within this interval after it are held and only
+	// the highest is pushed when it ends. Zero means 250ms; negative
+	// pushes every read that moves the cursor.
+	ReadPushInterval time.Duration
 	// ListCacheTTL bounds how long a cached list is used, a safety net for
 	// a change whose notice was never published (its instance died between
 	// the write and the notice). Zero means 5m.
@@ -83,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ListCacheTTL <= 0 {
 		c.ListCacheTTL = 5 * time.Minute
+	}
+	if c.ReadPushInterval == 0 {
+		c.ReadPushInterval = 250 * time.Millisecond
 	}
 	if c.OutboxSweep <= 0 {
 		c.OutboxSweep = 5 * time.Second

@@ -240,15 +240,15 @@ func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
-	var old uint64
-	if s.cfg.Events != nil {
-		var err error
-		if old, err = s.st.ReadCursor(ctx, in.User, in.Conv); err != nil {
-			return nil, err
-		}
+	old, err := s.st.ReadCursor(ctx, in.User, in.Conv)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
+	}
+	if in.Seq > old {
+		s.pushRead(ctx, in.Conv, in.User, in.Seq) // receipts.go
 	}
 	// The event id is read:<conv>:<user>:<seq>, so a retried read (same
 	// seq, cursor already there) publishes the same event again and

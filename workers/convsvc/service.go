@@ -40,6 +40,8 @@ type service struct {
 	seed   maphash.Seed
 	// lists caches users' conversation lists (nil: cfg.ListCacheSize < 0).
 	lists *listCache
+	// reads publishes read pushes (receipts.go).
+	reads *readPusher
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
@@ -67,6 +69,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	cfg = cfg.withDefaults()
 	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations),
 		sem: make(chan struct{}, cfg.Concurrency), seed: maphash.MakeSeed()}
+	s.reads = newReadPusher(cfg.ReadPushInterval, s.publishRead)
 	if cfg.ListCacheSize > 0 {
 		lists, err := newListCache(nc, st.UserConversations, cfg.ListCacheTTL, cfg.ListCacheSize, cfg.StoreTimeout, listNoticeBuffer)
 		if err != nil {
@@ -115,6 +118,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
+		{convapi.OpReceipts, handle(s, convapi.OpReceipts, s.receipts)},
 		{convapi.OpServiceCreate, handle(s, convapi.OpServiceCreate, s.serviceCreate)},
 		{convapi.OpServiceMembersAdd, handle(s, convapi.OpServiceMembersAdd, s.serviceMembersAdd)},
 		{convapi.OpServiceMembersRemove, handle(s, convapi.OpServiceMembersRemove, s.serviceMembersRemove)},
@@ -165,6 +169,7 @@ func (r *running) Stop() error {
 	case <-time.After(r.s.cfg.StoreTimeout + time.Second):
 		r.s.log.Warn("stopped with requests still in flight")
 	}
+	r.s.reads.stop()
 	r.s.closeLists()
 	return err
 }
