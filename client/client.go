@@ -36,11 +36,15 @@ type Client struct {
 	// full); closed with done.
 	presence chan protocol.PresenceState
 	typing   chan protocol.TypingFrame
-	reads    chan protocol.ReadFrame
-	wake     chan struct{} // a conversation needs a sync
-	qsig     chan struct{} // the pump has work
-	room     chan struct{} // the queue has room again
-	stats    counters
+	// convEvents carries the conversations' changes (convevents.go), revs
+	// what it told so far.
+	convEvents chan protocol.ConvFrame
+	reads      chan protocol.ReadFrame
+	revs       convRevs
+	wake       chan struct{} // a conversation needs a sync
+	qsig       chan struct{} // the pump has work
+	room       chan struct{} // the queue has room again
+	stats      counters
 
 	first     chan struct{} // closed when the first sync reply is applied
 	firstOnce sync.Once
@@ -82,17 +86,19 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{
 		cfg: cfg, log: cfg.Logger,
-		up:       make(chan struct{}),
-		msgs:     make(chan natter.Message, cfg.Buffer),
-		presence: make(chan protocol.PresenceState, cfg.EventBuffer),
-		typing:   make(chan protocol.TypingFrame, cfg.EventBuffer),
-		reads:    make(chan protocol.ReadFrame, cfg.EventBuffer),
-		wake:     make(chan struct{}, 1),
-		qsig:     make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
-		first:    make(chan struct{}),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		up:         make(chan struct{}),
+		msgs:       make(chan natter.Message, cfg.Buffer),
+		presence:   make(chan protocol.PresenceState, cfg.EventBuffer),
+		typing:     make(chan protocol.TypingFrame, cfg.EventBuffer),
+		convEvents: make(chan protocol.ConvFrame, cfg.EventBuffer),
+		reads:      make(chan protocol.ReadFrame, cfg.EventBuffer),
+		revs:       convRevs{revs: map[string]int64{}, gone: map[string]bool{}, pushed: map[string]uint64{}},
+		wake:       make(chan struct{}, 1),
+		qsig:       make(chan struct{}, 1),
+		room:       make(chan struct{}, 1),
+		first:      make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	c.d.init(cfg.Cursors)
 
@@ -123,6 +129,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		close(c.presence)
 		close(c.typing)
 		close(c.reads)
+		close(c.convEvents)
 		close(c.done)
 	}()
 

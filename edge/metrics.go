@@ -19,6 +19,8 @@ type metrics struct {
 	readPushes prometheus.Counter
 	// typingSent counts the typing signals published, one per member.
 	typingSent prometheus.Counter
+	// convPushes counts the conv frames queued to sockets.
+	convPushes prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,10 +39,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		typingPushes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_pushes_total", Help: "Typing pushes queued to sockets."}),
 		typingSent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_signals_total", Help: "Typing signals published to members' delivery subjects."}),
 		readPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_read_pushes_total", Help: "Read pushes (own reads on other devices, receipts) queued to sockets."}),
+		convPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_conv_pushes_total", Help: "Conversation pushes (conv frames: created, members, renamed) queued to sockets."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.badDeliveries, m.sends, m.sendSeconds, m.errors,
-			m.presencePushes, m.typingPushes, m.typingSent, m.readPushes)
+			m.presencePushes, m.typingPushes, m.typingSent, m.readPushes, m.convPushes)
 	}
 	return m
 }

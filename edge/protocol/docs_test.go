@@ -35,6 +35,7 @@ var clientExamples = []string{
 	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
 	`{"op":"conv.list","id":"13"}`,
 	`{"op":"conv.get","id":"14","conv":"g_7f3a9c"}`,
+	`{"op":"conv.rename","id":"14a","conv":"g_7f3a9c","name":"Team B"}`,
 	`{"op":"members.add","id":"15","conv":"g_7f3a9c","users":["dave"]}`,
 	`{"op":"members.remove","id":"16","conv":"g_7f3a9c","users":["carol"]}`,
 	`{"op":"members.list","id":"17","conv":"g_7f3a9c"}`,
@@ -120,6 +121,13 @@ func TestDocServerExamples(t *testing.T) {
 			}
 			if f.T == protocol.FrameRes && !json.Valid(f.Data) {
 				t.Fatalf("data is not JSON: %s", f.Data)
+			}
+			// A conv push in the doc is byte for byte what the encoder
+			// writes for its content.
+			if f.T == protocol.FrameConv {
+				if b := protocol.ConvPush(*f.Conv); string(b) != ex {
+					t.Fatalf("conv push encodes as %s", b)
+				}
 			}
 		})
 		var f struct{ T string }

@@ -22,6 +22,10 @@ type SyncConv struct {
 	Conv string `json:"conv"`
 	// Head is the conversation's newest seq (0: no messages yet).
 	Head uint64 `json:"head"`
+	// Rev is the conversation's state version (absent: 0), as conv.get
+	// and the conv pushes carry it: a rev above the one a client last saw
+	// means its name or members changed meanwhile.
+	Rev int64 `json:"rev,omitempty"`
 	// Msgs are the messages after the cursor, oldest first, at most the
 	// limit; only for conversations named in the request's cursors.
 	Msgs []natter.Message `json:"msgs,omitempty"`

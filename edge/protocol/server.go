@@ -64,13 +64,31 @@ type TypingFrame struct {
 	ExpiresMS int64 `json:"expires_ms,omitempty"`
 }
 
-// ConvFrame is the content of a conv push: the user's membership of a
-// conversation changed.
+// ConvFrame is the content of a conv push: one of the user's conversations
+// changed (docs/protocol.md, "conv").
 type ConvFrame struct {
 	// Conv is the conversation id.
 	Conv string `json:"conv"`
-	// Event is [ConvAdded] or [ConvRemoved]; clients ignore other values.
+	// Event is [ConvAdded], [ConvRemoved], [ConvMembersAdded],
+	// [ConvMembersRemoved] or [ConvRenamed]; clients ignore other values.
 	Event string `json:"event"`
+	// Rev is the conversation's rev after the change (0, absent, for a new
+	// conversation and from older servers).
+	Rev int64 `json:"rev,omitempty"`
+	// By is the user or service that made the change (absent from older
+	// servers).
+	By string `json:"by,omitempty"`
+	// Created: an added event for a conversation that was just created.
+	Created bool `json:"created,omitempty"`
+	// Name is a renamed group's new name.
+	Name string `json:"name,omitempty"`
+	// Users are the users added or removed (members_added,
+	// members_removed), when at most [MaxConvEventUsers]; N is how many.
+	Users []string `json:"users,omitempty"`
+	N     int      `json:"n,omitempty"`
+	// MemberCount is the group's member count after the change
+	// (members_added, members_removed).
+	MemberCount int `json:"member_count,omitempty"`
 }
 
 // HelloFrame is the content of a hello frame.
@@ -118,6 +136,14 @@ type serverWire struct {
 	State     string `json:"state"`
 	ExpiresMS int64  `json:"expires_ms"`
 	Seq       uint64 `json:"seq"`
+	// conv pushes
+	Rev         int64    `json:"rev"`
+	By          string   `json:"by"`
+	Created     bool     `json:"created"`
+	Name        string   `json:"name"`
+	Users       []string `json:"users"`
+	N           int      `json:"n"`
+	MemberCount int      `json:"member_count"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -185,7 +211,8 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 		if w.Conv == "" || w.Event == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, event: required strings in conv frame"}
 		}
-		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event}
+		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event, Rev: w.Rev, By: w.By, Created: w.Created,
+			Name: w.Name, Users: w.Users, N: w.N, MemberCount: w.MemberCount}
 	case FramePresence:
 		if w.User == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "user: required string in presence frame"}

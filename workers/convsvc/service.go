@@ -115,6 +115,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{convapi.OpMembersAdd, handle(s, convapi.OpMembersAdd, s.membersAdd)},
 		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, s.membersRemove)},
 		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
+		{convapi.OpRename, handle(s, convapi.OpRename, s.rename)},
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
@@ -296,18 +297,20 @@ const maxNoticeBody = 64 << 10
 
 // notify drops the lists of users from this instance's list cache and
 // publishes the membership-change notices of conv naming users, whose
-// conversation lists the change wrote (see membersNotice). It runs after
-// every write attempt to a member set, failed ones included (a failed
-// multi-document write may have changed part of it), and before the reply:
-// a request that follows the reply finds the lists dropped here, and on
-// another instance behind the notice.
-func (s *service) notify(conv string, users []string) {
+// conversation lists the change wrote (convapi.Notice); pushed says the
+// change succeeded, so this service pushes its conv frames itself
+// (push.go) and the edges need not. It runs after every write attempt to a
+// member set, failed ones included (a failed multi-document write may have
+// changed part of it), and after a rename (no users: the conversation's
+// summary), before the reply: a request that follows the reply finds the
+// lists dropped here, and on another instance behind the notice.
+func (s *service) notify(conv string, users []string, pushed bool) {
 	if s.lists != nil {
 		s.lists.invalidate(users)
 		s.lists.invalidateConv(conv)
 	}
 	budget := min(maxNoticeBody, int(s.nc.MaxPayload())-1024)
-	for _, body := range noticeBodies(users, budget) {
+	for _, body := range noticeBodies(users, pushed, budget) {
 		if err := s.nc.Publish(subjects.MembersChanged(conv), body); err != nil {
 			s.log.Warn("members changed notice not published", "conv", conv, "err", err)
 			return
