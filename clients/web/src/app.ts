@@ -367,7 +367,9 @@ function renderMessages(v: View, older: boolean): void {
   const top: HTMLElement[] = [];
   if (cs?.more) top.push(h("button", { type: "button", class: "link older", id: "load-older", onclick: () => void loadOlder(v, id) }, "Load older messages"));
   else if (cs?.loaded && items.length === 0) top.push(h("p", { class: "empty" }, "No messages yet. Say hi!"));
+  const hadFocus = document.activeElement?.id === "load-older";
   replace(log, ...top, h("ol", { class: "msg-list" }, ...items));
+  if (hadFocus) (log.querySelector<HTMLElement>("#load-older") ?? log).focus({ preventScroll: true });
   // Loading older keeps the view where it was; new messages scroll to them
   // only when the user was at the end (or just sent), not while reading back.
   if (older) log.scrollTop = log.scrollHeight - fromBottom;
