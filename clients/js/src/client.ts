@@ -87,6 +87,8 @@ interface OutboxItem {
   fresh: boolean;
   discarded: boolean;
   promise: Promise<Ack>;
+  /** Rejects promise at once (discard). */
+  reject: (e: Error) => void;
 }
 
 const maxAcksPerTick = 32;
@@ -234,7 +236,7 @@ export class Client {
     }
     const cn = this.conn;
     if (cn && !cn.dead && this.o.autoAckMs > 0) {
-      await Promise.race([this.sendAcks(cn, 0), sleep(2000)]);
+      await sleep(2000, this.sendAcks(cn, 0)); // at most 2 s; the timer is cleared when the acks are done
     }
     this.stop(undefined);
     await this.loop;
@@ -384,7 +386,10 @@ export class Client {
   private current(): Promise<Conn> {
     if (this.stoppedFlag) return Promise.reject(this.closedError());
     const cn = this.conn;
-    if (cn && !cn.dead) return Promise.resolve(cn);
+    // A closing socket is not handed out: a request on it would fail at
+    // once, and a caller that retries would spin without ever letting its
+    // close event run.
+    if (cn && cn.usable) return Promise.resolve(cn);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -473,10 +478,11 @@ export class Client {
     for (const cursors of this.delivery.cursorChunks(full, per)) {
       const req: Record<string, unknown> = { op: Ops.Sync, cursors };
       if (this.o.syncLimit) req.limit = this.o.syncLimit;
+      const mark = this.delivery.mark();
       const f = await cn.request(req, this.o.requestTimeoutMs);
       if (f.t === "err") throw new NatterError(Ops.Sync, f.code, f.msg);
       this.counters.syncs++;
-      if (this.delivery.applySync(cursors, f.data as SyncResult)) progress = true;
+      if (this.delivery.applySync(cursors, f.data as SyncResult, mark)) progress = true;
       this.resolveFirst();
     }
     return progress;
@@ -548,9 +554,12 @@ export class Client {
     for (let attempt = 0; ; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) throw timeout();
-      let cn: Conn | undefined;
-      const got = await Promise.race([this.current().then((c) => (cn = c)), sleep(left)]);
-      if (!cn || got === false) throw timeout();
+      const next = this.current();
+      if (await sleep(left, next)) {
+        next.catch(() => {});
+        throw timeout();
+      }
+      const cn = await next;
       let f: Frame;
       try {
         f = await cn.request({ ...fields, op }, Math.max(1, deadline - Date.now()));
@@ -706,6 +715,7 @@ export class Client {
     if (item) {
       item.discarded = true;
       this.outbox.delete(outboxKey(conv, cmid));
+      item.reject(new NatterError(Ops.Send, ClientErrorCodes.Aborted, `cmid ${cmid} was discarded`));
     }
     await this.o.storage.deleteOutbox(conv, cmid);
   }
@@ -736,7 +746,10 @@ export class Client {
   private track(entry: OutboxEntry, fresh: boolean): OutboxItem {
     const item = { entry, fresh, discarded: false } as OutboxItem;
     this.outbox.set(outboxKey(entry.conv, entry.cmid), item);
-    item.promise = this.deliver(item);
+    item.promise = new Promise<Ack>((resolve, reject) => {
+      item.reject = reject;
+      this.deliver(item).then(resolve, reject);
+    });
     return item;
   }
 
