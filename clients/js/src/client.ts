@@ -13,6 +13,9 @@ import {
   type HistoryPage,
   type Message,
   type PresenceState,
+  type ReadEvent,
+  type ReceiptsOptions,
+  type ReceiptsPage,
   type SyncResult,
   type TypingEvent,
   type TypingState,
@@ -52,8 +55,13 @@ export interface ClientEvents {
   /** A watched user's presence changed (and, after every reconnect, each watched user's state). */
   presence: PresenceState;
   typing: TypingEvent;
-  /** Your membership of a conversation changed. */
+  /**
+   * One of your conversations changed: your membership (added, removed:
+   * the client starts or stops delivering it), its members or its name.
+   */
   conv: ConvEvent;
+  /** A read cursor moved: yours on another device (or this one), or another member's (receipts). */
+  read: ReadEvent;
   /** A server frame this SDK version does not know (new push types may appear within v1). */
   push: UnknownFrame;
 }
@@ -408,10 +416,15 @@ export class Client {
         this.emit("typing", ev);
         return;
       }
-      case "conv":
+      case "conv": {
         if (f.event === "added") this.delivery.onAdded(f.conv);
         else if (f.event === "removed") this.delivery.onRemoved(f.conv);
-        this.emit("conv", { conv: f.conv, event: f.event });
+        const { t: _t, ...ev } = f;
+        this.emit("conv", ev as ConvEvent);
+        return;
+      }
+      case "read":
+        this.emit("read", { conv: f.conv, user: f.user, seq: f.seq });
         return;
       case "hello":
         return;
@@ -590,7 +603,12 @@ export class Client {
     return { msgs: res.msgs ?? [], more: !!res.more };
   }
 
-  /** markRead records that the user has read conv up to seq (for all devices; forward only). */
+  /**
+   * markRead records that the user has read conv up to seq (for all
+   * devices; forward only). A read that moves the cursor comes back as a
+   * "read" event to every device of the user, and to the other members in
+   * direct conversations and groups of at most 100 members.
+   */
   async markRead(conv: string, seq: number): Promise<void> {
     await this.request(Ops.Read, { conv, seq });
   }
@@ -619,6 +637,29 @@ export class Client {
   /** conversations lists every conversation of the user with its head. */
   async conversations(): Promise<Conversation[]> {
     return (await this.request<{ convs: Conversation[] }>(Ops.ConvList)).convs ?? [];
+  }
+
+  /**
+   * renameConversation renames the group conv (any member may; 1..128
+   * characters). Renaming to the current name changes nothing. Every
+   * member gets a "conv" event "renamed".
+   */
+  async renameConversation(conv: string, name: string): Promise<void> {
+    await this.request(Ops.ConvRename, { conv, name });
+  }
+
+  /**
+   * receipts returns a page of the members' read cursors of conv, sorted by
+   * user id; pass the page's next as afterUser for the following one.
+   */
+  async receipts(conv: string, opts: ReceiptsOptions = {}): Promise<ReceiptsPage> {
+    const fields: Record<string, unknown> = { conv };
+    if (opts.afterUser !== undefined) fields.after_user = opts.afterUser;
+    if (opts.limit !== undefined) fields.limit = opts.limit;
+    const res = await this.request<ReceiptsPage>(Ops.Receipts, fields);
+    const page: ReceiptsPage = { reads: res.reads ?? [] };
+    if (res.next) page.next = res.next;
+    return page;
   }
 
   /** addMembers adds users to the group conv (adding a member is a no-op). */

@@ -95,11 +95,10 @@ export class Delivery {
       if (this.first) this.start(st, 0);
     }
     if (st.left) {
-      // Sent before the user left (pushes and conv pushes take different
-      // paths): handed over if it is next in line, and the conversation
-      // stays left (a conv push "added" brings it back).
-      if (st.known && m.seq === st.next) this.hand(st, m, false);
-      else this.stats.duplicates++;
+      // A message that comes after the removed push is dropped
+      // (docs/protocol.md, conv); a conv push "added" brings the
+      // conversation back, and its sync fetches what it missed.
+      this.stats.duplicates++;
       return;
     }
     if (this.accept(st, m, false)) this.stats.gaps++;

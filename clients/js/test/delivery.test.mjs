@@ -39,12 +39,13 @@ test("a sync reply sent before a conv push 'removed' does not bring the conversa
   d.onRemoved("g"); // ...the user is removed, and the push comes before the reply
   d.applySync({ g: 5 }, { convs: [{ conv: "g", head: 5 }] }, mark);
   assert.deepEqual(d.cursors(), {});
-  // A message pushed before the removal is handed over, the conversation stays left.
+  // A message pushed after the removal is dropped, the conversation stays left.
   d.onPush(msg("g", 6));
   assert.deepEqual(d.cursors(), {});
   // Added again: a sync request sent from now on lists it, and it is back.
   d.onAdded("g");
-  d.applySync({ g: 6 }, { convs: [{ conv: "g", head: 6 }] }, d.mark());
+  assert.deepEqual(d.cursorChunks(false, 100), [{ g: 5 }]);
+  d.applySync({ g: 5 }, { convs: [{ conv: "g", head: 6, msgs: [msg("g", 6)], more: false }] }, d.mark());
   assert.deepEqual(d.cursors(), { g: 6 });
 });
 
