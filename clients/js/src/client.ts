@@ -13,6 +13,9 @@ import {
   type HistoryPage,
   type Message,
   type PresenceState,
+  type ReadEvent,
+  type ReceiptsOptions,
+  type ReceiptsPage,
   type SyncResult,
   type TypingEvent,
   type TypingState,
@@ -52,8 +55,13 @@ export interface ClientEvents {
   /** A watched user's presence changed (and, after every reconnect, each watched user's state). */
   presence: PresenceState;
   typing: TypingEvent;
-  /** Your membership of a conversation changed. */
+  /**
+   * One of your conversations changed: your membership (added, removed:
+   * the client starts or stops delivering it), its members or its name.
+   */
   conv: ConvEvent;
+  /** A read cursor moved: yours on another device (or this one), or another member's (receipts). */
+  read: ReadEvent;
   /** A server frame this SDK version does not know (new push types may appear within v1). */
   push: UnknownFrame;
 }
@@ -87,6 +95,8 @@ interface OutboxItem {
   fresh: boolean;
   discarded: boolean;
   promise: Promise<Ack>;
+  /** Rejects promise at once (discard). */
+  reject: (e: Error) => void;
 }
 
 const maxAcksPerTick = 32;
@@ -234,7 +244,7 @@ export class Client {
     }
     const cn = this.conn;
     if (cn && !cn.dead && this.o.autoAckMs > 0) {
-      await Promise.race([this.sendAcks(cn, 0), sleep(2000)]);
+      await sleep(2000, this.sendAcks(cn, 0)); // at most 2 s; the timer is cleared when the acks are done
     }
     this.stop(undefined);
     await this.loop;
@@ -384,7 +394,10 @@ export class Client {
   private current(): Promise<Conn> {
     if (this.stoppedFlag) return Promise.reject(this.closedError());
     const cn = this.conn;
-    if (cn && !cn.dead) return Promise.resolve(cn);
+    // A closing socket is not handed out: a request on it would fail at
+    // once, and a caller that retries would spin without ever letting its
+    // close event run.
+    if (cn && cn.usable) return Promise.resolve(cn);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -403,10 +416,15 @@ export class Client {
         this.emit("typing", ev);
         return;
       }
-      case "conv":
+      case "conv": {
         if (f.event === "added") this.delivery.onAdded(f.conv);
         else if (f.event === "removed") this.delivery.onRemoved(f.conv);
-        this.emit("conv", { conv: f.conv, event: f.event });
+        const { t: _t, ...ev } = f;
+        this.emit("conv", ev as ConvEvent);
+        return;
+      }
+      case "read":
+        this.emit("read", { conv: f.conv, user: f.user, seq: f.seq });
         return;
       case "hello":
         return;
@@ -473,10 +491,11 @@ export class Client {
     for (const cursors of this.delivery.cursorChunks(full, per)) {
       const req: Record<string, unknown> = { op: Ops.Sync, cursors };
       if (this.o.syncLimit) req.limit = this.o.syncLimit;
+      const mark = this.delivery.mark();
       const f = await cn.request(req, this.o.requestTimeoutMs);
       if (f.t === "err") throw new NatterError(Ops.Sync, f.code, f.msg);
       this.counters.syncs++;
-      if (this.delivery.applySync(cursors, f.data as SyncResult)) progress = true;
+      if (this.delivery.applySync(cursors, f.data as SyncResult, mark)) progress = true;
       this.resolveFirst();
     }
     return progress;
@@ -548,9 +567,12 @@ export class Client {
     for (let attempt = 0; ; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) throw timeout();
-      let cn: Conn | undefined;
-      const got = await Promise.race([this.current().then((c) => (cn = c)), sleep(left)]);
-      if (!cn || got === false) throw timeout();
+      const next = this.current();
+      if (await sleep(left, next)) {
+        next.catch(() => {});
+        throw timeout();
+      }
+      const cn = await next;
       let f: Frame;
       try {
         f = await cn.request({ ...fields, op }, Math.max(1, deadline - Date.now()));
@@ -581,7 +603,12 @@ export class Client {
     return { msgs: res.msgs ?? [], more: !!res.more };
   }
 
-  /** markRead records that the user has read conv up to seq (for all devices; forward only). */
+  /**
+   * markRead records that the user has read conv up to seq (for all
+   * devices; forward only). A read that moves the cursor comes back as a
+   * "read" event to every device of the user, and to the other members in
+   * direct conversations and groups of at most 100 members.
+   */
   async markRead(conv: string, seq: number): Promise<void> {
     await this.request(Ops.Read, { conv, seq });
   }
@@ -610,6 +637,29 @@ export class Client {
   /** conversations lists every conversation of the user with its head. */
   async conversations(): Promise<Conversation[]> {
     return (await this.request<{ convs: Conversation[] }>(Ops.ConvList)).convs ?? [];
+  }
+
+  /**
+   * renameConversation renames the group conv (any member may; 1..128
+   * characters). Renaming to the current name changes nothing. Every
+   * member gets a "conv" event "renamed".
+   */
+  async renameConversation(conv: string, name: string): Promise<void> {
+    await this.request(Ops.ConvRename, { conv, name });
+  }
+
+  /**
+   * receipts returns a page of the members' read cursors of conv, sorted by
+   * user id; pass the page's next as afterUser for the following one.
+   */
+  async receipts(conv: string, opts: ReceiptsOptions = {}): Promise<ReceiptsPage> {
+    const fields: Record<string, unknown> = { conv };
+    if (opts.afterUser !== undefined) fields.after_user = opts.afterUser;
+    if (opts.limit !== undefined) fields.limit = opts.limit;
+    const res = await this.request<ReceiptsPage>(Ops.Receipts, fields);
+    const page: ReceiptsPage = { reads: res.reads ?? [] };
+    if (res.next) page.next = res.next;
+    return page;
   }
 
   /** addMembers adds users to the group conv (adding a member is a no-op). */
@@ -706,6 +756,7 @@ export class Client {
     if (item) {
       item.discarded = true;
       this.outbox.delete(outboxKey(conv, cmid));
+      item.reject(new NatterError(Ops.Send, ClientErrorCodes.Aborted, `cmid ${cmid} was discarded`));
     }
     await this.o.storage.deleteOutbox(conv, cmid);
   }
@@ -736,7 +787,10 @@ export class Client {
   private track(entry: OutboxEntry, fresh: boolean): OutboxItem {
     const item = { entry, fresh, discarded: false } as OutboxItem;
     this.outbox.set(outboxKey(entry.conv, entry.cmid), item);
-    item.promise = this.deliver(item);
+    item.promise = new Promise<Ack>((resolve, reject) => {
+      item.reject = reject;
+      this.deliver(item).then(resolve, reject);
+    });
     return item;
   }
 

@@ -153,6 +153,14 @@ export class Conn {
     });
   }
 
+  /**
+   * Whether requests can go out: not ended, and the socket open (a socket
+   * that is closing is not, though its close event has not come yet).
+   */
+  get usable(): boolean {
+    return !this.dead && this.ws.readyState === OPEN;
+  }
+
   /** start takes over the socket's events once the hello is in. */
   private start(): void {
     const ws = this.ws;

@@ -15,6 +15,8 @@ interface ConvState {
   known: boolean;
   /** The user is no longer a member (a sync reply left it out, or a conv push said so). */
   left: boolean;
+  /** When left was set by a conv push: the value of removals then. */
+  leftAt: number;
   /** Messages that came early, by seq. */
   buf: Map<number, Message> | undefined;
 }
@@ -53,6 +55,8 @@ export class Delivery {
   private lagNew = new Map<string, number>();
   private lagOld = new Map<string, number>();
   private first = false;
+  /** Counts conv pushes "removed": a sync reply sent before one must not undo it. */
+  private removals = 0;
   readonly stats: DeliveryStats = { delivered: 0, synced: 0, pushes: 0, duplicates: 0, gaps: 0 };
 
   /**
@@ -68,7 +72,7 @@ export class Delivery {
     private readonly fromStart = false,
   ) {
     for (const [conv, cur] of Object.entries(cursors)) {
-      this.convs.set(conv, { next: cur + 1, seen: cur, acked: cur, known: true, left: false, buf: undefined });
+      this.convs.set(conv, { next: cur + 1, seen: cur, acked: cur, known: true, left: false, leftAt: 0, buf: undefined });
     }
   }
 
@@ -90,7 +94,13 @@ export class Delivery {
       this.convs.set(m.conv, st);
       if (this.first) this.start(st, 0);
     }
-    st.left = false;
+    if (st.left) {
+      // A message that comes after the removed push is dropped
+      // (docs/protocol.md, conv); a conv push "added" brings the
+      // conversation back, and its sync fetches what it missed.
+      this.stats.duplicates++;
+      return;
+    }
     if (this.accept(st, m, false)) this.stats.gaps++;
     this.markDirty(m.conv, st);
   }
@@ -117,11 +127,23 @@ export class Delivery {
   /** onRemoved takes a conv push "removed": the conversation's cursor is dropped from cursors(). */
   onRemoved(conv: string): void {
     const st = this.convs.get(conv);
-    if (st) {
-      st.left = true;
-      st.buf = undefined;
-      this.dirtySet.delete(conv);
-    }
+    if (st) this.leave(conv, st, ++this.removals);
+  }
+
+  private leave(conv: string, st: ConvState, at: number): void {
+    st.left = true;
+    st.leftAt = at;
+    st.buf = undefined;
+    this.dirtySet.delete(conv);
+  }
+
+  /**
+   * mark returns what to pass to applySync for a sync request sent now, so
+   * that its reply does not bring back a conversation a conv push said the
+   * user left after the request went out.
+   */
+  mark(): number {
+    return this.removals;
   }
 
   /**
@@ -201,9 +223,11 @@ export class Delivery {
 
   /**
    * applySync applies one sync reply to the cursors the request sent. It
-   * reports whether any conversation moved forward.
+   * reports whether any conversation moved forward. mark is what mark()
+   * returned when the request was sent (absent: the reply is newer than
+   * every conv push so far).
    */
-  applySync(sent: Record<string, number>, res: SyncResult): boolean {
+  applySync(sent: Record<string, number>, res: SyncResult, mark = Infinity): boolean {
     const first = !this.first;
     let progress = false;
     const listed = new Set<string>();
@@ -215,6 +239,7 @@ export class Delivery {
         this.convs.set(sc.conv, st);
       }
       let named = Object.prototype.hasOwnProperty.call(sent, sc.conv);
+      if (st.left && st.leftAt > mark) continue; // the reply is older than the removal
       if (st.left) {
         st.left = false; // the user was added again
         named = true;
@@ -238,7 +263,10 @@ export class Delivery {
       this.markDirty(sc.conv, st);
     }
     for (const conv of Object.keys(sent)) {
-      if (!listed.has(conv)) this.onRemoved(conv);
+      if (!listed.has(conv)) {
+        const st = this.convs.get(conv);
+        if (st && !st.left) this.leave(conv, st, 0);
+      }
     }
     if (first) {
       // Pushed before the first sync but not in its list: new since.
@@ -327,5 +355,5 @@ export class Delivery {
 }
 
 function newState(): ConvState {
-  return { next: 1, seen: 0, acked: 0, known: false, left: false, buf: undefined };
+  return { next: 1, seen: 0, acked: 0, known: false, left: false, leftAt: 0, buf: undefined };
 }

@@ -48,12 +48,19 @@ export interface Conversation {
   member_count: number;
   /** The newest seq, 0 if none. */
   head: number;
+  /**
+   * The conversation's state version (absent: 0): it grows by one with
+   * every member change and rename of a group; conv pushes carry it.
+   */
+  rev?: number;
 }
 
 /** One conversation of a sync reply. */
 export interface SyncConv {
   conv: string;
   head: number;
+  /** The conversation's state version (absent: 0); higher than yours: you missed changes (conv.get). */
+  rev?: number;
   msgs?: Message[];
   more: boolean;
 }
@@ -96,10 +103,57 @@ export interface TypingEvent {
   expires_ms?: number;
 }
 
-/** A conv push: your membership of conv changed ("added" or "removed"; ignore others). */
+/** The events of conv pushes (more may come within v1: ignore those you do not know). */
+export type ConvEventKind = "added" | "removed" | "members_added" | "members_removed" | "renamed";
+
+/**
+ * A conv push: one of your conversations changed. added and removed are
+ * your own membership (to the users added or removed); members_added,
+ * members_removed and renamed go to the other members. The fields are the
+ * state after the change: apply a push only when its rev is above the one
+ * you hold (pushes of one conversation can overtake each other).
+ */
 export interface ConvEvent {
   conv: string;
-  event: "added" | "removed" | (string & {});
+  event: ConvEventKind | (string & {});
+  /** The state version after the change (absent: 0, a new conversation). */
+  rev?: number;
+  /** Who made the change (a user or a service). */
+  by?: string;
+  /** added: true for a conversation just created. */
+  created?: boolean;
+  /** members_added, members_removed: the users, when at most 100 (n always says how many). */
+  users?: string[];
+  n?: number;
+  /** members_added, members_removed: the group's size after the change. */
+  member_count?: number;
+  /** renamed: the new name. */
+  name?: string;
+}
+
+/** A read push: user has read conv up to seq (your own devices, and receipts in small groups). */
+export interface ReadEvent {
+  conv: string;
+  user: string;
+  seq: number;
+}
+
+/** One member's read cursor (seq 0: nothing read yet). */
+export interface Receipt {
+  user: string;
+  seq: number;
+}
+
+/** A page of receipts, sorted by user id; next is set when more members follow. */
+export interface ReceiptsPage {
+  reads: Receipt[];
+  next?: string;
+}
+
+/** Options of receipts: a page after a user (the previous page's next), limit 1..200 (absent: 100). */
+export interface ReceiptsOptions {
+  afterUser?: string;
+  limit?: number;
 }
 
 /** The hello frame: the first frame of every session. */
@@ -130,6 +184,7 @@ export const Ops = {
   ConvCreate: "conv.create",
   ConvList: "conv.list",
   ConvGet: "conv.get",
+  ConvRename: "conv.rename",
   MembersAdd: "members.add",
   MembersRemove: "members.remove",
   MembersList: "members.list",
@@ -138,6 +193,7 @@ export const Ops = {
   PresenceUnsub: "presence.unsub",
   PresenceSet: "presence.set",
   Typing: "typing",
+  Receipts: "receipts",
 } as const;
 
 export type Op = (typeof Ops)[keyof typeof Ops];
@@ -186,7 +242,8 @@ export type ServerFrame =
   | ({ t: "bye" } & Bye)
   | ({ t: "conv" } & ConvEvent)
   | ({ t: "presence" } & PresenceState)
-  | ({ t: "typing" } & TypingEvent);
+  | ({ t: "typing" } & TypingEvent)
+  | ({ t: "read" } & ReadEvent);
 
 /**
  * A server frame whose t this SDK version does not handle (new push types

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after } from "node:test";
 import WS from "ws";
 
 import { Client, MemoryStorage } from "../dist/index.js";
@@ -137,6 +138,12 @@ export function sentFrames(op) {
   return sockets.flatMap((s) => s.sent.map((d) => JSON.parse(d))).filter((f) => f.op === op);
 }
 
+// Every client a test made is closed when its file is done, also when a
+// failed test did not get to register its own cleanup: one left running
+// would keep reconnecting, and the file's process alive.
+const made = [];
+after(() => Promise.all(made.map((c) => c.close())));
+
 /**
  * client makes a Client for user against urls with fast back-off; got
  * collects every message it delivers, sockets every WebSocket it opened.
@@ -159,6 +166,7 @@ export function client(urls, user, opts = {}) {
     storage: new MemoryStorage(),
     ...opts,
   });
+  made.push(c);
   c.got = [];
   c.sockets = mine; // every WebSocket the client opened, the live one last
   c.on("message", (m) => c.got.push(m));

@@ -60,6 +60,63 @@ test("conversations, members and their pushes", async (t) => {
   await assert.rejects(bob.history(group.id), code(ErrorCodes.NotMember));
 });
 
+test("read pushes and receipts, renames and the conv pushes of the other members", async (t) => {
+  const [alice, bob] = await pair(t);
+  const bobConv = [];
+  bob.on("conv", (e) => bobConv.push(e));
+  const aliceReads = [];
+  const bobReads = [];
+  alice.on("read", (e) => aliceReads.push(e));
+  bob.on("read", (e) => bobReads.push(e));
+
+  const group = await alice.createGroup("Team", [bob.user]);
+  await waitFor(() => bobConv.some((e) => e.conv === group.id && e.event === "added"), { what: "bob's added push" });
+  const added = bobConv.find((e) => e.conv === group.id && e.event === "added");
+  assert.equal(added.by, alice.user);
+  assert.equal(added.created, true);
+  assert.equal(added.t, undefined, "the event is the push without its frame type");
+
+  // A read moves bob's cursor: his own connection and alice (receipts) get a read push.
+  for (const i of range(1, 3)) await alice.send(group.id, "r" + i);
+  await bob.markRead(group.id, 3);
+  const want = { conv: group.id, user: bob.user, seq: 3 };
+  await waitFor(() => bobReads.length >= 1 && aliceReads.length >= 1, { what: "the read pushes" });
+  assert.deepEqual(bobReads.at(-1), want);
+  assert.deepEqual(aliceReads.at(-1), want);
+  const reads = (await alice.receipts(group.id)).reads;
+  assert.deepEqual(reads, [{ user: alice.user, seq: 0 }, { user: bob.user, seq: 3 }].sort((a, b) => (a.user < b.user ? -1 : 1)));
+  const first = await alice.receipts(group.id, { limit: 1 });
+  assert.equal(first.reads.length, 1);
+  assert.equal(first.next, first.reads[0].user);
+  const second = await alice.receipts(group.id, { afterUser: first.next, limit: 1 });
+  assert.deepEqual([...first.reads, ...second.reads], reads);
+  assert.equal(second.next, undefined);
+  await assert.rejects(alice.receipts(group.id, { limit: 201 }), (e) => code(ErrorCodes.BadFrame)(e) && e.detail.startsWith("limit"));
+
+  // A rename reaches every member as "renamed" with the rev that conv.get returns.
+  await alice.renameConversation(group.id, "Team B");
+  await waitFor(() => bobConv.some((e) => e.event === "renamed"), { what: "the renamed push" });
+  const renamed = bobConv.find((e) => e.event === "renamed");
+  assert.equal(renamed.name, "Team B");
+  assert.equal(renamed.by, alice.user);
+  const now = await bob.conversation(group.id);
+  assert.equal(now.name, "Team B");
+  assert.equal(now.rev, renamed.rev);
+  await assert.rejects(alice.renameConversation(group.id, ""), (e) => code(ErrorCodes.BadFrame)(e) && e.detail.startsWith("name"));
+  const direct = await alice.createDirect(bob.user);
+  await assert.rejects(alice.renameConversation(direct.id, "x"), code(ErrorCodes.Forbidden));
+
+  // A member added: the others get members_added with the users and the size.
+  const carol = uid("carol");
+  await alice.addMembers(group.id, [carol]);
+  await waitFor(() => bobConv.some((e) => e.event === "members_added"), { what: "the members_added push" });
+  const more = bobConv.find((e) => e.event === "members_added");
+  assert.deepEqual(more.users, [carol]);
+  assert.equal(more.n, 1);
+  assert.equal(more.member_count, 3);
+  assert.ok(more.rev > renamed.rev);
+});
+
 test("history pages both ways, markRead, ping", async (t) => {
   const [alice, bob] = await pair(t);
   const conv = await alice.createDirect(bob.user);
