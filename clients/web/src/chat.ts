@@ -2,7 +2,7 @@
 // of each, the outbox's pending sends, presence and typing. It listens to
 // the SDK's client and tells the view what changed; it never touches the DOM.
 
-import { Client, IndexedDBStorage, NatterError, type Conversation, type Message, type OutboxEntry } from "../../js/src/index.js";
+import { Client, IndexedDBStorage, NatterError, type Conversation, type Message, type OutboxEntry, type ReceiptsPage } from "../../js/src/index.js";
 import { deviceID, wsURL, type Session } from "./session.js";
 
 /** A send of this device that the log has not delivered back yet. */
@@ -48,13 +48,11 @@ export class Chat {
   private readonly watched = new Set<string>();
   private readonly readKey: string;
   private listener: (c: Change) => void = () => {};
-  private readonly getToken: (reason: "connect" | "expired") => Promise<string>;
   /** The conversation the view shows (its receipts are kept up to date). */
   private open: string | undefined;
 
   constructor(session: Session, getToken: (reason: "connect" | "expired") => Promise<string>) {
     this.user = session.user;
-    this.getToken = getToken;
     this.readKey = "natter.read." + session.user;
     this.client = new Client({
       urls: wsURL(),
@@ -90,10 +88,7 @@ export class Chat {
       // renamed, members_added, members_removed: read its state again.
       else if (this.convs.has(ev.conv)) void this.reread(ev.conv);
     });
-    // Pushes this SDK version hands on as they are.
-    c.on("push", (f) => {
-      if (f.t === "read" && typeof f.conv === "string" && typeof f.user === "string" && typeof f.seq === "number") this.onRead(f.conv, f.user, f.seq);
-    });
+    c.on("read", (r) => this.onRead(r.conv, r.user, r.seq));
   }
 
   onChange(fn: (c: Change) => void): void {
@@ -345,32 +340,18 @@ export class Chat {
 
   /** receipts pages the read cursors of a conversation's members; undefined where the edge has no receipts. */
   private async receipts(conv: string, afterUser?: string, limit?: number): Promise<ReceiptsPage | undefined> {
-    const q = new URLSearchParams();
-    if (afterUser) q.set("after_user", afterUser);
-    if (limit) q.set("limit", String(limit));
     try {
-      return await this.rest<ReceiptsPage>("GET", `/v1/conversations/${conv}/receipts?${q}`);
+      return await this.client.receipts(conv, { afterUser: afterUser || undefined, limit });
     } catch (e) {
-      if (e instanceof RestError && e.status === 404) return undefined; // an edge before receipts
+      if (e instanceof NatterError && e.code === "unknown_op") return undefined; // an edge before receipts
       throw e;
     }
   }
 
   /** rename renames a group; every member's devices learn it from the conv push. */
   async rename(id: string, name: string): Promise<void> {
-    await this.rest("PATCH", `/v1/conversations/${id}`, { name });
+    await this.client.renameConversation(id, name);
     await this.reread(id);
-  }
-
-  /** rest calls the edge's REST API with the session's token (for requests this SDK version has no method for). */
-  private async rest<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const token = await this.getToken("connect");
-    const headers: Record<string, string> = { Authorization: "Bearer " + token };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const data = (await res.json().catch(() => ({}))) as { code?: string; msg?: string };
-    if (!res.ok) throw new RestError(res.status, data.code ?? "", data.msg ?? `HTTP ${res.status}`);
-    return data as T;
   }
 
   /**
@@ -504,22 +485,6 @@ export class Chat {
 
   async close(): Promise<void> {
     await this.client.close();
-  }
-}
-
-interface ReceiptsPage {
-  reads?: { user: string; seq: number }[];
-  next?: string;
-}
-
-/** RestError: the edge refused a REST request (status, its error code and message). */
-export class RestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    msg: string,
-  ) {
-    super(msg);
   }
 }
 
