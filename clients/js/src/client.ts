@@ -8,6 +8,8 @@ import {
   Ops,
   type Ack,
   type Conversation,
+  type ConversationsPage,
+  type PageOptions,
   type ConvEvent,
   type HistoryOptions,
   type HistoryPage,
@@ -16,7 +18,10 @@ import {
   type ReadEvent,
   type ReceiptsOptions,
   type ReceiptsPage,
+  type SyncConv,
   type SyncResult,
+  type SyncState,
+  type SyncSummary,
   type TypingEvent,
   type TypingState,
   type UnknownFrame,
@@ -62,6 +67,12 @@ export interface ClientEvents {
   conv: ConvEvent;
   /** A read cursor moved: yours on another device (or this one), or another member's (receipts). */
   read: ReadEvent;
+  /**
+   * After the sync that starts every connection: each conversation's head,
+   * rev, read cursor, unread count and this device's acked cursor (unread
+   * badges, and conversations whose rev moved while away).
+   */
+  sync: SyncSummary;
   /** A server frame this SDK version does not know (new push types may appear within v1). */
   push: UnknownFrame;
 }
@@ -488,6 +499,8 @@ export class Client {
     let progress = false;
     // A cursor takes at most 64 (id) + 24 bytes; keep the frame under max_body + 4 KiB.
     const per = Math.max(1, Math.floor(((cn.hello.max_body || 65536) + 4096 - 256) / 88));
+    if (full && this.o.syncPageSize > 0) return this.syncPass(cn, per);
+    let summary: SyncResult | undefined;
     for (const cursors of this.delivery.cursorChunks(full, per)) {
       const req: Record<string, unknown> = { op: Ops.Sync, cursors };
       if (this.o.syncLimit) req.limit = this.o.syncLimit;
@@ -496,9 +509,54 @@ export class Client {
       if (f.t === "err") throw new NatterError(Ops.Sync, f.code, f.msg);
       this.counters.syncs++;
       if (this.delivery.applySync(cursors, f.data as SyncResult, mark)) progress = true;
+      summary = f.data as SyncResult;
       this.resolveFirst();
     }
+    // Every reply lists every conversation: the last one is the newest state.
+    if (full && summary) this.emitSync(summary.convs ?? [], summary.unread_total);
     return progress;
+  }
+
+  private emitSync(convs: SyncConv[], unreadTotal: number | undefined): void {
+    const out: SyncSummary = { convs: convs.map(({ msgs: _m, more: _x, ...st }) => st as SyncState) };
+    if (unreadTotal !== undefined) out.unread_total = unreadTotal;
+    this.emit("sync", out);
+  }
+
+  /**
+   * syncPass is a full sync page by page (options.syncPageSize): each page
+   * names the cursors of the conversations after the previous page's last
+   * one, and a named conversation the page covers but leaves out is one the
+   * user left.
+   */
+  private async syncPass(cn: Conn, per: number): Promise<boolean> {
+    let progress = false;
+    let after = "";
+    let page: string | undefined;
+    const states: SyncConv[] = [];
+    for (;;) {
+      const cursors = this.delivery.cursorsAfter(after, per);
+      const req: Record<string, unknown> = { op: Ops.Sync, cursors, page_size: this.o.syncPageSize };
+      if (page !== undefined) req.page = page;
+      if (this.o.syncLimit) req.limit = this.o.syncLimit;
+      const mark = this.delivery.mark();
+      const f = await cn.request(req, this.o.requestTimeoutMs);
+      if (f.t === "err") throw new NatterError(Ops.Sync, f.code, f.msg);
+      this.counters.syncs++;
+      const res = f.data as SyncResult;
+      const convs = res.convs ?? [];
+      const last = !res.next;
+      const coveredTo = last ? undefined : (convs[convs.length - 1]?.conv ?? after);
+      if (this.delivery.applySync(cursors, res, mark, { coveredTo, last })) progress = true;
+      states.push(...convs);
+      if (last) {
+        this.emitSync(states, res.unread_total);
+        this.resolveFirst();
+        return progress;
+      }
+      after = coveredTo!;
+      page = res.next;
+    }
   }
 
   private onTick(cn: Conn): void {
@@ -634,9 +692,23 @@ export class Client {
     return this.request<Conversation>(Ops.ConvGet, { conv });
   }
 
-  /** conversations lists every conversation of the user with its head. */
+  /** conversations lists every conversation of the user with its head (and read, unread). */
   async conversations(): Promise<Conversation[]> {
     return (await this.request<{ convs: Conversation[] }>(Ops.ConvList)).convs ?? [];
+  }
+
+  /**
+   * conversationsPage lists the user's conversations a page at a time, in
+   * id order: pageSize 1..500, page the previous page's next (absent on the
+   * last page). For users in many conversations.
+   */
+  async conversationsPage(opts: PageOptions): Promise<ConversationsPage> {
+    const fields: Record<string, unknown> = { page_size: opts.pageSize };
+    if (opts.page !== undefined) fields.page = opts.page;
+    const res = await this.request<ConversationsPage>(Ops.ConvList, fields);
+    const out: ConversationsPage = { convs: res.convs ?? [] };
+    if (res.next) out.next = res.next;
+    return out;
   }
 
   /**

@@ -225,9 +225,12 @@ export class Delivery {
    * applySync applies one sync reply to the cursors the request sent. It
    * reports whether any conversation moved forward. mark is what mark()
    * returned when the request was sent (absent: the reply is newer than
-   * every conv push so far).
+   * every conv push so far). pass is set for a page of a paged sync:
+   * coveredTo is the last conversation id the page covers (absent on the
+   * last page: everything after the previous one), last whether it is the
+   * pass's last page (the first pass ends there).
    */
-  applySync(sent: Record<string, number>, res: SyncResult, mark = Infinity): boolean {
+  applySync(sent: Record<string, number>, res: SyncResult, mark = Infinity, pass?: { coveredTo?: string; last: boolean }): boolean {
     const first = !this.first;
     let progress = false;
     const listed = new Set<string>();
@@ -263,12 +266,14 @@ export class Delivery {
       this.markDirty(sc.conv, st);
     }
     for (const conv of Object.keys(sent)) {
+      // A paged reply says nothing of the conversations after the ones it covers.
+      if (pass?.coveredTo !== undefined && conv > pass.coveredTo) continue;
       if (!listed.has(conv)) {
         const st = this.convs.get(conv);
         if (st && !st.left) this.leave(conv, st, 0);
       }
     }
-    if (first) {
+    if (first && (pass?.last ?? true)) {
       // Pushed before the first sync but not in its list: new since.
       for (const [conv, st] of this.convs) {
         if (!st.known) {
@@ -309,6 +314,21 @@ export class Delivery {
     }
     for (const conv of this.dirtySet) add(conv, this.convs.get(conv)!);
     return chunks;
+  }
+
+  /**
+   * cursorsAfter returns the cursors of up to n conversations with ids
+   * after after (in id order): what a page of a paged sync names.
+   */
+  cursorsAfter(after: string, n: number): Record<string, number> {
+    const ids: string[] = [];
+    for (const [conv, st] of this.convs) {
+      if (st.known && !st.left && conv > after) ids.push(conv);
+    }
+    ids.sort();
+    const out: Record<string, number> = {};
+    for (const conv of ids.slice(0, n)) out[conv] = this.convs.get(conv)!.next - 1;
+    return out;
   }
 
   /** checkLag marks conversations dirty whose head, seen in a sync reply a tick ago, is still not delivered. */

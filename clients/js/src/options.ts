@@ -45,6 +45,13 @@ export interface ClientOptions {
   /** Messages per conversation one sync round fetches: 1..1000. Absent means 100. */
   syncLimit?: number;
   /**
+   * Conversations per reply of the sync that starts every connection:
+   * 1..500, the pass goes page by page (for users in many conversations:
+   * each page costs the server the same whatever the user's list). Absent
+   * or 0: every conversation in one reply.
+   */
+  syncPageSize?: number;
+  /**
    * Interval in ms at which delivered cursors are reported to the edge (ack
    * frames, only for conversations whose cursor moved). Default 1000;
    * negative disables acks.
@@ -80,6 +87,7 @@ export interface ResolvedOptions {
   cursors: Record<string, number>;
   fromStart: boolean;
   syncLimit: number;
+  syncPageSize: number;
   autoAckMs: number;
   backoffMs: number;
   maxBackoffMs: number;
@@ -107,6 +115,10 @@ export function resolveOptions(o: ClientOptions, memory: () => Storage): Resolve
   if (!Number.isInteger(syncLimit) || syncLimit < 0 || syncLimit > 1000) {
     throw new TypeError(`natter: options.syncLimit ${syncLimit}: must be 1..1000 (0 or absent: 100)`);
   }
+  const syncPageSize = o.syncPageSize ?? 0;
+  if (!Number.isInteger(syncPageSize) || syncPageSize < 0 || syncPageSize > 500) {
+    throw new TypeError(`natter: options.syncPageSize ${syncPageSize}: must be 1..500 (0 or absent: no paging)`);
+  }
   const cursors: Record<string, number> = {};
   for (const [conv, seq] of Object.entries(o.cursors ?? {})) {
     if (!validID(conv)) throw new TypeError(`natter: options.cursors: ${JSON.stringify(conv)} is not a conversation id`);
@@ -126,6 +138,7 @@ export function resolveOptions(o: ClientOptions, memory: () => Storage): Resolve
     cursors,
     fromStart: o.fromStart ?? false,
     syncLimit,
+    syncPageSize,
     autoAckMs: o.autoAckMs === undefined || o.autoAckMs === 0 ? 1000 : o.autoAckMs,
     backoffMs,
     maxBackoffMs: Math.max(backoffMs, o.maxBackoffMs && o.maxBackoffMs > 0 ? o.maxBackoffMs : 5000),

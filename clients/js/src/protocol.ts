@@ -53,6 +53,22 @@ export interface Conversation {
    * every member change and rename of a group; conv pushes carry it.
    */
   rev?: number;
+  /** conv.list: the user's read cursor (any device; absent: 0). */
+  read?: number;
+  /** conv.list: head - read (absent: 0). */
+  unread?: number;
+}
+
+/** A page of conv.list: next names the following page (absent on the last). */
+export interface ConversationsPage {
+  convs: Conversation[];
+  next?: string;
+}
+
+/** Options of conversationsPage: 1..500 conversations a page, page = the previous page's next. */
+export interface PageOptions {
+  pageSize: number;
+  page?: string;
 }
 
 /** One conversation of a sync reply. */
@@ -61,12 +77,35 @@ export interface SyncConv {
   head: number;
   /** The conversation's state version (absent: 0); higher than yours: you missed changes (conv.get). */
   rev?: number;
+  /** The user's read cursor, shared by every device (0: none). */
+  read?: number;
+  /** head - read (0 when read >= head). */
+  unread?: number;
+  /** This device's delivered cursor as its acks left it on the server. */
+  acked?: number;
   msgs?: Message[];
   more: boolean;
 }
 
 export interface SyncResult {
   convs: SyncConv[];
+  /** With page_size: the next page (absent on the last). */
+  next?: string;
+  /** On the last page (or the one reply): the sum of unread over the pass. */
+  unread_total?: number;
+}
+
+/** A conversation's state as a sync reply gives it, without messages. */
+export type SyncState = Omit<SyncConv, "msgs" | "more">;
+
+/**
+ * The "sync" event: every conversation of the user with its head, rev and
+ * read state, as the sync that starts each connection found them.
+ */
+export interface SyncSummary {
+  convs: SyncState[];
+  /** The sum of unread over the conversations (from servers that send it). */
+  unread_total?: number;
 }
 
 /** A history page, oldest first; more is true when the page was cut. */

@@ -54,3 +54,16 @@ test("a conversation missing from a sync reply that named it is one the user lef
   d.applySync({ a: 1, b: 2 }, { convs: [{ conv: "a", head: 1 }] });
   assert.deepEqual(d.cursors(), { a: 1 });
 });
+
+test("a paged first sync: conversations on every page start at their head; a page says nothing of those after it", () => {
+  const { d, got } = delivery({ c: 1, e: 0 });
+  // Page 1 covers a..b: a is new (starts at its head), c and e are named but not covered.
+  d.applySync({ c: 1, e: 0 }, { convs: [{ conv: "a", head: 5 }, { conv: "b", head: 2 }], next: "b.0" }, Infinity, { coveredTo: "b", last: false });
+  assert.equal(d.started, false, "the first pass is not over");
+  assert.deepEqual(d.cursors(), { a: 5, b: 2, c: 1, e: 0 });
+  // Page 2 (the last) covers the rest: d is new, c has a message, e is gone (the user left it).
+  d.applySync({ c: 1, e: 0 }, { convs: [{ conv: "c", head: 2, msgs: [msg("c", 2)], more: false }, { conv: "d", head: 7 }] }, Infinity, { last: true });
+  assert.equal(d.started, true);
+  assert.deepEqual(d.cursors(), { a: 5, b: 2, c: 2, d: 7 });
+  assert.deepEqual(got, [2]);
+});

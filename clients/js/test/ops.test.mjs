@@ -215,6 +215,49 @@ test("error codes a client can provoke", async (t) => {
   await assert.rejects(alice.send(direct.id, "x", { cmid: "bad cmid" }), (e) => code(ErrorCodes.BadFrame)(e) && e.detail.startsWith("cmid"));
 });
 
+test("bad_json and bad_version, which the SDK never sends: an err without id is logged and the connection carries on; the SDK offers natter.v1", async (t) => {
+  const logs = [];
+  const alice = client(dev.url, uid("alice"), { logger: (level, msg, fields) => logs.push({ level, msg, ...fields }) });
+  t.after(() => alice.close());
+  await alice.connect();
+  const ws = alice.sockets.at(-1);
+  assert.equal(ws.protocol, "natter.v1");
+  ws.send("{not json");
+  await waitFor(() => logs.some((l) => l.code === ErrorCodes.BadJSON), { what: "the bad_json answer in the log" });
+  assert.equal(logs.find((l) => l.code === ErrorCodes.BadJSON).level, "warn");
+  await alice.ping();
+  assert.equal(alice.stats().reconnects, 0);
+
+  // Another subprotocol only: HTTP 400 bad_version at the upgrade (a browser's WebSocket shows it as a failed connect).
+  const { default: WS } = await import("ws");
+  const status = await new Promise((resolve, reject) => {
+    const raw = new WS(dev.url, "natter.v2");
+    raw.on("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(body) }));
+    });
+    raw.on("open", () => reject(new Error("upgraded without natter.v1")));
+    raw.on("error", () => {});
+  });
+  assert.equal(status.status, 400);
+  assert.equal(status.body.code, ErrorCodes.BadVersion);
+});
+
+test("rate_limited sends are retried with their cmid after a back-off: every one stored once", async (t) => {
+  const slow = await startDev({ extra: ["--rate", "10", "--burst", "5"] });
+  t.after(() => slow.cleanup());
+  const alice = client(slow.url, uid("alice"));
+  t.after(() => alice.close());
+  await alice.connect();
+  const conv = await alice.createGroup("rl", []);
+  const acks = await Promise.all(range(1, 20).map((i) => alice.send(conv.id, "rl" + i)));
+  assert.deepEqual(acks.map((a) => a.seq).sort((a, b) => a - b), range(1, 20));
+  assert.ok(alice.stats().sendRetries > 0, "some send was over the limit and sent again");
+  const page = await alice.history(conv.id);
+  assert.equal(new Set(page.msgs.map((m) => m.cmid)).size, 20);
+});
+
 test("NatterError: unknown codes count as internal, retryable codes", () => {
   const e = new NatterError("send", "brand_new_code", "later within v1");
   assert.equal(e.code, "internal");
