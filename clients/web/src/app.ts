@@ -69,7 +69,7 @@ function start(session: Session): void {
   };
   const chat = new Chat(session, getToken);
   // The SDK's counters, for the browser tests and for a look in the console.
-  (window as unknown as { natterStats: () => unknown }).natterStats = () => ({ ...chat.client.stats(), deliveryFaults: chat.deliveryFaults });
+  (window as unknown as { natterStats: () => unknown }).natterStats = () => ({ ...chat.client.stats(), deliveryFaults: chat.deliveryFaults, readsFromEdge: chat.readsFromEdge });
   const list = h("ul", { class: "convs", id: "conv-list" });
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite", hidden: true, id: "banner" });
   const pane = h("main", { class: "pane", id: "pane", "aria-label": "Conversation" });

@@ -89,6 +89,15 @@ export class Chat {
       else if (this.convs.has(ev.conv)) void this.reread(ev.conv);
     });
     c.on("read", (r) => this.onRead(r.conv, r.user, r.seq));
+    // Edges that keep the read state send the user's read cursors with
+    // every sync that starts a connection (and with conv.list).
+    c.on("sync", (sum) => {
+      for (const st of sum.convs) {
+        if (st.read === undefined) continue;
+        this.readsFromEdge = true;
+        this.onRead(st.conv, this.user, st.read);
+      }
+    });
   }
 
   onChange(fn: (c: Change) => void): void {
@@ -150,10 +159,16 @@ export class Chat {
     let cs = this.convs.get(conv.id);
     if (cs) {
       cs.conv = { ...conv, head: Math.max(conv.head, cs.conv.head) };
-      return cs;
+    } else {
+      const read = Math.max(this.readCursors()[conv.id] ?? 0, this.earlyReads.get(conv.id) ?? 0);
+      this.earlyReads.delete(conv.id);
+      cs = { conv, msgs: new Map(), oldest: 0, more: conv.head > 0, loaded: false, read, reads: new Map(), typing: new Map() };
+      this.convs.set(conv.id, cs);
     }
-    cs = { conv, msgs: new Map(), oldest: 0, more: conv.head > 0, loaded: false, read: this.readCursors()[conv.id] ?? 0, reads: new Map(), typing: new Map() };
-    this.convs.set(conv.id, cs);
+    if (conv.read !== undefined) {
+      this.readsFromEdge = true;
+      if (conv.read > cs.read) cs.read = conv.read;
+    }
     return cs;
   }
 
@@ -217,6 +232,10 @@ export class Chat {
    */
   deliveryFaults = 0;
   private readonly lastDelivered = new Map<string, number>();
+  /** The user's read cursors the edge told before the conversation was known. */
+  private readonly earlyReads = new Map<string, number>();
+  /** The edge sends read cursors with sync and conv.list: no receipts lookups for them. */
+  readsFromEdge = false;
 
   private onMessage(m: Message): void {
     if (m.seq <= (this.lastDelivered.get(m.conv) ?? 0)) this.deliveryFaults++;
@@ -296,7 +315,11 @@ export class Chat {
   /** onRead applies a read push: the user's own read on another device, or another member's (receipts). */
   private onRead(conv: string, user: string, seq: number): void {
     const cs = this.convs.get(conv);
-    if (!cs || !(seq > 0)) return;
+    if (!(seq > 0)) return;
+    if (!cs) {
+      if (user === this.user) this.earlyReads.set(conv, Math.max(seq, this.earlyReads.get(conv) ?? 0));
+      return;
+    }
     if (user === this.user) {
       if (seq <= cs.read) return;
       cs.read = seq;
@@ -329,10 +352,12 @@ export class Chat {
 
   /**
    * loadOwnRead reads the user's own read cursor of a conversation (which
-   * another device may have moved): one entry of receipts, the page after
-   * the largest id below the user's own.
+   * another device may have moved), from an edge that does not send it
+   * with sync and conv.list: one entry of receipts, the page after the
+   * largest id below the user's own.
    */
   private async loadOwnRead(cs: ConvState): Promise<void> {
+    if (this.readsFromEdge) return;
     const page = await this.receipts(cs.conv.id, idBefore(this.user), 1);
     const r = page?.reads?.[0];
     if (r && r.user === this.user) this.onRead(cs.conv.id, r.user, r.seq);
