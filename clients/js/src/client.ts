@@ -155,6 +155,7 @@ export class Client {
       () => this.wake(),
       this.o.cursors,
       this.o.fromStart,
+      this.o.resumeFromAcked,
     );
     this.stoppedP = new Promise((r) => (this.resolveStopped = r));
     this.firstSync = new Promise((resolve, reject) => {

@@ -64,12 +64,14 @@ export class Delivery {
    * @param wake is called when a conversation starts needing a sync
    * @param cursors per conversation, the last seq the application has
    * @param fromStart conversations not in cursors start at 0 at the first sync (else at their head)
+   * @param fromAcked ... or after the sync reply's acked (this device's cursor on the server) where it is above 0
    */
   constructor(
     private readonly emit: (m: Message) => void,
     private readonly wake: () => void,
     cursors: Record<string, number> = {},
     private readonly fromStart = false,
+    private readonly fromAcked = false,
   ) {
     for (const [conv, cur] of Object.entries(cursors)) {
       this.convs.set(conv, { next: cur + 1, seen: cur, acked: cur, known: true, left: false, leftAt: 0, buf: undefined });
@@ -251,7 +253,9 @@ export class Delivery {
         // The first sync starts conversations the application has no
         // cursor for at their head (or at 0 with fromStart); any later one
         // is new and starts at 0.
-        this.start(st, first && !this.fromStart ? sc.head : 0);
+        let at = first && !this.fromStart ? sc.head : 0;
+        if (first && this.fromAcked && sc.acked) at = Math.min(sc.acked, sc.head);
+        this.start(st, at);
         named = true;
       }
       const before = st.next;

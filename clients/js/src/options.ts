@@ -42,6 +42,15 @@ export interface ClientOptions {
    * cursors are the ones a previous run persisted. Default false.
    */
   fromStart?: boolean;
+  /**
+   * Makes conversations that are not in cursors at the first sync start
+   * after this device's delivered cursor on the server (the sync reply's
+   * acked: what its acks left there), where it has one: for an app that
+   * lost its local cursors (a reinstall, cleared storage) and resumes
+   * where the device left off. Others start as fromStart says. Needs a
+   * server whose sync replies carry acked. Default false.
+   */
+  resumeFromAcked?: boolean;
   /** Messages per conversation one sync round fetches: 1..1000. Absent means 100. */
   syncLimit?: number;
   /**
@@ -86,6 +95,7 @@ export interface ResolvedOptions {
   device: string | undefined;
   cursors: Record<string, number>;
   fromStart: boolean;
+  resumeFromAcked: boolean;
   syncLimit: number;
   syncPageSize: number;
   autoAckMs: number;
@@ -137,6 +147,7 @@ export function resolveOptions(o: ClientOptions, memory: () => Storage): Resolve
     device: o.device,
     cursors,
     fromStart: o.fromStart ?? false,
+    resumeFromAcked: o.resumeFromAcked ?? false,
     syncLimit,
     syncPageSize,
     autoAckMs: o.autoAckMs === undefined || o.autoAckMs === 0 ? 1000 : o.autoAckMs,

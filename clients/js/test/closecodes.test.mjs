@@ -1,7 +1,8 @@
 // How the client ends a connection and what it does next: 4001 (token
 // expired: a fresh token from getToken, or a stop without one), a token
-// refused at connect, 4008 (slow consumer), and a connection on which
-// nothing is heard any more. 4010 is in reconnect.test.mjs.
+// refused at connect, 4008 (slow consumer), a connection on which nothing
+// is heard any more, and 4000 and 1009 (client bugs: the client stops).
+// 4010 is in reconnect.test.mjs.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -136,3 +137,24 @@ test("a connection on which nothing is heard is given up and replaced; what came
   await waitFor(() => seqs(alice.got, conv.id).length >= 5, { what: "5 messages" });
   assert.deepEqual(seqs(alice.got, conv.id), range(1, 5));
 });
+
+for (const [name, frames, code] of [
+  ["4000 (10 undecodable frames in a row)", Array(10).fill("{"), 4000],
+  ["1009 (a frame longer than max_body + 4 KiB)", ["x".repeat(65536 + 4096 + 1)], 1009],
+]) {
+  test(`${name}: a client bug, so the client stops instead of reconnecting`, async (t) => {
+    const alice = client(dev.url, uid("alice"));
+    t.after(() => alice.close());
+    const states = [];
+    alice.on("state", (s) => states.push(s));
+    await alice.connect();
+    const closed = new Promise((r) => alice.on("state", (s) => s.state === "closed" && r(s)));
+    for (const f of frames) alice.sockets.at(-1).send(f);
+    const s = await closed;
+    assert.equal(s.error.code, "bad_frame");
+    assert.match(s.error.message, new RegExp(`${code}`));
+    assert.equal(alice.stats().reconnects, 0);
+    assert.ok(!states.some((x) => x.state === "reconnecting"));
+    await assert.rejects(alice.ping(), (e) => e.code === "bad_frame");
+  });
+}

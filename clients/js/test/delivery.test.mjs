@@ -67,3 +67,12 @@ test("a paged first sync: conversations on every page start at their head; a pag
   assert.deepEqual(d.cursors(), { a: 5, b: 2, c: 2, d: 7 });
   assert.deepEqual(got, [2]);
 });
+
+test("resumeFromAcked: a conversation without a local cursor starts after the device's acked cursor on the server", () => {
+  const got = [];
+  const d = new Delivery((m) => got.push(m.conv + m.seq), () => {}, { k: 3 }, false, true);
+  d.applySync({ k: 3 }, { convs: [{ conv: "a", head: 9, acked: 6 }, { conv: "b", head: 4, acked: 0 }, { conv: "k", head: 3, acked: 1 }] });
+  assert.deepEqual(d.cursors(), { a: 6, b: 4, k: 3 }, "a after acked, b (nothing acked) at its head, k at the app's cursor");
+  assert.equal(d.needsSync(), true, "a has 7..9 to fetch");
+  assert.deepEqual(d.cursorChunks(false, 100), [{ a: 6 }]);
+});
