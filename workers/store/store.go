@@ -58,6 +58,8 @@ type Store struct {
 	ulists        *mongo.Collection
 	locks         *mongo.Collection
 	outbox        *mongo.Collection
+	// creates batches the direct creates in flight (creates.go).
+	creates createQueue
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
