@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	natter "github.com/natter-im/natter"
 )
 
 // Batched creates: the direct conversations that the requests of one Store
-// create at the same time are written together, a group commit. A create
-// starts a batch writer when fewer than createWriters run; the creates
-// arriving while they write wait and go in the next batch, so a batch is as
-// large as the load makes it (up to maxCreateBatch) and a lone create waits
-// for nobody. A batch is:
+// create at the same time are written together (a batcher, batch.go). A
+// batch is:
 //
 //  1. one _id lookup of each conversation: those that exist go the
 //     one-by-one way (createOne: the stored one is answered, its
@@ -30,10 +25,9 @@ import (
 // The lists come first: a batch cut short (a crash) leaves conversations
 // listed that do not exist, which a list skips (no document: not found, not
 // a member), and a retry of the create completes; a conversation exists
-// only with its lists written. On the embedded store, whose SQLite has one
-// writer and makes a waiting writer sleep and retry (busy_timeout), n
-// concurrent creates make a few writes of n documents instead of ~5n small
-// ones racing for the lock: the wait of the unlucky ones was the p99.
+// only with its lists written. On the embedded store n concurrent creates
+// so make a few writes of n documents instead of ~5n small ones racing for
+// SQLite's one writer.
 
 // maxCreateBatch bounds the creates of one batch.
 const maxCreateBatch = 128
@@ -46,100 +40,41 @@ const createWriters = 2
 // of its batch names it): create it one by one.
 var errTaken = errors.New("store: conversation taken")
 
-// createQueue holds the creates waiting for the next batch.
-type createQueue struct {
-	mu      sync.Mutex
-	waiting []*createReq
-	running int // batch writers
-	// cut, when set (tests), ends a batch with its error after the lists
-	// are written: a crash before the documents.
-	cut func() error
-}
-
+// createReq is one create of a batch.
 type createReq struct {
-	c        natter.Conversation
-	outbox   []Pending
-	deadline time.Time // zero: none
-	done     chan error
+	c      natter.Conversation
+	outbox []Pending
 }
 
 // createBatched creates direct conversation c in the next batch: nil when
 // it was new and is created, errTaken when it exists, else the error.
 func (s *Store) createBatched(ctx context.Context, c natter.Conversation, outbox []Pending) error {
-	req := &createReq{c: c, outbox: outbox, done: make(chan error, 1)}
-	req.deadline, _ = ctx.Deadline()
-	q := &s.creates
-	q.mu.Lock()
-	q.waiting = append(q.waiting, req)
-	start := q.running < createWriters
-	if start {
-		q.running++
-	}
-	q.mu.Unlock()
-	if start {
-		go s.runCreates()
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
+	err := s.creates.do(ctx, createReq{c, outbox})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// The batch may still create it: a retry then finds it.
-		return fmt.Errorf("store: create conversation: %w", ctx.Err())
+		return fmt.Errorf("store: create conversation: %w", err)
 	}
-}
-
-// runCreates writes batches until none is waiting.
-func (s *Store) runCreates() {
-	q := &s.creates
-	for {
-		q.mu.Lock()
-		n := min(len(q.waiting), maxCreateBatch)
-		batch := q.waiting[:n:n]
-		q.waiting = q.waiting[n:]
-		if n == 0 {
-			q.waiting = nil
-			q.running--
-		}
-		q.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		s.createBatch(batch)
-	}
+	return err
 }
 
 // createBatch writes batch and answers each of its creates.
-func (s *Store) createBatch(batch []*createReq) {
-	// The batch runs until the last of its creates gives up (30s for
-	// one without a deadline).
-	var deadline time.Time
-	for _, r := range batch {
-		d := r.deadline
-		if d.IsZero() {
-			d = time.Now().Add(30 * time.Second)
-		}
-		if d.After(deadline) {
-			deadline = d
-		}
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+func (s *Store) createBatch(ctx context.Context, batch []*batchReq[createReq]) {
 	// A conversation the batch names again is answered after the first
 	// is written: errTaken (it then reads the stored one), or the first's
 	// error.
 	seen := make(map[string]bool, len(batch))
-	var again, check []*createReq
+	var again, check []*batchReq[createReq]
 	for _, r := range batch {
-		if seen[r.c.ID] {
+		if seen[r.v.c.ID] {
 			again = append(again, r)
 		} else {
-			seen[r.c.ID] = true
+			seen[r.v.c.ID] = true
 			check = append(check, r)
 		}
 	}
 	failed := s.createDistinct(ctx, check)
 	for _, r := range again {
-		if err, ok := failed[r.c.ID]; ok {
+		if err, ok := failed[r.v.c.ID]; ok {
 			r.done <- err
 		} else {
 			r.done <- errTaken
@@ -150,12 +85,12 @@ func (s *Store) createBatch(batch []*createReq) {
 // createDistinct writes the creates of batch, which name distinct
 // conversations, answers each, and returns the errors of those that
 // failed by conversation.
-func (s *Store) createDistinct(ctx context.Context, batch []*createReq) map[string]error {
+func (s *Store) createDistinct(ctx context.Context, batch []*batchReq[createReq]) map[string]error {
 	failed := map[string]error{}
-	answer := func(rs []*createReq, err error) {
+	answer := func(rs []*batchReq[createReq], err error) {
 		for _, r := range rs {
 			if err != nil && !errors.Is(err, errTaken) {
-				failed[r.c.ID] = err
+				failed[r.v.c.ID] = err
 			}
 			r.done <- err
 		}
@@ -167,14 +102,14 @@ func (s *Store) createDistinct(ctx context.Context, batch []*createReq) map[stri
 			ID string `bson:"_id"`
 		}
 		var err error
-		exists[i], err = findByID(ctx, s.convs, batch[i].c.ID, &d)
+		exists[i], err = findByID(ctx, s.convs, batch[i].v.c.ID, &d)
 		return err
 	})
 	if err != nil {
 		answer(batch, fmt.Errorf("store: create conversation: %w", err))
 		return failed
 	}
-	var taken, fresh []*createReq
+	var taken, fresh []*batchReq[createReq]
 	for i, r := range batch {
 		if exists[i] {
 			taken = append(taken, r)
@@ -189,14 +124,14 @@ func (s *Store) createDistinct(ctx context.Context, batch []*createReq) map[stri
 	// 2. The users' lists.
 	edits := bucketEdits{}
 	for _, r := range fresh {
-		for _, m := range r.c.Members {
-			id := bucketID(m, r.c.ID)
-			edits[id] = append(edits[id], r.c.ID)
+		for _, m := range r.v.c.Members {
+			id := bucketID(m, r.v.c.ID)
+			edits[id] = append(edits[id], r.v.c.ID)
 		}
 	}
 	err = s.editBuckets(ctx, edits, true, true)
-	if err == nil && s.creates.cut != nil {
-		err = s.creates.cut()
+	if err == nil && s.cutCreates != nil {
+		err = s.cutCreates()
 	}
 	if err != nil {
 		answer(fresh, err)
@@ -206,7 +141,7 @@ func (s *Store) createDistinct(ctx context.Context, batch []*createReq) map[stri
 	// one by one.
 	docs := make([]any, len(fresh))
 	for i, r := range fresh {
-		docs[i] = convDoc(r.c, r.outbox)
+		docs[i] = convDoc(r.v.c, r.v.outbox)
 	}
 	dups, err := s.insertDups(ctx, s.convs, docs)
 	if err != nil {
@@ -215,9 +150,9 @@ func (s *Store) createDistinct(ctx context.Context, batch []*createReq) map[stri
 	}
 	for i, r := range fresh {
 		if dups[i] {
-			answer([]*createReq{r}, errTaken)
+			answer([]*batchReq[createReq]{r}, errTaken)
 		} else {
-			answer([]*createReq{r}, nil)
+			answer([]*batchReq[createReq]{r}, nil)
 		}
 	}
 	return failed

@@ -56,7 +56,7 @@ var BucketID = bucketID
 // CutCreates makes the batched direct creates of s stop, with cut's error,
 // after writing the users' lists and before the conversations (a crash in
 // between); nil restores them. Set it while no create runs.
-func CutCreates(s *Store, cut func() error) { s.creates.cut = cut }
+func CutCreates(s *Store, cut func() error) { s.cutCreates = cut }
 
 // EditBucket adds convs to (or removes them from) the user-list bucket
 // _id bucket, as a member change does (fresh: they are new to it).
