@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,6 +182,7 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 		lat := make([]time.Duration, 0, creators*each)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
+		cpu0 := cpuTime()
 		start := time.Now()
 		for c := range creators {
 			cl := convapi.NewClient(e.connect(b), 0)
@@ -200,7 +202,7 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 			})
 		}
 		wg.Wait()
-		took := time.Since(start)
+		took, cpu := time.Since(start), cpuTime()-cpu0
 		if len(lat) == 0 {
 			b.FailNow()
 		}
@@ -208,5 +210,17 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 		b.ReportMetric(float64(len(lat))/took.Seconds(), "creates/s")
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+		// The CPU of the whole process (NATS, FerretDB, SQLite, services,
+		// clients) per create: what a loaded machine changes least.
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu_ms/create")
 	}
+}
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
