@@ -33,7 +33,7 @@ import (
 //     of the conversation, each an open part (_id user+"#"+b) of at most
 //     ListChunk ids and the parts sealed before it (userlists.go): adding
 //     a conversation rewrites one open part, whatever the list's size; a
-//     list of 10,000 is 64 + ~320 lookups.
+//     list of 10,000 is ~320 lookups.
 //
 // The documents several writers share (a group's head and chunks, a user's
 // bucket) change under a lease lock (locks.go): one member change of a group
