@@ -121,6 +121,12 @@ type Config struct {
 	Streams streams.Config
 	// Edge configures the edge; see EdgeConfig.
 	Edge EdgeConfig
+	// WebApp serves the chat web app (clients/web) at / of the edge. The
+	// zero value serves none; natter dev turns it on unless --web-app=false,
+	// natter edge only with --web-app. A dev node also answers POST
+	// /dev/token (the app's sign-in) whenever Edge.Auth has an HS256 key;
+	// other modes never do.
+	WebApp bool
 
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 30s.
 	ShutdownTimeout time.Duration
