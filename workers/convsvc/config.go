@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/events"
 )
@@ -38,6 +39,10 @@ type Config struct {
 	// read_moved after the writes. Nil means no events are published (and
 	// no outbox is written or swept).
 	Events *events.Publisher
+	// Cursors, when set, is the CURSORS bucket, where read also raises the
+	// user's read cursor (the copy that sync and conv.list pages read in one
+	// batch). Nil means the read cursor is kept in the store only.
+	Cursors *cursors.Bucket
 	// OutboxSweep is how often the service republishes the events left in
 	// conversation outboxes by a publish that failed, and how old such an
 	// event must be first. Zero means 5s.

@@ -153,11 +153,21 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 			return nil, err
 		}
 	}
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = convapi.ListPageSize
+	case limit < 0 || limit > convapi.ListPageSize:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", convapi.ListPageSize, convapi.ListPageSize))
+	}
 	ids, err := s.userConvs(ctx, in.User)
 	if err != nil {
 		return nil, err
 	}
-	page, next := pageAfter(ids, in.After, convapi.ListPageSize)
+	page, next := pageAfter(ids, in.After, limit)
+	if in.IDs {
+		return convapi.ListReply{Convs: []natter.Conversation{}, IDs: slices.Clone(page), Next: next}, nil
+	}
 	convs := make([]natter.Conversation, len(page))
 	found := make([]bool, len(page))
 	err = forEach(len(page), func(i int) error {
@@ -248,6 +258,9 @@ func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error
 		}
 	}
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
+		return nil, err
+	}
+	if err := s.raiseRead(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
 	}
 	// The event id is read:<conv>:<user>:<seq>, so a retried read (same
