@@ -148,7 +148,7 @@ func unread(head, read uint64) uint64 {
 // before (from the page token).
 func pageArgs(r *protocol.Request) (after string, size int, all bool, before uint64) {
 	if r.PageSize == 0 {
-		return "", protocol.MaxPageSize, true, 0
+		return "", convapi.ListPageSize, true, 0
 	}
 	after, before, _ = protocol.ParsePage(r.Page) // Validate checked it
 	return after, r.PageSize, false, before
