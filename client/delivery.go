@@ -47,10 +47,10 @@ type delivery struct {
 	// unreadTotal is the user's unread count over every conversation, as
 	// the last full sync (or its last page) gave it.
 	unreadTotal uint64
-	queue  []natter.Message
-	queued atomic.Int64 // in queue or being handed over by the pump
-	busy   bool         // the pump is handing over messages taken from queue
-	closed bool         // the Messages channel is closed
+	queue       []natter.Message
+	queued      atomic.Int64 // in queue or being handed over by the pump
+	busy        bool         // the pump is handing over messages taken from queue
+	closed      bool         // the Messages channel is closed
 }
 
 func (d *delivery) init(cursors map[string]uint64) {
