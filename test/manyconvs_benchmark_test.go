@@ -27,7 +27,9 @@ import (
 // the whole pass), warm (the service instance has the user's list and
 // every summary) and cold (after a change notice naming nobody, which drops
 // every cached list and summary exactly as a fresh instance starts without
-// them; for the paged runs before the first page of a pass).
+// them; for the paged runs before the first page of a pass). Before them, the
+// first listing ever (conv.list-paged-first: neither the instance nor the
+// SUMMARIES bucket has a summary yet).
 //
 // NATTER_BENCH_PAGE_SIZE sets the page size (default 500, the SDK's);
 // NATTER_BENCH_WARM_PROFILE=file writes a CPU profile of the warm runs
@@ -143,6 +145,33 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 		}
 	}
 	ps := strconv.Itoa(size)
+	// The first listing ever: no instance and no SUMMARIES bucket has the
+	// summaries yet (each page loads its conversations from the store and
+	// writes them back to the bucket).
+	b.ResetTimer()
+	var first, firstPages []time.Duration
+	for page := ""; ; {
+		arg := ""
+		if page != "" {
+			arg = fmt.Sprintf(`,"page":%q`, page)
+		}
+		t, k, next := op(`{"op":"conv.list","id":"%s","page_size":`+ps+`%s}`, arg)
+		if k < 0 {
+			b.Fatal("the first conv.list failed")
+		}
+		firstPages = append(firstPages, t)
+		if next == "" {
+			break
+		}
+		page = next
+	}
+	var sum time.Duration
+	for _, t := range firstPages {
+		sum += t
+	}
+	first = append(first, sum)
+	b.ReportMetric(pct(first, 50), "conv.list-paged-first-ms")
+	b.ReportMetric(pct(firstPages, 99), "conv.list-paged-first-page-p99-ms")
 	type run struct{ name, frame string }
 	runs := []run{
 		{"sync", `{"op":"sync","id":"%s","cursors":{}%s}`},
@@ -150,7 +179,6 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 		{"sync-paged", `{"op":"sync","id":"%s","cursors":{},"page_size":` + ps + `%s}`},
 		{"conv.list-paged", `{"op":"conv.list","id":"%s","page_size":` + ps + `%s}`},
 	}
-	b.ResetTimer()
 	for _, r := range runs {
 		paged := strings.HasSuffix(r.name, "-paged")
 		for _, cold := range []bool{true, false} {

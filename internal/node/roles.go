@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/cursors"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"log/slog"
 	"os"
 	"strconv"
@@ -49,9 +50,13 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)
 			}
+			sums, err := summaries.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: conversations service: %w", err)
+			}
 			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
 				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
-				Events: events.NewPublisher(n.js), Cursors: cur,
+				Events: events.NewPublisher(n.js), Cursors: cur, Summaries: sums,
 			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)

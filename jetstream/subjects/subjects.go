@@ -45,6 +45,9 @@ const (
 	// BucketCursors holds per-device delivered cursors (DeliveredKey) and
 	// per-user read cursors (ReadKey).
 	BucketCursors = "CURSORS"
+	// BucketSummaries holds a copy of each conversation's summary as
+	// conv.list shows it, key = conversation id (jetstream/summaries).
+	BucketSummaries = "SUMMARIES"
 	// BucketPresence holds presence state: an online lease per user and
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
 	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"github.com/natter-im/natter/workers/events"
 )
 
@@ -43,6 +44,11 @@ type Config struct {
 	// user's read cursor (the copy that sync and conv.list pages read in one
 	// batch). Nil means the read cursor is kept in the store only.
 	Cursors *cursors.Bucket
+	// Summaries, when set, is the SUMMARIES bucket: list pages read the
+	// conversations' summaries from it in one batched read (writing back
+	// those it lacked), and every change drops the conversation's. Nil
+	// means the summaries come from the instance's cache or the store.
+	Summaries *summaries.Bucket
 	// OutboxSweep is how often the service republishes the events left in
 	// conversation outboxes by a publish that failed, and how old such an
 	// event must be first. Zero means 5s.

@@ -168,16 +168,7 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 	if in.IDs {
 		return convapi.ListReply{Convs: []natter.Conversation{}, IDs: slices.Clone(page), Next: next}, nil
 	}
-	convs := make([]natter.Conversation, len(page))
-	found := make([]bool, len(page))
-	err = forEach(len(page), func(i int) error {
-		c, err := s.summary(ctx, page[i])
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // listed but gone: nothing to show
-		}
-		convs[i], found[i] = c, err == nil
-		return err
-	})
+	convs, found, err := s.pageSummaries(ctx, page)
 	if err != nil {
 		return nil, err
 	}
