@@ -52,7 +52,9 @@ func (e *Edge) statePages(ctx context.Context, user, device, after string, size 
 			break
 		}
 		p := &statePage{ids: reply.IDs, convs: reply.Convs, next: reply.Next}
-		if summaries {
+		if summaries || (reply.IDs == nil && len(reply.Convs) > 0) {
+			// (An older service answers summaries, and pages of its own
+			// size, to a request for ids.)
 			p.ids = make([]string, len(reply.Convs))
 			for i, c := range reply.Convs {
 				p.ids[i] = c.ID
