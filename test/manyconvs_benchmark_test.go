@@ -174,10 +174,10 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 	b.ReportMetric(pct(firstPages, 99), "conv.list-paged-first-page-p99-ms")
 	type run struct{ name, frame string }
 	runs := []run{
-		{"sync", `{"op":"sync","id":"%s","cursors":{}%s}`},
-		{"conv.list", `{"op":"conv.list","id":"%s"%s}`},
 		{"sync-paged", `{"op":"sync","id":"%s","cursors":{},"page_size":` + ps + `%s}`},
 		{"conv.list-paged", `{"op":"conv.list","id":"%s","page_size":` + ps + `%s}`},
+		{"sync", `{"op":"sync","id":"%s","cursors":{}%s}`},
+		{"conv.list", `{"op":"conv.list","id":"%s"%s}`},
 	}
 	for _, r := range runs {
 		paged := strings.HasSuffix(r.name, "-paged")
