@@ -75,6 +75,7 @@ func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress b
 	all := func(string) bool { return true }
 	for _, cursors := range c.cursorChunks(cursorsPerSync(cn.hello.MaxBody)) {
 		req := protocol.Request{Op: protocol.OpSync, Cursors: cursors, Limit: c.cfg.SyncLimit}
+		epoch := c.convEpoch()
 		f, _, err := c.roundTrip(ctx, cn, &req)
 		if err != nil {
 			return progress, err
@@ -90,6 +91,7 @@ func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress b
 		if c.applySync(cursors, &res, all, true) {
 			progress = true
 		}
+		c.applyConvs(&res, epoch, all, true)
 	}
 	return progress, nil
 }
@@ -105,6 +107,7 @@ func (c *Client) syncPages(ctx context.Context, cn *conn) (progress bool, err er
 	for {
 		cursors := c.cursorsAfter(after, per)
 		req := protocol.Request{Op: protocol.OpSync, Cursors: cursors, Limit: c.cfg.SyncLimit, PageSize: syncPageSize, Page: page}
+		epoch := c.convEpoch()
 		f, _, err := c.roundTrip(ctx, cn, &req)
 		if err != nil {
 			return progress, err
@@ -127,6 +130,7 @@ func (c *Client) syncPages(ctx context.Context, cn *conn) (progress bool, err er
 		if c.applySync(cursors, &res, covers, last) {
 			progress = true
 		}
+		c.applyConvs(&res, epoch, covers, last)
 		if last {
 			c.firstOnce.Do(func() { close(c.first) })
 			return progress, nil

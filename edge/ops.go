@@ -38,6 +38,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		}
 		c.Head, err = e.msgs.Head(ctx, r.Conv)
 		return c, err
+	case protocol.OpConvRename:
+		return struct{}{}, e.convs.Rename(ctx, user, r.Conv, r.Name)
 	case protocol.OpMembersAdd:
 		return struct{}{}, e.convs.AddMembers(ctx, user, r.Conv, r.Users)
 	case protocol.OpMembersRemove:
@@ -47,6 +49,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.MemberList{Members: m}, err
 	case protocol.OpRead:
 		return struct{}{}, e.convs.SetRead(ctx, user, r.Conv, r.Seq)
+	case protocol.OpReceipts:
+		return e.receipts(ctx, user, r)
 	case protocol.OpPing:
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:

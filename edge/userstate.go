@@ -15,6 +15,7 @@ import (
 // delivered cursor.
 type statePage struct {
 	ids   []string
+	revs  []int64               // by index of ids (nil: all 0)
 	convs []natter.Conversation // the summaries, when asked for
 	next  string                // the last id of the page when more follow
 	heads map[string]uint64
@@ -52,12 +53,16 @@ func (e *Edge) statePages(ctx context.Context, user, device, after string, size 
 			break
 		}
 		p := &statePage{ids: reply.IDs, convs: reply.Convs, next: reply.Next}
+		if len(reply.Revs) == len(reply.IDs) {
+			p.revs = reply.Revs
+		}
 		if summaries || (reply.IDs == nil && len(reply.Convs) > 0) {
 			// (An older service answers summaries, and pages of its own
 			// size, to a request for ids.)
 			p.ids = make([]string, len(reply.Convs))
+			p.revs = make([]int64, len(reply.Convs))
 			for i, c := range reply.Convs {
-				p.ids[i] = c.ID
+				p.ids[i], p.revs[i] = c.ID, c.Rev
 			}
 		}
 		pages = append(pages, p)
@@ -200,8 +205,11 @@ func (e *Edge) sync(ctx context.Context, user, device string, r *protocol.Reques
 	out := protocol.SyncResult{Convs: make([]protocol.SyncConv, 0, n)}
 	next := ""
 	for _, p := range pages {
-		for _, c := range p.ids {
+		for i, c := range p.ids {
 			sc := protocol.SyncConv{Conv: c, Head: p.heads[c], Read: p.reads[c], Acked: p.acked[c]}
+			if p.revs != nil {
+				sc.Rev = p.revs[i]
+			}
 			if cur, ok := r.Cursors[c]; ok && cur < sc.Head {
 				msgs, head, err := e.after(ctx, user, c, cur, limit)
 				if err != nil {

@@ -56,7 +56,8 @@ func (n *Node) startRoles(ctx context.Context) error {
 			}
 			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
 				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
-				Events: events.NewPublisher(n.js), Cursors: cur, Summaries: sums,
+				Events: events.NewPublisher(n.js), ReadPushInterval: n.cfg.ReadPushInterval,
+				Cursors: cur, Summaries: sums,
 			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)

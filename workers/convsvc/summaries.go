@@ -95,3 +95,34 @@ func (s *service) dropSummary(ctx context.Context, conv string) {
 		s.log.Warn("conversation summary not dropped from the summaries bucket: conv.list may show the old one until it expires", "conv", conv, "err", err)
 	}
 }
+
+// groupRevs returns the revs of the conversations of page (in its order),
+// nil when none is a group: a direct conversation's rev is always 0, a
+// group's comes with its summary (pageSummaries: one batched read of the
+// SUMMARIES bucket).
+func (s *service) groupRevs(ctx context.Context, page []string) ([]int64, error) {
+	var groups []string
+	for _, id := range page {
+		if natter.IsGroupID(id) {
+			groups = append(groups, id)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	convs, found, err := s.pageSummaries(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	rev := make(map[string]int64, len(groups))
+	for i, c := range convs {
+		if found[i] {
+			rev[groups[i]] = c.Rev
+		}
+	}
+	revs := make([]int64, len(page))
+	for i, id := range page {
+		revs[i] = rev[id]
+	}
+	return revs, nil
+}
