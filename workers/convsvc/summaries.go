@@ -53,7 +53,7 @@ func (s *service) pageSummaries(ctx context.Context, page []string) ([]natter.Co
 	if len(miss) == 0 {
 		return convs, found, nil
 	}
-	err = forEach(len(miss), func(j int) error {
+	lerr := forEach(len(miss), func(j int) error {
 		i := miss[j]
 		c, err := s.st.ConversationSummary(ctx, page[i], convapi.MaxInlineMembers)
 		if errors.Is(err, store.ErrNotFound) {
@@ -62,11 +62,8 @@ func (s *service) pageSummaries(ctx context.Context, page []string) ([]natter.Co
 		convs[i], found[i] = c, err == nil
 		return err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
 	if ents == nil {
-		return convs, found, nil // the bucket failed: no write-back either
+		return convs, found, lerr // the bucket failed: no write-back either
 	}
 	items := make([]summaries.Item, 0, len(miss))
 	for _, i := range miss {
@@ -74,8 +71,15 @@ func (s *service) pageSummaries(ctx context.Context, page []string) ([]natter.Co
 			items = append(items, summaries.Item{Conv: convs[i], Rev: ents[page[i]].Rev})
 		}
 	}
-	if err := b.PutAll(ctx, items); err != nil {
+	// What was read is written back even when some lookups failed (a
+	// loaded store): the caller's retry reads only the rest.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+	defer cancel()
+	if err := b.PutAll(wctx, items); err != nil {
 		s.log.Warn("summaries not written back: the next page reads them from the store again", "n", len(items), "err", err)
+	}
+	if lerr != nil {
+		return nil, nil, lerr
 	}
 	return convs, found, nil
 }
