@@ -19,8 +19,8 @@ import (
 
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // Deps are the edge's connections to the mesh.
@@ -46,7 +46,7 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	cursors   jetstream.KeyValue
+	curs      *cursors.Bucket // CURSORS: delivered and read cursors
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -85,13 +85,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 			return nil, fmt.Errorf("edge: web app: %w", err)
 		}
 	}
-	kv, err := d.JS.KeyValue(ctx, subjects.BucketCursors)
+	curs, err := cursors.Open(ctx, d.NC, d.JS)
 	if err != nil {
-		return nil, fmt.Errorf("edge: cursors bucket: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC

@@ -24,6 +24,7 @@ type commonFlags struct {
 	replicas, maxDeliver                                int
 	hotTier                                             int
 	dedup, idemTTL, ackWait, eventsMaxAge, eventsDedup  time.Duration
+	summariesMaxAge                                     time.Duration
 	logLevel, logFormat                                 string
 }
 
@@ -45,6 +46,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "ignored (kept so that existing command lines start): a retry is answered from the log or the archive for as long as they hold its message", cli.Positive[time.Duration]())
 	fs.Int(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered", cli.Min(1))
 	fs.Duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery", cli.Positive[time.Duration]())
+	fs.Duration(&c.summariesMaxAge, "summaries-max-age", "NATTER_SUMMARIES_MAX_AGE", 6*time.Hour, "how long the SUMMARIES bucket keeps a conversation's summary after a conv.list page wrote it", cli.Positive[time.Duration]())
 	fs.Duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)", cli.Positive[time.Duration]())
 	fs.Duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", streams.DefaultEventsDedupWindow, "duplicate window of the EVENTS stream: an event re-published within it is stored once", cli.Positive[time.Duration]())
 	fs.String(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -88,6 +90,7 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.MaxDeliver = c.maxDeliver
 	cfg.Streams.AckWait = c.ackWait
 	cfg.Streams.EventsMaxAge = c.eventsMaxAge
+	cfg.Streams.SummariesMaxAge = c.summariesMaxAge
 	cfg.Streams.EventsDedupWindow = c.eventsDedup
 }
 

@@ -42,8 +42,12 @@ const (
 	// natter no longer creates or writes it; an existing one can be deleted
 	// (docs/operations.md).
 	BucketIdem = "IDEM"
-	// BucketCursors holds per-device delivered cursors.
+	// BucketCursors holds per-device delivered cursors (DeliveredKey) and
+	// per-user read cursors (ReadKey).
 	BucketCursors = "CURSORS"
+	// BucketSummaries holds a copy of each conversation's summary as
+	// conv.list shows it, key = conversation id (jetstream/summaries).
+	BucketSummaries = "SUMMARIES"
 	// BucketPresence holds presence state: an online lease per user and
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
 	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
@@ -143,6 +147,14 @@ func PresenceSeenKey(user string) string { return "seen." + user }
 
 // PresenceHiddenKey is the PRESENCE key of user's hidden setting: hide.<user>.
 func PresenceHiddenKey(user string) string { return "hide." + user }
+
+// DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
+// device in conv: <user>.<device>.<conv>.
+func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
+// (one token fewer than a DeliveredKey, so the two never collide).
+func ReadKey(user, conv string) string { return user + "." + conv }
 
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
