@@ -33,6 +33,7 @@ type edgeFlags struct {
 	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
+	requestReadTimeout              time.Duration
 	edgeID                          string
 	presenceLease                   time.Duration
 	typingRate                      float64
@@ -125,6 +126,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
 	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
+	fs.Duration(&e.requestReadTimeout, "request-read-timeout", "NATTER_REQUEST_READ_TIMEOUT", 10*time.Second, "a socket that has not sent its whole HTTP request (or WebSocket upgrade) within this is closed; also the keep-alive idle bound", cli.Positive[time.Duration]())
 	fs.Duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets", cli.Positive[time.Duration]())
 	fs.String(&e.edgeID, "edge-id", "NATTER_EDGE_ID", "", "this edge's id in the presence leases, 1-64 of [A-Za-z0-9_-] (empty = random per process)")
 	fs.Duration(&e.presenceLease, "presence-lease", "NATTER_PRESENCE_LEASE", 30*time.Second, "TTL of an online lease; a killed edge's users go offline within it", cli.Between(3*time.Second, time.Hour))
@@ -156,6 +158,7 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.SendQueue = e.sendQueue
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout
+	cfg.Edge.RequestReadTimeout = e.requestReadTimeout
 	cfg.Edge.LameDuck = e.lame
 	if e.edgeID != "" && subjects.ValidID(e.edgeID) != nil {
 		return &node.SettingError{Setting: "--edge-id (NATTER_EDGE_ID)", Err: fmt.Errorf("%q: want 1-64 characters of [A-Za-z0-9_-]", e.edgeID)}

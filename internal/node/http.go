@@ -12,12 +12,17 @@ import (
 // newApp builds the process's Fiber app with /healthz, /readyz and /metrics.
 // The edge registers its routes on the same app.
 func newApp(n *Node) *fiber.App {
+	// A socket that has not sent its whole request (or, kept alive, the
+	// first byte of its next one) within the bound is closed: fasthttp
+	// sets the read deadline once per request, so dripping does not extend
+	// it. A hijacked WebSocket clears the deadline (edge/session.go).
+	readTimeout := n.cfg.Edge.WithDefaults().RequestReadTimeout
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		AppName:               "natter " + n.cfg.Mode.String() + " " + n.cfg.Version,
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           readTimeout,
 		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		IdleTimeout:           readTimeout,
 		BodyLimit:             n.cfg.Edge.WithDefaults().MaxBody + 4096,
 		ErrorHandler:          errorHandler,
 	})
