@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -117,6 +118,9 @@ type Config struct {
 	Streams streams.Config
 	// Edge configures the edge; see EdgeConfig.
 	Edge EdgeConfig
+	// Admin configures the admin API (token revocation, bans), served
+	// beside /metrics. Its zero value serves it off (403 admin_disabled).
+	Admin admin.Config
 
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 30s.
 	ShutdownTimeout time.Duration
