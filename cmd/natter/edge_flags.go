@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,9 @@ type authFlags struct {
 	secret, secretFile, keys, jwksFile, jwksURL, issuer, audience string
 	dev                                                           bool
 	data                                                          *string
+	// listen is the edge's listen address (natter dev: the dev signing
+	// key is refused on a non-loopback one); "" for natter token.
+	listen string
 }
 
 func (a *authFlags) register(fs *cli.FlagSet) {
@@ -87,6 +91,9 @@ func (a *authFlags) config() (auth.Config, error) {
 		if !a.dev {
 			return cfg, bad(errors.New("no verification key: set --jwt-secret-file, --jwt-keys, --jwks-file or --jwks-url"))
 		}
+		if a.listen != "" && !loopback(a.listen) {
+			return cfg, bad(fmt.Errorf("natter dev on the non-loopback address %s needs explicit secrets: set --jwt-secret-file (or --jwt-keys, --jwks-file, --jwks-url); the generated dev signing key is for loopback only", a.listen))
+		}
 		k, err := devKey(*a.data)
 		if err != nil {
 			return cfg, &node.SettingError{Setting: node.SettingData, Err: err}
@@ -94,6 +101,20 @@ func (a *authFlags) config() (auth.Config, error) {
 		cfg.Keys = append(cfg.Keys, k)
 	}
 	return cfg, nil
+}
+
+// loopback reports whether the listen address addr takes connections from
+// this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devKey reads or creates <data>/dev-jwt-secret (mode 0600).
@@ -140,6 +161,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 func (e *edgeFlags) apply(cfg *node.Config) error {
 	ac := &e.authFlags
 	ac.data = &cfg.DataDir
+	ac.listen = cfg.HTTPAddr
 	if cfg.DataDir == "" {
 		d := "./data"
 		ac.data = &d

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -116,6 +117,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
 	}
+	var adminTok secretFlags
+	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
+	tokenLifetime := revoke.DefaultTokenLifetime
+	fs.Duration(&tokenLifetime, "max-token-lifetime", "NATTER_MAX_TOKEN_LIFETIME", revoke.DefaultTokenLifetime, "longest lifetime (exp - iat) of the user tokens your identity provider issues: how long a revocation by user or device is kept", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -125,6 +130,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
 		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
+	if cfg.Admin.Token, err = adminTok.get(); err != nil {
+		return err
+	}
+	cfg.Admin.TokenLifetime = tokenLifetime
 	common.apply(&cfg)
 	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default
