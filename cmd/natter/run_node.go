@@ -26,6 +26,7 @@ type commonFlags struct {
 	hotTier                                             int
 	dedup, idemTTL, ackWait, eventsMaxAge, eventsDedup  time.Duration
 	logLevel, logFormat                                 string
+	mongoSecret                                         secretFlags // --mongo-uri(-file)
 }
 
 func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
@@ -36,7 +37,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	}
 	c.registerConn(fs, "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
 	if mode != node.ModeEdge {
-		fs.String(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
+		c.mongoSecret.register(fs, "mongo-uri", "NATTER_MONGO_URI", "the MongoDB URI with credentials and TLS options (empty in dev = embedded FerretDB)")
 		fs.String(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
 		fs.String(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
 	}
@@ -126,6 +127,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	log, err := common.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if common.mongoURI, err = common.mongoSecret.get(); err != nil {
 		return err
 	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
