@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,9 +111,20 @@ func TestUnfinishedConnectionsClosed(t *testing.T) {
 				// Read until the edge closes (an error answer, if any, is read
 				// past); give up well past the bound.
 				_ = c.SetReadDeadline(opened.Add(bound + 10*time.Second))
-				_, err := io.Copy(io.Discard, c)
+				got, err := io.ReadAll(c)
 				if ne, ok := err.(net.Error); ok && ne.Timeout() {
 					results <- result{kind: k.name, err: fmt.Errorf("still open after %v", bound+10*time.Second)}
+					return
+				}
+				// The answer, if any, is 408 request_timeout (after the
+				// /healthz answer of the kept-alive socket).
+				if len(got) > 0 && !strings.Contains(string(got), "408 Request Timeout") &&
+					!(k.name == "kept alive, idle" && strings.HasPrefix(string(got), "HTTP/1.1 200")) {
+					results <- result{kind: k.name, err: fmt.Errorf("answered %q, want 408", got)}
+					return
+				}
+				if strings.Contains(string(got), "408") && !strings.Contains(string(got), `"code":"request_timeout"`) {
+					results <- result{kind: k.name, err: fmt.Errorf("408 without code request_timeout: %q", got)}
 					return
 				}
 				results <- result{kind: k.name, open: time.Since(opened)}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -54,6 +55,11 @@ func errorHandler(c *fiber.Ctx, err error) error {
 			name = "too_big"
 		case fiber.StatusMethodNotAllowed, fiber.StatusBadRequest:
 			name = "bad_frame"
+		case fiber.StatusRequestTimeout:
+			// fasthttp's answer to a socket that did not send its whole
+			// request within Edge.RequestReadTimeout; it closes it after.
+			name = "request_timeout"
+			err = fmt.Errorf("request not complete within %v: connection closed", c.App().Server().ReadTimeout)
 		}
 	}
 	return c.Status(code).JSON(fiber.Map{"code": name, "msg": err.Error()})
