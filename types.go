@@ -76,9 +76,14 @@ type Conversation struct {
 	// MemberCount is the number of members, filled in by readers; not
 	// stored.
 	MemberCount int `json:"member_count,omitempty" bson:"-"`
-	// Rev counts the member changes that published an event (it names
-	// them: see docs/events.md); stored, never in JSON.
-	Rev int64 `json:"-" bson:"rev,omitempty"`
+	// Rev is the conversation's state version: 0 when created, one more
+	// with every member change and rename of a group (a direct
+	// conversation stays at 0). Its events carry it (the conv pushes of
+	// docs/protocol.md; the ids of docs/events.md), and readers fill it in
+	// from the group's member head, so a client tells a newer state from an
+	// older one. The bson field is only read from documents written before
+	// the member heads (the migration continues from it).
+	Rev int64 `json:"rev,omitempty" bson:"rev,omitempty"`
 	// Head is the newest seq, filled in by readers of the log; not stored.
 	Head uint64 `json:"head" bson:"-"`
 }
@@ -105,13 +110,14 @@ const (
 	EventMemberJoined        = "member_joined"
 	EventMemberLeft          = "member_left"
 	EventConversationCreated = "conversation_created"
+	EventConversationRenamed = "conversation_renamed"
 	EventReadMoved           = "read_moved"
 )
 
 // EventKinds lists every event kind.
 var EventKinds = []string{
 	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
-	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventReadMoved,
+	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventConversationRenamed, EventReadMoved,
 }
 
 // Event is one state change on the EVENTS stream, published once on
@@ -134,13 +140,19 @@ type Event struct {
 	Actor string `json:"actor"`
 	// Data depends on Kind: the [Message] (log entry) for message_*,
 	// [EventUsers] for member_*, the [Conversation] for
-	// conversation_created, [EventRead] for read_moved.
+	// conversation_created, [EventName] for conversation_renamed,
+	// [EventRead] for read_moved.
 	Data json.RawMessage `json:"data"`
 }
 
 // EventUsers is the data of member_joined and member_left.
 type EventUsers struct {
 	Users []string `json:"users"`
+}
+
+// EventName is the data of conversation_renamed: the group's new name.
+type EventName struct {
+	Name string `json:"name"`
 }
 
 // EventRead is the data of read_moved: User has read Conv up to Seq.

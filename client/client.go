@@ -36,10 +36,15 @@ type Client struct {
 	// full); closed with done.
 	presence chan protocol.PresenceState
 	typing   chan protocol.TypingFrame
-	wake     chan struct{} // a conversation needs a sync
-	qsig     chan struct{} // the pump has work
-	room     chan struct{} // the queue has room again
-	stats    counters
+	// convEvents carries the conversations' changes (convevents.go), revs
+	// what it told so far.
+	convEvents chan protocol.ConvFrame
+	reads      chan protocol.ReadFrame
+	revs       convRevs
+	wake       chan struct{} // a conversation needs a sync
+	qsig       chan struct{} // the pump has work
+	room       chan struct{} // the queue has room again
+	stats      counters
 
 	first     chan struct{} // closed when the first sync reply is applied
 	firstOnce sync.Once
@@ -81,16 +86,19 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{
 		cfg: cfg, log: cfg.Logger,
-		up:       make(chan struct{}),
-		msgs:     make(chan natter.Message, cfg.Buffer),
-		presence: make(chan protocol.PresenceState, cfg.EventBuffer),
-		typing:   make(chan protocol.TypingFrame, cfg.EventBuffer),
-		wake:     make(chan struct{}, 1),
-		qsig:     make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
-		first:    make(chan struct{}),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		up:         make(chan struct{}),
+		msgs:       make(chan natter.Message, cfg.Buffer),
+		presence:   make(chan protocol.PresenceState, cfg.EventBuffer),
+		typing:     make(chan protocol.TypingFrame, cfg.EventBuffer),
+		convEvents: make(chan protocol.ConvFrame, cfg.EventBuffer),
+		reads:      make(chan protocol.ReadFrame, cfg.EventBuffer),
+		revs:       convRevs{revs: map[string]int64{}, gone: map[string]bool{}, pushed: map[string]uint64{}},
+		wake:       make(chan struct{}, 1),
+		qsig:       make(chan struct{}, 1),
+		room:       make(chan struct{}, 1),
+		first:      make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	c.d.init(cfg.Cursors)
 
@@ -120,6 +128,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// Every reader has exited: nothing sends on these any more.
 		close(c.presence)
 		close(c.typing)
+		close(c.reads)
+		close(c.convEvents)
 		close(c.done)
 	}()
 
@@ -162,8 +172,8 @@ func (c *Client) Err() error {
 }
 
 // Done is closed when the client has stopped, after Close or a fatal error
-// ([Client.Err]); the Messages, PresenceEvents and TypingEvents channels
-// are closed by then.
+// ([Client.Err]); the Messages, PresenceEvents, TypingEvents and
+// ReadEvents channels are closed by then.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close disconnects (sending the last delivered cursors first), stops every

@@ -61,9 +61,9 @@ type Config struct {
 	// Buffer is the capacity of the [Client.Messages] channel. Zero means
 	// 1024.
 	Buffer int
-	// EventBuffer is the capacity of each of the [Client.PresenceEvents]
-	// and [Client.TypingEvents] channels; events that find it full are
-	// dropped. Zero means 256.
+	// EventBuffer is the capacity of each of the [Client.PresenceEvents],
+	// [Client.TypingEvents] and [Client.ReadEvents] channels; events that
+	// find it full are dropped. Zero means 256.
 	EventBuffer int
 	// MaxPending is how many messages the client queues internally when the
 	// application does not drain [Client.Messages] fast enough. Past it the

@@ -270,6 +270,10 @@ func (cn *conn) handle(data []byte, m *natter.Message) {
 		c.onPresence(*f.Presence)
 	case protocol.FrameTyping:
 		c.onTyping(*f.Typing)
+	case protocol.FrameRead:
+		c.onRead(*f.Read)
+	case protocol.FrameConv:
+		c.onConv(*f.Conv)
 	case protocol.FrameBye:
 		cn.bye = f.Bye
 	}

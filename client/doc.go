@@ -89,6 +89,28 @@
 // waits for them, and an event that finds its channel full
 // (Config.EventBuffer) is dropped and counted ([Stats].DroppedEvents).
 //
+// # Read receipts
+//
+// [Client.MarkRead] moves the user's read cursor; every read that moves a
+// cursor arrives on [Client.ReadEvents] on all the user's devices (badges
+// clear everywhere) and, in direct conversations and groups of at most
+// [protocol.MaxReceiptMembers] members, on the other members' devices.
+// [Client.Receipts] pages the read cursors of a conversation's members,
+// for any group size, and after a reconnect. ReadEvents is best effort
+// like the other event channels.
+//
+// # Conversation events
+//
+// [Client.ConvEvents] carries the changes of the user's conversations: a
+// conversation created with the user, the user added to or removed from a
+// group, members added or removed, a group renamed ([Client.Rename]), each
+// with the conversation's rev. The client drops a push older than what it
+// already told (a rev at or below), and after every reconnect compares the
+// revs of its sync reply with what it told: a conversation it did not know
+// comes as added, one the user is no longer in as removed, one whose rev
+// moved as [ConvChanged] (read it again with [Client.Conversation]). Best
+// effort like presence: an event that finds the channel full is dropped.
+//
 // # Connections
 //
 // Dial tries Config.URLs in order. Reconnects back off exponentially with

@@ -220,3 +220,56 @@ func ExampleClient_SubscribePresence() {
 	// bob started
 	// bob online: false last seen known: true
 }
+
+func ExampleClient_ConvEvents() {
+	url, token, stop := startNatter()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice, err := client.Dial(ctx, client.Config{URLs: []string{url}, Token: token("alice")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer alice.Close()
+	bob, err := client.Dial(ctx, client.Config{URLs: []string{url}, Token: token("bob")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer bob.Close()
+	next := func() {
+		select {
+		case f := <-bob.ConvEvents():
+			fmt.Println(f.Event, "rev", f.Rev, "by", f.By, f.Name, f.Users, f.MemberCount)
+		case <-ctx.Done():
+			fmt.Println(ctx.Err())
+		}
+	}
+	// Every member's devices hear of a group's creation, its member
+	// changes and its renames, each with the group's rev.
+	g, err := alice.CreateGroup(ctx, "Team", "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	next()
+	if err := alice.AddMembers(ctx, g.ID, "carol"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	next()
+	if err := alice.Rename(ctx, g.ID, "Team B"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	next()
+	// The same state is there after a reconnect, with the same rev.
+	conv, _ := bob.Conversation(ctx, g.ID)
+	fmt.Println(conv.Name, conv.MemberCount, "rev", conv.Rev)
+	// Output:
+	// added rev 0 by alice  [] 0
+	// members_added rev 1 by alice  [carol] 3
+	// renamed rev 2 by alice Team B [] 0
+	// Team B 3 rev 2
+}

@@ -29,15 +29,17 @@ type Stats struct {
 	Acks uint64
 	// Presence counts presence events of watched users (pushes, and the
 	// states subscribed again after a reconnect); Typing typing pushes;
-	// DroppedEvents those of both not delivered because their channel was
-	// full.
-	Presence, Typing, DroppedEvents uint64
+	// Reads read pushes; ConvEvents the conversation events handed to
+	// [Client.ConvEvents] (pushes and those made from sync replies);
+	// DroppedEvents those of all four not delivered because their channel
+	// was full.
+	Presence, Typing, Reads, ConvEvents, DroppedEvents uint64
 }
 
 type counters struct {
 	connects, reconnects, syncs, pushes, delivered, synced atomic.Uint64
 	duplicates, gaps, sends, sendRetries, acks             atomic.Uint64
-	presence, typing, dropped                              atomic.Uint64
+	presence, typing, reads, convEvents, dropped           atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -48,6 +50,6 @@ func (c *Client) Stats() Stats {
 		Pushes: s.pushes.Load(), Delivered: s.delivered.Load(), Synced: s.synced.Load(),
 		Duplicates: s.duplicates.Load(), Gaps: s.gaps.Load(), Sends: s.sends.Load(),
 		SendRetries: s.sendRetries.Load(), Acks: s.acks.Load(),
-		Presence: s.presence.Load(), Typing: s.typing.Load(), DroppedEvents: s.dropped.Load(),
+		Presence: s.presence.Load(), Typing: s.typing.Load(), Reads: s.reads.Load(), ConvEvents: s.convEvents.Load(), DroppedEvents: s.dropped.Load(),
 	}
 }

@@ -67,6 +67,7 @@ func (c *Client) syncLoop(cn *conn, tick <-chan time.Time) {
 func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress bool, err error) {
 	for _, cursors := range c.cursorChunks(full, cursorsPerSync(cn.hello.MaxBody)) {
 		req := protocol.Request{Op: protocol.OpSync, Cursors: cursors, Limit: c.cfg.SyncLimit}
+		epoch := c.convEpoch()
 		f, _, err := c.roundTrip(ctx, cn, &req)
 		if err != nil {
 			return progress, err
@@ -82,6 +83,7 @@ func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress b
 		if c.applySync(cursors, &res) {
 			progress = true
 		}
+		c.applyConvs(&res, epoch)
 		c.firstOnce.Do(func() { close(c.first) })
 	}
 	return progress, nil

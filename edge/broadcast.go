@@ -39,6 +39,15 @@ func (h *hub) dispatchBroadcasts(ch chan *nats.Msg) {
 // costs a map lookup. The push frames are made once, and only when some
 // member is here.
 func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
+	if conv, kind, except, frame, err := delivery.SplitSignal(m); conv != "" || err != nil {
+		if err == nil {
+			err = h.broadcastSignal(conv, kind, except, frame, b)
+		}
+		if err != nil {
+			h.m.badDeliveries.Inc()
+		}
+		return
+	}
 	if conv, entries, err := delivery.SplitConv(m); conv != "" || err != nil {
 		if err == nil {
 			err = h.broadcastConv(conv, entries, b)
@@ -111,6 +120,17 @@ const broadcastLoad = 5 * time.Second
 // into a group of 100,000 with a few members online here costs as many map
 // lookups as there are users here.
 func (h *hub) broadcastConv(conv string, entries [][]byte, b *broadcaster) error {
+	if err := h.collectConv(conv, nil, b); err != nil {
+		return err
+	}
+	h.push(entries, b)
+	return nil
+}
+
+// collectConv moves the sessions here of the members of conv, but those in
+// except, to b.targets, walking the smaller of the member list (from the
+// member cache) and the users connected here.
+func (h *hub) collectConv(conv string, except map[string]struct{}, b *broadcaster) error {
 	if h.members == nil {
 		return errors.New("edge: no member cache")
 	}
@@ -122,22 +142,52 @@ func (h *hub) broadcastConv(conv string, entries [][]byte, b *broadcaster) error
 	}
 	if int64(set.Len()) <= h.users.Load() {
 		for _, id := range set.All() {
+			if _, skip := except[id]; skip {
+				continue
+			}
 			i := maphash.String(h.seed, id) % hubShards
 			b.byShard[i] = append(b.byShard[i], []byte(id))
 		}
 		h.collect(b)
-	} else {
-		for i := range h.shards {
-			sh := &h.shards[i]
-			sh.mu.Lock()
-			for user, e := range sh.users {
-				if set.Has(user) {
-					b.targets = append(b.targets, e.sessions...)
-				}
+		return nil
+	}
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for user, e := range sh.users {
+			if _, skip := except[user]; !skip && set.Has(user) {
+				b.targets = append(b.targets, e.sessions...)
 			}
-			sh.mu.Unlock()
+		}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// broadcastSignal queues the frame of a signal broadcast (a conv push to
+// the members of a large group, delivery.PackSignal) as it is on every
+// session here of the conversation's members but those it lists as
+// except (they got a frame of their own). Only conv signals travel so.
+func (h *hub) broadcastSignal(conv, kind string, except delivery.Members, frame []byte, b *broadcaster) error {
+	if kind != delivery.SignalConv || len(frame) == 0 || frame[0] != '{' {
+		return errors.New("edge: not a conv signal")
+	}
+	var skip map[string]struct{}
+	if len(except) > 0 {
+		skip = make(map[string]struct{}, except.Len())
+		for id := range except.All() {
+			skip[string(id)] = struct{}{}
 		}
 	}
-	h.push(entries, b)
+	if err := h.collectConv(conv, skip, b); err != nil {
+		return err
+	}
+	for _, s := range b.targets {
+		if s.enqueue(frame) {
+			h.m.convPushes.Inc()
+		}
+	}
+	clear(b.targets)
+	b.targets = b.targets[:0]
 	return nil
 }

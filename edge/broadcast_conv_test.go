@@ -122,3 +122,49 @@ func TestBroadcastConv(t *testing.T) {
 		t.Fatalf("bad deliveries +%v, want +1", got)
 	}
 }
+
+// TestBroadcastSignal: a conv signal broadcast (delivery.PackSignal) queues
+// its frame as it is on the sessions here of the conversation's members but
+// the users it leaves out, walking the members or the users here; another
+// kind of signal, or one without a frame, is a bad delivery.
+func TestBroadcastSignal(t *testing.T) {
+	t.Parallel()
+	big := []string{"u0", "u2", "u4"}
+	for i := range 15_000 {
+		big = append(big, fmt.Sprintf("away%05d", i))
+	}
+	slices.Sort(big)
+	r := newConvBroadcastRig(t, 6, map[string][]string{"g_big": big, "g_small": {"u1", "u3", "u5"}})
+	expectRaw := func(user, want string) {
+		t.Helper()
+		for d, c := range r.clients[user] {
+			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			_, got, err := c.ReadMessage()
+			if err != nil || string(got) != want {
+				t.Fatalf("%s device %d: %s (%v), want %s", user, d, got, err, want)
+			}
+		}
+	}
+	frame := `{"t":"conv","conv":"g_big","event":"members_added","rev":2,"by":"u0","users":["u4"],"n":1,"member_count":15003}`
+	r.publish(delivery.PackSignal("g_big", delivery.SignalConv, []byte(frame), []string{"u4"}))
+	expectRaw("u0", frame)
+	expectRaw("u2", frame)
+	small := `{"t":"conv","conv":"g_small","event":"renamed","rev":1,"by":"u1","name":"x"}`
+	r.publish(delivery.PackSignal("g_small", delivery.SignalConv, []byte(small), nil))
+	for _, u := range []string{"u1", "u3", "u5"} {
+		expectRaw(u, small)
+	}
+	bad := r.e.m.badDeliveries
+	before := counterValue(bad)
+	r.publish(delivery.PackSignal("g_small", delivery.SignalTyping, []byte(small), nil))
+	r.publish(delivery.PackSignal("g_small", delivery.SignalConv, nil, []string{"u1"}))
+	for _, u := range []string{"u0", "u1", "u2", "u3", "u4", "u5"} {
+		r.marker(u)
+	}
+	if got := counterValue(bad) - before; got != 2 {
+		t.Fatalf("bad deliveries +%v, want +2", got)
+	}
+	if got := counterValue(r.e.m.convPushes); got != 5 {
+		t.Fatalf("conv pushes %v, want 5", got)
+	}
+}

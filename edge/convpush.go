@@ -14,16 +14,22 @@ import (
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
-// Membership pushes: the conversations service publishes a notice on
-// subjects.MembersChanged(conv) after every member change, naming the users
-// whose conversation lists it changed (see jetstream/convapi). Every edge
-// listens; for the named users connected to it, it asks the service
-// whether each is a member now and pushes {"t":"conv","conv":..,"event":
-// "added"|"removed"}. So a client learns at once that it was removed from
-// a group, which not_member alone does not tell apart from an id that
-// never existed. Best effort like every push: a notice dropped here (the
-// buffer was full, the service did not answer) leaves the client to learn
-// from its next sync, which leaves out conversations it is not in.
+// Membership pushes of changes the service did not push: the conversations
+// service publishes a notice on subjects.MembersChanged(conv) after every
+// member change, naming the users whose conversation lists it changed
+// (convapi.Notice). After a change that succeeded it pushes the conv frames
+// itself (workers/convsvc, push.go: they reach this edge on the users'
+// delivery subjects and the broadcast subject, see hub.signal) and marks
+// the notice pushed: such a notice is nothing to do here. For any other
+// notice (a write that failed part way, an older service) the edge asks the
+// service, for the named users connected to it, whether each is a member
+// now and pushes {"t":"conv","conv":..,"event":"added"|"removed"} (with the
+// conversation's rev when it is one). So a client learns at once that it
+// was removed from a group, which not_member alone does not tell apart
+// from an id that never existed. Best effort like every push: a notice
+// dropped here (the buffer was full, the service did not answer) leaves
+// the client to learn from its next sync, which leaves out conversations
+// it is not in.
 
 const (
 	// noticeBuffer is how many notices wait for the pusher; more are
@@ -36,11 +42,6 @@ const (
 	// noticeTimeout bounds the service lookups of one notice.
 	noticeTimeout = 5 * time.Second
 )
-
-// membersNotice is the body of a change notice.
-type membersNotice struct {
-	Users []string `json:"users"`
-}
 
 // convPusher holds the notice subscription of an edge.
 type convPusher struct {
@@ -89,8 +90,8 @@ func (p *convPusher) stop() {
 // here.
 func (e *Edge) convNotice(m *nats.Msg) {
 	conv := convapi.ChangedConv(m.Subject)
-	var n membersNotice
-	if conv == "" || json.Unmarshal(m.Data, &n) != nil {
+	var n convapi.Notice
+	if conv == "" || json.Unmarshal(m.Data, &n) != nil || n.Pushed {
 		return
 	}
 	var local []string
@@ -106,29 +107,31 @@ func (e *Edge) convNotice(m *nats.Msg) {
 	defer cancel()
 	isMember := e.memberCheck(ctx, conv, len(local))
 	for _, u := range local {
-		in, err := isMember(u)
+		in, rev, err := isMember(u)
 		if err != nil {
 			e.log.Warn("conv push: membership lookup failed", "conv", conv, "user", u, "err", err)
 			continue
 		}
-		event := protocol.ConvRemoved
+		f := protocol.ConvFrame{Conv: conv, Event: protocol.ConvRemoved}
 		if in {
-			event = protocol.ConvAdded
+			f.Event, f.Rev = protocol.ConvAdded, rev
 		}
-		e.hub.deliver(u, [][]byte{protocol.ConvPush(conv, event)})
+		e.hub.deliver(u, [][]byte{protocol.ConvPush(f)})
+		e.m.convPushes.Inc()
 	}
 }
 
 // memberCheck returns a membership test of conv for n users, asking the
-// service (never the member cache, which this same notice invalidates).
-func (e *Edge) memberCheck(ctx context.Context, conv string, n int) func(user string) (bool, error) {
+// service (never the member cache, which this same notice invalidates),
+// with the conversation's rev when the answer has it.
+func (e *Edge) memberCheck(ctx context.Context, conv string, n int) func(user string) (bool, int64, error) {
 	if n < memberListFrom {
-		return func(user string) (bool, error) {
-			_, err := e.convs.Get(ctx, user, conv)
+		return func(user string) (bool, int64, error) {
+			c, err := e.convs.Get(ctx, user, conv)
 			if errors.Is(err, convapi.ErrNotMember) || errors.Is(err, convapi.ErrNotFound) {
-				return false, nil
+				return false, 0, nil
 			}
-			return err == nil, err
+			return err == nil, c.Rev, err
 		}
 	}
 	members, err := e.convs.Members(ctx, conv)
@@ -139,11 +142,11 @@ func (e *Edge) memberCheck(ctx context.Context, conv string, n int) func(user st
 	for _, u := range members {
 		set[u] = struct{}{}
 	}
-	return func(user string) (bool, error) {
+	return func(user string) (bool, int64, error) {
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		_, ok := set[user]
-		return ok, nil
+		return ok, 0, nil
 	}
 }

@@ -180,7 +180,12 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 			}
 			batch := ""
 			if m.Header != nil {
-				if m.Header.Get(delivery.SignalHeader) != "" {
+				switch m.Header.Get(delivery.SignalHeader) {
+				case "":
+				case delivery.SignalRead:
+					h.readSignal(user, m) // readpush.go
+					continue
+				default:
 					h.signal(user, m)
 					continue
 				}

@@ -15,8 +15,12 @@ type metrics struct {
 	// presencePushes and typingPushes count the frames queued to sockets.
 	presencePushes prometheus.Counter
 	typingPushes   prometheus.Counter
+	// readPushes counts the read push frames queued to sockets.
+	readPushes prometheus.Counter
 	// typingSent counts the typing signals published, one per member.
 	typingSent prometheus.Counter
+	// convPushes counts the conv frames queued to sockets.
+	convPushes prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,10 +38,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		presencePushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_presence_pushes_total", Help: "Presence pushes queued to sockets."}),
 		typingPushes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_pushes_total", Help: "Typing pushes queued to sockets."}),
 		typingSent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_signals_total", Help: "Typing signals published to members' delivery subjects."}),
+		readPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_read_pushes_total", Help: "Read pushes (own reads on other devices, receipts) queued to sockets."}),
+		convPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_conv_pushes_total", Help: "Conversation pushes (conv frames: created, members, renamed) queued to sockets."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.badDeliveries, m.sends, m.sendSeconds, m.errors,
-			m.presencePushes, m.typingPushes, m.typingSent)
+			m.presencePushes, m.typingPushes, m.typingSent, m.readPushes, m.convPushes)
 	}
 	return m
 }

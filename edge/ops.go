@@ -38,6 +38,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		}
 		c.Head, err = e.msgs.Head(ctx, r.Conv)
 		return c, err
+	case protocol.OpConvRename:
+		return struct{}{}, e.convs.Rename(ctx, user, r.Conv, r.Name)
 	case protocol.OpMembersAdd:
 		return struct{}{}, e.convs.AddMembers(ctx, user, r.Conv, r.Users)
 	case protocol.OpMembersRemove:
@@ -47,6 +49,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.MemberList{Members: m}, err
 	case protocol.OpRead:
 		return struct{}{}, e.convs.SetRead(ctx, user, r.Conv, r.Seq)
+	case protocol.OpReceipts:
+		return e.receipts(ctx, user, r)
 	case protocol.OpPing:
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
@@ -199,7 +203,7 @@ func (e *Edge) sync(ctx context.Context, user string, r *protocol.Request) (any,
 	limit := r.LimitOrDefault()
 	out := protocol.SyncResult{Convs: make([]protocol.SyncConv, 0, len(convs))}
 	for _, c := range convs {
-		sc := protocol.SyncConv{Conv: c.ID, Head: c.Head}
+		sc := protocol.SyncConv{Conv: c.ID, Head: c.Head, Rev: c.Rev}
 		if cur, ok := r.Cursors[c.ID]; ok && cur < c.Head {
 			msgs, head, err := e.after(ctx, user, c.ID, cur, limit)
 			if err != nil {

@@ -30,6 +30,14 @@ func (e *Edge) registerREST(app *fiber.App) {
 	g.Get("/:conv", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
 		return &protocol.Request{Op: protocol.OpConvGet, Conv: c.Params("conv")}, nil
 	}, fiber.StatusOK))
+	g.Patch("/:conv", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{}
+		if err := bodyInto(c, r); err != nil {
+			return nil, err
+		}
+		r.Op, r.Conv = protocol.OpConvRename, c.Params("conv")
+		return r, nil
+	}, fiber.StatusOK))
 	g.Get("/:conv/messages", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
 		r := &protocol.Request{Op: protocol.OpHistory, Conv: c.Params("conv")}
 		var err error
@@ -62,6 +70,7 @@ func (e *Edge) registerREST(app *fiber.App) {
 		}
 		return r, nil
 	}, fiber.StatusCreated))
+	e.registerReceiptsREST(g)
 }
 
 // restAuth checks Origin, the bearer token and the user's rate limit

@@ -21,7 +21,6 @@ import (
 // clients end it by themselves when the typer stops renewing it.
 
 const (
-	signalTyping = "typing"
 	// maxTypingConvs bounds a connection's typing buckets; past it they
 	// start over (a client typing in that many conversations at once is
 	// not a person).
@@ -59,7 +58,7 @@ func (s *session) typing(ctx context.Context, r *protocol.Request) (any, error) 
 		f.ExpiresMS = protocol.TypingExpiresMS
 	}
 	frame := protocol.TypingPush(f)
-	hdr := nats.Header{delivery.SignalHeader: []string{signalTyping}}
+	hdr := nats.Header{delivery.SignalHeader: []string{delivery.SignalTyping}}
 	n := 0
 	for _, m := range members {
 		if m == s.user {
@@ -74,12 +73,18 @@ func (s *session) typing(ctx context.Context, r *protocol.Request) (any, error) 
 	return struct{}{}, nil
 }
 
-// signal queues an ephemeral signal's frame (its data) on every session of
-// user. Only typing exists; other kinds are dropped.
+// signal queues a signal's frame (its data) on every session of user: a
+// typing push, or a conv push of the conversations service (push.go of
+// workers/convsvc). Other kinds are dropped.
 func (h *hub) signal(user string, m *nats.Msg) {
-	if m.Header.Get(delivery.SignalHeader) != signalTyping || len(m.Data) == 0 || m.Data[0] != '{' {
+	kind := m.Header.Get(delivery.SignalHeader)
+	if (kind != delivery.SignalTyping && kind != delivery.SignalConv) || len(m.Data) == 0 || m.Data[0] != '{' {
 		h.m.badDeliveries.Inc()
 		return
+	}
+	counter := h.m.typingPushes
+	if kind == delivery.SignalConv {
+		counter = h.m.convPushes
 	}
 	sh := h.shard(user)
 	sh.mu.Lock()
@@ -90,7 +95,7 @@ func (h *hub) signal(user string, m *nats.Msg) {
 	sh.mu.Unlock()
 	for _, s := range targets {
 		if s.enqueue(m.Data) {
-			h.m.typingPushes.Inc()
+			counter.Inc()
 		}
 	}
 }

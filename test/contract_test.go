@@ -289,7 +289,7 @@ func TestRemovedVersusUnknown(t *testing.T) {
 			t.Errorf("REST get of a %s conversation: %d %s, want 403 not_member", tc.name, status, body)
 		}
 	}
-	// Many connected members: the edge loads the member list once.
+	// Many connected members: each gets added (pushed by the service).
 	var big []*rawConn
 	var names []string
 	for i := range 17 {

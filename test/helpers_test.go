@@ -75,6 +75,8 @@ type meshOpts struct {
 	workers int // extra worker processes (all roles)
 	streams streams.Config
 	edge    *node.EdgeConfig
+	// readPush is the conversations role's ReadPushInterval (0: default).
+	readPush time.Duration
 }
 
 func newMesh(t testing.TB, o meshOpts) *mesh {
@@ -83,13 +85,13 @@ func newMesh(t testing.TB, o meshOpts) *mesh {
 	if o.edge != nil {
 		ec = *o.edge
 	}
-	m := &mesh{dev: startNode(t, node.Config{Mode: node.ModeDev, Streams: o.streams, Edge: ec})}
+	m := &mesh{dev: startNode(t, node.Config{Mode: node.ModeDev, Streams: o.streams, Edge: ec, ReadPushInterval: o.readPush})}
 	m.edges = append(m.edges, m.dev)
 	for i := 0; i < o.edges; i++ {
 		m.edges = append(m.edges, startNode(t, node.Config{Mode: node.ModeEdge, NATSURL: m.dev.NATSURL(), Streams: o.streams, Edge: ec}))
 	}
 	for i := 0; i < o.workers; i++ {
-		m.workers = append(m.workers, startNode(t, node.Config{Mode: node.ModeWorker, NATSURL: m.dev.NATSURL(), MongoURI: m.dev.MongoURI(), Streams: o.streams}))
+		m.workers = append(m.workers, startNode(t, node.Config{Mode: node.ModeWorker, NATSURL: m.dev.NATSURL(), MongoURI: m.dev.MongoURI(), Streams: o.streams, ReadPushInterval: o.readPush}))
 	}
 	return m
 }

@@ -399,6 +399,7 @@ func TestAsyncAPIPayloads(t *testing.T) {
 	evLeft := must(events.MembersLeft(conv.ID, "bob", "v2", []string{"bob"}, 2))
 	evConv := must(events.ConversationCreated(conv))
 	evRead := must(events.ReadMoved(conv.ID, "alice", 42, 3))
+	evRenamed := must(events.ConversationRenamed(conv.ID, "bob", "3", "Billing B", 4))
 	after := uint64(0)
 	stats := runner.Stats{Role: "persist", Processed: 3, Acked: 3, LastError: "x"}
 
@@ -422,6 +423,8 @@ func TestAsyncAPIPayloads(t *testing.T) {
 		{"event member_left", "Event", evLeft, true},
 		{"event conversation_created", "Event", evConv, true},
 		{"event read_moved", "Event", evRead, true},
+		{"event conversation_renamed", "Event", evRenamed, true},
+		{"conversation_renamed without a name", "Event", natter.Event{ID: "x", Kind: natter.EventConversationRenamed, Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{"users":["a"]}`)}, false},
 		{"event of unknown kind", "Event", natter.Event{ID: "x", Kind: "bogus", Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{}`)}, false},
 		{"message_edited without ref", "Event", natter.Event{ID: "x", Kind: natter.EventMessageEdited, Conv: "c", TS: 1, Actor: "a", Data: mustJSON(t, msg)}, false},
 		{"read_moved with users", "Event", natter.Event{ID: "x", Kind: natter.EventReadMoved, Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{"users":["a"]}`)}, false},

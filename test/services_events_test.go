@@ -16,7 +16,8 @@ import (
 // Every state change appears once on EVENTS, with the documented envelope:
 // a conversation creation, a message (sent twice with one cmid), an edit, a
 // delete, a member join and leave (each done twice: the second changes
-// nothing) and a read (then an older read, which moves nothing).
+// nothing), a rename (twice: the second changes nothing) and a read (then
+// an older read, which moves nothing).
 func TestEventsOncePerChange(t *testing.T) {
 	t.Parallel()
 	m := newMesh(t, meshOpts{workers: 1})
@@ -50,6 +51,9 @@ func TestEventsOncePerChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, id := range []string{"n1", "n2"} {
+		alice.request(id, fmt.Sprintf(`{"op":"conv.rename","id":%q,"conv":%q,"name":"Renamed"}`, id, conv.ID), nil)
+	}
 	alice.request("r1", fmt.Sprintf(`{"op":"read","id":"r1","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
 	alice.request("r2", fmt.Sprintf(`{"op":"read","id":"r2","conv":%q,"seq":1}`, conv.ID), nil)
 	alice.request("r3", fmt.Sprintf(`{"op":"read","id":"r3","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
@@ -60,6 +64,7 @@ func TestEventsOncePerChange(t *testing.T) {
 		"msg:" + edit.ID:  natter.EventMessageEdited,
 		"msg:" + del.ID:   natter.EventMessageDeleted,
 		fmt.Sprintf("read:%s:alice:%d", conv.ID, del.Seq): natter.EventReadMoved,
+		"rename:" + conv.ID + ":3":                        natter.EventConversationRenamed,
 	}
 	// The message events come from the events role, the others from the
 	// conversations service: wait for all, then for the workers to be idle
@@ -102,6 +107,11 @@ func TestEventsOncePerChange(t *testing.T) {
 			var c natter.Conversation
 			if err := json.Unmarshal(ev.Data, &c); err != nil || c.ID != conv.ID || c.CreatedBy != "svc_bot" || ev.Actor != "svc_bot" || len(c.Members) != 1 {
 				t.Errorf("conversation event %+v (%v)", ev, err)
+			}
+		case natter.EventConversationRenamed:
+			var n natter.EventName
+			if err := json.Unmarshal(ev.Data, &n); err != nil || n.Name != "Renamed" || ev.Actor != "alice" {
+				t.Errorf("rename event %+v (%v)", ev, err)
 			}
 		case natter.EventReadMoved:
 			var r natter.EventRead

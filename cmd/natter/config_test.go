@@ -91,6 +91,8 @@ func TestOutOfRangeValues(t *testing.T) {
 		{"events-dedup-window 0", dev("--events-dedup-window", "0s"), "", "--events-dedup-window:"},
 		{"service-max-body -1", worker("--service-max-body", "-1"), "", "--service-max-body:"},
 		{"fanout-broadcast-min -1", worker("--fanout-broadcast-min", "-1"), "", "--fanout-broadcast-min:"},
+		{"read-push-interval -1s", worker("--read-push-interval", "-1s"), "", "--read-push-interval:"},
+		{"read-push-interval 2m", dev("--read-push-interval", "2m"), "", "--read-push-interval:"},
 		{"shutdown-timeout 0", worker("--shutdown-timeout", "0s"), "", "--shutdown-timeout:"},
 		{"streams apply replicas 0", []string{"streams", "apply", "--nats-url", "nats://127.0.0.1:1", "--replicas", "0"}, "", "--replicas:"},
 		{"nats port 0", nats("--port", "0"), "", "--port:"},

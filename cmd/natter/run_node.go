@@ -107,10 +107,12 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	var serviceMaxBody int
 	broadcastMin := fanout.DefaultBroadcastMin
+	var readPush time.Duration
 	if mode != node.ModeEdge {
 		fs.String(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
 		fs.String(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
 		fs.Int(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)", cli.Min(0))
+		fs.Duration(&readPush, "read-push-interval", "NATTER_READ_PUSH_INTERVAL", 250*time.Millisecond, "the conversations service pushes at most one read (the highest) per user and conversation per interval (0 = every read that moves a cursor)", cli.Between(0, time.Minute))
 		fs.Int(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)", cli.Min(0))
 	}
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
@@ -141,6 +143,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	common.apply(&cfg)
 	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default
+	}
+	if cfg.ReadPushInterval = readPush; readPush == 0 {
+		cfg.ReadPushInterval = -1 // no coalescing; zero would mean the default
 	}
 	if cfg.Faults, err = faultsFromEnv(); err != nil {
 		return err

@@ -105,6 +105,8 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.boolField(&r.Hidden, "hidden")
 	case "state":
 		return d.strField(&r.State, "state")
+	case "after_user":
+		return d.strField(&r.AfterUser, "after_user")
 	default:
 		return d.skip()
 	}
@@ -114,7 +116,7 @@ func (d *decoder) field(r *Request, key []byte) error {
 var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
-	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping,
+	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
 }
 
 func (d *decoder) op(r *Request) error {

@@ -12,9 +12,10 @@ import (
 
 var allOps = []string{
 	protocol.OpAuth, protocol.OpSend, protocol.OpAck, protocol.OpSync, protocol.OpHistory,
-	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpMembersAdd,
+	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
+	protocol.OpReceipts,
 }
 
 var allCodes = []protocol.Code{
@@ -82,6 +83,8 @@ func TestDecodeValid(t *testing.T) {
 			protocol.Request{Op: "conv.list", ID: "7"}},
 		{"conv.get", `{"op":"conv.get","id":"7","conv":"c1"}`,
 			protocol.Request{Op: "conv.get", ID: "7", Conv: "c1"}},
+		{"conv.rename of 128 characters", `{"op":"conv.rename","id":"7","conv":"c1","name":"` + strings.Repeat("é", 128) + `"}`,
+			protocol.Request{Op: "conv.rename", ID: "7", Conv: "c1", Name: strings.Repeat("é", 128)}},
 		{"members.add", `{"op":"members.add","id":"8","conv":"c1","users":["u1","u2"]}`,
 			protocol.Request{Op: "members.add", ID: "8", Conv: "c1", Users: []string{"u1", "u2"}}},
 		{"members.add 1000", `{"op":"members.add","id":"8","conv":"c1","users":[` + userList(1000) + `]}`,
@@ -210,6 +213,10 @@ func TestDecodeInvalid(t *testing.T) {
 		{"group too many", `{"op":"conv.create","id":"6","kind":"group","members":[` + userList(1001) + `]}`, protocol.CodeBadFrame, "6", "members:"},
 
 		{"conv.get no conv", `{"op":"conv.get","id":"7"}`, protocol.CodeBadFrame, "7", "conv: required"},
+		{"conv.rename no conv", `{"op":"conv.rename","id":"7","name":"x"}`, protocol.CodeBadFrame, "7", "conv: required"},
+		{"conv.rename no name", `{"op":"conv.rename","id":"7","conv":"g_1"}`, protocol.CodeBadFrame, "7", "name: required"},
+		{"conv.rename empty name", `{"op":"conv.rename","id":"7","conv":"g_1","name":""}`, protocol.CodeBadFrame, "7", "name: required"},
+		{"conv.rename long name", `{"op":"conv.rename","id":"7","conv":"g_1","name":"` + strings.Repeat("é", 129) + `"}`, protocol.CodeBadFrame, "7", "name: longer than 128"},
 		{"members.list bad conv", `{"op":"members.list","id":"7","conv":"c 1"}`, protocol.CodeBadFrame, "7", "conv:"},
 		{"members.add no users", `{"op":"members.add","id":"8","conv":"c1"}`, protocol.CodeBadFrame, "8", "users: required"},
 		{"members.add empty users", `{"op":"members.add","id":"8","conv":"c1","users":[]}`, protocol.CodeBadFrame, "8", "users: required"},

@@ -35,6 +35,7 @@ var clientExamples = []string{
 	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
 	`{"op":"conv.list","id":"13"}`,
 	`{"op":"conv.get","id":"14","conv":"g_7f3a9c"}`,
+	`{"op":"conv.rename","id":"14a","conv":"g_7f3a9c","name":"Team B"}`,
 	`{"op":"members.add","id":"15","conv":"g_7f3a9c","users":["dave"]}`,
 	`{"op":"members.remove","id":"16","conv":"g_7f3a9c","users":["carol"]}`,
 	`{"op":"members.list","id":"17","conv":"g_7f3a9c"}`,
@@ -44,6 +45,8 @@ var clientExamples = []string{
 	`{"op":"presence.set","id":"23","hidden":true}`,
 	`{"op":"typing","id":"24","conv":"g_7f3a9c","state":"started"}`,
 	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
+	`{"op":"receipts","id":"27","conv":"g_7f3a9c"}`,
+	`{"op":"receipts","id":"28","conv":"g_9b2e41","after_user":"carol","limit":2}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of
@@ -119,12 +122,19 @@ func TestDocServerExamples(t *testing.T) {
 			if f.T == protocol.FrameRes && !json.Valid(f.Data) {
 				t.Fatalf("data is not JSON: %s", f.Data)
 			}
+			// A conv push in the doc is byte for byte what the encoder
+			// writes for its content.
+			if f.T == protocol.FrameConv {
+				if b := protocol.ConvPush(*f.Conv); string(b) != ex {
+					t.Fatalf("conv push encodes as %s", b)
+				}
+			}
 		})
 		var f struct{ T string }
 		_ = json.Unmarshal([]byte(ex), &f)
 		types[f.T] = true
 	}
-	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv, protocol.FramePresence, protocol.FrameTyping} {
+	for _, ft := range []string{protocol.FrameRes, protocol.FrameErr, protocol.FrameMsg, protocol.FrameHello, protocol.FrameBye, protocol.FrameConv, protocol.FramePresence, protocol.FrameTyping, protocol.FrameRead} {
 		if !types[ft] {
 			t.Errorf("%s has no server example of frame %q", docPath, ft)
 		}
@@ -172,6 +182,8 @@ func TestDocLimits(t *testing.T) {
 		"`type` at most " + strconv.Itoa(protocol.MaxType) + " bytes",
 		"request ids 1.." + strconv.Itoa(protocol.MaxRequestID) + " printable ASCII",
 		`"limit: must be 1..` + strconv.Itoa(protocol.MaxHistoryLimit) + ` (0 or absent: default)"`,
+		"`limit?` (1.." + strconv.Itoa(protocol.MaxReceiptsLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultReceiptsLimit) + ")",
+		"groups of at most " + strconv.Itoa(protocol.MaxReceiptMembers) + " members get receipts",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q", docPath, want)

@@ -133,14 +133,51 @@ func Bye(code int, reason string, reconnect bool) []byte {
 	return append(b, '}')
 }
 
-// ConvPush is a membership push: {"t":"conv","conv":conv,"event":event},
-// event [ConvAdded] or [ConvRemoved].
-func ConvPush(conv, event string) []byte {
-	b := make([]byte, 0, 36+len(conv)+len(event))
+// ConvPush is a conv push: {"t":"conv","conv":..,"event":..} and the
+// fields of f that are set, in the order of [ConvFrame].
+func ConvPush(f ConvFrame) []byte {
+	n := 128 + len(f.Conv) + len(f.Event) + len(f.By) + 2*len(f.Name)
+	for _, u := range f.Users {
+		n += len(u) + 3
+	}
+	b := make([]byte, 0, n)
 	b = append(b, `{"t":"conv","conv":`...)
-	b = appendString(b, conv)
+	b = appendString(b, f.Conv)
 	b = append(b, `,"event":`...)
-	b = appendString(b, event)
+	b = appendString(b, f.Event)
+	if f.Rev != 0 {
+		b = append(b, `,"rev":`...)
+		b = strconv.AppendInt(b, f.Rev, 10)
+	}
+	if f.By != "" {
+		b = append(b, `,"by":`...)
+		b = appendString(b, f.By)
+	}
+	if f.Created {
+		b = append(b, `,"created":true`...)
+	}
+	if f.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, f.Name)
+	}
+	if len(f.Users) > 0 {
+		b = append(b, `,"users":[`...)
+		for i, u := range f.Users {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
+	if f.N != 0 {
+		b = append(b, `,"n":`...)
+		b = strconv.AppendInt(b, int64(f.N), 10)
+	}
+	if f.MemberCount != 0 {
+		b = append(b, `,"member_count":`...)
+		b = strconv.AppendInt(b, int64(f.MemberCount), 10)
+	}
 	return append(b, '}')
 }
 
@@ -175,6 +212,18 @@ func TypingPush(f TypingFrame) []byte {
 		b = append(b, `,"expires_ms":`...)
 		b = strconv.AppendInt(b, f.ExpiresMS, 10)
 	}
+	return append(b, '}')
+}
+
+// ReadPush is a read push: {"t":"read","conv":..,"user":..,"seq":..}.
+func ReadPush(f ReadFrame) []byte {
+	b := make([]byte, 0, 64+len(f.Conv)+len(f.User))
+	b = append(b, `{"t":"read","conv":`...)
+	b = appendString(b, f.Conv)
+	b = append(b, `,"user":`...)
+	b = appendString(b, f.User)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, f.Seq, 10)
 	return append(b, '}')
 }
 

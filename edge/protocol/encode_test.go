@@ -192,11 +192,23 @@ func TestByeRoundTrip(t *testing.T) {
 
 func TestConvPushRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []protocol.ConvFrame{{Conv: "g_7f3a9c", Event: protocol.ConvRemoved}, {Conv: "d_1", Event: protocol.ConvAdded}} {
-		frame := protocol.ConvPush(tt.Conv, tt.Event)
+	for _, tt := range []protocol.ConvFrame{
+		{Conv: "g_7f3a9c", Event: protocol.ConvRemoved},
+		{Conv: "d_1", Event: protocol.ConvAdded},
+		{Conv: "g_7f3a9c", Event: protocol.ConvAdded, By: "alice", Created: true},
+		{Conv: "g_7f3a9c", Event: protocol.ConvRemoved, Rev: 4, By: "alice"},
+		{Conv: "g_7f3a9c", Event: protocol.ConvMembersAdded, Rev: 5, By: "bob", Users: []string{"dave", "erin"}, N: 2, MemberCount: 9},
+		{Conv: "g_7f3a9c", Event: protocol.ConvMembersRemoved, Rev: 6, By: "carol", N: 1000, MemberCount: 7},
+		{Conv: "g_7f3a9c", Event: protocol.ConvRenamed, Rev: 7, By: "bob", Name: "Team \"B\" <ü>"},
+	} {
+		frame := protocol.ConvPush(tt)
 		f := decodeServer(t, frame)
-		if f.T != protocol.FrameConv || f.Conv == nil || *f.Conv != tt {
+		if f.T != protocol.FrameConv || f.Conv == nil || !reflect.DeepEqual(*f.Conv, tt) {
 			t.Fatalf("%s decoded as %+v, want %+v", frame, f.Conv, tt)
+		}
+		var std protocol.ConvFrame
+		if err := json.Unmarshal(frame, &std); err != nil || !reflect.DeepEqual(std, tt) {
+			t.Fatalf("%s: encoding/json reads %+v (%v), want %+v", frame, std, err, tt)
 		}
 	}
 	if _, err := protocol.DecodeServer([]byte(`{"t":"conv","conv":"g_1"}`)); protocol.CodeOf(err) != protocol.CodeBadFrame {

@@ -50,6 +50,10 @@ const (
 	MaxType = 32
 	// MaxName is the longest group name, in characters.
 	MaxName = 128
+	// MaxConvEventUsers is the most users a members_added or
+	// members_removed push names; a change of more users carries only
+	// their number (n).
+	MaxConvEventUsers = 100
 	// MaxUsers is the most users in one members.add, members.remove or
 	// conv.create (members).
 	MaxUsers = 1000
@@ -67,6 +71,13 @@ const (
 	// the push (the expires_ms of the typing frame): a typer renews it
 	// before then, and a client that hears nothing more drops it.
 	TypingExpiresMS = 6000
+	// DefaultReceiptsLimit and MaxReceiptsLimit bound one receipts page.
+	DefaultReceiptsLimit = 100
+	MaxReceiptsLimit     = 200
+	// MaxReceiptMembers is the largest group whose members get each
+	// other's read pushes (direct conversations always do); in a larger
+	// group only the reader's own devices get them.
+	MaxReceiptMembers = 100
 )
 
 // Client ops (the "op" of a request).
@@ -79,6 +90,7 @@ const (
 	OpConvCreate    = "conv.create"
 	OpConvList      = "conv.list"
 	OpConvGet       = "conv.get"
+	OpConvRename    = "conv.rename"
 	OpMembersAdd    = "members.add"
 	OpMembersRemove = "members.remove"
 	OpMembersList   = "members.list"
@@ -88,6 +100,7 @@ const (
 	OpPresenceUnsub = "presence.unsub"
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
+	OpReceipts      = "receipts"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).
@@ -109,16 +122,27 @@ const (
 	FramePresence = "presence"
 	// FrameTyping: a member of a conversation started or stopped typing.
 	FrameTyping = "typing"
+	// FrameRead: a member of a conversation (the user too, on another
+	// device) read it up to a seq.
+	FrameRead = "read"
 )
 
-// Events of a conv push ([ConvFrame.Event]).
+// Events of a conv push ([ConvFrame.Event]). Clients ignore values they do
+// not know.
 const (
 	// ConvAdded: the user is now a member of the conversation (a new
-	// conversation, or a group the user was added to).
+	// conversation, Created set, or a group the user was added to).
 	ConvAdded = "added"
 	// ConvRemoved: the user is no longer a member (removed from a group,
 	// or left it).
 	ConvRemoved = "removed"
+	// ConvMembersAdded: users were added to a group the user is in.
+	ConvMembersAdded = "members_added"
+	// ConvMembersRemoved: users left or were removed from a group the user
+	// is in.
+	ConvMembersRemoved = "members_removed"
+	// ConvRenamed: a group the user is in was renamed.
+	ConvRenamed = "renamed"
 )
 
 // WebSocket close codes.

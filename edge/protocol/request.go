@@ -24,7 +24,7 @@ type Request struct {
 	Device string `json:"device,omitempty"`
 
 	// Conv is the conversation id. send, ack, read, history, conv.get,
-	// members.*.
+	// conv.rename, members.*.
 	Conv string `json:"conv,omitempty"`
 	// Cmid is the client message id, the idempotency key of a send. send.
 	Cmid string `json:"cmid,omitempty"`
@@ -58,7 +58,8 @@ type Request struct {
 	Kind string `json:"kind,omitempty"`
 	// With is the other user of a direct conversation. conv.create.
 	With string `json:"with,omitempty"`
-	// Name is a group's name (<= 128 characters). conv.create.
+	// Name is a group's name (<= 128 characters). conv.create,
+	// conv.rename (1..128 characters).
 	Name string `json:"name,omitempty"`
 	// Members are a group's first members besides the creator. conv.create.
 	Members []string `json:"members,omitempty"`
@@ -72,6 +73,9 @@ type Request struct {
 	Hidden bool `json:"hidden,omitempty"`
 	// State is TypingStarted or TypingStopped. typing.
 	State string `json:"state,omitempty"`
+	// AfterUser asks for the receipts page after this user id (the Next
+	// of the previous page). receipts.
+	AfterUser string `json:"after_user,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -99,6 +103,8 @@ func (r *Request) LimitOrDefault() int {
 		return DefaultSyncLimit
 	case OpHistory:
 		return DefaultHistoryLimit
+	case OpReceipts:
+		return DefaultReceiptsLimit
 	}
 	return 0
 }
@@ -170,6 +176,14 @@ func (r *Request) validate() *Error {
 	case OpConvList, OpPing:
 	case OpConvGet, OpMembersList:
 		return checkID("conv", r.Conv)
+	case OpConvRename:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.Name == "" {
+			return badFrame("", "name: required (1.."+strconv.Itoa(MaxName)+" characters)")
+		}
+		return checkName(r.Name)
 	case OpMembersAdd, OpMembersRemove:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err
@@ -194,6 +208,16 @@ func (r *Request) validate() *Error {
 		if r.State != TypingStarted && r.State != TypingStopped {
 			return badFrame("", "state: must be started or stopped")
 		}
+	case OpReceipts:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.AfterUser != "" {
+			if err := checkID("after_user", r.AfterUser); err != nil {
+				return err
+			}
+		}
+		return checkLimit(r.Limit, MaxReceiptsLimit)
 	case "":
 		return badFrame("", "op: required")
 	default:
@@ -218,14 +242,22 @@ func (r *Request) validateCreate() *Error {
 		if r.With != "" {
 			return badFrame("", "with: only for a direct conversation")
 		}
-		if len(r.Name) > MaxName && utf8.RuneCountInString(r.Name) > MaxName {
-			return badFrame("", "name: longer than "+strconv.Itoa(MaxName)+" characters")
+		if err := checkName(r.Name); err != nil {
+			return err
 		}
 		return checkIDs("members", r.Members)
 	case "":
 		return badFrame("", "kind: required (direct or group)")
 	default:
 		return badFrame("", "kind: must be direct or group")
+	}
+	return nil
+}
+
+// checkName checks a group name's length.
+func checkName(name string) *Error {
+	if len(name) > MaxName && utf8.RuneCountInString(name) > MaxName {
+		return badFrame("", "name: longer than "+strconv.Itoa(MaxName)+" characters")
 	}
 	return nil
 }

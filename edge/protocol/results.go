@@ -22,6 +22,10 @@ type SyncConv struct {
 	Conv string `json:"conv"`
 	// Head is the conversation's newest seq (0: no messages yet).
 	Head uint64 `json:"head"`
+	// Rev is the conversation's state version (absent: 0), as conv.get
+	// and the conv pushes carry it: a rev above the one a client last saw
+	// means its name or members changed meanwhile.
+	Rev int64 `json:"rev,omitempty"`
 	// Msgs are the messages after the cursor, oldest first, at most the
 	// limit; only for conversations named in the request's cursors.
 	Msgs []natter.Message `json:"msgs,omitempty"`
@@ -140,4 +144,27 @@ type PresenceState struct {
 // user the request named, in its order.
 type PresenceResult struct {
 	Users []PresenceState `json:"users"`
+}
+
+// Receipt is one member's read cursor in a receipts reply: Seq is the last
+// seq User has read (0: nothing yet).
+type Receipt struct {
+	User string `json:"user"`
+	Seq  uint64 `json:"seq"`
+}
+
+// ReceiptsResult is the reply to receipts: a page of the members' read
+// cursors, sorted by user id.
+type ReceiptsResult struct {
+	Reads []Receipt `json:"reads"`
+	// Next is set when more members follow: send it as after_user.
+	Next string `json:"next,omitempty"`
+}
+
+func (r ReceiptsResult) MarshalJSON() ([]byte, error) {
+	type plain ReceiptsResult
+	if r.Reads == nil {
+		r.Reads = []Receipt{}
+	}
+	return json.Marshal(plain(r))
 }

@@ -20,6 +20,7 @@ import (
 //	conv   Conv
 //	presence  Presence
 //	typing    Typing
+//	read      Read
 //
 // Frames of a type this version does not know have only T set; clients
 // ignore them.
@@ -36,6 +37,18 @@ type ServerFrame struct {
 	Presence *PresenceState
 	// Typing is a typing push's content.
 	Typing *TypingFrame
+	// Read is a read push's content.
+	Read *ReadFrame
+}
+
+// ReadFrame is the content of a read push: User read Conv up to Seq. It
+// comes for the user's own reads (from any device, the sending one
+// included) and, in direct conversations and groups of at most
+// [MaxReceiptMembers], for the other members' reads.
+type ReadFrame struct {
+	Conv string `json:"conv"`
+	User string `json:"user"`
+	Seq  uint64 `json:"seq"`
 }
 
 // TypingFrame is the content of a typing push: a member of a conversation
@@ -51,13 +64,31 @@ type TypingFrame struct {
 	ExpiresMS int64 `json:"expires_ms,omitempty"`
 }
 
-// ConvFrame is the content of a conv push: the user's membership of a
-// conversation changed.
+// ConvFrame is the content of a conv push: one of the user's conversations
+// changed (docs/protocol.md, "conv").
 type ConvFrame struct {
 	// Conv is the conversation id.
 	Conv string `json:"conv"`
-	// Event is [ConvAdded] or [ConvRemoved]; clients ignore other values.
+	// Event is [ConvAdded], [ConvRemoved], [ConvMembersAdded],
+	// [ConvMembersRemoved] or [ConvRenamed]; clients ignore other values.
 	Event string `json:"event"`
+	// Rev is the conversation's rev after the change (0, absent, for a new
+	// conversation and from older servers).
+	Rev int64 `json:"rev,omitempty"`
+	// By is the user or service that made the change (absent from older
+	// servers).
+	By string `json:"by,omitempty"`
+	// Created: an added event for a conversation that was just created.
+	Created bool `json:"created,omitempty"`
+	// Name is a renamed group's new name.
+	Name string `json:"name,omitempty"`
+	// Users are the users added or removed (members_added,
+	// members_removed), when at most [MaxConvEventUsers]; N is how many.
+	Users []string `json:"users,omitempty"`
+	N     int      `json:"n,omitempty"`
+	// MemberCount is the group's member count after the change
+	// (members_added, members_removed).
+	MemberCount int `json:"member_count,omitempty"`
 }
 
 // HelloFrame is the content of a hello frame.
@@ -104,6 +135,15 @@ type serverWire struct {
 	LastSeen  int64  `json:"last_seen"`
 	State     string `json:"state"`
 	ExpiresMS int64  `json:"expires_ms"`
+	Seq       uint64 `json:"seq"`
+	// conv pushes
+	Rev         int64    `json:"rev"`
+	By          string   `json:"by"`
+	Created     bool     `json:"created"`
+	Name        string   `json:"name"`
+	Users       []string `json:"users"`
+	N           int      `json:"n"`
+	MemberCount int      `json:"member_count"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -171,7 +211,8 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 		if w.Conv == "" || w.Event == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, event: required strings in conv frame"}
 		}
-		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event}
+		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event, Rev: w.Rev, By: w.By, Created: w.Created,
+			Name: w.Name, Users: w.Users, N: w.N, MemberCount: w.MemberCount}
 	case FramePresence:
 		if w.User == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "user: required string in presence frame"}
@@ -182,6 +223,11 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user, state: required strings in typing frame"}
 		}
 		f.Typing = &TypingFrame{Conv: w.Conv, User: w.User, State: w.State, ExpiresMS: w.ExpiresMS}
+	case FrameRead:
+		if w.Conv == "" || w.User == "" || w.Seq == 0 {
+			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user: required strings and seq >= 1 in read frame"}
+		}
+		f.Read = &ReadFrame{Conv: w.Conv, User: w.User, Seq: w.Seq}
 	case "":
 		return nil, &Error{Code: CodeBadFrame, Msg: "t: required in server frame"}
 	}
@@ -190,7 +236,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 
 func knownFrame(t string) bool {
 	switch t {
-	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping:
+	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping, FrameRead:
 		return true
 	}
 	return false

@@ -108,6 +108,10 @@ type Config struct {
 	// each member. Zero means 64 (fanout.DefaultBroadcastMin); negative
 	// means never.
 	FanoutBroadcastMin int
+	// ReadPushInterval is the conversations role's coalescing of read
+	// pushes per user and conversation (convsvc.Config.ReadPushInterval).
+	// Zero means 250ms; negative pushes every read that moves a cursor.
+	ReadPushInterval time.Duration
 
 	// ServiceMaxBody is the largest message body the service API and the
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by

@@ -46,7 +46,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 		case RoleConversations:
 			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
 				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
-				Events: events.NewPublisher(n.js),
+				Events: events.NewPublisher(n.js), ReadPushInterval: n.cfg.ReadPushInterval,
 			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)

@@ -17,6 +17,7 @@ const (
 	OpMembersRemove = "members.remove"
 	OpMembersList   = "members.list"
 	OpMembers       = "members"
+	OpRename        = "rename"
 	OpRead          = "read"
 	OpHistory       = "history"
 
@@ -108,6 +109,26 @@ type ChangeMembersRequest struct {
 	User  string   `json:"user"`
 	Conv  string   `json:"conv"`
 	Users []string `json:"users"`
+}
+
+// RenameRequest is the request of rename: User, a member, renames group Conv
+// to Name (1..MaxNameLen bytes).
+type RenameRequest struct {
+	User string `json:"user"`
+	Conv string `json:"conv"`
+	Name string `json:"name"`
+}
+
+// Notice is the body of a membership-change notice on
+// subjects.MembersChanged(conv): the users whose conversation lists the
+// change wrote (none for a rename). Pushed says that the service pushed the
+// conv events of the change to the devices concerned itself; without it
+// (an older service, or a write that failed part way) every edge pushes
+// added or removed to the named users it holds, as it finds their
+// membership.
+type Notice struct {
+	Users  []string `json:"users"`
+	Pushed bool     `json:"pushed,omitempty"`
 }
 
 // ReadRequest is the request of read: move User's read cursor in Conv to Seq

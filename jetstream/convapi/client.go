@@ -125,6 +125,12 @@ func (c *Client) RemoveMembers(ctx context.Context, user, conv string, users []s
 	return c.call(ctx, OpMembersRemove, ChangeMembersRequest{User: user, Conv: conv, Users: users}, nil)
 }
 
+// Rename renames group conv to name on behalf of user, a member. Renaming
+// to the current name is no change.
+func (c *Client) Rename(ctx context.Context, user, conv, name string) error {
+	return c.call(ctx, OpRename, RenameRequest{User: user, Conv: conv, Name: name}, nil)
+}
+
 // MembersList returns the sorted members of conv if user is one of them.
 func (c *Client) MembersList(ctx context.Context, user, conv string) ([]string, error) {
 	return c.members(ctx, OpMembersList, MembersRequest{User: user, Conv: conv})

@@ -19,7 +19,9 @@
 //	members.remove  {user, conv, users}                       {}
 //	members.list    {user, conv, after?}                      {members, next?}
 //	members         {conv, after?}                            {members, next?}   (internal)
+//	rename          {user, conv, name}                        {}
 //	read            {user, conv, seq}                         {}
+//	receipts        {user, conv, after?, limit?}              {reads: [{user, seq}], next?}
 //	history         {user, conv, before?, after?, limit?}     {msgs, more}
 //
 // Ops for the service API (the api role), on behalf of a service identity
@@ -42,12 +44,20 @@
 // lookups each, never the member list of a large group (up to 100,000
 // long). Use members.list for that.
 //
-// After every write to a member set (create included) the service publishes
-// a core-NATS message on subjects.MembersChanged(conv) whose body names the
-// users whose conversation lists the write changed, {"users": [...]} (a
-// change of many users sends several, each at most 64 KiB), so that caches
-// drop their entries: [MemberCache] the conversation's, each instance's
-// list cache those users'.
+// After every write to a member set (create included) and every rename the
+// service publishes a core-NATS message on subjects.MembersChanged(conv)
+// whose body ([Notice]) names the users whose conversation lists the write
+// changed, {"users": [...]} (a change of many users sends several, each at
+// most 64 KiB), so that caches drop their entries: [MemberCache] the
+// conversation's, each instance's list cache those users' and the
+// conversation's summary.
+//
+// After a change that succeeded, the service also pushes its conv frames
+// (docs/protocol.md) to the devices concerned, on the users' delivery
+// subjects with the header delivery.SignalHeader "conv": added or removed
+// to the users the change named, members_added, members_removed or renamed
+// to the other members (one broadcast by conversation for a large group,
+// delivery.PackSignal), and marks the notice Pushed.
 //
 // # Errors
 //

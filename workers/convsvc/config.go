@@ -12,6 +12,11 @@ import (
 // zero.
 const DefaultMaxGroupSize = 100_000
 
+// DefaultPushBroadcastMin is Config.PushBroadcastMin when zero: the fan-out's
+// threshold for broadcasting messages by conversation
+// (fanout.DefaultConvBroadcastMin).
+const DefaultPushBroadcastMin = 1_000
+
 // Config of the service ([Start]).
 type Config struct {
 	// Version is the service version in micro's discovery (SemVer).
@@ -56,6 +61,18 @@ type Config struct {
 	// changes, after a reconnect and after ListCacheTTL. Zero means
 	// 100,000; negative turns the cache off (every lookup reads the store).
 	ListCacheSize int
+	// ReadPushInterval coalesces the read pushes of one user in one
+	// conversation on an instance: a read that moves the cursor is pushed
+	// at once, the reads within this interval after it are held and only
+	// the highest is pushed when it ends. Zero means 250ms; negative
+	// pushes every read that moves the cursor.
+	ReadPushInterval time.Duration
+	// PushBroadcastMin is the member count from which the conv pushes of a
+	// group's change to its other members go as one broadcast by
+	// conversation that every edge delivers to the members it holds (as
+	// the fan-out does for messages from 1,000 members), instead of one
+	// message per member. Zero means 1,000; negative means never.
+	PushBroadcastMin int
 	// ListCacheTTL bounds how long a cached list is used, a safety net for
 	// a change whose notice was never published (its instance died between
 	// the write and the notice). Zero means 5m.
@@ -81,8 +98,14 @@ func (c Config) withDefaults() Config {
 	if c.ListCacheSize == 0 {
 		c.ListCacheSize = 100_000
 	}
+	if c.PushBroadcastMin == 0 {
+		c.PushBroadcastMin = DefaultPushBroadcastMin
+	}
 	if c.ListCacheTTL <= 0 {
 		c.ListCacheTTL = 5 * time.Minute
+	}
+	if c.ReadPushInterval == 0 {
+		c.ReadPushInterval = 250 * time.Millisecond
 	}
 	if c.OutboxSweep <= 0 {
 		c.OutboxSweep = 5 * time.Second

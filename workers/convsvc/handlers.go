@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -75,24 +76,27 @@ func (s *service) create(ctx context.Context, in *convapi.CreateRequest) (any, e
 }
 
 // store writes a new conversation with its conversation_created event in
-// its outbox, publishes its notice and, when it is new, the event. Creating
-// a direct conversation that exists returns the existing one (no event: it
-// was published when it was created).
+// its outbox, publishes its notice and, when it is new, the event and the
+// added push (created) to every member. Creating a direct conversation
+// that exists returns the existing one (no event, no push: they went out
+// when it was created).
 func (s *service) store(ctx context.Context, c natter.Conversation) (any, error) {
 	outbox, err := s.createdOutbox(c)
 	if err != nil {
 		return nil, err
 	}
 	have, err := s.st.CreateConversation(ctx, c, outbox...)
-	s.notify(c.ID, c.Members)
+	exists := errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect
+	s.notify(c.ID, c.Members, err == nil || exists)
 	switch {
-	case errors.Is(err, store.ErrExists) && c.Kind == natter.KindDirect:
+	case exists:
 		have.MemberCount = len(have.Members)
 		return have, nil // idempotent: the pair's one direct conversation
 	case err != nil:
 		return nil, err
 	}
 	s.flush(ctx, have.ID, outbox)
+	s.push(ctx, have.ID, c.Members, protocol.ConvPush(protocol.ConvFrame{Conv: have.ID, Event: protocol.ConvAdded, By: have.CreatedBy, Created: true}), nil, 0)
 	have.MemberCount = len(have.Members)
 	return s.fitMembers(have), nil
 }
@@ -240,15 +244,15 @@ func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
 		return nil, err
 	}
-	var old uint64
-	if s.cfg.Events != nil {
-		var err error
-		if old, err = s.st.ReadCursor(ctx, in.User, in.Conv); err != nil {
-			return nil, err
-		}
+	old, err := s.st.ReadCursor(ctx, in.User, in.Conv)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
+	}
+	if in.Seq > old {
+		s.pushRead(ctx, in.Conv, in.User, in.Seq) // receipts.go
 	}
 	// The event id is read:<conv>:<user>:<seq>, so a retried read (same
 	// seq, cursor already there) publishes the same event again and

@@ -39,30 +39,24 @@ type ListCacheStats struct {
 	Entries int `json:"entries"`
 }
 
-// membersNotice is the body of a membership-change notice
-// (subjects.MembersChanged): the users whose conversation lists the change
-// wrote. A notice with an empty body (an older service) names nobody: the
-// list caches then drop every list.
-type membersNotice struct {
-	Users []string `json:"users"`
-}
-
-// noticeBodies encodes users into notice bodies of at most budget bytes
-// (a body with one user id always fits): one body, with no users when
-// users is empty.
-func noticeBodies(users []string, budget int) [][]byte {
+// noticeBodies encodes users into notice bodies (convapi.Notice, Pushed
+// set from pushed) of at most budget bytes (a body with one user id always
+// fits): one body, with no users when users is empty. A notice with an
+// empty body (an older service) names nobody: the list caches then drop
+// every list.
+func noticeBodies(users []string, pushed bool, budget int) [][]byte {
 	if len(users) == 0 {
-		b, _ := json.Marshal(membersNotice{Users: []string{}})
+		b, _ := json.Marshal(convapi.Notice{Users: []string{}, Pushed: pushed})
 		return [][]byte{b}
 	}
 	var out [][]byte
 	for len(users) > 0 {
-		n, end := len(`{"users":[]}`)+len(users[0])+3, 1
+		n, end := len(`{"users":[],"pushed":true}`)+len(users[0])+3, 1
 		for end < len(users) && n+len(users[end])+3 <= budget {
 			n += len(users[end]) + 3 // ids need no escaping: quotes and a comma
 			end++
 		}
-		b, _ := json.Marshal(membersNotice{Users: users[:end]})
+		b, _ := json.Marshal(convapi.Notice{Users: users[:end], Pushed: pushed})
 		out = append(out, b)
 		users = users[end:]
 	}
@@ -298,7 +292,7 @@ func (c *listCache) applyLocked() {
 			if conv := convapi.ChangedConv(msg.Subject); conv != "" {
 				c.dropConvLocked(conv)
 			}
-			var n membersNotice
+			var n convapi.Notice
 			if len(msg.Data) == 0 || json.Unmarshal(msg.Data, &n) != nil || n.Users == nil {
 				c.flushLocked()
 				continue

@@ -395,14 +395,14 @@ func TestNoticeBodies(t *testing.T) {
 		{users, 1 << 16, 1},
 		{users, 4096, 14},
 	} {
-		bodies := convsvc.NoticeBodies(tc.users, tc.budget)
+		bodies := convsvc.NoticeBodies(tc.users, true, tc.budget)
 		var got []string
 		for _, b := range bodies {
 			if len(b) > tc.budget && len(bodies) > 1 {
 				t.Fatalf("body of %d bytes over the budget %d", len(b), tc.budget)
 			}
-			var n struct{ Users []string }
-			if err := json.Unmarshal(b, &n); err != nil || n.Users == nil {
+			var n convapi.Notice
+			if err := json.Unmarshal(b, &n); err != nil || n.Users == nil || !n.Pushed {
 				t.Fatalf("body %s: %v", b, err)
 			}
 			got = append(got, n.Users...)

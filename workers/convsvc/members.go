@@ -7,6 +7,7 @@ import (
 	"github.com/natter-im/natter/jetstream/convapi"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/store"
@@ -62,13 +63,14 @@ func (s *service) membersAdd(ctx context.Context, in *convapi.ChangeMembersReque
 }
 
 // add writes users into group c, publishes the notice and member_joined
-// for those who were not members. The store serialises the member changes
-// of one group across every replica (a lease lock) and writes the event to
-// the outbox before the change, so exactly one event names each join.
+// for those who were not members, and pushes the change (push.go). The
+// store serialises the member changes of one group across every replica (a
+// lease lock) and writes the event to the outbox before the change, so
+// exactly one event names each join.
 func (s *service) add(ctx context.Context, c natter.Conversation, actor string, users []string) (any, error) {
 	ev, made := s.memberEvent(c.ID, actor, events.MembersJoined)
-	_, err := s.st.AddMembers(ctx, c.ID, users, s.cfg.MaxGroupSize, ev)
-	s.notify(c.ID, users)
+	ch, err := s.st.AddMembers(ctx, c.ID, users, s.cfg.MaxGroupSize, ev)
+	s.notify(c.ID, users, err == nil)
 	var tb *store.TooBigError
 	if errors.As(err, &tb) {
 		return nil, groupTooBig(tb.Have, tb.Max)
@@ -77,19 +79,21 @@ func (s *service) add(ctx context.Context, c natter.Conversation, actor string, 
 		return nil, err
 	}
 	s.flush(ctx, c.ID, *made)
+	s.pushMembers(ctx, c.ID, actor, protocol.ConvAdded, ch)
 	return empty{}, nil
 }
 
 // remove takes users out of group c, publishes the notice and member_left
-// for those who were members (see add).
+// for those who were members, and pushes the change (see add).
 func (s *service) remove(ctx context.Context, c natter.Conversation, actor string, users []string) (any, error) {
 	ev, made := s.memberEvent(c.ID, actor, events.MembersLeft)
-	_, err := s.st.RemoveMembers(ctx, c.ID, users, ev)
-	s.notify(c.ID, users)
+	ch, err := s.st.RemoveMembers(ctx, c.ID, users, ev)
+	s.notify(c.ID, users, err == nil)
 	if err != nil {
 		return nil, err
 	}
 	s.flush(ctx, c.ID, *made)
+	s.pushMembers(ctx, c.ID, actor, protocol.ConvRemoved, ch)
 	return empty{}, nil
 }
 

@@ -158,7 +158,8 @@ func testNotice(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatalf("step %d: no notice: %v", i, err)
 		}
-		if want := `{"users":["` + u[1] + `"]}`; string(msg.Data) != want {
+		// pushed: the service pushed the change's conv frames itself.
+		if want := `{"users":["` + u[1] + `"],"pushed":true}`; string(msg.Data) != want {
 			t.Fatalf("notice body %s, want %s", msg.Data, want)
 		}
 	}

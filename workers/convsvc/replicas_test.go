@@ -69,7 +69,8 @@ func TestReplicas(t *testing.T) {
 		seen[p.ID] = true
 	}
 	info := e.svc.Info()
-	if len(info.Endpoints) != 14 || info.Endpoints[0].QueueGroup != subjects.QueueConversations {
+	const endpoints = 16 // receipts and rename are the 15th and 16th
+	if len(info.Endpoints) != endpoints || info.Endpoints[0].QueueGroup != subjects.QueueConversations {
 		t.Fatalf("info %+v", info)
 	}
 }

@@ -40,6 +40,8 @@ type service struct {
 	seed   maphash.Seed
 	// lists caches users' conversation lists (nil: cfg.ListCacheSize < 0).
 	lists *listCache
+	// reads publishes read pushes (receipts.go).
+	reads *readPusher
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
@@ -67,6 +69,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 	cfg = cfg.withDefaults()
 	s := &service{nc: nc, st: st, cfg: cfg, log: cfg.Logger.With("svc", subjects.ServiceConversations),
 		sem: make(chan struct{}, cfg.Concurrency), seed: maphash.MakeSeed()}
+	s.reads = newReadPusher(cfg.ReadPushInterval, s.publishRead)
 	if cfg.ListCacheSize > 0 {
 		lists, err := newListCache(nc, st.UserConversations, cfg.ListCacheTTL, cfg.ListCacheSize, cfg.StoreTimeout, listNoticeBuffer)
 		if err != nil {
@@ -112,9 +115,11 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{convapi.OpMembersAdd, handle(s, convapi.OpMembersAdd, s.membersAdd)},
 		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, s.membersRemove)},
 		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
+		{convapi.OpRename, handle(s, convapi.OpRename, s.rename)},
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
+		{convapi.OpReceipts, handle(s, convapi.OpReceipts, s.receipts)},
 		{convapi.OpServiceCreate, handle(s, convapi.OpServiceCreate, s.serviceCreate)},
 		{convapi.OpServiceMembersAdd, handle(s, convapi.OpServiceMembersAdd, s.serviceMembersAdd)},
 		{convapi.OpServiceMembersRemove, handle(s, convapi.OpServiceMembersRemove, s.serviceMembersRemove)},
@@ -165,6 +170,7 @@ func (r *running) Stop() error {
 	case <-time.After(r.s.cfg.StoreTimeout + time.Second):
 		r.s.log.Warn("stopped with requests still in flight")
 	}
+	r.s.reads.stop()
 	r.s.closeLists()
 	return err
 }
@@ -291,18 +297,20 @@ const maxNoticeBody = 64 << 10
 
 // notify drops the lists of users from this instance's list cache and
 // publishes the membership-change notices of conv naming users, whose
-// conversation lists the change wrote (see membersNotice). It runs after
-// every write attempt to a member set, failed ones included (a failed
-// multi-document write may have changed part of it), and before the reply:
-// a request that follows the reply finds the lists dropped here, and on
-// another instance behind the notice.
-func (s *service) notify(conv string, users []string) {
+// conversation lists the change wrote (convapi.Notice); pushed says the
+// change succeeded, so this service pushes its conv frames itself
+// (push.go) and the edges need not. It runs after every write attempt to a
+// member set, failed ones included (a failed multi-document write may have
+// changed part of it), and after a rename (no users: the conversation's
+// summary), before the reply: a request that follows the reply finds the
+// lists dropped here, and on another instance behind the notice.
+func (s *service) notify(conv string, users []string, pushed bool) {
 	if s.lists != nil {
 		s.lists.invalidate(users)
 		s.lists.invalidateConv(conv)
 	}
 	budget := min(maxNoticeBody, int(s.nc.MaxPayload())-1024)
-	for _, body := range noticeBodies(users, budget) {
+	for _, body := range noticeBodies(users, pushed, budget) {
 		if err := s.nc.Publish(subjects.MembersChanged(conv), body); err != nil {
 			s.log.Warn("members changed notice not published", "conv", conv, "err", err)
 			return

@@ -14,6 +14,7 @@ const (
 	idConv    = "conv:"
 	idJoin    = "join:"
 	idLeave   = "leave:"
+	idRename  = "rename:"
 	idRead    = "read:"
 )
 
@@ -72,6 +73,17 @@ func members(kind, prefix, conv, actor, version string, users []string, ts int64
 		return natter.Event{}, fmt.Errorf("events: encode users: %w", err)
 	}
 	return natter.Event{ID: prefix + conv + ":" + version, Kind: kind, Conv: conv, TS: ts, Actor: actor, Data: data}, nil
+}
+
+// ConversationRenamed is the event of group conv renamed to name by actor;
+// version identifies the rename as for [MembersJoined]: the id is
+// "rename:" + conv + ":" + version.
+func ConversationRenamed(conv, actor, version, name string, ts int64) (natter.Event, error) {
+	data, err := json.Marshal(natter.EventName{Name: name})
+	if err != nil {
+		return natter.Event{}, fmt.Errorf("events: encode name: %w", err)
+	}
+	return natter.Event{ID: idRename + conv + ":" + version, Kind: natter.EventConversationRenamed, Conv: conv, TS: ts, Actor: actor, Data: data}, nil
 }
 
 // ReadMoved is the event of user's read cursor in conv moving forward to

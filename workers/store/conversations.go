@@ -66,7 +66,7 @@ func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, membe
 			return err
 		}
 		defer unlock()
-		if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false); err != nil {
+		if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false, nil); err != nil {
 			return fmt.Errorf("store: add members: %w", err)
 		}
 		return nil
@@ -76,7 +76,9 @@ func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, membe
 
 // GetConversation returns conversation id, with its member list when
 // withMembers is set (a group's: 1 + n/MemberChunk lookups). Its outbox is
-// never read.
+// never read. Name is the name the conversation was created with and Rev is
+// not set: [Store.ConversationSummary] reads a renamed group's name and
+// the rev.
 func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool) (natter.Conversation, error) {
 	var c natter.Conversation
 	proj := bson.D{{Key: "outbox", Value: 0}}
@@ -91,6 +93,7 @@ func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool
 	if err != nil {
 		return c, fmt.Errorf("store: get conversation: %w", err)
 	}
+	c.Rev = 0 // a legacy document's counter, not the head's
 	if withMembers && c.Kind == natter.KindGroup {
 		if c.Members, err = s.groupMembers(ctx, id); err != nil {
 			return c, err
@@ -99,10 +102,50 @@ func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool
 	return c, nil
 }
 
-// ConversationSummary returns conversation id with its MemberCount, and its
-// members when there are at most inline of them: a direct conversation's
-// are in its document, a group's count is in the head of its member list
-// and its members in 1 + count/MemberChunk more lookups.
+// RenameGroup renames group conv to name under the group's lock (the lock
+// of its member changes, so that renames and member changes share one rev):
+// with ev set its event goes to the outbox first, then the head takes the
+// name and the next rev in one write. Renaming to the name it has is no
+// change (no event, the rev stays). A rename cut short after its event was
+// written is completed by its retry (the same rev, so the same event id).
+func (s *Store) RenameGroup(ctx context.Context, conv, name string, ev EventFunc) (Change, error) {
+	unlock, err := s.lock(ctx, "m/"+conv)
+	if err != nil {
+		return Change{}, err
+	}
+	defer unlock()
+	h, _, err := s.head(ctx, conv)
+	if err != nil {
+		return Change{}, err
+	}
+	h.ID = conv
+	have := h.Name
+	if have == nil {
+		c, err := s.GetConversation(ctx, conv, false)
+		if err != nil {
+			return Change{}, err
+		}
+		have = &c.Name
+	}
+	if *have == name {
+		return Change{Rev: h.Rev, Count: h.Count}, nil
+	}
+	rev := h.Rev + 1
+	if err := s.writeEvent(ctx, ev, rev, nil); err != nil {
+		return Change{}, fmt.Errorf("store: rename: %w", err)
+	}
+	h.Rev, h.Name = rev, &name
+	if err := s.replace(ctx, s.mlists, conv, h); err != nil {
+		return Change{}, fmt.Errorf("store: rename: write member head: %w", err)
+	}
+	return Change{Changed: true, Rev: rev, Count: h.Count}, nil
+}
+
+// ConversationSummary returns conversation id with its MemberCount, its
+// Rev, and its members when there are at most inline of them: a direct
+// conversation's are in its document (and its rev is 0), a group's count,
+// rev and name (once renamed) are in the head of its member list and its
+// members in 1 + count/MemberChunk more lookups.
 func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) (natter.Conversation, error) {
 	var c natter.Conversation
 	opts := options.FindOne().SetProjection(bson.D{{Key: "outbox", Value: 0}})
@@ -114,7 +157,7 @@ func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) 
 		return c, fmt.Errorf("store: get conversation: %w", err)
 	}
 	if c.Kind != natter.KindGroup {
-		c.MemberCount = len(c.Members)
+		c.MemberCount, c.Rev = len(c.Members), 0
 		return c, nil
 	}
 	c.Members = nil
@@ -122,7 +165,10 @@ func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) 
 	if err != nil {
 		return c, err
 	}
-	c.MemberCount = h.Count
+	c.MemberCount, c.Rev = h.Count, h.Rev
+	if h.Name != nil {
+		c.Name = *h.Name
+	}
 	if h.Count <= inline {
 		if c.Members, err = s.groupMembers(ctx, id); err != nil {
 			return c, err

@@ -90,6 +90,20 @@ type listHead struct {
 	Count int    `bson:"count"`
 	Tail  int    `bson:"tail"`
 	Fill  int    `bson:"fill"`
+	// Name is the group's name once it was renamed (RenameGroup); nil
+	// means the name it was created with, in its conversation document.
+	Name *string `bson:"name,omitempty"`
+}
+
+// Change is what a member change or a rename did: whether it changed
+// anything, the users whose membership it changed (none for a rename), and
+// the group's rev and member count after it. A change with no effect
+// leaves the rev as it was.
+type Change struct {
+	Changed bool
+	Users   []string
+	Rev     int64
+	Count   int
 }
 
 type idList struct {
@@ -243,34 +257,39 @@ func (s *Store) groupMembers(ctx context.Context, conv string) ([]string, error)
 	return slices.Compact(out), nil
 }
 
-// AddMembers adds users to group conv and returns those who joined (not
-// members before), at most max members in all (else a [*TooBigError]).
-// With ev set, a change that joins someone writes its event to the outbox
-// first. Naming users already in completes a change to them that was cut
-// short.
-func (s *Store) AddMembers(ctx context.Context, conv string, users []string, max int, ev EventFunc) ([]string, error) {
+// AddMembers adds users to group conv; the change's Users are those who
+// joined (not members before), at most max members in all (else a
+// [*TooBigError]). With ev set, a change that joins someone writes its
+// event to the outbox first. Naming users already in completes a change to
+// them that was cut short.
+func (s *Store) AddMembers(ctx context.Context, conv string, users []string, max int, ev EventFunc) (Change, error) {
 	unlock, err := s.lock(ctx, "m/"+conv)
 	if err != nil {
-		return nil, err
+		return Change{}, err
 	}
 	defer unlock()
-	joined, err := s.addLocked(ctx, conv, users, max, ev, true)
+	var h listHead
+	joined, err := s.addLocked(ctx, conv, users, max, ev, true, &h)
 	if err != nil {
-		return nil, fmt.Errorf("store: add members: %w", err)
+		return Change{}, fmt.Errorf("store: add members: %w", err)
 	}
-	return joined, nil
+	return Change{Changed: len(joined) > 0, Users: joined, Rev: h.Rev, Count: h.Count}, nil
 }
 
 // addLocked is AddMembers under the group's lock. A change counts in the
 // head's rev (it names the change's event) when bump is set; a create's
-// first members do not (their event is conversation_created).
-func (s *Store) addLocked(ctx context.Context, conv string, users []string, max int, ev EventFunc, bump bool) ([]string, error) {
+// first members do not (their event is conversation_created). The head as
+// it is after the change goes to out when it is not nil.
+func (s *Store) addLocked(ctx context.Context, conv string, users []string, max int, ev EventFunc, bump bool, out *listHead) ([]string, error) {
 	users = dedup(users)
 	h, _, err := s.head(ctx, conv)
 	if err != nil {
 		return nil, err
 	}
 	h.ID = conv
+	if out != nil {
+		*out = h
+	}
 	rev := h.Rev
 	if bump {
 		rev++
@@ -354,32 +373,37 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 	if err := s.replace(ctx, s.mlists, conv, h); err != nil {
 		return nil, fmt.Errorf("write member head: %w", err)
 	}
+	if out != nil {
+		*out = h
+	}
 	return joined, nil
 }
 
-// RemoveMembers removes users from group conv and returns those who left
-// (were members). With ev set, a change that removes someone writes its
-// event to the outbox first.
-func (s *Store) RemoveMembers(ctx context.Context, conv string, users []string, ev EventFunc) ([]string, error) {
+// RemoveMembers removes users from group conv; the change's Users are
+// those who left (were members). With ev set, a change that removes
+// someone writes its event to the outbox first.
+func (s *Store) RemoveMembers(ctx context.Context, conv string, users []string, ev EventFunc) (Change, error) {
 	unlock, err := s.lock(ctx, "m/"+conv)
 	if err != nil {
-		return nil, err
+		return Change{}, err
 	}
 	defer unlock()
-	left, err := s.removeLocked(ctx, conv, users, ev)
+	var h listHead
+	left, err := s.removeLocked(ctx, conv, users, ev, &h)
 	if err != nil {
-		return nil, fmt.Errorf("store: remove members: %w", err)
+		return Change{}, fmt.Errorf("store: remove members: %w", err)
 	}
-	return left, nil
+	return Change{Changed: len(left) > 0, Users: left, Rev: h.Rev, Count: h.Count}, nil
 }
 
-func (s *Store) removeLocked(ctx context.Context, conv string, users []string, ev EventFunc) ([]string, error) {
+func (s *Store) removeLocked(ctx context.Context, conv string, users []string, ev EventFunc, out *listHead) ([]string, error) {
 	users = dedup(users)
 	h, _, err := s.head(ctx, conv)
 	if err != nil {
 		return nil, err
 	}
 	h.ID = conv
+	*out = h
 	have, err := s.lookupMembers(ctx, conv, users)
 	if err != nil {
 		return nil, err
@@ -422,6 +446,7 @@ func (s *Store) removeLocked(ctx context.Context, conv string, users []string, e
 	if err := s.replace(ctx, s.mlists, conv, h); err != nil {
 		return nil, fmt.Errorf("write member head: %w", err)
 	}
+	*out = h
 	return left, nil
 }
 

@@ -80,7 +80,7 @@ func (s *Store) migrateGroup(ctx context.Context, g natter.Conversation) error {
 		}
 	}
 	for i := 0; i < len(g.Members); i += MemberChunk {
-		if _, err := s.addLocked(ctx, g.ID, g.Members[i:min(i+MemberChunk, len(g.Members))], 0, nil, true); err != nil {
+		if _, err := s.addLocked(ctx, g.ID, g.Members[i:min(i+MemberChunk, len(g.Members))], 0, nil, true, nil); err != nil {
 			return fmt.Errorf("store: migrate: members of %s: %w", g.ID, err)
 		}
 	}

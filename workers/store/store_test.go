@@ -106,10 +106,10 @@ func TestConversationsAndMembers(t *testing.T) {
 	if _, err := s.CreateConversation(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if joined, err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob", "alice"}, 0, nil); err != nil || !slices.Equal(joined, []string{"bob", "carol"}) {
+	if joined, err := s.AddMembers(ctx, "g_1", []string{"bob", "carol", "bob", "alice"}, 0, nil); err != nil || !slices.Equal(joined.Users, []string{"bob", "carol"}) {
 		t.Fatalf("add: joined %v, %v", joined, err)
 	}
-	if left, err := s.RemoveMembers(ctx, "g_1", []string{"carol", "dave"}, nil); err != nil || !slices.Equal(left, []string{"carol"}) {
+	if left, err := s.RemoveMembers(ctx, "g_1", []string{"carol", "dave"}, nil); err != nil || !slices.Equal(left.Users, []string{"carol"}) {
 		t.Fatalf("remove: left %v, %v", left, err)
 	}
 	if n, _ := s.MemberCount(ctx, "g_1"); n != 2 {
@@ -248,7 +248,7 @@ func TestMemberChangeCutShort(t *testing.T) {
 		return store.Pending{Event: natter.Event{ID: fmt.Sprintf("join:g_cut:%d", rev), Conv: "g_cut"}}, nil
 	}
 	joined, err := s.AddMembers(ctx, "g_cut", []string{"alice", "bob", "carol"}, 0, ev)
-	if err != nil || !slices.Equal(joined, []string{"bob", "carol"}) || len(events) != 1 {
+	if err != nil || !slices.Equal(joined.Users, []string{"bob", "carol"}) || len(events) != 1 {
 		t.Fatalf("joined %v (%v), events %v; want bob (completed) and carol", joined, err, events)
 	}
 	got, _ := s.GetConversation(ctx, "g_cut", true)
@@ -258,7 +258,7 @@ func TestMemberChangeCutShort(t *testing.T) {
 	if convs, _ := s.UserConversations(ctx, "bob"); !slices.Equal(convs, []string{"g_cut"}) {
 		t.Fatalf("bob's list %v", convs)
 	}
-	if joined, err := s.AddMembers(ctx, "g_cut", []string{"bob"}, 0, ev); err != nil || len(joined) != 0 || len(events) != 1 {
+	if joined, err := s.AddMembers(ctx, "g_cut", []string{"bob"}, 0, ev); err != nil || len(joined.Users) != 0 || len(events) != 1 {
 		t.Fatalf("again: joined %v (%v), events %v", joined, err, events)
 	}
 }
@@ -281,17 +281,17 @@ func TestMemberChangeCutShortThenOvertaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if joined, err := s.AddMembers(ctx, "g_over", []string{"carol"}, 0, nil); err != nil || !slices.Equal(joined, []string{"carol"}) {
+	if joined, err := s.AddMembers(ctx, "g_over", []string{"carol"}, 0, nil); err != nil || !slices.Equal(joined.Users, []string{"carol"}) {
 		t.Fatalf("overtaking change: joined %v (%v)", joined, err)
 	}
-	if joined, err := s.AddMembers(ctx, "g_over", []string{"bob"}, 0, nil); err != nil || !slices.Equal(joined, []string{"bob"}) {
+	if joined, err := s.AddMembers(ctx, "g_over", []string{"bob"}, 0, nil); err != nil || !slices.Equal(joined.Users, []string{"bob"}) {
 		t.Fatalf("retry of the change cut short: joined %v (%v), want bob", joined, err)
 	}
 	got, _ := s.GetConversation(ctx, "g_over", true)
 	if n, _ := s.MemberCount(ctx, "g_over"); n != 3 || !slices.Equal(got.Members, []string{"alice", "bob", "carol"}) {
 		t.Fatalf("count %d members %v, want 3: alice bob carol", n, got.Members)
 	}
-	if left, err := s.RemoveMembers(ctx, "g_over", []string{"bob"}, nil); err != nil || !slices.Equal(left, []string{"bob"}) {
+	if left, err := s.RemoveMembers(ctx, "g_over", []string{"bob"}, nil); err != nil || !slices.Equal(left.Users, []string{"bob"}) {
 		t.Fatalf("remove: left %v (%v)", left, err)
 	}
 	if n, _ := s.MemberCount(ctx, "g_over"); n != 2 {
@@ -363,5 +363,60 @@ func TestMigrateMembers(t *testing.T) {
 		if _, err := s.RemoveMembers(ctx, "g_old", []string{"dave"}, nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRenameGroup: a rename takes the group's next rev, shared with its
+// member changes; the summary reads the new name and the rev; renaming to
+// the current name changes nothing; member changes keep the name; its
+// event goes to the outbox under the rev.
+func TestRenameGroup(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	g := natter.Conversation{ID: "g_ren", Kind: natter.KindGroup, Name: "Old", CreatedBy: "alice", Members: []string{"alice", "bob"}}
+	if _, err := s.CreateConversation(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	summary := func() natter.Conversation {
+		t.Helper()
+		c, err := s.ConversationSummary(ctx, "g_ren", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := summary(); c.Name != "Old" || c.Rev != 0 || c.MemberCount != 2 {
+		t.Fatalf("created: %+v", c)
+	}
+	var revs []int64
+	ev := func(rev int64, users []string) (store.Pending, error) {
+		revs = append(revs, rev)
+		return store.Pending{Event: natter.Event{ID: fmt.Sprintf("rename:g_ren:%d", rev), Conv: "g_ren"}}, nil
+	}
+	if ch, err := s.RenameGroup(ctx, "g_ren", "Old", ev); err != nil || ch.Changed || ch.Rev != 0 || len(revs) != 0 {
+		t.Fatalf("rename to the same name: %+v (%v), events at %v", ch, err, revs)
+	}
+	if ch, err := s.RenameGroup(ctx, "g_ren", "New", ev); err != nil || !ch.Changed || ch.Rev != 1 || ch.Count != 2 || !slices.Equal(revs, []int64{1}) {
+		t.Fatalf("rename: %+v (%v), events at %v", ch, err, revs)
+	}
+	if c := summary(); c.Name != "New" || c.Rev != 1 {
+		t.Fatalf("renamed: %+v", c)
+	}
+	if ch, err := s.AddMembers(ctx, "g_ren", []string{"carol"}, 0, nil); err != nil || ch.Rev != 2 || ch.Count != 3 || !ch.Changed {
+		t.Fatalf("add after the rename: %+v (%v)", ch, err)
+	}
+	if ch, err := s.RenameGroup(ctx, "g_ren", "New", ev); err != nil || ch.Changed || ch.Rev != 2 {
+		t.Fatalf("rename to the name it has after a member change: %+v (%v)", ch, err)
+	}
+	if ch, err := s.RemoveMembers(ctx, "g_ren", []string{"bob"}, nil); err != nil || ch.Rev != 3 || ch.Count != 2 {
+		t.Fatalf("remove: %+v (%v)", ch, err)
+	}
+	if c := summary(); c.Name != "New" || c.Rev != 3 || c.MemberCount != 2 {
+		t.Fatalf("after member changes: %+v", c)
+	}
+	boxes, err := s.Outboxes(ctx, time.Now().Add(time.Minute).UnixMilli(), 10)
+	if err != nil || len(boxes) != 1 || len(boxes[0].Pending) != 1 || boxes[0].Pending[0].ID != "rename:g_ren:1" {
+		t.Fatalf("outbox %+v (%v), want the rename's event", boxes, err)
 	}
 }

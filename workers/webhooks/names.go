@@ -29,13 +29,14 @@ const (
 	KindMemberJoined        = "member_joined"
 	KindMemberLeft          = "member_left"
 	KindConversationCreated = "conversation_created"
+	KindConversationRenamed = "conversation_renamed"
 	KindReadMoved           = "read_moved"
 )
 
 // KnownKinds lists every event kind an endpoint may select.
 var KnownKinds = []string{
 	KindMessageCreated, KindMessageEdited, KindMessageDeleted,
-	KindMemberJoined, KindMemberLeft, KindConversationCreated, KindReadMoved,
+	KindMemberJoined, KindMemberLeft, KindConversationCreated, KindConversationRenamed, KindReadMoved,
 }
 
 // MaxNameLen is the longest endpoint name: the name is part of the runner
