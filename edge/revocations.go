@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/natter-im/natter/edge/auth"
@@ -33,9 +34,11 @@ func (e *Edge) admit(t revoke.Token) *admitError {
 	case err == nil:
 		return nil
 	case errors.Is(err, revoke.ErrBanned):
-		return &admitError{code: protocol.CodeBanned, status: protocol.CodeBanned.HTTPStatus(), close: protocol.CloseBanned, msg: err.Error()}
+		return &admitError{code: protocol.CodeBanned, status: protocol.CodeBanned.HTTPStatus(), close: protocol.CloseBanned,
+			msg: strings.TrimPrefix(err.Error(), revoke.ErrBanned.Error()+": ")}
 	default:
-		return &admitError{code: protocol.CodeTokenRevoked, status: protocol.CodeTokenRevoked.HTTPStatus(), close: protocol.CloseTokenRevoked, msg: err.Error()}
+		return &admitError{code: protocol.CodeTokenRevoked, status: protocol.CodeTokenRevoked.HTTPStatus(), close: protocol.CloseTokenRevoked,
+			msg: strings.TrimPrefix(err.Error(), revoke.ErrRevoked.Error()+": ")}
 	}
 }
 
