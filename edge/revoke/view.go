@@ -77,11 +77,11 @@ func Watch(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger, changed
 			return nil, fmt.Errorf("revoke: replay: %w", ctx.Err())
 		}
 	}
-	go v.run(w)
+	go v.run(wctx, w)
 	return v, nil
 }
 
-func (v *View) run(w jetstream.KeyWatcher) {
+func (v *View) run(ctx context.Context, w jetstream.KeyWatcher) {
 	defer close(v.done)
 	defer func() { _ = w.Stop() }()
 	for e := range w.Updates() {
@@ -91,6 +91,11 @@ func (v *View) run(w jetstream.KeyWatcher) {
 		if v.apply(e) && v.changed != nil {
 			v.changed(e.Key())
 		}
+	}
+	if ctx.Err() == nil {
+		// The ordered consumer survives reconnects and leader changes; it
+		// ends only when the bucket is gone. The view keeps what it has.
+		v.log.Error("revoke: the REVOKED watcher stopped: new revocations and bans are not seen until restart")
 	}
 }
 
