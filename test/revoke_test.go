@@ -179,6 +179,19 @@ func TestRevokeTokenOnAnotherEdge(t *testing.T) {
 	closedWithin(t, live, protocol.CloseTokenRevoked, start)
 	refusedWithin(t, other, stolen, http.StatusUnauthorized, string(protocol.CodeTokenRevoked), start)
 	accepted(t, other, fresh)
+	// A browser's auth frame with the revoked token: err token_revoked,
+	// then close 4003.
+	ab, _, err := dialRaw(t, wsURL(other), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ab.write(fmt.Sprintf(`{"op":"auth","id":"a","token":%q}`, stolen))
+	if f := ab.next(); f.T != protocol.FrameErr || f.Err.Code != protocol.CodeTokenRevoked || !strings.Contains(f.Err.Msg, "stolen-1") {
+		t.Fatalf("auth frame with a revoked token: %+v", f)
+	}
+	if code, _ := ab.closeCode(); code != protocol.CloseTokenRevoked {
+		t.Fatalf("auth frame with a revoked token: close %d, want %d", code, protocol.CloseTokenRevoked)
+	}
 	keep.write(`{"op":"ping","id":"p"}`)
 	if f := keep.reply("p"); f.T != protocol.FrameRes {
 		t.Fatalf("other token's session: %+v", f)
