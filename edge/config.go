@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -79,6 +80,15 @@ type Config struct {
 	TypingMaxMembers int
 	// Auth configures token verification.
 	Auth auth.Config
+	// App is the web app's files, served at / (index.html) and below,
+	// after every other route; with it, a browser page of the edge's own
+	// origin (its Origin is the Host the request went to) passes the Origin
+	// check besides Origins. Nil means no app: those paths are 404.
+	App fs.FS
+	// DevTokens, when set, signs the tokens of POST /dev/token ({"user"} ->
+	// {"token"}), which gives a token for any user to whoever reaches the
+	// edge: only natter dev sets it. Nil means no such route (404).
+	DevTokens *auth.Key
 	// Logger; nil means discard.
 	Logger *slog.Logger
 }

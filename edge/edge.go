@@ -60,6 +60,7 @@ type Edge struct {
 	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
 	anyOrigin bool
+	app       map[string]appFile // the web app's files by path; nil: none
 
 	draining atomic.Bool
 	wg       sync.WaitGroup // one per upgraded connection
@@ -80,6 +81,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAuthSettings, err)
 	}
+	var files map[string]appFile
+	if cfg.App != nil {
+		if files, err = loadApp(cfg.App); err != nil {
+			return nil, fmt.Errorf("edge: web app: %w", err)
+		}
+	}
 	kv, err := d.JS.KeyValue(ctx, subjects.BucketCursors)
 	if err != nil {
 		return nil, fmt.Errorf("edge: cursors bucket: %w", err)
@@ -87,7 +94,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
-		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS,
+		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
@@ -149,7 +156,9 @@ func newUpgrader(cfg Config) websocket.Upgrader {
 	}
 }
 
-// Register adds the WebSocket and REST routes to app. It sets the app's
+// Register adds the WebSocket and REST routes to app, natter dev's token
+// endpoint when Config.DevTokens is set and the web app when Config.App is:
+// register the process's own routes before it (the app's catch all). It sets the app's
 // server to keep hijacked connections open (fasthttp would close them when
 // its hijack handler returns): the edge hands each WebSocket to a goroutine
 // of its own, so that fasthttp's request context and buffers go back to
@@ -158,6 +167,12 @@ func (e *Edge) Register(app *fiber.App) {
 	app.Server().KeepHijackedConns = true
 	app.Get(protocol.Path, e.handleWebSocket)
 	e.registerREST(app)
+	if e.cfg.DevTokens != nil {
+		app.Post(DevTokenPath, e.handleDevToken)
+	}
+	if e.app != nil {
+		e.registerApp(app)
+	}
 }
 
 // Stop puts the edge in lame-duck mode: it refuses new connections, then

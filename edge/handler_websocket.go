@@ -260,10 +260,11 @@ func sessionID() string {
 }
 
 // originAllowed enforces the browser Origin allow-list; requests without an
-// Origin header (native clients) pass.
+// Origin header (native clients) pass, and so do the pages of the web app
+// when this edge serves it (their Origin is the edge's own).
 func (e *Edge) originAllowed(c *fiber.Ctx) bool {
 	o := c.Get(fiber.HeaderOrigin)
-	return o == "" || e.anyOrigin || e.origins[o]
+	return o == "" || e.anyOrigin || e.origins[o] || (e.app != nil && sameOrigin(c))
 }
 
 func originRefused(c *fiber.Ctx) error {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natter-im/natter/edge"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/cli"
@@ -39,6 +40,7 @@ type edgeFlags struct {
 	presenceLease                   time.Duration
 	typingRate                      float64
 	typingBurst, typingMaxMembers   int
+	webApp                          bool
 	authFlags
 }
 
@@ -154,6 +156,11 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Float(&e.typingRate, "typing-rate", "NATTER_TYPING_RATE", 1, "typing frames per second per connection and conversation (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.typingBurst, "typing-burst", "NATTER_TYPING_BURST", 3, "typing token bucket size per connection and conversation", cli.Min(1))
 	fs.Int(&e.typingMaxMembers, "typing-max-members", "NATTER_TYPING_MAX_MEMBERS", 1000, "largest conversation with typing signals (larger: forbidden)", cli.Between(2, 100_000))
+	if mode == node.ModeDev {
+		fs.Bool(&e.webApp, "web-app", "NATTER_WEB_APP", true, "serve the chat web app at / (natter dev answers POST "+edge.DevTokenPath+", its sign-in, either way)")
+	} else {
+		fs.Bool(&e.webApp, "web-app", "NATTER_WEB_APP", false, "serve the chat web app at / (it signs in with tokens of your identity provider)")
+	}
 	e.authFlags.register(fs)
 	e.dev = mode == node.ModeDev
 }
@@ -190,5 +197,6 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.TypingRate = e.typingRate
 	cfg.Edge.TypingBurst = e.typingBurst
 	cfg.Edge.TypingMaxMembers = e.typingMaxMembers
+	cfg.WebApp = e.webApp
 	return nil
 }

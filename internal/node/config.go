@@ -125,6 +125,12 @@ type Config struct {
 	// Admin configures the admin API (token revocation, bans), served
 	// beside /metrics. Its zero value serves it off (403 admin_disabled).
 	Admin admin.Config
+	// WebApp serves the chat web app (clients/web) at / of the edge. The
+	// zero value serves none; natter dev turns it on unless --web-app=false,
+	// natter edge only with --web-app. A dev node also answers POST
+	// /dev/token (the app's sign-in) whenever Edge.Auth has an HS256 key;
+	// other modes never do.
+	WebApp bool
 
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 30s.
 	ShutdownTimeout time.Duration

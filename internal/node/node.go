@@ -170,6 +170,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.Mode != ModeWorker {
 		ready = append(ready, "origins", originsOf(cfg.Edge))
 	}
+	if cfg.WebApp && cfg.Mode != ModeWorker {
+		ready = append(ready, "app", "http://"+n.ln.Addr().String()+"/")
+	}
 	ready = append(ready, "nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil,
 		"embedded_mongo", n.embStore != nil, "roles", rolesOf(cfg))
 	n.log.Info("natter ready", ready...)

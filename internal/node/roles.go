@@ -15,7 +15,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/clients/web"
 	"github.com/natter-im/natter/edge"
+	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
@@ -273,6 +275,14 @@ func (n *Node) startEdge(ctx context.Context) error {
 	}
 	cfg := n.cfg.Edge
 	cfg.Logger = n.log.With("component", "edge")
+	if n.cfg.WebApp {
+		cfg.App = web.FS()
+	}
+	if n.cfg.Mode == ModeDev {
+		if cfg.DevTokens = devTokenKey(cfg.Auth); cfg.DevTokens == nil {
+			n.log.Warn("no dev token endpoint: the edge has no HS256 key to sign with (" + edge.DevTokenPath + " is off)")
+		}
+	}
 	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
 	if err != nil {
 		members.Close()
@@ -295,6 +305,18 @@ func (n *Node) startEdge(ctx context.Context) error {
 		}
 		return err
 	})
+	return nil
+}
+
+// devTokenKey is the key natter dev's token endpoint signs with: the first
+// HS256 key of the edge's verifier (the dev signing key unless token flags
+// name others); nil when it has none.
+func devTokenKey(a auth.Config) *auth.Key {
+	for _, k := range a.Keys {
+		if k.Alg == auth.AlgHS256 {
+			return &k
+		}
+	}
 	return nil
 }
 

@@ -13,29 +13,46 @@ import (
 )
 
 // CreateConversation inserts c, with outbox in its outbox (see [Pending]) in
-// the same write, then its memberships (members.go): a direct
+// the same write, and its memberships (members.go): a direct
 // conversation keeps its two members in its document, a group's go to its
 // member list. It returns ErrExists (wrapped) with the stored conversation
 // when c.ID is taken, which makes creating a direct conversation
 // idempotent; its memberships are completed then (a create cut short is
 // completed by its retry, and two concurrent creates of one pair make one
 // document), and outbox is not written.
+//
+// Direct conversations new to the store are created in batches with the
+// other creates of this Store in flight (creates.go): their users' lists
+// first, then the conversation documents, so that one cut short is listed
+// but not there (list skips it) until its retry completes it.
 func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, outbox ...Pending) (natter.Conversation, error) {
-	members := c.Members
-	if members == nil {
+	if c.Members == nil {
 		c.Members = []string{}
 	}
-	doc := struct {
-		natter.Conversation `bson:",inline"`
-		Outbox              []Pending `bson:"outbox,omitempty"`
-	}{c, outbox}
-	if c.Kind == natter.KindGroup {
-		doc.Members = nil // in the member list
+	exists := false
+	if c.Kind == natter.KindDirect {
+		err := s.createBatched(ctx, c, outbox)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, errTaken) {
+			return c, err
+		}
+		exists = true
 	}
-	_, err := s.convs.InsertOne(ctx, doc)
-	exists := mongo.IsDuplicateKeyError(err)
-	if err != nil && !exists {
-		return c, fmt.Errorf("store: create conversation: %w", err)
+	return s.createOne(ctx, c, outbox, exists)
+}
+
+// createOne is CreateConversation one at a time; exists says c.ID is known
+// to be taken (no insert is tried).
+func (s *Store) createOne(ctx context.Context, c natter.Conversation, outbox []Pending, exists bool) (natter.Conversation, error) {
+	members := c.Members
+	if !exists {
+		_, err := s.convs.InsertOne(ctx, convDoc(c, outbox))
+		exists = mongo.IsDuplicateKeyError(err)
+		if err != nil && !exists {
+			return c, fmt.Errorf("store: create conversation: %w", err)
+		}
 	}
 	if exists {
 		have, gerr := s.GetConversation(ctx, c.ID, true)
@@ -54,6 +71,18 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, o
 		return c, fmt.Errorf("store: conversation %s: %w", c.ID, ErrExists)
 	}
 	return c, nil
+}
+
+// convDoc is the stored document of new conversation c with outbox.
+func convDoc(c natter.Conversation, outbox []Pending) any {
+	doc := struct {
+		natter.Conversation `bson:",inline"`
+		Outbox              []Pending `bson:"outbox,omitempty"`
+	}{c, outbox}
+	if c.Kind == natter.KindGroup {
+		doc.Members = nil // in the member list
+	}
+	return doc
 }
 
 // addMemberships writes the memberships of conversation c: members (fresh:

@@ -52,3 +52,14 @@ var ErrTableTooLarge = errTableTooLarge
 
 // BucketID is the _id of the user list bucket of user that holds conv.
 var BucketID = bucketID
+
+// CutCreates makes the batched direct creates of s stop, with cut's error,
+// after writing the users' lists and before the conversations (a crash in
+// between); nil restores them. Set it while no create runs.
+func CutCreates(s *Store, cut func() error) { s.cutCreates = cut }
+
+// EditBucket adds convs to (or removes them from) the user-list bucket
+// _id bucket, as a member change does (fresh: they are new to it).
+func EditBucket(ctx context.Context, s *Store, bucket string, convs []string, add, fresh bool) error {
+	return s.editBuckets(ctx, bucketEdits{bucket: convs}, add, fresh)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,9 +29,11 @@ import (
 //     member changes so far, which name their events), count, tail and fill.
 //     Reading all members of a group of n is 1 + n/MemberChunk lookups.
 //     A direct conversation has its two members in its own document.
-//   - userlists: a user's conversations in UserBuckets documents, _id
-//     user+"#"+b, b a hash of the conversation: a list of 10,000 is 64
-//     lookups, adding a conversation rewrites one bucket of ~1/64 of it.
+//   - userlists: a user's conversations in UserBuckets buckets, b a hash
+//     of the conversation, each an open part (_id user+"#"+b) of at most
+//     ListChunk ids and the parts sealed before it (userlists.go): adding
+//     a conversation rewrites one open part, whatever the list's size; a
+//     list of 10,000 is ~320 lookups.
 //
 // The documents several writers share (a group's head and chunks, a user's
 // bucket) change under a lease lock (locks.go): one member change of a group
@@ -46,10 +47,6 @@ import (
 
 // MemberChunk is the most ids one member chunk lists.
 const MemberChunk = 1000
-
-// UserBuckets is the number of documents a user's conversation list is
-// spread over (64: a list of 10,000 is 64 lookups and a new conversation rewrites a bucket of ~160 ids).
-const UserBuckets = 64
 
 // Collections of the membership documents.
 const (
@@ -113,12 +110,6 @@ type idList struct {
 
 func memberID(conv, user string) string { return conv + "/" + user }
 func chunkID(conv string, k int) string { return conv + "#" + strconv.Itoa(k) }
-
-func bucketID(user, conv string) string {
-	h := fnv.New32a()
-	h.Write([]byte(conv))
-	return user + "#" + strconv.Itoa(int(h.Sum32()%UserBuckets))
-}
 
 // forEach runs fn(i) for i in [0, n) on up to parallelism goroutines and
 // returns the first error.
@@ -557,127 +548,6 @@ func editIDs(ids, edit []string, add bool) ([]string, bool) {
 		}
 	}
 	return ids, true
-}
-
-// userListsEdit adds conv to (or removes it from) the lists of users. It
-// reads their buckets first and locks, re-reads and rewrites only those
-// that need the change, so that repeating a change costs reads only; with
-// fresh set (a change that surely changes every list: conv is new to all
-// users) it skips the first reads.
-func (s *Store) userListsEdit(ctx context.Context, conv string, users []string, add, fresh bool) error {
-	if len(users) == 0 {
-		return nil
-	}
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = bucketID(u, conv)
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if add && fresh {
-		// A bucket that does not exist yet is written by an insert, all in
-		// one statement, without a lock: an insert of a missing _id is
-		// atomic, and a locked writer that found the bucket missing
-		// inserts too (below), so neither overwrites the other. The
-		// buckets that exist go the locked way.
-		docs := make([]any, len(ids))
-		for i, id := range ids {
-			docs[i] = idList{ID: id, IDs: []string{conv}}
-		}
-		dups, err := s.insertDups(ctx, s.ulists, docs)
-		if err != nil {
-			return fmt.Errorf("store: write user lists: %w", err)
-		}
-		var rest []string
-		for i, id := range ids {
-			if dups[i] {
-				rest = append(rest, id)
-			}
-		}
-		ids = rest
-	}
-	need := make([]bool, len(ids))
-	err := forEach(len(ids), func(i int) error {
-		if fresh {
-			need[i] = true
-			return nil
-		}
-		var l idList
-		if _, err := findByID(ctx, s.ulists, ids[i], &l); err != nil {
-			return err
-		}
-		need[i] = slices.Contains(l.IDs, conv) != add
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: read user lists: %w", err)
-	}
-	var todo []string
-	for i, id := range ids {
-		if need[i] {
-			todo = append(todo, id)
-		}
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	locks := make([]string, len(todo))
-	for i, id := range todo {
-		locks[i] = "u/" + id
-	}
-	unlock, err := s.lock(ctx, locks...)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	err = forEach(len(todo), func(i int) error {
-		for {
-			var l idList
-			found, err := findByID(ctx, s.ulists, todo[i], &l)
-			if err != nil {
-				return err
-			}
-			out, changed := editIDs(l.IDs, []string{conv}, add)
-			if !changed {
-				return nil
-			}
-			doc := idList{ID: todo[i], IDs: out}
-			if found {
-				_, err = s.ulists.ReplaceOne(ctx, bson.D{{Key: "_id", Value: todo[i]}}, doc)
-				return err
-			}
-			// Missing: insert, as the lock-free inserts do; a duplicate
-			// means one of them came first: read it again.
-			if _, err = s.ulists.InsertOne(ctx, doc); !mongo.IsDuplicateKeyError(err) {
-				return err
-			}
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("store: write user lists: %w", err)
-	}
-	return nil
-}
-
-// UserConversations returns the ids of the conversations user is in,
-// sorted: UserBuckets lookups.
-func (s *Store) UserConversations(ctx context.Context, user string) ([]string, error) {
-	buckets := make([][]string, UserBuckets)
-	err := forEach(UserBuckets, func(b int) error {
-		var l idList
-		_, err := findByID(ctx, s.ulists, user+"#"+strconv.Itoa(b), &l)
-		buckets[b] = l.IDs
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: user conversations: %w", err)
-	}
-	out := []string{}
-	for _, b := range buckets {
-		out = append(out, b...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
 }
 
 // replace writes doc as the document _id id of coll, inserting it if

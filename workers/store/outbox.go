@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	natter "github.com/natter-im/natter"
@@ -77,7 +79,17 @@ func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outb
 // Published pulls p, published, from conversation conv's outbox. p must be
 // the entry as written or read (the pull matches it by value: FerretDB's
 // $pull does not take a condition). Pulling one that is gone is no error.
+// A conversation_created is only ever in its conversation's document
+// (CreateConversation writes it there): it costs no delete, and the pulls
+// of the requests of one Store in flight go in one bulk write (a batcher,
+// batch.go).
 func (s *Store) Published(ctx context.Context, conv string, p Pending) error {
+	if p.Kind == natter.EventConversationCreated {
+		if err := s.pulls.do(ctx, pull{conv, p}); err != nil {
+			return fmt.Errorf("store: pull %s from the outbox of %s: %w", p.ID, conv, err)
+		}
+		return nil
+	}
 	res, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: p.ID}})
 	if err != nil {
 		return fmt.Errorf("store: delete %s from the outbox: %w", p.ID, err)
@@ -85,10 +97,46 @@ func (s *Store) Published(ctx context.Context, conv string, p Pending) error {
 	if res.DeletedCount > 0 {
 		return nil
 	}
-	_, err = s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}},
-		bson.D{{Key: "$pull", Value: bson.D{{Key: "outbox", Value: p}}}})
+	_, err = s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}}, pullUpdate(p))
 	if err != nil {
 		return fmt.Errorf("store: pull %s from the outbox of %s: %w", p.ID, conv, err)
 	}
 	return nil
+}
+
+func pullUpdate(p Pending) bson.D {
+	return bson.D{{Key: "$pull", Value: bson.D{{Key: "outbox", Value: p}}}}
+}
+
+// maxPullBatch bounds the pulls of one bulk write.
+const maxPullBatch = 128
+
+// pull is one published event to pull from conversation conv's outbox.
+type pull struct {
+	conv string
+	p    Pending
+}
+
+// pullBatch pulls the events of batch in one unordered bulk write.
+func (s *Store) pullBatch(ctx context.Context, batch []*batchReq[pull]) {
+	models := make([]mongo.WriteModel, len(batch))
+	for i, r := range batch {
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: r.v.conv}}).SetUpdate(pullUpdate(r.v.p))
+	}
+	_, err := s.convs.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	failed := map[int]error{}
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			failed[we.Index] = we
+		}
+		err = nil
+	}
+	for i, r := range batch {
+		if e, ok := failed[i]; ok {
+			r.done <- e
+		} else {
+			r.done <- err
+		}
+	}
 }

@@ -58,6 +58,13 @@ type Store struct {
 	ulists        *mongo.Collection
 	locks         *mongo.Collection
 	outbox        *mongo.Collection
+	// creates batches the direct creates in flight (creates.go), pulls
+	// the conversation_created events published (outbox.go).
+	creates batcher[createReq]
+	pulls   batcher[pull]
+	// cutCreates, when set (tests), ends a create batch with its error
+	// after the lists are written: a crash before the documents.
+	cutCreates func() error
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -129,6 +136,8 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 		locks:         db.Collection(CollLocks),
 		outbox:        db.Collection(CollOutbox),
 	}
+	s.creates = batcher[createReq]{writers: createWriters, max: maxCreateBatch, write: s.createBatch}
+	s.pulls = batcher[pull]{writers: 1, max: maxPullBatch, write: s.pullBatch}
 	if mode == indexesNone {
 		return s, nil
 	}
