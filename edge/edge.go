@@ -19,8 +19,10 @@ import (
 
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // Deps are the edge's connections to the mesh.
@@ -54,6 +56,7 @@ type Edge struct {
 	restLimit *userLimiter // REST requests per user
 	convPush  *convPusher  // membership pushes
 	presence  *presence
+	revoked   *revoke.View // REVOKED, in memory
 	js        jetstream.JetStream
 	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
@@ -111,6 +114,16 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		return nil, err
 	}
 	e.hub.presence = e.presence
+	rkv, err := d.JS.KeyValue(ctx, subjects.BucketRevoked)
+	if err == nil {
+		e.revoked, err = revoke.Watch(ctx, rkv, e.log, e.enforceRevocations)
+	}
+	if err != nil {
+		e.presence.stop()
+		e.convPush.stop()
+		e.hub.stop()
+		return nil, fmt.Errorf("edge: revocations bucket: %w", err)
+	}
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true
@@ -199,6 +212,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.revoked.Stop()
 		e.convPush.stop()
 		e.presence.stop()
 		e.hub.stop()

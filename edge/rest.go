@@ -88,6 +88,10 @@ func (e *Edge) restAuth(c *fiber.Ctx) error {
 	if err != nil {
 		return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
 	}
+	if a := e.admit(tokenOf(cl, "")); a != nil {
+		e.m.errors.WithLabelValues(string(a.code)).Inc()
+		return restError(c, a.status, a.code, a.msg)
+	}
 	if ok, wait := e.restLimit.take(cl.User, time.Now()); !ok {
 		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(wait))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -26,6 +27,7 @@ type commonFlags struct {
 	dedup, idemTTL, ackWait, eventsMaxAge, eventsDedup  time.Duration
 	summariesMaxAge                                     time.Duration
 	logLevel, logFormat                                 string
+	mongoSecret                                         secretFlags // --mongo-uri(-file)
 }
 
 func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
@@ -36,7 +38,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	}
 	c.registerConn(fs, "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
 	if mode != node.ModeEdge {
-		fs.String(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
+		c.mongoSecret.register(fs, "mongo-uri", "NATTER_MONGO_URI", "the MongoDB URI with credentials and TLS options (empty in dev = embedded FerretDB)")
 		fs.String(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
 		fs.String(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
 	}
@@ -121,6 +123,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
 	}
+	var adminTok secretFlags
+	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
+	tokenLifetime := revoke.DefaultTokenLifetime
+	fs.Duration(&tokenLifetime, "max-token-lifetime", "NATTER_MAX_TOKEN_LIFETIME", revoke.DefaultTokenLifetime, "longest lifetime (exp - iat) of the user tokens your identity provider issues: how long a revocation by user or device is kept", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -128,8 +134,15 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if common.mongoURI, err = common.mongoSecret.get(); err != nil {
+		return err
+	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
 		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
+	if cfg.Admin.Token, err = adminTok.get(); err != nil {
+		return err
+	}
+	cfg.Admin.TokenLifetime = tokenLifetime
 	common.apply(&cfg)
 	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default

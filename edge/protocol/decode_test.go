@@ -23,6 +23,7 @@ var allCodes = []protocol.Code{
 	protocol.CodeBadVersion, protocol.CodeUnauthorized, protocol.CodeNotMember,
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
 	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
+	protocol.CodeTokenRevoked, protocol.CodeBanned,
 }
 
 func TestDecodeValid(t *testing.T) {

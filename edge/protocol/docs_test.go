@@ -160,7 +160,7 @@ func TestDocTables(t *testing.T) {
 	for _, c := range []int{
 		protocol.CloseNormal, protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseInternal,
 		protocol.CloseBadProtocol, protocol.CloseUnauthorized, protocol.CloseAuthTimeout,
-		protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
+		protocol.CloseTokenRevoked, protocol.CloseBanned, protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
 	} {
 		if !strings.Contains(doc, "| "+strconv.Itoa(c)+" |") {
 			t.Errorf("close code %d is not in the close table of %s", c, docPath)

@@ -165,6 +165,10 @@ const (
 	CloseUnauthorized = 4001
 	// CloseAuthTimeout: no auth frame within the auth timeout.
 	CloseAuthTimeout = 4002
+	// CloseTokenRevoked: the session's token was revoked.
+	CloseTokenRevoked = 4003
+	// CloseBanned: the session's user is banned.
+	CloseBanned = 4004
 	// CloseSlowConsumer: the connection's send queue was full.
 	CloseSlowConsumer = 4008
 	// CloseIdleTimeout: nothing was heard for two ping intervals.

@@ -15,9 +15,11 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/jetstream/summaries"
 	"github.com/natter-im/natter/workers/webhooks"
 )
@@ -396,6 +398,35 @@ func TestTierPermissions(t *testing.T) {
 		for _, subj := range []string{"im.msg.>", "im.evt.>", "im.ingest.>", "natter.api.>", "natter.conv.>"} {
 			edge.cannotSubscribe(t, subj)
 		}
+	})
+
+	t.Run("revocations", func(t *testing.T) {
+		// The worker tier serves the admin API: it writes REVOKED and the
+		// audit events; the edge only watches the bucket.
+		w := revoke.NewWriter(worker.js, time.Hour)
+		if _, err := w.Ban(ctxT(t), "mallory", "test", time.Time{}, time.Now()); err != nil {
+			t.Fatalf("worker: ban: %v", err)
+		}
+		kv, err := edge.js.KeyValue(ctxT(t), subjects.BucketRevoked)
+		if err != nil {
+			t.Fatalf("edge: bucket: %v", err)
+		}
+		v, err := revoke.Watch(ctxT(t), kv, nil, nil)
+		if err != nil {
+			t.Fatalf("edge: watch: %v", err)
+		}
+		defer v.Stop()
+		if err := v.Check(revoke.Token{User: "mallory"}, time.Now()); !errors.Is(err, revoke.ErrBanned) {
+			t.Fatalf("edge: the watched view misses the ban: %v", err)
+		}
+		if _, err := w.Unban(ctxT(t), "mallory"); err != nil {
+			t.Fatalf("worker: unban: %v", err)
+		}
+		testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			return v.Check(revoke.Token{User: "mallory"}, time.Now())
+		})
+		edge.cannotPublish(t, subjects.KVSubject(subjects.BucketRevoked, subjects.BanKey("bob")))
+		svc.cannotPublish(t, subjects.KVSubject(subjects.BucketRevoked, subjects.BanKey("bob")))
 	})
 
 	t.Run("worker", func(t *testing.T) {

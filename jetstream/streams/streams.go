@@ -109,6 +109,10 @@ func Define(cfg Config) Definitions {
 			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
 			// which LimitMarkerTTL enables), last_seen and hidden live on.
 			{Bucket: subjects.BucketPresence, Description: "natter presence: online leases, last seen, hidden", LimitMarkerTTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			// Revocations and bans carry a per-key TTL (Nats-TTL); the
+			// markers of expired keys tell the edges' watchers to forget
+			// them. Values are small (edge/revoke.Entry).
+			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package subjects
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,6 +53,11 @@ const (
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
 	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
 	BucketPresence = "PRESENCE"
+	// BucketRevoked holds token revocations and user bans (RevokedJTIKey,
+	// RevokedUserKey, RevokedDeviceKey, BanKey), each with a per-key TTL
+	// that ends when the tokens it covers would have expired (bans: at
+	// their expiry, or never). Every edge watches it.
+	BucketRevoked = "REVOKED"
 )
 
 // Subject trees.
@@ -155,6 +161,31 @@ func DeliveredKey(user, device, conv string) string { return user + "." + device
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).
 func ReadKey(user, conv string) string { return user + "." + conv }
+
+// RevokedJTIKey is the REVOKED key of one token id: jti.<base64url(jti)>
+// (a jti may hold any character; its encoding is a valid key).
+func RevokedJTIKey(jti string) string {
+	return RevokedJTIPrefix + base64.RawURLEncoding.EncodeToString([]byte(jti))
+}
+
+// RevokedUserKey is the REVOKED key of a user's revocation (tokens issued
+// before a time): user.<user>.
+func RevokedUserKey(user string) string { return RevokedUserPrefix + user }
+
+// RevokedDeviceKey is the REVOKED key of a revocation of one user's device:
+// dev.<user>.<device>.
+func RevokedDeviceKey(user, device string) string { return RevokedDevicePrefix + user + "." + device }
+
+// BanKey is the REVOKED key of a user's ban: ban.<user>.
+func BanKey(user string) string { return BanPrefix + user }
+
+// Prefixes of the REVOKED keys, for telling a watched key's kind.
+const (
+	RevokedJTIPrefix    = "jti."
+	RevokedUserPrefix   = "user."
+	RevokedDevicePrefix = "dev."
+	BanPrefix           = "ban."
+)
 
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
