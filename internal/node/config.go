@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -127,6 +128,9 @@ type Config struct {
 	Streams streams.Config
 	// Edge configures the edge; see EdgeConfig.
 	Edge EdgeConfig
+	// Admin configures the admin API (token revocation, bans), served
+	// beside /metrics. Its zero value serves it off (403 admin_disabled).
+	Admin admin.Config
 	// WebApp serves the chat web app (clients/web) at / of the edge. The
 	// zero value serves none; natter dev turns it on unless --web-app=false,
 	// natter edge only with --web-app. A dev node also answers POST

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http/pprof"
 	"time"
 
@@ -13,12 +14,17 @@ import (
 // newApp builds the process's Fiber app with /healthz, /readyz and /metrics.
 // The edge registers its routes on the same app.
 func newApp(n *Node) *fiber.App {
+	// A socket that has not sent its whole request (or, kept alive, the
+	// first byte of its next one) within the bound is closed: fasthttp
+	// sets the read deadline once per request, so dripping does not extend
+	// it. A hijacked WebSocket clears the deadline (edge/session.go).
+	readTimeout := n.cfg.Edge.WithDefaults().RequestReadTimeout
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		AppName:               "natter " + n.cfg.Mode.String() + " " + n.cfg.Version,
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           readTimeout,
 		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		IdleTimeout:           readTimeout,
 		BodyLimit:             n.cfg.Edge.WithDefaults().MaxBody + 4096,
 		ErrorHandler:          errorHandler,
 	})
@@ -69,6 +75,11 @@ func errorHandler(c *fiber.Ctx, err error) error {
 			name = "too_big"
 		case fiber.StatusMethodNotAllowed, fiber.StatusBadRequest:
 			name = "bad_frame"
+		case fiber.StatusRequestTimeout:
+			// fasthttp's answer to a socket that did not send its whole
+			// request within Edge.RequestReadTimeout; it closes it after.
+			name = "request_timeout"
+			err = fmt.Errorf("request not complete within %v: connection closed", c.App().Server().ReadTimeout)
 		}
 	}
 	return c.Status(code).JSON(fiber.Map{"code": name, "msg": err.Error()})
