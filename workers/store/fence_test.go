@@ -146,12 +146,27 @@ func (p *holdProxy) serve(c net.Conn) {
 // its lock, B went ahead, and A's write then removed yvonne from the list.
 func TestStaleWriteAfterTimeout(t *testing.T) {
 	t.Parallel()
+	testStaleWrite(t, store.LockLease)
+}
+
+// TestLockLeaseRenewed: the same with a lease far shorter than the held
+// write: the holder renews its lock while it waits for the write's answer,
+// so the other replica does not take the lock for a dead holder's (as it
+// did when a lease was never renewed) and nothing is lost.
+func TestLockLeaseRenewed(t *testing.T) {
+	t.Parallel()
+	testStaleWrite(t, 200*time.Millisecond)
+}
+
+func testStaleWrite(t *testing.T, lease time.Duration) {
 	emb := storetest.StartEmbedded(t, t.TempDir())
 	direct := storetest.Open(t, store.Config{URI: emb.URI()})
 	addr := strings.TrimPrefix(emb.URI(), "mongodb://")
 	addr = addr[:strings.IndexAny(addr, "/?")]
 	p := newHoldProxy(t, addr)
 	viaProxy := storetest.Open(t, store.Config{URI: "mongodb://" + p.ln.Addr().String() + "/"})
+	store.SetLockLease(direct, lease)
+	store.SetLockLease(viaProxy, lease)
 
 	ctx := context.Background()
 	g := "g_fence"

@@ -148,11 +148,11 @@ func (s *Store) lock(ctx context.Context, ids ...string) (*held, error) {
 	}
 }
 
-// renew moves the lease of the held locks on every LockLease/4 until
+// renew moves the lease of the held locks on every quarter lease until
 // release; a lock found gone closes lost.
 func (h *held) renew() {
 	defer close(h.done)
-	t := time.NewTicker(LockLease / 4)
+	t := time.NewTicker(h.s.lease / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -160,7 +160,7 @@ func (h *held) renew() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), LockLease/2)
+		ctx, cancel := context.WithTimeout(context.Background(), h.s.lease/2)
 		res, err := h.s.locks.UpdateMany(ctx,
 			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: h.ids}}}, {Key: "token", Value: h.token}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: time.Now().UnixMilli()}}}})
@@ -194,7 +194,7 @@ func newToken() string {
 
 // breakStale deletes the locks among ids older than LockLease.
 func (s *Store) breakStale(ctx context.Context, ids []string) error {
-	stale := time.Now().Add(-LockLease).UnixMilli()
+	stale := time.Now().Add(-s.lease).UnixMilli()
 	for _, id := range ids {
 		var doc struct {
 			At int64 `bson:"at"`
