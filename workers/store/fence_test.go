@@ -155,7 +155,7 @@ func TestStaleWriteAfterTimeout(t *testing.T) {
 // did when a lease was never renewed) and nothing is lost.
 func TestLockLeaseRenewed(t *testing.T) {
 	t.Parallel()
-	testStaleWrite(t, 200*time.Millisecond)
+	testStaleWrite(t, 1500*time.Millisecond) // the write is held 5 s
 }
 
 func testStaleWrite(t *testing.T, lease time.Duration) {
