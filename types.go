@@ -86,6 +86,11 @@ type Conversation struct {
 	Rev int64 `json:"rev,omitempty" bson:"rev,omitempty"`
 	// Head is the newest seq, filled in by readers of the log; not stored.
 	Head uint64 `json:"head" bson:"-"`
+	// Read is the user's read cursor and Unread is Head - Read (0 when
+	// Read >= Head), filled in for the user who asked (conv.list); not
+	// stored, absent when 0.
+	Read   uint64 `json:"read,omitempty" bson:"-"`
+	Unread uint64 `json:"unread,omitempty" bson:"-"`
 }
 
 // DirectID is the deterministic id of the direct conversation between users

@@ -316,15 +316,21 @@ func (c *Client) afterClose(cn *conn) (delay time.Duration, step int, err error)
 		c.authFails = 0
 	}
 	switch code {
-	case protocol.CloseUnauthorized:
+	case protocol.CloseUnauthorized, protocol.CloseTokenRevoked:
 		if c.cfg.TokenFunc == nil {
-			return 0, 0, &Error{Op: "connect", Code: protocol.CodeUnauthorized, Msg: "the edge closed the connection (4001 " + reason + ") and there is no TokenFunc for a new token"}
+			ec := protocol.CodeUnauthorized
+			if code == protocol.CloseTokenRevoked {
+				ec = protocol.CodeTokenRevoked
+			}
+			return 0, 0, &Error{Op: "connect", Code: ec, Msg: fmt.Sprintf("the edge closed the connection (%d %s) and there is no TokenFunc for a new token", code, reason)}
 		}
 		// Back off when fresh tokens keep getting closed soon after the
 		// connect (a TokenFunc that hands out a cached, expired token the
 		// edge still accepts within its leeway), instead of spinning.
 		c.authFails++
 		return c.backoff(c.authFails - 1), 0, nil
+	case protocol.CloseBanned:
+		return 0, 0, &Error{Op: "connect", Code: protocol.CodeBanned, Msg: "the edge closed the connection (4004 " + reason + ")"}
 	case protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseBadProtocol:
 		return 0, 0, fmt.Errorf("client: the edge closed the connection with %d %q: a client bug, not retrying", code, reason)
 	case protocol.CloseGoingAway:

@@ -114,8 +114,8 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 }
 
 // handshakeError maps a refused upgrade to an error. 400 (bad version,
-// bad device id) and 401 (bad token) will not get better by retrying and
-// are fatal; anything else (503 from a draining edge, ...) is retried.
+// bad device id), 401 (bad or revoked token) and 403 banned will not get
+// better by retrying and are fatal; anything else (503 from a draining edge, ...) is retried.
 func handshakeError(url string, resp *http.Response) error {
 	var body struct {
 		Code protocol.Code `json:"code"`
@@ -133,8 +133,8 @@ func handshakeError(url string, resp *http.Response) error {
 		body.Msg = resp.Status
 	}
 	err := &Error{Op: "connect", Code: body.Code, Msg: body.Msg + " (" + url + ")"}
-	switch resp.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized:
+	switch {
+	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusUnauthorized, body.Code == protocol.CodeBanned:
 		return &fatal{err}
 	}
 	return err

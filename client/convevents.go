@@ -91,12 +91,13 @@ func (c *Client) convEpoch() uint64 {
 }
 
 // applyConvs compares a sync reply, which lists every conversation of the
-// user with its rev, with the revs the application was told, and tells it
-// what changed: a conversation it was not told of (added), one it no
-// longer sees (removed), one whose rev moved (ConvChanged). A conversation
-// pushed since the request left (epoch) is left to its push: the reply may
-// predate it.
-func (c *Client) applyConvs(res *protocol.SyncResult, epoch uint64) {
+// user with its rev (a page: those covers says it covers), with the revs
+// the application was told, and tells it what changed: a conversation it
+// was not told of (added), one it no longer sees (removed), one whose rev
+// moved (ConvChanged). A conversation pushed since the request left
+// (epoch) is left to its push: the reply may predate it. The first full
+// sync sets the baseline with its last page (last).
+func (c *Client) applyConvs(res *protocol.SyncResult, epoch uint64, covers func(string) bool, last bool) {
 	r := &c.revs
 	var out []protocol.ConvFrame
 	r.mu.Lock()
@@ -117,13 +118,15 @@ func (c *Client) applyConvs(res *protocol.SyncResult, epoch uint64) {
 	}
 	if r.baseline {
 		for conv := range r.revs {
-			if _, ok := listed[conv]; !ok && !r.gone[conv] && r.pushed[conv] <= epoch {
+			if _, ok := listed[conv]; !ok && !r.gone[conv] && r.pushed[conv] <= epoch && covers(conv) {
 				r.gone[conv] = true
 				out = append(out, protocol.ConvFrame{Conv: conv, Event: protocol.ConvRemoved, Rev: r.revs[conv]})
 			}
 		}
 	}
-	r.baseline = true
+	if last {
+		r.baseline = true
+	}
 	r.mu.Unlock()
 	for _, f := range out {
 		c.stats.convEvents.Add(1)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -17,6 +18,18 @@ type convState struct {
 	known     bool   // next is set; false for pushes that came before the first sync
 	left      bool   // the user is no longer a member: a sync reply left it out
 	buf       map[uint64]natter.Message
+	state     ReadState // from the last sync reply that listed it
+}
+
+// ReadState is a conversation's state as the last sync reply gave it.
+type ReadState struct {
+	// Head is the newest seq.
+	Head uint64
+	// Read is the user's read cursor (the last seq marked read on any
+	// device, or sent by the user) and Unread is Head - Read.
+	Read, Unread uint64
+	// Acked is this device's delivered cursor on the server.
+	Acked uint64
 }
 
 // delivery turns pushes and sync replies into one gap-free, duplicate-free
@@ -31,10 +44,13 @@ type delivery struct {
 	dirty  map[string]struct{} // known conversations with seen >= next: they need a sync
 	lagNew map[string]uint64   // heads ahead of next in sync replies that did not name the conversation
 	lagOld map[string]uint64   // the same, one tick older
-	queue  []natter.Message
-	queued atomic.Int64 // in queue or being handed over by the pump
-	busy   bool         // the pump is handing over messages taken from queue
-	closed bool         // the Messages channel is closed
+	// unreadTotal is the user's unread count over every conversation, as
+	// the last full sync (or its last page) gave it.
+	unreadTotal uint64
+	queue       []natter.Message
+	queued      atomic.Int64 // in queue or being handed over by the pump
+	busy        bool         // the pump is handing over messages taken from queue
+	closed      bool         // the Messages channel is closed
 }
 
 func (d *delivery) init(cursors map[string]uint64) {
@@ -177,9 +193,12 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// applySync applies one sync reply to the request's cursors sent. It
+// applySync applies one sync reply to the request's cursors sent. covers
+// says which conversation ids the reply's part of the list covers (a named
+// one in it that the reply leaves out is one the user left); last says the
+// reply ends its sync (the first sync of the client ends with it). It
 // reports whether any named conversation moved forward.
-func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (progress bool) {
+func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult, covers func(string) bool, last bool) (progress bool) {
 	d := &c.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -193,6 +212,7 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (pr
 			st = &convState{}
 			d.convs[sc.Conv] = st
 		}
+		st.state = ReadState{Head: sc.Head, Read: sc.Read, Unread: sc.Unread, Acked: sc.Acked}
 		_, named := sent[sc.Conv]
 		if st.left {
 			st.left, named = false, true // the user was added again
@@ -204,6 +224,11 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (pr
 			var from uint64
 			if first && !c.cfg.FromStart {
 				from = sc.Head
+				if sc.Acked > 0 {
+					// This device acked before (a reinstalled app with
+					// its device id): resume after its delivered cursor.
+					from = min(sc.Acked, sc.Head)
+				}
 			}
 			c.start(st, from)
 			named = true
@@ -224,14 +249,17 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (pr
 		c.markDirty(sc.Conv, st)
 	}
 	for conv := range sent {
-		if _, ok := listed[conv]; !ok {
+		if _, ok := listed[conv]; !ok && covers(conv) {
 			if st := d.convs[conv]; st != nil {
 				st.left = true
 				delete(d.dirty, conv)
 			}
 		}
 	}
-	if first {
+	if res.UnreadTotal != nil {
+		d.unreadTotal = *res.UnreadTotal
+	}
+	if first && last {
 		// Pushed before the first sync but not in its list: new since.
 		for conv, st := range d.convs {
 			if !st.known {
@@ -244,35 +272,20 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult) (pr
 	return progress
 }
 
-// cursorChunks returns the cursors for the next sync: of every conversation
-// (full) or of those that need one, cut into requests of at most per
-// conversations. A full sync without conversations is one empty request.
-func (c *Client) cursorChunks(full bool, per int) []map[string]uint64 {
+// cursorChunks returns the cursors of the conversations that need a sync,
+// cut into requests of at most per conversations.
+func (c *Client) cursorChunks(per int) []map[string]uint64 {
 	d := &c.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var chunks []map[string]uint64
 	var cur map[string]uint64
-	add := func(conv string, st *convState) {
+	for conv := range d.dirty {
 		if cur == nil || len(cur) >= per {
-			cur = make(map[string]uint64, min(per, len(d.convs)))
+			cur = make(map[string]uint64, min(per, len(d.dirty)))
 			chunks = append(chunks, cur)
 		}
-		cur[conv] = st.next - 1
-	}
-	if full {
-		for conv, st := range d.convs {
-			if st.known && !st.left {
-				add(conv, st)
-			}
-		}
-		if len(chunks) == 0 {
-			chunks = append(chunks, map[string]uint64{})
-		}
-		return chunks
-	}
-	for conv := range d.dirty {
-		add(conv, d.convs[conv])
+		cur[conv] = d.convs[conv].next - 1
 	}
 	return chunks
 }
@@ -400,6 +413,49 @@ func (c *Client) Cursors() map[string]uint64 {
 		if st.known && !st.left {
 			out[conv] = st.delivered
 		}
+	}
+	return out
+}
+
+// ReadState returns conv's head, read cursor, unread count and this
+// device's delivered cursor as the last sync reply that listed conv gave
+// them (each reconnect syncs; [Client.MarkRead] and new messages change
+// them only at the next sync).
+func (c *Client) ReadState(conv string) (ReadState, bool) {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.convs[conv]
+	if st == nil || !st.known || st.left {
+		return ReadState{}, false
+	}
+	return st.state, true
+}
+
+// UnreadTotal returns the user's unread count over every conversation as
+// the last full sync gave it.
+func (c *Client) UnreadTotal() uint64 {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.d.unreadTotal
+}
+
+// cursorsAfter returns the cursors of the conversations the client knows
+// (and has not left) whose ids come after after, the first n in id order.
+func (c *Client) cursorsAfter(after string, n int) map[string]uint64 {
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]string, 0, len(d.convs))
+	for conv, st := range d.convs {
+		if st.known && !st.left && conv > after {
+			ids = append(ids, conv)
+		}
+	}
+	slices.Sort(ids)
+	out := make(map[string]uint64, min(n, len(ids)))
+	for _, conv := range ids[:min(n, len(ids))] {
+		out[conv] = d.convs[conv].next - 1
 	}
 	return out
 }

@@ -217,12 +217,31 @@ func (c *Client) Conversation(ctx context.Context, conv string) (natter.Conversa
 	return res, err
 }
 
-// Conversations lists every conversation of the user with its head.
-// Members may be left out for large groups: use [Client.Members].
+// Conversations lists every conversation of the user with its head and
+// the user's read cursor and unread count, in id order, asking for them in
+// pages of protocol.MaxPageSize. Members may be left out for large groups:
+// use [Client.Members].
 func (c *Client) Conversations(ctx context.Context) ([]natter.Conversation, error) {
-	var res protocol.ConvList
-	err := c.call(ctx, protocol.Request{Op: protocol.OpConvList}, true, &res)
-	return res.Convs, err
+	var all []natter.Conversation
+	page := ""
+	for {
+		var res protocol.ConvList
+		err := c.call(ctx, protocol.Request{Op: protocol.OpConvList, PageSize: protocol.MaxPageSize, Page: page}, true, &res)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, res.Convs...)
+		if res.Next == "" {
+			if all == nil {
+				all = []natter.Conversation{}
+			}
+			return all, nil
+		}
+		if res.Next == page {
+			return nil, fmt.Errorf("client: conv.list: the next page is the same %q", page)
+		}
+		page = res.Next
+	}
 }
 
 // Ping measures the round trip to the edge and returns it with the edge's

@@ -62,10 +62,18 @@ func (c *Client) syncLoop(cn *conn, tick <-chan time.Time) {
 	}
 }
 
+// syncPageSize is the page size of the full sync's pages.
+const syncPageSize = protocol.MaxPageSize
+
 // syncRound sends one sync (in as many requests as the cursors need) and
-// applies the replies.
+// applies the replies. A full sync pages through the user's conversations
+// (syncPages).
 func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress bool, err error) {
-	for _, cursors := range c.cursorChunks(full, cursorsPerSync(cn.hello.MaxBody)) {
+	if full {
+		return c.syncPages(ctx, cn)
+	}
+	all := func(string) bool { return true }
+	for _, cursors := range c.cursorChunks(cursorsPerSync(cn.hello.MaxBody)) {
 		req := protocol.Request{Op: protocol.OpSync, Cursors: cursors, Limit: c.cfg.SyncLimit}
 		epoch := c.convEpoch()
 		f, _, err := c.roundTrip(ctx, cn, &req)
@@ -80,13 +88,59 @@ func (c *Client) syncRound(ctx context.Context, cn *conn, full bool) (progress b
 			return progress, fmt.Errorf("client: sync: decoding reply: %w", err)
 		}
 		c.stats.syncs.Add(1)
-		if c.applySync(cursors, &res) {
+		if c.applySync(cursors, &res, all, true) {
 			progress = true
 		}
-		c.applyConvs(&res, epoch)
-		c.firstOnce.Do(func() { close(c.first) })
+		c.applyConvs(&res, epoch, all, true)
 	}
 	return progress, nil
+}
+
+// syncPages sends a full sync, page after page of the user's conversations
+// (in id order), each naming the cursors of the conversations the client
+// knows from where the page starts on (as many as fit a page and a frame),
+// and applies each reply to the part of the list it covers. The first
+// full sync of the client ends with its last page.
+func (c *Client) syncPages(ctx context.Context, cn *conn) (progress bool, err error) {
+	per := min(cursorsPerSync(cn.hello.MaxBody), syncPageSize)
+	page, after := "", ""
+	for {
+		cursors := c.cursorsAfter(after, per)
+		req := protocol.Request{Op: protocol.OpSync, Cursors: cursors, Limit: c.cfg.SyncLimit, PageSize: syncPageSize, Page: page}
+		epoch := c.convEpoch()
+		f, _, err := c.roundTrip(ctx, cn, &req)
+		if err != nil {
+			return progress, err
+		}
+		if f.Err != nil {
+			return progress, &Error{Op: protocol.OpSync, Code: f.Err.Code, Msg: f.Err.Msg}
+		}
+		var res protocol.SyncResult
+		if err := json.Unmarshal(f.Data, &res); err != nil {
+			return progress, fmt.Errorf("client: sync: decoding reply: %w", err)
+		}
+		c.stats.syncs.Add(1)
+		last := res.Next == ""
+		hi := ""
+		if n := len(res.Convs); n > 0 {
+			hi = res.Convs[n-1].Conv
+		}
+		from := after
+		covers := func(conv string) bool { return conv > from && (last || conv <= hi) }
+		if c.applySync(cursors, &res, covers, last) {
+			progress = true
+		}
+		c.applyConvs(&res, epoch, covers, last)
+		if last {
+			c.firstOnce.Do(func() { close(c.first) })
+			return progress, nil
+		}
+		next, _, ok := protocol.ParsePage(res.Next)
+		if !ok || next <= after {
+			return progress, fmt.Errorf("client: sync: bad next page %q after %q", res.Next, after)
+		}
+		page, after = res.Next, next
+	}
 }
 
 // cursorsPerSync bounds the cursors of one sync request so that the frame

@@ -39,6 +39,14 @@ type Config struct {
 	// (no frame, no pong) for this long; one that sends nothing for 2x this
 	// is closed (4009). Zero means 25s.
 	PingInterval time.Duration
+	// RequestReadTimeout bounds how long a socket may take to send its whole
+	// HTTP request (headers and body; for a WebSocket, the upgrade request),
+	// counted from its first byte, and how long a kept-alive socket may wait
+	// between requests: a socket still short of it then is closed, so that
+	// silent, partial and dripping senders cannot hold the edge's sockets.
+	// An upgraded WebSocket is not bound by it (its session's ping logic
+	// is). Zero means 10s.
+	RequestReadTimeout time.Duration
 	// AuthTimeout bounds the wait for the auth frame of a browser client.
 	// Zero means 10s (protocol.DefaultAuthTimeout).
 	AuthTimeout time.Duration
@@ -107,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = protocol.DefaultPingInterval
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = 10 * time.Second
 	}
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = protocol.DefaultAuthTimeout

@@ -19,6 +19,8 @@ import (
 
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -46,7 +48,7 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	cursors   jetstream.KeyValue
+	curs      *cursors.Bucket // CURSORS: delivered and read cursors
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -54,6 +56,7 @@ type Edge struct {
 	restLimit *userLimiter // REST requests per user
 	convPush  *convPusher  // membership pushes
 	presence  *presence
+	revoked   *revoke.View // REVOKED, in memory
 	js        jetstream.JetStream
 	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
@@ -85,13 +88,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 			return nil, fmt.Errorf("edge: web app: %w", err)
 		}
 	}
-	kv, err := d.JS.KeyValue(ctx, subjects.BucketCursors)
+	curs, err := cursors.Open(ctx, d.NC, d.JS)
 	if err != nil {
-		return nil, fmt.Errorf("edge: cursors bucket: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		cursors: kv, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC
@@ -111,6 +114,16 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		return nil, err
 	}
 	e.hub.presence = e.presence
+	rkv, err := d.JS.KeyValue(ctx, subjects.BucketRevoked)
+	if err == nil {
+		e.revoked, err = revoke.Watch(ctx, rkv, e.log, e.enforceRevocations)
+	}
+	if err != nil {
+		e.presence.stop()
+		e.convPush.stop()
+		e.hub.stop()
+		return nil, fmt.Errorf("edge: revocations bucket: %w", err)
+	}
 	for _, o := range cfg.Origins {
 		if o == "*" {
 			e.anyOrigin = true
@@ -199,6 +212,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.revoked.Stop()
 		e.convPush.stop()
 		e.presence.stop()
 		e.hub.stop()

@@ -55,6 +55,10 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 		if err != nil {
 			return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
 		}
+		if a := e.admit(tokenOf(cl, device)); a != nil {
+			e.m.errors.WithLabelValues(string(a.code)).Inc()
+			return restError(c, a.status, a.code, a.msg)
+		}
 		claims = &cl
 	}
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{
@@ -163,6 +167,13 @@ func (s *session) setup(claims *auth.Claims, device string) bool {
 		device = protocol.DefaultDevice
 	}
 	s.user, s.device = claims.User, device
+	s.token = tokenOf(*claims, device)
+	if a := e.admit(s.token); a != nil {
+		e.m.errors.WithLabelValues(string(a.code)).Inc()
+		s.reply(protocol.Err("", a.code, a.msg))
+		s.close(a.close, closeReason(a), true, false)
+		return false
+	}
 	if e.draining.Load() {
 		s.close(protocol.CloseGoingAway, "edge is shutting down", true, true)
 		return false
@@ -193,6 +204,14 @@ func (s *session) setup(claims *auth.Claims, device string) bool {
 	}
 	s.inHub = true
 	s.release()
+	// Checked once the session is in the hub, where an entry that arrives
+	// from now on finds it (enforceRevocations); one that came before the
+	// add is seen here.
+	if a := e.admit(s.token); a != nil {
+		e.m.errors.WithLabelValues(string(a.code)).Inc()
+		s.close(a.close, closeReason(a), true, false)
+		return false
+	}
 	return true
 }
 

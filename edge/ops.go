@@ -5,12 +5,12 @@ import (
 	"errors"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"strconv"
-	"sync"
 	"time"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // do runs one validated request for user on device and returns the reply
@@ -23,14 +23,14 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 	case protocol.OpAck:
 		return e.ack(ctx, user, device, r)
 	case protocol.OpSync:
-		return e.sync(ctx, user, r)
+		return e.sync(ctx, user, device, r)
 	case protocol.OpHistory:
 		return e.history(ctx, user, r)
 	case protocol.OpConvCreate:
 		c, err := e.convs.Create(ctx, convapi.CreateRequest{User: user, Kind: r.Kind, With: r.With, Name: r.Name, Members: r.Members})
 		return c, err
 	case protocol.OpConvList:
-		return e.convList(ctx, user)
+		return e.convList(ctx, user, r)
 	case protocol.OpConvGet:
 		c, err := e.convs.Get(ctx, user, r.Conv)
 		if err != nil {
@@ -105,120 +105,10 @@ func (e *Edge) ack(ctx context.Context, user, device string, r *protocol.Request
 	if err := e.member(ctx, user, r.Conv); err != nil {
 		return nil, err
 	}
-	key := user + "." + device + "." + r.Conv
-	if ent, err := e.cursors.Get(ctx, key); err == nil {
-		if have, _ := strconv.ParseUint(string(ent.Value()), 10, 64); have >= r.Seq {
-			return struct{}{}, nil
-		}
-	}
-	if _, err := e.cursors.PutString(ctx, key, strconv.FormatUint(r.Seq, 10)); err != nil {
+	if _, err := e.curs.Raise(ctx, subjects.DeliveredKey(user, device, r.Conv), r.Seq); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
-}
-
-func (e *Edge) convList(ctx context.Context, user string) (any, error) {
-	convs, err := e.listWithHeads(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	return protocol.ConvList{Convs: convs}, nil
-}
-
-// listWithHeads returns user's conversations with their heads. The heads of
-// a page of the list are read while the next page is asked for (at most
-// headReaders pages at once).
-func (e *Edge) listWithHeads(ctx context.Context, user string) ([]natter.Conversation, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var pages [][]natter.Conversation
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	sem := make(chan struct{}, headReaders)
-	err := e.convs.ListPages(ctx, user, func(page []natter.Conversation) error {
-		select {
-		case err := <-errs:
-			return err
-		default:
-		}
-		pages = append(pages, page)
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := e.fillHeads(ctx, page); err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-				cancel()
-			}
-		})
-		return nil
-	})
-	wg.Wait()
-	select {
-	case herr := <-errs:
-		return nil, herr // the heads' error first: it cancelled the list
-	default:
-	}
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, p := range pages {
-		n += len(p)
-	}
-	convs := make([]natter.Conversation, 0, n)
-	for _, p := range pages {
-		convs = append(convs, p...)
-	}
-	return convs, nil
-}
-
-// headReaders is how many pages' heads listWithHeads reads at once.
-const headReaders = 4
-
-func (e *Edge) fillHeads(ctx context.Context, convs []natter.Conversation) error {
-	ids := make([]string, len(convs))
-	for i, c := range convs {
-		ids[i] = c.ID
-	}
-	heads, err := e.msgs.Heads(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for i := range convs {
-		convs[i].Head = heads[convs[i].ID]
-	}
-	return nil
-}
-
-// sync answers every conversation of the user with its head, and for those
-// named in the cursors the messages after the cursor.
-func (e *Edge) sync(ctx context.Context, user string, r *protocol.Request) (any, error) {
-	convs, err := e.listWithHeads(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	limit := r.LimitOrDefault()
-	out := protocol.SyncResult{Convs: make([]protocol.SyncConv, 0, len(convs))}
-	for _, c := range convs {
-		sc := protocol.SyncConv{Conv: c.ID, Head: c.Head, Rev: c.Rev}
-		if cur, ok := r.Cursors[c.ID]; ok && cur < c.Head {
-			msgs, head, err := e.after(ctx, user, c.ID, cur, limit)
-			if err != nil {
-				return nil, err
-			}
-			sc.Msgs, sc.Head = msgs, max(head, c.Head)
-			last := cur
-			if n := len(msgs); n > 0 {
-				last = msgs[n-1].Seq
-			}
-			sc.More = last < sc.Head
-		}
-		out.Convs = append(out.Convs, sc)
-	}
-	return out, nil
 }
 
 // after reads messages with seq > cursor from the hot tier, filling from the

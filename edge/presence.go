@@ -35,8 +35,11 @@ import (
 // (like the hub's delivery subscriptions); the edge keeps W's set of edges
 // and pushes {"t":"presence"} to the watching sessions when W's state
 // flips. So a change costs one core-NATS message per edge that watches the
-// user, never one per pair of contacts. The first watcher on an edge reads
-// the bucket (one batched direct get per 64 users).
+// user, never one per pair of contacts. The first watcher on an edge has
+// the user's state read from the bucket by one loader goroutine for the
+// whole edge, which reads together every user that came to be watched
+// while it was busy (one flush, then one batched direct get per 64 users):
+// a reconnect storm's subscribes cost a few reads, not one per session.
 //
 // Edge failure: every edge publishes its id on im.presence.hb.edges every
 // PresenceLease/6; an edge not heard from for 2/3 PresenceLease is taken
@@ -65,6 +68,8 @@ type presence struct {
 	peers   map[string]peer  // edge id -> when last heard
 	dead    map[string]int64 // edges taken as gone -> when (since)
 	ch      chan *nats.Msg
+	loadq   []*watch      // fresh watches for the loader
+	loadNow chan struct{} // wakes the loader
 	subs    []*nats.Subscription
 	done    chan struct{}
 	stopped sync.WaitGroup
@@ -87,6 +92,7 @@ type watch struct {
 	online   bool // the state last pushed (or answered)
 	ready    chan struct{}
 	loaded   bool
+	loadErr  error // set before ready closes when the read failed
 	pending  []presenceEvent
 }
 
@@ -120,7 +126,7 @@ func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, 
 		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketPresence,
 		dirty:     map[string]struct{}{}, wake: make(chan struct{}, 1), announced: map[string]bool{},
 		watched: map[string]*watch{}, peers: map[string]peer{}, dead: map[string]int64{},
-		ch: make(chan *nats.Msg, presenceBuffer), done: make(chan struct{}),
+		ch: make(chan *nats.Msg, presenceBuffer), loadNow: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	sub, err := nc.ChanSubscribe(subjects.PresenceHeartbeat, p.ch)
 	if err == nil {
@@ -130,8 +136,9 @@ func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, 
 	if err != nil {
 		return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.PresenceHeartbeat, err)
 	}
-	p.stopped.Add(3)
+	p.stopped.Add(4)
 	go p.dispatch()
+	go p.loader()
 	go p.announcer()
 	go p.heartbeat()
 	return p, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,8 +64,9 @@ func dedupe(users []string) []string {
 
 // shares returns the index of the first of targets that shares no
 // conversation with user, or -1. Unknown users share none. It asks the
-// conversations service for user's list (cached there) and the member
-// cache for the members of user's groups, only as far as needed.
+// conversations service for user's list (cached there), which carries the
+// members of groups of up to convapi.MaxInlineMembers, and the member
+// cache for the members of larger groups, only as far as needed.
 func (e *Edge) shares(ctx context.Context, user string, targets []string) (int, error) {
 	convs, err := e.convs.List(ctx, user)
 	if err != nil {
@@ -87,9 +89,14 @@ func (e *Edge) shares(ctx context.Context, user string, targets []string) (int, 
 		if strings.HasPrefix(c.ID, "d_") {
 			continue
 		}
-		members, err := e.members.Members(ctx, c.ID)
-		if err != nil {
-			return 0, err
+		// The list has the members of every group of up to
+		// convapi.MaxInlineMembers: a cold edge's member cache is asked
+		// only for larger ones.
+		members := c.Members
+		if c.MemberCount == 0 || len(members) != c.MemberCount {
+			if members, err = e.members.Members(ctx, c.ID); err != nil {
+				return 0, err
+			}
 		}
 		for _, m := range members {
 			delete(need, m)
@@ -103,9 +110,13 @@ func (e *Edge) shares(ctx context.Context, user string, targets []string) (int, 
 	return -1, nil
 }
 
-// watchUsers makes s watch users and returns their states.
+// watchUsers makes s watch users and returns their states. The users
+// nobody here watched yet are queued for the loader, which reads them from
+// the bucket together with those of the other sessions that subscribe
+// meanwhile.
 func (p *presence) watchUsers(ctx context.Context, s *session, users []string) ([]protocol.PresenceState, error) {
-	var fresh, all []*watch
+	all := make([]*watch, 0, len(users))
+	fresh := false
 	p.mu.Lock()
 	for _, u := range users {
 		w := p.watched[u]
@@ -113,11 +124,13 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 			sub, err := p.nc.ChanSubscribe(subjects.Presence(u), p.ch)
 			if err != nil {
 				p.mu.Unlock()
+				p.unwatch(s, users)
 				return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.Presence(u), err)
 			}
 			w = &watch{user: u, sub: sub, sessions: map[*session]struct{}{}, edges: map[string]struct{}{}, ready: make(chan struct{})}
 			p.watched[u] = w
-			fresh = append(fresh, w)
+			p.loadq = append(p.loadq, w)
+			fresh = true
 		}
 		w.sessions[s] = struct{}{}
 		if s.watching == nil {
@@ -127,20 +140,19 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 		all = append(all, w)
 	}
 	p.mu.Unlock()
-	if len(fresh) > 0 {
-		err := p.nc.FlushTimeout(5 * time.Second)
-		if err == nil {
-			err = p.load(ctx, fresh)
-		}
-		if err != nil {
-			p.markLoaded(fresh) // with what it has; the events go on
-			p.unwatch(s, users)
-			return nil, err
+	if fresh {
+		select {
+		case p.loadNow <- struct{}{}:
+		default:
 		}
 	}
 	for _, w := range all {
 		select {
 		case <-w.ready:
+			if w.loadErr != nil {
+				p.unwatch(s, users)
+				return nil, w.loadErr
+			}
 		case <-ctx.Done():
 			p.unwatch(s, users)
 			return nil, ctx.Err()
@@ -155,6 +167,74 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 	return out, nil
 }
 
+// presenceReaders bounds the batched direct gets one round of the loader
+// has in flight.
+const presenceReaders = 4
+
+// loader reads the state of the fresh watches from the bucket: each round
+// takes every watch queued since the last one.
+func (p *presence) loader() {
+	defer p.stopped.Done()
+	for {
+		select {
+		case <-p.loadNow:
+		case <-p.done:
+			return
+		}
+		p.mu.Lock()
+		ws := p.loadq
+		p.loadq = nil
+		p.mu.Unlock()
+		if len(ws) > 0 {
+			p.loadRound(ws)
+		}
+	}
+}
+
+// loadRound flushes (the server has the subscriptions of ws before the
+// bucket is read: no event falls between the read and the first event),
+// then reads ws, presenceReadChunk users per direct get.
+func (p *presence) loadRound(ws []*watch) {
+	if err := p.nc.FlushTimeout(5 * time.Second); err != nil {
+		p.failLoad(ws, fmt.Errorf("edge: presence read: %w", err))
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, presenceReaders)
+	for i := 0; i < len(ws); i += presenceReadChunk {
+		part := ws[i:min(i+presenceReadChunk, len(ws))]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := p.load(ctx, part); err != nil {
+				p.failLoad(part, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// failLoad ends the watches of ws whose read failed: their sessions get
+// err, and a later subscribe starts a new watch.
+func (p *presence) failLoad(ws []*watch, err error) {
+	p.log.Warn("presence: read", "users", len(ws), "err", err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range ws {
+		if w.loaded {
+			continue
+		}
+		w.loaded, w.pending, w.loadErr = true, nil, err
+		if p.watched[w.user] == w {
+			_ = w.sub.Unsubscribe()
+			delete(p.watched, w.user)
+		}
+		close(w.ready)
+	}
+}
+
 // unwatch stops s watching users; an edge's subscription to a user goes
 // with the last session watching it.
 func (p *presence) unwatch(s *session, users []string) {
@@ -167,7 +247,10 @@ func (p *presence) unwatch(s *session, users []string) {
 		delete(s.watching, u)
 		w := p.watched[u]
 		if w == nil {
-			continue
+			continue // its read failed
+		}
+		if _, ok := w.sessions[s]; !ok {
+			continue // a watch that replaced the failed one s had
 		}
 		delete(w.sessions, s)
 		if len(w.sessions) == 0 {

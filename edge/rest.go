@@ -17,7 +17,12 @@ import (
 func (e *Edge) registerREST(app *fiber.App) {
 	g := app.Group("/v1/conversations", e.restAuth)
 	g.Get("/", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
-		return &protocol.Request{Op: protocol.OpConvList}, nil
+		r := &protocol.Request{Op: protocol.OpConvList, Page: c.Query("page")}
+		n, err := queryUint(c, "page_size")
+		if n != nil {
+			r.PageSize = int(min(*n, 1<<20))
+		}
+		return r, err
 	}, fiber.StatusOK))
 	g.Post("/", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
 		r := &protocol.Request{}
@@ -82,6 +87,10 @@ func (e *Edge) restAuth(c *fiber.Ctx) error {
 	cl, err := e.verify(c.Get(fiber.HeaderAuthorization))
 	if err != nil {
 		return restError(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
+	}
+	if a := e.admit(tokenOf(cl, "")); a != nil {
+		e.m.errors.WithLabelValues(string(a.code)).Inc()
+		return restError(c, a.status, a.code, a.msg)
 	}
 	if ok, wait := e.restLimit.take(cl.User, time.Now()); !ok {
 		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()

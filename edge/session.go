@@ -11,6 +11,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/edge/revoke"
 )
 
 // session is one client WebSocket. An idle session costs one goroutine, its
@@ -26,8 +27,10 @@ type session struct {
 	id     string
 	user   string
 	device string
-	inHub  bool // added to the hub (so removed at the end)
-	slot   int  // index in its hub shard's list (guarded by the shard)
+	// token is what the revocation checks need of the session's token.
+	token revoke.Token
+	inHub bool // added to the hub (so removed at the end)
+	slot  int  // index in its hub shard's list (guarded by the shard)
 	// expires is when (Edge.since) the token expires, leeway included;
 	// the heartbeat closes the session after it. Set before the hub add.
 	expires int64

@@ -579,7 +579,7 @@ func checkServices(t *testing.T, objs []object, ws []workload) {
 
 var (
 	seriesRe   = regexp.MustCompile(`\b(natter_[a-z0-9_]+)`)
-	consumerRe = regexp.MustCompile(`consumer_name="([A-Z_]+)"`)
+	consumerRe = regexp.MustCompile(`consumer(?:_name)?="([A-Z_]+)"`)
 )
 
 func checkMonitoring(t *testing.T, objs []object, metrics map[string]bool, roles []string) {
@@ -618,7 +618,7 @@ func checkMonitoring(t *testing.T, objs []object, metrics map[string]bool, roles
 	for _, want := range []struct{ what, in string }{
 		{"/readyz failing", `kube_pod_status_ready{namespace="natter", condition="false"}`},
 		{"poison messages", `natter_worker_messages_total{outcome=~"poison|exhausted"}`},
-		{"PERSIST lag", `consumer_name="PERSIST"`},
+		{"PERSIST lag", `consumer="PERSIST"`},
 		{"slow consumers", `natter_edge_slow_consumers_total`},
 	} {
 		if !slices.ContainsFunc(all, func(r alertRule) bool { return strings.Contains(r.Expr, want.in) }) {

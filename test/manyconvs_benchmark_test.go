@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,19 +20,38 @@ import (
 )
 
 // BenchmarkManyConversationsEdge measures `sync {}` and `conv.list` end to
-// end (a WebSocket client, the edge, the conversations service, the log)
-// for a user in 10,000 direct conversations, each with one message: warm
-// (the service instance has the user's list and every summary) and cold
-// (after a change notice naming nobody, which drops every cached list and
-// summary exactly as a fresh instance starts without them).
+// end (a WebSocket client, the edge, the conversations service, the log,
+// the cursors bucket) for a user in 100 and in 10,000 direct conversations,
+// each with one message: the whole list in one reply (no page_size) and
+// page by page (page_size, following next: the latency of each page and of
+// the whole pass), warm (the service instance has the user's list and
+// every summary) and cold (after a change notice naming nobody, which drops
+// every cached list and summary exactly as a fresh instance starts without
+// them; for the paged runs before the first page of a pass). Before them, the
+// first listing ever (conv.list-paged-first: neither the instance nor the
+// SUMMARIES bucket has a summary yet).
 //
+// NATTER_BENCH_PAGE_SIZE sets the page size (default 500, the SDK's);
 // NATTER_BENCH_WARM_PROFILE=file writes a CPU profile of the warm runs
-// (file.sync, file.conv.list) and makes them 30.
+// (file.<convs>.<what>) and makes them 30.
 //
 // Run it with: go test -run '^$' -bench BenchmarkManyConversationsEdge -benchtime 1x -timeout 30m ./test/
 func BenchmarkManyConversationsEdge(b *testing.B) {
+	size := protocol.MaxPageSize
+	if v := os.Getenv("NATTER_BENCH_PAGE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > protocol.MaxPageSize {
+			b.Fatalf("NATTER_BENCH_PAGE_SIZE=%q: want 1..%d", v, protocol.MaxPageSize)
+		}
+		size = n
+	}
+	for _, n := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("convs=%d", n), func(b *testing.B) { benchManyConvsEdge(b, n, size) })
+	}
+}
+
+func benchManyConvsEdge(b *testing.B, n, size int) {
 	m := newMesh(b, meshOpts{})
-	const n = 10_000
 	const user = "many"
 	ctx := context.Background()
 	nc := testenv.Connect(b, m.dev.NATSURL())
@@ -63,23 +84,23 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 	if b.Failed() {
 		b.FailNow()
 	}
-	// Let the persist worker store the 10,000 messages first: its writes
-	// would share the store with the cold lists.
+	// Let the persist worker store the messages first: its writes would
+	// share the store with the cold lists.
 	testenv.CheckFor(b, 10*time.Minute, time.Second, func() error {
-		if got, err := m.dev.Store().CountMessages(ctx, ""); err != nil || got < n {
+		if got, err := m.dev.Store().CountMessages(ctx, ""); err != nil || got < int64(n) {
 			return fmt.Errorf("%d of %d messages persisted (%v)", got, n, err)
 		}
 		return nil
 	})
 	c := mustDial(b, m.dev, user)
 	seq := 0
-	// op sends frame (with its id) and returns how long its reply took and
-	// how many conversations it listed.
-	op := func(frame string) (time.Duration, int) {
+	// op sends frame (with its id and page) and returns how long its reply
+	// took, how many conversations it listed and its next (-1: an error).
+	op := func(frame, page string) (time.Duration, int, string) {
 		seq++
 		id := fmt.Sprint("r", seq)
 		start := time.Now()
-		c.write(fmt.Sprintf(frame, id))
+		c.write(fmt.Sprintf(frame, id, page))
 		_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		for {
 			_, data, err := c.conn.ReadMessage()
@@ -92,7 +113,7 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 			}
 			if f.T == protocol.FrameErr {
 				b.Logf("%s: error after %v: %+v", frame, time.Since(start), *f.Err)
-				return time.Since(start), -1
+				return time.Since(start), -1, ""
 			}
 			if f.T != protocol.FrameRes || f.ID != id {
 				continue
@@ -102,6 +123,7 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 				Convs []struct {
 					Head uint64 `json:"head"`
 				} `json:"convs"`
+				Next string `json:"next"`
 			}
 			if err := json.Unmarshal(f.Data, &res); err != nil {
 				b.Fatal(err)
@@ -111,7 +133,7 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 					b.Fatalf("%s: a head of %d, want 1", frame, cv.Head)
 				}
 			}
-			return took, len(res.Convs)
+			return took, len(res.Convs), res.Next
 		}
 	}
 	flush := func() {
@@ -122,20 +144,62 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	frames := map[string]string{"sync": `{"op":"sync","id":"%s","cursors":{}}`, "conv.list": `{"op":"conv.list","id":"%s"}`}
+	ps := strconv.Itoa(size)
+	// The first listing ever: no instance and no SUMMARIES bucket has the
+	// summaries yet (each page loads its conversations from the store and
+	// writes them back to the bucket).
 	b.ResetTimer()
-	for _, name := range []string{"sync", "conv.list"} {
-		for _, cold := range []bool{true, false} {
-			runs := 10
-			if cold {
-				runs = 3
+	var first, firstPages []time.Duration
+	for page := ""; ; {
+		arg := ""
+		if page != "" {
+			arg = fmt.Sprintf(`,"page":%q`, page)
+		}
+		t, k, next := op(`{"op":"conv.list","id":"%s","page_size":`+ps+`%s}`, arg)
+		for tries := 1; k < 0; tries++ {
+			// unavailable: a page of 500 store lookups may outlast the
+			// store's timeout on a loaded machine; retry as a client does
+			// (the service kept what it read).
+			if tries == 5 {
+				b.Fatal("the first conv.list failed 5 times")
 			}
-			var lat []time.Duration
+			var more time.Duration
+			more, k, next = op(`{"op":"conv.list","id":"%s","page_size":`+ps+`%s}`, arg)
+			t += more
+		}
+		firstPages = append(firstPages, t)
+		if next == "" {
+			break
+		}
+		page = next
+	}
+	var sum time.Duration
+	for _, t := range firstPages {
+		sum += t
+	}
+	first = append(first, sum)
+	b.ReportMetric(pct(first, 50), "conv.list-paged-first-ms")
+	b.ReportMetric(pct(firstPages, 99), "conv.list-paged-first-page-p99-ms")
+	type run struct{ name, frame string }
+	runs := []run{
+		{"sync-paged", `{"op":"sync","id":"%s","cursors":{},"page_size":` + ps + `%s}`},
+		{"conv.list-paged", `{"op":"conv.list","id":"%s","page_size":` + ps + `%s}`},
+		{"sync", `{"op":"sync","id":"%s","cursors":{}%s}`},
+		{"conv.list", `{"op":"conv.list","id":"%s"%s}`},
+	}
+	for _, r := range runs {
+		paged := strings.HasSuffix(r.name, "-paged")
+		for _, cold := range []bool{true, false} {
+			passes := 10
+			if cold {
+				passes = 3
+			}
+			var lat, pages []time.Duration
 			failed := 0
 			if prof := os.Getenv("NATTER_BENCH_WARM_PROFILE"); prof != "" && !cold {
 				// A CPU profile of the warm runs alone (the fill dominates
 				// -cpuprofile).
-				f, err := os.Create(prof + "." + name)
+				f, err := os.Create(fmt.Sprintf("%s.%d.%s", prof, n, r.name))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -143,24 +207,40 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer f.Close()
-				runs = 30
+				passes = 30
 			}
-			for range runs {
+		pass:
+			for range passes {
 				if cold {
 					flush()
 				}
-				took, got := op(frames[name])
-				if got < 0 {
-					failed++
-					continue
+				var took time.Duration
+				got, page := 0, ""
+				for {
+					arg := ""
+					if page != "" {
+						arg = fmt.Sprintf(`,"page":%q`, page)
+					}
+					t, k, next := op(r.frame, arg)
+					if k < 0 {
+						failed++
+						continue pass
+					}
+					took += t
+					got += k
+					pages = append(pages, t)
+					if !paged || next == "" {
+						break
+					}
+					page = next
 				}
 				if got != n {
-					b.Fatalf("%s listed %d, want %d", name, got, n)
+					b.Fatalf("%s listed %d, want %d", r.name, got, n)
 				}
 				lat = append(lat, took)
 			}
 			pprof.StopCPUProfile() // no-op when not profiling
-			what := name
+			what := r.name
 			if cold {
 				what += "-cold"
 			}
@@ -170,6 +250,10 @@ func BenchmarkManyConversationsEdge(b *testing.B) {
 			if len(lat) > 0 {
 				b.ReportMetric(pct(lat, 50), what+"-p50-ms")
 				b.ReportMetric(pct(lat, 99), what+"-p99-ms")
+			}
+			if paged && len(pages) > 0 {
+				b.ReportMetric(pct(pages, 50), what+"-page-p50-ms")
+				b.ReportMetric(pct(pages, 99), what+"-page-p99-ms")
 			}
 		}
 	}

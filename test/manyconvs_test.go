@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -111,4 +112,32 @@ func TestListAndSyncManyPages(t *testing.T) {
 		ids, heads = append(ids, sc.Conv), append(heads, sc.Head)
 	}
 	check("sync", ids, heads)
+
+	// Paged: pages of 300 in id order, each with its heads and the user's
+	// read cursors (raised to the head by the user's own sends, once the
+	// persist role has stored them), and the total on the last page.
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		got, total := c.syncAll(300)
+		if len(got) != n || total != 0 {
+			return fmt.Errorf("paged sync: %d conversations, unread_total %d; want %d, 0", len(got), total, n)
+		}
+		for id, w := range want {
+			if sc := got[id]; sc.Head != w || sc.Read != w || sc.Unread != 0 {
+				return fmt.Errorf("paged sync: %s head %d read %d unread %d, want head and read %d", id, sc.Head, sc.Read, sc.Unread, w)
+			}
+		}
+		list := c.listAll(300)
+		if len(list) != n {
+			return fmt.Errorf("paged conv.list: %d conversations, want %d", len(list), n)
+		}
+		for id, w := range want {
+			if cv := list[id]; cv.Head != w || cv.Read != w || cv.Kind != natter.KindDirect || len(cv.Members) != 2 {
+				return fmt.Errorf("paged conv.list: %s %+v, want head and read %d", id, cv, w)
+			}
+		}
+		return nil
+	})
+	if p := pages.Swap(0); p < 2*((n+299)/300) {
+		t.Fatalf("paged sync and conv.list asked for %d list pages, want at least %d", p, 2*((n+299)/300))
+	}
 }

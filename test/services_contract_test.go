@@ -291,7 +291,8 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("Presence", []string{user}, subjects.Presence)
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
-		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey"}
+		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey",
+		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ type edgeFlags struct {
 	restBurst                       int
 	origins                         string
 	pingInterval, authTimeout, lame time.Duration
+	requestReadTimeout              time.Duration
 	edgeID                          string
 	presenceLease                   time.Duration
 	typingRate                      float64
@@ -47,6 +49,9 @@ type authFlags struct {
 	secret, secretFile, keys, jwksFile, jwksURL, issuer, audience string
 	dev                                                           bool
 	data                                                          *string
+	// listen is the edge's listen address (natter dev: the dev signing
+	// key is refused on a non-loopback one); "" for natter token.
+	listen string
 }
 
 func (a *authFlags) register(fs *cli.FlagSet) {
@@ -88,6 +93,9 @@ func (a *authFlags) config() (auth.Config, error) {
 		if !a.dev {
 			return cfg, bad(errors.New("no verification key: set --jwt-secret-file, --jwt-keys, --jwks-file or --jwks-url"))
 		}
+		if a.listen != "" && !loopback(a.listen) {
+			return cfg, bad(fmt.Errorf("natter dev on the non-loopback address %s needs explicit secrets: set --jwt-secret-file (or --jwt-keys, --jwks-file, --jwks-url); the generated dev signing key is for loopback only", a.listen))
+		}
 		k, err := devKey(*a.data)
 		if err != nil {
 			return cfg, &node.SettingError{Setting: node.SettingData, Err: err}
@@ -95,6 +103,20 @@ func (a *authFlags) config() (auth.Config, error) {
 		cfg.Keys = append(cfg.Keys, k)
 	}
 	return cfg, nil
+}
+
+// loopback reports whether the listen address addr takes connections from
+// this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devKey reads or creates <data>/dev-jwt-secret (mode 0600).
@@ -127,6 +149,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
 	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
+	fs.Duration(&e.requestReadTimeout, "request-read-timeout", "NATTER_REQUEST_READ_TIMEOUT", 10*time.Second, "a socket that has not sent its whole HTTP request (or WebSocket upgrade) within this is closed; also the keep-alive idle bound", cli.Positive[time.Duration]())
 	fs.Duration(&e.lame, "lame-duck", "NATTER_LAME_DUCK", 5*time.Second, "interval over which a stopping edge closes its sockets", cli.Positive[time.Duration]())
 	fs.String(&e.edgeID, "edge-id", "NATTER_EDGE_ID", "", "this edge's id in the presence leases, 1-64 of [A-Za-z0-9_-] (empty = random per process)")
 	fs.Duration(&e.presenceLease, "presence-lease", "NATTER_PRESENCE_LEASE", 30*time.Second, "TTL of an online lease; a killed edge's users go offline within it", cli.Between(3*time.Second, time.Hour))
@@ -145,6 +168,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 func (e *edgeFlags) apply(cfg *node.Config) error {
 	ac := &e.authFlags
 	ac.data = &cfg.DataDir
+	ac.listen = cfg.HTTPAddr
 	if cfg.DataDir == "" {
 		d := "./data"
 		ac.data = &d
@@ -163,6 +187,7 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.SendQueue = e.sendQueue
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout
+	cfg.Edge.RequestReadTimeout = e.requestReadTimeout
 	cfg.Edge.LameDuck = e.lame
 	if e.edgeID != "" && subjects.ValidID(e.edgeID) != nil {
 		return &node.SettingError{Setting: "--edge-id (NATTER_EDGE_ID)", Err: fmt.Errorf("%q: want 1-64 characters of [A-Za-z0-9_-]", e.edgeID)}

@@ -35,6 +35,7 @@ commands:
   cluster         a local multi-process cluster: cluster up|down|status
   services        list every running natter process and role with its stats
   token           mint a client token (dev signing key or --jwt-secret)
+  admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
   version         print the version
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStreams(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "admin":
+		err = runAdmin(ctx, args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "store":

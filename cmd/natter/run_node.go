@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/cli"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -24,7 +25,9 @@ type commonFlags struct {
 	replicas, maxDeliver                                int
 	hotTier                                             int
 	dedup, idemTTL, ackWait, eventsMaxAge, eventsDedup  time.Duration
+	summariesMaxAge                                     time.Duration
 	logLevel, logFormat                                 string
+	mongoSecret                                         secretFlags // --mongo-uri(-file)
 }
 
 func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
@@ -35,7 +38,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	}
 	c.registerConn(fs, "", "external NATS URL(s), comma-separated; empty in dev = embedded server")
 	if mode != node.ModeEdge {
-		fs.String(&c.mongoURI, "mongo-uri", "NATTER_MONGO_URI", "", "MongoDB URI with credentials and TLS options; empty in dev = embedded FerretDB")
+		c.mongoSecret.register(fs, "mongo-uri", "NATTER_MONGO_URI", "the MongoDB URI with credentials and TLS options (empty in dev = embedded FerretDB)")
 		fs.String(&c.mongoDB, "mongo-db", "NATTER_MONGO_DB", "natter", "MongoDB database")
 		fs.String(&c.mongoReadPref, "mongo-read-preference", "NATTER_MONGO_READ_PREFERENCE", "secondaryPreferred", "read preference of archived history reads")
 	}
@@ -45,6 +48,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Duration(&c.idemTTL, "idem-ttl", "NATTER_IDEM_TTL", 24*time.Hour, "ignored (kept so that existing command lines start): a retry is answered from the log or the archive for as long as they hold its message", cli.Positive[time.Duration]())
 	fs.Int(&c.maxDeliver, "max-deliver", "NATTER_MAX_DELIVER", 10, "deliveries of a message to a worker before it is dead-lettered", cli.Min(1))
 	fs.Duration(&c.ackWait, "ack-wait", "NATTER_ACK_WAIT", 30*time.Second, "worker ack wait before redelivery", cli.Positive[time.Duration]())
+	fs.Duration(&c.summariesMaxAge, "summaries-max-age", "NATTER_SUMMARIES_MAX_AGE", 6*time.Hour, "how long the SUMMARIES bucket keeps a conversation's summary after a conv.list page wrote it", cli.Positive[time.Duration]())
 	fs.Duration(&c.eventsMaxAge, "events-max-age", "NATTER_EVENTS_MAX_AGE", 7*24*time.Hour, "how long the EVENTS stream keeps an event (how far back consumers can replay)", cli.Positive[time.Duration]())
 	fs.Duration(&c.eventsDedup, "events-dedup-window", "NATTER_EVENTS_DEDUP_WINDOW", streams.DefaultEventsDedupWindow, "duplicate window of the EVENTS stream: an event re-published within it is stored once", cli.Positive[time.Duration]())
 	fs.String(&c.logLevel, "log-level", "NATTER_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -88,6 +92,7 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.Streams.MaxDeliver = c.maxDeliver
 	cfg.Streams.AckWait = c.ackWait
 	cfg.Streams.EventsMaxAge = c.eventsMaxAge
+	cfg.Streams.SummariesMaxAge = c.summariesMaxAge
 	cfg.Streams.EventsDedupWindow = c.eventsDedup
 }
 
@@ -113,11 +118,17 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		fs.Duration(&readPush, "read-push-interval", "NATTER_READ_PUSH_INTERVAL", 250*time.Millisecond, "the conversations service pushes at most one read (the highest) per user and conversation per interval (0 = every read that moves a cursor)", cli.Between(0, time.Minute))
 		fs.Int(&broadcastMin, "fanout-broadcast-min", "NATTER_FANOUT_BROADCAST_MIN", fanout.DefaultBroadcastMin, "members from which the fan-out role sends a conversation's batch once to every edge instead of once per member (0 = never)", cli.Min(0))
 	}
+	var pprofOn bool
+	fs.Bool(&pprofOn, "pprof", "NATTER_PPROF", mode == node.ModeDev, "serve Go runtime profiles under /debug/pprof/ on the listener of /metrics (on by default only in dev)")
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var ef edgeFlags
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
 	}
+	var adminTok secretFlags
+	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
+	tokenLifetime := revoke.DefaultTokenLifetime
+	fs.Duration(&tokenLifetime, "max-token-lifetime", "NATTER_MAX_TOKEN_LIFETIME", revoke.DefaultTokenLifetime, "longest lifetime (exp - iat) of the user tokens your identity provider issues: how long a revocation by user or device is kept", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -125,8 +136,15 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if common.mongoURI, err = common.mongoSecret.get(); err != nil {
+		return err
+	}
 	cfg := node.Config{Mode: mode, Version: version, HTTPAddr: httpAddr, AdminAddr: adminAddr,
-		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Logger: log}
+		Roles: cli.SplitList(roles), ServiceMaxBody: serviceMaxBody, ShutdownTimeout: shutdownTimeout, Pprof: pprofOn, Logger: log}
+	if cfg.Admin.Token, err = adminTok.get(); err != nil {
+		return err
+	}
+	cfg.Admin.TokenLifetime = tokenLifetime
 	common.apply(&cfg)
 	if cfg.FanoutBroadcastMin = broadcastMin; broadcastMin == 0 {
 		cfg.FanoutBroadcastMin = -1 // never; zero would mean the default

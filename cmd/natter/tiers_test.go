@@ -139,6 +139,12 @@ func TestRepeatSignalIsSameStop(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ws.Close()
+			// The hello goes out once the session is in the edge's hub:
+			// before it, a stop finds no session to hold the lame duck.
+			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := ws.ReadMessage(); err != nil {
+				t.Fatalf("no hello: %v", err)
+			}
 		}
 		first := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGINT)

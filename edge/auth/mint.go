@@ -3,7 +3,9 @@ package auth
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -31,6 +33,9 @@ type MintClaims struct {
 	TTL time.Duration
 	// NotBefore is the "nbf" claim. Zero value means no claim.
 	NotBefore time.Time
+	// ID is the "jti" claim (what a revocation by token id names). Empty
+	// means a random one.
+	ID string
 }
 
 // Mint signs a token for c with key, setting the "kid" header to key.ID and
@@ -57,10 +62,16 @@ func Mint(key Key, priv crypto.PrivateKey, c MintClaims) (string, error) {
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL
 	}
+	if c.ID == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		c.ID = hex.EncodeToString(b[:])
+	}
 	now := time.Now()
 	tc := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   c.User,
+			ID:        c.ID,
 			Issuer:    c.Issuer,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(c.TTL)),

@@ -31,6 +31,10 @@ type Claims struct {
 	Device string
 	// ExpiresAt is the "exp" claim.
 	ExpiresAt time.Time
+	// ID is the optional "jti" claim, or "".
+	ID string
+	// IssuedAt is the optional "iat" claim; zero when absent.
+	IssuedAt time.Time
 }
 
 // tokenClaims is the JSON payload natter reads and Mint writes.
@@ -276,7 +280,11 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if tc.Device != "" && subjects.ValidID(tc.Device) != nil {
 		return Claims{}, fmt.Errorf("%w: dev %s is not 1..%d characters of [A-Za-z0-9_-]", ErrBadSubject, quote(tc.Device), subjects.MaxIDLen)
 	}
-	return Claims{User: tc.Subject, Device: tc.Device, ExpiresAt: tc.ExpiresAt.Time}, nil
+	cl := Claims{User: tc.Subject, Device: tc.Device, ExpiresAt: tc.ExpiresAt.Time, ID: tc.ID}
+	if tc.IssuedAt != nil {
+		cl.IssuedAt = tc.IssuedAt.Time
+	}
+	return cl, nil
 }
 
 // classify maps a jwt parse error to one sentinel. The signature is checked

@@ -91,6 +91,10 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.uintPtrField(&r.Before, "before")
 	case "after":
 		return d.uintPtrField(&r.After, "after")
+	case "page_size":
+		return d.intField(&r.PageSize, "page_size")
+	case "page":
+		return d.strField(&r.Page, "page")
 	case "kind":
 		return d.strField(&r.Kind, "kind")
 	case "with":
@@ -316,7 +320,7 @@ func typeHint(field string) string {
 	switch field {
 	case "seq", "before", "after":
 		return "must be an integer >= 0"
-	case "limit":
+	case "limit", "page_size":
 		return "must be an integer"
 	case "cursors":
 		return `must be an object of conversation id to seq ({"c1": 12})`

@@ -23,6 +23,7 @@ var allCodes = []protocol.Code{
 	protocol.CodeBadVersion, protocol.CodeUnauthorized, protocol.CodeNotMember,
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
 	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
+	protocol.CodeTokenRevoked, protocol.CodeBanned,
 }
 
 func TestDecodeValid(t *testing.T) {
@@ -60,6 +61,12 @@ func TestDecodeValid(t *testing.T) {
 			protocol.Request{Op: "sync", ID: "4"}},
 		{"sync cursors limit", `{"op":"sync","id":"4","cursors":{"c1":0,"c2":12},"limit":1000}`,
 			protocol.Request{Op: "sync", ID: "4", Cursors: map[string]uint64{"c1": 0, "c2": 12}, Limit: 1000}},
+		{"sync first page", `{"op":"sync","id":"4","page_size":500}`,
+			protocol.Request{Op: "sync", ID: "4", PageSize: 500}},
+		{"sync next page", `{"op":"sync","id":"4","page_size":1,"page":"g_1.12"}`,
+			protocol.Request{Op: "sync", ID: "4", PageSize: 1, Page: "g_1.12"}},
+		{"conv.list page", `{"op":"conv.list","id":"4","page_size":20,"page":"d_1"}`,
+			protocol.Request{Op: "conv.list", ID: "4", PageSize: 20, Page: "d_1"}},
 		{"history newest", `{"op":"history","id":"5","conv":"c1"}`,
 			protocol.Request{Op: "history", ID: "5", Conv: "c1"}},
 		{"history before", `{"op":"history","id":"5","conv":"c1","before":10,"limit":200}`,
@@ -173,6 +180,16 @@ func TestDecodeInvalid(t *testing.T) {
 		{"send object body", `{"op":"send","id":"2","conv":"c1","cmid":"x","body":{"a":1}}`, protocol.CodeBadFrame, "2", "body: must be a string"},
 		{"send long type", `{"op":"send","id":"2","conv":"c1","cmid":"x","body":"b","type":"` + strings.Repeat("t", 33) + `"}`, protocol.CodeBadFrame, "2", "type:"},
 		{"send numeric from", `{"op":"send","id":"2","conv":"c1","cmid":"x","body":"b","from":1}`, protocol.CodeBadFrame, "2", "from:"},
+
+		{"sync page_size 0 with page", `{"op":"sync","id":"4","page":"g_1"}`, protocol.CodeBadFrame, "4", "page: needs page_size"},
+		{"sync page_size too big", `{"op":"sync","id":"4","page_size":501}`, protocol.CodeBadFrame, "4", "page_size: must be 1..500"},
+		{"sync page_size negative", `{"op":"sync","id":"4","page_size":-1}`, protocol.CodeBadFrame, "4", "page_size: must be 1..500"},
+		{"sync page_size string", `{"op":"sync","id":"4","page_size":"5"}`, protocol.CodeBadFrame, "4", "page_size: must be an integer"},
+		{"sync bad page", `{"op":"sync","id":"4","page_size":5,"page":"a/b"}`, protocol.CodeBadFrame, "4", "page: must be the next"},
+		{"sync bad page count", `{"op":"sync","id":"4","page_size":5,"page":"g_1.x"}`, protocol.CodeBadFrame, "4", "page: must be the next"},
+		{"sync empty page count", `{"op":"sync","id":"4","page_size":5,"page":"g_1."}`, protocol.CodeBadFrame, "4", "page: must be the next"},
+		{"conv.list page_size too big", `{"op":"conv.list","id":"4","page_size":1000}`, protocol.CodeBadFrame, "4", "page_size: must be 1..500"},
+		{"conv.list numeric page", `{"op":"conv.list","id":"4","page_size":5,"page":7}`, protocol.CodeBadFrame, "4", "page: must be a string"},
 
 		{"ack no conv", `{"op":"ack","id":"3","seq":1}`, protocol.CodeBadFrame, "3", "conv: required"},
 		{"ack no seq", `{"op":"ack","id":"3","conv":"c1"}`, protocol.CodeBadFrame, "3", "seq: required"},

@@ -27,6 +27,8 @@ var clientExamples = []string{
 	`{"op":"read","id":"5","conv":"g_7f3a9c","seq":42}`,
 	`{"op":"sync","id":"6","cursors":{}}`,
 	`{"op":"sync","id":"7","cursors":{"g_7f3a9c":40,"d_1cb15457d1ddab60e205c0fe3ca2f65d":7},"limit":100}`,
+	`{"op":"sync","id":"7a","cursors":{"d_1cb15457d1ddab60e205c0fe3ca2f65d":7},"page_size":1}`,
+	`{"op":"sync","id":"7b","cursors":{"g_7f3a9c":40},"page_size":1,"page":"d_1cb15457d1ddab60e205c0fe3ca2f65d.0"}`,
 	`{"op":"history","id":"8","conv":"g_7f3a9c","limit":2}`,
 	`{"op":"history","id":"9","conv":"g_7f3a9c","before":41,"limit":1}`,
 	`{"op":"history","id":"10","conv":"g_7f3a9c","after":42}`,
@@ -34,6 +36,7 @@ var clientExamples = []string{
 	`{"op":"conv.create","id":"11","kind":"direct","with":"bob"}`,
 	`{"op":"conv.create","id":"12","kind":"group","name":"Team","members":["bob","carol"]}`,
 	`{"op":"conv.list","id":"13"}`,
+	`{"op":"conv.list","id":"13a","page_size":2}`,
 	`{"op":"conv.get","id":"14","conv":"g_7f3a9c"}`,
 	`{"op":"conv.rename","id":"14a","conv":"g_7f3a9c","name":"Team B"}`,
 	`{"op":"members.add","id":"15","conv":"g_7f3a9c","users":["dave"]}`,
@@ -157,7 +160,7 @@ func TestDocTables(t *testing.T) {
 	for _, c := range []int{
 		protocol.CloseNormal, protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseInternal,
 		protocol.CloseBadProtocol, protocol.CloseUnauthorized, protocol.CloseAuthTimeout,
-		protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
+		protocol.CloseTokenRevoked, protocol.CloseBanned, protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
 	} {
 		if !strings.Contains(doc, "| "+strconv.Itoa(c)+" |") {
 			t.Errorf("close code %d is not in the close table of %s", c, docPath)
@@ -182,6 +185,8 @@ func TestDocLimits(t *testing.T) {
 		"`type` at most " + strconv.Itoa(protocol.MaxType) + " bytes",
 		"request ids 1.." + strconv.Itoa(protocol.MaxRequestID) + " printable ASCII",
 		`"limit: must be 1..` + strconv.Itoa(protocol.MaxHistoryLimit) + ` (0 or absent: default)"`,
+		"`sync` and `conv.list` 1.." + strconv.Itoa(protocol.MaxPageSize) + " conversations per page",
+		`"page_size: must be 1..` + strconv.Itoa(protocol.MaxPageSize) + ` (0 or absent: no paging)"`,
 		"`limit?` (1.." + strconv.Itoa(protocol.MaxReceiptsLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultReceiptsLimit) + ")",
 		"groups of at most " + strconv.Itoa(protocol.MaxReceiptMembers) + " members get receipts",
 	} {

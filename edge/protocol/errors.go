@@ -43,6 +43,11 @@ const (
 	CodeUnavailable Code = "unavailable"
 	// CodeInternal: the server failed.
 	CodeInternal Code = "internal"
+	// CodeTokenRevoked: the token was revoked (by its id, its user or its
+	// device); HTTP 401, close 4003.
+	CodeTokenRevoked Code = "token_revoked"
+	// CodeBanned: the user is banned; HTTP 403, close 4004.
+	CodeBanned Code = "banned"
 )
 
 // Retryable reports whether the same request may succeed if sent again
@@ -56,9 +61,9 @@ func (c Code) HTTPStatus() int {
 	switch c {
 	case CodeBadJSON, CodeBadFrame, CodeUnknownOp, CodeBadVersion, CodeTooMany:
 		return http.StatusBadRequest
-	case CodeUnauthorized:
+	case CodeUnauthorized, CodeTokenRevoked:
 		return http.StatusUnauthorized
-	case CodeNotMember, CodeForbidden:
+	case CodeNotMember, CodeForbidden, CodeBanned:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound

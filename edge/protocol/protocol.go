@@ -64,6 +64,10 @@ const (
 	// DefaultHistoryLimit and MaxHistoryLimit bound one history page.
 	DefaultHistoryLimit = 50
 	MaxHistoryLimit     = 200
+	// MaxPageSize is the largest page_size of sync and conv.list: a page's
+	// read and delivered cursors are read in one batched request, which the
+	// server answers for at most 1,024 keys.
+	MaxPageSize = 500
 	// MaxPresenceUsers is the most users one connection may watch the
 	// presence of (presence.sub), and so the most in one request.
 	MaxPresenceUsers = 500
@@ -161,6 +165,10 @@ const (
 	CloseUnauthorized = 4001
 	// CloseAuthTimeout: no auth frame within the auth timeout.
 	CloseAuthTimeout = 4002
+	// CloseTokenRevoked: the session's token was revoked.
+	CloseTokenRevoked = 4003
+	// CloseBanned: the session's user is banned.
+	CloseBanned = 4004
 	// CloseSlowConsumer: the connection's send queue was full.
 	CloseSlowConsumer = 4008
 	// CloseIdleTimeout: nothing was heard for two ping intervals.

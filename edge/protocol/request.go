@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -53,6 +54,14 @@ type Request struct {
 	// [Seq] makes the pointer. history.
 	Before *uint64 `json:"before,omitempty"`
 	After  *uint64 `json:"after,omitempty"`
+
+	// PageSize turns paging on: the reply covers at most PageSize of the
+	// user's conversations (1..MaxPageSize) and names the next page in
+	// "next". Zero means no paging: every conversation. sync, conv.list.
+	PageSize int `json:"page_size,omitempty"`
+	// Page is the "next" of the previous page's reply, as it was (opaque);
+	// empty for the first page. Needs PageSize. sync, conv.list.
+	Page string `json:"page,omitempty"`
 
 	// Kind is "direct" or "group". conv.create.
 	Kind string `json:"kind,omitempty"`
@@ -159,7 +168,10 @@ func (r *Request) validate() *Error {
 				return badFrame("", "cursors: key must be a conversation id (1..64 characters of [A-Za-z0-9_-])")
 			}
 		}
-		return checkLimit(r.Limit, MaxSyncLimit)
+		if err := checkLimit(r.Limit, MaxSyncLimit); err != nil {
+			return err
+		}
+		return r.checkPage()
 	case OpHistory:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err
@@ -173,7 +185,9 @@ func (r *Request) validate() *Error {
 		return checkLimit(r.Limit, MaxHistoryLimit)
 	case OpConvCreate:
 		return r.validateCreate()
-	case OpConvList, OpPing:
+	case OpConvList:
+		return r.checkPage()
+	case OpPing:
 	case OpConvGet, OpMembersList:
 		return checkID("conv", r.Conv)
 	case OpConvRename:
@@ -254,12 +268,56 @@ func (r *Request) validateCreate() *Error {
 	return nil
 }
 
+// checkPage checks the paging fields of sync and conv.list.
+func (r *Request) checkPage() *Error {
+	if r.PageSize < 0 || r.PageSize > MaxPageSize {
+		return badFrame("", "page_size: must be 1.."+strconv.Itoa(MaxPageSize)+" (0 or absent: no paging)")
+	}
+	if r.Page == "" {
+		return nil
+	}
+	if r.PageSize == 0 {
+		return badFrame("", "page: needs page_size")
+	}
+	if _, _, ok := ParsePage(r.Page); !ok {
+		return badFrame("", "page: must be the next of the previous reply")
+	}
+	return nil
+}
+
 // checkName checks a group name's length.
 func checkName(name string) *Error {
 	if len(name) > MaxName && utf8.RuneCountInString(name) > MaxName {
 		return badFrame("", "name: longer than "+strconv.Itoa(MaxName)+" characters")
 	}
 	return nil
+}
+
+// ParsePage splits a page token (the "next" of a sync or conv.list reply):
+// the id of the last conversation of the previous page, and for sync the
+// unread count of the pages so far, after a dot.
+func ParsePage(page string) (after string, unread uint64, ok bool) {
+	after, n, dotted := strings.Cut(page, ".")
+	if subjects.ValidID(after) != nil {
+		return "", 0, false
+	}
+	if !dotted {
+		return after, 0, true
+	}
+	unread, err := strconv.ParseUint(n, 10, 64)
+	if err != nil || len(n) == 0 || n[0] == '+' {
+		return "", 0, false
+	}
+	return after, unread, true
+}
+
+// PageToken is the "next" of a page whose last conversation is after, with
+// the unread count of the pages so far (sync) when unread is set.
+func PageToken(after string, unread *uint64) string {
+	if unread == nil {
+		return after
+	}
+	return after + "." + strconv.FormatUint(*unread, 10)
 }
 
 // checkID checks a required id field.

@@ -13,8 +13,17 @@ import (
 
 // SyncResult is the reply to sync.
 type SyncResult struct {
-	// Convs has one entry per conversation of the user.
+	// Convs has one entry per conversation of the user (of the page, with
+	// page_size).
 	Convs []SyncConv `json:"convs"`
+	// Next, with page_size, names the next page (send it as page); absent
+	// on the last page.
+	Next string `json:"next,omitempty"`
+	// UnreadTotal is the sum of Unread over every conversation of the user
+	// (with page_size: over every page of this pass, each as its page read
+	// it). Set when the reply ends the list: without page_size, and on the
+	// last page.
+	UnreadTotal *uint64 `json:"unread_total,omitempty"`
 }
 
 // SyncConv is one conversation in a sync reply.
@@ -26,6 +35,13 @@ type SyncConv struct {
 	// and the conv pushes carry it: a rev above the one a client last saw
 	// means its name or members changed meanwhile.
 	Rev int64 `json:"rev,omitempty"`
+	// Read is the user's read cursor (the last seq marked read on any
+	// device, or sent by the user); 0 for none.
+	Read uint64 `json:"read"`
+	// Unread is Head - Read (0 when Read >= Head).
+	Unread uint64 `json:"unread"`
+	// Acked is this device's delivered cursor (its last ack); 0 for none.
+	Acked uint64 `json:"acked"`
 	// Msgs are the messages after the cursor, oldest first, at most the
 	// limit; only for conversations named in the request's cursors.
 	Msgs []natter.Message `json:"msgs,omitempty"`
@@ -81,6 +97,9 @@ func (p HistoryPage) size() int {
 // ConvList is the reply to conv.list.
 type ConvList struct {
 	Convs []natter.Conversation `json:"convs"`
+	// Next, with page_size, names the next page (send it as page); absent
+	// on the last page.
+	Next string `json:"next,omitempty"`
 }
 
 // MemberList is the reply to members.list.

@@ -14,8 +14,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -332,6 +337,17 @@ func TestTierPermissions(t *testing.T) {
 		if _, err := edge.js.Consumer(ctxT(t), "MSGS", "PERSIST"); err != nil {
 			t.Fatalf("consumer info MSGS/PERSIST: %v", err)
 		}
+		// A sync page's batched read of the cursors.
+		curs, err := cursors.Open(ctxT(t), edge.nc, edge.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := curs.Raise(ctxT(t), "alice.d1.c1", 3); err != nil {
+			t.Fatalf("edge: raise a delivered cursor: %v", err)
+		}
+		if got, err := curs.Get(ctxT(t), []string{"alice.d1.c1", "alice.c1"}); err != nil || got["alice.d1.c1"] != 3 {
+			t.Fatalf("edge: batched cursors read: %v, %v", got, err)
+		}
 		for _, bucket := range []string{"CURSORS"} {
 			kv, err := edge.js.KeyValue(ctxT(t), bucket)
 			if err != nil {
@@ -384,6 +400,35 @@ func TestTierPermissions(t *testing.T) {
 		}
 	})
 
+	t.Run("revocations", func(t *testing.T) {
+		// The worker tier serves the admin API: it writes REVOKED and the
+		// audit events; the edge only watches the bucket.
+		w := revoke.NewWriter(worker.js, time.Hour)
+		if _, err := w.Ban(ctxT(t), "mallory", "test", time.Time{}, time.Now()); err != nil {
+			t.Fatalf("worker: ban: %v", err)
+		}
+		kv, err := edge.js.KeyValue(ctxT(t), subjects.BucketRevoked)
+		if err != nil {
+			t.Fatalf("edge: bucket: %v", err)
+		}
+		v, err := revoke.Watch(ctxT(t), kv, nil, nil)
+		if err != nil {
+			t.Fatalf("edge: watch: %v", err)
+		}
+		defer v.Stop()
+		if err := v.Check(revoke.Token{User: "mallory"}, time.Now()); !errors.Is(err, revoke.ErrBanned) {
+			t.Fatalf("edge: the watched view misses the ban: %v", err)
+		}
+		if _, err := w.Unban(ctxT(t), "mallory"); err != nil {
+			t.Fatalf("worker: unban: %v", err)
+		}
+		testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			return v.Check(revoke.Token{User: "mallory"}, time.Now())
+		})
+		edge.cannotPublish(t, subjects.KVSubject(subjects.BucketRevoked, subjects.BanKey("bob")))
+		svc.cannotPublish(t, subjects.KVSubject(subjects.BucketRevoked, subjects.BanKey("bob")))
+	})
+
 	t.Run("worker", func(t *testing.T) {
 		// Consume a role's durable consumer and ack.
 		cons, err := worker.js.Consumer(ctxT(t), "MSGS", "PERSIST")
@@ -419,10 +464,35 @@ func TestTierPermissions(t *testing.T) {
 			t.Fatalf("webhook consumer update: %v, %v", changes, err)
 		}
 		worker.subscribe(t, "im.members.>")
+		// Read cursors (raised by the conversations service and the persist
+		// role) and the summaries the conversations service keeps.
+		curs, err := cursors.Open(ctxT(t), worker.nc, worker.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := curs.RaiseAll(ctxT(t), map[string]uint64{"alice.c1": 5}); err != nil {
+			t.Fatalf("worker: raise read cursors: %v", err)
+		}
+		if got, err := curs.Get(ctxT(t), []string{"alice.c1"}); err != nil || got["alice.c1"] != 5 {
+			t.Fatalf("worker: batched cursors read: %v, %v", got, err)
+		}
+		sums, err := summaries.Open(ctxT(t), worker.nc, worker.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sums.PutAll(ctxT(t), []summaries.Item{{Conv: natter.Conversation{ID: "c1", Kind: natter.KindDirect}}}); err != nil {
+			t.Fatalf("worker: write summaries: %v", err)
+		}
+		if got, err := sums.Get(ctxT(t), []string{"c1"}); err != nil || !got["c1"].Found {
+			t.Fatalf("worker: batched summaries read: %v, %v", got, err)
+		}
+		if err := sums.Drop(ctxT(t), "c1"); err != nil {
+			t.Fatalf("worker: drop a summary: %v", err)
+		}
 		worker.noViolations(t)
 
 		for _, subj := range []string{
-			"im.ingest.c1", "natter.api.send", "$KV.CURSORS.k",
+			"im.ingest.c1", "natter.api.send", "$KV.PRESENCE.k",
 			"$JS.API.STREAM.DELETE.MSGS", "$JS.API.CONSUMER.DELETE.MSGS.PERSIST", "$JS.API.STREAM.CREATE.SNOOP",
 		} {
 			worker.cannotPublish(t, subj)

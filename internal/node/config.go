@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -94,6 +95,12 @@ type Config struct {
 	// AdminAddr is where a worker process serves /healthz, /readyz and
 	// /metrics. Empty means "127.0.0.1:9090"; port 0 picks a free port.
 	AdminAddr string
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the listener of /metrics (HTTPAddr, or AdminAddr for
+	// a worker). False means off: /debug/pprof/ answers 404. natter dev
+	// turns it on by default, natter edge and natter worker only with
+	// --pprof (docs/config.md).
+	Pprof bool
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
 	// Webhooks are the webhook endpoints delivered to by a process that runs
@@ -121,6 +128,9 @@ type Config struct {
 	Streams streams.Config
 	// Edge configures the edge; see EdgeConfig.
 	Edge EdgeConfig
+	// Admin configures the admin API (token revocation, bans), served
+	// beside /metrics. Its zero value serves it off (403 admin_disabled).
+	Admin admin.Config
 	// WebApp serves the chat web app (clients/web) at / of the edge. The
 	// zero value serves none; natter dev turns it on unless --web-app=false,
 	// natter edge only with --web-app. A dev node also answers POST

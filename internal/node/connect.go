@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/internal/admin"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -20,6 +21,9 @@ import (
 
 // validate checks every setting that can be checked without side effects.
 func validate(c Config) error {
+	if t := c.Admin.Token; t != "" && len(t) < admin.MinTokenLen {
+		return settingErr(SettingAdminAuth, "the admin credential is %d bytes, want at least %d", len(t), admin.MinTokenLen)
+	}
 	for _, r := range c.Roles {
 		switch r {
 		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI:

@@ -29,6 +29,7 @@ const (
 	SettingRoles     = "--roles (NATTER_ROLES)"
 	SettingAuth      = "--jwt-* (NATTER_JWT_*)"
 	SettingWebhooks  = "--webhooks (NATTER_WEBHOOKS)"
+	SettingAdminAuth = "--admin-token-file (NATTER_ADMIN_TOKEN_FILE)"
 )
 
 func settingErr(setting string, format string, args ...any) error {

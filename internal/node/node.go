@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
 	"net"
@@ -146,8 +147,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	n.reg = prometheus.NewRegistry()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), opsCollector{n})
 	n.app = newApp(n)
+	acfg := cfg.Admin
+	acfg.Logger = n.log.With("component", "admin")
+	admin.Register(n.app, acfg, n.js)
 
 	if cfg.Mode != ModeEdge {
 		if err := n.startRoles(ctx); err != nil {

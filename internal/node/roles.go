@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
+	"github.com/natter-im/natter/jetstream/cursors"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"log/slog"
 	"os"
 	"strconv"
@@ -46,9 +48,18 @@ func (n *Node) startRoles(ctx context.Context) error {
 		lg := n.log.With("role", role)
 		switch role {
 		case RoleConversations:
+			cur, err := cursors.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: conversations service: %w", err)
+			}
+			sums, err := summaries.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: conversations service: %w", err)
+			}
 			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
 				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
 				Events: events.NewPublisher(n.js), ReadPushInterval: n.cfg.ReadPushInterval,
+				Cursors: cur, Summaries: sums,
 			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)
@@ -74,7 +85,12 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, persistFaults(n.cfg.Faults, lg)...),
+			cur, err := cursors.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: persist: %w", err)
+			}
+			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur))
+			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}

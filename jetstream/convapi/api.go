@@ -75,15 +75,29 @@ type ConvRequest struct {
 // ListRequest is the request of list.
 type ListRequest struct {
 	User string `json:"user"`
-	// After asks for the page after the conversation id a reply gave as Next.
+	// After asks for the page after the conversation id a reply gave as Next
+	// (any conversation id: the page starts after it in id order).
 	After string `json:"after,omitempty"`
+	// Limit is the most conversations of the page: 1..ListPageSize, 0 means
+	// ListPageSize.
+	Limit int `json:"limit,omitempty"`
+	// IDs asks for the conversation ids only (ListReply.IDs), without the
+	// summaries: a sync needs no more, and it costs no summary lookups.
+	IDs bool `json:"ids,omitempty"`
 }
 
 // ListReply is the reply of list.
 type ListReply struct {
 	// Convs are sorted by id, each with member_count, and with members for
-	// a direct conversation and a group of at most MaxInlineMembers.
+	// a direct conversation and a group of at most MaxInlineMembers. Empty
+	// when the request asked for IDs.
 	Convs []natter.Conversation `json:"convs"`
+	// IDs are the page's conversation ids, sorted, when the request asked
+	// for IDs.
+	IDs []string `json:"ids,omitempty"`
+	// Revs, with IDs, are the conversations' revs in the order of IDs
+	// (natter.Conversation.Rev); absent when every one is 0.
+	Revs []int64 `json:"revs,omitempty"`
 	// Next is set when there are more: send it as After.
 	Next string `json:"next,omitempty"`
 }

@@ -90,6 +90,13 @@ func (c *Client) List(ctx context.Context, user string) ([]natter.Conversation, 
 	return all, nil
 }
 
+// ListPage returns one page of the list op as it answers req.
+func (c *Client) ListPage(ctx context.Context, req ListRequest) (ListReply, error) {
+	var page ListReply
+	err := c.call(ctx, OpList, req, &page)
+	return page, err
+}
+
 // ListPages calls fn with each page of user's conversations (sorted by id
 // across pages) as the list op answers it, before asking for the next
 // page, and stops at fn's first error, returned as is. A page belongs to

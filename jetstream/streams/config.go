@@ -27,6 +27,12 @@ type Config struct {
 	// online lease that expired (the leases' own TTL is the edge's,
 	// edge.Config.PresenceLease). Zero means 90s.
 	PresenceTTL time.Duration
+	// SummariesMaxAge is how long the SUMMARIES bucket keeps a
+	// conversation's summary after it was written: a conv.list page reads
+	// the summaries listed within it with one batched read, older ones
+	// from the store. It also bounds how long a summary outlives a change
+	// that crashed before dropping it. Zero means 6h.
+	SummariesMaxAge time.Duration
 	// MaxDeliver is how often a worker consumer delivers a message before it
 	// is dead-lettered. Zero means 10.
 	MaxDeliver int
@@ -59,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = 90 * time.Second
+	}
+	if c.SummariesMaxAge <= 0 {
+		c.SummariesMaxAge = 6 * time.Hour
 	}
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 10

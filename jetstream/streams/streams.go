@@ -105,9 +105,14 @@ func Define(cfg Config) Definitions {
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			{Bucket: subjects.BucketSummaries, Description: "natter conversation summaries (a copy for conv.list pages)", TTL: cfg.SummariesMaxAge, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
 			// which LimitMarkerTTL enables), last_seen and hidden live on.
 			{Bucket: subjects.BucketPresence, Description: "natter presence: online leases, last seen, hidden", LimitMarkerTTL: cfg.PresenceTTL, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			// Revocations and bans carry a per-key TTL (Nats-TTL); the
+			// markers of expired keys tell the edges' watchers to forget
+			// them. Values are small (edge/revoke.Entry).
+			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
 }

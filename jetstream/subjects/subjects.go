@@ -1,6 +1,7 @@
 package subjects
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,12 +43,21 @@ const (
 	// natter no longer creates or writes it; an existing one can be deleted
 	// (docs/operations.md).
 	BucketIdem = "IDEM"
-	// BucketCursors holds per-device delivered cursors.
+	// BucketCursors holds per-device delivered cursors (DeliveredKey) and
+	// per-user read cursors (ReadKey).
 	BucketCursors = "CURSORS"
+	// BucketSummaries holds a copy of each conversation's summary as
+	// conv.list shows it, key = conversation id (jetstream/summaries).
+	BucketSummaries = "SUMMARIES"
 	// BucketPresence holds presence state: an online lease per user and
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
 	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
 	BucketPresence = "PRESENCE"
+	// BucketRevoked holds token revocations and user bans (RevokedJTIKey,
+	// RevokedUserKey, RevokedDeviceKey, BanKey), each with a per-key TTL
+	// that ends when the tokens it covers would have expired (bans: at
+	// their expiry, or never). Every edge watches it.
+	BucketRevoked = "REVOKED"
 )
 
 // Subject trees.
@@ -143,6 +153,39 @@ func PresenceSeenKey(user string) string { return "seen." + user }
 
 // PresenceHiddenKey is the PRESENCE key of user's hidden setting: hide.<user>.
 func PresenceHiddenKey(user string) string { return "hide." + user }
+
+// DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
+// device in conv: <user>.<device>.<conv>.
+func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
+// (one token fewer than a DeliveredKey, so the two never collide).
+func ReadKey(user, conv string) string { return user + "." + conv }
+
+// RevokedJTIKey is the REVOKED key of one token id: jti.<base64url(jti)>
+// (a jti may hold any character; its encoding is a valid key).
+func RevokedJTIKey(jti string) string {
+	return RevokedJTIPrefix + base64.RawURLEncoding.EncodeToString([]byte(jti))
+}
+
+// RevokedUserKey is the REVOKED key of a user's revocation (tokens issued
+// before a time): user.<user>.
+func RevokedUserKey(user string) string { return RevokedUserPrefix + user }
+
+// RevokedDeviceKey is the REVOKED key of a revocation of one user's device:
+// dev.<user>.<device>.
+func RevokedDeviceKey(user, device string) string { return RevokedDevicePrefix + user + "." + device }
+
+// BanKey is the REVOKED key of a user's ban: ban.<user>.
+func BanKey(user string) string { return BanPrefix + user }
+
+// Prefixes of the REVOKED keys, for telling a watched key's kind.
+const (
+	RevokedJTIPrefix    = "jti."
+	RevokedUserPrefix   = "user."
+	RevokedDevicePrefix = "dev."
+	BanPrefix           = "ban."
+)
 
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }

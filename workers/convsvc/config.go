@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"github.com/natter-im/natter/workers/events"
 )
 
@@ -43,6 +45,15 @@ type Config struct {
 	// read_moved after the writes. Nil means no events are published (and
 	// no outbox is written or swept).
 	Events *events.Publisher
+	// Cursors, when set, is the CURSORS bucket, where read also raises the
+	// user's read cursor (the copy that sync and conv.list pages read in one
+	// batch). Nil means the read cursor is kept in the store only.
+	Cursors *cursors.Bucket
+	// Summaries, when set, is the SUMMARIES bucket: list pages read the
+	// conversations' summaries from it in one batched read (writing back
+	// those it lacked), and every change drops the conversation's. Nil
+	// means the summaries come from the instance's cache or the store.
+	Summaries *summaries.Bucket
 	// OutboxSweep is how often the service republishes the events left in
 	// conversation outboxes by a publish that failed, and how old such an
 	// event must be first. Zero means 5s.

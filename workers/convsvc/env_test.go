@@ -16,6 +16,8 @@ import (
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/natsembed"
+	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/summaries"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/store"
 	"github.com/natter-im/natter/workers/store/storetest"
@@ -32,6 +34,7 @@ type env struct {
 	cl     *convapi.Client
 	nc     *nats.Conn // the client's connection
 	svcCfg convsvc.Config
+	sums   *summaries.Bucket // with envConfig.summaries
 }
 
 // ctxT is a context for one step of a test.
@@ -51,6 +54,8 @@ type envConfig struct {
 	clientTimeout time.Duration
 	// monitor sees the store's commands (nil: none).
 	monitor *event.CommandMonitor
+	// summaries gives the service the SUMMARIES bucket (e.sums).
+	summaries bool
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -59,6 +64,18 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	e.srv = testenv.StartNATS(t, testenv.WithStoreDir(e.dir), testenv.WithMaxPayload(cfg.maxPayload))
 	e.emb = storetest.StartEmbedded(t, "")
 	e.st = storetest.Open(t, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
+	if cfg.summaries {
+		nc := e.connect(t)
+		js := testenv.JetStream(t, nc)
+		if _, err := streams.Ensure(ctxT(t), js, streams.Config{}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := summaries.Open(ctxT(t), nc, js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sums, e.svcCfg.Summaries = b, b
+	}
 	e.svc = e.startService(t)
 	e.nc = e.connect(t)
 	e.cl = convapi.NewClient(e.nc, cfg.clientTimeout)

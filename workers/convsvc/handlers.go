@@ -157,21 +157,26 @@ func (s *service) list(ctx context.Context, in *convapi.ListRequest) (any, error
 			return nil, err
 		}
 	}
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = convapi.ListPageSize
+	case limit < 0 || limit > convapi.ListPageSize:
+		return nil, badFrame("limit", fmt.Sprintf("must be 1..%d (0 means %d)", convapi.ListPageSize, convapi.ListPageSize))
+	}
 	ids, err := s.userConvs(ctx, in.User)
 	if err != nil {
 		return nil, err
 	}
-	page, next := pageAfter(ids, in.After, convapi.ListPageSize)
-	convs := make([]natter.Conversation, len(page))
-	found := make([]bool, len(page))
-	err = forEach(len(page), func(i int) error {
-		c, err := s.summary(ctx, page[i])
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // listed but gone: nothing to show
+	page, next := pageAfter(ids, in.After, limit)
+	if in.IDs {
+		revs, err := s.groupRevs(ctx, page)
+		if err != nil {
+			return nil, err
 		}
-		convs[i], found[i] = c, err == nil
-		return err
-	})
+		return convapi.ListReply{Convs: []natter.Conversation{}, IDs: slices.Clone(page), Revs: revs, Next: next}, nil
+	}
+	convs, found, err := s.pageSummaries(ctx, page)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +254,12 @@ func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error
 		return nil, err
 	}
 	if err := s.st.SetReadCursor(ctx, in.User, in.Conv, in.Seq); err != nil {
+		return nil, err
+	}
+	// The copy in CURSORS, which sync and conv.list pages read, is raised
+	// whether or not the store's moved: a retry of a read whose raise
+	// failed raises it.
+	if err := s.raiseRead(ctx, in.User, in.Conv, in.Seq); err != nil {
 		return nil, err
 	}
 	if in.Seq > old {

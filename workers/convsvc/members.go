@@ -70,6 +70,7 @@ func (s *service) membersAdd(ctx context.Context, in *convapi.ChangeMembersReque
 func (s *service) add(ctx context.Context, c natter.Conversation, actor string, users []string) (any, error) {
 	ev, made := s.memberEvent(c.ID, actor, events.MembersJoined)
 	ch, err := s.st.AddMembers(ctx, c.ID, users, s.cfg.MaxGroupSize, ev)
+	s.dropSummary(ctx, c.ID)
 	s.notify(c.ID, users, err == nil)
 	var tb *store.TooBigError
 	if errors.As(err, &tb) {
@@ -88,6 +89,7 @@ func (s *service) add(ctx context.Context, c natter.Conversation, actor string, 
 func (s *service) remove(ctx context.Context, c natter.Conversation, actor string, users []string) (any, error) {
 	ev, made := s.memberEvent(c.ID, actor, events.MembersLeft)
 	ch, err := s.st.RemoveMembers(ctx, c.ID, users, ev)
+	s.dropSummary(ctx, c.ID)
 	s.notify(c.ID, users, err == nil)
 	if err != nil {
 		return nil, err

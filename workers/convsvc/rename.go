@@ -61,6 +61,7 @@ func (s *service) rename(ctx context.Context, in *convapi.RenameRequest) (any, e
 	}
 	ch, err := s.st.RenameGroup(ctx, c.ID, in.Name, ev)
 	if err != nil || ch.Changed {
+		s.dropSummary(ctx, c.ID)
 		s.notify(c.ID, nil, true) // the summaries cached of conv
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/workers/runner"
 	"github.com/natter-im/natter/workers/store"
@@ -20,6 +21,9 @@ type Handler struct {
 	lg  *slog.Logger
 	// arch gathers the archive's blocks (archive.go).
 	arch *archiver
+
+	// cursors, when set, gets the senders' read cursors raised (reads.go).
+	cursors *cursors.Bucket
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite
@@ -71,6 +75,14 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		return res
 	}
 	h.archive(ctx, batch)
+	if err := h.raiseReads(ctx, batch); err != nil {
+		// The insert is idempotent: the batch is stored again, and raised.
+		h.lg.Warn("persist batch: read cursors not raised", "n", len(batch), "err", err)
+		for _, i := range idx {
+			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+		}
+		return res
+	}
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}

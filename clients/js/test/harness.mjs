@@ -42,6 +42,13 @@ export function token(user, { ttlSec = 3600, device } = {}) {
  * Proc is one natter process. start waits for its "natter ready" line and
  * takes the addresses from it.
  */
+// Every natter a test started, killed when the test process exits however
+// it ends (a failed test's cleanup may never run).
+const running = new Set();
+process.on("exit", () => {
+  for (const p of running) p.kill("SIGKILL");
+});
+
 class Proc {
   constructor(args, label) {
     this.args = args;
@@ -53,6 +60,8 @@ class Proc {
     return new Promise((resolveReady, reject) => {
       const p = spawn(natterBin(), this.args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NATTER_JWT_SECRET: SECRET } });
       this.proc = p;
+      running.add(p);
+      p.on("exit", () => running.delete(p));
       this.exited = new Promise((r) => p.on("exit", (code, sig) => r({ code, sig })));
       const timer = setTimeout(() => reject(new Error(`${this.label}: no ready line within ${timeoutMs} ms:\n${this.log}`)), timeoutMs);
       const onData = (chunk) => {

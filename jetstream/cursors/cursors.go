@@ -1,0 +1,238 @@
+package cursors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/jetstream/subjects"
+)
+
+// ErrDirectGet is a batched read answered with an error status.
+var ErrDirectGet = errors.New("cursors: direct get failed")
+
+// MaxKeysPerGet is the most keys one batched direct get reads: the server
+// answers at most 1,024 subjects per multi_last request.
+const MaxKeysPerGet = 1024
+
+// raiseAttempts bounds the compare-and-set retries of one key.
+const raiseAttempts = 8
+
+// Bucket is the CURSORS bucket.
+type Bucket struct {
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	kv        jetstream.KeyValue
+	prefix    string // $KV.CURSORS.
+	directGet string // $JS.API.DIRECT.GET.KV_CURSORS (honours the API prefix)
+}
+
+// Open looks the bucket up (streams.Ensure creates it).
+func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, error) {
+	kv, err := js.KeyValue(ctx, subjects.BucketCursors)
+	if err != nil {
+		return nil, fmt.Errorf("cursors: bucket: %w", err)
+	}
+	return &Bucket{nc: nc, js: js, kv: kv,
+		prefix:    subjects.KVSubject(subjects.BucketCursors, ""),
+		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketCursors}, nil
+}
+
+// KV is the bucket's key-value handle.
+func (b *Bucket) KV() jetstream.KeyValue { return b.kv }
+
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	p := jetstream.DefaultAPIPrefix
+	switch {
+	case o.Domain != "":
+		p = "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		p = o.APIPrefix
+	}
+	if !strings.HasSuffix(p, ".") {
+		p += "."
+	}
+	return p
+}
+
+// entry is one key's value and the stream sequence of its last write (0:
+// the key never existed).
+type entry struct {
+	seq uint64
+	rev uint64
+}
+
+// Get returns the value of each of keys that has one (keys without one, or
+// deleted, are absent): one batched direct get per MaxKeysPerGet keys.
+func (b *Bucket) Get(ctx context.Context, keys []string) (map[string]uint64, error) {
+	es, err := b.entries(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(es))
+	for k, e := range es {
+		if e.seq > 0 {
+			out[k] = e.seq
+		}
+	}
+	return out, nil
+}
+
+func (b *Bucket) entries(ctx context.Context, keys []string) (map[string]entry, error) {
+	out := make(map[string]entry, len(keys))
+	for i := 0; i < len(keys); i += MaxKeysPerGet {
+		part := keys[i:min(i+MaxKeysPerGet, len(keys))]
+		filters := make([]string, len(part))
+		for j, k := range part {
+			filters[j] = b.prefix + k
+		}
+		err := b.multiLast(ctx, filters, func(m *nats.Msg) {
+			key := strings.TrimPrefix(m.Header.Get(jetstream.SubjectHeader), b.prefix)
+			rev, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			e := entry{rev: rev}
+			if m.Header.Get("KV-Operation") == "" && m.Header.Get(jetstream.MarkerReasonHeader) == "" {
+				e.seq, _ = strconv.ParseUint(string(m.Data), 10, 64)
+			}
+			out[key] = e
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cursors: read: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// multiLast sends one batched direct get for the last entry of each of
+// filters and hands each to fn.
+func (b *Bucket) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	body, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+	}{filters})
+	if err != nil {
+		return err
+	}
+	inbox := b.nc.NewInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := b.nc.PublishRequest(b.directGet, inbox, body); err != nil {
+		return err
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "204", "404": // end of batch; nothing matched
+				return nil
+			default:
+				return fmt.Errorf("%w: %s %s", ErrDirectGet, status, m.Header.Get("Description"))
+			}
+		}
+		fn(m)
+	}
+}
+
+// Raise moves key to seq unless it is there or further already, and
+// reports whether it moved. It compares and sets against the key's last
+// revision, so a concurrent writer never moves it back.
+func (b *Bucket) Raise(ctx context.Context, key string, seq uint64) (bool, error) {
+	for range raiseAttempts {
+		es, err := b.entries(ctx, []string{key})
+		if err != nil {
+			return false, err
+		}
+		e := es[key]
+		if e.seq >= seq {
+			return false, nil
+		}
+		err = b.put(ctx, key, seq, e.rev)
+		if err == nil {
+			return true, nil
+		}
+		if !conflict(err) {
+			return false, fmt.Errorf("cursors: raise %s: %w", key, err)
+		}
+	}
+	return false, fmt.Errorf("cursors: raise %s: still conflicting after %d attempts", key, raiseAttempts)
+}
+
+// put writes seq to key if its last write is still rev (0: none).
+func (b *Bucket) put(ctx context.Context, key string, seq, rev uint64) error {
+	_, err := b.js.Publish(ctx, b.prefix+key, strconv.AppendUint(nil, seq, 10), jetstream.WithExpectLastSequencePerSubject(rev))
+	return err
+}
+
+// conflict reports whether err is a failed compare-and-set.
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// RaiseAll raises every key of want to its value (never back), with one
+// batched read per MaxKeysPerGet keys and the writes published together;
+// a key another writer changed meanwhile is raised again on its own.
+func (b *Bucket) RaiseAll(ctx context.Context, want map[string]uint64) error {
+	if len(want) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	es, err := b.entries(ctx, keys)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		key string
+		ack jetstream.PubAckFuture
+	}
+	var ps []pending
+	for _, k := range keys {
+		e := es[k]
+		if e.seq >= want[k] {
+			continue
+		}
+		ack, err := b.js.PublishAsync(b.prefix+k, strconv.AppendUint(nil, want[k], 10), jetstream.WithExpectLastSequencePerSubject(e.rev))
+		if err != nil {
+			return fmt.Errorf("cursors: raise %s: %w", k, err)
+		}
+		ps = append(ps, pending{k, ack})
+	}
+	var again []string
+	for _, p := range ps {
+		select {
+		case <-p.ack.Ok():
+		case err := <-p.ack.Err():
+			if !conflict(err) {
+				return fmt.Errorf("cursors: raise %s: %w", p.key, err)
+			}
+			again = append(again, p.key)
+		case <-ctx.Done():
+			return fmt.Errorf("cursors: raise: %w", ctx.Err())
+		}
+	}
+	for _, k := range again {
+		if _, err := b.Raise(ctx, k, want[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
