@@ -10,8 +10,9 @@ var (
 	// ErrConflict is returned by a conditional write when the document
 	// changed since it was read (its rev moved): read it again and retry.
 	ErrConflict = errors.New("store: changed concurrently")
-	// ErrLockLost is the cause of the end of the work under a lock that
-	// found the lock broken (its lease ran out while its holder lived).
+	// ErrLockLost is the answer of a change whose lock was broken while it
+	// ran (its lease ran out under a holder whose renewals all failed):
+	// retry it.
 	ErrLockLost = errors.New("store: lock lost")
 	// ErrBadBlock is returned for an archive block that does not hold
 	// exactly its BlockSize consecutive messages.

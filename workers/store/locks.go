@@ -37,7 +37,7 @@ import (
 // While held, a lock's lease is renewed every LockLease/4, so it is never
 // broken under a holder that is alive. A lock whose lease ran out belongs to
 // a holder that died: the next taker deletes it and takes it. A holder that
-// finds its lock gone stops issuing writes.
+// finds its lock gone answers ErrLockLost once its writes are answered.
 
 // LockLease is how long a lock lives without its holder renewing it: a taker
 // removes an older one.
@@ -63,27 +63,27 @@ type held struct {
 }
 
 // locked runs fn holding the locks ids (see above). Waiting for the locks
-// ends with ctx; once they are held, fn runs to its end on a context that
-// ends only if the locks are lost, and locked returns its outcome whatever
-// ctx did meanwhile: every write fn issued was answered before the locks are
+// ends with ctx; once they are held, fn runs to its end on a context
+// detached from ctx, and locked returns its outcome whatever ctx did
+// meanwhile: every write fn issued was answered before the locks are
 // released, and a caller told of an error of ctx was told the truth (the
-// change did not start).
+// change did not start). A lock found lost meanwhile (its lease ran out
+// under a holder whose renewals all failed) makes it answer ErrLockLost,
+// so that the caller retries: fn's writes are never cut short, which
+// would only leave one to land later.
 func (s *Store) locked(ctx context.Context, ids []string, fn func(ctx context.Context) error) error {
 	h, err := s.lock(ctx, ids...)
 	if err != nil {
 		return err
 	}
 	defer h.release()
-	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-h.lost:
-			cancel(ErrLockLost)
-		case <-wctx.Done():
-		}
-	}()
-	return fn(wctx)
+	err = fn(context.WithoutCancel(ctx))
+	select {
+	case <-h.lost:
+		return fmt.Errorf("store: %v: %w", ids, ErrLockLost)
+	default:
+	}
+	return err
 }
 
 // lock takes the locks named ids (all or none), waiting while others hold
