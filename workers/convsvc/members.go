@@ -37,11 +37,11 @@ func (s *service) change(ctx context.Context, in *convapi.ChangeMembersRequest) 
 		return c, nil, err
 	}
 	if err := s.requireMember(ctx, in.User, in.Conv); err != nil {
-		return c, nil, err
+		return c, users, err // the users tell a leave (membersRemove)
 	}
 	c, err = s.st.GetConversation(ctx, in.Conv, false)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, nil, errNotMember
+		return c, users, errNotMember
 	}
 	if err != nil {
 		return c, nil, err
@@ -101,9 +101,14 @@ func (s *service) remove(ctx context.Context, c natter.Conversation, actor strin
 
 // membersRemove removes users: a member may remove themselves (leave), the
 // creator may remove anyone; anything else is forbidden. Users who are not
-// members are no change.
+// members are no change, and so is a user who is not a member leaving (of
+// any conversation, known or not): a leave retried after its reply was lost
+// (it timed out, but the leave was done) succeeds.
 func (s *service) membersRemove(ctx context.Context, in *convapi.ChangeMembersRequest) (any, error) {
 	c, users, err := s.change(ctx, in)
+	if errors.Is(err, errNotMember) && len(users) == 1 && users[0] == in.User {
+		return empty{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -288,7 +288,7 @@ func (s *service) errorOf(op string, err error, start time.Time) *convapi.Error 
 func unavailable(err error) bool {
 	return mongo.IsTimeout(err) || mongo.IsNetworkError(err) ||
 		errors.As(err, &topology.ServerSelectionError{}) ||
-		errors.Is(err, mongo.ErrClientDisconnected)
+		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, store.ErrLockLost)
 }
 
 // maxNoticeBody bounds the body of one membership-change notice; a change

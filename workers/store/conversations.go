@@ -90,15 +90,12 @@ func convDoc(c natter.Conversation, outbox []Pending) any {
 // document's members and the users' lists.
 func (s *Store) addMemberships(ctx context.Context, c natter.Conversation, members []string, fresh bool) error {
 	if c.Kind == natter.KindGroup {
-		unlock, err := s.lock(ctx, "m/"+c.ID)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false, nil); err != nil {
-			return fmt.Errorf("store: add members: %w", err)
-		}
-		return nil
+		return s.locked(ctx, []string{"m/" + c.ID}, func(ctx context.Context) error {
+			if _, err := s.addLocked(ctx, c.ID, members, 0, nil, false, nil); err != nil {
+				return fmt.Errorf("store: add members: %w", err)
+			}
+			return nil
+		})
 	}
 	return s.userListsEdit(ctx, c.ID, members, true, fresh)
 }
@@ -138,11 +135,17 @@ func (s *Store) GetConversation(ctx context.Context, id string, withMembers bool
 // change (no event, the rev stays). A rename cut short after its event was
 // written is completed by its retry (the same rev, so the same event id).
 func (s *Store) RenameGroup(ctx context.Context, conv, name string, ev EventFunc) (Change, error) {
-	unlock, err := s.lock(ctx, "m/"+conv)
-	if err != nil {
-		return Change{}, err
-	}
-	defer unlock()
+	var ch Change
+	err := s.locked(ctx, []string{"m/" + conv}, func(ctx context.Context) error {
+		var err error
+		ch, err = s.renameLocked(ctx, conv, name, ev)
+		return err
+	})
+	return ch, err
+}
+
+// renameLocked is RenameGroup under the group's lock.
+func (s *Store) renameLocked(ctx context.Context, conv, name string, ev EventFunc) (Change, error) {
 	h, _, err := s.head(ctx, conv)
 	if err != nil {
 		return Change{}, err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // SQLiteQuery is the SQLite URL query of natter's embedded store.
@@ -63,3 +64,7 @@ func CutCreates(s *Store, cut func() error) { s.cutCreates = cut }
 func EditBucket(ctx context.Context, s *Store, bucket string, convs []string, add, fresh bool) error {
 	return s.editBuckets(ctx, bucketEdits{bucket: convs}, add, fresh)
 }
+
+// SetLockLease sets the lease of the locks s takes and breaks (LockLease).
+// Set it before s is used.
+func SetLockLease(s *Store, d time.Duration) { s.lease = d }

@@ -254,13 +254,13 @@ func (s *Store) groupMembers(ctx context.Context, conv string) ([]string, error)
 // event to the outbox first. Naming users already in completes a change to
 // them that was cut short.
 func (s *Store) AddMembers(ctx context.Context, conv string, users []string, max int, ev EventFunc) (Change, error) {
-	unlock, err := s.lock(ctx, "m/"+conv)
-	if err != nil {
-		return Change{}, err
-	}
-	defer unlock()
 	var h listHead
-	joined, err := s.addLocked(ctx, conv, users, max, ev, true, &h)
+	var joined []string
+	err := s.locked(ctx, []string{"m/" + conv}, func(ctx context.Context) error {
+		var err error
+		joined, err = s.addLocked(ctx, conv, users, max, ev, true, &h)
+		return err
+	})
 	if err != nil {
 		return Change{}, fmt.Errorf("store: add members: %w", err)
 	}
@@ -374,13 +374,13 @@ func (s *Store) addLocked(ctx context.Context, conv string, users []string, max 
 // those who left (were members). With ev set, a change that removes
 // someone writes its event to the outbox first.
 func (s *Store) RemoveMembers(ctx context.Context, conv string, users []string, ev EventFunc) (Change, error) {
-	unlock, err := s.lock(ctx, "m/"+conv)
-	if err != nil {
-		return Change{}, err
-	}
-	defer unlock()
 	var h listHead
-	left, err := s.removeLocked(ctx, conv, users, ev, &h)
+	var left []string
+	err := s.locked(ctx, []string{"m/" + conv}, func(ctx context.Context) error {
+		var err error
+		left, err = s.removeLocked(ctx, conv, users, ev, &h)
+		return err
+	})
 	if err != nil {
 		return Change{}, fmt.Errorf("store: remove members: %w", err)
 	}

@@ -67,11 +67,12 @@ func (s *Store) migrateMembers(ctx context.Context) error {
 // migrateGroup writes the member list of legacy group g, its head's rev
 // continuing from g.Rev (event ids stay unique), then removes its array.
 func (s *Store) migrateGroup(ctx context.Context, g natter.Conversation) error {
-	unlock, err := s.lock(ctx, "m/"+g.ID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	return s.locked(ctx, []string{"m/" + g.ID}, func(ctx context.Context) error {
+		return s.migrateGroupLocked(ctx, g)
+	})
+}
+
+func (s *Store) migrateGroupLocked(ctx context.Context, g natter.Conversation) error {
 	if _, ok, err := s.head(ctx, g.ID); err != nil {
 		return err
 	} else if !ok {
@@ -84,7 +85,7 @@ func (s *Store) migrateGroup(ctx context.Context, g natter.Conversation) error {
 			return fmt.Errorf("store: migrate: members of %s: %w", g.ID, err)
 		}
 	}
-	_, err = s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: g.ID}},
+	_, err := s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: g.ID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "members", Value: nil}}}})
 	if err != nil && err != mongo.ErrNoDocuments {
 		return fmt.Errorf("store: migrate: group %s: %w", g.ID, err)

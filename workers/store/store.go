@@ -65,6 +65,8 @@ type Store struct {
 	// cutCreates, when set (tests), ends a create batch with its error
 	// after the lists are written: a crash before the documents.
 	cutCreates func() error
+	// lease is the lease of a lock: LockLease (tests shorten it).
+	lease time.Duration
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -135,6 +137,7 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 		ulists:        db.Collection(CollUserLists),
 		locks:         db.Collection(CollLocks),
 		outbox:        db.Collection(CollOutbox),
+		lease:         LockLease,
 	}
 	s.creates = batcher[createReq]{writers: createWriters, max: maxCreateBatch, write: s.createBatch}
 	s.pulls = batcher[pull]{writers: 1, max: maxPullBatch, write: s.pullBatch}

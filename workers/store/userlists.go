@@ -181,17 +181,15 @@ func (s *Store) editBuckets(ctx context.Context, edits bucketEdits, add, fresh b
 	for i, id := range ids {
 		locks[i] = "u/" + id
 	}
-	unlock, err := s.lock(ctx, locks...)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	for len(ids) > 0 {
-		if ids, err = s.writeBuckets(ctx, ids, edits, add, fresh); err != nil {
-			return fmt.Errorf("store: write user lists: %w", err)
+	return s.locked(ctx, locks, func(ctx context.Context) error {
+		for len(ids) > 0 {
+			var err error
+			if ids, err = s.writeBuckets(ctx, ids, edits, add, fresh); err != nil {
+				return fmt.Errorf("store: write user lists: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // writeBuckets reads the buckets ids, whose locks the caller holds (their
