@@ -407,19 +407,24 @@ func TestNATSDisasterRecovery(t *testing.T) {
 	if ack.Sequence != n+1 {
 		t.Errorf("first message after failover has seq %d, want %d", ack.Sequence, n+1)
 	}
-	for name, pending := range map[string]uint64{subjects.ConsumerFanout: 1, subjects.ConsumerPersist: n + 1} {
-		c, err := wjs.Consumer(ctx, subjects.StreamMsgs, name)
-		if err != nil {
-			t.Fatal(err)
+	// A consumer's pending count follows the stream asynchronously just
+	// after a promotion and a publish: poll.
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		for name, pending := range map[string]uint64{subjects.ConsumerFanout: 1, subjects.ConsumerPersist: n + 1} {
+			c, err := wjs.Consumer(ctx, subjects.StreamMsgs, name)
+			if err != nil {
+				return err
+			}
+			ci, err := c.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if ci.NumPending != pending {
+				return fmt.Errorf("%s pending %d, want %d (FANOUT: new messages only; PERSIST: the whole log, stored idempotently)", name, ci.NumPending, pending)
+			}
 		}
-		ci, err := c.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ci.NumPending != pending {
-			t.Errorf("%s pending %d, want %d (FANOUT: new messages only; PERSIST: the whole log, stored idempotently)", name, ci.NumPending, pending)
-		}
-	}
+		return nil
+	})
 }
 
 // TestNATSClusterWithPermissions enables the commented include of
