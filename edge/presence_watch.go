@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -315,7 +315,7 @@ func (p *presence) load(ctx context.Context, ws []*watch) error {
 				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceSeenKey(w.user)),
 				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey(w.user)))
 		}
-		err := p.multiLast(ctx, filters, func(m *nats.Msg) {
+		err := kvbatch.MultiLast(ctx, p.nc, p.directGet, filters, func(m *nats.Msg) {
 			if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
 				return // deleted, purged or expired
 			}
@@ -357,49 +357,6 @@ func (p *presence) load(ctx context.Context, ws []*watch) error {
 	p.mu.Unlock()
 	p.markLoaded(ws)
 	return nil
-}
-
-// errDirectGet is a direct get answered with an error status.
-var errDirectGet = errors.New("direct get failed")
-
-// multiLast sends one batched direct get for the last entry of every
-// subject filters match and hands each to fn.
-func (p *presence) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	body, err := json.Marshal(struct {
-		MultiLast []string `json:"multi_last"`
-	}{filters})
-	if err != nil {
-		return err
-	}
-	inbox := p.nc.NewInbox()
-	sub, err := p.nc.SubscribeSync(inbox)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := p.nc.PublishRequest(p.directGet, inbox, body); err != nil {
-		return err
-	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return err
-		}
-		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			switch status := m.Header.Get("Status"); status {
-			case "204", "404": // end of batch; nothing matched
-				return nil
-			default:
-				return fmt.Errorf("%w: %s %s", errDirectGet, status, m.Header.Get("Description"))
-			}
-		}
-		fn(m)
-	}
 }
 
 // presenceSet answers presence.set: it stores the user's hidden setting

@@ -2,21 +2,20 @@ package cursors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // ErrDirectGet is a batched read answered with an error status.
-var ErrDirectGet = errors.New("cursors: direct get failed")
+var ErrDirectGet = kvbatch.ErrDirectGet
 
 // MaxKeysPerGet is the most keys one batched direct get reads: the server
 // answers at most 1,024 subjects per multi_last request.
@@ -93,7 +92,7 @@ func (b *Bucket) entries(ctx context.Context, keys []string) (map[string]entry, 
 		for j, k := range part {
 			filters[j] = b.prefix + k
 		}
-		err := b.multiLast(ctx, filters, func(m *nats.Msg) {
+		err := kvbatch.MultiLast(ctx, b.nc, b.directGet, filters, func(m *nats.Msg) {
 			key := strings.TrimPrefix(m.Header.Get(jetstream.SubjectHeader), b.prefix)
 			rev, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 			e := entry{rev: rev}
@@ -107,46 +106,6 @@ func (b *Bucket) entries(ctx context.Context, keys []string) (map[string]entry, 
 		}
 	}
 	return out, nil
-}
-
-// multiLast sends one batched direct get for the last entry of each of
-// filters and hands each to fn.
-func (b *Bucket) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	body, err := json.Marshal(struct {
-		MultiLast []string `json:"multi_last"`
-	}{filters})
-	if err != nil {
-		return err
-	}
-	inbox := b.nc.NewInbox()
-	sub, err := b.nc.SubscribeSync(inbox)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.nc.PublishRequest(b.directGet, inbox, body); err != nil {
-		return err
-	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return err
-		}
-		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			switch status := m.Header.Get("Status"); status {
-			case "204", "404": // end of batch; nothing matched
-				return nil
-			default:
-				return fmt.Errorf("%w: %s %s", ErrDirectGet, status, m.Header.Get("Description"))
-			}
-		}
-		fn(m)
-	}
 }
 
 // Raise moves key to seq unless it is there or further already, and

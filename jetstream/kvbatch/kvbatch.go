@@ -1,0 +1,65 @@
+// Package kvbatch reads the last entries of many keys of a KV bucket in
+// one request: a batched direct get ({"multi_last": [filters]}) on the
+// bucket's stream, answered with one message per matching subject and
+// ended by a status message (204 or 404: nothing more). The CURSORS and
+// SUMMARIES buckets and the edge's presence reads use it, so a page of a
+// user's conversations or a storm of presence subscribes costs one round
+// trip per batch, not one per key.
+package kvbatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ErrDirectGet is a batched read answered with an error status.
+var ErrDirectGet = errors.New("kvbatch: direct get failed")
+
+// DefaultTimeout bounds a MultiLast whose ctx has no deadline.
+const DefaultTimeout = 5 * time.Second
+
+// MultiLast sends one batched direct get to directGet (the bucket stream's
+// $JS.API.DIRECT.GET.<stream> subject) for the last entry of every subject
+// filters match and hands each message to fn, in the server's order.
+func MultiLast(ctx context.Context, nc *nats.Conn, directGet string, filters []string, fn func(*nats.Msg)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	body, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+	}{filters})
+	if err != nil {
+		return err
+	}
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest(directGet, inbox, body); err != nil {
+		return err
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "204", "404": // end of batch; nothing matched
+				return nil
+			default:
+				return fmt.Errorf("%w: %s %s", ErrDirectGet, status, m.Header.Get("Description"))
+			}
+		}
+		fn(m)
+	}
+}

@@ -1,0 +1,54 @@
+package kvbatch_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/kvbatch"
+)
+
+// TestMultiLast reads the last entry of each key in one request: keys
+// written twice come with their last value, missing keys are left out, a
+// batch that matches nothing ends cleanly, and a subject nobody serves is
+// an error at once (no responders).
+func TestMultiLast(t *testing.T) {
+	srv := testenv.StartNATS(t)
+	nc := testenv.Connect(t, srv.ClientURL())
+	js := testenv.JetStream(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kvp := range [][2]string{{"a", "1"}, {"b", "1"}, {"a", "2"}, {"c", "3"}} {
+		if _, err := kv.PutString(ctx, kvp[0], kvp[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const direct = "$JS.API.DIRECT.GET.KV_T"
+	got := map[string]string{}
+	err = kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.a", "$KV.T.c", "$KV.T.missing"}, func(m *nats.Msg) {
+		got[m.Header.Get(jetstream.SubjectHeader)] = string(m.Data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["$KV.T.a"] != "2" || got["$KV.T.c"] != "3" {
+		t.Fatalf("got %v, want a=2 and c=3", got)
+	}
+	n := 0
+	if err := kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.none"}, func(*nats.Msg) { n++ }); err != nil || n != 0 {
+		t.Fatalf("nothing matched: %d entries, err %v", n, err)
+	}
+	err = kvbatch.MultiLast(ctx, nc, "$JS.API.DIRECT.GET.KV_NOBUCKET", []string{"$KV.NOBUCKET.a"}, func(*nats.Msg) {})
+	if !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("unserved subject: %v, want no responders", err)
+	}
+}
