@@ -89,10 +89,11 @@ func TestPresenceSubscribeStormCost(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// One read per session before; a handful of rounds now (the bound
-	// leaves room for a loaded machine that lets the subscribes trickle in).
-	if n := reads.Load(); n == 0 || n > pairs/2 {
-		t.Errorf("%d bucket reads for %d subscribes, want 1..%d", n, 2*pairs, pairs/2)
+	// One read per session before (100); a handful of rounds now. The
+	// bound, one read per two subscribes, leaves room for a loaded machine
+	// that lets the subscribes trickle in (CI once saw 28).
+	if n := reads.Load(); n == 0 || n > pairs {
+		t.Errorf("%d bucket reads for %d subscribes, want 1..%d", n, 2*pairs, pairs)
 	}
 	if n := lookups.Load(); n != 0 {
 		t.Errorf("%d member lookups for groups of 2 (listed with their members), want 0", n)
