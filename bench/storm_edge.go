@@ -45,6 +45,7 @@ var errEdgeBind = errors.New("bench: edge address in use")
 func (t *target) edgeArgs(addr string) []string {
 	args := []string{"edge", "--nats-url", t.natsURL, "--http", addr,
 		"--rate", fmt.Sprint(t.ecfg.Rate), "--burst", fmt.Sprint(t.ecfg.Burst), "--jwt-audience", t.aud,
+		"--user-rate", "0", "--user-conns", "0", "--ip-conn-rate", "0", "--ip-conns", "0",
 		"--shutdown-timeout", "60s", "--log-level", "info"}
 	if t.ecfg.PingInterval > 0 {
 		args = append(args, "--ping-interval", t.ecfg.PingInterval.String())

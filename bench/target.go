@@ -20,6 +20,7 @@ import (
 
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -102,9 +103,12 @@ func startTarget(ctx context.Context, cfg *Config, o targetOpts) (*target, error
 	}
 	t := &target{local: true, key: key, aud: "natter-bench", dir: dir, scfg: o.streams}
 	t.ecfg = node.EdgeConfig{
-		Auth:         auth.Config{Keys: []auth.Key{key}, Audience: t.aud},
-		Rate:         1e6,
-		Burst:        1_000_000,
+		Auth:  auth.Config{Keys: []auth.Key{key}, Audience: t.aud},
+		Rate:  1e6,
+		Burst: 1_000_000,
+		// A load generator is one IP with many connections and users
+		// sending flat out: the deployment-wide limits are off.
+		Limits:       limits.Config{UserRate: -1, UserConns: -1, IPConnRate: -1, IPConns: -1},
 		PingInterval: cfg.PingInterval,
 		LameDuck:     cfg.LameDuck,
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/node"
 )
@@ -23,6 +24,7 @@ func edgeConfig() node.EdgeConfig {
 		Auth:     auth.Config{Keys: []auth.Key{testKey}, Leeway: time.Millisecond}, // tokens expire on time in these tests
 		Rate:     10000,
 		Burst:    10000,
+		Limits:   limits.Config{UserRate: 10_000, UserBurst: 10_000, UserConns: -1, IPConnRate: -1, IPConns: -1},
 		LameDuck: 100 * time.Millisecond,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 )
 
@@ -24,9 +25,9 @@ type Config struct {
 	Rate float64
 	// Burst is the token bucket size. Zero means 100 (protocol.DefaultBurst).
 	Burst int
-	// RESTRate is the REST request rate per user on this edge (token bucket
-	// refill per second; every request with a valid token counts). Zero
-	// means 20 (protocol.DefaultRate).
+	// RESTRate is the REST request rate per user over all edges (token
+	// bucket refill per second; every request with a valid token counts;
+	// shared like Limits). Zero means 20 (protocol.DefaultRate).
 	RESTRate float64
 	// RESTBurst is the REST token bucket size per user. Zero means 100
 	// (protocol.DefaultBurst).
@@ -78,6 +79,12 @@ type Config struct {
 	// TypingMaxMembers: typing in a conversation with more members is
 	// refused (forbidden). Zero means 1000.
 	TypingMaxMembers int
+	// Limits are the deployment-wide limits (per-user message rate and
+	// connections, shared between edges) and the per-IP connection limits;
+	// each is on by default (see limits.Config for the defaults, negative
+	// turns one off). Its RESTRate and RESTBurst are taken from RESTRate
+	// and RESTBurst above.
+	Limits limits.Config
 	// Auth configures token verification.
 	Auth auth.Config
 	// App is the web app's files, served at / (index.html) and below,
@@ -110,6 +117,8 @@ func (c Config) WithDefaults() Config {
 	if c.RESTBurst <= 0 {
 		c.RESTBurst = protocol.DefaultBurst
 	}
+	c.Limits.RESTRate, c.Limits.RESTBurst = c.RESTRate, c.RESTBurst
+	c.Limits = c.Limits.WithDefaults()
 	if c.SendQueue <= 0 {
 		c.SendQueue = 512
 	}

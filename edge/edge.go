@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/cursors"
@@ -53,8 +54,10 @@ type Edge struct {
 	hub       *hub
 	m         *metrics
 	upgrader  websocket.Upgrader
-	restLimit *userLimiter // REST requests per user
-	convPush  *convPusher  // membership pushes
+	limits    *limits.Shared // per-user limits shared between edges
+	ips       *limits.IPs    // per-IP connection limits of this edge
+	proxies   limits.Proxies // trusted proxies (X-Forwarded-For)
+	convPush  *convPusher    // membership pushes
 	presence  *presence
 	revoked   *revoke.View // REVOKED, in memory
 	js        jetstream.JetStream
@@ -88,6 +91,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 			return nil, fmt.Errorf("edge: web app: %w", err)
 		}
 	}
+	proxies, err := limits.ParseProxies(cfg.Limits.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	curs, err := cursors.Open(ctx, d.NC, d.JS)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -95,7 +102,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
-		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
+		ips: limits.NewIPs(cfg.Limits), proxies: proxies, js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
@@ -114,11 +121,18 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		return nil, err
 	}
 	e.hub.presence = e.presence
+	if e.limits, err = limits.Start(d.NC, cfg.EdgeID, cfg.Limits, e.log); err != nil {
+		e.presence.stop()
+		e.convPush.stop()
+		e.hub.stop()
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	rkv, err := d.JS.KeyValue(ctx, subjects.BucketRevoked)
 	if err == nil {
 		e.revoked, err = revoke.Watch(ctx, rkv, e.log, e.enforceRevocations)
 	}
 	if err != nil {
+		e.limits.Stop()
 		e.presence.stop()
 		e.convPush.stop()
 		e.hub.stop()
@@ -213,6 +227,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	select {
 	case <-done:
 		e.revoked.Stop()
+		e.limits.Stop()
 		e.convPush.stop()
 		e.presence.stop()
 		e.hub.stop()
@@ -230,6 +245,10 @@ func (e *Edge) errorCode(err error) (protocol.Code, string) {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		return pe.Code, pe.Msg
+	}
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return protocol.CodeRateLimited, rl.msg
 	}
 	var ce *convapi.Error
 	if errors.As(err, &ce) {

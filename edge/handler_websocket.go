@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +30,12 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 	}
 	if !e.originAllowed(c) {
 		return originRefused(c)
+	}
+	ip := e.clientIP(c)
+	if ok, wait := e.ips.Attempt(ip, time.Now()); !ok {
+		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
+		return tooMany(c, protocol.CodeRateLimited, wait, "too many connection attempts from "+ip.String()+": at most "+
+			strconv.FormatFloat(e.cfg.Limits.IPConnRate, 'f', -1, 64)+" per second (burst "+strconv.Itoa(e.cfg.Limits.IPConnBurst)+"); retry after "+strconv.Itoa(wait)+" s")
 	}
 	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return restError(c, fiber.StatusUpgradeRequired, protocol.CodeBadFrame, "GET "+protocol.Path+" needs a WebSocket upgrade")
@@ -61,6 +69,24 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 		}
 		claims = &cl
 	}
+	// The counts are taken last: every answer from here on is the
+	// session's (open and session.end give them back).
+	held := false
+	if claims != nil {
+		ok, n := e.limits.Connect(claims.User, time.Now())
+		if !ok {
+			e.m.errors.WithLabelValues(string(protocol.CodeTooMany)).Inc()
+			return tooMany(c, protocol.CodeTooMany, 0, e.tooManyConns(claims.User, n))
+		}
+		held = true
+	}
+	if !e.ips.Open(ip) {
+		if held {
+			e.limits.Disconnect(claims.User)
+		}
+		e.m.errors.WithLabelValues(string(protocol.CodeTooMany)).Inc()
+		return tooMany(c, protocol.CodeTooMany, 0, "too many connections from "+ip.String()+": at most "+strconv.Itoa(e.ips.Max())+" open on this edge")
+	}
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{
 		"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {key},
 	}}
@@ -83,7 +109,7 @@ func (e *Edge) handleWebSocket(c *fiber.Ctx) error {
 		if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
 			raw, direct = u.UnsafeConn(), true
 		}
-		s := e.open(raw, r, claims, device)
+		s := e.open(raw, r, claims, device, ip, held)
 		switch {
 		case s == nil:
 		case direct:
@@ -129,14 +155,21 @@ func (e *Edge) verify(header string) (auth.Claims, error) {
 // (when no token came with the upgrade), the delivery subscription, the
 // token expiry and the hello. It returns the session, ready for its read
 // loop, or nil when the session has ended already.
-func (e *Edge) open(raw net.Conn, r *http.Request, claims *auth.Claims, device string) *session {
+// The session gives back the connection counts taken for it (ip's, and
+// the user's when held) when it ends.
+func (e *Edge) open(raw net.Conn, r *http.Request, claims *auth.Claims, device string, ip netip.Addr, held bool) *session {
 	conn, err := e.upgrader.Upgrade(&hijacked{conn: raw}, r, nil)
 	if err != nil {
 		_ = raw.Close()
+		e.ips.Close(ip)
+		if held {
+			e.limits.Disconnect(claims.User)
+		}
 		e.wg.Done()
 		return nil
 	}
 	s := newSession(e, conn, sessionID())
+	s.ip, s.userHeld = ip, held
 	e.m.connections.Inc()
 	conn.SetReadLimit(int64(e.cfg.MaxBody + protocol.FrameOverhead))
 	if !s.setup(claims, device) {
@@ -173,6 +206,17 @@ func (s *session) setup(claims *auth.Claims, device string) bool {
 		s.reply(protocol.Err("", a.code, a.msg))
 		s.close(a.close, closeReason(a), true, false)
 		return false
+	}
+	if !s.userHeld {
+		ok, n := e.limits.Connect(s.user, time.Now())
+		if !ok {
+			e.m.errors.WithLabelValues(string(protocol.CodeTooMany)).Inc()
+			msg := e.tooManyConns(s.user, n)
+			s.reply(protocol.Err("", protocol.CodeTooMany, msg))
+			s.close(protocol.CloseTooManyConnections, "too many connections", true, false)
+			return false
+		}
+		s.userHeld = true
 	}
 	if e.draining.Load() {
 		s.close(protocol.CloseGoingAway, "edge is shutting down", true, true)

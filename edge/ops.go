@@ -74,6 +74,10 @@ func (e *Edge) member(ctx context.Context, user, conv string) error {
 
 func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any, error) {
 	start := time.Now()
+	if err := e.takeMessage(user); err != nil {
+		e.m.sends.WithLabelValues("rejected").Inc()
+		return nil, err
+	}
 	if err := protocol.CheckBody(r.Body, e.cfg.MaxBody); err != nil {
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err

@@ -3,13 +3,21 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 )
+
+// retryAfter is d in whole seconds, at least 1: a Retry-After header.
+func retryAfter(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
 
 // REST for clients without a socket. Same auth (Authorization: Bearer),
 // same validation, same idempotency and the same error codes as the
@@ -92,11 +100,12 @@ func (e *Edge) restAuth(c *fiber.Ctx) error {
 		e.m.errors.WithLabelValues(string(a.code)).Inc()
 		return restError(c, a.status, a.code, a.msg)
 	}
-	if ok, wait := e.restLimit.take(cl.User, time.Now()); !ok {
+	if ok, d := e.limits.Take(limits.REST, cl.User, time.Now()); !ok {
 		e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
+		wait := retryAfter(d)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(wait))
 		return restError(c, fiber.StatusTooManyRequests, protocol.CodeRateLimited,
-			"rate limit exceeded: at most "+strconv.FormatFloat(e.cfg.RESTRate, 'f', -1, 64)+" requests per second per user (burst "+strconv.Itoa(e.cfg.RESTBurst)+"); retry after "+strconv.Itoa(wait)+" s")
+			"rate limit exceeded: at most "+strconv.FormatFloat(e.cfg.RESTRate, 'f', -1, 64)+" requests per second per user over all edges (burst "+strconv.Itoa(e.cfg.RESTBurst)+"); retry after "+strconv.Itoa(wait)+" s")
 	}
 	c.Locals("user", cl.User)
 	c.Locals("device", cl.Device)
@@ -139,6 +148,10 @@ func (e *Edge) restHandler(build func(*fiber.Ctx) (*protocol.Request, error), ok
 
 func (e *Edge) restErr(c *fiber.Ctx, err error) error {
 	code, msg := e.errorCode(err)
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfter(rl.wait)))
+	}
 	e.m.errors.WithLabelValues(string(code)).Inc()
 	return restError(c, code.HTTPStatus(), code, msg)
 }

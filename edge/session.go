@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,11 @@ type session struct {
 	// token is what the revocation checks need of the session's token.
 	token revoke.Token
 	inHub bool // added to the hub (so removed at the end)
-	slot  int  // index in its hub shard's list (guarded by the shard)
+	// ip is the client IP whose connection count the session holds;
+	// userHeld: it holds one of its user's connections (edge/limits).
+	ip       netip.Addr
+	userHeld bool
+	slot     int // index in its hub shard's list (guarded by the shard)
 	// expires is when (Edge.since) the token expires, leeway included;
 	// the heartbeat closes the session after it. Set before the hub add.
 	expires int64
@@ -317,6 +322,10 @@ func (s *session) end() {
 	s.e.presence.unwatchAll(s)
 	if s.inHub {
 		s.e.hub.remove(s)
+	}
+	s.e.ips.Close(s.ip)
+	if s.userHeld {
+		s.e.limits.Disconnect(s.user)
 	}
 	s.e.m.connections.Dec()
 	s.e.wg.Done()

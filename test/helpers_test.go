@@ -10,6 +10,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/natter-im/natter/edge/auth"
+	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -25,8 +26,11 @@ func edgeConfig() node.EdgeConfig {
 		Burst:     10_000,
 		RESTRate:  10_000,
 		RESTBurst: 10_000,
-		Origins:   []string{"https://app.example"},
-		LameDuck:  200 * time.Millisecond,
+		// The deployment-wide limits' own tests set them; the rest load
+		// one user and one IP far past them.
+		Limits:   limits.Config{UserRate: 10_000, UserBurst: 10_000, UserConns: -1, IPConnRate: -1, IPConns: -1},
+		Origins:  []string{"https://app.example"},
+		LameDuck: 200 * time.Millisecond,
 	}
 }
 

@@ -42,6 +42,7 @@ type edgeFlags struct {
 	typingBurst, typingMaxMembers   int
 	webApp                          bool
 	authFlags
+	limits limitsFlags
 }
 
 // authFlags configure token verification (edge) and minting (token).
@@ -144,7 +145,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.String(&e.origins, "origins", "NATTER_ORIGINS", "", "allowed browser Origins, comma-separated (empty = none; \"*\" = any)")
 	fs.Float(&e.rate, "rate", "NATTER_RATE", protocol.DefaultRate, "requests per second per connection (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.burst, "burst", "NATTER_BURST", protocol.DefaultBurst, "token bucket size per connection", cli.Min(1))
-	fs.Float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user on each edge (token bucket refill)", cli.Positive[float64]())
+	fs.Float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user over all edges (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.restBurst, "rest-burst", "NATTER_REST_BURST", protocol.DefaultBurst, "REST token bucket size per user", cli.Min(1))
 	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
@@ -162,6 +163,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 		fs.Bool(&e.webApp, "web-app", "NATTER_WEB_APP", false, "serve the chat web app at / (it signs in with tokens of your identity provider)")
 	}
 	e.authFlags.register(fs)
+	e.limits.register(fs)
 	e.dev = mode == node.ModeDev
 }
 
@@ -198,5 +200,5 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.TypingBurst = e.typingBurst
 	cfg.Edge.TypingMaxMembers = e.typingMaxMembers
 	cfg.WebApp = e.webApp
-	return nil
+	return e.limits.apply(&cfg.Edge)
 }

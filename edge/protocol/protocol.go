@@ -175,4 +175,8 @@ const (
 	CloseIdleTimeout = 4009
 	// CloseGoingAway: the edge is shutting down; reconnect (elsewhere).
 	CloseGoingAway = 4010
+	// CloseTooManyConnections: the user has the most connections allowed
+	// over all edges already (a client that authenticates with its first
+	// frame learns it here; with an Authorization header it is HTTP 429).
+	CloseTooManyConnections = 4029
 )

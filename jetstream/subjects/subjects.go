@@ -291,3 +291,8 @@ func ValidID(id string) error {
 	}
 	return nil
 }
+
+// LimitsUsage is where every edge publishes, every few hundred
+// milliseconds, its users' usage of the deployment-wide limits (messages,
+// REST requests, connections: edge/limits); every edge listens.
+const LimitsUsage = "im.limits.usage"

@@ -73,7 +73,7 @@ func startCluster(t *testing.T) *env {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		c, err = cluster.Start(ctx, cluster.Options{
 			Binary: binary, Dir: dir, NATSNodes: 3, Edges: 2, WorkerReplicas: 2, Combined: true,
-			EdgeArgs: []string{"--rate", edgeRate, "--burst", edgeRate, "--lame-duck", "1s"},
+			EdgeArgs: []string{"--rate", edgeRate, "--burst", edgeRate, "--user-rate", "0", "--ip-conn-rate", "0", "--lame-duck", "1s"},
 			Env: []string{
 				"NATTER_MAX_DELIVER=" + strconv.Itoa(maxDeliver),
 				"NATTER_ACK_WAIT=" + ackWait.String(),
