@@ -60,6 +60,7 @@ type Edge struct {
 	convPush  *convPusher    // membership pushes
 	presence  *presence
 	revoked   *revoke.View // REVOKED, in memory
+	admin     *adminSubs   // the admin API's requests
 	js        jetstream.JetStream
 	epoch     time.Time // since() counts from here (monotonic)
 	origins   map[string]bool
@@ -137,6 +138,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		e.convPush.stop()
 		e.hub.stop()
 		return nil, fmt.Errorf("edge: revocations bucket: %w", err)
+	}
+	if e.admin, err = e.startAdmin(d.NC); err != nil {
+		e.revoked.Stop()
+		e.limits.Stop()
+		e.presence.stop()
+		e.convPush.stop()
+		e.hub.stop()
+		return nil, err
 	}
 	for _, o := range cfg.Origins {
 		if o == "*" {
@@ -226,6 +235,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.admin.stop()
 		e.revoked.Stop()
 		e.limits.Stop()
 		e.convPush.stop()

@@ -39,10 +39,19 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		c.Head, err = e.msgs.Head(ctx, r.Conv)
 		return c, err
 	case protocol.OpConvRename:
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
 		return struct{}{}, e.convs.Rename(ctx, user, r.Conv, r.Name)
 	case protocol.OpMembersAdd:
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
 		return struct{}{}, e.convs.AddMembers(ctx, user, r.Conv, r.Users)
 	case protocol.OpMembersRemove:
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
 		return struct{}{}, e.convs.RemoveMembers(ctx, user, r.Conv, r.Users)
 	case protocol.OpMembersList:
 		m, err := e.convs.MembersList(ctx, user, r.Conv)
@@ -74,6 +83,10 @@ func (e *Edge) member(ctx context.Context, user, conv string) error {
 
 func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any, error) {
 	start := time.Now()
+	if err := e.frozen(r.Conv); err != nil {
+		e.m.sends.WithLabelValues("rejected").Inc()
+		return nil, err
+	}
 	if err := e.takeMessage(user); err != nil {
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err

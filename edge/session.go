@@ -35,6 +35,7 @@ type session struct {
 	// userHeld: it holds one of its user's connections (edge/limits).
 	ip       netip.Addr
 	userHeld bool
+	opened   time.Time // when the socket was upgraded
 	slot     int // index in its hub shard's list (guarded by the shard)
 	// expires is when (Edge.since) the token expires, leeway included;
 	// the heartbeat closes the session after it. Set before the hub add.
@@ -70,7 +71,7 @@ type session struct {
 }
 
 func newSession(e *Edge, conn *websocket.Conn, id string) *session {
-	s := &session{e: e, conn: conn, id: id, written: make(chan struct{})}
+	s := &session{e: e, conn: conn, id: id, written: make(chan struct{}), opened: time.Now()}
 	s.heard.Store(e.since())
 	return s
 }

@@ -321,7 +321,8 @@ func TestAdminAPIRefusesUserTokens(t *testing.T) {
 		"wrong":      strings.Repeat("x", len(adminToken)),
 		"prefix":     adminToken[:len(adminToken)-1],
 	} {
-		for _, path := range []string{admin.PathRevoke, admin.PathBan, admin.PathUnban} {
+		for _, path := range []string{admin.PathRevoke, admin.PathBan, admin.PathUnban, admin.PathSessions, admin.PathDisconnect,
+			admin.PathConvInspect, admin.PathConvFreeze, admin.PathConvUnfreeze} {
 			st, m := call(t, dev, path, cred, body)
 			if st != http.StatusUnauthorized || m["code"] != "unauthorized" {
 				t.Errorf("%s on %s: %d %v, want 401 unauthorized", name, path, st, m)

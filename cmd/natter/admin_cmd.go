@@ -15,7 +15,7 @@ import (
 	"github.com/natter-im/natter/internal/cli"
 )
 
-const adminUsage = `usage: natter admin <revoke|ban|unban> [flags]
+const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|conv> [flags]
 
   revoke --jti ID [--exp UNIX]              revoke one token (by its jti)
   revoke --user ID [--device ID] [--before UNIX]
@@ -23,6 +23,12 @@ const adminUsage = `usage: natter admin <revoke|ban|unban> [flags]
   ban --user ID [--reason TEXT] [--for DURATION | --until UNIX]
                                             ban a user (closes their sessions; default until unban)
   unban --user ID                           lift a ban
+  sessions --user ID [--device ID]          list the user's sessions and devices on every edge
+  disconnect --user ID [--device ID] [--reason TEXT]
+                                            close the user's sessions (one device's, or all): close 4005
+  conv inspect --conv ID                    members, member count, last seq, frozen or not
+  conv freeze --conv ID [--reason TEXT]     no sends, no member changes (forbidden) until unfrozen
+  conv unfreeze --conv ID                   lift a freeze
 
 Every command calls the admin API of a natter process (--url) with the admin credential.
 `
@@ -35,7 +41,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil
 		}
 		fmt.Fprint(stderr, adminUsage)
-		return usageError{errors.New("admin: want revoke, ban or unban")}
+		return usageError{errors.New("admin: want revoke, ban, unban, sessions, disconnect or conv")}
 	}
 	sub := args[0]
 	var path string
@@ -46,9 +52,23 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		path = admin.PathBan
 	case "unban":
 		path = admin.PathUnban
+	case "sessions":
+		path = admin.PathSessions
+	case "disconnect":
+		path = admin.PathDisconnect
+	case "conv":
+		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze}
+		if len(args) > 1 {
+			path = paths[args[1]]
+		}
+		if path == "" {
+			fmt.Fprint(stderr, adminUsage)
+			return usageError{errors.New("admin conv: want inspect, freeze or unfreeze")}
+		}
+		sub, args = "conv "+args[1], args[1:]
 	default:
 		fmt.Fprint(stderr, adminUsage)
-		return usageError{fmt.Errorf("admin: unknown command %q (want revoke, ban or unban)", sub)}
+		return usageError{fmt.Errorf("admin: unknown command %q (want revoke, ban, unban, sessions, disconnect or conv)", sub)}
 	}
 	fs := newFlags("natter admin "+sub, "natter admin "+sub+" [flags]", stdout)
 	var url string
@@ -58,9 +78,17 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var exp, before, until int
 	fs.String(&url, "url", "NATTER_ADMIN_URL", "http://127.0.0.1:8080", "base URL of a natter process's admin API (dev, edge: --http; worker: --admin)")
 	cred.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential")
-	fs.String(&r.User, "user", "", "", "user id")
-	fs.String(&r.Reason, "reason", "", "", "reason, shown to the refused client and kept in the audit event")
+	if strings.HasPrefix(sub, "conv ") {
+		fs.String(&r.Conv, "conv", "", "", "conversation id")
+	} else {
+		fs.String(&r.User, "user", "", "", "user id")
+	}
+	if sub != "sessions" && sub != "unban" && sub != "conv inspect" && sub != "conv unfreeze" {
+		fs.String(&r.Reason, "reason", "", "", "reason, shown to the client and kept in the audit event")
+	}
 	switch sub {
+	case "sessions", "disconnect":
+		fs.String(&r.Device, "device", "", "", "device id: only this device's sessions")
 	case "revoke":
 		fs.String(&r.JTI, "jti", "", "", "token id to revoke")
 		fs.Int(&exp, "exp", "", 0, "the token's exp (Unix seconds): the revocation is kept until then (0 = --max-token-lifetime of the server)", cli.Min(0))

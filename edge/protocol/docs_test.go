@@ -161,7 +161,7 @@ func TestDocTables(t *testing.T) {
 		protocol.CloseNormal, protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseInternal,
 		protocol.CloseBadProtocol, protocol.CloseUnauthorized, protocol.CloseAuthTimeout,
 		protocol.CloseTokenRevoked, protocol.CloseBanned, protocol.CloseSlowConsumer, protocol.CloseIdleTimeout, protocol.CloseGoingAway,
-		protocol.CloseTooManyConnections,
+		protocol.CloseTooManyConnections, protocol.CloseDisconnected,
 	} {
 		if !strings.Contains(doc, "| "+strconv.Itoa(c)+" |") {
 			t.Errorf("close code %d is not in the close table of %s", c, docPath)

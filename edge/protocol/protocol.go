@@ -169,6 +169,8 @@ const (
 	CloseTokenRevoked = 4003
 	// CloseBanned: the session's user is banned.
 	CloseBanned = 4004
+	// CloseDisconnected: an operator closed the session (admin API).
+	CloseDisconnected = 4005
 	// CloseSlowConsumer: the connection's send queue was full.
 	CloseSlowConsumer = 4008
 	// CloseIdleTimeout: nothing was heard for two ping intervals.

@@ -177,6 +177,21 @@ func (v *View) Check(t Token, now time.Time) error {
 	return nil
 }
 
+// Frozen reports whether an operator froze conv, and the reason given. A
+// nil View holds nothing.
+func (v *View) Frozen(conv string) (bool, string) {
+	if v == nil {
+		return false, ""
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if len(v.entries) == 0 {
+		return false, ""
+	}
+	e, ok := v.entries[subjects.FrozenKey(conv)]
+	return ok, e.Reason
+}
+
 func reason(e Entry) string {
 	if e.Reason == "" {
 		return ""

@@ -91,20 +91,40 @@ func (w *Writer) Ban(ctx context.Context, user, reason string, until, now time.T
 	return w.put(ctx, subjects.BanKey(user), e, now)
 }
 
+// Freeze freezes conv (no sends, no member changes) until Unfreeze.
+func (w *Writer) Freeze(ctx context.Context, conv, reason string, now time.Time) (Result, error) {
+	if err := subjects.ValidID(conv); err != nil {
+		return Result{}, fmt.Errorf("%w: conv: %w", ErrInvalid, err)
+	}
+	return w.put(ctx, subjects.FrozenKey(conv), Entry{Reason: reason}, now)
+}
+
+// Unfreeze lifts conv's freeze (none is fine).
+func (w *Writer) Unfreeze(ctx context.Context, conv string) (Result, error) {
+	if err := subjects.ValidID(conv); err != nil {
+		return Result{}, fmt.Errorf("%w: conv: %w", ErrInvalid, err)
+	}
+	return w.purge(ctx, subjects.FrozenKey(conv))
+}
+
 // Unban lifts user's ban (none is fine).
 func (w *Writer) Unban(ctx context.Context, user string) (Result, error) {
 	if err := subjects.ValidID(user); err != nil {
 		return Result{}, fmt.Errorf("%w: user: %w", ErrInvalid, err)
 	}
-	key := subjects.BanKey(user)
+	return w.purge(ctx, subjects.BanKey(user))
+}
+
+// purge removes key.
+func (w *Writer) purge(ctx context.Context, key string) (Result, error) {
 	m := nats.NewMsg(subjects.KVSubject(subjects.BucketRevoked, key))
 	m.Header.Set("KV-Operation", "PURGE")
 	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	// The purge marker itself lapses (a lone marker per unbanned user
-	// would otherwise stay for good).
+	// The purge marker itself lapses (a lone marker per unbanned user or
+	// unfrozen conversation would otherwise stay for good).
 	m.Header.Set(jetstream.MsgTTLHeader, time.Minute.String())
 	if _, err := w.js.PublishMsg(ctx, m); err != nil {
-		return Result{}, fmt.Errorf("revoke: unban %s: %w", user, err)
+		return Result{}, fmt.Errorf("revoke: purge %s: %w", key, err)
 	}
 	return Result{Key: key}, nil
 }

@@ -13,25 +13,37 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/workers/events"
 )
 
 // Paths of the admin API.
 const (
-	PathRevoke = "/admin/v1/revoke"
-	PathBan    = "/admin/v1/ban"
-	PathUnban  = "/admin/v1/unban"
+	PathRevoke       = "/admin/v1/revoke"
+	PathBan          = "/admin/v1/ban"
+	PathUnban        = "/admin/v1/unban"
+	PathSessions     = "/admin/v1/sessions"
+	PathDisconnect   = "/admin/v1/disconnect"
+	PathConvInspect  = "/admin/v1/conv/inspect"
+	PathConvFreeze   = "/admin/v1/conv/freeze"
+	PathConvUnfreeze = "/admin/v1/conv/unfreeze"
 )
 
 // Audit event kinds (EVENTS, im.evt.<kind>.<AuditConv>).
 const (
-	EventRevoke = "admin_revoke"
-	EventBan    = "admin_ban"
-	EventUnban  = "admin_unban"
+	EventRevoke       = "admin_revoke"
+	EventBan          = "admin_ban"
+	EventUnban        = "admin_unban"
+	EventSessions     = "admin_sessions"
+	EventDisconnect   = "admin_disconnect"
+	EventConvInspect  = "admin_conv_inspect"
+	EventConvFreeze   = "admin_conv_freeze"
+	EventConvUnfreeze = "admin_conv_unfreeze"
 	// AuditConv is the conv token of the audit events.
 	AuditConv = "_admin"
 )
@@ -49,9 +61,16 @@ type Config struct {
 	// how long a revocation by user or device is kept. Zero means
 	// revoke.DefaultTokenLifetime (24h).
 	TokenLifetime time.Duration
+	// Gather bounds how long a call to every edge (sessions, disconnect)
+	// waits for their answers: it ends once no answer has come for a
+	// fifth of it, or after it. Zero means DefaultGather (1s).
+	Gather time.Duration
 	// Logger; nil means discard.
 	Logger *slog.Logger
 }
+
+// DefaultGather is the default of Config.Gather.
+const DefaultGather = time.Second
 
 // Request is the JSON body of every admin call; each path reads its
 // fields.
@@ -70,6 +89,8 @@ type Request struct {
 	Until int64 `json:"until,omitempty"`
 	// Reason is shown to the refused client and kept in the audit event.
 	Reason string `json:"reason,omitempty"`
+	// Conv: conv/inspect, conv/freeze, conv/unfreeze.
+	Conv string `json:"conv,omitempty"`
 }
 
 // Register adds the admin routes to app.
@@ -77,18 +98,35 @@ func Register(app *fiber.App, cfg Config, js jetstream.JetStream) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{cfg: cfg, w: revoke.NewWriter(js, cfg.TokenLifetime), pub: events.NewPublisher(js), log: cfg.Logger}
+	a := &api{cfg: cfg, w: revoke.NewWriter(js, cfg.TokenLifetime), pub: events.NewPublisher(js), log: cfg.Logger,
+		js: js, nc: js.Conn(), convs: convapi.NewClient(js.Conn(), 0)}
+	if a.cfg.Gather <= 0 {
+		a.cfg.Gather = DefaultGather
+	}
 	g := app.Group("/admin/v1", a.authorize)
-	g.Post("/revoke", a.handle(EventRevoke, a.revoke))
-	g.Post("/ban", a.handle(EventBan, a.ban))
-	g.Post("/unban", a.handle(EventUnban, a.unban))
+	g.Post("/revoke", a.handle(EventRevoke, result(a.revoke)))
+	g.Post("/ban", a.handle(EventBan, result(a.ban)))
+	g.Post("/unban", a.handle(EventUnban, result(a.unban)))
+	g.Post("/sessions", a.handle(EventSessions, a.sessions))
+	g.Post("/disconnect", a.handle(EventDisconnect, a.disconnect))
+	g.Post("/conv/inspect", a.handle(EventConvInspect, a.convInspect))
+	g.Post("/conv/freeze", a.handle(EventConvFreeze, result(a.convFreeze)))
+	g.Post("/conv/unfreeze", a.handle(EventConvUnfreeze, result(a.convUnfreeze)))
 }
 
 type api struct {
-	cfg Config
-	w   *revoke.Writer
-	pub *events.Publisher
-	log *slog.Logger
+	cfg   Config
+	w     *revoke.Writer
+	pub   *events.Publisher
+	log   *slog.Logger
+	js    jetstream.JetStream
+	nc    *nats.Conn
+	convs *convapi.Client
+}
+
+// result adapts a REVOKED write to handle.
+func result(f func(context.Context, Request, time.Time) (revoke.Result, error)) func(context.Context, Request, time.Time) (any, error) {
+	return func(ctx context.Context, r Request, now time.Time) (any, error) { return f(ctx, r, now) }
 }
 
 func answer(c *fiber.Ctx, status int, code, msg string) error {
@@ -119,7 +157,7 @@ func (a *api) authorize(c *fiber.Ctx) error {
 }
 
 // handle decodes the request, publishes its audit event, then runs do.
-func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (revoke.Result, error)) fiber.Handler {
+func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (any, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var r Request
 		dec := json.NewDecoder(strings.NewReader(string(c.Body())))
@@ -143,11 +181,14 @@ func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (
 		if errors.Is(err, revoke.ErrInvalid) {
 			return answer(c, fiber.StatusBadRequest, "bad_frame", err.Error())
 		}
+		if errors.Is(err, errNotFound) {
+			return answer(c, fiber.StatusNotFound, "not_found", err.Error())
+		}
 		if err != nil {
 			a.log.Error("admin call failed", "kind", kind, "err", err)
-			return answer(c, fiber.StatusServiceUnavailable, "unavailable", "not stored: retry")
+			return answer(c, fiber.StatusServiceUnavailable, "unavailable", "not done: retry")
 		}
-		a.log.Info("admin call", "kind", kind, "key", res.Key, "event", ev.ID)
+		a.log.Info("admin call", "kind", kind, "event", ev.ID)
 		return c.JSON(res)
 	}
 }

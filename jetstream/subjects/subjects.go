@@ -56,7 +56,8 @@ const (
 	// BucketRevoked holds token revocations and user bans (RevokedJTIKey,
 	// RevokedUserKey, RevokedDeviceKey, BanKey), each with a per-key TTL
 	// that ends when the tokens it covers would have expired (bans: at
-	// their expiry, or never). Every edge watches it.
+	// their expiry, or never), and frozen conversations (FrozenKey, no
+	// TTL). Every edge watches it.
 	BucketRevoked = "REVOKED"
 )
 
@@ -179,12 +180,18 @@ func RevokedDeviceKey(user, device string) string { return RevokedDevicePrefix +
 // BanKey is the REVOKED key of a user's ban: ban.<user>.
 func BanKey(user string) string { return BanPrefix + user }
 
+// FrozenKey is the REVOKED key of a conversation an operator froze (no
+// sends, no member changes): frozen.<conv>. It sits in REVOKED because
+// every edge watches that bucket already.
+func FrozenKey(conv string) string { return FrozenPrefix + conv }
+
 // Prefixes of the REVOKED keys, for telling a watched key's kind.
 const (
 	RevokedJTIPrefix    = "jti."
 	RevokedUserPrefix   = "user."
 	RevokedDevicePrefix = "dev."
 	BanPrefix           = "ban."
+	FrozenPrefix        = "frozen."
 )
 
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
@@ -291,6 +298,15 @@ func ValidID(id string) error {
 	}
 	return nil
 }
+
+// Admin requests every edge answers (core NATS request with many replies:
+// the admin API gathers the answers until a deadline).
+const (
+	// AdminSessions: the sessions of a user on the edge.
+	AdminSessions = "natter.admin.sessions"
+	// AdminDisconnect: close the sessions of a user (or one device).
+	AdminDisconnect = "natter.admin.disconnect"
+)
 
 // LimitsUsage is where every edge publishes, every few hundred
 // milliseconds, its users' usage of the deployment-wide limits (messages,
