@@ -36,7 +36,7 @@ type session struct {
 	ip       netip.Addr
 	userHeld bool
 	opened   time.Time // when the socket was upgraded
-	slot     int // index in its hub shard's list (guarded by the shard)
+	slot     int       // index in its hub shard's list (guarded by the shard)
 	// expires is when (Edge.since) the token expires, leeway included;
 	// the heartbeat closes the session after it. Set before the hub add.
 	expires int64
