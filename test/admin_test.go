@@ -192,3 +192,102 @@ func TestAdminConvFreeze(t *testing.T) {
 		t.Errorf("inspect after unfreeze: %v", m)
 	}
 }
+
+// TestAdminErase: erasing a user tombstones each of their messages with a
+// delete entry (hot tier and archive alike), blanks their bodies in the
+// archive (messages and blocks; other users' messages untouched), deletes
+// their cursors (store and CURSORS), closes their sessions, reports all of
+// it and the kinds of data it does not know yet, and is an audit event.
+// Only a process with the store erases; user tokens are refused.
+func TestAdminErase(t *testing.T) {
+	t.Parallel()
+	dev, other := adminMesh(t)
+	alice, bob := mustDial(t, dev, "er-alice"), mustDial(t, other, "er-bob")
+	conv := alice.createGroup("erase", "er-bob")
+	const n = 66 // a whole archive block (64) and two more
+	var ids []string
+	for i := range n {
+		ids = append(ids, alice.send(conv.ID, fmt.Sprint("a", i), fmt.Sprint("secret ", i)).ID)
+	}
+	bobMsg := bob.send(conv.ID, "b0", "keep me")
+	alice.request("r", fmt.Sprintf(`{"op":"read","id":"r","conv":%q,"seq":%d}`, conv.ID, n), nil)
+	alice.request("k", fmt.Sprintf(`{"op":"ack","id":"k","conv":%q,"seq":%d}`, conv.ID, n), nil)
+	st := dev.Store()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		msgs, _ := st.CountMessages(ctx, conv.ID)
+		blocks, _ := st.CountBlocks(ctx, conv.ID)
+		if msgs != n+1 || blocks != 1 {
+			return fmt.Errorf("archived %d messages, %d blocks", msgs, blocks)
+		}
+		return nil
+	})
+
+	edgeOnly := startNode(t, node.Config{Mode: node.ModeEdge, NATSURL: dev.NATSURL(), Edge: edgeConfig(), Admin: admin.Config{Token: adminToken}})
+	if code, m := call(t, edgeOnly, admin.PathErase, adminToken, `{"user":"er-alice"}`); code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(m["msg"]), "worker") {
+		t.Fatalf("erase on an edge (no store): %d %v, want 503 naming the worker", code, m)
+	}
+	if code, m := call(t, dev, admin.PathErase, token(t, "er-alice"), `{"user":"er-alice"}`); code != http.StatusUnauthorized {
+		t.Fatalf("erase with a user token: %d %v", code, m)
+	}
+	code, m := call(t, dev, admin.PathErase, adminToken, `{"user":"er-alice"}`)
+	if code != http.StatusOK || m["tombstoned"] != float64(n) || m["archive_blanked"] != float64(n) || m["archive_blocks"] != float64(1) ||
+		m["read_cursors"] != float64(1) || m["sessions_closed"] != float64(1) || m["cursor_keys"].(float64) < 2 || m["conversations"] != float64(1) {
+		t.Fatalf("erase: %d %v", code, m)
+	}
+	if other := m["other"].(map[string]any); other["settings"] != "not in this build" || other["push_tokens"] == nil || other["attachments"] == nil {
+		t.Errorf("erase report lists no pending kinds: %v", other)
+	}
+	if c, _ := alice.closeCode(); c != protocol.CloseDisconnected {
+		t.Errorf("alice's session closed with %d, want %d", c, protocol.CloseDisconnected)
+	}
+	// The archive: alice's bodies are gone, bob's is there.
+	msgs, ok, err := st.ArchiveRange(ctx, conv.ID, 1, 64)
+	if err != nil || !ok || len(msgs) != 64 {
+		t.Fatalf("archive block: %d messages, %v, %v", len(msgs), ok, err)
+	}
+	for _, msg := range msgs {
+		if msg.From == "er-alice" && msg.Body != "" {
+			t.Fatalf("archived message %d of alice still has its body %q", msg.Seq, msg.Body)
+		}
+	}
+	for _, id := range []string{ids[0], ids[n-1]} {
+		if msg, err := st.GetMessage(ctx, id); err != nil || msg.Body != "" {
+			t.Fatalf("message %s: %q, %v; want no body", id, msg.Body, err)
+		}
+	}
+	if msg, err := st.GetMessage(ctx, bobMsg.ID); err != nil || msg.Body != "keep me" {
+		t.Fatalf("bob's message: %q, %v", msg.Body, err)
+	}
+	// The log: one delete entry per message of alice, pushed to bob.
+	deleted := map[string]bool{}
+	for len(deleted) < n {
+		f := bob.next()
+		if f.T == protocol.FrameMsg && f.Message.Type == natter.TypeDelete {
+			deleted[f.Message.Ref] = true
+		}
+	}
+	for _, id := range ids {
+		if !deleted[id] {
+			t.Fatalf("no delete entry for %s", id)
+		}
+	}
+	// The cursors.
+	if c, _ := st.ReadCursor(ctx, "er-alice", conv.ID); c != 0 {
+		t.Errorf("alice's read cursor in the store: %d", c)
+	}
+	js := testenv.JetStream(t, testenv.Connect(t, dev.NATSURL()))
+	kv, err := js.KeyValue(ctx, subjects.BucketCursors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := kv.ListKeysFiltered(ctx, "er-alice.>"); err == nil {
+		for k := range keys.Keys() {
+			t.Errorf("CURSORS key %s left", k)
+		}
+	}
+	if ev := auditEvent(t, dev, admin.EventErase); !strings.Contains(string(ev.Data), "er-alice") {
+		t.Errorf("erase audit event %s", ev.Data)
+	}
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/natter-im/natter/internal/cli"
 )
 
-const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|conv> [flags]
+const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|erase|conv> [flags]
 
   revoke --jti ID [--exp UNIX]              revoke one token (by its jti)
   revoke --user ID [--device ID] [--before UNIX]
@@ -26,6 +26,7 @@ const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|co
   sessions --user ID [--device ID]          list the user's sessions and devices on every edge
   disconnect --user ID [--device ID] [--reason TEXT]
                                             close the user's sessions (one device's, or all): close 4005
+  erase --user ID                           erase a user: tombstone their messages (archive bodies blanked), delete their cursors, close their sessions; prints what was removed
   conv inspect --conv ID                    members, member count, last seq, frozen or not
   conv freeze --conv ID [--reason TEXT]     no sends, no member changes (forbidden) until unfrozen
   conv unfreeze --conv ID                   lift a freeze
@@ -41,7 +42,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil
 		}
 		fmt.Fprint(stderr, adminUsage)
-		return usageError{errors.New("admin: want revoke, ban, unban, sessions, disconnect or conv")}
+		return usageError{errors.New("admin: want revoke, ban, unban, sessions, disconnect, erase or conv")}
 	}
 	sub := args[0]
 	var path string
@@ -56,6 +57,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		path = admin.PathSessions
 	case "disconnect":
 		path = admin.PathDisconnect
+	case "erase":
+		path = admin.PathErase
 	case "conv":
 		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze}
 		if len(args) > 1 {
@@ -68,7 +71,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sub, args = "conv "+args[1], args[1:]
 	default:
 		fmt.Fprint(stderr, adminUsage)
-		return usageError{fmt.Errorf("admin: unknown command %q (want revoke, ban, unban, sessions, disconnect or conv)", sub)}
+		return usageError{fmt.Errorf("admin: unknown command %q (want revoke, ban, unban, sessions, disconnect, erase or conv)", sub)}
 	}
 	fs := newFlags("natter admin "+sub, "natter admin "+sub+" [flags]", stdout)
 	var url string
@@ -83,7 +86,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fs.String(&r.User, "user", "", "", "user id")
 	}
-	if sub != "sessions" && sub != "unban" && sub != "conv inspect" && sub != "conv unfreeze" {
+	if sub != "sessions" && sub != "unban" && sub != "erase" && sub != "conv inspect" && sub != "conv unfreeze" {
 		fs.String(&r.Reason, "reason", "", "", "reason, shown to the client and kept in the audit event")
 	}
 	switch sub {
@@ -116,7 +119,11 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("--admin-token-file (NATTER_ADMIN_TOKEN_FILE) or NATTER_ADMIN_TOKEN: required")}
 	}
 	body, _ := json.Marshal(r)
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	timeout := 15 * time.Second
+	if sub == "erase" {
+		timeout = admin.EraseTimeout + 15*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+path, bytes.NewReader(body))
 	if err != nil {

@@ -32,6 +32,7 @@ const (
 	PathConvInspect  = "/admin/v1/conv/inspect"
 	PathConvFreeze   = "/admin/v1/conv/freeze"
 	PathConvUnfreeze = "/admin/v1/conv/unfreeze"
+	PathErase        = "/admin/v1/erase"
 )
 
 // Audit event kinds (EVENTS, im.evt.<kind>.<AuditConv>).
@@ -44,6 +45,7 @@ const (
 	EventConvInspect  = "admin_conv_inspect"
 	EventConvFreeze   = "admin_conv_freeze"
 	EventConvUnfreeze = "admin_conv_unfreeze"
+	EventErase        = "admin_erase"
 	// AuditConv is the conv token of the audit events.
 	AuditConv = "_admin"
 )
@@ -65,9 +67,18 @@ type Config struct {
 	// waits for their answers: it ends once no answer has come for a
 	// fifth of it, or after it. Zero means DefaultGather (1s).
 	Gather time.Duration
+	// Archive is the store of record, for erase; nil (an edge) means erase
+	// answers 503: call the admin API of a worker.
+	Archive Archive
+	// Erasers remove the kinds of per-user data erase does not know itself
+	// (PendingErasers); none by default.
+	Erasers []Eraser
 	// Logger; nil means discard.
 	Logger *slog.Logger
 }
+
+// EraseTimeout bounds one erase call (the other calls: 10 s).
+const EraseTimeout = 5 * time.Minute
 
 // DefaultGather is the default of Config.Gather.
 const DefaultGather = time.Second
@@ -112,6 +123,7 @@ func Register(app *fiber.App, cfg Config, js jetstream.JetStream) {
 	g.Post("/conv/inspect", a.handle(EventConvInspect, a.convInspect))
 	g.Post("/conv/freeze", a.handle(EventConvFreeze, result(a.convFreeze)))
 	g.Post("/conv/unfreeze", a.handle(EventConvUnfreeze, result(a.convUnfreeze)))
+	g.Post("/erase", a.handle(EventErase, a.erase))
 }
 
 type api struct {
@@ -165,7 +177,11 @@ func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (
 		if err := dec.Decode(&r); err != nil {
 			return answer(c, fiber.StatusBadRequest, "bad_json", "request body is not a JSON object of the documented fields: "+err.Error())
 		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+		timeout := 10 * time.Second
+		if kind == EventErase {
+			timeout = EraseTimeout
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
 		now := time.Now()
 		data, _ := json.Marshal(struct {
@@ -183,6 +199,9 @@ func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (
 		}
 		if errors.Is(err, errNotFound) {
 			return answer(c, fiber.StatusNotFound, "not_found", err.Error())
+		}
+		if errors.Is(err, errNoStore) {
+			return answer(c, fiber.StatusServiceUnavailable, "unavailable", err.Error())
 		}
 		if err != nil {
 			a.log.Error("admin call failed", "kind", kind, "err", err)

@@ -18,8 +18,12 @@ import (
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
-// errNotFound: the conversation (or user) asked about does not exist.
-var errNotFound = errors.New("admin: not found")
+var (
+	// errNotFound: the conversation (or user) asked about does not exist.
+	errNotFound = errors.New("admin: not found")
+	// errNoStore: erase was called on a process without the store.
+	errNoStore = errors.New("admin: erase needs the store of record: call the admin API of natter dev or a worker (--admin)")
+)
 
 // EdgesReply is the answer of sessions and disconnect: every session of the
 // user on the edges that answered within Config.Gather.

@@ -151,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.app = newApp(n)
 	acfg := cfg.Admin
 	acfg.Logger = n.log.With("component", "admin")
+	if n.store != nil {
+		acfg.Archive = n.store
+	}
 	admin.Register(n.app, acfg, n.js)
 
 	if cfg.Mode != ModeEdge {
