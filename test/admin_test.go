@@ -291,3 +291,55 @@ func TestAdminErase(t *testing.T) {
 		t.Errorf("erase audit event %s", ev.Data)
 	}
 }
+
+// TestAdminConvDelete: deleting a group removes its members (it leaves
+// their lists), refuses sends (frozen), leaves only the conv_deleted
+// entry in the hot tier and nothing in the archive, and reports it.
+func TestAdminConvDelete(t *testing.T) {
+	t.Parallel()
+	dev, other := adminMesh(t)
+	alice, bob := mustDial(t, dev, "cd-alice"), mustDial(t, other, "cd-bob")
+	conv := alice.createGroup("doomed", "cd-bob")
+	for i := range 5 {
+		alice.send(conv.ID, fmt.Sprint("a", i), "body")
+	}
+	st := dev.Store()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if n, _ := st.CountMessages(ctx, conv.ID); n != 5 {
+			return fmt.Errorf("archived %d", n)
+		}
+		return nil
+	})
+	code, m := call(t, dev, admin.PathConvDelete, adminToken, fmt.Sprintf(`{"conv":%q,"reason":"illegal content"}`, conv.ID))
+	if code != http.StatusOK || m["members_removed"] != float64(2) || m["last_seq"] != float64(6) || m["hot_purged"] != float64(5) || m["archive_messages"] != float64(5) {
+		t.Fatalf("conv delete: %d %v", code, m)
+	}
+	testenv.CheckFor(t, enforceBound, 20*time.Millisecond, func() error {
+		var list protocol.ConvList
+		bob.request("l", `{"op":"conv.list","id":"l"}`, &list)
+		for _, c := range list.Convs {
+			if c.ID == conv.ID {
+				return fmt.Errorf("bob still lists it")
+			}
+		}
+		return nil
+	})
+	js := testenv.JetStream(t, testenv.Connect(t, dev.NATSURL()))
+	s, err := js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subjects.Msg(conv.ID)))
+	if err != nil || info.State.Subjects[subjects.Msg(conv.ID)] != 1 {
+		t.Fatalf("hot tier after delete: %v, %v", info.State.Subjects, err)
+	}
+	if last, err := s.GetLastMsgForSubject(ctx, subjects.Msg(conv.ID)); err != nil || !strings.Contains(string(last.Data), admin.TypeConvDeleted) {
+		t.Fatalf("last entry: %v", err)
+	}
+	if _, m := call(t, dev, admin.PathConvInspect, adminToken, fmt.Sprintf(`{"conv":%q}`, conv.ID)); m["frozen"] != true || !strings.Contains(fmt.Sprint(m["frozen_reason"]), "illegal content") {
+		t.Errorf("inspect after delete: %v", m)
+	}
+	auditEvent(t, dev, admin.EventConvDelete)
+}

@@ -322,7 +322,7 @@ func TestAdminAPIRefusesUserTokens(t *testing.T) {
 		"prefix":     adminToken[:len(adminToken)-1],
 	} {
 		for _, path := range []string{admin.PathRevoke, admin.PathBan, admin.PathUnban, admin.PathSessions, admin.PathDisconnect,
-			admin.PathConvInspect, admin.PathConvFreeze, admin.PathConvUnfreeze, admin.PathErase} {
+			admin.PathConvInspect, admin.PathConvFreeze, admin.PathConvUnfreeze, admin.PathErase, admin.PathConvDelete} {
 			st, m := call(t, dev, path, cred, body)
 			if st != http.StatusUnauthorized || m["code"] != "unauthorized" {
 				t.Errorf("%s on %s: %d %v, want 401 unauthorized", name, path, st, m)

@@ -30,6 +30,7 @@ const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|er
   conv inspect --conv ID                    members, member count, last seq, frozen or not
   conv freeze --conv ID [--reason TEXT]     no sends, no member changes (forbidden) until unfrozen
   conv unfreeze --conv ID                   lift a freeze
+  conv delete --conv ID [--reason TEXT]     freeze for good, remove a group's members, purge the hot tier, delete the archive
 
 Every command calls the admin API of a natter process (--url) with the admin credential.
 `
@@ -60,13 +61,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "erase":
 		path = admin.PathErase
 	case "conv":
-		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze}
+		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze, "delete": admin.PathConvDelete}
 		if len(args) > 1 {
 			path = paths[args[1]]
 		}
 		if path == "" {
 			fmt.Fprint(stderr, adminUsage)
-			return usageError{errors.New("admin conv: want inspect, freeze or unfreeze")}
+			return usageError{errors.New("admin conv: want inspect, freeze, unfreeze or delete")}
 		}
 		sub, args = "conv "+args[1], args[1:]
 	default:
@@ -120,7 +121,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	body, _ := json.Marshal(r)
 	timeout := 15 * time.Second
-	if sub == "erase" {
+	if sub == "erase" || sub == "conv delete" {
 		timeout = admin.EraseTimeout + 15*time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

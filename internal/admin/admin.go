@@ -33,6 +33,7 @@ const (
 	PathConvFreeze   = "/admin/v1/conv/freeze"
 	PathConvUnfreeze = "/admin/v1/conv/unfreeze"
 	PathErase        = "/admin/v1/erase"
+	PathConvDelete   = "/admin/v1/conv/delete"
 )
 
 // Audit event kinds (EVENTS, im.evt.<kind>.<AuditConv>).
@@ -46,6 +47,7 @@ const (
 	EventConvFreeze   = "admin_conv_freeze"
 	EventConvUnfreeze = "admin_conv_unfreeze"
 	EventErase        = "admin_erase"
+	EventConvDelete   = "admin_conv_delete"
 	// AuditConv is the conv token of the audit events.
 	AuditConv = "_admin"
 )
@@ -124,6 +126,7 @@ func Register(app *fiber.App, cfg Config, js jetstream.JetStream) {
 	g.Post("/conv/freeze", a.handle(EventConvFreeze, result(a.convFreeze)))
 	g.Post("/conv/unfreeze", a.handle(EventConvUnfreeze, result(a.convUnfreeze)))
 	g.Post("/erase", a.handle(EventErase, a.erase))
+	g.Post("/conv/delete", a.handle(EventConvDelete, a.convDelete))
 }
 
 type api struct {
@@ -178,7 +181,7 @@ func (a *api) handle(kind string, do func(context.Context, Request, time.Time) (
 			return answer(c, fiber.StatusBadRequest, "bad_json", "request body is not a JSON object of the documented fields: "+err.Error())
 		}
 		timeout := 10 * time.Second
-		if kind == EventErase {
+		if kind == EventErase || kind == EventConvDelete {
 			timeout = EraseTimeout
 		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)

@@ -16,6 +16,7 @@ import (
 // *store.Store (natter dev and worker).
 type Archive interface {
 	EraseUserMessages(ctx context.Context, conv, user string) (store.Erased, error)
+	DeleteConversationMessages(ctx context.Context, conv string) (msgs, blocks int64, err error)
 }
 
 // Eraser removes one kind of a user's data for erase (settings, push

@@ -100,3 +100,19 @@ func (s *Store) rewriteBlock(ctx context.Context, conv string, k uint64) (bool, 
 	}
 	return true, nil
 }
+
+// DeleteConversationMessages deletes every archived message of conv and
+// its blocks (the admin API's conversation delete). It returns how many of
+// each were deleted.
+func (s *Store) DeleteConversationMessages(ctx context.Context, conv string) (msgs, blocks int64, err error) {
+	filter := bson.D{{Key: "conv", Value: conv}}
+	rm, err := s.msgs.DeleteMany(ctx, filter)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: delete messages of %s: %w", conv, err)
+	}
+	rb, err := s.blocks.DeleteMany(ctx, filter)
+	if err != nil {
+		return rm.DeletedCount, 0, fmt.Errorf("store: delete blocks of %s: %w", conv, err)
+	}
+	return rm.DeletedCount, rb.DeletedCount, nil
+}
