@@ -11,7 +11,7 @@ import { client, range, seqs, startDev, token, uid, waitFor } from "./harness.mj
 let dev;
 before(async () => {
   // A 1 s ping interval: an expired token is closed within 250 ms; a silent connection is pinged after 1 s.
-  dev = await startDev({ extra: ["--ping-interval", "1s", "--rate", "1000", "--burst", "1000"] });
+  dev = await startDev({ extra: ["--ping-interval", "1s", "--rate", "1000", "--burst", "1000", "--user-rate", "1000", "--user-burst", "1000"] });
 });
 after(async () => {
   await dev?.cleanup();

@@ -8,7 +8,7 @@ import { client, range, seqs, startDev, uid, waitFor } from "./harness.mjs";
 
 let dev;
 before(async () => {
-  dev = await startDev({ extra: ["--rate", "1000", "--burst", "1000"] });
+  dev = await startDev({ extra: ["--rate", "1000", "--burst", "1000", "--user-rate", "1000", "--user-burst", "1000"] });
 });
 after(async () => {
   await dev?.cleanup();

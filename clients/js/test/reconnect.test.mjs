@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 
 import { client, range, seqs, startDev, startEdge, uid, waitFor } from "./harness.mjs";
 
-const fast = ["--rate", "1000", "--burst", "1000"];
+const fast = ["--rate", "1000", "--burst", "1000", "--user-rate", "1000", "--user-burst", "1000"];
 let dev;
 before(async () => {
   dev = await startDev({ extra: fast });
