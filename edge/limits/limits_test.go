@@ -145,20 +145,29 @@ func TestIPs(t *testing.T) {
 }
 
 // BenchmarkTake is what a send pays for the per-user limit: a map lookup
-// and a bucket update under a shard lock, 10,000 users, all cores.
+// and a bucket update under a shard lock, 10,000 users, all cores; "off"
+// is the same call with the limit off.
 func BenchmarkTake(b *testing.B) {
 	srv := testenv.StartNATS(b)
-	s := start(b, srv.ClientURL(), "e1", limits.Config{UserRate: 1e9, UserBurst: 1e9})
 	users := make([]string, 10_000)
 	for i := range users {
 		users[i] = fmt.Sprint("u", i)
 	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			s.Take(limits.Msg, users[i%len(users)], time.Now())
-			i++
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		rate float64
+	}{{"on", 1e9}, {"off", -1}, {"on-again", 1e9}} {
+		s := start(b, srv.ClientURL(), "e-"+tc.name, limits.Config{UserRate: tc.rate, UserBurst: 1e9})
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					s.Take(limits.Msg, users[i%len(users)], time.Now())
+					i++
+				}
+			})
+		})
+		s.Stop() // its share loop and subscription end before the next
+	}
 }
