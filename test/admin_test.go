@@ -18,6 +18,7 @@ import (
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/svcapi"
 )
 
 // auditEvent returns the newest audit event of kind on EVENTS.
@@ -156,6 +157,19 @@ func TestAdminConvFreeze(t *testing.T) {
 			}
 		}
 	}
+	// The service API (no edge on its path) refuses it too, once the
+	// api role's watcher has the entry.
+	api := svcapi.NewClient(testenv.Connect(t, dev.NATSURL()), 10*time.Second)
+	testenv.CheckFor(t, enforceBound, 20*time.Millisecond, func() error {
+		_, err := api.Send(context.Background(), svcapi.SendRequest{Service: "svc_test", Conv: conv.ID, Cmid: "svc1", Body: "x"})
+		if err == nil {
+			t.Fatal("service API send to a frozen conversation accepted")
+		}
+		if !strings.Contains(err.Error(), "frozen") {
+			return fmt.Errorf("service API send: %v", err)
+		}
+		return nil
+	})
 	req, _ := http.NewRequest(http.MethodPost, "http://"+other.Addr()+"/v1/conversations/"+conv.ID+"/messages", strings.NewReader(`{"cmid":"rest1","body":"x"}`))
 	req.Header.Set("Authorization", "Bearer "+token(t, "fz-bob"))
 	if st, m := doJSON(t, req); st != http.StatusForbidden || m["code"] != string(protocol.CodeForbidden) {

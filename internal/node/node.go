@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"log/slog"
@@ -53,6 +54,7 @@ type Node struct {
 
 	mlog    *msglog.Log          // shared by the edge and the roles; nil until needed
 	members *convapi.MemberCache // shared by the roles; nil until needed
+	frozen  *revoke.View         // REVOKED for the api and ingest roles' freeze checks; nil until needed
 
 	app    *fiber.App
 	ln     net.Listener

@@ -21,6 +21,7 @@ import (
 	"github.com/natter-im/natter/edge"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/discovery"
@@ -74,7 +75,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convapi.NewClient(n.nc, 0), Members: members},
+			frozen, err := n.frozenView(ctx)
+			if err != nil {
+				return err
+			}
+			svc, err := svcapi.Start(svcapi.Deps{NC: n.nc, Log: mlog, Convs: convapi.NewClient(n.nc, 0), Members: members, Frozen: frozen.Frozen},
 				svcapi.Config{Version: n.cfg.Version, MaxBody: n.cfg.serviceMaxBody(), Metadata: n.metadata(role), Logger: lg})
 			if err != nil {
 				return fmt.Errorf("node: service API: %w", err)
@@ -117,12 +122,16 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			frozen, err := n.frozenView(ctx)
+			if err != nil {
+				return err
+			}
 			members, err := n.memberCache(ctx)
 			if err != nil {
 				return err
 			}
 			if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamIngest, subjects.ConsumerIngest, 64, 1),
-				ingest.New(mlog, members, ingest.Config{MaxBody: n.cfg.serviceMaxBody(), Logger: lg}),
+				ingest.New(mlog, members, ingest.Config{MaxBody: n.cfg.serviceMaxBody(), Logger: lg, Frozen: frozen.Frozen}),
 				"appends fire-and-forget sends from the ingest subjects to the log"); err != nil {
 				return err
 			}
@@ -257,6 +266,24 @@ func (n *Node) msgLog(ctx context.Context) (*msglog.Log, error) {
 		n.mlog = l
 	}
 	return n.mlog, nil
+}
+
+// frozenView returns the node's copy of the REVOKED bucket, for the freeze
+// checks of the api and ingest roles (an admin API freeze), stopped at
+// shutdown.
+func (n *Node) frozenView(ctx context.Context) (*revoke.View, error) {
+	if n.frozen == nil {
+		kv, err := n.js.KeyValue(ctx, subjects.BucketRevoked)
+		if err == nil {
+			n.frozen, err = revoke.Watch(ctx, kv, n.log.With("component", "frozen"), nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node: revocations bucket: %w", err)
+		}
+		v := n.frozen
+		n.workers = append(n.workers, stopFunc(func(context.Context) error { v.Stop(); return nil }))
+	}
+	return n.frozen, nil
 }
 
 // memberCache returns the node's membership cache, closed at shutdown.

@@ -33,6 +33,10 @@ type Config struct {
 	// Parallel is how many conversations of one batch are appended at once.
 	// Zero means 16.
 	Parallel int
+	// Frozen reports whether an operator froze a conversation (admin API):
+	// a message to it is then poison (dead-lettered, forbidden). Nil means
+	// none is.
+	Frozen func(conv string) (bool, string)
 	// Logger; nil means discard.
 	Logger *slog.Logger
 }
@@ -105,6 +109,11 @@ func (h *Handler) one(ctx context.Context, m jetstream.Msg) runner.Result {
 	}
 	if err := svcapi.CheckSend("from", p.From, conv, cmid, p.Body, p.Type, h.cfg.MaxBody); err != nil {
 		return poison(err.Code + ": " + err.Msg)
+	}
+	if h.cfg.Frozen != nil {
+		if ok, reason := h.cfg.Frozen(conv); ok {
+			return poison("forbidden: conversation " + conv + " is frozen by an operator (" + reason + ")")
+		}
 	}
 	if _, err := h.members.Members(ctx, conv); err != nil {
 		if errors.Is(err, convapi.ErrNotFound) {

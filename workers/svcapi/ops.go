@@ -22,6 +22,9 @@ func (s *service) send(ctx context.Context, in *SendRequest) (any, error) {
 	if err := CheckSend("service", in.Service, in.Conv, in.Cmid, in.Body, in.Type, s.cfg.MaxBody); err != nil {
 		return nil, err
 	}
+	if err := s.frozen(in.Conv); err != nil {
+		return nil, err
+	}
 	if err := s.exists(ctx, in.Conv); err != nil {
 		return nil, err
 	}
@@ -52,11 +55,17 @@ func (s *service) membersAdd(ctx context.Context, in *MembersRequest) (any, erro
 	if err := s.checkMembers(in, true); err != nil {
 		return nil, err
 	}
+	if err := s.frozen(in.Conv); err != nil {
+		return nil, err
+	}
 	return empty{}, s.d.Convs.ServiceAddMembers(ctx, in.Service, in.Conv, in.Users)
 }
 
 func (s *service) membersRemove(ctx context.Context, in *MembersRequest) (any, error) {
 	if err := s.checkMembers(in, true); err != nil {
+		return nil, err
+	}
+	if err := s.frozen(in.Conv); err != nil {
 		return nil, err
 	}
 	return empty{}, s.d.Convs.ServiceRemoveMembers(ctx, in.Service, in.Conv, in.Users)
@@ -100,7 +109,25 @@ func (s *service) delete(ctx context.Context, in *DeleteRequest) (any, error) {
 	return s.d.Log.Append(ctx, msglog.Send{Conv: in.Conv, From: in.Service, Cmid: in.Cmid, Type: natter.TypeDelete, Ref: in.Ref})
 }
 
+// frozen answers forbidden when an operator froze conv.
+func (s *service) frozen(conv string) error {
+	if s.d.Frozen == nil {
+		return nil
+	}
+	if ok, reason := s.d.Frozen(conv); ok {
+		msg := "conversation " + conv + " is frozen by an operator: no sends or member changes"
+		if reason != "" {
+			msg += " (" + reason + ")"
+		}
+		return &convapi.Error{Code: convapi.CodeForbidden, Msg: msg}
+	}
+	return nil
+}
+
 func (s *service) checkRef(service, conv, ref, cmid string) error {
+	if err := s.frozen(conv); err != nil {
+		return err
+	}
 	for _, f := range [...]struct{ name, v string }{{"service", service}, {"conv", conv}, {"ref", ref}, {"cmid", cmid}} {
 		if err := checkID(f.name, f.v); err != nil {
 			return err

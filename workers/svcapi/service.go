@@ -28,6 +28,10 @@ type Deps struct {
 	Convs *convapi.Client
 	// Members answers whether a conversation exists.
 	Members *convapi.MemberCache
+	// Frozen reports whether an operator froze a conversation (admin API)
+	// and why: sends, edits, deletes and member changes to it are then
+	// refused (forbidden). Nil means none is.
+	Frozen func(conv string) (bool, string)
 }
 
 type service struct {
