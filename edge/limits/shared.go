@@ -31,7 +31,7 @@ const (
 	// that a lost report is repaired; a remote count not refreshed for
 	// remoteTTL snapshots is forgotten (its edge is gone, or the user
 	// left it and the report of that was lost).
-	snapshotEvery = 10
+	snapshotEvery = 25
 	remoteTTL     = 3
 	// maxEntries is the most users one report message holds; more go in
 	// further messages (a report stays well under NATS's 1 MiB payload).
