@@ -171,3 +171,60 @@ func BenchmarkTake(b *testing.B) {
 		s.Stop() // its share loop and subscription end before the next
 	}
 }
+
+// TestSharedEdgeGone: an edge that stops cleanly reports its closed
+// connections at once; the connections of an edge that stops reporting (a
+// killed edge) are forgotten by the others after a few snapshots.
+func TestSharedEdgeGone(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartNATS(t)
+	cfg := limits.Config{UserConns: 1, Share: 10 * time.Millisecond}
+	b := start(t, srv.ClientURL(), "b", cfg)
+	a := start(t, srv.ClientURL(), "a", cfg)
+	knc := testenv.Connect(t, srv.ClientURL())
+	killed, err := limits.Start(knc, "k", cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		s    *limits.Shared
+		user string
+	}{{a, "alice"}, {killed, "carol"}} {
+		if ok, _ := c.s.Connect(c.user, time.Now()); !ok {
+			t.Fatalf("connect %s refused", c.user)
+		}
+	}
+	refusedOnB := func(user string) func() error {
+		return func() error {
+			if ok, _ := b.Connect(user, time.Now()); ok {
+				b.Disconnect(user)
+				return fmt.Errorf("b does not count %s's connection", user)
+			}
+			return nil
+		}
+	}
+	acceptedOnB := func(user string) func() error {
+		return func() error {
+			if ok, _ := b.Connect(user, time.Now()); !ok {
+				return fmt.Errorf("b still counts %s's connection", user)
+			}
+			b.Disconnect(user)
+			return nil
+		}
+	}
+	testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, refusedOnB("alice"))
+	testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, refusedOnB("carol"))
+
+	// a closes alice's connection and stops: its last report says so.
+	a.Disconnect("alice")
+	a.Stop()
+	testenv.CheckFor(t, 5*time.Second, 5*time.Millisecond, acceptedOnB("alice"))
+
+	// The killed edge's connection goes with it (no report: its NATS
+	// connection is gone first); b forgets carol's count once it lapses.
+	knc.Close()
+	killed.Stop()
+	gone := time.Now()
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, acceptedOnB("carol"))
+	t.Logf("the killed edge's count lapsed after %v", time.Since(gone))
+}

@@ -117,15 +117,16 @@ func Start(nc *nats.Conn, edge string, cfg Config, log *slog.Logger) (*Shared, e
 	return s, nil
 }
 
-// Stop ends the sharing. Safe to call twice, and on nil.
+// Stop publishes what changed since the last report and ends the sharing.
+// Safe to call twice, and on nil.
 func (s *Shared) Stop() {
 	if s == nil {
 		return
 	}
 	s.once.Do(func() {
 		close(s.done)
-		_ = s.sub.Unsubscribe()
 		s.wg.Wait()
+		_ = s.sub.Unsubscribe()
 	})
 }
 
@@ -231,6 +232,9 @@ func (s *Shared) share() {
 		select {
 		case <-t.C:
 		case <-s.done:
+			// What changed since the last report (the connections a
+			// stopping edge closed) goes out before it stops.
+			s.publish(time.Now(), false)
 			return
 		}
 		s.publish(time.Now(), tick%snapshotEvery == 0)
