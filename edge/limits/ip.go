@@ -172,7 +172,12 @@ func (p Proxies) ClientIP(peer netip.Addr, xff string) netip.Addr {
 		}
 		a, err := netip.ParseAddr(part)
 		if err != nil {
-			return ip
+			// Some proxies append the client's port.
+			ap, perr := netip.ParseAddrPort(part)
+			if perr != nil {
+				return ip
+			}
+			a = ap.Addr()
 		}
 		ip = a.Unmap()
 		if !p.trusted(ip) {
