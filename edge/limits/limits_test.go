@@ -3,7 +3,6 @@ package limits_test
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -230,25 +229,17 @@ func TestSharedEdgeGone(t *testing.T) {
 	t.Logf("the killed edge's count lapsed after %v", time.Since(gone))
 }
 
-// FuzzClientIP: any X-Forwarded-For gives a valid address: the peer, or
-// one that is not a trusted proxy, or a trusted one when every readable
-// entry up to it is one.
+// FuzzClientIP: any X-Forwarded-For gives a valid address (no panic, no
+// zero address); TestClientIP checks which one.
 func FuzzClientIP(f *testing.F) {
 	for _, s := range []string{"", "198.51.100.1", "1.1.1.1, 10.0.0.1", "garbage", "[::1]:80, 10.2.2.2", ",,,", "10.0.0.1,"} {
 		f.Add(s)
 	}
 	p, _ := limits.ParseProxies([]string{"10.0.0.0/8"})
-	trusted := netip.MustParsePrefix("10.0.0.0/8")
 	peer := netip.MustParseAddr("10.9.9.9")
 	f.Fuzz(func(t *testing.T, xff string) {
-		got := p.ClientIP(peer, xff)
-		if !got.IsValid() {
+		if got := p.ClientIP(peer, xff); !got.IsValid() {
 			t.Fatalf("ClientIP(%q) is not an address", xff)
-		}
-		if trusted.Contains(got) && got != peer && !strings.Contains(xff, ",") && strings.TrimSpace(xff) != "" {
-			// One entry, trusted: it is what is returned, fine; an
-			// untrusted one must win over the peer.
-			return
 		}
 	})
 }
