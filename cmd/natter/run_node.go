@@ -122,8 +122,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	fs.Bool(&pprofOn, "pprof", "NATTER_PPROF", mode == node.ModeDev, "serve Go runtime profiles under /debug/pprof/ on the listener of /metrics (on by default only in dev)")
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var ef edgeFlags
+	var tf tlsFlags
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
+		tf.register(fs)
 	}
 	var adminTok secretFlags
 	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
@@ -166,6 +168,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		if err := ef.apply(&cfg); err != nil {
 			return err
 		}
+		tf.apply(&cfg)
 	}
 
 	ctx, stop := signals(ctx, stderr)

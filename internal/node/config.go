@@ -101,6 +101,11 @@ type Config struct {
 	// turns it on by default, natter edge and natter worker only with
 	// --pprof (docs/config.md).
 	Pprof bool
+	// EdgeTLS serves HTTPAddr over TLS in ModeDev and ModeEdge, with the
+	// certificate reloaded when its files change. The zero value serves
+	// plain HTTP.
+	EdgeTLS EdgeTLS
+
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
 	// Webhooks are the webhook endpoints delivered to by a process that runs
