@@ -145,8 +145,40 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 			c.Logger.Warn("nats async error", "subject", subj, "err", err)
 		}),
 	}
+	auth, err := NATSAuthOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(opts, auth...)...)
+	if err != nil {
+		setting := SettingNATSURL
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			setting = SettingNATSCreds
+			if c.NATSNkey != "" {
+				setting = SettingNATSNkey
+			}
+		}
+		return nil, settingErr(setting, "cannot connect to %s: %v", redact(url), err)
+	}
+	return nc, nil
+}
+
+// NATSAuthOptions are the nats.go options of c's credential (a .creds
+// file or an nkey seed file) and TLS settings.
+func NATSAuthOptions(c Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	if c.NATSCreds != "" && c.NATSNkey != "" {
+		return nil, settingErr(SettingNATSNkey, "give either --nats-creds or --nats-nkey, not both")
+	}
 	if c.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSNkey != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NATSNkey)
+		if err != nil {
+			return nil, settingErr(SettingNATSNkey, "%v", err)
+		}
+		opts = append(opts, o)
 	}
 	if c.NATSTLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.NATSTLSCA))
@@ -154,15 +186,7 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 	if c.NATSTLSCert != "" || c.NATSTLSKey != "" {
 		opts = append(opts, nats.ClientCert(c.NATSTLSCert, c.NATSTLSKey))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		setting := SettingNATSURL
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
-			setting = SettingNATSCreds
-		}
-		return nil, settingErr(setting, "cannot connect to %s: %v", redact(url), err)
-	}
-	return nc, nil
+	return opts, nil
 }
 
 func redact(u string) string {

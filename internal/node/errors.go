@@ -23,6 +23,7 @@ const (
 	SettingNATSPort  = "--nats-port (NATTER_NATS_PORT)"
 	SettingNATSCreds = "--nats-creds (NATTER_NATS_CREDS)"
 	SettingNATSTLS   = "--nats-tls-* (NATTER_NATS_TLS_*)"
+	SettingNATSNkey  = "--nats-nkey (NATTER_NATS_NKEY)"
 	SettingMongoURI  = "--mongo-uri (NATTER_MONGO_URI)"
 	SettingHTTP      = "--http (NATTER_HTTP_ADDR)"
 	SettingAdmin     = "--admin (NATTER_ADMIN_ADDR)"
