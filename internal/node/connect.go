@@ -35,15 +35,15 @@ func validate(c Config) error {
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			pu, err := url.Parse(strings.TrimSpace(u))
 			if err != nil {
-				return settingErr(SettingNATSURL, "malformed URL %q: %v", u, err)
+				return settingErr(SettingNATSURL, "malformed URL %q: %v", redactURL(u, true), errors.Unwrap(err))
 			}
 			switch pu.Scheme {
 			case "nats", "tls", "ws", "wss":
 			default:
-				return settingErr(SettingNATSURL, "malformed URL %q: scheme must be nats, tls, ws or wss", u)
+				return settingErr(SettingNATSURL, "malformed URL %q: scheme must be nats, tls, ws or wss", redactURL(u, true))
 			}
 			if pu.Host == "" {
-				return settingErr(SettingNATSURL, "malformed URL %q: no host", u)
+				return settingErr(SettingNATSURL, "malformed URL %q: no host", redactURL(u, true))
 			}
 		}
 	} else if c.Mode != ModeDev {
@@ -158,7 +158,7 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 				setting = SettingNATSNkey
 			}
 		}
-		return nil, settingErr(setting, "cannot connect to %s: %v", redact(url), err)
+		return nil, settingErr(setting, "cannot connect to %s: %v", RedactNATSURL(url), err)
 	}
 	return nc, nil
 }
@@ -187,14 +187,6 @@ func NATSAuthOptions(c Config) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(c.NATSTLSCert, c.NATSTLSKey))
 	}
 	return opts, nil
-}
-
-func redact(u string) string {
-	pu, err := url.Parse(u)
-	if err != nil || pu.User == nil {
-		return u
-	}
-	return pu.Redacted()
 }
 
 func openStore(ctx context.Context, c Config, uri string) (*store.Store, error) {

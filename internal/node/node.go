@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.WebApp && cfg.Mode != ModeWorker {
 		ready = append(ready, "app", n.scheme()+"://"+n.ln.Addr().String()+"/")
 	}
-	ready = append(ready, "nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil,
+	ready = append(ready, "nats", RedactNATSURL(n.natsURL), "mongo", RedactMongoURI(n.mongoURI), "embedded_nats", n.natsSrv != nil,
 		"embedded_mongo", n.embStore != nil, "roles", rolesOf(cfg))
 	n.log.Info("natter ready", ready...)
 	return n, nil
