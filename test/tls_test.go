@@ -214,3 +214,58 @@ func (l *logBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestEdgeTLSUnfinishedClosed: on a TLS edge, a socket that never starts
+// its handshake, one that stops half way through its ClientHello, and one
+// that completes the handshake and sends no request are all closed within
+// Edge.RequestReadTimeout (plus slack for a loaded machine).
+func TestEdgeTLSUnfinishedClosed(t *testing.T) {
+	t.Parallel()
+	const bound = time.Second
+	const slack = 3 * time.Second
+	dir := t.TempDir()
+	ca, err := devpki.NewCA("natter test ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "edge.crt"), filepath.Join(dir, "edge.key")
+	devPair(t, ca, cert, key)
+	ec := edgeConfig()
+	ec.RequestReadTimeout = bound
+	dev := startNode(t, node.Config{Mode: node.ModeDev, Edge: ec, EdgeTLS: node.EdgeTLS{CertFile: cert, KeyFile: key}})
+
+	silent, err := net.DialTimeout("tcp", dev.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	partial, err := net.DialTimeout("tcp", dev.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partial.Close()
+	// The first bytes of a TLS record header of a ClientHello, then
+	// nothing.
+	if _, err := partial.Write([]byte{0x16, 0x03, 0x01, 0x02}); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := tls.Dial("tcp", dev.Addr(), &tls.Config{RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	start := time.Now()
+	for name, c := range map[string]net.Conn{"no handshake": silent, "half a ClientHello": partial, "handshake, no request": idle} {
+		_ = c.SetReadDeadline(start.Add(bound + slack))
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("%s: still open after %v", name, time.Since(start))
+				}
+				break
+			}
+		}
+	}
+}
