@@ -24,6 +24,7 @@ import (
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/discovery"
 	"github.com/natter-im/natter/workers/store/storetest"
 	"github.com/natter-im/natter/workers/svcapi"
 )
@@ -194,6 +195,28 @@ func TestTiersOverTLS(t *testing.T) {
 		if f := bob.next(); f.T == protocol.FrameMsg && f.Message.Body == "from a service" {
 			break
 		}
+	}
+
+	// Discovery (natter services) as an operator and as a service: every
+	// micro service of the edge and the worker answers INFO and STATS on
+	// one reply subject, several services per connection.
+	for _, nc := range []*nats.Conn{admin, svc} {
+		testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+			list, err := discovery.List(ctxTimeout(t, 10*time.Second), nc, time.Second)
+			if err != nil {
+				return err
+			}
+			names := map[string]bool{}
+			for _, in := range list {
+				names[in.Name] = true
+			}
+			for _, want := range []string{subjects.ServiceEdge, subjects.ServiceName(node.RolePersist), subjects.ServiceName(node.RoleFanout), subjects.ServiceConversations, subjects.ServiceAPI} {
+				if !names[want] {
+					return fmt.Errorf("discovery lists %v, not %s", names, want)
+				}
+			}
+			return nil
+		})
 	}
 
 	// Each tier's credential is refused what the table denies it.

@@ -552,6 +552,8 @@ func TestPermissionsMatchTable(t *testing.T) {
 		}
 		if got := u.Permissions.Response != nil; got != want.AllowResponses {
 			t.Errorf("%s: allow_responses %v, table %v", tier, got, want.AllowResponses)
+		} else if got && u.Permissions.Response.MaxMsgs != natsauth.ResponsesMax {
+			t.Errorf("%s: allow_responses max %d, table %d", tier, u.Permissions.Response.MaxMsgs, natsauth.ResponsesMax)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func (p Permissions) render(b *strings.Builder, indent string) {
 	list("publish", p.Publish)
 	list("subscribe", p.Subscribe)
 	if p.AllowResponses {
-		fmt.Fprintf(b, "%s  allow_responses: true\n", indent)
+		fmt.Fprintf(b, "%s  allow_responses: { max: %d }\n", indent, ResponsesMax)
 	}
 	b.WriteString(indent + "}")
 }
@@ -95,7 +95,7 @@ func (p Permissions) Server() *server.Permissions {
 		Subscribe: &server.SubjectPermission{Allow: append([]string(nil), p.Subscribe...)},
 	}
 	if p.AllowResponses {
-		sp.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+		sp.Response = &server.ResponsePermission{MaxMsgs: ResponsesMax, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
 	}
 	return sp
 }

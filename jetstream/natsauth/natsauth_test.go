@@ -87,6 +87,8 @@ func TestRender(t *testing.T) {
 		}
 		if (u.Permissions.Response != nil) != want.AllowResponses {
 			t.Errorf("%s: allow_responses", tier)
+		} else if r := u.Permissions.Response; r != nil && r.MaxMsgs != natsauth.ResponsesMax {
+			t.Errorf("%s: allow_responses max %d, want %d", tier, r.MaxMsgs, natsauth.ResponsesMax)
 		}
 		if got := want.Server(); !slices.Equal(got.Publish.Allow, want.Publish) {
 			t.Errorf("%s: Server() %+v", tier, got)

@@ -31,11 +31,21 @@ type Permissions struct {
 	Publish   []string
 	Subscribe []string
 	// AllowResponses lets the tier answer the requests it receives (a
-	// reply to a subject it could not publish to otherwise).
+	// reply to a subject it could not publish to otherwise), up to
+	// ResponsesMax replies to each reply subject within two minutes.
 	AllowResponses bool
 	// All: no permissions at all (every subject allowed).
 	All bool
 }
+
+// ResponsesMax bounds the replies a tier with AllowResponses may publish to
+// one reply subject. Not 1 (nats-server's default for allow_responses:
+// true): nats-server counts each delivery of a request to one of the
+// connection's subscriptions against it too, and a natter process has
+// several micro services on one connection, all subscribed to the $SRV
+// subjects, to which discovery sends INFO and STATS with one reply
+// subject: with 1, every discovery reply of such a process is refused.
+const ResponsesMax = 1000
 
 const api = "$JS.API."
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,21 @@ func TestSecureCluster(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("no permissions violation for %s", denied)
+	})
+
+	// natter services as an operator lists the edge and every role.
+	testenv.CheckFor(t, 30*time.Second, 500*time.Millisecond, func() error {
+		out, err := exec.CommandContext(ctx, binary, "services", "--nats-url", c.NATSURL(), "--nats-tls-ca", c.CAFile(),
+			"--nats-nkey", c.SeedFile(natsauth.TierAdmin), "--wait", "2s").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("natter services: %v\n%s", err, out)
+		}
+		for _, want := range []string{subjects.ServiceEdge, subjects.ServiceName("persist"), subjects.ServiceConversations} {
+			if !strings.Contains(string(out), want) {
+				return fmt.Errorf("natter services does not list %s:\n%s", want, out)
+			}
+		}
+		return nil
 	})
 
 	for _, p := range c.Procs() {
