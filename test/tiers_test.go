@@ -108,7 +108,7 @@ func (s *secureNATS) connect(t testing.TB, tier natsauth.Tier, v *violations) *n
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append(auth, nats.Name("test-"+string(tier)))
+	opts := append(auth, nats.Name("test-"+string(tier)), nats.CustomInboxPrefix(natsauth.InboxPrefix(tier)))
 	if v != nil {
 		opts = append(opts, nats.ErrorHandler(v.handler), nats.PermissionErrOnSubscribe(true))
 	}
@@ -230,16 +230,19 @@ func TestTiersOverTLS(t *testing.T) {
 	} {
 		cannotPublish(t, edgeNC, &ev, subj)
 	}
-	for _, subj := range []string{subjects.MsgsAll, subjects.EventsAll, subjects.APIPrefix + ".>", subjects.ConvAPIPrefix + ".>"} {
+	// Nor read the other tiers' replies.
+	for _, subj := range []string{subjects.MsgsAll, subjects.EventsAll, subjects.APIPrefix + ".>", subjects.ConvAPIPrefix + ".>",
+		natsauth.InboxPrefix(natsauth.TierWorker) + ".>", natsauth.InboxPrefix(natsauth.TierService) + ".>"} {
 		cannotSubscribe(t, edgeNC, &ev, subj)
 	}
 	// The SUMMARIES bucket through the JetStream API: the direct get is
 	// dropped, so the read fails.
 	kv, err := testenv.JetStream(t, edgeNC).KeyValue(ctxTimeout(t, 10*time.Second), subjects.BucketSummaries)
-	if err == nil {
-		if _, err := kv.Get(ctxTimeout(t, 3*time.Second), conv.ID); err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
-			t.Fatalf("edge read SUMMARIES: %v", err)
-		}
+	if err != nil {
+		t.Fatalf("edge: bucket info: %v", err)
+	}
+	if _, err := kv.Get(ctxTimeout(t, 3*time.Second), conv.ID); err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("edge read SUMMARIES: %v", err)
 	}
 	var sv violations
 	svcNC := s.connect(t, natsauth.TierService, &sv)
@@ -252,7 +255,9 @@ func TestTiersOverTLS(t *testing.T) {
 	for _, subj := range []string{subjects.Ingest(conv.ID), subjects.KVSubject(subjects.BucketPresence, "seen.bob"), "$JS.API.STREAM.DELETE." + subjects.StreamMsgs} {
 		cannotPublish(t, workerNC, &wv, subj)
 	}
-	cannotSubscribe(t, workerNC, &wv, "im.msg.>")
+	for _, subj := range []string{subjects.MsgsAll, natsauth.InboxPrefix(natsauth.TierEdge) + ".>", natsauth.InboxPrefix(natsauth.TierService) + ".>"} {
+		cannotSubscribe(t, workerNC, &wv, subj)
+	}
 
 	// No process of the mesh was refused anything.
 	if strings.Contains(strings.ToLower(logs.String()), "permissions violation") {

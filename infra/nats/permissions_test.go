@@ -81,6 +81,7 @@ func (ps *permServer) connect(t *testing.T, user string) *client {
 	t.Helper()
 	c := &client{user: user}
 	c.nc = testenv.Connect(t, ps.url, nats.UserInfo(user, ps.passwords[user]),
+		nats.CustomInboxPrefix(natsauth.InboxPrefix(natsauth.Tier(user))),
 		nats.PermissionErrOnSubscribe(true),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
@@ -403,7 +404,8 @@ func TestTierPermissions(t *testing.T) {
 		} {
 			edge.cannotPublish(t, subj)
 		}
-		for _, subj := range []string{"im.msg.>", "im.evt.>", "im.ingest.>", "natter.api.>", "natter.conv.>"} {
+		// Nor the other tiers' replies.
+		for _, subj := range []string{"im.msg.>", "im.evt.>", "im.ingest.>", "natter.api.>", "natter.conv.>", "_INBOX.>", "_INBOX_WORKER.>"} {
 			edge.cannotSubscribe(t, subj)
 		}
 	})
@@ -505,7 +507,7 @@ func TestTierPermissions(t *testing.T) {
 		} {
 			worker.cannotPublish(t, subj)
 		}
-		for _, subj := range []string{"im.dlv.>", "im.msg.>"} {
+		for _, subj := range []string{"im.dlv.>", "im.msg.>", "_INBOX.>", "_INBOX_EDGE.>"} {
 			worker.cannotSubscribe(t, subj)
 		}
 	})

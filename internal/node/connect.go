@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/natter-im/natter/jetstream/natsauth"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -149,6 +150,9 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p := inboxPrefix(c.Mode); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
 	nc, err := nats.Connect(url, append(opts, auth...)...)
 	if err != nil {
 		setting := SettingNATSURL
@@ -161,6 +165,19 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 		return nil, settingErr(setting, "cannot connect to %s: %v", RedactNATSURL(url), err)
 	}
 	return nc, nil
+}
+
+// inboxPrefix is the reply-subject prefix of mode's tier
+// (natsauth.InboxPrefix): edges and workers read only their own replies
+// under per-tier NATS credentials. Empty (the _INBOX default) for dev.
+func inboxPrefix(m Mode) string {
+	switch m {
+	case ModeEdge:
+		return natsauth.InboxPrefix(natsauth.TierEdge)
+	case ModeWorker:
+		return natsauth.InboxPrefix(natsauth.TierWorker)
+	}
+	return ""
 }
 
 // NATSAuthOptions are the nats.go options of c's credential (a .creds

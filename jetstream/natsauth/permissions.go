@@ -26,6 +26,21 @@ const (
 // Tiers is every tier, in the order the configuration lists them.
 var Tiers = []Tier{TierEdge, TierWorker, TierService, TierAdmin}
 
+// InboxPrefix is the prefix of the reply subjects of tier's connections
+// (nats.go CustomInboxPrefix): each tier reads only its own replies. The
+// edge and worker tiers have their own; service (and admin) keep the
+// _INBOX default of every NATS client, so an internal service needs no
+// setting.
+func InboxPrefix(t Tier) string {
+	switch t {
+	case TierEdge:
+		return "_INBOX_EDGE"
+	case TierWorker:
+		return "_INBOX_WORKER"
+	}
+	return "_INBOX"
+}
+
 // Permissions are a tier's allow lists. All means no limit (admin).
 type Permissions struct {
 	Publish   []string
@@ -107,8 +122,9 @@ func For(t Tier) Permissions {
 				// Deliveries (per user and the groups' broadcast),
 				// membership changes, presence changes and heartbeats.
 				"im.dlv.>", subjects.MembersChangedAll, "im.presence.>",
-				// Replies (JetStream acks, direct gets, requests, watches).
-				"_INBOX.>",
+				// Its own replies (JetStream acks, direct gets, requests,
+				// watches): not the other tiers'.
+				InboxPrefix(TierEdge) + ".>",
 				// Discovery and status requests it answers.
 				"$SRV.>", subjects.StatusAll,
 			},
@@ -144,7 +160,7 @@ func For(t Tier) Permissions {
 				[]string{subjects.ConvAPIPrefix + ".>"},
 			),
 			Subscribe: []string{
-				"_INBOX.>",
+				InboxPrefix(TierWorker) + ".>",
 				// Services the tier serves (queue groups) and discovery.
 				subjects.ConvAPIPrefix + ".>", subjects.APIPrefix + ".>", subjects.StatusAll, "$SRV.>",
 				// Membership changes (member cache).
@@ -172,7 +188,7 @@ func For(t Tier) Permissions {
 				// Discovery: which natter services run.
 				[]string{"$SRV.>"},
 			),
-			Subscribe: []string{"_INBOX.>"},
+			Subscribe: []string{InboxPrefix(TierService) + ".>"},
 		}
 	case TierAdmin:
 		return Permissions{All: true}
