@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -139,6 +140,15 @@ func TestEdgeTLSReload(t *testing.T) {
 	})
 	if got := dev.TLSCertificate().Leaf.SerialNumber; got.Cmp(second.Cert.SerialNumber) != 0 {
 		t.Fatalf("node serves %s", got)
+	}
+	resp, err = https.Get("https://" + dev.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("natter_edge_tls_not_after_seconds %g", float64(second.Cert.NotAfter.Unix())); !strings.Contains(string(metrics), want) {
+		t.Fatalf("/metrics lacks %q", want)
 	}
 	carol, carolSerial := dialTLS("carol")
 	if carolSerial != second.Cert.SerialNumber.String() {

@@ -146,9 +146,8 @@ func (r *Reloader) Check() (bool, error) {
 }
 
 // Start checks the files every Interval until [Reloader.Stop] (once: a
-// second call does nothing). A read
-// error (a file missing for a moment while it is replaced) is logged the
-// same way as a bad pair, once per content.
+// second call does nothing). A read error (a file missing for a moment
+// while it is replaced) is logged like a bad pair, once until it changes.
 func (r *Reloader) Start() {
 	if r.started.Swap(true) {
 		return
@@ -168,7 +167,7 @@ func (r *Reloader) Start() {
 			var perr *os.PathError
 			if errors.As(err, &perr) {
 				if err.Error() != lastReadErr {
-					r.cfg.Logger.Error("tls certificate files not readable; serving the previous pair", "err", err)
+					r.cfg.Logger.Error("tls certificate not reloaded; serving the previous one", "cert", r.cfg.CertFile, "key", r.cfg.KeyFile, "err", err)
 				}
 				lastReadErr = err.Error()
 				continue
