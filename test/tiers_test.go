@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/edge/protocol"
+	adminapi "github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/internal/devpki"
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
@@ -166,7 +168,8 @@ func TestTiersOverTLS(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wcfg := s.nodeConfig(natsauth.TierWorker)
 	wcfg.Mode, wcfg.MongoURI, wcfg.Logger = node.ModeWorker, storetest.StartEmbedded(t, "").URI(), logger.With("tier", "worker")
-	startNode(t, wcfg)
+	wcfg.Admin = adminapi.Config{Token: adminToken}
+	worker := startNode(t, wcfg)
 	ecfg := s.nodeConfig(natsauth.TierEdge)
 	ecfg.Mode, ecfg.Logger = node.ModeEdge, logger.With("tier", "edge")
 	edge := startNode(t, ecfg)
@@ -195,6 +198,25 @@ func TestTiersOverTLS(t *testing.T) {
 		if f := bob.next(); f.T == protocol.FrameMsg && f.Message.Body == "from a service" {
 			break
 		}
+	}
+
+	// The admin API on the worker: a user's sessions on the edges, a freeze
+	// the edge enforces, inspect, erase (REVOKED, CURSORS, the archive and
+	// the log under the worker's credential).
+	if st, m := call(t, worker, adminapi.PathSessions, adminToken, `{"user":"alice"}`); st != http.StatusOK || m["edges"] != float64(1) {
+		t.Fatalf("admin sessions: %d %v", st, m)
+	}
+	if st, m := call(t, worker, adminapi.PathConvFreeze, adminToken, fmt.Sprintf(`{"conv":%q}`, conv.ID)); st != http.StatusOK {
+		t.Fatalf("admin freeze: %d %v", st, m)
+	}
+	if st, m := call(t, worker, adminapi.PathConvInspect, adminToken, fmt.Sprintf(`{"conv":%q}`, conv.ID)); st != http.StatusOK || m["frozen"] != true {
+		t.Fatalf("admin inspect: %d %v", st, m)
+	}
+	if st, m := call(t, worker, adminapi.PathConvUnfreeze, adminToken, fmt.Sprintf(`{"conv":%q}`, conv.ID)); st != http.StatusOK {
+		t.Fatalf("admin unfreeze: %d %v", st, m)
+	}
+	if st, m := call(t, worker, adminapi.PathErase, adminToken, `{"user":"carol"}`); st != http.StatusOK {
+		t.Fatalf("admin erase: %d %v", st, m)
 	}
 
 	// Discovery (natter services) as an operator and as a service: every
@@ -227,6 +249,7 @@ func TestTiersOverTLS(t *testing.T) {
 		subjects.MembersChanged(conv.ID), subjects.APIEndpoint("send"), subjects.KVSubject(subjects.BucketRevoked, subjects.BanKey("bob")),
 		subjects.KVSubject(subjects.BucketSummaries, conv.ID), "$JS.API.DIRECT.GET.KV_" + subjects.BucketSummaries,
 		"$JS.API.STREAM.DELETE." + subjects.StreamMsgs, "$JS.API.CONSUMER.MSG.NEXT." + subjects.StreamMsgs + "." + subjects.ConsumerPersist,
+		subjects.AdminDisconnect, "$JS.API.STREAM.PURGE." + subjects.StreamMsgs,
 	} {
 		cannotPublish(t, edgeNC, &ev, subj)
 	}
