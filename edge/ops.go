@@ -55,6 +55,9 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
 		return e.presenceSet(ctx, user, r.Hidden)
+	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
+		protocol.OpMembersMute, protocol.OpMembersUnmute:
+		return e.moderate(ctx, user, r)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }
@@ -82,7 +85,7 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, &protocol.Error{Code: protocol.CodeForbidden, Msg: "from " + strconv.Quote(r.From) + " is not the authenticated user " + strconv.Quote(user)}
 	}
-	if err := e.member(ctx, user, r.Conv); err != nil {
+	if err := e.mayPost(ctx, user, r.Conv, start); err != nil {
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}

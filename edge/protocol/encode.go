@@ -178,6 +178,41 @@ func ConvPush(f ConvFrame) []byte {
 		b = append(b, `,"member_count":`...)
 		b = strconv.AppendInt(b, int64(f.MemberCount), 10)
 	}
+	return appendConvModeration(b, f)
+}
+
+// appendConvModeration appends the moderation fields of a conv push (roles,
+// muted, updated) and the closing brace.
+func appendConvModeration(b []byte, f ConvFrame) []byte {
+	if f.Owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendString(b, f.Owner)
+	}
+	if len(f.Admins) > 0 {
+		b = append(b, `,"admins":[`...)
+		for i, u := range f.Admins {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
+	if f.Until != 0 {
+		b = append(b, `,"until":`...)
+		b = strconv.AppendInt(b, f.Until, 10)
+	}
+	if f.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendString(b, f.Description)
+	}
+	if f.AvatarURL != "" {
+		b = append(b, `,"avatar_url":`...)
+		b = appendString(b, f.AvatarURL)
+	}
+	if f.Announce {
+		b = append(b, `,"announce":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -20,6 +20,9 @@ const (
 	OpRename        = "rename"
 	OpRead          = "read"
 	OpHistory       = "history"
+	// OpModerate is every change of a group's roles, mutes and profile
+	// (ModerateRequest.Action).
+	OpModerate = "moderate"
 
 	// Ops on behalf of an internal service (the service API), which is not
 	// a member of the conversations it changes.
@@ -114,6 +117,9 @@ type MembersRequest struct {
 type MembersReply struct {
 	// Members, sorted.
 	Members []string `json:"members"`
+	// Mod is a group's moderation, on the first page of the internal
+	// members op (what the member cache keeps for the send checks).
+	Mod *Moderation `json:"mod,omitempty"`
 	// Next is set when there are more: send it as After.
 	Next string `json:"next,omitempty"`
 }

@@ -116,6 +116,7 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, s.membersRemove)},
 		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
 		{convapi.OpRename, handle(s, convapi.OpRename, s.rename)},
+		{convapi.OpModerate, handle(s, convapi.OpModerate, s.moderate)},
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},
