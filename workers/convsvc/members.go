@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"github.com/natter-im/natter/jetstream/convapi"
+	"strings"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"

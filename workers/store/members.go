@@ -92,7 +92,7 @@ type listHead struct {
 	Name *string `bson:"name,omitempty"`
 	// The group's moderation (moderation.go); every change rewrites the
 	// whole head, so the member changes keep these as they read them.
-	modFields `bson:",inline"`
+	Mod modFields `bson:",inline"`
 }
 
 // Change is what a member change or a rename did: whether it changed

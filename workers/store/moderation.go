@@ -48,18 +48,18 @@ type Moderation struct {
 
 // forget drops users' admin roles and mutes (they left).
 func (h *listHead) forget(users []string) {
-	h.Admins = slices.DeleteFunc(h.Admins, func(u string) bool { return slices.Contains(users, u) })
-	h.Muted = slices.DeleteFunc(h.Muted, func(m natter.Mute) bool { return slices.Contains(users, m.User) })
+	h.Mod.Admins = slices.DeleteFunc(h.Mod.Admins, func(u string) bool { return slices.Contains(users, u) })
+	h.Mod.Muted = slices.DeleteFunc(h.Mod.Muted, func(m natter.Mute) bool { return slices.Contains(users, m.User) })
 }
 
 // moderation returns the head's moderation, with owner as the owner when
 // the head names none, and only the mutes that last past now.
 func (h *listHead) moderation(owner string, now int64) Moderation {
-	m := Moderation{Owner: owner, Admins: slices.Clone(h.Admins), Announce: h.Announce, Description: h.Desc, AvatarURL: h.Avatar}
-	if h.Owner != nil {
-		m.Owner = *h.Owner
+	m := Moderation{Owner: owner, Admins: slices.Clone(h.Mod.Admins), Announce: h.Mod.Announce, Description: h.Mod.Desc, AvatarURL: h.Mod.Avatar}
+	if h.Mod.Owner != nil {
+		m.Owner = *h.Mod.Owner
 	}
-	for _, x := range h.Muted {
+	for _, x := range h.Mod.Muted {
 		if x.Until > now {
 			m.Muted = append(m.Muted, x)
 		}
@@ -101,7 +101,7 @@ func (s *Store) Moderation(ctx context.Context, conv string) (Moderation, int64,
 		return Moderation{}, 0, err
 	}
 	owner := ""
-	if h.Owner == nil || !natter.IsGroupID(conv) {
+	if h.Mod.Owner == nil || !natter.IsGroupID(conv) {
 		kind, by, err := s.creator(ctx, conv)
 		if err != nil {
 			return Moderation{}, 0, err
@@ -134,7 +134,7 @@ func (s *Store) Moderate(ctx context.Context, conv string, fn ModerateFunc, ev E
 		}
 		h.ID = conv
 		owner := ""
-		if h.Owner == nil {
+		if h.Mod.Owner == nil {
 			if _, owner, err = s.creator(ctx, conv); err != nil {
 				return err
 			}
@@ -152,10 +152,10 @@ func (s *Store) Moderate(ctx context.Context, conv string, fn ModerateFunc, ev E
 			return fmt.Errorf("store: moderate: %w", err)
 		}
 		h.Rev = rev
-		if m.Owner != owner || h.Owner != nil {
-			h.Owner = &m.Owner
+		if m.Owner != owner || h.Mod.Owner != nil {
+			h.Mod.Owner = &m.Owner
 		}
-		h.Admins, h.Muted, h.Announce, h.Desc, h.Avatar = m.Admins, m.Muted, m.Announce, m.Description, m.AvatarURL
+		h.Mod = modFields{Owner: h.Mod.Owner, Admins: m.Admins, Muted: m.Muted, Announce: m.Announce, Desc: m.Description, Avatar: m.AvatarURL}
 		if err := s.replace(ctx, s.mlists, conv, h); err != nil {
 			return fmt.Errorf("store: moderate: write member head: %w", err)
 		}
