@@ -28,7 +28,7 @@ type convRevs struct {
 }
 
 // Rename renames the group conv to name (1..[protocol.MaxName]
-// characters). Any member may; renaming to the current name changes
+// characters). The group's owner and admins may; renaming to the current name changes
 // nothing, so a retry is safe. Every member's devices get a renamed event
 // on [Client.ConvEvents].
 func (c *Client) Rename(ctx context.Context, conv, name string) error {

@@ -1,0 +1,57 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// Group roles and moderation (docs/protocol.md, "Group roles"). Each call
+// is allowed to the roles of the permission table and answers forbidden
+// ([protocol.CodeForbidden]) otherwise; a change is pushed to every member
+// as a conv event on [Client.ConvEvents] (roles, muted, updated), and a
+// request for the state the group has already changes nothing, so every
+// call is safe to retry.
+
+// GroupUpdate is what [Client.UpdateGroup] sets: the fields that are not
+// nil ("" clears a string).
+type GroupUpdate struct {
+	Description *string
+	AvatarURL   *string
+	Announce    *bool
+}
+
+// UpdateGroup sets the group's description, avatar URL or announcement
+// mode (only the owner and admins send). Owner and admins.
+func (c *Client) UpdateGroup(ctx context.Context, conv string, u GroupUpdate) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpConvUpdate, Conv: conv, Description: u.Description, AvatarURL: u.AvatarURL, Announce: u.Announce}, true, nil)
+}
+
+// AddAdmins makes members of conv admins. Owner only.
+func (c *Client) AddAdmins(ctx context.Context, conv string, users ...string) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpAdminsAdd, Conv: conv, Users: users}, true, nil)
+}
+
+// RemoveAdmins makes admins of conv plain members. Owner only.
+func (c *Client) RemoveAdmins(ctx context.Context, conv string, users ...string) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpAdminsRemove, Conv: conv, Users: users}, true, nil)
+}
+
+// TransferOwner makes member to the owner of conv; the caller, the owner,
+// becomes an admin.
+func (c *Client) TransferOwner(ctx context.Context, conv, to string) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpOwnerTransfer, Conv: conv, To: to}, true, nil)
+}
+
+// Mute stops members of conv from sending for d (1 ms ..
+// [protocol.MaxMuteMS]); muting again sets a new end. Owner and admins, on
+// plain members.
+func (c *Client) Mute(ctx context.Context, conv string, d time.Duration, users ...string) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpMembersMute, Conv: conv, Users: users, DurationMS: uint64(d.Milliseconds())}, true, nil)
+}
+
+// Unmute ends the mutes of members of conv. Owner and admins.
+func (c *Client) Unmute(ctx context.Context, conv string, users ...string) error {
+	return c.call(ctx, protocol.Request{Op: protocol.OpMembersUnmute, Conv: conv, Users: users}, true, nil)
+}
