@@ -257,3 +257,25 @@ type ModerateRequest struct {
 	AvatarURL   *string `json:"avatar_url,omitempty"`
 	Announce    *bool   `json:"announce,omitempty"`
 }
+
+// Permit is [Permit] for user acting in conv on target (a user, or "" for
+// an action without one) with the roles of this member set: user's role
+// is RoleNone when not a member, the target's RoleMember when it is ""
+// or a member without a role. It reads the set only (no request): the
+// message actions (an admin deleting another's message) call it with the
+// set of [MemberCache.Set].
+func (s MemberSet) Permit(conv, user string, act Action, target string) error {
+	kind := natter.KindDirect
+	if natter.IsGroupID(conv) {
+		kind = natter.KindGroup
+	}
+	actor := RoleNone
+	if s.Has(user) {
+		actor = s.e.mod.RoleOf(user)
+	}
+	tr := RoleMember
+	if target != "" {
+		tr = s.e.mod.RoleOf(target)
+	}
+	return Permit(kind, actor, act, tr)
+}
