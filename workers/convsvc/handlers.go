@@ -98,6 +98,9 @@ func (s *service) store(ctx context.Context, c natter.Conversation) (any, error)
 	s.flush(ctx, have.ID, outbox)
 	s.push(ctx, have.ID, c.Members, protocol.ConvPush(protocol.ConvFrame{Conv: have.ID, Event: protocol.ConvAdded, By: have.CreatedBy, Created: true}), nil, 0)
 	have.MemberCount = len(have.Members)
+	if have.Kind == natter.KindGroup {
+		have.Owner = have.CreatedBy // a new group's owner is its creator
+	}
 	return s.fitMembers(have), nil
 }
 

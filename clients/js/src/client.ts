@@ -9,6 +9,7 @@ import {
   type Ack,
   type Conversation,
   type ConversationsPage,
+  type GroupUpdate,
   type PageOptions,
   type ConvEvent,
   type HistoryOptions,
@@ -713,7 +714,7 @@ export class Client {
   }
 
   /**
-   * renameConversation renames the group conv (any member may; 1..128
+   * renameConversation renames the group conv (its owner and admins; 1..128
    * characters). Renaming to the current name changes nothing. Every
    * member gets a "conv" event "renamed".
    */
@@ -743,6 +744,49 @@ export class Client {
   /** removeMembers removes users from the group conv; removing yourself leaves it. */
   async removeMembers(conv: string, users: string[]): Promise<void> {
     await this.request(Ops.MembersRemove, { conv, users });
+  }
+
+  /**
+   * updateGroup sets the group's description, avatar URL (http or https)
+   * or announcement mode (only the owner and admins send): the fields
+   * given. The owner and admins only (else "forbidden"); every member gets
+   * a "conv" event "updated".
+   */
+  async updateGroup(conv: string, u: GroupUpdate): Promise<void> {
+    const fields: Record<string, unknown> = { conv };
+    if (u.description !== undefined) fields.description = u.description;
+    if (u.avatarURL !== undefined) fields.avatar_url = u.avatarURL;
+    if (u.announce !== undefined) fields.announce = u.announce;
+    await this.request(Ops.ConvUpdate, fields);
+  }
+
+  /** addAdmins makes members of conv admins (the owner only; "conv" event "roles"). */
+  async addAdmins(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.AdminsAdd, { conv, users });
+  }
+
+  /** removeAdmins makes admins of conv plain members (the owner only). */
+  async removeAdmins(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.AdminsRemove, { conv, users });
+  }
+
+  /** transferOwner makes the member to the owner of conv; you, the owner, become an admin. */
+  async transferOwner(conv: string, to: string): Promise<void> {
+    await this.request(Ops.OwnerTransfer, { conv, to });
+  }
+
+  /**
+   * mute stops members of conv from sending for durationMs (1 ms .. 366
+   * days): their sends get "forbidden". The owner and admins, on plain
+   * members; every member gets a "conv" event "muted".
+   */
+  async mute(conv: string, users: string[], durationMs: number): Promise<void> {
+    await this.request(Ops.MembersMute, { conv, users, duration_ms: durationMs });
+  }
+
+  /** unmute ends the mutes of members of conv (the owner and admins). */
+  async unmute(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.MembersUnmute, { conv, users });
   }
 
   /** members lists the members of conv. */

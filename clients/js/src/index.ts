@@ -19,6 +19,7 @@ export type {
   ConvEvent,
   ConvEventKind,
   ConversationsPage,
+  GroupUpdate,
   PageOptions,
   Hello,
   HistoryOptions,
