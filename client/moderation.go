@@ -55,3 +55,27 @@ func (c *Client) Mute(ctx context.Context, conv string, d time.Duration, users .
 func (c *Client) Unmute(ctx context.Context, conv string, users ...string) error {
 	return c.call(ctx, protocol.Request{Op: protocol.OpMembersUnmute, Conv: conv, Users: users}, true, nil)
 }
+
+// Block blocks users: they cannot start or send in a direct conversation
+// with you (forbidden, nothing stored) and see you offline; group messages
+// are not filtered. It returns the users you block after it.
+func (c *Client) Block(ctx context.Context, users ...string) ([]string, error) {
+	var res protocol.BlockList
+	err := c.call(ctx, protocol.Request{Op: protocol.OpBlock, Users: users}, true, &res)
+	return res.Users, err
+}
+
+// Unblock ends your blocks of users and returns the users you block after
+// it.
+func (c *Client) Unblock(ctx context.Context, users ...string) ([]string, error) {
+	var res protocol.BlockList
+	err := c.call(ctx, protocol.Request{Op: protocol.OpUnblock, Users: users}, true, &res)
+	return res.Users, err
+}
+
+// Blocks returns the users you block, sorted.
+func (c *Client) Blocks(ctx context.Context) ([]string, error) {
+	var res protocol.BlockList
+	err := c.call(ctx, protocol.Request{Op: protocol.OpBlocksList}, true, &res)
+	return res.Users, err
+}

@@ -58,6 +58,15 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
 		protocol.OpMembersMute, protocol.OpMembersUnmute:
 		return e.moderate(ctx, user, r)
+	case protocol.OpBlock:
+		u, err := e.convs.Block(ctx, user, r.Users)
+		return protocol.BlockList{Users: u}, err
+	case protocol.OpUnblock:
+		u, err := e.convs.Unblock(ctx, user, r.Users)
+		return protocol.BlockList{Users: u}, err
+	case protocol.OpBlocksList:
+		u, err := e.convs.Blocks(ctx, user)
+		return protocol.BlockList{Users: u}, err
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }

@@ -132,6 +132,7 @@ var ops = [...]string{
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
 	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
+	OpBlock, OpUnblock, OpBlocksList,
 }
 
 func (d *decoder) op(r *Request) error {

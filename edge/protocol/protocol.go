@@ -118,6 +118,10 @@ const (
 	OpOwnerTransfer = "owner.transfer"
 	OpMembersMute   = "members.mute"
 	OpMembersUnmute = "members.unmute"
+	// Blocking (docs/protocol.md, "block, unblock, blocks.list").
+	OpBlock      = "block"
+	OpUnblock    = "unblock"
+	OpBlocksList = "blocks.list"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).

@@ -210,6 +210,12 @@ func (r *Request) validate() *Error {
 			return badFrame("", "name: required (1.."+strconv.Itoa(MaxName)+" characters)")
 		}
 		return checkName(r.Name)
+	case OpBlock, OpUnblock:
+		if len(r.Users) == 0 {
+			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
+		}
+		return checkIDs("users", r.Users)
+	case OpBlocksList:
 	case OpMembersAdd, OpMembersRemove, OpAdminsAdd, OpAdminsRemove, OpMembersMute, OpMembersUnmute:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err

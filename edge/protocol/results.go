@@ -187,3 +187,9 @@ func (r ReceiptsResult) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(plain(r))
 }
+
+// BlockList is the result of block, unblock and blocks.list: the users the
+// user blocks (after the change), sorted.
+type BlockList struct {
+	Users []string `json:"users"`
+}

@@ -23,6 +23,11 @@ const (
 	// OpModerate is every change of a group's roles, mutes and profile
 	// (ModerateRequest.Action).
 	OpModerate = "moderate"
+	// OpBlock, OpUnblock and OpBlocks change and list the users a user
+	// blocks (BlockRequest, BlocksReply).
+	OpBlock   = "block"
+	OpUnblock = "unblock"
+	OpBlocks  = "blocks"
 
 	// Ops on behalf of an internal service (the service API), which is not
 	// a member of the conversations it changes.
@@ -232,4 +237,16 @@ func ChangedConv(subj string) string {
 		return ""
 	}
 	return subj[len(p):]
+}
+
+// BlockRequest is the request of block and unblock (Users: 1..
+// MaxUsersPerRequest other users) and of blocks (no Users).
+type BlockRequest struct {
+	User  string   `json:"user"`
+	Users []string `json:"users,omitempty"`
+}
+
+// BlocksReply is the reply of blocks: the users User blocks, sorted.
+type BlocksReply struct {
+	Users []string `json:"users"`
 }

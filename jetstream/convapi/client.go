@@ -259,3 +259,27 @@ func (c *Client) ArchivedMessage(ctx context.Context, conv, id string) (natter.M
 func (c *Client) Moderate(ctx context.Context, req ModerateRequest) error {
 	return c.call(ctx, OpModerate, req, nil)
 }
+
+// Block makes user block users (their direct conversations with user
+// refuse their sends; they no longer see user's presence) and returns the
+// users user blocks after it.
+func (c *Client) Block(ctx context.Context, user string, users []string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpBlock, BlockRequest{User: user, Users: users}, &r)
+	return r.Users, err
+}
+
+// Unblock ends user's blocks of users and returns the users user blocks
+// after it.
+func (c *Client) Unblock(ctx context.Context, user string, users []string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpUnblock, BlockRequest{User: user, Users: users}, &r)
+	return r.Users, err
+}
+
+// Blocks returns the users user blocks, sorted.
+func (c *Client) Blocks(ctx context.Context, user string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpBlocks, BlockRequest{User: user}, &r)
+	return r.Users, err
+}

@@ -179,6 +179,9 @@ type Moderation struct {
 	Muted []Mute `json:"muted,omitempty"`
 	// Announce: announcement mode, where only the owner and admins send.
 	Announce bool `json:"announce,omitempty"`
+	// Blockers are, in a direct conversation, its members who block the
+	// other (who then cannot send in it).
+	Blockers []string `json:"blockers,omitempty"`
 }
 
 // RoleOf returns user's role, given that user is a member (a member who is
@@ -206,9 +209,15 @@ func (m *Moderation) MutedUntil(user string, now int64) int64 {
 
 // CanSend decides a send by member user at now (Unix ms) in a conversation
 // of kind: nil, or forbidden for a muted member and for a member in
-// announcement mode. It reads only m (no request).
+// announcement mode, and in a direct conversation for a user the other
+// member blocks. It reads only m (no request).
 func (m *Moderation) CanSend(kind, user string, now int64) error {
 	if kind != natter.KindGroup {
+		for _, b := range m.Blockers {
+			if b != user {
+				return forbidden("blocked: " + b + " does not accept your messages")
+			}
+		}
 		return nil
 	}
 	if !m.Announce && len(m.Muted) == 0 {

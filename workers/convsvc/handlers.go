@@ -43,6 +43,9 @@ func (s *service) create(ctx context.Context, in *convapi.CreateRequest) (any, e
 		if len(in.Members) > 0 {
 			return nil, badFrame("members", "a direct conversation has two members: use with")
 		}
+		if err := s.blockedBy(ctx, in.User, in.With); err != nil {
+			return nil, err
+		}
 		c.ID = natter.DirectID(in.User, in.With)
 		c.Members = []string{in.User, in.With}
 	case natter.KindGroup:

@@ -169,6 +169,15 @@ func (s *service) members(ctx context.Context, in *convapi.MembersRequest) (any,
 		return nil, err
 	}
 	page := s.membersPage(members, in.After)
+	if in.After == "" && !natter.IsGroupID(in.Conv) {
+		blockers, err := s.blockers(ctx, members)
+		if err != nil {
+			return nil, err
+		}
+		if len(blockers) > 0 {
+			page.Mod = &convapi.Moderation{Blockers: blockers}
+		}
+	}
 	if in.After == "" && natter.IsGroupID(in.Conv) {
 		// The send checks of the member caches (edge, fan-out): two
 		// lookups by _id per load, not per message.
