@@ -291,7 +291,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("Presence", []string{user}, subjects.Presence)
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
-		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey",
+		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")

@@ -789,6 +789,25 @@ export class Client {
     await this.request(Ops.MembersUnmute, { conv, users });
   }
 
+  /**
+   * block blocks users: they cannot start or send in a direct conversation
+   * with you ("forbidden", nothing stored) and see you offline; group
+   * messages are not filtered. Returns the users you block after it.
+   */
+  async block(users: string[]): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.Block, { users })).users ?? [];
+  }
+
+  /** unblock ends your blocks of users and returns the users you block after it. */
+  async unblock(users: string[]): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.Unblock, { users })).users ?? [];
+  }
+
+  /** blocks returns the users you block, sorted. */
+  async blocks(): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.BlocksList)).users ?? [];
+  }
+
   /** members lists the members of conv. */
   async members(conv: string): Promise<string[]> {
     return (await this.request<{ members: string[] }>(Ops.MembersList, { conv })).members ?? [];

@@ -273,6 +273,9 @@ export const Ops = {
   OwnerTransfer: "owner.transfer",
   MembersMute: "members.mute",
   MembersUnmute: "members.unmute",
+  Block: "block",
+  Unblock: "unblock",
+  BlocksList: "blocks.list",
 } as const;
 
 export type Op = (typeof Ops)[keyof typeof Ops];

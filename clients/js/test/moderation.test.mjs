@@ -77,3 +77,28 @@ test("roles, mutes and announcement mode", async (t) => {
     "the refused sends are not stored",
   );
 });
+
+test("blocking: a blocked user's direct sends and starts are refused, group messages are not", async (t) => {
+  const [alice, bob] = ["alice", "bob"].map((u) => client(dev.url, uid(u)));
+  t.after(() => Promise.all([alice.close(), bob.close()]));
+  await Promise.all([alice.connect(), bob.connect()]);
+  const d = await alice.createDirect(bob.user);
+  const g = await alice.createGroup("Team", [bob.user]);
+  await bob.send(d.id, "hi");
+
+  assert.deepEqual(await alice.block([bob.user]), [bob.user]);
+  assert.deepEqual(await alice.blocks(), [bob.user]);
+  await assert.rejects(bob.send(d.id, "refused"), forbidden);
+  await assert.rejects(bob.createDirect(alice.user), forbidden);
+  await bob.send(g.id, "group messages pass");
+  const [st] = await bob.subscribePresence([alice.user]);
+  assert.equal(st.online, false, "the blocker looks offline to the blocked user");
+
+  assert.deepEqual(await alice.unblock([bob.user]), []);
+  await bob.send(d.id, "again");
+  const page = await alice.history(d.id);
+  assert.deepEqual(
+    page.msgs.map((m) => m.body),
+    ["hi", "again"],
+  );
+});
