@@ -198,6 +198,7 @@ func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error
 // The client's timeout bounds each request.
 func (m *MemberCache) load(conv string, call *lru.Call[*memberEntry]) {
 	members, mod, err := m.client.MembersMod(context.Background(), conv)
+	mod.index()
 	e := &memberEntry{exists: true, members: members, mod: mod}
 	if errors.Is(err, ErrNotFound) {
 		e, err = &memberEntry{members: []string{}}, nil

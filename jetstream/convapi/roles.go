@@ -182,6 +182,20 @@ type Moderation struct {
 	// Blockers are, in a direct conversation, its members who block the
 	// other (who then cannot send in it).
 	Blockers []string `json:"blockers,omitempty"`
+
+	muted map[string]int64 // Muted by user, when indexed (MemberCache loads)
+}
+
+// index builds the lookup of the mutes (a member cache does it once per
+// load, so a send in a group with many mutes is a map lookup).
+func (m *Moderation) index() {
+	if len(m.Muted) == 0 {
+		return
+	}
+	m.muted = make(map[string]int64, len(m.Muted))
+	for _, x := range m.Muted {
+		m.muted[x.User] = max(m.muted[x.User], x.Until)
+	}
 }
 
 // RoleOf returns user's role, given that user is a member (a member who is
@@ -199,6 +213,12 @@ func (m *Moderation) RoleOf(user string) Role {
 // MutedUntil returns when user's mute ends (Unix ms), or 0 when user is not
 // muted at now.
 func (m *Moderation) MutedUntil(user string, now int64) int64 {
+	if m.muted != nil {
+		if until := m.muted[user]; until > now {
+			return until
+		}
+		return 0
+	}
 	for _, x := range m.Muted {
 		if x.User == user && x.Until > now {
 			return x.Until

@@ -116,9 +116,11 @@ func TestCanSend(t *testing.T) {
 		{"o", true, true}, {"a", true, true}, {"u", true, false}, {"m", true, false},
 	} {
 		m.Announce = tc.announce
-		err := m.CanSend(natter.KindGroup, tc.user, now)
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, convapi.ErrForbidden)) {
-			t.Errorf("user %s, announce %v: %v, want ok=%v", tc.user, tc.announce, err, tc.ok)
+		for _, mm := range []convapi.Moderation{m, convapi.IndexedModeration(m)} {
+			err := mm.CanSend(natter.KindGroup, tc.user, now)
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, convapi.ErrForbidden)) {
+				t.Errorf("user %s, announce %v: %v, want ok=%v", tc.user, tc.announce, err, tc.ok)
+			}
 		}
 		if err := m.CanSend(natter.KindDirect, tc.user, now); err != nil {
 			t.Errorf("direct: %v", err)
