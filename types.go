@@ -104,7 +104,25 @@ type Conversation struct {
 	Announce bool `json:"announce,omitempty" bson:"-"`
 	// Muted are the members muted now, with when each mute ends.
 	Muted []Mute `json:"muted,omitempty" bson:"-"`
+	// Settings are the asking user's settings of the conversation
+	// (conv.list), absent when none is set.
+	Settings *ConvSettings `json:"settings,omitempty" bson:"-"`
 }
+
+// ConvSettings are one user's settings of one conversation, the same on
+// every device of the user (docs/protocol.md, "conv.settings").
+type ConvSettings struct {
+	// MutedUntil: no notifications until this time (Unix ms); 0: not muted.
+	MutedUntil int64 `json:"muted_until,omitempty"`
+	Pinned     bool  `json:"pinned,omitempty"`
+	Archived   bool  `json:"archived,omitempty"`
+	// Cleared hides every message up to this seq from the user (history
+	// and sync leave them out); 0: none.
+	Cleared uint64 `json:"cleared,omitempty"`
+}
+
+// IsZero reports whether s is the default (nothing set).
+func (s ConvSettings) IsZero() bool { return s == ConvSettings{} }
 
 // Mute is one muted member of a group: User sends nothing until Until
 // (Unix ms).

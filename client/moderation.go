@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 )
 
@@ -78,4 +79,34 @@ func (c *Client) Blocks(ctx context.Context) ([]string, error) {
 	var res protocol.BlockList
 	err := c.call(ctx, protocol.Request{Op: protocol.OpBlocksList}, true, &res)
 	return res.Users, err
+}
+
+// ConvSettingsUpdate is what [Client.SetConvSettings] sets: the fields that
+// are not nil.
+type ConvSettingsUpdate struct {
+	// MutedUntil mutes notifications until the time (zero unmutes).
+	MutedUntil *time.Time
+	Pinned     *bool
+	Archived   *bool
+	// Cleared hides the messages up to this seq from you on every device
+	// ("clear history for me"; at most the head, never lowered).
+	Cleared *uint64
+}
+
+// SetConvSettings sets your own settings of conv and returns them after
+// the change. Your other devices get a conv event "settings"; conv.list
+// ([Client.Conversations]) and sync carry them, and history and sync leave
+// out what you cleared (the SDK moves past it).
+func (c *Client) SetConvSettings(ctx context.Context, conv string, u ConvSettingsUpdate) (natter.ConvSettings, error) {
+	req := protocol.Request{Op: protocol.OpConvSettings, Conv: conv, Pinned: u.Pinned, Archived: u.Archived, Cleared: u.Cleared}
+	if u.MutedUntil != nil {
+		ms := uint64(0)
+		if !u.MutedUntil.IsZero() {
+			ms = uint64(u.MutedUntil.UnixMilli())
+		}
+		req.MutedUntil = &ms
+	}
+	var res natter.ConvSettings
+	err := c.call(ctx, req, true, &res)
+	return res, err
 }

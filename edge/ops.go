@@ -64,6 +64,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 	case protocol.OpUnblock:
 		u, err := e.convs.Unblock(ctx, user, r.Users)
 		return protocol.BlockList{Users: u}, err
+	case protocol.OpConvSettings:
+		return e.convSettings(ctx, user, r)
 	case protocol.OpBlocksList:
 		u, err := e.convs.Blocks(ctx, user)
 		return protocol.BlockList{Users: u}, err
@@ -152,6 +154,18 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	if err := e.member(ctx, user, r.Conv); err != nil {
 		return nil, err
 	}
+	cleared, err := e.cleared(ctx, user, r.Conv)
+	if err != nil {
+		return nil, err
+	}
+	if cleared > 0 {
+		return e.historyCleared(ctx, user, r, cleared)
+	}
+	return e.historyPage(ctx, user, r)
+}
+
+// historyPage is a history page as the log and the archive have it.
+func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request) (any, error) {
 	limit := r.LimitOrDefault()
 	if r.After != nil {
 		msgs, head, err := e.after(ctx, user, r.Conv, *r.After, limit)

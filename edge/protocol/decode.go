@@ -121,6 +121,14 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.To, "to")
 	case "duration_ms":
 		return d.uintField(&r.DurationMS, "duration_ms")
+	case "muted_until":
+		return d.uintPtrField(&r.MutedUntil, "muted_until")
+	case "pinned":
+		return d.boolPtrField(&r.Pinned, "pinned")
+	case "archived":
+		return d.boolPtrField(&r.Archived, "archived")
+	case "cleared":
+		return d.uintPtrField(&r.Cleared, "cleared")
 	default:
 		return d.skip()
 	}
@@ -132,7 +140,7 @@ var ops = [...]string{
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
 	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
-	OpBlock, OpUnblock, OpBlocksList,
+	OpBlock, OpUnblock, OpBlocksList, OpConvSettings,
 }
 
 func (d *decoder) op(r *Request) error {
@@ -368,7 +376,7 @@ func isObject(data []byte) bool {
 // typeHint says what type a field must have.
 func typeHint(field string) string {
 	switch field {
-	case "seq", "before", "after", "duration_ms":
+	case "seq", "before", "after", "duration_ms", "muted_until", "cleared":
 		return "must be an integer >= 0"
 	case "limit", "page_size":
 		return "must be an integer"
@@ -376,7 +384,7 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
-	case "first", "hidden", "announce":
+	case "first", "hidden", "announce", "pinned", "archived":
 		return "must be a boolean"
 	default:
 		return "must be a string"

@@ -17,7 +17,7 @@ var allOps = []string{
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
 	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
 	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
-	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList,
+	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings,
 }
 
 var allCodes = []protocol.Code{

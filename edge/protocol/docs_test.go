@@ -51,6 +51,8 @@ var clientExamples = []string{
 	`{"op":"block","id":"19a","users":["mallory"]}`,
 	`{"op":"unblock","id":"19b","users":["mallory"]}`,
 	`{"op":"blocks.list","id":"19c"}`,
+	`{"op":"conv.settings","id":"19d","conv":"g_7f3a9c","pinned":true,"muted_until":1767229200000}`,
+	`{"op":"conv.settings","id":"19e","conv":"g_7f3a9c","cleared":40}`,
 	`{"op":"ping","id":"18"}`,
 	`{"op":"presence.sub","id":"21","users":["bob","carol"]}`,
 	`{"op":"presence.unsub","id":"22","users":["carol"]}`,

@@ -213,6 +213,31 @@ func appendConvModeration(b []byte, f ConvFrame) []byte {
 	if f.Announce {
 		b = append(b, `,"announce":true`...)
 	}
+	if st := f.Settings; st != nil {
+		b = append(b, `,"settings":{`...)
+		n := len(b)
+		field := func(name string) {
+			if len(b) > n {
+				b = append(b, ',')
+			}
+			b = append(b, name...)
+		}
+		if st.MutedUntil != 0 {
+			field(`"muted_until":`)
+			b = strconv.AppendInt(b, st.MutedUntil, 10)
+		}
+		if st.Pinned {
+			field(`"pinned":true`)
+		}
+		if st.Archived {
+			field(`"archived":true`)
+		}
+		if st.Cleared != 0 {
+			field(`"cleared":`)
+			b = strconv.AppendUint(b, st.Cleared, 10)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

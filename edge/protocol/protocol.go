@@ -122,6 +122,9 @@ const (
 	OpBlock      = "block"
 	OpUnblock    = "unblock"
 	OpBlocksList = "blocks.list"
+	// OpConvSettings sets the user's own settings of a conversation
+	// (docs/protocol.md, "conv.settings").
+	OpConvSettings = "conv.settings"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).
@@ -172,6 +175,9 @@ const (
 	// ConvUpdated: a group's description, avatar URL or announcement mode
 	// changed (description, avatar_url, announce: the state after).
 	ConvUpdated = "updated"
+	// ConvSettings: the user changed their own settings of the
+	// conversation on one of their devices (settings: the settings after).
+	ConvSettings = "settings"
 )
 
 // WebSocket close codes.

@@ -97,6 +97,14 @@ type Request struct {
 	To string `json:"to,omitempty"`
 	// DurationMS is how long a mute lasts: 1..MaxMuteMS. members.mute.
 	DurationMS uint64 `json:"duration_ms,omitempty"`
+
+	// MutedUntil (Unix ms; 0 unmutes), Pinned, Archived and Cleared (a
+	// seq, at most the head; never lowered) set the user's settings of
+	// Conv when present; at least one. conv.settings.
+	MutedUntil *uint64 `json:"muted_until,omitempty"`
+	Pinned     *bool   `json:"pinned,omitempty"`
+	Archived   *bool   `json:"archived,omitempty"`
+	Cleared    *uint64 `json:"cleared,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -237,6 +245,16 @@ func (r *Request) validate() *Error {
 			return err
 		}
 		return r.checkUpdate()
+	case OpConvSettings:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.MutedUntil == nil && r.Pinned == nil && r.Archived == nil && r.Cleared == nil {
+			return badFrame("", "muted_until: conv.settings needs muted_until, pinned, archived or cleared")
+		}
+		if r.MutedUntil != nil && *r.MutedUntil > 1<<53 {
+			return badFrame("", "muted_until: must be a time in Unix milliseconds (0 unmutes)")
+		}
 	case OpPresenceSub, OpPresenceUnsub:
 		if len(r.Users) == 0 {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxPresenceUsers)+" users)")

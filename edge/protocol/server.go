@@ -102,6 +102,8 @@ type ConvFrame struct {
 	Description string `json:"description,omitempty"`
 	AvatarURL   string `json:"avatar_url,omitempty"`
 	Announce    bool   `json:"announce,omitempty"`
+	// Settings are the user's settings after a settings change.
+	Settings *natter.ConvSettings `json:"settings,omitempty"`
 }
 
 // HelloFrame is the content of a hello frame.
@@ -150,19 +152,20 @@ type serverWire struct {
 	ExpiresMS int64  `json:"expires_ms"`
 	Seq       uint64 `json:"seq"`
 	// conv pushes
-	Rev         int64    `json:"rev"`
-	By          string   `json:"by"`
-	Created     bool     `json:"created"`
-	Name        string   `json:"name"`
-	Users       []string `json:"users"`
-	N           int      `json:"n"`
-	MemberCount int      `json:"member_count"`
-	Owner       string   `json:"owner"`
-	Admins      []string `json:"admins"`
-	Until       int64    `json:"until"`
-	Description string   `json:"description"`
-	AvatarURL   string   `json:"avatar_url"`
-	Announce    bool     `json:"announce"`
+	Rev         int64                `json:"rev"`
+	By          string               `json:"by"`
+	Created     bool                 `json:"created"`
+	Name        string               `json:"name"`
+	Users       []string             `json:"users"`
+	N           int                  `json:"n"`
+	MemberCount int                  `json:"member_count"`
+	Owner       string               `json:"owner"`
+	Admins      []string             `json:"admins"`
+	Until       int64                `json:"until"`
+	Description string               `json:"description"`
+	AvatarURL   string               `json:"avatar_url"`
+	Announce    bool                 `json:"announce"`
+	Settings    *natter.ConvSettings `json:"settings"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -232,7 +235,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 		}
 		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event, Rev: w.Rev, By: w.By, Created: w.Created,
 			Name: w.Name, Users: w.Users, N: w.N, MemberCount: w.MemberCount, Owner: w.Owner, Admins: w.Admins,
-			Until: w.Until, Description: w.Description, AvatarURL: w.AvatarURL, Announce: w.Announce}
+			Until: w.Until, Description: w.Description, AvatarURL: w.AvatarURL, Announce: w.Announce, Settings: w.Settings}
 	case FramePresence:
 		if w.User == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "user: required string in presence frame"}
