@@ -9,6 +9,8 @@ import {
   type Ack,
   type Conversation,
   type ConversationsPage,
+  type ConvSettings,
+  type ConvSettingsUpdate,
   type GroupUpdate,
   type PageOptions,
   type ConvEvent,
@@ -432,6 +434,7 @@ export class Client {
       case "conv": {
         if (f.event === "added") this.delivery.onAdded(f.conv);
         else if (f.event === "removed") this.delivery.onRemoved(f.conv);
+        else if (f.event === "settings" && f.settings?.cleared) this.delivery.onCleared(f.conv, f.settings.cleared);
         const { t: _t, ...ev } = f;
         this.emit("conv", ev as ConvEvent);
         return;
@@ -806,6 +809,22 @@ export class Client {
   /** blocks returns the users you block, sorted. */
   async blocks(): Promise<string[]> {
     return (await this.request<{ users: string[] }>(Ops.BlocksList)).users ?? [];
+  }
+
+  /**
+   * setConversationSettings sets your own settings of conv (the fields
+   * given) and returns them after the change: mutedUntil (Unix ms, 0
+   * unmutes), pinned, archived, and cleared ("clear history for me": the
+   * messages up to that seq are hidden from you on every device; never
+   * lowered). Your other devices get a "conv" event "settings".
+   */
+  async setConversationSettings(conv: string, u: ConvSettingsUpdate): Promise<ConvSettings> {
+    const fields: Record<string, unknown> = { conv };
+    if (u.mutedUntil !== undefined) fields.muted_until = u.mutedUntil;
+    if (u.pinned !== undefined) fields.pinned = u.pinned;
+    if (u.archived !== undefined) fields.archived = u.archived;
+    if (u.cleared !== undefined) fields.cleared = u.cleared;
+    return await this.request<ConvSettings>(Ops.ConvSettings, fields);
   }
 
   /** members lists the members of conv. */

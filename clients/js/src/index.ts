@@ -19,6 +19,8 @@ export type {
   ConvEvent,
   ConvEventKind,
   ConversationsPage,
+  ConvSettings,
+  ConvSettingsUpdate,
   GroupUpdate,
   PageOptions,
   Hello,

@@ -61,6 +61,8 @@ export interface Conversation {
   owner?: string;
   /** A group's admins (absent: none). */
   admins?: string[];
+  /** conv.list: your own settings of the conversation (absent: none set). */
+  settings?: ConvSettings;
   description?: string;
   avatar_url?: string;
   /** Announcement mode: only the owner and admins send. */
@@ -102,6 +104,28 @@ export interface SyncConv {
   acked?: number;
   msgs?: Message[];
   more: boolean;
+  /** The user's own settings of the conversation (absent: none set). */
+  settings?: ConvSettings;
+}
+
+/**
+ * A user's own settings of a conversation, the same on all their devices
+ * (conv.settings): absent fields are 0 or false. cleared hides the
+ * messages up to that seq from the user.
+ */
+export interface ConvSettings {
+  muted_until?: number;
+  pinned?: boolean;
+  archived?: boolean;
+  cleared?: number;
+}
+
+/** What setConversationSettings sets: the fields present (mutedUntil 0 unmutes). */
+export interface ConvSettingsUpdate {
+  mutedUntil?: number;
+  pinned?: boolean;
+  archived?: boolean;
+  cleared?: number;
 }
 
 export interface SyncResult {
@@ -168,7 +192,8 @@ export type ConvEventKind =
   | "renamed"
   | "roles"
   | "muted"
-  | "updated";
+  | "updated"
+  | "settings";
 
 /**
  * A conv push: one of your conversations changed. added and removed are
@@ -202,6 +227,8 @@ export interface ConvEvent {
   description?: string;
   avatar_url?: string;
   announce?: boolean;
+  /** settings (to your own devices): your settings after the change. */
+  settings?: ConvSettings;
 }
 
 /** A read push: user has read conv up to seq (your own devices, and receipts in small groups). */
@@ -276,6 +303,7 @@ export const Ops = {
   Block: "block",
   Unblock: "unblock",
   BlocksList: "blocks.list",
+  ConvSettings: "conv.settings",
 } as const;
 
 export type Op = (typeof Ops)[keyof typeof Ops];

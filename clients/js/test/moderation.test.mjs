@@ -102,3 +102,27 @@ test("blocking: a blocked user's direct sends and starts are refused, group mess
     ["hi", "again"],
   );
 });
+
+test("conversation settings: synced to the user's devices, clear history for me", async (t) => {
+  const aliceID = uid("alice");
+  const alice1 = client(dev.url, aliceID, { device: "d1" });
+  const alice2 = client(dev.url, aliceID, { device: "d2" });
+  const bob = client(dev.url, uid("bob"));
+  t.after(() => Promise.all([alice1.close(), alice2.close(), bob.close()]));
+  await Promise.all([alice1.connect(), alice2.connect(), bob.connect()]);
+  const pushed = [];
+  alice2.on("conv", (e) => e.event === "settings" && pushed.push(e));
+  const d = await alice1.createDirect(bob.user);
+  for (const body of ["one", "two"]) await bob.send(d.id, body);
+
+  const s = await alice1.setConversationSettings(d.id, { pinned: true, cleared: 2 });
+  assert.deepEqual(s, { pinned: true, cleared: 2 });
+  await waitFor(() => pushed.length === 1, { what: "the settings push on alice's other device" });
+  assert.deepEqual(pushed[0].settings, { pinned: true, cleared: 2 });
+  const [conv] = await alice2.conversations();
+  assert.deepEqual(conv.settings, { pinned: true, cleared: 2 });
+  assert.equal((await alice2.history(d.id)).msgs.length, 0, "cleared for alice");
+  assert.equal((await bob.history(d.id)).msgs.length, 2, "not for bob");
+  await bob.send(d.id, "three");
+  await waitFor(() => alice2.got.some((m) => m.conv === d.id && m.seq === 3), { what: "seq 3 on alice's device" });
+});
