@@ -21,8 +21,8 @@ import (
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/cursors"
-	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -49,7 +49,7 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	curs      *cursors.Bucket // CURSORS: delivered and read cursors
+	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
 	settings  *settings.Bucket // SETTINGS: users' conversation settings
 	verifier  *auth.Verifier
 	hub       *hub
