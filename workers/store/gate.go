@@ -15,7 +15,8 @@ import (
 // worker, lock takes and releases) some writes waited 300-400 ms for their
 // turn behind writes of a few ms each, which was the p99 of a create.
 // Waiting here instead costs the queue and nothing more. Reads are not
-// gated (SQLite's WAL serves them beside the writer). One gate per Store:
+// gated (SQLite's WAL serves them beside the writer), nor are lock renewals
+// (locks.go), which must not wait behind a slow write of the holder. One gate per Store:
 // natter dev opens one; several processes on one embedded store (tests of
 // replicas) still meet in SQLite's handler, as before.
 type writeGate chan struct{}

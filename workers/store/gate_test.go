@@ -18,44 +18,46 @@ import (
 var writeCommands = map[string]bool{"insert": true, "update": true, "delete": true, "findAndModify": true}
 
 // cmdWatch records the store's commands: the most write commands in
-// flight at once, and the collections each command read (name ->
-// collections).
+// flight at once (lock renewals, which are not gated, left out), and the
+// collections each command read (name -> collections).
 type cmdWatch struct {
 	mu                 sync.Mutex
 	writing, maxWrites int
-	names              map[int64]string
+	gated              map[int64]bool // write commands in flight
 	seen               map[string]map[string]bool
 }
 
 func newCmdWatch() *cmdWatch {
-	return &cmdWatch{names: map[int64]string{}, seen: map[string]map[string]bool{}}
+	return &cmdWatch{gated: map[int64]bool{}, seen: map[string]map[string]bool{}}
 }
 
 func (w *cmdWatch) monitor() *event.CommandMonitor {
 	end := func(id int64) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if writeCommands[w.names[id]] {
+		if w.gated[id] {
 			w.writing--
+			delete(w.gated, id)
 		}
-		delete(w.names, id)
 	}
 	return &event.CommandMonitor{
 		Started: func(_ context.Context, ev *event.CommandStartedEvent) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			w.names[ev.RequestID] = ev.CommandName
-			if writeCommands[ev.CommandName] {
+			coll := ""
+			if v, err := ev.Command.LookupErr(ev.CommandName); err == nil {
+				coll, _ = v.StringValueOK()
+			}
+			if writeCommands[ev.CommandName] && (ev.CommandName != "update" || coll != store.CollLocks) {
+				w.gated[ev.RequestID] = true
 				w.writing++
 				w.maxWrites = max(w.maxWrites, w.writing)
 			}
-			if v, err := ev.Command.LookupErr(ev.CommandName); err == nil {
-				if coll, ok := v.StringValueOK(); ok {
-					if w.seen[ev.CommandName] == nil {
-						w.seen[ev.CommandName] = map[string]bool{}
-					}
-					w.seen[ev.CommandName][coll] = true
+			if coll != "" {
+				if w.seen[ev.CommandName] == nil {
+					w.seen[ev.CommandName] = map[string]bool{}
 				}
+				w.seen[ev.CommandName][coll] = true
 			}
 		},
 		Succeeded: func(_ context.Context, ev *event.CommandSucceededEvent) { end(ev.RequestID) },
