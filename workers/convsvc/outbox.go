@@ -6,6 +6,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -67,9 +68,9 @@ func (s *service) sweepOnce(ctx context.Context) {
 				break // newer: its request may still be publishing it
 			}
 			pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-			err := s.createdExists(pctx, box.Conv, p)
+			ev, err := s.createdExists(pctx, box.Conv, p)
 			if err == nil {
-				err = s.cfg.Events.Publish(pctx, p.Event)
+				err = s.cfg.Events.Publish(pctx, ev)
 			}
 			if err == nil {
 				err = s.st.Published(pctx, box.Conv, p)
@@ -91,23 +92,34 @@ func (s *service) sweepOnce(ctx context.Context) {
 // there (yet).
 var errNoConversation = errors.New("conversation not created (yet)")
 
-// createdExists checks that the conversation of p, a conversation_created,
-// exists (any other event passes): a create writes its event before its
-// document, so one cut short in between leaves an event of a conversation
-// that was never created. Such an event is left for the create's retry,
-// and dropped once it is staleCreate old.
-func (s *service) createdExists(ctx context.Context, conv string, p store.Pending) error {
+// createdExists returns the event of p to publish after checking, for a
+// conversation_created, that its conversation exists (any other event
+// passes as it is): a create writes its event before its document, so one
+// cut short in between leaves an event of a conversation that was never
+// created. Such an event is left for the create's retry, and dropped once
+// it is staleCreate old. A direct conversation's event is made again from
+// the stored document: two replicas creating one pair at once write one
+// event (the first's), and the document may be the other's.
+func (s *service) createdExists(ctx context.Context, conv string, p store.Pending) (natter.Event, error) {
 	if p.Kind != natter.EventConversationCreated {
-		return nil
+		return p.Event, nil
 	}
-	_, err := s.st.GetConversation(ctx, conv, false)
-	if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if time.Since(time.UnixMilli(p.At)) > staleCreate {
-		if err := s.st.Published(ctx, conv, p); err != nil {
-			return err
+	direct := !natter.IsGroupID(conv)
+	c, err := s.st.GetConversation(ctx, conv, direct)
+	if errors.Is(err, store.ErrNotFound) {
+		if time.Since(time.UnixMilli(p.At)) > staleCreate {
+			if err := s.st.Published(ctx, conv, p); err != nil {
+				return p.Event, err
+			}
 		}
+		return p.Event, errNoConversation
 	}
-	return errNoConversation
+	if err != nil || !direct {
+		return p.Event, err
+	}
+	ev, err := events.ConversationCreated(c)
+	if err != nil || ev.ID != p.ID {
+		return p.Event, err // (an id made otherwise: publish the one stored)
+	}
+	return ev, nil
 }

@@ -204,15 +204,25 @@ func TestOutbox(t *testing.T) {
 		if err != nil || !slices.Contains(members, u[2]) {
 			t.Fatalf("members %v: %v", members, err)
 		}
+		// A direct create's event waits in the outbox collection too.
+		d := direct(t, e, a, u[3])
+		if box := outbox(t, e, d); len(box) != 1 || box[0].Kind != natter.EventConversationCreated {
+			t.Fatalf("outbox of %s %+v, want its conversation_created", d, box)
+		}
 		if _, err := streams.Apply(ctxT(t), js, streams.Config{MemoryStorage: true}); err != nil {
 			t.Fatal(err)
 		}
 		testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
-			if box := outbox(t, e, g); len(box) != 0 {
-				return fmt.Errorf("outbox still holds %d", len(box))
+			if n := len(outbox(t, e, g)) + len(outbox(t, e, d)); n != 0 {
+				return fmt.Errorf("outboxes still hold %d", n)
 			}
 			return nil
 		})
+		created := streamEvents(t, js, d)[natter.EventConversationCreated]
+		var dc natter.Conversation
+		if len(created) != 1 || json.Unmarshal(created[0].Data, &dc) != nil || dc.ID != d || len(dc.Members) != 2 {
+			t.Fatalf("conversation_created of %s: %+v, want one with its two members", d, created)
+		}
 		// Pulled after the publish: nothing more will be published.
 		got := streamEvents(t, js, g)
 		joined := got[natter.EventMemberJoined]
