@@ -23,6 +23,7 @@ import (
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -49,7 +50,8 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	curs      *cursors.Bucket // CURSORS: delivered and read cursors
+	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
+	settings  *settings.Bucket // SETTINGS: users' conversation settings
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -100,9 +102,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	sets, err := settings.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, settings: sets, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		ips: limits.NewIPs(cfg.Limits), proxies: proxies, js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC
