@@ -66,6 +66,9 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return e.presenceSet(ctx, user, r.Hidden)
 	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
 		protocol.OpMembersMute, protocol.OpMembersUnmute:
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
 		return e.moderate(ctx, user, r)
 	case protocol.OpBlock:
 		u, err := e.convs.Block(ctx, user, r.Users)

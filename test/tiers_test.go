@@ -275,7 +275,7 @@ func TestTiersOverTLS(t *testing.T) {
 	cannotSubscribe(t, svcNC, &sv, "im.dlv.>")
 	var wv violations
 	workerNC := s.connect(t, natsauth.TierWorker, &wv)
-	for _, subj := range []string{subjects.Ingest(conv.ID), subjects.KVSubject(subjects.BucketPresence, "seen.bob"), "$JS.API.STREAM.DELETE." + subjects.StreamMsgs} {
+	for _, subj := range []string{subjects.Ingest(conv.ID), subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKey("bob", "e1")), "$JS.API.STREAM.DELETE." + subjects.StreamMsgs} {
 		cannotPublish(t, workerNC, &wv, subj)
 	}
 	for _, subj := range []string{subjects.MsgsAll, natsauth.InboxPrefix(natsauth.TierEdge) + ".>", natsauth.InboxPrefix(natsauth.TierService) + ".>"} {

@@ -30,7 +30,7 @@ type Eraser interface {
 // PendingErasers are the kinds of per-user data an erase should remove
 // once they exist in this build; until an Eraser of that name is in
 // Config.Erasers, the report lists them as "not in this build".
-var PendingErasers = []string{"settings", "push_tokens", "attachments"}
+var PendingErasers = []string{"push_tokens", "attachments"}
 
 // EraseReport is what erase removed.
 type EraseReport struct {
@@ -48,6 +48,11 @@ type EraseReport struct {
 	// CursorKeys how many keys of the CURSORS bucket were purged.
 	ReadCursors int `json:"read_cursors"`
 	CursorKeys  int `json:"cursor_keys"`
+	// SettingsKeys is how many of the user's conversation settings
+	// (SETTINGS keys <user>.<conv>) were purged; PresenceKeys how many of
+	// their PRESENCE keys (last seen, hidden, the users they block).
+	SettingsKeys int `json:"settings_keys"`
+	PresenceKeys int `json:"presence_keys"`
 	// SessionsClosed is how many sessions were closed (close 4005).
 	SessionsClosed int `json:"sessions_closed"`
 	// Other is what each Eraser removed, by name, or "not in this build".
@@ -118,11 +123,19 @@ func (a *api) erase(ctx context.Context, r Request, _ time.Time) (any, error) {
 			rep.Tombstoned++
 		}
 	}
-	n, err := a.purgeCursors(ctx, r.User)
-	if err != nil {
+	if rep.CursorKeys, err = a.purgeKeys(ctx, subjects.BucketCursors, r.User+".>"); err != nil {
 		return nil, err
 	}
-	rep.CursorKeys = n
+	if rep.SettingsKeys, err = a.purgeKeys(ctx, subjects.BucketSettings, r.User+".>"); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{subjects.PresenceSeenKey(r.User), subjects.PresenceHiddenKey(r.User), subjects.PresenceBlockKey(r.User)} {
+		n, err := a.purgeKeys(ctx, subjects.BucketPresence, k)
+		if err != nil {
+			return nil, err
+		}
+		rep.PresenceKeys += n
+	}
 	done := map[string]bool{}
 	for _, e := range a.cfg.Erasers {
 		n, err := e.Erase(ctx, r.User)
@@ -169,16 +182,16 @@ func userEntries(ctx context.Context, l *msglog.Log, conv, user string) ([]strin
 	}
 }
 
-// purgeCursors purges user's keys of the CURSORS bucket (delivered cursors
-// <user>.<device>.<conv>, read cursors <user>.<conv>).
-func (a *api) purgeCursors(ctx context.Context, user string) (int, error) {
-	kv, err := a.js.KeyValue(ctx, subjects.BucketCursors)
+// purgeKeys purges the keys of bucket matching filter (a key, or a
+// wildcard filter) and returns how many there were.
+func (a *api) purgeKeys(ctx context.Context, bucket, filter string) (int, error) {
+	kv, err := a.js.KeyValue(ctx, bucket)
 	if err != nil {
-		return 0, fmt.Errorf("admin: erase: cursors: %w", err)
+		return 0, fmt.Errorf("admin: erase: %s: %w", bucket, err)
 	}
-	keys, err := kv.ListKeysFiltered(ctx, user+".>")
+	keys, err := kv.ListKeysFiltered(ctx, filter)
 	if err != nil {
-		return 0, fmt.Errorf("admin: erase: cursors: %w", err)
+		return 0, fmt.Errorf("admin: erase: %s: %w", bucket, err)
 	}
 	var list []string
 	for k := range keys.Keys() {
@@ -186,7 +199,7 @@ func (a *api) purgeCursors(ctx context.Context, user string) (int, error) {
 	}
 	for _, k := range list {
 		if err := kv.Purge(ctx, k); err != nil {
-			return 0, fmt.Errorf("admin: erase: purge %s: %w", k, err)
+			return 0, fmt.Errorf("admin: erase: purge %s %s: %w", bucket, k, err)
 		}
 	}
 	return len(list), nil

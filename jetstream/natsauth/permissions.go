@@ -172,6 +172,13 @@ func For(t Tier) Permissions {
 					api + "STREAM.PURGE." + subjects.StreamMsgs},
 				watch(subjects.BucketRevoked), directGet(kvStream(subjects.BucketRevoked)),
 				watch(subjects.BucketCursors),
+				// Erase also purges the user's SETTINGS keys and their last
+				// seen, hidden and block keys of PRESENCE (listed with a
+				// watch).
+				[]string{kvPut(subjects.BucketSettings),
+					subjects.KVSubject(subjects.BucketPresence, subjects.PresenceSeenKey("*")),
+					subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey("*"))},
+				watch(subjects.BucketSettings), watch(subjects.BucketPresence),
 				// The conversations service's block lists (the block.<user>
 				// keys of PRESENCE: writes and reads) and the change it
 				// publishes on the blocker's presence subject.
