@@ -287,10 +287,24 @@ func (c *Client) serve(cn *conn, tick <-chan time.Time) {
 	c.log.Info("connected", "url", c.cfg.URLs[cn.idx], "user", cn.hello.User, "session", cn.hello.Session)
 	cn.start()
 	var wg sync.WaitGroup
+	// The watched users' presence is subscribed again once the first sync
+	// of the connection has completed: the device catches up on its
+	// messages first, and in a reconnect storm the edges and the
+	// conversations service answer the syncs before the presence
+	// subscribes (whose authorisation then finds the user's list cached).
+	synced := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); c.syncLoop(cn, tick) }()
+	go func() { defer wg.Done(); c.syncLoop(cn, tick, synced) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); c.resubscribe(cn) }()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-synced:
+			c.resubscribe(cn)
+		case <-cn.done:
+		case <-c.quit:
+		}
+	}()
 	select {
 	case <-cn.done:
 	case <-c.quit:
