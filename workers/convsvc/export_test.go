@@ -27,9 +27,6 @@ const StoreLoads = storeLoads
 // Hold has every worker of svc (a service Start returned) run fn first.
 func Hold(svc micro.Service, fn func(op string)) { svc.(*running).s.hold.Store(&fn) }
 
-// MaxQueued is maxQueued.
-const MaxQueued = maxQueued
-
 // Get is get.
 func (c *listCache) Get(ctx context.Context, user string) ([]string, error) { return c.get(ctx, user) }
 

@@ -201,7 +201,7 @@ func (s *service) closeLists() {
 // is dropped unanswered, never worked on, so that in a reconnect storm the
 // workers answer the requests still waited for instead of the backlog of
 // those that timed out (and whose retries are queued behind them). At most
-// maxQueued wait; more are answered unavailable at once.
+// cfg.MaxWaiting wait; more are answered unavailable at once.
 func handle[T any](s *service, op string, fn func(context.Context, *T) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
@@ -223,10 +223,10 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 			return
 		default:
 		}
-		if s.queued.Add(1) > maxQueued {
+		if s.queued.Add(1) > int64(s.cfg.MaxWaiting) {
 			s.queued.Add(-1)
 			s.fail(req, op, &convapi.Error{Code: convapi.CodeUnavailable,
-				Msg: fmt.Sprintf("conversations service busy: %d requests waiting, retry later", maxQueued)}, start)
+				Msg: fmt.Sprintf("conversations service busy: %d requests waiting, retry later", s.cfg.MaxWaiting)}, start)
 			return
 		}
 		s.inflight.Add(1)
@@ -246,9 +246,6 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 		}()
 	})
 }
-
-// maxQueued bounds the requests of one instance waiting for a worker.
-const maxQueued = 4096
 
 // callerWait is how long the caller of a request waits for its reply:
 // convapi.WaitHeader, or convapi.DefaultWait without it.

@@ -20,11 +20,12 @@ import (
 // TestDroppedWhenCallerGone: with every worker busy, a request waits at
 // most as long as its caller (convapi.WaitHeader) and is then dropped
 // unanswered without being worked on (its user's list is never loaded);
-// past convsvc.MaxQueued waiting, a request is answered unavailable at
+// past maxWaiting waiting, a request is answered unavailable at
 // once.
 func TestDroppedWhenCallerGone(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{svc: convsvc.Config{Concurrency: 1}})
+	const maxWaiting = 64
+	e := newEnv(t, envConfig{svc: convsvc.Config{Concurrency: 1, MaxWaiting: maxWaiting}})
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	convsvc.Hold(e.svc, func(string) { once.Do(func() { close(entered); <-release }) }) // the first request holds the only worker
@@ -46,7 +47,7 @@ func TestDroppedWhenCallerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(convapi.ListRequest{User: u[0]})
-	for range convsvc.MaxQueued + 1 {
+	for range maxWaiting + 1 {
 		m := &nats.Msg{Subject: subjects.ConvEndpoint(convapi.OpList), Reply: inbox, Data: body, Header: nats.Header{convapi.WaitHeader: []string{"2000"}}}
 		if err := e.nc.PublishMsg(m); err != nil {
 			t.Fatal(err)
@@ -63,8 +64,8 @@ func TestDroppedWhenCallerGone(t *testing.T) {
 	// Every waiting request's caller has gone (200 ms and 2 s): all are
 	// dropped while the worker is still held.
 	testenv.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		if s := listStats(t, e.svc); s.DroppedRequests-before.DroppedRequests != convsvc.MaxQueued+1 {
-			return fmt.Errorf("stats %+v, want %d dropped", s, convsvc.MaxQueued+1)
+		if s := listStats(t, e.svc); s.DroppedRequests-before.DroppedRequests != maxWaiting+1 {
+			return fmt.Errorf("stats %+v, want %d dropped", s, maxWaiting+1)
 		}
 		return nil
 	})
