@@ -220,7 +220,7 @@ func TestAttachmentBadInput(t *testing.T) {
 	t.Run("types", func(t *testing.T) {
 		pdf := []byte("%PDF-1.4\n" + strings.Repeat("x", 100))
 		for _, c := range []struct{ ctype, code string }{
-			{"image/png", "unsupported_type"},   // the bytes are a PDF
+			{"image/png", "unsupported_type"}, // the bytes are a PDF
 			{"text/x-shellscript", "unsupported_type"},
 			{"not a type", "unsupported_type"},
 		} {
