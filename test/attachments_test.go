@@ -171,6 +171,21 @@ func TestAttachmentRoundTrip(t *testing.T) {
 		t.Fatalf("carol: %d, want 403", resp.StatusCode)
 	}
 
+	// Over the WebSocket, with no body: bob sends a file of his own.
+	_, _, note := upload(t, n, bob, "text/plain", "note.txt", []byte("bob's note"))
+	bobWS.write(`{"op":"send","id":"s1","conv":"` + conv + `","cmid":"b-1","attachments":[{"id":"` + note.ID + `","name":"n.txt"}]}`)
+	if f := bobWS.reply("s1"); f.Err != nil {
+		t.Fatalf("ws send: %+v", f.Err)
+	}
+	if resp, b := get(t, "http://"+n.Addr()+edge.AttachPath+"/"+note.ID, alice); resp.StatusCode != 200 || string(b) != "bob's note" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), `attachment; filename="note.txt"`) {
+		t.Fatalf("alice reads bob's note: %d %s %q", resp.StatusCode, b, resp.Header.Get("Content-Disposition"))
+	}
+	bobWS.write(`{"op":"send","id":"s2","conv":"` + conv + `","cmid":"b-2","attachments":[{"id":"` + a.ID + `"}]}`)
+	if f := bobWS.reply("s2"); f.Err == nil || f.Err.Code != "forbidden" {
+		t.Fatalf("bob sends alice's upload: %+v", f.Err)
+	}
+
 	// The thumbnail comes on its own.
 	testenv.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		resp, b := get(t, base+"/thumb", bob)
