@@ -125,6 +125,8 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
 	}
+	var af attachFlags
+	af.register(fs, mode)
 	var adminTok secretFlags
 	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
 	tokenLifetime := revoke.DefaultTokenLifetime
@@ -166,6 +168,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		if err := ef.apply(&cfg); err != nil {
 			return err
 		}
+	}
+	if err := af.apply(&cfg, mode); err != nil {
+		return err
 	}
 
 	ctx, stop := signals(ctx, stderr)
