@@ -42,15 +42,18 @@ const sniffLen = 64 << 10
 var errUploadTooBig = errors.New("edge: upload past the size limit")
 
 // capReader returns errUploadTooBig once more than max bytes were read.
+// Its first error (io.EOF too) is its answer from then on: fasthttp's
+// chunked body reader, asked again after its end, waits for another chunk.
 type capReader struct {
 	r   io.Reader
 	n   int64
 	max int64
+	err error
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
-	if c.n > c.max {
-		return 0, errUploadTooBig
+	if c.err != nil {
+		return 0, c.err
 	}
 	if rem := c.max + 1 - c.n; int64(len(p)) > rem {
 		p = p[:rem]
@@ -58,8 +61,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	if c.n > c.max {
-		return n, errUploadTooBig
+		err = errUploadTooBig
 	}
+	c.err = err
 	return n, err
 }
 
