@@ -269,7 +269,7 @@ func (b *Bucket) DeleteMsg(ctx context.Context, msgID string) error {
 // IDs returns the id of every attachment with metadata (the sweeper's
 // walk; it reads the bucket's keys, not their values).
 func (b *Bucket) IDs(ctx context.Context) ([]string, error) {
-	kl, err := b.kv.ListKeysFiltered(ctx, subjects.AttachMetaKeys)
+	kl, err := b.kv.ListKeysFiltered(ctx, subjects.AttachMetaKeys())
 	if err != nil {
 		return nil, fmt.Errorf("attachments: list: %w", err)
 	}

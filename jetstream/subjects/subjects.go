@@ -162,7 +162,7 @@ func AttachFromThumb(subj string) string {
 func AttachMetaKey(id string) string { return "a." + id }
 
 // AttachMetaKeys matches every attachment's metadata key: a.*.
-const AttachMetaKeys = "a.*"
+func AttachMetaKeys() string { return "a.*" }
 
 // AttachMsgKey is the ATTACHMENTS key listing the attachments of message
 // msgID: m.<msgID>.
