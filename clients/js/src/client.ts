@@ -825,6 +825,22 @@ export class Client {
     return r;
   }
 
+  /**
+   * attachmentURL resolves with a signed URL of an attachment (or its
+   * thumbnail) that works without a token until it expires (ttlSec, by
+   * default the edge's): for <img src> and links.
+   */
+  async attachmentURL(id: string, opts: { thumb?: boolean; ttlSec?: number } = {}): Promise<string> {
+    let q = opts.thumb ? "?thumb=1" : "";
+    if (opts.ttlSec) q += (q ? "&" : "?") + "ttl=" + opts.ttlSec;
+    const r = await fetch(this.httpBase() + "/v1/attachments/" + encodeURIComponent(id) + "/url" + q, {
+      method: "POST",
+      headers: { authorization: "Bearer " + (await this.httpToken()) },
+    });
+    if (r.status !== 200) throw await httpError("url", r);
+    return this.httpBase() + ((await r.json()) as { url: string }).url;
+  }
+
   private httpBase(): string {
     const u = new URL(this.o.urls[0]!);
     return (u.protocol === "wss:" ? "https:" : u.protocol === "ws:" ? "http:" : u.protocol) + "//" + u.host;
