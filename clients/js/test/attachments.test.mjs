@@ -47,6 +47,13 @@ test("upload, send, download", async (t) => {
   assert.equal(part.status, 206);
   assert.equal(await part.text(), "attachment");
 
+  // A signed URL works without a token; carol may not get one.
+  const url = await bob.attachmentURL(a.id, { ttlSec: 60 });
+  const viaURL = await fetch(url);
+  assert.equal(viaURL.status, 200);
+  assert.equal(await viaURL.text(), text);
+  await assert.rejects(carol.attachmentURL(a.id), code(ErrorCodes.Forbidden));
+
   await assert.rejects(carol.download(a.id), code(ErrorCodes.Forbidden));
   await assert.rejects(alice.upload(new TextEncoder().encode("x"), "application/x-nope"), code(ErrorCodes.UnsupportedType));
   await assert.rejects(bob.send(conv.id, "mine", { attachments: [a] }), code(ErrorCodes.Forbidden));
