@@ -19,7 +19,8 @@ type AttachConfig struct {
 	// DefaultAttachTypes.
 	Types []string
 	// UploadTimeout bounds how long one upload may take to arrive (in
-	// place of RequestReadTimeout). Zero means 5m.
+	// place of RequestReadTimeout) and one download to be written (in place
+	// of the server's 30 s write timeout). Zero means 5m.
 	UploadTimeout time.Duration
 	// URLSecret is the HMAC-SHA256 key of signed download URLs. Every edge
 	// of a deployment needs the same one for a URL made on one to work on

@@ -43,7 +43,8 @@ func (e *Edge) bodyGuard(c *fiber.Ctx) error {
 }
 
 // requestConfig is fasthttp's per-request configuration, set once the
-// headers are in. An upload gets Attach.UploadTimeout to arrive, and
+// headers are in. A download gets Attach.UploadTimeout to be written, an
+// upload the same to arrive, and
 // fasthttp reads one byte of its body before the handler runs (it reads
 // up to the smaller of 8 KiB and the body limit), so that a Content-Length
 // over the limit is answered before the body is sent. Every other request
@@ -52,6 +53,10 @@ func (e *Edge) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	uri := h.RequestURI()
 	if bytes.Equal(h.Method(), []byte(fiber.MethodPost)) && (bytes.Equal(uri, []byte(AttachPath)) || bytes.HasPrefix(uri, []byte(AttachPath+"?"))) {
 		return fasthttp.RequestConfig{ReadTimeout: e.cfg.Attach.UploadTimeout, MaxRequestBodySize: 1}
+	}
+	if bytes.Equal(h.Method(), []byte(fiber.MethodGet)) && bytes.HasPrefix(uri, []byte(AttachPath+"/")) {
+		// A download may take longer to write than the server's 30 s.
+		return fasthttp.RequestConfig{WriteTimeout: e.cfg.Attach.UploadTimeout}
 	}
 	return fasthttp.RequestConfig{}
 }

@@ -26,7 +26,7 @@ func (a *attachFlags) register(fs *cli.FlagSet, mode node.Mode) {
 		fs.Int(&a.maxSize, "attachments-max-size", "NATTER_ATTACHMENTS_MAX_SIZE", 25<<20, "largest attachment upload in bytes (a larger Content-Length is refused before the body is read)", cli.Min(1))
 		fs.Int(&a.quota, "attachments-quota", "NATTER_ATTACHMENTS_QUOTA", 1<<30, "most attachment bytes one user may have stored (-1 = no quota)", cli.Min(-1))
 		fs.String(&a.types, "attachments-types", "NATTER_ATTACHMENTS_TYPES", "", "allowed attachment content types, comma-separated (empty = the built-in list, docs/config.md)")
-		fs.Duration(&a.uploadTO, "attachments-upload-timeout", "NATTER_ATTACHMENTS_UPLOAD_TIMEOUT", 5*time.Minute, "how long one upload may take to arrive", cli.Positive[time.Duration]())
+		fs.Duration(&a.uploadTO, "attachments-upload-timeout", "NATTER_ATTACHMENTS_UPLOAD_TIMEOUT", 5*time.Minute, "how long one upload may take to arrive, and one download to be sent", cli.Positive[time.Duration]())
 		fs.Duration(&a.urlTTL, "attachments-url-ttl", "NATTER_ATTACHMENTS_URL_TTL", 10*time.Minute, "lifetime of a signed download URL when the client asks for none", cli.Positive[time.Duration]())
 		fs.Duration(&a.urlMaxTTL, "attachments-url-max-ttl", "NATTER_ATTACHMENTS_URL_MAX_TTL", time.Hour, "longest lifetime a client may ask for a signed download URL", cli.Positive[time.Duration]())
 		a.urlSecret.register(fs, "attachments-url-secret", "NATTER_ATTACHMENTS_URL_SECRET", "the HMAC key of signed download URLs, the same on every edge (empty = random per process)")
