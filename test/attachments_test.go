@@ -170,6 +170,13 @@ func TestAttachmentRoundTrip(t *testing.T) {
 	if resp, _ := get(t, base, carol); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("carol: %d, want 403", resp.StatusCode)
 	}
+	head, _ := http.NewRequest(http.MethodHead, base, nil)
+	head.Header.Set("Authorization", "Bearer "+bob)
+	if resp, err := http.DefaultClient.Do(head); err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(img)) || resp.Header.Get("ETag") != etag {
+		t.Fatalf("HEAD: %v %+v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 
 	// Over the WebSocket, with no body: bob sends a file of his own.
 	_, _, note := upload(t, n, bob, "text/plain", "note.txt", []byte("bob's note"))
