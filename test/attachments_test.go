@@ -25,6 +25,7 @@ import (
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/attachments"
+	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/svcapi"
 )
@@ -540,5 +541,46 @@ func TestRESTBodiesWithStreaming(t *testing.T) {
 	}
 	if st, b := post(strings.NewReader(huge), int64(len(huge))); st != http.StatusRequestEntityTooLarge || !strings.Contains(b, "too_big") {
 		t.Fatalf("too big: %d %s", st, b)
+	}
+}
+
+// TestAttachmentsFromTheArchive: a message's attachments come back whole
+// once it is only in the archive (MongoDB, read by blocks), in history and
+// sync alike.
+func TestAttachmentsFromTheArchive(t *testing.T) {
+	t.Parallel()
+	ec := edgeConfig()
+	m := newMesh(t, meshOpts{edge: &ec, streams: streams.Config{HotTier: 2}})
+	n := m.dev
+	alice := token(t, "alice")
+	_, _, a := upload(t, n, alice, "image/png", "old.png", pngOf(t, 8, 6))
+	conv := directWith(t, n, alice, "bob")
+	msgs := "http://" + n.Addr() + "/v1/conversations/" + conv + "/messages"
+	if st, _, b := restCall(t, http.MethodPost, msgs, alice, `{"cmid":"arch-0","body":"first","attachments":[{"id":"`+a.ID+`"}]}`); st != http.StatusCreated {
+		t.Fatalf("send: %d %s", st, b)
+	}
+	for i := 1; i <= 70; i++ {
+		if st, _, b := restCall(t, http.MethodPost, msgs, alice, fmt.Sprintf(`{"cmid":"arch-%d","body":"m%d"}`, i, i)); st != http.StatusCreated {
+			t.Fatalf("send %d: %d %s", i, st, b)
+		}
+	}
+	// Read until it comes back right, then again: the first read of an
+	// archive block may build it from the messages, later ones read it.
+	oldest := func() error {
+		st, _, b := restCall(t, http.MethodGet, msgs+"?after=0&limit=64", token(t, "bob"), "")
+		var page struct{ Msgs []natter.Message }
+		if st != 200 || json.Unmarshal(b, &page) != nil || len(page.Msgs) != 64 {
+			return fmt.Errorf("oldest page: %d %s", st, b)
+		}
+		if got := page.Msgs[0].Attachments; len(got) != 1 || got[0] != a {
+			return fmt.Errorf("attachments from the archive: %+v, want %+v", got, a)
+		}
+		return nil
+	}
+	testenv.CheckFor(t, 30*time.Second, 100*time.Millisecond, oldest)
+	for range 3 {
+		if err := oldest(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
