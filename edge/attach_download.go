@@ -150,7 +150,9 @@ func (e *Edge) download(c *fiber.Ctx, thumb bool) error {
 	}
 	etag := `"` + sum + `"`
 	c.Set(fiber.HeaderETag, etag)
-	c.Set(fiber.HeaderCacheControl, "private, max-age=86400")
+	// Revalidated on every use (a 304 by ETag costs one metadata read):
+	// a deleted attachment must not live on in caches.
+	c.Set(fiber.HeaderCacheControl, "private, no-cache")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
 	if etagMatch(c.Get(fiber.HeaderIfNoneMatch), etag) {
