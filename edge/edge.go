@@ -24,6 +24,7 @@ import (
 	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -53,7 +54,8 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	curs      *cursors.Bucket // CURSORS: delivered and read cursors
+	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
+	settings  *settings.Bucket // SETTINGS: users' conversation settings
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -99,6 +101,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	sets, err := settings.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	attMeta, err := attachments.OpenBucket(ctx, d.JS)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -114,7 +120,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, settings: sets, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 		attStore: d.Attach, attMeta: attMeta,
 	}
