@@ -15,7 +15,9 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
-	protocol.OpReceipts,
+	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
+	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
+	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings,
 }
 
 var allCodes = []protocol.Code{
@@ -24,6 +26,7 @@ var allCodes = []protocol.Code{
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
 	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
 	protocol.CodeTokenRevoked, protocol.CodeBanned,
+	protocol.CodeUnsupportedType, protocol.CodeQuotaExceeded,
 }
 
 func TestDecodeValid(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -85,6 +86,31 @@ type Request struct {
 	// AfterUser asks for the receipts page after this user id (the Next
 	// of the previous page). receipts.
 	AfterUser string `json:"after_user,omitempty"`
+
+	// Description (<= MaxDescription characters) and AvatarURL (http or
+	// https, <= MaxAvatarURL bytes) set a group's when present; "" clears.
+	// Announce turns announcement mode on or off when present. At least
+	// one of the three. conv.update.
+	Description *string `json:"description,omitempty"`
+	AvatarURL   *string `json:"avatar_url,omitempty"`
+	Announce    *bool   `json:"announce,omitempty"`
+	// To is the member who becomes the group's owner. owner.transfer.
+	To string `json:"to,omitempty"`
+	// DurationMS is how long a mute lasts: 1..MaxMuteMS. members.mute.
+	DurationMS uint64 `json:"duration_ms,omitempty"`
+
+	// MutedUntil (Unix ms; 0 unmutes), Pinned, Archived and Cleared (a
+	// seq, at most the head; never lowered) set the user's settings of
+	// Conv when present; at least one. conv.settings.
+	MutedUntil *uint64 `json:"muted_until,omitempty"`
+	Pinned     *bool   `json:"pinned,omitempty"`
+	Archived   *bool   `json:"archived,omitempty"`
+	Cleared    *uint64 `json:"cleared,omitempty"`
+	// Attachments are files the sender uploaded (POST /v1/attachments),
+	// at most MaxAttachments, by id; a name given here replaces the
+	// upload's in this message. The edge fills in the rest from the
+	// upload. send.
+	Attachments []natter.Attachment `json:"attachments,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -149,8 +175,11 @@ func (r *Request) validate() *Error {
 		if subjects.ValidID(r.Cmid) != nil {
 			return badFrame("", "cmid: must be 1..64 characters of [A-Za-z0-9_-]")
 		}
-		if r.Body == "" {
-			return badFrame("", "body: required")
+		if r.Body == "" && len(r.Attachments) == 0 {
+			return badFrame("", "body: required (or attachments)")
+		}
+		if e := checkAttachments(r.Attachments); e != nil {
+			return e
 		}
 		if len(r.Type) > MaxType {
 			return badFrame("", "type: longer than "+strconv.Itoa(MaxType)+" bytes")
@@ -198,14 +227,43 @@ func (r *Request) validate() *Error {
 			return badFrame("", "name: required (1.."+strconv.Itoa(MaxName)+" characters)")
 		}
 		return checkName(r.Name)
-	case OpMembersAdd, OpMembersRemove:
+	case OpBlock, OpUnblock:
+		if len(r.Users) == 0 {
+			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
+		}
+		return checkIDs("users", r.Users)
+	case OpBlocksList:
+	case OpMembersAdd, OpMembersRemove, OpAdminsAdd, OpAdminsRemove, OpMembersMute, OpMembersUnmute:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err
 		}
 		if len(r.Users) == 0 {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
 		}
+		if r.Op == OpMembersMute && (r.DurationMS == 0 || r.DurationMS > MaxMuteMS) {
+			return badFrame("", "duration_ms: required, 1.."+strconv.Itoa(MaxMuteMS)+" (366 days)")
+		}
 		return checkIDs("users", r.Users)
+	case OpOwnerTransfer:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		return checkID("to", r.To)
+	case OpConvUpdate:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		return r.checkUpdate()
+	case OpConvSettings:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.MutedUntil == nil && r.Pinned == nil && r.Archived == nil && r.Cleared == nil {
+			return badFrame("", "muted_until: conv.settings needs muted_until, pinned, archived or cleared")
+		}
+		if r.MutedUntil != nil && *r.MutedUntil > 1<<53 {
+			return badFrame("", "muted_until: must be a time in Unix milliseconds (0 unmutes)")
+		}
 	case OpPresenceSub, OpPresenceUnsub:
 		if len(r.Users) == 0 {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxPresenceUsers)+" users)")
@@ -264,6 +322,25 @@ func (r *Request) validateCreate() *Error {
 		return badFrame("", "kind: required (direct or group)")
 	default:
 		return badFrame("", "kind: must be direct or group")
+	}
+	return nil
+}
+
+// checkUpdate checks the fields of conv.update.
+func (r *Request) checkUpdate() *Error {
+	if r.Description == nil && r.AvatarURL == nil && r.Announce == nil {
+		return badFrame("", "description: conv.update needs description, avatar_url or announce")
+	}
+	if d := r.Description; d != nil && len(*d) > MaxDescription && utf8.RuneCountInString(*d) > MaxDescription {
+		return badFrame("", "description: longer than "+strconv.Itoa(MaxDescription)+" characters")
+	}
+	if a := r.AvatarURL; a != nil && *a != "" {
+		if len(*a) > MaxAvatarURL {
+			return badFrame("", "avatar_url: longer than "+strconv.Itoa(MaxAvatarURL)+" bytes")
+		}
+		if !strings.HasPrefix(*a, "https://") && !strings.HasPrefix(*a, "http://") {
+			return badFrame("", "avatar_url: must be an http or https URL (or empty to clear)")
+		}
 	}
 	return nil
 }
@@ -373,4 +450,61 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// checkAttachments checks the attachments of a send: at most
+// MaxAttachments, each with an id of an upload's shape ("a_" and 26
+// characters of [a-z2-7]), once, and a name of at most MaxAttachmentName
+// bytes of UTF-8 without control characters.
+func checkAttachments(as []natter.Attachment) *Error {
+	if len(as) > MaxAttachments {
+		return badFrame("", "attachments: "+strconv.Itoa(len(as))+" given, at most "+strconv.Itoa(MaxAttachments))
+	}
+	for i, a := range as {
+		field := "attachments[" + strconv.Itoa(i) + "]"
+		if !ValidAttachmentID(a.ID) {
+			return badFrame("", field+".id: "+strconv.Quote(a.ID)+" is not an attachment id (the id POST /v1/attachments returned)")
+		}
+		for _, b := range as[:i] {
+			if b.ID == a.ID {
+				return badFrame("", field+".id: "+a.ID+" given twice")
+			}
+		}
+		if e := CheckAttachmentName(a.Name); e != nil {
+			return badFrame("", field+"."+e.Msg)
+		}
+	}
+	return nil
+}
+
+// ValidAttachmentID reports whether id has the shape of an attachment id:
+// "a_" and 26 characters of [a-z2-7].
+func ValidAttachmentID(id string) bool {
+	if len(id) != 28 || id[:2] != "a_" {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAttachmentName returns a [CodeBadFrame] error unless name is a
+// usable file name: at most MaxAttachmentName bytes of UTF-8, no control
+// characters, no path separators.
+func CheckAttachmentName(name string) *Error {
+	if len(name) > MaxAttachmentName {
+		return badFrame("", "name: longer than "+strconv.Itoa(MaxAttachmentName)+" bytes")
+	}
+	if !utf8.ValidString(name) {
+		return badFrame("", "name: not valid UTF-8")
+	}
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
+			return badFrame("", "name: has "+strconv.QuoteRune(c)+" (no control characters or path separators)")
+		}
+	}
+	return nil
 }

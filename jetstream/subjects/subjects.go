@@ -24,6 +24,9 @@ const (
 	StreamIngest = "INGEST"
 	// StreamEvents is the event stream for consumers (subjects EventsAll).
 	StreamEvents = "EVENTS"
+	// StreamAttach is the work queue of attachment jobs (subjects
+	// AttachAll): a thumbnail to make after an upload (AttachThumb).
+	StreamAttach = "ATTACH"
 )
 
 // Durable consumers, one per worker role; replicas of a role share it.
@@ -34,6 +37,12 @@ const (
 	ConsumerEvents = "EVENTS"
 	// ConsumerIngest is the ingest role's consumer on INGEST.
 	ConsumerIngest = "INGEST"
+	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
+	ConsumerThumbs = "THUMBS"
+	// ConsumerAttachGC is the attachgc role's consumer on EVENTS
+	// (EventsOfKind(message_deleted)): it deletes the attachments of
+	// deleted messages.
+	ConsumerAttachGC = "ATTACHGC"
 )
 
 // KV buckets.
@@ -51,13 +60,24 @@ const (
 	BucketSummaries = "SUMMARIES"
 	// BucketPresence holds presence state: an online lease per user and
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
-	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
+	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey), and the
+	// users each user blocks (PresenceBlockKey).
 	BucketPresence = "PRESENCE"
+	// BucketSettings holds each user's settings of each of their
+	// conversations (SettingsKey; jetstream/settings).
+	BucketSettings = "SETTINGS"
 	// BucketRevoked holds token revocations and user bans (RevokedJTIKey,
 	// RevokedUserKey, RevokedDeviceKey, BanKey), each with a per-key TTL
 	// that ends when the tokens it covers would have expired (bans: at
 	// their expiry, or never). Every edge watches it.
 	BucketRevoked = "REVOKED"
+	// BucketAttach holds attachment metadata: one key per upload
+	// (AttachMetaKey), the attachments of each message that carries some
+	// (AttachMsgKey) and each user's stored bytes (AttachQuotaKey).
+	BucketAttach = "ATTACHMENTS"
+	// ObjectAttach is the JetStream object store of attachment bytes (the
+	// default storage): objects AttachObject and AttachThumbObject.
+	ObjectAttach = "ATTACHBLOBS"
 )
 
 // Subject trees.
@@ -120,6 +140,48 @@ const (
 	QueueStatus = "natter-status"
 )
 
+// Attachment subjects.
+const (
+	// AttachAll matches every attachment job subject.
+	AttachAll = "im.att.>"
+	// AttachThumbs matches every thumbnail job (AttachThumb).
+	AttachThumbs = "im.att.thumb.*"
+)
+
+// AttachThumb is the job subject of a thumbnail of one attachment:
+// im.att.thumb.<id>.
+func AttachThumb(id string) string { return "im.att.thumb." + id }
+
+// AttachFromThumb returns the attachment id of a thumbnail job subject, or
+// "" if subj is not one.
+func AttachFromThumb(subj string) string {
+	const p = "im.att.thumb."
+	if len(subj) <= len(p) || subj[:len(p)] != p || strings.IndexByte(subj[len(p):], '.') >= 0 {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// AttachMetaKey is the ATTACHMENTS key of one attachment's metadata: a.<id>.
+func AttachMetaKey(id string) string { return "a." + id }
+
+// AttachMetaKeys matches every attachment's metadata key: a.*.
+func AttachMetaKeys() string { return "a.*" }
+
+// AttachMsgKey is the ATTACHMENTS key listing the attachments of message
+// msgID: m.<msgID>.
+func AttachMsgKey(msgID string) string { return "m." + msgID }
+
+// AttachQuotaKey is the ATTACHMENTS key of user's stored bytes: q.<user>.
+func AttachQuotaKey(user string) string { return "q." + user }
+
+// AttachObject is the object name of an attachment's bytes: the id.
+func AttachObject(id string) string { return id }
+
+// AttachThumbObject is the object name of an attachment's thumbnail:
+// <id>.thumb.
+func AttachThumbObject(id string) string { return id + ".thumb" }
+
 // Msg is the log subject of one conversation: im.msg.<conv>.
 func Msg(conv string) string { return "im.msg." + conv }
 
@@ -154,9 +216,18 @@ func PresenceSeenKey(user string) string { return "seen." + user }
 // PresenceHiddenKey is the PRESENCE key of user's hidden setting: hide.<user>.
 func PresenceHiddenKey(user string) string { return "hide." + user }
 
+// PresenceBlockKey is the PRESENCE key of the users user blocks:
+// block.<user> (jetstream/blocks). It lives beside the presence keys so
+// that an edge reads a watched user's blocks in the batched read of their
+// presence.
+func PresenceBlockKey(user string) string { return "block." + user }
+
 // DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
 // device in conv: <user>.<device>.<conv>.
 func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// SettingsKey is the SETTINGS key of user's settings of conv: <user>.<conv>.
+func SettingsKey(user, conv string) string { return user + "." + conv }
 
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).

@@ -13,12 +13,16 @@ export { newCmid } from "./util.js";
 export { SUBPROTOCOL, Ops, ErrorCodes, CloseCodes } from "./protocol.js";
 export type {
   Ack,
+  Attachment,
   Bye,
   Conversation,
   ConversationKind,
   ConvEvent,
   ConvEventKind,
   ConversationsPage,
+  ConvSettings,
+  ConvSettingsUpdate,
+  GroupUpdate,
   PageOptions,
   Hello,
   HistoryOptions,
