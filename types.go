@@ -31,6 +31,18 @@ type Message struct {
 	Ref string `json:"ref,omitempty" bson:"ref,omitempty"`
 	// TS is the server time of acceptance, Unix milliseconds.
 	TS int64 `json:"ts" bson:"ts"`
+
+	// The fields below are never stored in the log or the archive: the
+	// readers of history and sync fill them in from the message's actions
+	// (jetstream/actions), so a page shows each message as it is now.
+
+	// EditedAt is the TS of the latest edit applied to Body (which is then
+	// that edit's text); 0 (absent) when the message was not edited.
+	EditedAt int64 `json:"edited_at,omitempty" bson:"-"`
+	// Deleted is true when the message was deleted (recalled by its sender
+	// or removed by a group admin): Body is then empty. On an edit entry it
+	// means the message it edits was deleted (its text is gone too).
+	Deleted bool `json:"deleted,omitempty" bson:"-"`
 }
 
 // Message types with a meaning to natter. Edits and deletes are entries of

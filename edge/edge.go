@@ -20,6 +20,7 @@ import (
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
@@ -49,6 +50,7 @@ type Edge struct {
 	convs     *convapi.Client
 	members   *convapi.MemberCache
 	curs      *cursors.Bucket // CURSORS: delivered and read cursors
+	acts      *actions.Bucket // ACTIONS: edits and deletions of messages
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -92,8 +94,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	acts, err := actions.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	e := &Edge{
-		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
+		acts: acts, cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}

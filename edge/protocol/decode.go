@@ -111,6 +111,8 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.State, "state")
 	case "after_user":
 		return d.strField(&r.AfterUser, "after_user")
+	case "ref":
+		return d.strField(&r.Ref, "ref")
 	default:
 		return d.skip()
 	}
@@ -121,6 +123,7 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
+	OpMsgEdit, OpMsgDelete,
 }
 
 func (d *decoder) op(r *Request) error {

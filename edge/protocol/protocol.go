@@ -105,6 +105,10 @@ const (
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
 	OpReceipts      = "receipts"
+	// OpMsgEdit and OpMsgDelete edit or delete (recall) a message of a
+	// conversation: appended as an entry with type edit or delete and ref.
+	OpMsgEdit   = "msg.edit"
+	OpMsgDelete = "msg.delete"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).

@@ -85,6 +85,8 @@ type Request struct {
 	// AfterUser asks for the receipts page after this user id (the Next
 	// of the previous page). receipts.
 	AfterUser string `json:"after_user,omitempty"`
+	// Ref is the id of the message acted on. msg.edit, msg.delete.
+	Ref string `json:"ref,omitempty"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -232,6 +234,18 @@ func (r *Request) validate() *Error {
 			}
 		}
 		return checkLimit(r.Limit, MaxReceiptsLimit)
+	case OpMsgEdit, OpMsgDelete:
+		for _, f := range [...]struct{ name, v string }{{"conv", r.Conv}, {"ref", r.Ref}, {"cmid", r.Cmid}} {
+			if err := checkID(f.name, f.v); err != nil {
+				return err
+			}
+		}
+		if r.Op == OpMsgEdit && r.Body == "" {
+			return badFrame("", "body: required (the new text)")
+		}
+		if r.Op == OpMsgDelete && r.Body != "" {
+			return badFrame("", "body: not allowed in msg.delete")
+		}
 	case "":
 		return badFrame("", "op: required")
 	default:

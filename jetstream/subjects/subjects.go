@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +59,11 @@ const (
 	// that ends when the tokens it covers would have expired (bans: at
 	// their expiry, or never). Every edge watches it.
 	BucketRevoked = "REVOKED"
+	// BucketActions holds what clients' and services' actions made of
+	// each message (its latest edit, its deletion), one key per message:
+	// ActionsKey (jetstream/actions). Readers of history and sync apply it
+	// to their pages with one batched read per page.
+	BucketActions = "ACTIONS"
 )
 
 // Subject trees.
@@ -157,6 +163,22 @@ func PresenceHiddenKey(user string) string { return "hide." + user }
 // DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
 // device in conv: <user>.<device>.<conv>.
 func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// ActionsKey is the ACTIONS key of the message with seq in conv:
+// <conv>.<block>.<seq>, block = (seq-1)/64, so that the keys of a page's
+// messages are matched by one filter per block (ActionsBlockFilter).
+func ActionsKey(conv string, seq uint64) string {
+	return conv + "." + strconv.FormatUint((seq-1)/ActionsBlock, 10) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ActionsBlock is how many seqs one block of ActionsKey spans.
+const ActionsBlock = 64
+
+// ActionsBlockFilter matches the ACTIONS keys of block k of conv (the
+// seqs k*64+1 .. (k+1)*64): <conv>.<k>.*
+func ActionsBlockFilter(conv string, k uint64) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*"
+}
 
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).

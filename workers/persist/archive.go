@@ -193,6 +193,11 @@ func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 	if len(done) == 0 {
 		return
 	}
+	if err := h.scrubBlocks(ctx, done); err != nil {
+		h.lg.Warn("persist: archive blocks not written (deleted messages not read), retried with the next batch", "n", len(done), "err", err)
+		h.arch.failed(done)
+		return
+	}
 	if _, err := h.st.InsertBlocks(ctx, done); err != nil {
 		if errors.Is(err, store.ErrBadBlock) {
 			h.lg.Warn("persist: archive blocks dropped", "n", len(done), "err", err)
