@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/jetstream/actions"
@@ -22,6 +24,24 @@ import (
 // refWindow is how many of the newest log entries target searches before
 // it asks the archive: an edit usually follows its message closely.
 const refWindow = 200
+
+// registerActionsREST adds PATCH (msg.edit: {"cmid","body"}) and DELETE
+// (msg.delete: the cmid in ?cmid= or Idempotency-Key) of
+// /v1/conversations/{conv}/messages/{ref}.
+func (e *Edge) registerActionsREST(g fiber.Router) {
+	g.Patch("/:conv/messages/:ref", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{}
+		if err := bodyInto(c, r); err != nil {
+			return nil, err
+		}
+		r.Op, r.Conv, r.Ref = protocol.OpMsgEdit, c.Params("conv"), c.Params("ref")
+		return r, idempotencyKey(c, r)
+	}, fiber.StatusCreated))
+	g.Delete("/:conv/messages/:ref", e.restHandler(func(c *fiber.Ctx) (*protocol.Request, error) {
+		r := &protocol.Request{Op: protocol.OpMsgDelete, Conv: c.Params("conv"), Ref: c.Params("ref"), Cmid: c.Query("cmid")}
+		return r, idempotencyKey(c, r)
+	}, fiber.StatusCreated))
+}
 
 // msgAction runs msg.edit and msg.delete.
 func (e *Edge) msgAction(ctx context.Context, user string, r *protocol.Request) (any, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,4 +206,55 @@ func TestEditAndDeleteFromClients(t *testing.T) {
 	var s2 protocol.SyncResult
 	carol.request("y2", fmt.Sprintf(`{"op":"sync","id":"y2","cursors":{%q:0},"limit":20}`, g.ID), &s2)
 	checkPage("sync (archive)", s2.Convs[0].Msgs)
+}
+
+// TestEditAndDeleteREST: PATCH and DELETE on a message are msg.edit and
+// msg.delete, with the same checks and codes.
+func TestEditAndDeleteREST(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	alice := mustDial(t, m.dev, "alice")
+	g := alice.createGroup("rest", "bob")
+	bob := mustDial(t, m.dev, "bob")
+	m1 := alice.send(g.ID, "a1", "hello")
+	url := "http://" + m.dev.Addr() + "/v1/conversations/" + g.ID + "/messages/" + m1.ID
+	do := func(method, url, user, body string, hdr ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token(t, user))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("PATCH", url, "bob", `{"cmid":"x1","body":"hijack"}`); code != 403 || !strings.Contains(body, `"forbidden"`) {
+		t.Fatalf("bob's edit of alice's message: %d %s", code, body)
+	}
+	if code, body := do("DELETE", url, "bob", ``, "Idempotency-Key", "x2"); code != 403 || !strings.Contains(body, `"forbidden"`) {
+		t.Fatalf("bob's delete of alice's message: %d %s", code, body)
+	}
+	if code, body := do("DELETE", url, "alice", ``); code != 400 || !strings.Contains(body, `cmid: required`) {
+		t.Fatalf("delete without cmid: %d %s", code, body)
+	}
+	if code, body := do("PATCH", url, "alice", `{"cmid":"e1","body":"hello!"}`); code != 201 {
+		t.Fatalf("edit: %d %s", code, body)
+	}
+	if got := bySeq(bob.history("h1", g.ID, ""), 1); got.Body != "hello!" || got.EditedAt == 0 {
+		t.Fatalf("after the REST edit: %+v", got)
+	}
+	if code, body := do("DELETE", url+"?cmid=d1", "alice", ``); code != 201 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if code, body := do("DELETE", url, "alice", ``, "Idempotency-Key", "d1"); code != 200 || !strings.Contains(body, `"dup":true`) {
+		t.Fatalf("retried delete: %d %s", code, body)
+	}
+	if got := bySeq(bob.history("h2", g.ID, ""), 1); !got.Deleted || got.Body != "" {
+		t.Fatalf("after the REST delete: %+v", got)
+	}
 }

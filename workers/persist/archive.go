@@ -222,6 +222,12 @@ func (h *Handler) fetchBlock(ctx context.Context, fb fetchBlock) (store.Block, b
 		}
 		return store.Block{}, false
 	}
+	// The stored copies of deleted messages have no text: compare with
+	// the log's entries as the archive keeps them.
+	if err := h.scrubBlocks(ctx, []store.Block{{Conv: fb.conv, K: fb.k, Msgs: msgs}}); err != nil {
+		h.lg.Warn("persist: archive block not written: deleted messages not read", "conv", fb.conv, "first", first, "err", err)
+		return store.Block{}, false
+	}
 	for i := range msgs {
 		if fb.stored&(1<<i) != 0 {
 			continue
