@@ -735,6 +735,25 @@ export class Client {
     return page;
   }
 
+  /**
+   * edit replaces the text of message ref of conv (your own, within the
+   * edit window) with body. The edit is a log entry with a cmid of its own
+   * (random, or opts.cmid), so retries are stored once. Resolves to the
+   * entry's ack; forbidden, not_found, conflict (deleted) are NatterErrors.
+   */
+  edit(conv: string, ref: string, body: string, opts: { cmid?: string } = {}): Promise<Ack> {
+    return this.request<Ack>(Ops.MsgEdit, { conv, ref, body, cmid: opts.cmid ?? newCmid() });
+  }
+
+  /**
+   * deleteMessage deletes (recalls) message ref of conv: your own within
+   * the delete window, or any message of a group you administer. Pages
+   * then return it with deleted: true and an empty body.
+   */
+  deleteMessage(conv: string, ref: string, opts: { cmid?: string } = {}): Promise<Ack> {
+    return this.request<Ack>(Ops.MsgDelete, { conv, ref, cmid: opts.cmid ?? newCmid() });
+  }
+
   /** addMembers adds users to the group conv (adding a member is a no-op). */
   async addMembers(conv: string, users: string[]): Promise<void> {
     await this.request(Ops.MembersAdd, { conv, users });

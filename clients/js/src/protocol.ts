@@ -23,6 +23,10 @@ export interface Message {
   ref?: string;
   /** Server time, Unix ms. */
   ts: number;
+  /** In history and sync pages: the ts of the latest edit, whose text body then is. */
+  edited_at?: number;
+  /** In history and sync pages: the message was deleted (body empty). */
+  deleted?: boolean;
 }
 
 /** The reply to send: the message is durable. dup is true when this cmid was stored before. */
@@ -233,6 +237,8 @@ export const Ops = {
   PresenceSet: "presence.set",
   Typing: "typing",
   Receipts: "receipts",
+  MsgEdit: "msg.edit",
+  MsgDelete: "msg.delete",
 } as const;
 
 export type Op = (typeof Ops)[keyof typeof Ops];
