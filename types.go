@@ -43,6 +43,22 @@ type Message struct {
 	// or removed by a group admin): Body is then empty. On an edit entry it
 	// means the message it edits was deleted (its text is gone too).
 	Deleted bool `json:"deleted,omitempty" bson:"-"`
+	// Reactions are the message's reactions (emoji and count, in the order
+	// they were first added), Mine set on those of the user who asked; nil
+	// (absent) when none, and on a deleted message. A pointer, so that a
+	// Message stays comparable with ==.
+	Reactions *Reactions `json:"reactions,omitempty" bson:"-"`
+}
+
+// Reactions are a message's reactions, as pages return them.
+type Reactions []Reaction
+
+// Reaction is one emoji's count on a message, as pages return it.
+type Reaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	// Mine is true when the user who asked for the page reacted with it.
+	Mine bool `json:"mine,omitempty"`
 }
 
 // Message types with a meaning to natter. Edits and deletes are entries of
@@ -129,12 +145,15 @@ const (
 	EventConversationCreated = "conversation_created"
 	EventConversationRenamed = "conversation_renamed"
 	EventReadMoved           = "read_moved"
+	EventReactionAdded       = "reaction_added"
+	EventReactionRemoved     = "reaction_removed"
 )
 
 // EventKinds lists every event kind.
 var EventKinds = []string{
 	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
 	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventConversationRenamed, EventReadMoved,
+	EventReactionAdded, EventReactionRemoved,
 }
 
 // Event is one state change on the EVENTS stream, published once on
@@ -158,7 +177,7 @@ type Event struct {
 	// Data depends on Kind: the [Message] (log entry) for message_*,
 	// [EventUsers] for member_*, the [Conversation] for
 	// conversation_created, [EventName] for conversation_renamed,
-	// [EventRead] for read_moved.
+	// [EventRead] for read_moved, [EventReaction] for reaction_*.
 	Data json.RawMessage `json:"data"`
 }
 
@@ -170,6 +189,17 @@ type EventUsers struct {
 // EventName is the data of conversation_renamed: the group's new name.
 type EventName struct {
 	Name string `json:"name"`
+}
+
+// EventReaction is the data of reaction_added and reaction_removed: User
+// added (or removed) Emoji on the message Ref (seq Seq), which now has
+// Count reactions with it.
+type EventReaction struct {
+	Ref   string `json:"ref"`
+	Seq   uint64 `json:"seq"`
+	User  string `json:"user"`
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
 }
 
 // EventRead is the data of read_moved: User has read Conv up to Seq.

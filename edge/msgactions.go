@@ -194,40 +194,39 @@ func checkTarget(m natter.Message) (natter.Message, error) {
 }
 
 // decorate applies the ACTIONS records of conv to msgs (oldest first,
-// consecutive seqs or not).
-func (e *Edge) decorate(ctx context.Context, conv string, msgs []natter.Message) error {
+// consecutive seqs or not), for user (whose reactions are Mine).
+func (e *Edge) decorate(ctx context.Context, user, conv string, msgs []natter.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	recs, err := e.acts.Page(ctx, conv, msgs[0].Seq, msgs[len(msgs)-1].Seq)
+	p, err := e.acts.Page(ctx, conv, msgs[0].Seq, msgs[len(msgs)-1].Seq, user)
 	if err != nil {
 		return err
 	}
-	actions.Decorate(msgs, recs)
+	p.Decorate(msgs)
 	return nil
 }
 
 // decorateRaw applies the ACTIONS records of conv to entries, the log
 // entries with the seqs first, first+1, ... as stored: an entry with a
 // record is decoded, changed and encoded again; the others stay as they are.
-func (e *Edge) decorateRaw(ctx context.Context, conv string, first uint64, entries [][]byte) error {
+func (e *Edge) decorateRaw(ctx context.Context, user, conv string, first uint64, entries [][]byte) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	recs, err := e.acts.Page(ctx, conv, first, first+uint64(len(entries))-1)
-	if err != nil || len(recs) == 0 {
+	p, err := e.acts.Page(ctx, conv, first, first+uint64(len(entries))-1, user)
+	if err != nil || p.Len() == 0 {
 		return err
 	}
 	for i, b := range entries {
-		r, ok := recs[first+uint64(i)]
-		if !ok {
+		if _, ok := p.Record(first + uint64(i)); !ok {
 			continue
 		}
 		m, err := msglog.Decode(b, nil)
 		if err != nil {
 			return err
 		}
-		if r.Apply(&m) {
+		if p.Apply(&m) {
 			if entries[i], err = json.Marshal(m); err != nil {
 				return err
 			}

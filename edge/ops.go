@@ -57,6 +57,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return e.presenceSet(ctx, user, r.Hidden)
 	case protocol.OpMsgEdit, protocol.OpMsgDelete:
 		return e.msgAction(ctx, user, r)
+	case protocol.OpReact:
+		return e.react(ctx, user, r)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }
@@ -120,7 +122,7 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 	var te *msglog.TrimmedError
 	if !errors.As(err, &te) {
 		if err == nil {
-			err = e.decorate(ctx, conv, msgs)
+			err = e.decorate(ctx, user, conv, msgs)
 		}
 		return msgs, head, err
 	}
@@ -138,7 +140,7 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 		out = append(out, hot...)
 		head = max(head, h2)
 	}
-	return out, head, e.decorate(ctx, conv, out)
+	return out, head, e.decorate(ctx, user, conv, out)
 }
 
 func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (any, error) {
@@ -183,7 +185,7 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 			return nil, herr
 		}
 		msgs = append(page.Msgs, msgs...)
-		if err := e.decorate(ctx, r.Conv, msgs); err != nil {
+		if err := e.decorate(ctx, user, r.Conv, msgs); err != nil {
 			return nil, err
 		}
 		return protocol.HistoryResult{Msgs: msgs, More: page.More}, nil
@@ -191,7 +193,7 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	if err != nil {
 		return nil, err
 	}
-	if err := e.decorateRaw(ctx, r.Conv, hot.First, hot.Entries); err != nil {
+	if err := e.decorateRaw(ctx, user, r.Conv, hot.First, hot.Entries); err != nil {
 		return nil, err
 	}
 	return protocol.HistoryPage{Msgs: hot.Entries, More: hot.First > 1}, nil

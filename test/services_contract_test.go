@@ -293,7 +293,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey",
-		"ActionsKey", "ActionsBlockFilter"}
+		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

@@ -15,7 +15,7 @@ import (
 
 // Every state change appears once on EVENTS, with the documented envelope:
 // a conversation creation, a message (sent twice with one cmid), an edit, a
-// delete, a member join and leave (each done twice: the second changes
+// reaction added and removed (each twice), a delete, a member join and leave (each done twice: the second changes
 // nothing), a rename (twice: the second changes nothing) and a read (then
 // an older read, which moves nothing).
 func TestEventsOncePerChange(t *testing.T) {
@@ -36,6 +36,11 @@ func TestEventsOncePerChange(t *testing.T) {
 	edit, err := svc.api.Edit(ctx, svcapi.EditRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-edit", Body: "hello!"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A reaction added and removed, each twice (the second changes nothing).
+	for i, remove := range []bool{false, false, true, true} {
+		id := fmt.Sprint("x", i)
+		alice.request(id, fmt.Sprintf(`{"op":"react","id":%q,"conv":%q,"ref":%q,"emoji":"👍","remove":%v}`, id, conv.ID, sent.ID, remove), nil)
 	}
 	del, err := svc.api.Delete(ctx, svcapi.DeleteRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-del"})
 	if err != nil {
@@ -72,8 +77,8 @@ func TestEventsOncePerChange(t *testing.T) {
 	var evs []natter.Event
 	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		evs = svc.events(t, conv.ID)
-		if len(evs) < len(want)+2 {
-			return fmt.Errorf("%d events, want %d", len(evs), len(want)+2)
+		if len(evs) < len(want)+4 {
+			return fmt.Errorf("%d events, want %d", len(evs), len(want)+4)
 		}
 		return nil
 	})

@@ -113,6 +113,10 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.AfterUser, "after_user")
 	case "ref":
 		return d.strField(&r.Ref, "ref")
+	case "emoji":
+		return d.strField(&r.Emoji, "emoji")
+	case "remove":
+		return d.boolField(&r.Remove, "remove")
 	default:
 		return d.skip()
 	}
@@ -123,7 +127,7 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
-	OpMsgEdit, OpMsgDelete,
+	OpMsgEdit, OpMsgDelete, OpReact,
 }
 
 func (d *decoder) op(r *Request) error {
@@ -329,7 +333,7 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
-	case "first", "hidden":
+	case "first", "hidden", "remove":
 		return "must be a boolean"
 	default:
 		return "must be a string"

@@ -15,7 +15,7 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
-	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete,
+	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact,
 }
 
 var allCodes = []protocol.Code{
@@ -105,6 +105,10 @@ func TestDecodeValid(t *testing.T) {
 			protocol.Request{Op: "msg.edit", ID: "9", Conv: "c1", Ref: "m_1", Cmid: "e1", Body: "new"}},
 		{"msg.delete", `{"op":"msg.delete","id":"9","conv":"c1","ref":"m_1","cmid":"d1"}`,
 			protocol.Request{Op: "msg.delete", ID: "9", Conv: "c1", Ref: "m_1", Cmid: "d1"}},
+		{"react", `{"op":"react","id":"9","conv":"c1","ref":"m_1","emoji":"👍🏽"}`,
+			protocol.Request{Op: "react", ID: "9", Conv: "c1", Ref: "m_1", Emoji: "👍🏽"}},
+		{"react remove", `{"op":"react","id":"9","conv":"c1","ref":"m_1","emoji":":+1:","remove":true}`,
+			protocol.Request{Op: "react", ID: "9", Conv: "c1", Ref: "m_1", Emoji: ":+1:", Remove: true}},
 		{"id 64 printable", `{"op":"ping","id":"` + strings.Repeat("~", 64) + `"}`,
 			protocol.Request{Op: "ping", ID: strings.Repeat("~", 64)}},
 		{"id escaped", `{"op":"ping","id":"a\"b"}`,
@@ -202,6 +206,13 @@ func TestDecodeInvalid(t *testing.T) {
 		{"delete no conv", `{"op":"msg.delete","id":"3","ref":"m_1","cmid":"d"}`, protocol.CodeBadFrame, "3", "conv: required"},
 		{"delete with body", `{"op":"msg.delete","id":"3","conv":"c1","ref":"m_1","cmid":"d","body":"x"}`, protocol.CodeBadFrame, "3", "body: not allowed"},
 		{"delete numeric ref", `{"op":"msg.delete","id":"3","conv":"c1","ref":1,"cmid":"d"}`, protocol.CodeBadFrame, "3", "ref: must be a string"},
+
+		{"react no emoji", `{"op":"react","id":"3","conv":"c1","ref":"m_1"}`, protocol.CodeBadFrame, "3", "emoji: required"},
+		{"react long emoji", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"` + strings.Repeat("x", 33) + `"}`, protocol.CodeBadFrame, "3", "emoji: longer"},
+		{"react space", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"a b"}`, protocol.CodeBadFrame, "3", "emoji: must not"},
+		{"react control", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"a\u0007"}`, protocol.CodeBadFrame, "3", "emoji: must not"},
+		{"react no ref", `{"op":"react","id":"3","conv":"c1","emoji":"x"}`, protocol.CodeBadFrame, "3", "ref: required"},
+		{"react string remove", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"x","remove":"yes"}`, protocol.CodeBadFrame, "3", "remove: must be a boolean"},
 
 		{"ack no conv", `{"op":"ack","id":"3","seq":1}`, protocol.CodeBadFrame, "3", "conv: required"},
 		{"ack no seq", `{"op":"ack","id":"3","conv":"c1"}`, protocol.CodeBadFrame, "3", "seq: required"},

@@ -82,6 +82,9 @@ const (
 	// other's read pushes (direct conversations always do); in a larger
 	// group only the reader's own devices get them.
 	MaxReceiptMembers = 100
+	// MaxEmoji is the longest reaction (an emoji, or a short code), in
+	// bytes of UTF-8.
+	MaxEmoji = 32
 )
 
 // Client ops (the "op" of a request).
@@ -109,6 +112,9 @@ const (
 	// conversation: appended as an entry with type edit or delete and ref.
 	OpMsgEdit   = "msg.edit"
 	OpMsgDelete = "msg.delete"
+	// OpReact adds (or, with remove, takes back) the user's reaction to a
+	// message.
+	OpReact = "react"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).
@@ -133,6 +139,8 @@ const (
 	// FrameRead: a member of a conversation (the user too, on another
 	// device) read it up to a seq.
 	FrameRead = "read"
+	// FrameReaction: a member added or removed a reaction to a message.
+	FrameReaction = "reaction"
 )
 
 // Events of a conv push ([ConvFrame.Event]). Clients ignore values they do

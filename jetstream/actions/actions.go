@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,9 @@ type Record struct {
 	DeletedBy string `json:"deleted_by,omitempty"`
 	// Edits are the edit entries naming this message, oldest first.
 	Edits []EntryRef `json:"edits,omitempty"`
+	// Reactions are the counts per emoji, in the order first added (none
+	// at 0); at most MaxReactions (reactions.go).
+	Reactions []Count `json:"reactions,omitempty"`
 }
 
 // EntryRef names a log entry.
@@ -214,27 +218,64 @@ func hasEntry(refs []EntryRef, e EntryRef) bool {
 	return false
 }
 
+// Page is the records of a page's messages and the reactions of the user
+// who asked for it ([Bucket.Page]).
+type Page struct {
+	recs map[uint64]Record
+	mine map[uint64][]string
+}
+
+// Len is how many messages of the page have a record.
+func (p Page) Len() int { return len(p.recs) }
+
+// Record returns the record of the message with seq, if any.
+func (p Page) Record(seq uint64) (Record, bool) {
+	r, ok := p.recs[seq]
+	return r, ok
+}
+
 // Page returns the records of the messages of conv with from <= seq <= to
-// (seq -> record; messages nothing was done to are absent), with one
-// batched direct get (one filter per 64 seqs).
-func (b *Bucket) Page(ctx context.Context, conv string, from, to uint64) (map[uint64]Record, error) {
+// and, when user is set, that user's reactions to them, with one batched
+// direct get (one filter per 64 seqs, two with a user).
+func (b *Bucket) Page(ctx context.Context, conv string, from, to uint64, user string) (Page, error) {
+	var p Page
 	if from < 1 || to < from {
-		return nil, nil
+		return p, nil
 	}
 	k0, k1 := (from-1)/subjects.ActionsBlock, (to-1)/subjects.ActionsBlock
-	filters := make([]string, 0, k1-k0+1)
+	filters := make([]string, 0, 2*(k1-k0+1))
 	for k := k0; k <= k1; k++ {
 		filters = append(filters, b.prefix+subjects.ActionsBlockFilter(conv, k))
+		if user != "" {
+			filters = append(filters, b.prefix+subjects.ActionsBlockUserFilter(conv, k, user))
+		}
 	}
-	var out map[uint64]Record
+	keyStart := len(b.prefix) + len(conv) + 1 // <k>.<seq>[.<user>]
 	var bad error
 	err := kvbatch.MultiLast(ctx, b.nc, b.directGet, filters, func(m *nats.Msg) {
 		if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
 			return
 		}
 		subj := m.Header.Get(jetstream.SubjectHeader)
-		seq, err := strconv.ParseUint(subj[strings.LastIndexByte(subj, '.')+1:], 10, 64)
-		if err != nil || seq < from || seq > to {
+		if len(subj) <= keyStart {
+			return
+		}
+		_, rest, _ := strings.Cut(subj[keyStart:], ".")
+		seqStr, who, isUser := strings.Cut(rest, ".")
+		seq, err := strconv.ParseUint(seqStr, 10, 64)
+		if err != nil || seq < from || seq > to || isUser && who != user {
+			return
+		}
+		if isUser {
+			var u userRecord
+			if err := json.Unmarshal(m.Data, &u); err != nil {
+				bad = fmt.Errorf("actions: page: %s: %w: %w", subj, ErrCorrupt, err)
+				return
+			}
+			if p.mine == nil {
+				p.mine = map[uint64][]string{}
+			}
+			p.mine[seq] = u.Emojis
 			return
 		}
 		var r Record
@@ -242,47 +283,50 @@ func (b *Bucket) Page(ctx context.Context, conv string, from, to uint64) (map[ui
 			bad = fmt.Errorf("actions: page: %s: %w: %w", subj, ErrCorrupt, err)
 			return
 		}
-		if out == nil {
-			out = map[uint64]Record{}
+		if p.recs == nil {
+			p.recs = map[uint64]Record{}
 		}
-		out[seq] = r
+		p.recs[seq] = r
 	})
 	if err != nil {
-		return nil, fmt.Errorf("actions: page %s %d..%d: %w", conv, from, to, err)
+		return Page{}, fmt.Errorf("actions: page %s %d..%d: %w", conv, from, to, err)
 	}
-	return out, bad
+	return p, bad
 }
 
-// Decorate applies recs (from [Bucket.Page]) to msgs: a deleted message
-// gets an empty body and Deleted, an edited one its latest text and
-// EditedAt. It reports whether it changed any.
-func Decorate(msgs []natter.Message, recs map[uint64]Record) bool {
+// Decorate applies the page's records to msgs: a deleted message gets an
+// empty body and Deleted, an edited one its latest text and EditedAt, one
+// with reactions its Reactions (Mine marked from the page's user). It
+// reports whether it changed any.
+func (p Page) Decorate(msgs []natter.Message) bool {
 	changed := false
 	for i := range msgs {
-		if r, ok := recs[msgs[i].Seq]; ok && r.ID == msgs[i].ID {
-			changed = r.apply(&msgs[i]) || changed
-		}
+		changed = p.Apply(&msgs[i]) || changed
 	}
 	return changed
 }
 
-// apply applies r to m and reports whether it changed it.
-func (r Record) apply(m *natter.Message) bool {
+// Apply applies the page's record of m (if any) to m and reports whether
+// it changed it.
+func (p Page) Apply(m *natter.Message) bool {
+	r, ok := p.recs[m.Seq]
+	if !ok || r.ID != m.ID {
+		return false
+	}
 	switch {
 	case r.Deleted:
-		m.Body, m.Deleted, m.EditedAt = "", true, 0
+		m.Body, m.Deleted, m.EditedAt, m.Reactions = "", true, 0, nil
+		return true
 	case r.EditSeq > 0:
 		m.Body, m.EditedAt = r.Body, r.EditedAt
-	default:
-		return false
 	}
-	return true
-}
-
-// Apply applies r to m (see [Decorate]) and reports whether it changed it.
-func (r Record) Apply(m *natter.Message) bool {
-	if r.ID != m.ID {
-		return false
+	if len(r.Reactions) > 0 {
+		mine := p.mine[m.Seq]
+		rs := make(natter.Reactions, len(r.Reactions))
+		for i, c := range r.Reactions {
+			rs[i] = natter.Reaction{Emoji: c.Emoji, Count: c.N, Mine: slices.Contains(mine, c.Emoji)}
+		}
+		m.Reactions = &rs
 	}
-	return r.apply(m)
+	return r.EditSeq > 0 || len(r.Reactions) > 0
 }

@@ -17,6 +17,9 @@ const (
 	// members, renamed), published by the conversations service once per
 	// member, or once for all edges ([PackSignal]) for a large group.
 	SignalConv = "conv"
+	// SignalReaction is a reaction push, published by an edge once for
+	// all edges ([PackSignal]) to every member of the conversation.
+	SignalReaction = "reaction"
 )
 
 // ExceptHeader gives the length in bytes of the list of users that starts

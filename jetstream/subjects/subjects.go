@@ -180,6 +180,19 @@ func ActionsBlockFilter(conv string, k uint64) string {
 	return conv + "." + strconv.FormatUint(k, 10) + ".*"
 }
 
+// ActionsUserKey is the ACTIONS key of user's reactions to the message
+// with seq in conv: ActionsKey(conv, seq) + "." + user (one token more, so
+// ActionsBlockFilter does not match it).
+func ActionsUserKey(conv string, seq uint64, user string) string {
+	return ActionsKey(conv, seq) + "." + user
+}
+
+// ActionsBlockUserFilter matches user's ACTIONS keys of block k of conv:
+// <conv>.<k>.*.<user>
+func ActionsBlockUserFilter(conv string, k uint64, user string) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*." + user
+}
+
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).
 func ReadKey(user, conv string) string { return user + "." + conv }

@@ -65,12 +65,12 @@ func (h *Handler) scrubBlocks(ctx context.Context, blocks []store.Block) error {
 	}
 	for _, b := range blocks {
 		first := store.BlockFirst(b.K)
-		recs, err := h.acts.Page(ctx, b.Conv, first, first+store.BlockSize-1)
+		p, err := h.acts.Page(ctx, b.Conv, first, first+store.BlockSize-1, "")
 		if err != nil {
 			return err
 		}
 		for i := range b.Msgs {
-			if r, ok := recs[b.Msgs[i].Seq]; ok && r.Deleted && r.ID == b.Msgs[i].ID {
+			if r, ok := p.Record(b.Msgs[i].Seq); ok && r.Deleted && r.ID == b.Msgs[i].ID {
 				b.Msgs[i].Body = ""
 			}
 		}
