@@ -45,3 +45,35 @@ func (c *Client) msgAction(ctx context.Context, req protocol.Request, opts []Sen
 	err := c.call(ctx, req, true, &ack)
 	return ack, err
 }
+
+// React adds the user's reaction emoji (1..32 bytes: an emoji, or a short
+// code) to message ref of conv, or with remove takes it back. It is
+// idempotent per user, message and emoji (retried across disconnects).
+// The result is the emoji's count on the message after it. Refusals are
+// [*Error]: not_member, not_found, conflict (a deleted message), too_many
+// (a 21st distinct emoji), bad_frame (a bad emoji).
+func (c *Client) React(ctx context.Context, conv, ref, emoji string, remove bool) (protocol.ReactResult, error) {
+	req := protocol.Request{Op: protocol.OpReact, Conv: conv, Ref: ref, Emoji: emoji, Remove: remove}
+	if err := req.Validate(); err != nil {
+		return protocol.ReactResult{}, protoErr(req.Op, err)
+	}
+	var res protocol.ReactResult
+	err := c.call(ctx, req, true, &res)
+	return res, err
+}
+
+// ReactionEvents returns the channel of reaction pushes: a member of one
+// of the user's conversations (the user too, on any device) added or
+// removed a reaction. Best effort like the other event channels: dropped
+// when the channel is full, missed while disconnected (pages carry the
+// counts). It is closed when the client stops.
+func (c *Client) ReactionEvents() <-chan protocol.ReactionFrame { return c.reactions }
+
+func (c *Client) onReaction(f protocol.ReactionFrame) {
+	c.stats.reactions.Add(1)
+	select {
+	case c.reactions <- f:
+	default:
+		c.stats.dropped.Add(1)
+	}
+}

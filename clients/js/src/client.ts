@@ -16,6 +16,7 @@ import {
   type Message,
   type PresenceState,
   type ReadEvent,
+  type ReactionEvent,
   type ReceiptsOptions,
   type ReceiptsPage,
   type SyncConv,
@@ -67,6 +68,8 @@ export interface ClientEvents {
   conv: ConvEvent;
   /** A read cursor moved: yours on another device (or this one), or another member's (receipts). */
   read: ReadEvent;
+  /** A member of one of your conversations (you too) added or removed a reaction. */
+  reaction: ReactionEvent;
   /**
    * After the sync that starts every connection: each conversation's head,
    * rev, read cursor, unread count and this device's acked cursor (unread
@@ -438,6 +441,11 @@ export class Client {
       case "read":
         this.emit("read", { conv: f.conv, user: f.user, seq: f.seq });
         return;
+      case "reaction": {
+        const { t: _t, ...ev } = f;
+        this.emit("reaction", ev as ReactionEvent);
+        return;
+      }
       case "hello":
         return;
       case "err":
@@ -752,6 +760,17 @@ export class Client {
    */
   deleteMessage(conv: string, ref: string, opts: { cmid?: string } = {}): Promise<Ack> {
     return this.request<Ack>(Ops.MsgDelete, { conv, ref, cmid: opts.cmid ?? newCmid() });
+  }
+
+  /**
+   * react adds your reaction emoji (1..32 bytes) to message ref of conv, or
+   * with opts.remove takes it back; idempotent per user, message and
+   * emoji. Resolves to the emoji's count after it and whether yours is on it.
+   */
+  react(conv: string, ref: string, emoji: string, opts: { remove?: boolean } = {}): Promise<{ count: number; mine: boolean }> {
+    const fields: Record<string, unknown> = { conv, ref, emoji };
+    if (opts.remove) fields.remove = true;
+    return this.request<{ count: number; mine: boolean }>(Ops.React, fields);
   }
 
   /** addMembers adds users to the group conv (adding a member is a no-op). */

@@ -27,6 +27,8 @@ export type {
   Op,
   PresenceState,
   ReadEvent,
+  ReactionEvent,
+  Reaction,
   Receipt,
   ReceiptsOptions,
   ReceiptsPage,

@@ -27,6 +27,8 @@ export interface Message {
   edited_at?: number;
   /** In history and sync pages: the message was deleted (body empty). */
   deleted?: boolean;
+  /** In history and sync pages: its reactions, in the order first added. */
+  reactions?: Reaction[];
 }
 
 /** The reply to send: the message is durable. dup is true when this cmid was stored before. */
@@ -181,6 +183,24 @@ export interface ReadEvent {
   seq: number;
 }
 
+/** A member added (or, removed: true, took back) a reaction; count is the emoji's count now. */
+export interface ReactionEvent {
+  conv: string;
+  ref: string;
+  seq: number;
+  user: string;
+  emoji: string;
+  removed?: boolean;
+  count: number;
+}
+
+/** One emoji's count on a message in a history or sync page; mine: yours is on it. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  mine?: boolean;
+}
+
 /** One member's read cursor (seq 0: nothing read yet). */
 export interface Receipt {
   user: string;
@@ -239,6 +259,7 @@ export const Ops = {
   Receipts: "receipts",
   MsgEdit: "msg.edit",
   MsgDelete: "msg.delete",
+  React: "react",
 } as const;
 
 export type Op = (typeof Ops)[keyof typeof Ops];
@@ -288,7 +309,8 @@ export type ServerFrame =
   | ({ t: "conv" } & ConvEvent)
   | ({ t: "presence" } & PresenceState)
   | ({ t: "typing" } & TypingEvent)
-  | ({ t: "read" } & ReadEvent);
+  | ({ t: "read" } & ReadEvent)
+  | ({ t: "reaction" } & ReactionEvent);
 
 /**
  * A server frame whose t this SDK version does not handle (new push types
