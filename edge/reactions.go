@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +26,23 @@ import (
 // group's size) and one event on EVENTS. A request that changes nothing
 // (an add of a reaction the user has, a remove of one they have not) is
 // answered with the count and pushes nothing: retries are safe.
+
+// registerReactionsREST adds PUT (add) and DELETE (remove) of
+// /v1/conversations/{conv}/messages/{ref}/reactions/{emoji} (the emoji
+// path-escaped).
+func (e *Edge) registerReactionsREST(g fiber.Router) {
+	build := func(remove bool) func(*fiber.Ctx) (*protocol.Request, error) {
+		return func(c *fiber.Ctx) (*protocol.Request, error) {
+			emoji, err := url.PathUnescape(c.Params("emoji"))
+			if err != nil {
+				return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: "emoji: not a path-escaped string"}
+			}
+			return &protocol.Request{Op: protocol.OpReact, Conv: c.Params("conv"), Ref: c.Params("ref"), Emoji: emoji, Remove: remove}, nil
+		}
+	}
+	g.Put("/:conv/messages/:ref/reactions/:emoji", e.restHandler(build(false), fiber.StatusOK))
+	g.Delete("/:conv/messages/:ref/reactions/:emoji", e.restHandler(build(true), fiber.StatusOK))
+}
 
 // react runs react.
 func (e *Edge) react(ctx context.Context, user string, r *protocol.Request) (any, error) {

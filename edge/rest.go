@@ -68,6 +68,7 @@ func (e *Edge) registerREST(app *fiber.App) {
 	}, fiber.StatusCreated))
 	e.registerReceiptsREST(g)
 	e.registerActionsREST(g)
+	e.registerReactionsREST(g)
 }
 
 // idempotencyKey takes the cmid from the Idempotency-Key header: the header

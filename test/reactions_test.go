@@ -3,6 +3,9 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -145,5 +148,44 @@ func TestReactions(t *testing.T) {
 	}
 	if added != 24 || removed != 1 {
 		t.Fatalf("reaction events: %d added, %d removed; want 24 and 1", added, removed)
+	}
+}
+
+// TestReactionsREST: PUT and DELETE of a message's reaction are react.
+func TestReactionsREST(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	alice := mustDial(t, m.dev, "alice")
+	g := alice.createGroup("rest", "bob")
+	m1 := alice.send(g.ID, "a1", "hello")
+	base := "http://" + m.dev.Addr() + "/v1/conversations/" + g.ID + "/messages/" + m1.ID + "/reactions/"
+	do := func(method, emoji, user string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+url.PathEscape(emoji), nil)
+		req.Header.Set("Authorization", "Bearer "+token(t, user))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 2 {
+		if code, body := do("PUT", "👍", "bob"); code != 200 || body != `{"count":1,"mine":true}` {
+			t.Fatalf("put: %d %s", code, body)
+		}
+	}
+	if code, body := do("PUT", "👍", "dave"); code != 403 || !strings.Contains(body, "not_member") {
+		t.Fatalf("a non-member's put: %d %s", code, body)
+	}
+	if code, body := do("PUT", "a b", "bob"); code != 400 || !strings.Contains(body, "emoji:") {
+		t.Fatalf("bad emoji: %d %s", code, body)
+	}
+	if got := reactionsOf(bySeq(alice.history("h", g.ID, ""), m1.Seq)); got != "👍1" {
+		t.Fatalf("history: %q", got)
+	}
+	if code, body := do("DELETE", "👍", "bob"); code != 200 || body != `{"count":0,"mine":false}` {
+		t.Fatalf("delete: %d %s", code, body)
 	}
 }
