@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -56,6 +55,7 @@ type Bucket struct {
 	kv        jetstream.KeyValue
 	prefix    string // $KV.ACTIONS.
 	directGet string // $JS.API.DIRECT.GET.KV_ACTIONS (honours the API prefix)
+	mux       *replyMux
 }
 
 // Open looks the bucket up (streams.Ensure creates it).
@@ -64,9 +64,22 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	if err != nil {
 		return nil, fmt.Errorf("actions: bucket: %w", err)
 	}
-	return &Bucket{nc: nc, kv: kv,
+	mux, err := newReplyMux(nc)
+	if err != nil {
+		return nil, fmt.Errorf("actions: reply subscription: %w", err)
+	}
+	return &Bucket{nc: nc, kv: kv, mux: mux,
 		prefix:    subjects.KVSubject(subjects.BucketActions, ""),
 		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketActions}, nil
+}
+
+// Close releases the bucket's reply subscription (the connection is the
+// caller's). Safe to call twice.
+func (b *Bucket) Close() error {
+	if err := b.mux.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("actions: close: %w", err)
+	}
+	return nil
 }
 
 func apiPrefix(o jetstream.JetStreamOptions) string {
@@ -252,7 +265,7 @@ func (b *Bucket) Page(ctx context.Context, conv string, from, to uint64, user st
 	}
 	keyStart := len(b.prefix) + len(conv) + 1 // <k>.<seq>[.<user>]
 	var bad error
-	err := kvbatch.MultiLast(ctx, b.nc, b.directGet, filters, func(m *nats.Msg) {
+	err := b.multiLast(ctx, filters, func(m *nats.Msg) {
 		if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
 			return
 		}
