@@ -16,6 +16,7 @@ import (
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/workers/store"
+	"github.com/natter-im/natter/workers/svcapi"
 )
 
 // fail sends a frame whose reply must be err with code; it returns the
@@ -257,4 +258,48 @@ func TestEditAndDeleteREST(t *testing.T) {
 	if got := bySeq(bob.history("h2", g.ID, ""), 1); !got.Deleted || got.Body != "" {
 		t.Fatalf("after the REST delete: %+v", got)
 	}
+}
+
+// TestServiceDeleteAppliedByPersist: an edit and a delete through the
+// service API (which the edge never sees) reach the pages and the archive
+// through the persist role.
+func TestServiceDeleteAppliedByPersist(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	svc := newSvcEnv(t, m.dev)
+	alice := mustDial(t, m.dev, "alice")
+	ctx := ctx10(t)
+	conv := svc.group(t, "svc_bot", "Bot", "alice")
+	sent, err := svc.api.Send(ctx, svcapi.SendRequest{Service: "svc_bot", Conv: conv.ID, Cmid: "s1", Body: "invoice 1 due"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit, err := svc.api.Edit(ctx, svcapi.EditRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "s1-edit", Body: "invoice 1 paid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if got := bySeq(alice.history("h1", conv.ID, ""), sent.Seq); got.Body != "invoice 1 paid" || got.EditedAt != edit.TS {
+			return fmt.Errorf("edit not applied: %+v", got)
+		}
+		return nil
+	})
+	if _, err := svc.api.Delete(ctx, svcapi.DeleteRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "s1-del"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		h := alice.history("h2", conv.ID, "")
+		if got := bySeq(h, sent.Seq); !got.Deleted || got.Body != "" {
+			return fmt.Errorf("delete not applied: %+v", got)
+		}
+		if got := bySeq(h, edit.Seq); !got.Deleted || got.Body != "" {
+			return fmt.Errorf("edit entry keeps the text: %+v", got)
+		}
+		for _, id := range []string{sent.ID, edit.ID} {
+			if got, err := m.dev.Store().GetMessage(context.Background(), id); err != nil || got.Body != "" {
+				return fmt.Errorf("archived %s: %+v %v", id, got, err)
+			}
+		}
+		return nil
+	})
 }
