@@ -167,15 +167,10 @@ func (h *hub) collectConv(conv string, except map[string]struct{}, b *broadcaste
 // broadcastSignal queues the frame of a signal broadcast (a conv push to
 // the members of a large group, delivery.PackSignal) as it is on every
 // session here of the conversation's members but those it lists as
-// except (they got a frame of their own). Only conv and reaction signals
-// travel so.
+// except (they got a frame of their own). Only conv signals travel so.
 func (h *hub) broadcastSignal(conv, kind string, except delivery.Members, frame []byte, b *broadcaster) error {
-	if kind != delivery.SignalConv && kind != delivery.SignalReaction || len(frame) == 0 || frame[0] != '{' {
-		return errors.New("edge: not a conv or reaction signal")
-	}
-	counter := h.m.convPushes
-	if kind == delivery.SignalReaction {
-		counter = h.m.reactionPushes
+	if kind != delivery.SignalConv || len(frame) == 0 || frame[0] != '{' {
+		return errors.New("edge: not a conv signal")
 	}
 	var skip map[string]struct{}
 	if len(except) > 0 {
@@ -189,7 +184,7 @@ func (h *hub) broadcastSignal(conv, kind string, except delivery.Members, frame 
 	}
 	for _, s := range b.targets {
 		if s.enqueue(frame) {
-			counter.Inc()
+			h.m.convPushes.Inc()
 		}
 	}
 	clear(b.targets)

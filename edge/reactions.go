@@ -21,9 +21,12 @@ import (
 
 // Reactions (docs/protocol.md "react"): not entries of the log (a reaction
 // takes no seq and counts as nothing unread) but two small writes to the
-// ACTIONS bucket (jetstream/actions), then one reaction push for every
-// member (a signal broadcast to all edges: one publish whatever the
-// group's size) and one event on EVENTS. A request that changes nothing
+// ACTIONS bucket (jetstream/actions), then a reaction push to every
+// member's delivery subject, as typing (in conversations of at most
+// Config.TypingMaxMembers members: the edge tier may not publish the
+// groups' broadcast, and a publish per member of a larger group per
+// reaction is not worth it; pages carry the counts) and one event on
+// EVENTS. A request that changes nothing
 // (an add of a reaction the user has, a remove of one they have not) is
 // answered with the count and pushes nothing: retries are safe.
 
@@ -74,13 +77,24 @@ func (e *Edge) react(ctx context.Context, user string, r *protocol.Request) (any
 	return protocol.ReactResult{Count: count, Mine: add}, nil
 }
 
+// reactionHeader marks a reaction signal on a delivery subject (shared:
+// never changed).
+var reactionHeader = nats.Header{delivery.SignalHeader: []string{delivery.SignalReaction}}
+
 // pushReaction sends f to every member's connections and publishes its
 // event. Both are best effort: a lost push is made up by the next page the
 // client reads (pages carry the counts); a lost event is logged.
 func (e *Edge) pushReaction(ctx context.Context, f protocol.ReactionFrame, rev uint64) {
-	p := delivery.PackSignal(f.Conv, delivery.SignalReaction, protocol.ReactionPush(f), nil)
-	if err := e.nc.PublishMsg(p.Msg(subjects.DeliverGroups)); err != nil {
-		e.log.Warn("reaction push not published", "conv", f.Conv, "err", err)
+	if members, err := e.members.Members(ctx, f.Conv); err != nil {
+		e.log.Warn("reaction push: members not read", "conv", f.Conv, "err", err)
+	} else if len(members) <= e.cfg.TypingMaxMembers {
+		frame := protocol.ReactionPush(f)
+		for _, u := range members {
+			if err := e.nc.PublishMsg(&nats.Msg{Subject: subjects.Deliver(u), Header: reactionHeader, Data: frame}); err != nil {
+				e.log.Warn("reaction push not published", "conv", f.Conv, "err", err)
+				break
+			}
+		}
 	}
 	kind := natter.EventReactionAdded
 	if f.Removed {
