@@ -23,6 +23,7 @@ import (
 	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -49,8 +50,9 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	curs      *cursors.Bucket // CURSORS: delivered and read cursors
-	acts      *actions.Bucket // ACTIONS: edits and deletions of messages
+	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
+	acts      *actions.Bucket  // ACTIONS: edits, deletions, reactions
+	settings  *settings.Bucket // SETTINGS: users' conversation settings
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -98,9 +100,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	sets, err := settings.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	e := &Edge{
 		acts: acts, cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, settings: sets, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC

@@ -108,7 +108,8 @@ func hasEdit(refs []actions.EntryRef, id string) bool {
 
 // mayAct answers forbidden unless user may edit (edit) or delete target:
 // their own message within the edit or delete window, or (delete only) any
-// message of a group they moderate.
+// message of a group where they may delete others' messages (its owner and
+// admins: convapi.Permit, the roles table of docs/protocol.md).
 func (e *Edge) mayAct(ctx context.Context, user string, target natter.Message, edit bool) error {
 	what, window := "delete", e.cfg.DeleteWindow
 	if edit {
@@ -116,44 +117,31 @@ func (e *Edge) mayAct(ctx context.Context, user string, target natter.Message, e
 	}
 	if target.From != user {
 		if !edit {
-			ok, err := e.moderates(ctx, user, target.Conv)
-			if err != nil || ok {
-				return err
-			}
-			return &protocol.Error{Code: protocol.CodeForbidden, Msg: "ref: " + target.ID + " was sent by " + target.From + ": you may delete only your own messages (group admins: any)"}
+			return e.moderates(ctx, user, target)
 		}
 		return &protocol.Error{Code: protocol.CodeForbidden, Msg: "ref: " + target.ID + " was sent by " + target.From + ": you may edit only your own messages"}
 	}
 	if age := e.now().Sub(time.UnixMilli(target.TS)); age > window {
-		if !edit {
-			// An admin deletes without a window, their own messages too.
-			ok, err := e.moderates(ctx, user, target.Conv)
-			if err != nil || ok {
-				return err
-			}
+		// The owner and admins delete without a window, their own
+		// messages too.
+		if !edit && natter.IsGroupID(target.Conv) && e.moderates(ctx, user, target) == nil {
+			return nil
 		}
 		return &protocol.Error{Code: protocol.CodeForbidden, Msg: "ref: the " + what + " window of " + window.String() + " has passed: " + target.ID + " was sent " + age.Truncate(time.Second).String() + " ago"}
 	}
 	return nil
 }
 
-// moderates reports whether user may delete any message of conv: the
-// group's admins may. This is the one place that decides it: a group's
-// admin is its creator (no roles yet).
-func (e *Edge) moderates(ctx context.Context, user, conv string) (bool, error) {
-	if !natter.IsGroupID(conv) {
-		return false, nil
-	}
-	c, err := e.convs.Get(ctx, user, conv)
+// moderates answers nil when user may delete target, a message of another
+// user (or of their own past the window), by their role in its group: the
+// one place that decides it, with the roles of the member cache
+// (convapi.MemberSet.Permit, no request).
+func (e *Edge) moderates(ctx context.Context, user string, target natter.Message) error {
+	set, err := e.members.Set(ctx, target.Conv)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return isAdmin(c, user), nil
-}
-
-// isAdmin reports whether user administers group c.
-func isAdmin(c natter.Conversation, user string) bool {
-	return c.Kind == natter.KindGroup && c.CreatedBy == user
+	return set.Permit(target.Conv, user, convapi.ActDeleteMessage, target.From)
 }
 
 func (e *Edge) now() time.Time {

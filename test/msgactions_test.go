@@ -123,6 +123,18 @@ func TestEditAndDeleteFromClients(t *testing.T) {
 	}
 	bob.fail("f9", fmt.Sprintf(`{"op":"msg.edit","id":"f9","conv":%q,"ref":%q,"cmid":"f9","body":"back"}`, g.ID, m1.ID), protocol.CodeConflict)
 
+	// An admin the owner appointed deletes another member's message.
+	b9 := bob.send(g.ID, "b9", "off topic")
+	carol.fail("f10", fmt.Sprintf(`{"op":"msg.delete","id":"f10","conv":%q,"ref":%q,"cmid":"f10"}`, g.ID, b9.ID), protocol.CodeForbidden)
+	alice.request("ad", fmt.Sprintf(`{"op":"admins.add","id":"ad","conv":%q,"users":["carol"]}`, g.ID), nil)
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		carol.write(fmt.Sprintf(`{"op":"msg.delete","id":"d9","conv":%q,"ref":%q,"cmid":"d9"}`, g.ID, b9.ID))
+		if f := carol.reply("d9"); f.T != protocol.FrameRes {
+			return fmt.Errorf("admin's delete: %+v", f.Err)
+		}
+		return nil
+	})
+
 	checkPage := func(where string, msgs []natter.Message) {
 		t.Helper()
 		for _, msg := range msgs {

@@ -16,6 +16,9 @@ var allOps = []string{
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
 	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact,
+	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
+	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
+	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings,
 }
 
 var allCodes = []protocol.Code{

@@ -104,6 +104,9 @@ func For(t Tier) Permissions {
 				// reaction events, which the edge publishes.
 				[]string{kvPut(subjects.BucketActions)}, directGet(kvStream(subjects.BucketActions)),
 				[]string{subjects.Event(natter.EventReactionAdded, "*"), subjects.Event(natter.EventReactionRemoved, "*")},
+				// The users' conversation settings (conv.settings: KV
+				// writes; pages read them with batched direct gets).
+				[]string{kvPut(subjects.BucketSettings)}, directGet(kvStream(subjects.BucketSettings)),
 				// The IDEM bucket of natter versions before the retry check
 				// read the log and the archive (docs/operations.md,
 				// "Upgrades").
@@ -163,6 +166,14 @@ func For(t Tier) Permissions {
 				// The admin API writes revocations and bans (its audit
 				// events go to im.evt.>).
 				[]string{kvPut(subjects.BucketRevoked)},
+				// The conversations service's block lists (the block.<user>
+				// keys of PRESENCE: writes and reads) and the change it
+				// publishes on the blocker's presence subject.
+				[]string{
+					subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(">")),
+					api + "DIRECT.GET." + kvStream(subjects.BucketPresence) + "." + subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(">")),
+					subjects.PresenceAll,
+				},
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
 			),

@@ -198,6 +198,7 @@ func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) 
 		return c, err
 	}
 	c.MemberCount, c.Rev = h.Count, h.Rev
+	h.fill(&c)
 	if h.Name != nil {
 		c.Name = *h.Name
 	}

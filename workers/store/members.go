@@ -90,6 +90,9 @@ type listHead struct {
 	// Name is the group's name once it was renamed (RenameGroup); nil
 	// means the name it was created with, in its conversation document.
 	Name *string `bson:"name,omitempty"`
+	// The group's moderation (moderation.go); every change rewrites the
+	// whole head, so the member changes keep these as they read them.
+	Mod modFields `bson:",inline"`
 }
 
 // Change is what a member change or a rename did: whether it changed
@@ -434,6 +437,7 @@ func (s *Store) removeLocked(ctx context.Context, conv string, users []string, e
 		return nil, fmt.Errorf("delete memberships: %w", err)
 	}
 	h.Rev, h.Count = rev, max(0, h.Count-counted)
+	h.forget(left)
 	if err := s.replace(ctx, s.mlists, conv, h); err != nil {
 		return nil, fmt.Errorf("write member head: %w", err)
 	}
