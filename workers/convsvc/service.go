@@ -42,6 +42,10 @@ type service struct {
 	lists *listCache
 	// reads publishes read pushes (receipts.go).
 	reads *readPusher
+	// docOutboxesSwept says the sweeper read the outboxes that earlier
+	// versions left in conversation documents (outbox.go); only the
+	// sweeper's goroutine uses it.
+	docOutboxesSwept bool
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
