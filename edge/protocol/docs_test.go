@@ -62,6 +62,10 @@ var clientExamples = []string{
 	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
 	`{"op":"receipts","id":"27","conv":"g_7f3a9c"}`,
 	`{"op":"receipts","id":"28","conv":"g_9b2e41","after_user":"carol","limit":2}`,
+	`{"op":"msg.edit","id":"29","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1002","body":"hi all!"}`,
+	`{"op":"msg.delete","id":"30","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1003"}`,
+	`{"op":"react","id":"31","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍"}`,
+	`{"op":"react","id":"32","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍","remove":true}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of

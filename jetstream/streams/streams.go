@@ -131,6 +131,9 @@ func Define(cfg Config) Definitions {
 			// Revocations and bans carry a per-key TTL (Nats-TTL); the
 			// markers of expired keys tell the edges' watchers to forget
 			// them. Values are small (edge/revoke.Entry).
+			// One key per message that was edited or deleted; never
+			// expires (the tombstones must outlive the hot tier).
+			{Bucket: subjects.BucketActions, Description: "natter message actions: latest edit, deletion", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketAttach, Description: "natter attachment metadata, per-message attachment lists, per-user stored bytes", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},

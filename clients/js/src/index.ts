@@ -31,6 +31,8 @@ export type {
   Op,
   PresenceState,
   ReadEvent,
+  ReactionEvent,
+  Reaction,
   Receipt,
   ReceiptsOptions,
   ReceiptsPage,
