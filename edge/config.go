@@ -85,8 +85,20 @@ type Config struct {
 	// turns one off). Its RESTRate and RESTBurst are taken from RESTRate
 	// and RESTBurst above.
 	Limits limits.Config
+	// EditWindow is how long after sending a message its sender may edit
+	// it (msg.edit). Zero means 48h.
+	EditWindow time.Duration
+	// DeleteWindow is how long after sending a message its sender may
+	// delete (recall) it (msg.delete); a group's admins may delete any
+	// message at any time. Zero means 24h.
+	DeleteWindow time.Duration
+	// Now is the clock the edit and delete windows are checked with. Nil
+	// means time.Now (tests set their own).
+	Now func() time.Time
 	// Auth configures token verification.
 	Auth auth.Config
+	// Attach configures attachment uploads and downloads.
+	Attach AttachConfig
 	// App is the web app's files, served at / (index.html) and below,
 	// after every other route; with it, a browser page of the edge's own
 	// origin (its Origin is the Host the request went to) passes the Origin
@@ -158,8 +170,15 @@ func (c Config) WithDefaults() Config {
 	if c.TypingMaxMembers <= 0 {
 		c.TypingMaxMembers = 1000
 	}
+	if c.EditWindow <= 0 {
+		c.EditWindow = 48 * time.Hour
+	}
+	if c.DeleteWindow <= 0 {
+		c.DeleteWindow = 24 * time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Attach = c.Attach.withDefaults()
 	return c
 }

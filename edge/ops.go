@@ -64,6 +64,21 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
 		return e.presenceSet(ctx, user, r.Hidden)
+	case protocol.OpMsgEdit, protocol.OpMsgDelete:
+		// Entries of the log like sends: refused in a frozen
+		// conversation, and taken from the user's message rate.
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
+		if err := e.takeMessage(user); err != nil {
+			return nil, err
+		}
+		return e.msgAction(ctx, user, r)
+	case protocol.OpReact:
+		if err := e.frozen(r.Conv); err != nil {
+			return nil, err
+		}
+		return e.react(ctx, user, r)
 	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
 		protocol.OpMembersMute, protocol.OpMembersUnmute:
 		if err := e.frozen(r.Conv); err != nil {
@@ -120,7 +135,15 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, FirstAttempt: r.First})
+	var atts []natter.Attachment
+	if len(r.Attachments) > 0 {
+		var err error
+		if atts, err = e.sendAttachments(ctx, user, r.Conv, r.Cmid, r.Attachments); err != nil {
+			e.m.sends.WithLabelValues("rejected").Inc()
+			return nil, err
+		}
+	}
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, Attachments: atts, FirstAttempt: r.First})
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err
@@ -151,6 +174,9 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 	msgs, head, err := e.msgs.After(ctx, conv, cursor, limit)
 	var te *msglog.TrimmedError
 	if !errors.As(err, &te) {
+		if err == nil {
+			err = e.decorate(ctx, user, conv, msgs)
+		}
 		return msgs, head, err
 	}
 	after := cursor
@@ -167,7 +193,7 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 		out = append(out, hot...)
 		head = max(head, h2)
 	}
-	return out, head, nil
+	return out, head, e.decorate(ctx, user, conv, out)
 }
 
 func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (any, error) {
@@ -223,9 +249,16 @@ func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request
 		if herr != nil {
 			return nil, herr
 		}
-		return protocol.HistoryResult{Msgs: append(page.Msgs, msgs...), More: page.More}, nil
+		msgs = append(page.Msgs, msgs...)
+		if err := e.decorate(ctx, user, r.Conv, msgs); err != nil {
+			return nil, err
+		}
+		return protocol.HistoryResult{Msgs: msgs, More: page.More}, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := e.decorateRaw(ctx, user, r.Conv, hot.First, hot.Entries); err != nil {
 		return nil, err
 	}
 	return protocol.HistoryPage{Msgs: hot.Entries, More: hot.First > 1}, nil

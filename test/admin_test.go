@@ -117,7 +117,7 @@ func TestAdminConvFreeze(t *testing.T) {
 	dev, other := adminMesh(t)
 	alice, bob := mustDial(t, dev, "fz-alice"), mustDial(t, other, "fz-bob")
 	conv := alice.createGroup("to freeze", "fz-bob")
-	alice.send(conv.ID, "m1", "before")
+	first := alice.send(conv.ID, "m1", "before")
 	bob.send(conv.ID, "m2", "before")
 
 	if st, m := call(t, dev, admin.PathConvFreeze, adminToken, fmt.Sprintf(`{"conv":%q,"reason":"under review"}`, conv.ID)); st != http.StatusOK {
@@ -151,6 +151,7 @@ func TestAdminConvFreeze(t *testing.T) {
 		fmt.Sprintf(`{"op":"members.remove","id":"s","conv":%q,"users":["fz-bob"]}`, conv.ID),
 		fmt.Sprintf(`{"op":"conv.rename","id":"s","conv":%q,"name":"x"}`, conv.ID),
 		fmt.Sprintf(`{"op":"admins.add","id":"s","conv":%q,"users":["fz-bob"]}`, conv.ID),
+		fmt.Sprintf(`{"op":"msg.delete","id":"s","conv":%q,"ref":%q,"cmid":"fzdel"}`, conv.ID, first.ID),
 	} {
 		for _, c := range []*rawConn{alice, bob} {
 			if err := frozen(c, "s", f); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	adminapi "github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/internal/devpki"
@@ -188,6 +189,13 @@ func TestTiersOverTLS(t *testing.T) {
 	bob.request("h", fmt.Sprintf(`{"op":"history","id":"h","conv":%q}`, conv.ID), nil)
 	bob.request("l", `{"op":"conv.list","id":"l"}`, nil)
 	bob.request("sy", `{"op":"sync","id":"sy"}`, nil)
+	// Message actions: the ACTIONS bucket, the reaction push and event.
+	alice.request("e", fmt.Sprintf(`{"op":"msg.edit","id":"e","conv":%q,"ref":%q,"cmid":"c1e","body":"over tls!"}`, conv.ID, ack.ID), nil)
+	bob.request("x", fmt.Sprintf(`{"op":"react","id":"x","conv":%q,"ref":%q,"emoji":"👍"}`, conv.ID, ack.ID), nil)
+	if f := alice.nextOf(protocol.FrameReaction); f.Reaction.User != "bob" {
+		t.Fatalf("reaction push %+v", f.Reaction)
+	}
+	alice.request("d", fmt.Sprintf(`{"op":"msg.delete","id":"d","conv":%q,"ref":%q,"cmid":"c1d"}`, conv.ID, ack.ID), nil)
 
 	// An internal service sends through the service API.
 	svc := s.connect(t, natsauth.TierService, nil)
@@ -218,6 +226,33 @@ func TestTiersOverTLS(t *testing.T) {
 	if st, m := call(t, worker, adminapi.PathErase, adminToken, `{"user":"carol"}`); st != http.StatusOK {
 		t.Fatalf("admin erase: %d %v", st, m)
 	}
+
+	// Attachments with each tier's credential: the edge stores an upload
+	// and queues its thumbnail, the worker's thumbs role makes it, and its
+	// attachgc role deletes it with the message a service deletes.
+	atok, btok := token(t, "alice"), token(t, "bob")
+	st, code, att := upload(t, edge, atok, "image/png", "t.png", pngOf(t, 40, 30))
+	if st != http.StatusCreated {
+		t.Fatalf("upload: %d %s", st, code)
+	}
+	var sentAck natter.Ack
+	alice.request("att", fmt.Sprintf(`{"op":"send","id":"att","conv":%q,"cmid":"att-1","attachments":[{"id":%q}]}`, conv.ID, att.ID), &sentAck)
+	attURL := "http://" + edge.Addr() + "/v1/attachments/" + att.ID
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if resp, _ := get(t, attURL+"/thumb", btok); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("thumbnail: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if _, err := svcapi.NewClient(svc, 10*time.Second).Delete(ctxTimeout(t, 10*time.Second), svcapi.DeleteRequest{Service: "bot", Conv: conv.ID, Ref: sentAck.ID, Cmid: "att-del"}); err != nil {
+		t.Fatalf("service delete: %v", err)
+	}
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if resp, _ := get(t, attURL, atok); resp.StatusCode != http.StatusForbidden {
+			return fmt.Errorf("attachment of the deleted message: %d", resp.StatusCode)
+		}
+		return nil
+	})
 
 	// Discovery (natter services) as an operator and as a service: every
 	// micro service of the edge and the worker answers INFO and STATS on

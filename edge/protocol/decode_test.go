@@ -15,6 +15,7 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
+	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact,
 	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
 	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
 	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings,
@@ -26,6 +27,7 @@ var allCodes = []protocol.Code{
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
 	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
 	protocol.CodeTokenRevoked, protocol.CodeBanned,
+	protocol.CodeUnsupportedType, protocol.CodeQuotaExceeded,
 }
 
 func TestDecodeValid(t *testing.T) {
@@ -103,6 +105,14 @@ func TestDecodeValid(t *testing.T) {
 			protocol.Request{Op: "members.list", ID: "8", Conv: "c1"}},
 		{"ping", `{"op":"ping","id":"9"}`,
 			protocol.Request{Op: "ping", ID: "9"}},
+		{"msg.edit", `{"op":"msg.edit","id":"9","conv":"c1","ref":"m_1","cmid":"e1","body":"new"}`,
+			protocol.Request{Op: "msg.edit", ID: "9", Conv: "c1", Ref: "m_1", Cmid: "e1", Body: "new"}},
+		{"msg.delete", `{"op":"msg.delete","id":"9","conv":"c1","ref":"m_1","cmid":"d1"}`,
+			protocol.Request{Op: "msg.delete", ID: "9", Conv: "c1", Ref: "m_1", Cmid: "d1"}},
+		{"react", `{"op":"react","id":"9","conv":"c1","ref":"m_1","emoji":"👍🏽"}`,
+			protocol.Request{Op: "react", ID: "9", Conv: "c1", Ref: "m_1", Emoji: "👍🏽"}},
+		{"react remove", `{"op":"react","id":"9","conv":"c1","ref":"m_1","emoji":":+1:","remove":true}`,
+			protocol.Request{Op: "react", ID: "9", Conv: "c1", Ref: "m_1", Emoji: ":+1:", Remove: true}},
 		{"id 64 printable", `{"op":"ping","id":"` + strings.Repeat("~", 64) + `"}`,
 			protocol.Request{Op: "ping", ID: strings.Repeat("~", 64)}},
 		{"id escaped", `{"op":"ping","id":"a\"b"}`,
@@ -192,6 +202,21 @@ func TestDecodeInvalid(t *testing.T) {
 		{"sync empty page count", `{"op":"sync","id":"4","page_size":5,"page":"g_1."}`, protocol.CodeBadFrame, "4", "page: must be the next"},
 		{"conv.list page_size too big", `{"op":"conv.list","id":"4","page_size":1000}`, protocol.CodeBadFrame, "4", "page_size: must be 1..500"},
 		{"conv.list numeric page", `{"op":"conv.list","id":"4","page_size":5,"page":7}`, protocol.CodeBadFrame, "4", "page: must be a string"},
+
+		{"edit no ref", `{"op":"msg.edit","id":"3","conv":"c1","cmid":"e","body":"b"}`, protocol.CodeBadFrame, "3", "ref: required"},
+		{"edit bad ref", `{"op":"msg.edit","id":"3","conv":"c1","ref":"m.1","cmid":"e","body":"b"}`, protocol.CodeBadFrame, "3", "ref: must be"},
+		{"edit no cmid", `{"op":"msg.edit","id":"3","conv":"c1","ref":"m_1","body":"b"}`, protocol.CodeBadFrame, "3", "cmid: required"},
+		{"edit no body", `{"op":"msg.edit","id":"3","conv":"c1","ref":"m_1","cmid":"e"}`, protocol.CodeBadFrame, "3", "body: required"},
+		{"delete no conv", `{"op":"msg.delete","id":"3","ref":"m_1","cmid":"d"}`, protocol.CodeBadFrame, "3", "conv: required"},
+		{"delete with body", `{"op":"msg.delete","id":"3","conv":"c1","ref":"m_1","cmid":"d","body":"x"}`, protocol.CodeBadFrame, "3", "body: not allowed"},
+		{"delete numeric ref", `{"op":"msg.delete","id":"3","conv":"c1","ref":1,"cmid":"d"}`, protocol.CodeBadFrame, "3", "ref: must be a string"},
+
+		{"react no emoji", `{"op":"react","id":"3","conv":"c1","ref":"m_1"}`, protocol.CodeBadFrame, "3", "emoji: required"},
+		{"react long emoji", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"` + strings.Repeat("x", 33) + `"}`, protocol.CodeBadFrame, "3", "emoji: longer"},
+		{"react space", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"a b"}`, protocol.CodeBadFrame, "3", "emoji: must not"},
+		{"react control", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"a\u0007"}`, protocol.CodeBadFrame, "3", "emoji: must not"},
+		{"react no ref", `{"op":"react","id":"3","conv":"c1","emoji":"x"}`, protocol.CodeBadFrame, "3", "ref: required"},
+		{"react string remove", `{"op":"react","id":"3","conv":"c1","ref":"m_1","emoji":"x","remove":"yes"}`, protocol.CodeBadFrame, "3", "remove: must be a boolean"},
 
 		{"ack no conv", `{"op":"ack","id":"3","seq":1}`, protocol.CodeBadFrame, "3", "conv: required"},
 		{"ack no seq", `{"op":"ack","id":"3","conv":"c1"}`, protocol.CodeBadFrame, "3", "seq: required"},

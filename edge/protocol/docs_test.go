@@ -23,6 +23,7 @@ var clientExamples = []string{
 	`{"op":"auth","id":"1","token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.sig","device":"d1"}`,
 	`{"op":"send","id":"2","conv":"g_7f3a9c","cmid":"c-1001","body":"hi all","first":true}`,
 	`{"op":"send","id":"3","conv":"d_1cb15457d1ddab60e205c0fe3ca2f65d","cmid":"c-1002","body":"{\"w\":640}","type":"image"}`,
+	`{"op":"send","id":"3a","conv":"g_7f3a9c","cmid":"c-1003","body":"the plan","attachments":[{"id":"a_mfrggzdfmztwq2lknnwg23tpoa","name":"plan.png"}]}`,
 	`{"op":"ack","id":"4","conv":"g_7f3a9c","seq":42}`,
 	`{"op":"read","id":"5","conv":"g_7f3a9c","seq":42}`,
 	`{"op":"sync","id":"6","cursors":{}}`,
@@ -61,6 +62,10 @@ var clientExamples = []string{
 	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
 	`{"op":"receipts","id":"27","conv":"g_7f3a9c"}`,
 	`{"op":"receipts","id":"28","conv":"g_9b2e41","after_user":"carol","limit":2}`,
+	`{"op":"msg.edit","id":"29","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1002","body":"hi all!"}`,
+	`{"op":"msg.delete","id":"30","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1003"}`,
+	`{"op":"react","id":"31","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍"}`,
+	`{"op":"react","id":"32","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍","remove":true}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of
@@ -201,6 +206,8 @@ func TestDocLimits(t *testing.T) {
 		`"page_size: must be 1..` + strconv.Itoa(protocol.MaxPageSize) + ` (0 or absent: no paging)"`,
 		"`limit?` (1.." + strconv.Itoa(protocol.MaxReceiptsLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultReceiptsLimit) + ")",
 		"groups of at most " + strconv.Itoa(protocol.MaxReceiptMembers) + " members get receipts",
+		"at most " + strconv.Itoa(protocol.MaxAttachments) + " attachments per message",
+		"file names of at most " + strconv.Itoa(protocol.MaxAttachmentName) + " bytes",
 		"`description` (at most " + strconv.Itoa(protocol.MaxDescription) + " characters)",
 		"URL of at most " + strconv.Itoa(protocol.MaxAvatarURL) + " bytes",
 		"`duration_ms` (1.." + strconv.Itoa(protocol.MaxMuteMS) + ", 366 days)",

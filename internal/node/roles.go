@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/cursors"
@@ -99,7 +100,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
-			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur))
+			acts, err := actions.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: persist: %w", err)
+			}
+			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts))
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
@@ -120,6 +125,10 @@ func (n *Node) startRoles(ctx context.Context) error {
 		case RoleEvents:
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), nil), events.NewHandler(n.js, lg),
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
+				return err
+			}
+		case RoleThumbs, RoleAttachGC:
+			if err := n.startAttachRole(ctx, role, lg); err != nil {
 				return err
 			}
 		case RoleIngest:
@@ -331,7 +340,12 @@ func (n *Node) startEdge(ctx context.Context) error {
 			n.log.Warn("no dev token endpoint: the edge has no HS256 key to sign with (" + edge.DevTokenPath + " is off)")
 		}
 	}
-	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
+	att, err := n.attachStore(ctx)
+	if err != nil {
+		members.Close()
+		return err
+	}
+	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Attach: att, Registerer: n.reg})
 	if err != nil {
 		members.Close()
 		if errors.Is(err, edge.ErrAuthSettings) {

@@ -1,6 +1,7 @@
 package natsauth
 
 import (
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -12,8 +13,8 @@ const (
 	// TierEdge: natter edge processes (WebSockets).
 	TierEdge Tier = "edge"
 	// TierWorker: natter worker processes, every role (persist, fanout,
-	// events, ingest, webhooks, the conversations service, the service API
-	// and the admin API of a worker).
+	// events, ingest, thumbs, attachgc, webhooks, the conversations service,
+	// the service API and the admin API of a worker).
 	TierWorker Tier = "worker"
 	// TierService: internal services on the bus (billing, bots,
 	// analytics): the service API, ingest and their own consumers on
@@ -81,6 +82,21 @@ func watch(bucket string) []string {
 	return []string{api + "CONSUMER.CREATE." + s, api + "CONSUMER.CREATE." + s + ".>", api + "CONSUMER.DELETE." + s + ".>"}
 }
 
+// attach is what the edge and the attachment roles need of attachments:
+// the ATTACHMENTS bucket (get, create, compare-and-set, purge) and the
+// ATTACHBLOBS object store (chunks and meta, an ordered consumer per read,
+// purge of a deleted or failed object).
+func attach() []string {
+	obj := "OBJ_" + subjects.ObjectAttach
+	return cat(
+		[]string{kvPut(subjects.BucketAttach)}, directGet(kvStream(subjects.BucketAttach)),
+		[]string{api + "STREAM.MSG.GET." + kvStream(subjects.BucketAttach)},
+		[]string{"$O." + subjects.ObjectAttach + ".>", api + "STREAM.PURGE." + obj, api + "STREAM.MSG.GET." + obj},
+		directGet(obj),
+		[]string{api + "CONSUMER.CREATE." + obj, api + "CONSUMER.CREATE." + obj + ".>", api + "CONSUMER.DELETE." + obj + ".>"},
+	)
+}
+
 func cat(lists ...[]string) []string {
 	var out []string
 	for _, l := range lists {
@@ -99,6 +115,10 @@ func For(t Tier) Permissions {
 				[]string{subjects.MsgsAll}, directGet(subjects.StreamMsgs),
 				// Delivered cursors: KV writes, batched direct gets.
 				[]string{kvPut(subjects.BucketCursors)}, directGet(kvStream(subjects.BucketCursors)),
+				// Message actions (edits, deletions, reactions) and the
+				// reaction events, which the edge publishes.
+				[]string{kvPut(subjects.BucketActions)}, directGet(kvStream(subjects.BucketActions)),
+				[]string{subjects.Event(natter.EventReactionAdded, "*"), subjects.Event(natter.EventReactionRemoved, "*")},
 				// The users' conversation settings (conv.settings: KV
 				// writes; pages read them with batched direct gets).
 				[]string{kvPut(subjects.BucketSettings)}, directGet(kvStream(subjects.BucketSettings)),
@@ -108,9 +128,9 @@ func For(t Tier) Permissions {
 				[]string{kvPut(subjects.BucketIdem)}, directGet(kvStream(subjects.BucketIdem)),
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
-				// Typing frames go to the members' delivery subjects (one
-				// token: not the broadcast subject, which only workers
-				// publish).
+				// Typing and reaction frames go to the members' delivery
+				// subjects (one token: not the broadcast subject, which
+				// only workers publish).
 				[]string{subjects.DeliverAll},
 				// Presence: leases, last_seen and hidden in PRESENCE, the
 				// changes and the edges' heartbeat on core subjects, and the
@@ -123,6 +143,8 @@ func For(t Tier) Permissions {
 				// The deployment-wide limits: every edge shares its users'
 				// usage.
 				[]string{subjects.LimitsUsage},
+				// Attachments, and the thumbnail jobs it queues on ATTACH.
+				attach(), []string{subjects.AttachAll},
 			),
 			Subscribe: []string{
 				// Deliveries (per user and the groups' broadcast),
@@ -147,9 +169,11 @@ func For(t Tier) Permissions {
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamMsgs + ".*",
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamIngest + ".*",
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamEvents + ".*",
+					api + "CONSUMER.MSG.NEXT." + subjects.StreamAttach + ".*",
 					"$JS.ACK." + subjects.StreamMsgs + ".>",
 					"$JS.ACK." + subjects.StreamIngest + ".>",
 					"$JS.ACK." + subjects.StreamEvents + ".>",
+					"$JS.ACK." + subjects.StreamAttach + ".>",
 					// The webhooks role creates and updates WEBHOOK_<NAME>.
 					api + "CONSUMER.CREATE." + subjects.StreamEvents + ".>",
 				},
@@ -162,6 +186,8 @@ func For(t Tier) Permissions {
 				// Read cursors and the conversations service's summaries.
 				[]string{kvPut(subjects.BucketCursors)}, directGet(kvStream(subjects.BucketCursors)),
 				[]string{kvPut(subjects.BucketSummaries)}, directGet(kvStream(subjects.BucketSummaries)),
+				// Message actions: the persist role applies edits and deletes.
+				[]string{kvPut(subjects.BucketActions)}, directGet(kvStream(subjects.BucketActions)),
 				// The admin API writes revocations, bans and freezes (its
 				// audit events go to im.evt.>), asks every edge for a
 				// user's sessions or to close them, reads a freeze, lists a
@@ -189,6 +215,9 @@ func For(t Tier) Permissions {
 				},
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
+				// Attachments (thumbs, attachgc); the sweep lists the
+				// ATTACHMENTS keys with an ordered consumer.
+				attach(), watch(subjects.BucketAttach),
 			),
 			Subscribe: []string{
 				InboxPrefix(TierWorker) + ".>",

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -24,6 +25,9 @@ const (
 	StreamIngest = "INGEST"
 	// StreamEvents is the event stream for consumers (subjects EventsAll).
 	StreamEvents = "EVENTS"
+	// StreamAttach is the work queue of attachment jobs (subjects
+	// AttachAll): a thumbnail to make after an upload (AttachThumb).
+	StreamAttach = "ATTACH"
 )
 
 // Durable consumers, one per worker role; replicas of a role share it.
@@ -34,6 +38,12 @@ const (
 	ConsumerEvents = "EVENTS"
 	// ConsumerIngest is the ingest role's consumer on INGEST.
 	ConsumerIngest = "INGEST"
+	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
+	ConsumerThumbs = "THUMBS"
+	// ConsumerAttachGC is the attachgc role's consumer on EVENTS
+	// (EventsOfKind(message_deleted)): it deletes the attachments of
+	// deleted messages.
+	ConsumerAttachGC = "ATTACHGC"
 )
 
 // KV buckets.
@@ -63,6 +73,18 @@ const (
 	// their expiry, or never), and frozen conversations (FrozenKey, no
 	// TTL). Every edge watches it.
 	BucketRevoked = "REVOKED"
+	// BucketActions holds what clients' and services' actions made of
+	// each message (its latest edit, its deletion), one key per message:
+	// ActionsKey (jetstream/actions). Readers of history and sync apply it
+	// to their pages with one batched read per page.
+	BucketActions = "ACTIONS"
+	// BucketAttach holds attachment metadata: one key per upload
+	// (AttachMetaKey), the attachments of each message that carries some
+	// (AttachMsgKey) and each user's stored bytes (AttachQuotaKey).
+	BucketAttach = "ATTACHMENTS"
+	// ObjectAttach is the JetStream object store of attachment bytes (the
+	// default storage): objects AttachObject and AttachThumbObject.
+	ObjectAttach = "ATTACHBLOBS"
 )
 
 // Subject trees.
@@ -125,6 +147,48 @@ const (
 	QueueStatus = "natter-status"
 )
 
+// Attachment subjects.
+const (
+	// AttachAll matches every attachment job subject.
+	AttachAll = "im.att.>"
+	// AttachThumbs matches every thumbnail job (AttachThumb).
+	AttachThumbs = "im.att.thumb.*"
+)
+
+// AttachThumb is the job subject of a thumbnail of one attachment:
+// im.att.thumb.<id>.
+func AttachThumb(id string) string { return "im.att.thumb." + id }
+
+// AttachFromThumb returns the attachment id of a thumbnail job subject, or
+// "" if subj is not one.
+func AttachFromThumb(subj string) string {
+	const p = "im.att.thumb."
+	if len(subj) <= len(p) || subj[:len(p)] != p || strings.IndexByte(subj[len(p):], '.') >= 0 {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// AttachMetaKey is the ATTACHMENTS key of one attachment's metadata: a.<id>.
+func AttachMetaKey(id string) string { return "a." + id }
+
+// AttachMetaKeys matches every attachment's metadata key: a.*.
+func AttachMetaKeys() string { return "a.*" }
+
+// AttachMsgKey is the ATTACHMENTS key listing the attachments of message
+// msgID: m.<msgID>.
+func AttachMsgKey(msgID string) string { return "m." + msgID }
+
+// AttachQuotaKey is the ATTACHMENTS key of user's stored bytes: q.<user>.
+func AttachQuotaKey(user string) string { return "q." + user }
+
+// AttachObject is the object name of an attachment's bytes: the id.
+func AttachObject(id string) string { return id }
+
+// AttachThumbObject is the object name of an attachment's thumbnail:
+// <id>.thumb.
+func AttachThumbObject(id string) string { return id + ".thumb" }
+
 // Msg is the log subject of one conversation: im.msg.<conv>.
 func Msg(conv string) string { return "im.msg." + conv }
 
@@ -168,6 +232,35 @@ func PresenceBlockKey(user string) string { return "block." + user }
 // DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
 // device in conv: <user>.<device>.<conv>.
 func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// ActionsKey is the ACTIONS key of the message with seq in conv:
+// <conv>.<block>.<seq>, block = (seq-1)/64, so that the keys of a page's
+// messages are matched by one filter per block (ActionsBlockFilter).
+func ActionsKey(conv string, seq uint64) string {
+	return conv + "." + strconv.FormatUint((seq-1)/ActionsBlock, 10) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ActionsBlock is how many seqs one block of ActionsKey spans.
+const ActionsBlock = 64
+
+// ActionsBlockFilter matches the ACTIONS keys of block k of conv (the
+// seqs k*64+1 .. (k+1)*64): <conv>.<k>.*
+func ActionsBlockFilter(conv string, k uint64) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*"
+}
+
+// ActionsUserKey is the ACTIONS key of user's reactions to the message
+// with seq in conv: ActionsKey(conv, seq) + "." + user (one token more, so
+// ActionsBlockFilter does not match it).
+func ActionsUserKey(conv string, seq uint64, user string) string {
+	return ActionsKey(conv, seq) + "." + user
+}
+
+// ActionsBlockUserFilter matches user's ACTIONS keys of block k of conv:
+// <conv>.<k>.*.<user>
+func ActionsBlockUserFilter(conv string, k uint64, user string) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*." + user
+}
 
 // SettingsKey is the SETTINGS key of user's settings of conv: <user>.<conv>.
 func SettingsKey(user, conv string) string { return user + "." + conv }

@@ -21,8 +21,16 @@ export interface Message {
   body: string;
   /** Only on edit and delete entries: the id of the message they change. */
   ref?: string;
+  /** Files the message carries (uploaded with Client.upload). */
+  attachments?: Attachment[];
   /** Server time, Unix ms. */
   ts: number;
+  /** In history and sync pages: the ts of the latest edit, whose text body then is. */
+  edited_at?: number;
+  /** In history and sync pages: the message was deleted (body empty). */
+  deleted?: boolean;
+  /** In history and sync pages: its reactions, in the order first added. */
+  reactions?: Reaction[];
 }
 
 /** The reply to send: the message is durable. dup is true when this cmid was stored before. */
@@ -238,6 +246,24 @@ export interface ReadEvent {
   seq: number;
 }
 
+/** A member added (or, removed: true, took back) a reaction; count is the emoji's count now. */
+export interface ReactionEvent {
+  conv: string;
+  ref: string;
+  seq: number;
+  user: string;
+  emoji: string;
+  removed?: boolean;
+  count: number;
+}
+
+/** One emoji's count on a message in a history or sync page; mine: yours is on it. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  mine?: boolean;
+}
+
 /** One member's read cursor (seq 0: nothing read yet). */
 export interface Receipt {
   user: string;
@@ -294,6 +320,9 @@ export const Ops = {
   PresenceSet: "presence.set",
   Typing: "typing",
   Receipts: "receipts",
+  MsgEdit: "msg.edit",
+  MsgDelete: "msg.delete",
+  React: "react",
   ConvUpdate: "conv.update",
   AdminsAdd: "admins.add",
   AdminsRemove: "admins.remove",
@@ -324,6 +353,8 @@ export const ErrorCodes = {
   Conflict: "conflict",
   Unavailable: "unavailable",
   Internal: "internal",
+  UnsupportedType: "unsupported_type",
+  QuotaExceeded: "quota_exceeded",
 } as const;
 
 /** A server error code. Unknown codes (added within v1) are treated like "internal". */
@@ -353,7 +384,8 @@ export type ServerFrame =
   | ({ t: "conv" } & ConvEvent)
   | ({ t: "presence" } & PresenceState)
   | ({ t: "typing" } & TypingEvent)
-  | ({ t: "read" } & ReadEvent);
+  | ({ t: "read" } & ReadEvent)
+  | ({ t: "reaction" } & ReactionEvent);
 
 /**
  * A server frame whose t this SDK version does not handle (new push types
@@ -362,4 +394,16 @@ export type ServerFrame =
 export interface UnknownFrame {
   t: string;
   [field: string]: unknown;
+}
+
+/** A file a message carries: what the upload recorded (docs/protocol.md, "Attachments"). */
+export interface Attachment {
+  /** "a_" + 26 characters, what the upload returned. */
+  id: string;
+  name?: string;
+  size: number;
+  type: string;
+  /** Of images, in pixels. */
+  width?: number;
+  height?: number;
 }
