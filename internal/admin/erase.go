@@ -30,7 +30,7 @@ type Eraser interface {
 // PendingErasers are the kinds of per-user data an erase should remove
 // once they exist in this build; until an Eraser of that name is in
 // Config.Erasers, the report lists them as "not in this build".
-var PendingErasers = []string{"push_tokens", "attachments"}
+var PendingErasers = []string{"push_tokens"}
 
 // EraseReport is what erase removed.
 type EraseReport struct {
@@ -143,6 +143,12 @@ func (a *api) erase(ctx context.Context, r Request, _ time.Time) (any, error) {
 			return nil, fmt.Errorf("admin: erase %s: %w", e.Name(), err)
 		}
 		rep.Other[e.Name()], done[e.Name()] = n, true
+	}
+	// The attachgc role deletes the attachments of deleted messages (their
+	// message_deleted events), so the tombstones take the user's sent
+	// attachments with them; uploads no message carries expire.
+	if _, ok := rep.Other["attachments"]; !ok {
+		rep.Other["attachments"] = "deleted with the tombstoned messages by the attachgc role"
 	}
 	for _, name := range PendingErasers {
 		if !done[name] {
