@@ -22,6 +22,7 @@ import (
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -49,6 +50,7 @@ type Edge struct {
 	convs     *convapi.Client
 	members   *convapi.MemberCache
 	curs      *cursors.Bucket // CURSORS: delivered and read cursors
+	pushes    *pushreg.Bucket // PUSH: the devices' push registrations
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -92,9 +94,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	pushes, err := pushreg.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC
@@ -168,6 +174,7 @@ func (e *Edge) Register(app *fiber.App) {
 	app.Server().KeepHijackedConns = true
 	app.Get(protocol.Path, e.handleWebSocket)
 	e.registerREST(app)
+	e.registerPushREST(app)
 	if e.cfg.DevTokens != nil {
 		app.Post(DevTokenPath, e.handleDevToken)
 	}

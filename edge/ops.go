@@ -55,6 +55,10 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
 		return e.presenceSet(ctx, user, r.Hidden)
+	case protocol.OpPushRegister:
+		return e.pushRegister(ctx, user, device, r)
+	case protocol.OpPushUnregister:
+		return struct{}{}, e.pushes.Delete(ctx, user, device)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }

@@ -111,6 +111,10 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.State, "state")
 	case "after_user":
 		return d.strField(&r.AfterUser, "after_user")
+	case "provider":
+		return d.strField(&r.Provider, "provider")
+	case "subscription":
+		return d.subscription(r)
 	default:
 		return d.skip()
 	}
@@ -121,6 +125,7 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
+	OpPushRegister, OpPushUnregister,
 }
 
 func (d *decoder) op(r *Request) error {
@@ -279,6 +284,44 @@ func (d *decoder) cursors(r *Request) error {
 	})
 }
 
+// subscription decodes a Web Push subscription as encoding/json would into
+// a *PushSubscription: null sets nil, an object fills the (new or present)
+// value, unknown members are skipped, and member names match regardless of
+// case, as encoding/json matches the fields of a nested struct.
+func (d *decoder) subscription(r *Request) error {
+	if d.peek() != '{' {
+		if d.null() {
+			r.Subscription = nil
+			return nil
+		}
+		return d.mistyped("subscription")
+	}
+	if r.Subscription == nil {
+		r.Subscription = new(PushSubscription)
+	}
+	s := r.Subscription
+	return d.each('{', func(key []byte) error {
+		switch {
+		case bytes.EqualFold(key, []byte("endpoint")):
+			return d.strField(&s.Endpoint, "subscription")
+		case bytes.EqualFold(key, []byte("keys")):
+			if d.peek() != '{' {
+				return d.scalar("subscription")
+			}
+			return d.each('{', func(key []byte) error {
+				switch {
+				case bytes.EqualFold(key, []byte("p256dh")):
+					return d.strField(&s.Keys.P256dh, "subscription")
+				case bytes.EqualFold(key, []byte("auth")):
+					return d.strField(&s.Keys.Auth, "subscription")
+				}
+				return d.skip()
+			})
+		}
+		return d.skip()
+	})
+}
+
 func (d *decoder) listField(dst *[]string, field string) error {
 	if d.peek() != '[' {
 		if d.null() {
@@ -328,6 +371,8 @@ func typeHint(field string) string {
 		return "must be an array of user ids"
 	case "first", "hidden":
 		return "must be a boolean"
+	case "subscription":
+		return `must be an object {"endpoint": "https://...", "keys": {"p256dh": "...", "auth": "..."}}`
 	default:
 		return "must be a string"
 	}

@@ -15,7 +15,7 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
-	protocol.OpReceipts,
+	protocol.OpReceipts, protocol.OpPushRegister, protocol.OpPushUnregister,
 }
 
 var allCodes = []protocol.Code{

@@ -105,6 +105,17 @@ const (
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
 	OpReceipts      = "receipts"
+	// OpPushRegister stores the device's push registration (replacing
+	// its previous one); OpPushUnregister removes it.
+	OpPushRegister   = "push.register"
+	OpPushUnregister = "push.unregister"
+)
+
+// Push providers ([Request.Provider]).
+const (
+	PushAPNs    = "apns"
+	PushFCM     = "fcm"
+	PushWebPush = "webpush"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).

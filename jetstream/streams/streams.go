@@ -100,6 +100,7 @@ func Define(cfg Config) Definitions {
 				worker(subjects.ConsumerPersist, subjects.MsgsAll),
 				worker(subjects.ConsumerFanout, subjects.MsgsAll),
 				worker(subjects.ConsumerEvents, subjects.MsgsAll),
+				worker(subjects.ConsumerPush, subjects.MsgsAll),
 			},
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 		},
@@ -112,6 +113,9 @@ func Define(cfg Config) Definitions {
 			// Revocations and bans carry a per-key TTL (Nats-TTL); the
 			// markers of expired keys tell the edges' watchers to forget
 			// them. Values are small (edge/revoke.Entry).
+			// One key per device (<user>.<device>); a user's devices are
+			// read together with one batched direct get (<user>.*).
+			{Bucket: subjects.BucketPush, Description: "natter push registrations of devices", MaxValueSize: 4096, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}

@@ -34,6 +34,8 @@ const (
 	ConsumerEvents = "EVENTS"
 	// ConsumerIngest is the ingest role's consumer on INGEST.
 	ConsumerIngest = "INGEST"
+	// ConsumerPush is the push role's consumer on MSGS.
+	ConsumerPush = "PUSH"
 )
 
 // KV buckets.
@@ -58,6 +60,10 @@ const (
 	// that ends when the tokens it covers would have expired (bans: at
 	// their expiry, or never). Every edge watches it.
 	BucketRevoked = "REVOKED"
+	// BucketPush holds the devices' push registrations (PushKey): the
+	// provider and its token or Web Push subscription, JSON
+	// (jetstream/pushreg).
+	BucketPush = "PUSH"
 )
 
 // Subject trees.
@@ -161,6 +167,13 @@ func DeliveredKey(user, device, conv string) string { return user + "." + device
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).
 func ReadKey(user, conv string) string { return user + "." + conv }
+
+// PushKey is the PUSH key of the push registration of user's device:
+// <user>.<device>.
+func PushKey(user, device string) string { return user + "." + device }
+
+// PushKeys matches every push registration of user: <user>.*.
+func PushKeys(user string) string { return user + ".*" }
 
 // RevokedJTIKey is the REVOKED key of one token id: jti.<base64url(jti)>
 // (a jti may hold any character; its encoding is a valid key).
