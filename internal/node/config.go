@@ -1,7 +1,10 @@
 package node
 
 import (
+	"context"
+
 	"github.com/natter-im/natter/internal/admin"
+	"github.com/natter-im/natter/workers/push"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -46,6 +49,8 @@ const (
 	RoleIngest = "ingest"
 	// RoleAPI serves the service API (natter.api.*).
 	RoleAPI = "api"
+	// RolePush sends push notifications to offline devices.
+	RolePush = "push"
 )
 
 // RoleEdge names the edge in discovery (natter-edge); it is not a worker
@@ -53,7 +58,7 @@ const (
 const RoleEdge = "edge"
 
 // AllRoles is every worker role, the default of natter dev and natter worker.
-var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI}
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RolePush}
 
 // Config of one process. Zero values take the documented defaults.
 type Config struct {
@@ -119,6 +124,11 @@ type Config struct {
 	// Zero means 250ms; negative pushes every read that moves a cursor.
 	ReadPushInterval time.Duration
 
+	// Push configures the push role's providers and rules. Its zero value
+	// configures no provider: the role acknowledges every entry and sends
+	// nothing.
+	Push PushConfig
+
 	// ServiceMaxBody is the largest message body the service API and the
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by
 	// default).
@@ -146,6 +156,23 @@ type Config struct {
 	Faults Faults
 	// Logger; nil means discard.
 	Logger *slog.Logger
+}
+
+// PushConfig configures the push role (workers/push).
+type PushConfig struct {
+	// APNs, FCM and WebPush configure the providers; nil means that
+	// provider is off (its devices get nothing).
+	APNs    *push.APNsConfig
+	FCM     *push.FCMConfig
+	WebPush *push.WebPushConfig
+	// Preview, SkipOnlineUsers and MaxAge: see push.Config (defaults:
+	// false, false, 1h).
+	Preview         bool
+	SkipOnlineUsers bool
+	MaxAge          time.Duration
+	// Muted reports whether a user muted a conversation (push.Config.Muted).
+	// Nil means nobody muted anything.
+	Muted func(ctx context.Context, conv, user string) (bool, error)
 }
 
 // Faults are the fault-injection hooks of the chaos tests (test/chaos).

@@ -30,6 +30,7 @@ const (
 	SettingAuth      = "--jwt-* (NATTER_JWT_*)"
 	SettingWebhooks  = "--webhooks (NATTER_WEBHOOKS)"
 	SettingAdminAuth = "--admin-token-file (NATTER_ADMIN_TOKEN_FILE)"
+	SettingPush      = "--push-* (NATTER_PUSH_*)"
 )
 
 func settingErr(setting string, format string, args ...any) error {

@@ -112,6 +112,10 @@ func (n *Node) startRoles(ctx context.Context) error {
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
 				return err
 			}
+		case RolePush:
+			if err := n.startPush(ctx, lg); err != nil {
+				return err
+			}
 		case RoleIngest:
 			mlog, err := n.msgLog(ctx)
 			if err != nil {
