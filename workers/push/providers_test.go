@@ -42,9 +42,9 @@ func TestAPNsSend(t *testing.T) {
 	}
 	var body struct {
 		APS struct {
-			Alert struct{ Body string } `json:"alert"`
-			Badge                       uint64 `json:"badge"`
-			ThreadID                    string `json:"thread-id"`
+			Alert    struct{ Body string } `json:"alert"`
+			Badge    uint64                `json:"badge"`
+			ThreadID string                `json:"thread-id"`
 		} `json:"aps"`
 		Natter struct {
 			Conv string `json:"conv"`
