@@ -26,7 +26,7 @@ func validate(c Config) error {
 	}
 	for _, r := range c.Roles {
 		switch r {
-		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI:
+		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI, RolePush:
 		default:
 			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
 		}
