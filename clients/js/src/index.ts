@@ -26,6 +26,8 @@ export type {
   Message,
   Op,
   PresenceState,
+  PushProvider,
+  PushSubscriptionJSON,
   ReadEvent,
   Receipt,
   ReceiptsOptions,
