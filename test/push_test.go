@@ -407,3 +407,77 @@ func TestPushRegisterReplaceAndRemove(t *testing.T) {
 		t.Fatalf("after revoking the user: %v", got)
 	}
 }
+
+// TestPushSkipOnlineUsers: with the per-user rule, a user connected on one
+// device gets no push on the others; once the user is offline, one per
+// device again.
+func TestPushSkipOnlineUsers(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t, func(c *node.Config) { c.Push.SkipOnlineUsers = true })
+	tok := pushtest.Token()
+	e.device(t, "jack", "phone", apnsFields(tok)).conn.Close()
+	laptop := mustDialTok(t, e.n, token(t, "jack"), "laptop")
+	e.online(t, "jack", "laptop")
+	kim := mustDial(t, e.n, "kim")
+	conv := kim.direct("jack")
+	kim.send(conv.ID, "k1", "while the laptop is on")
+	e.settledPush(t)
+	if n := len(e.apns.Received()); n != 0 {
+		t.Fatalf("%d pushes to a user online on another device", n)
+	}
+	laptop.collect(conv.ID, 1)
+	laptop.conn.Close()
+	e.online(t, "jack")
+	kim.send(conv.ID, "k2", "now offline")
+	testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if n := len(received(e.apns.Received(), tok)); n != 1 {
+			return fmt.Errorf("%d pushes", n)
+		}
+		return nil
+	})
+}
+
+// TestPushPreview: with previews on, the notification carries the body,
+// cut to 1,000 bytes.
+func TestPushPreview(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t, func(c *node.Config) { c.Push.Preview = true })
+	tok := pushtest.Token()
+	e.device(t, "lee", "phone", apnsFields(tok)).conn.Close()
+	e.online(t, "lee")
+	mia := mustDial(t, e.n, "mia")
+	conv := mia.direct("lee")
+	long := strings.Repeat("é", 600) // 1,200 bytes
+	mia.send(conv.ID, "p1", "short one")
+	testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if n := len(e.apns.Received()); n != 1 {
+			return fmt.Errorf("%d pushes", n)
+		}
+		return nil
+	})
+	mia.send(conv.ID, "p2", long)
+	testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if n := len(e.apns.Received()); n != 2 {
+			return fmt.Errorf("%d pushes", n)
+		}
+		return nil
+	})
+	text := func(r pushtest.Received) string {
+		var p struct {
+			APS struct {
+				Alert struct{ Body string } `json:"alert"`
+			} `json:"aps"`
+		}
+		if err := json.Unmarshal(r.Body, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.APS.Alert.Body
+	}
+	got := e.apns.Received()
+	if text(got[0]) != "short one" {
+		t.Fatalf("preview %q", text(got[0]))
+	}
+	if s := text(got[1]); len(s) > 1000 || !strings.HasSuffix(s, "…") || !strings.HasPrefix(long, strings.TrimSuffix(s, "…")) {
+		t.Fatalf("long preview of %d bytes: %q", len(s), s)
+	}
+}
