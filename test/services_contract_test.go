@@ -292,7 +292,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey",
-		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey"}
+		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "PushKey", "PushKeys"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {
