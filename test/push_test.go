@@ -32,7 +32,7 @@ type pushEnv struct {
 	regs *pushreg.Bucket
 }
 
-func newPushEnv(t *testing.T, mut ...func(*node.Config)) *pushEnv {
+func newPushEnv(t testing.TB, mut ...func(*node.Config)) *pushEnv {
 	t.Helper()
 	e := &pushEnv{apns: pushtest.NewAPNs(t), fcm: pushtest.NewFCM(t), wp: pushtest.NewWebPush(t)}
 	ac, fc, wc := e.apns.Config(), e.fcm.Config(), e.wp.Config()
@@ -52,7 +52,7 @@ func newPushEnv(t *testing.T, mut ...func(*node.Config)) *pushEnv {
 
 // device connects user's device and registers it with frame's provider
 // fields (a JSON object's members, without braces).
-func (e *pushEnv) device(t *testing.T, user, device, fields string) *rawConn {
+func (e *pushEnv) device(t testing.TB, user, device, fields string) *rawConn {
 	t.Helper()
 	c := mustDialTok(t, e.n, token(t, user), device)
 	c.request("r", `{"op":"push.register","id":"r",`+fields+`}`, nil)
@@ -68,7 +68,7 @@ func webFields(s protocol.PushSubscription) string {
 
 // online waits until the PRESENCE leases list exactly devices as user's
 // connected devices.
-func (e *pushEnv) online(t *testing.T, user string, devices ...string) {
+func (e *pushEnv) online(t testing.TB, user string, devices ...string) {
 	t.Helper()
 	slices.Sort(devices)
 	direct := "$JS.API.DIRECT.GET.KV_" + subjects.BucketPresence
@@ -90,7 +90,7 @@ func (e *pushEnv) online(t *testing.T, user string, devices ...string) {
 }
 
 // registered returns user's registered devices, sorted.
-func (e *pushEnv) registered(t *testing.T, user string) []string {
+func (e *pushEnv) registered(t testing.TB, user string) []string {
 	t.Helper()
 	devs, err := e.regs.Users(ctx10(t), []string{user})
 	if err != nil {
@@ -115,7 +115,7 @@ func received(rs []pushtest.Received, device string) []pushtest.Received {
 }
 
 // settledPush waits until the push role has settled every log entry.
-func (e *pushEnv) settledPush(t *testing.T) { e.settled(t, subjects.StreamMsgs, subjects.ConsumerPush) }
+func (e *pushEnv) settledPush(t testing.TB) { e.settled(t, subjects.StreamMsgs, subjects.ConsumerPush) }
 
 func (e *pushEnv) noStandInErrors(t *testing.T) {
 	t.Helper()

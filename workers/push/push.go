@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +26,10 @@ type Deps struct {
 	NC      *nats.Conn
 	JS      jetstream.JetStream
 	Members *convapi.MemberCache
-	// Badge returns a user's unread count over every conversation
-	// ([UnreadBadge]). Nil means every badge is 0.
-	Badge func(ctx context.Context, user string) (uint64, error)
+	// Badge returns a user's unread count over every conversation, those
+	// being notified about included ([UnreadBadge]). Nil means every badge
+	// is 0.
+	Badge func(ctx context.Context, user string, notified []string) (uint64, error)
 }
 
 // Handler sends the notifications of log entries.
@@ -168,8 +170,15 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 	if err != nil {
 		return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: err.Error()})
 	}
-	badges := map[string]uint64{}
-	var jobs []job
+	// The targets with devices to push to, then their mute settings and
+	// badges, read concurrently (a round trip or three each).
+	type pending struct {
+		target
+		offline []pushreg.Device
+		muted   bool
+		err     error
+	}
+	var todo []*pending
 	for _, t := range targets {
 		devs := devices[t.user]
 		if len(devs) == 0 {
@@ -180,7 +189,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 			h.m.skipped.WithLabelValues("online").Add(float64(len(devs)))
 			continue
 		}
-		var offline []pushreg.Device
+		p := &pending{target: t}
 		for _, d := range devs {
 			switch {
 			case on.Has(d.Device):
@@ -189,37 +198,62 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 				h.m.skipped.WithLabelValues("provider").Inc()
 			case h.reached(t.msg.ID, d):
 			default:
-				offline = append(offline, d)
+				p.offline = append(p.offline, d)
 			}
 		}
-		if len(offline) == 0 {
+		if len(p.offline) > 0 {
+			todo = append(todo, p)
+		}
+	}
+	if h.cfg.Muted != nil {
+		h.parallel(len(todo), func(i int) {
+			p := todo[i]
+			if p.muted, p.err = h.cfg.Muted(ctx, p.conv, p.user); p.err != nil {
+				p.err = fmt.Errorf("push: muted: %w", p.err)
+			}
+		})
+	}
+	badges := map[string]*badge{}
+	var toBadge []*badge
+	for _, p := range todo {
+		if p.err != nil || p.muted {
 			continue
 		}
-		if h.cfg.Muted != nil {
-			muted, err := h.cfg.Muted(ctx, t.conv, t.user)
-			if err != nil {
-				fail(t.conv, "push: muted: "+err.Error(), 0)
-				continue
-			}
-			if muted {
-				h.m.skipped.WithLabelValues("muted").Add(float64(len(offline)))
-				continue
-			}
+		b := badges[p.user]
+		if b == nil {
+			b = &badge{user: p.user}
+			badges[p.user] = b
+			toBadge = append(toBadge, b)
 		}
-		badge, ok := badges[t.user]
-		if !ok && h.d.Badge != nil {
-			if badge, err = h.d.Badge(ctx, t.user); err != nil {
-				fail(t.conv, "push: badge: "+err.Error(), 0)
-				continue
+		b.convs = append(b.convs, p.conv)
+	}
+	if h.d.Badge != nil {
+		h.parallel(len(toBadge), func(i int) {
+			b := toBadge[i]
+			if b.n, b.err = h.d.Badge(ctx, b.user, b.convs); b.err != nil {
+				b.err = fmt.Errorf("push: badge: %w", b.err)
 			}
-			badges[t.user] = badge
+		})
+	}
+	var jobs []job
+	for _, p := range todo {
+		if p.muted {
+			h.m.skipped.WithLabelValues("muted").Add(float64(len(p.offline)))
+			continue
 		}
-		n := Notification{Conv: t.conv, Seq: t.msg.Seq, From: t.msg.From, ID: t.msg.ID, Text: DefaultText, Badge: badge}
+		if p.err == nil {
+			p.err = badges[p.user].err
+		}
+		if p.err != nil {
+			fail(p.conv, p.err.Error(), 0)
+			continue
+		}
+		n := Notification{Conv: p.conv, Seq: p.msg.Seq, From: p.msg.From, ID: p.msg.ID, Text: DefaultText, Badge: badges[p.user].n}
 		if h.cfg.Preview {
-			n.Text = preview(t.msg.Body, h.cfg.PreviewMax)
+			n.Text = preview(p.msg.Body, h.cfg.PreviewMax)
 		}
-		for _, d := range offline {
-			jobs = append(jobs, job{conv: t.conv, dev: d, n: n})
+		for _, d := range p.offline {
+			jobs = append(jobs, job{conv: p.conv, dev: d, n: n})
 		}
 	}
 	errs := h.sendAll(ctx, jobs)
@@ -319,19 +353,32 @@ func (h *Handler) forget(msgs []natter.Message) {
 	}
 }
 
-// sendAll sends jobs, Concurrency at a time; errs[i] is jobs[i]'s outcome.
-func (h *Handler) sendAll(ctx context.Context, jobs []job) []error {
-	errs := make([]error, len(jobs))
+// badge is one user's badge as read for a batch.
+type badge struct {
+	user  string
+	convs []string // being notified about
+	n     uint64
+	err   error
+}
+
+// parallel runs fn(0..n-1), Concurrency at a time.
+func (h *Handler) parallel(n int, fn func(i int)) {
 	sem := make(chan struct{}, h.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i := range jobs {
+	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = h.send(ctx, jobs[i])
+			fn(i)
 		})
 	}
 	wg.Wait()
+}
+
+// sendAll sends jobs, Concurrency at a time; errs[i] is jobs[i]'s outcome.
+func (h *Handler) sendAll(ctx context.Context, jobs []job) []error {
+	errs := make([]error, len(jobs))
+	h.parallel(len(jobs), func(i int) { errs[i] = h.send(ctx, jobs[i]) })
 	return errs
 }
 
