@@ -481,3 +481,61 @@ func TestPushPreview(t *testing.T) {
 		t.Fatalf("long preview of %d bytes: %q", len(s), s)
 	}
 }
+
+// TestPushBadge: the badge is the user's unread count over every
+// conversation, a conversation joined a moment ago included, and drops
+// when the user reads.
+func TestPushBadge(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t)
+	tok := pushtest.Token()
+	nora := e.device(t, "nora", "phone", apnsFields(tok))
+	nora.conn.Close()
+	e.online(t, "nora")
+	badgeOf := func(i int) uint64 {
+		t.Helper()
+		testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+			if n := len(e.apns.Received()); n < i {
+				return fmt.Errorf("%d pushes, want %d", n, i)
+			}
+			return nil
+		})
+		var p struct {
+			APS struct {
+				Badge uint64 `json:"badge"`
+			} `json:"aps"`
+		}
+		if err := json.Unmarshal(e.apns.Received()[i-1].Body, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.APS.Badge
+	}
+	omar := mustDial(t, e.n, "omar")
+	withOmar := omar.direct("nora")
+	omar.send(withOmar.ID, "o1", "one")
+	if b := badgeOf(1); b != 1 {
+		t.Fatalf("badge %d, want 1", b)
+	}
+	omar.send(withOmar.ID, "o2", "two")
+	if b := badgeOf(2); b != 2 {
+		t.Fatalf("badge %d, want 2", b)
+	}
+	pam := mustDial(t, e.n, "pam")
+	withPam := pam.direct("nora")
+	pam.send(withPam.ID, "p1", "three")
+	if b := badgeOf(3); b != 3 {
+		t.Fatalf("badge %d, want 3 (2 unread with omar, 1 with pam)", b)
+	}
+	omar.send(withOmar.ID, "o3", "four")
+	if b := badgeOf(4); b != 4 {
+		t.Fatalf("badge %d, want 4", b)
+	}
+	reader := mustDialTok(t, e.n, token(t, "nora"), "tablet") // not registered
+	reader.request("rd", `{"op":"read","id":"rd","conv":"`+withOmar.ID+`","seq":3}`, nil)
+	reader.conn.Close()
+	e.online(t, "nora")
+	pam.send(withPam.ID, "p2", "five")
+	if b := badgeOf(5); b != 2 {
+		t.Fatalf("badge %d after reading omar's, want 2 (pam's)", b)
+	}
+}
