@@ -52,6 +52,7 @@ func BenchmarkPushRole(b *testing.B) {
 	}
 	b.Run("role", func(b *testing.B) {
 		start := e.apns.Count()
+		run := strconv.FormatInt(time.Now().UnixNano(), 36) // cmids of this run
 		var sending, tail time.Duration
 		b.ResetTimer()
 		for it := range b.N {
@@ -59,7 +60,7 @@ func BenchmarkPushRole(b *testing.B) {
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Go(func() {
-					send := msglog.Send{Conv: convs[i], From: "bsender" + strconv.Itoa(i%senders), Cmid: fmt.Sprintf("b%d-%d-%d", b.N, it, i), Body: "x", FirstAttempt: true}
+					send := msglog.Send{Conv: convs[i], From: "bsender" + strconv.Itoa(i%senders), Cmid: fmt.Sprintf("b%s-%d-%d", run, it, i), Body: "x", FirstAttempt: true}
 					if _, err := mlog.Append(ctx10(b), send); err != nil {
 						b.Error(err)
 					}
