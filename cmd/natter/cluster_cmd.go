@@ -18,6 +18,7 @@ import (
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/jetstream/natsauth"
 )
 
 const clusterUsage = "natter cluster up|down|status [flags]"
@@ -57,13 +58,14 @@ func clusterUp(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("natter cluster up", "natter cluster up [flags]", stdout)
 	var dir, binary string
 	var natsNodes, edges, replicas int
-	var combined bool
+	var combined, secure bool
 	var readyTimeout time.Duration
 	clusterDirFlag(fs, &dir)
 	fs.Int(&natsNodes, "nats-nodes", "NATTER_CLUSTER_NATS_NODES", 3, "nats-server nodes (streams at min(3, nodes) replicas)", cli.Min(1))
 	fs.Int(&edges, "edges", "NATTER_CLUSTER_EDGES", 2, "edge processes", cli.Min(1))
 	fs.Int(&replicas, "worker-replicas", "NATTER_CLUSTER_WORKER_REPLICAS", 2, "worker processes per role (with --combined: processes running every role)", cli.Min(1))
 	fs.Bool(&combined, "combined", "NATTER_CLUSTER_COMBINED", false, "run every role in each worker process instead of one process per role")
+	fs.Bool(&secure, "nats-auth", "NATTER_CLUSTER_NATS_AUTH", true, "NATS requires TLS and a user nkey per tier (edge, worker, service, admin) with its permissions; a dev CA, the certificate and the seeds are made under <dir>/auth (false = plain NATS, no credentials)")
 	fs.String(&binary, "binary", "NATTER_CLUSTER_BINARY", "", "natter binary the processes run (empty = this one)")
 	fs.Duration(&readyTimeout, "ready-timeout", "NATTER_CLUSTER_READY_TIMEOUT", 2*time.Minute, "wait for each process (and the NATS cluster) to be ready", cli.Positive[time.Duration]())
 	if err := parse(fs, args); err != nil {
@@ -91,7 +93,7 @@ func clusterUp(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer stop()
 	c, err := cluster.Start(ctx, cluster.Options{
 		Binary: binary, Dir: dir, NATSNodes: natsNodes, Edges: edges, WorkerReplicas: replicas,
-		Combined: combined, Detach: true, ReadyTimeout: readyTimeout, StatePath: cluster.StatePath(dir), Log: stderr,
+		Combined: combined, Secure: secure, Detach: true, ReadyTimeout: readyTimeout, StatePath: cluster.StatePath(dir), Log: stderr,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster up: %w", err)
@@ -105,6 +107,11 @@ func clusterUp(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	st := c.State()
 	printProcs(stdout, st, false)
 	fmt.Fprintf(stdout, "\nNATS:     %s\n", st.NATSURL)
+	if st.AuthDir != "" {
+		fmt.Fprintf(stdout, "          TLS (CA %s) and a user nkey per tier: %s/<edge|worker|service|admin>.nk\n", c.CAFile(), st.AuthDir)
+		fmt.Fprintf(stdout, "          natter services --nats-url %s --nats-tls-ca %s --nats-nkey %s\n", st.NATSURL, c.CAFile(), c.SeedFile(natsauth.TierAdmin))
+		fmt.Fprintf(stdout, "          nats --server %s --tlsca %s --nkey %s stream ls\n", st.NATSURL, c.CAFile(), c.SeedFile(natsauth.TierAdmin))
+	}
 	fmt.Fprintf(stdout, "MongoDB:  %s\n", st.MongoURI)
 	fmt.Fprintf(stdout, "Edges:    %s\n", strings.Join(st.EdgeURLs, " "))
 	fmt.Fprintf(stdout, "Data:     %s (logs in %s)\n", dir, filepath.Join(dir, "logs"))

@@ -31,6 +31,7 @@ commands:
   worker          worker roles (--roles conversations,persist,fanout,events,ingest,api,push)
   streams apply   create or update every stream, consumer and KV bucket
   nats            one nats-server node with JetStream (embedded; for local clusters)
+  nats-auth       the tiers' NATS nkeys and the server configuration of their permissions
   store           a standalone MongoDB-compatible store (embedded FerretDB, SQLite)
   cluster         a local multi-process cluster: cluster up|down|status
   services        list every running natter process and role with its stats
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAdmin(ctx, args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
+	case "nats-auth":
+		err = runNATSAuth(ctx, args[1:], stdout, stderr)
 	case "store":
 		err = runStore(ctx, args[1:], stdout, stderr)
 	case "cluster":

@@ -19,6 +19,7 @@ import (
 // commonFlags are shared by dev, edge, worker and streams apply.
 type commonFlags struct {
 	data, natsURL, natsCreds, natsCA, natsCert, natsKey string
+	natsNkey                                            string
 	mongoURI, mongoDB, mongoReadPref                    string
 	natsPort                                            int
 	syncInterval                                        time.Duration
@@ -59,6 +60,7 @@ func (c *commonFlags) register(fs *cli.FlagSet, mode node.Mode) {
 func (c *commonFlags) registerConn(fs *cli.FlagSet, defURL, urlUsage string) {
 	fs.String(&c.natsURL, "nats-url", "NATTER_NATS_URL", defURL, urlUsage)
 	fs.String(&c.natsCreds, "nats-creds", "NATTER_NATS_CREDS", "", "NATS .creds file")
+	fs.String(&c.natsNkey, "nats-nkey", "NATTER_NATS_NKEY", "", "NATS nkey seed file of this process's tier user (not with --nats-creds)")
 	fs.String(&c.natsCA, "nats-tls-ca", "NATTER_NATS_TLS_CA", "", "CA file for TLS to NATS")
 	fs.String(&c.natsCert, "nats-tls-cert", "NATTER_NATS_TLS_CERT", "", "client certificate for TLS to NATS")
 	fs.String(&c.natsKey, "nats-tls-key", "NATTER_NATS_TLS_KEY", "", "client key for TLS to NATS")
@@ -83,6 +85,7 @@ func (c *commonFlags) apply(cfg *node.Config) {
 	cfg.DataDir = c.data
 	cfg.NATSURL = c.natsURL
 	cfg.NATSCreds, cfg.NATSTLSCA, cfg.NATSTLSCert, cfg.NATSTLSKey = c.natsCreds, c.natsCA, c.natsCert, c.natsKey
+	cfg.NATSNkey = c.natsNkey
 	cfg.NATSPort = c.natsPort
 	cfg.SyncInterval = c.syncInterval
 	cfg.MongoURI, cfg.MongoDB, cfg.MongoReadPreference = c.mongoURI, c.mongoDB, c.mongoReadPref
@@ -124,8 +127,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	fs.Bool(&pprofOn, "pprof", "NATTER_PPROF", mode == node.ModeDev, "serve Go runtime profiles under /debug/pprof/ on the listener of /metrics (on by default only in dev)")
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var ef edgeFlags
+	var tf tlsFlags
 	if mode != node.ModeWorker {
 		ef.register(fs, mode)
+		tf.register(fs)
 	}
 	var adminTok secretFlags
 	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
@@ -173,6 +178,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		if err := ef.apply(&cfg); err != nil {
 			return err
 		}
+		tf.apply(&cfg)
 	}
 
 	ctx, stop := signals(ctx, stderr)

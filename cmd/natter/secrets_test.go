@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/natsembed"
 )
 
 // TestSecretsNotLogged runs natter dev with every secret set (the JWT
@@ -112,4 +116,49 @@ func exitCodeOf(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// TestURLSecretsNotLogged runs natter worker with a NATS URL list whose
+// every URL holds a password, and a MongoDB URI with one (from a file): the
+// log (the ready line included) shows neither password, only the user
+// names.
+func TestURLSecretsNotLogged(t *testing.T) {
+	t.Parallel()
+	const natsPass, mongoPass = "nats-pass-for-the-log-test-0123", "mongo-pass-for-the-log-test-0123"
+	ns := testenv.StartNATS(t, func(c *natsembed.Config) {
+		c.Base = &server.Options{Users: []*server.User{{Username: "worker", Password: natsPass}}}
+	})
+	u, err := url.Parse(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := "nats://worker:" + natsPass + "@" + u.Host
+	uriFile := filepath.Join(t.TempDir(), "mongo.uri")
+	if err := os.WriteFile(uriFile, []byte("mongodb://natter:"+mongoPass+"@127.0.0.1:1,127.0.0.1:2/?replicaSet=rs0&authSource=admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// fanout needs no store: the worker starts and logs its ready line
+	// with both URLs.
+	p, _ := startTier(t, "worker", "--nats-url", one+","+one, "--mongo-uri-file", uriFile, "--admin", "127.0.0.1:0", "--roles", "fanout", "--log-level", "debug")
+	if code, _ := p.stop(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
+	}
+	log := p.stderr.String()
+	if !strings.Contains(log, "nats://worker:xxxxx@") || !strings.Contains(log, "mongodb://natter:xxxxx@") {
+		t.Fatalf("the ready line lacks the redacted URLs:\n%s", log)
+	}
+	for name, s := range map[string]string{"NATS password": natsPass, "MongoDB password": mongoPass} {
+		if strings.Contains(log, s) {
+			t.Errorf("the log holds the %s:\n%s", name, grepLine(log, s))
+		}
+	}
+}
+
+func grepLine(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
 }

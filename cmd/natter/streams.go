@@ -57,16 +57,11 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // dialNATS connects an operator command to NATS with the connection
 // settings of cfg.
 func dialNATS(cfg node.Config, name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name)}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	auth, err := node.NATSAuthOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.NATSTLSCA != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATSTLSCA))
-	}
-	if cfg.NATSTLSCert != "" {
-		opts = append(opts, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
-	}
+	opts := append([]nats.Option{nats.Name(name)}, auth...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
 		return nil, &node.SettingError{Setting: node.SettingNATSURL, Err: err}

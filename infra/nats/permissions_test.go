@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/cursors"
+	"github.com/natter-im/natter/jetstream/natsauth"
 	"github.com/natter-im/natter/jetstream/presencekv"
 	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -81,6 +83,7 @@ func (ps *permServer) connect(t *testing.T, user string) *client {
 	t.Helper()
 	c := &client{user: user}
 	c.nc = testenv.Connect(t, ps.url, nats.UserInfo(user, ps.passwords[user]),
+		nats.CustomInboxPrefix(natsauth.InboxPrefix(natsauth.Tier(user))),
 		nats.PermissionErrOnSubscribe(true),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
@@ -383,9 +386,15 @@ func TestTierPermissions(t *testing.T) {
 		edge.subscribe(t, "im.members.>")
 		edge.noViolations(t)
 
-		edge.cannotPublish(t, "im.dlv.bob")
-		// Delivered only what the worker tier publishes: the edge's own
-		// publish was dropped, so the worker's comes first.
+		// Typing frames: an edge publishes to the members' delivery
+		// subjects itself; deliveries of messages come from the worker tier.
+		if err := edge.nc.Publish("im.dlv.bob", []byte("typing")); err != nil {
+			t.Fatal(err)
+		}
+		edge.flush(t)
+		if m, err := dlv.NextMsg(5 * time.Second); err != nil || string(m.Data) != "typing" {
+			t.Fatalf("typing: %v, %v", m, err)
+		}
 		if err := worker.nc.Publish("im.dlv.bob", []byte("from worker")); err != nil {
 			t.Fatal(err)
 		}
@@ -406,12 +415,13 @@ func TestTierPermissions(t *testing.T) {
 		}
 		for _, subj := range []string{
 			"im.ingest.c1", "im.evt.message_created.c1", "im.dlq.edge", "im.members.c1", "natter.api.send",
-			"$KV.PRESENCE.bob", "$JS.API.STREAM.DELETE.MSGS", "$JS.API.STREAM.PURGE.MSGS",
+			"$KV.SUMMARIES.c1", "$JS.API.STREAM.DELETE.MSGS", "$JS.API.STREAM.PURGE.MSGS",
 			"$JS.API.CONSUMER.MSG.NEXT.MSGS.PERSIST", "$JS.API.CONSUMER.CREATE.MSGS.SNOOP",
 		} {
 			edge.cannotPublish(t, subj)
 		}
-		for _, subj := range []string{"im.msg.>", "im.evt.>", "im.ingest.>", "natter.api.>", "natter.conv.>"} {
+		// Nor the other tiers' replies.
+		for _, subj := range []string{"im.msg.>", "im.evt.>", "im.ingest.>", "natter.api.>", "natter.conv.>", "_INBOX.>", "_INBOX_WORKER.>"} {
 			edge.cannotSubscribe(t, subj)
 		}
 	})
@@ -529,8 +539,70 @@ func TestTierPermissions(t *testing.T) {
 		} {
 			worker.cannotPublish(t, subj)
 		}
-		for _, subj := range []string{"im.dlv.>", "im.msg.>"} {
+		for _, subj := range []string{"im.dlv.>", "im.msg.>", "_INBOX.>", "_INBOX_EDGE.>"} {
 			worker.cannotSubscribe(t, subj)
 		}
 	})
+}
+
+// TestPermissionsMatchTable: every tier's user in permissions.conf has
+// exactly the allow lists of jetstream/natsauth (the one place they are
+// written; the embedded servers of the tests and natter cluster up render
+// them from there), and admin has no limits.
+func TestPermissionsMatchTable(t *testing.T) {
+	t.Parallel()
+	o, err := server.ProcessConfigFile(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUser := map[string]*server.User{}
+	for _, u := range o.Users {
+		byUser[u.Username] = u
+	}
+	for _, tier := range natsauth.Tiers {
+		u := byUser[string(tier)]
+		if u == nil {
+			t.Errorf("no user %s", tier)
+			continue
+		}
+		if u.Account == nil || u.Account.Name != natsauth.Account {
+			t.Errorf("user %s not in account %s", tier, natsauth.Account)
+		}
+		want := natsauth.For(tier)
+		if want.All {
+			if u.Permissions != nil {
+				t.Errorf("%s: has permissions %+v, want none (everything allowed)", tier, u.Permissions)
+			}
+			continue
+		}
+		if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil {
+			t.Errorf("%s: no publish or subscribe permissions", tier)
+			continue
+		}
+		sameSet(t, string(tier)+" publish allow", u.Permissions.Publish.Allow, want.Publish)
+		sameSet(t, string(tier)+" subscribe allow", u.Permissions.Subscribe.Allow, want.Subscribe)
+		if len(u.Permissions.Publish.Deny) > 0 || len(u.Permissions.Subscribe.Deny) > 0 {
+			t.Errorf("%s: deny lists in the file, none in the table", tier)
+		}
+		if got := u.Permissions.Response != nil; got != want.AllowResponses {
+			t.Errorf("%s: allow_responses %v, table %v", tier, got, want.AllowResponses)
+		} else if got && u.Permissions.Response.MaxMsgs != natsauth.ResponsesMax {
+			t.Errorf("%s: allow_responses max %d, table %d", tier, u.Permissions.Response.MaxMsgs, natsauth.ResponsesMax)
+		}
+	}
+}
+
+func sameSet(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	in := func(list []string, s string) bool { return slices.Contains(list, s) }
+	for _, s := range want {
+		if !in(got, s) {
+			t.Errorf("%s: permissions.conf lacks %q", what, s)
+		}
+	}
+	for _, s := range got {
+		if !in(want, s) {
+			t.Errorf("%s: permissions.conf has %q, which jetstream/natsauth does not", what, s)
+		}
+	}
 }

@@ -73,7 +73,13 @@ type Config struct {
 	NATSURL string
 	// NATSCreds is a .creds file (JWT + nkey) for the external cluster.
 	NATSCreds string
-	// NATSTLSCA, NATSTLSCert, NATSTLSKey: TLS to the external cluster.
+	// NATSNkey is an nkey seed file (the tier's user, jetstream/natsauth)
+	// for the external cluster; not with NATSCreds.
+	NATSNkey string
+	// NATSTLSCA, NATSTLSCert, NATSTLSKey: TLS to the external cluster: the
+	// CA file that verifies the servers (a server that requires TLS is
+	// then reached over TLS with nats:// URLs too), and a client
+	// certificate for servers that verify clients.
 	NATSTLSCA, NATSTLSCert, NATSTLSKey string
 	// NATSPort is the client port of the embedded nats-server. Zero means
 	// 4222; -1 picks a free port.
@@ -106,6 +112,11 @@ type Config struct {
 	// turns it on by default, natter edge and natter worker only with
 	// --pprof (docs/config.md).
 	Pprof bool
+	// EdgeTLS serves HTTPAddr over TLS in ModeDev and ModeEdge, with the
+	// certificate reloaded when its files change. The zero value serves
+	// plain HTTP.
+	EdgeTLS EdgeTLS
+
 	// Roles run by ModeWorker (and ModeDev). Empty means AllRoles.
 	Roles []string
 	// Webhooks are the webhook endpoints delivered to by a process that runs

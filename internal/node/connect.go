@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/natter-im/natter/jetstream/natsauth"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -35,15 +36,15 @@ func validate(c Config) error {
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			pu, err := url.Parse(strings.TrimSpace(u))
 			if err != nil {
-				return settingErr(SettingNATSURL, "malformed URL %q: %v", u, err)
+				return settingErr(SettingNATSURL, "malformed URL %q: %v", redactURL(u, true), errors.Unwrap(err))
 			}
 			switch pu.Scheme {
 			case "nats", "tls", "ws", "wss":
 			default:
-				return settingErr(SettingNATSURL, "malformed URL %q: scheme must be nats, tls, ws or wss", u)
+				return settingErr(SettingNATSURL, "malformed URL %q: scheme must be nats, tls, ws or wss", redactURL(u, true))
 			}
 			if pu.Host == "" {
-				return settingErr(SettingNATSURL, "malformed URL %q: no host", u)
+				return settingErr(SettingNATSURL, "malformed URL %q: no host", redactURL(u, true))
 			}
 		}
 	} else if c.Mode != ModeDev {
@@ -145,8 +146,56 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 			c.Logger.Warn("nats async error", "subject", subj, "err", err)
 		}),
 	}
+	auth, err := NATSAuthOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	if p := inboxPrefix(c.Mode); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
+	nc, err := nats.Connect(url, append(opts, auth...)...)
+	if err != nil {
+		setting := SettingNATSURL
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			setting = SettingNATSCreds
+			if c.NATSNkey != "" {
+				setting = SettingNATSNkey
+			}
+		}
+		return nil, settingErr(setting, "cannot connect to %s: %v", RedactNATSURL(url), err)
+	}
+	return nc, nil
+}
+
+// inboxPrefix is the reply-subject prefix of mode's tier
+// (natsauth.InboxPrefix): edges and workers read only their own replies
+// under per-tier NATS credentials. Empty (the _INBOX default) for dev.
+func inboxPrefix(m Mode) string {
+	switch m {
+	case ModeEdge:
+		return natsauth.InboxPrefix(natsauth.TierEdge)
+	case ModeWorker:
+		return natsauth.InboxPrefix(natsauth.TierWorker)
+	}
+	return ""
+}
+
+// NATSAuthOptions are the nats.go options of c's credential (a .creds
+// file or an nkey seed file) and TLS settings.
+func NATSAuthOptions(c Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	if c.NATSCreds != "" && c.NATSNkey != "" {
+		return nil, settingErr(SettingNATSNkey, "give either --nats-creds or --nats-nkey, not both")
+	}
 	if c.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSNkey != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NATSNkey)
+		if err != nil {
+			return nil, settingErr(SettingNATSNkey, "%v", err)
+		}
+		opts = append(opts, o)
 	}
 	if c.NATSTLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.NATSTLSCA))
@@ -154,23 +203,7 @@ func connectNATS(c Config, url, name string) (*nats.Conn, error) {
 	if c.NATSTLSCert != "" || c.NATSTLSKey != "" {
 		opts = append(opts, nats.ClientCert(c.NATSTLSCert, c.NATSTLSKey))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		setting := SettingNATSURL
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
-			setting = SettingNATSCreds
-		}
-		return nil, settingErr(setting, "cannot connect to %s: %v", redact(url), err)
-	}
-	return nc, nil
-}
-
-func redact(u string) string {
-	pu, err := url.Parse(u)
-	if err != nil || pu.User == nil {
-		return u
-	}
-	return pu.Redacted()
+	return opts, nil
 }
 
 func openStore(ctx context.Context, c Config, uri string) (*store.Store, error) {

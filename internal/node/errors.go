@@ -23,6 +23,7 @@ const (
 	SettingNATSPort  = "--nats-port (NATTER_NATS_PORT)"
 	SettingNATSCreds = "--nats-creds (NATTER_NATS_CREDS)"
 	SettingNATSTLS   = "--nats-tls-* (NATTER_NATS_TLS_*)"
+	SettingNATSNkey  = "--nats-nkey (NATTER_NATS_NKEY)"
 	SettingMongoURI  = "--mongo-uri (NATTER_MONGO_URI)"
 	SettingHTTP      = "--http (NATTER_HTTP_ADDR)"
 	SettingAdmin     = "--admin (NATTER_ADMIN_ADDR)"
@@ -31,6 +32,7 @@ const (
 	SettingWebhooks  = "--webhooks (NATTER_WEBHOOKS)"
 	SettingAdminAuth = "--admin-token-file (NATTER_ADMIN_TOKEN_FILE)"
 	SettingPush      = "--push-* (NATTER_PUSH_*)"
+	SettingTLS       = "--tls-cert, --tls-key (NATTER_TLS_CERT, NATTER_TLS_KEY)"
 )
 
 func settingErr(setting string, format string, args ...any) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/natter-im/natter/internal/certreload"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/streams"
@@ -56,6 +57,7 @@ type Node struct {
 
 	app    *fiber.App
 	ln     net.Listener
+	certs  *certreload.Reloader // the edge's TLS pair; nil without TLS
 	served chan error
 
 	edge    stopper   // stopped first
@@ -99,6 +101,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	if n.ln, err = listen(setting, addr); err != nil {
 		return n, err
+	}
+	if cfg.Mode != ModeWorker && cfg.EdgeTLS.on() {
+		if err := n.serveTLS(); err != nil {
+			return n, err
+		}
 	}
 
 	n.natsURL = cfg.NATSURL
@@ -167,13 +174,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	go func() { n.served <- n.app.Listener(n.ln) }()
 	n.started = true
 	ready := []any{"mode", cfg.Mode.String(), "http", n.ln.Addr().String()}
+	if n.certs != nil {
+		ready = append(ready, "tls", true)
+	}
 	if cfg.Mode != ModeWorker {
 		ready = append(ready, "origins", originsOf(cfg.Edge))
 	}
 	if cfg.WebApp && cfg.Mode != ModeWorker {
-		ready = append(ready, "app", "http://"+n.ln.Addr().String()+"/")
+		ready = append(ready, "app", n.scheme()+"://"+n.ln.Addr().String()+"/")
 	}
-	ready = append(ready, "nats", redact(n.natsURL), "mongo", redact(n.mongoURI), "embedded_nats", n.natsSrv != nil,
+	ready = append(ready, "nats", RedactNATSURL(n.natsURL), "mongo", RedactMongoURI(n.mongoURI), "embedded_nats", n.natsSrv != nil,
 		"embedded_mongo", n.embStore != nil, "roles", rolesOf(cfg))
 	n.log.Info("natter ready", ready...)
 	return n, nil
@@ -257,6 +267,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close(ctx))
+	}
+	if n.certs != nil {
+		n.certs.Stop()
 	}
 	if n.embStore != nil {
 		errs = append(errs, n.embStore.Stop(ctx))

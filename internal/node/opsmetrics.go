@@ -48,6 +48,8 @@ var (
 		"Sequence of a natter stream's newest message.", []string{"stream"}, nil)
 	descNATSReconnects = prometheus.NewDesc("natter_nats_reconnects_total",
 		"Reconnects of the process's main NATS connection.", nil, nil)
+	descTLSNotAfter = prometheus.NewDesc("natter_edge_tls_not_after_seconds",
+		"Expiry (Unix seconds) of the TLS certificate the edge serves to new connections; it moves when a rotation is taken.", nil, nil)
 )
 
 // opsCollector exports, at each scrape, what the process sees of its
@@ -61,7 +63,7 @@ type opsCollector struct{ n *Node }
 
 func (c opsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCheckUp, descCheckSeconds, descConsumerPending, descConsumerAckPending,
-		descConsumerRedelivered, descConsumerAckFloor, descStreamMessages, descStreamBytes, descStreamLastSeq, descNATSReconnects} {
+		descConsumerRedelivered, descConsumerAckFloor, descStreamMessages, descStreamBytes, descStreamLastSeq, descNATSReconnects, descTLSNotAfter} {
 		ch <- d
 	}
 }
@@ -85,6 +87,9 @@ func (c opsCollector) Collect(ch chan<- prometheus.Metric) {
 		check("store", n.store.Ping)
 	}
 	ch <- prometheus.MustNewConstMetric(descNATSReconnects, prometheus.CounterValue, float64(n.nc.Stats().Reconnects))
+	if crt := n.TLSCertificate(); crt != nil && crt.Leaf != nil {
+		ch <- prometheus.MustNewConstMetric(descTLSNotAfter, prometheus.GaugeValue, float64(crt.Leaf.NotAfter.Unix()))
+	}
 	if n.cfg.Mode == ModeEdge {
 		return
 	}

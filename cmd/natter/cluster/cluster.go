@@ -14,6 +14,7 @@ import (
 
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/natsauth"
 )
 
 // ClusterName is the NATS cluster name of every node.
@@ -61,6 +62,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := os.WriteFile(c.secretFile, []byte(o.JWTSecret), 0o600); err != nil {
 		return nil, fmt.Errorf("cluster: jwt secret: %w", err)
 	}
+	if err := c.prepareAuth(); err != nil {
+		return nil, err
+	}
 	if err := c.plan(); err != nil {
 		return nil, err
 	}
@@ -106,6 +110,7 @@ func (c *Cluster) plan() error {
 		if o.SyncInterval > 0 {
 			args = append(args, "--sync-interval", o.SyncInterval.String())
 		}
+		args = append(args, c.natsArgs()...)
 		p := c.newProc(name, KindNATS, append(args, o.NATSArgs...))
 		p.Addr, p.HTTP, p.Dir, p.Ports = hostPort(pp.client), hostPort(pp.http), dir, ports
 		c.NATS = append(c.NATS, p)
@@ -130,7 +135,7 @@ func (c *Cluster) plan() error {
 	for i := range o.Edges {
 		port := take()
 		p := c.newProc(fmt.Sprintf("edge-%d", i+1), KindEdge, append([]string{"edge", "--nats-url", c.NATSURL(),
-			"--http", hostPort(port), "--jwt-secret-file", c.secretFile, "--replicas", strconv.Itoa(o.StreamReplicas)}, o.EdgeArgs...))
+			"--http", hostPort(port), "--jwt-secret-file", c.secretFile, "--replicas", strconv.Itoa(o.StreamReplicas)}, append(c.tierArgs(natsauth.TierEdge), o.EdgeArgs...)...))
 		p.Addr, p.HTTP, p.Ports = hostPort(port), hostPort(port), map[string]int{"http": port}
 		c.Edges = append(c.Edges, p)
 	}
@@ -151,7 +156,7 @@ func (c *Cluster) workerName(roles []string) string {
 func (c *Cluster) workerProc(name string, roles []string, port int) *Proc {
 	o := c.Opts
 	p := c.newProc(name, KindWorker, append([]string{"worker", "--nats-url", c.NATSURL(), "--mongo-uri", c.MongoURI(),
-		"--roles", strings.Join(roles, ","), "--admin", hostPort(port), "--replicas", strconv.Itoa(o.StreamReplicas)}, o.WorkerArgs...))
+		"--roles", strings.Join(roles, ","), "--admin", hostPort(port), "--replicas", strconv.Itoa(o.StreamReplicas)}, append(c.tierArgs(natsauth.TierWorker), o.WorkerArgs...)...))
 	p.Addr, p.HTTP, p.Roles, p.Ports = hostPort(port), hostPort(port), append([]string(nil), roles...), map[string]int{"admin": port}
 	return p
 }
@@ -219,7 +224,8 @@ func (c *Cluster) applyStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
 	logPath := filepath.Join(o.Dir, "logs", "streams-apply.log")
-	args := append([]string{"streams", "apply", "--nats-url", c.NATSURL(), "--replicas", strconv.Itoa(o.StreamReplicas)}, o.StreamsArgs...)
+	args := append([]string{"streams", "apply", "--nats-url", c.NATSURL(), "--replicas", strconv.Itoa(o.StreamReplicas)}, c.tierArgs(natsauth.TierAdmin)...)
+	args = append(args, o.StreamsArgs...)
 	fmt.Fprintf(o.Log, "cluster: natter %s\n", strings.Join(args, " "))
 	for attempt := 1; ; attempt++ {
 		err := runLogged(ctx, o, logPath, args)

@@ -54,6 +54,14 @@ type Options struct {
 	// the edges verify tokens with; it is written to Dir/jwt.secret (mode
 	// 0600) and passed as --jwt-secret-file. Empty means a random one.
 	JWTSecret string
+	// Secure runs NATS the way a deployment should: the nodes require TLS
+	// and one nkey user per tier (edge, worker, service, admin) with the
+	// permissions of jetstream/natsauth, and every process connects with
+	// its tier's seed and the CA. Start makes a dev CA, the nodes'
+	// certificate, the seeds and the nodes' configuration under
+	// Dir/auth, keeping files that exist. False means plain NATS without
+	// credentials.
+	Secure bool
 	// Detach starts processes in their own session, so that they outlive
 	// the caller (natter cluster up). Otherwise each process is killed
 	// when the caller dies (Linux) and should be stopped with

@@ -19,14 +19,17 @@ const StateFile = "cluster.json"
 // State describes a cluster for another process: every process with its
 // pid, arguments, ports and log.
 type State struct {
-	Dir        string      `json:"dir"`
-	Binary     string      `json:"binary"`
-	Started    time.Time   `json:"started"`
-	NATSURL    string      `json:"nats_url"`
-	MongoURI   string      `json:"mongo_uri"`
-	EdgeURLs   []string    `json:"edge_urls"`
-	SecretFile string      `json:"jwt_secret_file"`
-	Procs      []ProcState `json:"procs"`
+	Dir        string    `json:"dir"`
+	Binary     string    `json:"binary"`
+	Started    time.Time `json:"started"`
+	NATSURL    string    `json:"nats_url"`
+	MongoURI   string    `json:"mongo_uri"`
+	EdgeURLs   []string  `json:"edge_urls"`
+	SecretFile string    `json:"jwt_secret_file"`
+	// AuthDir holds the CA (ca.pem) and the tiers' nkey seeds (<tier>.nk)
+	// of a secure cluster; empty for plain NATS.
+	AuthDir string      `json:"auth_dir,omitempty"`
+	Procs   []ProcState `json:"procs"`
 }
 
 // ProcState is one process of a [State].
@@ -46,7 +49,7 @@ type ProcState struct {
 // State is the cluster's current state.
 func (c *Cluster) State() *State {
 	s := &State{Dir: c.Opts.Dir, Binary: c.Opts.Binary, Started: c.started, NATSURL: c.NATSURL(),
-		MongoURI: c.MongoURI(), EdgeURLs: c.EdgeURLs(), SecretFile: c.secretFile}
+		MongoURI: c.MongoURI(), EdgeURLs: c.EdgeURLs(), SecretFile: c.secretFile, AuthDir: c.AuthDir()}
 	for _, p := range c.Procs() {
 		s.Procs = append(s.Procs, ProcState{Name: p.Name, Kind: p.Kind, PID: p.PID(), Args: p.Args, Addr: p.Addr,
 			HTTP: p.HTTP, Dir: p.Dir, LogPath: p.LogPath, Roles: p.Roles, Ports: p.Ports})
