@@ -539,3 +539,39 @@ func TestPushBadge(t *testing.T) {
 		t.Fatalf("badge %d after reading omar's, want 2 (pam's)", b)
 	}
 }
+
+// TestPushRetryAfter: a 429's Retry-After is honoured: a short one by the
+// role's own wait, one longer than its 5 s bound by redelivering the entry
+// after it; each device gets the notification once.
+func TestPushRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t)
+	short, long := pushtest.Token(), pushtest.Token()
+	e.apns.Answer(short, pushtest.Answer{Status: 429, Body: `{"reason":"TooManyRequests"}`, RetryAfter: "1", Times: 1})
+	e.apns.Answer(long, pushtest.Answer{Status: 429, Body: `{"reason":"TooManyRequests"}`, RetryAfter: "7", Times: 1})
+	e.device(t, "quinn", "phone", apnsFields(short)).conn.Close()
+	e.device(t, "rosa", "phone", apnsFields(long)).conn.Close()
+	e.online(t, "quinn")
+	e.online(t, "rosa")
+	sam := mustDial(t, e.n, "sam")
+	toQuinn, toRosa := sam.direct("quinn"), sam.direct("rosa")
+	sent := time.Now()
+	sam.send(toQuinn.ID, "q1", "hi")
+	sam.send(toRosa.ID, "r1", "hi")
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if a, b := len(received(e.apns.Received(), short)), len(received(e.apns.Received(), long)); a != 1 || b != 1 {
+			return fmt.Errorf("pushes: %d and %d", a, b)
+		}
+		return nil
+	})
+	if d := received(e.apns.Received(), short)[0].At.Sub(sent); d < time.Second {
+		t.Fatalf("Retry-After 1 s: accepted after %v", d)
+	}
+	if d := received(e.apns.Received(), long)[0].At.Sub(sent); d < 7*time.Second {
+		t.Fatalf("Retry-After 7 s: accepted after %v", d)
+	}
+	e.settledPush(t)
+	if a, b := len(received(e.apns.Received(), short)), len(received(e.apns.Received(), long)); a != 1 || b != 1 {
+		t.Fatalf("pushes after settling: %d and %d, want 1 each", a, b)
+	}
+}
