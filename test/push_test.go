@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -573,5 +574,33 @@ func TestPushRetryAfter(t *testing.T) {
 	e.settledPush(t)
 	if a, b := len(received(e.apns.Received(), short)), len(received(e.apns.Received(), long)); a != 1 || b != 1 {
 		t.Fatalf("pushes after settling: %d and %d, want 1 each", a, b)
+	}
+}
+
+// TestPushMuted: a member who muted the conversation (push.Config.Muted,
+// the hook the conversation settings plug into) gets no push; the others
+// do.
+func TestPushMuted(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t, func(c *node.Config) {
+		c.Push.Muted = func(_ context.Context, _, user string) (bool, error) { return user == "tara", nil }
+	})
+	muted, heard := pushtest.Token(), pushtest.Token()
+	e.device(t, "tara", "phone", apnsFields(muted)).conn.Close()
+	e.device(t, "uma", "phone", apnsFields(heard)).conn.Close()
+	e.online(t, "tara")
+	e.online(t, "uma")
+	vic := mustDial(t, e.n, "vic")
+	g := vic.createGroup("g", "tara", "uma")
+	vic.send(g.ID, "m1", "hello both")
+	testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if n := len(received(e.apns.Received(), heard)); n != 1 {
+			return fmt.Errorf("%d pushes to uma", n)
+		}
+		return nil
+	})
+	e.settledPush(t)
+	if n := len(received(e.apns.Received(), muted)); n != 0 {
+		t.Fatalf("%d pushes to tara, who muted the group", n)
 	}
 }
