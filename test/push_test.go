@@ -604,3 +604,44 @@ func TestPushMuted(t *testing.T) {
 		t.Fatalf("%d pushes to tara, who muted the group", n)
 	}
 }
+
+// TestPushBurstCollapses: a burst into one conversation is pushed as at
+// most one notification per message (entries of one batch collapse to
+// the newest), all with the conversation as collapse id, the newest last.
+func TestPushBurstCollapses(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t)
+	tok := pushtest.Token()
+	e.device(t, "wes", "phone", apnsFields(tok)).conn.Close()
+	e.online(t, "wes")
+	xia := mustDial(t, e.n, "xia")
+	conv := xia.direct("wes")
+	const n = 10
+	for i := 1; i <= n; i++ {
+		xia.write(fmt.Sprintf(`{"op":"send","id":"s%d","conv":%q,"cmid":"burst%d","body":"b%d"}`, i, conv.ID, i, i))
+	}
+	for i := 1; i <= n; i++ {
+		if f := xia.reply(fmt.Sprintf("s%d", i)); f.T != protocol.FrameRes {
+			t.Fatalf("send %d: %+v", i, f.Err)
+		}
+	}
+	e.settledPush(t)
+	got := received(e.apns.Received(), tok)
+	if len(got) == 0 || len(got) > n {
+		t.Fatalf("%d pushes for a burst of %d", len(got), n)
+	}
+	var last struct {
+		Natter struct {
+			Seq uint64 `json:"seq"`
+		} `json:"natter"`
+	}
+	if err := json.Unmarshal(got[len(got)-1].Body, &last); err != nil || last.Natter.Seq != n {
+		t.Fatalf("last push %s, want seq %d", got[len(got)-1].Body, n)
+	}
+	for _, r := range got {
+		if r.Collapse != conv.ID {
+			t.Fatalf("collapse id %q, want %q", r.Collapse, conv.ID)
+		}
+	}
+	t.Logf("a burst of %d messages: %d pushes", n, len(got))
+}
