@@ -91,6 +91,44 @@ type Conversation struct {
 	// stored, absent when 0.
 	Read   uint64 `json:"read,omitempty" bson:"-"`
 	Unread uint64 `json:"unread,omitempty" bson:"-"`
+
+	// A group's roles and profile (docs/protocol.md, "Group roles"),
+	// filled in by readers from the head of its member list; not stored
+	// in the conversation document, absent for a direct conversation.
+	// Owner is the creator until ownership is transferred.
+	Owner       string   `json:"owner,omitempty" bson:"-"`
+	Admins      []string `json:"admins,omitempty" bson:"-"`
+	Description string   `json:"description,omitempty" bson:"-"`
+	AvatarURL   string   `json:"avatar_url,omitempty" bson:"-"`
+	// Announce: announcement mode, only the owner and admins send.
+	Announce bool `json:"announce,omitempty" bson:"-"`
+	// Muted are the members muted now, with when each mute ends.
+	Muted []Mute `json:"muted,omitempty" bson:"-"`
+	// Settings are the asking user's settings of the conversation
+	// (conv.list), absent when none is set.
+	Settings *ConvSettings `json:"settings,omitempty" bson:"-"`
+}
+
+// ConvSettings are one user's settings of one conversation, the same on
+// every device of the user (docs/protocol.md, "conv.settings").
+type ConvSettings struct {
+	// MutedUntil: no notifications until this time (Unix ms); 0: not muted.
+	MutedUntil int64 `json:"muted_until,omitempty"`
+	Pinned     bool  `json:"pinned,omitempty"`
+	Archived   bool  `json:"archived,omitempty"`
+	// Cleared hides every message up to this seq from the user (history
+	// and sync leave them out); 0: none.
+	Cleared uint64 `json:"cleared,omitempty"`
+}
+
+// IsZero reports whether s is the default (nothing set).
+func (s ConvSettings) IsZero() bool { return s == ConvSettings{} }
+
+// Mute is one muted member of a group: User sends nothing until Until
+// (Unix ms).
+type Mute struct {
+	User  string `json:"user" bson:"user"`
+	Until int64  `json:"until" bson:"until"`
 }
 
 // DirectID is the deterministic id of the direct conversation between users
@@ -117,12 +155,16 @@ const (
 	EventConversationCreated = "conversation_created"
 	EventConversationRenamed = "conversation_renamed"
 	EventReadMoved           = "read_moved"
+	// EventConversationUpdated: a group's roles, mutes, announcement mode,
+	// description or avatar URL changed.
+	EventConversationUpdated = "conversation_updated"
 )
 
 // EventKinds lists every event kind.
 var EventKinds = []string{
 	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
 	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventConversationRenamed, EventReadMoved,
+	EventConversationUpdated,
 }
 
 // Event is one state change on the EVENTS stream, published once on
@@ -146,7 +188,7 @@ type Event struct {
 	// Data depends on Kind: the [Message] (log entry) for message_*,
 	// [EventUsers] for member_*, the [Conversation] for
 	// conversation_created, [EventName] for conversation_renamed,
-	// [EventRead] for read_moved.
+	// [EventRead] for read_moved, [EventUpdate] for conversation_updated.
 	Data json.RawMessage `json:"data"`
 }
 
@@ -164,4 +206,26 @@ type EventName struct {
 type EventRead struct {
 	User string `json:"user"`
 	Seq  uint64 `json:"seq"`
+}
+
+// Changes of a conversation_updated event ([EventUpdate.Change]).
+const (
+	UpdateRoles   = "roles"   // owner or admins
+	UpdateMuted   = "muted"   // members muted or unmuted
+	UpdateProfile = "profile" // description, avatar URL or announcement mode
+)
+
+// EventUpdate is the data of conversation_updated: which Change, and the
+// group's state after it. roles: Owner and Admins. muted: Users muted
+// until Until (Unix ms; 0 = unmuted). profile: Description, AvatarURL and
+// Announce.
+type EventUpdate struct {
+	Change      string   `json:"change"`
+	Owner       string   `json:"owner,omitempty"`
+	Admins      []string `json:"admins,omitempty"`
+	Users       []string `json:"users,omitempty"`
+	Until       int64    `json:"until,omitempty"`
+	Description string   `json:"description,omitempty"`
+	AvatarURL   string   `json:"avatar_url,omitempty"`
+	Announce    bool     `json:"announce,omitempty"`
 }

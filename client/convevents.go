@@ -28,7 +28,7 @@ type convRevs struct {
 }
 
 // Rename renames the group conv to name (1..[protocol.MaxName]
-// characters). Any member may; renaming to the current name changes
+// characters). The group's owner and admins may; renaming to the current name changes
 // nothing, so a retry is safe. Every member's devices get a renamed event
 // on [Client.ConvEvents].
 func (c *Client) Rename(ctx context.Context, conv, name string) error {
@@ -53,6 +53,15 @@ func (c *Client) ConvEvents() <-chan protocol.ConvFrame { return c.convEvents }
 
 // onConv hands a conv push to the application unless it is stale.
 func (c *Client) onConv(f protocol.ConvFrame) {
+	if f.Event == protocol.ConvSettings && f.Settings != nil && f.Settings.Cleared > 0 {
+		d := &c.d
+		d.mu.Lock()
+		if st := d.convs[f.Conv]; st != nil {
+			c.skipCleared(st, f.Settings.Cleared)
+			c.markDirty(f.Conv, st)
+		}
+		d.mu.Unlock()
+	}
 	r := &c.revs
 	r.mu.Lock()
 	r.pushes++

@@ -60,13 +60,16 @@ func TestConvEvents(t *testing.T) {
 		wantConvEvent(t, c, protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvAdded, By: alice, Created: true})
 		wantConvEvent(t, c, protocol.ConvFrame{Conv: h.ID, Event: protocol.ConvAdded, By: alice, Created: true})
 	}
-	if err := b1.Rename(ctx, g.ID, "Team B"); err != nil {
+	if err := b1.Rename(ctx, g.ID, "Team B"); protocol.CodeOf(err) != protocol.CodeForbidden { // a member
+		t.Fatalf("a member's rename: %v, want forbidden", err)
+	}
+	if err := a.Rename(ctx, g.ID, "Team B"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*client.Client{a, b1, b2} {
-		wantConvEvent(t, c, protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvRenamed, Rev: 1, By: bob, Name: "Team B"})
+		wantConvEvent(t, c, protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvRenamed, Rev: 1, By: alice, Name: "Team B"})
 	}
-	if err := b1.Rename(ctx, g.ID, "Team B"); err != nil { // no change: no event
+	if err := a.Rename(ctx, g.ID, "Team B"); err != nil { // no change: no event
 		t.Fatal(err)
 	}
 

@@ -143,6 +143,19 @@ func (c *Client) drain(st *convState) {
 	}
 }
 
+// skipCleared moves a known conversation past the messages up to cleared,
+// which the user cleared ("clear history for me", on any device): the edge
+// sends none of them, so waiting for them would stall it. d.mu is held.
+func (c *Client) skipCleared(st *convState, cleared uint64) {
+	if !st.known || cleared < st.next {
+		return
+	}
+	st.next = cleared + 1
+	st.delivered = max(st.delivered, cleared)
+	st.seen = max(st.seen, cleared)
+	c.drain(st)
+}
+
 // start sets where a conversation the client did not know starts: after
 // seq cursor.
 func (c *Client) start(st *convState, cursor uint64) {
@@ -234,6 +247,9 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult, cov
 			named = true
 		}
 		before := st.next
+		if sc.Settings != nil {
+			c.skipCleared(st, sc.Settings.Cleared)
+		}
 		if named {
 			st.seen = max(st.seen, sc.Head)
 		} else if sc.Head >= st.next {

@@ -23,6 +23,7 @@ import (
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/pushreg"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -49,8 +50,9 @@ type Edge struct {
 	msgs      *msglog.Log
 	convs     *convapi.Client
 	members   *convapi.MemberCache
-	curs      *cursors.Bucket // CURSORS: delivered and read cursors
-	pushes    *pushreg.Bucket // PUSH: the devices' push registrations
+	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
+	settings  *settings.Bucket // SETTINGS: users' conversation settings
+	pushes    *pushreg.Bucket  // PUSH: the devices' push registrations
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -94,13 +96,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	sets, err := settings.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	pushes, err := pushreg.Open(ctx, d.NC, d.JS)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, settings: sets, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 	}
 	dnc := d.DeliverNC

@@ -55,6 +55,20 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
 		return e.presenceSet(ctx, user, r.Hidden)
+	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
+		protocol.OpMembersMute, protocol.OpMembersUnmute:
+		return e.moderate(ctx, user, r)
+	case protocol.OpBlock:
+		u, err := e.convs.Block(ctx, user, r.Users)
+		return protocol.BlockList{Users: u}, err
+	case protocol.OpUnblock:
+		u, err := e.convs.Unblock(ctx, user, r.Users)
+		return protocol.BlockList{Users: u}, err
+	case protocol.OpConvSettings:
+		return e.convSettings(ctx, user, r)
+	case protocol.OpBlocksList:
+		u, err := e.convs.Blocks(ctx, user)
+		return protocol.BlockList{Users: u}, err
 	case protocol.OpPushRegister:
 		return e.pushRegister(ctx, user, device, r)
 	case protocol.OpPushUnregister:
@@ -86,7 +100,7 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, &protocol.Error{Code: protocol.CodeForbidden, Msg: "from " + strconv.Quote(r.From) + " is not the authenticated user " + strconv.Quote(user)}
 	}
-	if err := e.member(ctx, user, r.Conv); err != nil {
+	if err := e.mayPost(ctx, user, r.Conv, start); err != nil {
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
@@ -144,6 +158,18 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 	if err := e.member(ctx, user, r.Conv); err != nil {
 		return nil, err
 	}
+	cleared, err := e.cleared(ctx, user, r.Conv)
+	if err != nil {
+		return nil, err
+	}
+	if cleared > 0 {
+		return e.historyCleared(ctx, user, r, cleared)
+	}
+	return e.historyPage(ctx, user, r)
+}
+
+// historyPage is a history page as the log and the archive have it.
+func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request) (any, error) {
 	limit := r.LimitOrDefault()
 	if r.After != nil {
 		msgs, head, err := e.after(ctx, user, r.Conv, *r.After, limit)

@@ -95,6 +95,9 @@ type watch struct {
 	loaded   bool
 	loadErr  error // set before ready closes when the read failed
 	pending  []presenceEvent
+	// blocks are the users the watched user blocks: their sessions see
+	// the user offline, without last_seen, and get no pushes of them.
+	blocks map[string]struct{}
 }
 
 // presenceEvent is the body of a message on im.presence.<user>.
@@ -103,12 +106,14 @@ type presenceEvent struct {
 	On     bool   `json:"on,omitempty"`
 	TS     int64  `json:"ts,omitempty"`
 	Hidden *bool  `json:"hidden,omitempty"`
+	// Blocks is the user's blocks after a change (jetstream/blocks.Event).
+	Blocks *[]string `json:"blocks,omitempty"`
 }
 
 const (
 	presenceBuffer = 16 << 10
 	// presenceReadChunk is how many users one batched direct get reads
-	// (three subject filters each; the server answers at most 1,024
+	// (four subject filters each; the server answers at most 1,024
 	// subjects).
 	presenceReadChunk = 64
 )
@@ -417,6 +422,10 @@ func (p *presence) dispatch() {
 			w := p.watched[user]
 			var st protocol.PresenceState
 			flipped := false
+			if w != nil && w.loaded && ev.Blocks != nil {
+				p.reblock(w, *ev.Blocks)
+				continue // reblock unlocked p.mu
+			}
 			if w != nil {
 				if !w.loaded {
 					w.pending = append(w.pending, ev)
@@ -438,6 +447,9 @@ func (p *presence) dispatch() {
 // changed.
 func (p *presence) apply(w *watch, ev presenceEvent) bool {
 	switch {
+	case ev.Blocks != nil:
+		w.setBlocks(*ev.Blocks)
+		return false
 	case ev.Hidden != nil:
 		w.hidden = *ev.Hidden
 	case ev.Edge == "":
@@ -474,12 +486,63 @@ func (w *watch) state() protocol.PresenceState {
 	return st
 }
 
-// push queues st on every session watching w.
+// stateFor is w's state as user sees it: offline, without last_seen, when
+// the watched user blocks user. p.mu is held.
+func (w *watch) stateFor(user string) protocol.PresenceState {
+	if _, ok := w.blocks[user]; ok {
+		return protocol.PresenceState{User: w.user}
+	}
+	return w.state()
+}
+
+// setBlocks replaces w's blocks. p.mu is held.
+func (w *watch) setBlocks(users []string) {
+	w.blocks = make(map[string]struct{}, len(users))
+	for _, u := range users {
+		w.blocks[u] = struct{}{}
+	}
+}
+
+// reblock replaces w's blocks after a change and pushes to the sessions
+// whose view changed: offline to those of a user just blocked (if the
+// watched user showed online), the state to those just unblocked. p.mu is
+// held and released.
+func (p *presence) reblock(w *watch, users []string) {
+	before := w.blocks
+	w.setBlocks(users)
+	type push struct {
+		s     *session
+		frame []byte
+	}
+	var out []push
+	st := w.state()
+	for s := range w.sessions {
+		_, was := before[s.user]
+		_, is := w.blocks[s.user]
+		switch {
+		case is && !was && st.Online:
+			out = append(out, push{s, protocol.PresencePush(protocol.PresenceState{User: w.user})})
+		case was && !is && st.Online:
+			out = append(out, push{s, protocol.PresencePush(st)})
+		}
+	}
+	p.mu.Unlock()
+	for _, x := range out {
+		x.s.enqueue(x.frame)
+	}
+	p.e.m.presencePushes.Add(float64(len(out)))
+}
+
+// push queues st on every session watching w, except those of the users w
+// blocks.
 func (p *presence) push(w *watch, st protocol.PresenceState) {
 	frame := protocol.PresencePush(st)
 	p.mu.Lock()
 	targets := make([]*session, 0, len(w.sessions))
 	for s := range w.sessions {
+		if _, ok := w.blocks[s.user]; ok {
+			continue
+		}
 		targets = append(targets, s)
 	}
 	p.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -161,7 +162,7 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 	out := make([]protocol.PresenceState, len(all))
 	p.mu.Lock()
 	for i, w := range all {
-		out[i] = w.state()
+		out[i] = w.stateFor(s.user)
 	}
 	p.mu.Unlock()
 	return out, nil
@@ -304,16 +305,18 @@ func (p *presence) load(ctx context.Context, ws []*watch) error {
 		edges    []string
 		lastSeen int64
 		hidden   bool
+		blocks   []string
 	}
 	got := map[string]*kvState{}
 	for i := 0; i < len(ws); i += presenceReadChunk {
 		part := ws[i:min(i+presenceReadChunk, len(ws))]
-		filters := make([]string, 0, 3*len(part))
+		filters := make([]string, 0, 4*len(part))
 		for _, w := range part {
 			filters = append(filters,
 				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKeys(w.user)),
 				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceSeenKey(w.user)),
-				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey(w.user)))
+				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceHiddenKey(w.user)),
+				subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(w.user)))
 		}
 		err := kvbatch.MultiLast(ctx, p.nc, p.directGet, filters, func(m *nats.Msg) {
 			if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
@@ -337,6 +340,8 @@ func (p *presence) load(ctx context.Context, ws []*watch) error {
 				st.lastSeen, _ = strconv.ParseInt(string(m.Data), 10, 64)
 			case "hide":
 				st.hidden = string(m.Data) == "1"
+			case "block":
+				st.blocks = blocks.Decode(m.Data)
 			}
 		})
 		if err != nil {
@@ -353,6 +358,7 @@ func (p *presence) load(ctx context.Context, ws []*watch) error {
 		}
 		w.lastSeen = max(w.lastSeen, st.lastSeen)
 		w.hidden = st.hidden
+		w.setBlocks(st.blocks)
 	}
 	p.mu.Unlock()
 	p.markLoaded(ws)

@@ -19,8 +19,9 @@ type statePage struct {
 	convs []natter.Conversation // the summaries, when asked for
 	next  string                // the last id of the page when more follow
 	heads map[string]uint64
-	reads map[string]uint64 // by conversation
-	acked map[string]uint64 // by conversation (a device was given)
+	reads map[string]uint64              // by conversation
+	acked map[string]uint64              // by conversation (a device was given)
+	sets  map[string]natter.ConvSettings // the user's settings, by conversation (those set)
 }
 
 // statePages reads user's conversations after after in pages of size:
@@ -103,11 +104,16 @@ func (e *Edge) fillState(ctx context.Context, user, device string, p *statePage)
 	if len(p.ids) == 0 {
 		return nil
 	}
-	var herr error
+	var herr, serr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		p.heads, herr = e.msgs.Heads(ctx, p.ids)
+	}()
+	sdone := make(chan struct{})
+	go func() {
+		defer close(sdone)
+		p.sets, serr = e.settings.Get(ctx, user, p.ids)
 	}()
 	keys := make([]string, 0, 2*len(p.ids))
 	for _, c := range p.ids {
@@ -118,8 +124,12 @@ func (e *Edge) fillState(ctx context.Context, user, device string, p *statePage)
 	}
 	vals, cerr := e.curs.Get(ctx, keys)
 	<-done
+	<-sdone
 	if herr != nil {
 		return herr
+	}
+	if serr != nil {
+		return serr
 	}
 	if cerr != nil {
 		return cerr
@@ -178,7 +188,9 @@ func (e *Edge) convList(ctx context.Context, user string, r *protocol.Request) (
 		for _, c := range p.convs {
 			c.Head = p.heads[c.ID]
 			c.Read = p.reads[c.ID]
-			c.Unread = unread(c.Head, c.Read)
+			st, ok := p.sets[c.ID]
+			c.Settings = settingsOf(st, ok)
+			c.Unread = unread(c.Head, max(c.Read, st.Cleared))
 			out.Convs = append(out.Convs, c)
 		}
 		if !all && p.next != "" {
@@ -210,7 +222,10 @@ func (e *Edge) sync(ctx context.Context, user, device string, r *protocol.Reques
 			if p.revs != nil {
 				sc.Rev = p.revs[i]
 			}
-			if cur, ok := r.Cursors[c]; ok && cur < sc.Head {
+			st, set := p.sets[c]
+			sc.Settings = settingsOf(st, set)
+			if cur, ok := r.Cursors[c]; ok && max(cur, st.Cleared) < sc.Head {
+				cur = max(cur, st.Cleared) // nothing the user cleared
 				msgs, head, err := e.after(ctx, user, c, cur, limit)
 				if err != nil {
 					return nil, err
@@ -222,7 +237,7 @@ func (e *Edge) sync(ctx context.Context, user, device string, r *protocol.Reques
 				}
 				sc.More = last < sc.Head
 			}
-			sc.Unread = unread(sc.Head, sc.Read)
+			sc.Unread = unread(sc.Head, max(sc.Read, st.Cleared))
 			total += sc.Unread
 			out.Convs = append(out.Convs, sc)
 		}

@@ -86,13 +86,13 @@ func TestConvEventsPushed(t *testing.T) {
 	// dave's second device goes away and misses what follows.
 	dave[1].conn.Close()
 	dave = dave[:1]
-	bob[0].request("ren", fmt.Sprintf(`{"op":"conv.rename","id":"ren","conv":%q,"name":"Team B"}`, g.ID), nil)
-	renamed := protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvRenamed, Rev: 3, By: "bob", Name: "Team B"}
+	alice[0].request("ren", fmt.Sprintf(`{"op":"conv.rename","id":"ren","conv":%q,"name":"Team B"}`, g.ID), nil)
+	renamed := protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvRenamed, Rev: 3, By: "alice", Name: "Team B"}
 	for who, ds := range map[string][]*rawConn{"alice": alice, "bob": bob, "dave": dave} {
 		expectConv(t, who, ds, renamed)
 	}
 	// The same name again changes nothing: no rev, no push.
-	bob[1].request("ren2", fmt.Sprintf(`{"op":"conv.rename","id":"ren2","conv":%q,"name":"Team B"}`, g.ID), nil)
+	alice[1].request("ren2", fmt.Sprintf(`{"op":"conv.rename","id":"ren2","conv":%q,"name":"Team B"}`, g.ID), nil)
 
 	bob[1].request("leave", fmt.Sprintf(`{"op":"members.remove","id":"leave","conv":%q,"users":["bob"]}`, g.ID), nil)
 	expectConv(t, "bob", bob, protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvRemoved, Rev: 4, By: "bob"})
@@ -115,7 +115,7 @@ func TestConvEventsPushed(t *testing.T) {
 		t.Fatalf("dave's sync after the reconnect: %+v, want %s at rev 4", s.Convs, g.ID)
 	}
 	want := natter.Conversation{ID: g.ID, Kind: natter.KindGroup, Name: "Team B", CreatedBy: "alice", CreatedAt: g.CreatedAt,
-		Members: []string{"alice", "dave"}, MemberCount: 2, Rev: 4}
+		Members: []string{"alice", "dave"}, MemberCount: 2, Rev: 4, Owner: "alice"}
 	var l protocol.ConvList
 	back.request("ls", `{"op":"conv.list","id":"ls"}`, &l)
 	if len(l.Convs) != 1 || !reflect.DeepEqual(l.Convs[0], want) {
@@ -202,8 +202,8 @@ func TestConvEventsBigGroup(t *testing.T) {
 		many = append(many, fmt.Sprintf("v%04d", i))
 	}
 	b, _ := json.Marshal(many)
-	zed[0].request("add2", fmt.Sprintf(`{"op":"members.add","id":"add2","conv":%q,"users":%s}`, g.ID, b), nil)
-	many101 := protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvMembersAdded, Rev: 3, By: "zed", N: 101, MemberCount: 1102}
+	alice[1].request("add2", fmt.Sprintf(`{"op":"members.add","id":"add2","conv":%q,"users":%s}`, g.ID, b), nil)
+	many101 := protocol.ConvFrame{Conv: g.ID, Event: protocol.ConvMembersAdded, Rev: 3, By: "alice", N: 101, MemberCount: 1102}
 	expectConv(t, "alice", alice, many101)
 	expectConv(t, "zed", zed, many101)
 
@@ -289,8 +289,11 @@ func TestConvRenameBadInput(t *testing.T) {
 	if c.Name != "Team" || c.Rev != 0 {
 		t.Fatalf("after refused renames: %+v, want Team at rev 0", c)
 	}
-	if status, _, body := restCall(t, "PATCH", url+g.ID, token(t, "bob"), `{"name":"Team 2"}`); status != 200 || string(body) != "{}" {
-		t.Fatalf("REST rename by a member: %d %s", status, body)
+	if status, code, body := restCall(t, "PATCH", url+g.ID, token(t, "bob"), `{"name":"Team 2"}`); status != 403 || code != "forbidden" {
+		t.Fatalf("REST rename by a member (not an admin): %d %s", status, body)
+	}
+	if status, _, body := restCall(t, "PATCH", url+g.ID, token(t, "alice"), `{"name":"Team 2"}`); status != 200 || string(body) != "{}" {
+		t.Fatalf("REST rename by the owner: %d %s", status, body)
 	}
 	alice.request("get2", fmt.Sprintf(`{"op":"conv.get","id":"get2","conv":%q}`, g.ID), &c)
 	if c.Name != "Team 2" || c.Rev != 1 {

@@ -578,8 +578,8 @@ func TestPushRetryAfter(t *testing.T) {
 }
 
 // TestPushMuted: a member who muted the conversation (push.Config.Muted,
-// the hook the conversation settings plug into) gets no push; the others
-// do.
+// a hook in place of the conversation settings here) gets no push; the
+// others do.
 func TestPushMuted(t *testing.T) {
 	t.Parallel()
 	e := newPushEnv(t, func(c *node.Config) {
@@ -644,4 +644,35 @@ func TestPushBurstCollapses(t *testing.T) {
 		}
 	}
 	t.Logf("a burst of %d messages: %d pushes", n, len(got))
+}
+
+// TestPushMutedBySettings: a member whose conv.settings mute the
+// conversation (muted_until in the future) gets no push; after unmuting
+// (muted_until 0), one again.
+func TestPushMutedBySettings(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t)
+	tok := pushtest.Token()
+	yan := e.device(t, "yan", "phone", apnsFields(tok))
+	zed := mustDial(t, e.n, "zed")
+	conv := zed.direct("yan")
+	yan.request("mu", fmt.Sprintf(`{"op":"conv.settings","id":"mu","conv":%q,"muted_until":%d}`, conv.ID, time.Now().Add(time.Hour).UnixMilli()), nil)
+	yan.conn.Close()
+	e.online(t, "yan")
+	zed.send(conv.ID, "z1", "muted")
+	e.settledPush(t)
+	if n := len(e.apns.Received()); n != 0 {
+		t.Fatalf("%d pushes in a muted conversation", n)
+	}
+	again := mustDialTok(t, e.n, token(t, "yan"), "phone")
+	again.request("um", fmt.Sprintf(`{"op":"conv.settings","id":"um","conv":%q,"muted_until":0}`, conv.ID), nil)
+	again.conn.Close()
+	e.online(t, "yan")
+	zed.send(conv.ID, "z2", "unmuted")
+	testenv.CheckFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if n := len(received(e.apns.Received(), tok)); n != 1 {
+			return fmt.Errorf("%d pushes after unmuting", n)
+		}
+		return nil
+	})
 }

@@ -291,8 +291,8 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("Presence", []string{user}, subjects.Presence)
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
-		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey",
-		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "PushKey", "PushKeys"}
+		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
+		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "SettingsKey", "PushKey", "PushKeys"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {
@@ -400,6 +400,9 @@ func TestAsyncAPIPayloads(t *testing.T) {
 	evConv := must(events.ConversationCreated(conv))
 	evRead := must(events.ReadMoved(conv.ID, "alice", 42, 3))
 	evRenamed := must(events.ConversationRenamed(conv.ID, "bob", "3", "Billing B", 4))
+	evRoles := must(events.ConversationUpdated(conv.ID, "alice", "4", natter.EventUpdate{Change: natter.UpdateRoles, Owner: "alice", Admins: []string{"bob"}}, 5))
+	evMuted := must(events.ConversationUpdated(conv.ID, "bob", "5", natter.EventUpdate{Change: natter.UpdateMuted, Users: []string{"carol"}, Until: 1767229200000}, 6))
+	evProfile := must(events.ConversationUpdated(conv.ID, "bob", "6", natter.EventUpdate{Change: natter.UpdateProfile, Description: "Invoices", Announce: true}, 7))
 	after := uint64(0)
 	stats := runner.Stats{Role: "persist", Processed: 3, Acked: 3, LastError: "x"}
 
@@ -424,6 +427,11 @@ func TestAsyncAPIPayloads(t *testing.T) {
 		{"event conversation_created", "Event", evConv, true},
 		{"event read_moved", "Event", evRead, true},
 		{"event conversation_renamed", "Event", evRenamed, true},
+		{"event conversation_updated roles", "Event", evRoles, true},
+		{"event conversation_updated muted", "Event", evMuted, true},
+		{"event conversation_updated profile", "Event", evProfile, true},
+		{"conversation_updated without change", "Event", natter.Event{ID: "x", Kind: natter.EventConversationUpdated, Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{"owner":"a"}`)}, false},
+		{"mute frame without duration", "ClientFrame", map[string]any{"op": "members.mute", "id": "1", "conv": "c", "users": []string{"a"}}, false},
 		{"conversation_renamed without a name", "Event", natter.Event{ID: "x", Kind: natter.EventConversationRenamed, Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{"users":["a"]}`)}, false},
 		{"event of unknown kind", "Event", natter.Event{ID: "x", Kind: "bogus", Conv: "c", TS: 1, Actor: "a", Data: json.RawMessage(`{}`)}, false},
 		{"message_edited without ref", "Event", natter.Event{ID: "x", Kind: natter.EventMessageEdited, Conv: "c", TS: 1, Actor: "a", Data: mustJSON(t, msg)}, false},

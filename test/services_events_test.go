@@ -16,7 +16,8 @@ import (
 // Every state change appears once on EVENTS, with the documented envelope:
 // a conversation creation, a message (sent twice with one cmid), an edit, a
 // delete, a member join and leave (each done twice: the second changes
-// nothing), a rename (twice: the second changes nothing) and a read (then
+// nothing), a rename and a conv.update (each twice: the second changes
+// nothing) and a read (then
 // an older read, which moves nothing).
 func TestEventsOncePerChange(t *testing.T) {
 	t.Parallel()
@@ -25,7 +26,9 @@ func TestEventsOncePerChange(t *testing.T) {
 	alice := mustDial(t, m.dev, "alice")
 	ctx := ctx10(t)
 
-	conv := svc.group(t, "svc_bot", "Events", "alice")
+	// alice creates it (she owns it, so she may rename and update it); the
+	// service sends and changes members as in any group.
+	conv := alice.createGroup("Events")
 	sent, err := svc.api.Send(ctx, svcapi.SendRequest{Service: "svc_bot", Conv: conv.ID, Cmid: "e1", Body: "hello"})
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +57,9 @@ func TestEventsOncePerChange(t *testing.T) {
 	for _, id := range []string{"n1", "n2"} {
 		alice.request(id, fmt.Sprintf(`{"op":"conv.rename","id":%q,"conv":%q,"name":"Renamed"}`, id, conv.ID), nil)
 	}
+	for _, id := range []string{"u1", "u2"} {
+		alice.request(id, fmt.Sprintf(`{"op":"conv.update","id":%q,"conv":%q,"description":"About events"}`, id, conv.ID), nil)
+	}
 	alice.request("r1", fmt.Sprintf(`{"op":"read","id":"r1","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
 	alice.request("r2", fmt.Sprintf(`{"op":"read","id":"r2","conv":%q,"seq":1}`, conv.ID), nil)
 	alice.request("r3", fmt.Sprintf(`{"op":"read","id":"r3","conv":%q,"seq":%d}`, conv.ID, del.Seq), nil)
@@ -65,6 +71,7 @@ func TestEventsOncePerChange(t *testing.T) {
 		"msg:" + del.ID:   natter.EventMessageDeleted,
 		fmt.Sprintf("read:%s:alice:%d", conv.ID, del.Seq): natter.EventReadMoved,
 		"rename:" + conv.ID + ":3":                        natter.EventConversationRenamed,
+		"update:" + conv.ID + ":4":                        natter.EventConversationUpdated,
 	}
 	// The message events come from the events role, the others from the
 	// conversations service: wait for all, then for the workers to be idle
@@ -105,13 +112,18 @@ func TestEventsOncePerChange(t *testing.T) {
 			}
 		case natter.EventConversationCreated:
 			var c natter.Conversation
-			if err := json.Unmarshal(ev.Data, &c); err != nil || c.ID != conv.ID || c.CreatedBy != "svc_bot" || ev.Actor != "svc_bot" || len(c.Members) != 1 {
+			if err := json.Unmarshal(ev.Data, &c); err != nil || c.ID != conv.ID || c.CreatedBy != "alice" || ev.Actor != "alice" || len(c.Members) != 1 {
 				t.Errorf("conversation event %+v (%v)", ev, err)
 			}
 		case natter.EventConversationRenamed:
 			var n natter.EventName
 			if err := json.Unmarshal(ev.Data, &n); err != nil || n.Name != "Renamed" || ev.Actor != "alice" {
 				t.Errorf("rename event %+v (%v)", ev, err)
+			}
+		case natter.EventConversationUpdated:
+			var u natter.EventUpdate
+			if err := json.Unmarshal(ev.Data, &u); err != nil || u.Change != natter.UpdateProfile || u.Description != "About events" || ev.Actor != "alice" {
+				t.Errorf("update event %+v (%v)", ev, err)
 			}
 		case natter.EventReadMoved:
 			var r natter.EventRead

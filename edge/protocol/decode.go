@@ -111,6 +111,24 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.State, "state")
 	case "after_user":
 		return d.strField(&r.AfterUser, "after_user")
+	case "description":
+		return d.strPtrField(&r.Description, "description")
+	case "avatar_url":
+		return d.strPtrField(&r.AvatarURL, "avatar_url")
+	case "announce":
+		return d.boolPtrField(&r.Announce, "announce")
+	case "to":
+		return d.strField(&r.To, "to")
+	case "duration_ms":
+		return d.uintField(&r.DurationMS, "duration_ms")
+	case "muted_until":
+		return d.uintPtrField(&r.MutedUntil, "muted_until")
+	case "pinned":
+		return d.boolPtrField(&r.Pinned, "pinned")
+	case "archived":
+		return d.boolPtrField(&r.Archived, "archived")
+	case "cleared":
+		return d.uintPtrField(&r.Cleared, "cleared")
 	case "provider":
 		return d.strField(&r.Provider, "provider")
 	case "subscription":
@@ -125,6 +143,8 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
+	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
+	OpBlock, OpUnblock, OpBlocksList, OpConvSettings,
 	OpPushRegister, OpPushUnregister,
 }
 
@@ -213,6 +233,44 @@ func (d *decoder) uintPtrField(dst **uint64, field string) error {
 		return err
 	}
 	*dst = &n
+	return nil
+}
+
+// strPtrField is strField for an optional field, where present "" differs
+// from absent: a string sets *dst, null sets it to nil.
+func (d *decoder) strPtrField(dst **string, field string) error {
+	if d.null() {
+		*dst = nil
+		return nil
+	}
+	if d.peek() != '"' {
+		return d.mistyped(field)
+	}
+	var v string
+	if err := d.strField(&v, field); err != nil {
+		return err
+	}
+	*dst = &v
+	return nil
+}
+
+// boolPtrField is boolField for an optional field: null sets *dst to nil.
+func (d *decoder) boolPtrField(dst **bool, field string) error {
+	if d.null() {
+		*dst = nil
+		return nil
+	}
+	var v bool
+	switch {
+	case bytes.HasPrefix(d.data[d.pos:], []byte("true")):
+		d.pos += 4
+		v = true
+	case bytes.HasPrefix(d.data[d.pos:], []byte("false")):
+		d.pos += 5
+	default:
+		return d.mistyped(field)
+	}
+	*dst = &v
 	return nil
 }
 
@@ -361,7 +419,7 @@ func isObject(data []byte) bool {
 // typeHint says what type a field must have.
 func typeHint(field string) string {
 	switch field {
-	case "seq", "before", "after":
+	case "seq", "before", "after", "duration_ms", "muted_until", "cleared":
 		return "must be an integer >= 0"
 	case "limit", "page_size":
 		return "must be an integer"
@@ -369,7 +427,7 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
-	case "first", "hidden":
+	case "first", "hidden", "announce", "pinned", "archived":
 		return "must be a boolean"
 	case "subscription":
 		return `must be an object {"endpoint": "https://...", "keys": {"p256dh": "...", "auth": "..."}}`

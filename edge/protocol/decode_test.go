@@ -15,7 +15,9 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
-	protocol.OpReceipts, protocol.OpPushRegister, protocol.OpPushUnregister,
+	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
+	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
+	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings, protocol.OpPushRegister, protocol.OpPushUnregister,
 }
 
 var allCodes = []protocol.Code{

@@ -42,6 +42,17 @@ var clientExamples = []string{
 	`{"op":"members.add","id":"15","conv":"g_7f3a9c","users":["dave"]}`,
 	`{"op":"members.remove","id":"16","conv":"g_7f3a9c","users":["carol"]}`,
 	`{"op":"members.list","id":"17","conv":"g_7f3a9c"}`,
+	`{"op":"conv.update","id":"17a","conv":"g_7f3a9c","description":"Release planning","announce":true}`,
+	`{"op":"admins.add","id":"17b","conv":"g_7f3a9c","users":["bob"]}`,
+	`{"op":"admins.remove","id":"17c","conv":"g_7f3a9c","users":["bob"]}`,
+	`{"op":"owner.transfer","id":"17d","conv":"g_7f3a9c","to":"bob"}`,
+	`{"op":"members.mute","id":"17e","conv":"g_7f3a9c","users":["dave"],"duration_ms":3600000}`,
+	`{"op":"members.unmute","id":"17f","conv":"g_7f3a9c","users":["dave"]}`,
+	`{"op":"block","id":"19a","users":["mallory"]}`,
+	`{"op":"unblock","id":"19b","users":["mallory"]}`,
+	`{"op":"blocks.list","id":"19c"}`,
+	`{"op":"conv.settings","id":"19d","conv":"g_7f3a9c","pinned":true,"muted_until":1767229200000}`,
+	`{"op":"conv.settings","id":"19e","conv":"g_7f3a9c","cleared":40}`,
 	`{"op":"ping","id":"18"}`,
 	`{"op":"presence.sub","id":"21","users":["bob","carol"]}`,
 	`{"op":"presence.unsub","id":"22","users":["carol"]}`,
@@ -193,6 +204,9 @@ func TestDocLimits(t *testing.T) {
 		`"page_size: must be 1..` + strconv.Itoa(protocol.MaxPageSize) + ` (0 or absent: no paging)"`,
 		"`limit?` (1.." + strconv.Itoa(protocol.MaxReceiptsLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultReceiptsLimit) + ")",
 		"groups of at most " + strconv.Itoa(protocol.MaxReceiptMembers) + " members get receipts",
+		"`description` (at most " + strconv.Itoa(protocol.MaxDescription) + " characters)",
+		"URL of at most " + strconv.Itoa(protocol.MaxAvatarURL) + " bytes",
+		"`duration_ms` (1.." + strconv.Itoa(protocol.MaxMuteMS) + ", 366 days)",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q", docPath, want)

@@ -178,6 +178,66 @@ func ConvPush(f ConvFrame) []byte {
 		b = append(b, `,"member_count":`...)
 		b = strconv.AppendInt(b, int64(f.MemberCount), 10)
 	}
+	return appendConvModeration(b, f)
+}
+
+// appendConvModeration appends the moderation fields of a conv push (roles,
+// muted, updated) and the closing brace.
+func appendConvModeration(b []byte, f ConvFrame) []byte {
+	if f.Owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendString(b, f.Owner)
+	}
+	if len(f.Admins) > 0 {
+		b = append(b, `,"admins":[`...)
+		for i, u := range f.Admins {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
+	if f.Until != 0 {
+		b = append(b, `,"until":`...)
+		b = strconv.AppendInt(b, f.Until, 10)
+	}
+	if f.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendString(b, f.Description)
+	}
+	if f.AvatarURL != "" {
+		b = append(b, `,"avatar_url":`...)
+		b = appendString(b, f.AvatarURL)
+	}
+	if f.Announce {
+		b = append(b, `,"announce":true`...)
+	}
+	if st := f.Settings; st != nil {
+		b = append(b, `,"settings":{`...)
+		n := len(b)
+		field := func(name string) {
+			if len(b) > n {
+				b = append(b, ',')
+			}
+			b = append(b, name...)
+		}
+		if st.MutedUntil != 0 {
+			field(`"muted_until":`)
+			b = strconv.AppendInt(b, st.MutedUntil, 10)
+		}
+		if st.Pinned {
+			field(`"pinned":true`)
+		}
+		if st.Archived {
+			field(`"archived":true`)
+		}
+		if st.Cleared != 0 {
+			field(`"cleared":`)
+			b = strconv.AppendUint(b, st.Cleared, 10)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

@@ -202,6 +202,12 @@ func TestConvPushRoundTrip(t *testing.T) {
 		{Conv: "g_7f3a9c", Event: protocol.ConvMembersAdded, Rev: 5, By: "bob", Users: []string{"dave", "erin"}, N: 2, MemberCount: 9},
 		{Conv: "g_7f3a9c", Event: protocol.ConvMembersRemoved, Rev: 6, By: "carol", N: 1000, MemberCount: 7},
 		{Conv: "g_7f3a9c", Event: protocol.ConvRenamed, Rev: 7, By: "bob", Name: "Team \"B\" <ü>"},
+		{Conv: "g_7f3a9c", Event: protocol.ConvRoles, Rev: 8, By: "alice", Owner: "bob", Admins: []string{"alice", "carol"}},
+		{Conv: "g_7f3a9c", Event: protocol.ConvMuted, Rev: 9, By: "bob", Users: []string{"dave"}, N: 1, Until: 1767229200000},
+		{Conv: "g_7f3a9c", Event: protocol.ConvMuted, Rev: 10, By: "bob", Users: []string{"dave"}, N: 1},
+		{Conv: "g_7f3a9c", Event: protocol.ConvSettings, By: "bob", Settings: &natter.ConvSettings{MutedUntil: 1767229200000, Pinned: true, Archived: true, Cleared: 40}},
+		{Conv: "g_7f3a9c", Event: protocol.ConvSettings, By: "bob", Settings: &natter.ConvSettings{}},
+		{Conv: "g_7f3a9c", Event: protocol.ConvUpdated, Rev: 11, By: "bob", Description: "Ops \"team\"", AvatarURL: "https://x.test/a.png", Announce: true},
 	} {
 		frame := protocol.ConvPush(tt)
 		f := decodeServer(t, frame)

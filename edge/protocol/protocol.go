@@ -82,6 +82,12 @@ const (
 	// other's read pushes (direct conversations always do); in a larger
 	// group only the reader's own devices get them.
 	MaxReceiptMembers = 100
+	// MaxDescription is the longest group description, in characters.
+	MaxDescription = 500
+	// MaxAvatarURL is the longest avatar URL, in bytes.
+	MaxAvatarURL = 1024
+	// MaxMuteMS is the longest mute (members.mute duration_ms): 366 days.
+	MaxMuteMS = 366 * 24 * 3600 * 1000
 )
 
 // Client ops (the "op" of a request).
@@ -105,6 +111,20 @@ const (
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
 	OpReceipts      = "receipts"
+	// Group roles and moderation (docs/protocol.md, "Group roles").
+	OpConvUpdate    = "conv.update"
+	OpAdminsAdd     = "admins.add"
+	OpAdminsRemove  = "admins.remove"
+	OpOwnerTransfer = "owner.transfer"
+	OpMembersMute   = "members.mute"
+	OpMembersUnmute = "members.unmute"
+	// Blocking (docs/protocol.md, "block, unblock, blocks.list").
+	OpBlock      = "block"
+	OpUnblock    = "unblock"
+	OpBlocksList = "blocks.list"
+	// OpConvSettings sets the user's own settings of a conversation
+	// (docs/protocol.md, "conv.settings").
+	OpConvSettings = "conv.settings"
 	// OpPushRegister stores the device's push registration (replacing
 	// its previous one); OpPushUnregister removes it.
 	OpPushRegister   = "push.register"
@@ -158,6 +178,17 @@ const (
 	ConvMembersRemoved = "members_removed"
 	// ConvRenamed: a group the user is in was renamed.
 	ConvRenamed = "renamed"
+	// ConvRoles: a group's owner or admins changed (owner, admins).
+	ConvRoles = "roles"
+	// ConvMuted: members of a group were muted until a time, or unmuted
+	// (users, until).
+	ConvMuted = "muted"
+	// ConvUpdated: a group's description, avatar URL or announcement mode
+	// changed (description, avatar_url, announce: the state after).
+	ConvUpdated = "updated"
+	// ConvSettings: the user changed their own settings of the
+	// conversation on one of their devices (settings: the settings after).
+	ConvSettings = "settings"
 )
 
 // WebSocket close codes.

@@ -87,6 +87,25 @@ type Request struct {
 	// of the previous page). receipts.
 	AfterUser string `json:"after_user,omitempty"`
 
+	// Description (<= MaxDescription characters) and AvatarURL (http or
+	// https, <= MaxAvatarURL bytes) set a group's when present; "" clears.
+	// Announce turns announcement mode on or off when present. At least
+	// one of the three. conv.update.
+	Description *string `json:"description,omitempty"`
+	AvatarURL   *string `json:"avatar_url,omitempty"`
+	Announce    *bool   `json:"announce,omitempty"`
+	// To is the member who becomes the group's owner. owner.transfer.
+	To string `json:"to,omitempty"`
+	// DurationMS is how long a mute lasts: 1..MaxMuteMS. members.mute.
+	DurationMS uint64 `json:"duration_ms,omitempty"`
+
+	// MutedUntil (Unix ms; 0 unmutes), Pinned, Archived and Cleared (a
+	// seq, at most the head; never lowered) set the user's settings of
+	// Conv when present; at least one. conv.settings.
+	MutedUntil *uint64 `json:"muted_until,omitempty"`
+	Pinned     *bool   `json:"pinned,omitempty"`
+	Archived   *bool   `json:"archived,omitempty"`
+	Cleared    *uint64 `json:"cleared,omitempty"`
 	// Provider is the push service: PushAPNs, PushFCM or PushWebPush.
 	// push.register.
 	Provider string `json:"provider,omitempty"`
@@ -221,14 +240,43 @@ func (r *Request) validate() *Error {
 			return badFrame("", "name: required (1.."+strconv.Itoa(MaxName)+" characters)")
 		}
 		return checkName(r.Name)
-	case OpMembersAdd, OpMembersRemove:
+	case OpBlock, OpUnblock:
+		if len(r.Users) == 0 {
+			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
+		}
+		return checkIDs("users", r.Users)
+	case OpBlocksList:
+	case OpMembersAdd, OpMembersRemove, OpAdminsAdd, OpAdminsRemove, OpMembersMute, OpMembersUnmute:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err
 		}
 		if len(r.Users) == 0 {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxUsers)+" users)")
 		}
+		if r.Op == OpMembersMute && (r.DurationMS == 0 || r.DurationMS > MaxMuteMS) {
+			return badFrame("", "duration_ms: required, 1.."+strconv.Itoa(MaxMuteMS)+" (366 days)")
+		}
 		return checkIDs("users", r.Users)
+	case OpOwnerTransfer:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		return checkID("to", r.To)
+	case OpConvUpdate:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		return r.checkUpdate()
+	case OpConvSettings:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if r.MutedUntil == nil && r.Pinned == nil && r.Archived == nil && r.Cleared == nil {
+			return badFrame("", "muted_until: conv.settings needs muted_until, pinned, archived or cleared")
+		}
+		if r.MutedUntil != nil && *r.MutedUntil > 1<<53 {
+			return badFrame("", "muted_until: must be a time in Unix milliseconds (0 unmutes)")
+		}
 	case OpPresenceSub, OpPresenceUnsub:
 		if len(r.Users) == 0 {
 			return badFrame("", "users: required (1.."+strconv.Itoa(MaxPresenceUsers)+" users)")
@@ -290,6 +338,25 @@ func (r *Request) validateCreate() *Error {
 		return badFrame("", "kind: required (direct or group)")
 	default:
 		return badFrame("", "kind: must be direct or group")
+	}
+	return nil
+}
+
+// checkUpdate checks the fields of conv.update.
+func (r *Request) checkUpdate() *Error {
+	if r.Description == nil && r.AvatarURL == nil && r.Announce == nil {
+		return badFrame("", "description: conv.update needs description, avatar_url or announce")
+	}
+	if d := r.Description; d != nil && len(*d) > MaxDescription && utf8.RuneCountInString(*d) > MaxDescription {
+		return badFrame("", "description: longer than "+strconv.Itoa(MaxDescription)+" characters")
+	}
+	if a := r.AvatarURL; a != nil && *a != "" {
+		if len(*a) > MaxAvatarURL {
+			return badFrame("", "avatar_url: longer than "+strconv.Itoa(MaxAvatarURL)+" bytes")
+		}
+		if !strings.HasPrefix(*a, "https://") && !strings.HasPrefix(*a, "http://") {
+			return badFrame("", "avatar_url: must be an http or https URL (or empty to clear)")
+		}
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type SyncConv struct {
 	// More is true when messages after the last one in Msgs remain: sync
 	// again from there.
 	More bool `json:"more"`
+	// Settings are the user's settings of the conversation, absent when
+	// none is set (docs/protocol.md, "conv.settings").
+	Settings *natter.ConvSettings `json:"settings,omitempty"`
 }
 
 // HistoryResult is the reply to history: a page, oldest first.
@@ -186,4 +189,10 @@ func (r ReceiptsResult) MarshalJSON() ([]byte, error) {
 		r.Reads = []Receipt{}
 	}
 	return json.Marshal(plain(r))
+}
+
+// BlockList is the result of block, unblock and blocks.list: the users the
+// user blocks (after the change), sorted.
+type BlockList struct {
+	Users []string `json:"users"`
 }

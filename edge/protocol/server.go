@@ -70,7 +70,8 @@ type ConvFrame struct {
 	// Conv is the conversation id.
 	Conv string `json:"conv"`
 	// Event is [ConvAdded], [ConvRemoved], [ConvMembersAdded],
-	// [ConvMembersRemoved] or [ConvRenamed]; clients ignore other values.
+	// [ConvMembersRemoved], [ConvRenamed], [ConvRoles], [ConvMuted] or
+	// [ConvUpdated]; clients ignore other values.
 	Event string `json:"event"`
 	// Rev is the conversation's rev after the change (0, absent, for a new
 	// conversation and from older servers).
@@ -89,6 +90,20 @@ type ConvFrame struct {
 	// MemberCount is the group's member count after the change
 	// (members_added, members_removed).
 	MemberCount int `json:"member_count,omitempty"`
+	// Owner and Admins are the group's roles after a roles change (the
+	// owner always, admins absent when none).
+	Owner  string   `json:"owner,omitempty"`
+	Admins []string `json:"admins,omitempty"`
+	// Until is when the mute of Users ends (muted; Unix ms), 0 (absent)
+	// when they were unmuted.
+	Until int64 `json:"until,omitempty"`
+	// Description, AvatarURL and Announce are the group's profile after
+	// an updated change (absent: empty, off).
+	Description string `json:"description,omitempty"`
+	AvatarURL   string `json:"avatar_url,omitempty"`
+	Announce    bool   `json:"announce,omitempty"`
+	// Settings are the user's settings after a settings change.
+	Settings *natter.ConvSettings `json:"settings,omitempty"`
 }
 
 // HelloFrame is the content of a hello frame.
@@ -137,13 +152,20 @@ type serverWire struct {
 	ExpiresMS int64  `json:"expires_ms"`
 	Seq       uint64 `json:"seq"`
 	// conv pushes
-	Rev         int64    `json:"rev"`
-	By          string   `json:"by"`
-	Created     bool     `json:"created"`
-	Name        string   `json:"name"`
-	Users       []string `json:"users"`
-	N           int      `json:"n"`
-	MemberCount int      `json:"member_count"`
+	Rev         int64                `json:"rev"`
+	By          string               `json:"by"`
+	Created     bool                 `json:"created"`
+	Name        string               `json:"name"`
+	Users       []string             `json:"users"`
+	N           int                  `json:"n"`
+	MemberCount int                  `json:"member_count"`
+	Owner       string               `json:"owner"`
+	Admins      []string             `json:"admins"`
+	Until       int64                `json:"until"`
+	Description string               `json:"description"`
+	AvatarURL   string               `json:"avatar_url"`
+	Announce    bool                 `json:"announce"`
+	Settings    *natter.ConvSettings `json:"settings"`
 }
 
 // DecodeServer parses one server frame. Errors are [*Error] with
@@ -212,7 +234,8 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, event: required strings in conv frame"}
 		}
 		f.Conv = &ConvFrame{Conv: w.Conv, Event: w.Event, Rev: w.Rev, By: w.By, Created: w.Created,
-			Name: w.Name, Users: w.Users, N: w.N, MemberCount: w.MemberCount}
+			Name: w.Name, Users: w.Users, N: w.N, MemberCount: w.MemberCount, Owner: w.Owner, Admins: w.Admins,
+			Until: w.Until, Description: w.Description, AvatarURL: w.AvatarURL, Announce: w.Announce, Settings: w.Settings}
 	case FramePresence:
 		if w.User == "" {
 			return nil, &Error{Code: CodeBadFrame, Msg: "user: required string in presence frame"}

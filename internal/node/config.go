@@ -182,7 +182,8 @@ type PushConfig struct {
 	SkipOnlineUsers bool
 	MaxAge          time.Duration
 	// Muted reports whether a user muted a conversation (push.Config.Muted).
-	// Nil means nobody muted anything.
+	// Nil means the users' conversation settings: muted while muted_until
+	// (conv.settings) is in the future.
 	Muted func(ctx context.Context, conv, user string) (bool, error)
 }
 

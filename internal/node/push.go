@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/pushreg"
+	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/push"
 )
@@ -40,6 +42,19 @@ func (c PushConfig) pushProviders() (map[string]push.Provider, error) {
 	return out, nil
 }
 
+// mutedBySettings reports a conversation muted by a user while the user's
+// settings of it (conv.settings, the SETTINGS bucket) have a muted_until
+// in the future.
+func mutedBySettings(sets *settings.Bucket) func(ctx context.Context, conv, user string) (bool, error) {
+	return func(ctx context.Context, conv, user string) (bool, error) {
+		got, err := sets.Get(ctx, user, []string{conv})
+		if err != nil {
+			return false, err
+		}
+		return got[conv].MutedUntil > time.Now().UnixMilli(), nil
+	}
+}
+
 // startPush starts the push role on its durable consumer PUSH.
 func (n *Node) startPush(ctx context.Context, lg *slog.Logger) error {
 	providers, err := n.cfg.Push.pushProviders()
@@ -58,9 +73,17 @@ func (n *Node) startPush(ctx context.Context, lg *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node: push: %w", err)
 	}
+	muted := n.cfg.Push.Muted
+	if muted == nil {
+		sets, err := settings.Open(ctx, n.nc, n.js)
+		if err != nil {
+			return fmt.Errorf("node: push: %w", err)
+		}
+		muted = mutedBySettings(sets)
+	}
 	h, err := push.New(ctx, push.Config{
 		Providers: providers, Preview: n.cfg.Push.Preview, SkipOnlineUsers: n.cfg.Push.SkipOnlineUsers,
-		MaxAge: n.cfg.Push.MaxAge, Muted: n.cfg.Push.Muted, Logger: lg, Registerer: n.reg,
+		MaxAge: n.cfg.Push.MaxAge, Muted: muted, Logger: lg, Registerer: n.reg,
 	}, push.Deps{NC: n.nc, JS: n.js, Members: members, Badge: push.UnreadBadge(convapi.NewClient(n.nc, 0), mlog, cur)})
 	if err != nil {
 		return fmt.Errorf("node: push: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/summaries"
@@ -56,10 +57,14 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)
 			}
+			blk, err := blocks.Open(ctx, n.js)
+			if err != nil {
+				return fmt.Errorf("node: conversations service: %w", err)
+			}
 			svc, err := convsvc.Start(n.nc, n.store, convsvc.Config{
 				Version: n.cfg.Version, Logger: lg, Metadata: n.metadata(role),
 				Events: events.NewPublisher(n.js), ReadPushInterval: n.cfg.ReadPushInterval,
-				Cursors: cur, Summaries: sums,
+				Cursors: cur, Summaries: sums, Blocks: blk,
 			})
 			if err != nil {
 				return fmt.Errorf("node: conversations service: %w", err)

@@ -20,6 +20,14 @@ const (
 	OpRename        = "rename"
 	OpRead          = "read"
 	OpHistory       = "history"
+	// OpModerate is every change of a group's roles, mutes and profile
+	// (ModerateRequest.Action).
+	OpModerate = "moderate"
+	// OpBlock, OpUnblock and OpBlocks change and list the users a user
+	// blocks (BlockRequest, BlocksReply).
+	OpBlock   = "block"
+	OpUnblock = "unblock"
+	OpBlocks  = "blocks"
 
 	// Ops on behalf of an internal service (the service API), which is not
 	// a member of the conversations it changes.
@@ -114,6 +122,9 @@ type MembersRequest struct {
 type MembersReply struct {
 	// Members, sorted.
 	Members []string `json:"members"`
+	// Mod is a group's moderation, on the first page of the internal
+	// members op (what the member cache keeps for the send checks).
+	Mod *Moderation `json:"mod,omitempty"`
 	// Next is set when there are more: send it as After.
 	Next string `json:"next,omitempty"`
 }
@@ -226,4 +237,16 @@ func ChangedConv(subj string) string {
 		return ""
 	}
 	return subj[len(p):]
+}
+
+// BlockRequest is the request of block and unblock (Users: 1..
+// MaxUsersPerRequest other users) and of blocks (no Users).
+type BlockRequest struct {
+	User  string   `json:"user"`
+	Users []string `json:"users,omitempty"`
+}
+
+// BlocksReply is the reply of blocks: the users User blocks, sorted.
+type BlocksReply struct {
+	Users []string `json:"users"`
 }

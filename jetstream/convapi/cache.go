@@ -57,6 +57,7 @@ type memberEntry struct {
 	members []string
 	set     map[string]struct{}
 	exists  bool
+	mod     Moderation // a group's (zero for a direct conversation)
 }
 
 // NewMemberCache returns a cache that loads through c and listens for
@@ -144,6 +145,10 @@ func (s MemberSet) Has(user string) bool { _, ok := s.e.set[user]; return ok }
 // All returns the members, sorted. The slice is shared: do not modify it.
 func (s MemberSet) All() []string { return s.e.members }
 
+// Mod returns the group's moderation as loaded with the members (zero for
+// a direct conversation). Shared: do not modify it.
+func (s MemberSet) Mod() *Moderation { return &s.e.mod }
+
 // Set returns the members of conv as a set (empty for an unknown
 // conversation), from the cache or loaded as [MemberCache.Members] does.
 func (m *MemberCache) Set(ctx context.Context, conv string) (MemberSet, error) {
@@ -192,8 +197,9 @@ func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error
 // one caller giving up must not fail the others waiting on the same load.
 // The client's timeout bounds each request.
 func (m *MemberCache) load(conv string, call *lru.Call[*memberEntry]) {
-	members, err := m.client.Members(context.Background(), conv)
-	e := &memberEntry{exists: true, members: members}
+	members, mod, err := m.client.MembersMod(context.Background(), conv)
+	mod.index()
+	e := &memberEntry{exists: true, members: members, mod: mod}
 	if errors.Is(err, ErrNotFound) {
 		e, err = &memberEntry{members: []string{}}, nil
 	}

@@ -140,7 +140,7 @@ func (c *Client) Rename(ctx context.Context, user, conv, name string) error {
 
 // MembersList returns the sorted members of conv if user is one of them.
 func (c *Client) MembersList(ctx context.Context, user, conv string) ([]string, error) {
-	return c.members(ctx, OpMembersList, MembersRequest{User: user, Conv: conv})
+	return c.members(ctx, OpMembersList, MembersRequest{User: user, Conv: conv}, nil)
 }
 
 // Members returns the sorted members of conv, for internal callers (fan-out,
@@ -149,15 +149,26 @@ func (c *Client) MembersList(ctx context.Context, user, conv string) ([]string, 
 // the result mixes both states; a [MemberCache] does not keep such a
 // result (the change notice drops it).
 func (c *Client) Members(ctx context.Context, conv string) ([]string, error) {
-	return c.members(ctx, OpMembers, MembersRequest{Conv: conv})
+	return c.members(ctx, OpMembers, MembersRequest{Conv: conv}, nil)
 }
 
-func (c *Client) members(ctx context.Context, op string, req MembersRequest) ([]string, error) {
+// MembersMod is [Client.Members] with the group's moderation (zero for a
+// direct conversation), as the first page of the members op carries it.
+func (c *Client) MembersMod(ctx context.Context, conv string) ([]string, Moderation, error) {
+	var mod Moderation
+	m, err := c.members(ctx, OpMembers, MembersRequest{Conv: conv}, &mod)
+	return m, mod, err
+}
+
+func (c *Client) members(ctx context.Context, op string, req MembersRequest, mod *Moderation) ([]string, error) {
 	var all []string
 	for {
 		var page MembersReply
 		if err := c.call(ctx, op, req, &page); err != nil {
 			return nil, err
+		}
+		if mod != nil && req.After == "" && page.Mod != nil {
+			*mod = *page.Mod
 		}
 		if all == nil {
 			all = page.Members
@@ -241,4 +252,34 @@ func (c *Client) ArchivedMessage(ctx context.Context, conv, id string) (natter.M
 		return natter.Message{}, false, err
 	}
 	return m, true, nil
+}
+
+// Moderate makes a moderation change (see [ModerateRequest]) on behalf of
+// req.User; no change (the state it asks for) is no error.
+func (c *Client) Moderate(ctx context.Context, req ModerateRequest) error {
+	return c.call(ctx, OpModerate, req, nil)
+}
+
+// Block makes user block users (their direct conversations with user
+// refuse their sends; they no longer see user's presence) and returns the
+// users user blocks after it.
+func (c *Client) Block(ctx context.Context, user string, users []string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpBlock, BlockRequest{User: user, Users: users}, &r)
+	return r.Users, err
+}
+
+// Unblock ends user's blocks of users and returns the users user blocks
+// after it.
+func (c *Client) Unblock(ctx context.Context, user string, users []string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpUnblock, BlockRequest{User: user, Users: users}, &r)
+	return r.Users, err
+}
+
+// Blocks returns the users user blocks, sorted.
+func (c *Client) Blocks(ctx context.Context, user string) ([]string, error) {
+	var r BlocksReply
+	err := c.call(ctx, OpBlocks, BlockRequest{User: user}, &r)
+	return r.Users, err
 }

@@ -99,6 +99,9 @@ func For(t Tier) Permissions {
 				[]string{subjects.MsgsAll}, directGet(subjects.StreamMsgs),
 				// Delivered cursors: KV writes, batched direct gets.
 				[]string{kvPut(subjects.BucketCursors)}, directGet(kvStream(subjects.BucketCursors)),
+				// The users' conversation settings (conv.settings: KV
+				// writes; pages read them with batched direct gets).
+				[]string{kvPut(subjects.BucketSettings)}, directGet(kvStream(subjects.BucketSettings)),
 				// Push registrations: push.register puts, push.unregister
 				// deletes.
 				[]string{kvPut(subjects.BucketPush)},
@@ -159,12 +162,24 @@ func For(t Tier) Permissions {
 				// The admin API writes revocations and bans (its audit
 				// events go to im.evt.>).
 				[]string{kvPut(subjects.BucketRevoked)},
+				// The conversations service's block lists (the block.<user>
+				// keys of PRESENCE: writes and reads) and the change it
+				// publishes on the blocker's presence subject.
+				[]string{
+					subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(">")),
+					api + "DIRECT.GET." + kvStream(subjects.BucketPresence) + "." + subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(">")),
+					subjects.PresenceAll,
+				},
 				// The push role reads the devices' registrations and the
-				// online leases (batched direct gets) and deletes
+				// online leases (batched direct gets: the leases' base
+				// subject, unlike the block keys below) and deletes
 				// registrations a provider answered "unregistered" for (so
 				// does the admin API on a revocation).
 				[]string{kvPut(subjects.BucketPush)}, directGet(kvStream(subjects.BucketPush)),
-				directGet(kvStream(subjects.BucketPresence)),
+				[]string{api + "DIRECT.GET." + kvStream(subjects.BucketPresence)},
+				// ... and the users' mute settings of conversations
+				// (batched direct gets of SETTINGS).
+				[]string{api + "DIRECT.GET." + kvStream(subjects.BucketSettings)},
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
 			),

@@ -106,6 +106,7 @@ func Define(cfg Config) Definitions {
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			{Bucket: subjects.BucketSettings, Description: "natter per-user conversation settings (mute, pin, archive, cleared)", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketSummaries, Description: "natter conversation summaries (a copy for conv.list pages)", TTL: cfg.SummariesMaxAge, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			// No bucket TTL: the online leases carry a per-key TTL (Nats-TTL,
 			// which LimitMarkerTTL enables), last_seen and hidden live on.

@@ -53,8 +53,12 @@ const (
 	BucketSummaries = "SUMMARIES"
 	// BucketPresence holds presence state: an online lease per user and
 	// edge (PresenceOnKey, per-key TTL), each user's last_seen
-	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey).
+	// (PresenceSeenKey) and hidden setting (PresenceHiddenKey), and the
+	// users each user blocks (PresenceBlockKey).
 	BucketPresence = "PRESENCE"
+	// BucketSettings holds each user's settings of each of their
+	// conversations (SettingsKey; jetstream/settings).
+	BucketSettings = "SETTINGS"
 	// BucketRevoked holds token revocations and user bans (RevokedJTIKey,
 	// RevokedUserKey, RevokedDeviceKey, BanKey), each with a per-key TTL
 	// that ends when the tokens it covers would have expired (bans: at
@@ -160,9 +164,18 @@ func PresenceSeenKey(user string) string { return "seen." + user }
 // PresenceHiddenKey is the PRESENCE key of user's hidden setting: hide.<user>.
 func PresenceHiddenKey(user string) string { return "hide." + user }
 
+// PresenceBlockKey is the PRESENCE key of the users user blocks:
+// block.<user> (jetstream/blocks). It lives beside the presence keys so
+// that an edge reads a watched user's blocks in the batched read of their
+// presence.
+func PresenceBlockKey(user string) string { return "block." + user }
+
 // DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
 // device in conv: <user>.<device>.<conv>.
 func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// SettingsKey is the SETTINGS key of user's settings of conv: <user>.<conv>.
+func SettingsKey(user, conv string) string { return user + "." + conv }
 
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/jetstream/summaries"
@@ -54,6 +55,12 @@ type Config struct {
 	// those it lacked), and every change drops the conversation's. Nil
 	// means the summaries come from the instance's cache or the store.
 	Summaries *summaries.Bucket
+	// Blocks, when set, is the users' blocks (jetstream/blocks, in the
+	// PRESENCE bucket): block, unblock and blocks work, direct
+	// conversations refuse the sends of a blocked user, and creating one
+	// with a user who blocks you is forbidden. Nil means block, unblock
+	// and blocks answer unavailable and nobody is blocked.
+	Blocks *blocks.Bucket
 	// OutboxSweep is how often the service republishes the events left in
 	// conversation outboxes by a publish that failed, and how old such an
 	// event must be first. Zero means 5s.

@@ -64,11 +64,17 @@ func (s *service) memberEvent(conv, actor string,
 }
 
 // flush publishes the pending events of conv just written and pulls each
-// published one from the outbox. What fails stays for the sweeper.
+// published one from the outbox: a conversation_created in the background
+// (batched with the other creates' pulls: a create does not wait for that
+// write), the others before returning. What fails stays for the sweeper.
 func (s *service) flush(ctx context.Context, conv string, outbox []store.Pending) {
 	for _, p := range outbox {
 		if err := s.cfg.Events.Publish(ctx, p.Event); err != nil {
 			s.log.Warn("event not published yet, left in the outbox", "kind", p.Kind, "conv", conv, "id", p.ID, "err", err)
+			continue
+		}
+		if p.Kind == natter.EventConversationCreated {
+			s.st.PublishedLater(conv, p)
 			continue
 		}
 		if err := s.st.Published(ctx, conv, p); err != nil {

@@ -43,6 +43,9 @@ func (s *service) create(ctx context.Context, in *convapi.CreateRequest) (any, e
 		if len(in.Members) > 0 {
 			return nil, badFrame("members", "a direct conversation has two members: use with")
 		}
+		if err := s.blockedBy(ctx, in.User, in.With); err != nil {
+			return nil, err
+		}
 		c.ID = natter.DirectID(in.User, in.With)
 		c.Members = []string{in.User, in.With}
 	case natter.KindGroup:
@@ -98,6 +101,9 @@ func (s *service) store(ctx context.Context, c natter.Conversation) (any, error)
 	s.flush(ctx, have.ID, outbox)
 	s.push(ctx, have.ID, c.Members, protocol.ConvPush(protocol.ConvFrame{Conv: have.ID, Event: protocol.ConvAdded, By: have.CreatedBy, Created: true}), nil, 0)
 	have.MemberCount = len(have.Members)
+	if have.Kind == natter.KindGroup {
+		have.Owner = have.CreatedBy // a new group's owner is its creator
+	}
 	return s.fitMembers(have), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
+	"strings"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
@@ -59,6 +60,13 @@ func (s *service) membersAdd(ctx context.Context, in *convapi.ChangeMembersReque
 	if err != nil {
 		return nil, err
 	}
+	m, err := s.groupMod(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := permit(c, m, in.User, convapi.ActAddMembers); err != nil {
+		return nil, err
+	}
 	return s.add(ctx, c, in.User, users)
 }
 
@@ -99,8 +107,9 @@ func (s *service) remove(ctx context.Context, c natter.Conversation, actor strin
 	return empty{}, nil
 }
 
-// membersRemove removes users: a member may remove themselves (leave), the
-// creator may remove anyone; anything else is forbidden. Users who are not
+// membersRemove removes users: a member may remove themselves (leave,
+// except the owner), the owner anyone, an admin plain members (convapi.Permit);
+// anything else is forbidden. Users who are not
 // members are no change, and so is a user who is not a member leaving (of
 // any conversation, known or not): a leave retried after its reply was lost
 // (it timed out, but the leave was done) succeeds.
@@ -112,11 +121,21 @@ func (s *service) membersRemove(ctx context.Context, in *convapi.ChangeMembersRe
 	if err != nil {
 		return nil, err
 	}
-	if in.User != c.CreatedBy {
-		for i, u := range users {
-			if u != in.User {
-				return nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: fmt.Sprintf("users[%d]: only the creator may remove other members; a member may remove only themselves", i)}
+	m, err := s.groupMod(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for i, u := range users {
+		act := convapi.ActRemoveMember
+		if u == in.User {
+			act = convapi.ActLeave
+		}
+		if err := permit(c, m, in.User, act, u); err != nil {
+			var ce *convapi.Error
+			if errors.As(err, &ce) {
+				return nil, &convapi.Error{Code: ce.Code, Msg: strings.Replace(ce.Msg, "users[0]", fmt.Sprintf("users[%d]", i), 1)}
 			}
+			return nil, err
 		}
 	}
 	return s.remove(ctx, c, in.User, users)
@@ -149,7 +168,27 @@ func (s *service) members(ctx context.Context, in *convapi.MembersRequest) (any,
 	if err != nil {
 		return nil, err
 	}
-	return s.membersPage(members, in.After), nil
+	page := s.membersPage(members, in.After)
+	if in.After == "" && !natter.IsGroupID(in.Conv) {
+		blockers, err := s.blockers(ctx, members)
+		if err != nil {
+			return nil, err
+		}
+		if len(blockers) > 0 {
+			page.Mod = &convapi.Moderation{Blockers: blockers}
+		}
+	}
+	if in.After == "" && natter.IsGroupID(in.Conv) {
+		// The send checks of the member caches (edge, fan-out): two
+		// lookups by _id per load, not per message.
+		m, _, err := s.st.Moderation(ctx, in.Conv)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		mod := apiMod(m)
+		page.Mod = &mod
+	}
+	return page, nil
 }
 
 // loadMembers returns the members of conv, sorted (shared: do not modify),

@@ -27,7 +27,8 @@ func testMembersAdd(t *testing.T, e *env) {
 		users            []string
 		code             string
 	}{
-		{"member adds", b, g, []string{c, c}, ""},
+		{"member adds", b, g, []string{c}, convapi.CodeForbidden},
+		{"owner adds", a, g, []string{c, c}, ""},
 		{"again is no change", a, g, []string{c}, ""},
 		{"outsider", d, g, []string{d}, convapi.CodeNotMember},
 		{"unknown conversation", a, "g_nope", []string{d}, convapi.CodeNotMember},
@@ -65,12 +66,13 @@ func testMembersRemove(t *testing.T, e *env) {
 		users            []string
 		code             string
 	}{
-		{"non-creator removes another", b, g, []string{c}, convapi.CodeForbidden},
-		{"non-creator removes self and another", b, g, []string{b, c}, convapi.CodeForbidden},
+		{"member removes another", b, g, []string{c}, convapi.CodeForbidden},
+		{"member removes self and another", b, g, []string{b, c}, convapi.CodeForbidden},
 		{"member leaves", b, g, []string{b}, ""},
 		{"former member leaves again", b, g, []string{b}, ""},
 		{"former member removes another", b, g, []string{c}, convapi.CodeNotMember},
-		{"creator removes", a, g, []string{c}, ""},
+		{"owner (the creator) removes", a, g, []string{c}, ""},
+		{"owner leaves", a, g, []string{a}, convapi.CodeForbidden},
 		{"non-member is no change", a, g, []string{"nobody"}, ""},
 		{"unknown conversation", a, "g_nope", []string{b}, convapi.CodeNotMember},
 		{"leaving an unknown conversation", a, "g_nope", []string{a}, ""},

@@ -101,7 +101,9 @@ func eventUsers(t testing.TB, ev natter.Event) []string {
 }
 
 // Events reach the stream through the conversation's outbox: one per real
-// change, the outbox empty once the request returns; with EVENTS gone the
+// change, on the stream once the request returns, the outbox empty then
+// (a member change's) or soon after (a create's: its pull is batched in
+// the background); with EVENTS gone the
 // request succeeds, the event waits in the outbox and the sweeper
 // publishes it once when the stream is back.
 func TestOutbox(t *testing.T) {
@@ -112,9 +114,15 @@ func TestOutbox(t *testing.T) {
 		u := names("alice", "bob", "carol", "nobody")
 		a, b, c := u[0], u[1], u[2]
 		g := group(t, e, a, b)
-		if box := outbox(t, e, g); len(box) != 0 {
-			t.Fatalf("outbox after create: %+v", box)
+		if got := streamEvents(t, js, g); len(got[natter.EventConversationCreated]) != 1 {
+			t.Fatalf("events after create: %+v, want the conversation_created", got)
 		}
+		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if box := outbox(t, e, g); len(box) != 0 {
+				return fmt.Errorf("outbox after create: %+v", box)
+			}
+			return nil
+		})
 		for range 2 { // the second is no change
 			if err := e.cl.AddMembers(ctxT(t), a, g, []string{c, b}); err != nil {
 				t.Fatal(err)
@@ -196,15 +204,25 @@ func TestOutbox(t *testing.T) {
 		if err != nil || !slices.Contains(members, u[2]) {
 			t.Fatalf("members %v: %v", members, err)
 		}
+		// A direct create's event waits in the outbox collection too.
+		d := direct(t, e, a, u[3])
+		if box := outbox(t, e, d); len(box) != 1 || box[0].Kind != natter.EventConversationCreated {
+			t.Fatalf("outbox of %s %+v, want its conversation_created", d, box)
+		}
 		if _, err := streams.Apply(ctxT(t), js, streams.Config{MemoryStorage: true}); err != nil {
 			t.Fatal(err)
 		}
 		testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
-			if box := outbox(t, e, g); len(box) != 0 {
-				return fmt.Errorf("outbox still holds %d", len(box))
+			if n := len(outbox(t, e, g)) + len(outbox(t, e, d)); n != 0 {
+				return fmt.Errorf("outboxes still hold %d", n)
 			}
 			return nil
 		})
+		created := streamEvents(t, js, d)[natter.EventConversationCreated]
+		var dc natter.Conversation
+		if len(created) != 1 || json.Unmarshal(created[0].Data, &dc) != nil || dc.ID != d || len(dc.Members) != 2 {
+			t.Fatalf("conversation_created of %s: %+v, want one with its two members", d, created)
+		}
 		// Pulled after the publish: nothing more will be published.
 		got := streamEvents(t, js, g)
 		joined := got[natter.EventMemberJoined]

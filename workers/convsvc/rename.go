@@ -15,8 +15,8 @@ import (
 	"github.com/natter-im/natter/workers/store"
 )
 
-// rename renames a group on behalf of a member: any member may, as any
-// member may add members (docs/protocol.md, conv.rename). The name has the
+// rename renames a group on behalf of its owner or an admin
+// (convapi.Permit; docs/protocol.md, conv.rename). The name has the
 // bounds of a create's (1..MaxNameLen bytes of UTF-8; the edge checks 128
 // characters). Renaming to the current name is no change: no rev, no
 // event, no push. A change takes the group's next rev (shared with its
@@ -45,6 +45,13 @@ func (s *service) rename(ctx context.Context, in *convapi.RenameRequest) (any, e
 	}
 	if c.Kind != natter.KindGroup {
 		return nil, &convapi.Error{Code: convapi.CodeForbidden, Msg: "a direct conversation has no name: only groups can be renamed"}
+	}
+	m, err := s.groupMod(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := permit(c, m, in.User, convapi.ActRename); err != nil {
+		return nil, err
 	}
 	var made []store.Pending
 	var ev store.EventFunc

@@ -69,7 +69,7 @@ func TestReplicas(t *testing.T) {
 		seen[p.ID] = true
 	}
 	info := e.svc.Info()
-	const endpoints = 16 // receipts and rename are the 15th and 16th
+	const endpoints = 20 // receipts, rename, moderate, block, unblock and blocks are the 15th to 20th
 	if len(info.Endpoints) != endpoints || info.Endpoints[0].QueueGroup != subjects.QueueConversations {
 		t.Fatalf("info %+v", info)
 	}

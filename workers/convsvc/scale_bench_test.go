@@ -1,7 +1,9 @@
 package convsvc_test
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/event"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -156,7 +159,8 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 }
 
 func concurrentCreates(b *testing.B, replicas int, evs bool) {
-	e := newEnv(b, envConfig{})
+	cmds := &cmdStats{}
+	e := newEnv(b, envConfig{monitor: cmds.monitor()})
 	if evs {
 		_ = e.svc.Stop()
 		js, err := jetstream.New(e.nc)
@@ -170,7 +174,7 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 		e.svc = e.startService(b)
 	}
 	for range replicas - 1 {
-		st := storetest.Open(b, store.Config{URI: e.emb.URI()})
+		st := storetest.Open(b, store.Config{URI: e.emb.URI(), Monitor: cmds.monitor()})
 		svc, err := convsvc.Start(e.connect(b), st, e.svcCfg)
 		if err != nil {
 			b.Fatal(err)
@@ -183,6 +187,7 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		cpu0 := cpuTime()
+		cmds.reset()
 		start := time.Now()
 		for c := range creators {
 			cl := convapi.NewClient(e.connect(b), 0)
@@ -213,7 +218,86 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 		// The CPU of the whole process (NATS, FerretDB, SQLite, services,
 		// clients) per create: what a loaded machine changes least.
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu_ms/create")
+		// The store's commands per create, and where their time went.
+		n, byName := cmds.snapshot()
+		b.ReportMetric(float64(n)/float64(len(lat)), "store_cmds/create")
+		if os.Getenv("NATTER_BENCH_STORE_TRACE") != "" {
+			for _, l := range byName {
+				b.Logf("%s", l)
+			}
+		}
 	}
+}
+
+// cmdStats counts the store's commands by name and collection, with the
+// time each took as the driver saw it (queueing in the store included).
+type cmdStats struct {
+	mu    sync.Mutex
+	colls map[int64]string // by request id, while running
+	by    map[string]*cmdStat
+	n     int
+}
+
+type cmdStat struct {
+	n         int
+	sum, maxd time.Duration
+}
+
+func (c *cmdStats) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.by, c.n = map[string]*cmdStat{}, 0
+}
+
+func (c *cmdStats) monitor() *event.CommandMonitor {
+	c.reset()
+	c.colls = map[int64]string{}
+	done := func(id int64, name string, d time.Duration) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		key := name + " " + c.colls[id]
+		delete(c.colls, id)
+		st := c.by[key]
+		if st == nil {
+			st = &cmdStat{}
+			c.by[key] = st
+		}
+		st.n++
+		st.sum += d
+		st.maxd = max(st.maxd, d)
+		c.n++
+	}
+	return &event.CommandMonitor{
+		Started: func(_ context.Context, ev *event.CommandStartedEvent) {
+			coll := ""
+			if v, err := ev.Command.LookupErr(ev.CommandName); err == nil {
+				coll, _ = v.StringValueOK()
+			}
+			c.mu.Lock()
+			c.colls[ev.RequestID] = coll
+			c.mu.Unlock()
+		},
+		Succeeded: func(_ context.Context, ev *event.CommandSucceededEvent) {
+			done(ev.RequestID, ev.CommandName, ev.Duration)
+		},
+		Failed: func(_ context.Context, ev *event.CommandFailedEvent) {
+			done(ev.RequestID, ev.CommandName+"(failed)", ev.Duration)
+		},
+	}
+}
+
+// snapshot returns the number of commands since the reset and a line per
+// command and collection: count, mean and max time.
+func (c *cmdStats) snapshot() (int, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k, st := range c.by {
+		out = append(out, fmt.Sprintf("%-28s n=%6d mean=%7.2fms max=%7.1fms total=%6.0fms", k, st.n,
+			float64(st.sum.Microseconds())/1000/float64(st.n), float64(st.maxd.Microseconds())/1000, float64(st.sum.Microseconds())/1000))
+	}
+	slices.Sort(out)
+	return c.n, out
 }
 
 // cpuTime is the CPU time (user and system) this process used so far.

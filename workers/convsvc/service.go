@@ -42,6 +42,10 @@ type service struct {
 	lists *listCache
 	// reads publishes read pushes (receipts.go).
 	reads *readPusher
+	// docOutboxesSwept says the sweeper read the outboxes that earlier
+	// versions left in conversation documents (outbox.go); only the
+	// sweeper's goroutine uses it.
+	docOutboxesSwept bool
 }
 
 // Start adds the conversations micro service (subjects.ServiceConversations)
@@ -116,6 +120,10 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 		{convapi.OpMembersRemove, handle(s, convapi.OpMembersRemove, s.membersRemove)},
 		{convapi.OpMembersList, handle(s, convapi.OpMembersList, s.membersList)},
 		{convapi.OpRename, handle(s, convapi.OpRename, s.rename)},
+		{convapi.OpModerate, handle(s, convapi.OpModerate, s.moderate)},
+		{convapi.OpBlock, handle(s, convapi.OpBlock, s.block)},
+		{convapi.OpUnblock, handle(s, convapi.OpUnblock, s.unblock)},
+		{convapi.OpBlocks, handle(s, convapi.OpBlocks, s.blocksList)},
 		{convapi.OpMembers, handle(s, convapi.OpMembers, s.members)},
 		{convapi.OpRead, handle(s, convapi.OpRead, serialised(s, s.read, func(in *convapi.ReadRequest) string { return in.Conv }))},
 		{convapi.OpHistory, handle(s, convapi.OpHistory, s.history)},

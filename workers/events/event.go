@@ -16,6 +16,7 @@ const (
 	idLeave   = "leave:"
 	idRename  = "rename:"
 	idRead    = "read:"
+	idUpdate  = "update:"
 )
 
 // KindOf returns the event kind of a log entry: message_edited for an edit
@@ -98,4 +99,15 @@ func ReadMoved(conv, user string, seq uint64, ts int64) (natter.Event, error) {
 		ID: idRead + conv + ":" + user + ":" + strconv.FormatUint(seq, 10), Kind: natter.EventReadMoved,
 		Conv: conv, TS: ts, Actor: user, Data: data,
 	}, nil
+}
+
+// ConversationUpdated is the event of a moderation or profile change of
+// group conv by actor; version identifies the change as for
+// [MembersJoined]: the id is "update:" + conv + ":" + version.
+func ConversationUpdated(conv, actor, version string, u natter.EventUpdate, ts int64) (natter.Event, error) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return natter.Event{}, fmt.Errorf("events: encode update: %w", err)
+	}
+	return natter.Event{ID: idUpdate + conv + ":" + version, Kind: natter.EventConversationUpdated, Conv: conv, TS: ts, Actor: actor, Data: data}, nil
 }

@@ -92,7 +92,7 @@ func (s *Store) InsertBlocks(ctx context.Context, blocks []Block) (int, error) {
 		}
 		docs[i] = blockDoc{ID: blockID(b.Conv, b.K), Conv: b.Conv, First: int64(BlockFirst(b.K)), N: BlockSize, C: encodeBlockText(b.Msgs)}
 	}
-	return insertNew(ctx, s.blocks, docs, "blocks")
+	return s.insertNew(ctx, s.blocks, docs, "blocks")
 }
 
 // decodeBlock splits the Msgs of a blockDoc written before the block

@@ -35,8 +35,26 @@ type batchReq[T any] struct {
 // do writes v in the next batch and returns its answer, or ctx's error when
 // ctx ends first (the batch may still write v).
 func (b *batcher[T]) do(ctx context.Context, v T) error {
-	r := &batchReq[T]{v: v, done: make(chan error, 1)}
-	r.deadline, _ = ctx.Deadline()
+	deadline, _ := ctx.Deadline()
+	r := b.queue(v, deadline)
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// later writes v in the next batch and returns at once: nobody waits for
+// its answer. The batch gives it up after timeout.
+func (b *batcher[T]) later(v T, timeout time.Duration) {
+	b.queue(v, time.Now().Add(timeout))
+}
+
+// queue adds a request for v to the next batch, starting a writer when
+// fewer than writers run.
+func (b *batcher[T]) queue(v T, deadline time.Time) *batchReq[T] {
+	r := &batchReq[T]{v: v, deadline: deadline, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.waiting = append(b.waiting, r)
 	start := b.running < b.writers
@@ -47,12 +65,7 @@ func (b *batcher[T]) do(ctx context.Context, v T) error {
 	if start {
 		go b.run()
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r
 }
 
 // run writes batches until none is waiting. A batch runs until the last of

@@ -12,8 +12,8 @@ import (
 	natter "github.com/natter-im/natter"
 )
 
-// CreateConversation inserts c, with outbox in its outbox (see [Pending]) in
-// the same write, and its memberships (members.go): a direct
+// CreateConversation inserts c, with outbox written to the outbox collection
+// before it (see [Pending]), and its memberships (members.go): a direct
 // conversation keeps its two members in its document, a group's go to its
 // member list. It returns ErrExists (wrapped) with the stored conversation
 // when c.ID is taken, which makes creating a direct conversation
@@ -48,7 +48,13 @@ func (s *Store) CreateConversation(ctx context.Context, c natter.Conversation, o
 func (s *Store) createOne(ctx context.Context, c natter.Conversation, outbox []Pending, exists bool) (natter.Conversation, error) {
 	members := c.Members
 	if !exists {
-		_, err := s.convs.InsertOne(ctx, convDoc(c, outbox))
+		if err := s.writeOutbox(ctx, outbox); err != nil {
+			return c, err
+		}
+		err := s.wgate.do(ctx, func() error {
+			_, err := s.convs.InsertOne(ctx, convDoc(c))
+			return err
+		})
 		exists = mongo.IsDuplicateKeyError(err)
 		if err != nil && !exists {
 			return c, fmt.Errorf("store: create conversation: %w", err)
@@ -73,16 +79,28 @@ func (s *Store) createOne(ctx context.Context, c natter.Conversation, outbox []P
 	return c, nil
 }
 
-// convDoc is the stored document of new conversation c with outbox.
-func convDoc(c natter.Conversation, outbox []Pending) any {
-	doc := struct {
-		natter.Conversation `bson:",inline"`
-		Outbox              []Pending `bson:"outbox,omitempty"`
-	}{c, outbox}
+// convDoc is the stored document of new conversation c.
+func convDoc(c natter.Conversation) natter.Conversation {
 	if c.Kind == natter.KindGroup {
-		doc.Members = nil // in the member list
+		c.Members = nil // in the member list
 	}
-	return doc
+	return c
+}
+
+// writeOutbox writes the events of outbox to the outbox collection (those
+// written already, by a retry or a concurrent create, stay as they are).
+func (s *Store) writeOutbox(ctx context.Context, outbox []Pending) error {
+	if len(outbox) == 0 {
+		return nil
+	}
+	docs := make([]any, len(outbox))
+	for i, p := range outbox {
+		docs[i] = outboxDoc{ID: p.ID, Conv: p.Conv, At: p.At, Pending: p}
+	}
+	if err := s.insertIgnoringDups(ctx, s.outbox, docs); err != nil {
+		return fmt.Errorf("store: write outbox: %w", err)
+	}
+	return nil
 }
 
 // addMemberships writes the memberships of conversation c: members (fresh:
@@ -198,6 +216,7 @@ func (s *Store) ConversationSummary(ctx context.Context, id string, inline int) 
 		return c, err
 	}
 	c.MemberCount, c.Rev = h.Count, h.Rev
+	h.fill(&c)
 	if h.Name != nil {
 		c.Name = *h.Name
 	}
@@ -224,12 +243,15 @@ func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
 
 // SetReadCursor moves user's read cursor in conv forward to seq (never back).
 func (s *Store) SetReadCursor(ctx context.Context, user, conv string, seq uint64) error {
-	_, err := s.cursors.UpdateOne(ctx, bson.D{{Key: "_id", Value: user + "|" + conv}},
-		bson.D{
-			{Key: "$max", Value: bson.D{{Key: "read", Value: seq}}},
-			{Key: "$setOnInsert", Value: bson.D{{Key: "user", Value: user}, {Key: "conv", Value: conv}}},
-		},
-		options.Update().SetUpsert(true))
+	err := s.wgate.do(ctx, func() error {
+		_, err := s.cursors.UpdateOne(ctx, bson.D{{Key: "_id", Value: user + "|" + conv}},
+			bson.D{
+				{Key: "$max", Value: bson.D{{Key: "read", Value: seq}}},
+				{Key: "$setOnInsert", Value: bson.D{{Key: "user", Value: user}, {Key: "conv", Value: conv}}},
+			},
+			options.Update().SetUpsert(true))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: set read cursor: %w", err)
 	}

@@ -19,7 +19,8 @@ import (
 //  2. the users' lists of the others, in one edit of their buckets
 //     (editBuckets: one insert of the new buckets, one lock, one bulk
 //     rewrite of the others' open parts);
-//  3. one unordered insert of their documents; one that another writer
+//  3. one insert of their events into the outbox collection, then one
+//     unordered insert of their documents; one that another writer
 //     inserted meanwhile (another service replica) goes the one-by-one way.
 //
 // The lists come first: a batch cut short (a crash) leaves conversations
@@ -137,11 +138,19 @@ func (s *Store) createDistinct(ctx context.Context, batch []*batchReq[createReq]
 		answer(fresh, err)
 		return failed
 	}
-	// 3. The documents; one inserted meanwhile by another writer goes
-	// one by one.
+	// 3. The events (one write for the batch), then the documents; one
+	// inserted meanwhile by another writer goes one by one.
+	var outbox []Pending
+	for _, r := range fresh {
+		outbox = append(outbox, r.v.outbox...)
+	}
+	if err := s.writeOutbox(ctx, outbox); err != nil {
+		answer(fresh, err)
+		return failed
+	}
 	docs := make([]any, len(fresh))
 	for i, r := range fresh {
-		docs[i] = convDoc(r.v.c, r.v.outbox)
+		docs[i] = convDoc(r.v.c)
 	}
 	dups, err := s.insertDups(ctx, s.convs, docs)
 	if err != nil {

@@ -104,7 +104,10 @@ func (s *Store) lock(ctx context.Context, ids ...string) (*held, error) {
 		}
 		// Detached: the outcome of the insert is known, so a lock taken
 		// just as ctx ended is released rather than left to its lease.
-		_, err := s.locks.InsertMany(context.WithoutCancel(ctx), docs, options.InsertMany().SetOrdered(false))
+		err := s.wgate.do(context.WithoutCancel(ctx), func() error {
+			_, err := s.locks.InsertMany(context.WithoutCancel(ctx), docs, options.InsertMany().SetOrdered(false))
+			return err
+		})
 		if err == nil {
 			if ctx.Err() != nil {
 				s.unlock(ids, token)
@@ -161,6 +164,9 @@ func (h *held) renew() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), h.s.lease/2)
+		// Not behind the write gate (gate.go): a renewal must not wait
+		// for the writes queued there, the holder's own held write among
+		// them, or the lease runs out under a live holder.
 		res, err := h.s.locks.UpdateMany(ctx,
 			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: h.ids}}}, {Key: "token", Value: h.token}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: time.Now().UnixMilli()}}}})
@@ -207,7 +213,11 @@ func (s *Store) breakStale(ctx context.Context, ids []string) error {
 			return fmt.Errorf("store: read lock: %w", err)
 		}
 		if doc.At < stale {
-			if _, err := s.locks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "at", Value: doc.At}}); err != nil {
+			err := s.wgate.do(ctx, func() error {
+				_, err := s.locks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "at", Value: doc.At}})
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("store: break lock: %w", err)
 			}
 		}
@@ -224,6 +234,9 @@ func (s *Store) unlock(ids []string, token string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.locks.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "token", Value: token}})
+	err := s.wgate.do(ctx, func() error {
+		_, err := s.locks.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "token", Value: token}})
+		return err
+	})
 	_ = err // left behind: the lease frees it
 }

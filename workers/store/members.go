@@ -90,6 +90,9 @@ type listHead struct {
 	// Name is the group's name once it was renamed (RenameGroup); nil
 	// means the name it was created with, in its conversation document.
 	Name *string `bson:"name,omitempty"`
+	// The group's moderation (moderation.go); every change rewrites the
+	// whole head, so the member changes keep these as they read them.
+	Mod modFields `bson:",inline"`
 }
 
 // Change is what a member change or a rename did: whether it changed
@@ -427,13 +430,16 @@ func (s *Store) removeLocked(ctx context.Context, conv string, users []string, e
 		return nil, err
 	}
 	err = forEach(len(left), func(i int) error {
-		_, err := s.members.DeleteOne(ctx, bson.D{{Key: "_id", Value: memberID(conv, left[i])}})
-		return err
+		return s.wgate.do(ctx, func() error {
+			_, err := s.members.DeleteOne(ctx, bson.D{{Key: "_id", Value: memberID(conv, left[i])}})
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete memberships: %w", err)
 	}
 	h.Rev, h.Count = rev, max(0, h.Count-counted)
+	h.forget(left)
 	if err := s.replace(ctx, s.mlists, conv, h); err != nil {
 		return nil, fmt.Errorf("write member head: %w", err)
 	}
@@ -553,14 +559,19 @@ func editIDs(ids, edit []string, add bool) ([]string, bool) {
 // replace writes doc as the document _id id of coll, inserting it if
 // there is none.
 func (s *Store) replace(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
-	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, options.Replace().SetUpsert(true))
-	return err
+	return s.wgate.do(ctx, func() error {
+		_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, options.Replace().SetUpsert(true))
+		return err
+	})
 }
 
 // insertDups inserts docs in one unordered statement and returns the
 // indexes of those whose _id exists (left as they are).
 func (s *Store) insertDups(ctx context.Context, coll *mongo.Collection, docs []any) (map[int]bool, error) {
-	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	err := s.wgate.do(ctx, func() error {
+		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
 	var bwe mongo.BulkWriteException
 	if err == nil {
 		return nil, nil
@@ -578,7 +589,10 @@ func (s *Store) insertDups(ctx context.Context, coll *mongo.Collection, docs []a
 // insertIgnoringDups inserts docs in one unordered statement; those whose
 // _id exists are left as they are.
 func (s *Store) insertIgnoringDups(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	err := s.wgate.do(ctx, func() error {
+		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
 	var bwe mongo.BulkWriteException
 	if err != nil && !(errors.As(err, &bwe) && onlyDuplicateKeys(bwe)) {
 		return err

@@ -23,14 +23,19 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 	for i := range msgs {
 		docs[i] = msgs[i]
 	}
-	return insertNew(ctx, s.msgs, docs, "messages")
+	return s.insertNew(ctx, s.msgs, docs, "messages")
 }
 
 // insertNew inserts docs unordered into coll and returns how many were new:
 // a document whose _id exists already is not an error (idempotent writes
 // under redelivery), any other failure is, wrapped with what.
-func insertNew(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
-	res, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+func (s *Store) insertNew(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
+	var res *mongo.InsertManyResult
+	err := s.wgate.do(ctx, func() error {
+		var err error
+		res, err = coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
 	n := 0
 	if res != nil {
 		n = len(res.InsertedIDs)

@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -12,13 +12,19 @@ import (
 	natter "github.com/natter-im/natter"
 )
 
-// The outbox holds the events of changes not yet known to be published: a
-// new conversation's conversation_created is in the array field "outbox" of
-// its document (written by the insert that creates it), a member change's
-// event is a document of the outbox collection, _id its id, written before
-// the change (members.go). The writer publishes them and then removes them
-// ([Store.Published]); a sweeper republishes what a failed publish left
-// behind ([Store.Outboxes]).
+// The outbox holds the events of changes not yet known to be published,
+// each a document of the outbox collection (_id its id) written before the
+// change: a member change's (members.go) and a new conversation's
+// conversation_created (creates.go: after the users' lists, before the
+// conversation's document). The writer publishes them and then removes them
+// ([Store.Published], [Store.PublishedLater]); a sweeper republishes what a
+// failed publish left behind ([Store.Outboxes]). So the collection holds
+// only what is not published yet, and a sweep reads a few documents, not
+// the conversations (on the embedded store any filter but _id reads a
+// whole collection: a sweep of the conversations every 5 s cost a third
+// of the CPU at 10,000 conversations). Earlier versions kept
+// conversation_created in the array field "outbox" of the conversation's
+// document: [Store.DocOutboxes] reads those.
 
 // Pending is one event in a conversation's outbox.
 type Pending struct {
@@ -33,13 +39,12 @@ type Outbox struct {
 	Pending []Pending `bson:"outbox"`
 }
 
-// Outboxes returns up to limit conversations whose oldest pending event was
-// written at or before before (Unix ms), with all their pending events.
-//
-// On MongoDB the query uses the sparse index outbox_at (on "outbox.0.at",
-// which only conversations with a pending event have); FerretDB scans the
-// collection, once per sweep.
-func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outbox, error) {
+// DocOutboxes returns up to limit conversations whose documents hold an
+// event in their "outbox" array written at or before before (Unix ms):
+// what an earlier version left unpublished there. On MongoDB the query
+// uses the sparse index outbox_at (on "outbox.0.at"); FerretDB scans the
+// collection: call it once (a sweeper's first sweep), not per sweep.
+func (s *Store) DocOutboxes(ctx context.Context, before int64, limit int64) ([]Outbox, error) {
 	cur, err := s.convs.Find(ctx, bson.D{{Key: "outbox.0.at", Value: bson.D{{Key: "$lte", Value: before}}}},
 		options.Find().SetProjection(bson.D{{Key: "outbox", Value: 1}}).SetLimit(limit))
 	if err != nil {
@@ -49,9 +54,16 @@ func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outb
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("store: read outboxes: %w", err)
 	}
-	// The member changes' events: the collection holds only those not
-	// published yet, so this reads a few documents even on FerretDB.
-	cur, err = s.outbox.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lte", Value: before}}}},
+	return out, nil
+}
+
+// Outboxes returns the pending events of the outbox collection written at
+// or before before (Unix ms), up to limit, oldest first, by conversation.
+// The collection holds only the events not published yet, so this reads a
+// few documents on any store.
+func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outbox, error) {
+	var out []Outbox
+	cur, err := s.outbox.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lte", Value: before}}}},
 		options.Find().SetSort(bson.D{{Key: "at", Value: 1}}).SetLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: find outbox events: %w", err)
@@ -76,67 +88,73 @@ func (s *Store) Outboxes(ctx context.Context, before int64, limit int64) ([]Outb
 	return out, nil
 }
 
-// Published pulls p, published, from conversation conv's outbox. p must be
-// the entry as written or read (the pull matches it by value: FerretDB's
-// $pull does not take a condition). Pulling one that is gone is no error.
-// A conversation_created is only ever in its conversation's document
-// (CreateConversation writes it there): it costs no delete, and the pulls
-// of the requests of one Store in flight go in one bulk write (a batcher,
-// batch.go).
+// Published removes p, published, from conversation conv's outbox: the
+// outbox collection, or (an earlier version's conversation_created) the
+// conversation's document. p must be the entry as written or read (the
+// pull matches it by value: FerretDB's $pull does not take a condition).
+// Removing one that is gone is no error.
 func (s *Store) Published(ctx context.Context, conv string, p Pending) error {
-	if p.Kind == natter.EventConversationCreated {
-		if err := s.pulls.do(ctx, pull{conv, p}); err != nil {
-			return fmt.Errorf("store: pull %s from the outbox of %s: %w", p.ID, conv, err)
-		}
-		return nil
-	}
-	res, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: p.ID}})
+	var res *mongo.DeleteResult
+	err := s.wgate.do(ctx, func() error {
+		var err error
+		res, err = s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: p.ID}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: delete %s from the outbox: %w", p.ID, err)
 	}
 	if res.DeletedCount > 0 {
 		return nil
 	}
-	_, err = s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}}, pullUpdate(p))
+	err = s.wgate.do(ctx, func() error {
+		_, err := s.convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: conv}}, pullUpdate(p))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: pull %s from the outbox of %s: %w", p.ID, conv, err)
 	}
 	return nil
 }
 
+// PublishedLater removes p, published, from the outbox collection in the
+// next batch of removals (one statement for the requests of this Store in
+// flight) and returns at once: the removal is only cleanup, a request need
+// not wait for it. One that fails, or never runs (the process stops
+// first), leaves p for the sweeper, which publishes it again with its id
+// (stored once within the stream's dedup window) and removes it.
+func (s *Store) PublishedLater(conv string, p Pending) {
+	s.pulls.later(pull{conv, p}, pullTimeout)
+}
+
+// pullTimeout bounds a removal queued by PublishedLater.
+const pullTimeout = 30 * time.Second
+
 func pullUpdate(p Pending) bson.D {
 	return bson.D{{Key: "$pull", Value: bson.D{{Key: "outbox", Value: p}}}}
 }
 
-// maxPullBatch bounds the pulls of one bulk write.
+// maxPullBatch bounds the removals of one statement.
 const maxPullBatch = 128
 
-// pull is one published event to pull from conversation conv's outbox.
+// pull is one published event to remove from the outbox collection.
 type pull struct {
 	conv string
 	p    Pending
 }
 
-// pullBatch pulls the events of batch in one unordered bulk write.
+// pullBatch removes the events of batch from the outbox collection in one
+// statement (on FerretDB a scan of that collection, which holds only the
+// events not published yet).
 func (s *Store) pullBatch(ctx context.Context, batch []*batchReq[pull]) {
-	models := make([]mongo.WriteModel, len(batch))
+	ids := make([]string, len(batch))
 	for i, r := range batch {
-		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: r.v.conv}}).SetUpdate(pullUpdate(r.v.p))
+		ids[i] = r.v.p.ID
 	}
-	_, err := s.convs.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	var bwe mongo.BulkWriteException
-	failed := map[int]error{}
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
-		for _, we := range bwe.WriteErrors {
-			failed[we.Index] = we
-		}
-		err = nil
-	}
-	for i, r := range batch {
-		if e, ok := failed[i]; ok {
-			r.done <- e
-		} else {
-			r.done <- err
-		}
+	err := s.wgate.do(ctx, func() error {
+		_, err := s.outbox.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		return err
+	})
+	for _, r := range batch {
+		r.done <- err
 	}
 }

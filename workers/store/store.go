@@ -67,6 +67,9 @@ type Store struct {
 	cutCreates func() error
 	// lease is the lease of a lock: LockLease (tests shorten it).
 	lease time.Duration
+	// wgate orders the write commands on the embedded store (gate.go);
+	// nil (open) on any other.
+	wgate writeGate
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -184,6 +187,7 @@ func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 		return fmt.Errorf("store: index conversations outbox_at: %w", err)
 	}
 	if mode == indexesAuto && s.ferretSQLite(ctx) {
+		s.wgate = make(writeGate, 1)
 		if err := s.createCollections(ctx); err != nil {
 			return err
 		}

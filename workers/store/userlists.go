@@ -250,7 +250,11 @@ func (s *Store) writeBuckets(ctx context.Context, ids []string, edits bucketEdit
 	}
 	for _, models := range [][]mongo.WriteModel{seals, opens} {
 		if len(models) > 0 {
-			if _, err := s.ulists.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			err := s.wgate.do(ctx, func() error {
+				_, err := s.ulists.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+				return err
+			})
+			if err != nil {
 				return nil, err
 			}
 		}

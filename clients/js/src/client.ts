@@ -9,6 +9,9 @@ import {
   type Ack,
   type Conversation,
   type ConversationsPage,
+  type ConvSettings,
+  type ConvSettingsUpdate,
+  type GroupUpdate,
   type PageOptions,
   type ConvEvent,
   type HistoryOptions,
@@ -433,6 +436,7 @@ export class Client {
       case "conv": {
         if (f.event === "added") this.delivery.onAdded(f.conv);
         else if (f.event === "removed") this.delivery.onRemoved(f.conv);
+        else if (f.event === "settings" && f.settings?.cleared) this.delivery.onCleared(f.conv, f.settings.cleared);
         const { t: _t, ...ev } = f;
         this.emit("conv", ev as ConvEvent);
         return;
@@ -715,7 +719,7 @@ export class Client {
   }
 
   /**
-   * renameConversation renames the group conv (any member may; 1..128
+   * renameConversation renames the group conv (its owner and admins; 1..128
    * characters). Renaming to the current name changes nothing. Every
    * member gets a "conv" event "renamed".
    */
@@ -745,6 +749,84 @@ export class Client {
   /** removeMembers removes users from the group conv; removing yourself leaves it. */
   async removeMembers(conv: string, users: string[]): Promise<void> {
     await this.request(Ops.MembersRemove, { conv, users });
+  }
+
+  /**
+   * updateGroup sets the group's description, avatar URL (http or https)
+   * or announcement mode (only the owner and admins send): the fields
+   * given. The owner and admins only (else "forbidden"); every member gets
+   * a "conv" event "updated".
+   */
+  async updateGroup(conv: string, u: GroupUpdate): Promise<void> {
+    const fields: Record<string, unknown> = { conv };
+    if (u.description !== undefined) fields.description = u.description;
+    if (u.avatarURL !== undefined) fields.avatar_url = u.avatarURL;
+    if (u.announce !== undefined) fields.announce = u.announce;
+    await this.request(Ops.ConvUpdate, fields);
+  }
+
+  /** addAdmins makes members of conv admins (the owner only; "conv" event "roles"). */
+  async addAdmins(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.AdminsAdd, { conv, users });
+  }
+
+  /** removeAdmins makes admins of conv plain members (the owner only). */
+  async removeAdmins(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.AdminsRemove, { conv, users });
+  }
+
+  /** transferOwner makes the member to the owner of conv; you, the owner, become an admin. */
+  async transferOwner(conv: string, to: string): Promise<void> {
+    await this.request(Ops.OwnerTransfer, { conv, to });
+  }
+
+  /**
+   * mute stops members of conv from sending for durationMs (1 ms .. 366
+   * days): their sends get "forbidden". The owner and admins, on plain
+   * members; every member gets a "conv" event "muted".
+   */
+  async mute(conv: string, users: string[], durationMs: number): Promise<void> {
+    await this.request(Ops.MembersMute, { conv, users, duration_ms: durationMs });
+  }
+
+  /** unmute ends the mutes of members of conv (the owner and admins). */
+  async unmute(conv: string, users: string[]): Promise<void> {
+    await this.request(Ops.MembersUnmute, { conv, users });
+  }
+
+  /**
+   * block blocks users: they cannot start or send in a direct conversation
+   * with you ("forbidden", nothing stored) and see you offline; group
+   * messages are not filtered. Returns the users you block after it.
+   */
+  async block(users: string[]): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.Block, { users })).users ?? [];
+  }
+
+  /** unblock ends your blocks of users and returns the users you block after it. */
+  async unblock(users: string[]): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.Unblock, { users })).users ?? [];
+  }
+
+  /** blocks returns the users you block, sorted. */
+  async blocks(): Promise<string[]> {
+    return (await this.request<{ users: string[] }>(Ops.BlocksList)).users ?? [];
+  }
+
+  /**
+   * setConversationSettings sets your own settings of conv (the fields
+   * given) and returns them after the change: mutedUntil (Unix ms, 0
+   * unmutes), pinned, archived, and cleared ("clear history for me": the
+   * messages up to that seq are hidden from you on every device; never
+   * lowered). Your other devices get a "conv" event "settings".
+   */
+  async setConversationSettings(conv: string, u: ConvSettingsUpdate): Promise<ConvSettings> {
+    const fields: Record<string, unknown> = { conv };
+    if (u.mutedUntil !== undefined) fields.muted_until = u.mutedUntil;
+    if (u.pinned !== undefined) fields.pinned = u.pinned;
+    if (u.archived !== undefined) fields.archived = u.archived;
+    if (u.cleared !== undefined) fields.cleared = u.cleared;
+    return await this.request<ConvSettings>(Ops.ConvSettings, fields);
   }
 
   /** members lists the members of conv. */

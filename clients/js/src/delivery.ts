@@ -198,6 +198,26 @@ export class Delivery {
     if (buf.size === 0 && st.buf === buf) st.buf = undefined;
   }
 
+  /**
+   * skipCleared moves a known conversation past the messages up to
+   * cleared, which the user cleared (conv.settings, on any device): the
+   * edge sends none of them, so waiting for them would stall it.
+   */
+  private skipCleared(st: ConvState, cleared: number): void {
+    if (!st.known || cleared < st.next) return;
+    st.next = cleared + 1;
+    st.seen = Math.max(st.seen, cleared);
+    this.drain(st);
+  }
+
+  /** onCleared applies a settings push's cleared to conv. */
+  onCleared(conv: string, cleared: number): void {
+    const st = this.convs.get(conv);
+    if (!st) return;
+    this.skipCleared(st, cleared);
+    this.markDirty(conv, st);
+  }
+
   /** start sets where a conversation the client did not know starts: after seq cursor. */
   private start(st: ConvState, cursor: number): void {
     st.known = true;
@@ -259,6 +279,7 @@ export class Delivery {
         named = true;
       }
       const before = st.next;
+      if (sc.settings?.cleared) this.skipCleared(st, sc.settings.cleared);
       if (named) {
         st.seen = Math.max(st.seen, sc.head);
       } else if (sc.head >= st.next) {

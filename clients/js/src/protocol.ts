@@ -57,6 +57,25 @@ export interface Conversation {
   read?: number;
   /** conv.list: head - read (absent: 0). */
   unread?: number;
+  /** A group's owner (its creator until ownership is transferred). */
+  owner?: string;
+  /** A group's admins (absent: none). */
+  admins?: string[];
+  /** conv.list: your own settings of the conversation (absent: none set). */
+  settings?: ConvSettings;
+  description?: string;
+  avatar_url?: string;
+  /** Announcement mode: only the owner and admins send. */
+  announce?: boolean;
+  /** The members muted now, with when each mute ends (Unix ms). */
+  muted?: { user: string; until: number }[];
+}
+
+/** What updateGroup sets: the fields present ("" clears a string). */
+export interface GroupUpdate {
+  description?: string;
+  avatarURL?: string;
+  announce?: boolean;
 }
 
 /** A page of conv.list: next names the following page (absent on the last). */
@@ -85,6 +104,28 @@ export interface SyncConv {
   acked?: number;
   msgs?: Message[];
   more: boolean;
+  /** The user's own settings of the conversation (absent: none set). */
+  settings?: ConvSettings;
+}
+
+/**
+ * A user's own settings of a conversation, the same on all their devices
+ * (conv.settings): absent fields are 0 or false. cleared hides the
+ * messages up to that seq from the user.
+ */
+export interface ConvSettings {
+  muted_until?: number;
+  pinned?: boolean;
+  archived?: boolean;
+  cleared?: number;
+}
+
+/** What setConversationSettings sets: the fields present (mutedUntil 0 unmutes). */
+export interface ConvSettingsUpdate {
+  mutedUntil?: number;
+  pinned?: boolean;
+  archived?: boolean;
+  cleared?: number;
 }
 
 export interface SyncResult {
@@ -143,7 +184,16 @@ export interface TypingEvent {
 }
 
 /** The events of conv pushes (more may come within v1: ignore those you do not know). */
-export type ConvEventKind = "added" | "removed" | "members_added" | "members_removed" | "renamed";
+export type ConvEventKind =
+  | "added"
+  | "removed"
+  | "members_added"
+  | "members_removed"
+  | "renamed"
+  | "roles"
+  | "muted"
+  | "updated"
+  | "settings";
 
 /**
  * A conv push: one of your conversations changed. added and removed are
@@ -168,6 +218,17 @@ export interface ConvEvent {
   member_count?: number;
   /** renamed: the new name. */
   name?: string;
+  /** roles: the owner and admins after the change. */
+  owner?: string;
+  admins?: string[];
+  /** muted: when the mute of users ends (Unix ms); absent: unmuted. */
+  until?: number;
+  /** updated: the group's description, avatar URL and announcement mode after the change. */
+  description?: string;
+  avatar_url?: string;
+  announce?: boolean;
+  /** settings (to your own devices): your settings after the change. */
+  settings?: ConvSettings;
 }
 
 /** A read push: user has read conv up to seq (your own devices, and receipts in small groups). */
@@ -233,6 +294,16 @@ export const Ops = {
   PresenceSet: "presence.set",
   Typing: "typing",
   Receipts: "receipts",
+  ConvUpdate: "conv.update",
+  AdminsAdd: "admins.add",
+  AdminsRemove: "admins.remove",
+  OwnerTransfer: "owner.transfer",
+  MembersMute: "members.mute",
+  MembersUnmute: "members.unmute",
+  Block: "block",
+  Unblock: "unblock",
+  BlocksList: "blocks.list",
+  ConvSettings: "conv.settings",
   PushRegister: "push.register",
   PushUnregister: "push.unregister",
 } as const;

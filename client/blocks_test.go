@@ -1,0 +1,96 @@
+package client_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// TestBlocking: alice blocks bob through real edges: bob's sends in their
+// direct conversation and a new start of it get forbidden and store
+// nothing (bob's edge had the conversation cached from before the block);
+// bob, who watched alice's presence online, is pushed offline and is
+// answered offline on a new subscribe while alice stays online for carol;
+// group messages are not filtered; unblocking restores all of it.
+func TestBlocking(t *testing.T) {
+	t.Parallel()
+	dev := startDev(t)
+	edgeA := startEdge(t, dev, "127.0.0.1:0")
+	alice, bob, carol := uniq("alice"), uniq("bob"), uniq("carol")
+	a := dial(t, []string{wsURL(dev)}, alice)
+	b := dial(t, []string{wsURL(edgeA)}, bob)
+	c := dial(t, []string{wsURL(edgeA)}, carol)
+	ctx := ctxT(t)
+
+	d, err := a.CreateDirect(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.CreateGroup(ctx, "Team", bob, carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, d.ID, "hi alice"); err != nil { // edge A caches d
+		t.Fatal(err)
+	}
+	if sts, err := b.SubscribePresence(ctx, alice); err != nil || !sts[0].Online {
+		t.Fatalf("bob watches alice: %+v %v", sts, err)
+	}
+	if sts, err := c.SubscribePresence(ctx, alice); err != nil || !sts[0].Online {
+		t.Fatalf("carol watches alice: %+v %v", sts, err)
+	}
+
+	if _, err := b.Block(ctx, bob); protocol.CodeOf(err) != protocol.CodeBadFrame {
+		t.Fatalf("blocking yourself: %v, want bad_frame", err)
+	}
+	list, err := a.Block(ctx, bob)
+	if err != nil || !slices.Equal(list, []string{bob}) {
+		t.Fatalf("block: %v %v", list, err)
+	}
+	nextPresence(t, b, alice, false) // pushed offline to bob
+	if _, err := b.Send(ctx, d.ID, "still there?"); protocol.CodeOf(err) != protocol.CodeForbidden {
+		t.Fatalf("a blocked user's send: %v, want forbidden", err)
+	}
+	if _, err := b.CreateDirect(ctx, alice); protocol.CodeOf(err) != protocol.CodeForbidden {
+		t.Fatalf("a blocked user starting the conversation: %v, want forbidden", err)
+	}
+	b2 := dial(t, []string{wsURL(dev)}, bob) // another edge, another subscribe
+	if sts, err := b2.SubscribePresence(ctx, alice); err != nil || sts[0].Online || sts[0].LastSeen != 0 {
+		t.Fatalf("bob subscribing to alice after the block: %+v %v, want offline without last_seen", sts, err)
+	}
+	if sts, err := c.SubscribePresence(ctx, alice); err != nil || !sts[0].Online {
+		t.Fatalf("carol still sees alice: %+v %v", sts, err)
+	}
+	if _, err := a.Send(ctx, d.ID, "the blocker may still write"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, g.ID, "group messages are not filtered"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Blocks(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("bob blocks %v %v, want none", got, err)
+	}
+	if got, err := a.Blocks(ctx); err != nil || !slices.Equal(got, []string{bob}) {
+		t.Fatalf("alice blocks %v %v", got, err)
+	}
+
+	if list, err := a.Unblock(ctx, bob); err != nil || len(list) != 0 {
+		t.Fatalf("unblock: %v %v", list, err)
+	}
+	nextPresence(t, b, alice, true)
+	if _, err := b.Send(ctx, d.ID, "thanks"); err != nil {
+		t.Fatalf("send after the unblock: %v", err)
+	}
+	msgs, _, err := a.History(ctx, d.ID, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range msgs {
+		bodies = append(bodies, m.Body)
+	}
+	if want := []string{"hi alice", "the blocker may still write", "thanks"}; !slices.Equal(bodies, want) {
+		t.Fatalf("direct history %q, want %q (the refused send stored nothing)", bodies, want)
+	}
+}
