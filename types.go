@@ -29,8 +29,27 @@ type Message struct {
 	// Ref is the id of the message an edit or delete entry applies to
 	// (Type [TypeEdit] or [TypeDelete]); empty for every other entry.
 	Ref string `json:"ref,omitempty" bson:"ref,omitempty"`
+	// Attachments are the files the message carries, each uploaded by the
+	// sender beforehand (POST /v1/attachments); the edge fills in their
+	// metadata from the upload. Empty for most messages.
+	Attachments []Attachment `json:"attachments,omitempty" bson:"attachments,omitempty"`
 	// TS is the server time of acceptance, Unix milliseconds.
 	TS int64 `json:"ts" bson:"ts"`
+}
+
+// Attachment is a file a message references: what the upload recorded.
+type Attachment struct {
+	// ID is the attachment id the upload returned.
+	ID string `json:"id" bson:"id"`
+	// Name is the file name the uploader gave (or the sender's name for it).
+	Name string `json:"name,omitempty" bson:"name,omitempty"`
+	// Size in bytes.
+	Size int64 `json:"size" bson:"size"`
+	// Type is the content type (an allowed type, checked against the bytes).
+	Type string `json:"type" bson:"type"`
+	// Width and Height of an image, in pixels; 0 when unknown or not an image.
+	Width  int `json:"width,omitempty" bson:"width,omitempty"`
+	Height int `json:"height,omitempty" bson:"height,omitempty"`
 }
 
 // Message types with a meaning to natter. Edits and deletes are entries of

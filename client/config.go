@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/natter-im/natter"
 )
 
 // Config configures a [Client]. Zero values take the documented defaults;
@@ -132,8 +134,9 @@ func (c Config) withDefaults() Config {
 type SendOption func(*sendOptions)
 
 type sendOptions struct {
-	cmid string
-	typ  string
+	cmid        string
+	typ         string
+	attachments []natter.Attachment
 }
 
 // WithCmid sets the client message id, the idempotency key of the send:
@@ -147,6 +150,13 @@ func WithCmid(cmid string) SendOption { return func(o *sendOptions) { o.cmid = c
 // WithType sets the application-defined message type (at most 32 bytes).
 // Without it the message is "text".
 func WithType(typ string) SendOption { return func(o *sendOptions) { o.typ = typ } }
+
+// WithAttachments makes the message carry files uploaded before with
+// [Client.Upload] (at most 10, each uploaded by this user); the edge fills
+// in their metadata. With attachments the body may be empty.
+func WithAttachments(as ...natter.Attachment) SendOption {
+	return func(o *sendOptions) { o.attachments = append(o.attachments, as...) }
+}
 
 // NewCmid returns a random client message id (22 characters of
 // [A-Za-z0-9_-]), what Send uses when no [WithCmid] is given.

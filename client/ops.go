@@ -35,6 +35,9 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 		o.cmid = NewCmid()
 	}
 	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ}
+	for _, a := range o.attachments {
+		req.Attachments = append(req.Attachments, natter.Attachment{ID: a.ID, Name: a.Name})
+	}
 	if err := req.Validate(); err != nil {
 		return natter.Ack{}, protoErr(protocol.OpSend, err)
 	}

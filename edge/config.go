@@ -80,6 +80,8 @@ type Config struct {
 	TypingMaxMembers int
 	// Auth configures token verification.
 	Auth auth.Config
+	// Attach configures attachment uploads and downloads.
+	Attach AttachConfig
 	// App is the web app's files, served at / (index.html) and below,
 	// after every other route; with it, a browser page of the edge's own
 	// origin (its Origin is the Host the request went to) passes the Origin
@@ -152,5 +154,6 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Attach = c.Attach.withDefaults()
 	return c
 }

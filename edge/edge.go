@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -20,6 +21,7 @@ import (
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/pushreg"
@@ -38,6 +40,9 @@ type Deps struct {
 	Log       *msglog.Log
 	Convs     *convapi.Client
 	Members   *convapi.MemberCache
+	// Attach stores attachment bytes; nil means the JetStream object store
+	// (attachments.OpenObjectStore).
+	Attach attachments.Store
 	// Registerer for the edge's metrics; nil means none.
 	Registerer prometheus.Registerer
 }
@@ -66,6 +71,8 @@ type Edge struct {
 	origins   map[string]bool
 	anyOrigin bool
 	app       map[string]appFile // the web app's files by path; nil: none
+	attStore  attachments.Store  // attachment bytes
+	attMeta   *attachments.Bucket
 
 	draining atomic.Bool
 	wg       sync.WaitGroup // one per upgraded connection
@@ -104,10 +111,24 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	attMeta, err := attachments.OpenBucket(ctx, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if d.Attach == nil {
+		if d.Attach, err = attachments.OpenObjectStore(ctx, d.JS); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	if len(cfg.Attach.URLSecret) == 0 {
+		cfg.Attach.URLSecret = make([]byte, 32)
+		_, _ = rand.Read(cfg.Attach.URLSecret)
+	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		curs: curs, settings: sets, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
+		attStore: d.Attach, attMeta: attMeta,
 	}
 	dnc := d.DeliverNC
 	if dnc == nil {
@@ -176,9 +197,17 @@ func newUpgrader(cfg Config) websocket.Upgrader {
 // its hijack handler returns): the edge hands each WebSocket to a goroutine
 // of its own, so that fasthttp's request context and buffers go back to
 // their pools at once, and closes the socket itself.
+//
+// It also turns on request body streaming (uploads go to storage as they
+// arrive): every other route gets its body read whole, bounded by MaxBody,
+// by a guard registered first.
 func (e *Edge) Register(app *fiber.App) {
 	app.Server().KeepHijackedConns = true
+	app.Server().StreamRequestBody = true
+	app.Server().HeaderReceived = e.requestConfig
+	app.Use(e.bodyGuard)
 	app.Get(protocol.Path, e.handleWebSocket)
+	e.registerAttach(app)
 	e.registerREST(app)
 	e.registerPushREST(app)
 	if e.cfg.DevTokens != nil {

@@ -104,7 +104,15 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, FirstAttempt: r.First})
+	var atts []natter.Attachment
+	if len(r.Attachments) > 0 {
+		var err error
+		if atts, err = e.sendAttachments(ctx, user, r.Conv, r.Cmid, r.Attachments); err != nil {
+			e.m.sends.WithLabelValues("rejected").Inc()
+			return nil, err
+		}
+	}
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, Attachments: atts, FirstAttempt: r.First})
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err

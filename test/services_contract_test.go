@@ -289,10 +289,12 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("EventsOfConv", []string{conv}, subjects.EventsOfConv)
 	each("Status", roles, subjects.Status)
 	each("Presence", []string{user}, subjects.Presence)
+	each("AttachThumb", []string{"a_mfrggzdfmztwq2lknnwg23tpoa"}, subjects.AttachThumb)
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
-		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "SettingsKey", "PushKey", "PushKeys"}
+		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "SettingsKey",
+		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject", "PushKey", "PushKeys"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

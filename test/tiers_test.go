@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/devpki"
 	"github.com/natter-im/natter/internal/node"
@@ -196,6 +198,33 @@ func TestTiersOverTLS(t *testing.T) {
 			break
 		}
 	}
+
+	// Attachments with each tier's credential: the edge stores an upload
+	// and queues its thumbnail, the worker's thumbs role makes it, and its
+	// attachgc role deletes it with the message a service deletes.
+	atok, btok := token(t, "alice"), token(t, "bob")
+	st, code, att := upload(t, edge, atok, "image/png", "t.png", pngOf(t, 40, 30))
+	if st != http.StatusCreated {
+		t.Fatalf("upload: %d %s", st, code)
+	}
+	var sentAck natter.Ack
+	alice.request("att", fmt.Sprintf(`{"op":"send","id":"att","conv":%q,"cmid":"att-1","attachments":[{"id":%q}]}`, conv.ID, att.ID), &sentAck)
+	attURL := "http://" + edge.Addr() + "/v1/attachments/" + att.ID
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if resp, _ := get(t, attURL+"/thumb", btok); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("thumbnail: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if _, err := svcapi.NewClient(svc, 10*time.Second).Delete(ctxTimeout(t, 10*time.Second), svcapi.DeleteRequest{Service: "bot", Conv: conv.ID, Ref: sentAck.ID, Cmid: "att-del"}); err != nil {
+		t.Fatalf("service delete: %v", err)
+	}
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if resp, _ := get(t, attURL, atok); resp.StatusCode != http.StatusForbidden {
+			return fmt.Errorf("attachment of the deleted message: %d", resp.StatusCode)
+		}
+		return nil
+	})
 
 	// Discovery (natter services) as an operator and as a service: every
 	// micro service of the edge and the worker answers INFO and STATS on

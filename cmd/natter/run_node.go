@@ -132,6 +132,8 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		ef.register(fs, mode)
 		tf.register(fs)
 	}
+	var af attachFlags
+	af.register(fs, mode)
 	var adminTok secretFlags
 	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
 	tokenLifetime := revoke.DefaultTokenLifetime
@@ -179,6 +181,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 			return err
 		}
 		tf.apply(&cfg)
+	}
+	if err := af.apply(&cfg, mode); err != nil {
+		return err
 	}
 
 	ctx, stop := signals(ctx, stderr)

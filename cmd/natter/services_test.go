@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestServicesCommand(t *testing.T) {
 		}
 		return nil
 	})
-	if n := len(names); !strings.Contains(table, fmt.Sprintf("%d instance(s) of %d service(s)", n, n)) || !strings.Contains(table, "processed=") {
+	if n := strconv.Itoa(len(names)); !strings.Contains(table, n+" instance(s) of "+n+" service(s)") || !strings.Contains(table, "processed=") {
 		t.Fatalf("table:\n%s", table)
 	}
 

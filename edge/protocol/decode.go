@@ -2,7 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
+
+	natter "github.com/natter-im/natter"
 )
 
 // Decode parses and validates one client frame. Errors are [*Error]:
@@ -111,6 +114,8 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.State, "state")
 	case "after_user":
 		return d.strField(&r.AfterUser, "after_user")
+	case "attachments":
+		return d.attachments(r)
 	case "description":
 		return d.strPtrField(&r.Description, "description")
 	case "avatar_url":
@@ -427,6 +432,8 @@ func typeHint(field string) string {
 		return `must be an object of conversation id to seq ({"c1": 12})`
 	case "members", "users":
 		return "must be an array of user ids"
+	case "attachments":
+		return `must be an array of objects ({"id":"a_...","name":"x.png"})`
 	case "first", "hidden", "announce", "pinned", "archived":
 		return "must be a boolean"
 	case "subscription":
@@ -434,4 +441,27 @@ func typeHint(field string) string {
 	default:
 		return "must be a string"
 	}
+}
+
+// attachments reads the attachments of a send with encoding/json (rare,
+// and a list of objects): a value that is not such a list is a type error.
+func (d *decoder) attachments(r *Request) error {
+	start := d.pos
+	if err := d.skip(); err != nil {
+		return err
+	}
+	raw := d.data[start:d.pos]
+	if string(raw) == "null" {
+		r.Attachments = nil
+		return nil
+	}
+	var as []natter.Attachment
+	if raw[0] != '[' || json.Unmarshal(raw, &as) != nil {
+		if d.typeErr == "" {
+			d.typeErr = "attachments"
+		}
+		return nil
+	}
+	r.Attachments = as
+	return nil
 }

@@ -26,6 +26,7 @@ var allCodes = []protocol.Code{
 	protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeRateLimited,
 	protocol.CodeConflict, protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTooMany,
 	protocol.CodeTokenRevoked, protocol.CodeBanned,
+	protocol.CodeUnsupportedType, protocol.CodeQuotaExceeded,
 }
 
 func TestDecodeValid(t *testing.T) {

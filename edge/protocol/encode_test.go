@@ -140,7 +140,7 @@ func TestPushRoundTrip(t *testing.T) {
 		t.Fatalf("Push = %s, want %s", frame, want)
 	}
 	f := decodeServer(t, frame)
-	if f.T != protocol.FrameMsg || f.Message == nil || *f.Message != testMsg {
+	if f.T != protocol.FrameMsg || f.Message == nil || !reflect.DeepEqual(*f.Message, testMsg) {
 		t.Fatalf("decoded %+v (Message %+v), want %+v", f, f.Message, testMsg)
 	}
 }

@@ -48,6 +48,12 @@ const (
 	CodeTokenRevoked Code = "token_revoked"
 	// CodeBanned: the user is banned; HTTP 403, close 4004.
 	CodeBanned Code = "banned"
+	// CodeUnsupportedType: an upload's content type is not allowed, or its
+	// bytes are not of the type it declares; HTTP 415.
+	CodeUnsupportedType Code = "unsupported_type"
+	// CodeQuotaExceeded: an upload would take the user past the storage
+	// quota; HTTP 413.
+	CodeQuotaExceeded Code = "quota_exceeded"
 )
 
 // Retryable reports whether the same request may succeed if sent again
@@ -69,8 +75,10 @@ func (c Code) HTTPStatus() int {
 		return http.StatusNotFound
 	case CodeConflict:
 		return http.StatusConflict
-	case CodeTooBig:
+	case CodeTooBig, CodeQuotaExceeded:
 		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedType:
+		return http.StatusUnsupportedMediaType
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
 	case CodeUnavailable:

@@ -78,6 +78,10 @@ const (
 	// DefaultReceiptsLimit and MaxReceiptsLimit bound one receipts page.
 	DefaultReceiptsLimit = 100
 	MaxReceiptsLimit     = 200
+	// MaxAttachments is the most attachments one message carries.
+	MaxAttachments = 10
+	// MaxAttachmentName is the longest attachment file name, in bytes.
+	MaxAttachmentName = 255
 	// MaxReceiptMembers is the largest group whose members get each
 	// other's read pushes (direct conversations always do); in a larger
 	// group only the reader's own devices get them.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -106,6 +107,11 @@ type Request struct {
 	Pinned     *bool   `json:"pinned,omitempty"`
 	Archived   *bool   `json:"archived,omitempty"`
 	Cleared    *uint64 `json:"cleared,omitempty"`
+	// Attachments are files the sender uploaded (POST /v1/attachments),
+	// at most MaxAttachments, by id; a name given here replaces the
+	// upload's in this message. The edge fills in the rest from the
+	// upload. send.
+	Attachments []natter.Attachment `json:"attachments,omitempty"`
 	// Provider is the push service: PushAPNs, PushFCM or PushWebPush.
 	// push.register.
 	Provider string `json:"provider,omitempty"`
@@ -191,8 +197,11 @@ func (r *Request) validate() *Error {
 		if subjects.ValidID(r.Cmid) != nil {
 			return badFrame("", "cmid: must be 1..64 characters of [A-Za-z0-9_-]")
 		}
-		if r.Body == "" {
-			return badFrame("", "body: required")
+		if r.Body == "" && len(r.Attachments) == 0 {
+			return badFrame("", "body: required (or attachments)")
+		}
+		if e := checkAttachments(r.Attachments); e != nil {
+			return e
 		}
 		if len(r.Type) > MaxType {
 			return badFrame("", "type: longer than "+strconv.Itoa(MaxType)+" bytes")
@@ -466,4 +475,61 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// checkAttachments checks the attachments of a send: at most
+// MaxAttachments, each with an id of an upload's shape ("a_" and 26
+// characters of [a-z2-7]), once, and a name of at most MaxAttachmentName
+// bytes of UTF-8 without control characters.
+func checkAttachments(as []natter.Attachment) *Error {
+	if len(as) > MaxAttachments {
+		return badFrame("", "attachments: "+strconv.Itoa(len(as))+" given, at most "+strconv.Itoa(MaxAttachments))
+	}
+	for i, a := range as {
+		field := "attachments[" + strconv.Itoa(i) + "]"
+		if !ValidAttachmentID(a.ID) {
+			return badFrame("", field+".id: "+strconv.Quote(a.ID)+" is not an attachment id (the id POST /v1/attachments returned)")
+		}
+		for _, b := range as[:i] {
+			if b.ID == a.ID {
+				return badFrame("", field+".id: "+a.ID+" given twice")
+			}
+		}
+		if e := CheckAttachmentName(a.Name); e != nil {
+			return badFrame("", field+"."+e.Msg)
+		}
+	}
+	return nil
+}
+
+// ValidAttachmentID reports whether id has the shape of an attachment id:
+// "a_" and 26 characters of [a-z2-7].
+func ValidAttachmentID(id string) bool {
+	if len(id) != 28 || id[:2] != "a_" {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAttachmentName returns a [CodeBadFrame] error unless name is a
+// usable file name: at most MaxAttachmentName bytes of UTF-8, no control
+// characters, no path separators.
+func CheckAttachmentName(name string) *Error {
+	if len(name) > MaxAttachmentName {
+		return badFrame("", "name: longer than "+strconv.Itoa(MaxAttachmentName)+" bytes")
+	}
+	if !utf8.ValidString(name) {
+		return badFrame("", "name: not valid UTF-8")
+	}
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
+			return badFrame("", "name: has "+strconv.QuoteRune(c)+" (no control characters or path separators)")
+		}
+	}
+	return nil
 }

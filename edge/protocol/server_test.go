@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/natter-im/natter"
@@ -49,11 +50,11 @@ func TestDecodePush(t *testing.T) {
 		t.Fatalf("DecodePush(%s) = false", frame)
 	}
 	want := natter.Message{ID: "m_1", Conv: "g_1", Seq: 42, From: "alice", Cmid: "c-1", Body: `café "x"`, Ref: "m_0", TS: 1767225600000}
-	if m != want {
+	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v, want %+v", m, want)
 	}
 	// m is overwritten, not merged into.
-	if !protocol.DecodePush([]byte(`{"t":"msg","msg":{"seq":1}}`), &m) || m != (natter.Message{Seq: 1}) {
+	if !protocol.DecodePush([]byte(`{"t":"msg","msg":{"seq":1}}`), &m) || !reflect.DeepEqual(m, natter.Message{Seq: 1}) {
 		t.Fatalf("second decode: %+v", m)
 	}
 	// The result does not alias the frame.
@@ -103,7 +104,7 @@ func checkPush(t *testing.T, data []byte) {
 	want, werr := refDecodePush(data)
 	var m natter.Message
 	if protocol.DecodePush(data, &m) {
-		if werr != nil || m != *want {
+		if werr != nil || !reflect.DeepEqual(m, *want) {
 			t.Fatalf("DecodePush(%q) = %+v\nencoding/json: %+v, %v", data, m, want, werr)
 		}
 	}
@@ -124,7 +125,7 @@ func checkPush(t *testing.T, data []byte) {
 		}
 		return
 	}
-	if fr.T != protocol.FrameMsg || fr.Message == nil || *fr.Message != *want {
+	if fr.T != protocol.FrameMsg || fr.Message == nil || !reflect.DeepEqual(*fr.Message, *want) {
 		t.Fatalf("DecodeServer(%q) = %+v\nencoding/json: %+v", data, fr, want)
 	}
 }

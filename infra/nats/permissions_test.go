@@ -18,6 +18,7 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/natsauth"
 	"github.com/natter-im/natter/jetstream/presencekv"
@@ -265,6 +266,64 @@ func TestTierPermissions(t *testing.T) {
 				t.Errorf("%s: account info: %v", c.user, err)
 			}
 		}
+	})
+
+	t.Run("attachments", func(t *testing.T) {
+		// The edge uploads and queues a thumbnail job; the worker tier
+		// (thumbs, attachgc) reads, updates and deletes.
+		id := attachments.NewID()
+		est, err := attachments.OpenObjectStore(ctxT(t), edge.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emeta, err := attachments.OpenBucket(ctxT(t), edge.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := strings.Repeat("x", 300<<10)
+		if _, err := est.Put(ctxT(t), id, strings.NewReader(big), -1, "text/plain"); err != nil {
+			t.Fatalf("edge: put: %v", err)
+		}
+		if _, err := emeta.AddUsed(ctxT(t), "alice", 5, 1<<20); err != nil {
+			t.Fatalf("edge: quota: %v", err)
+		}
+		if err := emeta.Create(ctxT(t), attachments.Meta{ID: id, Owner: "alice", Type: "text/plain", Size: int64(len(big))}); err != nil {
+			t.Fatalf("edge: metadata: %v", err)
+		}
+		if _, err := emeta.Update(ctxT(t), id, func(m *attachments.Meta) (bool, error) { m.Convs = []string{"c1"}; return true, nil }); err != nil {
+			t.Fatalf("edge: record a send: %v", err)
+		}
+		if s := edge.jsPublish(t, subjects.AttachThumb(id), id); s != subjects.StreamAttach {
+			t.Fatalf("thumbnail job stored in %q", s)
+		}
+		rc, err := est.Get(ctxT(t), id, 10, 5)
+		if err != nil {
+			t.Fatalf("edge: get: %v", err)
+		}
+		rc.Close()
+		wst, err := attachments.OpenObjectStore(ctxT(t), worker.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wmeta, err := attachments.OpenBucket(ctxT(t), worker.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wst.Put(ctxT(t), subjects.AttachThumbObject(id), strings.NewReader("thumb"), 5, "image/png"); err != nil {
+			t.Fatalf("worker: put thumbnail: %v", err)
+		}
+		m, rev, err := wmeta.Get(ctxT(t), id)
+		if err != nil {
+			t.Fatalf("worker: metadata: %v", err)
+		}
+		if _, err := wmeta.IDs(ctxT(t)); err != nil {
+			t.Fatalf("worker: list: %v", err)
+		}
+		if err := attachments.Remove(ctxT(t), wmeta, wst, m, rev); err != nil {
+			t.Fatalf("worker: remove: %v", err)
+		}
+		edge.noViolations(t)
+		worker.noViolations(t)
 	})
 
 	t.Run("service", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/natter-im/natter/jetstream/attachments/s3store"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/workers/fanout"
 )
@@ -51,6 +52,11 @@ const (
 	RoleAPI = "api"
 	// RolePush sends push notifications to offline devices.
 	RolePush = "push"
+	// RoleThumbs makes the thumbnails of image attachments.
+	RoleThumbs = "thumbs"
+	// RoleAttachGC deletes the attachments of deleted messages and expired
+	// uploads.
+	RoleAttachGC = "attachgc"
 )
 
 // RoleEdge names the edge in discovery (natter-edge); it is not a worker
@@ -58,7 +64,7 @@ const (
 const RoleEdge = "edge"
 
 // AllRoles is every worker role, the default of natter dev and natter worker.
-var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RolePush}
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush}
 
 // Config of one process. Zero values take the documented defaults.
 type Config struct {
@@ -144,6 +150,14 @@ type Config struct {
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by
 	// default).
 	ServiceMaxBody int
+
+	// AttachS3 keeps attachment bytes in S3-compatible storage (the edge's
+	// uploads and downloads, the thumbs and attachgc roles). Its zero value
+	// (no Endpoint) means the JetStream object store ATTACHBLOBS.
+	AttachS3 s3store.Config
+	// AttachExpiry is how long an upload no message carries is kept before
+	// the attachgc role deletes it. Zero means 24h.
+	AttachExpiry time.Duration
 
 	// Streams sizes the JetStream definitions.
 	Streams streams.Config

@@ -19,6 +19,8 @@ var roleConsumers = []roleConsumer{
 	{RoleFanout, subjects.StreamMsgs, subjects.ConsumerFanout},
 	{RoleEvents, subjects.StreamMsgs, subjects.ConsumerEvents},
 	{RoleIngest, subjects.StreamIngest, subjects.ConsumerIngest},
+	{RoleThumbs, subjects.StreamAttach, subjects.ConsumerThumbs},
+	{RoleAttachGC, subjects.StreamEvents, subjects.ConsumerAttachGC},
 }
 
 // opsStreams are the streams whose size and head the collector exports.

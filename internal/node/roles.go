@@ -121,6 +121,10 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err := n.startPush(ctx, lg); err != nil {
 				return err
 			}
+		case RoleThumbs, RoleAttachGC:
+			if err := n.startAttachRole(ctx, role, lg); err != nil {
+				return err
+			}
 		case RoleIngest:
 			mlog, err := n.msgLog(ctx)
 			if err != nil {
@@ -308,7 +312,12 @@ func (n *Node) startEdge(ctx context.Context) error {
 			n.log.Warn("no dev token endpoint: the edge has no HS256 key to sign with (" + edge.DevTokenPath + " is off)")
 		}
 	}
-	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Registerer: n.reg})
+	att, err := n.attachStore(ctx)
+	if err != nil {
+		members.Close()
+		return err
+	}
+	e, err := edge.New(context.WithoutCancel(ctx), cfg, edge.Deps{NC: n.nc, DeliverNC: dlv, JS: n.js, Log: mlog, Convs: client, Members: members, Attach: att, Registerer: n.reg})
 	if err != nil {
 		members.Close()
 		if errors.Is(err, edge.ErrAuthSettings) {

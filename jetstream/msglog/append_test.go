@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"sync"
@@ -111,7 +112,7 @@ func TestAppendSequential(t *testing.T) {
 		}
 		want := natter.Message{ID: msglog.MessageID("c1", "u1", fmt.Sprint("m", seq)), Conv: "c1", Seq: seq, From: "u1",
 			Cmid: fmt.Sprint("m", seq), Type: msglog.DefaultType, Body: fmt.Sprint("hello ", seq), TS: msg.TS}
-		if msg != want {
+		if !reflect.DeepEqual(msg, want) {
 			t.Fatalf("entry %d: %+v, want %+v", seq, msg, want)
 		}
 		h := m.Headers()

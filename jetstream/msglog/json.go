@@ -1,6 +1,7 @@
 package msglog
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -35,6 +36,13 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 		b = append(b, `,"ref":`...)
 		b = appendString(b, m.Ref)
 	}
+	if len(m.Attachments) > 0 {
+		// Rare and small: encoding/json writes them (an Attachment has no
+		// field it could fail on).
+		a, _ := json.Marshal(m.Attachments)
+		b = append(b, `,"attachments":`...)
+		b = append(b, a...)
+	}
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, m.TS, 10)
 	return append(b, '}')
@@ -43,7 +51,7 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 // messageSize is a capacity for appendMessage that escapes rarely outgrow.
 func messageSize(m *natter.Message) int {
 	return len(`{"id":"","conv":"","seq":,"from":"","cmid":"","type":"","body":"","ref":"","ts":}`) + 40 +
-		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref)
+		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref) + 160*len(m.Attachments)
 }
 
 // appendString appends s as json.Marshal writes it (HTML escaped).

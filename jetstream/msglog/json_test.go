@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func FuzzParseMessage(f *testing.F) {
 			if wantErr != nil {
 				t.Fatalf("parseMessage accepted %q, json.Unmarshal refuses it: %v", data, wantErr)
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%q: parseMessage %+v, json.Unmarshal %+v", data, got, want)
 			}
 		}
@@ -85,8 +86,35 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatal(err)
 		}
 		got, err := Decode(enc, nil)
-		if err != nil || got != viaJSON {
+		if err != nil || !reflect.DeepEqual(got, viaJSON) {
 			t.Fatalf("Decode(%q) = %+v, %v; json.Unmarshal %+v", enc, got, err, viaJSON)
 		}
 	})
+}
+
+// TestAppendMessageAttachments checks that a message with attachments is
+// written as json.Marshal writes it and decodes back whole (the fast
+// reader leaves it to encoding/json).
+func TestAppendMessageAttachments(t *testing.T) {
+	t.Parallel()
+	m := natter.Message{ID: "m_x", Conv: "c1", Seq: 3, From: "u1", Cmid: "a", Type: "text", Body: "look",
+		Attachments: []natter.Attachment{
+			{ID: "a_1", Name: "cat <1>.png", Size: 1234, Type: "image/png", Width: 640, Height: 480},
+			{ID: "a_2", Name: "notes.pdf", Size: 99, Type: "application/pdf"},
+		}, TS: 1767225600000}
+	want, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := appendMessage(make([]byte, 0, messageSize(&m)), &m)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendMessage:\n%s\njson.Marshal:\n%s", got, want)
+	}
+	back, err := Decode(got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Attachments) != 2 || back.Attachments[0] != m.Attachments[0] || back.Attachments[1] != m.Attachments[1] {
+		t.Fatalf("decoded attachments %+v, want %+v", back.Attachments, m.Attachments)
+	}
 }

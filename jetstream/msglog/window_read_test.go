@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -169,7 +170,7 @@ func samePage(t *testing.T, what string, got []natter.Message, gerr error, want 
 	if !sameErr(gerr, werr) {
 		t.Fatalf("%s: error %v, reference %v", what, gerr, werr)
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: seqs %v, reference %v", what, seqs(got), seqs(want))
 	}
 	for i, m := range got {

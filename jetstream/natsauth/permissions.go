@@ -12,8 +12,8 @@ const (
 	// TierEdge: natter edge processes (WebSockets).
 	TierEdge Tier = "edge"
 	// TierWorker: natter worker processes, every role (persist, fanout,
-	// events, ingest, webhooks, the conversations service, the service API
-	// and the admin API of a worker).
+	// events, ingest, thumbs, attachgc, webhooks, the conversations service,
+	// the service API and the admin API of a worker).
 	TierWorker Tier = "worker"
 	// TierService: internal services on the bus (billing, bots,
 	// analytics): the service API, ingest and their own consumers on
@@ -81,6 +81,21 @@ func watch(bucket string) []string {
 	return []string{api + "CONSUMER.CREATE." + s, api + "CONSUMER.CREATE." + s + ".>", api + "CONSUMER.DELETE." + s + ".>"}
 }
 
+// attach is what the edge and the attachment roles need of attachments:
+// the ATTACHMENTS bucket (get, create, compare-and-set, purge) and the
+// ATTACHBLOBS object store (chunks and meta, an ordered consumer per read,
+// purge of a deleted or failed object).
+func attach() []string {
+	obj := "OBJ_" + subjects.ObjectAttach
+	return cat(
+		[]string{kvPut(subjects.BucketAttach)}, directGet(kvStream(subjects.BucketAttach)),
+		[]string{api + "STREAM.MSG.GET." + kvStream(subjects.BucketAttach)},
+		[]string{"$O." + subjects.ObjectAttach + ".>", api + "STREAM.PURGE." + obj, api + "STREAM.MSG.GET." + obj},
+		directGet(obj),
+		[]string{api + "CONSUMER.CREATE." + obj, api + "CONSUMER.CREATE." + obj + ".>", api + "CONSUMER.DELETE." + obj + ".>"},
+	)
+}
+
 func cat(lists ...[]string) []string {
 	var out []string
 	for _, l := range lists {
@@ -123,6 +138,8 @@ func For(t Tier) Permissions {
 				// Watch REVOKED (revocations, bans); writing it is the
 				// worker tier's (admin API).
 				watch(subjects.BucketRevoked),
+				// Attachments, and the thumbnail jobs it queues on ATTACH.
+				attach(), []string{subjects.AttachAll},
 			),
 			Subscribe: []string{
 				// Deliveries (per user and the groups' broadcast),
@@ -144,9 +161,11 @@ func For(t Tier) Permissions {
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamMsgs + ".*",
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamIngest + ".*",
 					api + "CONSUMER.MSG.NEXT." + subjects.StreamEvents + ".*",
+					api + "CONSUMER.MSG.NEXT." + subjects.StreamAttach + ".*",
 					"$JS.ACK." + subjects.StreamMsgs + ".>",
 					"$JS.ACK." + subjects.StreamIngest + ".>",
 					"$JS.ACK." + subjects.StreamEvents + ".>",
+					"$JS.ACK." + subjects.StreamAttach + ".>",
 					// The webhooks role creates and updates WEBHOOK_<NAME>.
 					api + "CONSUMER.CREATE." + subjects.StreamEvents + ".>",
 				},
@@ -182,6 +201,9 @@ func For(t Tier) Permissions {
 				[]string{api + "DIRECT.GET." + kvStream(subjects.BucketSettings)},
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
+				// Attachments (thumbs, attachgc); the sweep lists the
+				// ATTACHMENTS keys with an ordered consumer.
+				attach(), watch(subjects.BucketAttach),
 			),
 			Subscribe: []string{
 				InboxPrefix(TierWorker) + ".>",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -17,6 +18,8 @@ type Definitions struct {
 	Streams   []jetstream.StreamConfig
 	Consumers map[string][]jetstream.ConsumerConfig // by stream name
 	Buckets   []jetstream.KeyValueConfig
+	// Objects are the object stores (attachment bytes).
+	Objects []jetstream.ObjectStoreConfig
 }
 
 // Define returns the definitions for cfg.
@@ -86,6 +89,19 @@ func Define(cfg Config) Definitions {
 				DenyDelete:  true,
 			},
 			{
+				// A work queue: the thumbs role removes a job once the
+				// thumbnail is stored (or the job dead-lettered).
+				Name:        subjects.StreamAttach,
+				Description: "natter attachment jobs: thumbnails to make after uploads",
+				Subjects:    []string{subjects.AttachAll},
+				Retention:   jetstream.WorkQueuePolicy,
+				Discard:     jetstream.DiscardOld,
+				Storage:     storage,
+				Replicas:    cfg.Replicas,
+				Duplicates:  cfg.DedupWindow,
+				DenyDelete:  true,
+			},
+			{
 				Name:        subjects.StreamDLQ,
 				Description: "natter dead letters: messages a worker role gave up on",
 				Subjects:    []string{subjects.DLQAll},
@@ -103,6 +119,8 @@ func Define(cfg Config) Definitions {
 				worker(subjects.ConsumerPush, subjects.MsgsAll),
 			},
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
+			subjects.StreamAttach: {worker(subjects.ConsumerThumbs, subjects.AttachThumbs)},
+			subjects.StreamEvents: {worker(subjects.ConsumerAttachGC, subjects.EventsOfKind(natter.EventMessageDeleted))},
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
@@ -118,6 +136,10 @@ func Define(cfg Config) Definitions {
 			// read together with one batched direct get (<user>.*).
 			{Bucket: subjects.BucketPush, Description: "natter push registrations of devices", MaxValueSize: 4096, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			{Bucket: subjects.BucketAttach, Description: "natter attachment metadata, per-message attachment lists, per-user stored bytes", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+		},
+		Objects: []jetstream.ObjectStoreConfig{
+			{Bucket: subjects.ObjectAttach, Description: "natter attachment bytes and thumbnails", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
 }
@@ -165,6 +187,15 @@ func apply(ctx context.Context, js jetstream.JetStream, cfg Config, update bool)
 			if ch != nil {
 				changes = append(changes, *ch)
 			}
+		}
+	}
+	for _, oc := range defs.Objects {
+		ch, err := applyObjects(ctx, js, oc)
+		if err != nil {
+			return changes, err
+		}
+		if ch != nil {
+			changes = append(changes, *ch)
 		}
 	}
 	for _, kc := range defs.Buckets {
@@ -276,6 +307,22 @@ func applyBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Key
 		return nil, fmt.Errorf("streams: update bucket %s: %w", want.Bucket, err)
 	}
 	return &Change{"bucket", want.Bucket, "updated"}, nil
+}
+
+// applyObjects creates an object store that is missing. An existing one is
+// left as it is (its settings are its stream's: replicas and storage).
+func applyObjects(ctx context.Context, js jetstream.JetStream, want jetstream.ObjectStoreConfig) (*Change, error) {
+	_, err := js.ObjectStore(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if _, err := js.CreateObjectStore(ctx, want); err != nil {
+			return nil, fmt.Errorf("streams: create object store %s: %w", want.Bucket, err)
+		}
+		return &Change{"objects", want.Bucket, "created"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streams: look up object store %s: %w", want.Bucket, err)
+	}
+	return nil, nil
 }
 
 // limitMarkerTTL is the bucket's LimitMarkerTTL: set, it also enables

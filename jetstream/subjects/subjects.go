@@ -24,6 +24,9 @@ const (
 	StreamIngest = "INGEST"
 	// StreamEvents is the event stream for consumers (subjects EventsAll).
 	StreamEvents = "EVENTS"
+	// StreamAttach is the work queue of attachment jobs (subjects
+	// AttachAll): a thumbnail to make after an upload (AttachThumb).
+	StreamAttach = "ATTACH"
 )
 
 // Durable consumers, one per worker role; replicas of a role share it.
@@ -36,6 +39,12 @@ const (
 	ConsumerIngest = "INGEST"
 	// ConsumerPush is the push role's consumer on MSGS.
 	ConsumerPush = "PUSH"
+	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
+	ConsumerThumbs = "THUMBS"
+	// ConsumerAttachGC is the attachgc role's consumer on EVENTS
+	// (EventsOfKind(message_deleted)): it deletes the attachments of
+	// deleted messages.
+	ConsumerAttachGC = "ATTACHGC"
 )
 
 // KV buckets.
@@ -68,6 +77,13 @@ const (
 	// provider and its token or Web Push subscription, JSON
 	// (jetstream/pushreg).
 	BucketPush = "PUSH"
+	// BucketAttach holds attachment metadata: one key per upload
+	// (AttachMetaKey), the attachments of each message that carries some
+	// (AttachMsgKey) and each user's stored bytes (AttachQuotaKey).
+	BucketAttach = "ATTACHMENTS"
+	// ObjectAttach is the JetStream object store of attachment bytes (the
+	// default storage): objects AttachObject and AttachThumbObject.
+	ObjectAttach = "ATTACHBLOBS"
 )
 
 // Subject trees.
@@ -129,6 +145,48 @@ const (
 	// QueueStatus is the queue group of the status endpoints.
 	QueueStatus = "natter-status"
 )
+
+// Attachment subjects.
+const (
+	// AttachAll matches every attachment job subject.
+	AttachAll = "im.att.>"
+	// AttachThumbs matches every thumbnail job (AttachThumb).
+	AttachThumbs = "im.att.thumb.*"
+)
+
+// AttachThumb is the job subject of a thumbnail of one attachment:
+// im.att.thumb.<id>.
+func AttachThumb(id string) string { return "im.att.thumb." + id }
+
+// AttachFromThumb returns the attachment id of a thumbnail job subject, or
+// "" if subj is not one.
+func AttachFromThumb(subj string) string {
+	const p = "im.att.thumb."
+	if len(subj) <= len(p) || subj[:len(p)] != p || strings.IndexByte(subj[len(p):], '.') >= 0 {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// AttachMetaKey is the ATTACHMENTS key of one attachment's metadata: a.<id>.
+func AttachMetaKey(id string) string { return "a." + id }
+
+// AttachMetaKeys matches every attachment's metadata key: a.*.
+func AttachMetaKeys() string { return "a.*" }
+
+// AttachMsgKey is the ATTACHMENTS key listing the attachments of message
+// msgID: m.<msgID>.
+func AttachMsgKey(msgID string) string { return "m." + msgID }
+
+// AttachQuotaKey is the ATTACHMENTS key of user's stored bytes: q.<user>.
+func AttachQuotaKey(user string) string { return "q." + user }
+
+// AttachObject is the object name of an attachment's bytes: the id.
+func AttachObject(id string) string { return id }
+
+// AttachThumbObject is the object name of an attachment's thumbnail:
+// <id>.thumb.
+func AttachThumbObject(id string) string { return id + ".thumb" }
 
 // Msg is the log subject of one conversation: im.msg.<conv>.
 func Msg(conv string) string { return "im.msg." + conv }

@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -222,7 +223,7 @@ func (h *Handler) fetchBlock(ctx context.Context, fb fetchBlock) (store.Block, b
 			continue
 		}
 		m, err := h.st.GetMessage(ctx, msgs[i].ID)
-		if err != nil || m != msgs[i] {
+		if err != nil || !sameMessage(m, msgs[i]) {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				h.lg.Warn("persist: archive block not written: a message not checked", "conv", fb.conv, "first", first, "seq", msgs[i].Seq, "err", err)
 			} else {
@@ -233,4 +234,13 @@ func (h *Handler) fetchBlock(ctx context.Context, fb fetchBlock) (store.Block, b
 		}
 	}
 	return store.Block{Conv: fb.conv, K: fb.k, Msgs: msgs}, true
+}
+
+// sameMessage reports whether a and b are the same message, attachments
+// included.
+func sameMessage(a, b natter.Message) bool {
+	if len(a.Attachments) == 0 && len(b.Attachments) == 0 {
+		a.Attachments, b.Attachments = nil, nil
+	}
+	return reflect.DeepEqual(a, b)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func (e *env) blocksSettled(t *testing.T, conv string, want int64) {
 		t.Fatalf("%s: %d from blocks, %d stored, want %d", conv, len(got), len(stored), last)
 	}
 	for i := range got {
-		if got[i] != stored[i] || got[i].Seq != uint64(i+1) {
+		if !reflect.DeepEqual(got[i], stored[i]) || got[i].Seq != uint64(i+1) {
 			t.Fatalf("%s: block message %d = %+v, stored %+v", conv, i, got[i], stored[i])
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -50,7 +51,7 @@ func TestArchiveBlockFormats(t *testing.T) {
 			t.Fatalf("%s: %d messages, ok=%v %v", conv, len(got), ok, err)
 		}
 		for i := range got {
-			if got[i] != want[i] {
+			if !reflect.DeepEqual(got[i], want[i]) {
 				t.Fatalf("%s message %d:\n got %+v\nwant %+v", conv, i, got[i], want[i])
 			}
 		}

@@ -17,7 +17,9 @@ import (
 //
 //	<len>:<id> <len>:<from> <len>:<cmid> <len>:<type> <len>:<body> <len>:<ref> <ts delta>;
 //
-// without the spaces: every string as its length in bytes (decimal) and a
+// without the spaces (a message with attachments has "@<len>:<json>" of
+// them, as json.Marshal writes the list, before its ts delta; blocks
+// written before attachments have none): every string as its length in bytes (decimal) and a
 // colon before its bytes, or for from, type and ref "^" when it is the
 // previous message's (the sender of a run, "text", no ref; never for the
 // body, so a run of equal bodies costs what distinct ones do), then the
@@ -42,7 +44,7 @@ var repeatable = [6]bool{false, true, false, true, false, true}
 
 // blockFields are the natter.Message fields the codec carries, by their
 // JSON names: the ones it writes and the two it derives (conv, seq).
-var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "ts"}
+var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "attachments", "ts"}
 
 // encodeBlockText is the "c" of a block holding msgs (complete, checked).
 func encodeBlockText(msgs []natter.Message) string {
@@ -68,6 +70,13 @@ func encodeBlockText(msgs []natter.Message) string {
 			b = strconv.AppendInt(b, int64(len(f)), 10)
 			b = append(b, ':')
 			b = append(b, f...)
+		}
+		if len(m.Attachments) > 0 {
+			a, _ := json.Marshal(m.Attachments)
+			b = append(b, '@')
+			b = strconv.AppendInt(b, int64(len(a)), 10)
+			b = append(b, ':')
+			b = append(b, a...)
 		}
 		b = strconv.AppendInt(b, m.TS-prev, 10)
 		b = append(b, ';')
@@ -110,6 +119,13 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 				return nil, ErrBadBlock
 			}
 		}
+		var att string
+		if len(c) > 0 && c[0] == '@' {
+			var ok bool
+			if att, c, ok = cutField(c[1:]); !ok || !json.Valid([]byte(att)) {
+				return nil, ErrBadBlock
+			}
+		}
 		semi := indexByte(c, ';')
 		if semi < 0 {
 			return nil, ErrBadBlock
@@ -121,7 +137,7 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 		c = c[semi+1:]
 		ts += d
 		start := len(buf)
-		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], ts)
+		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], att, ts)
 		out = append(out, buf[start:len(buf):len(buf)])
 	}
 	if len(out) != BlockSize {
@@ -155,8 +171,9 @@ func indexByte(s string, c byte) int {
 
 // appendMessageJSON appends the message as json.Marshal writes a
 // natter.Message: the fields in declaration order, type and ref omitted
-// when empty, strings HTML-escaped.
-func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref string, ts int64) []byte {
+// when empty, strings HTML-escaped; att is the attachments' JSON as
+// json.Marshal writes it, or empty.
+func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref, att string, ts int64) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonstr.Append(b, id, true)
 	b = append(b, `,"conv":`...)
@@ -176,6 +193,10 @@ func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, b
 	if ref != "" {
 		b = append(b, `,"ref":`...)
 		b = jsonstr.Append(b, ref, true)
+	}
+	if att != "" {
+		b = append(b, `,"attachments":`...)
+		b = append(b, att...)
 	}
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, ts, 10)

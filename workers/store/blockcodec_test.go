@@ -73,7 +73,7 @@ func checkCodec(t *testing.T, msgs []natter.Message) {
 			t.Fatalf("message %d: %v in %s", i, err, got[i])
 		}
 		_ = json.Unmarshal(want, &b)
-		if a != b || utf8.Valid(want) && !bytes.Contains(want, []byte(`\ufffd`)) {
+		if !reflect.DeepEqual(a, b) || utf8.Valid(want) && !bytes.Contains(want, []byte(`\ufffd`)) {
 			t.Fatalf("message %d:\n got %s\nwant %s", i, got[i], want)
 		}
 	}
@@ -84,6 +84,11 @@ func TestBlockCodec(t *testing.T) {
 	checkCodec(t, blockOf("d_a_b", 7, "", "", "", "", "", "", 0, 0))
 	checkCodec(t, blockOf("g_y", 1<<40, "id\"<&>", "b\\ob", "c:12;", "edit", "a\x00b\n\u2028é😀", "m_0", math.MinInt64, math.MaxInt64))
 	checkCodec(t, blockOf("g_y", 2, "bad\xff", "x\xc3", "", "t", "\xed\xa0\x80", "", math.MaxInt64, -1))
+	// Attachments, on some messages of a block.
+	att := blockOf("g_z", 3, "m_1", "alice", "c1", "text", "look", "", 1_700_000_000_000, 3)
+	att[0].Attachments = []natter.Attachment{{ID: "a_1", Name: "a;b@c:<d>.png", Size: 10, Type: "image/png", Width: 1, Height: 2}}
+	att[5].Attachments = []natter.Attachment{{ID: "a_2", Size: 3, Type: "application/pdf"}, {ID: "a_3", Size: 4, Type: "text/plain"}}
+	checkCodec(t, att)
 	// Damaged encodings are refused, never a panic.
 	good := encodeBlockText(blockOf("g_x", 0, "m_1", "alice", "c1", "text", "hello", "", 1, 1))
 	for _, bad := range []string{"", "x", "^" + good, good[:len(good)-1], good + "1:a", "99999999999:a", "-1:a", good[:20], strings.Replace(good, ";", ":", 1)} {

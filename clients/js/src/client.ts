@@ -7,6 +7,7 @@ import {
   ErrorCodes,
   Ops,
   type Ack,
+  type Attachment,
   type Conversation,
   type ConversationsPage,
   type ConvSettings,
@@ -101,6 +102,8 @@ export interface SendOptions {
    * first attempt: the edge always checks it against the stored messages.
    */
   cmid?: string;
+  /** Files uploaded with upload() (at most 10, yours); with them body may be empty. */
+  attachments?: { id: string; name?: string }[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -895,6 +898,62 @@ export class Client {
     await this.request(Ops.Typing, { conv, state }, { retryRateLimited: false });
   }
 
+  // ---- attachments (HTTP on the first edge's origin) ----
+
+  /**
+   * upload sends a file (POST /v1/attachments) and resolves with the
+   * attachment to pass in send's attachments. body is streamed by fetch
+   * (a Blob, an ArrayBuffer, a Uint8Array or a ReadableStream); type must
+   * be on the edge's allow-list. Refusals reject with a NatterError: too_big,
+   * quota_exceeded, unsupported_type, bad_frame.
+   */
+  async upload(body: BodyInit, type: string, name = ""): Promise<Attachment> {
+    const init: RequestInit & { duplex?: string } = { method: "POST", body, headers: { authorization: "Bearer " + (await this.httpToken()), "content-type": type } };
+    if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) init.duplex = "half";
+    const r = await fetch(this.httpBase() + "/v1/attachments?name=" + encodeURIComponent(name), init);
+    if (r.status !== 201) throw await httpError("upload", r);
+    return (await r.json()) as Attachment;
+  }
+
+  /**
+   * download reads an attachment (GET /v1/attachments/{id}, or its
+   * thumbnail) and resolves with the fetch Response (200, or 206 for a
+   * range: body, headers, etag). Rejects with a NatterError (forbidden,
+   * not_found, ...).
+   */
+  async download(id: string, opts: { thumb?: boolean; range?: [number, number?] } = {}): Promise<Response> {
+    const headers: Record<string, string> = { authorization: "Bearer " + (await this.httpToken()) };
+    if (opts.range) headers.range = `bytes=${opts.range[0]}-${opts.range[1] ?? ""}`;
+    const r = await fetch(this.httpBase() + "/v1/attachments/" + encodeURIComponent(id) + (opts.thumb ? "/thumb" : ""), { headers });
+    if (r.status !== 200 && r.status !== 206) throw await httpError("download", r);
+    return r;
+  }
+
+  /**
+   * attachmentURL resolves with a signed URL of an attachment (or its
+   * thumbnail) that works without a token until it expires (ttlSec, by
+   * default the edge's): for <img src> and links.
+   */
+  async attachmentURL(id: string, opts: { thumb?: boolean; ttlSec?: number } = {}): Promise<string> {
+    let q = opts.thumb ? "?thumb=1" : "";
+    if (opts.ttlSec) q += (q ? "&" : "?") + "ttl=" + opts.ttlSec;
+    const r = await fetch(this.httpBase() + "/v1/attachments/" + encodeURIComponent(id) + "/url" + q, {
+      method: "POST",
+      headers: { authorization: "Bearer " + (await this.httpToken()) },
+    });
+    if (r.status !== 200) throw await httpError("url", r);
+    return this.httpBase() + ((await r.json()) as { url: string }).url;
+  }
+
+  private httpBase(): string {
+    const u = new URL(this.o.urls[0]!);
+    return (u.protocol === "wss:" ? "https:" : u.protocol === "ws:" ? "http:" : u.protocol) + "//" + u.host;
+  }
+
+  private async httpToken(): Promise<string> {
+    return this.o.getToken ? await this.o.getToken("connect") : this.o.token;
+  }
+
   // ---- sending and the outbox ----
 
   /**
@@ -909,7 +968,8 @@ export class Client {
   async send(conv: string, body: string, opts: SendOptions = {}): Promise<Ack> {
     if (this.stoppedFlag) throw this.closedError();
     if (!validID(conv)) throw new NatterError(Ops.Send, ErrorCodes.BadFrame, "conv: must be 1..64 characters of [A-Za-z0-9_-]");
-    if (typeof body !== "string" || body === "") throw new NatterError(Ops.Send, ErrorCodes.BadFrame, "body: required");
+    const atts = opts.attachments?.map((a) => (a.name ? { id: a.id, name: a.name } : { id: a.id }));
+    if (typeof body !== "string" || (body === "" && !atts?.length)) throw new NatterError(Ops.Send, ErrorCodes.BadFrame, "body: required (or attachments)");
     if (opts.cmid !== undefined && !validID(opts.cmid)) throw new NatterError(Ops.Send, ErrorCodes.BadFrame, "cmid: must be 1..64 characters of [A-Za-z0-9_-]");
     if (opts.type !== undefined && utf8Length(opts.type) > 32) throw new NatterError(Ops.Send, ErrorCodes.BadFrame, "type: at most 32 bytes");
     const cmid = opts.cmid ?? newCmid();
@@ -917,6 +977,7 @@ export class Client {
     if (existing) return existing.promise;
     const entry: OutboxEntry = { cmid, conv, body, created: Date.now(), order: this.nextOrder() };
     if (opts.type) entry.type = opts.type;
+    if (atts?.length) entry.attachments = atts;
     await this.o.storage.putOutbox(entry);
     const item = this.track(entry, opts.cmid === undefined);
     this.emit("queued", { ...entry });
@@ -998,6 +1059,7 @@ export class Client {
       if (attempt > 0) this.counters.sendRetries++;
       const req: Record<string, unknown> = { op: Ops.Send, conv: e.conv, cmid: e.cmid, body: e.body };
       if (e.type) req.type = e.type;
+      if (e.attachments?.length) req.attachments = e.attachments;
       // Only the very first frame of a cmid of our own is a first attempt:
       // once a frame may have left, every later one is a resend.
       if (item.fresh && attempt === 0) req.first = true;
@@ -1035,4 +1097,14 @@ function presenceOf(f: { user: string; online: boolean; last_seen?: number }): P
   const s: PresenceState = { user: f.user, online: f.online };
   if (f.last_seen !== undefined) s.last_seen = f.last_seen;
   return s;
+}
+
+async function httpError(op: string, r: Response): Promise<NatterError> {
+  let e: { code?: string; msg?: string } = {};
+  try {
+    e = (await r.json()) as typeof e;
+  } catch {
+    // not JSON: the status says it
+  }
+  return new NatterError(op, e.code ?? ErrorCodes.Internal, e.msg ?? `HTTP ${r.status}`);
 }

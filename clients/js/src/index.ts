@@ -13,6 +13,7 @@ export { newCmid } from "./util.js";
 export { SUBPROTOCOL, Ops, ErrorCodes, CloseCodes } from "./protocol.js";
 export type {
   Ack,
+  Attachment,
   Bye,
   Conversation,
   ConversationKind,

@@ -21,6 +21,8 @@ export interface Message {
   body: string;
   /** Only on edit and delete entries: the id of the message they change. */
   ref?: string;
+  /** Files the message carries (uploaded with Client.upload). */
+  attachments?: Attachment[];
   /** Server time, Unix ms. */
   ts: number;
 }
@@ -335,6 +337,8 @@ export const ErrorCodes = {
   Conflict: "conflict",
   Unavailable: "unavailable",
   Internal: "internal",
+  UnsupportedType: "unsupported_type",
+  QuotaExceeded: "quota_exceeded",
 } as const;
 
 /** A server error code. Unknown codes (added within v1) are treated like "internal". */
@@ -373,4 +377,16 @@ export type ServerFrame =
 export interface UnknownFrame {
   t: string;
   [field: string]: unknown;
+}
+
+/** A file a message carries: what the upload recorded (docs/protocol.md, "Attachments"). */
+export interface Attachment {
+  /** "a_" + 26 characters, what the upload returned. */
+  id: string;
+  name?: string;
+  size: number;
+  type: string;
+  /** Of images, in pixels. */
+  width?: number;
+  height?: number;
 }

@@ -6,6 +6,8 @@ export interface OutboxEntry {
   body: string;
   /** Application-defined type; absent means "text". */
   type?: string;
+  /** Uploaded files it carries, by id (and an optional name for this message). */
+  attachments?: { id: string; name?: string }[];
   /** When the application sent it (Unix ms, client clock). */
   created: number;
   /** Orders entries: increasing in the order they were sent. */

@@ -2,6 +2,7 @@
 // messages and composer, new conversations. Plain DOM on the TypeScript SDK.
 
 import { Chat, type Change } from "./chat.js";
+import type { Attachment } from "../../js/src/index.js";
 import { $, h, replace, time } from "./dom.js";
 import { DevTokenUnavailable, devToken, deviceID, idRe, loadSession, saveSession, tokenExpired, type Session } from "./session.js";
 
@@ -342,6 +343,7 @@ function renderMessages(v: View, older: boolean): void {
         { class: "msg" + (mine ? " mine" : "") + (shown ? "" : " deleted"), "data-seq": m.seq, "data-state": mine ? "sent" : undefined },
         !mine && cs?.conv.kind === "group" && h("span", { class: "from" }, m.from),
         h("span", { class: "body" }, shown ? shown.body : "message deleted"),
+        shown && m.attachments?.length ? h("span", { class: "attachments" }, ...m.attachments.map((a) => attachmentEl(chat, a))) : false,
         h("span", { class: "meta" }, shown?.edited ? "edited · " : "", time(m.ts), mine ? tick : ""),
       ),
     );
@@ -516,3 +518,32 @@ function renameGroup(v: View, id: string): void {
 const s = loadSession();
 if (s) start(s);
 else showSignIn();
+
+// Signed URLs of attachments, by id (+ "#thumb"), shared by every render:
+// an <img> keeps its src across the re-renders of the list.
+const attachURLs = new Map<string, Promise<string>>();
+
+function attachURL(chat: Chat, id: string, thumb: boolean): Promise<string> {
+  const key = id + (thumb ? "#thumb" : "");
+  let p = attachURLs.get(key);
+  if (!p) {
+    p = chat.client.attachmentURL(id, { thumb, ttlSec: 3600 });
+    p.catch(() => attachURLs.delete(key)); // asked again at the next render
+    attachURLs.set(key, p);
+    setTimeout(() => attachURLs.delete(key), 50 * 60 * 1000); // before it expires
+  }
+  return p;
+}
+
+/** attachmentEl shows an attachment: an image (its thumbnail, else the file), or a link. */
+function attachmentEl(chat: Chat, a: Attachment): HTMLElement {
+  const label = (a.name || "file") + " (" + (a.size < 1024 ? a.size + " B" : Math.ceil(a.size / 1024) + " KiB") + ")";
+  if (a.type.startsWith("image/")) {
+    const img = h("img", { class: "att-image", alt: a.name || "image", "data-att": a.id, width: a.width ? Math.min(a.width, 320) : undefined });
+    attachURL(chat, a.id, false).then((u) => (img.src = u), () => {});
+    return img;
+  }
+  const link = h("a", { class: "att-file", "data-att": a.id, target: "_blank", rel: "noopener" }, label);
+  attachURL(chat, a.id, false).then((u) => (link.href = u), () => {});
+  return link;
+}

@@ -331,3 +331,56 @@ test("a group renamed by one member is renamed for every member", async () => {
   await alice.page.locator("#rename-dialog").waitFor({ state: "detached" });
   assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
 });
+
+/** png returns a w x h PNG (a colour gradient). */
+async function png(w, h) {
+  const { deflateSync, crc32 } = await import("node:zlib");
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = x % 256;
+      raw[o + 1] = y % 256;
+      raw[o + 2] = 128;
+    }
+  }
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("an image attachment shows in the conversation", async () => {
+  const erin = await signIn("erin");
+  // dora sends from a script: a token from natter dev, the REST API.
+  const base = dev.url.replace(/\/$/, "");
+  const tok = (await (await fetch(base + "/dev/token", { method: "POST", body: JSON.stringify({ user: "dora" }), headers: { "content-type": "application/json" } })).json()).token;
+  const auth = { authorization: "Bearer " + tok };
+  const conv = await (await fetch(base + "/v1/conversations", { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ kind: "direct", with: "erin" }) })).json();
+  const up = await fetch(base + "/v1/attachments?name=grad.png", { method: "POST", headers: { ...auth, "content-type": "image/png" }, body: await png(64, 48) });
+  assert.equal(up.status, 201);
+  const att = await up.json();
+  assert.equal(att.width, 64);
+  const sent = await fetch(base + `/v1/conversations/${conv.id}/messages`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ cmid: "img-1", body: "a picture", attachments: [{ id: att.id }] }),
+  });
+  assert.equal(sent.status, 201);
+  await erin.page.locator(".conv", { hasText: "dora" }).click();
+  const img = erin.page.locator(`img.att-image[data-att="${att.id}"]`);
+  await img.waitFor();
+  await until("the image loads", () => img.evaluate((el) => el.complete && el.naturalWidth === 64));
+  assert.deepEqual(erin.errors, []);
+});

@@ -196,7 +196,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Name != "worker-persist-3" || len(c.Procs()) != 3+1+2+12+1 {
+	if w.Name != "worker-persist-3" || len(c.Procs()) != 3+1+2+2*len(node.AllRoles)+1 {
 		t.Fatalf("added %s; %d processes", w.Name, len(c.Procs()))
 	}
 
