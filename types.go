@@ -35,6 +35,34 @@ type Message struct {
 	Attachments []Attachment `json:"attachments,omitempty" bson:"attachments,omitempty"`
 	// TS is the server time of acceptance, Unix milliseconds.
 	TS int64 `json:"ts" bson:"ts"`
+
+	// The fields below are never stored in the log or the archive: the
+	// readers of history and sync fill them in from the message's actions
+	// (jetstream/actions), so a page shows each message as it is now.
+
+	// EditedAt is the TS of the latest edit applied to Body (which is then
+	// that edit's text); 0 (absent) when the message was not edited.
+	EditedAt int64 `json:"edited_at,omitempty" bson:"-"`
+	// Deleted is true when the message was deleted (recalled by its sender
+	// or removed by a group admin): Body is then empty. On an edit entry it
+	// means the message it edits was deleted (its text is gone too).
+	Deleted bool `json:"deleted,omitempty" bson:"-"`
+	// Reactions are the message's reactions (emoji and count, in the order
+	// they were first added), Mine set on those of the user who asked; nil
+	// (absent) when none, and on a deleted message. A pointer, so that a
+	// Message stays comparable with ==.
+	Reactions *Reactions `json:"reactions,omitempty" bson:"-"`
+}
+
+// Reactions are a message's reactions, as pages return them.
+type Reactions []Reaction
+
+// Reaction is one emoji's count on a message, as pages return it.
+type Reaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	// Mine is true when the user who asked for the page reacted with it.
+	Mine bool `json:"mine,omitempty"`
 }
 
 // Attachment is a file a message references: what the upload recorded.
@@ -174,6 +202,8 @@ const (
 	EventConversationCreated = "conversation_created"
 	EventConversationRenamed = "conversation_renamed"
 	EventReadMoved           = "read_moved"
+	EventReactionAdded       = "reaction_added"
+	EventReactionRemoved     = "reaction_removed"
 	// EventConversationUpdated: a group's roles, mutes, announcement mode,
 	// description or avatar URL changed.
 	EventConversationUpdated = "conversation_updated"
@@ -183,6 +213,7 @@ const (
 var EventKinds = []string{
 	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
 	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventConversationRenamed, EventReadMoved,
+	EventReactionAdded, EventReactionRemoved,
 	EventConversationUpdated,
 }
 
@@ -207,7 +238,8 @@ type Event struct {
 	// Data depends on Kind: the [Message] (log entry) for message_*,
 	// [EventUsers] for member_*, the [Conversation] for
 	// conversation_created, [EventName] for conversation_renamed,
-	// [EventRead] for read_moved, [EventUpdate] for conversation_updated.
+	// [EventRead] for read_moved, [EventUpdate] for conversation_updated,
+	// [EventReaction] for reaction_*.
 	Data json.RawMessage `json:"data"`
 }
 
@@ -219,6 +251,17 @@ type EventUsers struct {
 // EventName is the data of conversation_renamed: the group's new name.
 type EventName struct {
 	Name string `json:"name"`
+}
+
+// EventReaction is the data of reaction_added and reaction_removed: User
+// added (or removed) Emoji on the message Ref (seq Seq), which now has
+// Count reactions with it.
+type EventReaction struct {
+	Ref   string `json:"ref"`
+	Seq   uint64 `json:"seq"`
+	User  string `json:"user"`
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
 }
 
 // EventRead is the data of read_moved: User has read Conv up to Seq.

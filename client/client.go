@@ -40,6 +40,7 @@ type Client struct {
 	// what it told so far.
 	convEvents chan protocol.ConvFrame
 	reads      chan protocol.ReadFrame
+	reactions  chan protocol.ReactionFrame
 	revs       convRevs
 	wake       chan struct{} // a conversation needs a sync
 	qsig       chan struct{} // the pump has work
@@ -92,6 +93,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		typing:     make(chan protocol.TypingFrame, cfg.EventBuffer),
 		convEvents: make(chan protocol.ConvFrame, cfg.EventBuffer),
 		reads:      make(chan protocol.ReadFrame, cfg.EventBuffer),
+		reactions:  make(chan protocol.ReactionFrame, cfg.EventBuffer),
 		revs:       convRevs{revs: map[string]int64{}, gone: map[string]bool{}, pushed: map[string]uint64{}},
 		wake:       make(chan struct{}, 1),
 		qsig:       make(chan struct{}, 1),
@@ -129,6 +131,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		close(c.presence)
 		close(c.typing)
 		close(c.reads)
+		close(c.reactions)
 		close(c.convEvents)
 		close(c.done)
 	}()
@@ -172,8 +175,8 @@ func (c *Client) Err() error {
 }
 
 // Done is closed when the client has stopped, after Close or a fatal error
-// ([Client.Err]); the Messages, PresenceEvents, TypingEvents and
-// ReadEvents channels are closed by then.
+// ([Client.Err]); the Messages, PresenceEvents, TypingEvents,
+// ReadEvents and ReactionEvents channels are closed by then.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close disconnects (sending the last delivered cursors first), stops every
@@ -287,10 +290,24 @@ func (c *Client) serve(cn *conn, tick <-chan time.Time) {
 	c.log.Info("connected", "url", c.cfg.URLs[cn.idx], "user", cn.hello.User, "session", cn.hello.Session)
 	cn.start()
 	var wg sync.WaitGroup
+	// The watched users' presence is subscribed again once the first sync
+	// of the connection has completed: the device catches up on its
+	// messages first, and in a reconnect storm the edges and the
+	// conversations service answer the syncs before the presence
+	// subscribes (whose authorisation then finds the user's list cached).
+	synced := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); c.syncLoop(cn, tick) }()
+	go func() { defer wg.Done(); c.syncLoop(cn, tick, synced) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); c.resubscribe(cn) }()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-synced:
+			c.resubscribe(cn)
+		case <-cn.done:
+		case <-c.quit:
+		}
+	}()
 	select {
 	case <-cn.done:
 	case <-c.quit:

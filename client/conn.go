@@ -272,6 +272,8 @@ func (cn *conn) handle(data []byte, m *natter.Message) {
 		c.onTyping(*f.Typing)
 	case protocol.FrameRead:
 		c.onRead(*f.Read)
+	case protocol.FrameReaction:
+		c.onReaction(*f.Reaction)
 	case protocol.FrameConv:
 		c.onConv(*f.Conv)
 	case protocol.FrameBye:

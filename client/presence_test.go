@@ -1,12 +1,18 @@
 package client_test
 
 import (
+	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/convapi"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // nextPresence reads presence events of c until one for user with the
@@ -121,4 +127,75 @@ func TestPresenceResubscribedAfterReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextPresence(t, a, bob, false)
+}
+
+// TestPresenceSubscribedAfterSync: after a reconnect the client subscribes
+// its watched users again only once its first sync has completed, so the
+// sync is not queued behind the presence subscribe's authorisation on the
+// edge (which answers a session's requests in order). Seen on NATS: for
+// every client, the conversations service gets the sync's list request
+// (ids) before the presence subscribe's (summaries).
+func TestPresenceSubscribedAfterSync(t *testing.T) {
+	dev := startDev(t)
+	edgeA := startEdge(t, dev, "127.0.0.1:0")
+	bob := uniq("bob")
+	b := dial(t, []string{wsURL(dev)}, bob)
+	defer b.Close()
+	ctx := ctxT(t)
+	var cs []*client.Client
+	for range 8 {
+		c := dial(t, []string{wsURL(edgeA), wsURL(dev)}, uniq("alice"))
+		if _, err := c.CreateDirect(ctx, bob); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SubscribePresence(ctx, bob); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	nc, err := nats.Connect(dev.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	type listReq struct {
+		user string
+		ids  bool
+	}
+	var mu sync.Mutex
+	var seen []listReq
+	sub, err := nc.Subscribe(subjects.ConvEndpoint(convapi.OpList), func(m *nats.Msg) {
+		var r convapi.ListRequest
+		if json.Unmarshal(m.Data, &r) == nil {
+			mu.Lock()
+			seen = append(seen, listReq{r.User, r.IDs})
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stopNode(t, edgeA)
+	for _, c := range cs {
+		nextPresence(t, c, bob, true) // the state subscribed again
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range cs {
+		first := map[bool]int{}
+		for i, r := range seen {
+			if _, ok := first[r.ids]; !ok && r.user == c.User() {
+				first[r.ids] = i
+			}
+		}
+		syncAt, ok1 := first[true]
+		subAt, ok2 := first[false]
+		if !ok1 || !ok2 || syncAt > subAt {
+			t.Fatalf("%s: list requests after the reconnect %v: want the sync's (ids) before the presence subscribe's", c.User(), seen)
+		}
+	}
 }

@@ -34,12 +34,15 @@ type Stats struct {
 	// DroppedEvents those of all four not delivered because their channel
 	// was full.
 	Presence, Typing, Reads, ConvEvents, DroppedEvents uint64
+	// Reactions counts the reaction pushes received.
+	Reactions uint64
 }
 
 type counters struct {
 	connects, reconnects, syncs, pushes, delivered, synced atomic.Uint64
 	duplicates, gaps, sends, sendRetries, acks             atomic.Uint64
 	presence, typing, reads, convEvents, dropped           atomic.Uint64
+	reactions                                              atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -51,5 +54,6 @@ func (c *Client) Stats() Stats {
 		Duplicates: s.duplicates.Load(), Gaps: s.gaps.Load(), Sends: s.sends.Load(),
 		SendRetries: s.sendRetries.Load(), Acks: s.acks.Load(),
 		Presence: s.presence.Load(), Typing: s.typing.Load(), Reads: s.reads.Load(), ConvEvents: s.convEvents.Load(), DroppedEvents: s.dropped.Load(),
+		Reactions: s.reactions.Load(),
 	}
 }

@@ -14,8 +14,9 @@ import (
 // cursor (so nothing pushed while the client was away is missed: the edge
 // subscribed the user's deliveries before its hello), then a sync whenever
 // a conversation has a gap, one request at a time, and every tick the
-// auto-acks. It returns when the connection ends.
-func (c *Client) syncLoop(cn *conn, tick <-chan time.Time) {
+// auto-acks. It closes synced when the first sync has completed. It
+// returns when the connection ends.
+func (c *Client) syncLoop(cn *conn, tick <-chan time.Time, synced chan struct{}) {
 	// Every wait below also ends with the connection (roundTrip watches
 	// cn.done), so no context is needed.
 	ctx := context.Background()
@@ -44,6 +45,10 @@ func (c *Client) syncLoop(cn *conn, tick <-chan time.Time) {
 				// gap: do not hammer the edge.
 				c.log.Debug("sync made no progress", "session", cn.hello.Session)
 				full, stalls = false, stalls+1
+			}
+			if !full && synced != nil {
+				close(synced)
+				synced = nil
 			}
 			if stalls > 0 && !c.pause(c.backoff(stalls-1), cn.done) {
 				return

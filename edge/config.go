@@ -78,6 +78,16 @@ type Config struct {
 	// TypingMaxMembers: typing in a conversation with more members is
 	// refused (forbidden). Zero means 1000.
 	TypingMaxMembers int
+	// EditWindow is how long after sending a message its sender may edit
+	// it (msg.edit). Zero means 48h.
+	EditWindow time.Duration
+	// DeleteWindow is how long after sending a message its sender may
+	// delete (recall) it (msg.delete); a group's admins may delete any
+	// message at any time. Zero means 24h.
+	DeleteWindow time.Duration
+	// Now is the clock the edit and delete windows are checked with. Nil
+	// means time.Now (tests set their own).
+	Now func() time.Time
 	// Auth configures token verification.
 	Auth auth.Config
 	// Attach configures attachment uploads and downloads.
@@ -150,6 +160,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TypingMaxMembers <= 0 {
 		c.TypingMaxMembers = 1000
+	}
+	if c.EditWindow <= 0 {
+		c.EditWindow = 48 * time.Hour
+	}
+	if c.DeleteWindow <= 0 {
+		c.DeleteWindow = 24 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -21,6 +21,7 @@ import (
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
@@ -56,6 +57,7 @@ type Edge struct {
 	convs     *convapi.Client
 	members   *convapi.MemberCache
 	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
+	acts      *actions.Bucket  // ACTIONS: edits, deletions, reactions
 	settings  *settings.Bucket // SETTINGS: users' conversation settings
 	pushes    *pushreg.Bucket  // PUSH: the devices' push registrations
 	verifier  *auth.Verifier
@@ -103,6 +105,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	acts, err := actions.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	sets, err := settings.Open(ctx, d.NC, d.JS)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -125,7 +131,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 		_, _ = rand.Read(cfg.Attach.URLSecret)
 	}
 	e := &Edge{
-		cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
+		acts: acts, cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
 		curs: curs, settings: sets, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 		attStore: d.Attach, attMeta: attMeta,

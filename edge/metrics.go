@@ -21,6 +21,8 @@ type metrics struct {
 	typingSent prometheus.Counter
 	// convPushes counts the conv frames queued to sockets.
 	convPushes prometheus.Counter
+	// reactionPushes counts the reaction frames queued to sockets.
+	reactionPushes prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,10 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		typingSent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_typing_signals_total", Help: "Typing signals published to members' delivery subjects."}),
 		readPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_read_pushes_total", Help: "Read pushes (own reads on other devices, receipts) queued to sockets."}),
 		convPushes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_conv_pushes_total", Help: "Conversation pushes (conv frames: created, members, renamed) queued to sockets."}),
+		reactionPushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_edge_reaction_pushes_total", Help: "Reaction pushes queued to sockets."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.pushes, m.slowConsumers, m.badDeliveries, m.sends, m.sendSeconds, m.errors,
-			m.presencePushes, m.typingPushes, m.typingSent, m.readPushes, m.convPushes)
+			m.presencePushes, m.typingPushes, m.typingSent, m.readPushes, m.convPushes, m.reactionPushes)
 	}
 	return m
 }

@@ -55,6 +55,10 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return protocol.Pong{TS: time.Now().UnixMilli()}, nil
 	case protocol.OpPresenceSet:
 		return e.presenceSet(ctx, user, r.Hidden)
+	case protocol.OpMsgEdit, protocol.OpMsgDelete:
+		return e.msgAction(ctx, user, r)
+	case protocol.OpReact:
+		return e.react(ctx, user, r)
 	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
 		protocol.OpMembersMute, protocol.OpMembersUnmute:
 		return e.moderate(ctx, user, r)
@@ -143,6 +147,9 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 	msgs, head, err := e.msgs.After(ctx, conv, cursor, limit)
 	var te *msglog.TrimmedError
 	if !errors.As(err, &te) {
+		if err == nil {
+			err = e.decorate(ctx, user, conv, msgs)
+		}
 		return msgs, head, err
 	}
 	after := cursor
@@ -159,7 +166,7 @@ func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limi
 		out = append(out, hot...)
 		head = max(head, h2)
 	}
-	return out, head, nil
+	return out, head, e.decorate(ctx, user, conv, out)
 }
 
 func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (any, error) {
@@ -215,9 +222,16 @@ func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request
 		if herr != nil {
 			return nil, herr
 		}
-		return protocol.HistoryResult{Msgs: append(page.Msgs, msgs...), More: page.More}, nil
+		msgs = append(page.Msgs, msgs...)
+		if err := e.decorate(ctx, user, r.Conv, msgs); err != nil {
+			return nil, err
+		}
+		return protocol.HistoryResult{Msgs: msgs, More: page.More}, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := e.decorateRaw(ctx, user, r.Conv, hot.First, hot.Entries); err != nil {
 		return nil, err
 	}
 	return protocol.HistoryPage{Msgs: hot.Entries, More: hot.First > 1}, nil

@@ -64,18 +64,25 @@ func (e *Edge) registerREST(app *fiber.App) {
 			return nil, err
 		}
 		r.Op, r.Conv = protocol.OpSend, c.Params("conv")
-		// The header and the body field are two spellings of the cmid:
-		// both may be given only with the same value.
-		switch k := c.Get("Idempotency-Key"); {
-		case k == "":
-		case r.Cmid == "":
-			r.Cmid = k
-		case r.Cmid != k:
-			return nil, &protocol.Error{Code: protocol.CodeBadFrame, Msg: "cmid: differs from the Idempotency-Key header (send one, or both with the same value)"}
-		}
-		return r, nil
+		return r, idempotencyKey(c, r)
 	}, fiber.StatusCreated))
 	e.registerReceiptsREST(g)
+	e.registerActionsREST(g)
+	e.registerReactionsREST(g)
+}
+
+// idempotencyKey takes the cmid from the Idempotency-Key header: the header
+// and the body field are two spellings of the cmid, both may be given only
+// with the same value.
+func idempotencyKey(c *fiber.Ctx, r *protocol.Request) error {
+	switch k := c.Get("Idempotency-Key"); {
+	case k == "":
+	case r.Cmid == "":
+		r.Cmid = k
+	case r.Cmid != k:
+		return &protocol.Error{Code: protocol.CodeBadFrame, Msg: "cmid: differs from the Idempotency-Key header (send one, or both with the same value)"}
+	}
+	return nil
 }
 
 // restAuth checks Origin, the bearer token and the user's rate limit
@@ -124,7 +131,7 @@ func (e *Edge) restHandler(build func(*fiber.Ctx) (*protocol.Request, error), ok
 			return e.restErr(c, err)
 		}
 		status := okStatus
-		if r.Op == protocol.OpSend && isDup(res) {
+		if isDup(res) {
 			status = fiber.StatusOK
 		}
 		c.Status(status)

@@ -74,17 +74,20 @@ func (s *session) typing(ctx context.Context, r *protocol.Request) (any, error) 
 }
 
 // signal queues a signal's frame (its data) on every session of user: a
-// typing push, or a conv push of the conversations service (push.go of
+// typing or reaction push, or a conv push of the conversations service (push.go of
 // workers/convsvc). Other kinds are dropped.
 func (h *hub) signal(user string, m *nats.Msg) {
 	kind := m.Header.Get(delivery.SignalHeader)
-	if (kind != delivery.SignalTyping && kind != delivery.SignalConv) || len(m.Data) == 0 || m.Data[0] != '{' {
+	if (kind != delivery.SignalTyping && kind != delivery.SignalConv && kind != delivery.SignalReaction) || len(m.Data) == 0 || m.Data[0] != '{' {
 		h.m.badDeliveries.Inc()
 		return
 	}
 	counter := h.m.typingPushes
-	if kind == delivery.SignalConv {
+	switch kind {
+	case delivery.SignalConv:
 		counter = h.m.convPushes
+	case delivery.SignalReaction:
+		counter = h.m.reactionPushes
 	}
 	sh := h.shard(user)
 	sh.mu.Lock()

@@ -294,7 +294,8 @@ func TestAsyncAPISubjects(t *testing.T) {
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "SettingsKey",
-		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject", "PushKey", "PushKeys"}
+		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject",
+		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

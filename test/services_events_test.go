@@ -15,6 +15,8 @@ import (
 
 // Every state change appears once on EVENTS, with the documented envelope:
 // a conversation creation, a message (sent twice with one cmid), an edit, a
+// reaction added and removed (each twice), a delete, a member join and leave (each done twice: the second changes
+// nothing), a rename (twice: the second changes nothing) and a read (then
 // delete, a member join and leave (each done twice: the second changes
 // nothing), a rename and a conv.update (each twice: the second changes
 // nothing) and a read (then
@@ -39,6 +41,11 @@ func TestEventsOncePerChange(t *testing.T) {
 	edit, err := svc.api.Edit(ctx, svcapi.EditRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-edit", Body: "hello!"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A reaction added and removed, each twice (the second changes nothing).
+	for i, remove := range []bool{false, false, true, true} {
+		id := fmt.Sprint("x", i)
+		alice.request(id, fmt.Sprintf(`{"op":"react","id":%q,"conv":%q,"ref":%q,"emoji":"👍","remove":%v}`, id, conv.ID, sent.ID, remove), nil)
 	}
 	del, err := svc.api.Delete(ctx, svcapi.DeleteRequest{Service: "svc_bot", Conv: conv.ID, Ref: sent.ID, Cmid: "e1-del"})
 	if err != nil {
@@ -79,8 +86,8 @@ func TestEventsOncePerChange(t *testing.T) {
 	var evs []natter.Event
 	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		evs = svc.events(t, conv.ID)
-		if len(evs) < len(want)+2 {
-			return fmt.Errorf("%d events, want %d", len(evs), len(want)+2)
+		if len(evs) < len(want)+4 {
+			return fmt.Errorf("%d events, want %d", len(evs), len(want)+4)
 		}
 		return nil
 	})

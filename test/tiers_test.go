@@ -187,6 +187,13 @@ func TestTiersOverTLS(t *testing.T) {
 	bob.request("h", fmt.Sprintf(`{"op":"history","id":"h","conv":%q}`, conv.ID), nil)
 	bob.request("l", `{"op":"conv.list","id":"l"}`, nil)
 	bob.request("sy", `{"op":"sync","id":"sy"}`, nil)
+	// Message actions: the ACTIONS bucket, the reaction push and event.
+	alice.request("e", fmt.Sprintf(`{"op":"msg.edit","id":"e","conv":%q,"ref":%q,"cmid":"c1e","body":"over tls!"}`, conv.ID, ack.ID), nil)
+	bob.request("x", fmt.Sprintf(`{"op":"react","id":"x","conv":%q,"ref":%q,"emoji":"👍"}`, conv.ID, ack.ID), nil)
+	if f := alice.nextOf(protocol.FrameReaction); f.Reaction.User != "bob" {
+		t.Fatalf("reaction push %+v", f.Reaction)
+	}
+	alice.request("d", fmt.Sprintf(`{"op":"msg.delete","id":"d","conv":%q,"ref":%q,"cmid":"c1d"}`, conv.ID, ack.ID), nil)
 
 	// An internal service sends through the service API.
 	svc := s.connect(t, natsauth.TierService, nil)

@@ -38,6 +38,7 @@ type edgeFlags struct {
 	requestReadTimeout              time.Duration
 	edgeID                          string
 	presenceLease                   time.Duration
+	editWindow, deleteWindow        time.Duration
 	typingRate                      float64
 	typingBurst, typingMaxMembers   int
 	webApp                          bool
@@ -156,6 +157,8 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Float(&e.typingRate, "typing-rate", "NATTER_TYPING_RATE", 1, "typing frames per second per connection and conversation (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.typingBurst, "typing-burst", "NATTER_TYPING_BURST", 3, "typing token bucket size per connection and conversation", cli.Min(1))
 	fs.Int(&e.typingMaxMembers, "typing-max-members", "NATTER_TYPING_MAX_MEMBERS", 1000, "largest conversation with typing signals (larger: forbidden)", cli.Between(2, 100_000))
+	fs.Duration(&e.editWindow, "edit-window", "NATTER_EDIT_WINDOW", 48*time.Hour, "how long after sending a message its sender may edit it (msg.edit)", cli.Positive[time.Duration]())
+	fs.Duration(&e.deleteWindow, "delete-window", "NATTER_DELETE_WINDOW", 24*time.Hour, "how long after sending a message its sender may delete (recall) it; group admins have no window", cli.Positive[time.Duration]())
 	if mode == node.ModeDev {
 		fs.Bool(&e.webApp, "web-app", "NATTER_WEB_APP", true, "serve the chat web app at / (natter dev answers POST "+edge.DevTokenPath+", its sign-in, either way)")
 	} else {
@@ -197,6 +200,8 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.TypingRate = e.typingRate
 	cfg.Edge.TypingBurst = e.typingBurst
 	cfg.Edge.TypingMaxMembers = e.typingMaxMembers
+	cfg.Edge.EditWindow = e.editWindow
+	cfg.Edge.DeleteWindow = e.deleteWindow
 	cfg.WebApp = e.webApp
 	return nil
 }

@@ -114,6 +114,12 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.State, "state")
 	case "after_user":
 		return d.strField(&r.AfterUser, "after_user")
+	case "ref":
+		return d.strField(&r.Ref, "ref")
+	case "emoji":
+		return d.strField(&r.Emoji, "emoji")
+	case "remove":
+		return d.boolField(&r.Remove, "remove")
 	case "attachments":
 		return d.attachments(r)
 	case "description":
@@ -148,6 +154,7 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
+	OpMsgEdit, OpMsgDelete, OpReact,
 	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
 	OpBlock, OpUnblock, OpBlocksList, OpConvSettings,
 	OpPushRegister, OpPushUnregister,
@@ -434,7 +441,7 @@ func typeHint(field string) string {
 		return "must be an array of user ids"
 	case "attachments":
 		return `must be an array of objects ({"id":"a_...","name":"x.png"})`
-	case "first", "hidden", "announce", "pinned", "archived":
+	case "first", "hidden", "announce", "pinned", "archived", "remove":
 		return "must be a boolean"
 	case "subscription":
 		return `must be an object {"endpoint": "https://...", "keys": {"p256dh": "...", "auth": "..."}}`

@@ -62,10 +62,14 @@ var clientExamples = []string{
 	`{"op":"typing","id":"25","conv":"g_7f3a9c","state":"stopped"}`,
 	`{"op":"receipts","id":"27","conv":"g_7f3a9c"}`,
 	`{"op":"receipts","id":"28","conv":"g_9b2e41","after_user":"carol","limit":2}`,
-	`{"op":"push.register","id":"29","provider":"apns","token":"5b1f0c3a9e2d4f6a8b7c1d0e3f2a4b6c8d9e0f1a2b3c4d5e6f708192a3b4c5d6"}`,
-	`{"op":"push.register","id":"30","provider":"fcm","token":"dXk3Yz9QRmGx0rT:APA91bH7zq_3kLmN0pQrStUvWxYz-12345"}`,
-	`{"op":"push.register","id":"31","provider":"webpush","subscription":{"endpoint":"https://push.example.net/wp/abc123","keys":{"p256dh":"BGuD43Mzyedq42_VFeRhxeHl5WVR9s0YhrQ6hYFp-IdYomXhnYW7s8ueRsJUGZoRd3lExF9e282hUz37DdGxKrU","auth":"62kRtUpxHN1E5gOByJjVTg"}}}`,
-	`{"op":"push.unregister","id":"32"}`,
+	`{"op":"push.register","id":"40","provider":"apns","token":"5b1f0c3a9e2d4f6a8b7c1d0e3f2a4b6c8d9e0f1a2b3c4d5e6f708192a3b4c5d6"}`,
+	`{"op":"push.register","id":"41","provider":"fcm","token":"dXk3Yz9QRmGx0rT:APA91bH7zq_3kLmN0pQrStUvWxYz-12345"}`,
+	`{"op":"push.register","id":"42","provider":"webpush","subscription":{"endpoint":"https://push.example.net/wp/abc123","keys":{"p256dh":"BGuD43Mzyedq42_VFeRhxeHl5WVR9s0YhrQ6hYFp-IdYomXhnYW7s8ueRsJUGZoRd3lExF9e282hUz37DdGxKrU","auth":"62kRtUpxHN1E5gOByJjVTg"}}}`,
+	`{"op":"push.unregister","id":"43"}`,
+	`{"op":"msg.edit","id":"29","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1002","body":"hi all!"}`,
+	`{"op":"msg.delete","id":"30","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1003"}`,
+	`{"op":"react","id":"31","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍"}`,
+	`{"op":"react","id":"32","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍","remove":true}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of

@@ -275,6 +275,29 @@ func TypingPush(f TypingFrame) []byte {
 	return append(b, '}')
 }
 
+// ReactionPush is a reaction push: {"t":"reaction","conv":..,"ref":..,
+// "seq":..,"user":..,"emoji":..,"removed":true,"count":..} (removed only
+// when set).
+func ReactionPush(f ReactionFrame) []byte {
+	b := make([]byte, 0, 120+len(f.Conv)+len(f.Ref)+len(f.User)+len(f.Emoji))
+	b = append(b, `{"t":"reaction","conv":`...)
+	b = appendString(b, f.Conv)
+	b = append(b, `,"ref":`...)
+	b = appendString(b, f.Ref)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, f.Seq, 10)
+	b = append(b, `,"user":`...)
+	b = appendString(b, f.User)
+	b = append(b, `,"emoji":`...)
+	b = appendString(b, f.Emoji)
+	if f.Removed {
+		b = append(b, `,"removed":true`...)
+	}
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(f.Count), 10)
+	return append(b, '}')
+}
+
 // ReadPush is a read push: {"t":"read","conv":..,"user":..,"seq":..}.
 func ReadPush(f ReadFrame) []byte {
 	b := make([]byte, 0, 64+len(f.Conv)+len(f.User))

@@ -260,7 +260,7 @@ func TestDecodeServerInvalid(t *testing.T) {
 func TestDecodeServerUnknownType(t *testing.T) {
 	t.Parallel()
 	// A newer server may push frames this client does not know.
-	for _, frame := range []string{`{"t":"reaction","conv":"c1","user":"bob"}`, `{"t":"receipt","code":{"x":1},"msg":5}`} {
+	for _, frame := range []string{`{"t":"poll","conv":"c1","user":"bob"}`, `{"t":"receipt","code":{"x":1},"msg":5}`} {
 		f, err := protocol.DecodeServer([]byte(frame))
 		if err != nil || f.T == "" || f.Message != nil || f.Err != nil {
 			t.Fatalf("DecodeServer(%s) = %+v, %v; want only T", frame, f, err)
@@ -374,4 +374,22 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestReactionPushRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, want := range []protocol.ReactionFrame{
+		{Conv: "g_1", Ref: "m_1", Seq: 7, User: "bob", Emoji: "👍🏽", Count: 3},
+		{Conv: "g_1", Ref: "m_1", Seq: 7, User: "bob", Emoji: `<"&>`, Removed: true},
+	} {
+		b := protocol.ReactionPush(want)
+		f, err := protocol.DecodeServer(b)
+		if err != nil || f.T != protocol.FrameReaction || f.Reaction == nil || *f.Reaction != want {
+			t.Fatalf("%s: %+v %v, want %+v", b, f, err, want)
+		}
+		var viaJSON protocol.ReactionFrame
+		if err := json.Unmarshal(b, &viaJSON); err != nil || viaJSON != want {
+			t.Fatalf("%s: encoding/json reads %+v %v", b, viaJSON, err)
+		}
+	}
 }

@@ -86,6 +86,9 @@ const (
 	// other's read pushes (direct conversations always do); in a larger
 	// group only the reader's own devices get them.
 	MaxReceiptMembers = 100
+	// MaxEmoji is the longest reaction (an emoji, or a short code), in
+	// bytes of UTF-8.
+	MaxEmoji = 32
 	// MaxDescription is the longest group description, in characters.
 	MaxDescription = 500
 	// MaxAvatarURL is the longest avatar URL, in bytes.
@@ -115,6 +118,13 @@ const (
 	OpPresenceSet   = "presence.set"
 	OpTyping        = "typing"
 	OpReceipts      = "receipts"
+	// OpMsgEdit and OpMsgDelete edit or delete (recall) a message of a
+	// conversation: appended as an entry with type edit or delete and ref.
+	OpMsgEdit   = "msg.edit"
+	OpMsgDelete = "msg.delete"
+	// OpReact adds (or, with remove, takes back) the user's reaction to a
+	// message.
+	OpReact = "react"
 	// Group roles and moderation (docs/protocol.md, "Group roles").
 	OpConvUpdate    = "conv.update"
 	OpAdminsAdd     = "admins.add"
@@ -164,6 +174,8 @@ const (
 	// FrameRead: a member of a conversation (the user too, on another
 	// device) read it up to a seq.
 	FrameRead = "read"
+	// FrameReaction: a member added or removed a reaction to a message.
+	FrameReaction = "reaction"
 )
 
 // Events of a conv push ([ConvFrame.Event]). Clients ignore values they do

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	natter "github.com/natter-im/natter"
@@ -87,6 +88,13 @@ type Request struct {
 	// AfterUser asks for the receipts page after this user id (the Next
 	// of the previous page). receipts.
 	AfterUser string `json:"after_user,omitempty"`
+	// Ref is the id of the message acted on. msg.edit, msg.delete, react.
+	Ref string `json:"ref,omitempty"`
+	// Emoji is the reaction: 1..MaxEmoji bytes of UTF-8 without white
+	// space or control characters. react.
+	Emoji string `json:"emoji,omitempty"`
+	// Remove takes the reaction back instead of adding it. react.
+	Remove bool `json:"remove,omitempty"`
 
 	// Description (<= MaxDescription characters) and AvatarURL (http or
 	// https, <= MaxAvatarURL bytes) set a group's when present; "" clears.
@@ -312,6 +320,26 @@ func (r *Request) validate() *Error {
 			}
 		}
 		return checkLimit(r.Limit, MaxReceiptsLimit)
+	case OpMsgEdit, OpMsgDelete:
+		for _, f := range [...]struct{ name, v string }{{"conv", r.Conv}, {"ref", r.Ref}, {"cmid", r.Cmid}} {
+			if err := checkID(f.name, f.v); err != nil {
+				return err
+			}
+		}
+		if r.Op == OpMsgEdit && r.Body == "" {
+			return badFrame("", "body: required (the new text)")
+		}
+		if r.Op == OpMsgDelete && r.Body != "" {
+			return badFrame("", "body: not allowed in msg.delete")
+		}
+	case OpReact:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if err := checkID("ref", r.Ref); err != nil {
+			return err
+		}
+		return checkEmoji(r.Emoji)
 	case OpPushRegister:
 		return r.validatePush()
 	case OpPushUnregister:
@@ -383,6 +411,27 @@ func (r *Request) checkPage() *Error {
 	}
 	if _, _, ok := ParsePage(r.Page); !ok {
 		return badFrame("", "page: must be the next of the previous reply")
+	}
+	return nil
+}
+
+// checkEmoji checks a reaction: 1..MaxEmoji bytes of valid UTF-8 without
+// white space or control characters (an emoji with its modifiers and
+// joiners, or a short code such as ":+1:").
+func checkEmoji(e string) *Error {
+	if e == "" {
+		return badFrame("", "emoji: required")
+	}
+	if len(e) > MaxEmoji {
+		return badFrame("", "emoji: longer than "+strconv.Itoa(MaxEmoji)+" bytes")
+	}
+	if !utf8.ValidString(e) {
+		return badFrame("", "emoji: not valid UTF-8")
+	}
+	for _, c := range e {
+		if unicode.IsSpace(c) || unicode.IsControl(c) {
+			return badFrame("", "emoji: must not hold white space or control characters")
+		}
 	}
 	return nil
 }

@@ -191,6 +191,13 @@ func (r ReceiptsResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(r))
 }
 
+// ReactResult is the reply to react: the emoji's count on the message
+// after the request, and whether the user's reaction is on it.
+type ReactResult struct {
+	Count int  `json:"count"`
+	Mine  bool `json:"mine"`
+}
+
 // BlockList is the result of block, unblock and blocks.list: the users the
 // user blocks (after the change), sorted.
 type BlockList struct {

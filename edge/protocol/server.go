@@ -21,6 +21,7 @@ import (
 //	presence  Presence
 //	typing    Typing
 //	read      Read
+//	reaction  Reaction
 //
 // Frames of a type this version does not know have only T set; clients
 // ignore them.
@@ -39,6 +40,21 @@ type ServerFrame struct {
 	Typing *TypingFrame
 	// Read is a read push's content.
 	Read *ReadFrame
+	// Reaction is a reaction push's content.
+	Reaction *ReactionFrame
+}
+
+// ReactionFrame is the content of a reaction push: User added (or, with
+// Removed, took back) the reaction Emoji to the message Ref (seq Seq) of
+// Conv, which now has Count reactions with it.
+type ReactionFrame struct {
+	Conv    string `json:"conv"`
+	Ref     string `json:"ref"`
+	Seq     uint64 `json:"seq"`
+	User    string `json:"user"`
+	Emoji   string `json:"emoji"`
+	Removed bool   `json:"removed,omitempty"`
+	Count   int    `json:"count"`
 }
 
 // ReadFrame is the content of a read push: User read Conv up to Seq. It
@@ -151,6 +167,11 @@ type serverWire struct {
 	State     string `json:"state"`
 	ExpiresMS int64  `json:"expires_ms"`
 	Seq       uint64 `json:"seq"`
+	// reaction pushes
+	Ref     string `json:"ref"`
+	Emoji   string `json:"emoji"`
+	Removed bool   `json:"removed"`
+	Count   int    `json:"count"`
 	// conv pushes
 	Rev         int64                `json:"rev"`
 	By          string               `json:"by"`
@@ -251,6 +272,11 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 			return nil, &Error{Code: CodeBadFrame, Msg: "conv, user: required strings and seq >= 1 in read frame"}
 		}
 		f.Read = &ReadFrame{Conv: w.Conv, User: w.User, Seq: w.Seq}
+	case FrameReaction:
+		if w.Conv == "" || w.Ref == "" || w.User == "" || w.Emoji == "" || w.Seq == 0 {
+			return nil, &Error{Code: CodeBadFrame, Msg: "conv, ref, user, emoji: required strings and seq >= 1 in reaction frame"}
+		}
+		f.Reaction = &ReactionFrame{Conv: w.Conv, Ref: w.Ref, Seq: w.Seq, User: w.User, Emoji: w.Emoji, Removed: w.Removed, Count: w.Count}
 	case "":
 		return nil, &Error{Code: CodeBadFrame, Msg: "t: required in server frame"}
 	}
@@ -259,7 +285,7 @@ func DecodeServer(data []byte) (*ServerFrame, error) {
 
 func knownFrame(t string) bool {
 	switch t {
-	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping, FrameRead:
+	case FrameRes, FrameErr, FrameMsg, FrameHello, FrameBye, FrameConv, FramePresence, FrameTyping, FrameRead, FrameReaction:
 		return true
 	}
 	return false

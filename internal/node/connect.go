@@ -206,8 +206,10 @@ func NATSAuthOptions(c Config) ([]nats.Option, error) {
 	return opts, nil
 }
 
-func openStore(ctx context.Context, c Config, uri string) (*store.Store, error) {
-	st, err := store.Open(ctx, store.Config{URI: uri, Database: c.MongoDB, HistoryReadPreference: c.MongoReadPreference})
+// openStore opens the store on uri; sqliteDir is the embedded store's
+// directory when this process runs it (store.Config.SQLiteDir), else empty.
+func openStore(ctx context.Context, c Config, uri, sqliteDir string) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{URI: uri, Database: c.MongoDB, HistoryReadPreference: c.MongoReadPreference, SQLiteDir: sqliteDir})
 	if err != nil {
 		return nil, settingErr(SettingMongoURI, "%v", err)
 	}

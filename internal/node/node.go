@@ -147,7 +147,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 
 	if runsStore {
-		if n.store, err = openStore(ctx, cfg, n.mongoURI); err != nil {
+		sqliteDir := ""
+		if n.embStore != nil {
+			sqliteDir = n.embStore.SQLiteDir()
+		}
+		if n.store, err = openStore(ctx, cfg, n.mongoURI, sqliteDir); err != nil {
 			return n, err
 		}
 		n.checks = append(n.checks, n.store.Ping)

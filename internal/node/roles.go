@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/cursors"
@@ -94,7 +95,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
-			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur))
+			acts, err := actions.Open(ctx, n.nc, n.js)
+			if err != nil {
+				return fmt.Errorf("node: persist: %w", err)
+			}
+			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts))
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -13,6 +14,17 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
+
+// WaitHeader carries, in milliseconds, how long the caller of a request
+// waits for its reply (what is left of its timeout when it sends). The
+// service does not start a request that waited that long for a worker: its
+// caller has gone (a request without it is taken as waited for
+// DefaultWait).
+const WaitHeader = "Natter-Wait"
+
+// DefaultWait is how long the service takes the caller of a request
+// without WaitHeader to wait: the [Client]'s default timeout.
+const DefaultWait = 5 * time.Second
 
 // Client calls the conversations service. It is safe for concurrent use.
 //
@@ -25,10 +37,11 @@ type Client struct {
 }
 
 // NewClient returns a client on nc whose requests time out after timeout
-// (zero means 5s), or earlier if the ctx of a call says so.
+// (zero means DefaultWait, 5s), or earlier if the ctx of a call says so.
+// Every request carries WaitHeader.
 func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
 	if timeout <= 0 {
-		timeout = 5 * time.Second
+		timeout = DefaultWait
 	}
 	return &Client{nc: nc, timeout: timeout}
 }
@@ -41,7 +54,11 @@ func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, subjects.ConvEndpoint(op), data)
+	req := &nats.Msg{Subject: subjects.ConvEndpoint(op), Data: data, Header: nats.Header{}}
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set(WaitHeader, strconv.FormatInt(max(time.Until(dl).Milliseconds(), 0), 10))
+	}
+	msg, err := c.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
 		return requestError(op, err)
 	}

@@ -17,6 +17,10 @@ const (
 	// members, renamed), published by the conversations service once per
 	// member, or once for all edges ([PackSignal]) for a large group.
 	SignalConv = "conv"
+	// SignalReaction is a reaction push, published by an edge once per
+	// member (the reacting user included), in conversations of at most
+	// the edge's typing bound of members.
+	SignalReaction = "reaction"
 )
 
 // ExceptHeader gives the length in bytes of the list of users that starts

@@ -1,6 +1,7 @@
 package natsauth
 
 import (
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -114,6 +115,10 @@ func For(t Tier) Permissions {
 				[]string{subjects.MsgsAll}, directGet(subjects.StreamMsgs),
 				// Delivered cursors: KV writes, batched direct gets.
 				[]string{kvPut(subjects.BucketCursors)}, directGet(kvStream(subjects.BucketCursors)),
+				// Message actions (edits, deletions, reactions) and the
+				// reaction events, which the edge publishes.
+				[]string{kvPut(subjects.BucketActions)}, directGet(kvStream(subjects.BucketActions)),
+				[]string{subjects.Event(natter.EventReactionAdded, "*"), subjects.Event(natter.EventReactionRemoved, "*")},
 				// The users' conversation settings (conv.settings: KV
 				// writes; pages read them with batched direct gets).
 				[]string{kvPut(subjects.BucketSettings)}, directGet(kvStream(subjects.BucketSettings)),
@@ -126,9 +131,9 @@ func For(t Tier) Permissions {
 				[]string{kvPut(subjects.BucketIdem)}, directGet(kvStream(subjects.BucketIdem)),
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
-				// Typing frames go to the members' delivery subjects (one
-				// token: not the broadcast subject, which only workers
-				// publish).
+				// Typing and reaction frames go to the members' delivery
+				// subjects (one token: not the broadcast subject, which
+				// only workers publish).
 				[]string{subjects.DeliverAll},
 				// Presence: leases, last_seen and hidden in PRESENCE, the
 				// changes and the edges' heartbeat on core subjects, and the
@@ -178,6 +183,8 @@ func For(t Tier) Permissions {
 				// Read cursors and the conversations service's summaries.
 				[]string{kvPut(subjects.BucketCursors)}, directGet(kvStream(subjects.BucketCursors)),
 				[]string{kvPut(subjects.BucketSummaries)}, directGet(kvStream(subjects.BucketSummaries)),
+				// Message actions: the persist role applies edits and deletes.
+				[]string{kvPut(subjects.BucketActions)}, directGet(kvStream(subjects.BucketActions)),
 				// The admin API writes revocations and bans (its audit
 				// events go to im.evt.>).
 				[]string{kvPut(subjects.BucketRevoked)},

@@ -132,6 +132,9 @@ func Define(cfg Config) Definitions {
 			// Revocations and bans carry a per-key TTL (Nats-TTL); the
 			// markers of expired keys tell the edges' watchers to forget
 			// them. Values are small (edge/revoke.Entry).
+			// One key per message that was edited or deleted; never
+			// expires (the tombstones must outlive the hot tier).
+			{Bucket: subjects.BucketActions, Description: "natter message actions: latest edit, deletion", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			// One key per device (<user>.<device>); a user's devices are
 			// read together with one batched direct get (<user>.*).
 			{Bucket: subjects.BucketPush, Description: "natter push registrations of devices", MaxValueSize: 4096, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},

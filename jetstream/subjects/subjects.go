@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -73,6 +74,11 @@ const (
 	// that ends when the tokens it covers would have expired (bans: at
 	// their expiry, or never). Every edge watches it.
 	BucketRevoked = "REVOKED"
+	// BucketActions holds what clients' and services' actions made of
+	// each message (its latest edit, its deletion), one key per message:
+	// ActionsKey (jetstream/actions). Readers of history and sync apply it
+	// to their pages with one batched read per page.
+	BucketActions = "ACTIONS"
 	// BucketPush holds the devices' push registrations (PushKey): the
 	// provider and its token or Web Push subscription, JSON
 	// (jetstream/pushreg).
@@ -231,6 +237,35 @@ func PresenceBlockKey(user string) string { return "block." + user }
 // DeliveredKey is the CURSORS key of the delivered cursor (ack) of user's
 // device in conv: <user>.<device>.<conv>.
 func DeliveredKey(user, device, conv string) string { return user + "." + device + "." + conv }
+
+// ActionsKey is the ACTIONS key of the message with seq in conv:
+// <conv>.<block>.<seq>, block = (seq-1)/64, so that the keys of a page's
+// messages are matched by one filter per block (ActionsBlockFilter).
+func ActionsKey(conv string, seq uint64) string {
+	return conv + "." + strconv.FormatUint((seq-1)/ActionsBlock, 10) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ActionsBlock is how many seqs one block of ActionsKey spans.
+const ActionsBlock = 64
+
+// ActionsBlockFilter matches the ACTIONS keys of block k of conv (the
+// seqs k*64+1 .. (k+1)*64): <conv>.<k>.*
+func ActionsBlockFilter(conv string, k uint64) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*"
+}
+
+// ActionsUserKey is the ACTIONS key of user's reactions to the message
+// with seq in conv: ActionsKey(conv, seq) + "." + user (one token more, so
+// ActionsBlockFilter does not match it).
+func ActionsUserKey(conv string, seq uint64, user string) string {
+	return ActionsKey(conv, seq) + "." + user
+}
+
+// ActionsBlockUserFilter matches user's ACTIONS keys of block k of conv:
+// <conv>.<k>.*.<user>
+func ActionsBlockUserFilter(conv string, k uint64, user string) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".*." + user
+}
 
 // SettingsKey is the SETTINGS key of user's settings of conv: <user>.<conv>.
 func SettingsKey(user, conv string) string { return user + "." + conv }

@@ -66,9 +66,13 @@ type Config struct {
 	// event must be first. Zero means 5s.
 	OutboxSweep time.Duration
 	// Concurrency is how many requests one instance works on at once (all
-	// endpoints together); further requests wait in their subscriptions.
+	// endpoints together); further requests wait, each at most as long as
+	// its caller waits (convapi.WaitHeader), then are dropped unanswered.
 	// Zero means 32.
 	Concurrency int
+	// MaxWaiting is how many requests one instance holds waiting for a
+	// worker; more are answered unavailable at once. Zero means 16,384.
+	MaxWaiting int
 	// Metadata annotates the service in discovery ($SRV.INFO). Nil means
 	// none.
 	Metadata map[string]string
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 32
+	}
+	if c.MaxWaiting <= 0 {
+		c.MaxWaiting = 16_384
 	}
 	if c.ListCacheSize == 0 {
 		c.ListCacheSize = 100_000

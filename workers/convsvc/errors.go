@@ -1,6 +1,7 @@
 package convsvc
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -15,3 +16,7 @@ func badID(field string, err error) *convapi.Error {
 }
 
 var errNotMember = &convapi.Error{Code: convapi.CodeNotMember, Msg: "not a member of this conversation"}
+
+// errCacheClosed fails a store load that waited for its slot until the
+// list cache closed.
+var errCacheClosed = errors.New("convsvc: list cache closed")

@@ -37,6 +37,10 @@ type ListCacheStats struct {
 	Evictions int64 `json:"evictions"`
 	// Entries is the number of users' lists cached now.
 	Entries int `json:"entries"`
+	// DroppedRequests are requests of any endpoint of the instance that
+	// were dropped unanswered: their caller had gone before a worker was
+	// free (convapi.WaitHeader).
+	DroppedRequests int64 `json:"dropped_requests"`
 }
 
 // noticeBodies encodes users into notice bodies (convapi.Notice, Pushed
@@ -88,7 +92,8 @@ func noticeBodies(users []string, pushed bool, budget int) [][]byte {
 type listCache struct {
 	load    func(ctx context.Context, user string) ([]string, error)
 	nc      *nats.Conn
-	timeout time.Duration // bounds one load
+	timeout time.Duration // bounds one load, from when it has its slot
+	loads   chan struct{} // the slots of the loads in flight (storeLoads)
 	notices chan *nats.Msg
 	sub     *nats.Subscription
 	stop    chan struct{}
@@ -116,6 +121,16 @@ const listNoticeBuffer = 8192
 // listApplyEvery is how often the ticker applies waiting notices.
 const listApplyEvery = 500 * time.Millisecond
 
+// storeLoads bounds the store loads of one instance's caches in flight
+// (lists, summaries, member lists together). A load goes on after its
+// callers gave up (their request timed out), so that their retry finds it
+// done or in flight; without a bound, a reconnect storm of cold lists (a
+// list is UserBuckets store lookups and more) started one load per user at
+// once, every load outlasted its timeout on the saturated store, none was
+// kept, and the retries started them all again. A load waits for its slot
+// outside its timeout, so a queued load is not failed by the queue.
+const storeLoads = 8
+
 // newListCache returns a cache that loads with load (each load bounded by
 // timeout) and listens for change notices on nc, buffer of them waiting at
 // most. Once a flush of nc returns, no notice is missed. Close it when
@@ -125,6 +140,7 @@ func newListCache(nc *nats.Conn, load func(context.Context, string) ([]string, e
 		load:    load,
 		nc:      nc,
 		timeout: timeout,
+		loads:   make(chan struct{}, storeLoads),
 		notices: make(chan *nats.Msg, buffer),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -176,14 +192,30 @@ func (c *listCache) get(ctx context.Context, user string) ([]string, error) {
 // up must not fail the others waiting on the same load. A notice that came
 // during the load makes it stale.
 func (c *listCache) fill(user string, call *lru.Call[[]string]) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	convs, err := c.load(ctx, user)
-	cancel()
+	var convs []string
+	err := c.loading(func(ctx context.Context) (err error) {
+		convs, err = c.load(ctx, user)
+		return err
+	})
 	if err == nil {
 		convs = slices.Clone(convs)
 		slices.Sort(convs)
 	}
 	c.c.Finish(user, call, convs, err, func() bool { c.applyLocked(); return true })
+}
+
+// loading runs load in a load slot (storeLoads), waiting for one first,
+// with a ctx bounded by the timeout from when it has the slot.
+func (c *listCache) loading(load func(ctx context.Context) error) error {
+	select {
+	case c.loads <- struct{}{}:
+	case <-c.stop:
+		return errCacheClosed
+	}
+	defer func() { <-c.loads }()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	return load(ctx)
 }
 
 // memberListsCached is how many groups' member lists an instance keeps (a
@@ -225,9 +257,11 @@ func lookupConv[V any](ctx context.Context, c *listCache, cc *convCache[V], conv
 // fillConv loads conv's entry. The notices received during the load are
 // applied before it is kept: one for conv makes it stale.
 func fillConv[V any](c *listCache, cc *convCache[V], conv string, call *lru.Call[V]) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	v, err := cc.load(ctx, conv)
-	cancel()
+	var v V
+	err := c.loading(func(ctx context.Context) (err error) {
+		v, err = cc.load(ctx, conv)
+		return err
+	})
 	c.c.Mu.Lock()
 	c.applyLocked()
 	c.c.Mu.Unlock()

@@ -3,11 +3,13 @@ package convsvc_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -410,5 +412,69 @@ func TestNoticeBodies(t *testing.T) {
 		if len(bodies) != tc.want || !slices.Equal(got, tc.users) && len(tc.users) > 0 {
 			t.Fatalf("%d users, budget %d: %d bodies naming %d users, want %d bodies", len(tc.users), tc.budget, len(bodies), len(got), tc.want)
 		}
+	}
+}
+
+// TestListCacheLoadSlots: at most StoreLoads store loads run at once; a
+// load queued behind them gets its whole timeout once it has a slot (the
+// wait does not count), and its list is kept for the caller that gave up
+// meanwhile, whose retry is a hit.
+func TestListCacheLoadSlots(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	nc := e.connect(t)
+	const timeout = 300 * time.Millisecond
+	var running, most atomic.Int32
+	load := func(ctx context.Context, user string) ([]string, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if strings.HasPrefix(user, "slow") {
+			<-ctx.Done() // holds its slot until its timeout
+			return nil, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return []string{"c_" + user}, nil
+	}
+	c, err := convsvc.NewListCacheTimeout(nc, load, time.Hour, 1000, 64, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	const slow = 3 * convsvc.StoreLoads
+	for i := range slow {
+		go func() { _, _ = c.Get(context.Background(), fmt.Sprintf("slow%d", i)) }()
+	}
+	testenv.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
+		if n := running.Load(); n != convsvc.StoreLoads {
+			return fmt.Errorf("%d loads running, want %d", n, convsvc.StoreLoads)
+		}
+		return nil
+	})
+	// Queued behind the slow loads (~3 timeouts): its caller gives up.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Get(ctx, "queued"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get while the slots are taken: %v, want the caller's deadline", err)
+	}
+	// Its load goes on once it has a slot, and is kept: the retry is a hit.
+	testenv.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if s := c.Stats(); s.Entries != 1 {
+			return fmt.Errorf("stats %+v: the queued list is not kept", s)
+		}
+		return nil
+	})
+	before := c.Stats()
+	if got := getIDs(t, c, "queued"); !slices.Equal(got, []string{"c_queued"}) {
+		t.Fatalf("list %v", got)
+	}
+	if s := c.Stats(); s.Loads != before.Loads || s.Hits != before.Hits+1 {
+		t.Fatalf("stats %+v (before the retry %+v), want a hit", s, before)
+	}
+	if m := most.Load(); m > convsvc.StoreLoads {
+		t.Fatalf("%d loads ran at once, want at most %d", m, convsvc.StoreLoads)
 	}
 }

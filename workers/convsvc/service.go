@@ -9,7 +9,9 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,8 +31,11 @@ type service struct {
 	cfg Config
 	log *slog.Logger
 
-	sem      chan struct{}  // bounds the requests in flight
-	inflight sync.WaitGroup // requests being worked on, waited for by Stop
+	sem      chan struct{}                   // the workers: bounds the requests in flight
+	inflight sync.WaitGroup                  // requests being worked on or waiting, waited for by Stop
+	queued   atomic.Int64                    // requests waiting for a worker
+	dropped  atomic.Int64                    // requests dropped unanswered: their caller had gone
+	hold     atomic.Pointer[func(op string)] // tests: runs first in every worker
 	// MongoDB applies a single-document update atomically, but FerretDB v1
 	// reads, changes and rewrites the document, so two concurrent updates
 	// of one document can lose one of them. Membership changes are safe
@@ -93,7 +98,9 @@ func Start(nc *nats.Conn, st *store.Store, cfg Config) (micro.Service, error) {
 			if ep.Name != convapi.EndpointName(convapi.OpList) || s.lists == nil {
 				return nil
 			}
-			return s.lists.Stats()
+			st := s.lists.Stats()
+			st.DroppedRequests = s.dropped.Load()
+			return st
 		},
 		Name:        subjects.ServiceConversations,
 		Version:     cfg.Version,
@@ -195,6 +202,14 @@ func (s *service) closeLists() {
 
 // handle adapts a typed handler to micro: decode, run with the store
 // timeout, reply with the JSON result or a service error.
+//
+// A request runs at once when one of the cfg.Concurrency workers is free;
+// otherwise it waits for one, at most as long as its caller waits
+// (convapi.WaitHeader, from its arrival): a request whose caller has gone
+// is dropped unanswered, never worked on, so that in a reconnect storm the
+// workers answer the requests still waited for instead of the backlog of
+// those that timed out (and whose retries are queued behind them). At most
+// cfg.MaxWaiting wait; more are answered unavailable at once.
 func handle[T any](s *service, op string, fn func(context.Context, *T) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
@@ -203,39 +218,86 @@ func handle[T any](s *service, op string, fn func(context.Context, *T) (any, err
 			s.fail(req, op, err, start)
 			return
 		}
+		deadline := start.Add(callerWait(req.Headers()))
 		// The work runs in its own goroutine, so that a slow store call
 		// does not hold up the endpoint's other requests. It answers by
 		// publishing to the reply subject itself: micro's Request must not
 		// be used once the handler has returned.
-		s.sem <- struct{}{}
-		s.inflight.Add(1)
 		reply := req.Reply()
+		select {
+		case s.sem <- struct{}{}:
+			s.inflight.Add(1)
+			go work(s, op, reply, &in, fn, start, deadline)
+			return
+		default:
+		}
+		if s.queued.Add(1) > int64(s.cfg.MaxWaiting) {
+			s.queued.Add(-1)
+			s.fail(req, op, &convapi.Error{Code: convapi.CodeUnavailable,
+				Msg: fmt.Sprintf("conversations service busy: %d requests waiting, retry later", s.cfg.MaxWaiting)}, start)
+			return
+		}
+		s.inflight.Add(1)
 		go func() {
-			defer func() { <-s.sem; s.inflight.Done() }()
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-			defer cancel()
-			out, err := fn(ctx, &in)
-			var b []byte
-			if err == nil {
-				b, err = json.Marshal(out)
-			}
-			if err == nil && int64(len(b)) > s.nc.MaxPayload() {
-				err = fmt.Errorf("reply of %d bytes exceeds the max payload", len(b))
-			}
-			msg := &nats.Msg{Subject: reply, Data: b}
-			if err != nil {
-				e := s.errorOf(op, err, start)
-				msg = &nats.Msg{Subject: reply, Header: nats.Header{
-					micro.ErrorHeader: []string{e.Msg}, micro.ErrorCodeHeader: []string{e.Code}}}
-			}
-			if reply == "" {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			select {
+			case s.sem <- struct{}{}:
+				s.queued.Add(-1)
+			case <-t.C:
+				s.queued.Add(-1)
+				s.inflight.Done()
+				s.dropped.Add(1)
 				return
 			}
-			if perr := s.nc.PublishMsg(msg); perr != nil {
-				s.log.Warn("respond failed", "op", op, "err", perr)
-			}
+			work(s, op, reply, &in, fn, start, deadline)
 		}()
 	})
+}
+
+// callerWait is how long the caller of a request waits for its reply:
+// convapi.WaitHeader, or convapi.DefaultWait without it.
+func callerWait(h micro.Headers) time.Duration {
+	if v := h.Get(convapi.WaitHeader); v != "" {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return convapi.DefaultWait
+}
+
+// work runs fn on in, holding a worker (s.sem, released here), within the
+// store timeout and the caller's deadline, and publishes the reply.
+func work[T any](s *service, op, reply string, in *T, fn func(context.Context, *T) (any, error), start, deadline time.Time) {
+	defer func() { <-s.sem; s.inflight.Done() }()
+	if h := s.hold.Load(); h != nil {
+		(*h)(op)
+	}
+	if d := time.Now().Add(s.cfg.StoreTimeout); d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	out, err := fn(ctx, in)
+	var b []byte
+	if err == nil {
+		b, err = json.Marshal(out)
+	}
+	if err == nil && int64(len(b)) > s.nc.MaxPayload() {
+		err = fmt.Errorf("reply of %d bytes exceeds the max payload", len(b))
+	}
+	msg := &nats.Msg{Subject: reply, Data: b}
+	if err != nil {
+		e := s.errorOf(op, err, start)
+		msg = &nats.Msg{Subject: reply, Header: nats.Header{
+			micro.ErrorHeader: []string{e.Msg}, micro.ErrorCodeHeader: []string{e.Code}}}
+	}
+	if reply == "" {
+		return
+	}
+	if perr := s.nc.PublishMsg(msg); perr != nil {
+		s.log.Warn("respond failed", "op", op, "err", perr)
+	}
 }
 
 // serialised runs fn under the write lock of the request's conversation

@@ -194,6 +194,11 @@ func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 	if len(done) == 0 {
 		return
 	}
+	if err := h.scrubBlocks(ctx, done); err != nil {
+		h.lg.Warn("persist: archive blocks not written (deleted messages not read), retried with the next batch", "n", len(done), "err", err)
+		h.arch.failed(done)
+		return
+	}
 	if _, err := h.st.InsertBlocks(ctx, done); err != nil {
 		if errors.Is(err, store.ErrBadBlock) {
 			h.lg.Warn("persist: archive blocks dropped", "n", len(done), "err", err)
@@ -216,6 +221,12 @@ func (h *Handler) fetchBlock(ctx context.Context, fb fetchBlock) (store.Block, b
 		} else {
 			h.lg.Info("persist: archive block no longer in the hot tier, built at its first read", "conv", fb.conv, "first", first)
 		}
+		return store.Block{}, false
+	}
+	// The stored copies of deleted messages have no text: compare with
+	// the log's entries as the archive keeps them.
+	if err := h.scrubBlocks(ctx, []store.Block{{Conv: fb.conv, K: fb.k, Msgs: msgs}}); err != nil {
+		h.lg.Warn("persist: archive block not written: deleted messages not read", "conv", fb.conv, "first", first, "err", err)
 		return store.Block{}, false
 	}
 	for i := range msgs {

@@ -2,12 +2,14 @@ package persist
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/actions"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/workers/runner"
@@ -24,6 +26,8 @@ type Handler struct {
 
 	// cursors, when set, gets the senders' read cursors raised (reads.go).
 	cursors *cursors.Bucket
+	// acts, when set, gets edit and delete entries applied (actions.go).
+	acts *actions.Bucket
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite
@@ -83,11 +87,25 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		}
 		return res
 	}
+	for j, m := range batch {
+		if !m.IsEdit() && !m.IsDelete() {
+			continue
+		}
+		if err := h.applyAction(ctx, m); err != nil {
+			// Stored already: a retry applies it again (idempotent).
+			if !errors.Is(err, errTargetMissing) {
+				h.lg.Warn("persist: action not applied", "conv", m.Conv, "id", m.ID, "ref", m.Ref, "err", err)
+			}
+			res[idx[j]] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+		}
+	}
 	if h.faults.AfterWrite != nil {
 		h.faults.AfterWrite(int(h.written.Add(1)), batch)
 	}
 	for _, i := range idx {
-		res[i] = runner.Result{Outcome: runner.Ack}
+		if res[i].Outcome == 0 {
+			res[i] = runner.Result{Outcome: runner.Ack}
+		}
 	}
 	return res
 }

@@ -20,6 +20,7 @@ var ferretMu sync.Mutex
 // wire protocol on a loopback port.
 type Embedded struct {
 	uri    string
+	dir    string // absolute
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -108,7 +109,7 @@ func startEmbeddedIDs(ctx context.Context, dir, addr, query string, fixIDs bool,
 		return nil, fmt.Errorf("store: start embedded ferretdb: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Embedded{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{uri: f.MongoDBURI(), dir: abs, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	if fixIDs {
 		wg.Go(func() { ids.run(runCtx) })
@@ -133,6 +134,10 @@ func sqliteURL(absDir, query string) string {
 
 // URI is the mongodb:// URI of the embedded store.
 func (e *Embedded) URI() string { return e.uri }
+
+// SQLiteDir is the directory of its SQLite files, for Config.SQLiteDir of
+// a store on it in the same process.
+func (e *Embedded) SQLiteDir() string { return e.dir }
 
 // Stop shuts FerretDB down and waits for it, or for ctx.
 func (e *Embedded) Stop(ctx context.Context) error {

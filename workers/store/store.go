@@ -39,6 +39,13 @@ type Config struct {
 	// Monitor, when set, sees every command the store sends (tests and
 	// tracing). Nil means none.
 	Monitor *event.CommandMonitor
+	// SQLiteDir is the directory of the SQLite files of the embedded
+	// FerretDB that URI is on, when this process runs it
+	// ([Embedded.SQLiteDir]). Set, the store reads a conversation list in
+	// two SQL statements on the file (sqlite_reads.go) instead of one
+	// FerretDB find per part; its statements still see every committed
+	// write. Empty means every read goes through URI.
+	SQLiteDir string
 }
 
 // Store is the MongoDB store of record.
@@ -67,6 +74,9 @@ type Store struct {
 	cutCreates func() error
 	// lease is the lease of a lock: LockLease (tests shorten it).
 	lease time.Duration
+	// direct reads the embedded store's file (Config.SQLiteDir; nil:
+	// none).
+	direct *sqliteReader
 	// wgate orders the write commands on the embedded store (gate.go);
 	// nil (open) on any other.
 	wgate writeGate
@@ -155,6 +165,12 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	if cfg.SQLiteDir != "" {
+		if s.direct, err = openSQLiteReader(cfg.SQLiteDir, cfg.Database); err != nil {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("store: open %s: %w", cfg.SQLiteDir, err)
+		}
+	}
 	return s, nil
 }
 
@@ -213,6 +229,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close disconnects.
 func (s *Store) Close(ctx context.Context) error {
+	if s.direct != nil {
+		_ = s.direct.close()
+	}
 	return s.client.Disconnect(ctx)
 }
 

@@ -274,13 +274,22 @@ func (s *Store) writeBuckets(ctx context.Context, ids []string, edits bucketEdit
 }
 
 // UserConversations returns the ids of the conversations user is in,
-// sorted: UserBuckets lookups, then one per sealed part (~n/ListChunk).
+// sorted: UserBuckets lookups, then one per sealed part (~n/ListChunk); on
+// the embedded store run by this process (Config.SQLiteDir), two SQL
+// statements.
 func (s *Store) UserConversations(ctx context.Context, user string) ([]string, error) {
 	ids := make([]string, UserBuckets)
 	for b := range ids {
 		ids[b] = user + "#" + strconv.Itoa(b)
 	}
-	have, err := s.readBuckets(ctx, ids, true)
+	var have []bucket
+	err := errNoFile
+	if s.direct != nil { // one statement on the embedded store's file (sqlite_reads.go)
+		have, err = s.readBucketsDirect(ctx, ids)
+	}
+	if err != nil && ctx.Err() == nil {
+		have, err = s.readBuckets(ctx, ids, true)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: user conversations: %w", err)
 	}

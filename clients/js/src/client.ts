@@ -22,6 +22,7 @@ import {
   type PushProvider,
   type PushSubscriptionJSON,
   type ReadEvent,
+  type ReactionEvent,
   type ReceiptsOptions,
   type ReceiptsPage,
   type SyncConv,
@@ -73,6 +74,8 @@ export interface ClientEvents {
   conv: ConvEvent;
   /** A read cursor moved: yours on another device (or this one), or another member's (receipts). */
   read: ReadEvent;
+  /** A member of one of your conversations (you too) added or removed a reaction. */
+  reaction: ReactionEvent;
   /**
    * After the sync that starts every connection: each conversation's head,
    * rev, read cursor, unread count and this device's acked cursor (unread
@@ -447,6 +450,11 @@ export class Client {
       case "read":
         this.emit("read", { conv: f.conv, user: f.user, seq: f.seq });
         return;
+      case "reaction": {
+        const { t: _t, ...ev } = f;
+        this.emit("reaction", ev as ReactionEvent);
+        return;
+      }
       case "hello":
         return;
       case "err":
@@ -742,6 +750,36 @@ export class Client {
     const page: ReceiptsPage = { reads: res.reads ?? [] };
     if (res.next) page.next = res.next;
     return page;
+  }
+
+  /**
+   * edit replaces the text of message ref of conv (your own, within the
+   * edit window) with body. The edit is a log entry with a cmid of its own
+   * (random, or opts.cmid), so retries are stored once. Resolves to the
+   * entry's ack; forbidden, not_found, conflict (deleted) are NatterErrors.
+   */
+  edit(conv: string, ref: string, body: string, opts: { cmid?: string } = {}): Promise<Ack> {
+    return this.request<Ack>(Ops.MsgEdit, { conv, ref, body, cmid: opts.cmid ?? newCmid() });
+  }
+
+  /**
+   * deleteMessage deletes (recalls) message ref of conv: your own within
+   * the delete window, or any message of a group you administer. Pages
+   * then return it with deleted: true and an empty body.
+   */
+  deleteMessage(conv: string, ref: string, opts: { cmid?: string } = {}): Promise<Ack> {
+    return this.request<Ack>(Ops.MsgDelete, { conv, ref, cmid: opts.cmid ?? newCmid() });
+  }
+
+  /**
+   * react adds your reaction emoji (1..32 bytes) to message ref of conv, or
+   * with opts.remove takes it back; idempotent per user, message and
+   * emoji. Resolves to the emoji's count after it and whether yours is on it.
+   */
+  react(conv: string, ref: string, emoji: string, opts: { remove?: boolean } = {}): Promise<{ count: number; mine: boolean }> {
+    const fields: Record<string, unknown> = { conv, ref, emoji };
+    if (opts.remove) fields.remove = true;
+    return this.request<{ count: number; mine: boolean }>(Ops.React, fields);
   }
 
   /** addMembers adds users to the group conv (adding a member is a no-op). */

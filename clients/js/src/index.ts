@@ -33,6 +33,8 @@ export type {
   PushProvider,
   PushSubscriptionJSON,
   ReadEvent,
+  ReactionEvent,
+  Reaction,
   Receipt,
   ReceiptsOptions,
   ReceiptsPage,

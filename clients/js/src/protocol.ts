@@ -25,6 +25,12 @@ export interface Message {
   attachments?: Attachment[];
   /** Server time, Unix ms. */
   ts: number;
+  /** In history and sync pages: the ts of the latest edit, whose text body then is. */
+  edited_at?: number;
+  /** In history and sync pages: the message was deleted (body empty). */
+  deleted?: boolean;
+  /** In history and sync pages: its reactions, in the order first added. */
+  reactions?: Reaction[];
 }
 
 /** The reply to send: the message is durable. dup is true when this cmid was stored before. */
@@ -240,6 +246,24 @@ export interface ReadEvent {
   seq: number;
 }
 
+/** A member added (or, removed: true, took back) a reaction; count is the emoji's count now. */
+export interface ReactionEvent {
+  conv: string;
+  ref: string;
+  seq: number;
+  user: string;
+  emoji: string;
+  removed?: boolean;
+  count: number;
+}
+
+/** One emoji's count on a message in a history or sync page; mine: yours is on it. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  mine?: boolean;
+}
+
 /** One member's read cursor (seq 0: nothing read yet). */
 export interface Receipt {
   user: string;
@@ -296,6 +320,9 @@ export const Ops = {
   PresenceSet: "presence.set",
   Typing: "typing",
   Receipts: "receipts",
+  MsgEdit: "msg.edit",
+  MsgDelete: "msg.delete",
+  React: "react",
   ConvUpdate: "conv.update",
   AdminsAdd: "admins.add",
   AdminsRemove: "admins.remove",
@@ -368,7 +395,8 @@ export type ServerFrame =
   | ({ t: "conv" } & ConvEvent)
   | ({ t: "presence" } & PresenceState)
   | ({ t: "typing" } & TypingEvent)
-  | ({ t: "read" } & ReadEvent);
+  | ({ t: "read" } & ReadEvent)
+  | ({ t: "reaction" } & ReactionEvent);
 
 /**
  * A server frame whose t this SDK version does not handle (new push types

@@ -267,3 +267,46 @@ test("NatterError: unknown codes count as internal, retryable codes", () => {
   assert.equal(new NatterError("send", "rate_limited", "").retryable, true);
   assert.equal(new NatterError("send", "not_member", "").retryable, false);
 });
+
+test("edit and delete a message", async (t) => {
+  const [alice, bob] = await pair(t);
+  const direct = await alice.createDirect(bob.user);
+  const m = await alice.send(direct.id, "helo");
+  await assert.rejects(bob.edit(direct.id, m.id, "mine"), code(ErrorCodes.Forbidden));
+  await assert.rejects(bob.deleteMessage(direct.id, m.id), code(ErrorCodes.Forbidden));
+  await assert.rejects(alice.edit(direct.id, "m_nosuchmessage", "x"), code(ErrorCodes.NotFound));
+  const e = await alice.edit(direct.id, m.id, "hello", { cmid: "fix-1" });
+  const again = await alice.edit(direct.id, m.id, "hello", { cmid: "fix-1" });
+  assert.equal(again.dup, true);
+  assert.equal(again.seq, e.seq);
+  let page = await bob.history(direct.id);
+  assert.equal(page.msgs[0].body, "hello");
+  assert.equal(page.msgs[0].edited_at, e.ts);
+  await alice.deleteMessage(direct.id, m.id);
+  page = await bob.history(direct.id);
+  assert.equal(page.msgs[0].deleted, true);
+  assert.equal(page.msgs[0].body, "");
+  assert.equal(page.msgs[1].deleted, true, "the edit entry's text is gone too");
+  await assert.rejects(alice.edit(direct.id, m.id, "back"), code(ErrorCodes.Conflict));
+});
+
+test("reactions: idempotent, pushed to the members, counted in pages with mine", async (t) => {
+  const [alice, bob] = await pair(t);
+  const events = [];
+  alice.on("reaction", (e) => events.push(e));
+  const direct = await alice.createDirect(bob.user);
+  const m = await alice.send(direct.id, "lunch?");
+  assert.deepEqual(await bob.react(direct.id, m.id, "👍"), { count: 1, mine: true });
+  assert.deepEqual(await bob.react(direct.id, m.id, "👍"), { count: 1, mine: true }, "idempotent");
+  await waitFor(() => events.length === 1, { what: "alice's reaction event" });
+  assert.equal(events[0].user, bob.user);
+  assert.equal(events[0].emoji, "👍");
+  assert.equal(events[0].count, 1);
+  let page = await alice.history(direct.id);
+  assert.deepEqual(page.msgs[0].reactions, [{ emoji: "👍", count: 1 }]);
+  page = await bob.history(direct.id);
+  assert.deepEqual(page.msgs[0].reactions, [{ emoji: "👍", count: 1, mine: true }]);
+  assert.deepEqual(await bob.react(direct.id, m.id, "👍", { remove: true }), { count: 0, mine: false });
+  await assert.rejects(bob.react(direct.id, m.id, "a b"), code(ErrorCodes.BadFrame));
+  await assert.rejects(bob.react(direct.id, "m_nosuchmessage", "👍"), code(ErrorCodes.NotFound));
+});

@@ -1,0 +1,102 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/natter-im/natter"
+	"github.com/natter-im/natter/client"
+	"github.com/natter-im/natter/edge/protocol"
+)
+
+// TestEditAndDelete: Edit and Delete change the user's own messages, as
+// history then shows them; another member's attempts are forbidden and a
+// retry with the same cmid is a duplicate.
+func TestEditAndDelete(t *testing.T) {
+	dev := startDev(t)
+	urls := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a, b := dial(t, urls, alice), dial(t, urls, bob)
+	ctx := ctxT(t)
+	conv, err := b.CreateDirect(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Send(ctx, conv.ID, "helo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Edit(ctx, conv.ID, m.ID, "mine"); !errors.Is(err, &client.Error{Code: protocol.CodeForbidden}) {
+		t.Fatalf("bob edits alice's message: %v, want forbidden", err)
+	}
+	if _, err := b.Delete(ctx, conv.ID, m.ID); !errors.Is(err, &client.Error{Code: protocol.CodeForbidden}) {
+		t.Fatalf("bob deletes alice's message: %v, want forbidden", err)
+	}
+	if _, err := a.Edit(ctx, conv.ID, m.ID, ""); !errors.Is(err, &client.Error{Code: protocol.CodeBadFrame}) {
+		t.Fatalf("empty edit: %v, want bad_frame", err)
+	}
+	e, err := a.Edit(ctx, conv.ID, m.ID, "hello", client.WithCmid("fix-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Edit(ctx, conv.ID, m.ID, "hello", client.WithCmid("fix-1"))
+	if err != nil || !again.Dup || again.Seq != e.Seq {
+		t.Fatalf("retried edit: %+v %v, want a duplicate of %+v", again, err, e)
+	}
+	msgs, _, err := b.History(ctx, conv.ID, 0, 0)
+	if err != nil || len(msgs) != 2 || msgs[0].Body != "hello" || msgs[0].EditedAt != e.TS {
+		t.Fatalf("history after the edit: %+v %v", msgs, err)
+	}
+	if _, err := a.Delete(ctx, conv.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, err = b.History(ctx, conv.ID, 0, 0)
+	if err != nil || len(msgs) != 3 || !msgs[0].Deleted || msgs[0].Body != "" || !msgs[1].Deleted || msgs[1].Body != "" {
+		t.Fatalf("history after the delete: %+v %v", msgs, err)
+	}
+}
+
+// TestReact: React adds and removes reactions idempotently, the other
+// member gets ReactionEvents, and history shows the counts with Mine.
+func TestReact(t *testing.T) {
+	dev := startDev(t)
+	urls := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a, b := dial(t, urls, alice), dial(t, urls, bob)
+	ctx := ctxT(t)
+	conv, err := b.CreateDirect(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Send(ctx, conv.ID, "lunch?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r, err := b.React(ctx, conv.ID, m.ID, "👍", false); err != nil || r.Count != 1 || !r.Mine {
+			t.Fatalf("react: %+v %v", r, err)
+		}
+	}
+	select {
+	case f := <-a.ReactionEvents():
+		if f.Conv != conv.ID || f.Ref != m.ID || f.User != bob || f.Emoji != "👍" || f.Count != 1 {
+			t.Fatalf("reaction event %+v", f)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reaction event")
+	}
+	msgs, _, err := a.History(ctx, conv.ID, 0, 0)
+	if err != nil || msgs[0].Reactions == nil || len(*msgs[0].Reactions) != 1 || (*msgs[0].Reactions)[0] != (natter.Reaction{Emoji: "👍", Count: 1}) {
+		t.Fatalf("alice's history: %+v %v", msgs, err)
+	}
+	msgs, _, err = b.History(ctx, conv.ID, 0, 0)
+	if err != nil || msgs[0].Reactions == nil || !(*msgs[0].Reactions)[0].Mine {
+		t.Fatalf("bob's history: %+v %v", msgs, err)
+	}
+	if r, err := b.React(ctx, conv.ID, m.ID, "👍", true); err != nil || r.Count != 0 || r.Mine {
+		t.Fatalf("remove: %+v %v", r, err)
+	}
+	if _, err := b.React(ctx, conv.ID, m.ID, "a b", false); !errors.Is(err, &client.Error{Code: protocol.CodeBadFrame}) {
+		t.Fatalf("bad emoji: %v, want bad_frame", err)
+	}
+}
