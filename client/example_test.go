@@ -102,7 +102,7 @@ func ExampleClient_Send() {
 	// Output:
 	// seq 1 dup false
 	// seq 1 dup true
-	// client: send: bad_frame: body: required
+	// client: send: bad_frame: body: required (or attachments)
 }
 
 func ExampleClient_Messages() {

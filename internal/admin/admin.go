@@ -19,6 +19,7 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/convapi"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/workers/events"
 )
 
@@ -144,6 +145,24 @@ func result(f func(context.Context, Request, time.Time) (revoke.Result, error)) 
 	return func(ctx context.Context, r Request, now time.Time) (any, error) { return f(ctx, r, now) }
 }
 
+// dropPush removes the push registrations of user's device ("": of all
+// the user's devices) after a revocation or ban: a device logged out by
+// the admin gets no more notifications. A failure is logged; the
+// revocation stands.
+func (a *api) dropPush(ctx context.Context, user, device string) {
+	regs, err := pushreg.Open(ctx, a.js.Conn(), a.js)
+	if err == nil {
+		if device != "" {
+			err = regs.Delete(ctx, user, device)
+		} else {
+			err = regs.DeleteUser(ctx, user)
+		}
+	}
+	if err != nil {
+		a.log.Warn("push registrations not removed", "user", user, "device", device, "err", err)
+	}
+}
+
 func answer(c *fiber.Ctx, status int, code, msg string) error {
 	return c.Status(status).JSON(fiber.Map{"code": code, "msg": msg})
 }
@@ -223,14 +242,26 @@ func (a *api) revoke(ctx context.Context, r Request, now time.Time) (revoke.Resu
 		return a.w.RevokeToken(ctx, r.JTI, unix(r.Exp), r.Reason, now)
 	case r.User == "":
 		return revoke.Result{}, errInvalid("give jti, or user (with device and before)")
-	case r.Device != "":
-		return a.w.RevokeDevice(ctx, r.User, r.Device, unix(r.Before), r.Reason, now)
 	}
-	return a.w.RevokeUser(ctx, r.User, unix(r.Before), r.Reason, now)
+	var res revoke.Result
+	var err error
+	if r.Device != "" {
+		res, err = a.w.RevokeDevice(ctx, r.User, r.Device, unix(r.Before), r.Reason, now)
+	} else {
+		res, err = a.w.RevokeUser(ctx, r.User, unix(r.Before), r.Reason, now)
+	}
+	if err == nil {
+		a.dropPush(ctx, r.User, r.Device)
+	}
+	return res, err
 }
 
 func (a *api) ban(ctx context.Context, r Request, now time.Time) (revoke.Result, error) {
-	return a.w.Ban(ctx, r.User, r.Reason, unix(r.Until), now)
+	res, err := a.w.Ban(ctx, r.User, r.Reason, unix(r.Until), now)
+	if err == nil {
+		a.dropPush(ctx, r.User, "")
+	}
+	return res, err
 }
 
 func (a *api) unban(ctx context.Context, r Request, _ time.Time) (revoke.Result, error) {

@@ -8,6 +8,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -29,8 +30,9 @@ type Eraser interface {
 
 // PendingErasers are the kinds of per-user data an erase should remove
 // once they exist in this build; until an Eraser of that name is in
-// Config.Erasers, the report lists them as "not in this build".
-var PendingErasers = []string{"push_tokens"}
+// Config.Erasers, the report lists them as "not in this build". None
+// today: settings, push registrations and attachments are erased.
+var PendingErasers []string
 
 // EraseReport is what erase removed.
 type EraseReport struct {
@@ -136,6 +138,14 @@ func (a *api) erase(ctx context.Context, r Request, _ time.Time) (any, error) {
 		}
 		rep.PresenceKeys += n
 	}
+	regs, err := pushreg.Open(ctx, a.nc, a.js)
+	if err == nil {
+		err = regs.DeleteUser(ctx, r.User)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("admin: erase: push registrations: %w", err)
+	}
+	rep.Other["push_tokens"] = "removed"
 	done := map[string]bool{}
 	for _, e := range a.cfg.Erasers {
 		n, err := e.Erase(ctx, r.User)
