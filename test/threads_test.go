@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/streams"
 )
 
 // sendFrame sends a send frame with extra fields and returns its ack.
@@ -169,4 +172,47 @@ func TestRepliesAndThreads(t *testing.T) {
 	if h := page("th8", ""); len(h.Msgs) != 4 || h.Msgs[3].Body != "via REST" {
 		t.Fatalf("thread page after the REST reply: %v", seqsOf(h.Msgs))
 	}
+}
+
+// TestThreadFromTheArchive: with a hot tier of 2, a thread's root and its
+// first replies are read back from the archive: a reply to the archived
+// root is accepted, the thread page holds the archived and the hot replies
+// in seq order, and the archived root carries its counts.
+func TestThreadFromTheArchive(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{streams: streams.Config{HotTier: 2}})
+	alice := mustDial(t, m.dev, "alice")
+	bob := mustDial(t, m.dev, "bob")
+	d := alice.createDirect("bob")
+	root := alice.send(d.ID, "root", "the root") // seq 1
+	in := fmt.Sprintf(`,"thread":%q`, root.ID)
+	t1 := bob.sendWith(d.ID, "t1", "early 1", in) // seq 2
+	t2 := bob.sendWith(d.ID, "t2", "early 2", in) // seq 3
+	for i := range 70 {
+		alice.send(d.ID, fmt.Sprint("f", i), "fill")
+	}
+	// The root is out of the hot tier now: found in the archive once the
+	// persist role has it.
+	var t3 natter.Ack
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		bob.write(fmt.Sprintf(`{"op":"send","id":"late","conv":%q,"cmid":"t3","body":"late","reply_to":%q%s}`, d.ID, t1.ID, in))
+		f := bob.reply("late")
+		if f.T != protocol.FrameRes {
+			return fmt.Errorf("late reply: %+v", f.Err)
+		}
+		return json.Unmarshal(f.Data, &t3)
+	})
+	want := fmt.Sprint([]uint64{t1.Seq, t2.Seq, t3.Seq})
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		var h protocol.HistoryResult
+		bob.request("th", fmt.Sprintf(`{"op":"thread","id":"th","conv":%q,"root":%q}`, d.ID, root.ID), &h)
+		if got := fmt.Sprint(seqsOf(h.Msgs)); got != want || h.More || h.Msgs[0].Body != "early 1" || h.Msgs[2].ReplyTo != t1.ID {
+			return fmt.Errorf("thread page: %s, want %s: %+v", got, want, h.Msgs)
+		}
+		old := bob.history("h", d.ID, `,"after":0,"limit":1`)
+		if len(old) != 1 || old[0].ThreadReplies != 3 || old[0].ThreadLastAt != t3.TS {
+			return fmt.Errorf("archived root: %+v", old)
+		}
+		return nil
+	})
 }
