@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/streams"
 )
 
@@ -212,6 +214,42 @@ func TestThreadFromTheArchive(t *testing.T) {
 		old := bob.history("h", d.ID, `,"after":0,"limit":1`)
 		if len(old) != 1 || old[0].ThreadReplies != 3 || old[0].ThreadLastAt != t3.TS {
 			return fmt.Errorf("archived root: %+v", old)
+		}
+		return nil
+	})
+}
+
+// TestThreadReplyRecordedByPersist: a thread reply appended to the log
+// without the edge recording it (an edge that stopped between the append
+// and the record) is recorded by the persist role: the root counts it and
+// the thread page holds it, once.
+func TestThreadReplyRecordedByPersist(t *testing.T) {
+	t.Parallel()
+	m := newMesh(t, meshOpts{})
+	alice := mustDial(t, m.dev, "alice")
+	d := alice.createDirect("bob")
+	root := alice.send(d.ID, "root", "the root")
+	in := fmt.Sprintf(`,"thread":%q`, root.ID)
+	viaEdge := alice.sendWith(d.ID, "t1", "via the edge", in)
+	ctx := context.Background()
+	nc := testenv.Connect(t, m.dev.NATSURL())
+	log, err := msglog.New(ctx, nc, testenv.JetStream(t, nc), msglog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := log.Append(ctx, msglog.Send{Conv: d.ID, From: "bob", Cmid: "t2", Body: "edge died", Thread: root.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([]uint64{viaEdge.Seq, raw.Seq})
+	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		var h protocol.HistoryResult
+		alice.request("th", fmt.Sprintf(`{"op":"thread","id":"th","conv":%q,"root":%q}`, d.ID, root.ID), &h)
+		if got := fmt.Sprint(seqsOf(h.Msgs)); got != want {
+			return fmt.Errorf("thread page: %s, want %s", got, want)
+		}
+		if r := bySeq(alice.history("h", d.ID, ""), root.Seq); r.ThreadReplies != 2 || r.ThreadLastAt != raw.TS {
+			return fmt.Errorf("root: %+v", r)
 		}
 		return nil
 	})

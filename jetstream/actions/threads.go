@@ -22,8 +22,9 @@ const ThreadChunk = 256
 // thread: its seq in the thread's chunk keys (chunk i holds the replies
 // ThreadChunk*i .. ThreadChunk*(i+1)-1 in the order they were recorded,
 // each chunk's seqs sorted), then the count and the newest TS on root's
-// record. It is idempotent (a seq already in the last two chunks is not
-// added again), so the edge and a retry may both apply one reply.
+// record. It is idempotent (a seq already recorded is not added again:
+// looked up in the last two chunks, in all of them for a seq older than
+// those), so the edge, a retry and the persist role may all apply one reply.
 func (b *Bucket) AddReply(ctx context.Context, root, reply natter.Message) error {
 	if reply.Thread != root.ID || reply.Conv != root.Conv || reply.Seq <= root.Seq {
 		return nil
@@ -40,6 +41,16 @@ func (b *Bucket) AddReply(ctx context.Context, root, reply natter.Message) error
 		}
 		if _, found := slices.BinarySearch(prev, reply.Seq); found {
 			c--
+		} else if len(prev) > 0 && reply.Seq < prev[0] {
+			// Older than the last two chunks (a late re-apply): look in
+			// them all, with one batched read.
+			all, err := b.ThreadSeqs(ctx, root.Conv, root.Seq)
+			if err != nil {
+				return err
+			}
+			if _, found := slices.BinarySearch(all, reply.Seq); found {
+				return nil
+			}
 		}
 	}
 	var n int // replies in chunks 0..c
