@@ -16,6 +16,11 @@ import (
 // (actions.AddReply), which history and sync read with the page's other
 // records and the thread op reads for its page.
 
+// threadGap is the widest gap between two replies of a thread page that
+// one read spans: a thread interleaved with a few other messages is read
+// in one go, a sparse one reply by reply.
+const threadGap = 8
+
 // registerThreadsREST adds GET /v1/conversations/{conv}/threads/{root}
 // (?before=, ?after=, ?limit=): the thread op.
 func (e *Edge) registerThreadsREST(g fiber.Router) {
@@ -128,11 +133,14 @@ func (e *Edge) thread(ctx context.Context, user string, r *protocol.Request) (an
 	}
 	msgs := make([]natter.Message, 0, len(seqs))
 	for i := 0; i < len(seqs); {
+		// One read per run of replies at most threadGap apart (the
+		// messages between them are read and dropped), of at most
+		// protocol.MaxHistoryLimit seqs.
 		j := i + 1
-		for j < len(seqs) && seqs[j] == seqs[j-1]+1 {
+		for j < len(seqs) && seqs[j]-seqs[j-1] <= threadGap && seqs[j]-seqs[i] < protocol.MaxHistoryLimit {
 			j++
 		}
-		run, _, err := e.after(ctx, user, r.Conv, seqs[i]-1, j-i)
+		run, _, err := e.after(ctx, user, r.Conv, seqs[i]-1, int(seqs[j-1]-seqs[i])+1)
 		if err != nil {
 			return nil, err
 		}
