@@ -118,6 +118,10 @@ func FuzzBlockCodec(f *testing.F) {
 	f.Add("\xff", "\xc0", "9:", ";", "12:x;", "\u00e9", int64(math.MaxInt64), int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, id, from, cmid, typ, body, ref string, ts, dts int64) {
 		checkCodec(t, blockOf("g_fuzz", 3, id, from, cmid, typ, body, ref, ts, dts))
+		// The optional reply_to and thread, with the fuzzed strings.
+		b := blockOf("g_fuzz", 3, id, from, cmid, typ, body, ref, ts, dts)
+		b[0].ReplyTo, b[1].Thread, b[2].ReplyTo, b[2].Thread = body, cmid, ref, typ
+		checkCodec(t, b)
 	})
 }
 
