@@ -47,7 +47,7 @@ func (e *Edge) registerThreadsREST(g fiber.Router) {
 // reply in a thread itself (bad_frame). It returns the root (zero without
 // a thread).
 func (e *Edge) replyRefs(ctx context.Context, conv string, r *protocol.Request) (natter.Message, error) {
-	if r.ReplyTo != "" {
+	if r.ReplyTo != "" && r.ReplyTo != r.Thread { // (a reply to the root: one lookup)
 		if _, err := e.target(ctx, conv, r.ReplyTo); err != nil {
 			return natter.Message{}, fieldErr("reply_to", err)
 		}
