@@ -25,6 +25,7 @@ import (
 	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/settings"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -58,6 +59,7 @@ type Edge struct {
 	curs      *cursors.Bucket  // CURSORS: delivered and read cursors
 	acts      *actions.Bucket  // ACTIONS: edits, deletions, reactions
 	settings  *settings.Bucket // SETTINGS: users' conversation settings
+	pushes    *pushreg.Bucket  // PUSH: the devices' push registrations
 	verifier  *auth.Verifier
 	hub       *hub
 	m         *metrics
@@ -111,6 +113,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	pushes, err := pushreg.Open(ctx, d.NC, d.JS)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	attMeta, err := attachments.OpenBucket(ctx, d.JS)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -126,7 +132,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Edge, error) {
 	}
 	e := &Edge{
 		acts: acts, cfg: cfg, log: cfg.Logger, nc: d.NC, msgs: d.Log, convs: d.Convs, members: d.Members,
-		curs: curs, settings: sets, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
+		curs: curs, settings: sets, pushes: pushes, verifier: v, m: newMetrics(d.Registerer), origins: map[string]bool{}, epoch: time.Now(),
 		restLimit: newUserLimiter(cfg.RESTRate, cfg.RESTBurst), js: d.JS, app: files,
 		attStore: d.Attach, attMeta: attMeta,
 	}
@@ -209,6 +215,7 @@ func (e *Edge) Register(app *fiber.App) {
 	app.Get(protocol.Path, e.handleWebSocket)
 	e.registerAttach(app)
 	e.registerREST(app)
+	e.registerPushREST(app)
 	if e.cfg.DevTokens != nil {
 		app.Post(DevTokenPath, e.handleDevToken)
 	}

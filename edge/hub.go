@@ -240,6 +240,7 @@ func (h *hub) add(s *session) error {
 	if ok {
 		e.sessions = append(e.sessions, s)
 		sh.mu.Unlock()
+		h.presence.changed(s.user) // the lease lists the devices
 		return nil
 	}
 	e = &userEntry{sessions: []*session{s}}
@@ -282,8 +283,8 @@ func (h *hub) remove(s *session) {
 		_ = e.sub.Unsubscribe()
 		delete(sh.users, s.user)
 		h.users.Add(-1)
-		h.presence.changed(s.user)
 	}
+	h.presence.changed(s.user)
 }
 
 // drop takes s out of sh.all. sh.mu is held.
@@ -321,6 +322,24 @@ func (h *hub) connected(user string) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.users[user] != nil
+}
+
+// devices returns the ids of user's devices with a session on this edge,
+// sorted and without repeats (nil: none).
+func (h *hub) devices(user string) []string {
+	sh := h.shard(user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.users[user]
+	if e == nil {
+		return nil
+	}
+	out := make([]string, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		out = append(out, s.device)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sessions returns every session (for lame-duck shutdown).

@@ -75,6 +75,10 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 	case protocol.OpBlocksList:
 		u, err := e.convs.Blocks(ctx, user)
 		return protocol.BlockList{Users: u}, err
+	case protocol.OpPushRegister:
+		return e.pushRegister(ctx, user, device, r)
+	case protocol.OpPushUnregister:
+		return struct{}{}, e.pushes.Delete(ctx, user, device)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/presencekv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -60,7 +61,7 @@ type presence struct {
 	amu       sync.Mutex
 	dirty     map[string]struct{}
 	wake      chan struct{}
-	announced map[string]bool // the announcer goroutine's own
+	announced map[string][]string // the announcer goroutine's own: user -> devices in the lease
 
 	// watcher
 	mu      sync.Mutex
@@ -129,7 +130,7 @@ func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, 
 	p := &presence{
 		e: e, nc: nc, js: js, log: e.log.With("edge_id", e.cfg.EdgeID), id: e.cfg.EdgeID, lease: e.cfg.PresenceLease,
 		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketPresence,
-		dirty:     map[string]struct{}{}, wake: make(chan struct{}, 1), announced: map[string]bool{},
+		dirty:     map[string]struct{}{}, wake: make(chan struct{}, 1), announced: map[string][]string{},
 		watched: map[string]*watch{}, peers: map[string]peer{}, dead: map[string]int64{},
 		ch: make(chan *nats.Msg, presenceBuffer), loadNow: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -177,8 +178,9 @@ func (p *presence) stop() {
 	p.stopped.Wait()
 }
 
-// changed marks user for the announcer: the user's first device here came
-// or the last went.
+// changed marks user for the announcer: a device of the user here came or
+// went (the first and the last flip the user's presence; the others change
+// the devices the lease lists).
 func (p *presence) changed(user string) {
 	if p == nil {
 		return
@@ -223,12 +225,19 @@ func (p *presence) announceNow() {
 	var futures []jetstream.PubAckFuture
 	var events []*nats.Msg
 	for u := range dirty {
-		want, had := p.e.hub.connected(u), p.announced[u]
+		devices := p.e.hub.devices(u)
+		old, had := p.announced[u]
+		want := len(devices) > 0
 		switch {
 		case want && !had:
-			p.announced[u] = true
+			p.announced[u] = devices
 			futures = p.put(futures, p.leaseMsg(u))
 			events = append(events, p.event(u, presenceEvent{Edge: p.id, On: true, TS: now}))
+		case want && !presencekv.SameDevices(old, devices):
+			// Another device of an online user came or went: the lease
+			// lists the devices (the push role reads them), no event.
+			p.announced[u] = devices
+			futures = p.put(futures, p.leaseMsg(u))
 		case !want && had:
 			delete(p.announced, u)
 			del := &nats.Msg{Subject: subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKey(u, p.id)), Header: nats.Header{}}
@@ -258,8 +267,11 @@ func (p *presence) renew() {
 	p.wait(futures)
 }
 
+// leaseMsg is the write of user's lease: this edge and the user's devices
+// on it.
 func (p *presence) leaseMsg(user string) *nats.Msg {
-	m := &nats.Msg{Subject: subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKey(user, p.id)), Data: []byte(p.id), Header: nats.Header{}}
+	data := presencekv.Lease{Edge: p.id, Devices: p.announced[user]}.Encode()
+	m := &nats.Msg{Subject: subjects.KVSubject(subjects.BucketPresence, subjects.PresenceOnKey(user, p.id)), Data: data, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgTTLHeader, p.lease.String())
 	return m
 }

@@ -295,7 +295,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "DeliveredKey", "ReadKey", "SettingsKey",
 		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject",
-		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter",
+		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys",
 		"ActionsThreadKey", "ActionsThreadFilter"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")

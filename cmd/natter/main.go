@@ -28,7 +28,7 @@ usage: natter <command> [flags]
 commands:
   dev             everything in one process (embedded NATS and store unless URLs are set)
   edge            the WebSocket/REST edge tier
-  worker          worker roles (--roles conversations,persist,fanout,events,ingest,api)
+  worker          worker roles (--roles conversations,persist,fanout,events,ingest,api,thumbs,attachgc,push)
   streams apply   create or update every stream, consumer and KV bucket
   nats            one nats-server node with JetStream (embedded; for local clusters)
   nats-auth       the tiers' NATS nkeys and the server configuration of their permissions

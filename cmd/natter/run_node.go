@@ -114,7 +114,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	var serviceMaxBody int
 	broadcastMin := fanout.DefaultBroadcastMin
 	var readPush time.Duration
+	var pf pushFlags
 	if mode != node.ModeEdge {
+		pf.register(fs)
 		fs.String(&hooks, "webhooks", "NATTER_WEBHOOKS", "", "JSON file of webhook endpoints ({\"endpoints\":[{\"name\",\"url\",\"secret\",\"kinds\"}]}); empty = no webhooks")
 		fs.String(&roles, "roles", "NATTER_ROLES", strings.Join(node.AllRoles, ","), "worker roles to run")
 		fs.Int(&serviceMaxBody, "service-max-body", "NATTER_SERVICE_MAX_BODY", 0, "largest message body of the service API and ingest roles in bytes (0 = --max-body in dev, 65536 otherwise)", cli.Min(0))
@@ -161,6 +163,11 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	if cfg.Faults, err = faultsFromEnv(); err != nil {
 		return err
+	}
+	if mode != node.ModeEdge {
+		if err := pf.apply(&cfg); err != nil {
+			return err
+		}
 	}
 	if hooks != "" {
 		eps, err := webhooks.LoadEndpoints(hooks)

@@ -146,6 +146,10 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.boolPtrField(&r.Archived, "archived")
 	case "cleared":
 		return d.uintPtrField(&r.Cleared, "cleared")
+	case "provider":
+		return d.strField(&r.Provider, "provider")
+	case "subscription":
+		return d.subscription(r)
 	default:
 		return d.skip()
 	}
@@ -159,6 +163,7 @@ var ops = [...]string{
 	OpMsgEdit, OpMsgDelete, OpReact, OpThread,
 	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
 	OpBlock, OpUnblock, OpBlocksList, OpConvSettings,
+	OpPushRegister, OpPushUnregister,
 }
 
 func (d *decoder) op(r *Request) error {
@@ -355,6 +360,44 @@ func (d *decoder) cursors(r *Request) error {
 	})
 }
 
+// subscription decodes a Web Push subscription as encoding/json would into
+// a *PushSubscription: null sets nil, an object fills the (new or present)
+// value, unknown members are skipped, and member names match regardless of
+// case, as encoding/json matches the fields of a nested struct.
+func (d *decoder) subscription(r *Request) error {
+	if d.peek() != '{' {
+		if d.null() {
+			r.Subscription = nil
+			return nil
+		}
+		return d.mistyped("subscription")
+	}
+	if r.Subscription == nil {
+		r.Subscription = new(PushSubscription)
+	}
+	s := r.Subscription
+	return d.each('{', func(key []byte) error {
+		switch {
+		case bytes.EqualFold(key, []byte("endpoint")):
+			return d.strField(&s.Endpoint, "subscription")
+		case bytes.EqualFold(key, []byte("keys")):
+			if d.peek() != '{' {
+				return d.scalar("subscription")
+			}
+			return d.each('{', func(key []byte) error {
+				switch {
+				case bytes.EqualFold(key, []byte("p256dh")):
+					return d.strField(&s.Keys.P256dh, "subscription")
+				case bytes.EqualFold(key, []byte("auth")):
+					return d.strField(&s.Keys.Auth, "subscription")
+				}
+				return d.skip()
+			})
+		}
+		return d.skip()
+	})
+}
+
 func (d *decoder) listField(dst *[]string, field string) error {
 	if d.peek() != '[' {
 		if d.null() {
@@ -406,6 +449,8 @@ func typeHint(field string) string {
 		return `must be an array of objects ({"id":"a_...","name":"x.png"})`
 	case "first", "hidden", "announce", "pinned", "archived", "remove":
 		return "must be a boolean"
+	case "subscription":
+		return `must be an object {"endpoint": "https://...", "keys": {"p256dh": "...", "auth": "..."}}`
 	default:
 		return "must be a string"
 	}

@@ -178,6 +178,9 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		`{"op":"presence.set","id":"1","hidden":null}`,
 		`{"op":"typing","id":"1","conv":"c","state":1}`,
 		`{"op":"presence.sub","id":"1","users":["a","a b"]}`,
+		`{"op":"push.register","id":"1","provider":"webpush","subscription":{"Endpoint":"https://x","KEYS":{"auth":1}}}`,
+		`{"op":"push.register","id":"1","provider":"webpush","subscription":{"keys":null,"endpoint":null}}`,
+		`{"op":"push.register","id":"1","provider":"apns","subscription":null,"token":"00"}`,
 	} {
 		f.Add([]byte(ex))
 	}

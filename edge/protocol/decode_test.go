@@ -18,7 +18,7 @@ var allOps = []string{
 	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact, protocol.OpThread,
 	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
 	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
-	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings,
+	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings, protocol.OpPushRegister, protocol.OpPushUnregister,
 }
 
 var allCodes = []protocol.Code{

@@ -145,6 +145,17 @@ const (
 	// OpConvSettings sets the user's own settings of a conversation
 	// (docs/protocol.md, "conv.settings").
 	OpConvSettings = "conv.settings"
+	// OpPushRegister stores the device's push registration (replacing
+	// its previous one); OpPushUnregister removes it.
+	OpPushRegister   = "push.register"
+	OpPushUnregister = "push.unregister"
+)
+
+// Push providers ([Request.Provider]).
+const (
+	PushAPNs    = "apns"
+	PushFCM     = "fcm"
+	PushWebPush = "webpush"
 )
 
 // States of a typing request and push ([Request.State], [TypingFrame.State]).

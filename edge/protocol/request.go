@@ -21,7 +21,8 @@ type Request struct {
 	// characters, no space. Every request.
 	ID string `json:"id"`
 
-	// Token is the JWT. auth.
+	// Token is the JWT (auth), or the device token of an apns or fcm
+	// push registration (push.register).
 	Token string `json:"token,omitempty"`
 	// Device optionally names the device. auth.
 	Device string `json:"device,omitempty"`
@@ -126,6 +127,27 @@ type Request struct {
 	// upload's in this message. The edge fills in the rest from the
 	// upload. send.
 	Attachments []natter.Attachment `json:"attachments,omitempty"`
+	// Provider is the push service: PushAPNs, PushFCM or PushWebPush.
+	// push.register.
+	Provider string `json:"provider,omitempty"`
+	// Subscription is the browser's Web Push subscription (what
+	// PushSubscription.toJSON() gives). push.register with webpush.
+	Subscription *PushSubscription `json:"subscription,omitempty"`
+}
+
+// PushSubscription is a Web Push subscription.
+type PushSubscription struct {
+	// Endpoint is the push service's https URL for this browser.
+	Endpoint string `json:"endpoint"`
+	// Keys are the browser's keys, base64url.
+	Keys PushKeys `json:"keys"`
+}
+
+// PushKeys are a Web Push subscription's keys: p256dh, the browser's P-256
+// public key (65 bytes uncompressed), and auth, its 16-byte secret.
+type PushKeys struct {
+	P256dh string `json:"p256dh"`
+	Auth   string `json:"auth"`
 }
 
 // Encode validates r like the edge will ([Request.Validate] plus the request
@@ -351,6 +373,9 @@ func (r *Request) validate() *Error {
 			return err
 		}
 		return checkEmoji(r.Emoji)
+	case OpPushRegister:
+		return r.validatePush()
+	case OpPushUnregister:
 	case "":
 		return badFrame("", "op: required")
 	default:

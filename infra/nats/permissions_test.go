@@ -21,6 +21,8 @@ import (
 	"github.com/natter-im/natter/jetstream/attachments"
 	"github.com/natter-im/natter/jetstream/cursors"
 	"github.com/natter-im/natter/jetstream/natsauth"
+	"github.com/natter-im/natter/jetstream/presencekv"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/jetstream/summaries"
@@ -422,6 +424,20 @@ func TestTierPermissions(t *testing.T) {
 				t.Fatalf("%s get: %v, %v", bucket, e, err)
 			}
 		}
+		// push.register and push.unregister.
+		regs, err := pushreg.Open(ctxT(t), edge.nc, edge.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := regs.Put(ctxT(t), "alice", "d1", pushreg.Registration{Provider: pushreg.APNs, Token: "00"}); err != nil {
+			t.Fatalf("edge: push registration: %v", err)
+		}
+		if err := regs.Put(ctxT(t), "alice", "d2", pushreg.Registration{Provider: pushreg.APNs, Token: "00"}); err != nil {
+			t.Fatalf("edge: push registration: %v", err)
+		}
+		if err := regs.Delete(ctxT(t), "alice", "d2"); err != nil {
+			t.Fatalf("edge: push unregister: %v", err)
+		}
 		if reply, err := edge.nc.Request("natter.conv.members", nil, 5*time.Second); err != nil || string(reply.Data) != "members" {
 			t.Fatalf("request natter.conv.members: %v, %v", reply, err)
 		}
@@ -533,6 +549,22 @@ func TestTierPermissions(t *testing.T) {
 			t.Fatalf("webhook consumer update: %v, %v", changes, err)
 		}
 		worker.subscribe(t, "im.members.>")
+		// The push role reads the registrations (batched) and the online
+		// leases, and deletes an unregistered device's registration.
+		regs, err := pushreg.Open(ctxT(t), worker.nc, worker.js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs, err := regs.Users(ctxT(t), []string{"alice"})
+		if err != nil || len(devs["alice"]) != 1 {
+			t.Fatalf("worker: push registrations: %v, %v", devs, err)
+		}
+		if err := regs.DeleteIf(ctxT(t), devs["alice"][0]); err != nil {
+			t.Fatalf("worker: delete an unregistered device: %v", err)
+		}
+		if _, err := presencekv.Read(ctxT(t), worker.nc, "$JS.API.DIRECT.GET.KV_PRESENCE", []string{"alice"}); err != nil {
+			t.Fatalf("worker: online leases: %v", err)
+		}
 		// Read cursors (raised by the conversations service and the persist
 		// role) and the summaries the conversations service keeps.
 		curs, err := cursors.Open(ctxT(t), worker.nc, worker.js)

@@ -17,6 +17,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/revoke"
+	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/workers/events"
 )
 
@@ -77,7 +78,7 @@ func Register(app *fiber.App, cfg Config, js jetstream.JetStream) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{cfg: cfg, w: revoke.NewWriter(js, cfg.TokenLifetime), pub: events.NewPublisher(js), log: cfg.Logger}
+	a := &api{cfg: cfg, w: revoke.NewWriter(js, cfg.TokenLifetime), pub: events.NewPublisher(js), log: cfg.Logger, js: js}
 	g := app.Group("/admin/v1", a.authorize)
 	g.Post("/revoke", a.handle(EventRevoke, a.revoke))
 	g.Post("/ban", a.handle(EventBan, a.ban))
@@ -89,6 +90,25 @@ type api struct {
 	w   *revoke.Writer
 	pub *events.Publisher
 	log *slog.Logger
+	js  jetstream.JetStream
+}
+
+// dropPush removes the push registrations of user's device ("": of all
+// the user's devices) after a revocation or ban: a device logged out by
+// the admin gets no more notifications. A failure is logged; the
+// revocation stands.
+func (a *api) dropPush(ctx context.Context, user, device string) {
+	regs, err := pushreg.Open(ctx, a.js.Conn(), a.js)
+	if err == nil {
+		if device != "" {
+			err = regs.Delete(ctx, user, device)
+		} else {
+			err = regs.DeleteUser(ctx, user)
+		}
+	}
+	if err != nil {
+		a.log.Warn("push registrations not removed", "user", user, "device", device, "err", err)
+	}
 }
 
 func answer(c *fiber.Ctx, status int, code, msg string) error {
@@ -160,14 +180,26 @@ func (a *api) revoke(ctx context.Context, r Request, now time.Time) (revoke.Resu
 		return a.w.RevokeToken(ctx, r.JTI, unix(r.Exp), r.Reason, now)
 	case r.User == "":
 		return revoke.Result{}, errInvalid("give jti, or user (with device and before)")
-	case r.Device != "":
-		return a.w.RevokeDevice(ctx, r.User, r.Device, unix(r.Before), r.Reason, now)
 	}
-	return a.w.RevokeUser(ctx, r.User, unix(r.Before), r.Reason, now)
+	var res revoke.Result
+	var err error
+	if r.Device != "" {
+		res, err = a.w.RevokeDevice(ctx, r.User, r.Device, unix(r.Before), r.Reason, now)
+	} else {
+		res, err = a.w.RevokeUser(ctx, r.User, unix(r.Before), r.Reason, now)
+	}
+	if err == nil {
+		a.dropPush(ctx, r.User, r.Device)
+	}
+	return res, err
 }
 
 func (a *api) ban(ctx context.Context, r Request, now time.Time) (revoke.Result, error) {
-	return a.w.Ban(ctx, r.User, r.Reason, unix(r.Until), now)
+	res, err := a.w.Ban(ctx, r.User, r.Reason, unix(r.Until), now)
+	if err == nil {
+		a.dropPush(ctx, r.User, "")
+	}
+	return res, err
 }
 
 func (a *api) unban(ctx context.Context, r Request, _ time.Time) (revoke.Result, error) {

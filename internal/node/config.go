@@ -1,7 +1,10 @@
 package node
 
 import (
+	"context"
+
 	"github.com/natter-im/natter/internal/admin"
+	"github.com/natter-im/natter/workers/push"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -47,6 +50,8 @@ const (
 	RoleIngest = "ingest"
 	// RoleAPI serves the service API (natter.api.*).
 	RoleAPI = "api"
+	// RolePush sends push notifications to offline devices.
+	RolePush = "push"
 	// RoleThumbs makes the thumbnails of image attachments.
 	RoleThumbs = "thumbs"
 	// RoleAttachGC deletes the attachments of deleted messages and expired
@@ -59,7 +64,7 @@ const (
 const RoleEdge = "edge"
 
 // AllRoles is every worker role, the default of natter dev and natter worker.
-var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC}
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush}
 
 // Config of one process. Zero values take the documented defaults.
 type Config struct {
@@ -136,6 +141,11 @@ type Config struct {
 	// Zero means 250ms; negative pushes every read that moves a cursor.
 	ReadPushInterval time.Duration
 
+	// Push configures the push role's providers and rules. Its zero value
+	// configures no provider: the role acknowledges every entry and sends
+	// nothing.
+	Push PushConfig
+
 	// ServiceMaxBody is the largest message body the service API and the
 	// ingest role accept, in bytes. Zero means Edge.MaxBody (64 KiB by
 	// default).
@@ -171,6 +181,24 @@ type Config struct {
 	Faults Faults
 	// Logger; nil means discard.
 	Logger *slog.Logger
+}
+
+// PushConfig configures the push role (workers/push).
+type PushConfig struct {
+	// APNs, FCM and WebPush configure the providers; nil means that
+	// provider is off (its devices get nothing).
+	APNs    *push.APNsConfig
+	FCM     *push.FCMConfig
+	WebPush *push.WebPushConfig
+	// Preview, SkipOnlineUsers and MaxAge: see push.Config (defaults:
+	// false, false, 1h).
+	Preview         bool
+	SkipOnlineUsers bool
+	MaxAge          time.Duration
+	// Muted reports whether a user muted a conversation (push.Config.Muted).
+	// Nil means the users' conversation settings: muted while muted_until
+	// (conv.settings) is in the future.
+	Muted func(ctx context.Context, conv, user string) (bool, error)
 }
 
 // Faults are the fault-injection hooks of the chaos tests (test/chaos).

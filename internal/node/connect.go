@@ -27,7 +27,7 @@ func validate(c Config) error {
 	}
 	for _, r := range c.Roles {
 		switch r {
-		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC:
+		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush:
 		default:
 			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
 		}

@@ -31,6 +31,7 @@ const (
 	SettingAuth      = "--jwt-* (NATTER_JWT_*)"
 	SettingWebhooks  = "--webhooks (NATTER_WEBHOOKS)"
 	SettingAdminAuth = "--admin-token-file (NATTER_ADMIN_TOKEN_FILE)"
+	SettingPush      = "--push-* (NATTER_PUSH_*)"
 	SettingAttachS3  = "--attachments-s3-* (NATTER_ATTACHMENTS_S3_*)"
 	SettingTLS       = "--tls-cert, --tls-key (NATTER_TLS_CERT, NATTER_TLS_KEY)"
 )

@@ -122,6 +122,10 @@ func (n *Node) startRoles(ctx context.Context) error {
 				"publishes message_created, message_edited and message_deleted events"); err != nil {
 				return err
 			}
+		case RolePush:
+			if err := n.startPush(ctx, lg); err != nil {
+				return err
+			}
 		case RoleThumbs, RoleAttachGC:
 			if err := n.startAttachRole(ctx, role, lg); err != nil {
 				return err

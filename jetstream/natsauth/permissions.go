@@ -122,6 +122,9 @@ func For(t Tier) Permissions {
 				// The users' conversation settings (conv.settings: KV
 				// writes; pages read them with batched direct gets).
 				[]string{kvPut(subjects.BucketSettings)}, directGet(kvStream(subjects.BucketSettings)),
+				// Push registrations: push.register puts, push.unregister
+				// deletes.
+				[]string{kvPut(subjects.BucketPush)},
 				// The IDEM bucket of natter versions before the retry check
 				// read the log and the archive (docs/operations.md,
 				// "Upgrades").
@@ -193,6 +196,16 @@ func For(t Tier) Permissions {
 					api + "DIRECT.GET." + kvStream(subjects.BucketPresence) + "." + subjects.KVSubject(subjects.BucketPresence, subjects.PresenceBlockKey(">")),
 					subjects.PresenceAll,
 				},
+				// The push role reads the devices' registrations and the
+				// online leases (batched direct gets: the leases' base
+				// subject, unlike the block keys below) and deletes
+				// registrations a provider answered "unregistered" for (so
+				// does the admin API on a revocation).
+				[]string{kvPut(subjects.BucketPush)}, directGet(kvStream(subjects.BucketPush)),
+				[]string{api + "DIRECT.GET." + kvStream(subjects.BucketPresence)},
+				// ... and the users' mute settings of conversations
+				// (batched direct gets of SETTINGS).
+				[]string{api + "DIRECT.GET." + kvStream(subjects.BucketSettings)},
 				// Requests to the conversations service.
 				[]string{subjects.ConvAPIPrefix + ".>"},
 				// Attachments (thumbs, attachgc); the sweep lists the

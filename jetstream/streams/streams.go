@@ -116,6 +116,7 @@ func Define(cfg Config) Definitions {
 				worker(subjects.ConsumerPersist, subjects.MsgsAll),
 				worker(subjects.ConsumerFanout, subjects.MsgsAll),
 				worker(subjects.ConsumerEvents, subjects.MsgsAll),
+				worker(subjects.ConsumerPush, subjects.MsgsAll),
 			},
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 			subjects.StreamAttach: {worker(subjects.ConsumerThumbs, subjects.AttachThumbs)},
@@ -134,6 +135,9 @@ func Define(cfg Config) Definitions {
 			// One key per message that was edited or deleted; never
 			// expires (the tombstones must outlive the hot tier).
 			{Bucket: subjects.BucketActions, Description: "natter message actions: latest edit, deletion", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
+			// One key per device (<user>.<device>); a user's devices are
+			// read together with one batched direct get (<user>.*).
+			{Bucket: subjects.BucketPush, Description: "natter push registrations of devices", MaxValueSize: 4096, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketRevoked, Description: "natter token revocations and user bans", LimitMarkerTTL: time.Minute, MaxValueSize: 1024, Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 			{Bucket: subjects.BucketAttach, Description: "natter attachment metadata, per-message attachment lists, per-user stored bytes", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},

@@ -38,6 +38,8 @@ const (
 	ConsumerEvents = "EVENTS"
 	// ConsumerIngest is the ingest role's consumer on INGEST.
 	ConsumerIngest = "INGEST"
+	// ConsumerPush is the push role's consumer on MSGS.
+	ConsumerPush = "PUSH"
 	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
 	ConsumerThumbs = "THUMBS"
 	// ConsumerAttachGC is the attachgc role's consumer on EVENTS
@@ -77,6 +79,10 @@ const (
 	// ActionsKey (jetstream/actions). Readers of history and sync apply it
 	// to their pages with one batched read per page.
 	BucketActions = "ACTIONS"
+	// BucketPush holds the devices' push registrations (PushKey): the
+	// provider and its token or Web Push subscription, JSON
+	// (jetstream/pushreg).
+	BucketPush = "PUSH"
 	// BucketAttach holds attachment metadata: one key per upload
 	// (AttachMetaKey), the attachments of each message that carries some
 	// (AttachMsgKey) and each user's stored bytes (AttachQuotaKey).
@@ -281,6 +287,13 @@ func SettingsKey(user, conv string) string { return user + "." + conv }
 // ReadKey is the CURSORS key of user's read cursor in conv: <user>.<conv>
 // (one token fewer than a DeliveredKey, so the two never collide).
 func ReadKey(user, conv string) string { return user + "." + conv }
+
+// PushKey is the PUSH key of the push registration of user's device:
+// <user>.<device>.
+func PushKey(user, device string) string { return user + "." + device }
+
+// PushKeys matches every push registration of user: <user>.*.
+func PushKeys(user string) string { return user + ".*" }
 
 // RevokedJTIKey is the REVOKED key of one token id: jti.<base64url(jti)>
 // (a jti may hold any character; its encoding is a valid key).

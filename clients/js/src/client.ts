@@ -19,6 +19,8 @@ import {
   type HistoryPage,
   type Message,
   type PresenceState,
+  type PushProvider,
+  type PushSubscriptionJSON,
   type ReadEvent,
   type ReactionEvent,
   type ReceiptsOptions,
@@ -911,6 +913,26 @@ export class Client {
   async unsubscribePresence(users: string[]): Promise<void> {
     for (const u of users) this.watched.delete(u);
     await this.request(Ops.PresenceUnsub, { users });
+  }
+
+  /**
+   * registerPush registers this device for push notifications, replacing
+   * what it had registered: an APNs or FCM token, or a browser's Web Push
+   * subscription (its toJSON()). While connected, the device gets messages
+   * over the socket and no push. A malformed token is bad_frame.
+   */
+  async registerPush(provider: "apns" | "fcm", token: string): Promise<void>;
+  async registerPush(provider: "webpush", subscription: PushSubscriptionJSON): Promise<void>;
+  async registerPush(provider: PushProvider, target: string | PushSubscriptionJSON): Promise<void> {
+    const fields: Record<string, unknown> = { provider };
+    if (typeof target === "string") fields.token = target;
+    else fields.subscription = { endpoint: target.endpoint, keys: { p256dh: target.keys.p256dh, auth: target.keys.auth } };
+    await this.request(Ops.PushRegister, fields);
+  }
+
+  /** unregisterPush removes this device's push registration (call it at logout). */
+  async unregisterPush(): Promise<void> {
+    await this.request(Ops.PushUnregister, {});
   }
 
   /** setPresenceHidden hides (or shows again) your presence: watchers see you offline. */

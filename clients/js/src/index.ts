@@ -30,6 +30,8 @@ export type {
   Message,
   Op,
   PresenceState,
+  PushProvider,
+  PushSubscriptionJSON,
   ReadEvent,
   ReactionEvent,
   Reaction,

@@ -341,7 +341,18 @@ export const Ops = {
   Unblock: "unblock",
   BlocksList: "blocks.list",
   ConvSettings: "conv.settings",
+  PushRegister: "push.register",
+  PushUnregister: "push.unregister",
 } as const;
+
+/** A push service a device registers with (push.register). */
+export type PushProvider = "apns" | "fcm" | "webpush";
+
+/** A browser's Web Push subscription, as PushSubscription.toJSON() gives it. */
+export interface PushSubscriptionJSON {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
 
 export type Op = (typeof Ops)[keyof typeof Ops];
 
