@@ -29,6 +29,12 @@ type Message struct {
 	// Ref is the id of the message an edit or delete entry applies to
 	// (Type [TypeEdit] or [TypeDelete]); empty for every other entry.
 	Ref string `json:"ref,omitempty" bson:"ref,omitempty"`
+	// ReplyTo is the id of the message (of the same conversation) this one
+	// replies to; empty when it replies to none.
+	ReplyTo string `json:"reply_to,omitempty" bson:"reply_to,omitempty"`
+	// Thread is the id of the root message of the thread this message is a
+	// reply in; empty for a message outside threads (and for a root).
+	Thread string `json:"thread,omitempty" bson:"thread,omitempty"`
 	// Attachments are the files the message carries, each uploaded by the
 	// sender beforehand (POST /v1/attachments); the edge fills in their
 	// metadata from the upload. Empty for most messages.
@@ -52,6 +58,11 @@ type Message struct {
 	// (absent) when none, and on a deleted message. A pointer, so that a
 	// Message stays comparable with ==.
 	Reactions *Reactions `json:"reactions,omitempty" bson:"-"`
+	// ThreadReplies is the number of replies in the thread this message is
+	// the root of, ThreadLastAt the TS of the newest; 0 (absent) when it is
+	// the root of none.
+	ThreadReplies int   `json:"thread_replies,omitempty" bson:"-"`
+	ThreadLastAt  int64 `json:"thread_last_at,omitempty" bson:"-"`
 }
 
 // Reactions are a message's reactions, as pages return them.

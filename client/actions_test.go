@@ -100,3 +100,45 @@ func TestReact(t *testing.T) {
 		t.Fatalf("bad emoji: %v, want bad_frame", err)
 	}
 }
+
+// TestRepliesAndThread: WithReplyTo and WithThread reach the other member,
+// the root counts its replies in history, Thread pages the replies, and a
+// reply to an unknown message is not_found.
+func TestRepliesAndThread(t *testing.T) {
+	dev := startDev(t)
+	urls := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a, b := dial(t, urls, alice), dial(t, urls, bob)
+	ctx := ctxT(t)
+	conv, err := b.CreateDirect(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := a.Send(ctx, conv.ID, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := b.Send(ctx, conv.ID, "re 1", client.WithThread(root.ID), client.WithReplyTo(root.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := a.Send(ctx, conv.ID, "re 2", client.WithThread(root.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, conv.ID, "x", client.WithReplyTo("m_nosuchmessage")); !errors.Is(err, &client.Error{Code: protocol.CodeNotFound}) {
+		t.Fatalf("reply to an unknown message: %v, want not_found", err)
+	}
+	msgs, _, err := b.History(ctx, conv.ID, 0, 0)
+	if err != nil || len(msgs) != 3 || msgs[0].ThreadReplies != 2 || msgs[0].ThreadLastAt != r2.TS || msgs[1].ReplyTo != root.ID || msgs[1].Thread != root.ID {
+		t.Fatalf("history: %+v %v", msgs, err)
+	}
+	th, more, err := b.Thread(ctx, conv.ID, root.ID, 0, 1)
+	if err != nil || len(th) != 1 || th[0].Seq != r2.Seq || !more {
+		t.Fatalf("newest thread page: %+v more %v %v", th, more, err)
+	}
+	th, more, err = b.Thread(ctx, conv.ID, root.ID, r2.Seq, 0)
+	if err != nil || len(th) != 1 || th[0].Seq != r1.Seq || more {
+		t.Fatalf("older thread page: %+v more %v %v", th, more, err)
+	}
+}

@@ -137,6 +137,8 @@ type sendOptions struct {
 	cmid        string
 	typ         string
 	attachments []natter.Attachment
+	replyTo     string
+	thread      string
 }
 
 // WithCmid sets the client message id, the idempotency key of the send:
@@ -157,6 +159,15 @@ func WithType(typ string) SendOption { return func(o *sendOptions) { o.typ = typ
 func WithAttachments(as ...natter.Attachment) SendOption {
 	return func(o *sendOptions) { o.attachments = append(o.attachments, as...) }
 }
+
+// WithReplyTo makes the message a reply to the message with id (of the
+// same conversation); the edge refuses an unknown id with not_found.
+func WithReplyTo(id string) SendOption { return func(o *sendOptions) { o.replyTo = id } }
+
+// WithThread makes the message a reply in the thread whose root is the
+// message with id (of the same conversation, not itself a thread reply);
+// [Client.Thread] reads the thread.
+func WithThread(root string) SendOption { return func(o *sendOptions) { o.thread = root } }
 
 // NewCmid returns a random client message id (22 characters of
 // [A-Za-z0-9_-]), what Send uses when no [WithCmid] is given.

@@ -34,7 +34,7 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 	if fresh {
 		o.cmid = NewCmid()
 	}
-	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ}
+	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ, ReplyTo: o.replyTo, Thread: o.thread}
 	for _, a := range o.attachments {
 		req.Attachments = append(req.Attachments, natter.Attachment{ID: a.ID, Name: a.Name})
 	}
@@ -169,6 +169,20 @@ func (c *Client) History(ctx context.Context, conv string, before uint64, limit 
 func (c *Client) HistoryAfter(ctx context.Context, conv string, after uint64, limit int) (msgs []natter.Message, more bool, err error) {
 	var res protocol.HistoryResult
 	err = c.call(ctx, protocol.Request{Op: protocol.OpHistory, Conv: conv, After: protocol.Seq(after), Limit: limit}, true, &res)
+	return res.Msgs, res.More, err
+}
+
+// Thread returns a page of the replies in the thread of the message root
+// of conv, oldest first: the newest when before is 0, else those just
+// older than seq before; more is true when older replies exist. limit 0
+// means 50; at most 100.
+func (c *Client) Thread(ctx context.Context, conv, root string, before uint64, limit int) (msgs []natter.Message, more bool, err error) {
+	req := protocol.Request{Op: protocol.OpThread, Conv: conv, Root: root, Limit: limit}
+	if before > 0 {
+		req.Before = protocol.Seq(before)
+	}
+	var res protocol.HistoryResult
+	err = c.call(ctx, req, true, &res)
 	return res.Msgs, res.More, err
 }
 

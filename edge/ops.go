@@ -79,6 +79,8 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 			return nil, err
 		}
 		return e.react(ctx, user, r)
+	case protocol.OpThread:
+		return e.thread(ctx, user, r)
 	case protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove, protocol.OpOwnerTransfer,
 		protocol.OpMembersMute, protocol.OpMembersUnmute:
 		if err := e.frozen(r.Conv); err != nil {
@@ -139,6 +141,14 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
+	var root natter.Message
+	if r.ReplyTo != "" || r.Thread != "" {
+		var err error
+		if root, err = e.replyRefs(ctx, r.Conv, r); err != nil {
+			e.m.sends.WithLabelValues("rejected").Inc()
+			return nil, err
+		}
+	}
 	var atts []natter.Attachment
 	if len(r.Attachments) > 0 {
 		var err error
@@ -147,10 +157,15 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 			return nil, err
 		}
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, Attachments: atts, FirstAttempt: r.First})
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, ReplyTo: r.ReplyTo, Thread: r.Thread, Attachments: atts, FirstAttempt: r.First})
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err
+	}
+	if root.ID != "" {
+		// Also on a retry (Dup): recording is idempotent, and a first
+		// attempt may have failed between the append and here.
+		e.addReply(ctx, root, user, r, ack)
 	}
 	if ack.Dup {
 		e.m.sends.WithLabelValues("duplicate").Inc()

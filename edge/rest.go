@@ -76,6 +76,7 @@ func (e *Edge) registerREST(app *fiber.App) {
 	}, fiber.StatusCreated))
 	e.registerReceiptsREST(g)
 	e.registerActionsREST(g)
+	e.registerThreadsREST(g)
 	e.registerReactionsREST(g)
 }
 

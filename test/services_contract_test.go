@@ -295,7 +295,8 @@ func TestAsyncAPISubjects(t *testing.T) {
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "FrozenKey", "DeliveredKey", "ReadKey", "SettingsKey",
 		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject",
-		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys"}
+		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys",
+		"ActionsThreadKey", "ActionsThreadFilter"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

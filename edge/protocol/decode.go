@@ -118,6 +118,12 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.Ref, "ref")
 	case "emoji":
 		return d.strField(&r.Emoji, "emoji")
+	case "reply_to":
+		return d.strField(&r.ReplyTo, "reply_to")
+	case "thread":
+		return d.strField(&r.Thread, "thread")
+	case "root":
+		return d.strField(&r.Root, "root")
 	case "remove":
 		return d.boolField(&r.Remove, "remove")
 	case "attachments":
@@ -154,7 +160,7 @@ var ops = [...]string{
 	OpAuth, OpSend, OpAck, OpSync, OpHistory, OpConvCreate, OpConvList,
 	OpConvGet, OpMembersAdd, OpMembersRemove, OpMembersList, OpRead, OpPing,
 	OpPresenceSub, OpPresenceUnsub, OpPresenceSet, OpTyping, OpReceipts,
-	OpMsgEdit, OpMsgDelete, OpReact,
+	OpMsgEdit, OpMsgDelete, OpReact, OpThread,
 	OpConvUpdate, OpAdminsAdd, OpAdminsRemove, OpOwnerTransfer, OpMembersMute, OpMembersUnmute,
 	OpBlock, OpUnblock, OpBlocksList, OpConvSettings,
 	OpPushRegister, OpPushUnregister,

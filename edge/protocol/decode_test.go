@@ -15,7 +15,7 @@ var allOps = []string{
 	protocol.OpConvCreate, protocol.OpConvList, protocol.OpConvGet, protocol.OpConvRename, protocol.OpMembersAdd,
 	protocol.OpMembersRemove, protocol.OpMembersList, protocol.OpRead, protocol.OpPing,
 	protocol.OpPresenceSub, protocol.OpPresenceUnsub, protocol.OpPresenceSet, protocol.OpTyping,
-	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact,
+	protocol.OpReceipts, protocol.OpMsgEdit, protocol.OpMsgDelete, protocol.OpReact, protocol.OpThread,
 	protocol.OpReceipts, protocol.OpConvUpdate, protocol.OpAdminsAdd, protocol.OpAdminsRemove,
 	protocol.OpOwnerTransfer, protocol.OpMembersMute, protocol.OpMembersUnmute,
 	protocol.OpBlock, protocol.OpUnblock, protocol.OpBlocksList, protocol.OpConvSettings, protocol.OpPushRegister, protocol.OpPushUnregister,

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/actions"
 )
 
 // docPath is docs/protocol.md, relative to this package.
@@ -70,6 +71,9 @@ var clientExamples = []string{
 	`{"op":"msg.delete","id":"30","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","cmid":"c-1003"}`,
 	`{"op":"react","id":"31","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍"}`,
 	`{"op":"react","id":"32","conv":"g_7f3a9c","ref":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","emoji":"👍","remove":true}`,
+	`{"op":"send","id":"33","conv":"g_7f3a9c","cmid":"c-2001","body":"agreed","reply_to":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","thread":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ"}`,
+	`{"op":"thread","id":"34","conv":"g_7f3a9c","root":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","limit":20}`,
+	`{"op":"thread","id":"35","conv":"g_7f3a9c","root":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","after":45}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of
@@ -214,6 +218,8 @@ func TestDocLimits(t *testing.T) {
 		"file names of at most " + strconv.Itoa(protocol.MaxAttachmentName) + " bytes",
 		"`description` (at most " + strconv.Itoa(protocol.MaxDescription) + " characters)",
 		"URL of at most " + strconv.Itoa(protocol.MaxAvatarURL) + " bytes",
+		"`limit?` (1.." + strconv.Itoa(protocol.MaxThreadLimit) + "; 0 or absent means " + strconv.Itoa(protocol.DefaultThreadLimit) + ")",
+		"in chunks of " + strconv.Itoa(actions.ThreadChunk) + " (one key each",
 		"`duration_ms` (1.." + strconv.Itoa(protocol.MaxMuteMS) + ", 366 days)",
 	} {
 		if !strings.Contains(doc, want) {

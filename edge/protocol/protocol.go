@@ -78,6 +78,9 @@ const (
 	// DefaultReceiptsLimit and MaxReceiptsLimit bound one receipts page.
 	DefaultReceiptsLimit = 100
 	MaxReceiptsLimit     = 200
+	// DefaultThreadLimit and MaxThreadLimit bound one thread page.
+	DefaultThreadLimit = 50
+	MaxThreadLimit     = 100
 	// MaxAttachments is the most attachments one message carries.
 	MaxAttachments = 10
 	// MaxAttachmentName is the longest attachment file name, in bytes.
@@ -125,6 +128,9 @@ const (
 	// OpReact adds (or, with remove, takes back) the user's reaction to a
 	// message.
 	OpReact = "react"
+	// OpThread reads a page of the replies in a thread (root: the thread's
+	// root message id), oldest first.
+	OpThread = "thread"
 	// Group roles and moderation (docs/protocol.md, "Group roles").
 	OpConvUpdate    = "conv.update"
 	OpAdminsAdd     = "admins.add"

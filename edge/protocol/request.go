@@ -90,6 +90,13 @@ type Request struct {
 	AfterUser string `json:"after_user,omitempty"`
 	// Ref is the id of the message acted on. msg.edit, msg.delete, react.
 	Ref string `json:"ref,omitempty"`
+	// ReplyTo is the id of the message of Conv a send replies to. send.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Thread is the id of the root message of the thread (in Conv) a send
+	// is a reply in. send.
+	Thread string `json:"thread,omitempty"`
+	// Root is the id of the thread's root message. thread.
+	Root string `json:"root,omitempty"`
 	// Emoji is the reaction: 1..MaxEmoji bytes of UTF-8 without white
 	// space or control characters. react.
 	Emoji string `json:"emoji,omitempty"`
@@ -170,6 +177,8 @@ func (r *Request) LimitOrDefault() int {
 		return DefaultHistoryLimit
 	case OpReceipts:
 		return DefaultReceiptsLimit
+	case OpThread:
+		return DefaultThreadLimit
 	}
 	return 0
 }
@@ -213,6 +222,16 @@ func (r *Request) validate() *Error {
 		}
 		if len(r.Type) > MaxType {
 			return badFrame("", "type: longer than "+strconv.Itoa(MaxType)+" bytes")
+		}
+		if r.ReplyTo != "" {
+			if err := checkID("reply_to", r.ReplyTo); err != nil {
+				return err
+			}
+		}
+		if r.Thread != "" {
+			if err := checkID("thread", r.Thread); err != nil {
+				return err
+			}
 		}
 	case OpAck, OpRead:
 		if err := checkID("conv", r.Conv); err != nil {
@@ -332,6 +351,20 @@ func (r *Request) validate() *Error {
 		if r.Op == OpMsgDelete && r.Body != "" {
 			return badFrame("", "body: not allowed in msg.delete")
 		}
+	case OpThread:
+		if err := checkID("conv", r.Conv); err != nil {
+			return err
+		}
+		if err := checkID("root", r.Root); err != nil {
+			return err
+		}
+		if r.Before != nil && r.After != nil {
+			return badFrame("", "before: not allowed together with after")
+		}
+		if r.Before != nil && *r.Before == 0 {
+			return badFrame("", "before: must be >= 1 (leave it out for the newest page)")
+		}
+		return checkLimit(r.Limit, MaxThreadLimit)
 	case OpReact:
 		if err := checkID("conv", r.Conv); err != nil {
 			return err

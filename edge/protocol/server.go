@@ -385,7 +385,8 @@ func DecodePush(data []byte, m *natter.Message) bool {
 	str := func(f int) string { return all[spans[f][0]:spans[f][1]] }
 	*m = natter.Message{
 		ID: str(fieldID), Conv: str(fieldConv), Seq: seq, From: str(fieldFrom), Cmid: str(fieldCmid),
-		Type: str(fieldType), Body: str(fieldBody), Ref: str(fieldRef), TS: ts,
+		Type: str(fieldType), Body: str(fieldBody), Ref: str(fieldRef),
+		ReplyTo: str(fieldReplyTo), Thread: str(fieldThread), TS: ts,
 	}
 	return true
 }
@@ -399,6 +400,8 @@ const (
 	fieldType
 	fieldBody
 	fieldRef
+	fieldReplyTo
+	fieldThread
 	fieldSeq
 	fieldTS
 	numPushFields
@@ -425,6 +428,10 @@ func pushField(key []byte) int {
 		return fieldBody
 	case "ref":
 		return fieldRef
+	case "reply_to":
+		return fieldReplyTo
+	case "thread":
+		return fieldThread
 	case "ts":
 		return fieldTS
 	}

@@ -45,11 +45,11 @@ var pushExamples = []string{
 func TestDecodePush(t *testing.T) {
 	t.Parallel()
 	var m natter.Message
-	frame := protocol.Push([]byte(`{"id":"m_1","conv":"g_1","seq":42,"from":"alice","cmid":"c-1","body":"caf\u00e9 \"x\"","ref":"m_0","ts":1767225600000}`))
+	frame := protocol.Push([]byte(`{"id":"m_1","conv":"g_1","seq":42,"from":"alice","cmid":"c-1","body":"caf\u00e9 \"x\"","ref":"m_0","reply_to":"m_r","thread":"m_t","ts":1767225600000}`))
 	if !protocol.DecodePush(frame, &m) {
 		t.Fatalf("DecodePush(%s) = false", frame)
 	}
-	want := natter.Message{ID: "m_1", Conv: "g_1", Seq: 42, From: "alice", Cmid: "c-1", Body: `café "x"`, Ref: "m_0", TS: 1767225600000}
+	want := natter.Message{ID: "m_1", Conv: "g_1", Seq: 42, From: "alice", Cmid: "c-1", Body: `café "x"`, Ref: "m_0", ReplyTo: "m_r", Thread: "m_t", TS: 1767225600000}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v, want %+v", m, want)
 	}

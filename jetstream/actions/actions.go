@@ -41,6 +41,10 @@ type Record struct {
 	// Reactions are the counts per emoji, in the order first added (none
 	// at 0); at most MaxReactions (reactions.go).
 	Reactions []Count `json:"reactions,omitempty"`
+	// ThreadReplies is how many replies the thread rooted at this message
+	// has, ThreadLastAt the newest one's TS (threads.go).
+	ThreadReplies int   `json:"thread_replies,omitempty"`
+	ThreadLastAt  int64 `json:"thread_last_at,omitempty"`
 }
 
 // EntryRef names a log entry.
@@ -326,6 +330,7 @@ func (p Page) Apply(m *natter.Message) bool {
 	if !ok || r.ID != m.ID {
 		return false
 	}
+	m.ThreadReplies, m.ThreadLastAt = r.ThreadReplies, r.ThreadLastAt
 	switch {
 	case r.Deleted:
 		m.Body, m.Deleted, m.EditedAt, m.Reactions = "", true, 0, nil
@@ -341,5 +346,5 @@ func (p Page) Apply(m *natter.Message) bool {
 		}
 		m.Reactions = &rs
 	}
-	return r.EditSeq > 0 || len(r.Reactions) > 0
+	return r.EditSeq > 0 || len(r.Reactions) > 0 || r.ThreadReplies > 0
 }

@@ -34,6 +34,9 @@ type Send struct {
 	// Attachments are the files the message carries, checked by the caller
 	// (the edge checks that the sender uploaded them).
 	Attachments []natter.Attachment
+	// ReplyTo and Thread are natter.Message's, checked by the caller (the
+	// edge checks that they name a message of Conv).
+	ReplyTo, Thread string
 	// FirstAttempt says the caller knows this is the first attempt to send
 	// Cmid: a cmid it made itself and has not sent before. Append may then
 	// skip the check for an earlier copy (the hot tier above the persist
@@ -202,7 +205,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	prev := nextWindow(h.prev, h.stream)
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
-		Type: s.Type, Body: s.Body, Ref: s.Ref, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
+		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
 	}
 	// The header keys are the canonical ones nats.Header.Set would store;
 	// one backing array for the six values.

@@ -36,6 +36,14 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 		b = append(b, `,"ref":`...)
 		b = appendString(b, m.Ref)
 	}
+	if m.ReplyTo != "" {
+		b = append(b, `,"reply_to":`...)
+		b = appendString(b, m.ReplyTo)
+	}
+	if m.Thread != "" {
+		b = append(b, `,"thread":`...)
+		b = appendString(b, m.Thread)
+	}
 	if len(m.Attachments) > 0 {
 		// Rare and small: encoding/json writes them (an Attachment has no
 		// field it could fail on).
@@ -51,7 +59,7 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 // messageSize is a capacity for appendMessage that escapes rarely outgrow.
 func messageSize(m *natter.Message) int {
 	return len(`{"id":"","conv":"","seq":,"from":"","cmid":"","type":"","body":"","ref":"","ts":}`) + 40 +
-		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref) + 160*len(m.Attachments)
+		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref) + len(`,"reply_to":"","thread":""`) + len(m.ReplyTo) + len(m.Thread) + 160*len(m.Attachments)
 }
 
 // appendString appends s as json.Marshal writes it (HTML escaped).
@@ -73,6 +81,8 @@ func parseMessage(data []byte) (m natter.Message, ok bool) {
 		(!p.key(`,"type":`) || p.str(&m.Type)) &&
 		p.key(`,"body":`) && p.str(&m.Body) &&
 		(!p.key(`,"ref":`) || p.str(&m.Ref)) &&
+		(!p.key(`,"reply_to":`) || p.str(&m.ReplyTo)) &&
+		(!p.key(`,"thread":`) || p.str(&m.Thread)) &&
 		p.key(`,"ts":`) && p.int(&m.TS) &&
 		p.key(`}`) && p.i == len(p.s)
 	// A key that matched but whose value did not parse leaves ok false

@@ -60,6 +60,7 @@ func FuzzParseMessage(f *testing.F) {
 		{ID: "m_x", Conv: "c1", Seq: 1, From: "u1", Cmid: "a", Body: "hi", TS: 1767225600000},
 		{ID: "m_x", Conv: "c1", Seq: 1<<64 - 1, From: "u1", Cmid: "a", Type: "image", Body: `{"w":640}`, Ref: "m_y", TS: -1},
 		{Body: "quote\" nl\n é 😀 \xff <&>"},
+		{ID: "m_r", Conv: "c1", Seq: 2, From: "u1", Cmid: "b", Body: "re", ReplyTo: "m_x", Thread: "m_x", TS: 1767225600001},
 	} {
 		f.Add(appendMessage(nil, &m))
 	}
@@ -116,5 +117,36 @@ func TestAppendMessageAttachments(t *testing.T) {
 	}
 	if len(back.Attachments) != 2 || back.Attachments[0] != m.Attachments[0] || back.Attachments[1] != m.Attachments[1] {
 		t.Fatalf("decoded attachments %+v, want %+v", back.Attachments, m.Attachments)
+	}
+}
+
+// TestAppendMessageFields fails when natter.Message gains a stored field
+// (one without bson:"-") that appendMessage does not write: a message with
+// every stored field set is written as json.Marshal writes it and decodes
+// back whole.
+func TestAppendMessageFields(t *testing.T) {
+	t.Parallel()
+	m := natter.Message{ID: "m_x", Conv: "c1", Seq: 3, From: "u1", Cmid: "a", Type: "text", Body: "look", Ref: "m_y",
+		ReplyTo: "m_z", Thread: "m_w", Attachments: []natter.Attachment{{ID: "a_1", Size: 1, Type: "image/png"}}, TS: 1767225600000}
+	rv := reflect.ValueOf(m)
+	for i := range rv.NumField() {
+		if f := rv.Type().Field(i); f.Tag.Get("bson") != "-" && rv.Field(i).IsZero() {
+			t.Fatalf("natter.Message.%s is stored but zero here: set it, and have appendMessage and parseMessage carry it", f.Name)
+		}
+	}
+	want, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := appendMessage(nil, &m)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendMessage:\n%s\njson.Marshal:\n%s", got, want)
+	}
+	back, err := Decode(got, nil)
+	if err != nil || !reflect.DeepEqual(back, m) {
+		t.Fatalf("Decode = %+v, %v; want %+v", back, err, m)
+	}
+	if _, ok := parseMessage(appendMessage(nil, &natter.Message{ID: "m", Conv: "c", Body: "b", ReplyTo: "m_a", Thread: "m_b"})); !ok {
+		t.Fatal("parseMessage does not read reply_to and thread")
 	}
 }

@@ -262,6 +262,20 @@ func ActionsUserKey(conv string, seq uint64, user string) string {
 	return ActionsKey(conv, seq) + "." + user
 }
 
+// ActionsThreadKey is the ACTIONS key of chunk n of the reply seqs of the
+// thread whose root is the message with seq in conv:
+// ActionsKey(conv, seq) + ".t." + n (two tokens more, so neither
+// ActionsBlockFilter nor ActionsBlockUserFilter matches it).
+func ActionsThreadKey(conv string, seq uint64, n int) string {
+	return ActionsKey(conv, seq) + ".t." + strconv.Itoa(n)
+}
+
+// ActionsThreadFilter matches every chunk key of the thread whose root is
+// the message with seq in conv: ActionsKey(conv, seq) + ".t.*".
+func ActionsThreadFilter(conv string, seq uint64) string {
+	return ActionsKey(conv, seq) + ".t.*"
+}
+
 // ActionsBlockUserFilter matches user's ACTIONS keys of block k of conv:
 // <conv>.<k>.*.<user>
 func ActionsBlockUserFilter(conv string, k uint64, user string) string {

@@ -77,3 +77,24 @@ func (h *Handler) scrubBlocks(ctx context.Context, blocks []store.Block) error {
 	}
 	return nil
 }
+
+// applyReply records a stored thread reply in its root's thread (the edge
+// did already, unless it failed between the append and that: idempotent).
+// The root is read from the store by id; a root that is not a message of
+// the conversation (the edge refused such sends) is ignored.
+func (h *Handler) applyReply(ctx context.Context, m natter.Message) error {
+	if h.acts == nil || m.Thread == "" || m.IsEdit() || m.IsDelete() {
+		return nil
+	}
+	root, err := h.st.GetMessage(ctx, m.Thread)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if root.Conv != m.Conv || root.Thread != "" || root.IsEdit() || root.IsDelete() {
+		return nil
+	}
+	return h.acts.AddReply(ctx, root, m)
+}

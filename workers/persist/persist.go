@@ -88,6 +88,13 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		return res
 	}
 	for j, m := range batch {
+		if m.Thread != "" {
+			if err := h.applyReply(ctx, m); err != nil {
+				h.lg.Warn("persist: thread reply not recorded", "conv", m.Conv, "id", m.ID, "thread", m.Thread, "err", err)
+				res[idx[j]] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
+				continue
+			}
+		}
 		if !m.IsEdit() && !m.IsDelete() {
 			continue
 		}

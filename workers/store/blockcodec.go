@@ -17,9 +17,10 @@ import (
 //
 //	<len>:<id> <len>:<from> <len>:<cmid> <len>:<type> <len>:<body> <len>:<ref> <ts delta>;
 //
-// without the spaces (a message with attachments has "@<len>:<json>" of
-// them, as json.Marshal writes the list, before its ts delta; blocks
-// written before attachments have none): every string as its length in bytes (decimal) and a
+// without the spaces (a reply has ">"<len>:<reply_to> and a thread reply
+// "#"<len>:<thread> after its ref; a message with attachments has
+// "@<len>:<json>" of them, as json.Marshal writes the list, before its ts
+// delta; blocks written before these fields have none): every string as its length in bytes (decimal) and a
 // colon before its bytes, or for from, type and ref "^" when it is the
 // previous message's (the sender of a run, "text", no ref; never for the
 // body, so a run of equal bodies costs what distinct ones do), then the
@@ -44,7 +45,7 @@ var repeatable = [6]bool{false, true, false, true, false, true}
 
 // blockFields are the natter.Message fields the codec carries, by their
 // JSON names: the ones it writes and the two it derives (conv, seq).
-var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "attachments", "ts"}
+var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "reply_to", "thread", "attachments", "ts"}
 
 // encodeBlockText is the "c" of a block holding msgs (complete, checked).
 func encodeBlockText(msgs []natter.Message) string {
@@ -70,6 +71,21 @@ func encodeBlockText(msgs []natter.Message) string {
 			b = strconv.AppendInt(b, int64(len(f)), 10)
 			b = append(b, ':')
 			b = append(b, f...)
+		}
+		for _, o := range [2]struct {
+			mark byte
+			f    string
+		}{{'>', m.ReplyTo}, {'#', m.Thread}} {
+			if o.f == "" {
+				continue
+			}
+			if !utf8.ValidString(o.f) {
+				o.f = validUTF8(o.f)
+			}
+			b = append(b, o.mark)
+			b = strconv.AppendInt(b, int64(len(o.f)), 10)
+			b = append(b, ':')
+			b = append(b, o.f...)
 		}
 		if len(m.Attachments) > 0 {
 			a, _ := json.Marshal(m.Attachments)
@@ -119,7 +135,18 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 				return nil, ErrBadBlock
 			}
 		}
-		var att string
+		var replyTo, thread, att string
+		for _, o := range [2]struct {
+			mark byte
+			f    *string
+		}{{'>', &replyTo}, {'#', &thread}} {
+			if len(c) > 0 && c[0] == o.mark {
+				var ok bool
+				if *o.f, c, ok = cutField(c[1:]); !ok || *o.f == "" {
+					return nil, ErrBadBlock
+				}
+			}
+		}
 		if len(c) > 0 && c[0] == '@' {
 			var ok bool
 			if att, c, ok = cutField(c[1:]); !ok || !json.Valid([]byte(att)) {
@@ -137,7 +164,7 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 		c = c[semi+1:]
 		ts += d
 		start := len(buf)
-		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], att, ts)
+		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], replyTo, thread, att, ts)
 		out = append(out, buf[start:len(buf):len(buf)])
 	}
 	if len(out) != BlockSize {
@@ -171,9 +198,9 @@ func indexByte(s string, c byte) int {
 
 // appendMessageJSON appends the message as json.Marshal writes a
 // natter.Message: the fields in declaration order, type and ref omitted
-// when empty, strings HTML-escaped; att is the attachments' JSON as
-// json.Marshal writes it, or empty.
-func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref, att string, ts int64) []byte {
+// when empty, strings HTML-escaped; replyTo and thread omitted when empty;
+// att is the attachments' JSON as json.Marshal writes it, or empty.
+func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref, replyTo, thread, att string, ts int64) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonstr.Append(b, id, true)
 	b = append(b, `,"conv":`...)
@@ -193,6 +220,14 @@ func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, b
 	if ref != "" {
 		b = append(b, `,"ref":`...)
 		b = jsonstr.Append(b, ref, true)
+	}
+	if replyTo != "" {
+		b = append(b, `,"reply_to":`...)
+		b = jsonstr.Append(b, replyTo, true)
+	}
+	if thread != "" {
+		b = append(b, `,"thread":`...)
+		b = jsonstr.Append(b, thread, true)
 	}
 	if att != "" {
 		b = append(b, `,"attachments":`...)

@@ -92,6 +92,14 @@ func TestBlockCodec(t *testing.T) {
 	att[0].Attachments = []natter.Attachment{{ID: "a_1", Name: "a;b@c:<d>.png", Size: 10, Type: "image/png", Width: 1, Height: 2}}
 	att[5].Attachments = []natter.Attachment{{ID: "a_2", Size: 3, Type: "application/pdf"}, {ID: "a_3", Size: 4, Type: "text/plain"}}
 	checkCodec(t, att)
+	// Replies and thread replies, beside attachments and repeated refs.
+	rep := blockOf("g_z", 4, "m_2", "bob", "c2", "text", "re", "", 1_700_000_000_000, 1)
+	rep[1].ReplyTo = "m_1"
+	rep[2].Thread = "m_1"
+	rep[3].ReplyTo, rep[3].Thread = "m_<&>", "m_1"
+	rep[3].Attachments = att[0].Attachments
+	rep[4].ReplyTo = "bad\xff"
+	checkCodec(t, rep)
 	// Damaged encodings are refused, never a panic.
 	good := encodeBlockText(blockOf("g_x", 0, "m_1", "alice", "c1", "text", "hello", "", 1, 1))
 	for _, bad := range []string{"", "x", "^" + good, good[:len(good)-1], good + "1:a", "99999999999:a", "-1:a", good[:20], strings.Replace(good, ";", ":", 1)} {
@@ -110,6 +118,10 @@ func FuzzBlockCodec(f *testing.F) {
 	f.Add("\xff", "\xc0", "9:", ";", "12:x;", "\u00e9", int64(math.MaxInt64), int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, id, from, cmid, typ, body, ref string, ts, dts int64) {
 		checkCodec(t, blockOf("g_fuzz", 3, id, from, cmid, typ, body, ref, ts, dts))
+		// The optional reply_to and thread, with the fuzzed strings.
+		b := blockOf("g_fuzz", 3, id, from, cmid, typ, body, ref, ts, dts)
+		b[0].ReplyTo, b[1].Thread, b[2].ReplyTo, b[2].Thread = body, cmid, ref, typ
+		checkCodec(t, b)
 	})
 }
 

@@ -107,6 +107,10 @@ export interface SendOptions {
   cmid?: string;
   /** Files uploaded with upload() (at most 10, yours); with them body may be empty. */
   attachments?: { id: string; name?: string }[];
+  /** The id of the message (of the same conversation) this one replies to. */
+  replyTo?: string;
+  /** The id of the root message of the thread this one is a reply in (see thread()). */
+  thread?: string;
 }
 
 type Listener<T> = (value: T) => void;
@@ -680,6 +684,16 @@ export class Client {
   }
 
   /**
+   * thread returns a page of the replies in the thread of the message root
+   * of conv, oldest first (the newest without before/after; limit 1..100,
+   * absent 50).
+   */
+  async thread(conv: string, root: string, opts: HistoryOptions = {}): Promise<HistoryPage> {
+    const res = await this.request<HistoryPage>(Ops.Thread, { conv, root, ...opts });
+    return { msgs: res.msgs ?? [], more: !!res.more };
+  }
+
+  /**
    * markRead records that the user has read conv up to seq (for all
    * devices; forward only). A read that moves the cursor comes back as a
    * "read" event to every device of the user, and to the other members in
@@ -1016,6 +1030,8 @@ export class Client {
     const entry: OutboxEntry = { cmid, conv, body, created: Date.now(), order: this.nextOrder() };
     if (opts.type) entry.type = opts.type;
     if (atts?.length) entry.attachments = atts;
+    if (opts.replyTo) entry.reply_to = opts.replyTo;
+    if (opts.thread) entry.thread = opts.thread;
     await this.o.storage.putOutbox(entry);
     const item = this.track(entry, opts.cmid === undefined);
     this.emit("queued", { ...entry });
@@ -1098,6 +1114,8 @@ export class Client {
       const req: Record<string, unknown> = { op: Ops.Send, conv: e.conv, cmid: e.cmid, body: e.body };
       if (e.type) req.type = e.type;
       if (e.attachments?.length) req.attachments = e.attachments;
+      if (e.reply_to) req.reply_to = e.reply_to;
+      if (e.thread) req.thread = e.thread;
       // Only the very first frame of a cmid of our own is a first attempt:
       // once a frame may have left, every later one is a resend.
       if (item.fresh && attempt === 0) req.first = true;

@@ -23,6 +23,10 @@ export interface Message {
   ref?: string;
   /** Files the message carries (uploaded with Client.upload). */
   attachments?: Attachment[];
+  /** The id of the message (of the same conversation) this one replies to. */
+  reply_to?: string;
+  /** The id of the root message of the thread this one is a reply in. */
+  thread?: string;
   /** Server time, Unix ms. */
   ts: number;
   /** In history and sync pages: the ts of the latest edit, whose text body then is. */
@@ -31,6 +35,9 @@ export interface Message {
   deleted?: boolean;
   /** In history and sync pages: its reactions, in the order first added. */
   reactions?: Reaction[];
+  /** In history, sync and thread pages, on a thread's root: its reply count and the newest reply's ts. */
+  thread_replies?: number;
+  thread_last_at?: number;
 }
 
 /** The reply to send: the message is durable. dup is true when this cmid was stored before. */
@@ -323,6 +330,7 @@ export const Ops = {
   MsgEdit: "msg.edit",
   MsgDelete: "msg.delete",
   React: "react",
+  Thread: "thread",
   ConvUpdate: "conv.update",
   AdminsAdd: "admins.add",
   AdminsRemove: "admins.remove",

@@ -8,6 +8,9 @@ export interface OutboxEntry {
   type?: string;
   /** Uploaded files it carries, by id (and an optional name for this message). */
   attachments?: { id: string; name?: string }[];
+  /** The message it replies to, and the root of the thread it is in. */
+  reply_to?: string;
+  thread?: string;
   /** When the application sent it (Unix ms, client clock). */
   created: number;
   /** Orders entries: increasing in the order they were sent. */

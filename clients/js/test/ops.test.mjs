@@ -310,3 +310,25 @@ test("reactions: idempotent, pushed to the members, counted in pages with mine",
   await assert.rejects(bob.react(direct.id, m.id, "a b"), code(ErrorCodes.BadFrame));
   await assert.rejects(bob.react(direct.id, "m_nosuchmessage", "👍"), code(ErrorCodes.NotFound));
 });
+
+test("replies and threads: reply_to and thread on send, counts on the root, the thread page", async (t) => {
+  const [alice, bob] = await pair(t);
+  const direct = await alice.createDirect(bob.user);
+  const root = await alice.send(direct.id, "root");
+  const r1 = await bob.send(direct.id, "re 1", { thread: root.id, replyTo: root.id });
+  const r2 = await alice.send(direct.id, "re 2", { thread: root.id });
+  await waitFor(() => alice.got.some((m) => m.conv === direct.id && m.seq === r1.seq), { what: "alice has bob's reply" });
+  const pushed = alice.got.find((m) => m.conv === direct.id && m.seq === r1.seq);
+  assert.equal(pushed.reply_to, root.id);
+  assert.equal(pushed.thread, root.id);
+  await assert.rejects(bob.send(direct.id, "x", { replyTo: "m_nosuchmessage" }), code(ErrorCodes.NotFound));
+  const page = await bob.history(direct.id);
+  assert.equal(page.msgs[0].thread_replies, 2);
+  assert.equal(page.msgs[0].thread_last_at, r2.ts);
+  let th = await bob.thread(direct.id, root.id, { limit: 1 });
+  assert.deepEqual(th.msgs.map((m) => m.seq), [r2.seq]);
+  assert.equal(th.more, true);
+  th = await bob.thread(direct.id, root.id, { before: r2.seq });
+  assert.deepEqual(th.msgs.map((m) => m.seq), [r1.seq]);
+  assert.equal(th.more, false);
+});
