@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/presencekv"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -129,7 +130,7 @@ func newEdgeID() string {
 func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, error) {
 	p := &presence{
 		e: e, nc: nc, js: js, log: e.log.With("edge_id", e.cfg.EdgeID), id: e.cfg.EdgeID, lease: e.cfg.PresenceLease,
-		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketPresence,
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketPresence),
 		dirty:     map[string]struct{}{}, wake: make(chan struct{}, 1), announced: map[string][]string{},
 		watched: map[string]*watch{}, peers: map[string]peer{}, dead: map[string]int64{},
 		ch: make(chan *nats.Msg, presenceBuffer), loadNow: make(chan struct{}, 1), done: make(chan struct{}),
@@ -148,20 +149,6 @@ func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, 
 	go p.announcer()
 	go p.heartbeat()
 	return p, nil
-}
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if p[len(p)-1] != '.' {
-		p += "."
-	}
-	return p
 }
 
 // stop ends the goroutines after a last announcement (the sessions are gone

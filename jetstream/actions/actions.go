@@ -75,7 +75,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	}
 	return &Bucket{nc: nc, kv: kv, mux: mux,
 		prefix:    subjects.KVSubject(subjects.BucketActions, ""),
-		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketActions}, nil
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketActions)}, nil
 }
 
 // Close releases the bucket's reply subscription (the connection is the
@@ -90,20 +90,6 @@ func (b *Bucket) Close() error {
 // multiLast is kvbatch.MultiLast over the bucket's mux.
 func (b *Bucket) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
 	return b.mux.MultiLast(ctx, b.nc, b.directGet, filters, fn)
-}
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
 }
 
 // Get returns the record of the message with seq in conv; ok is false when

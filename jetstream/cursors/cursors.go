@@ -41,25 +41,11 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	}
 	return &Bucket{nc: nc, js: js, kv: kv,
 		prefix:    subjects.KVSubject(subjects.BucketCursors, ""),
-		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketCursors}, nil
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketCursors)}, nil
 }
 
 // KV is the bucket's key-value handle.
 func (b *Bucket) KV() jetstream.KeyValue { return b.kv }
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
-}
 
 // entry is one key's value and the stream sequence of its last write (0:
 // the key never existed).

@@ -12,9 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrDirectGet is a batched read answered with an error status.
@@ -62,4 +64,26 @@ func MultiLast(ctx context.Context, nc *nats.Conn, directGet string, filters []s
 		}
 		fn(m)
 	}
+}
+
+// DirectGet is the direct get subject of stream ($JS.API.DIRECT.GET.<stream>)
+// under the JetStream API prefix o names, derived as nats.go derives it
+// (a domain, else the API prefix, else $JS.API.).
+func DirectGet(o jetstream.JetStreamOptions, stream string) string {
+	p := jetstream.DefaultAPIPrefix
+	switch {
+	case o.Domain != "":
+		p = "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		p = o.APIPrefix
+	}
+	if !strings.HasSuffix(p, ".") {
+		p += "."
+	}
+	return p + "DIRECT.GET." + stream
+}
+
+// BucketDirectGet is DirectGet of the stream behind the KV bucket.
+func BucketDirectGet(o jetstream.JetStreamOptions, bucket string) string {
+	return DirectGet(o, "KV_"+bucket)
 }

@@ -72,3 +72,21 @@ func testMultiLast(t *testing.T, mux func(*nats.Conn) multiLast) {
 		t.Fatalf("unserved subject: %v, want no responders", err)
 	}
 }
+
+// TestDirectGet: the subject honours a domain, an API prefix with or
+// without its dot, and defaults to $JS.API.
+func TestDirectGet(t *testing.T) {
+	for _, c := range []struct {
+		o    jetstream.JetStreamOptions
+		want string
+	}{
+		{jetstream.JetStreamOptions{}, "$JS.API.DIRECT.GET.KV_B"},
+		{jetstream.JetStreamOptions{Domain: "hub"}, "$JS.hub.API.DIRECT.GET.KV_B"},
+		{jetstream.JetStreamOptions{APIPrefix: "acc.API"}, "acc.API.DIRECT.GET.KV_B"},
+		{jetstream.JetStreamOptions{APIPrefix: "acc.API."}, "acc.API.DIRECT.GET.KV_B"},
+	} {
+		if got := kvbatch.BucketDirectGet(c.o, "B"); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.o, got, c.want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -94,7 +93,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 		nc:        nc,
 		js:        js,
 		stream:    st,
-		directGet: apiPrefix(opts) + "DIRECT.GET." + subjects.StreamMsgs,
+		directGet: kvbatch.DirectGet(opts, subjects.StreamMsgs),
 		timeout:   timeout,
 		log:       cfg.Logger,
 		cfg:       cfg,
@@ -116,21 +115,6 @@ func (l *Log) Close() error {
 		return fmt.Errorf("msglog: close: %w", err)
 	}
 	return nil
-}
-
-// apiPrefix mirrors how nats.go derives the JetStream API prefix.
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -70,21 +70,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	}
 	return &Bucket{nc: nc, js: js, kv: kv,
 		prefix:    subjects.KVSubject(subjects.BucketPush, ""),
-		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketPush}, nil
-}
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketPush)}, nil
 }
 
 // Put stores r as the registration of user's device, replacing any.

@@ -36,18 +36,8 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	if err != nil {
 		return nil, fmt.Errorf("settings: bucket: %w", err)
 	}
-	p := jetstream.DefaultAPIPrefix
-	switch o := js.Options(); {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
 	return &Bucket{nc: nc, kv: kv, prefix: subjects.KVSubject(subjects.BucketSettings, ""),
-		directGet: p + "DIRECT.GET.KV_" + subjects.BucketSettings}, nil
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketSettings)}, nil
 }
 
 // Get returns user's settings of those of convs that have any (one

@@ -41,21 +41,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	}
 	return &Bucket{nc: nc, js: js, kv: kv,
 		prefix:    subjects.KVSubject(subjects.BucketSummaries, ""),
-		directGet: apiPrefix(js.Options()) + "DIRECT.GET.KV_" + subjects.BucketSummaries}, nil
-}
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketSummaries)}, nil
 }
 
 // Entry is what the bucket holds for one conversation.

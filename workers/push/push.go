@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -14,6 +13,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/convapi"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/presencekv"
 	"github.com/natter-im/natter/jetstream/pushreg"
@@ -53,21 +53,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	return &Handler{cfg: cfg, d: d, regs: regs, m: newMetrics(cfg.Registerer), delivered: map[string]map[string]bool{},
-		presence: apiPrefix(d.JS.Options()) + "DIRECT.GET.KV_" + subjects.BucketPresence}, nil
-}
-
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	p := jetstream.DefaultAPIPrefix
-	switch {
-	case o.Domain != "":
-		p = "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		p = o.APIPrefix
-	}
-	if !strings.HasSuffix(p, ".") {
-		p += "."
-	}
-	return p
+		presence: kvbatch.BucketDirectGet(d.JS.Options(), subjects.BucketPresence)}, nil
 }
 
 // convBatch is one conversation's entries of a batch.
