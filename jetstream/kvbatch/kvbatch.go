@@ -9,9 +9,7 @@ package kvbatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -29,41 +27,12 @@ const DefaultTimeout = 5 * time.Second
 // $JS.API.DIRECT.GET.<stream> subject) for the last entry of every subject
 // filters match and hands each message to fn, in the server's order.
 func MultiLast(ctx context.Context, nc *nats.Conn, directGet string, filters []string, fn func(*nats.Msg)) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
-	}
-	body, err := json.Marshal(struct {
-		MultiLast []string `json:"multi_last"`
-	}{filters})
+	m, err := NewMux(nc) // a subscription of its own, for this request
 	if err != nil {
 		return err
 	}
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.PublishRequest(directGet, inbox, body); err != nil {
-		return err
-	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return err
-		}
-		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			switch status := m.Header.Get("Status"); status {
-			case "204", "404": // end of batch; nothing matched
-				return nil
-			default:
-				return fmt.Errorf("%w: %s %s", ErrDirectGet, status, m.Header.Get("Description"))
-			}
-		}
-		fn(m)
-	}
+	defer func() { _ = m.Close() }()
+	return m.MultiLast(ctx, nc, directGet, filters, fn)
 }
 
 // DirectGet is the direct get subject of stream ($JS.API.DIRECT.GET.<stream>)
