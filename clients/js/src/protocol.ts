@@ -27,6 +27,8 @@ export interface Message {
   reply_to?: string;
   /** The id of the root message of the thread this one is a reply in. */
   thread?: string;
+  /** The user ids (members) the message mentions, or "@all" (every member). */
+  mentions?: string[];
   /** Server time, Unix ms. */
   ts: number;
   /** In history and sync pages: the ts of the latest edit, whose text body then is. */
