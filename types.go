@@ -161,6 +161,9 @@ type Conversation struct {
 	// stored, absent when 0.
 	Read   uint64 `json:"read,omitempty" bson:"-"`
 	Unread uint64 `json:"unread,omitempty" bson:"-"`
+	// Mentions is how many messages after the read cursor mention the
+	// user or @all (at most 100: the newest 100 mentions are kept).
+	Mentions uint64 `json:"mentions,omitempty" bson:"-"`
 
 	// A group's roles and profile (docs/protocol.md, "Group roles"),
 	// filled in by readers from the head of its member list; not stored

@@ -168,6 +168,10 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err
 	}
+	if len(r.Mentions) > 0 {
+		// Also on a retry (Dup), as addReply.
+		e.recordMentions(ctx, user, r.Conv, r.Mentions, ack.Seq)
+	}
 	if root.ID != "" {
 		// Also on a retry (Dup): recording is idempotent, and a first
 		// attempt may have failed between the append and here.

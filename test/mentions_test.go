@@ -75,4 +75,47 @@ func TestMentions(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The mention counts, in sync and conv.list: bob has a, all1 and all2;
+	// the refused sends count nothing. A user's own send marks the
+	// conversation read up to it (the persist role raises the cursor, a
+	// moment later): alice ends with all2, carol (who sent all2) with none.
+	mentionsOf := func(c *rawConn, id string) (sync, list uint64) {
+		t.Helper()
+		var s protocol.SyncResult
+		c.request(id+"s", `{"op":"sync","id":"`+id+`s","cursors":{}}`, &s)
+		for _, sc := range s.Convs {
+			if sc.Conv == g.ID {
+				sync = sc.Mentions
+			}
+		}
+		var l protocol.ConvList
+		c.request(id+"l", `{"op":"conv.list","id":"`+id+`l"}`, &l)
+		for _, cv := range l.Convs {
+			if cv.ID == g.ID {
+				list = cv.Mentions
+			}
+		}
+		return sync, list
+	}
+	for i, c := range []struct {
+		who  *rawConn
+		want uint64
+	}{{bob, 3}, {alice, 1}, {carol, 0}} {
+		testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			if s, l := mentionsOf(c.who, fmt.Sprint("n", i)); s != c.want || l != c.want {
+				return fmt.Errorf("mention counts of %d: sync %d, conv.list %d, want %d", i, s, l, c.want)
+			}
+			return nil
+		})
+	}
+	// bob reads past a: 2 left; reads everything: 0.
+	bob.request("r1", fmt.Sprintf(`{"op":"read","id":"r1","conv":%q,"seq":%d}`, g.ID, a.Seq), nil)
+	if s, l := mentionsOf(bob, "n2"); s != 2 || l != 2 {
+		t.Fatalf("after reading %d: sync %d, conv.list %d, want 2", a.Seq, s, l)
+	}
+	bob.request("r2", fmt.Sprintf(`{"op":"read","id":"r2","conv":%q,"seq":%d}`, g.ID, alice.head(g.ID)), nil)
+	if s, l := mentionsOf(bob, "n3"); s != 0 || l != 0 {
+		t.Fatalf("after reading all: sync %d, conv.list %d, want 0", s, l)
+	}
 }
