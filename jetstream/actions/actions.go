@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -59,7 +60,7 @@ type Bucket struct {
 	kv        jetstream.KeyValue
 	prefix    string // $KV.ACTIONS.
 	directGet string // $JS.API.DIRECT.GET.KV_ACTIONS (honours the API prefix)
-	mux       *replyMux
+	mux       *kvbatch.Mux
 }
 
 // Open looks the bucket up (streams.Ensure creates it).
@@ -68,7 +69,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 	if err != nil {
 		return nil, fmt.Errorf("actions: bucket: %w", err)
 	}
-	mux, err := newReplyMux(nc)
+	mux, err := kvbatch.NewMux(nc)
 	if err != nil {
 		return nil, fmt.Errorf("actions: reply subscription: %w", err)
 	}
@@ -80,10 +81,15 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, 
 // Close releases the bucket's reply subscription (the connection is the
 // caller's). Safe to call twice.
 func (b *Bucket) Close() error {
-	if err := b.mux.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := b.mux.Close(); err != nil {
 		return fmt.Errorf("actions: close: %w", err)
 	}
 	return nil
+}
+
+// multiLast is kvbatch.MultiLast over the bucket's mux.
+func (b *Bucket) multiLast(ctx context.Context, filters []string, fn func(*nats.Msg)) error {
+	return b.mux.MultiLast(ctx, b.nc, b.directGet, filters, fn)
 }
 
 func apiPrefix(o jetstream.JetStreamOptions) string {

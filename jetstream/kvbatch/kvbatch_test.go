@@ -16,8 +16,24 @@ import (
 // TestMultiLast reads the last entry of each key in one request: keys
 // written twice come with their last value, missing keys are left out, a
 // batch that matches nothing ends cleanly, and a subject nobody serves is
-// an error at once (no responders).
+// an error at once (no responders). The same through a Mux.
 func TestMultiLast(t *testing.T) {
+	t.Run("request", func(t *testing.T) { testMultiLast(t, nil) })
+	t.Run("mux", func(t *testing.T) {
+		testMultiLast(t, func(nc *nats.Conn) multiLast {
+			m, err := kvbatch.NewMux(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Close() })
+			return m.MultiLast
+		})
+	})
+}
+
+type multiLast func(ctx context.Context, nc *nats.Conn, directGet string, filters []string, fn func(*nats.Msg)) error
+
+func testMultiLast(t *testing.T, mux func(*nats.Conn) multiLast) {
 	srv := testenv.StartNATS(t)
 	nc := testenv.Connect(t, srv.ClientURL())
 	js := testenv.JetStream(t, nc)
@@ -32,9 +48,13 @@ func TestMultiLast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	read := multiLast(kvbatch.MultiLast)
+	if mux != nil {
+		read = mux(nc)
+	}
 	const direct = "$JS.API.DIRECT.GET.KV_T"
 	got := map[string]string{}
-	err = kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.a", "$KV.T.c", "$KV.T.missing"}, func(m *nats.Msg) {
+	err = read(ctx, nc, direct, []string{"$KV.T.a", "$KV.T.c", "$KV.T.missing"}, func(m *nats.Msg) {
 		got[m.Header.Get(jetstream.SubjectHeader)] = string(m.Data)
 	})
 	if err != nil {
@@ -44,10 +64,10 @@ func TestMultiLast(t *testing.T) {
 		t.Fatalf("got %v, want a=2 and c=3", got)
 	}
 	n := 0
-	if err := kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.none"}, func(*nats.Msg) { n++ }); err != nil || n != 0 {
+	if err := read(ctx, nc, direct, []string{"$KV.T.none"}, func(*nats.Msg) { n++ }); err != nil || n != 0 {
 		t.Fatalf("nothing matched: %d entries, err %v", n, err)
 	}
-	err = kvbatch.MultiLast(ctx, nc, "$JS.API.DIRECT.GET.KV_NOBUCKET", []string{"$KV.NOBUCKET.a"}, func(*nats.Msg) {})
+	err = read(ctx, nc, "$JS.API.DIRECT.GET.KV_NOBUCKET", []string{"$KV.NOBUCKET.a"}, func(*nats.Msg) {})
 	if !errors.Is(err, nats.ErrNoResponders) {
 		t.Fatalf("unserved subject: %v, want no responders", err)
 	}

@@ -161,8 +161,8 @@ func (l *Log) getMany(ctx context.Context, conv string, ss []uint64, from uint64
 // getRound sends a direct get for each entry ss[i], i in idx, and puts
 // the replies in ents by their seq.
 func (l *Log) getRound(ctx context.Context, conv string, ss []uint64, from uint64, idx []int, ents []entry) error {
-	reply, r := l.mux.open()
-	defer l.mux.close(reply)
+	reply, r := l.mux.Open()
+	defer l.mux.Done(reply)
 	req := make([]byte, 0, 48)
 	for _, i := range idx {
 		req = append(strconv.AppendUint(append(req[:0], `{"seq":`...), ss[i], 10), `,"no_hdr":true}`...)
@@ -173,7 +173,7 @@ func (l *Log) getRound(ctx context.Context, conv string, ss []uint64, from uint6
 	var buf []*nats.Msg
 	for got := 0; got < len(idx); {
 		var err error
-		if buf, err = r.take(ctx, buf); err != nil {
+		if buf, err = r.Take(ctx, buf); err != nil {
 			return fmt.Errorf("direct get: %w", err)
 		}
 		for _, m := range buf {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -55,7 +55,7 @@ type Log struct {
 	batchBytes int           // max_bytes of a batched read; 0 = the server's limit (tests lower it)
 	log        *slog.Logger
 	cfg        Config
-	mux        *replyMux
+	mux        *kvbatch.Mux
 	locks      *convLocks
 	heads      *headCache
 	floor      ackFloor // the PERSIST consumer's, for the retry check
@@ -101,7 +101,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 		locks:     newConvLocks(),
 		heads:     newHeadCache(cfg.HeadCacheSize),
 	}
-	mux, err := newReplyMux(nc)
+	mux, err := kvbatch.NewMux(nc)
 	if err != nil {
 		return nil, fmt.Errorf("msglog: new: reply subscription: %w", err)
 	}
@@ -112,7 +112,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config)
 // Close releases the Log's reply subscription. The connection stays open;
 // it is the caller's. Close is safe to call twice.
 func (l *Log) Close() error {
-	if err := l.mux.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := l.mux.Close(); err != nil {
 		return fmt.Errorf("msglog: close: %w", err)
 	}
 	return nil
