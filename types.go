@@ -35,6 +35,9 @@ type Message struct {
 	// Thread is the id of the root message of the thread this message is a
 	// reply in; empty for a message outside threads (and for a root).
 	Thread string `json:"thread,omitempty" bson:"thread,omitempty"`
+	// Mentions are the user ids (members of Conv when sent) the message
+	// mentions, or [MentionAll] for every member; empty for most messages.
+	Mentions []string `json:"mentions,omitempty" bson:"mentions,omitempty"`
 	// Attachments are the files the message carries, each uploaded by the
 	// sender beforehand (POST /v1/attachments); the edge fills in their
 	// metadata from the upload. Empty for most messages.
@@ -117,6 +120,15 @@ type Ack struct {
 	Dup bool `json:"dup,omitempty"`
 }
 
+// Mentions of a message ([Message.Mentions]).
+const (
+	// MentionAll in Mentions mentions every member of a group; only its
+	// owner and admins may send it.
+	MentionAll = "@all"
+	// MaxMentions is the most entries of Mentions.
+	MaxMentions = 50
+)
+
 // Conversation kinds.
 const (
 	KindDirect = "direct"
@@ -149,6 +161,9 @@ type Conversation struct {
 	// stored, absent when 0.
 	Read   uint64 `json:"read,omitempty" bson:"-"`
 	Unread uint64 `json:"unread,omitempty" bson:"-"`
+	// Mentions is how many messages after the read cursor mention the
+	// user or @all (at most 100: the newest 100 mentions are kept).
+	Mentions uint64 `json:"mentions,omitempty" bson:"-"`
 
 	// A group's roles and profile (docs/protocol.md, "Group roles"),
 	// filled in by readers from the head of its member list; not stored

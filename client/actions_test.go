@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/natter-im/natter"
@@ -140,5 +141,33 @@ func TestRepliesAndThread(t *testing.T) {
 	th, more, err = b.Thread(ctx, conv.ID, root.ID, r2.Seq, 0)
 	if err != nil || len(th) != 1 || th[0].Seq != r1.Seq || more {
 		t.Fatalf("older thread page: %+v more %v %v", th, more, err)
+	}
+}
+
+// TestMentions: WithMentions sends the mentions, history returns them, and
+// a mention of a non-member and @all in a direct conversation are refused.
+func TestMentions(t *testing.T) {
+	dev := startDev(t)
+	urls := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a, b := dial(t, urls, alice), dial(t, urls, bob)
+	ctx := ctxT(t)
+	conv, err := b.CreateDirect(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := a.Send(ctx, conv.ID, "@bob", client.WithMentions(bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, conv.ID, "x", client.WithMentions(uniq("carol"))); !errors.Is(err, &client.Error{Code: protocol.CodeBadFrame}) {
+		t.Fatalf("mention of a non-member: %v, want bad_frame", err)
+	}
+	if _, err := a.Send(ctx, conv.ID, "x", client.WithMentions(natter.MentionAll)); !errors.Is(err, &client.Error{Code: protocol.CodeForbidden}) {
+		t.Fatalf("@all in a direct conversation: %v, want forbidden", err)
+	}
+	msgs, _, err := b.History(ctx, conv.ID, 0, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].Seq != ack.Seq || fmt.Sprint(msgs[0].Mentions) != "["+bob+"]" {
+		t.Fatalf("history: %+v %v", msgs, err)
 	}
 }

@@ -138,6 +138,7 @@ type sendOptions struct {
 	typ         string
 	attachments []natter.Attachment
 	replyTo     string
+	mentions    []string
 	thread      string
 }
 
@@ -158,6 +159,13 @@ func WithType(typ string) SendOption { return func(o *sendOptions) { o.typ = typ
 // in their metadata. With attachments the body may be empty.
 func WithAttachments(as ...natter.Attachment) SendOption {
 	return func(o *sendOptions) { o.attachments = append(o.attachments, as...) }
+}
+
+// WithMentions mentions users (members of the conversation) in the
+// message, or natter.MentionAll (for a group's owner and admins): at most
+// natter.MaxMentions, none twice.
+func WithMentions(users ...string) SendOption {
+	return func(o *sendOptions) { o.mentions = append([]string(nil), users...) }
 }
 
 // WithReplyTo makes the message a reply to the message with id (of the

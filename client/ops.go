@@ -34,7 +34,7 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 	if fresh {
 		o.cmid = NewCmid()
 	}
-	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ, ReplyTo: o.replyTo, Thread: o.thread}
+	req := protocol.Request{Op: protocol.OpSend, Conv: conv, Cmid: o.cmid, Body: body, Type: o.typ, ReplyTo: o.replyTo, Thread: o.thread, Mentions: o.mentions}
 	for _, a := range o.attachments {
 		req.Attachments = append(req.Attachments, natter.Attachment{ID: a.ID, Name: a.Name})
 	}

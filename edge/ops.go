@@ -141,6 +141,12 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.m.sends.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
+	if len(r.Mentions) > 0 {
+		if err := e.checkMentions(ctx, user, r.Conv, r.Mentions); err != nil {
+			e.m.sends.WithLabelValues("rejected").Inc()
+			return nil, err
+		}
+	}
 	var root natter.Message
 	if r.ReplyTo != "" || r.Thread != "" {
 		var err error
@@ -157,10 +163,14 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 			return nil, err
 		}
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, ReplyTo: r.ReplyTo, Thread: r.Thread, Attachments: atts, FirstAttempt: r.First})
+	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, ReplyTo: r.ReplyTo, Thread: r.Thread, Mentions: r.Mentions, Attachments: atts, FirstAttempt: r.First})
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err
+	}
+	if len(r.Mentions) > 0 {
+		// Also on a retry (Dup), as addReply.
+		e.recordMentions(ctx, user, r.Conv, r.Mentions, ack.Seq)
 	}
 	if root.ID != "" {
 		// Also on a retry (Dup): recording is idempotent, and a first

@@ -22,6 +22,7 @@ type statePage struct {
 	reads map[string]uint64              // by conversation
 	acked map[string]uint64              // by conversation (a device was given)
 	sets  map[string]natter.ConvSettings // the user's settings, by conversation (those set)
+	ments map[string][]uint64            // the user's mention keys (mentionSeqs)
 }
 
 // statePages reads user's conversations after after in pages of size:
@@ -115,6 +116,12 @@ func (e *Edge) fillState(ctx context.Context, user, device string, p *statePage)
 		defer close(sdone)
 		p.sets, serr = e.settings.Get(ctx, user, p.ids)
 	}()
+	var merr error
+	mdone := make(chan struct{})
+	go func() {
+		defer close(mdone)
+		p.ments, merr = e.mentionSeqs(ctx, user, p.ids)
+	}()
 	keys := make([]string, 0, 2*len(p.ids))
 	for _, c := range p.ids {
 		keys = append(keys, subjects.ReadKey(user, c))
@@ -125,6 +132,10 @@ func (e *Edge) fillState(ctx context.Context, user, device string, p *statePage)
 	vals, cerr := e.curs.Get(ctx, keys)
 	<-done
 	<-sdone
+	<-mdone
+	if merr != nil {
+		return merr
+	}
 	if herr != nil {
 		return herr
 	}
@@ -191,6 +202,7 @@ func (e *Edge) convList(ctx context.Context, user string, r *protocol.Request) (
 			st, ok := p.sets[c.ID]
 			c.Settings = settingsOf(st, ok)
 			c.Unread = unread(c.Head, max(c.Read, st.Cleared))
+			c.Mentions = mentionCount(p.ments, user, c.ID, max(c.Read, st.Cleared))
 			out.Convs = append(out.Convs, c)
 		}
 		if !all && p.next != "" {
@@ -238,6 +250,7 @@ func (e *Edge) sync(ctx context.Context, user, device string, r *protocol.Reques
 				sc.More = last < sc.Head
 			}
 			sc.Unread = unread(sc.Head, max(sc.Read, st.Cleared))
+			sc.Mentions = mentionCount(p.ments, user, c, max(sc.Read, st.Cleared))
 			total += sc.Unread
 			out.Convs = append(out.Convs, sc)
 		}

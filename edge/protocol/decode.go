@@ -122,6 +122,8 @@ func (d *decoder) field(r *Request, key []byte) error {
 		return d.strField(&r.ReplyTo, "reply_to")
 	case "thread":
 		return d.strField(&r.Thread, "thread")
+	case "mentions":
+		return d.listField(&r.Mentions, "mentions")
 	case "root":
 		return d.strField(&r.Root, "root")
 	case "remove":

@@ -74,6 +74,8 @@ var clientExamples = []string{
 	`{"op":"send","id":"33","conv":"g_7f3a9c","cmid":"c-2001","body":"agreed","reply_to":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","thread":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ"}`,
 	`{"op":"thread","id":"34","conv":"g_7f3a9c","root":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","limit":20}`,
 	`{"op":"thread","id":"35","conv":"g_7f3a9c","root":"m_K5QWY3DFMZXGC4TBNFZGK2LMNQ","after":45}`,
+	`{"op":"send","id":"36","conv":"g_7f3a9c","cmid":"c-2002","body":"@bob @carol look","mentions":["bob","carol"]}`,
+	`{"op":"send","id":"37","conv":"g_7f3a9c","cmid":"c-2003","body":"@all meeting at 3","mentions":["@all"]}`,
 }
 
 // docExamples returns the frames of the ```json <side> blocks of

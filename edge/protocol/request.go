@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -95,6 +96,9 @@ type Request struct {
 	// Thread is the id of the root message of the thread (in Conv) a send
 	// is a reply in. send.
 	Thread string `json:"thread,omitempty"`
+	// Mentions are the user ids (members of Conv) a send mentions, or
+	// natter.MentionAll (group owners and admins). send.
+	Mentions []string `json:"mentions,omitempty"`
 	// Root is the id of the thread's root message. thread.
 	Root string `json:"root,omitempty"`
 	// Emoji is the reaction: 1..MaxEmoji bytes of UTF-8 without white
@@ -232,6 +236,9 @@ func (r *Request) validate() *Error {
 			if err := checkID("thread", r.Thread); err != nil {
 				return err
 			}
+		}
+		if e := checkMentions(r.Mentions); e != nil {
+			return e
 		}
 	case OpAck, OpRead:
 		if err := checkID("conv", r.Conv); err != nil {
@@ -611,6 +618,27 @@ func CheckAttachmentName(name string) *Error {
 	for _, c := range name {
 		if c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
 			return badFrame("", "name: has "+strconv.QuoteRune(c)+" (no control characters or path separators)")
+		}
+	}
+	return nil
+}
+
+// checkMentions checks the mentions of a send: at most natter.MaxMentions,
+// each a user id or natter.MentionAll, none twice. Whether each is a
+// member is the edge's check.
+func checkMentions(ms []string) *Error {
+	if len(ms) > natter.MaxMentions {
+		return badFrame("", "mentions: more than "+strconv.Itoa(natter.MaxMentions))
+	}
+	for i, u := range ms {
+		name := "mentions[" + strconv.Itoa(i) + "]"
+		if u != natter.MentionAll {
+			if err := checkID(name, u); err != nil {
+				return err
+			}
+		}
+		if slices.Contains(ms[:i], u) {
+			return badFrame("", name+": "+strconv.Quote(u)+" mentioned twice")
 		}
 	}
 	return nil

@@ -40,6 +40,9 @@ type SyncConv struct {
 	Read uint64 `json:"read"`
 	// Unread is Head - Read (0 when Read >= Head).
 	Unread uint64 `json:"unread"`
+	// Mentions is how many messages after Read mention the user or @all
+	// (at most 100: the newest 100 mentions are kept); absent when 0.
+	Mentions uint64 `json:"mentions,omitempty"`
 	// Acked is this device's delivered cursor (its last ack); 0 for none.
 	Acked uint64 `json:"acked"`
 	// Msgs are the messages after the cursor, oldest first, at most the

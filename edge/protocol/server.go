@@ -319,6 +319,8 @@ func DecodePush(data []byte, m *natter.Message) bool {
 	var spans [numPushFields][2]int // of each string field in buf; absent: empty
 	var seq uint64
 	var ts int64
+	var ment [][2]int // the mentions' spans in buf
+	hasMent := false
 	d.ws()
 	if d.peek() == '}' {
 		d.pos++
@@ -337,6 +339,38 @@ func DecodePush(data []byte, m *natter.Message) bool {
 			}
 			d.ws()
 			switch f {
+			case fieldMentions:
+				if d.peek() != '[' {
+					return false
+				}
+				d.pos++
+				d.ws()
+				ment, hasMent = ment[:0], true
+				if d.peek() == ']' {
+					d.pos++
+					break
+				}
+				for {
+					if d.peek() != '"' {
+						return false
+					}
+					v, err := d.fastStr()
+					if err != nil {
+						return false
+					}
+					ment = append(ment, [2]int{len(buf), len(buf) + len(v)})
+					buf = append(buf, v...)
+					d.ws()
+					c := d.peek()
+					d.pos++
+					if c == ']' {
+						break
+					}
+					if c != ',' {
+						return false
+					}
+					d.ws()
+				}
 			case fieldSeq:
 				v, ok := d.uint()
 				if !ok {
@@ -388,6 +422,12 @@ func DecodePush(data []byte, m *natter.Message) bool {
 		Type: str(fieldType), Body: str(fieldBody), Ref: str(fieldRef),
 		ReplyTo: str(fieldReplyTo), Thread: str(fieldThread), TS: ts,
 	}
+	if hasMent {
+		m.Mentions = make([]string, len(ment))
+		for i, sp := range ment {
+			m.Mentions[i] = all[sp[0]:sp[1]]
+		}
+	}
 	return true
 }
 
@@ -402,6 +442,7 @@ const (
 	fieldRef
 	fieldReplyTo
 	fieldThread
+	fieldMentions
 	fieldSeq
 	fieldTS
 	numPushFields
@@ -432,6 +473,8 @@ func pushField(key []byte) int {
 		return fieldReplyTo
 	case "thread":
 		return fieldThread
+	case "mentions":
+		return fieldMentions
 	case "ts":
 		return fieldTS
 	}

@@ -25,7 +25,10 @@ var pushExamples = []string{
 	`{"t":"msg","msg":{"\u0069d":"escaped key","seq":7}}`,
 	`{"t":"msg","msg":{}}`,
 	`{"t":"msg","msg":{"body":"01234567\"9abcdef0123456\\789abcdé0123456789abcdef~~~~~~~~","seq":1}}`,
+	`{"t":"msg","msg":{"id":"m","seq":2,"mentions":["bob","@all"],"mentions":[ "c\u00e9" ] , "ts":3}}`,
+	`{"t":"msg","msg":{"id":"m","seq":2,"mentions":[]}}`,
 	// General path: valid, but not the edge's shape.
+	`{"t":"msg","msg":{"id":"m","seq":2,"mentions":null}}`,
 	`{"t":"msg","msg":{"ID":"upper","Seq":8}}`,
 	`{"t":"msg","msg":{"id":"m","seq":9,"future":{"a":[1,2]}}}`,
 	`{"t":"msg","msg":{"id":null,"seq":null,"ts":null}}`,
@@ -45,11 +48,11 @@ var pushExamples = []string{
 func TestDecodePush(t *testing.T) {
 	t.Parallel()
 	var m natter.Message
-	frame := protocol.Push([]byte(`{"id":"m_1","conv":"g_1","seq":42,"from":"alice","cmid":"c-1","body":"caf\u00e9 \"x\"","ref":"m_0","reply_to":"m_r","thread":"m_t","ts":1767225600000}`))
+	frame := protocol.Push([]byte(`{"id":"m_1","conv":"g_1","seq":42,"from":"alice","cmid":"c-1","body":"caf\u00e9 \"x\"","ref":"m_0","reply_to":"m_r","thread":"m_t","mentions":["bob","@all"],"ts":1767225600000}`))
 	if !protocol.DecodePush(frame, &m) {
 		t.Fatalf("DecodePush(%s) = false", frame)
 	}
-	want := natter.Message{ID: "m_1", Conv: "g_1", Seq: 42, From: "alice", Cmid: "c-1", Body: `café "x"`, Ref: "m_0", ReplyTo: "m_r", Thread: "m_t", TS: 1767225600000}
+	want := natter.Message{ID: "m_1", Conv: "g_1", Seq: 42, From: "alice", Cmid: "c-1", Body: `café "x"`, Ref: "m_0", ReplyTo: "m_r", Thread: "m_t", Mentions: []string{"bob", "@all"}, TS: 1767225600000}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v, want %+v", m, want)
 	}
@@ -84,7 +87,7 @@ func TestDecodeServerPushMatchesJSON(t *testing.T) {
 	}
 }
 
-const fastExamples = 10
+const fastExamples = 12
 
 // FuzzDecodePush checks DecodeServer, with its fast path for pushes,
 // against encoding/json on msg frames: both accept the same frames with the

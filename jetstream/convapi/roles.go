@@ -54,12 +54,14 @@ const (
 	// ActDeleteMessage: delete another user's message (the target is the
 	// author's role; one's own messages follow the edit and recall rules).
 	ActDeleteMessage Action = "msg.delete"
+	// ActMentionAll: mention every member (natter.MentionAll) in a send.
+	ActMentionAll Action = "mention.all"
 )
 
 // Actions lists every action, in the order of the matrix.
 var Actions = []Action{
 	ActSend, ActSendAnnounce, ActAddMembers, ActRemoveMember, ActLeave, ActRename, ActUpdate,
-	ActMute, ActAdmins, ActTransfer, ActDeleteMessage,
+	ActMute, ActAdmins, ActTransfer, ActDeleteMessage, ActMentionAll,
 }
 
 // Roles lists every role, in the order of the matrix.
@@ -146,6 +148,11 @@ func Permit(kind string, actor Role, act Action, target Role) error {
 	case ActDeleteMessage:
 		if actor == RoleMember {
 			return forbidden("only the group's owner and admins delete other members' messages")
+		}
+		return nil
+	case ActMentionAll:
+		if actor == RoleMember {
+			return forbidden("only the group's owner and admins mention @all")
 		}
 		return nil
 	}

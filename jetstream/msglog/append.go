@@ -37,6 +37,9 @@ type Send struct {
 	// ReplyTo and Thread are natter.Message's, checked by the caller (the
 	// edge checks that they name a message of Conv).
 	ReplyTo, Thread string
+	// Mentions are natter.Message's, checked by the caller (the edge checks
+	// that they are members, and who mentions @all).
+	Mentions []string
 	// FirstAttempt says the caller knows this is the first attempt to send
 	// Cmid: a cmid it made itself and has not sent before. Append may then
 	// skip the check for an earlier copy (the hot tier above the persist
@@ -205,7 +208,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	prev := nextWindow(h.prev, h.stream)
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
-		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
+		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Mentions: s.Mentions, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
 	}
 	// The header keys are the canonical ones nats.Header.Set would store;
 	// one backing array for the six values.

@@ -44,6 +44,16 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 		b = append(b, `,"thread":`...)
 		b = appendString(b, m.Thread)
 	}
+	if len(m.Mentions) > 0 {
+		b = append(b, `,"mentions":[`...)
+		for i, u := range m.Mentions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
 	if len(m.Attachments) > 0 {
 		// Rare and small: encoding/json writes them (an Attachment has no
 		// field it could fail on).
@@ -59,7 +69,19 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 // messageSize is a capacity for appendMessage that escapes rarely outgrow.
 func messageSize(m *natter.Message) int {
 	return len(`{"id":"","conv":"","seq":,"from":"","cmid":"","type":"","body":"","ref":"","ts":}`) + 40 +
-		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref) + len(`,"reply_to":"","thread":""`) + len(m.ReplyTo) + len(m.Thread) + 160*len(m.Attachments)
+		len(m.ID) + len(m.Conv) + len(m.From) + len(m.Cmid) + len(m.Type) + len(m.Body) + len(m.Ref) + len(`,"reply_to":"","thread":""`) + len(m.ReplyTo) + len(m.Thread) + mentionsSize(m.Mentions) + 160*len(m.Attachments)
+}
+
+// mentionsSize is a capacity for the mentions of appendMessage.
+func mentionsSize(ms []string) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	n := len(`,"mentions":[]`)
+	for _, u := range ms {
+		n += len(u) + 3
+	}
+	return n
 }
 
 // appendString appends s as json.Marshal writes it (HTML escaped).
@@ -83,6 +105,7 @@ func parseMessage(data []byte) (m natter.Message, ok bool) {
 		(!p.key(`,"ref":`) || p.str(&m.Ref)) &&
 		(!p.key(`,"reply_to":`) || p.str(&m.ReplyTo)) &&
 		(!p.key(`,"thread":`) || p.str(&m.Thread)) &&
+		(!p.key(`,"mentions":[`) || p.strs(&m.Mentions)) &&
 		p.key(`,"ts":`) && p.int(&m.TS) &&
 		p.key(`}`) && p.i == len(p.s)
 	// A key that matched but whose value did not parse leaves ok false
@@ -106,6 +129,26 @@ func (p *msgParser) key(k string) bool {
 	}
 	p.i += len(k)
 	return true
+}
+
+// strs reads the rest of a non-empty list of strings (after its "["), as
+// str reads each.
+func (p *msgParser) strs(v *[]string) bool {
+	for {
+		var s string
+		if !p.str(&s) {
+			p.bad = true
+			return false
+		}
+		*v = append(*v, s)
+		if p.key(`]`) {
+			return true
+		}
+		if !p.key(`,`) {
+			p.bad = true
+			return false
+		}
+	}
 }
 
 // str reads a string with no escape and no control character, in valid

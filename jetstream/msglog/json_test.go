@@ -61,6 +61,7 @@ func FuzzParseMessage(f *testing.F) {
 		{ID: "m_x", Conv: "c1", Seq: 1<<64 - 1, From: "u1", Cmid: "a", Type: "image", Body: `{"w":640}`, Ref: "m_y", TS: -1},
 		{Body: "quote\" nl\n é 😀 \xff <&>"},
 		{ID: "m_r", Conv: "c1", Seq: 2, From: "u1", Cmid: "b", Body: "re", ReplyTo: "m_x", Thread: "m_x", TS: 1767225600001},
+		{ID: "m_m", Conv: "g1", Seq: 3, From: "u1", Cmid: "c", Body: "@bob @all", Mentions: []string{"bob", "@all"}, TS: 1767225600002},
 	} {
 		f.Add(appendMessage(nil, &m))
 	}
@@ -127,7 +128,7 @@ func TestAppendMessageAttachments(t *testing.T) {
 func TestAppendMessageFields(t *testing.T) {
 	t.Parallel()
 	m := natter.Message{ID: "m_x", Conv: "c1", Seq: 3, From: "u1", Cmid: "a", Type: "text", Body: "look", Ref: "m_y",
-		ReplyTo: "m_z", Thread: "m_w", Attachments: []natter.Attachment{{ID: "a_1", Size: 1, Type: "image/png"}}, TS: 1767225600000}
+		ReplyTo: "m_z", Thread: "m_w", Mentions: []string{"u2", "@all"}, Attachments: []natter.Attachment{{ID: "a_1", Size: 1, Type: "image/png"}}, TS: 1767225600000}
 	rv := reflect.ValueOf(m)
 	for i := range rv.NumField() {
 		if f := rv.Type().Field(i); f.Tag.Get("bson") != "-" && rv.Field(i).IsZero() {
@@ -148,5 +149,9 @@ func TestAppendMessageFields(t *testing.T) {
 	}
 	if _, ok := parseMessage(appendMessage(nil, &natter.Message{ID: "m", Conv: "c", Body: "b", ReplyTo: "m_a", Thread: "m_b"})); !ok {
 		t.Fatal("parseMessage does not read reply_to and thread")
+	}
+	mm := natter.Message{ID: "m", Conv: "c", Body: "b", Mentions: []string{"u1", "@all"}}
+	if back, ok := parseMessage(appendMessage(nil, &mm)); !ok || !reflect.DeepEqual(back.Mentions, mm.Mentions) {
+		t.Fatalf("parseMessage does not read mentions: %+v, %v", back, ok)
 	}
 }

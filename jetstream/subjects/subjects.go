@@ -270,6 +270,15 @@ func ActionsThreadKey(conv string, seq uint64, n int) string {
 	return ActionsKey(conv, seq) + ".t." + strconv.Itoa(n)
 }
 
+// ActionsMentionKey is the ACTIONS key of the seqs of the messages of conv
+// that mention user: <conv>.m.u.<user> ("m" is no block number, so no
+// filter of the message keys matches it).
+func ActionsMentionKey(conv, user string) string { return conv + ".m.u." + user }
+
+// ActionsMentionAllKey is the ACTIONS key of the seqs of the messages of
+// conv that mention @all: <conv>.m.all.
+func ActionsMentionAllKey(conv string) string { return conv + ".m.all" }
+
 // ActionsThreadFilter matches every chunk key of the thread whose root is
 // the message with seq in conv: ActionsKey(conv, seq) + ".t.*".
 func ActionsThreadFilter(conv string, seq uint64) string {

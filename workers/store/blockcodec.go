@@ -18,7 +18,9 @@ import (
 //	<len>:<id> <len>:<from> <len>:<cmid> <len>:<type> <len>:<body> <len>:<ref> <ts delta>;
 //
 // without the spaces (a reply has ">"<len>:<reply_to> and a thread reply
-// "#"<len>:<thread> after its ref; a message with attachments has
+// "#"<len>:<thread> after its ref; a message with mentions has
+// "!"<len>:<json> of them, as json.Marshal writes the list, after those;
+// a message with attachments has
 // "@<len>:<json>" of them, as json.Marshal writes the list, before its ts
 // delta; blocks written before these fields have none): every string as its length in bytes (decimal) and a
 // colon before its bytes, or for from, type and ref "^" when it is the
@@ -45,7 +47,7 @@ var repeatable = [6]bool{false, true, false, true, false, true}
 
 // blockFields are the natter.Message fields the codec carries, by their
 // JSON names: the ones it writes and the two it derives (conv, seq).
-var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "reply_to", "thread", "attachments", "ts"}
+var blockFields = []string{"id", "conv", "seq", "from", "cmid", "type", "body", "ref", "reply_to", "thread", "mentions", "attachments", "ts"}
 
 // encodeBlockText is the "c" of a block holding msgs (complete, checked).
 func encodeBlockText(msgs []natter.Message) string {
@@ -86,6 +88,13 @@ func encodeBlockText(msgs []natter.Message) string {
 			b = strconv.AppendInt(b, int64(len(o.f)), 10)
 			b = append(b, ':')
 			b = append(b, o.f...)
+		}
+		if len(m.Mentions) > 0 {
+			a, _ := json.Marshal(m.Mentions)
+			b = append(b, '!')
+			b = strconv.AppendInt(b, int64(len(a)), 10)
+			b = append(b, ':')
+			b = append(b, a...)
 		}
 		if len(m.Attachments) > 0 {
 			a, _ := json.Marshal(m.Attachments)
@@ -135,7 +144,7 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 				return nil, ErrBadBlock
 			}
 		}
-		var replyTo, thread, att string
+		var replyTo, thread, ment, att string
 		for _, o := range [2]struct {
 			mark byte
 			f    *string
@@ -145,6 +154,12 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 				if *o.f, c, ok = cutField(c[1:]); !ok || *o.f == "" {
 					return nil, ErrBadBlock
 				}
+			}
+		}
+		if len(c) > 0 && c[0] == '!' {
+			var ok bool
+			if ment, c, ok = cutField(c[1:]); !ok || len(ment) < 2 || ment[0] != '[' || !json.Valid([]byte(ment)) {
+				return nil, ErrBadBlock
 			}
 		}
 		if len(c) > 0 && c[0] == '@' {
@@ -164,7 +179,7 @@ func decodeBlockText(conv string, k uint64, c string) ([]json.RawMessage, error)
 		c = c[semi+1:]
 		ts += d
 		start := len(buf)
-		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], replyTo, thread, att, ts)
+		buf = appendMessageJSON(buf, f[0], conv, seq+uint64(i), f[1], f[2], f[3], f[4], f[5], replyTo, thread, ment, att, ts)
 		out = append(out, buf[start:len(buf):len(buf)])
 	}
 	if len(out) != BlockSize {
@@ -199,8 +214,9 @@ func indexByte(s string, c byte) int {
 // appendMessageJSON appends the message as json.Marshal writes a
 // natter.Message: the fields in declaration order, type and ref omitted
 // when empty, strings HTML-escaped; replyTo and thread omitted when empty;
-// att is the attachments' JSON as json.Marshal writes it, or empty.
-func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref, replyTo, thread, att string, ts int64) []byte {
+// ment and att are the mentions' and attachments' JSON as json.Marshal
+// writes them, or empty.
+func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, body, ref, replyTo, thread, ment, att string, ts int64) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonstr.Append(b, id, true)
 	b = append(b, `,"conv":`...)
@@ -228,6 +244,10 @@ func appendMessageJSON(b []byte, id, conv string, seq uint64, from, cmid, typ, b
 	if thread != "" {
 		b = append(b, `,"thread":`...)
 		b = jsonstr.Append(b, thread, true)
+	}
+	if ment != "" {
+		b = append(b, `,"mentions":`...)
+		b = append(b, ment...)
 	}
 	if att != "" {
 		b = append(b, `,"attachments":`...)

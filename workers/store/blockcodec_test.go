@@ -100,6 +100,12 @@ func TestBlockCodec(t *testing.T) {
 	rep[3].Attachments = att[0].Attachments
 	rep[4].ReplyTo = "bad\xff"
 	checkCodec(t, rep)
+	// Mentions, beside replies and attachments.
+	men := blockOf("g_m", 5, "m_3", "carol", "c3", "text", "@bob", "", 1_700_000_000_000, 1)
+	men[0].Mentions = []string{"bob"}
+	men[2].Mentions = []string{"bob", "@all", "<&>"}
+	men[3].Mentions, men[3].ReplyTo, men[3].Attachments = []string{"dave"}, "m_1", att[0].Attachments
+	checkCodec(t, men)
 	// Damaged encodings are refused, never a panic.
 	good := encodeBlockText(blockOf("g_x", 0, "m_1", "alice", "c1", "text", "hello", "", 1, 1))
 	for _, bad := range []string{"", "x", "^" + good, good[:len(good)-1], good + "1:a", "99999999999:a", "-1:a", good[:20], strings.Replace(good, ";", ":", 1)} {

@@ -111,6 +111,8 @@ export interface SendOptions {
   replyTo?: string;
   /** The id of the root message of the thread this one is a reply in (see thread()). */
   thread?: string;
+  /** User ids (members) to mention, or "@all" (group owners and admins): at most 50, none twice. */
+  mentions?: string[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -1032,6 +1034,7 @@ export class Client {
     if (atts?.length) entry.attachments = atts;
     if (opts.replyTo) entry.reply_to = opts.replyTo;
     if (opts.thread) entry.thread = opts.thread;
+    if (opts.mentions?.length) entry.mentions = [...opts.mentions];
     await this.o.storage.putOutbox(entry);
     const item = this.track(entry, opts.cmid === undefined);
     this.emit("queued", { ...entry });
@@ -1116,6 +1119,7 @@ export class Client {
       if (e.attachments?.length) req.attachments = e.attachments;
       if (e.reply_to) req.reply_to = e.reply_to;
       if (e.thread) req.thread = e.thread;
+      if (e.mentions?.length) req.mentions = e.mentions;
       // Only the very first frame of a cmid of our own is a first attempt:
       // once a frame may have left, every later one is a resend.
       if (item.fresh && attempt === 0) req.first = true;

@@ -27,6 +27,8 @@ export interface Message {
   reply_to?: string;
   /** The id of the root message of the thread this one is a reply in. */
   thread?: string;
+  /** The user ids (members) the message mentions, or "@all" (every member). */
+  mentions?: string[];
   /** Server time, Unix ms. */
   ts: number;
   /** In history and sync pages: the ts of the latest edit, whose text body then is. */
@@ -72,6 +74,8 @@ export interface Conversation {
   read?: number;
   /** conv.list: head - read (absent: 0). */
   unread?: number;
+  /** conv.list: how many messages after read mention the user or @all (absent: 0; at most 100 per key). */
+  mentions?: number;
   /** A group's owner (its creator until ownership is transferred). */
   owner?: string;
   /** A group's admins (absent: none). */
@@ -115,6 +119,8 @@ export interface SyncConv {
   read?: number;
   /** head - read (0 when read >= head). */
   unread?: number;
+  /** How many messages after read mention the user or @all (absent: 0). */
+  mentions?: number;
   /** This device's delivered cursor as its acks left it on the server. */
   acked?: number;
   msgs?: Message[];

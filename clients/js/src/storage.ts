@@ -11,6 +11,8 @@ export interface OutboxEntry {
   /** The message it replies to, and the root of the thread it is in. */
   reply_to?: string;
   thread?: string;
+  /** The user ids (or "@all") it mentions. */
+  mentions?: string[];
   /** When the application sent it (Unix ms, client clock). */
   created: number;
   /** Orders entries: increasing in the order they were sent. */
