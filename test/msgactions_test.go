@@ -178,13 +178,23 @@ func TestEditAndDeleteFromClients(t *testing.T) {
 			t.Fatalf("send %d: %+v", i, f.Err)
 		}
 	}
+	// Blocks are derived data (workers/persist, "The archive's blocks"):
+	// persist writes the block when its batches complete it, else an
+	// archive read that finds it complete in the messages collection
+	// writes it (convsvc). Read the archive until the block is there.
 	var block []natter.Message
+	reads, lastRead := 0, time.Time{}
 	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		var ok bool
 		var err error
 		block, ok, err = st.ArchiveRange(ctx, g.ID, 1, store.BlockSize)
 		if err != nil || !ok {
-			return fmt.Errorf("block 0: ok %v err %v", ok, err)
+			if time.Since(lastRead) > 500*time.Millisecond {
+				reads++
+				lastRead = time.Now()
+				carol.history(fmt.Sprint("hb", reads), g.ID, `,"before":20`)
+			}
+			return fmt.Errorf("block 0: ok %v err %v (%d archive reads)", ok, err, reads)
 		}
 		return nil
 	})
