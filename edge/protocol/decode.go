@@ -244,51 +244,46 @@ func (d *decoder) uintField(dst *uint64, field string) error {
 // from absent: a number sets *dst, null sets it to nil (as encoding/json
 // does for a pointer).
 func (d *decoder) uintPtrField(dst **uint64, field string) error {
-	if d.null() {
-		*dst = nil
-		return nil
-	}
-	var n uint64
-	if err := d.uintField(&n, field); err != nil {
-		return err
-	}
-	*dst = &n
-	return nil
+	return optional(d, dst, func(v *uint64) error { return d.uintField(v, field) })
 }
 
 // strPtrField is strField for an optional field, where present "" differs
 // from absent: a string sets *dst, null sets it to nil.
 func (d *decoder) strPtrField(dst **string, field string) error {
-	if d.null() {
-		*dst = nil
-		return nil
-	}
-	if d.peek() != '"' {
-		return d.mistyped(field)
-	}
-	var v string
-	if err := d.strField(&v, field); err != nil {
-		return err
-	}
-	*dst = &v
-	return nil
+	return optional(d, dst, func(v *string) error {
+		if d.peek() != '"' {
+			return d.mistyped(field)
+		}
+		return d.strField(v, field)
+	})
 }
 
 // boolPtrField is boolField for an optional field: null sets *dst to nil.
 func (d *decoder) boolPtrField(dst **bool, field string) error {
+	return optional(d, dst, func(v *bool) error {
+		switch {
+		case bytes.HasPrefix(d.data[d.pos:], []byte("true")):
+			d.pos += 4
+			*v = true
+		case bytes.HasPrefix(d.data[d.pos:], []byte("false")):
+			d.pos += 5
+		default:
+			return d.mistyped(field)
+		}
+		return nil
+	})
+}
+
+// optional reads an optional field into *dst with read: null sets *dst to
+// nil, as encoding/json does for a pointer.
+func optional[T any](d *decoder, dst **T, read func(*T) error) error {
 	if d.null() {
 		*dst = nil
 		return nil
 	}
-	var v bool
-	switch {
-	case bytes.HasPrefix(d.data[d.pos:], []byte("true")):
-		d.pos += 4
-		v = true
-	case bytes.HasPrefix(d.data[d.pos:], []byte("false")):
-		d.pos += 5
-	default:
-		return d.mistyped(field)
+	var v T
+	if err := read(&v); err != nil {
+		return err
 	}
 	*dst = &v
 	return nil
