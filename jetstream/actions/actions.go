@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -123,7 +125,7 @@ func (b *Bucket) get(ctx context.Context, key string) (Record, uint64, error) {
 // revision.
 func (b *Bucket) update(ctx context.Context, conv string, seq uint64, id string, fn func(*Record) bool) (Record, error) {
 	key := subjects.ActionsKey(conv, seq)
-	for range updateAttempts {
+	for attempt := range updateAttempts {
 		r, rev, err := b.get(ctx, key)
 		if err != nil {
 			return Record{}, err
@@ -138,19 +140,37 @@ func (b *Bucket) update(ctx context.Context, conv string, seq uint64, id string,
 		if err != nil {
 			return Record{}, err
 		}
-		if rev == 0 {
-			_, err = b.kv.Create(ctx, key, val)
-		} else {
-			_, err = b.kv.Update(ctx, key, val, rev)
-		}
-		if err == nil {
-			return r, nil
-		}
-		if !conflict(err) {
-			return Record{}, fmt.Errorf("actions: write %s: %w", key, err)
+		if _, retry, err := write(ctx, b.kv, key, val, rev, attempt); !retry {
+			return r, err
 		}
 	}
 	return Record{}, fmt.Errorf("%w: %s after %d attempts", ErrConflict, key, updateAttempts)
+}
+
+// write stores val at key if the key's revision is still rev (0: the key
+// does not exist). On a conflict it waits a jittered back-off that grows
+// with attempt and answers retry: without it the writer that just lost
+// rereads later than the winner's next write, and a busy key starved it.
+func write(ctx context.Context, kv jetstream.KeyValue, key string, val []byte, rev uint64, attempt int) (nrev uint64, retry bool, err error) {
+	if rev == 0 {
+		nrev, err = kv.Create(ctx, key, val)
+	} else {
+		nrev, err = kv.Update(ctx, key, val, rev)
+	}
+	if err == nil {
+		return nrev, false, nil
+	}
+	if !conflict(err) {
+		return 0, false, fmt.Errorf("actions: write %s: %w", key, err)
+	}
+	t := time.NewTimer(rand.N(time.Millisecond << min(attempt, 5)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 0, true, nil
+	case <-ctx.Done():
+		return 0, false, fmt.Errorf("actions: write %s: %w", key, ctx.Err())
+	}
 }
 
 func conflict(err error) bool {

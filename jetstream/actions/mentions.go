@@ -19,7 +19,7 @@ const MentionKeep = 100
 // subjects.ActionsMentionAllKey): the key keeps its newest MentionKeep
 // seqs, sorted. It is idempotent, so a retried send records it once.
 func (b *Bucket) AddMention(ctx context.Context, key string, seq uint64) error {
-	for range updateAttempts {
+	for attempt := range updateAttempts {
 		seqs, rev, err := getJSON[[]uint64](ctx, b.kv, key)
 		if err != nil {
 			return err
@@ -36,16 +36,8 @@ func (b *Bucket) AddMention(ctx context.Context, key string, seq uint64) error {
 		if err != nil {
 			return err
 		}
-		if rev == 0 {
-			_, err = b.kv.Create(ctx, key, val)
-		} else {
-			_, err = b.kv.Update(ctx, key, val, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !conflict(err) {
-			return fmt.Errorf("actions: write %s: %w", key, err)
+		if _, retry, err := write(ctx, b.kv, key, val, rev, attempt); !retry {
+			return err
 		}
 	}
 	return fmt.Errorf("%w: %s after %d attempts", ErrConflict, key, updateAttempts)

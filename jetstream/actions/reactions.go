@@ -134,7 +134,7 @@ func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (T, 
 // casUser applies fn to the user record of key and writes it when fn
 // reports a change; rev is the key's revision after it.
 func casUser(ctx context.Context, b *Bucket, key string, fn func(*userRecord) bool) (changed bool, rev uint64, err error) {
-	for range updateAttempts {
+	for attempt := range updateAttempts {
 		u, rev, err := getJSON[userRecord](ctx, b.kv, key)
 		if err != nil {
 			return false, 0, err
@@ -146,17 +146,9 @@ func casUser(ctx context.Context, b *Bucket, key string, fn func(*userRecord) bo
 		if err != nil {
 			return false, 0, err
 		}
-		var nrev uint64
-		if rev == 0 {
-			nrev, err = b.kv.Create(ctx, key, val)
-		} else {
-			nrev, err = b.kv.Update(ctx, key, val, rev)
-		}
-		if err == nil {
-			return true, nrev, nil
-		}
-		if !conflict(err) {
-			return false, 0, fmt.Errorf("actions: write %s: %w", key, err)
+		nrev, retry, err := write(ctx, b.kv, key, val, rev, attempt)
+		if !retry {
+			return err == nil, nrev, err
 		}
 	}
 	return false, 0, fmt.Errorf("%w: %s after %d attempts", ErrConflict, key, updateAttempts)

@@ -81,7 +81,7 @@ func (b *Bucket) AddReply(ctx context.Context, root, reply natter.Message) error
 // casChunk adds seq to the chunk of key and returns the chunk's seqs after
 // it; nil when the chunk is full without seq.
 func (b *Bucket) casChunk(ctx context.Context, key string, seq uint64) ([]uint64, error) {
-	for range updateAttempts {
+	for attempt := range updateAttempts {
 		seqs, rev, err := getJSON[[]uint64](ctx, b.kv, key)
 		if err != nil {
 			return nil, err
@@ -98,16 +98,11 @@ func (b *Bucket) casChunk(ctx context.Context, key string, seq uint64) ([]uint64
 		if err != nil {
 			return nil, err
 		}
-		if rev == 0 {
-			_, err = b.kv.Create(ctx, key, val)
-		} else {
-			_, err = b.kv.Update(ctx, key, val, rev)
-		}
-		if err == nil {
+		if _, retry, err := write(ctx, b.kv, key, val, rev, attempt); !retry {
+			if err != nil {
+				return nil, err
+			}
 			return seqs, nil
-		}
-		if !conflict(err) {
-			return nil, fmt.Errorf("actions: write %s: %w", key, err)
 		}
 	}
 	return nil, fmt.Errorf("%w: %s after %d attempts", ErrConflict, key, updateAttempts)
