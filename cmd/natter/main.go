@@ -38,6 +38,7 @@ commands:
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
+  plan            capacity plan: replicas per role, edges, NATS and MongoDB sizing for a load
   version         print the version
 
 Run "natter <command> --help" for the flags of a command.
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signals(ctx, stderr)
 		defer stop()
 		return bench.Main(ctx, args[1:], stdout, stderr)
+	case "plan":
+		err = runPlan(args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
