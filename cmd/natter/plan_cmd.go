@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -82,8 +83,12 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("%s: %v is out of range: want 1 or more", fs.Setting("users"), l.Users)}
 	}
 	p, err := figs.Plan(l)
+	var le *capacity.LoadError
+	if errors.As(err, &le) {
+		return usageError{fmt.Errorf("%s: %v is out of range: want %s", fs.Setting(planFlags[le.Field]), le.Value, le.Want)}
+	}
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	if asJSON {
 		return writeJSON(stdout, struct {
@@ -95,6 +100,14 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printFigures(stdout, figs, "")
 	return nil
+}
+
+// planFlags are the flags of capacity.Load's fields.
+var planFlags = map[string]string{
+	"Users": "users", "Online": "online", "MsgsPerUserDay": "msgs-per-user-day", "GroupSize": "group-size",
+	"PeakFactor": "peak-factor", "Devices": "devices", "ConvsPerUser": "convs-per-user", "HotTier": "hot-tier",
+	"RetentionDays": "retention-days", "EventsDays": "events-days", "ReplicaCores": "replica-cores",
+	"EdgeMemGiB": "edge-mem-gib", "NATSCores": "nats-cores", "Utilisation": "utilisation", "MinReplicas": "min-replicas",
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -123,11 +136,11 @@ func printPlan(w io.Writer, p capacity.Plan) {
 	}
 	_ = tw.Flush()
 	n := p.NATS
-	fmt.Fprintf(w, "\nNATS:    %d nodes (streams at R3); per node at the peak: %.2f cores, %.1f GiB memory, %.1f GiB JetStream storage; %s stream appends/s\n",
-		n.Nodes, n.CoresPerNode, n.MemoryGiB, n.StorageGiB, commas(n.AppendsPerSec))
+	fmt.Fprintf(w, "\nNATS:    %d nodes (streams at R3); per node at the peak: %.2f cores, %s GiB memory, %s GiB JetStream storage; %s stream appends/s\n",
+		n.Nodes, n.CoresPerNode, gib(n.MemoryGiB), gib(n.StorageGiB), commas(n.AppendsPerSec))
 	m := p.Mongo
-	fmt.Fprintf(w, "MongoDB: %.1f GiB after %g days; at the peak %s documents/s in %s insert commands/s (write IOPS before the engine's grouping), %.1f MB/s; embedded store's CPU %.2f cores\n",
-		m.StorageGiB, l.RetentionDays, commas(m.DocsPerSec), commas(m.WritesPerSec), m.MBPerSec, m.Cores)
+	fmt.Fprintf(w, "MongoDB: %s GiB after %g days; at the peak %s documents/s in %s insert commands/s (write IOPS before the engine's grouping), %.1f MB/s; embedded store's CPU %.2f cores\n",
+		gib(m.StorageGiB), l.RetentionDays, commas(m.DocsPerSec), commas(m.WritesPerSec), m.MBPerSec, m.Cores)
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -148,6 +161,15 @@ func printFigures(w io.Writer, figs capacity.Figures, prefixes ...string) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// gib formats a size in GiB: one decimal below 100, else whole with
+// thousands separators.
+func gib(v float64) string {
+	if v < 100 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return commas(v)
 }
 
 // commas formats n rounded, with thousands separators.

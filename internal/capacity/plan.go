@@ -80,7 +80,7 @@ func (l Load) WithDefaults() Load {
 // range (after defaults).
 func (l Load) Check() error {
 	bad := func(field string, v float64, want string) error {
-		return fmt.Errorf("%w: %s %v: want %s", ErrLoad, field, v, want)
+		return &LoadError{Field: field, Value: v, Want: want}
 	}
 	switch {
 	case !(l.Users >= 1) || math.IsInf(l.Users, 0):
@@ -227,7 +227,7 @@ func (f Figures) Plan(l Load) (Plan, error) {
 	memConns := (l.EdgeMemGiB*1024 - f.v("edge.rss_mib")) * 1024 * l.Utilisation / f.v("conn.kib")
 	perEdge := math.Min(memConns, f.v("conn.max_per_process")*l.Utilisation)
 	if perEdge < 1 {
-		return Plan{}, fmt.Errorf("%w: EdgeMemGiB %v: an edge of that size holds no connection (%v MiB at rest)", ErrLoad, l.EdgeMemGiB, f.v("edge.rss_mib"))
+		return Plan{}, &LoadError{Field: "EdgeMemGiB", Value: l.EdgeMemGiB, Want: fmt.Sprintf("room for connections above an edge's %v MiB at rest", f.v("edge.rss_mib"))}
 	}
 	byConns := int(math.Ceil(p.Connections / perEdge))
 	byCPU := replicas(edgeCores)
