@@ -25,10 +25,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/natter-im/natter/bench"
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/internal/capacity"
 	"github.com/natter-im/natter/internal/testbin"
+	"github.com/natter-im/natter/jetstream/subjects"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -87,6 +90,7 @@ func startCluster(t *testing.T, top capacity.Topology) *env {
 // progress is one progress line of natter bench with the CPU of every
 // process when it was read.
 type progress struct {
+	line            string
 	sent, delivered float64
 	snap            snapshot
 }
@@ -97,6 +101,15 @@ var progressRE = regexp.MustCompile(`\bsent ([0-9,]+)\s+delivered ([0-9,]+)`)
 // report and its progress lines (one a second), each with a snapshot of the
 // processes' CPU taken as it was read.
 func (e *env) benchRun(t *testing.T, args ...string) (*bench.Report, []progress) {
+	rep, ps, _ := e.benchRunDrained(t, args...)
+	return rep, ps
+}
+
+// benchRunDrained is benchRun that also returns a snapshot of the
+// processes' CPU taken when the PERSIST backlog first reached 0 after the
+// bench's first drain began (persist: every accepted message in MongoDB);
+// its at is zero when that did not happen.
+func (e *env) benchRunDrained(t *testing.T, args ...string) (*bench.Report, []progress, snapshot) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bench.json")
 	full := append([]string{"bench"}, args...)
@@ -124,17 +137,27 @@ func (e *env) benchRun(t *testing.T, args ...string) (*bench.Report, []progress)
 	}
 	var lines []progress
 	var last string
+	drained := make(chan snapshot, 1)
+	draining := false
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		last = sc.Text()
+		if !draining && strings.Contains(last, ": drain") {
+			draining = true
+			go func() { drained <- e.waitPersisted(t) }()
+		}
 		m := progressRE.FindStringSubmatch(last)
 		if m == nil {
 			continue
 		}
 		num := func(s string) float64 { v, _ := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64); return v }
-		lines = append(lines, progress{num(m[1]), num(m[2]), e.snap(t)})
+		lines = append(lines, progress{last, num(m[1]), num(m[2]), e.snap(t)})
 	}
 	err = cmd.Wait()
+	var end snapshot
+	if draining {
+		end = <-drained
+	}
 	t.Logf("natter %s\n%s\n%s", strings.Join(full, " "), last, tail(stdout.String(), 30))
 	if err != nil {
 		t.Fatalf("bench: %v", err)
@@ -147,7 +170,36 @@ func (e *env) benchRun(t *testing.T, args ...string) (*bench.Report, []progress)
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	return &rep, lines
+	return &rep, lines, end
+}
+
+// waitPersisted polls the PERSIST consumer every 100 ms until its backlog
+// is 0 (3 minutes at most) and returns a snapshot taken then; a zero
+// snapshot if it never was.
+func (e *env) waitPersisted(t *testing.T) snapshot {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(e.c.NATSURL())
+	if err != nil {
+		return snapshot{}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return snapshot{}
+	}
+	for ctx.Err() == nil {
+		if c, err := js.Consumer(ctx, subjects.StreamMsgs, subjects.ConsumerPersist); err == nil {
+			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return e.snap(t)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return snapshot{}
 }
 
 // window is the part of a run between the first progress line with a sent
@@ -323,39 +375,59 @@ func TestPlanMeasure(t *testing.T) {
 	}
 
 	// 1:1 messages at a fixed rate.
-	rate := envInt("NATTER_PLANCHECK_RATE", 400)
-	rep, ps := e.benchRun(t, "relay", "--conns", "200", "--rate", strconv.Itoa(rate), "--duration", "30s")
-	r := rep.Results[len(rep.Results)-1]
-	wa, wb := window(t, ps)
-	n := wb.delivered - wa.delivered
-	split := e.cores(wa.snap, wb.snap)
-	secs := wb.snap.at.Sub(wa.snap.at).Seconds()
+	// 1:1 messages flat out (closed loop: each sender waits for its ack),
+	// from the first send until MongoDB holds every accepted message: the
+	// cost of a message through every role, where the plan puts a replica,
+	// near its cores' limit. (natter bench persist then measures the role
+	// alone; that part is not used.)
+	rep, ps, drained := e.benchRunDrained(t, "persist", "--conns", "200", "--duration", "20s")
+	var r *bench.Result
+	for _, x := range rep.Results {
+		if x.Persist != nil && !x.Persist.Alone {
+			r = x
+			break
+		}
+	}
+	if r == nil || drained.at.IsZero() || len(ps) == 0 {
+		t.Fatalf("persist run: no flat-out result or no drain (%d progress lines)", len(ps))
+	}
+	wa := ps[0]
+	for _, p := range ps {
+		if p.sent > 0 {
+			wa = p
+			break
+		}
+	}
+	n := float64(r.Acked) - wa.sent
+	split := e.cores(wa.snap, drained)
+	secs := drained.at.Sub(wa.snap.at).Seconds()
 	msgUs := map[string]float64{}
 	var total float64
 	for _, g := range keys(split) {
 		msgUs[g] = (split[g] - rest[g]) * secs * 1e6 / n
 		total += msgUs[g]
 	}
-	t.Logf("relay at %d msg/s: %.0f delivered over %.1f s of the window, server %.0f us/msg (rest taken off), bench: server %.0f us/msg (rest included), generator %.0f us/msg; load %s",
-		rate, n, secs, total, r.CPU.ServerUs/float64(r.Delivered), r.CPU.GeneratorUs/float64(r.Delivered), loadavg(t))
+	t.Logf("persist flat out: %.0f messages accepted and archived over %.1f s (%.0f msg/s end to end; the bench: %.0f), server %.0f us/msg (rest taken off), generator %.0f us/msg (the sends only); load %s",
+		n, secs, n/secs, r.Persist.EndToEndRate, total, r.CPU.GeneratorUs/float64(r.Acked), loadavg(t))
 	for _, g := range keys(msgUs) {
 		t.Logf("| `msg.%s_us` | %.0f |", g, msgUs[g])
 	}
-	t.Logf("| `msg.generator_us` | %.0f |", r.CPU.GeneratorUs/float64(r.Delivered))
+	t.Logf("| `msg.generator_us` | %.0f |", r.CPU.GeneratorUs/float64(r.Acked))
 
 	natsAfter := int64(0)
 	for _, p := range e.c.NATS {
 		natsAfter += dirBytes(t, p.Dir)
 	}
 	storeAfter := storeBytes(t, e.c.Store.Dir)
-	msgs := float64(r.Acked)
-	t.Logf("storage: JetStream files %.0f bytes/msg per node (3 nodes: %d -> %d bytes), store files %.0f bytes/msg (%d -> %d, without -wal/-shm), %v acked",
-		float64(natsAfter-natsBefore)/3/msgs, natsBefore, natsAfter, float64(storeAfter-storeBefore)/msgs, storeBefore, storeAfter, r.Acked)
+	streamsAfter := e.streams(t)
+	// Every message of the run (the bench's role-alone part included).
+	msgs := float64(streamsAfter["MSGS"][0] - streamsBefore["MSGS"][0])
+	t.Logf("storage: JetStream files %.0f bytes/msg per node (3 nodes: %d -> %d bytes), store files %.0f bytes/msg (%d -> %d, without -wal/-shm), %.0f messages",
+		float64(natsAfter-natsBefore)/3/msgs, natsBefore, natsAfter, float64(storeAfter-storeBefore)/msgs, storeBefore, storeAfter, msgs)
 	dbAfter := e.dbStats(t)
 	t.Logf("store dbStats: %d -> %d documents, totalSize %d -> %d bytes (data %d -> %d, indexes %d -> %d): %.0f bytes/msg",
 		dbBefore.Objects, dbAfter.Objects, dbBefore.Total, dbAfter.Total, dbBefore.Data, dbAfter.Data, dbBefore.Index, dbAfter.Index,
 		float64(dbAfter.Total-dbBefore.Total)/msgs)
-	streamsAfter := e.streams(t)
 	for _, name := range []string{"MSGS", "EVENTS"} {
 		x, y := streamsBefore[name], streamsAfter[name]
 		t.Logf("stream %s: %d -> %d messages, %d -> %d bytes: %.0f bytes/msg", name, x[0], y[0], x[1], y[1], float64(y[1]-x[1])/float64(max(1, y[0]-x[0])))
@@ -365,16 +437,20 @@ func TestPlanMeasure(t *testing.T) {
 		rssAfter[group(p)] += rssMiB(t, p.PID())
 	}
 	for _, g := range keys(rssAfter) {
-		t.Logf("rss %-14s %.0f MiB at rest -> %.0f MiB after %d msg/s", g, rssBefore[g], rssAfter[g], rate)
+		t.Logf("rss %-14s %.0f MiB at rest -> %.0f MiB after %.0f msg/s", g, rssBefore[g], rssAfter[g], n/secs)
 	}
 
 	// Group deliveries: one sender into a group, online members on both
 	// edges, at a fixed rate; each message's own cost (msgUs) taken off.
 	members := envInt("NATTER_PLANCHECK_MEMBERS", 200)
-	frate := envInt("NATTER_PLANCHECK_FANOUT_RATE", 20)
-	rep, ps = e.benchRun(t, "fanout", "--members", strconv.Itoa(members), "--rate", strconv.Itoa(frate), "--duration", "20s")
+	frate := envInt("NATTER_PLANCHECK_FANOUT_RATE", 0)
+	args := []string{"fanout", "--members", strconv.Itoa(members), "--duration", "20s"}
+	if frate > 0 {
+		args = append(args, "--rate", strconv.Itoa(frate))
+	}
+	rep, ps = e.benchRun(t, args...)
 	r = rep.Results[len(rep.Results)-1]
-	wa, wb = window(t, ps)
+	wa, wb := window(t, ps)
 	dl, sent := wb.delivered-wa.delivered, wb.sent-wa.sent
 	split = e.cores(wa.snap, wb.snap)
 	secs = wb.snap.at.Sub(wa.snap.at).Seconds()
@@ -384,7 +460,7 @@ func TestPlanMeasure(t *testing.T) {
 		dlvUs[g] = ((split[g]-rest[g])*secs*1e6 - sent*msgUs[g]) / dl
 		total += dlvUs[g]
 	}
-	t.Logf("fanout into %d members at %d msg/s: %.0f deliveries of %.0f messages over %.1f s of the window, server %.2f us/delivery (rest and the messages' own cost taken off), generator %.2f us/delivery; load %s",
+	t.Logf("fanout into %d members at %d msg/s (0: flat out): %.0f deliveries of %.0f messages over %.1f s of the window, server %.2f us/delivery (rest and the messages' own cost taken off), generator %.2f us/delivery; load %s",
 		members, frate, dl, sent, secs, total, r.CPU.GeneratorUs/float64(r.Delivered), loadavg(t))
 	for _, g := range keys(dlvUs) {
 		t.Logf("| `dlv.%s_us` | %.2f |", g, dlvUs[g])
