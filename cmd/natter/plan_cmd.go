@@ -136,8 +136,8 @@ func printPlan(w io.Writer, p capacity.Plan) {
 	}
 	_ = tw.Flush()
 	n := p.NATS
-	fmt.Fprintf(w, "\nNATS:    %d nodes (streams at R3); per node at the peak: %.2f cores, %s GiB memory, %s GiB JetStream storage; %s stream appends/s\n",
-		n.Nodes, n.CoresPerNode, gib(n.MemoryGiB), gib(n.StorageGiB), commas(n.AppendsPerSec))
+	fmt.Fprintf(w, "\nNATS:    %d nodes (streams at R3); per node at the peak: %.2f cores, %s GiB memory, %s GiB JetStream storage (the hot tier holds %s days); %s stream appends/s\n",
+		n.Nodes, n.CoresPerNode, gib(n.MemoryGiB), gib(n.StorageGiB), commas(n.HotDays), commas(n.AppendsPerSec))
 	m := p.Mongo
 	fmt.Fprintf(w, "MongoDB: %s GiB after %g days; at the peak %s documents/s in %s insert commands/s (write IOPS before the engine's grouping), %.1f MB/s; embedded store's CPU %.2f cores\n",
 		gib(m.StorageGiB), l.RetentionDays, commas(m.DocsPerSec), commas(m.WritesPerSec), m.MBPerSec, m.Cores)

@@ -145,6 +145,10 @@ type NATS struct {
 	StorageGiB float64
 	// MemoryGiB is each node's resident memory at the peak.
 	MemoryGiB float64
+	// HotDays is how many days of messages the hot tier holds when full
+	// (at most RetentionDays): MSGS has no age limit, only HotTier per
+	// conversation.
+	HotDays float64
 	// AppendsPerSec is the stream writes per second at the peak (MSGS and
 	// EVENTS), each replicated to every node.
 	AppendsPerSec float64
@@ -273,6 +277,7 @@ func (f Figures) Plan(l Load) (Plan, error) {
 		StorageGiB:    (hot*f.v("js.msgs_bytes_per_msg") + perDay*l.EventsDays*f.v("js.events_bytes_per_msg")) / (1 << 30),
 		MemoryGiB:     (f.v("nats.rss_mib") + p.PeakMsgPerSec*f.v("nats.kib_per_msgps")/1024) / 1024,
 		AppendsPerSec: 2 * p.PeakMsgPerSec,
+		HotDays:       hot / perDay,
 	}
 	if p.NATS.CoresPerNode > l.NATSCores*l.Utilisation {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("NATS: each node needs %.1f cores at the peak, above %.0f%% of its %v: MSGS is one stream whose leader takes every append, so more nodes do not spread it; give the nodes more cores", p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores))

@@ -96,6 +96,7 @@ func TestPlanArithmetic(t *testing.T) {
 	near(t, "nats storage", p.NATS.StorageGiB, (convs*1000*500+86.4e6*500)/(1<<30))
 	near(t, "nats memory", p.NATS.MemoryGiB, (64+2000*100.0/1024)/1024)
 	near(t, "nats appends", p.NATS.AppendsPerSec, 4000)
+	near(t, "hot days", p.NATS.HotDays, convs*1000/86.4e6)
 	if p.NATS.Nodes != 3 || len(p.Warnings) != 0 {
 		t.Errorf("nats nodes %d, warnings %q", p.NATS.Nodes, p.Warnings)
 	}
