@@ -280,7 +280,8 @@ func (f Figures) Plan(l Load) (Plan, error) {
 		HotDays:       hot / perDay,
 	}
 	if p.NATS.CoresPerNode > l.NATSCores*l.Utilisation {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("NATS: each node needs %.1f cores at the peak, above %.0f%% of its %v: MSGS is one stream whose leader takes every append, so more nodes do not spread it; give the nodes more cores", p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("NATS: each node needs %.1f cores at the peak, above %.0f%% of its %v: MSGS is one stream whose leader takes every append, so more nodes do not spread it; a node of %v cores carries ~%s 1:1 msg/s at %.0f%%: give the nodes more cores, or the log must be split over several streams (natter has one MSGS)",
+			p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores, l.NATSCores, count(l.NATSCores*l.Utilisation*3e6/f.v("msg.nats_us")), l.Utilisation*100))
 	}
 
 	// MongoDB: one document per message; persist's batches (up to 256,
