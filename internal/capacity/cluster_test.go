@@ -333,9 +333,10 @@ func envInt(name string, def int) int {
 }
 
 // TestPlanMeasure measures the per-process figures of docs/capacity.md on a
-// running cluster and logs them: CPU at rest per process kind, CPU per
-// message of each part at a fixed rate of 1:1 messages, CPU per delivery
-// into a group, JetStream and store bytes per message, memory.
+// running cluster and logs them as rows of its table: CPU at rest per
+// process kind, CPU per 1:1 message of each part (flat out, until archived),
+// CPU per delivery into a group (flat out), JetStream and store bytes per
+// message, memory.
 func TestPlanMeasure(t *testing.T) {
 	e := startCluster(t, checkTopology)
 	t.Logf("cluster of %d processes, load %s", len(e.c.Procs()), loadavg(t))
@@ -374,7 +375,6 @@ func TestPlanMeasure(t *testing.T) {
 		rssBefore[group(p)] += rssMiB(t, p.PID())
 	}
 
-	// 1:1 messages at a fixed rate.
 	// 1:1 messages flat out (closed loop: each sender waits for its ack),
 	// from the first send until MongoDB holds every accepted message: the
 	// cost of a message through every role, where the plan puts a replica,
