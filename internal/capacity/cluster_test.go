@@ -556,6 +556,10 @@ func sumRest(rest map[string]float64) float64 {
 // that cluster on this machine (natter plan --cluster).
 func TestPlanCheck(t *testing.T) {
 	e := startCluster(t, checkTopology)
+	// A short run first, as plan:measure's idle window and runs do: the
+	// streams' and consumers' leaders settle and the processes' caches
+	// fill before the measured run.
+	e.benchRun(t, "relay", "--conns", "20", "--rate", "200", "--duration", "5s")
 	cores := runtime.NumCPU()
 	pred := capacity.Default().ClusterRate(checkTopology, float64(cores), true)
 	loadBefore := loadavg(t)
