@@ -587,7 +587,9 @@ func TestPlanCheck(t *testing.T) {
 			}
 			secs := drained.at.Sub(p.snap.at).Seconds()
 			gen := flat.CPU.GeneratorUs / 1e6 / flat.Seconds
-			used = fmt.Sprintf("%.2f cores (cluster %.2f, generator %.2f during the sends), %.0f us/msg", c+gen, c, gen, c*secs*1e6/(float64(flat.Acked)-p.sent))
+			got := capacity.Default().ClusterRate(checkTopology, c+gen, true)
+			used = fmt.Sprintf("%.2f cores (cluster %.2f, generator %.2f during the sends), %.0f us/msg; for the cores it got the plan predicts %.0f msg/s (measured/that %.2f)",
+				c+gen, c, gen, c*secs*1e6/(float64(flat.Acked)-p.sent), got.MsgPerSec, flat.Persist.EndToEndRate/got.MsgPerSec)
 			break
 		}
 	}
