@@ -274,14 +274,35 @@ func group(p *cluster.Proc) string {
 type snapshot struct {
 	at    time.Time
 	ticks map[string]float64
+	// busy is the whole machine's busy CPU (every process), in ticks.
+	busy float64
 }
 
 func (e *env) snap(t *testing.T) snapshot {
-	s := snapshot{at: time.Now(), ticks: map[string]float64{}}
+	s := snapshot{at: time.Now(), ticks: map[string]float64{}, busy: machineBusy(t)}
 	for _, p := range e.c.Procs() {
 		s.ticks[p.Name] = cpuTicks(t, p.PID())
 	}
 	return s
+}
+
+// machineBusy is the machine's CPU time spent not idle (all cores, every
+// process), in ticks: /proc/stat's first line less idle and iowait.
+func machineBusy(t *testing.T) float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])[1:]
+	var sum float64
+	for i, x := range f {
+		v, _ := strconv.ParseFloat(x, 64)
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is in user already
+			continue
+		}
+		sum += v
+	}
+	return sum
 }
 
 // cores is each group's CPU between two snapshots, in cores.
@@ -576,26 +597,36 @@ func TestPlanCheck(t *testing.T) {
 	}
 	got := flat.Persist.EndToEndRate
 	ratio := got / pred.MsgPerSec
-	// What the cluster got of the cores from the first send until MongoDB
-	// held every message: on a shared machine, less than the host's.
-	used := "?"
-	for _, p := range ps {
-		if p.sent > 0 && !drained.at.IsZero() {
-			var c float64
-			for _, v := range e.cores(p.snap, drained) {
-				c += v
-			}
-			secs := drained.at.Sub(p.snap.at).Seconds()
-			gen := flat.CPU.GeneratorUs / 1e6 / flat.Seconds
-			got := capacity.Default().ClusterRate(checkTopology, c+gen, true)
-			used = fmt.Sprintf("%.2f cores (cluster %.2f, generator %.2f during the sends), %.0f us/msg; for the cores it got the plan predicts %.0f msg/s (measured/that %.2f)",
-				c+gen, c, gen, c*secs*1e6/(float64(flat.Acked)-p.sent), got.MsgPerSec, flat.Persist.EndToEndRate/got.MsgPerSec)
+	// The cores the cluster could have: the host's less what the rest of
+	// the machine used from the first send until MongoDB held every
+	// message (the cluster runs at nice 15 on a shared machine: it gets
+	// what other work leaves). The check holds the sustained rate to the
+	// plan's prediction for those cores.
+	var first *progress
+	for i := range ps {
+		if ps[i].sent > 0 {
+			first = &ps[i]
 			break
 		}
 	}
-	t.Logf("plan check: %d cores, cluster %+v: predicted %.0f msg/s (%s), natter bench persist sustained %.0f msg/s end to end (%d accepted, all in MongoDB); measured/predicted %.2f; the cluster used %s; load %s before, %s after",
-		cores, checkTopology, pred.MsgPerSec, pred.Why, got, flat.Acked, ratio, used, loadBefore, loadavg(t))
-	if ratio < 0.75 || ratio > 1.25 {
-		t.Errorf("measured %.0f msg/s is %.0f%% of the predicted %.0f msg/s: outside 75-125%%", got, ratio*100, pred.MsgPerSec)
+	if first == nil || drained.at.IsZero() {
+		t.Fatalf("no sending window or no drain in the run")
+	}
+	secs := drained.at.Sub(first.snap.at).Seconds()
+	var cl float64
+	for _, v := range e.cores(first.snap, drained) {
+		cl += v
+	}
+	gen := flat.CPU.GeneratorUs / 1e6 / secs
+	busy := (drained.busy - first.snap.busy) / clk / secs
+	others := max(0, busy-cl-gen)
+	avail := float64(cores) - others
+	forAvail := capacity.Default().ClusterRate(checkTopology, avail, true)
+	availRatio := got / forAvail.MsgPerSec
+	t.Logf("plan check on %d cores, cluster %+v, load %s before, %s after: natter bench persist sustained %.0f msg/s end to end (%d accepted, all in MongoDB); the plan predicts %.0f msg/s for the %d cores (%s): measured/predicted %.2f; other work used %.2f cores meanwhile (machine %.2f, cluster %.2f at %.0f us/msg, bench %.2f), so the cluster could have %.2f: the plan predicts %.0f msg/s for those: measured/predicted %.2f",
+		cores, checkTopology, loadBefore, loadavg(t), got, flat.Acked, pred.MsgPerSec, cores, pred.Why, ratio,
+		others, busy, cl, cl*secs*1e6/(float64(flat.Acked)-first.sent), gen, avail, forAvail.MsgPerSec, availRatio)
+	if availRatio < 0.75 || availRatio > 1.25 {
+		t.Errorf("measured %.0f msg/s is %.0f%% of the %.0f msg/s the plan predicts for the %.2f cores the cluster could have: outside 75-125%%", got, availRatio*100, forAvail.MsgPerSec, avail)
 	}
 }
