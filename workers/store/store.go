@@ -80,6 +80,9 @@ type Store struct {
 	// wgate orders the write commands on the embedded store (gate.go);
 	// nil (open) on any other.
 	wgate writeGate
+	// inFinds: the server indexes an _id $in (any but FerretDB): many
+	// documents by _id are read by one find (lookups.go).
+	inFinds bool
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -202,6 +205,7 @@ func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 	if err != nil {
 		return fmt.Errorf("store: index conversations outbox_at: %w", err)
 	}
+	s.inFinds = !s.ferret(ctx)
 	if mode == indexesAuto && s.ferretSQLite(ctx) {
 		s.wgate = make(writeGate, 1)
 		if err := s.createCollections(ctx); err != nil {
