@@ -68,3 +68,8 @@ func EditBucket(ctx context.Context, s *Store, bucket string, convs []string, ad
 // SetLockLease sets the lease of the locks s takes and breaks (LockLease).
 // Set it before s is used.
 func SetLockLease(s *Store, d time.Duration) { s.lease = d }
+
+// FindsByIn makes s read many documents by _id with one $in find, as on
+// MongoDB (on: lookups.go), or one find per _id (off), and stop reading
+// the SQLite file directly. Set it before s is used.
+func FindsByIn(s *Store, on bool) { s.inFinds, s.direct = on, nil }
