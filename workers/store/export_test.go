@@ -73,3 +73,17 @@ func SetLockLease(s *Store, d time.Duration) { s.lease = d }
 // MongoDB (on: lookups.go), or one find per _id (off), and stop reading
 // the SQLite file directly. Set it before s is used.
 func FindsByIn(s *Store, on bool) { s.inFinds, s.direct = on, nil }
+
+// LookupPlan is SQLite's plan of a lookup by _id of coll through s's
+// direct reads (Config.SQLiteDir).
+func LookupPlan(ctx context.Context, s *Store, coll string) (string, error) {
+	table, err := s.direct.table(ctx, coll)
+	if err != nil {
+		return "", err
+	}
+	var id, parent, unused int
+	var detail string
+	err = s.direct.db.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT `+idExpr+` FROM `+sqlName(table)+` WHERE `+idExpr+` IN (?, ?)`,
+		`"a"`, `"b"`).Scan(&id, &parent, &unused, &detail)
+	return detail, err
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -173,6 +174,13 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("store: open %s: %w", cfg.SQLiteDir, err)
 		}
+		// The tables Open just created get their _id index now rather
+		// than at the embedded store's next pass (up to idIndexInterval
+		// later, while the first requests' lookups would scan them). A
+		// failure is left to that pass.
+		x := newIDIndexer(cfg.SQLiteDir, slog.New(slog.DiscardHandler))
+		x.maxRows = idIndexMaxRows
+		_, _ = x.pass(ctx)
 	}
 	return s, nil
 }
