@@ -87,3 +87,23 @@ func LookupPlan(ctx context.Context, s *Store, coll string) (string, error) {
 		`"a"`, `"b"`).Scan(&id, &parent, &unused, &detail)
 	return detail, err
 }
+
+// Gate is the embedded store's write gate (gate.go) with turns bounded by
+// hold.
+type Gate struct{ g *writeGate }
+
+func NewGate(hold time.Duration) Gate { return Gate{&writeGate{hold: hold}} }
+
+// Do runs fn in the lane of the requests' writes, Bulk in the bulk lane.
+func (g Gate) Do(ctx context.Context, fn func() error) error   { return g.g.do(ctx, fn) }
+func (g Gate) Bulk(ctx context.Context, fn func() error) error { return g.g.bulk(ctx, fn) }
+
+// GateBurst is gateBurst.
+const GateBurst = gateBurst
+
+// GateWaiting is how many writes wait at g.
+func GateWaiting(g Gate) int {
+	g.g.mu.Lock()
+	defer g.g.mu.Unlock()
+	return len(g.g.first) + len(g.g.bulkQ)
+}

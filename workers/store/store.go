@@ -80,7 +80,7 @@ type Store struct {
 	direct *sqliteReader
 	// wgate orders the write commands on the embedded store (gate.go);
 	// nil (open) on any other.
-	wgate writeGate
+	wgate *writeGate
 	// inFinds: the server indexes an _id $in (any but FerretDB): many
 	// documents by _id are read by one find (lookups.go).
 	inFinds bool
@@ -215,7 +215,7 @@ func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 	}
 	s.inFinds = !s.ferret(ctx)
 	if mode == indexesAuto && s.ferretSQLite(ctx) {
-		s.wgate = make(writeGate, 1)
+		s.wgate = newWriteGate()
 		if err := s.createCollections(ctx); err != nil {
 			return err
 		}
