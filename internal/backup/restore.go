@@ -2,10 +2,10 @@ package backup
 
 import (
 	"bufio"
-	"io"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strconv"
