@@ -41,7 +41,11 @@ type deployment struct {
 	db *mongo.Database
 }
 
-func newDeployment(t *testing.T, apply bool) *deployment {
+func newDeployment(t testing.TB, apply bool) *deployment {
+	return newDeploymentWith(t, apply, testStreams)
+}
+
+func newDeploymentWith(t testing.TB, apply bool, defs streams.Config) *deployment {
 	t.Helper()
 	_, nc, js := testenv.StartJetStream(t)
 	emb := storetest.StartEmbedded(t, "")
@@ -52,7 +56,7 @@ func newDeployment(t *testing.T, apply bool) *deployment {
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	if apply {
-		if _, err := streams.Apply(ctx, js, testStreams); err != nil {
+		if _, err := streams.Apply(ctx, js, defs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -441,5 +445,3 @@ func TestS3Target(t *testing.T) {
 		t.Error("NewS3 with an ftp endpoint: no error")
 	}
 }
-
-

@@ -56,11 +56,22 @@ const replayBatch = 2000
 // the backed-up window again at the end.
 const replayDedup = 100 * time.Millisecond
 
+// RestoreReport is what [Restore] did.
+type RestoreReport struct {
+	// Manifest of the backup restored (the last of its chain).
+	Manifest *Manifest
+	// Messages replayed into the streams, Placeholders published (and
+	// purged) for the sequences of deleted messages, Documents inserted.
+	Messages, Placeholders, Documents uint64
+	// CollectionsTime and StreamsTime are the time the two tiers took.
+	CollectionsTime, StreamsTime time.Duration
+}
+
 // Restore restores backup cfg.ID (and the backups it continues) into the
-// deployment and returns its manifest. The deployment's natter processes
+// deployment. The deployment's natter processes
 // must be stopped. Every message keeps its stream sequence; the durable
 // consumers start after the ack floors they had when the last backup began.
-func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
+func Restore(ctx context.Context, cfg RestoreConfig) (*RestoreReport, error) {
 	if cfg.JS == nil || cfg.DB == nil || cfg.Target == nil {
 		return nil, errors.New("backup: RestoreConfig.JS, DB and Target are required")
 	}
@@ -83,17 +94,25 @@ func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
 	for _, c := range last.Collections {
 		cfg.Progress.AddTotal(int64(c.Count))
 	}
+	rep := &RestoreReport{Manifest: last}
+	t0 := time.Now()
 	for _, c := range last.Collections {
 		cfg.Progress.Phase("collection " + c.Name)
 		if err := restoreCollection(ctx, cfg, c); err != nil {
 			return nil, err
 		}
+		rep.Documents += c.Count
 	}
+	t1 := time.Now()
+	rep.CollectionsTime = t1.Sub(t0)
 	for _, s := range last.Streams {
 		cfg.Progress.Phase("stream " + s.Name)
-		if err := restoreStream(ctx, cfg, chain, s); err != nil {
+		n, gaps, err := restoreStream(ctx, cfg, chain, s)
+		if err != nil {
 			return nil, err
 		}
+		rep.Messages += n
+		rep.Placeholders += gaps
 	}
 	for _, c := range last.Consumers {
 		cc := c.Config
@@ -105,9 +124,11 @@ func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
 			return nil, fmt.Errorf("backup: restore consumer %s/%s: %w", c.Stream, cc.Durable, err)
 		}
 	}
+	rep.StreamsTime = time.Since(t1)
 	cfg.Progress.Finish()
-	log.Info("backup restored", "chain", len(chain), "streams", len(last.Streams), "collections", len(last.Collections), "consumers", len(last.Consumers))
-	return last, nil
+	log.Info("backup restored", "chain", len(chain), "streams", len(last.Streams), "collections", len(last.Collections), "consumers", len(last.Consumers),
+		"messages", rep.Messages, "placeholders", rep.Placeholders, "documents", rep.Documents)
+	return rep, nil
 }
 
 // prepare refuses a deployment that holds data (unless Force) and removes
@@ -234,7 +255,7 @@ func checkFile(hr *hashReader, file, sum string, count, want uint64) error {
 // restoreStream creates stream s and replays its messages from every
 // backup of chain that has it, filling deleted sequences with placeholders
 // (purged at the end) so that each message gets its original sequence.
-func restoreStream(ctx context.Context, cfg RestoreConfig, chain []*Manifest, s StreamEntry) error {
+func restoreStream(ctx context.Context, cfg RestoreConfig, chain []*Manifest, s StreamEntry) (msgs, gaps uint64, err error) {
 	var first *StreamEntry
 	for _, m := range chain {
 		if first = m.stream(s.Name); first != nil {
@@ -251,11 +272,12 @@ func restoreStream(ctx context.Context, cfg RestoreConfig, chain []*Manifest, s 
 		sc.Duplicates = sc.MaxAge
 	}
 	if len(sc.Subjects) == 0 {
-		return fmt.Errorf("backup: stream %s: no subjects in its backed-up configuration", s.Name)
+		return 0, 0, fmt.Errorf("backup: stream %s: no subjects in its backed-up configuration", s.Name)
 	}
-	stream, err := cfg.JS.CreateStream(ctx, sc)
+	stream, cerr := cfg.JS.CreateStream(ctx, sc)
+	err = cerr
 	if err != nil {
-		return fmt.Errorf("backup: create stream %s: %w", s.Name, err)
+		return 0, 0, fmt.Errorf("backup: create stream %s: %w", s.Name, err)
 	}
 	r := &replayer{js: cfg.JS, stream: stream, name: s.Name, gap: subjects.BackupGapSubject(sc.Subjects[0]), next: max(sc.FirstSeq, 1), progress: cfg.Progress}
 	for _, m := range chain {
@@ -264,29 +286,29 @@ func restoreStream(ctx context.Context, cfg RestoreConfig, chain []*Manifest, s 
 			continue
 		}
 		if err := r.file(ctx, cfg.Target, e); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	// Sequences deleted at the end of the stream are taken too: the next
 	// message gets the sequence it would have had.
 	for r.next <= s.LastSeq {
 		if err := r.add(ctx, r.placeholder(), r.next); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	if err := r.flush(ctx); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if r.gaps > 0 {
 		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(r.gap)); err != nil {
-			return fmt.Errorf("backup: stream %s: purge placeholders: %w", s.Name, err)
+			return 0, 0, fmt.Errorf("backup: stream %s: purge placeholders: %w", s.Name, err)
 		}
 	}
 	want.FirstSeq = sc.FirstSeq
 	if _, err := cfg.JS.UpdateStream(ctx, want); err != nil {
-		return fmt.Errorf("backup: stream %s: set its configuration back: %w", s.Name, err)
+		return 0, 0, fmt.Errorf("backup: stream %s: set its configuration back: %w", s.Name, err)
 	}
-	return nil
+	return r.msgs, uint64(r.gaps), nil
 }
 
 // replayer publishes a stream's messages in order, each expecting the
@@ -300,6 +322,7 @@ type replayer struct {
 	batch    []*nats.Msg
 	first    uint64 // sequence of batch[0]
 	gaps     int
+	msgs     uint64
 	progress *Progress
 }
 
@@ -352,6 +375,7 @@ func (r *replayer) file(ctx context.Context, t Target, e *StreamEntry) error {
 		if err := r.add(ctx, msg, rec.Seq); err != nil {
 			return err
 		}
+		r.msgs++
 		r.progress.Add(1, int64(len(rec.Data)))
 	}
 	return checkFile(hr, e.File, e.SHA256, count, e.Count)
