@@ -323,6 +323,7 @@ type replayer struct {
 	first    uint64 // sequence of batch[0]
 	gaps     int
 	msgs     uint64
+	dups     int // messages published again after the duplicate window
 	progress *Progress
 }
 
@@ -397,7 +398,7 @@ func (r *replayer) add(ctx context.Context, msg *nats.Msg, seq uint64) error {
 // flush publishes the batch and waits for the acks. After a failure it
 // reads where the stream is and publishes again from there; a message
 // dropped as a duplicate (its id met again inside the replay's window) goes
-// again without its Nats-Msg-Id.
+// again once the window has passed.
 func (r *replayer) flush(ctx context.Context) error {
 	i, stuck := 0, 0
 	for i < len(r.batch) {
@@ -451,7 +452,15 @@ func (r *replayer) flush(ctx context.Context) error {
 			stuck = 0
 		}
 		if dup && k == i+bad {
-			r.batch[k].Header.Del(jetstream.MsgIDHeader)
+			// Its id was stored within the replay's window (the original
+			// stored the copy after its own): wait the window out and
+			// publish it again, id and all.
+			r.dups++
+			select {
+			case <-time.After(2 * replayDedup):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		i = k
 	}
