@@ -213,7 +213,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer p.Finish()
+	defer p.Stop()
 	m, err := backup.Run(ctx, backup.Config{JS: js, DB: db, Target: target, Incremental: incremental, Version: version, Progress: p, Logger: dep.log})
 	if err != nil {
 		return err
@@ -248,7 +248,7 @@ func runBackupVerify(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	defer p.Finish()
+	defer p.Stop()
 	rep, err := backup.Verify(ctx, target, id, p)
 	if err != nil {
 		return err
@@ -311,7 +311,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer p.Finish()
+	defer p.Stop()
 	start := time.Now()
 	rep, err := backup.Restore(ctx, backup.RestoreConfig{JS: js, DB: db, Target: target, ID: id, Force: force, Progress: p, Logger: dep.log})
 	if err != nil {

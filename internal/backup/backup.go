@@ -100,8 +100,11 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	var parent *Manifest
 	if cfg.Incremental {
 		id, err := Latest(ctx, cfg.Target)
+		if errors.Is(err, ErrNoBackup) {
+			return nil, fmt.Errorf("%w in %s to continue (take a full backup first)", ErrNoBackup, cfg.Target)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("backup: incremental: %w (take a full backup first)", err)
+			return nil, err
 		}
 		if parent, err = ReadManifest(ctx, cfg.Target, id); err != nil {
 			return nil, err

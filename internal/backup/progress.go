@@ -78,14 +78,24 @@ func (p *Progress) Phase(s string) {
 }
 
 // Finish prints the last line and stops.
-func (p *Progress) Finish() {
+func (p *Progress) Finish() { p.end(true) }
+
+// Stop stops without a last line (the work failed; its error says why).
+// After Finish it does nothing.
+func (p *Progress) Stop() { p.end(false) }
+
+func (p *Progress) end(finished bool) {
 	if p == nil {
 		return
 	}
 	p.once.Do(func() {
 		close(p.stop)
 		p.done.Wait()
-		p.print(true)
+		if finished {
+			p.print(true)
+		} else if p.tty {
+			fmt.Fprint(p.w, "\r\033[K")
+		}
 	})
 }
 
