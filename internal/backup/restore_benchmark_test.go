@@ -35,6 +35,9 @@ func BenchmarkRestore(b *testing.B) {
 	src := newDeploymentWith(b, true, benchStreams)
 	ctx := context.Background()
 	body := strings.Repeat("x", 200)
+	// The same-run baselines: the source's own async publishes (windows of
+	// 2,000, as the replay) and InsertMany of 1,000 documents.
+	pubStart := time.Now()
 	for i := range *benchMsgs {
 		conv := fmt.Sprintf("g_%04d", i%1000)
 		if i%10 == 0 {
@@ -58,7 +61,9 @@ func BenchmarkRestore(b *testing.B) {
 	case <-time.After(5 * time.Minute):
 		b.Fatal("publish did not complete")
 	}
+	pubTime := time.Since(pubStart)
 	docs := make([]any, 0, 1000)
+	insStart := time.Now()
 	for i := range *benchDocs {
 		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("m_%026d", i)}, {Key: "conv", Value: fmt.Sprintf("g_%04d", i%1000)}, {Key: "seq", Value: i/1000 + 1}, {Key: "from", Value: "u1"}, {Key: "body", Value: body}, {Key: "ts", Value: 1767225600000}})
 		if len(docs) == cap(docs) {
@@ -73,6 +78,9 @@ func BenchmarkRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	insTime := time.Since(insStart)
+	b.Logf("baseline: %d async publishes in %s (%.0f/s), %d documents inserted in %s (%.0f/s)", *benchMsgs, pubTime.Round(time.Millisecond),
+		float64(*benchMsgs)/pubTime.Seconds(), *benchDocs, insTime.Round(time.Millisecond), float64(*benchDocs)/insTime.Seconds())
 	target := backup.Dir(b.TempDir())
 	start := time.Now()
 	m, err := backup.Run(ctx, backup.Config{JS: src.js, DB: src.db, Target: target, Streams: benchStreams})
@@ -99,5 +107,7 @@ func BenchmarkRestore(b *testing.B) {
 		b.Logf("restore: %d messages and %d placeholders in %s, %d documents in %s", rep.Messages, rep.Placeholders, rep.StreamsTime.Round(time.Millisecond), rep.Documents, rep.CollectionsTime.Round(time.Millisecond))
 	}
 	b.ReportMetric(streamsTime.Seconds()/float64(max(entries, 1))*1e6, "s/1M-entries")
+	b.ReportMetric(pubTime.Seconds()/float64(*benchMsgs)*1e6, "s/1M-baseline-publishes")
+	b.ReportMetric(insTime.Seconds()/float64(*benchDocs)*1e6, "s/1M-baseline-inserts")
 	b.ReportMetric(collTime.Seconds()/float64(max(documents, 1))*1e6, "s/1M-docs")
 }
