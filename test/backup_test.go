@@ -97,31 +97,37 @@ func TestBackupRestore(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	// background sends to the group while a backup runs; returns how many
-	// were acked before it was stopped.
+	// background sends to the group while a backup runs: it returns once
+	// the first send is acked, and stop returns once at least 20 were.
 	background := func(tag string) (stop func()) {
-		done, quit := make(chan struct{}), make(chan struct{})
+		done, quit, first := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			for i := 0; ; i++ {
-				select {
-				case <-quit:
-					return
-				default:
+			for i := 0; i < 2000; i++ {
+				if i >= 20 {
+					select {
+					case <-quit:
+						return
+					default:
+					}
 				}
 				ack, err := alice.Send(ctx, group.ID, fmt.Sprintf("%s %d", tag, i), client.WithCmid(fmt.Sprintf("%s-%d", tag, i)))
 				if err != nil {
 					t.Errorf("background send %d: %v", i, err)
+					if i == 0 {
+						close(first)
+					}
 					return
 				}
 				mu.Lock()
 				acked[group.ID] = append(acked[group.ID], ack)
 				mu.Unlock()
-				if i >= 2000 {
-					return
+				if i == 0 {
+					close(first)
 				}
 			}
 		}()
+		<-first
 		return func() { close(quit); <-done }
 	}
 

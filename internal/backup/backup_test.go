@@ -362,6 +362,52 @@ func TestRestoreKeepsRepeatedMsgIDs(t *testing.T) {
 	}
 }
 
+// TestRestoreKVTTLAndMarkers: a bucket with per-key TTLs (PRESENCE's
+// leases) and the delete marker the server wrote when one expired are
+// restored as they were stored.
+func TestRestoreKVTTLAndMarkers(t *testing.T) {
+	t.Parallel()
+	src := newDeployment(t, true)
+	ctx := context.Background()
+	kv, err := src.js.KeyValue(ctx, subjects.BucketPresence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "u1", []byte("lease"), jetstream.KeyTTL(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "u2", []byte("last seen")); err != nil {
+		t.Fatal(err)
+	}
+	name := subjects.KVStream(subjects.BucketPresence)
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if _, msgs := src.dump(t, name); len(msgs) != 2 || msgs[1].Header.Get("Nats-Marker-Reason") == "" {
+			return fmt.Errorf("no expiry marker yet: %+v", msgs)
+		}
+		return nil
+	})
+	target := backup.Dir(t.TempDir())
+	run(t, src, target, false)
+	_, want := src.dump(t, name)
+	dst := newDeployment(t, false)
+	if _, err := backup.Restore(ctx, backup.RestoreConfig{JS: dst.js, DB: dst.db, Target: target, Streams: testStreams}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if _, got := dst.dump(t, name); !reflect.DeepEqual(got, want) {
+		t.Errorf("restored %+v, want %+v", got, want)
+	}
+	dkv, err := dst.js.KeyValue(ctx, subjects.BucketPresence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dkv.Get(ctx, "u1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("restored expired key u1: %v, want not found", err)
+	}
+	if e, err := dkv.Get(ctx, "u2"); err != nil || string(e.Value()) != "last seen" {
+		t.Errorf("restored u2: %v", err)
+	}
+}
+
 // TestCoversEveryStream: a backup covers every stream, bucket and object
 // store the definitions declare and every stream the server holds after
 // they are applied; a stream added to jetstream/streams is covered, or this
