@@ -19,6 +19,7 @@ import (
 
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/store"
 )
 
 // Config of a backup ([Run]).
@@ -45,7 +46,21 @@ type Config struct {
 	// Now is the clock of the manifest's times and the backup's id. Nil
 	// means time.Now.
 	Now func() time.Time
+
+	// testHook, set by tests (export_test.go), runs between the steps of
+	// the cut ("archived", "cut").
+	testHook func(step string)
 }
+
+func (c Config) hook(step string) {
+	if c.testHook != nil {
+		c.testHook(step)
+	}
+}
+
+// isArchive reports whether collection name is the archive's: the
+// messages the persist role writes from the log.
+func isArchive(name string) bool { return name == store.CollMessages || name == store.CollBlocks }
 
 // Owned is one stream natter owns, as [Streams] lists them.
 type Owned struct {
@@ -77,10 +92,12 @@ const fetchBatch = 1000
 
 // Run takes a backup and returns its manifest. The order of the cut
 // (docs/operations.md, "Backup and restore"): the consumers' ack floors
-// first, then every collection, then each stream's last sequence; the
-// streams are copied up to those sequences. So every message the store
-// holds is in the streams' part, and a restore's consumers (PERSIST among
-// them) replay whatever the store lacks.
+// first, then the archive's collections, then each stream's last sequence,
+// then the other collections; the streams are copied up to those
+// sequences. So every message the archive holds is in the streams' part
+// (a restore's consumers, PERSIST among them, replay whatever it lacks),
+// and every conversation a message of the streams' part belongs to is in
+// the collections.
 func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if cfg.JS == nil || cfg.DB == nil || cfg.Target == nil {
 		return nil, errors.New("backup: Config.JS, DB and Target are required")
@@ -140,30 +157,42 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 		}
 	}
 
-	// 2. Every collection, in full.
+	// 2. The archive's collections; 3. the cut: each stream's last
+	// sequence now; 4. the other collections (every one in full); 5. the
+	// streams' messages up to the cut.
 	colls, err := cfg.DB.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("backup: list collections: %w", err)
 	}
 	sort.Strings(colls)
+	var archive, state []string
 	for _, name := range colls {
 		if n, err := cfg.DB.Collection(name).EstimatedDocumentCount(ctx); err == nil {
 			cfg.Progress.AddTotal(n)
 		}
-	}
-	for _, name := range colls {
-		cfg.Progress.Phase("collection " + name)
-		ce, err := dumpCollection(ctx, cfg, m.ID, name)
-		if err != nil {
-			return nil, err
+		if isArchive(name) {
+			archive = append(archive, name)
+		} else {
+			state = append(state, name)
 		}
-		m.Collections = append(m.Collections, ce)
 	}
-
-	// 3. The cut: each stream's last sequence now; 4. its messages.
+	dump := func(names []string) error {
+		for _, name := range names {
+			cfg.Progress.Phase("collection " + name)
+			ce, err := dumpCollection(ctx, cfg, m.ID, name)
+			if err != nil {
+				return err
+			}
+			m.Collections = append(m.Collections, ce)
+		}
+		return nil
+	}
+	if err := dump(archive); err != nil {
+		return nil, err
+	}
+	cfg.hook("archived")
 	for _, o := range owned {
-		s := handles[o.Name]
-		info, err := s.Info(ctx)
+		info, err := handles[o.Name].Info(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("backup: stream %s: %w", o.Name, err)
 		}
@@ -178,12 +207,20 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 				e.FromSeq = ps.LastSeq + 1
 			}
 		}
-		cfg.Progress.Phase("stream " + o.Name)
-		if err := dumpStream(ctx, cfg, s, &e); err != nil {
+		m.Streams = append(m.Streams, e)
+	}
+	cfg.hook("cut")
+	if err := dump(state); err != nil {
+		return nil, err
+	}
+	sort.Slice(m.Collections, func(i, j int) bool { return m.Collections[i].Name < m.Collections[j].Name })
+	for i := range m.Streams {
+		e := &m.Streams[i]
+		cfg.Progress.Phase("stream " + e.Name)
+		if err := dumpStream(ctx, cfg, handles[e.Name], e); err != nil {
 			return nil, err
 		}
-		m.Streams = append(m.Streams, e)
-		log.Debug("stream backed up", "stream", o.Name, "from", e.FromSeq, "last", e.LastSeq, "count", e.Count)
+		log.Debug("stream backed up", "stream", e.Name, "from", e.FromSeq, "last", e.LastSeq, "count", e.Count)
 	}
 
 	m.Finished = now().UTC()

@@ -408,6 +408,65 @@ func TestRestoreKVTTLAndMarkers(t *testing.T) {
 	}
 }
 
+// TestCutAcrossTiers: a conversation created (its document, then its first
+// log entry) while the archive is read is restored with both, and a
+// message appended and archived after the streams' cut is in neither tier:
+// the archive never holds a message the restored log lacks, and the log
+// none of a conversation the store lacks.
+func TestCutAcrossTiers(t *testing.T) {
+	t.Parallel()
+	src := newDeployment(t, true)
+	src.traffic(t, 1, 10)
+	ctx := context.Background()
+	create := func(conv string) {
+		if _, err := src.db.Collection("conversations").InsertOne(ctx, bson.D{{Key: "_id", Value: conv}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.js.Publish(ctx, "im.msg."+conv, []byte("first of "+conv)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.db.Collection("messages").InsertOne(ctx, bson.D{{Key: "_id", Value: "m_" + conv}, {Key: "conv", Value: conv}, {Key: "seq", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := backup.WithTestHook(backup.Config{JS: src.js, DB: src.db, Target: backup.Dir(t.TempDir()), Streams: testStreams}, func(step string) {
+		switch step {
+		case "archived":
+			create("c_during")
+		case "cut":
+			create("c_after")
+		}
+	})
+	if _, err := backup.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	dst := newDeployment(t, false)
+	if _, err := backup.Restore(ctx, backup.RestoreConfig{JS: dst.js, DB: dst.db, Target: cfg.Target, Streams: testStreams}); err != nil {
+		t.Fatal(err)
+	}
+	has := func(coll, id string) bool {
+		n, err := dst.db.Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	inLog := func(conv string) bool {
+		s, err := dst.js.Stream(ctx, subjects.StreamMsgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.GetLastMsgForSubject(ctx, "im.msg."+conv)
+		return err == nil
+	}
+	if !inLog("c_during") || !has("conversations", "c_during") {
+		t.Errorf("conversation created during the backup: in the log %v, in the store %v; want both", inLog("c_during"), has("conversations", "c_during"))
+	}
+	if inLog("c_after") || has("messages", "m_c_after") {
+		t.Errorf("message after the cut: in the log %v, in the archive %v; want neither", inLog("c_after"), has("messages", "m_c_after"))
+	}
+}
+
 // TestCoversEveryStream: a backup covers every stream, bucket and object
 // store the definitions declare and every stream the server holds after
 // they are applied; a stream added to jetstream/streams is covered, or this
