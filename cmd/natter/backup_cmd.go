@@ -291,8 +291,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var dep deployment
 	var id string
 	var force bool
+	var replicas int
 	tf.register(fs)
 	dep.register(fs)
+	fs.Int(&replicas, "replicas", "NATTER_RESTORE_REPLICAS", 0, "replicas of every restored stream and bucket (0 = as backed up; 1 to restore a cluster's backup into one server)", cli.Between(0, 5))
 	fs.String(&id, "backup", "NATTER_BACKUP_ID", "", "the backup to restore (with the backups it continues; empty = the newest)")
 	fs.Bool(&force, "force", "NATTER_RESTORE_FORCE", false, "restore into a deployment that holds data: natter's streams are deleted and the database's collections dropped first")
 	if err := parse(fs, args); err != nil {
@@ -313,7 +315,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer p.Stop()
 	start := time.Now()
-	rep, err := backup.Restore(ctx, backup.RestoreConfig{JS: js, DB: db, Target: target, ID: id, Force: force, Progress: p, Logger: dep.log})
+	rep, err := backup.Restore(ctx, backup.RestoreConfig{JS: js, DB: db, Target: target, ID: id, Force: force, Replicas: replicas, Progress: p, Logger: dep.log})
 	if err != nil {
 		return err
 	}

@@ -467,6 +467,36 @@ func TestCutAcrossTiers(t *testing.T) {
 	}
 }
 
+// TestRestoreReplicas: a backup of R3 streams (a cluster's) is refused by
+// one server as it is, and restored with Replicas 1.
+func TestRestoreReplicas(t *testing.T) {
+	t.Parallel()
+	src := newDeployment(t, true)
+	src.traffic(t, 1, 5)
+	dir := t.TempDir()
+	m := run(t, src, backup.Dir(dir), false)
+	// Make it a cluster's backup: every stream at R3.
+	path := filepath.Join(dir, m.ID, backup.ManifestName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(`"num_replicas": 1`), []byte(`"num_replicas": 3`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dst := newDeployment(t, false)
+	if _, err := backup.Restore(ctx, backup.RestoreConfig{JS: dst.js, DB: dst.db, Target: backup.Dir(dir), Streams: testStreams}); err == nil || !strings.Contains(err.Error(), "create stream") {
+		t.Fatalf("restore of R3 streams into one server: %v, want an error creating the stream", err)
+	}
+	if _, err := backup.Restore(ctx, backup.RestoreConfig{JS: dst.js, DB: dst.db, Target: backup.Dir(dir), Streams: testStreams, Replicas: 1, Force: true}); err != nil {
+		t.Fatalf("restore with Replicas 1: %v", err)
+	}
+	if st, _ := dst.dump(t, subjects.StreamMsgs); st.LastSeq != 5 {
+		t.Errorf("restored MSGS ends at %d, want 5", st.LastSeq)
+	}
+}
+
 // TestCoversEveryStream: a backup covers every stream, bucket and object
 // store the definitions declare and every stream the server holds after
 // they are applied; a stream added to jetstream/streams is covered, or this

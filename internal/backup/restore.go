@@ -40,6 +40,10 @@ type RestoreConfig struct {
 	// Streams names the definitions checked for emptiness (only the names
 	// matter). Zero value: the defaults.
 	Streams streams.Config
+	// Replicas, when above zero, replaces the backed-up replica count of
+	// every stream (restoring an R3 cluster's backup into one server, or
+	// the reverse). Zero means as backed up.
+	Replicas int
 	// Progress, when set, is told the items and bytes as they are restored.
 	Progress *Progress
 	// Logger. Nil means slog.Default().
@@ -263,6 +267,9 @@ func restoreStream(ctx context.Context, cfg RestoreConfig, chain []*Manifest, s 
 		}
 	}
 	sc := s.Config
+	if cfg.Replicas > 0 {
+		sc.Replicas = cfg.Replicas
+	}
 	want := sc
 	if start := max(first.FromSeq, first.FirstSeq, 1); start > 1 {
 		sc.FirstSeq = start
