@@ -133,28 +133,9 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 
 	// 1. The streams and their consumers' ack floors.
 	owned := Streams(cfg.Streams)
-	handles := make(map[string]jetstream.Stream, len(owned))
-	for _, o := range owned {
-		s, err := cfg.JS.Stream(ctx, o.Name)
-		if err != nil {
-			return nil, fmt.Errorf("backup: stream %s: %w (natter streams apply creates it)", o.Name, err)
-		}
-		handles[o.Name] = s
-		cons, err := durables(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		m.Consumers = append(m.Consumers, cons...)
-		from := uint64(1)
-		if parent != nil {
-			if ps := parent.stream(o.Name); ps != nil {
-				from = ps.LastSeq + 1
-			}
-		}
-		st := s.CachedInfo().State
-		if st.LastSeq >= from {
-			cfg.Progress.AddTotal(int64(min(st.Msgs, st.LastSeq-from+1)))
-		}
+	handles, err := openStreams(ctx, cfg, owned, parent, m)
+	if err != nil {
+		return nil, err
 	}
 
 	// 2. The archive's collections; 3. the cut: each stream's last
@@ -191,23 +172,8 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 		return nil, err
 	}
 	cfg.hook("archived")
-	for _, o := range owned {
-		info, err := handles[o.Name].Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("backup: stream %s: %w", o.Name, err)
-		}
-		e := StreamEntry{Name: o.Name, Kind: o.Kind, Config: info.Config, FromSeq: 1,
-			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
-			File: path.Join(m.ID, "streams", o.Name+".bin")}
-		if parent != nil {
-			if ps := parent.stream(o.Name); ps != nil {
-				if e.LastSeq < ps.LastSeq {
-					return nil, fmt.Errorf("%w: stream %s ends at sequence %d, before its last backup %s (%d): it was recreated; take a full backup", ErrChain, o.Name, e.LastSeq, parent.ID, ps.LastSeq)
-				}
-				e.FromSeq = ps.LastSeq + 1
-			}
-		}
-		m.Streams = append(m.Streams, e)
+	if m.Streams, err = cutStreams(ctx, owned, handles, parent, m.ID); err != nil {
+		return nil, err
 	}
 	cfg.hook("cut")
 	if err := dump(state); err != nil {
@@ -234,6 +200,59 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	cfg.Progress.Finish()
 	log.Info("backup written", "kind", m.Kind, "target", cfg.Target.String(), "streams", len(m.Streams), "collections", len(m.Collections))
 	return m, nil
+}
+
+// openStreams looks up every owned stream, records its durable consumers
+// with their ack floors in m and counts its messages to copy.
+func openStreams(ctx context.Context, cfg Config, owned []Owned, parent, m *Manifest) (map[string]jetstream.Stream, error) {
+	handles := make(map[string]jetstream.Stream, len(owned))
+	for _, o := range owned {
+		s, err := cfg.JS.Stream(ctx, o.Name)
+		if err != nil {
+			return nil, fmt.Errorf("backup: stream %s: %w (natter streams apply creates it)", o.Name, err)
+		}
+		handles[o.Name] = s
+		cons, err := durables(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		m.Consumers = append(m.Consumers, cons...)
+		from := uint64(1)
+		if parent != nil {
+			if ps := parent.stream(o.Name); ps != nil {
+				from = ps.LastSeq + 1
+			}
+		}
+		if st := s.CachedInfo().State; st.LastSeq >= from {
+			cfg.Progress.AddTotal(int64(min(st.Msgs, st.LastSeq-from+1)))
+		}
+	}
+	return handles, nil
+}
+
+// cutStreams takes each stream's last sequence: the cut. An incremental
+// backup starts each stream its parent had after the parent's cut.
+func cutStreams(ctx context.Context, owned []Owned, handles map[string]jetstream.Stream, parent *Manifest, id string) ([]StreamEntry, error) {
+	var out []StreamEntry
+	for _, o := range owned {
+		info, err := handles[o.Name].Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backup: stream %s: %w", o.Name, err)
+		}
+		e := StreamEntry{Name: o.Name, Kind: o.Kind, Config: info.Config, FromSeq: 1,
+			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
+			File: path.Join(id, "streams", o.Name+".bin")}
+		if parent != nil {
+			if ps := parent.stream(o.Name); ps != nil {
+				if e.LastSeq < ps.LastSeq {
+					return nil, fmt.Errorf("%w: stream %s ends at sequence %d, before its last backup %s (%d): it was recreated; take a full backup", ErrChain, o.Name, e.LastSeq, parent.ID, ps.LastSeq)
+				}
+				e.FromSeq = ps.LastSeq + 1
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // durables returns the durable consumers of s with their ack floors.
