@@ -129,6 +129,18 @@ func ReadManifest(ctx context.Context, t Target, id string) (*Manifest, error) {
 	if m.ID != id {
 		return nil, fmt.Errorf("%w: %s/%s: names backup %q", ErrCorrupt, id, ManifestName, m.ID)
 	}
+	files := make([]string, 0, len(m.Streams)+len(m.Collections))
+	for _, e := range m.Streams {
+		files = append(files, e.File)
+	}
+	for _, c := range m.Collections {
+		files = append(files, c.File)
+	}
+	for _, f := range files {
+		if !strings.HasPrefix(f, id+"/") || strings.Contains(f, "..") {
+			return nil, fmt.Errorf("%w: %s/%s: file %q is outside the backup", ErrCorrupt, id, ManifestName, f)
+		}
+	}
 	return &m, nil
 }
 
