@@ -38,6 +38,8 @@ commands:
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
+  backup          full or incremental backup of the streams and the store (backup verify|list)
+  restore         restore a backup into an empty deployment
   plan            capacity plan: replicas per role, edges, NATS and MongoDB sizing for a load
   version         print the version
 
@@ -91,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runPlan(args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
+	case "backup":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "natter", version)
 		return exitOK
