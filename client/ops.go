@@ -83,6 +83,7 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 			return fail(fmt.Errorf("decoding ack: %w", err))
 		}
 		c.stats.sends.Add(1)
+		c.onOwn(conv, ack.Seq, ownEntry(cn.hello.User, &req, ack))
 		return ack, nil
 	}
 }
