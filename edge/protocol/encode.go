@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/jsonstr"
 )
 
@@ -22,6 +23,8 @@ func Result(id string, data any) []byte {
 	switch d := data.(type) {
 	case nil:
 		return ResultRaw(id, nil)
+	case natter.Ack:
+		return resultAck(id, &d)
 	case HistoryPage:
 		// Its entries are JSON already: embed them without a copy through
 		// encoding/json (which would check and compact them again).

@@ -193,8 +193,12 @@ type serverWire struct {
 // [CodeBadJSON] or [CodeBadFrame]; an err frame is not an error here but a
 // frame with Err set.
 func DecodeServer(data []byte) (*ServerFrame, error) {
-	if m := new(natter.Message); DecodePush(data, m) {
-		return &ServerFrame{T: FrameMsg, Message: m}, nil
+	if bytes.HasPrefix(data, pushPrefix) {
+		if m := new(natter.Message); DecodePush(data, m) {
+			return &ServerFrame{T: FrameMsg, Message: m}, nil
+		}
+	} else if f, ok := decodeRes(data); ok {
+		return f, nil
 	}
 	if !isObject(data) {
 		return nil, &Error{Code: CodeBadJSON, Msg: "server frame must be one JSON object"}
