@@ -99,3 +99,27 @@ func FuzzDecodeServerRes(f *testing.F) {
 		}
 	})
 }
+
+// TestResultAckEveryField fails when a field is added to natter.Ack but not
+// to the hand-written encoder: every field set, the bytes must be
+// encoding/json's.
+func TestResultAckEveryField(t *testing.T) {
+	t.Parallel()
+	var a natter.Ack
+	v := reflect.ValueOf(&a).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString("s" + v.Type().Field(i).Name)
+		case reflect.Uint64, reflect.Uint:
+			f.SetUint(uint64(i + 1))
+		case reflect.Int64, reflect.Int:
+			f.SetInt(int64(i + 1))
+		case reflect.Bool:
+			f.SetBool(true)
+		default:
+			t.Fatalf("natter.Ack.%s: a kind the test does not fill", v.Type().Field(i).Name)
+		}
+	}
+	checkResultAck(t, a)
+}
