@@ -55,6 +55,18 @@ func (c *rawConn) send(conv, cmid, body string) natter.Ack {
 	return ack
 }
 
+// ownSeq reports whether seq of conv is a message this connection sent
+// (with send), and forgets it.
+func (c *rawConn) ownSeq(conv string, seq uint64) bool {
+	for i, m := range c.own[conv] {
+		if m.Seq == seq {
+			c.own[conv] = append(c.own[conv][:i], c.own[conv][i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // collect reads pushes until n messages of conv arrived (in any order),
 // returning them by seq.
 func (c *rawConn) collect(conv string, n int) map[uint64]natter.Message {
