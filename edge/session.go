@@ -12,7 +12,6 @@ import (
 	"github.com/fasthttp/websocket"
 
 	natter "github.com/natter-im/natter"
-
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
 )
