@@ -232,6 +232,10 @@ func TestOwnEntriesFromAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Bob has the group (a sync of it would return the first message as
+	// edited, then deleted: pages apply the actions): the rest come as
+	// pushes.
+	theirs := recv(t, b, 1)
 	sends := []func() (natter.Ack, error){
 		func() (natter.Ack, error) { return a.Send(ctx, g.ID, "typed", client.WithType("note")) },
 		func() (natter.Ack, error) {
@@ -247,7 +251,8 @@ func TestOwnEntriesFromAcks(t *testing.T) {
 		}
 	}
 	n := len(sends) + 1
-	mine, theirs := recv(t, a, n), recv(t, b, n)
+	mine := recv(t, a, n)
+	theirs = append(theirs, recv(t, b, n-1)...)
 	for i := range mine {
 		if !reflect.DeepEqual(mine[i], theirs[i]) {
 			t.Errorf("seq %d: the sender has\n%+v\nthe push is\n%+v", i+1, mine[i], theirs[i])

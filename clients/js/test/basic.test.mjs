@@ -39,6 +39,9 @@ test("own sends, edits and deletes come from their acks: the edge pushes them to
   await Promise.all([alice.connect(), bob.connect()]);
   const g = await alice.createGroup("own", [bobID]);
   const first = await alice.send(g.id, "plain");
+  // Bob has the group (a sync of it would return the first message as
+  // edited, then deleted: pages apply the actions): the rest come as pushes.
+  await waitFor(() => seqs(bob.got, g.id).length >= 1, { what: "bob's first message" });
   await alice.send(g.id, "typed", { type: "note" });
   await alice.send(g.id, "to bob", { mentions: [bobID], replyTo: first.id });
   await alice.edit(g.id, first.id, "plain, edited");
