@@ -97,7 +97,9 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			cur, err := cursors.Open(ctx, n.nc, n.js)
+			// The role raises each sender's cursor once per batch: with the
+			// revision cache that is a write, not a read and a write.
+			cur, err := cursors.Open(ctx, n.nc, n.js, cursors.WithRevisionCache(persistCursorCache))
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
@@ -165,6 +167,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 	}
 	return nil
 }
+
+// persistCursorCache is how many senders' read cursors (a key per sender
+// and conversation) the persist role remembers the revision of (about 150
+// bytes each).
+const persistCursorCache = 65_536
 
 // runnerConfig is the runner configuration of role on stream's durable
 // consumer, with this process's logger and metrics registry.
