@@ -103,6 +103,10 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 	if res.Next.IsZero() && p.Days > 0 {
 		res.Next = now.Add(store.RetentionSlotWidth)
 	}
+	if res.Next.IsZero() && p.Messages > 0 && !s.tailing() {
+		// No tail brings it back when it passes its limit: look again.
+		res.Next = now.Add(s.cfg.Interval)
+	}
 	return res
 }
 

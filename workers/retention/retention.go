@@ -132,6 +132,8 @@ func (s *Sweeper) Policy(conv string, r store.ConvRetention) Policy {
 	return p
 }
 
+func (s *Sweeper) tailing() bool { return !s.cfg.Direct.IsZero() || !s.cfg.Group.IsZero() }
+
 func (s *Sweeper) defaults() string { return s.cfg.Direct.String() + ";" + s.cfg.Group.String() }
 
 // firstSweepSlots is how many slots before its own the first sweep reads.
@@ -165,9 +167,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 			due[c] = true
 		}
 	}
-	seen, last, n, err := s.tail(ctx, w.Tail)
-	if err != nil {
-		return rep, err
+	// The tail finds new conversations and those past a message limit;
+	// with no class policy only conversations with a policy of their own
+	// are enforced, and those are scheduled (Change), so it is skipped:
+	// a deployment that keeps everything pays nothing per message. A later
+	// class policy tails from the start of the stream once.
+	var seen map[string]uint64
+	last, n := w.Tail, 0
+	if s.tailing() {
+		if seen, last, n, err = s.tail(ctx, w.Tail); err != nil {
+			return rep, err
+		}
 	}
 	rep.Tailed = n
 	for conv, head := range seen {
@@ -184,7 +194,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 			due[conv] = true
 		}
 	}
-	from := w.Slot + 1
+	// The slot of the previous sweep is read again: Change lists a
+	// conversation in the current slot, to be checked by the next sweep,
+	// which may come in a later slot. A slot is dropped once a sweep read
+	// it after it ended.
+	from := min(w.Slot, slotNow)
 	if w.Slot == 0 {
 		// The first sweep: the slots of the day before (changes made
 		// through the admin API before the role first ran).
@@ -197,7 +211,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 			return rep, err
 		}
 		rep.Slots++
-		if convs != nil {
+		if convs != nil && k < slotNow {
 			slots = append(slots, k)
 		}
 		for _, c := range convs {
@@ -260,11 +274,17 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
+// PolicyStore is what [Change] needs of the store (a *store.Store).
+type PolicyStore interface {
+	SetRetentionPolicy(ctx context.Context, conv string, p store.RetentionPolicy) (store.ConvRetention, error)
+	ScheduleRetention(ctx context.Context, conv string, slot int64) error
+}
+
 // Change applies p (a conversation's own limits, or its legal hold) to
-// conv for the admin API and lists conv for the next sweep, so a new limit
-// or a lifted hold takes effect within a slot. It returns the state after
+// conv for the admin API and lists conv in the current slot, so a new
+// limit or a lifted hold takes effect at the next sweep. It returns the state after
 // it.
-func Change(ctx context.Context, st *store.Store, conv string, p store.RetentionPolicy, now time.Time) (store.ConvRetention, error) {
+func Change(ctx context.Context, st PolicyStore, conv string, p store.RetentionPolicy, now time.Time) (store.ConvRetention, error) {
 	if err := subjects.ValidID(conv); err != nil {
 		return store.ConvRetention{}, fmt.Errorf("%w: conv: %w", ErrInvalid, err)
 	}
@@ -272,9 +292,9 @@ func Change(ctx context.Context, st *store.Store, conv string, p store.Retention
 	if err != nil {
 		return r, err
 	}
-	if err := st.ScheduleRetention(ctx, conv, store.RetentionSlotOf(now)+1); err != nil {
+	if err := st.ScheduleRetention(ctx, conv, store.RetentionSlotOf(now)); err != nil {
 		return r, err
 	}
-	r.Slot = store.RetentionSlotOf(now) + 1
+	r.Slot = store.RetentionSlotOf(now)
 	return r, nil
 }
