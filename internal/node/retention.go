@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/natter-im/natter/jetstream/attachments"
+	"github.com/natter-im/natter/workers/attachgc"
 	"github.com/natter-im/natter/workers/retention"
 )
 
@@ -19,6 +21,16 @@ func (n *Node) startRetention(ctx context.Context, lg *slog.Logger) error {
 	}
 	cfg := n.cfg.Retention
 	cfg.Logger = lg.With("component", "retention")
+	// The removed messages' attachments go as a deleted message's do.
+	ast, err := n.attachStore(ctx)
+	if err != nil {
+		return err
+	}
+	meta, err := attachments.OpenBucket(ctx, n.js)
+	if err != nil {
+		return fmt.Errorf("node: retention: %w", err)
+	}
+	cfg.DropAttachments = attachgc.New(meta, ast, cfg.Logger).DropMessages
 	sw, err := retention.New(ctx, n.store, mlog, n.js, cfg)
 	if err != nil {
 		return &SettingError{Setting: SettingRetention, Err: fmt.Errorf("node: retention: %w", err)}

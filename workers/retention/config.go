@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -36,6 +37,12 @@ type Config struct {
 	// MaxPerCheck bounds the messages one conversation's check removes in
 	// one sweep (the rest go in the next). Zero means 4096.
 	MaxPerCheck int
+	// DropAttachments deletes the attachments of removed messages that no
+	// other message carries (attachgc.Handler.DropMessages); it is called
+	// with the ids of the removed messages that carried attachments before
+	// they leave the archive. Nil means the attachments stay (the
+	// messages_expired event still lists the ids).
+	DropAttachments func(ctx context.Context, msgIDs []string) error
 	// Now is the clock; nil means time.Now (tests move their own).
 	Now func() time.Time
 	// Logger; nil means discard.

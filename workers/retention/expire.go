@@ -160,11 +160,19 @@ func (s *Sweeper) remove(ctx context.Context, conv string, from, to uint64, res 
 		if !archived {
 			break
 		}
+		var withAtts []string
 		for _, m := range msgs {
 			if len(m.Attachments) > 0 && m.Seq >= a && m.Seq <= b {
-				attached = append(attached, m.ID)
+				withAtts = append(withAtts, m.ID)
 			}
 		}
+		if len(withAtts) > 0 && s.cfg.DropAttachments != nil {
+			// Before the archive forgets which messages carried them.
+			if err := s.cfg.DropAttachments(ctx, withAtts); err != nil {
+				return fmt.Errorf("retention: attachments: %w", err)
+			}
+		}
+		attached = append(attached, withAtts...)
 		n, _, err := s.st.ExpireArchived(ctx, conv, a, b, msgs)
 		if err != nil {
 			return err

@@ -229,7 +229,12 @@ func TestAgeLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	e.send(t, "d_a", 100)
+	e.send(t, "d_a", 99)
+	e.sent["d_a"]++ // seq 100 carries an attachment
+	if _, err := e.log.Append(ctx, msglog.Send{Conv: "d_a", From: "alice", Cmid: "c100", Body: "m100",
+		Attachments: []natter.Attachment{{ID: "a_photo", Size: 5, Type: "image/png"}}}); err != nil {
+		t.Fatal(err)
+	}
 	e.send(t, "d_c", 10)
 	e.send(t, "g_b", 70)
 	e.advance(24 * time.Hour)
@@ -242,7 +247,11 @@ func TestAgeLimit(t *testing.T) {
 	if _, _, _, err := e.acts.React(ctx, m5, "bob", "👍", true); err != nil {
 		t.Fatal(err)
 	}
-	s := e.sweeper(t, retention.Config{Direct: retention.Policy{Days: 2}})
+	var dropped []string
+	s := e.sweeper(t, retention.Config{Direct: retention.Policy{Days: 2}, DropAttachments: func(_ context.Context, ids []string) error {
+		dropped = append(dropped, ids...)
+		return nil
+	}})
 
 	rep := e.sweep(t, s)
 	if rep.Count(retention.Expired) != 0 || rep.Tailed != 210 {
@@ -262,8 +271,11 @@ func TestAgeLimit(t *testing.T) {
 		t.Fatalf("expired in %d conversations: %+v", rep.Count(retention.Expired), rep.Results)
 	}
 	e.kept(t, "g_b", 1, 70)
-	if ev, ok := e.expiredEvent(t, "d_a"); !ok || !reflect.DeepEqual(ev, natter.EventExpired{From: 1, To: 100, Count: 100, Floor: 101, Reason: "days"}) {
+	if ev, ok := e.expiredEvent(t, "d_a"); !ok || !reflect.DeepEqual(ev, natter.EventExpired{From: 1, To: 100, Count: 100, Floor: 101, Reason: "days", Attached: []string{msglog.MessageID("d_a", "alice", "c100")}}) {
 		t.Fatalf("d_a event: %+v %v", ev, ok)
+	}
+	if len(dropped) != 1 || dropped[0] != msglog.MessageID("d_a", "alice", "c100") {
+		t.Fatalf("attachments dropped for %v", dropped)
 	}
 	if _, ok := e.expiredEvent(t, "g_b"); ok {
 		t.Fatal("g_b: an expiry event")
