@@ -31,6 +31,7 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 	if err != nil {
 		return fail(err)
 	}
+	res.slot = r.Slot
 	p := s.Policy(conv, r)
 	if r.Hold {
 		res.Outcome = Held
@@ -59,6 +60,7 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 		target, more = limit, true
 	}
 	var oldestKept int64 // ts of the oldest message kept, for the age limit
+	reads := map[uint64]chunk{}
 	if p.Days > 0 {
 		cutoff := now.Add(-time.Duration(p.Days) * day).UnixMilli()
 		var scanned int
@@ -68,10 +70,11 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 				break
 			}
 			b := min(store.BlockFirst(store.BlockOf(a))+store.BlockSize-1, head)
-			msgs, _, err := s.read(ctx, conv, a, b)
+			msgs, archived, err := s.read(ctx, conv, a, b)
 			if err != nil {
 				return fail(err)
 			}
+			reads[a] = chunk{msgs, archived}
 			if len(msgs) == 0 {
 				break // nothing readable: try again next slot
 			}
@@ -92,7 +95,7 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 	}
 	res.Outcome = Kept
 	if target > r.Done {
-		if err := s.remove(ctx, conv, r.Done+1, target, &res); err != nil {
+		if err := s.remove(ctx, conv, r.Done+1, target, reads, &res); err != nil {
 			return fail(err)
 		}
 		res.Outcome = Expired
@@ -108,6 +111,12 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 		res.Next = now.Add(s.cfg.Interval)
 	}
 	return res
+}
+
+// chunk is what read returned.
+type chunk struct {
+	msgs     []natter.Message
+	archived bool
 }
 
 // read returns the messages of conv with seqs a..b (one block at most):
@@ -145,7 +154,7 @@ func (s *Sweeper) read(ctx context.Context, conv string, a, b uint64) (msgs []na
 // way leaves Done behind the floor, and the next check removes the rest.
 // It stops before the first block not archived yet (the persist role
 // would store it again after its removal).
-func (s *Sweeper) remove(ctx context.Context, conv string, from, to uint64, res *Result) error {
+func (s *Sweeper) remove(ctx context.Context, conv string, from, to uint64, reads map[uint64]chunk, res *Result) error {
 	if err := s.st.SetRetentionFloor(ctx, conv, to+1, from-1); err != nil {
 		return err
 	}
@@ -153,12 +162,19 @@ func (s *Sweeper) remove(ctx context.Context, conv string, from, to uint64, res 
 	done := from - 1
 	for a := from; a <= to; {
 		b := min(store.BlockFirst(store.BlockOf(a))+store.BlockSize-1, to)
-		msgs, archived, err := s.read(ctx, conv, a, b)
-		if err != nil {
-			return err
+		c, ok := reads[a]
+		if !ok {
+			var err error
+			if c.msgs, c.archived, err = s.read(ctx, conv, a, b); err != nil {
+				return err
+			}
 		}
-		if !archived {
+		if !c.archived {
 			break
+		}
+		msgs := c.msgs
+		for len(msgs) > 0 && msgs[len(msgs)-1].Seq > b {
+			msgs = msgs[:len(msgs)-1] // read by the check, up to the head
 		}
 		var withAtts []string
 		for _, m := range msgs {

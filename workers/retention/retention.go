@@ -64,6 +64,8 @@ type Result struct {
 	// Next is when the conversation is checked again (zero: parked).
 	Next time.Time
 	Err  error
+
+	slot int64 // the slot it was listed in
 }
 
 // Report is what one sweep did.
@@ -223,6 +225,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 		convs = append(convs, c)
 	}
 	slices.Sort(convs)
+	moves := make([]store.RetentionMove, 0, len(convs))
 	for _, c := range convs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -236,15 +239,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 		if !res.Next.IsZero() {
 			slot = max(store.RetentionSlotOf(res.Next), slotNow+1)
 		}
-		if err := s.st.ScheduleRetention(ctx, c, slot); err != nil {
-			return rep, err
-		}
+		moves = append(moves, store.RetentionMove{Conv: c, From: res.slot, To: slot})
 		rep.Results = append(rep.Results, res)
 	}
-	for _, k := range slots {
-		if err := s.st.DropRetentionSlot(ctx, k); err != nil {
-			return rep, err
-		}
+	if err := s.st.MoveRetention(ctx, moves, slots); err != nil {
+		return rep, err
 	}
 	if err := s.st.SetRetentionSweep(ctx, store.RetentionSweep{Tail: last, Slot: slotNow, Defaults: s.defaults()}); err != nil {
 		return rep, err

@@ -38,7 +38,7 @@ type env struct {
 
 var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	_, nc, js := testenv.StartJetStream(t)
@@ -93,7 +93,7 @@ func (e *env) send(t *testing.T, conv string, n int) {
 }
 
 // archived waits until persist has stored every message sent.
-func (e *env) archived(t *testing.T) {
+func (e *env) archived(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
