@@ -412,14 +412,13 @@ type RetentionMove struct {
 
 // MoveRetention applies a sweep's schedule changes in few commands: each
 // slot gets its new conversations in one update, the conversations'
-// documents their slot in one bulk write (an update by _id each), the
+// documents their slot (an update by _id each), the
 // slots left keep them until one update each removes them (a crash in
 // between lists a conversation twice, never in none). Slots in drop are
 // deleted after (the sweep read them all).
 func (s *Store) MoveRetention(ctx context.Context, moves []RetentionMove, drop []int64) error {
 	add := map[int64][]string{}
 	pull := map[int64][]string{}
-	var models []mongo.WriteModel
 	for _, m := range moves {
 		if m.To > 0 && m.To != m.From {
 			add[m.To] = append(add[m.To], m.Conv)
@@ -427,25 +426,20 @@ func (s *Store) MoveRetention(ctx context.Context, moves []RetentionMove, drop [
 		if m.From > 0 && m.From != m.To {
 			pull[m.From] = append(pull[m.From], m.Conv)
 		}
-		if m.To != m.From {
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: retConvID(m.Conv)}}).
-				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "conv", Value: m.Conv}, {Key: "slot", Value: m.To}}}}).SetUpsert(true))
-		}
 	}
 	for slot, convs := range add {
 		if err := s.retUpdate(ctx, retSlotID(slot), bson.D{{Key: "$addToSet", Value: bson.D{{Key: "convs", Value: bson.D{{Key: "$each", Value: convs}}}}}}); err != nil {
 			return fmt.Errorf("store: schedule slot %d: %w", slot, err)
 		}
 	}
-	if len(models) > 0 {
-		retMu.Lock()
-		err := s.wgate.do(ctx, func() error {
-			_, err := s.retention().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-			return err
-		})
-		retMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("store: schedule: %w", err)
+	// One update by _id each: FerretDB v1 did not answer a bulk write of
+	// 100 upserts (minutes, then still waiting).
+	for _, m := range moves {
+		if m.To == m.From {
+			continue
+		}
+		if err := s.retUpdate(ctx, retConvID(m.Conv), bson.D{{Key: "$set", Value: bson.D{{Key: "conv", Value: m.Conv}, {Key: "slot", Value: m.To}}}}); err != nil {
+			return fmt.Errorf("store: schedule %s: %w", m.Conv, err)
 		}
 	}
 	dropped := map[int64]bool{}
