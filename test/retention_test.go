@@ -9,6 +9,7 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/client"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/internal/node"
@@ -90,6 +91,25 @@ func TestRetentionEndToEnd(t *testing.T) {
 	}
 	if sc == nil || sc.Floor != 16 || len(sc.Msgs) != 5 || sc.Msgs[0].Seq != 16 || sc.Head != 20 {
 		t.Fatalf("sync from below the floor: %+v", sc)
+	}
+
+	// The Go SDK, resuming from a cursor below the floor, delivers the kept
+	// messages in order instead of waiting for the removed ones.
+	c := sdk(t, "rt-bob", client.Config{URLs: []string{wsURL(dev)}, Cursors: map[string]uint64{conv.ID: 2}})
+	deadline := time.After(20 * time.Second)
+	for want := uint64(16); want <= 20; {
+		select {
+		case msg := <-c.Messages():
+			if msg.Conv != conv.ID {
+				continue
+			}
+			if msg.Seq != want {
+				t.Fatalf("SDK delivered seq %d, want %d", msg.Seq, want)
+			}
+			want++
+		case <-deadline:
+			t.Fatalf("SDK: seq %d not delivered (stuck below the floor?)", want)
+		}
 	}
 
 	js := testenv.JetStream(t, testenv.Connect(t, dev.NATSURL()))
