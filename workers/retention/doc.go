@@ -1,4 +1,5 @@
-// Package retention is the retention role: it removes the messages a
+// Package retention is the retention sweeper, run by the persist role: it
+// removes the messages a
 // conversation's retention policy no longer keeps (older than N days, or
 // beyond the newest N messages) from the archive (the messages collection
 // and its blocks), the hot tier (the MSGS stream, a purge of the
@@ -6,8 +7,9 @@
 // is under legal hold, and publishes a messages_expired event for each
 // removal.
 //
-// A [Sweeper] runs one sweep per interval, one replica at a time (a lease
-// lock in the store). A sweep reads only what is due: the log entries
+// A [Sweeper] runs one sweep per interval, one persist replica at a time (a
+// lease lock in the store), and reports an explicit [Result] per
+// conversation it checked. A sweep reads only what is due: the log entries
 // appended since the previous sweep (headers only, to find new
 // conversations and those past a message limit) and the schedule slots
 // whose time has come, each a list of conversations in one document read

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
@@ -71,6 +72,11 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 			}
 			b := min(store.BlockFirst(store.BlockOf(a))+store.BlockSize-1, head)
 			msgs, archived, err := s.read(ctx, conv, a, b)
+			var gone *goneError
+			if errors.As(err, &gone) {
+				a = gone.next // nothing there to age
+				continue
+			}
 			if err != nil {
 				return fail(err)
 			}
@@ -89,7 +95,12 @@ func (s *Sweeper) check(ctx context.Context, conv string, now time.Time) Result 
 			scanned += len(msgs)
 			a = msgs[len(msgs)-1].Seq + 1
 		}
-		if oldestKept != 0 {
+		switch {
+		case oldestKept != 0 && oldestKept < cutoff:
+			// Only the newest message is left, old itself: nothing can
+			// go before a message sent from now on ages.
+			res.Next = now.Add(time.Duration(p.Days) * day)
+		case oldestKept != 0:
 			res.Next = time.UnixMilli(oldestKept).Add(time.Duration(p.Days) * day)
 		}
 	}
@@ -144,8 +155,23 @@ func (s *Sweeper) read(ctx context.Context, conv string, a, b uint64) (msgs []na
 		return hot, true, nil
 	}
 	msgs, err = s.st.MessagesRange(ctx, conv, a, b, 0)
+	if err == nil && len(msgs) == 0 {
+		// Nowhere (a conversation an operator deleted: its hot tier holds
+		// only its last entry, its archive nothing). errGone says where
+		// the log goes on, so the check does not scan again next time.
+		var te *msglog.TrimmedError
+		if _, _, terr := s.log.After(ctx, conv, a-1, 1); errors.As(terr, &te) && te.Oldest > a {
+			return nil, true, &goneError{next: te.Oldest}
+		}
+	}
 	return msgs, true, err
 }
+
+// goneError: seqs from a read's first up to next are in neither the
+// archive nor the hot tier.
+type goneError struct{ next uint64 }
+
+func (e *goneError) Error() string { return fmt.Sprintf("retention: seqs below %d are gone", e.next) }
 
 // remove removes seqs from..to of conv: the floor first (readers stop
 // returning them), then, block by block, the archive's messages and
@@ -165,7 +191,12 @@ func (s *Sweeper) remove(ctx context.Context, conv string, from, to uint64, read
 		c, ok := reads[a]
 		if !ok {
 			var err error
-			if c.msgs, c.archived, err = s.read(ctx, conv, a, b); err != nil {
+			c.msgs, c.archived, err = s.read(ctx, conv, a, b)
+			var gone *goneError
+			if errors.As(err, &gone) {
+				c.msgs, c.archived, err = nil, true, nil // nothing left to remove there
+			}
+			if err != nil {
 				return err
 			}
 		}

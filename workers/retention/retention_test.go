@@ -395,3 +395,31 @@ func TestPrecedence(t *testing.T) {
 	e.sweep(t, s)
 	e.kept(t, "d_forever", 31, 40)
 }
+
+// TestDeletedConversation: a conversation an operator deleted (its archive
+// gone, its hot tier down to its last entry) is checked without failing
+// and scheduled for when that entry ages, not every minute.
+func TestDeletedConversation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.send(t, "g_del", 10)
+	e.archived(t)
+	if _, _, err := e.st.DeleteConversationMessages(ctx, "g_del"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subjects.Msg("g_del")), jetstream.WithPurgeKeep(1)); err != nil {
+		t.Fatal(err)
+	}
+	s := e.sweeper(t, retention.Config{Group: retention.Policy{Days: 1}})
+	e.advance(2 * 24 * time.Hour)
+	rep := e.sweep(t, s)
+	r := result(t, rep, "g_del")
+	if r.Outcome != retention.Kept || !r.Next.Equal(e.clock().Add(24*time.Hour)) {
+		t.Fatalf("deleted conversation: %+v", r)
+	}
+}
