@@ -1,11 +1,10 @@
 // Package retention is the retention sweeper, run by the persist role: it
-// removes the messages a
-// conversation's retention policy no longer keeps (older than N days, or
-// beyond the newest N messages) from the archive (the messages collection
-// and its blocks), the hot tier (the MSGS stream, a purge of the
-// conversation's subject) and the ACTIONS bucket, unless the conversation
-// is under legal hold, and publishes a messages_expired event for each
-// removal.
+// removes the messages a conversation's retention policy no longer keeps
+// (older than N days, or beyond the newest N messages) from the archive
+// (the messages collection and its blocks), the hot tier (the MSGS
+// stream, a purge of the conversation's subject), the ACTIONS bucket and
+// the attachment storage, unless the conversation is under legal hold,
+// and publishes a messages_expired event for each removal.
 //
 // A [Sweeper] runs one sweep per interval, one persist replica at a time (a
 // lease lock in the store), and reports an explicit [Result] per
