@@ -306,6 +306,7 @@ func TestMessageLimit(t *testing.T) {
 	e := newEnv(t)
 	e.send(t, "g_x", 200)
 	e.send(t, "g_y", 20)
+	e.send(t, "g_z", 60) // its first block is still open when 1..10 go
 	e.archived(t)
 	s := e.sweeper(t, retention.Config{Group: retention.Policy{Messages: 50}})
 	rep := e.sweep(t, s)
@@ -314,6 +315,18 @@ func TestMessageLimit(t *testing.T) {
 	}
 	e.kept(t, "g_x", 151, 200)
 	e.kept(t, "g_y", 1, 20)
+	e.kept(t, "g_z", 11, 60)
+	// Its block completes after the removal: persist writes it without
+	// the removed messages' text (kept checks the block below the floor).
+	e.send(t, "g_z", 4)
+	e.archived(t)
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n, err := e.st.CountBlocks(context.Background(), "g_z"); err != nil || n != 1 {
+			return fmt.Errorf("g_z: %d blocks (%v)", n, err)
+		}
+		return nil
+	})
+	e.kept(t, "g_z", 11, 64)
 	e.send(t, "g_x", 20)
 	e.archived(t)
 	e.advance(2 * time.Minute)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -334,9 +335,10 @@ func (s *Store) ExpireArchived(ctx context.Context, conv string, from, to uint64
 	}
 	changed := false
 	for i := range blk {
-		if blk[i].Seq <= to && (blk[i].Body != "" || blk[i].Attachments != nil || blk[i].Mentions != nil || blk[i].Cmid != "") {
-			blk[i] = natter.Message{ID: blk[i].ID, Conv: conv, Seq: blk[i].Seq, From: blk[i].From, Type: blk[i].Type, TS: blk[i].TS}
-			changed = true
+		if blk[i].Seq <= to {
+			if e := Expired(blk[i]); !reflect.DeepEqual(e, blk[i]) {
+				blk[i], changed = e, true
+			}
 		}
 	}
 	if !changed {
@@ -352,6 +354,14 @@ func (s *Store) ExpireArchived(ctx context.Context, conv string, from, to uint64
 		return nm, nb, fmt.Errorf("store: expire: rewrite block %s: %w", blockID(conv, k1), err)
 	}
 	return nm, nb, nil
+}
+
+// Expired is what an archive block keeps of a message the retention
+// policy removed while other messages of its block are kept: id, seq,
+// sender, type and time; no body, cmid, reference, mentions or
+// attachments.
+func Expired(m natter.Message) natter.Message {
+	return natter.Message{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Type: m.Type, TS: m.TS}
 }
 
 // ExpireRangeScan deletes the archived messages of conv with seqs
