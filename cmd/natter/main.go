@@ -38,6 +38,8 @@ commands:
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
+  backup          full or incremental backup of the streams and the store (backup verify|list)
+  restore         restore a backup into an empty deployment
   version         print the version
 
 Run "natter <command> --help" for the flags of a command.
@@ -88,6 +90,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
+	case "backup":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "natter", version)
 		return exitOK
