@@ -339,9 +339,6 @@ const (
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
-// KVStream is the stream behind the KV bucket: KV_<bucket>.
-func KVStream(bucket string) string { return "KV_" + bucket }
-
 // ActionsBlockAll matches every ACTIONS key of block k of conv (records,
 // reactions, thread chunks): <conv>.<k>.>, for the retention role's purge.
 func ActionsBlockAll(conv string, k uint64) string {

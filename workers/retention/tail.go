@@ -27,6 +27,11 @@ func (s *Sweeper) tail(ctx context.Context, from uint64) (seen map[string]uint64
 		return nil, from, 0, fmt.Errorf("retention: tail: %w", err)
 	}
 	last = info.State.LastSeq
+	if from > last {
+		// The stream is not the one the sweeps read (restored from a
+		// backup, recreated): from its start again.
+		from = 0
+	}
 	if last <= from || info.State.Msgs == 0 {
 		return nil, max(from, last), 0, nil
 	}
