@@ -79,10 +79,13 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 			continue
 		}
 		var ack natter.Ack
-		if err := json.Unmarshal(f.Data, &ack); err != nil {
-			return fail(fmt.Errorf("decoding ack: %w", err))
+		if !protocol.DecodeAck(f.Data, &ack) {
+			if err := json.Unmarshal(f.Data, &ack); err != nil {
+				return fail(fmt.Errorf("decoding ack: %w", err))
+			}
 		}
 		c.stats.sends.Add(1)
+		c.onOwn(conv, ack.Seq, ownEntry(cn.hello.User, &req, ack))
 		return ack, nil
 	}
 }

@@ -310,8 +310,8 @@ func (h *hub) deliver(user string, frames [][]byte) {
 	}
 	sh.mu.Unlock()
 	for _, s := range targets {
-		if s.enqueueAll(frames) {
-			h.m.pushes.Add(float64(len(frames)))
+		if n := s.enqueuePushes(frames); n > 0 {
+			h.m.pushes.Add(float64(n))
 		}
 	}
 }
