@@ -112,6 +112,9 @@ func (n *Node) startRoles(ctx context.Context) error {
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
+			if err := n.startRetention(ctx, lg); err != nil {
+				return err
+			}
 		case RoleFanout:
 			members, err := n.memberCache(ctx)
 			if err != nil {

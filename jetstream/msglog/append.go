@@ -208,7 +208,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	prev := nextWindow(h.prev, h.stream)
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
-		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Mentions: s.Mentions, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
+		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Mentions: s.Mentions, Attachments: s.Attachments, TS: l.cfg.Now().UnixMilli(),
 	}
 	// The header keys are the canonical ones nats.Header.Set would store;
 	// one backing array for the six values.
