@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -62,7 +63,7 @@ type sendKey struct{}
 // is off or the send is not sampled.
 func StartSend(ctx context.Context, start time.Time, edge, conv, user string) (context.Context, *Send) {
 	st := cur.Load()
-	if st == nil {
+	if st == nil || (st.ratio < 1 && rand.Float64() >= st.ratio) {
 		return ctx, nil
 	}
 	rctx, root := st.tracer.Start(ctx, SpanSend, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),

@@ -36,6 +36,7 @@ const scope = "github.com/natter-im/natter"
 type state struct {
 	tracer trace.Tracer
 	origin string
+	ratio  float64 // of sends sampled, 0 < ratio <= 1
 	prop   propagation.TraceContext
 }
 
@@ -64,6 +65,16 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (shutdown func(con
 	if err != nil {
 		return nil, fmt.Errorf("%w: exporter: %w", ErrSetup, err)
 	}
+	log.Info("tracing on", "endpoint", cfg.Endpoint, "sample_ratio", cfg.SampleRatio)
+	return start(cfg, sdktrace.WithBatcher(exp), log), nil
+}
+
+// start installs a tracer provider exporting through export (cfg has its
+// defaults) and returns its shutdown.
+func start(cfg Config, export sdktrace.TracerProviderOption, log *slog.Logger) func(context.Context) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", cfg.Service)}
 	if cfg.Instance != "" {
 		attrs = append(attrs, attribute.String("service.instance.id", cfg.Instance))
@@ -72,21 +83,23 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (shutdown func(con
 		attrs = append(attrs, attribute.String("service.version", cfg.Version))
 	}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		export,
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		// StartSend decides a root's sampling itself, before any span is
+		// made (an unsampled send then costs a random number); entries
+		// and deliveries follow their parent's flag.
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing export failed", "err", err) }))
-	st := &state{tracer: tp.Tracer(scope), origin: cfg.Instance}
+	st := &state{tracer: tp.Tracer(scope), origin: cfg.Instance, ratio: cfg.SampleRatio}
 	cur.Store(st)
-	log.Info("tracing on", "endpoint", cfg.Endpoint, "sample_ratio", cfg.SampleRatio)
 	return func(ctx context.Context) error {
 		cur.CompareAndSwap(st, nil)
 		if err := tp.Shutdown(ctx); err != nil {
 			return fmt.Errorf("tracing: shutdown: %w", err)
 		}
 		return nil
-	}, nil
+	}
 }
 
 // carrier adapts a NATS header to the propagator (case-sensitive keys, as
