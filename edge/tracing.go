@@ -16,3 +16,19 @@ func (h *hub) deliverTraced(hdr nats.Header, user string, frames [][]byte) {
 		sp.End(h.devices(user), len(frames))
 	}
 }
+
+// pushTraced is push, inside a span when the broadcast carries a trace
+// context: it names the devices (user/device) queued on here.
+func (h *hub) pushTraced(hdr nats.Header, entries [][]byte, b *broadcaster) {
+	sp := tracing.StartDeliver(hdr, "")
+	if sp == nil {
+		h.push(entries, b)
+		return
+	}
+	devices := make([]string, 0, len(b.targets))
+	for _, s := range b.targets {
+		devices = append(devices, s.user+"/"+s.device)
+	}
+	h.push(entries, b)
+	sp.End(devices, len(entries))
+}

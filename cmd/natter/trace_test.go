@@ -67,17 +67,14 @@ func startCollector(t *testing.T) *collector {
 	return c
 }
 
-// trace returns the spans received of trace id, by name (the first of
-// each name).
-func (c *collector) trace(id []byte) map[string]*tracepb.Span {
+// trace returns the spans received of trace id, by name.
+func (c *collector) trace(id []byte) map[string][]*tracepb.Span {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]*tracepb.Span{}
+	out := map[string][]*tracepb.Span{}
 	for _, s := range c.spans {
 		if string(s.TraceId) == string(id) {
-			if _, ok := out[s.Name]; !ok {
-				out[s.Name] = s
-			}
+			out[s.Name] = append(out[s.Name], s)
 		}
 	}
 	return out
@@ -166,61 +163,84 @@ func sendAndRead(t *testing.T, ctx context.Context, alice, bob *client.Client, c
 
 // TestTracingOneMessage: with an OTLP endpoint and every send sampled, one
 // message sent through natter dev with the SDK yields one trace in the
-// collector that links the edge's send and append to the persist and
-// fan-out roles' spans (children of the append: the traceparent in the
-// MSGS entry) and to the edge's delivery to bob's device (child of the
-// fan-out's span: the trace context in the delivery message).
+// collector that links the edge's send and append to the persist, fan-out,
+// events and push roles' spans (children of the append: the traceparent
+// in the MSGS entry) and to the edge's delivery to bob's device (child of
+// the fan-out's span: the trace context in the delivery message), for a
+// delivery per member and for a broadcast to the group's members.
 func TestTracingOneMessage(t *testing.T) {
-	col := startCollector(t)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100") // ms: export at once
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	p, alice, bob, conv := devClients(t, ctx, "--otlp-endpoint", col.url, "--trace-sample", "1", "--edge-id", "edge-t1")
-	seq := sendAndRead(t, ctx, alice, bob, conv, "traced hello")
-	nats := p.ready["nats"]
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		// deliver is what the natter.deliver span that reached bob's
+		// phone says: its natter.user and natter.devices.
+		user, devices string
+	}{
+		{"per member", nil, "bob", "phone"},
+		{"broadcast", []string{"--fanout-broadcast-min", "2"}, "", "alice/laptop,bob/phone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			col := startCollector(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			args := append([]string{"--otlp-endpoint", col.url, "--trace-sample", "1", "--edge-id", "edge-t1"}, tc.extra...)
+			p, alice, bob, conv := devClients(t, ctx, args...)
+			seq := sendAndRead(t, ctx, alice, bob, conv, "traced hello")
 
-	var spans map[string]*tracepb.Span
-	testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		send := col.find("natter.send", "natter.conv", conv)
-		if send == nil {
-			return fmt.Errorf("no natter.send span of %s yet", conv)
-		}
-		spans = col.trace(send.TraceId)
-		for _, name := range []string{"natter.send", "natter.append", "natter.persist", "natter.fanout", "natter.events", "natter.push", "natter.deliver"} {
-			if spans[name] == nil {
-				return fmt.Errorf("trace has no %s span yet (has %d spans)", name, len(spans))
+			var spans map[string][]*tracepb.Span
+			var dlv *tracepb.Span
+			testenv.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+				send := col.find("natter.send", "natter.conv", conv)
+				if send == nil {
+					return fmt.Errorf("no natter.send span of %s yet", conv)
+				}
+				spans = col.trace(send.TraceId)
+				for _, name := range []string{"natter.send", "natter.append", "natter.persist", "natter.fanout", "natter.events", "natter.push"} {
+					if len(spans[name]) == 0 {
+						return fmt.Errorf("trace has no %s span yet (has %d names)", name, len(spans))
+					}
+				}
+				dlv = nil
+				for _, d := range spans["natter.deliver"] {
+					if attr(d, "natter.user") == tc.user && attr(d, "natter.devices") == tc.devices {
+						dlv = d
+					}
+				}
+				if dlv == nil {
+					return fmt.Errorf("no natter.deliver span with user %q devices %q yet (%d deliver spans)", tc.user, tc.devices, len(spans["natter.deliver"]))
+				}
+				return nil
+			})
+			one := func(name string) *tracepb.Span { return spans[name][0] }
+			parent := func(child *tracepb.Span, want string) {
+				t.Helper()
+				if string(child.ParentSpanId) != string(one(want).SpanId) {
+					t.Errorf("%s's parent is %x, want %s's span %x", child.Name, child.ParentSpanId, want, one(want).SpanId)
+				}
 			}
-		}
-		return nil
-	})
-	parent := func(child, want string) {
-		t.Helper()
-		if string(spans[child].ParentSpanId) != string(spans[want].SpanId) {
-			t.Errorf("%s's parent is %x, want %s's span %x", child, spans[child].ParentSpanId, want, spans[want].SpanId)
-		}
-	}
-	parent("natter.append", "natter.send")
-	parent("natter.persist", "natter.append")
-	parent("natter.fanout", "natter.append")
-	parent("natter.events", "natter.append")
-	parent("natter.push", "natter.append")
-	parent("natter.deliver", "natter.fanout")
-	if got := attr(spans["natter.send"], "natter.seq"); got != fmt.Sprint(seq) {
-		t.Errorf("natter.send natter.seq = %q, want %d", got, seq)
-	}
-	if got := attr(spans["natter.send"], "natter.edge"); got != "edge-t1" {
-		t.Errorf("natter.send natter.edge = %q, want edge-t1", got)
-	}
-	if got := attr(spans["natter.persist"], "natter.outcome"); got != "ack" {
-		t.Errorf("natter.persist outcome = %q, want ack", got)
-	}
-	rep := traceReport(t, nats, fmt.Sprintf("%s/%d", conv, seq), settled)
-	if rep.Edge != "edge-t1" || !strings.Contains(rep.TraceParent, fmt.Sprintf("%x", spans["natter.send"].TraceId)) {
-		t.Errorf("natter trace of a sampled send: edge %q traceparent %q; want edge-t1 and trace %x", rep.Edge, rep.TraceParent, spans["natter.send"].TraceId)
-	}
-	d := spans["natter.deliver"]
-	if attr(d, "natter.user") != "bob" || attr(d, "natter.devices") != "phone" || attr(d, "natter.edge") != "edge-t1" {
-		t.Errorf("natter.deliver: user %q devices %q edge %q; want bob, phone, edge-t1", attr(d, "natter.user"), attr(d, "natter.devices"), attr(d, "natter.edge"))
+			parent(one("natter.append"), "natter.send")
+			for _, role := range []string{"natter.persist", "natter.fanout", "natter.events", "natter.push"} {
+				parent(one(role), "natter.append")
+			}
+			parent(dlv, "natter.fanout")
+			if got := attr(one("natter.send"), "natter.seq"); got != fmt.Sprint(seq) {
+				t.Errorf("natter.send natter.seq = %q, want %d", got, seq)
+			}
+			if got := attr(one("natter.send"), "natter.edge"); got != "edge-t1" {
+				t.Errorf("natter.send natter.edge = %q, want edge-t1", got)
+			}
+			if got := attr(one("natter.persist"), "natter.outcome"); got != "ack" {
+				t.Errorf("natter.persist outcome = %q, want ack", got)
+			}
+			if got := attr(dlv, "natter.edge"); got != "edge-t1" {
+				t.Errorf("natter.deliver natter.edge = %q, want edge-t1", got)
+			}
+			rep := traceReport(t, p.ready["nats"], fmt.Sprintf("%s/%d", conv, seq), settled)
+			if rep.Edge != "edge-t1" || !strings.Contains(rep.TraceParent, fmt.Sprintf("%x", one("natter.send").TraceId)) {
+				t.Errorf("natter trace of a sampled send: edge %q traceparent %q; want edge-t1 and trace %x", rep.Edge, rep.TraceParent, one("natter.send").TraceId)
+			}
+		})
 	}
 }
 

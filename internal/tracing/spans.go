@@ -206,8 +206,9 @@ func InjectBatch(ctx context.Context, idx []int, h nats.Header) nats.Header {
 // *Deliver does nothing.
 type Deliver struct{ sp trace.Span }
 
-// StartDeliver starts the span of a delivery to user when h carries a trace
-// context; nil when tracing is off or it carries none.
+// StartDeliver starts the span of a delivery to user (empty for a
+// broadcast to a group's members) when h carries a trace context; nil when
+// tracing is off or it carries none.
 func StartDeliver(h nats.Header, user string) *Deliver {
 	st := cur.Load()
 	if st == nil || h == nil || h.Get(Header) == "" {
@@ -217,8 +218,11 @@ func StartDeliver(h nats.Header, user string) *Deliver {
 	if !trace.SpanContextFromContext(pctx).IsValid() {
 		return nil
 	}
-	_, sp := st.tracer.Start(pctx, SpanDeliver, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(AttrUser.String(user), AttrEdge.String(st.origin)))
+	attrs := []attribute.KeyValue{AttrEdge.String(st.origin)}
+	if user != "" {
+		attrs = append(attrs, AttrUser.String(user))
+	}
+	_, sp := st.tracer.Start(pctx, SpanDeliver, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	return &Deliver{sp: sp}
 }
 
