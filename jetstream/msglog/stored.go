@@ -30,9 +30,13 @@ func (l *Log) Stored(ctx context.Context, conv string, seq uint64) (*jetstream.R
 	if seq == 0 || seq > h.seq {
 		return nil, fmt.Errorf("msglog: stored %s: %w: %d (newest is %d)", conv, ErrNoSuchSeq, seq, h.seq)
 	}
-	ss, first, ok, err := l.index(ctx, conv, h, seq, seq)
-	if err != nil {
-		return nil, fmt.Errorf("msglog: stored %s: %w", conv, err)
+	var ss []uint64
+	var first uint64
+	ok := false
+	if !l.walkOnly {
+		if ss, first, ok, err = l.index(ctx, conv, h, seq, seq); err != nil {
+			return nil, fmt.Errorf("msglog: stored %s: %w", conv, err)
+		}
 	}
 	if ok {
 		if first > seq {
@@ -47,13 +51,18 @@ func (l *Log) Stored(ctx context.Context, conv string, seq uint64) (*jetstream.R
 		}
 		return raw, nil
 	}
-	// No windows: from the block's first entry, forward by subject.
+	// No windows: from the block's first entry, forward by subject; from
+	// the oldest entry left when the way back is trimmed (it lies in the
+	// wanted block or above it, as the walk of a page finds it).
 	start, s, err := l.locate(ctx, conv, h, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, l.storedTrimmed(ctx, conv)
+		start, s, err = l.oldest(ctx, conv)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("msglog: stored %s: %w", conv, err)
+	}
+	if s > seq {
+		return nil, fmt.Errorf("msglog: stored %s: %w", conv, &TrimmedError{Conv: conv, Oldest: s})
 	}
 	subj := subjects.Msg(conv)
 	for next := start; ; s++ {
