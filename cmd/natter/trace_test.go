@@ -173,18 +173,27 @@ func TestTracingOneMessage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra []string
+		// env names the collector with OTEL_EXPORTER_OTLP_ENDPOINT
+		// instead of --otlp-endpoint.
+		env bool
 		// deliver is what the natter.deliver span that reached bob's
 		// phone says: its natter.user and natter.devices.
 		user, devices string
 	}{
-		{"per member", nil, "bob", "phone"},
-		{"broadcast", []string{"--fanout-broadcast-min", "2"}, "", "alice/laptop,bob/phone"},
+		{"per member", nil, false, "bob", "phone"},
+		{"broadcast", []string{"--fanout-broadcast-min", "2"}, false, "", "alice/laptop,bob/phone"},
+		{"endpoint from OTEL_EXPORTER_OTLP_ENDPOINT", nil, true, "bob", "phone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			col := startCollector(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			args := append([]string{"--otlp-endpoint", col.url, "--trace-sample", "1", "--edge-id", "edge-t1"}, tc.extra...)
+			args := append([]string{"--trace-sample", "1", "--edge-id", "edge-t1"}, tc.extra...)
+			if tc.env {
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", strings.TrimSuffix(col.url, "/v1/traces"))
+			} else {
+				args = append(args, "--otlp-endpoint", col.url)
+			}
 			p, alice, bob, conv := devClients(t, ctx, args...)
 			seq := sendAndRead(t, ctx, alice, bob, conv, "traced hello")
 
