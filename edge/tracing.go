@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"slices"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/natter-im/natter/internal/tracing"
@@ -18,7 +20,7 @@ func (h *hub) deliverTraced(hdr nats.Header, user string, frames [][]byte) {
 }
 
 // pushTraced is push, inside a span when the broadcast carries a trace
-// context: it names the devices (user/device) queued on here.
+// context: it names the devices (user/device, sorted) queued on here.
 func (h *hub) pushTraced(hdr nats.Header, entries [][]byte, b *broadcaster) {
 	sp := tracing.StartDeliver(hdr, "")
 	if sp == nil {
@@ -30,5 +32,6 @@ func (h *hub) pushTraced(hdr nats.Header, entries [][]byte, b *broadcaster) {
 		devices = append(devices, s.user+"/"+s.device)
 	}
 	h.push(entries, b)
+	slices.Sort(devices)
 	sp.End(devices, len(entries))
 }
