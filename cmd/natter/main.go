@@ -39,6 +39,8 @@ commands:
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
+  backup          full or incremental backup of the streams and the store (backup verify|list)
+  restore         restore a backup into an empty deployment
   version         print the version
 
 Run "natter <command> --help" for the flags of a command.
@@ -91,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServices(ctx, args[1:], stdout, stderr)
 	case "trace":
 		err = runTrace(ctx, args[1:], stdout, stderr)
+	case "backup":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		ctx, stop := signals(ctx, stderr)
+		defer stop()
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "natter", version)
 		return exitOK

@@ -59,3 +59,9 @@ func lockDataDir(dir string) (*os.File, error) {
 func unlockDataDir(f *os.File) error {
 	return f.Close()
 }
+
+// LockDataDir takes the lock of a data dir as natter dev does, for an
+// operator command that starts the dir's embedded servers itself (natter
+// backup and natter restore with --data): it fails with ErrDataDirInUse
+// while natter dev runs on dir. Closing the file releases it.
+func LockDataDir(dir string) (*os.File, error) { return lockDataDir(dir) }

@@ -454,3 +454,28 @@ const (
 // milliseconds, its users' usage of the deployment-wide limits (messages,
 // REST requests, connections: edge/limits); every edge listens.
 const LimitsUsage = "im.limits.usage"
+
+// KVStream and ObjectStream are the stream names behind a KV bucket and an
+// object store (nats.go's conventions), for tools that handle the buckets
+// as the streams they are (natter backup).
+func KVStream(bucket string) string { return "KV_" + bucket }
+
+// ObjectStream: see [KVStream].
+func ObjectStream(bucket string) string { return "OBJ_" + bucket }
+
+// BackupGapToken is the last token of the subject natter restore fills
+// sequence gaps on (placeholders it purges before the restore ends). It
+// holds a '~', which no id may ([ValidID]), so it names no conversation,
+// user or key.
+const BackupGapToken = "~natter-backup-gap"
+
+// BackupGapSubject is the placeholder subject of a stream whose first
+// subject filter is filter: the filter's wildcard token replaced by
+// [BackupGapToken] ("im.msg.>" -> "im.msg.~natter-backup-gap"), or the
+// token appended to a literal subject.
+func BackupGapSubject(filter string) string {
+	if i := strings.LastIndexByte(filter, '.'); i >= 0 && (filter[i+1:] == ">" || filter[i+1:] == "*") {
+		return filter[:i+1] + BackupGapToken
+	}
+	return filter + "." + BackupGapToken
+}

@@ -49,3 +49,22 @@ func TestParsersRefuseOtherSubjects(t *testing.T) {
 		}
 	}
 }
+
+func TestBackupGapSubject(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ filter, want string }{
+		{subjects.MsgsAll, "im.msg." + subjects.BackupGapToken},
+		{subjects.IngestAll, "im.ingest." + subjects.BackupGapToken},
+		{"$KV.CURSORS.>", "$KV.CURSORS." + subjects.BackupGapToken},
+		{"$O.ATTACHBLOBS.C.>", "$O.ATTACHBLOBS.C." + subjects.BackupGapToken},
+		{"a.b", "a.b." + subjects.BackupGapToken},
+	} {
+		if got := subjects.BackupGapSubject(tc.filter); got != tc.want {
+			t.Errorf("subjects.BackupGapSubject(%q) = %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+	// No id can name it.
+	if subjects.ValidID(subjects.BackupGapToken) == nil {
+		t.Errorf("%q is a valid id", subjects.BackupGapToken)
+	}
+}
