@@ -309,6 +309,11 @@ func TestStorm(t *testing.T) {
 	if r.CPU == nil || !strings.Contains(r.CPU.Server, "edge processes") || r.CPU.ServerUs <= 0 {
 		t.Errorf("cpu %+v, want the edge processes counted", r.CPU)
 	}
+	// At least every user's delivery subscription went with the old edge
+	// and came back with the new one.
+	if s.SubChanges < 2*300 {
+		t.Errorf("%d subscription changes at the NATS server, want at least %d", s.SubChanges, 2*300)
+	}
 }
 
 // TestStormGraceful runs the graceful mode: SIGTERM, the edge closes its

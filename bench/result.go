@@ -168,6 +168,11 @@ type StormFigures struct {
 	// EdgeCPUSeconds is the CPU time of the edge processes over the run
 	// (the old one from go to the kill, the new one from its start).
 	EdgeCPUSeconds float64 `json:"edge_cpu_s"`
+	// SubChanges counts the subscriptions made and dropped at the
+	// in-process NATS server from the kill to the end (its sublist's
+	// inserts and removes): a figure of the storm's work that does not
+	// move with the machine's load. The dropped edge's are one batch.
+	SubChanges uint64 `json:"sub_changes,omitempty"`
 	// ResumedBySecond[k] is how many clients had resumed k+1 seconds after
 	// the kill.
 	ResumedBySecond []int `json:"resumed_by_second"`

@@ -86,6 +86,7 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 	fig := &StormFigures{Mode: mode, Clients: conns, Presence: r.cfg.StormPresence}
 	pids := []int{t.eprocs[0].pid()}
 	var tKill time.Time
+	var subs0 uint64          // the NATS server's subscription changes before the kill
 	var edgeCPU time.Duration // of the old edge process, from go to the kill
 	name := fmt.Sprintf("storm %s clients, edge %s", commas(int64(conns)), map[string]string{StormKill: "killed", StormGraceful: "stopped"}[mode])
 	if r.cfg.StormPresence > 0 {
@@ -106,6 +107,7 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 		}
 		cpu1, _ := pidCPU(old.pid())
 		edgeCPU = cpu1 - cpu0
+		subs0 = t.subChanges()
 		tKill = time.Now()
 		if mode == StormGraceful {
 			if !old.term(2 * time.Minute) {
@@ -139,6 +141,9 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if n := t.subChanges(); n > 0 {
+			fig.SubChanges = n - subs0
 		}
 		f.broadcast("stop")
 		return nil
@@ -191,6 +196,9 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 		res.note("presence: clients in groups of %d, each watching the %d others (set up in %.1f s before go); %d presence events from just before the kill to the end",
 			fig.Presence+1, fig.Presence, setup, fig.PresenceEvents)
 	}
+	if fig.SubChanges > 0 {
+		res.note("storm: %s subscriptions made or dropped at the NATS server from the kill to the end", commas(int64(fig.SubChanges)))
+	}
 	res.Storm = fig
 	res.note("edge under test: `%s edge` (pids %s) on the in-process natter's NATS; %s, then a new edge process started at once on the same address",
 		bin, joinInts(pids), map[string]string{StormKill: "killed with SIGKILL", StormGraceful: "stopped with SIGTERM (lame duck, then drain)"}[mode])
@@ -203,6 +211,19 @@ func (r *runner) storm(ctx context.Context) ([]*Result, error) {
 	}
 	res.check("storm: nothing lost", fmt.Sprintf("%d of %d acked messages lost", fig.Lost, fig.Acked), fig.Lost == 0 && fig.Received >= fig.Acked, scaled)
 	return []*Result{res}, nil
+}
+
+// subChanges is the in-process NATS server's count of subscriptions made
+// and dropped (0 when unknown).
+func (t *target) subChanges() uint64 {
+	if t.dev == nil || t.dev.NATSServer() == nil {
+		return 0
+	}
+	sz, err := t.dev.NATSServer().Subsz(nil)
+	if err != nil || sz.SublistStats == nil {
+		return 0
+	}
+	return sz.NumInserts + sz.NumRemoves
 }
 
 // stormCPU adds the edge processes' CPU to c, whose server side is this

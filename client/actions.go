@@ -42,8 +42,11 @@ func (c *Client) msgAction(ctx context.Context, req protocol.Request, opts []Sen
 	}
 	var ack natter.Ack
 	// The cmid makes it idempotent: a repeat is answered as a duplicate.
-	err := c.call(ctx, req, true, &ack)
-	return ack, err
+	if err := c.call(ctx, req, true, &ack); err != nil {
+		return ack, err
+	}
+	c.onOwn(req.Conv, ack.Seq, ownEntry(c.User(), &req, ack))
+	return ack, nil
 }
 
 // React adds the user's reaction emoji (1..32 bytes: an emoji, or a short

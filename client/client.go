@@ -295,14 +295,13 @@ func (c *Client) serve(cn *conn, tick <-chan time.Time) {
 	// messages first, and in a reconnect storm the edges and the
 	// conversations service answer the syncs before the presence
 	// subscribes (whose authorisation then finds the user's list cached).
-	synced := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); c.syncLoop(cn, tick, synced) }()
+	go func() { defer wg.Done(); c.syncLoop(cn, tick, cn.synced) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		select {
-		case <-synced:
+		case <-cn.synced:
 			c.resubscribe(cn)
 		case <-cn.done:
 		case <-c.quit:

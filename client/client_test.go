@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -208,5 +209,57 @@ func TestDialStartingPoints(t *testing.T) {
 	checkSeqs(t, recv(t, resumed, 3), conv.ID, 4, want[3:])
 	for _, c := range []*client.Client{atHead, fromStart, resumed} {
 		quiet(t, c, 100*time.Millisecond)
+	}
+}
+
+// TestOwnEntriesFromAcks: the edge does not push an entry to the connection
+// that appended it; the client delivers its own sends, edits and deletes
+// from their acks, once, in seq order, each equal to the push the other
+// members get. A push of its own entry (an echo) would show in Pushes.
+func TestOwnEntriesFromAcks(t *testing.T) {
+	t.Parallel()
+	dev := startDev(t)
+	url := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a := dial(t, url, alice)
+	b := dial(t, url, bob)
+	ctx := ctxT(t)
+	g, err := a.CreateGroup(ctx, "own", bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Send(ctx, g.ID, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bob has the group (a sync of it would return the first message as
+	// edited, then deleted: pages apply the actions): the rest come as
+	// pushes.
+	theirs := recv(t, b, 1)
+	sends := []func() (natter.Ack, error){
+		func() (natter.Ack, error) { return a.Send(ctx, g.ID, "typed", client.WithType("note")) },
+		func() (natter.Ack, error) {
+			return a.Send(ctx, g.ID, "to bob", client.WithMentions(bob), client.WithReplyTo(first.ID))
+		},
+		func() (natter.Ack, error) { return a.Send(ctx, g.ID, "in a thread", client.WithThread(first.ID)) },
+		func() (natter.Ack, error) { return a.Edit(ctx, g.ID, first.ID, "plain, edited") },
+		func() (natter.Ack, error) { return a.Delete(ctx, g.ID, first.ID) },
+	}
+	for i, send := range sends {
+		if ack, err := send(); err != nil || ack.Seq != uint64(i+2) {
+			t.Fatalf("append %d: %+v %v", i, ack, err)
+		}
+	}
+	n := len(sends) + 1
+	mine := recv(t, a, n)
+	theirs = append(theirs, recv(t, b, n-1)...)
+	for i := range mine {
+		if !reflect.DeepEqual(mine[i], theirs[i]) {
+			t.Errorf("seq %d: the sender has\n%+v\nthe push is\n%+v", i+1, mine[i], theirs[i])
+		}
+	}
+	quiet(t, a, 200*time.Millisecond)
+	if s := a.Stats(); s.Pushes != 0 || s.Duplicates != 0 || s.Delivered != uint64(n) {
+		t.Fatalf("sender's stats %+v: want no push, no duplicate, %d delivered", s, n)
 	}
 }

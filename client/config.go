@@ -61,7 +61,10 @@ type Config struct {
 	RequestTimeout time.Duration
 
 	// Buffer is the capacity of the [Client.Messages] channel. Zero means
-	// 1024.
+	// 64. Messages the application has not taken yet beyond it wait in the
+	// client's queue (MaxPending), so a larger channel buys no slack; it
+	// costs memory (a natter.Message is 248 bytes a slot) and cache misses
+	// in a process holding many clients.
 	Buffer int
 	// EventBuffer is the capacity of each of the [Client.PresenceEvents],
 	// [Client.TypingEvents] and [Client.ReadEvents] channels; events that
@@ -88,7 +91,7 @@ const (
 	defaultBackoff        = 100 * time.Millisecond
 	defaultMaxBackoff     = 5 * time.Second
 	defaultRequestTimeout = 10 * time.Second
-	defaultBuffer         = 1024
+	defaultBuffer         = 64
 	defaultMaxPending     = 65536
 	defaultEventBuffer    = 256
 	// maxConvBuffer bounds the out-of-order pushes kept per conversation;

@@ -43,6 +43,8 @@ type conn struct {
 	closeCode int
 	readErr   error
 	done      chan struct{}
+	// synced is closed when the connection's first sync has completed.
+	synced chan struct{}
 }
 
 // fatal marks an error after which the client must not reconnect.
@@ -109,7 +111,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 	return &conn{
 		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping, started: time.Now(),
 		pending: make(map[string]chan *protocol.ServerFrame),
-		done:    make(chan struct{}),
+		done:    make(chan struct{}), synced: make(chan struct{}),
 	}, nil
 }
 

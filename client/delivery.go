@@ -90,6 +90,60 @@ func (c *Client) onPush(m *natter.Message) {
 	c.markDirty(m.Conv, st)
 }
 
+// onOwn takes the ack of an entry this client appended (a send, an edit
+// or a delete): the edge pushes it to the user's other connections, not to
+// the one that appended it (docs/protocol.md, "msg"). With m, the entry as
+// the log holds it, it is delivered as a push would be. Without (nil: a
+// retry of a stored entry, whose first attempt may have differed, or a
+// message with attachments, whose metadata the edge filled in), seq is
+// marked as existing, so that a sync fetches it.
+func (c *Client) onOwn(conv string, seq uint64, m *natter.Message) {
+	if seq == 0 || conv == "" {
+		return
+	}
+	d := &c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.convs[conv]
+	if st == nil {
+		st = &convState{}
+		d.convs[conv] = st
+		if d.first {
+			c.start(st, 0)
+		}
+	}
+	if m != nil {
+		c.accept(st, m, false)
+	} else {
+		st.seen = max(st.seen, seq)
+	}
+	c.markDirty(conv, st)
+}
+
+// ownEntry is the log entry of a send, edit or delete of user (req) that
+// got ack, as the edge's push would carry it; nil when the client cannot
+// know it (see [Client.onOwn]).
+func ownEntry(user string, req *protocol.Request, ack natter.Ack) *natter.Message {
+	if ack.Dup || len(req.Attachments) > 0 || user == "" {
+		return nil
+	}
+	m := &natter.Message{ID: ack.ID, Conv: req.Conv, Seq: ack.Seq, From: user, Cmid: req.Cmid, Type: req.Type,
+		Body: req.Body, Ref: req.Ref, ReplyTo: req.ReplyTo, Thread: req.Thread, TS: ack.TS}
+	switch req.Op {
+	case protocol.OpMsgEdit:
+		m.Type = natter.TypeEdit
+	case protocol.OpMsgDelete:
+		m.Type, m.Body = natter.TypeDelete, ""
+	}
+	if m.Type == "" {
+		m.Type = natter.TypeText // as the log stores it
+	}
+	if len(req.Mentions) > 0 {
+		m.Mentions = slices.Clone(req.Mentions)
+	}
+	return m
+}
+
 // accept applies one message, pushed or synced: a duplicate is dropped, the
 // next one is emitted with every buffered successor, a later one is
 // buffered until the gap is filled. It reports whether m came early.
@@ -113,7 +167,7 @@ func (c *Client) accept(st *convState, m *natter.Message, synced bool) (early bo
 		}
 		return st.known
 	default:
-		c.emit(st, *m, synced)
+		c.emit(st, m, synced)
 		st.next++
 		c.drain(st)
 	}
@@ -128,7 +182,7 @@ func (c *Client) drain(st *convState) {
 			break
 		}
 		delete(st.buf, st.next)
-		c.emit(st, m, false)
+		c.emit(st, &m, false)
 		st.next++
 	}
 	if len(st.buf) == 0 {
@@ -167,7 +221,7 @@ func (c *Client) start(st *convState, cursor uint64) {
 // emit hands m, the next message of st, to the application: into the
 // Messages channel at once when no earlier message is still waiting and
 // the channel has room, else through the pump.
-func (c *Client) emit(st *convState, m natter.Message, synced bool) {
+func (c *Client) emit(st *convState, m *natter.Message, synced bool) {
 	d := &c.d
 	c.stats.delivered.Add(1)
 	if synced {
@@ -175,13 +229,13 @@ func (c *Client) emit(st *convState, m natter.Message, synced bool) {
 	}
 	if len(d.queue) == 0 && !d.busy && !d.closed && len(c.msgs) < cap(c.msgs) {
 		select {
-		case c.msgs <- m:
+		case c.msgs <- *m:
 			st.delivered = max(st.delivered, m.Seq)
 			return
 		default:
 		}
 	}
-	d.queue = append(d.queue, m)
+	d.queue = append(d.queue, *m)
 	d.queued.Add(1)
 	signal(c.qsig)
 }

@@ -18,7 +18,11 @@
 // back-off and full jitter). The edge stores a cmid once, so a message is
 // stored exactly once and every retry gets the same id and seq back. Only
 // the first frame of a cmid Send made itself carries the protocol's first
-// flag (it spares the edge an idempotency lookup); resends never do.
+// flag (it spares the edge an idempotency lookup); resends never do. A
+// send waits, at most 2 s, for its connection's first sync: after a
+// reconnect the sends held meanwhile go once the client has caught up, not
+// in front of the sync (the edge answers a connection's requests in
+// order).
 //
 // # Delivery
 //

@@ -53,6 +53,11 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 		if err := protocol.CheckBody(body, cn.hello.MaxBody); err != nil {
 			return natter.Ack{}, protoErr(protocol.OpSend, err)
 		}
+		// The edge answers a socket's requests one at a time: the sends
+		// held while the client was away would queue the connection's
+		// first sync behind them (in a reconnect storm, behind seconds of
+		// appends). They go once it has completed, or after a bound.
+		c.waitSynced(ctx, cn)
 		if attempt > 0 {
 			c.stats.sendRetries.Add(1)
 		}
@@ -79,11 +84,37 @@ func (c *Client) Send(ctx context.Context, conv, body string, opts ...SendOption
 			continue
 		}
 		var ack natter.Ack
-		if err := json.Unmarshal(f.Data, &ack); err != nil {
-			return fail(fmt.Errorf("decoding ack: %w", err))
+		if !protocol.DecodeAck(f.Data, &ack) {
+			if err := json.Unmarshal(f.Data, &ack); err != nil {
+				return fail(fmt.Errorf("decoding ack: %w", err))
+			}
 		}
 		c.stats.sends.Add(1)
+		c.onOwn(conv, ack.Seq, ownEntry(cn.hello.User, &req, ack))
 		return ack, nil
+	}
+}
+
+// sendSyncWait bounds how long a send waits for its connection's first
+// sync.
+const sendSyncWait = 2 * time.Second
+
+// waitSynced waits until cn's first sync has completed, cn has ended, ctx
+// has ended, the client stops or sendSyncWait has passed.
+func (c *Client) waitSynced(ctx context.Context, cn *conn) {
+	select {
+	case <-cn.synced:
+		return
+	default:
+	}
+	t := time.NewTimer(sendSyncWait)
+	defer t.Stop()
+	select {
+	case <-cn.synced:
+	case <-cn.done:
+	case <-ctx.Done():
+	case <-c.quit:
+	case <-t.C:
 	}
 }
 

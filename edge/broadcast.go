@@ -101,8 +101,8 @@ func (h *hub) push(entries [][]byte, b *broadcaster) {
 	}
 	frames := pushFrames(entries)
 	for _, s := range b.targets {
-		if s.enqueueAll(frames) {
-			h.m.pushes.Add(float64(len(frames)))
+		if n := s.enqueuePushes(frames); n > 0 {
+			h.m.pushes.Add(float64(n))
 		}
 	}
 	clear(b.targets)

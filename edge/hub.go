@@ -56,6 +56,8 @@ type hub struct {
 	// are dropped); users counts the users with a session here.
 	members *convapi.MemberCache
 	users   atomic.Int64
+	// flushes coalesces the flushes after the users' subscriptions.
+	flushes *flushGroup
 }
 
 type hubShard struct {
@@ -81,6 +83,7 @@ func newHub(nc *nats.Conn, m *metrics, ping time.Duration, since func() int64, m
 	for i := range h.shards {
 		h.shards[i].users = make(map[string]*userEntry)
 	}
+	h.flushes = newFlushGroup(nc, 5*time.Second, h.done)
 	for i := range h.ch {
 		h.ch[i] = make(chan *nats.Msg, dispatchBuffer)
 		go h.dispatch(h.ch[i])
@@ -256,7 +259,7 @@ func (h *hub) add(s *session) error {
 	sh.users[user] = e
 	h.users.Add(1)
 	sh.mu.Unlock()
-	if err := h.nc.FlushTimeout(5 * time.Second); err != nil {
+	if err := h.flushes.flush(); err != nil {
 		h.remove(s)
 		return fmt.Errorf("edge: subscribe %s: %w", user, err)
 	}
@@ -310,8 +313,8 @@ func (h *hub) deliver(user string, frames [][]byte) {
 	}
 	sh.mu.Unlock()
 	for _, s := range targets {
-		if s.enqueueAll(frames) {
-			h.m.pushes.Add(float64(len(frames)))
+		if n := s.enqueuePushes(frames); n > 0 {
+			h.m.pushes.Add(float64(n))
 		}
 	}
 }

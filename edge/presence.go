@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -55,12 +56,13 @@ type presence struct {
 	js        jetstream.JetStream
 	log       *slog.Logger
 	id        string
+	seed      maphash.Seed
 	lease     time.Duration
 	directGet string
 
-	// announcer
-	amu       sync.Mutex
-	dirty     map[string]struct{}
+	// announcer: dirty is sharded by user so that a storm's thousands of
+	// connects do not queue on one mutex.
+	dirty     [presenceShards]dirtyShard
 	wake      chan struct{}
 	announced map[string][]string // the announcer goroutine's own: user -> devices in the lease
 
@@ -76,6 +78,15 @@ type presence struct {
 	done    chan struct{}
 	stopped sync.WaitGroup
 }
+
+// dirtyShard is one shard of the users whose connection state changed.
+type dirtyShard struct {
+	mu    sync.Mutex
+	users map[string]struct{}
+}
+
+// presenceShards is how many shards the announcer's dirty set has.
+const presenceShards = 64
 
 // peer is another edge as heard from.
 type peer struct {
@@ -112,7 +123,10 @@ type presenceEvent struct {
 }
 
 const (
-	presenceBuffer = 16 << 10
+	// announceInFlight bounds the bucket writes the announcer has
+	// unacknowledged.
+	announceInFlight = 1024
+	presenceBuffer   = 16 << 10
 	// presenceReadChunk is how many users one batched direct get reads
 	// (four subject filters each; the server answers at most 1,024
 	// subjects).
@@ -125,16 +139,26 @@ func newEdgeID() string {
 	return "e" + hex.EncodeToString(b[:])
 }
 
-// startPresence subscribes to the heartbeats and starts the announcer, the
-// heartbeat and the watcher's dispatcher.
-func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, error) {
+// newPresence is the edge's presence, its goroutines not started.
+func (e *Edge) newPresence(nc *nats.Conn, js jetstream.JetStream) *presence {
 	p := &presence{
 		e: e, nc: nc, js: js, log: e.log.With("edge_id", e.cfg.EdgeID), id: e.cfg.EdgeID, lease: e.cfg.PresenceLease,
+		seed:      maphash.MakeSeed(),
 		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketPresence),
-		dirty:     map[string]struct{}{}, wake: make(chan struct{}, 1), announced: map[string][]string{},
+		wake:      make(chan struct{}, 1), announced: map[string][]string{},
 		watched: map[string]*watch{}, peers: map[string]peer{}, dead: map[string]int64{},
 		ch: make(chan *nats.Msg, presenceBuffer), loadNow: make(chan struct{}, 1), done: make(chan struct{}),
 	}
+	for i := range p.dirty {
+		p.dirty[i].users = map[string]struct{}{}
+	}
+	return p
+}
+
+// startPresence subscribes to the heartbeats and starts the announcer, the
+// heartbeat and the watcher's dispatcher.
+func (e *Edge) startPresence(nc *nats.Conn, js jetstream.JetStream) (*presence, error) {
+	p := e.newPresence(nc, js)
 	sub, err := nc.ChanSubscribe(subjects.PresenceHeartbeat, p.ch)
 	if err == nil {
 		p.subs = append(p.subs, sub)
@@ -172,9 +196,10 @@ func (p *presence) changed(user string) {
 	if p == nil {
 		return
 	}
-	p.amu.Lock()
-	p.dirty[user] = struct{}{}
-	p.amu.Unlock()
+	d := &p.dirty[maphash.String(p.seed, user)%presenceShards]
+	d.mu.Lock()
+	d.users[user] = struct{}{}
+	d.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -201,17 +226,29 @@ func (p *presence) announcer() {
 // waits for them), then the events, so a watcher that gets an event and
 // then reads the bucket finds the lease.
 func (p *presence) announceNow() {
-	p.amu.Lock()
-	dirty := p.dirty
-	p.dirty = map[string]struct{}{}
-	p.amu.Unlock()
+	var dirty []string
+	for i := range p.dirty {
+		d := &p.dirty[i]
+		d.mu.Lock()
+		for u := range d.users {
+			dirty = append(dirty, u)
+		}
+		clear(d.users)
+		d.mu.Unlock()
+	}
 	if len(dirty) == 0 {
 		return
 	}
 	now := time.Now().UnixMilli()
 	var futures []jetstream.PubAckFuture
 	var events []*nats.Msg
-	for u := range dirty {
+	for _, u := range dirty {
+		if len(futures) >= announceInFlight {
+			// Bounded: past the client's limit of outstanding async
+			// publishes (4,000) a write would fail after a stall.
+			p.wait(futures)
+			futures = futures[:0]
+		}
 		devices := p.e.hub.devices(u)
 		old, had := p.announced[u]
 		want := len(devices) > 0
@@ -249,6 +286,10 @@ func (p *presence) renew() {
 	p.announceNow()
 	var futures []jetstream.PubAckFuture
 	for u := range p.announced {
+		if len(futures) >= announceInFlight {
+			p.wait(futures)
+			futures = futures[:0]
+		}
 		futures = p.put(futures, p.leaseMsg(u))
 	}
 	p.wait(futures)

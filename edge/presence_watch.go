@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,13 +123,9 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 	for _, u := range users {
 		w := p.watched[u]
 		if w == nil {
-			sub, err := p.nc.ChanSubscribe(subjects.Presence(u), p.ch)
-			if err != nil {
-				p.mu.Unlock()
-				p.unwatch(s, users)
-				return nil, fmt.Errorf("edge: subscribe %s: %w", subjects.Presence(u), err)
-			}
-			w = &watch{user: u, sub: sub, sessions: map[*session]struct{}{}, edges: map[string]struct{}{}, ready: make(chan struct{})}
+			// The loader subscribes (one goroutine for the whole edge, not
+			// thousands queueing on the connection while holding p.mu).
+			w = &watch{user: u, sessions: map[*session]struct{}{}, edges: map[string]struct{}{}, ready: make(chan struct{})}
 			p.watched[u] = w
 			p.loadq = append(p.loadq, w)
 			fresh = true
@@ -168,6 +165,9 @@ func (p *presence) watchUsers(ctx context.Context, s *session, users []string) (
 	return out, nil
 }
 
+// errWatchGone ends a watch whose sessions all went before it was read.
+var errWatchGone = errors.New("edge: presence watch ended before it was read")
+
 // presenceReaders bounds the batched direct gets one round of the loader
 // has in flight.
 const presenceReaders = 4
@@ -192,10 +192,15 @@ func (p *presence) loader() {
 	}
 }
 
-// loadRound flushes (the server has the subscriptions of ws before the
-// bucket is read: no event falls between the read and the first event),
-// then reads ws, presenceReadChunk users per direct get.
+// loadRound subscribes to the events of ws and flushes (the server has
+// the subscriptions before the bucket is read: no event falls between the
+// read and the first event), then reads ws, presenceReadChunk users per
+// direct get.
 func (p *presence) loadRound(ws []*watch) {
+	ws = p.subscribe(ws)
+	if len(ws) == 0 {
+		return
+	}
 	if err := p.nc.FlushTimeout(5 * time.Second); err != nil {
 		p.failLoad(ws, fmt.Errorf("edge: presence read: %w", err))
 		return
@@ -217,6 +222,50 @@ func (p *presence) loadRound(ws []*watch) {
 	wg.Wait()
 }
 
+// subscribe subscribes to the events of each of ws and returns those
+// still watched; a watch whose subscribe failed fails. One whose last
+// session went meanwhile (unwatch found no subscription to drop) has its
+// subscription dropped here.
+func (p *presence) subscribe(ws []*watch) []*watch {
+	subs := make([]*nats.Subscription, len(ws))
+	var failed []*watch
+	var ferr error
+	for i, w := range ws {
+		sub, err := p.nc.ChanSubscribe(subjects.Presence(w.user), p.ch)
+		if err != nil {
+			failed = append(failed, w)
+			ferr = fmt.Errorf("edge: subscribe %s: %w", subjects.Presence(w.user), err)
+			continue
+		}
+		subs[i] = sub
+	}
+	var gone []*nats.Subscription
+	live := ws[:0:0]
+	p.mu.Lock()
+	for i, w := range ws {
+		switch {
+		case subs[i] == nil:
+		case p.watched[w.user] != w:
+			gone = append(gone, subs[i])
+			if !w.loaded { // nobody waits for it; end it all the same
+				w.loaded, w.loadErr = true, errWatchGone
+				close(w.ready)
+			}
+		default:
+			w.sub = subs[i]
+			live = append(live, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, sub := range gone {
+		_ = sub.Unsubscribe()
+	}
+	if len(failed) > 0 {
+		p.failLoad(failed, ferr)
+	}
+	return live
+}
+
 // failLoad ends the watches of ws whose read failed: their sessions get
 // err, and a later subscribe starts a new watch.
 func (p *presence) failLoad(ws []*watch, err error) {
@@ -229,7 +278,9 @@ func (p *presence) failLoad(ws []*watch, err error) {
 		}
 		w.loaded, w.pending, w.loadErr = true, nil, err
 		if p.watched[w.user] == w {
-			_ = w.sub.Unsubscribe()
+			if w.sub != nil {
+				_ = w.sub.Unsubscribe()
+			}
 			delete(p.watched, w.user)
 		}
 		close(w.ready)
@@ -255,7 +306,9 @@ func (p *presence) unwatch(s *session, users []string) {
 		}
 		delete(w.sessions, s)
 		if len(w.sessions) == 0 {
-			_ = w.sub.Unsubscribe()
+			if w.sub != nil { // else the loader has not subscribed yet: it drops it
+				_ = w.sub.Unsubscribe()
+			}
 			delete(p.watched, u)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
 )
@@ -54,6 +55,7 @@ type session struct {
 
 	mu        sync.Mutex
 	frames    [][]byte // queued frames; holds no memory while empty
+	echoes    []string // ids of the session's own appends, their push not yet seen (echo.go)
 	ping      bool     // a ping is wanted
 	pong      []byte   // the payload of the client's latest ping
 	ponged    bool     // a pong is wanted
@@ -91,6 +93,27 @@ func (s *session) enqueue(frame []byte) bool {
 // and the session is closed as a slow consumer when they do not fit.
 func (s *session) enqueueAll(frames [][]byte) bool {
 	s.mu.Lock()
+	return s.enqueueLocked(frames)
+}
+
+// enqueuePushes queues the msg push frames like enqueueAll, but those of
+// the session's own appends (echo.go). It returns how many it queued.
+func (s *session) enqueuePushes(frames [][]byte) int {
+	s.mu.Lock()
+	if len(s.echoes) > 0 {
+		if frames = s.withoutEchoesLocked(frames); len(frames) == 0 {
+			s.mu.Unlock()
+			return 0
+		}
+	}
+	if !s.enqueueLocked(frames) {
+		return 0
+	}
+	return len(frames)
+}
+
+// enqueueLocked is enqueueAll with s.mu held; it unlocks it.
+func (s *session) enqueueLocked(frames [][]byte) bool {
 	if s.closed {
 		s.mu.Unlock()
 		return false
@@ -410,6 +433,10 @@ func (s *session) handle(mt int, data []byte) bool {
 	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	var res any
 	var rerr error
+	echo := echoID(s.user, req)
+	if echo != "" {
+		s.expectEcho(echo)
+	}
 	switch req.Op {
 	case protocol.OpPresenceSub:
 		res, rerr = s.presenceSub(rctx, req.Users)
@@ -422,6 +449,9 @@ func (s *session) handle(mt int, data []byte) bool {
 		res, rerr = s.e.do(rctx, s.user, s.device, req)
 	}
 	cancel()
+	if ack, _ := res.(natter.Ack); echo != "" && (rerr != nil || ack.Dup) {
+		s.forgetEcho(echo) // no push follows (or one may, and is sent)
+	}
 	if rerr != nil {
 		s.replyErr(req.ID, rerr)
 		return true

@@ -23,6 +23,10 @@ import (
 func (c *rawConn) inOrder(conv string, from, to uint64) {
 	c.t.Helper()
 	for i, next := 0, from; next <= to; {
+		if c.ownSeq(conv, next) { // sent here: no push, the ack was it
+			next++
+			continue
+		}
 		if i == len(c.pending) {
 			f, err := c.read()
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/limits"
 	"github.com/natter-im/natter/edge/protocol"
@@ -120,6 +121,12 @@ type rawConn struct {
 	t       testing.TB
 	conn    *websocket.Conn
 	pending []*protocol.ServerFrame // frames reply() read past, for next()
+	// user is the hello's; own are the messages this connection sent with
+	// send, by conversation: the edge pushes them to the user's other
+	// connections only, and collect takes them from here, as an SDK
+	// takes them from the ack.
+	user string
+	own  map[string][]natter.Message
 }
 
 func dialRaw(t testing.TB, url string, hdr http.Header) (*rawConn, *http.Response, error) {
@@ -147,6 +154,7 @@ func mustDial(t testing.TB, n *node.Node, user string) *rawConn {
 	if f := c.next(); f.T != protocol.FrameHello || f.Hello.User != user {
 		t.Fatalf("want hello for %s, got %+v", user, f)
 	}
+	c.user = user
 	return c
 }
 

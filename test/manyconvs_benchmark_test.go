@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 // SUMMARIES bucket has a summary yet).
 //
 // NATTER_BENCH_PAGE_SIZE sets the page size (default 500, the SDK's);
+// NATTER_BENCH_PAGED_ONLY=1 leaves out the whole replies (no page_size);
 // NATTER_BENCH_WARM_PROFILE=file writes a CPU profile of the warm runs
 // (file.<convs>.<what>) and makes them 30.
 //
@@ -207,6 +209,9 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 	}
 	for _, r := range runs {
 		paged := strings.HasSuffix(r.name, "-paged")
+		if !paged && os.Getenv("NATTER_BENCH_PAGED_ONLY") != "" {
+			continue
+		}
 		for _, cold := range []bool{true, false} {
 			passes := 10
 			if cold {
@@ -227,6 +232,7 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 				defer f.Close()
 				passes = 30
 			}
+			cpu0 := processCPU()
 		pass:
 			for range passes {
 				if cold {
@@ -257,6 +263,7 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 				}
 				lat = append(lat, took)
 			}
+			cpu := processCPU() - cpu0
 			pprof.StopCPUProfile() // no-op when not profiling
 			what := r.name
 			if cold {
@@ -272,7 +279,19 @@ func benchManyConvsEdge(b *testing.B, n, size int) {
 			if paged && len(pages) > 0 {
 				b.ReportMetric(pct(pages, 50), what+"-page-p50-ms")
 				b.ReportMetric(pct(pages, 99), what+"-page-p99-ms")
+				// The CPU of the whole process (client, edge, service,
+				// NATS, store) per page: what the load changes least.
+				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(pages)), what+"-cpu-ms/page")
 			}
 		}
 	}
+}
+
+// processCPU is the CPU time (user and system) this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -46,7 +46,25 @@ func (c *rawConn) send(conv, cmid, body string) natter.Ack {
 	c.t.Helper()
 	var ack natter.Ack
 	c.request("s-"+cmid, fmt.Sprintf(`{"op":"send","id":"s-%s","conv":%q,"cmid":%q,"body":%q}`, cmid, conv, cmid, body), &ack)
+	if !ack.Dup {
+		if c.own == nil {
+			c.own = map[string][]natter.Message{}
+		}
+		c.own[conv] = append(c.own[conv], natter.Message{ID: ack.ID, Conv: conv, Seq: ack.Seq, From: c.user, Cmid: cmid, Type: natter.TypeText, Body: body, TS: ack.TS})
+	}
 	return ack
+}
+
+// ownSeq reports whether seq of conv is a message this connection sent
+// (with send), and forgets it.
+func (c *rawConn) ownSeq(conv string, seq uint64) bool {
+	for i, m := range c.own[conv] {
+		if m.Seq == seq {
+			c.own[conv] = append(c.own[conv][:i], c.own[conv][i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // collect reads pushes until n messages of conv arrived (in any order),
@@ -54,6 +72,10 @@ func (c *rawConn) send(conv, cmid, body string) natter.Ack {
 func (c *rawConn) collect(conv string, n int) map[uint64]natter.Message {
 	c.t.Helper()
 	got := map[uint64]natter.Message{}
+	for _, m := range c.own[conv] {
+		got[m.Seq] = m
+	}
+	delete(c.own, conv)
 	for len(got) < n {
 		f := c.next()
 		if f.T == protocol.FrameMsg && f.Message.Conv == conv {

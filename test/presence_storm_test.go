@@ -99,3 +99,123 @@ func TestPresenceSubscribeStormCost(t *testing.T) {
 		t.Errorf("%d member lookups for groups of 2 (listed with their members), want 0", n)
 	}
 }
+
+// TestPresenceAfterStorm: every session of an edge goes at once and comes
+// back at once, each subscribing again to its group's members in one
+// burst (the subscribes' subscriptions, flushes and bucket reads batched
+// by the edge); afterwards presence still flows: every watcher sees each
+// partner online, then a member's going and coming back pushed to each of
+// the others.
+func TestPresenceAfterStorm(t *testing.T) {
+	t.Parallel()
+	const groups, size = 30, 4
+	m := newMesh(t, meshOpts{})
+	e := m.edges[0]
+	user := func(g, i int) string { return fmt.Sprintf("pst%dm%d", g, i) }
+	partners := func(g, i int) []string {
+		var out []string
+		for k := range size {
+			if k != i {
+				out = append(out, user(g, k))
+			}
+		}
+		return out
+	}
+	tokens := make([]string, groups*size)
+	conns := make([]*rawConn, groups*size)
+	for g := range groups {
+		for i := range size {
+			tokens[g*size+i] = token(t, user(g, i))
+			conns[g*size+i] = mustDial(t, e, user(g, i))
+		}
+		conns[g*size].createGroup("storm", partners(g, 0)...)
+	}
+
+	// The storm: every socket drops, every client dials again at once and
+	// subscribes at once.
+	for _, c := range conns {
+		_ = c.conn.Close()
+	}
+	errs := make(chan error, len(conns))
+	for k := range conns {
+		go func() {
+			c, resp, err := dialRaw(t, wsURL(e), bearer(tokens[k]))
+			if err != nil {
+				errs <- fmt.Errorf("dial %d: %v (%v)", k, err, resp)
+				return
+			}
+			f, err := c.read()
+			if err == nil && f.T != protocol.FrameHello {
+				err = fmt.Errorf("first frame %+v", f)
+			}
+			conns[k] = c
+			errs <- err
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, c := range conns {
+		list, _ := json.Marshal(partners(k/size, k%size))
+		c.write(fmt.Sprintf(`{"op":"presence.sub","id":"s%d","users":%s}`, k, list))
+	}
+	// Each watcher's view: the reply, then the pushes, until every partner
+	// shows online (those whose new session came after the subscribe
+	// arrive as pushes).
+	for k, c := range conns {
+		f := c.reply(fmt.Sprintf("s%d", k))
+		if f.T != protocol.FrameRes {
+			t.Fatalf("subscribe %d: %+v", k, f.Err)
+		}
+		var res protocol.PresenceResult
+		if err := json.Unmarshal(f.Data, &res); err != nil {
+			t.Fatal(err)
+		}
+		online := map[string]bool{}
+		for _, st := range res.Users {
+			online[st.User] = st.Online
+		}
+		want := partners(k/size, k%size)
+		if len(res.Users) != len(want) {
+			t.Fatalf("subscribe %d: %+v, want the states of %v", k, res, want)
+		}
+		for !allOnline(online, want) {
+			f := c.nextOf(protocol.FramePresence)
+			online[f.Presence.User] = f.Presence.Online
+		}
+	}
+
+	// After the storm: the first member of every group goes, and each of
+	// the others hears it; then it comes back.
+	for g := range groups {
+		_ = conns[g*size].conn.Close()
+	}
+	for g := range groups {
+		for i := 1; i < size; i++ {
+			if st := conns[g*size+i].presenceOf(user(g, 0)); st.Online || st.LastSeen == 0 {
+				t.Fatalf("%s gone, %s got %+v", user(g, 0), user(g, i), st)
+			}
+		}
+	}
+	for g := range groups {
+		conns[g*size] = mustDial(t, e, user(g, 0))
+	}
+	for g := range groups {
+		for i := 1; i < size; i++ {
+			if st := conns[g*size+i].presenceOf(user(g, 0)); !st.Online {
+				t.Fatalf("%s back, %s got %+v", user(g, 0), user(g, i), st)
+			}
+		}
+	}
+}
+
+func allOnline(online map[string]bool, users []string) bool {
+	for _, u := range users {
+		if !online[u] {
+			return false
+		}
+	}
+	return true
+}

@@ -290,13 +290,16 @@ func TestAsyncAPISubjects(t *testing.T) {
 	each("Status", roles, subjects.Status)
 	each("Presence", []string{user}, subjects.Presence)
 	each("AttachThumb", []string{"a_mfrggzdfmztwq2lknnwg23tpoa"}, subjects.AttachThumb)
+	// natter restore's placeholders land on a stream's own subjects.
+	each("BackupGapSubject", []string{subjects.MsgsAll}, subjects.BackupGapSubject)
 	// Builders of names that are not subjects.
 	notSubjects := []string{"ValidID", "ConvFromMsg", "UserFromDeliver", "ConvFromIngest", "KindFromEvent", "ServiceName", "WebhookConsumer", "WebhookRole",
 		"UserFromPresence", "KVSubject", "PresenceOnKey", "PresenceOnKeys", "PresenceSeenKey", "PresenceHiddenKey", "PresenceBlockKey",
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "FrozenKey", "DeliveredKey", "ReadKey", "SettingsKey",
 		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject",
 		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys",
-		"ActionsThreadKey", "ActionsThreadFilter", "ActionsMentionKey", "ActionsMentionAllKey"}
+		"ActionsThreadKey", "ActionsThreadFilter", "ActionsMentionKey", "ActionsMentionAllKey",
+		"KVStream", "ObjectStream"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")
 	for _, f := range funcs {

@@ -1,10 +1,12 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
 
+	"github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/jsonstr"
 )
 
@@ -21,6 +23,8 @@ func Result(id string, data any) []byte {
 	switch d := data.(type) {
 	case nil:
 		return ResultRaw(id, nil)
+	case natter.Ack:
+		return resultAck(id, &d)
 	case HistoryPage:
 		// Its entries are JSON already: embed them without a copy through
 		// encoding/json (which would check and compact them again).
@@ -92,6 +96,25 @@ func Push(msgJSON []byte) []byte {
 	b = append(b, `{"t":"msg","msg":`...)
 	b = append(b, msgJSON...)
 	return append(b, '}')
+}
+
+// pushIDPrefix starts every push frame [Push] makes of a log entry (whose
+// JSON starts with its id).
+var pushIDPrefix = []byte(`{"t":"msg","msg":{"id":"`)
+
+// PushID returns the message id of a push frame made by [Push] of a log
+// entry, without decoding it: false for any other frame (or an id with an
+// escape, which message ids never have). The id aliases frame.
+func PushID(frame []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(frame, pushIDPrefix) {
+		return nil, false
+	}
+	rest := frame[len(pushIDPrefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	return rest[:end], true
 }
 
 // Hello is the frame that opens an authenticated connection:

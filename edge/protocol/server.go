@@ -193,8 +193,12 @@ type serverWire struct {
 // [CodeBadJSON] or [CodeBadFrame]; an err frame is not an error here but a
 // frame with Err set.
 func DecodeServer(data []byte) (*ServerFrame, error) {
-	if m := new(natter.Message); DecodePush(data, m) {
-		return &ServerFrame{T: FrameMsg, Message: m}, nil
+	if bytes.HasPrefix(data, pushPrefix) {
+		if m := new(natter.Message); DecodePush(data, m) {
+			return &ServerFrame{T: FrameMsg, Message: m}, nil
+		}
+	} else if f, ok := decodeRes(data); ok {
+		return f, nil
 	}
 	if !isObject(data) {
 		return nil, &Error{Code: CodeBadJSON, Msg: "server frame must be one JSON object"}
@@ -316,10 +320,12 @@ func DecodePush(data []byte, m *natter.Message) bool {
 	// one Go string at the end: one allocation per message.
 	var scratch [512]byte
 	buf := scratch[:0]
-	var spans [numPushFields][2]int // of each string field in buf; absent: empty
+	// The span in buf of each string field (absent: empty), as uint32s:
+	// a frame is far below 4 GiB, and the array stays small to clear.
+	var spans [numStrFields][2]uint32
 	var seq uint64
 	var ts int64
-	var ment [][2]int // the mentions' spans in buf
+	var ment [][2]uint32 // the mentions' spans in buf
 	hasMent := false
 	d.ws()
 	if d.peek() == '}' {
@@ -358,7 +364,7 @@ func DecodePush(data []byte, m *natter.Message) bool {
 					if err != nil {
 						return false
 					}
-					ment = append(ment, [2]int{len(buf), len(buf) + len(v)})
+					ment = append(ment, [2]uint32{uint32(len(buf)), uint32(len(buf) + len(v))})
 					buf = append(buf, v...)
 					d.ws()
 					c := d.peek()
@@ -391,7 +397,7 @@ func DecodePush(data []byte, m *natter.Message) bool {
 				if err != nil {
 					return false
 				}
-				spans[f] = [2]int{len(buf), len(buf) + len(v)}
+				spans[f] = [2]uint32{uint32(len(buf)), uint32(len(buf) + len(v))}
 				buf = append(buf, v...)
 			}
 			d.ws()
@@ -415,13 +421,15 @@ func DecodePush(data []byte, m *natter.Message) bool {
 	if d.pos != len(data) {
 		return false
 	}
+	// m is cleared in place and its fields set one by one: a composite
+	// literal with calls in it, assigned through m, is built on the stack
+	// and copied (the Message is ~250 bytes).
 	all := string(buf)
 	str := func(f int) string { return all[spans[f][0]:spans[f][1]] }
-	*m = natter.Message{
-		ID: str(fieldID), Conv: str(fieldConv), Seq: seq, From: str(fieldFrom), Cmid: str(fieldCmid),
-		Type: str(fieldType), Body: str(fieldBody), Ref: str(fieldRef),
-		ReplyTo: str(fieldReplyTo), Thread: str(fieldThread), TS: ts,
-	}
+	*m = natter.Message{}
+	m.ID, m.Conv, m.Seq, m.From, m.Cmid = str(fieldID), str(fieldConv), seq, str(fieldFrom), str(fieldCmid)
+	m.Type, m.Body, m.Ref, m.ReplyTo, m.Thread = str(fieldType), str(fieldBody), str(fieldRef), str(fieldReplyTo), str(fieldThread)
+	m.TS = ts
 	if hasMent {
 		m.Mentions = make([]string, len(ment))
 		for i, sp := range ment {
@@ -442,7 +450,8 @@ const (
 	fieldRef
 	fieldReplyTo
 	fieldThread
-	fieldMentions
+	numStrFields  // the string fields come first
+	fieldMentions = iota - 1
 	fieldSeq
 	fieldTS
 	numPushFields

@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -35,4 +36,35 @@ func BenchmarkDecodeServerPush(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecodeAckFrame: a send's res frame as the edge writes it, to the
+// ack: the fast paths (DecodeServer's for res, DecodeAck) against
+// encoding/json for both steps (what the Go SDK did before).
+func BenchmarkDecodeAckFrame(b *testing.B) {
+	frame := protocol.Result("12345", natter.Ack{ID: "m_K5QWY3DFMZXGC4TBNFZGK2LMNQ", Conv: "d_1cb15457d1ddab60e205c0fe3ca2f65d", Seq: 42, TS: 1767225600123})
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			f, err := protocol.DecodeServer(frame)
+			var a natter.Ack
+			if err != nil || !protocol.DecodeAck(f.Data, &a) {
+				b.Fatal("not decoded")
+			}
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var w struct {
+				T    string          `json:"t"`
+				ID   string          `json:"id"`
+				Data json.RawMessage `json:"data"`
+			}
+			var a natter.Ack
+			if json.Unmarshal(frame, &w) != nil || json.Unmarshal(w.Data, &a) != nil {
+				b.Fatal("not decoded")
+			}
+		}
+	})
 }

@@ -111,6 +111,9 @@ func checkPush(t *testing.T, data []byte) {
 			t.Fatalf("DecodePush(%q) = %+v\nencoding/json: %+v, %v", data, m, want, werr)
 		}
 	}
+	if want != nil && werr == nil {
+		checkPushID(t, want)
+	}
 	fr, err := protocol.DecodeServer(data)
 	if want == nil && werr == nil { // not a msg frame
 		if err == nil && fr.T == protocol.FrameMsg {
@@ -195,6 +198,41 @@ func TestDecodeServerNoAlias(t *testing.T) {
 		}
 		if got := fmt.Sprintf("%+v %s %+v %+v %+v %+v", *f, f.Data, f.Err, f.Message, f.Hello, f.Bye); got != want {
 			t.Errorf("%s: the frame changed with its input:\n%s\n%s", frame, want, got)
+		}
+	}
+}
+
+// checkPushID: PushID of the push of m as encoding/json writes it (id
+// first, as the log's entries) is m's id, or false for an id with escapes.
+func checkPushID(t *testing.T, m *natter.Message) {
+	t.Helper()
+	enc, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := protocol.PushID(protocol.Push(enc))
+	plain := !bytes.ContainsAny(enc[:len(`{"id":"`)+len(m.ID)+1], `\`)
+	if ok != plain || (ok && string(id) != m.ID) {
+		t.Fatalf("PushID of the push of %s = %q, %v; want %q, %v", enc, id, ok, m.ID, plain)
+	}
+}
+
+func TestPushID(t *testing.T) {
+	t.Parallel()
+	for frame, want := range map[string]string{
+		`{"t":"msg","msg":{"id":"m_K5QW","conv":"c","seq":1}}`: "m_K5QW",
+		`{"t":"msg","msg":{"id":"","seq":1}}`:                  "",
+	} {
+		if id, ok := protocol.PushID([]byte(frame)); !ok || string(id) != want {
+			t.Errorf("PushID(%s) = %q, %v; want %q", frame, id, ok, want)
+		}
+	}
+	for _, frame := range []string{
+		`{"t":"msg","msg":{"conv":"c","id":"m_1"}}`, `{"t":"msg","msg":{"id":"m\u0031"}}`, `{"t":"msg","msg":{"id":"m_1`,
+		`{"t":"res","id":"1","data":{}}`, `{"t":"conv","conv":"c"}`, ``,
+	} {
+		if id, ok := protocol.PushID([]byte(frame)); ok {
+			t.Errorf("PushID(%s) = %q, true", frame, id)
 		}
 	}
 }

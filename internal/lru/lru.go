@@ -50,12 +50,27 @@ func New[V any](ttl time.Duration, max int) Cache[V] {
 // returns the load in flight for key, and starts one (load in a goroutine
 // of its own, which must call Finish) if there is none.
 func (c *Cache[V]) LookupLocked(key string, load func(*Call[V])) (V, *Call[V]) {
+	v, hit, call, mine := c.BeginLocked(key)
+	if hit {
+		return v, nil
+	}
+	if mine {
+		go load(call)
+	}
+	return v, call
+}
+
+// BeginLocked is LookupLocked for a caller that loads many keys at once:
+// key's value if it is cached and fresh (hit), else the load in flight for
+// key, which the caller started (mine: it loads the value and must call
+// Finish) or another did (wait for it).
+func (c *Cache[V]) BeginLocked(key string) (val V, hit bool, call *Call[V], mine bool) {
 	if el, ok := c.byKey[key]; ok {
 		e := el.Value.(*entry[V])
 		if time.Now().Before(e.expires) {
 			c.order.MoveToFront(el)
 			c.Hits++
-			return e.val, nil
+			return e.val, true, nil, false
 		}
 		c.order.Remove(el)
 		delete(c.byKey, key)
@@ -63,14 +78,12 @@ func (c *Cache[V]) LookupLocked(key string, load func(*Call[V])) (V, *Call[V]) {
 	call, ok := c.calls[key]
 	if ok {
 		c.Shared++
-	} else {
-		call = &Call[V]{done: make(chan struct{})}
-		c.calls[key] = call
-		c.Loads++
-		go load(call)
+		return val, false, call, false
 	}
-	var zero V
-	return zero, call
+	call = &Call[V]{done: make(chan struct{})}
+	c.calls[key] = call
+	c.Loads++
+	return val, false, call, true
 }
 
 // Finish ends call, a load of key, with val or err: the value is kept

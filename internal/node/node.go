@@ -227,6 +227,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // NATSURL is the NATS URL the node uses (the embedded server's in dev mode).
 func (n *Node) NATSURL() string { return n.natsURL }
 
+// NATSServer is the embedded NATS server (nil without one).
+func (n *Node) NATSServer() *natsembed.Server { return n.natsSrv }
+
 // MongoURI is the MongoDB URI the node uses ("" for an edge).
 func (n *Node) MongoURI() string { return n.mongoURI }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
@@ -317,6 +318,10 @@ func (n *Node) memberCache(ctx context.Context) (*convapi.MemberCache, error) {
 	return n.members, nil
 }
 
+// edgeRequestConns is how many NATS connections an edge's requests to
+// the conversations service are spread over.
+const edgeRequestConns = 4
+
 // startEdge builds the edge, registers its routes and its discovery service
 // (natter-edge, with the edge's counters as stats).
 func (n *Node) startEdge(ctx context.Context) error {
@@ -324,7 +329,16 @@ func (n *Node) startEdge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := convapi.NewClient(n.nc, 0)
+	// The edge's requests to the conversations service go over
+	// connections of their own (a reconnect storm's syncs and presence
+	// checks queued on the lock of the node's one connection).
+	reqs := make([]*nats.Conn, edgeRequestConns)
+	for i := range reqs {
+		if reqs[i], err = n.bulkConn(fmt.Sprintf("requests-%d", i)); err != nil {
+			return err
+		}
+	}
+	client := convapi.NewPoolClient(reqs, 0)
 	members, err := convapi.NewMemberCache(ctx, n.nc, client, 0, 0)
 	if err != nil {
 		return fmt.Errorf("node: member cache: %w", err)

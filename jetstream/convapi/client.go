@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,7 +34,8 @@ const DefaultWait = 5 * time.Second
 // timeouts come back as [CodeUnavailable]. Other errors (a closed
 // connection, a canceled ctx) are wrapped as they are.
 type Client struct {
-	nc      *nats.Conn
+	ncs     []*nats.Conn
+	next    atomic.Uint32
 	timeout time.Duration
 }
 
@@ -40,10 +43,27 @@ type Client struct {
 // (zero means DefaultWait, 5s), or earlier if the ctx of a call says so.
 // Every request carries WaitHeader.
 func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
+	return NewPoolClient([]*nats.Conn{nc}, timeout)
+}
+
+// NewPoolClient is NewClient with its requests spread round robin over
+// ncs (at least one): every request on a connection takes the
+// connection's lock a few times (send, reply, bookkeeping), and an edge
+// answering a reconnect storm's thousands of requests at once had them
+// queue on the lock of its one connection.
+func NewPoolClient(ncs []*nats.Conn, timeout time.Duration) *Client {
 	if timeout <= 0 {
 		timeout = DefaultWait
 	}
-	return &Client{nc: nc, timeout: timeout}
+	return &Client{ncs: slices.Clone(ncs), timeout: timeout}
+}
+
+// conn is the connection of the next request.
+func (c *Client) conn() *nats.Conn {
+	if len(c.ncs) == 1 {
+		return c.ncs[0]
+	}
+	return c.ncs[c.next.Add(1)%uint32(len(c.ncs))]
 }
 
 // call sends one request to op and decodes the reply into out (if not nil).
@@ -58,7 +78,7 @@ func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	if dl, ok := ctx.Deadline(); ok {
 		req.Header.Set(WaitHeader, strconv.FormatInt(max(time.Until(dl).Milliseconds(), 0), 10))
 	}
-	msg, err := c.nc.RequestMsgWithContext(ctx, req)
+	msg, err := c.conn().RequestMsgWithContext(ctx, req)
 	if err != nil {
 		return requestError(op, err)
 	}

@@ -90,3 +90,70 @@ func TestDirectGet(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiLastSharesSubscription: the reads of one connection share one
+// reply subscription (made at the first), so that a storm of reads costs
+// the server no subscribe and unsubscribe per read; a read after the
+// connection's subscription has gone (drained) makes a new one.
+func TestMultiLastSharesSubscription(t *testing.T) {
+	srv := testenv.StartNATS(t)
+	nc := testenv.Connect(t, srv.ClientURL())
+	js := testenv.JetStream(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.PutString(ctx, "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	const direct = "$JS.API.DIRECT.GET.KV_T"
+	inserts := func() uint64 {
+		sz, err := srv.Subsz(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sz.NumInserts
+	}
+	before := inserts()
+	const reads = 200
+	errs := make(chan error, reads)
+	for range reads {
+		go func() {
+			n := 0
+			err := kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.a"}, func(*nats.Msg) { n++ })
+			if err == nil && n != 1 {
+				err = errors.New("want 1 entry")
+			}
+			errs <- err
+		}()
+	}
+	for range reads {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := inserts() - before; got > 1 {
+		t.Errorf("%d reads made %d subscriptions at the server, want 1", reads, got)
+	}
+	other := testenv.Connect(t, srv.ClientURL())
+	if err := kvbatch.MultiLast(ctx, other, direct, []string{"$KV.T.a"}, func(*nats.Msg) {}); err != nil {
+		t.Fatalf("second connection: %v", err)
+	}
+	if err := other.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	for !other.IsClosed() {
+		if ctx.Err() != nil {
+			t.Fatal("drain did not close the connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := kvbatch.MultiLast(ctx, nc, direct, []string{"$KV.T.a"}, func(*nats.Msg) {}); err != nil {
+		t.Fatalf("after another connection closed: %v", err)
+	}
+}

@@ -14,9 +14,11 @@ import (
 
 // Mux routes the replies of batched direct gets, which come as many
 // messages per request, over one wildcard inbox subscription: a
-// subscription per request (as MultiLast makes) costs a 64k-slot channel
-// each (nats.go's SubChanLen) and dominated the cost of a page read. The
-// message log and the ACTIONS bucket read through one each.
+// subscription per request costs a 64k-slot channel each (nats.go's
+// SubChanLen), a goroutine, and a subscribe and an unsubscribe at the
+// server, and dominated the cost of a page read. The message log and the
+// ACTIONS bucket read through one each, MultiLast through one per
+// connection.
 type Mux struct {
 	prefix string // inbox prefix ending in "."
 	sub    *nats.Subscription

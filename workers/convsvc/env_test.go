@@ -56,6 +56,9 @@ type envConfig struct {
 	monitor *event.CommandMonitor
 	// summaries gives the service the SUMMARIES bucket (e.sums).
 	summaries bool
+	// direct opens e.st with the embedded store's SQLite directory
+	// (store.Config.SQLiteDir), as natter dev does.
+	direct bool
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -63,7 +66,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	e := &env{dir: t.TempDir(), svcCfg: cfg.svc}
 	e.srv = testenv.StartNATS(t, testenv.WithStoreDir(e.dir), testenv.WithMaxPayload(cfg.maxPayload))
 	e.emb = storetest.StartEmbedded(t, "")
-	e.st = storetest.Open(t, store.Config{URI: e.emb.URI(), Monitor: cfg.monitor})
+	stc := store.Config{URI: e.emb.URI(), Monitor: cfg.monitor}
+	if cfg.direct {
+		stc.SQLiteDir = e.emb.SQLiteDir()
+	}
+	e.st = storetest.Open(t, stc)
 	if cfg.summaries {
 		nc := e.connect(t)
 		js := testenv.JetStream(t, nc)

@@ -235,6 +235,32 @@ func (c *listCache) summary(ctx context.Context, conv string) (natter.Conversati
 	return lookupConv(ctx, c, &c.convs, conv)
 }
 
+// beginSummaries looks the summaries of ids up in the cache: found[i] says
+// convs[i] is cached; for the others calls[i] is the load in flight, which
+// this caller began when mine[i] (it loads them and must end every one:
+// c.convs.c.Finish, after applyNotices), or another did (wait for it).
+func (c *listCache) beginSummaries(ids []string) (convs []natter.Conversation, found []bool, calls []*lru.Call[natter.Conversation], mine []bool) {
+	convs, found = make([]natter.Conversation, len(ids)), make([]bool, len(ids))
+	calls, mine = make([]*lru.Call[natter.Conversation], len(ids)), make([]bool, len(ids))
+	c.c.Mu.Lock()
+	c.applyLocked()
+	c.convs.c.Mu.Lock()
+	for i, id := range ids {
+		convs[i], found[i], calls[i], mine[i] = c.convs.c.BeginLocked(id)
+	}
+	c.convs.c.Mu.Unlock()
+	c.c.Mu.Unlock()
+	return convs, found, calls, mine
+}
+
+// applyNotices applies the notices that came meanwhile (before a load
+// ends: one for the loaded conversation makes it stale).
+func (c *listCache) applyNotices() {
+	c.c.Mu.Lock()
+	c.applyLocked()
+	c.c.Mu.Unlock()
+}
+
 // memberList returns the members of conv, sorted, from the cache or
 // loaded. The slice is shared: do not modify it.
 func (c *listCache) memberList(ctx context.Context, conv string) ([]string, error) {

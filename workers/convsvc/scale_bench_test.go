@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/event"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/blocks"
 	"github.com/natter-im/natter/jetstream/convapi"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/workers/convsvc"
@@ -145,9 +146,12 @@ func BenchmarkManyConversations(b *testing.B) {
 // BenchmarkConcurrentCreates: 20 creators, each creating 100 direct
 // conversations with distinct users, against one service instance and
 // against two (each with its own Store: its own connections and create
-// batches, as two processes have), with events off and on (on: the
-// conversation_created event is written to the conversation's outbox,
-// published to EVENTS and pulled from the outbox, as in natter dev).
+// batches, as two processes have; the first reads the embedded store's
+// file directly, as natter dev does, the second through FerretDB, as a
+// second process would), with events off and on (on, as in natter dev: the
+// conversation_created event is written to the outbox collection,
+// published to EVENTS and pulled from the outbox, and the creator's blocks
+// are read from the PRESENCE bucket).
 func BenchmarkConcurrentCreates(b *testing.B) {
 	for _, evs := range []bool{false, true} {
 		for _, replicas := range []int{1, 2} {
@@ -160,7 +164,7 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 
 func concurrentCreates(b *testing.B, replicas int, evs bool) {
 	cmds := &cmdStats{}
-	e := newEnv(b, envConfig{monitor: cmds.monitor()})
+	e := newEnv(b, envConfig{monitor: cmds.monitor(), direct: true})
 	if evs {
 		_ = e.svc.Stop()
 		js, err := jetstream.New(e.nc)
@@ -171,6 +175,9 @@ func concurrentCreates(b *testing.B, replicas int, evs bool) {
 			b.Fatal(err)
 		}
 		e.svcCfg.Events = events.NewPublisher(js)
+		if e.svcCfg.Blocks, err = blocks.Open(ctxT(b), js); err != nil {
+			b.Fatal(err)
+		}
 		e.svc = e.startService(b)
 	}
 	for range replicas - 1 {

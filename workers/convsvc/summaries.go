@@ -15,12 +15,82 @@ import (
 const dropTimeout = 2 * time.Second
 
 // pageSummaries returns the summaries of the conversations of page (found
-// false for one listed but gone). With the SUMMARIES bucket, the page's
-// summaries are read from it in one batched read, and those it lacks from
-// the store (one lookup each), then written back: a page costs the same
-// after a restart of the instance as before. Without it they come from
-// the instance's summary cache or the store.
+// false for one listed but gone): those the instance's summary cache has
+// (kept by the change notices, like the lists), and the others from the
+// SUMMARIES bucket in one batched read, those it lacks from the store (one
+// lookup each) written back; what was read is kept in the instance's
+// cache. So a page that the instance listed before answers from memory
+// (no round trip: the edge's page then waits for the service and its own
+// reads of heads and cursors, two round trips instead of three), and one
+// it did not (after a restart, on another replica) costs one batched read.
+// Without the bucket they come from the instance's cache or the store.
 func (s *service) pageSummaries(ctx context.Context, page []string) ([]natter.Conversation, []bool, error) {
+	if s.cfg.Summaries == nil || s.lists == nil {
+		return s.bucketSummaries(ctx, page)
+	}
+	convs, found, calls, mine := s.lists.beginSummaries(page)
+	var load []string
+	for i := range page {
+		if mine[i] {
+			load = append(load, page[i])
+		}
+	}
+	if len(load) > 0 {
+		// Others may wait for these loads: one caller giving up must not
+		// fail them (as the cache's own loads, listcache.go).
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+		got, gfound, err := s.bucketSummaries(lctx, load)
+		cancel()
+		// Every load begun here ends here, kept or not.
+		s.lists.applyNotices()
+		j := 0
+		for i := range page {
+			if !mine[i] {
+				continue
+			}
+			var (
+				v    natter.Conversation
+				lerr error
+			)
+			switch {
+			case err != nil:
+				lerr = err
+			case !gfound[j]:
+				lerr = errNoSummary // listed but gone: not kept
+			default:
+				v = got[j]
+				convs[i], found[i] = v, true
+			}
+			s.lists.convs.c.Finish(page[i], calls[i], v, lerr, nil)
+			j++
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range page {
+		if found[i] || mine[i] {
+			continue
+		}
+		c, err := calls[i].Wait(ctx, "convsvc: summary of "+page[i])
+		if errors.Is(err, errNoSummary) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		convs[i], found[i] = c, true
+	}
+	return convs, found, nil
+}
+
+// errNoSummary ends a summary's load in the instance's cache for a
+// conversation listed but gone.
+var errNoSummary = errors.New("convsvc: no such conversation")
+
+// bucketSummaries is pageSummaries without the instance's cache for the
+// SUMMARIES bucket's part.
+func (s *service) bucketSummaries(ctx context.Context, page []string) ([]natter.Conversation, []bool, error) {
 	convs := make([]natter.Conversation, len(page))
 	found := make([]bool, len(page))
 	b := s.cfg.Summaries

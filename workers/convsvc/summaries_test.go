@@ -3,9 +3,15 @@ package convsvc_test
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/kvbatch"
+	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -98,4 +104,83 @@ func countColl(f *finds, coll string) int {
 		}
 	}
 	return k
+}
+
+// TestListSummariesFromInstance: an instance keeps the summaries it read
+// from the SUMMARIES bucket, so listing the same pages again sends no read
+// of the bucket (one round trip less per page), and a change (its notice)
+// still shows on the next page: a member add and a rename of a group.
+func TestListSummariesFromInstance(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{summaries: true})
+	u := names("alice", "bob", "carol")
+	alice, bob, carol := u[0], u[1], u[2]
+	g := group(t, e, alice, bob)
+	const n = 30
+	for i := range n {
+		direct(t, e, alice, fmt.Sprintf("%sq%d", alice, i))
+	}
+	watch := e.connect(t)
+	var reads atomic.Int64
+	sub, err := watch.Subscribe(kvbatch.BucketDirectGet(jetstream.JetStreamOptions{}, subjects.BucketSummaries)+".>", func(*nats.Msg) { reads.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sub2, err := watch.Subscribe(kvbatch.BucketDirectGet(jetstream.JetStreamOptions{}, subjects.BucketSummaries), func(*nats.Msg) { reads.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Unsubscribe()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	list := func() map[string]natter.Conversation {
+		t.Helper()
+		got, err := e.cl.List(ctxT(t), alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n+1 {
+			t.Fatalf("listed %d, want %d", len(got), n+1)
+		}
+		out := make(map[string]natter.Conversation, len(got))
+		for _, c := range got {
+			out[c.ID] = c
+		}
+		return out
+	}
+	list() // reads the bucket (and the store), keeps them
+	if reads.Load() == 0 {
+		t.Fatal("the first listing read nothing from the SUMMARIES bucket: the watch sees nothing")
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before := reads.Load()
+	again := list()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if k := reads.Load() - before; k != 0 {
+		t.Fatalf("listing again read the SUMMARIES bucket %d times, want none (the instance has them)", k)
+	}
+	if c := again[g]; c.MemberCount != 2 {
+		t.Fatalf("group: %+v", c)
+	}
+	if err := e.cl.AddMembers(ctxT(t), alice, g, []string{carol}); err != nil {
+		t.Fatal(err)
+	}
+	if c := list()[g]; c.MemberCount != 3 || !slices.Equal(c.Members, []string{alice, bob, carol}) {
+		t.Fatalf("group after the add: %+v", c)
+	}
+	if err := e.cl.Rename(ctxT(t), alice, g, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if c := list()[g]; c.Name != "renamed" {
+		t.Fatalf("group after the rename: %+v", c)
+	}
 }

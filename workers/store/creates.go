@@ -12,7 +12,7 @@ import (
 // create at the same time are written together (a batcher, batch.go). A
 // batch is:
 //
-//  1. one _id lookup of each conversation: those that exist go the
+//  1. one lookup of their _ids (lookups.go): those that exist go the
 //     one-by-one way (createOne: the stored one is answered, its
 //     memberships completed), and so do those the batch names twice, once
 //     the first is written;
@@ -97,22 +97,18 @@ func (s *Store) createDistinct(ctx context.Context, batch []*batchReq[createReq]
 		}
 	}
 	// 1. Those that exist go one by one.
-	exists := make([]bool, len(batch))
-	err := forEach(len(batch), func(i int) error {
-		var d struct {
-			ID string `bson:"_id"`
-		}
-		var err error
-		exists[i], err = findByID(ctx, s.convs, batch[i].v.c.ID, &d)
-		return err
-	})
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.v.c.ID
+	}
+	exists, err := s.present(ctx, s.convs, ids)
 	if err != nil {
 		answer(batch, fmt.Errorf("store: create conversation: %w", err))
 		return failed
 	}
 	var taken, fresh []*batchReq[createReq]
-	for i, r := range batch {
-		if exists[i] {
+	for _, r := range batch {
+		if exists[r.v.c.ID] {
 			taken = append(taken, r)
 		} else {
 			fresh = append(fresh, r)

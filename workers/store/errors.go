@@ -18,6 +18,3 @@ var (
 	// exactly its BlockSize consecutive messages.
 	ErrBadBlock = errors.New("store: not a complete archive block")
 )
-
-// errNoFile: the store reads no SQLite file directly (Config.SQLiteDir).
-var errNoFile = errors.New("store: no direct reads")

@@ -68,3 +68,42 @@ func EditBucket(ctx context.Context, s *Store, bucket string, convs []string, ad
 // SetLockLease sets the lease of the locks s takes and breaks (LockLease).
 // Set it before s is used.
 func SetLockLease(s *Store, d time.Duration) { s.lease = d }
+
+// FindsByIn makes s read many documents by _id with one $in find, as on
+// MongoDB (on: lookups.go), or one find per _id (off), and stop reading
+// the SQLite file directly. Set it before s is used.
+func FindsByIn(s *Store, on bool) { s.inFinds, s.direct = on, nil }
+
+// LookupPlan is SQLite's plan of a lookup by _id of coll through s's
+// direct reads (Config.SQLiteDir).
+func LookupPlan(ctx context.Context, s *Store, coll string) (string, error) {
+	table, err := s.direct.table(ctx, coll)
+	if err != nil {
+		return "", err
+	}
+	var id, parent, unused int
+	var detail string
+	err = s.direct.db.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT `+idExpr+` FROM `+sqlName(table)+` WHERE `+idExpr+` IN (?, ?)`,
+		`"a"`, `"b"`).Scan(&id, &parent, &unused, &detail)
+	return detail, err
+}
+
+// Gate is the embedded store's write gate (gate.go) with turns bounded by
+// hold.
+type Gate struct{ g *writeGate }
+
+func NewGate(hold time.Duration) Gate { return Gate{&writeGate{hold: hold}} }
+
+// Do runs fn in the lane of the requests' writes, Bulk in the bulk lane.
+func (g Gate) Do(ctx context.Context, fn func() error) error   { return g.g.do(ctx, fn) }
+func (g Gate) Bulk(ctx context.Context, fn func() error) error { return g.g.bulk(ctx, fn) }
+
+// GateBurst is gateBurst.
+const GateBurst = gateBurst
+
+// GateWaiting is how many writes wait at g.
+func GateWaiting(g Gate) int {
+	g.g.mu.Lock()
+	defer g.g.mu.Unlock()
+	return len(g.g.first) + len(g.g.bulkQ)
+}

@@ -21,14 +21,10 @@ const seqIndex = "conv_seq"
 // ("Powered by FerretDB v1.24.2 and SQLite 3.46.0."); FerretDB v2 has no
 // SQLite backend. Any doubt answers false, which keeps the index.
 func (s *Store) ferretSQLite(ctx context.Context) bool {
+	if !s.ferret(ctx) {
+		return false
+	}
 	admin := s.client.Database("admin")
-	var info bson.M
-	if err := admin.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false
-	}
-	if _, ok := info["ferretdbVersion"]; !ok {
-		return false
-	}
 	var log struct {
 		Log []string `bson:"log"`
 	}
@@ -41,6 +37,17 @@ func (s *Store) ferretSQLite(ctx context.Context) bool {
 		}
 	}
 	return false
+}
+
+// ferret reports whether the server is FerretDB (buildInfo.ferretdbVersion);
+// any doubt answers true (the cautious way: one find per _id).
+func (s *Store) ferret(ctx context.Context) bool {
+	var info bson.M
+	if err := s.client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return true
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok
 }
 
 // dropSeqIndex drops conv_seq where an earlier natter created it on

@@ -31,7 +31,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 // under redelivery), any other failure is, wrapped with what.
 func (s *Store) insertNew(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
 	var res *mongo.InsertManyResult
-	err := s.wgate.do(ctx, func() error {
+	err := s.wgate.bulk(ctx, func() error { // messages and blocks: after the small writes of requests
 		var err error
 		res, err = coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		return err

@@ -150,7 +150,7 @@ func (s *Store) pullBatch(ctx context.Context, batch []*batchReq[pull]) {
 	for i, r := range batch {
 		ids[i] = r.v.p.ID
 	}
-	err := s.wgate.do(ctx, func() error {
+	err := s.wgate.bulk(ctx, func() error { // nobody waits for it
 		_, err := s.outbox.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 		return err
 	})

@@ -123,36 +123,79 @@ type sjsonList struct {
 	Sealed int      `json:"sealed"`
 }
 
-// readBucketsDirect is readBuckets(ctx, ids, true) in two statements: the
-// open parts, then their sealed parts.
-func (s *Store) readBucketsDirect(ctx context.Context, ids []string) ([]bucket, error) {
+// readBucketsDirect is readBuckets in one statement, two with sealed set:
+// the open parts, then their sealed parts.
+func (s *Store) readBucketsDirect(ctx context.Context, ids []string, sealed bool) ([]bucket, error) {
 	id := func(l *sjsonList) string { return l.ID }
 	open, err := byID(ctx, s.direct, CollUserLists, ids, id)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]bucket, len(ids))
-	var sealed []string
+	var parts []string
 	for i, bid := range ids {
 		l, ok := open[bid]
 		if !ok {
 			continue
 		}
-		out[i] = bucket{open: bucketDoc{ID: l.ID, IDs: l.IDs, Sealed: l.Sealed}, found: true, sealed: make([][]string, l.Sealed)}
+		out[i] = bucket{open: bucketDoc{ID: l.ID, IDs: l.IDs, Sealed: l.Sealed}, found: true}
+		if !sealed {
+			continue
+		}
+		out[i].sealed = make([][]string, l.Sealed)
 		for k := range l.Sealed {
-			sealed = append(sealed, sealedID(bid, k))
+			parts = append(parts, sealedID(bid, k))
 		}
 	}
-	parts, err := byID(ctx, s.direct, CollUserLists, sealed, id)
+	if len(parts) == 0 {
+		return out, nil
+	}
+	got, err := byID(ctx, s.direct, CollUserLists, parts, id)
 	if err != nil {
 		return nil, err
 	}
 	for i, bid := range ids {
 		for k := range out[i].sealed {
-			if p, ok := parts[sealedID(bid, k)]; ok { // (a missing one reads as empty, as by find)
+			if p, ok := got[sealedID(bid, k)]; ok { // (a missing one reads as empty, as by find)
 				out[i].sealed[k] = p.IDs
 			}
 		}
 	}
 	return out, nil
+}
+
+// presentDirect returns which of ids are _ids of coll's documents, in one
+// statement that reads the _id index only.
+func (s *Store) presentDirect(ctx context.Context, coll string, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	table, err := s.direct.table(ctx, coll)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(ids))
+	for i, v := range ids {
+		b, _ := json.Marshal(v)
+		args[i] = string(b)
+	}
+	q := `SELECT ` + idExpr + ` FROM ` + sqlName(table) + ` WHERE ` + idExpr + ` IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	rows, err := s.direct.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return nil, fmt.Errorf("decode %s _id: %w", coll, err)
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -76,5 +77,24 @@ func TestUserConversationsDirect(t *testing.T) {
 	// An unknown user has none.
 	if got, err = direct.UserConversations(ctx, "nobody"+t.Name()); err != nil || len(got) != 0 {
 		t.Fatalf("unknown user: %v, %v", got, err)
+	}
+}
+
+// TestOpenIndexesAtOnce: a store given the embedded store's files has
+// every collection's _id index on the lookup expression from Open on, not
+// from the embedded store's next pass (seconds later, while the first
+// requests' lookups would read the whole table).
+func TestOpenIndexesAtOnce(t *testing.T) {
+	t.Parallel()
+	emb := storetest.StartEmbedded(t, "")
+	s := storetest.Open(t, store.Config{URI: emb.URI(), SQLiteDir: emb.SQLiteDir()})
+	for _, coll := range []string{store.CollConversations, store.CollUserLists, store.CollOutbox, store.CollLocks} {
+		plan, err := store.LookupPlan(context.Background(), s, coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, "USING INDEX") {
+			t.Errorf("%s: a lookup by _id is %q, want a search of its _id index", coll, plan)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -79,7 +80,10 @@ type Store struct {
 	direct *sqliteReader
 	// wgate orders the write commands on the embedded store (gate.go);
 	// nil (open) on any other.
-	wgate writeGate
+	wgate *writeGate
+	// inFinds: the server indexes an _id $in (any but FerretDB): many
+	// documents by _id are read by one find (lookups.go).
+	inFinds bool
 }
 
 // Open connects, pings and ensures the indexes. On FerretDB v1 with its
@@ -170,6 +174,13 @@ func open(ctx context.Context, cfg Config, mode indexMode) (*Store, error) {
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("store: open %s: %w", cfg.SQLiteDir, err)
 		}
+		// The tables Open just created get their _id index now rather
+		// than at the embedded store's next pass (up to idIndexInterval
+		// later, while the first requests' lookups would scan them). A
+		// failure is left to that pass.
+		x := newIDIndexer(cfg.SQLiteDir, slog.New(slog.DiscardHandler))
+		x.maxRows = idIndexMaxRows
+		_, _ = x.pass(ctx)
 	}
 	return s, nil
 }
@@ -202,8 +213,9 @@ func (s *Store) ensureIndexes(ctx context.Context, mode indexMode) error {
 	if err != nil {
 		return fmt.Errorf("store: index conversations outbox_at: %w", err)
 	}
+	s.inFinds = !s.ferret(ctx)
 	if mode == indexesAuto && s.ferretSQLite(ctx) {
-		s.wgate = make(writeGate, 1)
+		s.wgate = newWriteGate()
 		if err := s.createCollections(ctx); err != nil {
 			return err
 		}

@@ -78,8 +78,17 @@ func (b *bucket) has(conv string) bool {
 }
 
 // readBuckets reads the open parts of the buckets ids and, with sealed set,
-// their sealed parts.
+// their sealed parts: one or two lookups of many _ids (lookups.go).
 func (s *Store) readBuckets(ctx context.Context, ids []string, sealed bool) ([]bucket, error) {
+	if s.direct != nil {
+		out, err := s.readBucketsDirect(ctx, ids, sealed)
+		if err == nil || ctx.Err() != nil {
+			return out, err
+		}
+	}
+	if s.inFinds {
+		return s.readBucketsIn(ctx, ids, sealed)
+	}
 	out := make([]bucket, len(ids))
 	err := forEach(len(ids), func(i int) error {
 		var err error
@@ -105,6 +114,43 @@ func (s *Store) readBuckets(ctx context.Context, ids []string, sealed bool) ([]b
 		return err
 	})
 	return out, err
+}
+
+// readBucketsIn is readBuckets by $in finds: the open parts, then their
+// sealed parts.
+func (s *Store) readBucketsIn(ctx context.Context, ids []string, sealed bool) ([]bucket, error) {
+	open, err := findIn(ctx, s.ulists, ids, func(d *bucketDoc) string { return d.ID })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bucket, len(ids))
+	var parts []string
+	for i, bid := range ids {
+		d, ok := open[bid]
+		if !ok {
+			continue
+		}
+		out[i] = bucket{open: *d, found: true}
+		if !sealed {
+			continue
+		}
+		out[i].sealed = make([][]string, d.Sealed)
+		for k := range d.Sealed {
+			parts = append(parts, sealedID(bid, k))
+		}
+	}
+	got, err := findIn(ctx, s.ulists, parts, func(l *idList) string { return l.ID })
+	if err != nil {
+		return nil, err
+	}
+	for i, bid := range ids {
+		for k := range out[i].sealed {
+			if l, ok := got[sealedID(bid, k)]; ok {
+				out[i].sealed[k] = l.IDs
+			}
+		}
+	}
+	return out, nil
 }
 
 // userListsEdit adds conv to (or removes it from) the lists of users (see
@@ -282,14 +328,7 @@ func (s *Store) UserConversations(ctx context.Context, user string) ([]string, e
 	for b := range ids {
 		ids[b] = user + "#" + strconv.Itoa(b)
 	}
-	var have []bucket
-	err := errNoFile
-	if s.direct != nil { // one statement on the embedded store's file (sqlite_reads.go)
-		have, err = s.readBucketsDirect(ctx, ids)
-	}
-	if err != nil && ctx.Err() == nil {
-		have, err = s.readBuckets(ctx, ids, true)
-	}
+	have, err := s.readBuckets(ctx, ids, true)
 	if err != nil {
 		return nil, fmt.Errorf("store: user conversations: %w", err)
 	}

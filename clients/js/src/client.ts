@@ -1,5 +1,5 @@
 import { Conn, Disconnected, Fatal, RequestTimeout, type Frame } from "./conn.js";
-import { Delivery, type DeliveryStats } from "./delivery.js";
+import { Delivery, ownEntry, type DeliveryStats } from "./delivery.js";
 import { ClientErrorCodes, NatterError } from "./errors.js";
 import { resolveOptions, validID, type ClientOptions, type ResolvedOptions } from "./options.js";
 import {
@@ -775,7 +775,7 @@ export class Client {
    * entry's ack; forbidden, not_found, conflict (deleted) are NatterErrors.
    */
   edit(conv: string, ref: string, body: string, opts: { cmid?: string } = {}): Promise<Ack> {
-    return this.request<Ack>(Ops.MsgEdit, { conv, ref, body, cmid: opts.cmid ?? newCmid() });
+    return this.appendAction(Ops.MsgEdit, { conv, ref, body, cmid: opts.cmid ?? newCmid() });
   }
 
   /**
@@ -784,7 +784,14 @@ export class Client {
    * then return it with deleted: true and an empty body.
    */
   deleteMessage(conv: string, ref: string, opts: { cmid?: string } = {}): Promise<Ack> {
-    return this.request<Ack>(Ops.MsgDelete, { conv, ref, cmid: opts.cmid ?? newCmid() });
+    return this.appendAction(Ops.MsgDelete, { conv, ref, cmid: opts.cmid ?? newCmid() });
+  }
+
+  /** appendAction runs msg.edit or msg.delete and delivers its entry from the ack (the edge pushes it to the other connections only). */
+  private async appendAction(op: string, fields: Record<string, unknown>): Promise<Ack> {
+    const ack = await this.request<Ack>(op, fields);
+    this.delivery.onOwn(fields.conv as string, ack.seq, ownEntry(this.userID, op, fields, ack));
+    return ack;
   }
 
   /**
@@ -1142,6 +1149,8 @@ export class Client {
         continue;
       }
       const ack = f.data as Ack;
+      // The edge pushes the message to the user's other connections only.
+      this.delivery.onOwn(e.conv, ack.seq, ownEntry(cn.hello.user, Ops.Send, req, ack));
       await done(true);
       this.emit("sent", { entry: { ...e }, ack });
       return ack;

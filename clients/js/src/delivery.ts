@@ -107,6 +107,29 @@ export class Delivery {
     this.markDirty(m.conv, st);
   }
 
+  /**
+   * onOwn takes the ack of an entry this client appended (a send, an edit
+   * or a delete): the edge pushes it to the user's other connections, not
+   * to the one that appended it (docs/protocol.md, "msg"). With m, the
+   * entry as the log holds it, it is delivered as a push would be. Without
+   * (a retry of a stored entry, whose first attempt may have differed, or
+   * a message with attachments, whose metadata the edge filled in), seq is
+   * marked as existing, so that a sync fetches it.
+   */
+  onOwn(conv: string, seq: number, m: Message | undefined): void {
+    if (!(seq > 0) || !conv) return;
+    let st = this.convs.get(conv);
+    if (!st) {
+      st = newState();
+      this.convs.set(conv, st);
+      if (this.first) this.start(st, 0);
+    }
+    if (st.left) return;
+    if (m) this.accept(st, m, false);
+    else st.seen = Math.max(st.seen, seq);
+    this.markDirty(conv, st);
+  }
+
   /** onAdded takes a conv push "added": a conversation new to the user starts at 0 and is synced. */
   onAdded(conv: string): void {
     let st = this.convs.get(conv);
@@ -401,4 +424,22 @@ export class Delivery {
 
 function newState(): ConvState {
   return { next: 1, seen: 0, acked: 0, known: false, left: false, leftAt: 0, buf: undefined };
+}
+
+/**
+ * ownEntry is the log entry of a send, edit or delete of user (req, the
+ * request's fields) that got ack, as the edge's push carries it; undefined
+ * when the client cannot know it (see Delivery.onOwn).
+ */
+export function ownEntry(user: string, op: string, req: Record<string, unknown>, ack: { id: string; seq: number; ts: number; dup?: boolean }): Message | undefined {
+  const atts = req.attachments as unknown[] | undefined;
+  if (ack.dup || atts?.length || !user) return undefined;
+  const type = op === "msg.edit" ? "edit" : op === "msg.delete" ? "delete" : ((req.type as string | undefined) || "text");
+  const m: Message = { id: ack.id, conv: req.conv as string, seq: ack.seq, from: user, cmid: req.cmid as string, type, body: op === "msg.delete" ? "" : ((req.body as string | undefined) ?? ""), ts: ack.ts };
+  if (req.ref) m.ref = req.ref as string;
+  if (req.reply_to) m.reply_to = req.reply_to as string;
+  if (req.thread) m.thread = req.thread as string;
+  const ms = req.mentions as string[] | undefined;
+  if (ms?.length) m.mentions = [...ms];
+  return m;
 }

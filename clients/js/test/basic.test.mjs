@@ -30,3 +30,30 @@ test("two users chat: each message delivered once, in order, to both", async (t)
   assert.deepEqual(bob.got.map((m) => m.body), range(1, 10).map((i) => "m" + i));
   assert.equal(bob.cursors()[conv.id], 10);
 });
+
+test("own sends, edits and deletes come from their acks: the edge pushes them to the other members only, and they equal those pushes", async (t) => {
+  const alice = client(dev.url, uid("alice"));
+  const bobID = uid("bob");
+  const bob = client(dev.url, bobID);
+  t.after(() => Promise.all([alice.close(), bob.close()]));
+  await Promise.all([alice.connect(), bob.connect()]);
+  const g = await alice.createGroup("own", [bobID]);
+  const first = await alice.send(g.id, "plain");
+  // Bob has the group (a sync of it would return the first message as
+  // edited, then deleted: pages apply the actions): the rest come as pushes.
+  await waitFor(() => seqs(bob.got, g.id).length >= 1, { what: "bob's first message" });
+  await alice.send(g.id, "typed", { type: "note" });
+  await alice.send(g.id, "to bob", { mentions: [bobID], replyTo: first.id });
+  await alice.edit(g.id, first.id, "plain, edited");
+  await alice.deleteMessage(g.id, first.id);
+  await waitFor(() => seqs(bob.got, g.id).length >= 5 && seqs(alice.got, g.id).length >= 5, { what: "5 entries each" });
+  assert.deepEqual(seqs(alice.got, g.id), range(1, 5));
+  assert.deepEqual(
+    alice.got.filter((m) => m.conv === g.id),
+    bob.got.filter((m) => m.conv === g.id),
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const s = alice.stats();
+  assert.equal(s.pushes, 0, "the sender got a push of its own entry");
+  assert.equal(s.duplicates, 0);
+});
