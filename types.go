@@ -233,6 +233,9 @@ const (
 	// EventConversationUpdated: a group's roles, mutes, announcement mode,
 	// description or avatar URL changed.
 	EventConversationUpdated = "conversation_updated"
+	// EventMessagesExpired: the retention role removed a conversation's
+	// messages older than its retention policy allows.
+	EventMessagesExpired = "messages_expired"
 )
 
 // EventKinds lists every event kind.
@@ -240,7 +243,7 @@ var EventKinds = []string{
 	EventMessageCreated, EventMessageEdited, EventMessageDeleted,
 	EventMemberJoined, EventMemberLeft, EventConversationCreated, EventConversationRenamed, EventReadMoved,
 	EventReactionAdded, EventReactionRemoved,
-	EventConversationUpdated,
+	EventConversationUpdated, EventMessagesExpired,
 }
 
 // Event is one state change on the EVENTS stream, published once on
@@ -265,7 +268,7 @@ type Event struct {
 	// [EventUsers] for member_*, the [Conversation] for
 	// conversation_created, [EventName] for conversation_renamed,
 	// [EventRead] for read_moved, [EventUpdate] for conversation_updated,
-	// [EventReaction] for reaction_*.
+	// [EventReaction] for reaction_*, [EventExpired] for messages_expired.
 	Data json.RawMessage `json:"data"`
 }
 
@@ -288,6 +291,21 @@ type EventReaction struct {
 	User  string `json:"user"`
 	Emoji string `json:"emoji"`
 	Count int    `json:"count"`
+}
+
+// EventExpired is the data of messages_expired: the messages of the
+// conversation with seqs From..To were removed from the archive and the
+// hot tier (Count of them, those not removed by an earlier sweep), because
+// of Reason ("days" or "messages"); Floor (To+1) is the oldest seq kept.
+// Attached are the ids of the removed messages that carried attachments
+// (the attachgc role deletes those no other message carries).
+type EventExpired struct {
+	From     uint64   `json:"from"`
+	To       uint64   `json:"to"`
+	Count    uint64   `json:"count"`
+	Floor    uint64   `json:"floor"`
+	Reason   string   `json:"reason"`
+	Attached []string `json:"attached,omitempty"`
 }
 
 // EventRead is the data of read_moved: User has read Conv up to Seq.

@@ -198,8 +198,9 @@ func (c *Client) drain(st *convState) {
 }
 
 // skipCleared moves a known conversation past the messages up to cleared,
-// which the user cleared ("clear history for me", on any device): the edge
-// sends none of them, so waiting for them would stall it. d.mu is held.
+// which the user cleared ("clear history for me", on any device) or the
+// retention policy removed: the edge sends none of them, so waiting for
+// them would stall it. d.mu is held.
 func (c *Client) skipCleared(st *convState, cleared uint64) {
 	if !st.known || cleared < st.next {
 		return
@@ -303,6 +304,10 @@ func (c *Client) applySync(sent map[string]uint64, res *protocol.SyncResult, cov
 		before := st.next
 		if sc.Settings != nil {
 			c.skipCleared(st, sc.Settings.Cleared)
+		}
+		if sc.Floor > 1 {
+			// The retention policy removed what lay below: never coming.
+			c.skipCleared(st, sc.Floor-1)
 		}
 		if named {
 			st.seen = max(st.seen, sc.Head)

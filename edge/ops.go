@@ -201,31 +201,34 @@ func (e *Edge) ack(ctx context.Context, user, device string, r *protocol.Request
 }
 
 // after reads messages with seq > cursor from the hot tier, filling from the
-// MongoDB archive what was trimmed from it.
-func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limit int) ([]natter.Message, uint64, error) {
-	msgs, head, err := e.msgs.After(ctx, conv, cursor, limit)
+// MongoDB archive what was trimmed from it. floor is the retention floor
+// the archive reported (0: not asked, or nothing removed): the messages
+// start there when the cursor lay below it.
+func (e *Edge) after(ctx context.Context, user, conv string, cursor uint64, limit int) (msgs []natter.Message, head, floor uint64, err error) {
+	msgs, head, err = e.msgs.After(ctx, conv, cursor, limit)
 	var te *msglog.TrimmedError
 	if !errors.As(err, &te) {
 		if err == nil {
 			err = e.decorate(ctx, user, conv, msgs)
 		}
-		return msgs, head, err
+		return msgs, head, 0, err
 	}
 	after := cursor
 	page, err := e.convs.History(ctx, convapi.HistoryRequest{User: user, Conv: conv, After: &after, Before: te.Oldest, Limit: min(limit, convapi.MaxHistoryLimit)})
 	if err != nil {
-		return nil, head, err
+		return nil, head, 0, err
 	}
+	floor = page.Floor
 	out := page.Msgs
 	if n := len(out); n < limit && !page.More && (n == 0 || out[n-1].Seq == te.Oldest-1) {
 		hot, h2, err := e.msgs.After(ctx, conv, te.Oldest-1, limit-n)
 		if err != nil && !errors.Is(err, msglog.ErrTrimmed) {
-			return nil, head, err
+			return nil, head, floor, err
 		}
 		out = append(out, hot...)
 		head = max(head, h2)
 	}
-	return out, head, e.decorate(ctx, user, conv, out)
+	return out, head, floor, e.decorate(ctx, user, conv, out)
 }
 
 func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (any, error) {
@@ -246,7 +249,7 @@ func (e *Edge) history(ctx context.Context, user string, r *protocol.Request) (a
 func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request) (any, error) {
 	limit := r.LimitOrDefault()
 	if r.After != nil {
-		msgs, head, err := e.after(ctx, user, r.Conv, *r.After, limit)
+		msgs, head, floor, err := e.after(ctx, user, r.Conv, *r.After, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +257,7 @@ func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request
 		if n := len(msgs); n > 0 {
 			last = msgs[n-1].Seq
 		}
-		return protocol.HistoryResult{Msgs: msgs, More: last < head}, nil
+		return protocol.HistoryResult{Msgs: msgs, More: last < head, Floor: floor}, nil
 	}
 	// The hot tier's entries go into the reply as stored (msglog checks
 	// that they are this conversation's, in order).
@@ -285,7 +288,7 @@ func (e *Edge) historyPage(ctx context.Context, user string, r *protocol.Request
 		if err := e.decorate(ctx, user, r.Conv, msgs); err != nil {
 			return nil, err
 		}
-		return protocol.HistoryResult{Msgs: msgs, More: page.More}, nil
+		return protocol.HistoryResult{Msgs: msgs, More: page.More, Floor: page.Floor}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -140,7 +140,7 @@ func (e *Edge) thread(ctx context.Context, user string, r *protocol.Request) (an
 		for j < len(seqs) && seqs[j]-seqs[j-1] <= threadGap && seqs[j]-seqs[i] < protocol.MaxHistoryLimit {
 			j++
 		}
-		run, _, err := e.after(ctx, user, r.Conv, seqs[i]-1, int(seqs[j-1]-seqs[i])+1)
+		run, _, _, err := e.after(ctx, user, r.Conv, seqs[i]-1, int(seqs[j-1]-seqs[i])+1)
 		if err != nil {
 			return nil, err
 		}

@@ -238,11 +238,14 @@ func (e *Edge) sync(ctx context.Context, user, device string, r *protocol.Reques
 			sc.Settings = settingsOf(st, set)
 			if cur, ok := r.Cursors[c]; ok && max(cur, st.Cleared) < sc.Head {
 				cur = max(cur, st.Cleared) // nothing the user cleared
-				msgs, head, err := e.after(ctx, user, c, cur, limit)
+				msgs, head, floor, err := e.after(ctx, user, c, cur, limit)
 				if err != nil {
 					return nil, err
 				}
 				sc.Msgs, sc.Head = msgs, max(head, sc.Head)
+				if floor > cur+1 {
+					sc.Floor = floor
+				}
 				last := cur
 				if k := len(msgs); k > 0 {
 					last = msgs[k-1].Seq

@@ -298,7 +298,7 @@ func TestAsyncAPISubjects(t *testing.T) {
 		"RevokedJTIKey", "RevokedUserKey", "RevokedDeviceKey", "BanKey", "FrozenKey", "DeliveredKey", "ReadKey", "SettingsKey",
 		"AttachFromThumb", "AttachMetaKey", "AttachMetaKeys", "AttachMsgKey", "AttachQuotaKey", "AttachObject", "AttachThumbObject",
 		"ActionsKey", "ActionsBlockFilter", "ActionsUserKey", "ActionsBlockUserFilter", "PushKey", "PushKeys",
-		"ActionsThreadKey", "ActionsThreadFilter", "ActionsMentionKey", "ActionsMentionAllKey",
+		"ActionsThreadKey", "ActionsThreadFilter", "ActionsMentionKey", "ActionsMentionAllKey", "ActionsBlockAll",
 		"KVStream", "ObjectStream"}
 
 	funcs, consts := exported(t, "../jetstream/subjects")

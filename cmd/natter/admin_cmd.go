@@ -31,6 +31,9 @@ const adminUsage = `usage: natter admin <revoke|ban|unban|sessions|disconnect|er
   conv freeze --conv ID [--reason TEXT]     no sends, no member changes (forbidden) until unfrozen
   conv unfreeze --conv ID                   lift a freeze
   conv delete --conv ID [--reason TEXT]     freeze for good, remove a group's members, purge the hot tier, delete the archive
+  conv retention --conv ID [--days N] [--messages N] [--hold | --release]
+                                            the conversation's own retention limits (0 = keep forever, -1 = its class's) and
+                                            legal hold; with none of them, print its retention state
 
 Every command calls the admin API of a natter process (--url) with the admin credential.
 `
@@ -61,13 +64,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "erase":
 		path = admin.PathErase
 	case "conv":
-		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze, "delete": admin.PathConvDelete}
+		paths := map[string]string{"inspect": admin.PathConvInspect, "freeze": admin.PathConvFreeze, "unfreeze": admin.PathConvUnfreeze, "delete": admin.PathConvDelete, "retention": admin.PathConvRetention}
 		if len(args) > 1 {
 			path = paths[args[1]]
 		}
 		if path == "" {
 			fmt.Fprint(stderr, adminUsage)
-			return usageError{errors.New("admin conv: want inspect, freeze, unfreeze or delete")}
+			return usageError{errors.New("admin conv: want inspect, freeze, unfreeze, delete or retention")}
 		}
 		sub, args = "conv "+args[1], args[1:]
 	default:
@@ -80,6 +83,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var r admin.Request
 	var forDur time.Duration
 	var exp, before, until int
+	const unset = -2 // conv retention: not given
+	days, msgs := unset, unset
+	var hold, release bool
 	fs.String(&url, "url", "NATTER_ADMIN_URL", "http://127.0.0.1:8080", "base URL of a natter process's admin API (dev, edge: --http; worker: --admin)")
 	cred.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential")
 	if strings.HasPrefix(sub, "conv ") {
@@ -87,7 +93,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fs.String(&r.User, "user", "", "", "user id")
 	}
-	if sub != "sessions" && sub != "unban" && sub != "erase" && sub != "conv inspect" && sub != "conv unfreeze" {
+	if sub != "sessions" && sub != "unban" && sub != "erase" && sub != "conv inspect" && sub != "conv unfreeze" && sub != "conv retention" {
 		fs.String(&r.Reason, "reason", "", "", "reason, shown to the client and kept in the audit event")
 	}
 	switch sub {
@@ -98,6 +104,11 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Int(&exp, "exp", "", 0, "the token's exp (Unix seconds): the revocation is kept until then (0 = --max-token-lifetime of the server)", cli.Min(0))
 		fs.String(&r.Device, "device", "", "", "device id: revoke only this device's tokens")
 		fs.Int(&before, "before", "", 0, "revoke tokens issued before this Unix time (0 = now)", cli.Min(0))
+	case "conv retention":
+		fs.Int(&days, "days", "", unset, "keep messages this many days (0 = forever, -1 = the class's --retention-*-days)", cli.Min(unset))
+		fs.Int(&msgs, "messages", "", unset, "keep the newest this many messages (0 = all, -1 = the class's --retention-*-messages)", cli.Min(unset))
+		fs.Bool(&hold, "hold", "", false, "set the legal hold: nothing is removed until --release")
+		fs.Bool(&release, "release", "", false, "lift the legal hold")
 	case "ban":
 		fs.Duration(&forDur, "for", "", 0, "ban duration (0 = until --until, or until unban)", cli.Min[time.Duration](0))
 		fs.Int(&until, "until", "", 0, "end of the ban, Unix seconds (0 = until unban)", cli.Min(0))
@@ -106,6 +117,20 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	r.Exp, r.Before, r.Until = int64(exp), int64(before), int64(until)
+	if sub == "conv retention" {
+		if hold && release {
+			return usageError{errors.New("--hold and --release: give one")}
+		}
+		if days != unset {
+			r.Days = &days
+		}
+		if msgs != unset {
+			r.Messages = &msgs
+		}
+		if hold || release {
+			r.Hold = &hold
+		}
+	}
 	if forDur > 0 {
 		if r.Until != 0 {
 			return usageError{errors.New("--for and --until: give one")}

@@ -55,8 +55,10 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"conv", "inspect", "--conv", "g_none"}, "404", true},
 		{[]string{"conv", "freeze", "--conv", "g_x", "--reason", "r"}, `"frozen.g_x"`, false},
 		{[]string{"conv", "unfreeze", "--conv", "g_x"}, `"frozen.g_x"`, false},
-		{[]string{"conv"}, "want inspect, freeze, unfreeze or delete", true},
+		{[]string{"conv"}, "want inspect, freeze, unfreeze, delete or retention", true},
 		{[]string{"conv", "delete", "--conv", "g_none"}, "404", true},
+		{[]string{"conv", "retention", "--conv", "g_none", "--days", "30"}, "404", true},
+		{[]string{"conv", "retention", "--conv", "g_x", "--hold", "--release"}, "--hold and --release: give one", true},
 		{[]string{"erase", "--user", "bob"}, `"tombstoned":0`, false},
 		{[]string{"disconnect", "--user", "alice", "--device", "phone"}, `"closed":1`, false},
 	} {

@@ -136,6 +136,10 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	var af attachFlags
 	af.register(fs, mode)
+	var rf retentionFlags
+	if mode != node.ModeEdge {
+		rf.register(fs)
+	}
 	var adminTok secretFlags
 	adminTok.register(fs, "admin-token", "NATTER_ADMIN_TOKEN", "the admin API's credential (at least 32 bytes; empty = admin API off)")
 	tokenLifetime := revoke.DefaultTokenLifetime
@@ -170,6 +174,7 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		if err := pf.apply(&cfg); err != nil {
 			return err
 		}
+		rf.apply(&cfg)
 	}
 	if hooks != "" {
 		eps, err := webhooks.LoadEndpoints(hooks)

@@ -54,6 +54,11 @@ type SyncConv struct {
 	// Settings are the user's settings of the conversation, absent when
 	// none is set (docs/protocol.md, "conv.settings").
 	Settings *natter.ConvSettings `json:"settings,omitempty"`
+	// Floor is set when the retention policy removed messages the cursor
+	// had not reached: the oldest seq kept, where Msgs start. A client
+	// moves its cursor to Floor-1 (nothing below it will come). Absent
+	// otherwise.
+	Floor uint64 `json:"floor,omitempty"`
 }
 
 // HistoryResult is the reply to history: a page, oldest first.
@@ -62,6 +67,10 @@ type HistoryResult struct {
 	// More is true when the page was cut: older messages exist (before, or
 	// neither) or newer ones do (after).
 	More bool `json:"more"`
+	// Floor is the retention floor when the page reached the archive and
+	// the retention policy removed older messages: the oldest seq kept.
+	// A page below it is empty with more false. Absent otherwise.
+	Floor uint64 `json:"floor,omitempty"`
 }
 
 // HistoryPage is a reply to history whose messages are log entries as

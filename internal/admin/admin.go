@@ -25,30 +25,32 @@ import (
 
 // Paths of the admin API.
 const (
-	PathRevoke       = "/admin/v1/revoke"
-	PathBan          = "/admin/v1/ban"
-	PathUnban        = "/admin/v1/unban"
-	PathSessions     = "/admin/v1/sessions"
-	PathDisconnect   = "/admin/v1/disconnect"
-	PathConvInspect  = "/admin/v1/conv/inspect"
-	PathConvFreeze   = "/admin/v1/conv/freeze"
-	PathConvUnfreeze = "/admin/v1/conv/unfreeze"
-	PathErase        = "/admin/v1/erase"
-	PathConvDelete   = "/admin/v1/conv/delete"
+	PathRevoke        = "/admin/v1/revoke"
+	PathBan           = "/admin/v1/ban"
+	PathUnban         = "/admin/v1/unban"
+	PathSessions      = "/admin/v1/sessions"
+	PathDisconnect    = "/admin/v1/disconnect"
+	PathConvInspect   = "/admin/v1/conv/inspect"
+	PathConvFreeze    = "/admin/v1/conv/freeze"
+	PathConvUnfreeze  = "/admin/v1/conv/unfreeze"
+	PathErase         = "/admin/v1/erase"
+	PathConvDelete    = "/admin/v1/conv/delete"
+	PathConvRetention = "/admin/v1/conv/retention"
 )
 
 // Audit event kinds (EVENTS, im.evt.<kind>.<AuditConv>).
 const (
-	EventRevoke       = "admin_revoke"
-	EventBan          = "admin_ban"
-	EventUnban        = "admin_unban"
-	EventSessions     = "admin_sessions"
-	EventDisconnect   = "admin_disconnect"
-	EventConvInspect  = "admin_conv_inspect"
-	EventConvFreeze   = "admin_conv_freeze"
-	EventConvUnfreeze = "admin_conv_unfreeze"
-	EventErase        = "admin_erase"
-	EventConvDelete   = "admin_conv_delete"
+	EventRevoke        = "admin_revoke"
+	EventBan           = "admin_ban"
+	EventUnban         = "admin_unban"
+	EventSessions      = "admin_sessions"
+	EventDisconnect    = "admin_disconnect"
+	EventConvInspect   = "admin_conv_inspect"
+	EventConvFreeze    = "admin_conv_freeze"
+	EventConvUnfreeze  = "admin_conv_unfreeze"
+	EventErase         = "admin_erase"
+	EventConvDelete    = "admin_conv_delete"
+	EventConvRetention = "admin_conv_retention"
 	// AuditConv is the conv token of the audit events.
 	AuditConv = "_admin"
 )
@@ -103,8 +105,16 @@ type Request struct {
 	Until int64 `json:"until,omitempty"`
 	// Reason is shown to the refused client and kept in the audit event.
 	Reason string `json:"reason,omitempty"`
-	// Conv: conv/inspect, conv/freeze, conv/unfreeze.
+	// Conv: conv/inspect, conv/freeze, conv/unfreeze, conv/delete,
+	// conv/retention.
 	Conv string `json:"conv,omitempty"`
+	// Days and Messages (conv/retention) set the conversation's own
+	// retention limits: 0 keeps forever, -1 returns to its class's
+	// (--retention-*); absent leaves them. Hold sets (true) or lifts
+	// (false) its legal hold; absent leaves it.
+	Days     *int  `json:"days,omitempty"`
+	Messages *int  `json:"messages,omitempty"`
+	Hold     *bool `json:"hold,omitempty"`
 }
 
 // Register adds the admin routes to app.
@@ -128,6 +138,7 @@ func Register(app *fiber.App, cfg Config, js jetstream.JetStream) {
 	g.Post("/conv/unfreeze", a.handle(EventConvUnfreeze, result(a.convUnfreeze)))
 	g.Post("/erase", a.handle(EventErase, a.erase))
 	g.Post("/conv/delete", a.handle(EventConvDelete, a.convDelete))
+	g.Post("/conv/retention", a.handle(EventConvRetention, a.convRetention))
 }
 
 type api struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/pushreg"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/retention"
 	"github.com/natter-im/natter/workers/store"
 )
 
@@ -18,6 +19,9 @@ import (
 type Archive interface {
 	EraseUserMessages(ctx context.Context, conv, user string) (store.Erased, error)
 	DeleteConversationMessages(ctx context.Context, conv string) (msgs, blocks int64, err error)
+	// The retention state (conv/retention).
+	retention.PolicyStore
+	ConvRetention(ctx context.Context, conv string) (store.ConvRetention, bool, error)
 }
 
 // Eraser removes one kind of a user's data for erase (settings, push

@@ -5,6 +5,7 @@ import (
 
 	"github.com/natter-im/natter/internal/admin"
 	"github.com/natter-im/natter/workers/push"
+	"github.com/natter-im/natter/workers/retention"
 	"github.com/natter-im/natter/workers/webhooks"
 	"log/slog"
 	"time"
@@ -158,6 +159,12 @@ type Config struct {
 	// AttachExpiry is how long an upload no message carries is kept before
 	// the attachgc role deletes it. Zero means 24h.
 	AttachExpiry time.Duration
+
+	// Retention configures the retention sweeper, which runs in the
+	// persist role: the direct and group classes' policies (zero: keep
+	// forever) and the sweep interval (zero: 1m). Its Logger is the
+	// role's.
+	Retention retention.Config
 
 	// Streams sizes the JetStream definitions.
 	Streams streams.Config

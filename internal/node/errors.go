@@ -33,6 +33,7 @@ const (
 	SettingAdminAuth = "--admin-token-file (NATTER_ADMIN_TOKEN_FILE)"
 	SettingPush      = "--push-* (NATTER_PUSH_*)"
 	SettingAttachS3  = "--attachments-s3-* (NATTER_ATTACHMENTS_S3_*)"
+	SettingRetention = "--retention-* (NATTER_RETENTION_*)"
 	SettingTLS       = "--tls-cert, --tls-key (NATTER_TLS_CERT, NATTER_TLS_KEY)"
 )
 

@@ -97,7 +97,9 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			cur, err := cursors.Open(ctx, n.nc, n.js)
+			// The role raises each sender's cursor once per batch: with the
+			// revision cache that is a write, not a read and a write.
+			cur, err := cursors.Open(ctx, n.nc, n.js, cursors.WithRevisionCache(persistCursorCache))
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
@@ -108,6 +110,9 @@ func (n *Node) startRoles(ctx context.Context) error {
 			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts))
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
+				return err
+			}
+			if err := n.startRetention(ctx, lg); err != nil {
 				return err
 			}
 		case RoleFanout:
@@ -165,6 +170,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 	}
 	return nil
 }
+
+// persistCursorCache is how many senders' read cursors (a key per sender
+// and conversation) the persist role remembers the revision of (about 150
+// bytes each).
+const persistCursorCache = 65_536
 
 // runnerConfig is the runner configuration of role on stream's durable
 // consumer, with this process's logger and metrics registry.

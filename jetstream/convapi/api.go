@@ -185,6 +185,10 @@ type HistoryRequest struct {
 type HistoryPage struct {
 	Msgs []natter.Message `json:"msgs"`
 	More bool             `json:"more"`
+	// Floor is the conversation's retention floor: the oldest seq kept
+	// (the retention role removed every older one, and pages end there);
+	// 0 when none was removed.
+	Floor uint64 `json:"floor,omitempty"`
 }
 
 // ServiceCreateRequest is the request of service.create: Service creates a

@@ -29,19 +29,24 @@ type Bucket struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	kv        jetstream.KeyValue
-	prefix    string // $KV.CURSORS.
-	directGet string // $JS.API.DIRECT.GET.KV_CURSORS (honours the API prefix)
+	prefix    string    // $KV.CURSORS.
+	directGet string    // $JS.API.DIRECT.GET.KV_CURSORS (honours the API prefix)
+	revs      *revCache // WithRevisionCache; nil: none
 }
 
 // Open looks the bucket up (streams.Ensure creates it).
-func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Bucket, error) {
+func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Option) (*Bucket, error) {
 	kv, err := js.KeyValue(ctx, subjects.BucketCursors)
 	if err != nil {
 		return nil, fmt.Errorf("cursors: bucket: %w", err)
 	}
-	return &Bucket{nc: nc, js: js, kv: kv,
+	b := &Bucket{nc: nc, js: js, kv: kv,
 		prefix:    subjects.KVSubject(subjects.BucketCursors, ""),
-		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketCursors)}, nil
+		directGet: kvbatch.BucketDirectGet(js.Options(), subjects.BucketCursors)}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
 }
 
 // KV is the bucket's key-value handle.
@@ -132,18 +137,34 @@ func conflict(err error) bool {
 
 // RaiseAll raises every key of want to its value (never back), with one
 // batched read per MaxKeysPerGet keys and the writes published together;
-// a key another writer changed meanwhile is raised again on its own.
+// a key another writer changed meanwhile is raised again on its own. With
+// [WithRevisionCache], a key whose remembered value is below the wanted one
+// is written without the read.
 func (b *Bucket) RaiseAll(ctx context.Context, want map[string]uint64) error {
 	if len(want) == 0 {
 		return nil
 	}
 	keys := make([]string, 0, len(want))
-	for k := range want {
+	var read []string
+	es := make(map[string]entry, len(want))
+	for k, v := range want {
 		keys = append(keys, k)
+		if e, ok := b.revs.get(k); ok && e.seq < v {
+			es[k] = e
+			continue
+		}
+		read = append(read, k)
 	}
-	es, err := b.entries(ctx, keys)
-	if err != nil {
-		return err
+	if len(read) > 0 {
+		got, err := b.entries(ctx, read)
+		if err != nil {
+			return err
+		}
+		for _, k := range read {
+			e := got[k]
+			es[k] = e
+			b.revs.put(k, e)
+		}
 	}
 	type pending struct {
 		key string
@@ -164,8 +185,10 @@ func (b *Bucket) RaiseAll(ctx context.Context, want map[string]uint64) error {
 	var again []string
 	for _, p := range ps {
 		select {
-		case <-p.ack.Ok():
+		case pa := <-p.ack.Ok():
+			b.revs.put(p.key, entry{seq: want[p.key], rev: pa.Sequence})
 		case err := <-p.ack.Err():
+			b.revs.forget(p.key)
 			if !conflict(err) {
 				return fmt.Errorf("cursors: raise %s: %w", p.key, err)
 			}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/cursors"
+	"github.com/natter-im/natter/jetstream/kvbatch"
 	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -94,6 +98,102 @@ func TestGetManyKeys(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Fatalf("%s = %d, want %d", k, got[k], v)
+		}
+	}
+}
+
+// With the revision cache, a writer that raises the same keys again writes
+// them without reading them first, and a key another writer moved meanwhile
+// (further, or deleted) is still never moved back.
+func TestRaiseAllRevisionCache(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.StartJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	cached, err := cursors.Open(ctx, nc, js, cursors.WithRevisionCache(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := cursors.Open(ctx, nc, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every batched read of the bucket is a request on its direct get
+	// subject: count them.
+	var reads atomic.Int64
+	sub, err := nc.Subscribe(kvbatch.BucketDirectGet(js.Options(), subjects.BucketCursors), func(*nats.Msg) { reads.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := subjects.ReadKey("alice", "g_1"), subjects.ReadKey("bob", "g_1"), subjects.ReadKey("carol", "g_1")
+	if err := cached.RaiseAll(ctx, map[string]uint64{a: 1, b: 1, c: 1}); err != nil {
+		t.Fatal(err)
+	}
+	readsAfter := func(want map[string]uint64) int64 {
+		t.Helper()
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		before := reads.Load()
+		if err := cached.RaiseAll(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return reads.Load() - before
+	}
+	if n := readsAfter(map[string]uint64{a: 2, b: 2, c: 2}); n != 0 {
+		t.Fatalf("raising keys this bucket wrote last read the bucket %d times, want 0", n)
+	}
+	// Another writer moves b further and deletes c.
+	if _, err := other.Raise(ctx, b, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.KV().Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := cached.RaiseAll(ctx, map[string]uint64{a: 3, b: 5, c: 4}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := other.Get(ctx, []string{a, b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[a] != 3 || got[b] != 10 || got[c] != 4 {
+		t.Fatalf("after raises over another writer's changes: %v, want %s 3, %s 10 (not moved back), %s 4", got, a, b, c)
+	}
+	// The cache holds at most its size: many keys still raise correctly.
+	many := map[string]uint64{}
+	for i := range 100 {
+		many[subjects.ReadKey("u"+strconv.Itoa(i), "g_2")] = uint64(i + 1)
+	}
+	for range 2 {
+		if err := cached.RaiseAll(ctx, many); err != nil {
+			t.Fatal(err)
+		}
+		for k := range many {
+			many[k]++
+		}
+	}
+	keys := make([]string, 0, len(many))
+	for k := range many {
+		keys = append(keys, k)
+	}
+	vals, err := other.Get(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range many {
+		if vals[k] != v-1 {
+			t.Fatalf("%s = %d, want %d", k, vals[k], v-1)
 		}
 	}
 }

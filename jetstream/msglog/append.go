@@ -209,7 +209,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	prev := nextWindow(h.prev, h.stream)
 	msg := natter.Message{
 		ID: id, Conv: s.Conv, Seq: seq, From: s.From, Cmid: s.Cmid,
-		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Mentions: s.Mentions, Attachments: s.Attachments, TS: time.Now().UnixMilli(),
+		Type: s.Type, Body: s.Body, Ref: s.Ref, ReplyTo: s.ReplyTo, Thread: s.Thread, Mentions: s.Mentions, Attachments: s.Attachments, TS: l.cfg.Now().UnixMilli(),
 	}
 	// The header keys are the canonical ones nats.Header.Set would store;
 	// one backing array for the six values.
@@ -231,23 +231,23 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 		m.Header[HeaderPrev] = hv[5:6:6]
 	}
 	tracing.Inject(ctx, m.Header) // a sampled send's trace context and edge
-	pa, err := l.js.PublishMsg(ctx, m)
+	pa, err := l.publishMsg(ctx, m)
 	if err != nil {
 		return natter.Ack{}, err
 	}
-	if pa.Duplicate {
+	if pa.dup {
 		// Stored before by an earlier attempt of this send, inside the dedup
 		// window (a first attempt, or a copy the check did not see yet: a
 		// concurrent attempt on another edge). Leave the cached head
 		// alone: if it is stale (a clustered stream checks the message id
 		// before the expected sequence), the next append's
 		// compare-and-set fails and re-reads it.
-		return l.original(ctx, s.Conv, id, pa.Sequence)
+		return l.original(ctx, s.Conv, id, pa.seq)
 	}
 	if blk == 0 {
-		blk = pa.Sequence
+		blk = pa.seq
 	}
-	l.heads.put(s.Conv, head{stream: pa.Sequence, seq: seq, blk: blk, pblk: pblk, prev: prev})
+	l.heads.put(s.Conv, head{stream: pa.seq, seq: seq, blk: blk, pblk: pblk, prev: prev})
 	return ackOf(msg), nil
 }
 

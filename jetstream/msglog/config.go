@@ -34,6 +34,9 @@ type Config struct {
 	// node) goes to the new leader as soon as one is elected, instead of
 	// waiting for the caller's deadline. Zero means 2s.
 	AttemptTimeout time.Duration
+	// Now is the clock that stamps each appended message's TS. Nil means
+	// time.Now (tests move their own).
+	Now func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +54,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = 2 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }

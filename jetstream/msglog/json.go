@@ -66,6 +66,16 @@ func appendMessage(b []byte, m *natter.Message) []byte {
 	return append(b, '}')
 }
 
+// AppendJSON appends the JSON of m byte for byte as json.Marshal writes it
+// (the log entry's payload), without reflection: for the workers that
+// embed an entry in a document of their own (the events role's envelope).
+func AppendJSON(b []byte, m *natter.Message) []byte {
+	return appendMessage(b, m)
+}
+
+// JSONSize is a capacity for [AppendJSON] that escapes rarely outgrow.
+func JSONSize(m *natter.Message) int { return messageSize(m) }
+
 // messageSize is a capacity for appendMessage that escapes rarely outgrow.
 func messageSize(m *natter.Message) int {
 	return len(`{"id":"","conv":"","seq":,"from":"","cmid":"","type":"","body":"","ref":"","ts":}`) + 40 +

@@ -339,6 +339,12 @@ const (
 // KVSubject is the stream subject of key in bucket: $KV.<bucket>.<key>.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
+// ActionsBlockAll matches every ACTIONS key of block k of conv (records,
+// reactions, thread chunks): <conv>.<k>.>, for the retention role's purge.
+func ActionsBlockAll(conv string, k uint64) string {
+	return conv + "." + strconv.FormatUint(k, 10) + ".>"
+}
+
 // UserFromDeliver returns the user of a delivery subject, or "" if subj is
 // not one (DeliverGroups is not).
 func UserFromDeliver(subj string) string {

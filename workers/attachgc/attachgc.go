@@ -55,6 +55,18 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 	return res
 }
 
+// DropMessages does for each of msgIDs what a message_deleted event of it
+// does (the retention sweeper's removed messages): the attachments no
+// other message carries are deleted. Repeated, it finds less to do.
+func (h *Handler) DropMessages(ctx context.Context, msgIDs []string) error {
+	for _, id := range msgIDs {
+		if err := h.dropMessage(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // dropMessage removes msgID from its attachments and deletes those no
 // message carries any more. Redelivered, it finds less to do.
 func (h *Handler) dropMessage(ctx context.Context, msgID string) error {

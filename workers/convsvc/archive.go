@@ -22,7 +22,34 @@ import (
 // gap (a message never archived), and for a backward page with no before
 // (the newest archived messages, whose seqs it does not know), it reads the
 // page from the messages collection as the query says.
+//
+// Seqs below the conversation's retention floor (workers/retention: one
+// lookup by _id) were removed: the page is cut at the floor, so a page
+// below it ends cleanly (empty, more false), and the reply names the floor.
 func (s *service) page(ctx context.Context, conv string, before uint64, after *uint64, limit int) (any, error) {
+	floor, err := s.st.RetentionFloor(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if floor > 1 {
+		if after != nil && *after+1 < floor {
+			a := floor - 1
+			after = &a
+		}
+		if after == nil && before != 0 && before <= floor {
+			return historyReply{Msgs: []json.RawMessage{}, Floor: floor}, nil
+		}
+	}
+	res, err := s.pageRange(ctx, conv, before, after, limit, floor)
+	if err != nil {
+		return nil, err
+	}
+	res.Floor = floor
+	return res, nil
+}
+
+// pageRange is page above the floor.
+func (s *service) pageRange(ctx context.Context, conv string, before uint64, after *uint64, limit int, floor uint64) (historyReply, error) {
 	forward := after != nil
 	var from, to uint64
 	if forward {
@@ -43,18 +70,19 @@ func (s *service) page(ctx context.Context, conv string, before uint64, after *u
 		if to > uint64(limit) {
 			from = to - uint64(limit)
 		}
+		from = max(from, floor)
 	}
 	if to != 0 {
 		raws, ok, err := s.st.ArchiveRangeJSON(ctx, conv, from, to)
 		if err != nil {
-			return nil, err
+			return historyReply{}, err
 		}
 		if ok {
 			return s.fitJSON(raws, limit, forward), nil
 		}
 		msgs, ok, err := s.repair(ctx, conv, from, to)
 		if err != nil {
-			return nil, err
+			return historyReply{}, err
 		}
 		if ok {
 			return s.fitHistory(msgs, limit, forward)
@@ -62,7 +90,10 @@ func (s *service) page(ctx context.Context, conv string, before uint64, after *u
 	}
 	msgs, err := s.scanPage(ctx, conv, before, after, limit)
 	if err != nil {
-		return nil, err
+		return historyReply{}, err
+	}
+	for len(msgs) > 0 && msgs[0].Seq < floor {
+		msgs = msgs[1:] // a removal in progress: the floor is raised first
 	}
 	return s.fitHistory(msgs, limit, forward)
 }

@@ -291,6 +291,8 @@ func (s *service) read(ctx context.Context, in *convapi.ReadRequest) (any, error
 type historyReply struct {
 	Msgs []json.RawMessage `json:"msgs"`
 	More bool              `json:"more"`
+	// Floor is the retention floor (convapi.HistoryPage.Floor).
+	Floor uint64 `json:"floor,omitempty"`
 }
 
 func (s *service) history(ctx context.Context, in *convapi.HistoryRequest) (any, error) {

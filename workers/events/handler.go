@@ -44,12 +44,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 			res[i] = runner.Result{Outcome: runner.Poison, Reason: "events: " + err.Error()}
 			continue
 		}
-		ev, err := MessageEvent(entry)
-		if err != nil {
-			res[i] = runner.Result{Outcome: runner.Poison, Reason: err.Error()}
-			continue
-		}
-		pm, err := Msg(ev)
+		pm, err := MessageMsg(&entry)
 		if err != nil {
 			res[i] = runner.Result{Outcome: runner.Poison, Reason: err.Error()}
 			continue

@@ -199,6 +199,15 @@ func (h *Handler) archive(ctx context.Context, batch []natter.Message) {
 		h.arch.failed(done)
 		return
 	}
+	kept, err := h.applyFloors(ctx, done)
+	if err != nil {
+		h.lg.Warn("persist: archive blocks not written (retention floors not read), retried with the next batch", "n", len(done), "err", err)
+		h.arch.failed(done)
+		return
+	}
+	if done = kept; len(done) == 0 {
+		return
+	}
 	if _, err := h.st.InsertBlocks(ctx, done); err != nil {
 		if errors.Is(err, store.ErrBadBlock) {
 			h.lg.Warn("persist: archive blocks dropped", "n", len(done), "err", err)

@@ -77,7 +77,7 @@ func (s *Store) dropSeqIndex(ctx context.Context) error {
 // first traffic rather than after a first large write (a group of 1,000
 // members creates 1,000 users and updates each by _id).
 func (s *Store) createCollections(ctx context.Context) error {
-	for _, name := range []string{CollMessages, CollBlocks, CollCursors, CollMembers, CollMemberLists, CollUserLists, CollLocks, CollOutbox} {
+	for _, name := range []string{CollMessages, CollBlocks, CollCursors, CollMembers, CollMemberLists, CollUserLists, CollLocks, CollOutbox, CollRetention} {
 		err := s.db.CreateCollection(ctx, name)
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == 48 { // NamespaceExists

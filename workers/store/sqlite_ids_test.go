@@ -36,7 +36,7 @@ func ferretIDIndexSQL(table string) string {
 }
 
 var natterColls = []string{store.CollMessages, store.CollConversations, store.CollCursors,
-	store.CollMembers, store.CollMemberLists, store.CollUserLists, store.CollLocks, store.CollOutbox, store.CollBlocks}
+	store.CollMembers, store.CollMemberLists, store.CollUserLists, store.CollLocks, store.CollOutbox, store.CollBlocks, store.CollRetention}
 
 // openSQLite opens the natter database file of an embedded store directly,
 // as the store's own pass does.

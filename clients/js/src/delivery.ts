@@ -303,6 +303,8 @@ export class Delivery {
       }
       const before = st.next;
       if (sc.settings?.cleared) this.skipCleared(st, sc.settings.cleared);
+      // A retention policy removed what lay below: never coming.
+      if (sc.floor && sc.floor > 1) this.skipCleared(st, sc.floor - 1);
       if (named) {
         st.seen = Math.max(st.seen, sc.head);
       } else if (sc.head >= st.next) {

@@ -127,6 +127,8 @@ export interface SyncConv {
   more: boolean;
   /** The user's own settings of the conversation (absent: none set). */
   settings?: ConvSettings;
+  /** The oldest seq kept when a retention policy removed messages the cursor had not reached (absent otherwise): msgs start there. */
+  floor?: number;
 }
 
 /**
@@ -174,6 +176,8 @@ export interface SyncSummary {
 export interface HistoryPage {
   msgs: Message[];
   more: boolean;
+  /** The oldest seq kept when the page reached messages a retention policy removed (absent otherwise). */
+  floor?: number;
 }
 
 /** Options of history: before or after (exclusive seq bounds), neither for the newest page. */
