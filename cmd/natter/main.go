@@ -35,6 +35,7 @@ commands:
   store           a standalone MongoDB-compatible store (embedded FerretDB, SQLite)
   cluster         a local multi-process cluster: cluster up|down|status
   services        list every running natter process and role with its stats
+  trace           one message's journey: appended, archived, delivered, read (trace <conv>/<seq>)
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runPlan(args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
+	case "trace":
+		err = runTrace(ctx, args[1:], stdout, stderr)
 	case "backup":
 		ctx, stop := signals(ctx, stderr)
 		defer stop()
