@@ -50,7 +50,7 @@ func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
 	}
 	if conv, entries, err := delivery.SplitConv(m); conv != "" || err != nil {
 		if err == nil {
-			err = h.broadcastConv(conv, entries, b)
+			err = h.broadcastConv(m.Header, conv, entries, b)
 		}
 		if err != nil {
 			h.m.badDeliveries.Inc()
@@ -68,7 +68,7 @@ func (h *hub) broadcast(m *nats.Msg, b *broadcaster) {
 		b.byShard[i] = append(b.byShard[i], id)
 	}
 	h.collect(b)
-	h.push(entries, b)
+	h.pushTraced(m.Header, entries, b) // = h.push when not traced
 }
 
 // collect moves the sessions of the users listed in b.byShard to
@@ -119,11 +119,11 @@ const broadcastLoad = 5 * time.Second
 // smaller of the member list and the users connected here, so a message
 // into a group of 100,000 with a few members online here costs as many map
 // lookups as there are users here.
-func (h *hub) broadcastConv(conv string, entries [][]byte, b *broadcaster) error {
+func (h *hub) broadcastConv(hdr nats.Header, conv string, entries [][]byte, b *broadcaster) error {
 	if err := h.collectConv(conv, nil, b); err != nil {
 		return err
 	}
-	h.push(entries, b)
+	h.pushTraced(hdr, entries, b) // = h.push when not traced
 	return nil
 }
 

@@ -203,7 +203,7 @@ func (h *hub) dispatch(ch chan *nats.Msg) {
 				}
 				last.data, last.batch, last.frames = m.Data, batch, pushFrames(entries)
 			}
-			h.deliver(user, last.frames)
+			h.deliverTraced(m.Header, user, last.frames) // = h.deliver when not traced
 		case <-h.done:
 			return
 		}

@@ -9,6 +9,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
+	"github.com/natter-im/natter/internal/tracing"
 	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
@@ -163,7 +164,9 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 			return nil, err
 		}
 	}
-	ack, err := e.msgs.Append(ctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, ReplyTo: r.ReplyTo, Thread: r.Thread, Mentions: r.Mentions, Attachments: atts, FirstAttempt: r.First})
+	tctx, span := tracing.StartSend(ctx, start, e.cfg.EdgeID, r.Conv, user)
+	ack, err := e.msgs.Append(tctx, msglog.Send{Conv: r.Conv, From: user, Cmid: r.Cmid, Type: r.Type, Body: r.Body, ReplyTo: r.ReplyTo, Thread: r.Thread, Mentions: r.Mentions, Attachments: atts, FirstAttempt: r.First})
+	span.End(ack, err)
 	if err != nil {
 		e.m.sends.WithLabelValues("failed").Inc()
 		return nil, err

@@ -18,7 +18,7 @@ func TestConfigDocCoversEveryFlag(t *testing.T) {
 	}
 	flagRe := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`)
 	envRe := regexp.MustCompile(`\[(NATTER_[A-Z_]+)\]`)
-	for _, cmd := range [][]string{{"dev"}, {"edge"}, {"worker"}, {"streams", "apply"}, {"token"}, {"services"}, {"nats"}, {"nats-auth"}, {"store"}, {"cluster", "up"}, {"cluster", "down"}, {"cluster", "status"}, {"backup"}, {"backup", "verify"}, {"backup", "list"}, {"restore"}} {
+	for _, cmd := range [][]string{{"dev"}, {"edge"}, {"worker"}, {"streams", "apply"}, {"token"}, {"services"}, {"trace"}, {"nats"}, {"nats-auth"}, {"store"}, {"cluster", "up"}, {"cluster", "down"}, {"cluster", "status"}, {"backup"}, {"backup", "verify"}, {"backup", "list"}, {"restore"}, {"plan"}} {
 		out, _ := exec.Command(binary, append(cmd, "--help")...).CombinedOutput()
 		flags := flagRe.FindAllStringSubmatch(string(out), -1)
 		if len(flags) == 0 {

@@ -35,11 +35,13 @@ commands:
   store           a standalone MongoDB-compatible store (embedded FerretDB, SQLite)
   cluster         a local multi-process cluster: cluster up|down|status
   services        list every running natter process and role with its stats
+  trace           one message's journey: appended, archived, delivered, read (trace <conv>/<seq>)
   token           mint a client token (dev signing key or --jwt-secret)
   admin           revoke tokens, ban and unban users (admin revoke|ban|unban)
   bench           load generator and benchmarks (natter bench --help)
   backup          full or incremental backup of the streams and the store (backup verify|list)
   restore         restore a backup into an empty deployment
+  plan            capacity plan: replicas per role, edges, NATS and MongoDB sizing for a load
   version         print the version
 
 Run "natter <command> --help" for the flags of a command.
@@ -88,8 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signals(ctx, stderr)
 		defer stop()
 		return bench.Main(ctx, args[1:], stdout, stderr)
+	case "plan":
+		err = runPlan(args[1:], stdout, stderr)
 	case "services":
 		err = runServices(ctx, args[1:], stdout, stderr)
+	case "trace":
+		err = runTrace(ctx, args[1:], stdout, stderr)
 	case "backup":
 		ctx, stop := signals(ctx, stderr)
 		defer stop()

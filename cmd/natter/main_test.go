@@ -243,6 +243,8 @@ func TestBadInput(t *testing.T) {
 		{"edge without nats url", []string{"edge", "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("s", 32)}, "--nats-url (NATTER_NATS_URL)"},
 		{"unknown role", []string{"worker", "--nats-url", "nats://" + deadAddr, "--roles", "persist,bogus"}, "--roles (NATTER_ROLES)"},
 		{"bad env duration", []string{"dev", "--data", t.TempDir()}, "NATTER_LAME_DUCK"},
+		{"otlp endpoint not a url", []string{"dev", "--data", t.TempDir(), "--otlp-endpoint", "collector:4318"}, "--otlp-endpoint (NATTER_OTLP_ENDPOINT)"},
+		{"trace sample out of range", []string{"worker", "--nats-url", "nats://" + deadAddr, "--trace-sample", "2"}, "--trace-sample"},
 		{"nats: client port in use", []string{"nats", "--store", t.TempDir(), "--port", portOf(busy.Addr()), "--http-port", "0"}, "--port (NATTER_NATSD_PORT)"},
 		{"nats: cluster port in use", []string{"nats", "--store", t.TempDir(), "--port", "-1", "--http-port", "0", "--cluster-port", portOf(busy.Addr()), "--routes", "nats://127.0.0.1:1"}, "--cluster-port (NATTER_NATSD_CLUSTER_PORT)"},
 		{"nats: cluster port without routes", []string{"nats", "--store", t.TempDir(), "--port", "-1", "--http-port", "0", "--cluster-port", deadPort(t)}, "--routes (NATTER_NATSD_ROUTES)"},

@@ -126,6 +126,8 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	var pprofOn bool
 	fs.Bool(&pprofOn, "pprof", "NATTER_PPROF", mode == node.ModeDev, "serve Go runtime profiles under /debug/pprof/ on the listener of /metrics (on by default only in dev)")
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
+	var trf tracingFlags
+	trf.register(fs)
 	var ef edgeFlags
 	var tf tlsFlags
 	if mode != node.ModeWorker {
@@ -191,6 +193,17 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 		return err
 	}
 
+	stopTracing, err := trf.setup(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the node's shutdown: flush the last spans
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
 	ctx, stop := signals(ctx, stderr)
 	defer stop()
 	n, err := node.Start(ctx, cfg)

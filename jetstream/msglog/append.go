@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/tracing"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -229,6 +230,7 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	if prev != "" {
 		m.Header[HeaderPrev] = hv[5:6:6]
 	}
+	tracing.Inject(ctx, m.Header) // a sampled send's trace context and edge
 	pa, err := l.publishMsg(ctx, m)
 	if err != nil {
 		return natter.Ack{}, err

@@ -18,6 +18,8 @@ var (
 	// ErrCorrupt means a log entry could not be decoded or its anchors do not
 	// line up. Workers should dead-letter such entries.
 	ErrCorrupt = errors.New("msglog: corrupt log entry")
+	// ErrNoSuchSeq means a seq above the conversation's newest (or 0).
+	ErrNoSuchSeq = errors.New("msglog: no such seq")
 )
 
 // TrimmedError reports that a read reached below the hot tier of a

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/tracing"
 	"github.com/natter-im/natter/jetstream/delivery"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
@@ -94,7 +95,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		members, err := h.members.Members(ctx, conv)
 		if err != nil {
 			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: members of " + conv + ": " + err.Error()}
-		} else if err := h.publish(conv, members, entriesOf(msgs, idx), maxBytes); err != nil {
+		} else if err := h.publish(conv, members, entriesOf(msgs, idx), maxBytes, tracing.InjectBatch(ctx, idx, nil)); err != nil {
 			outcome = runner.Result{Outcome: runner.Retry, Reason: "fanout: publish failed: " + err.Error()}
 		}
 		for _, i := range idx {
@@ -114,13 +115,16 @@ func entriesOf(msgs []jetstream.Msg, idx []int) [][]byte {
 }
 
 // publish sends entries to members: broadcast or per member.
-func (h *Handler) publish(conv string, members []string, entries [][]byte, maxBytes int) error {
+// trace, when not nil, is the trace context of a traced entry among them
+// (tracing.InjectBatch): every payload carries it.
+func (h *Handler) publish(conv string, members []string, entries [][]byte, maxBytes int, trace nats.Header) error {
 	if h.broadcast(len(members), entries, maxBytes) {
 		payloads := delivery.PackMembers(members, entries, maxBytes)
 		if h.convBroadcastMin > 0 && len(members) >= h.convBroadcastMin {
 			payloads = delivery.PackConv(conv, entries, maxBytes)
 		}
 		for _, p := range payloads {
+			p.Header = traced(p.Header, trace)
 			if err := h.nc.PublishMsg(p.Msg(subjects.DeliverGroups)); err != nil {
 				return err
 			}
@@ -128,6 +132,9 @@ func (h *Handler) publish(conv string, members []string, entries [][]byte, maxBy
 		return nil
 	}
 	payloads := delivery.Pack(entries, maxBytes)
+	for i := range payloads {
+		payloads[i].Header = traced(payloads[i].Header, trace)
+	}
 	for _, u := range members {
 		subj := subjects.Deliver(u)
 		for _, p := range payloads {
@@ -154,4 +161,20 @@ func (h *Handler) broadcast(n int, entries [][]byte, maxBytes int) bool {
 		}
 	}
 	return true
+}
+
+// traced returns h with the trace context of trace added (h itself when
+// trace is nil).
+func traced(h, trace nats.Header) nats.Header {
+	if trace == nil {
+		return h
+	}
+	out := make(nats.Header, len(h)+len(trace))
+	for k, v := range h {
+		out[k] = v
+	}
+	for k, v := range trace {
+		out[k] = v
+	}
+	return out
 }

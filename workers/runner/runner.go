@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natter-im/natter/internal/tracing"
 )
 
 // flushTimeout bounds the flush of acks after the last Handle call.
@@ -415,13 +417,15 @@ func (r *Runner) process(ctx context.Context, batch []jetstream.Msg) {
 	r.c.addInFlight(n)
 	defer r.c.addInFlight(-n)
 	start := time.Now()
-	results := r.handle(ctx, batch)
+	hctx, spans := tracing.StartBatch(ctx, r.cfg.Role, batch) // one span per traced entry
+	results := r.handle(hctx, batch)
 	r.c.observe(n, time.Since(start))
 	if len(results) != n {
 		r.log.Error("handler returned wrong number of results; retrying the batch", "want", n, "got", len(results))
 		results = All(n, Result{Outcome: Retry, Reason: fmt.Sprintf("handler bug: %d results for %d messages", len(results), n)})
 	}
 	for i, m := range batch {
+		spans.End(i, results[i].Outcome.String(), results[i].Outcome != Ack, results[i].Reason)
 		r.settle(ctx, m, results[i])
 	}
 }
