@@ -171,7 +171,9 @@ func (e *env) waitHealthy(t *testing.T, js jetstream.JetStream, timeout time.Dur
 
 // healthy is nil when every base process runs, the JetStream meta group
 // has every node as a current peer, and every stream and consumer has a
-// leader and all its replicas current.
+// leader and all its replicas current (every stream and durable consumer
+// StreamReplicas of them; ephemeral consumers as many as nats-server
+// gives them, see [consumerReplicas]).
 func (e *env) healthy(ctx context.Context, js jetstream.JetStream) error {
 	for _, p := range e.base {
 		if !p.Running() {
@@ -187,24 +189,26 @@ func (e *env) healthy(ctx context.Context, js jetstream.JetStream) error {
 		return fmt.Errorf("meta group: %d of %d peers current", mi.Current, n)
 	}
 	sl := js.ListStreams(ctx)
-	var names []string
+	var streams []jetstream.StreamConfig
 	for si := range sl.Info() {
 		if err := replicasCurrent("stream "+si.Config.Name, si.Cluster, e.c.Opts.StreamReplicas); err != nil {
 			return err
 		}
-		names = append(names, si.Config.Name)
+		streams = append(streams, si.Config)
 	}
 	if err := sl.Err(); err != nil {
 		return fmt.Errorf("list streams: %w", err)
 	}
-	for _, name := range names {
+	for _, sc := range streams {
+		name := sc.Name
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			return err
 		}
 		cl := s.ListConsumers(ctx)
 		for ci := range cl.Info() {
-			if err := replicasCurrent("consumer "+name+"/"+ci.Name, ci.Cluster, e.c.Opts.StreamReplicas); err != nil {
+			want := consumerReplicas(ci.Config, sc, e.c.Opts.StreamReplicas)
+			if err := replicasCurrent("consumer "+name+"/"+ci.Name, ci.Cluster, want); err != nil {
 				return err
 			}
 		}
@@ -213,6 +217,27 @@ func (e *env) healthy(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return nil
+}
+
+// consumerReplicas is how many replicas a consumer must have: natter's
+// durable consumers inherit the stream's (the cluster's StreamReplicas,
+// checked strictly so a durable created R1 by mistake fails the check);
+// ephemeral consumers (KV watchers such as the edge's revocation watch,
+// ordered consumers) get what nats-server gives them: their configured
+// replicas, or 1 on a limits stream when unset (ConsumerConfig.replicas
+// in nats-server's consumer.go).
+func consumerReplicas(cc jetstream.ConsumerConfig, sc jetstream.StreamConfig, streamReplicas int) int {
+	if cc.Durable != "" {
+		return streamReplicas
+	}
+	switch {
+	case cc.Replicas > 0 && cc.Replicas <= sc.Replicas:
+		return cc.Replicas
+	case cc.Replicas == 0 && sc.Retention == jetstream.LimitsPolicy:
+		return 1
+	default:
+		return sc.Replicas
+	}
 }
 
 func replicasCurrent(what string, ci *jetstream.ClusterInfo, want int) error {
