@@ -24,6 +24,9 @@ const MaxKeysPerGet = 1024
 // raiseAttempts bounds the compare-and-set retries of one key.
 const raiseAttempts = 8
 
+// DefaultTimeout bounds a [Bucket.RaiseAll] whose ctx has no deadline.
+const DefaultTimeout = kvbatch.DefaultTimeout
+
 // Bucket is the CURSORS bucket.
 type Bucket struct {
 	nc        *nats.Conn
@@ -139,10 +142,19 @@ func conflict(err error) bool {
 // batched read per MaxKeysPerGet keys and the writes published together;
 // a key another writer changed meanwhile is raised again on its own. With
 // [WithRevisionCache], a key whose remembered value is below the wanted one
-// is written without the read.
+// is written without the read. A ctx without a deadline gets
+// [DefaultTimeout]: the client gives the acks of the writes no timeout of
+// its own, and one the server never sends (a frozen stream leader, a
+// route dropped with the write) would otherwise block the caller until
+// its connection is lost.
 func (b *Bucket) RaiseAll(ctx context.Context, want map[string]uint64) error {
 	if len(want) == 0 {
 		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
 	}
 	keys := make([]string, 0, len(want))
 	var read []string

@@ -2,6 +2,7 @@ package cursors_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -195,5 +196,55 @@ func TestRaiseAllRevisionCache(t *testing.T) {
 		if vals[k] != v-1 {
 			t.Fatalf("%s = %d, want %d", k, vals[k], v-1)
 		}
+	}
+}
+
+// A write whose ack never comes (the stream leader frozen, or the route
+// that carried the write dropped) fails RaiseAll after DefaultTimeout when
+// ctx has no deadline, instead of blocking the caller (the persist role's
+// batch, with its messages) until the connection is lost. The remembered
+// revision makes RaiseAll write without reading first, as persist does.
+func TestRaiseAllAckNeverComes(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.StartJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := cursors.Open(ctx, nc, js, cursors.WithRevisionCache(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := subjects.ReadKey("alice", "g_1")
+	if err := b.RaiseAll(ctx, map[string]uint64{key: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The bucket's stream goes and something that never answers takes its
+	// subjects: a write is received and its ack never sent.
+	if err := js.DeleteStream(ctx, subjects.KVStream(subjects.BucketCursors)); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.Subscribe(subjects.KVSubject(subjects.BucketCursors, ">"), func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- b.RaiseAll(context.Background(), map[string]uint64{key: 2}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("RaiseAll with its ack never sent: %v, want a context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d < cursors.DefaultTimeout/2 {
+			t.Fatalf("RaiseAll failed after %s, before its bound %s", d, cursors.DefaultTimeout)
+		}
+	case <-time.After(cursors.DefaultTimeout + 10*time.Second):
+		t.Fatalf("RaiseAll with its ack never sent still blocked after %s (its ctx has no deadline)", cursors.DefaultTimeout+10*time.Second)
 	}
 }
