@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 
 	"github.com/natter-im/natter"
@@ -66,6 +67,9 @@ func decodeRes(data []byte) (f *ServerFrame, ok bool) {
 	return &ServerFrame{T: FrameRes, ID: string(id), Data: bytes.Clone(data[start:d.pos])}, true
 }
 
+// errNotFast ends a fast decode that leaves the data to encoding/json.
+var errNotFast = errors.New("protocol: not a fast-path frame")
+
 // DecodeAck decodes the data of a send's res frame into a (overwritten) and
 // reports true, with what encoding/json would give, for an object of the
 // Ack's fields named exactly as its JSON tags, holding strings, integers
@@ -78,65 +82,45 @@ func DecodeAck(data []byte, a *natter.Ack) bool {
 		return false
 	}
 	*a = natter.Ack{}
-	d.pos++
-	d.ws()
-	if d.peek() == '}' {
-		d.pos++
-	} else {
-		for {
+	err := d.each('{', func(key []byte) error {
+		ok := true
+		switch string(key) {
+		case "id", "conv":
 			if d.peek() != '"' {
-				return false
+				return errNotFast
 			}
-			key, err := d.fastStr()
-			if err != nil || d.expect(':') != nil {
-				return false
+			v, err := d.fastStr()
+			if err != nil {
+				return errNotFast
 			}
-			d.ws()
-			ok := true
-			switch string(key) {
-			case "id", "conv":
-				if d.peek() != '"' {
-					return false
-				}
-				v, err := d.fastStr()
-				if err != nil {
-					return false
-				}
-				if key[0] == 'i' {
-					a.ID = string(v)
-				} else {
-					a.Conv = string(v)
-				}
-			case "seq":
-				a.Seq, ok = d.uint()
-			case "ts":
-				a.TS, ok = d.int()
-			case "dup":
-				switch {
-				case bytes.HasPrefix(data[d.pos:], []byte("true")):
-					a.Dup, d.pos = true, d.pos+4
-				case bytes.HasPrefix(data[d.pos:], []byte("false")):
-					a.Dup, d.pos = false, d.pos+5
-				default:
-					return false
-				}
+			if key[0] == 'i' {
+				a.ID = string(v)
+			} else {
+				a.Conv = string(v)
+			}
+		case "seq":
+			a.Seq, ok = d.uint()
+		case "ts":
+			a.TS, ok = d.int()
+		case "dup":
+			switch {
+			case bytes.HasPrefix(data[d.pos:], []byte("true")):
+				a.Dup, d.pos = true, d.pos+4
+			case bytes.HasPrefix(data[d.pos:], []byte("false")):
+				a.Dup, d.pos = false, d.pos+5
 			default:
-				return false
+				return errNotFast
 			}
-			if !ok {
-				return false
-			}
-			d.ws()
-			c := d.peek()
-			d.pos++
-			if c == '}' {
-				break
-			}
-			if c != ',' {
-				return false
-			}
-			d.ws()
+		default:
+			return errNotFast
 		}
+		if !ok {
+			return errNotFast
+		}
+		return nil
+	})
+	if err != nil {
+		return false
 	}
 	d.ws()
 	return d.pos == len(data)
