@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/natter-im/natter/jetstream/attachments/s3store"
 )
 
 // Target is where backups live: a directory ([Dir]) or an S3 bucket
@@ -104,24 +104,10 @@ func (d Dir) List(_ context.Context, prefix string) ([]string, error) {
 
 func (d Dir) String() string { return string(d) }
 
-// S3Config locates an S3-compatible bucket.
-type S3Config struct {
-	// Endpoint is the S3 URL ("https://s3.eu-west-1.amazonaws.com",
-	// "http://127.0.0.1:9000"). Required.
-	Endpoint string
-	// Bucket holds the backups; it must exist. Required.
-	Bucket string
-	// Prefix is put before every object name ("natter-backups/"). Empty
-	// means none.
-	Prefix string
-	// Region of the bucket. Empty means us-east-1.
-	Region string
-	// AccessKey and SecretKey sign the requests. Empty means anonymous.
-	AccessKey, SecretKey string
-	// PathStyle addresses the bucket in the path (MinIO and most
-	// self-hosted servers). False means the client's default.
-	PathStyle bool
-}
+// S3Config locates an S3-compatible bucket: the same settings as the
+// attachments' S3 storage (Endpoint and Bucket required; Region empty means
+// us-east-1; PathStyle for MinIO and most self-hosted servers).
+type S3Config = s3store.Config
 
 // S3 is a [Target] on an S3-compatible bucket (minio-go, the library of
 // the attachments' S3 storage).
@@ -139,28 +125,9 @@ const s3PartSize = 16 << 20
 
 // NewS3 returns the target for cfg. It makes no request.
 func NewS3(cfg S3Config) (*S3, error) {
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("backup: s3 endpoint %q: want http(s)://host[:port]", cfg.Endpoint)
-	}
-	if cfg.Bucket == "" {
-		return nil, errors.New("backup: s3 bucket required")
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	lookup := minio.BucketLookupAuto
-	if cfg.PathStyle {
-		lookup = minio.BucketLookupPath
-	}
-	c, err := minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure:       u.Scheme == "https",
-		Region:       cfg.Region,
-		BucketLookup: lookup,
-	})
+	c, err := s3store.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("backup: s3: %w", err)
+		return nil, fmt.Errorf("backup: %w", err)
 	}
 	return &S3{c: c, cfg: cfg, prefix: strings.TrimPrefix(cfg.Prefix, "/")}, nil
 }

@@ -48,12 +48,23 @@ var _ attachments.Store = (*Store)(nil)
 
 // New returns a store for cfg. It makes no request.
 func New(cfg Config) (*Store, error) {
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
+	}
+	return &Store{c: c, bucket: cfg.Bucket, prefix: strings.TrimPrefix(cfg.Prefix, "/")}, nil
+}
+
+// NewClient checks cfg and returns its minio-go client: the one place a
+// Config becomes a client (this package's Store and natter backup's S3
+// target). Its errors name the setting.
+func NewClient(cfg Config) (*minio.Client, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("s3store: endpoint %q: want http(s)://host[:port]", cfg.Endpoint)
+		return nil, fmt.Errorf("s3 endpoint %q: want http(s)://host[:port]", cfg.Endpoint)
 	}
 	if cfg.Bucket == "" {
-		return nil, errors.New("s3store: bucket required")
+		return nil, errors.New("s3 bucket required")
 	}
 	region := cfg.Region
 	if region == "" {
@@ -70,9 +81,9 @@ func New(cfg Config) (*Store, error) {
 		BucketLookup: lookup,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("s3store: %w", err)
+		return nil, fmt.Errorf("s3: %w", err)
 	}
-	return &Store{c: c, bucket: cfg.Bucket, prefix: strings.TrimPrefix(cfg.Prefix, "/")}, nil
+	return c, nil
 }
 
 // Put implements [attachments.Store].
