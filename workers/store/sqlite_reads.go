@@ -91,12 +91,7 @@ func byID[T any](ctx context.Context, r *sqliteReader, coll string, ids []string
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, len(ids))
-	for i, v := range ids {
-		b, _ := json.Marshal(v) // FerretDB compares the _id's JSON (ids need no escaping: subjects.ValidID plus '#' and '.')
-		args[i] = string(b)
-	}
-	q := `SELECT _ferretdb_sjson FROM ` + sqlName(table) + ` WHERE ` + idExpr + ` IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	q, args := idsIn(`_ferretdb_sjson`, table, ids)
 	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -175,12 +170,7 @@ func (s *Store) presentDirect(ctx context.Context, coll string, ids []string) (m
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, len(ids))
-	for i, v := range ids {
-		b, _ := json.Marshal(v)
-		args[i] = string(b)
-	}
-	q := `SELECT ` + idExpr + ` FROM ` + sqlName(table) + ` WHERE ` + idExpr + ` IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	q, args := idsIn(idExpr, table, ids)
 	rows, err := s.direct.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -198,4 +188,15 @@ func (s *Store) presentDirect(ctx context.Context, coll string, ids []string) (m
 		out[id] = true
 	}
 	return out, rows.Err()
+}
+
+// idsIn is the statement selecting what of table's rows whose _id is one of
+// ids (non-empty), and its arguments.
+func idsIn(what, table string, ids []string) (string, []any) {
+	args := make([]any, len(ids))
+	for i, v := range ids {
+		b, _ := json.Marshal(v) // FerretDB compares the _id's JSON (ids need no escaping: subjects.ValidID plus '#' and '.')
+		args[i] = string(b)
+	}
+	return `SELECT ` + what + ` FROM ` + sqlName(table) + ` WHERE ` + idExpr + ` IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`, args
 }
