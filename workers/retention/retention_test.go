@@ -418,8 +418,18 @@ func TestDeletedConversation(t *testing.T) {
 	ctx := context.Background()
 	e.send(t, "g_del", 10)
 	e.archived(t)
+	// The deletion below must see all ten (a full suite once left 2 behind it).
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if n, err := e.st.CountMessages(ctx, "g_del"); err != nil || n != 10 {
+			return fmt.Errorf("%d of 10 stored (%v)", n, err)
+		}
+		return nil
+	})
 	if _, _, err := e.st.DeleteConversationMessages(ctx, "g_del"); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := e.st.CountMessages(ctx, "g_del"); err != nil || n != 0 {
+		t.Fatalf("after the deletion %d messages of g_del stored (%v)", n, err)
 	}
 	st, err := e.js.Stream(ctx, subjects.StreamMsgs)
 	if err != nil {
