@@ -55,5 +55,8 @@ test("own sends, edits and deletes come from their acks: the edge pushes them to
   await new Promise((r) => setTimeout(r, 200));
   const s = alice.stats();
   assert.equal(s.pushes, 0, "the sender got a push of its own entry");
-  assert.equal(s.duplicates, 0);
+  // s.duplicates may be 1 or more: the conv push of the new group starts a
+  // sync of it, which may return an entry its ack has delivered already
+  // (dropped, and counted, by the client). The deepEqual above is the
+  // exactly-once check.
 });
