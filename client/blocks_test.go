@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -101,5 +102,60 @@ func TestBlocking(t *testing.T) {
 	}
 	if want := []string{"hi alice", "the blocker may still write", "thanks"}; !slices.Equal(bodies, want) {
 		t.Fatalf("direct history %q, want %q (the refused send stored nothing)", bodies, want)
+	}
+}
+
+// TestChangesSeenByTheNextRequest: a change made through an edge (a block,
+// an unblock, a mute, an unmute, a member added or removed) decides the
+// very next send on that edge, though the service's change notice may
+// reach the edge after the change's reply (it comes on another NATS
+// connection). Repeated, since a late notice is a race.
+func TestChangesSeenByTheNextRequest(t *testing.T) {
+	t.Parallel()
+	dev := startDev(t)
+	alice, bob, carol := uniq("alice"), uniq("bob"), uniq("carol")
+	a := dial(t, []string{wsURL(dev)}, alice)
+	b := dial(t, []string{wsURL(dev)}, bob)
+	c := dial(t, []string{wsURL(dev)}, carol)
+	ctx := ctxT(t)
+	d, err := a.CreateDirect(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.CreateGroup(ctx, "Team", bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(what string, err error, code protocol.Code) {
+		t.Helper()
+		if protocol.CodeOf(err) != code {
+			t.Fatalf("%s: %v, want %q", what, err, code)
+		}
+	}
+	for i := range 15 {
+		_, err := b.Send(ctx, d.ID, "before")
+		want("a send before the block", err, "")
+		_, err = a.Block(ctx, bob)
+		want("block", err, "")
+		_, err = b.Send(ctx, d.ID, "blocked")
+		want(fmt.Sprintf("round %d: bob's send right after the block", i), err, protocol.CodeForbidden)
+		_, err = a.Unblock(ctx, bob)
+		want("unblock", err, "")
+		_, err = b.Send(ctx, d.ID, "after")
+		want(fmt.Sprintf("round %d: bob's send right after the unblock", i), err, "")
+
+		want("mute", a.Mute(ctx, g.ID, time.Hour, bob), "")
+		_, err = b.Send(ctx, g.ID, "muted")
+		want(fmt.Sprintf("round %d: bob's send right after his mute", i), err, protocol.CodeForbidden)
+		want("unmute", a.Unmute(ctx, g.ID, bob), "")
+		_, err = b.Send(ctx, g.ID, "unmuted")
+		want(fmt.Sprintf("round %d: bob's send right after his unmute", i), err, "")
+
+		want("add", a.AddMembers(ctx, g.ID, carol), "")
+		_, err = c.Send(ctx, g.ID, "added")
+		want(fmt.Sprintf("round %d: carol's send right after she was added", i), err, "")
+		want("remove", a.RemoveMembers(ctx, g.ID, carol), "")
+		_, err = c.Send(ctx, g.ID, "removed")
+		want(fmt.Sprintf("round %d: carol's send right after she was removed", i), err, protocol.CodeNotMember)
 	}
 }

@@ -49,5 +49,5 @@ func (e *Edge) moderate(ctx context.Context, user string, r *protocol.Request) (
 	case protocol.OpMembersUnmute:
 		req.Action = convapi.ModUnmute
 	}
-	return struct{}{}, e.convs.Moderate(ctx, req)
+	return struct{}{}, e.changed(e.convs.Moderate(ctx, req), r.Conv)
 }

@@ -29,6 +29,9 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return e.history(ctx, user, r)
 	case protocol.OpConvCreate:
 		c, err := e.convs.Create(ctx, convapi.CreateRequest{User: user, Kind: r.Kind, With: r.With, Name: r.Name, Members: r.Members})
+		if err == nil {
+			e.members.Invalidate(c.ID) // cached as unknown by an earlier request
+		}
 		return c, err
 	case protocol.OpConvList:
 		return e.convList(ctx, user, r)
@@ -48,12 +51,12 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		if err := e.frozen(r.Conv); err != nil {
 			return nil, err
 		}
-		return struct{}{}, e.convs.AddMembers(ctx, user, r.Conv, r.Users)
+		return struct{}{}, e.changed(e.convs.AddMembers(ctx, user, r.Conv, r.Users), r.Conv)
 	case protocol.OpMembersRemove:
 		if err := e.frozen(r.Conv); err != nil {
 			return nil, err
 		}
-		return struct{}{}, e.convs.RemoveMembers(ctx, user, r.Conv, r.Users)
+		return struct{}{}, e.changed(e.convs.RemoveMembers(ctx, user, r.Conv, r.Users), r.Conv)
 	case protocol.OpMembersList:
 		m, err := e.convs.MembersList(ctx, user, r.Conv)
 		return protocol.MemberList{Members: m}, err
@@ -90,10 +93,10 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return e.moderate(ctx, user, r)
 	case protocol.OpBlock:
 		u, err := e.convs.Block(ctx, user, r.Users)
-		return protocol.BlockList{Users: u}, err
+		return protocol.BlockList{Users: u}, e.changed(err, directsOf(user, r.Users)...)
 	case protocol.OpUnblock:
 		u, err := e.convs.Unblock(ctx, user, r.Users)
-		return protocol.BlockList{Users: u}, err
+		return protocol.BlockList{Users: u}, e.changed(err, directsOf(user, r.Users)...)
 	case protocol.OpConvSettings:
 		return e.convSettings(ctx, user, r)
 	case protocol.OpBlocksList:
@@ -105,6 +108,29 @@ func (e *Edge) do(ctx context.Context, user, device string, r *protocol.Request)
 		return struct{}{}, e.pushes.Delete(ctx, user, device)
 	}
 	return nil, &protocol.Error{ID: r.ID, Code: protocol.CodeUnknownOp, Msg: "unknown op " + strconv.Quote(r.Op)}
+}
+
+// changed drops convs from the member cache after a change this edge made
+// through the conversations service (members, moderation, blocks), so that
+// the next request here sees it: the service's change notice reaches the
+// edge on another NATS connection than its reply and may come later
+// (other edges wait for the notice, docs/protocol.md). It returns err.
+func (e *Edge) changed(err error, convs ...string) error {
+	for _, c := range convs {
+		e.members.Invalidate(c)
+	}
+	return err
+}
+
+// directsOf returns the ids of user's direct conversations with users.
+func directsOf(user string, users []string) []string {
+	out := make([]string, 0, len(users))
+	for _, u := range users {
+		if u != user && subjects.ValidID(u) == nil {
+			out = append(out, natter.DirectID(user, u))
+		}
+	}
+	return out
 }
 
 // member answers not_member unless user is in conv. An unknown conversation

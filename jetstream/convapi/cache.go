@@ -212,6 +212,12 @@ func (m *MemberCache) load(conv string, call *lru.Call[*memberEntry]) {
 	m.c.Finish(conv, call, e, err, nil)
 }
 
+// Invalidate drops conv as a change notice does. A caller that made a
+// change through the service calls it once the reply has come: the
+// notice travels on another connection than the reply and may come later,
+// and a request that follows the reply must see the change.
+func (m *MemberCache) Invalidate(conv string) { m.invalidate(conv) }
+
 // invalidate drops conv, and makes a load in flight for it not kept (its
 // callers still get its result; later callers start a new load).
 func (m *MemberCache) invalidate(conv string) {
