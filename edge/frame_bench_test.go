@@ -2,9 +2,7 @@ package edge
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"io"
 	"net"
 	"strconv"
@@ -12,16 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	natter "github.com/natter-im/natter"
-	"github.com/natter-im/natter/edge/auth"
-	"github.com/natter-im/natter/edge/limits"
-	"github.com/natter-im/natter/internal/testenv"
-	"github.com/natter-im/natter/jetstream/convapi"
-	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/jetstream/streams"
-	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // rawClient is the client side of a session without a WebSocket library:
@@ -130,7 +119,7 @@ func BenchmarkFramePing(b *testing.B) {
 // publish and its stream store): compare its allocations and time between
 // versions of the edge, not as the edge's alone.
 func BenchmarkFrameSend(b *testing.B) {
-	e := sendRig(b)
+	e := newSendEdge(b, func(string) {})
 	s, client := dialSession(b, e, "alice")
 	go s.readLoop()
 	c := newRawClient(client.NetConn())
@@ -167,55 +156,4 @@ func processCPU() time.Duration {
 // for a core at every hand-off between client, edge and NATS.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
-}
-
-// sendRig is a whole edge (New) on an embedded JetStream with the streams
-// applied, and a stand-in of the conversations service's members op that
-// makes every direct conversation's two users its members.
-func sendRig(b *testing.B) *Edge {
-	b.Helper()
-	srv, nc := testNATS(b)
-	js := testenv.JetStream(b, nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := streams.Apply(ctx, js, streams.Config{}); err != nil {
-		b.Fatal(err)
-	}
-	svc := testenv.Connect(b, srv.ClientURL())
-	if _, err := svc.Subscribe(subjects.ConvEndpoint(convapi.OpMembers), func(m *nats.Msg) {
-		var req convapi.MembersRequest
-		_ = json.Unmarshal(m.Data, &req)
-		out, _ := json.Marshal(convapi.MembersReply{Members: []string{"alice", "bob"}})
-		_ = m.Respond(out)
-	}); err != nil {
-		b.Fatal(err)
-	}
-	if err := svc.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	convs := convapi.NewClient(nc, 0)
-	cache, err := convapi.NewMemberCache(ctx, nc, convs, 0, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cache.Close() })
-	log, err := msglog.New(ctx, nc, js, msglog.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	key := auth.Key{ID: "k1", Alg: auth.AlgHS256, Secret: []byte("0123456789abcdef0123456789abcdef")}
-	e, err := New(ctx, Config{
-		Auth: auth.Config{Keys: []auth.Key{key}}, PingInterval: time.Hour,
-		Rate: 1e9, Burst: 1e9, Limits: limits.Config{UserRate: -1},
-	},
-		Deps{NC: nc, JS: js, Log: log, Convs: convs, Members: cache})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Stop(ctx)
-	})
-	return e
 }

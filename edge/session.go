@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -19,10 +20,11 @@ import (
 // session is one client WebSocket. An idle session costs one goroutine, its
 // read loop, parked in a read on a small buffer. The read loop handles
 // requests one at a time (so one device's sends keep their order), each on
-// a short-lived goroutine so that the read loop's stack stays small. Writes
-// are made by a writer goroutine that runs only while there is something to
-// write (frames, a ping, the goodbye): enqueue starts it, and it exits when
-// the queue is drained. The hub's heartbeat asks for the pings.
+// a goroutine of the edge's pool (gopool.go) so that the read loop's stack
+// stays small. Writes are made by a writer that runs, on a pooled goroutine
+// too, only while there is something to write (frames, a ping, the
+// goodbye): enqueue starts it, and it ends when the queue is drained. The
+// hub's heartbeat asks for the pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
@@ -128,7 +130,7 @@ func (s *session) enqueueLocked(frames [][]byte) bool {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	return true
 }
@@ -144,7 +146,7 @@ func (s *session) queuePing() {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -161,7 +163,7 @@ func (s *session) queuePong(data []byte) {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -189,7 +191,7 @@ func (s *session) release() {
 	start := (len(s.frames) > 0 || s.closed || s.ping || s.ponged) && s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -214,9 +216,17 @@ func (s *session) close(code int, reason string, bye, reconnect bool) {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
+
+// startWriter runs writeLoop on a pooled goroutine (gopool.go).
+func (s *session) startWriter() { s.e.pool.Go((*writer)(s)) }
+
+// writer is a session as the job of its writer.
+type writer session
+
+func (w *writer) run() { (*session)(w).writeLoop() }
 
 // writeLoop writes what is queued until nothing is, then exits; after close
 // it says goodbye and exits for good.
@@ -382,20 +392,78 @@ func (s *session) readLoop() {
 	s.conn.SetCloseHandler(func(int, string) error { return nil })
 	s.rd.limiter = newBucket(s.e.cfg.Rate, s.e.cfg.Burst)
 	for {
-		mt, data, err := s.conn.ReadMessage()
+		mt, fr, err := s.conn.NextReader()
 		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		r := requests.Get().(*request)
+		r.data, err = readFrame(fr, r.data[:0])
+		if err != nil {
+			r.put()
 			s.readFailed(err)
 			return
 		}
 		s.heardNow()
 		s.e.m.framesIn.Inc()
-		// The request runs on its own goroutine (its deep calls would grow
-		// the read loop's stack, which an idle socket then keeps) while
-		// the read loop waits for it, which keeps the order.
-		done := make(chan bool, 1)
-		go func() { done <- s.handle(mt, data) }()
-		if !<-done {
+		// The request runs on a pooled goroutine (its deep calls would
+		// grow the read loop's stack, which an idle socket then keeps)
+		// while the read loop waits for it, which keeps the order.
+		r.s, r.mt = s, mt
+		s.e.pool.Go(r)
+		<-r.done
+		ok := r.ok
+		r.put()
+		if !ok {
 			return
+		}
+	}
+}
+
+// request is a client frame the read loop hands to a pooled goroutine
+// (its buffer goes back to the pool with it: nothing keeps the frame's
+// bytes, protocol.Decode copies what it takes).
+type request struct {
+	s    *session
+	mt   int
+	data []byte
+	ok   bool // handle's answer: false means the session is closing
+	done chan struct{}
+}
+
+// maxPooledFrame is the largest frame buffer kept for the next frame.
+const maxPooledFrame = 16 << 10
+
+var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)} }}
+
+func (r *request) run() {
+	r.ok = r.s.handle(r.mt, r.data)
+	r.done <- struct{}{}
+}
+
+// put gives r back to the pool.
+func (r *request) put() {
+	r.s = nil
+	if cap(r.data) > maxPooledFrame {
+		r.data = make([]byte, 0, 1024)
+	}
+	requests.Put(r)
+}
+
+// readFrame appends the rest of fr's message to b (io.ReadAll into a
+// buffer of the caller's).
+func readFrame(fr io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := fr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
 		}
 	}
 }
