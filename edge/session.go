@@ -116,23 +116,30 @@ func (s *session) enqueuePushes(frames [][]byte) int {
 
 // enqueueLocked is enqueueAll with s.mu held; it unlocks it.
 func (s *session) enqueueLocked(frames [][]byte) bool {
+	ok, start := s.queueLocked(frames)
+	if start {
+		s.startWriter()
+	}
+	return ok
+}
+
+// queueLocked queues frames like enqueueLocked (and unlocks s.mu), but
+// leaves the writer to the caller: start means it must run one.
+func (s *session) queueLocked(frames [][]byte) (ok, start bool) {
 	if s.closed {
 		s.mu.Unlock()
-		return false
+		return false, false
 	}
 	if len(s.frames) > 0 && len(s.frames)+len(frames) > s.e.cfg.SendQueue {
 		s.mu.Unlock()
 		s.e.m.slowConsumers.Inc()
 		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
-		return false
+		return false, false
 	}
 	s.frames = append(s.frames, frames...)
-	start := s.wakeLocked()
+	start = s.wakeLocked()
 	s.mu.Unlock()
-	if start {
-		s.startWriter()
-	}
-	return true
+	return true, start
 }
 
 // queuePing asks the writer for a ping.
@@ -528,7 +535,16 @@ func (s *session) handle(mt int, data []byte) bool {
 	return true
 }
 
-func (s *session) reply(frame []byte) { s.enqueue(frame) }
+// reply queues frame like enqueue, but when no writer runs the caller
+// writes the queue itself (writeLoop) rather than wake a goroutine to: a
+// reply is the last thing a request's goroutine does, and only that
+// session's read loop waits for it.
+func (s *session) reply(frame []byte) {
+	s.mu.Lock()
+	if _, start := s.queueLocked([][]byte{frame}); start {
+		s.writeLoop()
+	}
+}
 
 func (s *session) replyErr(id string, err error) {
 	code, msg := s.e.errorCode(err)
