@@ -436,6 +436,9 @@ type request struct {
 	data []byte
 	ok   bool // handle's answer: false means the session is closing
 	done chan struct{}
+	// req is the frame decoded: handle decodes into it, and nothing keeps
+	// it past handle (the request's work is done when handle returns).
+	req protocol.Request
 }
 
 // maxPooledFrame is the largest frame buffer kept for the next frame.
@@ -444,13 +447,14 @@ const maxPooledFrame = 16 << 10
 var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)} }}
 
 func (r *request) run() {
-	r.ok = r.s.handle(r.mt, r.data)
+	r.ok = r.s.handle(r.mt, r.data, &r.req)
 	r.done <- struct{}{}
 }
 
 // put gives r back to the pool.
 func (r *request) put() {
 	r.s = nil
+	r.req = protocol.Request{} // holds none of the request's strings
 	if cap(r.data) > maxPooledFrame {
 		r.data = make([]byte, 0, 1024)
 	}
@@ -475,15 +479,15 @@ func readFrame(fr io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-// handle answers one client frame; false means the session is closing.
-func (s *session) handle(mt int, data []byte) bool {
+// handle answers one client frame, decoded into req; false means the
+// session is closing.
+func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 	rd := &s.rd
 	if mt != websocket.TextMessage {
 		s.reply(protocol.Err("", protocol.CodeBadJSON, "binary frames are not supported: send JSON text frames"))
 		return true
 	}
-	req, err := protocol.Decode(data)
-	if err != nil {
+	if err := protocol.DecodeInto(data, req); err != nil {
 		rd.bad++
 		s.e.m.errors.WithLabelValues(string(protocol.CodeOf(err))).Inc()
 		s.reply(protocol.ErrFrame("", err))
