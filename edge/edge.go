@@ -82,6 +82,8 @@ type Edge struct {
 
 	// pool runs the sessions' requests and writers (gopool.go).
 	pool goPool
+	// deadlines are the contexts of the sessions' requests.
+	deadlines deadlines
 
 	draining atomic.Bool
 	wg       sync.WaitGroup // one per upgraded connection
@@ -287,6 +289,7 @@ func (e *Edge) stop(ctx context.Context) error {
 	select {
 	case <-done:
 		e.pool.stop()
+		e.deadlines.stop()
 		e.admin.stop()
 		e.revoked.Stop()
 		e.limits.Stop()

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -507,9 +506,9 @@ func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 		s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
 		return true
 	}
-	// Requests run with their own timeouts; a request in flight when the
-	// socket closes finishes and its reply is dropped.
-	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Requests run with a timeout (deadlines.go); a request in flight when
+	// the socket closes finishes and its reply is dropped.
+	rctx := s.e.deadlines.get(time.Now())
 	var res any
 	var rerr error
 	echo := echoID(s.user, req)
@@ -527,7 +526,6 @@ func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 	default:
 		res, rerr = s.e.do(rctx, s.user, s.device, req)
 	}
-	cancel()
 	if ack, _ := res.(natter.Ack); echo != "" && (rerr != nil || ack.Dup) {
 		s.forgetEcho(echo) // no push follows (or one may, and is sent)
 	}
