@@ -1,8 +1,11 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,5 +175,83 @@ func TestSlowRequestHoldsOnlyItsConnection(t *testing.T) {
 	close(release)
 	if r := readReply(t, alice); r.T != "res" || r.ID != "send" {
 		t.Fatalf("alice's reply %+v, want the send's result", r)
+	}
+}
+
+// pipeSession is a session on a synchronous in-memory pipe (net.Pipe): a
+// server write blocks until the client reads it, which lets a test hold
+// the writer in a write. The session's read loop runs.
+func pipeSession(t *testing.T, e *Edge, user string) (*session, *rawClient) {
+	t.Helper()
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { _ = cli.Close() })
+	r := &http.Request{Method: http.MethodGet, Header: http.Header{
+		"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}}
+	type upgraded struct {
+		conn *websocket.Conn
+		err  error
+	}
+	ch := make(chan upgraded, 1)
+	go func() {
+		c, err := e.upgrader.Upgrade(&hijacked{conn: srv}, r, nil)
+		ch <- upgraded{c, err}
+	}()
+	br := bufio.NewReader(cli)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	u := <-ch
+	if u.err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, status %d", u.err, res.StatusCode)
+	}
+	s := newSession(e, u.conn, "s_"+user)
+	s.user, s.device = user, "d1"
+	e.m.connections.Inc()
+	e.wg.Add(1) // done by s.end
+	go s.readLoop()
+	return s, &rawClient{nc: cli, r: br, buf: make([]byte, 0, 4096)}
+}
+
+// TestReplyWriterHandsOn: a request that writes its own reply (no writer
+// was running) stops writing once that write is done: what was queued
+// meanwhile (a push) goes to a writer of its own, and the session reads
+// and answers its next request while the push's write waits for the
+// client. (A request that stayed the writer would hold the read loop as
+// long as pushes kept coming, and a slow client's requests, pongs and
+// heartbeat with it.)
+func TestReplyWriterHandsOn(t *testing.T) {
+	t.Parallel()
+	e := testEdge(t, Config{PingInterval: time.Hour, WriteTimeout: time.Minute, Rate: 1e9, Burst: 1e9})
+	s, c := pipeSession(t, e, "piped")
+	framesIn := func() float64 { return counterValue(e.m.framesIn) }
+	if _, err := c.nc.Write(maskedFrame([]byte(`{"op":"ping","id":"p0"}`))); err != nil {
+		t.Fatal(err)
+	}
+	// The reply's write blocks on the pipe until the client reads it.
+	waitFor(t, "the reply to be taken by a writer", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return framesIn() == 1 && s.writing && len(s.frames) == 0
+	})
+	if !s.enqueue(pushOf("m_1")) { // queued behind the write in progress
+		t.Fatal("enqueue refused")
+	}
+	if f, err := c.next(); err != nil || !strings.Contains(string(f), `"id":"p0"`) {
+		t.Fatalf("first frame %s (%v), want the result of p0", f, err)
+	}
+	sent := make(chan error, 1)
+	go func() { _, err := c.nc.Write(maskedFrame([]byte(`{"op":"ping","id":"p1"}`))); sent <- err }()
+	// The push's write now waits for the client; the read loop must not.
+	waitFor(t, "the session to read p1 while the push waits", func() bool { return framesIn() == 2 })
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"id":"m_1"`, `"id":"p1"`} {
+		if f, err := c.next(); err != nil || !strings.Contains(string(f), want) {
+			t.Fatalf("frame %s (%v), want %s", f, err, want)
+		}
 	}
 }

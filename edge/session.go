@@ -237,29 +237,41 @@ func (w *writer) run() { (*session)(w).writeLoop() }
 // writeLoop writes what is queued until nothing is, then exits; after close
 // it says goodbye and exits for good.
 func (s *session) writeLoop() {
-	wt := s.e.cfg.WriteTimeout
-	for {
-		s.mu.Lock()
-		frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
-		s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
-		if len(frames) == 0 && !ping && !ponged && !closed {
-			s.writing = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		if closed {
-			s.goodbye(frames)
-			s.finish()
-			return
-		}
-		if !s.write(frames, ping, pong, ponged, wt) {
-			// writing stays true: no other writer starts.
-			s.close(protocol.CloseNormal, "", false, false)
-			s.finish()
-			return
-		}
+	for s.writeStep() {
 	}
+}
+
+// writeStep writes what is queued as the running writer. It reports
+// whether the writer must go on: false when nothing more is queued (it
+// then stops being the writer) or the session is done.
+func (s *session) writeStep() bool {
+	s.mu.Lock()
+	frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
+	s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
+	if len(frames) == 0 && !ping && !ponged && !closed {
+		s.writing = false
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	if closed {
+		s.goodbye(frames)
+		s.finish()
+		return false
+	}
+	if !s.write(frames, ping, pong, ponged, s.e.cfg.WriteTimeout) {
+		// writing stays true: no other writer starts.
+		s.close(protocol.CloseNormal, "", false, false)
+		s.finish()
+		return false
+	}
+	s.mu.Lock()
+	more := len(s.frames) > 0 || s.ping || s.ponged || s.closed
+	if !more {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	return more
 }
 
 func (s *session) write(frames [][]byte, ping bool, pong []byte, ponged bool, wt time.Duration) bool {
@@ -538,13 +550,15 @@ func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 }
 
 // reply queues frame like enqueue, but when no writer runs the caller
-// writes the queue itself (writeLoop) rather than wake a goroutine to: a
-// reply is the last thing a request's goroutine does, and only that
-// session's read loop waits for it.
+// writes it itself rather than wake a goroutine to: a reply is the last
+// thing a request's goroutine does, and only that session's read loop
+// waits for it. What was queued during that write goes to a pooled writer:
+// the request's goroutine does not stay the writer, which would hold the
+// read loop for as long as pushes kept coming (TestReplyWriterHandsOn).
 func (s *session) reply(frame []byte) {
 	s.mu.Lock()
-	if _, start := s.queueLocked([][]byte{frame}); start {
-		s.writeLoop()
+	if _, start := s.queueLocked([][]byte{frame}); start && s.writeStep() {
+		s.startWriter()
 	}
 }
 
