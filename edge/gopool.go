@@ -13,10 +13,10 @@ const (
 	// poolMaxIdle is the most idle goroutines a pool keeps; one that
 	// finishes a job when as many are idle exits.
 	poolMaxIdle = 512
-	// poolIdleTime is how long an idle goroutine is kept: those idle
-	// longer exit at the next trim (at most one a second, made by a
-	// goroutine that finishes a job).
-	poolIdleTime = 30 * time.Second
+	// poolIdleTime is how long an idle goroutine is kept: the pool's
+	// janitor, which runs while any goroutine is idle, ends those idle
+	// longer every poolIdleTime/2 (so after poolIdleTime to 1.5 times it).
+	poolIdleTime = 10 * time.Second
 )
 
 // goPool runs jobs on goroutines it keeps for the next job. The edge runs
@@ -31,11 +31,12 @@ const (
 // instead of starting one. A job never waits for another: when none is
 // idle, Go starts a goroutine. The most recently parked goroutine runs the
 // next job, so a few busy goroutines take most jobs and the others age
-// out. The zero value is ready to use.
+// out: an edge at rest keeps none, and no janitor either. The zero value
+// is ready to use.
 type goPool struct {
 	mu      sync.Mutex
 	idle    []*poolWorker // parked, the most recently parked last
-	trimmed time.Time     // the last trim
+	janitor bool          // a janitor runs (while idle is not empty)
 	stopped bool
 	live    atomic.Int64 // goroutines of the pool, running or parked
 }
@@ -74,45 +75,60 @@ func (p *goPool) work(w *poolWorker, j job) {
 }
 
 // park puts w on the idle list, unless the list is full or the pool is
-// stopped (false: w exits). It trims the list first, once a second.
+// stopped (false: w exits), and starts the janitor if none runs.
 func (p *goPool) park(w *poolWorker) bool {
 	now := time.Now()
 	p.mu.Lock()
-	var stale []*poolWorker
-	if now.Sub(p.trimmed) >= time.Second {
-		p.trimmed = now
-		stale = p.trimLocked(now.Add(-poolIdleTime))
+	defer p.mu.Unlock()
+	if p.stopped || len(p.idle) >= poolMaxIdle {
+		return false
 	}
-	ok := !p.stopped && len(p.idle) < poolMaxIdle
-	if ok {
-		w.parked = now
-		p.idle = append(p.idle, w)
+	w.parked = now
+	p.idle = append(p.idle, w)
+	if !p.janitor {
+		p.janitor = true
+		go p.clean()
 	}
-	p.mu.Unlock()
-	for _, s := range stale {
-		s.jobs <- nil
-	}
-	return ok
+	return true
 }
 
-// trimLocked takes the workers parked before cut off the idle list and
-// returns them (the caller tells them to exit). p.mu is held.
-func (p *goPool) trimLocked(cut time.Time) []*poolWorker {
+// clean ends the goroutines idle longer than poolIdleTime every
+// poolIdleTime/2, until none is idle.
+func (p *goPool) clean() {
+	t := time.NewTicker(poolIdleTime / 2)
+	defer t.Stop()
+	for range t.C {
+		if !p.trim(time.Now().Add(-poolIdleTime)) {
+			return
+		}
+	}
+}
+
+// trim ends the idle goroutines parked before cut. It reports whether
+// any is left idle; when none is, the janitor is done (false).
+func (p *goPool) trim(cut time.Time) bool {
+	p.mu.Lock()
 	n := 0
 	for n < len(p.idle) && p.idle[n].parked.Before(cut) {
 		n++
-	}
-	if n == 0 {
-		return nil
 	}
 	stale := append([]*poolWorker(nil), p.idle[:n]...)
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]
-	return stale
+	left := rest > 0 && !p.stopped
+	if !left {
+		p.janitor = false
+	}
+	p.mu.Unlock()
+	for _, w := range stale {
+		w.jobs <- nil
+	}
+	return left
 }
 
-// stop ends the idle goroutines; those running a job end after it.
+// stop ends the idle goroutines; those running a job end after it, and
+// the janitor at its next round.
 func (p *goPool) stop() {
 	p.mu.Lock()
 	p.stopped = true

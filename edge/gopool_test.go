@@ -57,8 +57,9 @@ func TestPoolNeverWaits(t *testing.T) {
 	}
 }
 
-// TestPoolBounds: at most poolMaxIdle goroutines stay parked; those idle
-// longer than poolIdleTime exit at the next trim; stop ends the idle ones.
+// TestPoolBounds: at most poolMaxIdle goroutines stay parked; a janitor
+// runs while any is; those idle longer than poolIdleTime exit at its next
+// round; stop ends the idle ones, and the janitor.
 func TestPoolBounds(t *testing.T) {
 	t.Parallel()
 	var p goPool
@@ -74,24 +75,30 @@ func TestPoolBounds(t *testing.T) {
 	waitFor(t, "the goroutines past poolMaxIdle to exit", func() bool { return p.live.Load() == poolMaxIdle })
 	waitIdle(t, &p, poolMaxIdle)
 
-	// All but the newest parked before the idle time: the next trim (the
-	// next park after a second since the last) ends them.
+	// All but the newest parked before the idle time: the janitor's next
+	// round ends them.
 	p.mu.Lock()
-	for _, w := range p.idle {
+	janitor := p.janitor
+	for _, w := range p.idle[:len(p.idle)-1] {
 		w.parked = w.parked.Add(-2 * poolIdleTime)
 	}
-	p.trimmed = time.Time{}
 	p.mu.Unlock()
-	done := make(chan struct{})
-	p.Go(funcJob(func() { close(done) }))
-	<-done
+	if !janitor {
+		t.Fatal("no janitor while goroutines are idle")
+	}
+	if !p.trim(time.Now().Add(-poolIdleTime)) {
+		t.Fatal("trim left no idle goroutine, want the newest")
+	}
 	waitFor(t, "the stale goroutines to exit", func() bool { return p.live.Load() == 1 })
 	waitIdle(t, &p, 1)
 
 	p.stop()
 	waitFor(t, "stop to end the idle goroutine", func() bool { return p.live.Load() == 0 })
+	if p.trim(time.Now()) {
+		t.Fatal("a stopped pool's janitor goes on")
+	}
 	// A job after stop still runs (on a goroutine that then exits).
-	done = make(chan struct{})
+	done := make(chan struct{})
 	p.Go(funcJob(func() { close(done) }))
 	<-done
 	waitFor(t, "the goroutine after stop to exit", func() bool { return p.live.Load() == 0 })
