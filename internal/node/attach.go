@@ -44,7 +44,7 @@ func (n *Node) startAttachRole(ctx context.Context, role string, lg *slog.Logger
 		return n.startRunner(ctx, n.runnerConfig(role, subjects.StreamAttach, subjects.ConsumerThumbs, 1, 2),
 			thumbs.New(meta, st, thumbs.Config{Logger: lg}), "makes thumbnails of image attachments")
 	}
-	if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamEvents, subjects.ConsumerAttachGC, 16, 1),
+	if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerAttachGC, 64, 1),
 		attachgc.New(meta, st, lg), "deletes the attachments of deleted messages and expired uploads"); err != nil {
 		return err
 	}

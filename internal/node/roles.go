@@ -25,6 +25,7 @@ import (
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/discovery"
@@ -129,8 +130,15 @@ func (n *Node) startRoles(ctx context.Context) error {
 				return err
 			}
 		case RoleEvents:
+			ch, err := streams.EnsureConsumer(ctx, n.js, subjects.StreamMsgs, streams.EventsCopyConsumer(n.cfg.Streams))
+			if err != nil {
+				return fmt.Errorf("node: events: %w", err)
+			}
+			if ch != nil {
+				lg.Info("events role: consumer "+ch.Action, "consumer", ch.Name)
+			}
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), nil), events.NewHandler(n.js, lg),
-				"publishes message_created, message_edited and message_deleted events"); err != nil {
+				"copies the log into EVENTS as v1 message events (message_created, message_edited, message_deleted)"); err != nil {
 				return err
 			}
 		case RolePush:

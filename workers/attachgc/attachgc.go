@@ -1,8 +1,8 @@
 package attachgc
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -11,6 +11,7 @@ import (
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/attachments"
+	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -31,18 +32,22 @@ func New(meta *attachments.Bucket, st attachments.Store, logger *slog.Logger) *H
 	return &Handler{meta: meta, st: st, lg: logger}
 }
 
-// Handle deletes, for each message_deleted event, the attachments of the
-// message it deleted that no other message carries.
+// Handle deletes, for each delete entry of the log (a message_deleted
+// event, docs/events.md), the attachments of the message it deleted that
+// no other message carries. Other entries are acknowledged as they are.
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
 	res := make([]runner.Result, len(msgs))
 	for i, m := range msgs {
-		var ev natter.Event
-		var del natter.Message
-		if err := json.Unmarshal(m.Data(), &ev); err != nil || json.Unmarshal(ev.Data, &del) != nil {
-			res[i] = runner.Result{Outcome: runner.Poison, Reason: "attachgc: not a message event"}
+		if !maybeDelete(m.Data()) {
+			res[i] = runner.Result{Outcome: runner.Ack}
 			continue
 		}
-		if ev.Kind != natter.EventMessageDeleted || del.Ref == "" {
+		del, err := msglog.Decode(m.Data(), m.Headers())
+		if err != nil {
+			res[i] = runner.Result{Outcome: runner.Poison, Reason: "attachgc: " + err.Error()}
+			continue
+		}
+		if !del.IsDelete() {
 			res[i] = runner.Result{Outcome: runner.Ack}
 			continue
 		}
@@ -53,6 +58,13 @@ func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Res
 		res[i] = runner.Result{Outcome: runner.Ack}
 	}
 	return res
+}
+
+// maybeDelete is false for an entry that cannot be a delete entry (its
+// JSON has no "type":"delete"), so that the role decodes only the few that
+// may be.
+func maybeDelete(data []byte) bool {
+	return bytes.Contains(data, []byte(`"type":"`+natter.TypeDelete+`"`))
 }
 
 // DropMessages does for each of msgIDs what a message_deleted event of it
