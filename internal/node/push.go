@@ -94,6 +94,13 @@ func (n *Node) startPush(ctx context.Context, lg *slog.Logger) error {
 		// Replicas share PUSH: taking entries without a provider would
 		// acknowledge the notifications of replicas that have one.
 		lg.Info("push role: no provider configured, not consuming " + subjects.ConsumerPush + " (natter_push_providers 0)")
+		// Still listed by natter services, saying so.
+		svc, err := n.register(RolePush, "natter push worker: not consuming "+subjects.ConsumerPush+": no provider configured",
+			func() any { return map[string]any{"consuming": false, "reason": "no provider configured"} })
+		if err != nil {
+			return err
+		}
+		n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
 		return nil
 	}
 	names := make([]string, 0, len(providers))

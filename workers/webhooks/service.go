@@ -127,7 +127,11 @@ func (s *Service) startEndpoint(ctx context.Context, js jetstream.JetStream, cfg
 	if err := r.Start(ctx); err != nil {
 		return fmt.Errorf("webhooks: endpoint %s: %w", e.Name, err)
 	}
-	s.names = append(s.names, e.Name)
+	name := e.Name
+	if fromLog {
+		name += "/log"
+	}
+	s.names = append(s.names, name)
 	s.runners = append(s.runners, r)
 	return nil
 }
@@ -149,7 +153,8 @@ func (s *Service) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Stats returns each endpoint's runner counters, by endpoint name.
+// Stats returns each endpoint's runner counters, by endpoint name for its
+// runner on the events stream and "<name>/log" for its runner on MSGS.
 func (s *Service) Stats() map[string]runner.Stats {
 	st := make(map[string]runner.Stats, len(s.runners))
 	for i, r := range s.runners {
