@@ -32,11 +32,13 @@ import (
 //   - sourced: EVENTS sources MSGS server-side with a subject transform;
 //   - reader: no copy, one more role reading MSGS (a runner whose handler
 //     only acks: what any consumer of message events reading the log
-//     costs, on top of its own work).
+//     costs, on top of its own work), with batches of 256 gathered for
+//     up to 20 ms (as the events role) or, reader-64, of up to 64 taken
+//     as they come (as attachgc before it lingered).
 //
 // cpu-us/entry minus log-only's is the cost of the copy.
 func BenchmarkMessageEventsCopy(b *testing.B) {
-	for _, way := range []string{"log-only", "role", "sourced", "reader"} {
+	for _, way := range []string{"log-only", "role", "sourced", "reader", "reader-64"} {
 		b.Run(way, func(b *testing.B) { benchCopy(b, way) })
 	}
 }
@@ -71,9 +73,10 @@ func benchCopy(b *testing.B, way string) {
 		}
 	}
 	var acked atomic.Int64
-	if way == "role" || way == "reader" {
+	reader := way == "reader" || way == "reader-64"
+	if way == "role" || reader {
 		var h runner.Handler = events.NewHandler(js, nil)
-		if way == "reader" {
+		if reader {
 			h = runner.HandlerFunc(func(_ context.Context, msgs []jetstream.Msg) []runner.Result {
 				acked.Add(int64(len(msgs)))
 				return runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
@@ -83,8 +86,11 @@ func benchCopy(b *testing.B, way string) {
 			AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000, AckWait: 30 * time.Second, MaxDeliver: 10}); err != nil {
 			b.Fatal(err)
 		}
-		r, err := runner.New(js, runner.Config{Role: "events", Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerEvents,
-			BatchSize: 256, Linger: 20 * time.Millisecond}, h)
+		rc := runner.Config{Role: "events", Stream: subjects.StreamMsgs, Consumer: subjects.ConsumerEvents, BatchSize: 256, Linger: 20 * time.Millisecond}
+		if way == "reader-64" {
+			rc.BatchSize, rc.Linger = 64, 0
+		}
+		r, err := runner.New(js, rc, h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -116,7 +122,7 @@ func benchCopy(b *testing.B, way string) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	if way == "reader" {
+	if reader {
 		testenv.CheckFor(b, 5*time.Minute, 20*time.Millisecond, func() error {
 			if got := acked.Load(); got < int64(n) {
 				return fmt.Errorf("%d of %d read", got, n)
