@@ -108,7 +108,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
-			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts))
+			drop, err := n.attachmentDrop(ctx, lg)
+			if err != nil {
+				return err
+			}
+			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts), persist.WithAttachmentDrop(drop))
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err

@@ -99,16 +99,17 @@ func Define(cfg Config) Definitions {
 				AllowDirect: true,
 			},
 		},
-		// Message events are the log's entries: consumers of them read
-		// MSGS (docs/events.md); no role copies every entry into EVENTS
-		// (the events role, which does, is not a default role and makes
-		// its own consumer: EventsCopyConsumer).
+		// Message events are the log's entries: natter's readers of them
+		// read MSGS (docs/events.md); no role copies every entry into
+		// EVENTS (the events role, which does, is not a default role and
+		// makes its own consumer: EventsCopyConsumer). The attachments of
+		// deleted messages are dropped by the persist role, which handles
+		// every delete entry anyway.
 		Consumers: map[string][]jetstream.ConsumerConfig{
 			subjects.StreamMsgs: {
 				worker(subjects.ConsumerPersist, subjects.MsgsAll),
 				worker(subjects.ConsumerFanout, subjects.MsgsAll),
 				worker(subjects.ConsumerPush, subjects.MsgsAll),
-				worker(subjects.ConsumerAttachGC, subjects.MsgsAll),
 			},
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 			subjects.StreamAttach: {worker(subjects.ConsumerThumbs, subjects.AttachThumbs)},

@@ -44,9 +44,10 @@ const (
 	ConsumerPush = "PUSH"
 	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
 	ConsumerThumbs = "THUMBS"
-	// ConsumerAttachGC is the attachgc role's consumer on MSGS (every
-	// entry; it acts on the delete entries): it deletes the attachments of
-	// deleted messages.
+	// ConsumerAttachGC was the attachgc role's consumer (on EVENTS, the
+	// message_deleted events): natter no longer creates or reads it (the
+	// persist role drops a deleted message's attachments); an existing one
+	// can be removed (docs/events.md, "Message events").
 	ConsumerAttachGC = "ATTACHGC"
 )
 

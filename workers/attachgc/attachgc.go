@@ -1,18 +1,12 @@
 package attachgc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/attachments"
-	"github.com/natter-im/natter/jetstream/msglog"
-	"github.com/natter-im/natter/workers/runner"
 )
 
 // Handler deletes the attachments of deleted messages.
@@ -22,9 +16,9 @@ type Handler struct {
 	lg   *slog.Logger
 }
 
-var _ runner.Handler = (*Handler)(nil)
-
-// New returns the handler of message_deleted events.
+// New returns the handler that drops the attachments of deleted messages
+// ([Handler.DropMessages]: the persist role calls it for each delete entry,
+// the retention sweeper for the messages it removes).
 func New(meta *attachments.Bucket, st attachments.Store, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -32,44 +26,9 @@ func New(meta *attachments.Bucket, st attachments.Store, logger *slog.Logger) *H
 	return &Handler{meta: meta, st: st, lg: logger}
 }
 
-// Handle deletes, for each delete entry of the log (a message_deleted
-// event, docs/events.md), the attachments of the message it deleted that
-// no other message carries. Other entries are acknowledged as they are.
-func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
-	res := make([]runner.Result, len(msgs))
-	for i, m := range msgs {
-		if !maybeDelete(m.Data()) {
-			res[i] = runner.Result{Outcome: runner.Ack}
-			continue
-		}
-		del, err := msglog.Decode(m.Data(), m.Headers())
-		if err != nil {
-			res[i] = runner.Result{Outcome: runner.Poison, Reason: "attachgc: " + err.Error()}
-			continue
-		}
-		if !del.IsDelete() {
-			res[i] = runner.Result{Outcome: runner.Ack}
-			continue
-		}
-		if err := h.dropMessage(ctx, del.Ref); err != nil {
-			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
-			continue
-		}
-		res[i] = runner.Result{Outcome: runner.Ack}
-	}
-	return res
-}
-
-// maybeDelete is false for an entry that cannot be a delete entry (its
-// JSON has no "type":"delete"), so that the role decodes only the few that
-// may be.
-func maybeDelete(data []byte) bool {
-	return bytes.Contains(data, []byte(`"type":"`+natter.TypeDelete+`"`))
-}
-
-// DropMessages does for each of msgIDs what a message_deleted event of it
-// does (the retention sweeper's removed messages): the attachments no
-// other message carries are deleted. Repeated, it finds less to do.
+// DropMessages removes each of msgIDs from its attachments and deletes the
+// attachments no other message carries (a deleted message's, the
+// retention sweeper's removed messages'). Repeated, it finds less to do.
 func (h *Handler) DropMessages(ctx context.Context, msgIDs []string) error {
 	for _, id := range msgIDs {
 		if err := h.dropMessage(ctx, id); err != nil {
