@@ -18,8 +18,8 @@ import (
 )
 
 // conn is one authenticated WebSocket. One reader goroutine (readLoop)
-// reads every frame; writes are serialised by wmu; replies reach their
-// callers through the pending map.
+// reads every frame; request frames are queued and written in batches
+// (writer.go); replies reach their callers through the pending map.
 type conn struct {
 	c       *Client
 	ws      *websocket.Conn
@@ -28,7 +28,15 @@ type conn struct {
 	idle    time.Duration // silence after which the connection is dead
 	started time.Time
 
-	wmu sync.Mutex
+	// The write queue (writer.go), guarded by wmu.
+	wmu     sync.Mutex
+	wq      [][]byte // frames queued, not yet taken by the writer
+	wspare  [][]byte // the writer's last batch, for reuse
+	writing bool     // a caller is writing the queue
+	wbroken bool     // a write failed or the connection is closing
+	// Used by the current writer only.
+	wbuf []byte    // framed batch, reused
+	wdl  time.Time // the write deadline set last
 
 	pmu     sync.Mutex
 	pending map[string]chan *protocol.ServerFrame
@@ -319,22 +327,10 @@ func (cn *conn) dispatch(id string, f *protocol.ServerFrame) {
 	}
 }
 
-// write sends one text frame. A failed write closes the socket, which ends
-// the reader and with it the connection.
-func (cn *conn) write(frame []byte) error {
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
-	_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.RequestTimeout))
-	if err := cn.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-		cn.ws.Close()
-		return errDisconnected
-	}
-	return nil
-}
-
 // close says goodbye with a close frame, waits briefly for the edge to
 // answer it, and closes the socket.
 func (cn *conn) close(code int, text string) {
+	cn.stopWrites()
 	_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
@@ -370,7 +366,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request)
 		return nil, false, errDisconnected
 	}
 	defer cn.unregister(req.ID)
-	if err := cn.write(frame); err != nil {
+	if err := cn.queue(frame); err != nil {
 		return nil, true, err
 	}
 	t := time.NewTimer(c.cfg.RequestTimeout)
