@@ -40,6 +40,7 @@ type conn struct {
 
 	pmu     sync.Mutex
 	pending map[string]chan *protocol.ServerFrame
+	batches map[string]batchSlot // the requests of SendAll rounds
 	dead    bool
 
 	// Used by the reader only.
@@ -119,6 +120,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 	return &conn{
 		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping, started: time.Now(),
 		pending: make(map[string]chan *protocol.ServerFrame),
+		batches: make(map[string]batchSlot),
 		done:    make(chan struct{}), synced: make(chan struct{}),
 	}, nil
 }
@@ -296,6 +298,7 @@ func (cn *conn) finish() {
 	cn.pmu.Lock()
 	cn.dead = true
 	clear(cn.pending)
+	clear(cn.batches)
 	cn.pmu.Unlock()
 	cn.ws.Close()
 	cn.c.connGone(cn)
@@ -319,8 +322,13 @@ func (cn *conn) unregister(id string) {
 
 func (cn *conn) dispatch(id string, f *protocol.ServerFrame) {
 	cn.pmu.Lock()
-	ch := cn.pending[id]
-	delete(cn.pending, id)
+	ch, ok := cn.pending[id]
+	if ok {
+		delete(cn.pending, id)
+	} else if s, ok := cn.batches[id]; ok {
+		delete(cn.batches, id)
+		s.b.put(s.i, f)
+	}
 	cn.pmu.Unlock()
 	if ch != nil {
 		ch <- f // buffered, one reply per id

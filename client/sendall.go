@@ -46,7 +46,6 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 		req   protocol.Request
 		fresh bool
 		tried bool
-		ch    chan *protocol.ServerFrame
 		err   error
 	}
 	items := make([]item, n)
@@ -102,6 +101,8 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 			break
 		}
 		c.waitSynced(ctx, cn)
+		ids := make([]string, 0, len(round))
+		slots := make([]int, 0, len(round)) // item of each id
 		for _, i := range round {
 			it := &items[i]
 			if it.tried {
@@ -113,52 +114,46 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 			frame, err := it.req.Encode()
 			if err != nil {
 				it.err = protoErr(protocol.OpSend, err)
-				it.ch = nil
 				continue
-			}
-			it.ch = make(chan *protocol.ServerFrame, 1)
-			if !cn.register(it.req.ID, it.ch) {
-				break // cn has ended: the rest go on the next one
 			}
 			frames = append(frames, frame)
+			ids = append(ids, it.req.ID)
+			slots = append(slots, i)
 		}
-		if len(frames) > 0 {
-			// An error closed cn: the replies already read are taken
-			// below, the others sent again.
-			_ = cn.queueAll(frames...)
+		if len(ids) == 0 {
+			break
 		}
+		b := newBatch(len(ids))
+		if !cn.registerBatch(ids, b) {
+			// cn has ended: nothing was written; all go on the next one.
+			select {
+			case <-cn.done:
+			case <-ctx.Done():
+			case <-c.quit:
+			}
+			continue
+		}
+		// An error closes cn: the replies read before are taken below,
+		// the others sent again.
+		_ = cn.queueAll(frames...)
+		werr := c.awaitBatch(ctx, cn, b)
+		cn.unregisterBatch(ids) // b.got is final from here on
 		var retry []int
 		var stop error
-		backoff, timedOut := false, false
-		t := time.NewTimer(c.cfg.RequestTimeout)
-	wait:
-		for k, i := range round {
+		backoff := false
+		for k, i := range slots {
 			it := &items[i]
-			if it.err != nil {
-				continue // refused above
-			}
-			if it.ch == nil || timedOut {
-				retry = append(retry, i) // not written, or given up on
-				continue
-			}
-			// Once cn has ended, await returns at once: the reply, when the
-			// reader had it, else errDisconnected.
-			f, err := c.await(ctx, cn, it.ch, t)
+			f := b.got[k]
 			switch {
-			case err == nil:
-			case errors.Is(err, errDisconnected):
-				retry = append(retry, i)
-				continue
-			case errors.Is(err, ErrTimeout):
-				timedOut = true
-				retry = append(retry, i)
+			case f != nil:
+			case errors.Is(werr, errDisconnected), errors.Is(werr, ErrTimeout):
+				retry = append(retry, i) // same cmid on the next (or same) connection
 				continue
 			default:
-				stop = err
-				failAll(round[k:], err)
-				break wait
+				stop = werr
+				it.err = wrap(it, werr)
+				continue
 			}
-			t.Reset(c.cfg.RequestTimeout)
 			if f.Err != nil {
 				e := &Error{Op: protocol.OpSend, Code: f.Err.Code, Msg: f.Err.Msg}
 				if !e.Retryable() {
@@ -178,13 +173,6 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 			}
 			c.stats.sends.Add(1)
 			c.onOwn(it.req.Conv, ack.Seq, ownEntry(cn.hello.User, &it.req, *ack))
-		}
-		t.Stop()
-		for _, i := range round {
-			if it := &items[i]; it.ch != nil {
-				cn.unregister(it.req.ID)
-				it.ch = nil
-			}
 		}
 		if stop != nil {
 			failAll(retry, stop)
@@ -208,24 +196,81 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 	return acks, errors.Join(errs...)
 }
 
-// await waits for the reply on ch to a request written on cn; t bounds
-// the wait (Config.RequestTimeout).
-func (c *Client) await(ctx context.Context, cn *conn, ch chan *protocol.ServerFrame, t *time.Timer) (*protocol.ServerFrame, error) {
-	select {
-	case f := <-ch:
-		return f, nil
-	case <-cn.done:
+// batch collects the replies to the requests of one SendAll round: the
+// reader stores each (under the connection's pmu) and wakes the sender
+// once, when the last is in, instead of once per reply.
+type batch struct {
+	got  []*protocol.ServerFrame // the reply to request i, guarded by pmu
+	left int                     // replies still missing, guarded by pmu
+	all  chan struct{}           // closed when left reaches 0
+}
+
+type batchSlot struct {
+	b *batch
+	i int
+}
+
+func newBatch(n int) *batch {
+	return &batch{got: make([]*protocol.ServerFrame, n), left: n, all: make(chan struct{})}
+}
+
+// put stores the reply to request i; the caller holds pmu.
+func (b *batch) put(i int, f *protocol.ServerFrame) {
+	b.got[i] = f
+	if b.left--; b.left == 0 {
+		close(b.all)
+	}
+}
+
+// registerBatch registers ids[i] as request i of b; false when cn has
+// ended.
+func (cn *conn) registerBatch(ids []string, b *batch) bool {
+	cn.pmu.Lock()
+	defer cn.pmu.Unlock()
+	if cn.dead {
+		return false
+	}
+	for i, id := range ids {
+		cn.batches[id] = batchSlot{b, i}
+	}
+	return true
+}
+
+// unregisterBatch forgets ids: no reply reaches their batch afterwards.
+func (cn *conn) unregisterBatch(ids []string) {
+	cn.pmu.Lock()
+	defer cn.pmu.Unlock()
+	for _, id := range ids {
+		delete(cn.batches, id)
+	}
+}
+
+// awaitBatch waits until every reply of b is in (nil), cn ends
+// (errDisconnected), no reply came for Config.RequestTimeout (ErrTimeout),
+// ctx ends or the client stops.
+func (c *Client) awaitBatch(ctx context.Context, cn *conn, b *batch) error {
+	t := time.NewTimer(c.cfg.RequestTimeout)
+	defer t.Stop()
+	last := len(b.got)
+	for {
 		select {
-		case f := <-ch:
-			return f, nil
-		default:
+		case <-b.all:
+			return nil
+		case <-cn.done:
+			return errDisconnected
+		case <-t.C:
+			cn.pmu.Lock()
+			left := b.left
+			cn.pmu.Unlock()
+			if left == last {
+				return ErrTimeout
+			}
+			last = left
+			t.Reset(c.cfg.RequestTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.quit:
+			return c.stopErr()
 		}
-		return nil, errDisconnected
-	case <-t.C:
-		return nil, ErrTimeout
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-c.quit:
-		return nil, c.stopErr()
 	}
 }
