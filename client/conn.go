@@ -365,7 +365,7 @@ func (cn *conn) isDone() bool {
 // error, or an *Error when req is invalid.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request) (f *protocol.ServerFrame, written bool, err error) {
 	req.ID = strconv.FormatUint(c.ids.Add(1), 36)
-	frame, err := req.Encode()
+	frame, err := encodeRequest(req)
 	if err != nil {
 		return nil, false, protoErr(req.Op, err)
 	}

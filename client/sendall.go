@@ -111,7 +111,7 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 			it.req.ID = strconv.FormatUint(c.ids.Add(1), 36)
 			it.req.First = it.fresh && !it.tried
 			it.tried = true
-			frame, err := it.req.Encode()
+			frame, err := encodeRequest(&it.req)
 			if err != nil {
 				it.err = protoErr(protocol.OpSend, err)
 				continue
