@@ -56,6 +56,10 @@ type conn struct {
 	synced chan struct{}
 }
 
+// unusedWriteBuffers is the WebSocket library's write buffer pool, which
+// nothing takes from.
+var unusedWriteBuffers = &sync.Pool{}
+
 // fatal marks an error after which the client must not reconnect.
 type fatal struct{ err error }
 
@@ -98,6 +102,11 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		d = *c.cfg.Dialer
 	}
 	d.Subprotocols = []string{protocol.Subprotocol}
+	if d.WriteBufferPool == nil {
+		// The SDK frames its messages itself (writer.go): the library's
+		// write buffer (4 KiB a connection) would never be used.
+		d.WriteBufferPool = unusedWriteBuffers
+	}
 	if d.HandshakeTimeout == 0 {
 		d.HandshakeTimeout = c.cfg.RequestTimeout
 	}
