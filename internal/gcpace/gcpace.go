@@ -108,8 +108,16 @@ func (p *pacer) observe(rate float64, live uint64) {
 	if want == p.percent || (want != basePercent && abs(want-p.percent)*10 < p.percent) {
 		return
 	}
+	raised := p.percent > basePercent
 	p.percent = want
 	debug.SetGCPercent(want)
+	if want == basePercent && raised {
+		// Back to Go's default after load: collect now and hand the
+		// headroom's pages back to the OS (the background scavenger would
+		// take its time), so that an idle process's RSS is what it was
+		// without the pacer.
+		debug.FreeOSMemory()
+	}
 }
 
 // percentFor is the GC percent whose headroom over live holds minInterval
