@@ -8,15 +8,16 @@ import (
 )
 
 // gcPacedCommands are the commands whose process serves load: the garbage
-// collector is paced there (internal/gcpace). bench is one (its in-process
-// natter dev), but not its generator children.
+// collector is paced there (internal/gcpace). bench is one: its in-process
+// natter dev, and its generator children, whose collections would add to
+// the latencies they measure.
 var gcPacedCommands = map[string]bool{"dev": true, "edge": true, "worker": true, "nats": true, "store": true, "bench": true}
 
 // startGCPacer starts the collector's pacer for a serving command, set by
 // NATTER_GC_MIN_INTERVAL (a duration; default 1s; 0 = off). GOGC or
 // GOMEMLIMIT in the environment turn it off too.
 func startGCPacer(args []string, getenv func(string) string) (stop func(), err error) {
-	if len(args) == 0 || !gcPacedCommands[args[0]] || (args[0] == "bench" && len(args) > 1 && args[1] == "__child") {
+	if len(args) == 0 || !gcPacedCommands[args[0]] {
 		return func() {}, nil
 	}
 	cfg := gcpace.Config{}

@@ -30,8 +30,8 @@ func TestGCPacerSetting(t *testing.T) {
 			t.Errorf("%q: err %v, want one naming NATTER_GC_MIN_INTERVAL", v, err)
 		}
 	}
-	// Not a serving command, or a bench generator child: not read at all.
-	for _, args := range [][]string{{"token"}, {"bench", "__child"}} {
+	// Not a serving command: not read at all.
+	for _, args := range [][]string{{"token"}, {"plan"}} {
 		if _, err := startGCPacer(args, env("soon")); err != nil {
 			t.Errorf("%v: %v, want the setting ignored", args, err)
 		}
