@@ -15,7 +15,7 @@
 // heap's headroom holds [Config.MinInterval] of allocation (a collection at
 // most about every MinInterval), within [Config.MaxHeadroom] of extra memory
 // and never below the base percent. When the rate drops it lowers the percent
-// again; back at the base it collects and returns the free pages to the OS
-// at once, so an idle process keeps Go's default memory use. A GOGC or GOMEMLIMIT the operator
+// again; after 8 ticks (2 s) back at the base it collects and returns the
+// free pages to the OS, so an idle process keeps Go's default memory use. A GOGC or GOMEMLIMIT the operator
 // set in the environment wins: the pacer then stays off.
 package gcpace

@@ -16,6 +16,7 @@ const (
 	basePercent        = 100  // Go's default GOGC
 	maxPercent         = 2000 // bound on the percent whatever the live heap
 	minLive            = 4 << 20
+	idleTicks          = 8 // ticks at the base after load before the pages go back
 )
 
 // Config tunes the pacer. The zero value means the defaults.
@@ -70,6 +71,8 @@ type pacer struct {
 	cfg     Config
 	percent int
 	rate    float64 // smoothed allocation rate, bytes/s
+	raised  bool    // the percent was above the base since the last release
+	idle    int     // ticks at the base since then
 }
 
 func (p *pacer) run(done <-chan struct{}) {
@@ -104,20 +107,26 @@ func (p *pacer) observe(rate float64, live uint64) {
 		p.rate = (p.rate + rate) / 2
 	}
 	want := percentFor(p.rate, live, p.cfg)
+	if want > basePercent {
+		p.raised, p.idle = true, 0
+	} else if p.raised {
+		if p.idle++; p.idle >= idleTicks {
+			// Idle for idleTicks after load: collect and hand the
+			// headroom's pages back to the OS now (the background
+			// scavenger would take its time), so that an idle
+			// process's RSS is what it was without the pacer. Not
+			// sooner: FreeOSMemory holds the heap while it returns
+			// the pages, which a lull inside a load would feel.
+			p.raised, p.idle = false, 0
+			debug.FreeOSMemory()
+		}
+	}
 	// Small moves are not worth a new goal; a return to the base always is.
 	if want == p.percent || (want != basePercent && abs(want-p.percent)*10 < p.percent) {
 		return
 	}
-	raised := p.percent > basePercent
 	p.percent = want
 	debug.SetGCPercent(want)
-	if want == basePercent && raised {
-		// Back to Go's default after load: collect now and hand the
-		// headroom's pages back to the OS (the background scavenger would
-		// take its time), so that an idle process's RSS is what it was
-		// without the pacer.
-		debug.FreeOSMemory()
-	}
 }
 
 // percentFor is the GC percent whose headroom over live holds minInterval

@@ -38,7 +38,7 @@ func churn(rate, live int, d time.Duration) {
 // of ~8 MB collects every ~16 MB with Go's default (~6 times a second);
 // paced for at least 500 ms between collections it collects at most ~2
 // times a second, and once the allocation stops the percent is back at
-// Go's default.
+// Go's default and the free pages are back with the OS.
 func TestPacedUnderLoad(t *testing.T) {
 	runtime.GC()
 	stop := Start(Config{MinInterval: 500 * time.Millisecond, MaxHeadroom: 256 << 20, Tick: 20 * time.Millisecond})
@@ -59,6 +59,14 @@ func TestPacedUnderLoad(t *testing.T) {
 	for percent() != basePercent {
 		if time.Now().After(deadline) {
 			t.Fatalf("GC percent %d 5 s after the allocation stopped, want %d", percent(), basePercent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// ... and the headroom's pages go back to the OS soon after, not at
+	// the background scavenger's pace.
+	for free := read("/memory/classes/heap/free:bytes"); free > 8<<20; free = read("/memory/classes/heap/free:bytes") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d MiB of free heap pages kept 5 s after the allocation stopped, want <= 8 MiB", free>>20)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
