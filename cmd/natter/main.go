@@ -55,14 +55,7 @@ const (
 )
 
 func main() {
-	stop, err := startGCPacer(os.Args[1:], os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "natter:", err)
-		os.Exit(exitUsage)
-	}
-	code := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run executes one command and returns the process exit code.
