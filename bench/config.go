@@ -48,9 +48,12 @@ type Config struct {
 	Duration time.Duration
 	// Size is the message body size in bytes. Zero means 128.
 	Size int
-	// Window is the number of sends in flight per sender in a closed loop.
-	// Zero means 1 (fanout 16). Raw baselines flush every RawBatch
-	// messages instead.
+	// Window is the number of sends in flight per sender in a closed loop:
+	// the relay sends batches of Window messages with client.SendAll (one
+	// write each; the next batch once all are acked; 1 is a loop of
+	// client.Send), fanout runs Window sending goroutines per sender. Zero
+	// means 8 (relay), 16 (fanout), else 1. Raw baselines flush every
+	// RawBatch messages instead.
 	Window int
 	// RawBatch is the number of messages a raw NATS publisher sends between
 	// two flushes in a closed loop. Zero means 128.
@@ -162,9 +165,13 @@ func (c Config) withDefaults() Config {
 		c.Size = 128
 	}
 	if c.Window <= 0 {
-		c.Window = 1
-		if c.Scenario == "fanout" {
+		switch c.Scenario {
+		case "relay":
+			c.Window = 8
+		case "fanout":
 			c.Window = 16
+		default:
+			c.Window = 1
 		}
 	}
 	if c.RawBatch <= 0 {

@@ -163,7 +163,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	fs.Float(&c.Rate, "rate", envName("rate"), 0, "offered load in msg/s, open loop; 0 = closed loop, flat out", cli.Min(0.0))
 	duration(&c.Duration, "duration", 0, "sending window (0 = per scenario: 10s; persist 20s)", perScenario)
 	integer(&c.Size, "size", 128, "message body bytes", cli.Min(1))
-	integer(&c.Window, "window", 0, "sends in flight per sender in a closed loop (0 = per scenario: 1; fanout 16)", cli.Min(0))
+	integer(&c.Window, "window", 0, "sends in flight per sender in a closed loop (0 = per scenario: relay 8, in batches with client.SendAll; fanout 16; else 1)", cli.Min(0))
 	integer(&c.RawBatch, "raw-batch", 128, "raw NATS baselines: messages between flushes in a closed loop", cli.Min(1))
 	fs.Func("source-addrs", envName("source-addrs"), "local source addresses to spread connections over: a range 127.0.0.2-127.0.0.9 or a comma list", func(s string) error {
 		a, err := parseAddrs(s)

@@ -63,6 +63,13 @@ func (r *runner) relayOnce(ctx context.Context, conns int, rate float64) (*Resul
 	if d.acked != d.delivered {
 		res.note("acked %d, delivered %d", d.acked, d.delivered)
 	}
+	if rate == 0 {
+		if w := r.cfg.Window; w > 1 {
+			res.note("generator: %d sends in flight per sender (--window), batches of %d with client.SendAll: one write per batch, the next once all are acked", w, w)
+		} else {
+			res.note("generator: one send in flight per sender (--window 1), a loop of client.Send")
+		}
+	}
 	res.note("every delivered message was acked first, and an ack means the message is in JetStream")
 	t.close()
 	if !r.cfg.NoBaseline {

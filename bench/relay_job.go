@@ -251,19 +251,49 @@ func runRelayJob(ctx context.Context, j job, lv *live, ctl *control) (*jobResult
 			send(ps[k%len(ps)], due)
 		})
 		sent.Store(uint64(k))
-	} else {
+	} else if j.Window <= 1 {
 		var sw sync.WaitGroup
 		for _, p := range ps {
-			for w := 0; w < max(j.Window, 1); w++ {
-				sw.Add(1)
-				go func() {
-					defer sw.Done()
-					for time.Now().Before(end) && sendCtx.Err() == nil {
-						sent.Add(1)
-						send(p, time.Now())
+			sw.Add(1)
+			go func() {
+				defer sw.Done()
+				for time.Now().Before(end) && sendCtx.Err() == nil {
+					sent.Add(1)
+					send(p, time.Now())
+				}
+			}()
+		}
+		sw.Wait()
+	} else {
+		// A window of Window sends in flight per sender: each batch is
+		// pipelined with SendAll (one write for the batch; the edge
+		// answers in order), the next batch goes once all are acked.
+		var sw sync.WaitGroup
+		for _, p := range ps {
+			sw.Add(1)
+			go func() {
+				defer sw.Done()
+				msgs := make([]client.Outgoing, j.Window)
+				for time.Now().Before(end) && sendCtx.Err() == nil {
+					due := time.Now()
+					b := body(due, j.Size)
+					for i := range msgs {
+						msgs[i] = client.Outgoing{Conv: p.conv, Body: b}
 					}
-				}()
-			}
+					sent.Add(uint64(len(msgs)))
+					lv.sent.Add(int64(len(msgs)))
+					acks, err := p.from.SendAll(sendCtx, msgs)
+					if err != nil {
+						es.add(err)
+					}
+					for _, a := range acks {
+						if a.Seq > 0 {
+							res.AckLat.add(time.Since(due))
+							p.acked.Add(1)
+						}
+					}
+				}
+			}()
 		}
 		sw.Wait()
 	}

@@ -81,8 +81,9 @@ type Config struct {
 	// Logger receives connection events. Nil means discard.
 	Logger *slog.Logger
 	// Dialer dials the WebSockets (set NetDialContext for local source
-	// addresses or test hooks). Its Subprotocols are replaced by natter.v1.
-	// Nil means a default dialer.
+	// addresses or test hooks). Its Subprotocols are replaced by natter.v1;
+	// its WriteBufferSize is not used (the client frames its messages
+	// itself). Nil means a default dialer.
 	Dialer *websocket.Dialer
 }
 

@@ -18,8 +18,8 @@ import (
 )
 
 // conn is one authenticated WebSocket. One reader goroutine (readLoop)
-// reads every frame; writes are serialised by wmu; replies reach their
-// callers through the pending map.
+// reads every frame; request frames are queued and written in batches
+// (writer.go); replies reach their callers through the pending map.
 type conn struct {
 	c       *Client
 	ws      *websocket.Conn
@@ -28,10 +28,19 @@ type conn struct {
 	idle    time.Duration // silence after which the connection is dead
 	started time.Time
 
-	wmu sync.Mutex
+	// The write queue (writer.go), guarded by wmu.
+	wmu     sync.Mutex
+	wq      [][]byte // frames queued, not yet taken by the writer
+	wspare  [][]byte // the writer's last batch, for reuse
+	writing bool     // a caller is writing the queue
+	wbroken bool     // a write failed or the connection is closing
+	// Used by the current writer only.
+	wbuf []byte    // framed batch, reused
+	wdl  time.Time // the write deadline set last
 
 	pmu     sync.Mutex
 	pending map[string]chan *protocol.ServerFrame
+	batches map[string]batchSlot // the requests of SendAll rounds
 	dead    bool
 
 	// Used by the reader only.
@@ -46,6 +55,10 @@ type conn struct {
 	// synced is closed when the connection's first sync has completed.
 	synced chan struct{}
 }
+
+// unusedWriteBuffers is the WebSocket library's write buffer pool, which
+// nothing takes from.
+var unusedWriteBuffers = &sync.Pool{}
 
 // fatal marks an error after which the client must not reconnect.
 type fatal struct{ err error }
@@ -89,6 +102,11 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		d = *c.cfg.Dialer
 	}
 	d.Subprotocols = []string{protocol.Subprotocol}
+	if d.WriteBufferPool == nil {
+		// The SDK frames its messages itself (writer.go): the library's
+		// write buffer (4 KiB a connection) would never be used.
+		d.WriteBufferPool = unusedWriteBuffers
+	}
 	if d.HandshakeTimeout == 0 {
 		d.HandshakeTimeout = c.cfg.RequestTimeout
 	}
@@ -111,6 +129,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 	return &conn{
 		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping, started: time.Now(),
 		pending: make(map[string]chan *protocol.ServerFrame),
+		batches: make(map[string]batchSlot),
 		done:    make(chan struct{}), synced: make(chan struct{}),
 	}, nil
 }
@@ -288,6 +307,7 @@ func (cn *conn) finish() {
 	cn.pmu.Lock()
 	cn.dead = true
 	clear(cn.pending)
+	clear(cn.batches)
 	cn.pmu.Unlock()
 	cn.ws.Close()
 	cn.c.connGone(cn)
@@ -311,30 +331,23 @@ func (cn *conn) unregister(id string) {
 
 func (cn *conn) dispatch(id string, f *protocol.ServerFrame) {
 	cn.pmu.Lock()
-	ch := cn.pending[id]
-	delete(cn.pending, id)
+	ch, ok := cn.pending[id]
+	if ok {
+		delete(cn.pending, id)
+	} else if s, ok := cn.batches[id]; ok {
+		delete(cn.batches, id)
+		s.b.put(s.i, f)
+	}
 	cn.pmu.Unlock()
 	if ch != nil {
 		ch <- f // buffered, one reply per id
 	}
 }
 
-// write sends one text frame. A failed write closes the socket, which ends
-// the reader and with it the connection.
-func (cn *conn) write(frame []byte) error {
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
-	_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.RequestTimeout))
-	if err := cn.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-		cn.ws.Close()
-		return errDisconnected
-	}
-	return nil
-}
-
 // close says goodbye with a close frame, waits briefly for the edge to
 // answer it, and closes the socket.
 func (cn *conn) close(code int, text string) {
+	cn.stopWrites()
 	_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
@@ -361,7 +374,7 @@ func (cn *conn) isDone() bool {
 // error, or an *Error when req is invalid.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request) (f *protocol.ServerFrame, written bool, err error) {
 	req.ID = strconv.FormatUint(c.ids.Add(1), 36)
-	frame, err := req.Encode()
+	frame, err := encodeRequest(req)
 	if err != nil {
 		return nil, false, protoErr(req.Op, err)
 	}
@@ -370,7 +383,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request)
 		return nil, false, errDisconnected
 	}
 	defer cn.unregister(req.ID)
-	if err := cn.write(frame); err != nil {
+	if err := cn.queue(frame); err != nil {
 		return nil, true, err
 	}
 	t := time.NewTimer(c.cfg.RequestTimeout)

@@ -24,6 +24,17 @@
 // in front of the sync (the edge answers a connection's requests in
 // order).
 //
+// Requests from several goroutines are in flight on the one connection
+// together: their frames are queued, and whichever caller finds no write
+// in progress writes all that are queued in one system call. The edge
+// answers a connection's requests one after the other, in the order their
+// frames were written; calls made one after the other from one goroutine
+// keep their order. [Client.SendAll] sends a batch pipelined (one write,
+// one wake-up of the caller for the batch) with the guarantees of Send per
+// message and the batch's order (except around a retryable error, see
+// there). A failed write closes the connection; every request waiting for
+// a reply then sees the disconnect and is retried as above.
+//
 // # Delivery
 //
 // [Client.Messages] delivers every message of every conversation of the

@@ -105,6 +105,41 @@ func ExampleClient_Send() {
 	// client: send: bad_frame: body: required (or attachments)
 }
 
+func ExampleClient_SendAll() {
+	url, token, stop := startNatter()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice, err := client.Dial(ctx, client.Config{URLs: []string{url}, Token: token("alice")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer alice.Close()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Three sends in flight at once: one write, stored in this order.
+	acks, err := alice.SendAll(ctx, []client.Outgoing{
+		{Conv: conv.ID, Body: "one"},
+		{Conv: conv.ID, Body: "two"},
+		{Conv: conv.ID, Body: "three", Opts: []client.SendOption{client.WithType("note")}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range acks {
+		fmt.Println("seq", a.Seq)
+	}
+	// Output:
+	// seq 1
+	// seq 2
+	// seq 3
+}
+
 func ExampleClient_Messages() {
 	url, token, stop := startNatter()
 	defer stop()

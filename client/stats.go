@@ -36,6 +36,11 @@ type Stats struct {
 	Presence, Typing, Reads, ConvEvents, DroppedEvents uint64
 	// Reactions counts the reaction pushes received.
 	Reactions uint64
+	// Frames counts the request frames written, Writes the write system
+	// calls that carried them (frames queued while a write is in progress
+	// go out together in the next one), WriteErrors the failed writes
+	// (each closes its connection, which the client then replaces).
+	Frames, Writes, WriteErrors uint64
 }
 
 type counters struct {
@@ -43,6 +48,7 @@ type counters struct {
 	duplicates, gaps, sends, sendRetries, acks             atomic.Uint64
 	presence, typing, reads, convEvents, dropped           atomic.Uint64
 	reactions                                              atomic.Uint64
+	frames, writes, writeErrors                            atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -55,5 +61,6 @@ func (c *Client) Stats() Stats {
 		SendRetries: s.sendRetries.Load(), Acks: s.acks.Load(),
 		Presence: s.presence.Load(), Typing: s.typing.Load(), Reads: s.reads.Load(), ConvEvents: s.convEvents.Load(), DroppedEvents: s.dropped.Load(),
 		Reactions: s.reactions.Load(),
+		Frames:    s.frames.Load(), Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(),
 	}
 }

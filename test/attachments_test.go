@@ -487,14 +487,19 @@ func TestAttachmentDeletedWithMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, obj := range []string{subjects.AttachObject(a.ID), subjects.AttachThumbObject(a.ID)} {
-		if _, err := st2.Get(ctx10(t), obj, 0, -1); err == nil {
-			t.Fatalf("object %s still stored", obj)
+	// The role deletes the metadata, then the objects, then lowers the
+	// quota: wait for the last.
+	testenv.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		for _, obj := range []string{subjects.AttachObject(a.ID), subjects.AttachThumbObject(a.ID)} {
+			if _, err := st2.Get(ctx10(t), obj, 0, -1); err == nil {
+				return fmt.Errorf("object %s still stored", obj)
+			}
 		}
-	}
-	if after, _ := meta.Used(ctx10(t), "alice"); after != before-a.Size {
-		t.Fatalf("quota: %d after, %d before, size %d", after, before, a.Size)
-	}
+		if after, _ := meta.Used(ctx10(t), "alice"); after != before-a.Size {
+			return fmt.Errorf("quota: %d after, %d before, size %d", after, before, a.Size)
+		}
+		return nil
+	})
 	if resp, b := get(t, "http://"+n.Addr()+edge.AttachPath+"/"+keep.ID, bob); resp.StatusCode != 200 || string(b) != "kept" {
 		t.Fatalf("the other message's attachment: %d %s", resp.StatusCode, b)
 	}

@@ -676,3 +676,55 @@ func TestPushMutedBySettings(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPushReplicaWithoutProviders: a second process runs the push role
+// with no provider configured, beside one that has them. Replicas share
+// the PUSH consumer, so the one without providers must take no entries:
+// every message is pushed by the other (the old role acknowledged the
+// entries it took, dropping their notifications).
+func TestPushReplicaWithoutProviders(t *testing.T) {
+	t.Parallel()
+	e := newPushEnv(t)
+	startNode(t, node.Config{Mode: node.ModeWorker, NATSURL: e.n.NATSURL(), MongoURI: e.n.MongoURI(), Roles: []string{node.RolePush}})
+	tok := pushtest.Token()
+	e.device(t, "ada", "phone", apnsFields(tok)).conn.Close()
+	e.online(t, "ada")
+	ben := mustDial(t, e.n, "ben")
+	conv := ben.direct("ada")
+	const n = 12
+	for i := 1; i <= n; i++ {
+		ben.send(conv.ID, fmt.Sprintf("r%d", i), "hello")
+		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if got := len(received(e.apns.Received(), tok)); got != i {
+				return fmt.Errorf("after message %d of %d: %d pushes", i, n, got)
+			}
+			return nil
+		})
+	}
+	e.settledPush(t)
+}
+
+// TestPushNoProvidersNoConsumer: a push role without providers (natter dev
+// with no push settings) pulls nothing from PUSH: the entries wait there
+// for a replica with providers.
+func TestPushNoProvidersNoConsumer(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, node.Config{Mode: node.ModeDev})
+	s := newSvcEnv(t, n)
+	cal := mustDial(t, n, "cal")
+	conv := cal.direct("dot")
+	cal.send(conv.ID, "p1", "hello")
+	s.settled(t, subjects.StreamMsgs, subjects.ConsumerFanout)
+	c, err := s.js.Consumer(ctx10(t), subjects.StreamMsgs, subjects.ConsumerPush)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != 0 || info.NumWaiting != 0 || info.NumPending == 0 {
+		t.Fatalf("PUSH without providers: %d delivered, %d pulls waiting, %d pending; want 0, 0, > 0",
+			info.Delivered.Consumer, info.NumWaiting, info.NumPending)
+	}
+}

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/svcapi"
 )
 
-// Every state change appears once on EVENTS, with the documented envelope:
+// Every state change appears once, with the documented envelope: on EVENTS,
+// or for the message events in the log (MSGS):
 // a conversation creation, a message (sent twice with one cmid), an edit, a
 // reaction added and removed (each twice), a delete, a member join and leave (each done twice: the second changes
 // nothing), a rename (twice: the second changes nothing) and a read (then
@@ -80,7 +82,7 @@ func TestEventsOncePerChange(t *testing.T) {
 		"rename:" + conv.ID + ":3":                        natter.EventConversationRenamed,
 		"update:" + conv.ID + ":4":                        natter.EventConversationUpdated,
 	}
-	// The message events come from the events role, the others from the
+	// The message events are the log's entries, the others come from the
 	// conversations service: wait for all, then for the workers to be idle
 	// (anything published twice would be there by then).
 	var evs []natter.Event
@@ -91,7 +93,7 @@ func TestEventsOncePerChange(t *testing.T) {
 		}
 		return nil
 	})
-	svc.settled(t, subjects.StreamMsgs, subjects.ConsumerEvents)
+	svc.settled(t, subjects.StreamMsgs, subjects.ConsumerFanout)
 	evs = svc.events(t, conv.ID)
 
 	kinds := map[string]int{}
@@ -149,5 +151,33 @@ func TestEventsOncePerChange(t *testing.T) {
 	}
 	if len(evs) != len(kindsHere) {
 		t.Errorf("%d events, want %d", len(evs), len(kindsHere))
+	}
+}
+
+// TestEventsRoleCopiesMessages: the events role, run on request (not a
+// default role), creates its consumer on MSGS and publishes each log entry
+// to EVENTS as the message event a consumer of the log gets from it.
+func TestEventsRoleCopiesMessages(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, node.Config{Mode: node.ModeDev, Roles: node.KnownRoles})
+	s := newSvcEnv(t, n)
+	c := mustDial(t, n, "eve")
+	conv := c.direct("fay")
+	ack := c.send(conv.ID, "ev-1", "hello")
+	want := s.messageEvents(t, conv.ID)
+	var got natter.Event
+	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		st, err := s.js.Stream(ctx10(t), subjects.StreamEvents)
+		if err != nil {
+			return err
+		}
+		raw, err := st.GetLastMsgForSubject(ctx10(t), subjects.Event(natter.EventMessageCreated, conv.ID))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw.Data, &got)
+	})
+	if len(want) != 1 || got.ID != "msg:"+ack.ID || got.ID != want[0].ID || got.Kind != want[0].Kind || string(got.Data) != string(want[0].Data) {
+		t.Fatalf("EVENTS has %+v, the log gives %+v", got, want)
 	}
 }

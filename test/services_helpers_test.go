@@ -17,6 +17,7 @@ import (
 	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/svcapi"
 )
 
@@ -143,11 +144,38 @@ func (s *svcEnv) events(t testing.TB, conv string) []natter.Event {
 			if id := m.Headers().Get(jetstream.MsgIDHeader); id != ev.ID {
 				t.Fatalf("event %s has Nats-Msg-Id %q", ev.ID, id)
 			}
+			if events.IsMessageKind(ev.Kind) {
+				t.Fatalf("message event %s on EVENTS: message events are the log's entries (docs/events.md)", ev.ID)
+			}
 			out = append(out, ev)
 		}
 		if got == 0 {
 			t.Fatalf("fetch events: %d of %d: %v", len(out), want, batch.Error())
 		}
+	}
+	return append(out, s.messageEvents(t, conv)...)
+}
+
+// messageEvents returns the message events of conv: its log entries, read
+// as a consumer of im.msg.<conv> reads them (docs/events.md), as envelopes.
+func (s *svcEnv) messageEvents(t testing.TB, conv string) []natter.Event {
+	t.Helper()
+	ctx := ctx10(t)
+	c, err := s.js.OrderedConsumer(ctx, subjects.StreamMsgs, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.Msg(conv)}})
+	if err != nil {
+		t.Fatalf("log consumer: %v", err)
+	}
+	var out []natter.Event
+	for want := int(c.CachedInfo().NumPending); len(out) < want; {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("log entry %d of %d: %v", len(out)+1, want, err)
+		}
+		ev, err := events.FromEntry(m.Data(), m.Headers())
+		if err != nil {
+			t.Fatalf("log entry %s: %v", m.Data(), err)
+		}
+		out = append(out, ev)
 	}
 	return out
 }

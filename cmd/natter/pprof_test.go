@@ -71,7 +71,7 @@ func TestOpsMetrics(t *testing.T) {
 		`natter_check_seconds{check="store"}`, `natter_nats_reconnects_total 0`,
 		`natter_consumer_pending{consumer="PERSIST",role="persist",stream="MSGS"} 0`,
 		`natter_consumer_ack_pending{consumer="FANOUT",role="fanout",stream="MSGS"} 0`,
-		`natter_consumer_ack_floor{consumer="EVENTS",role="events",stream="MSGS"} 0`,
+		`natter_consumer_ack_floor{consumer="THUMBS",role="thumbs",stream="ATTACH"} 0`,
 		`natter_consumer_redelivered{consumer="INGEST",role="ingest",stream="INGEST"} 0`,
 		`natter_stream_messages{stream="DLQ"} 0`, `natter_stream_last_seq{stream="MSGS"} 0`, `natter_stream_bytes{stream="EVENTS"}`,
 		`process_open_fds`, `process_max_fds`,

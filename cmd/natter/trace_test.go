@@ -205,7 +205,7 @@ func TestTracingOneMessage(t *testing.T) {
 					return fmt.Errorf("no natter.send span of %s yet", conv)
 				}
 				spans = col.trace(send.TraceId)
-				for _, name := range []string{"natter.send", "natter.append", "natter.persist", "natter.fanout", "natter.events", "natter.push"} {
+				for _, name := range []string{"natter.send", "natter.append", "natter.persist", "natter.fanout"} {
 					if len(spans[name]) == 0 {
 						return fmt.Errorf("trace has no %s span yet (has %d names)", name, len(spans))
 					}
@@ -229,7 +229,7 @@ func TestTracingOneMessage(t *testing.T) {
 				}
 			}
 			parent(one("natter.append"), "natter.send")
-			for _, role := range []string{"natter.persist", "natter.fanout", "natter.events", "natter.push"} {
+			for _, role := range []string{"natter.persist", "natter.fanout"} {
 				parent(one(role), "natter.append")
 			}
 			parent(dlv, "natter.fanout")

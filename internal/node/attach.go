@@ -44,10 +44,15 @@ func (n *Node) startAttachRole(ctx context.Context, role string, lg *slog.Logger
 		return n.startRunner(ctx, n.runnerConfig(role, subjects.StreamAttach, subjects.ConsumerThumbs, 1, 2),
 			thumbs.New(meta, st, thumbs.Config{Logger: lg}), "makes thumbnails of image attachments")
 	}
-	if err := n.startRunner(ctx, n.runnerConfig(role, subjects.StreamEvents, subjects.ConsumerAttachGC, 16, 1),
-		attachgc.New(meta, st, lg), "deletes the attachments of deleted messages and expired uploads"); err != nil {
+	// The attachments of deleted messages are the persist role's (it
+	// handles every delete entry); this role sweeps expired uploads.
+	svc, err := n.register(role, "natter attachgc worker: deletes uploads no message carries after the expiry", func() any {
+		return map[string]any{"sweeps_expired_uploads": true}
+	})
+	if err != nil {
 		return err
 	}
+	n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
 	sw := attachgc.NewSweeper(meta, st, attachgc.SweepConfig{Expiry: n.cfg.AttachExpiry, Logger: lg})
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

@@ -45,7 +45,9 @@ const (
 	RolePersist       = "persist"
 	RoleFanout        = "fanout"
 	RoleConversations = "conversations"
-	// RoleEvents publishes the message events of the log to EVENTS.
+	// RoleEvents copies the log's entries into EVENTS as v1 message events
+	// (docs/events.md, "Message events"): not a default role, run it only
+	// for consumers that still read message events from EVENTS.
 	RoleEvents = "events"
 	// RoleIngest appends the sends published to im.ingest.<conv>.
 	RoleIngest = "ingest"
@@ -64,8 +66,12 @@ const (
 // role.
 const RoleEdge = "edge"
 
-// AllRoles is every worker role, the default of natter dev and natter worker.
-var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush}
+// AllRoles are the default worker roles of natter dev and natter worker:
+// every role but RoleEvents.
+var AllRoles = []string{RoleConversations, RolePersist, RoleFanout, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush}
+
+// KnownRoles are the roles a process may run: AllRoles and RoleEvents.
+var KnownRoles = append(append([]string(nil), AllRoles...), RoleEvents)
 
 // Config of one process. Zero values take the documented defaults.
 type Config struct {

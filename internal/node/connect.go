@@ -29,7 +29,7 @@ func validate(c Config) error {
 		switch r {
 		case RolePersist, RoleFanout, RoleConversations, RoleEvents, RoleIngest, RoleAPI, RoleThumbs, RoleAttachGC, RolePush:
 		default:
-			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
+			return settingErr(SettingRoles, "unknown role %q (known: %s)", r, strings.Join(KnownRoles, ","))
 		}
 	}
 	if c.NATSURL != "" {

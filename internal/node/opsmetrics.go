@@ -20,7 +20,6 @@ var roleConsumers = []roleConsumer{
 	{RoleEvents, subjects.StreamMsgs, subjects.ConsumerEvents},
 	{RoleIngest, subjects.StreamIngest, subjects.ConsumerIngest},
 	{RoleThumbs, subjects.StreamAttach, subjects.ConsumerThumbs},
-	{RoleAttachGC, subjects.StreamEvents, subjects.ConsumerAttachGC},
 }
 
 // opsStreams are the streams whose size and head the collector exports.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/natter-im/natter/jetstream/convapi"
@@ -55,7 +56,8 @@ func mutedBySettings(sets *settings.Bucket) func(ctx context.Context, conv, user
 	}
 }
 
-// startPush starts the push role on its durable consumer PUSH.
+// startPush starts the push role on its durable consumer PUSH, if a provider
+// is configured: without one it does not consume (push.Handler.Consumes).
 func (n *Node) startPush(ctx context.Context, lg *slog.Logger) error {
 	providers, err := n.cfg.Push.pushProviders()
 	if err != nil {
@@ -88,10 +90,24 @@ func (n *Node) startPush(ctx context.Context, lg *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node: push: %w", err)
 	}
+	if !h.Consumes() {
+		// Replicas share PUSH: taking entries without a provider would
+		// acknowledge the notifications of replicas that have one.
+		lg.Info("push role: no provider configured, not consuming " + subjects.ConsumerPush + " (natter_push_providers 0)")
+		// Still listed by natter services, saying so.
+		svc, err := n.register(RolePush, "natter push worker: not consuming "+subjects.ConsumerPush+": no provider configured",
+			func() any { return map[string]any{"consuming": false, "reason": "no provider configured"} })
+		if err != nil {
+			return err
+		}
+		n.workers = append(n.workers, stopFunc(func(context.Context) error { return svc.Stop() }))
+		return nil
+	}
 	names := make([]string, 0, len(providers))
 	for name := range providers {
 		names = append(names, name)
 	}
+	slices.Sort(names)
 	lg.Info("push role", "providers", names, "preview", n.cfg.Push.Preview)
 	return n.startRunner(ctx, lingering(n.runnerConfig(RolePush, subjects.StreamMsgs, subjects.ConsumerPush, 64, 1), nil), h,
 		"sends push notifications to the members' offline devices")

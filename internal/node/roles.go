@@ -25,6 +25,7 @@ import (
 	"github.com/natter-im/natter/edge/auth"
 	"github.com/natter-im/natter/edge/revoke"
 	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/jetstream/streams"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/convsvc"
 	"github.com/natter-im/natter/workers/discovery"
@@ -107,7 +108,11 @@ func (n *Node) startRoles(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("node: persist: %w", err)
 			}
-			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts))
+			drop, err := n.attachmentDrop(ctx, lg)
+			if err != nil {
+				return err
+			}
+			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts), persist.WithAttachmentDrop(drop))
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
@@ -129,8 +134,15 @@ func (n *Node) startRoles(ctx context.Context) error {
 				return err
 			}
 		case RoleEvents:
+			ch, err := streams.EnsureConsumer(ctx, n.js, subjects.StreamMsgs, streams.EventsCopyConsumer(n.cfg.Streams))
+			if err != nil {
+				return fmt.Errorf("node: events: %w", err)
+			}
+			if ch != nil {
+				lg.Info("events role: consumer "+ch.Action, "consumer", ch.Name)
+			}
 			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerEvents, 256, 1), nil), events.NewHandler(n.js, lg),
-				"publishes message_created, message_edited and message_deleted events"); err != nil {
+				"copies the log into EVENTS as v1 message events (message_created, message_edited, message_deleted)"); err != nil {
 				return err
 			}
 		case RolePush:

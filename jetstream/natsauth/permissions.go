@@ -177,8 +177,11 @@ func For(t Tier) Permissions {
 					"$JS.ACK." + subjects.StreamIngest + ".>",
 					"$JS.ACK." + subjects.StreamEvents + ".>",
 					"$JS.ACK." + subjects.StreamAttach + ".>",
-					// The webhooks role creates and updates WEBHOOK_<NAME>.
+					// The webhooks role creates and updates WEBHOOK_<NAME>
+					// (on MSGS for the message kinds); the events role
+					// creates its consumer on MSGS.
 					api + "CONSUMER.CREATE." + subjects.StreamEvents + ".>",
+					api + "CONSUMER.CREATE." + subjects.StreamMsgs + ".>",
 				},
 				// Deliveries (fanout), dead letters, events, membership
 				// notices.
@@ -249,7 +252,10 @@ func For(t Tier) Permissions {
 					// ingest.
 					subjects.APIPrefix + ".>", subjects.IngestAll,
 					// Own consumers on EVENTS: create, look up, pull, ack;
-					// replay single events by direct get.
+					// replay single events by direct get. (Not on MSGS:
+					// a service could pull from, or change, the roles'
+					// consumers there; its message events come from the
+					// events role, docs/events.md.)
 					api + "STREAM.INFO." + subjects.StreamEvents,
 					api + "STREAM.INFO." + subjects.StreamIngest,
 					api + "CONSUMER.CREATE." + subjects.StreamEvents + ".>",

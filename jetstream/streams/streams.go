@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/subjects"
 )
 
@@ -29,18 +28,7 @@ func Define(cfg Config) Definitions {
 	if cfg.MemoryStorage {
 		storage = jetstream.MemoryStorage
 	}
-	worker := func(durable, filter string) jetstream.ConsumerConfig {
-		return jetstream.ConsumerConfig{
-			Durable:       durable,
-			Description:   "natter worker role " + durable,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       cfg.AckWait,
-			MaxDeliver:    cfg.MaxDeliver,
-			MaxAckPending: 10_000,
-			FilterSubject: filter,
-		}
-	}
+	worker := func(durable, filter string) jetstream.ConsumerConfig { return workerConsumer(cfg, durable, filter) }
 	return Definitions{
 		Streams: []jetstream.StreamConfig{
 			{
@@ -111,16 +99,20 @@ func Define(cfg Config) Definitions {
 				AllowDirect: true,
 			},
 		},
+		// Message events are the log's entries: natter's readers of them
+		// read MSGS (docs/events.md); no role copies every entry into
+		// EVENTS (the events role, which does, is not a default role and
+		// makes its own consumer: EventsCopyConsumer). The attachments of
+		// deleted messages are dropped by the persist role, which handles
+		// every delete entry anyway.
 		Consumers: map[string][]jetstream.ConsumerConfig{
 			subjects.StreamMsgs: {
 				worker(subjects.ConsumerPersist, subjects.MsgsAll),
 				worker(subjects.ConsumerFanout, subjects.MsgsAll),
-				worker(subjects.ConsumerEvents, subjects.MsgsAll),
 				worker(subjects.ConsumerPush, subjects.MsgsAll),
 			},
 			subjects.StreamIngest: {worker(subjects.ConsumerIngest, subjects.IngestAll)},
 			subjects.StreamAttach: {worker(subjects.ConsumerThumbs, subjects.AttachThumbs)},
-			subjects.StreamEvents: {worker(subjects.ConsumerAttachGC, subjects.EventsOfKind(natter.EventMessageDeleted))},
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			{Bucket: subjects.BucketCursors, Description: "natter per-device delivered cursors", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
@@ -145,6 +137,37 @@ func Define(cfg Config) Definitions {
 			{Bucket: subjects.ObjectAttach, Description: "natter attachment bytes and thumbnails", Storage: jetstream.StorageType(storage), Replicas: cfg.Replicas},
 		},
 	}
+}
+
+// workerConsumer is the durable consumer of a worker role.
+func workerConsumer(cfg Config, durable, filter string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   "natter worker role " + durable,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: 10_000,
+		FilterSubject: filter,
+	}
+}
+
+// EventsCopyConsumer is the consumer of the events role on MSGS
+// (subjects.ConsumerEvents), which copies every entry into EVENTS as a v1
+// message event: not among the definitions, since the role is not a
+// default one; the role creates it when it starts (EnsureConsumer). It
+// starts with the entries appended after its creation.
+func EventsCopyConsumer(cfg Config) jetstream.ConsumerConfig {
+	cc := workerConsumer(cfg.withDefaults(), subjects.ConsumerEvents, subjects.MsgsAll)
+	cc.DeliverPolicy = jetstream.DeliverNewPolicy
+	return cc
+}
+
+// EnsureConsumer creates the consumer want on stream if it is missing and
+// leaves an existing one as it is (its position included).
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, want jetstream.ConsumerConfig) (*Change, error) {
+	return applyConsumer(ctx, js, stream, want, false)
 }
 
 // Change is one thing Apply created or updated.

@@ -34,7 +34,9 @@ const (
 const (
 	ConsumerPersist = "PERSIST"
 	ConsumerFanout  = "FANOUT"
-	// ConsumerEvents is the events role's consumer on MSGS.
+	// ConsumerEvents is the consumer on MSGS of the events role, which
+	// copies the log into EVENTS as v1 message events; not a default role,
+	// so the role creates it when it starts (streams.EventsCopyConsumer).
 	ConsumerEvents = "EVENTS"
 	// ConsumerIngest is the ingest role's consumer on INGEST.
 	ConsumerIngest = "INGEST"
@@ -42,9 +44,10 @@ const (
 	ConsumerPush = "PUSH"
 	// ConsumerThumbs is the thumbs role's consumer on ATTACH (AttachThumbs).
 	ConsumerThumbs = "THUMBS"
-	// ConsumerAttachGC is the attachgc role's consumer on EVENTS
-	// (EventsOfKind(message_deleted)): it deletes the attachments of
-	// deleted messages.
+	// ConsumerAttachGC was the attachgc role's consumer (on EVENTS, the
+	// message_deleted events): natter no longer creates or reads it (the
+	// persist role drops a deleted message's attachments); an existing one
+	// can be removed (docs/events.md, "Message events").
 	ConsumerAttachGC = "ATTACHGC"
 )
 

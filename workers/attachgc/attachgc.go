@@ -2,16 +2,11 @@ package attachgc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/jetstream/attachments"
-	"github.com/natter-im/natter/workers/runner"
 )
 
 // Handler deletes the attachments of deleted messages.
@@ -21,9 +16,9 @@ type Handler struct {
 	lg   *slog.Logger
 }
 
-var _ runner.Handler = (*Handler)(nil)
-
-// New returns the handler of message_deleted events.
+// New returns the handler that drops the attachments of deleted messages
+// ([Handler.DropMessages]: the persist role calls it for each delete entry,
+// the retention sweeper for the messages it removes).
 func New(meta *attachments.Bucket, st attachments.Store, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -31,33 +26,9 @@ func New(meta *attachments.Bucket, st attachments.Store, logger *slog.Logger) *H
 	return &Handler{meta: meta, st: st, lg: logger}
 }
 
-// Handle deletes, for each message_deleted event, the attachments of the
-// message it deleted that no other message carries.
-func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
-	res := make([]runner.Result, len(msgs))
-	for i, m := range msgs {
-		var ev natter.Event
-		var del natter.Message
-		if err := json.Unmarshal(m.Data(), &ev); err != nil || json.Unmarshal(ev.Data, &del) != nil {
-			res[i] = runner.Result{Outcome: runner.Poison, Reason: "attachgc: not a message event"}
-			continue
-		}
-		if ev.Kind != natter.EventMessageDeleted || del.Ref == "" {
-			res[i] = runner.Result{Outcome: runner.Ack}
-			continue
-		}
-		if err := h.dropMessage(ctx, del.Ref); err != nil {
-			res[i] = runner.Result{Outcome: runner.Retry, Reason: err.Error()}
-			continue
-		}
-		res[i] = runner.Result{Outcome: runner.Ack}
-	}
-	return res
-}
-
-// DropMessages does for each of msgIDs what a message_deleted event of it
-// does (the retention sweeper's removed messages): the attachments no
-// other message carries are deleted. Repeated, it finds less to do.
+// DropMessages removes each of msgIDs from its attachments and deletes the
+// attachments no other message carries (a deleted message's, the
+// retention sweeper's removed messages'). Repeated, it finds less to do.
 func (h *Handler) DropMessages(ctx context.Context, msgIDs []string) error {
 	for _, id := range msgIDs {
 		if err := h.dropMessage(ctx, id); err != nil {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
+
 	natter "github.com/natter-im/natter"
+	"github.com/natter-im/natter/jetstream/msglog"
 )
 
 // Event id prefixes.
@@ -110,4 +113,23 @@ func ConversationUpdated(conv, actor, version string, u natter.EventUpdate, ts i
 		return natter.Event{}, fmt.Errorf("events: encode update: %w", err)
 	}
 	return natter.Event{ID: idUpdate + conv + ":" + version, Kind: natter.EventConversationUpdated, Conv: conv, TS: ts, Actor: actor, Data: data}, nil
+}
+
+// FromEntry is the message event of a log entry read from MSGS (its
+// payload and headers, as a consumer of im.msg.> gets them): the same
+// envelope the events role publishes to EVENTS (id "msg:" + message id,
+// kind from the entry's type and ref, actor the sender, ts the message's,
+// data the entry). See docs/events.md, "Message events".
+func FromEntry(data []byte, hdr nats.Header) (natter.Event, error) {
+	m, err := msglog.Decode(data, hdr)
+	if err != nil {
+		return natter.Event{}, fmt.Errorf("events: log entry: %w", err)
+	}
+	return MessageEvent(m)
+}
+
+// IsMessageKind reports the kinds of the log's entries (message_created,
+// message_edited, message_deleted): consumers read them from MSGS.
+func IsMessageKind(kind string) bool {
+	return kind == natter.EventMessageCreated || kind == natter.EventMessageEdited || kind == natter.EventMessageDeleted
 }

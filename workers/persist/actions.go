@@ -15,6 +15,15 @@ import (
 // here only) and deleted messages' text removed from the archive.
 func WithActions(b *actions.Bucket) Option { return func(h *Handler) { h.acts = b } }
 
+// WithAttachmentDrop has the attachments of each deleted message dropped
+// when its delete entry is applied: drop (attachgc.Handler.DropMessages)
+// deletes those no other message carries and is idempotent. The persist
+// role handles every delete entry anyway, so no other role reads the log
+// for them (docs/design.md, "Attachments").
+func WithAttachmentDrop(drop func(ctx context.Context, msgIDs []string) error) Option {
+	return func(h *Handler) { h.dropAttachments = drop }
+}
+
 // errTargetMissing: an entry's ref is not stored yet; the entry is retried.
 var errTargetMissing = errors.New("persist: the message the entry refers to is not stored yet")
 
@@ -37,6 +46,13 @@ func (h *Handler) applyAction(ctx context.Context, m natter.Message) error {
 	}
 	if err := h.acts.Apply(ctx, target, m); err != nil {
 		return err
+	}
+	if m.IsDelete() && h.dropAttachments != nil {
+		// Before the scrub: a retry after a failure below drops again
+		// (finding less to do).
+		if err := h.dropAttachments(ctx, []string{target.ID}); err != nil {
+			return fmt.Errorf("persist: attachments of %s: %w", target.ID, err)
+		}
 	}
 	rec, ok, err := h.acts.Get(ctx, m.Conv, target.Seq)
 	if err != nil || !ok || !rec.Deleted {

@@ -28,6 +28,9 @@ type Handler struct {
 	cursors *cursors.Bucket
 	// acts, when set, gets edit and delete entries applied (actions.go).
 	acts *actions.Bucket
+	// dropAttachments, when set, drops the attachments of deleted
+	// messages (actions.go).
+	dropAttachments func(ctx context.Context, msgIDs []string) error
 
 	faults  Faults
 	written atomic.Int64 // batches written, for Faults.AfterWrite

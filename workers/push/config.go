@@ -12,8 +12,8 @@ import (
 type Config struct {
 	// Providers by provider name (pushreg.APNs, pushreg.FCM,
 	// pushreg.WebPush). A device registered with a provider not here gets
-	// nothing. Empty means the role acknowledges every entry at once and
-	// sends nothing.
+	// nothing. Empty means the handler must not be run
+	// ([Handler.Consumes] is false): the role then takes no entries.
 	Providers map[string]Provider
 	// Preview puts the message body in the notification. False (the
 	// default) sends DefaultText instead, so bodies never reach the

@@ -16,6 +16,9 @@ var (
 	// ErrConfig is an unusable provider setting (a key that does not
 	// parse, a missing team id).
 	ErrConfig = errors.New("push: bad provider settings")
+	// ErrNoProviders: the handler has no provider, so it must not take
+	// entries from the shared consumer ([Handler.Consumes]).
+	ErrNoProviders = errors.New("push: no provider configured")
 )
 
 // RetryError is a transient failure (429, 5xx, a network error): retry

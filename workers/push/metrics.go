@@ -10,6 +10,9 @@ type metrics struct {
 	sends   *prometheus.CounterVec   // provider, result
 	seconds *prometheus.HistogramVec // provider
 	skipped *prometheus.CounterVec   // reason
+	// providers is how many providers the role has: 0 means it does not
+	// consume (Handler.Consumes).
+	providers prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,11 +23,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time of one notification send, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"provider"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_push_skipped_total",
 			Help: "Devices not pushed to, by reason (online, muted, old, provider)."}, []string{"reason"}),
+		providers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "natter_push_providers",
+			Help: "Push providers configured in this process; 0: the push role does not consume the PUSH consumer."}),
 	}
 	if reg != nil {
 		m.sends = register(reg, m.sends)
 		m.seconds = register(reg, m.seconds)
 		m.skipped = register(reg, m.skipped)
+		m.providers = register(reg, m.providers)
 	}
 	return m
 }

@@ -52,9 +52,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, d: d, regs: regs, m: newMetrics(cfg.Registerer), delivered: map[string]map[string]bool{},
-		presence: kvbatch.BucketDirectGet(d.JS.Options(), subjects.BucketPresence)}, nil
+	h := &Handler{cfg: cfg, d: d, regs: regs, m: newMetrics(cfg.Registerer), delivered: map[string]map[string]bool{},
+		presence: kvbatch.BucketDirectGet(d.JS.Options(), subjects.BucketPresence)}
+	h.m.providers.Set(float64(len(cfg.Providers)))
+	return h, nil
 }
+
+// Consumes reports whether the handler is to be run on the PUSH consumer:
+// only with a provider. Replicas share that consumer, so a replica without
+// providers that took entries would acknowledge notifications a replica
+// with providers could have sent; it must not consume at all.
+func (h *Handler) Consumes() bool { return len(h.cfg.Providers) > 0 }
 
 // convBatch is one conversation's entries of a batch.
 type convBatch struct {
@@ -73,10 +81,12 @@ type job struct {
 // offline registered device of each member: of the newest entry not sent
 // by that member.
 func (h *Handler) Handle(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
-	res := runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
-	if len(h.cfg.Providers) == 0 {
-		return res
+	if !h.Consumes() {
+		// Not to be run ([Handler.Consumes]); hand the entries back for a
+		// replica that has providers.
+		return runner.All(len(msgs), runner.Result{Outcome: runner.Retry, Reason: ErrNoProviders.Error()})
 	}
+	res := runner.All(len(msgs), runner.Result{Outcome: runner.Ack})
 	var order []string
 	byConv := map[string]*convBatch{}
 	oldest := time.Now().Add(-h.cfg.MaxAge).UnixMilli()

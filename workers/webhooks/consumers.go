@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natter-im/natter/jetstream/streams"
+	"github.com/natter-im/natter/jetstream/subjects"
 )
 
 // ackMargin is added to an endpoint's Timeout to make its consumer's
@@ -23,8 +24,8 @@ const (
 )
 
 // ConsumerConfig is the durable consumer of endpoint e on the events stream:
-// explicit acks, one filter per selected kind (im.evt.<kind>.>, or
-// im.evt.> for every kind), MaxAckPending = MaxInFlight, AckWait = Timeout
+// explicit acks, one filter per selected kind other than the message kinds
+// (im.evt.<kind>.>, or im.evt.> for every kind), MaxAckPending = MaxInFlight, AckWait = Timeout
 // plus a margin, and no MaxDeliver: the handler counts attempts itself and
 // dead-letters after MaxAttempts, so an event whose last attempt dies with
 // its worker is still dead-lettered (with a server-side MaxDeliver it would
@@ -52,20 +53,49 @@ func ConsumerConfig(e Endpoint) jetstream.ConsumerConfig {
 	return cc
 }
 
+// MessageConsumerConfig is the durable consumer of endpoint e on the log
+// (MSGS, subjects.MsgsAll), for the message kinds: message events are the
+// log's entries (docs/events.md), which the deliverer turns into the event
+// envelope. The same name and settings as [ConsumerConfig].
+func MessageConsumerConfig(e Endpoint) jetstream.ConsumerConfig {
+	cc := ConsumerConfig(e)
+	cc.FilterSubject, cc.FilterSubjects = subjects.MsgsAll, nil
+	return cc
+}
+
+// wants reports whether e selects a kind of the events stream (one other
+// than the message kinds) and whether it selects a message kind.
+func wants(e Endpoint) (events, messages bool) {
+	if len(e.Kinds) == 0 {
+		return true, true
+	}
+	for _, k := range e.Kinds {
+		if isMessageKind(k) {
+			messages = true
+		} else {
+			events = true
+		}
+	}
+	return events, messages
+}
+
 func filterSubjects(kinds []string) []string {
 	if len(kinds) == 0 {
 		return []string{EventsAll}
 	}
-	fs := make([]string, len(kinds))
-	for i, k := range kinds {
-		fs[i] = EventsOfKind(k)
+	var fs []string
+	for _, k := range kinds {
+		if !isMessageKind(k) {
+			fs = append(fs, EventsOfKind(k))
+		}
 	}
 	slices.Sort(fs)
 	return fs
 }
 
-// EnsureConsumers creates or updates the durable consumer of every endpoint
-// on stream (normally [StreamEvents]) and returns what changed: a second
+// EnsureConsumers creates or updates the durable consumers of every
+// endpoint, on stream (normally [StreamEvents]) for its kinds other than
+// the message kinds and on MSGS for those, and returns what changed: a second
 // call with the same endpoints changes nothing. An existing consumer keeps
 // its position, so restarts resume where the endpoint was. Consumers of
 // endpoints no longer configured are left alone (another replica may still
@@ -77,15 +107,30 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, stream string,
 	}
 	var changes []streams.Change
 	for _, e := range eps {
-		ch, err := ensureConsumer(ctx, js, stream, ConsumerConfig(e))
-		if err != nil {
-			return changes, err
+		ev, msgs := wants(e)
+		var want []consumerOn
+		if ev {
+			want = append(want, consumerOn{stream, ConsumerConfig(e)})
 		}
-		if ch != nil {
-			changes = append(changes, *ch)
+		if msgs {
+			want = append(want, consumerOn{subjects.StreamMsgs, MessageConsumerConfig(e)})
+		}
+		for _, w := range want {
+			ch, err := ensureConsumer(ctx, js, w.stream, w.cc)
+			if err != nil {
+				return changes, err
+			}
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
 		}
 	}
 	return changes, nil
+}
+
+type consumerOn struct {
+	stream string
+	cc     jetstream.ConsumerConfig
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, want jetstream.ConsumerConfig) (*streams.Change, error) {

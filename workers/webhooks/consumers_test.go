@@ -18,7 +18,8 @@ func TestEnsureConsumers(t *testing.T) {
 	b.Name, b.Kinds = "audit", []string{webhooks.KindMemberLeft}
 	eps := []webhooks.Endpoint{a, b}
 	changes, err := webhooks.EnsureConsumers(ctxT(t), e.js, webhooks.StreamEvents, eps)
-	if err != nil || len(changes) != 2 || changes[0].Action != "created" {
+	// billing (every kind) gets one on EVENTS and one on MSGS, audit one.
+	if err != nil || len(changes) != 3 || changes[0].Action != "created" {
 		t.Fatalf("first ensure: %v, %v", changes, err)
 	}
 	changes, err = webhooks.EnsureConsumers(ctxT(t), e.js, webhooks.StreamEvents, eps)

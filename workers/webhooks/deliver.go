@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/jetstream/msglog"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -61,6 +63,22 @@ type deliverer struct {
 	client *http.Client
 	m      *metrics
 	log    *slog.Logger
+	// fromLog: the runner reads MSGS; each entry is a message event,
+	// delivered as the envelope [events.MessageMsg] writes.
+	fromLog bool
+	kinds   map[string]bool // selected; nil: every kind
+}
+
+// kindSet is the set of kinds, nil for none (every kind).
+func kindSet(kinds []string) map[string]bool {
+	if len(kinds) == 0 {
+		return nil
+	}
+	s := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		s[k] = true
+	}
+	return s
 }
 
 var _ runner.Handler = (*deliverer)(nil)
@@ -87,16 +105,24 @@ func (d *deliverer) deliver(ctx context.Context, m jetstream.Msg) runner.Result 
 	if md, err := m.Metadata(); err == nil {
 		n = int(md.NumDelivered)
 	}
-	ev, err := decodeEvent(m)
+	ev, body, err := d.decode(m)
 	if err != nil {
 		return d.giveUp(m, 0, attempt{err: err}, "malformed event")
+	}
+	switch {
+	case d.fromLog && d.kinds != nil && !d.kinds[ev.Kind]:
+		return runner.Result{Outcome: runner.Ack} // a message kind not selected
+	case !d.fromLog && isMessageKind(ev.Kind):
+		// A v1 message event in EVENTS (the events role): the endpoint gets
+		// message events from the log.
+		return runner.Result{Outcome: runner.Ack}
 	}
 	if n > d.ep.MaxAttempts {
 		// The last attempt did not settle (its worker died, or the
 		// dead-letter publish failed): do not try a further time.
 		return d.giveUp(m, d.ep.MaxAttempts, attempt{err: errors.New("the last attempt did not finish")}, "no attempts left")
 	}
-	a := d.post(ctx, ev, m.Data(), n)
+	a := d.post(ctx, ev, body, n)
 	switch {
 	case a.err == nil:
 		d.m.result(ResultSuccess)
@@ -130,6 +156,24 @@ func (d *deliverer) giveUp(m jetstream.Msg, attempts int, a attempt, why string)
 	reason := fmt.Sprintf("webhook %s: %s: %v", d.ep.Name, why, a.err)
 	d.log.Warn("webhook event dead-lettered", "subject", m.Subject(), "attempts", attempts, "status", a.status, "reason", reason)
 	return runner.Result{Outcome: runner.Poison, Reason: reason}
+}
+
+// decode reads the event of m and the body to post: an event as stored,
+// or the envelope of a log entry.
+func (d *deliverer) decode(m jetstream.Msg) (event, []byte, error) {
+	if !d.fromLog {
+		ev, err := decodeEvent(m)
+		return ev, m.Data(), err
+	}
+	entry, err := msglog.Decode(m.Data(), m.Headers())
+	if err != nil {
+		return event{}, nil, fmt.Errorf("log entry on %s: %w", m.Subject(), err)
+	}
+	pm, err := events.MessageMsg(&entry)
+	if err != nil {
+		return event{}, nil, err
+	}
+	return event{ID: pm.Header.Get(nats.MsgIdHdr), Kind: events.KindOf(entry), TS: entry.TS}, pm.Data, nil
 }
 
 // decodeEvent reads the event id, kind and timestamp. The id falls back to

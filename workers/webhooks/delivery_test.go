@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -8,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -134,16 +137,73 @@ func TestKindsFilter(t *testing.T) {
 			chatWant = append(chatWant, ev)
 		}
 	}
-	chatRC.waitDelivered(chatWant)
-	allRC.waitDelivered(all)
+	// Message events come from the log (one consumer), the others from
+	// EVENTS (another): each in its stream's order, together in any.
+	chatRC.waitDeliveredSet(chatWant)
+	allRC.waitDeliveredSet(all)
 	for _, name := range []string{"chat", "all"} {
 		testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled(name) })
 	}
 	chatRC.check()
 	allRC.check()
-	if got := e.consumerInfo("chat").Config.FilterSubjects; len(got) != 2 {
-		t.Errorf("chat filter subjects %v", got)
+	if got := e.consumerInfo("chat").Config.FilterSubject; got != "im.evt.member_joined.>" {
+		t.Errorf("chat filter on EVENTS %q", got)
 	}
+	if got := e.consumerInfoOn(subjects.StreamMsgs, "chat").Config.FilterSubject; got != subjects.MsgsAll {
+		t.Errorf("chat filter on MSGS %q", got)
+	}
+	// The bodies of message events are the envelope of the entry, byte for
+	// byte what the events role published to EVENTS.
+	for _, ev := range chatRC.deliveredEvents() {
+		for _, w := range chatWant {
+			if w.ID == ev.ID && string(w.Body) != string(ev.Body) {
+				t.Errorf("event %s: body %s, want %s", ev.ID, ev.Body, w.Body)
+			}
+		}
+	}
+}
+
+// TestMessageEventsFromLog: an endpoint gets message events from the log,
+// in the log's order, as the v1 envelope; a message event the events role
+// (run for v1 consumers) publishes to EVENTS is not delivered a second
+// time, and an endpoint of member events only has no consumer on the log.
+func TestMessageEventsFromLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, always(http.StatusOK))
+	members := newReceiver(t, always(http.StatusOK))
+	mep := endpoint("members", members)
+	mep.Kinds = []string{webhooks.KindMemberJoined}
+	e.start(webhooks.Config{Endpoints: []webhooks.Endpoint{endpoint("log", rc), mep}})
+	var want []event
+	for _, k := range []string{webhooks.KindMessageCreated, webhooks.KindMessageEdited, webhooks.KindMessageCreated, webhooks.KindMessageDeleted} {
+		want = append(want, e.publish(k, "g1"))
+		e.publishV1(k, "g1")
+	}
+	joined := e.publish(webhooks.KindMemberJoined, "g1")
+	rc.waitDeliveredSet(append(slices.Clone(want), joined))
+	members.waitDelivered([]event{joined})
+	for _, name := range []string{"log", "members"} {
+		testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error { return e.settled(name) })
+	}
+	var msgs []string
+	for _, ev := range rc.deliveredEvents() {
+		if ev.ID != joined.ID {
+			msgs = append(msgs, ev.ID)
+		}
+	}
+	var wantIDs []string
+	for _, ev := range want {
+		wantIDs = append(wantIDs, ev.ID)
+	}
+	if !slices.Equal(msgs, wantIDs) {
+		t.Errorf("message events delivered %v, want %v in log order", msgs, wantIDs)
+	}
+	if _, err := e.js.Consumer(ctxT(t), subjects.StreamMsgs, webhooks.ConsumerName("members")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("consumer of member events only on the log: %v", err)
+	}
+	rc.check()
+	members.check()
 }
 
 // With MaxInFlight above one, attempts run in parallel and every event is

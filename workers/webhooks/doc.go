@@ -1,20 +1,29 @@
-// Package webhooks is the worker role that delivers events of the events
-// stream (subjects im.evt.<kind>.<conv>) to configured HTTP endpoints.
+// Package webhooks is the worker role that delivers events to configured
+// HTTP endpoints: those of the events stream (subjects
+// im.evt.<kind>.<conv>) and the message events, which are the entries of
+// the log (MSGS, im.msg.<conv>; docs/events.md, "Message events").
 //
 // # Consumers
 //
-// Every [Endpoint] has its own durable pull consumer on the stream,
+// Every [Endpoint] has its own durable pull consumer on the events stream,
 // WEBHOOK_<NAME> (see [ConsumerConfig]), filtered to the endpoint's kinds
-// and created or updated by [EnsureConsumers]. Each endpoint is run by its
-// own [runner.Runner] (role "webhook_<name>"), so a slow or failing endpoint
-// never delays another, and worker replicas share each endpoint's consumer.
+// other than the message kinds, and, if it selects a message kind (or
+// every kind), one of the same name on MSGS ([MessageConsumerConfig]),
+// both created or updated by [EnsureConsumers]. The consumer on MSGS posts
+// each entry of a selected kind as the envelope the events role would
+// publish ([events.MessageMsg]); the consumer on the events stream skips
+// message events there (the events role's copies). Each consumer is run
+// by its own [runner.Runner] (role "webhook_<name>"), so a slow or failing
+// endpoint never delays another, and worker replicas share each
+// endpoint's consumers.
 // An event is acknowledged only after the endpoint answered 2xx: a worker
 // that stops or dies resumes, in any replica, from where the endpoint was.
 //
 // # Requests
 //
 // Each attempt is an HTTP POST of the event JSON exactly as stored in the
-// stream, with the headers
+// stream (for a message event, the envelope of the log entry), with the
+// headers
 //
 //	Content-Type:      application/json
 //	Natter-Event-Id:   <event id>      same on every attempt: deduplicate on it
@@ -42,7 +51,7 @@
 //   - The failure of attempt MaxAttempts dead-letters the event.
 //
 // A dead letter goes through the runner's Poison path: the event, exactly as
-// stored, is published to [DeadLetterSubject] (im.dlq.webhook_<name>, kept
+// stored (a message event: the log entry), is published to [DeadLetterSubject] (im.dlq.webhook_<name>, kept
 // by the DLQ stream) with the runner's Natter-DLQ-* headers (reason,
 // stream, sequence, deliveries) and [HeaderDLQEndpoint], [HeaderDLQAttempts],
 // [HeaderDLQStatus] and [HeaderDLQError], then terminated. Attempts are
@@ -53,8 +62,11 @@
 //
 // Delivery is at least once: an endpoint that answered 2xx but whose answer
 // was lost (timeout, worker killed before the ack) gets the event again.
-// With MaxInFlight 1 (the default) an endpoint receives its events in stream
-// order, hence in order per conversation; with more, order is not kept.
+// With MaxInFlight 1 (the default) an endpoint receives its events of each
+// consumer in stream order, hence in order per conversation (message events
+// in seq order); the message events and the other events come through two
+// consumers, so their relative order is not kept; with MaxInFlight above 1,
+// order is not kept.
 //
 // # Metrics
 //

@@ -14,12 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/testenv"
+	"github.com/natter-im/natter/jetstream/msglog"
 	"github.com/natter-im/natter/jetstream/natsembed"
 	"github.com/natter-im/natter/jetstream/subjects"
+	"github.com/natter-im/natter/workers/events"
 	"github.com/natter-im/natter/workers/webhooks"
 )
 
@@ -43,6 +47,8 @@ func newEnv(t testing.TB) *env {
 		// Stand-in for the events stream: the envelope, one subject per kind
 		// and conversation, deduplicated by event id.
 		{Name: webhooks.StreamEvents, Subjects: []string{webhooks.EventsAll}, Duplicates: 2 * time.Minute, Storage: jetstream.FileStorage},
+		// Stand-in for the log, where the message events are.
+		{Name: subjects.StreamMsgs, Subjects: []string{subjects.MsgsAll}, Duplicates: 2 * time.Minute, Storage: jetstream.FileStorage},
 		{Name: subjects.StreamDLQ, Subjects: []string{subjects.DLQAll}, Storage: jetstream.FileStorage},
 	} {
 		if _, err := e.js.CreateStream(ctx, sc); err != nil {
@@ -71,9 +77,13 @@ type event struct {
 	Body           []byte
 }
 
-// publish appends one event in the envelope of the events stream.
+// publish appends one event in the envelope of the events stream, or for a
+// message kind an entry of the log (whose envelope the endpoint gets).
 func (e *env) publish(kind, conv string) event {
 	e.t.Helper()
+	if events.IsMessageKind(kind) {
+		return e.appendEntry(kind, conv)
+	}
 	id := fmt.Sprintf("ev_%d", e.n.Add(1))
 	body, err := json.Marshal(map[string]any{
 		"id": id, "kind": kind, "conv": conv, "ts": time.Now().UnixMilli(), "actor": "alice",
@@ -88,12 +98,51 @@ func (e *env) publish(kind, conv string) event {
 	return event{ID: id, Kind: kind, Conv: conv, Body: body}
 }
 
-// publishN publishes n message_created events over three conversations.
+// publishV1 publishes a message event of kind in the v1 envelope to the
+// events stream, as the events role does.
+func (e *env) publishV1(kind, conv string) event {
+	e.t.Helper()
+	id := fmt.Sprintf("ev_%d", e.n.Add(1))
+	body := fmt.Appendf(nil, `{"id":"msg:m_%s","kind":%q,"conv":%q,"ts":1,"actor":"alice","data":{}}`, id, kind, conv)
+	if _, err := e.js.Publish(ctxT(e.t), "im.evt."+kind+"."+conv, body, jetstream.WithMsgID(id)); err != nil {
+		e.t.Fatalf("publish %s: %v", id, err)
+	}
+	return event{ID: "msg:m_" + id, Kind: kind, Conv: conv, Body: body}
+}
+
+// appendEntry appends a log entry of kind (message_created, _edited or
+// _deleted) to conv and returns its event as an endpoint gets it.
+func (e *env) appendEntry(kind, conv string) event {
+	e.t.Helper()
+	n := e.n.Add(1)
+	m := natter.Message{ID: fmt.Sprintf("m_%d", n), Conv: conv, Seq: uint64(n), From: "alice", Cmid: fmt.Sprint("c", n),
+		Body: "hello <&> ☃", TS: time.Now().UnixMilli()}
+	switch kind {
+	case webhooks.KindMessageEdited:
+		m.Type, m.Ref = natter.TypeEdit, "m_0"
+	case webhooks.KindMessageDeleted:
+		m.Type, m.Ref, m.Body = natter.TypeDelete, "m_0", ""
+	}
+	pm := nats.NewMsg(subjects.Msg(conv))
+	pm.Data = msglog.AppendJSON(nil, &m)
+	pm.Header.Set(jetstream.MsgIDHeader, m.ID)
+	pm.Header.Set(msglog.HeaderSeq, fmt.Sprint(m.Seq))
+	if _, err := e.js.PublishMsg(ctxT(e.t), pm); err != nil {
+		e.t.Fatalf("append %s: %v", m.ID, err)
+	}
+	ev, err := events.MessageMsg(&m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return event{ID: "msg:" + m.ID, Kind: kind, Conv: conv, Body: ev.Data}
+}
+
+// publishN publishes n member_joined events over three conversations.
 func (e *env) publishN(n int) []event {
 	e.t.Helper()
 	evs := make([]event, n)
 	for i := range evs {
-		evs[i] = e.publish(webhooks.KindMessageCreated, fmt.Sprintf("c%d", i%3))
+		evs[i] = e.publish(webhooks.KindMemberJoined, fmt.Sprintf("c%d", i%3))
 	}
 	return evs
 }
@@ -130,14 +179,19 @@ func stop(t testing.TB, svc *webhooks.Service) {
 // undelivered.
 func (e *env) settled(endpoint string) error {
 	e.t.Helper()
-	last, err := e.lastTaken(e.consumerInfo(endpoint).Config)
-	if err != nil {
-		return err
-	}
-	info := e.consumerInfo(endpoint)
-	if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
-		return fmt.Errorf("%s: ack floor at stream seq %d of %d, %d pending, %d awaiting ack",
-			endpoint, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
+	for _, stream := range []string{webhooks.StreamEvents, subjects.StreamMsgs} {
+		if _, err := e.js.Consumer(ctxT(e.t), stream, webhooks.ConsumerName(endpoint)); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		last, err := e.lastTaken(stream, e.consumerInfoOn(stream, endpoint).Config)
+		if err != nil {
+			return err
+		}
+		info := e.consumerInfoOn(stream, endpoint)
+		if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%s on %s: ack floor at stream seq %d of %d, %d pending, %d awaiting ack",
+				endpoint, stream, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
+		}
 	}
 	return nil
 }
@@ -149,10 +203,10 @@ func (e *env) settled(endpoint string) error {
 // consumer's own counts (Delivered + NumPending) lag a publish like
 // NumPending does; the stream's last message per subject does not: it is
 // stored before the PubAck is sent.
-func (e *env) lastTaken(cc jetstream.ConsumerConfig) (uint64, error) {
+func (e *env) lastTaken(stream string, cc jetstream.ConsumerConfig) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, webhooks.StreamEvents)
+	s, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return 0, fmt.Errorf("events stream: %w", err)
 	}
@@ -179,8 +233,13 @@ func (e *env) lastTaken(cc jetstream.ConsumerConfig) (uint64, error) {
 
 func (e *env) consumerInfo(endpoint string) *jetstream.ConsumerInfo {
 	e.t.Helper()
+	return e.consumerInfoOn(webhooks.StreamEvents, endpoint)
+}
+
+func (e *env) consumerInfoOn(stream, endpoint string) *jetstream.ConsumerInfo {
+	e.t.Helper()
 	ctx := ctxT(e.t)
-	c, err := e.js.Consumer(ctx, webhooks.StreamEvents, webhooks.ConsumerName(endpoint))
+	c, err := e.js.Consumer(ctx, stream, webhooks.ConsumerName(endpoint))
 	if err != nil {
 		e.t.Fatalf("consumer: %v", err)
 	}
@@ -350,6 +409,26 @@ func (rc *receiver) waitDelivered(want []event) {
 		if len(got) < len(ids) {
 			return fmt.Errorf("%d of %d delivered", len(got), len(ids))
 		}
+		if !slices.Equal(got, ids) {
+			return fmt.Errorf("delivered %v, want %v", got, ids)
+		}
+		return nil
+	})
+}
+
+// waitDeliveredSet waits until the receiver accepted exactly want, in any
+// order (events of the events stream and of the log are delivered by two
+// consumers).
+func (rc *receiver) waitDeliveredSet(want []event) {
+	rc.t.Helper()
+	ids := make([]string, len(want))
+	for i, ev := range want {
+		ids[i] = ev.ID
+	}
+	slices.Sort(ids)
+	testenv.CheckFor(rc.t, 20*time.Second, 5*time.Millisecond, func() error {
+		got := rc.deliveredIDs()
+		slices.Sort(got)
 		if !slices.Equal(got, ids) {
 			return fmt.Errorf("delivered %v, want %v", got, ids)
 		}

@@ -33,6 +33,12 @@ const (
 	KindReadMoved           = "read_moved"
 )
 
+// isMessageKind reports the kinds of the log's entries, which consumers
+// read from MSGS.
+func isMessageKind(k string) bool {
+	return k == KindMessageCreated || k == KindMessageEdited || k == KindMessageDeleted
+}
+
 // KnownKinds lists every event kind an endpoint may select.
 var KnownKinds = []string{
 	KindMessageCreated, KindMessageEdited, KindMessageDeleted,

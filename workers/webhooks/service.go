@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 )
 
@@ -31,8 +32,9 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Service runs one [runner.Runner] per endpoint, each on the endpoint's own
-// durable consumer. Replicas of the worker each run a Service with the same
+// Service runs one [runner.Runner] per endpoint and stream, each on the
+// endpoint's own durable consumer: on the events stream for the kinds
+// other than the message kinds, on MSGS for those. Replicas of the worker each run a Service with the same
 // endpoints and share the consumers.
 type Service struct {
 	names   []string
@@ -70,15 +72,23 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Service, e
 		transport = s.owned
 	}
 	for _, e := range cfg.Endpoints {
-		if err := s.startEndpoint(ctx, js, cfg, transport, e.withDefaults()); err != nil {
-			_ = s.Stop(ctx)
-			return nil, err
+		ev, msgs := wants(e)
+		for _, fromLog := range []bool{false, true} {
+			if fromLog && !msgs || !fromLog && !ev {
+				continue
+			}
+			if err := s.startEndpoint(ctx, js, cfg, transport, e.withDefaults(), fromLog); err != nil {
+				_ = s.Stop(ctx)
+				return nil, err
+			}
 		}
 	}
 	return s, nil
 }
 
-func (s *Service) startEndpoint(ctx context.Context, js jetstream.JetStream, cfg Config, transport http.RoundTripper, e Endpoint) error {
+// startEndpoint starts the runner of e on the events stream, or with
+// fromLog on MSGS (its message kinds).
+func (s *Service) startEndpoint(ctx context.Context, js jetstream.JetStream, cfg Config, transport http.RoundTripper, e Endpoint, fromLog bool) error {
 	m, err := newMetrics(cfg.Registerer, e.Name)
 	if err != nil {
 		return err
@@ -93,12 +103,18 @@ func (s *Service) startEndpoint(ctx context.Context, js jetstream.JetStream, cfg
 				return http.ErrUseLastResponse // a 3xx is a failed attempt
 			},
 		},
-		m:   m,
-		log: log,
+		m:       m,
+		log:     log,
+		fromLog: fromLog,
+		kinds:   kindSet(e.Kinds),
+	}
+	stream := cfg.Stream
+	if fromLog {
+		stream = subjects.StreamMsgs
 	}
 	r, err := runner.New(js, runner.Config{
 		Role:        Role(e.Name),
-		Stream:      cfg.Stream,
+		Stream:      stream,
 		Consumer:    ConsumerName(e.Name),
 		BatchSize:   1,
 		Concurrency: e.MaxInFlight,
@@ -111,7 +127,11 @@ func (s *Service) startEndpoint(ctx context.Context, js jetstream.JetStream, cfg
 	if err := r.Start(ctx); err != nil {
 		return fmt.Errorf("webhooks: endpoint %s: %w", e.Name, err)
 	}
-	s.names = append(s.names, e.Name)
+	name := e.Name
+	if fromLog {
+		name += "/log"
+	}
+	s.names = append(s.names, name)
 	s.runners = append(s.runners, r)
 	return nil
 }
@@ -133,7 +153,8 @@ func (s *Service) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Stats returns each endpoint's runner counters, by endpoint name.
+// Stats returns each endpoint's runner counters, by endpoint name for its
+// runner on the events stream and "<name>/log" for its runner on MSGS.
 func (s *Service) Stats() map[string]runner.Stats {
 	st := make(map[string]runner.Stats, len(s.runners))
 	for i, r := range s.runners {
