@@ -84,11 +84,11 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 		s.Type = DefaultType
 	}
 	id := MessageID(s.Conv, s.From, s.Cmid)
-	unlock, err := l.locks.lock(ctx, s.Conv)
+	cl, err := l.locks.lock(ctx, s.Conv)
 	if err != nil {
 		return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
 	}
-	defer unlock()
+	defer l.locks.unlock(s.Conv, cl)
 	if _, ok := ctx.Deadline(); !ok {
 		// Stalled attempts are retried until ctx ends: without a deadline,
 		// the JetStream context's default timeout bounds them.
