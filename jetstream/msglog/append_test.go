@@ -370,13 +370,19 @@ func TestDecode(t *testing.T) {
 	if _, err := msglog.Decode(good, nil); err != nil {
 		t.Fatalf("Decode without headers: %v", err)
 	}
+	// Not the log's own layout (spaces, another order): decoded as JSON.
+	spaced := []byte(`{ "seq": 3, "conv": "c1", "id": "m_x", "from": "u1", "cmid": "a", "body": "hi", "ts": 1 }`)
+	if m, err := msglog.Decode(spaced, hdr); err != nil || m.Seq != 3 || m.Body != "hi" || m.Conv != "c1" {
+		t.Fatalf("Decode of other JSON: %+v, %v", m, err)
+	}
 	for name, in := range map[string]struct {
 		data []byte
 		hdr  nats.Header
 	}{
-		"not json":        {[]byte("{"), nil},
-		"no seq":          {[]byte(`{"id":"m_x","conv":"c1"}`), nil},
-		"header mismatch": {good, nats.Header{msglog.HeaderSeq: []string{"4"}}},
+		"not json":             {[]byte("{"), nil},
+		"no seq":               {[]byte(`{"id":"m_x","conv":"c1"}`), nil},
+		"header mismatch":      {good, nats.Header{msglog.HeaderSeq: []string{"4"}}},
+		"header not canonical": {good, nats.Header{msglog.HeaderSeq: []string{"03"}}},
 	} {
 		if _, err := msglog.Decode(in.data, in.hdr); !errors.Is(err, msglog.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
