@@ -32,18 +32,25 @@ const (
 // fails if the two disagree.
 var table = []Figure{
 	// CPU per 1:1 message (send and ack, the R3 append, one delivery, the
-	// archive, the event), by process kind or worker role, marginal (the
-	// processes' CPU at rest taken off).
+	// archive), by process kind or worker role, marginal (the processes'
+	// CPU at rest taken off), with natter's default roles: no events role,
+	// the push role without a provider (not consuming).
 	{"msg.edge_us", 100, "us/msg", srcMeasure},
 	{"msg.nats_us", 311, "us/msg", srcMeasure},
 	{"msg.store_us", 212, "us/msg", srcMeasure},
 	{"msg.persist_us", 64, "us/msg", srcMeasure},
 	{"msg.fanout_us", 13, "us/msg", srcMeasure},
-	{"msg.events_us", 30, "us/msg", srcMeasure},
 	{"msg.conversations_us", 20, "us/msg", srcMeasure},
-	{"msg.push_us", 13, "us/msg", srcMeasure},
 	{"msg.other_us", 0, "us/msg", srcMeasure},
 	{"msg.generator_us", 54, "us/msg", srcMeasure},
+	// What the opt-in consumers on MSGS add to a message: the events role
+	// (Load.EventsRole) and the push role with a provider
+	// (Load.PushProviders), each its own process and the NATS nodes'
+	// share (its consumer, and for the events role the EVENTS append).
+	{"msg.events_us", 30, "us/msg", srcMeasure},
+	{"msg.events_nats_us", 0, "us/msg", srcMeasure},
+	{"msg.push_us", 13, "us/msg", srcMeasure},
+	{"msg.push_nats_us", 0, "us/msg", srcMeasure},
 	// CPU per delivery into a group (one member's device online).
 	{"dlv.edge_us", 24.7, "us/delivery", srcMeasure},
 	{"dlv.nats_us", 57.3, "us/delivery", srcMeasure},
