@@ -635,9 +635,9 @@ func TestPlanCheck(t *testing.T) {
 	ratio := got / pred.MsgPerSec
 	// The cores the cluster could have: the host's less what the rest of
 	// the machine used from the first send until MongoDB held every
-	// message (the cluster runs at nice 15 on a shared machine: it gets
-	// what other work leaves). The check holds the sustained rate to the
-	// plan's prediction for those cores.
+	// message (on a shared machine the cluster gets what other work
+	// leaves). The check holds the sustained rate to the plan's prediction
+	// for those cores.
 	var first *progress
 	for i := range ps {
 		if ps[i].sent > 0 {
