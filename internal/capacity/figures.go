@@ -53,9 +53,9 @@ var table = []Figure{
 	// (Load.PushProviders), each its own process and the NATS nodes'
 	// share (its consumer, and for the events role the EVENTS append).
 	{"msg.events_us", 31, "us/msg", srcMeasureOptIn},
-	{"msg.events_nats_us", 55, "us/msg", srcOptIn},
+	{"msg.events_nats_us", 65, "us/msg", srcOptIn},
 	{"msg.push_us", 27, "us/msg", srcMeasureOptIn},
-	{"msg.push_nats_us", 27, "us/msg", srcOptIn},
+	{"msg.push_nats_us", 32, "us/msg", srcOptIn},
 	// CPU per delivery into a group (one member's device online).
 	{"dlv.edge_us", 24.2, "us/delivery", srcMeasure},
 	{"dlv.nats_us", 32.6, "us/delivery", srcMeasure},
