@@ -134,6 +134,13 @@ type Config struct {
 	// Empty means none. With Procs 0 the generator is in this process:
 	// CPUProfile covers it.
 	GenCPUProfile string
+	// Trace writes a Go execution trace (runtime/trace; `go tool trace`) of
+	// this process over each measured window (from go to the last result):
+	// GC, stop-the-world pauses, scheduler latency and blocking of the
+	// in-process server. A scenario with several windows (baselines
+	// included) writes the first to Trace, the n-th after it to Trace.<n>.
+	// Empty means none.
+	Trace string
 	// Quiet turns the progress line off.
 	Quiet bool
 	// Verbose logs the in-process node's warnings to stderr.

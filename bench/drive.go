@@ -112,6 +112,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 	if inproc {
 		rt0 = readRuntime()
 	}
+	stopTrace := r.startTrace(label)
 	f.broadcast("go")
 	if h.during != nil {
 		if err := h.during(ctx, f); err != nil {
@@ -121,6 +122,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 		}
 	}
 	res, err := f.wait(ctx)
+	stopTrace()
 	srv1 := serverCPU(t)
 	self1 := selfCPU()
 	if err != nil {

@@ -198,6 +198,7 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	boolean(&c.Markdown, "markdown", "print the final table as markdown")
 	str(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server: edge, workers, NATS, store)")
 	str(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
+	str(&c.Trace, "trace", "", "write a Go execution trace (go tool trace) of this process over each measured window, to FILE (FILE.<n> from the second window on)")
 	str(&c.GenCPUProfile, "gen-cpuprofile", "", "write a CPU profile of each generator child (--procs) from go to its result, to FILE.<n>")
 	boolean(&c.Quiet, "quiet", "no progress line")
 	boolean(&c.Verbose, "verbose", "log the in-process natter's warnings")
@@ -237,6 +238,7 @@ type runner struct {
 	stderr  io.Writer
 	prefix  string // makes user ids unique per run
 	genProf int    // generator profiles handed out (--gen-cpuprofile)
+	traces  int    // execution traces written (--trace)
 }
 
 // Run runs cfg.Scenario, prints the table on stdout, writes cfg.JSON and

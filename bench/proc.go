@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,37 @@ func startCPUProfile(path string, stderr io.Writer) (stop func()) {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
 			fmt.Fprintf(stderr, "bench: cpu profile %s: %v\n", path, err)
+		}
+	}
+}
+
+// startTrace starts the execution trace of the window label (--trace) and
+// returns what stops it; without --trace it does nothing. A failure is
+// reported on stderr: the run goes on without the trace.
+func (r *runner) startTrace(label string) (stop func()) {
+	if r.cfg.Trace == "" {
+		return func() {}
+	}
+	path := r.cfg.Trace
+	if r.traces > 0 {
+		path = fmt.Sprintf("%s.%d", path, r.traces)
+	}
+	r.traces++
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(r.stderr, "bench: trace: %v\n", err)
+		return func() {}
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		fmt.Fprintf(r.stderr, "bench: trace %s: %v\n", path, err)
+		return func() {}
+	}
+	fmt.Fprintf(r.stderr, "bench: %s: execution trace of this process to %s\n", label, path)
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(r.stderr, "bench: trace %s: %v\n", path, err)
 		}
 	}
 }

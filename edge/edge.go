@@ -80,6 +80,11 @@ type Edge struct {
 	attStore  attachments.Store  // attachment bytes
 	attMeta   *attachments.Bucket
 
+	// pool runs the sessions' requests and writers (gopool.go).
+	pool goPool
+	// deadlines are the contexts of the sessions' requests.
+	deadlines deadlines
+
 	draining atomic.Bool
 	wg       sync.WaitGroup // one per upgraded connection
 	stopOnce sync.Once
@@ -283,6 +288,8 @@ func (e *Edge) stop(ctx context.Context) error {
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.pool.stop()
+		e.deadlines.stop()
 		e.admin.stop()
 		e.revoked.Stop()
 		e.limits.Stop()

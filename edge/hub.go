@@ -307,8 +307,14 @@ func (h *hub) deliver(user string, frames [][]byte) {
 	sh := h.shard(user)
 	sh.mu.Lock()
 	e := sh.users[user]
+	var one [1]*session // most users have one session: no copy to allocate
 	var targets []*session
-	if e != nil {
+	switch {
+	case e == nil:
+	case len(e.sessions) == 1:
+		one[0] = e.sessions[0]
+		targets = one[:]
+	default:
 		targets = slices.Clone(e.sessions)
 	}
 	sh.mu.Unlock()

@@ -207,9 +207,9 @@ func (e *Edge) send(ctx context.Context, user string, r *protocol.Request) (any,
 		e.addReply(ctx, root, user, r, ack)
 	}
 	if ack.Dup {
-		e.m.sends.WithLabelValues("duplicate").Inc()
+		e.m.sendsDup.Inc()
 	} else {
-		e.m.sends.WithLabelValues("ok").Inc()
+		e.m.sendsOK.Inc()
 	}
 	e.m.sendSeconds.Observe(time.Since(start).Seconds())
 	return ack, nil

@@ -1,8 +1,8 @@
 package edge
 
 import (
-	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -19,10 +19,11 @@ import (
 // session is one client WebSocket. An idle session costs one goroutine, its
 // read loop, parked in a read on a small buffer. The read loop handles
 // requests one at a time (so one device's sends keep their order), each on
-// a short-lived goroutine so that the read loop's stack stays small. Writes
-// are made by a writer goroutine that runs only while there is something to
-// write (frames, a ping, the goodbye): enqueue starts it, and it exits when
-// the queue is drained. The hub's heartbeat asks for the pings.
+// a goroutine of the edge's pool (gopool.go) so that the read loop's stack
+// stays small. Writes are made by a writer that runs, on a pooled goroutine
+// too, only while there is something to write (frames, a ping, the
+// goodbye): enqueue starts it, and it ends when the queue is drained. The
+// hub's heartbeat asks for the pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
@@ -114,23 +115,30 @@ func (s *session) enqueuePushes(frames [][]byte) int {
 
 // enqueueLocked is enqueueAll with s.mu held; it unlocks it.
 func (s *session) enqueueLocked(frames [][]byte) bool {
+	ok, start := s.queueLocked(frames)
+	if start {
+		s.startWriter()
+	}
+	return ok
+}
+
+// queueLocked queues frames like enqueueLocked (and unlocks s.mu), but
+// leaves the writer to the caller: start means it must run one.
+func (s *session) queueLocked(frames [][]byte) (ok, start bool) {
 	if s.closed {
 		s.mu.Unlock()
-		return false
+		return false, false
 	}
 	if len(s.frames) > 0 && len(s.frames)+len(frames) > s.e.cfg.SendQueue {
 		s.mu.Unlock()
 		s.e.m.slowConsumers.Inc()
 		s.close(protocol.CloseSlowConsumer, "slow consumer: send queue full", true, true)
-		return false
+		return false, false
 	}
 	s.frames = append(s.frames, frames...)
-	start := s.wakeLocked()
+	start = s.wakeLocked()
 	s.mu.Unlock()
-	if start {
-		go s.writeLoop()
-	}
-	return true
+	return true, start
 }
 
 // queuePing asks the writer for a ping.
@@ -144,7 +152,7 @@ func (s *session) queuePing() {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -161,7 +169,7 @@ func (s *session) queuePong(data []byte) {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -189,7 +197,7 @@ func (s *session) release() {
 	start := (len(s.frames) > 0 || s.closed || s.ping || s.ponged) && s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 
@@ -214,36 +222,56 @@ func (s *session) close(code int, reason string, bye, reconnect bool) {
 	start := s.wakeLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
+
+// startWriter runs writeLoop on a pooled goroutine (gopool.go).
+func (s *session) startWriter() { s.e.pool.Go((*writer)(s)) }
+
+// writer is a session as the job of its writer.
+type writer session
+
+func (w *writer) run() { (*session)(w).writeLoop() }
 
 // writeLoop writes what is queued until nothing is, then exits; after close
 // it says goodbye and exits for good.
 func (s *session) writeLoop() {
-	wt := s.e.cfg.WriteTimeout
-	for {
-		s.mu.Lock()
-		frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
-		s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
-		if len(frames) == 0 && !ping && !ponged && !closed {
-			s.writing = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		if closed {
-			s.goodbye(frames)
-			s.finish()
-			return
-		}
-		if !s.write(frames, ping, pong, ponged, wt) {
-			// writing stays true: no other writer starts.
-			s.close(protocol.CloseNormal, "", false, false)
-			s.finish()
-			return
-		}
+	for s.writeStep() {
 	}
+}
+
+// writeStep writes what is queued as the running writer. It reports
+// whether the writer must go on: false when nothing more is queued (it
+// then stops being the writer) or the session is done.
+func (s *session) writeStep() bool {
+	s.mu.Lock()
+	frames, ping, pong, ponged, closed := s.frames, s.ping, s.pong, s.ponged, s.closed
+	s.frames, s.ping, s.pong, s.ponged = nil, false, nil, false
+	if len(frames) == 0 && !ping && !ponged && !closed {
+		s.writing = false
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	if closed {
+		s.goodbye(frames)
+		s.finish()
+		return false
+	}
+	if !s.write(frames, ping, pong, ponged, s.e.cfg.WriteTimeout) {
+		// writing stays true: no other writer starts.
+		s.close(protocol.CloseNormal, "", false, false)
+		s.finish()
+		return false
+	}
+	s.mu.Lock()
+	more := len(s.frames) > 0 || s.ping || s.ponged || s.closed
+	if !more {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	return more
 }
 
 func (s *session) write(frames [][]byte, ping bool, pong []byte, ponged bool, wt time.Duration) bool {
@@ -382,33 +410,95 @@ func (s *session) readLoop() {
 	s.conn.SetCloseHandler(func(int, string) error { return nil })
 	s.rd.limiter = newBucket(s.e.cfg.Rate, s.e.cfg.Burst)
 	for {
-		mt, data, err := s.conn.ReadMessage()
+		mt, fr, err := s.conn.NextReader()
 		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		r := requests.Get().(*request)
+		r.data, err = readFrame(fr, r.data[:0])
+		if err != nil {
+			r.put()
 			s.readFailed(err)
 			return
 		}
 		s.heardNow()
 		s.e.m.framesIn.Inc()
-		// The request runs on its own goroutine (its deep calls would grow
-		// the read loop's stack, which an idle socket then keeps) while
-		// the read loop waits for it, which keeps the order.
-		done := make(chan bool, 1)
-		go func() { done <- s.handle(mt, data) }()
-		if !<-done {
+		// The request runs on a pooled goroutine (its deep calls would
+		// grow the read loop's stack, which an idle socket then keeps)
+		// while the read loop waits for it, which keeps the order.
+		r.s, r.mt = s, mt
+		s.e.pool.Go(r)
+		<-r.done
+		ok := r.ok
+		r.put()
+		if !ok {
 			return
 		}
 	}
 }
 
-// handle answers one client frame; false means the session is closing.
-func (s *session) handle(mt int, data []byte) bool {
+// request is a client frame the read loop hands to a pooled goroutine
+// (its buffer goes back to the pool with it: nothing keeps the frame's
+// bytes, protocol.Decode copies what it takes).
+type request struct {
+	s    *session
+	mt   int
+	data []byte
+	ok   bool // handle's answer: false means the session is closing
+	done chan struct{}
+	// req is the frame decoded: handle decodes into it, and nothing keeps
+	// it past handle (the request's work is done when handle returns).
+	req protocol.Request
+}
+
+// maxPooledFrame is the largest frame buffer kept for the next frame.
+const maxPooledFrame = 16 << 10
+
+var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)} }}
+
+func (r *request) run() {
+	r.ok = r.s.handle(r.mt, r.data, &r.req)
+	r.done <- struct{}{}
+}
+
+// put gives r back to the pool.
+func (r *request) put() {
+	r.s = nil
+	r.req = protocol.Request{} // holds none of the request's strings
+	if cap(r.data) > maxPooledFrame {
+		r.data = make([]byte, 0, 1024)
+	}
+	requests.Put(r)
+}
+
+// readFrame appends the rest of fr's message to b (io.ReadAll into a
+// buffer of the caller's).
+func readFrame(fr io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := fr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+}
+
+// handle answers one client frame, decoded into req; false means the
+// session is closing.
+func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 	rd := &s.rd
 	if mt != websocket.TextMessage {
 		s.reply(protocol.Err("", protocol.CodeBadJSON, "binary frames are not supported: send JSON text frames"))
 		return true
 	}
-	req, err := protocol.Decode(data)
-	if err != nil {
+	if err := protocol.DecodeInto(data, req); err != nil {
 		rd.bad++
 		s.e.m.errors.WithLabelValues(string(protocol.CodeOf(err))).Inc()
 		s.reply(protocol.ErrFrame("", err))
@@ -428,9 +518,9 @@ func (s *session) handle(mt int, data []byte) bool {
 		s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
 		return true
 	}
-	// Requests run with their own timeouts; a request in flight when the
-	// socket closes finishes and its reply is dropped.
-	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Requests run with a timeout (deadlines.go); a request in flight when
+	// the socket closes finishes and its reply is dropped.
+	rctx := s.e.deadlines.get(time.Now())
 	var res any
 	var rerr error
 	echo := echoID(s.user, req)
@@ -448,7 +538,6 @@ func (s *session) handle(mt int, data []byte) bool {
 	default:
 		res, rerr = s.e.do(rctx, s.user, s.device, req)
 	}
-	cancel()
 	if ack, _ := res.(natter.Ack); echo != "" && (rerr != nil || ack.Dup) {
 		s.forgetEcho(echo) // no push follows (or one may, and is sent)
 	}
@@ -460,7 +549,18 @@ func (s *session) handle(mt int, data []byte) bool {
 	return true
 }
 
-func (s *session) reply(frame []byte) { s.enqueue(frame) }
+// reply queues frame like enqueue, but when no writer runs the caller
+// writes it itself rather than wake a goroutine to: a reply is the last
+// thing a request's goroutine does, and only that session's read loop
+// waits for it. What was queued during that write goes to a pooled writer:
+// the request's goroutine does not stay the writer, which would hold the
+// read loop for as long as pushes kept coming (TestReplyWriterHandsOn).
+func (s *session) reply(frame []byte) {
+	s.mu.Lock()
+	if _, start := s.queueLocked([][]byte{frame}); start && s.writeStep() {
+		s.startWriter()
+	}
+}
 
 func (s *session) replyErr(id string, err error) {
 	code, msg := s.e.errorCode(err)

@@ -29,6 +29,17 @@ func Decode(data []byte) (*Request, error) {
 	return r, nil
 }
 
+// DecodeInto is [Decode] into r, which it zeroes first: a reader of many
+// frames reuses one Request instead of allocating one per frame. Nothing
+// DecodeInto stores in r aliases data (strings are copies).
+func DecodeInto(data []byte, r *Request) error {
+	*r = Request{}
+	if err := decodeInto(data, r); err != nil {
+		return err
+	}
+	return nil
+}
+
 func decodeInto(data []byte, r *Request) *Error {
 	if !isObject(data) {
 		return &Error{Code: CodeBadJSON, Msg: "frame must be one JSON object"}

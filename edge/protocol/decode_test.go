@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -379,5 +380,27 @@ func TestDecodeDepth(t *testing.T) {
 	frame := `{"op":"ping","id":"1","x":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`
 	if _, err := protocol.Decode([]byte(frame)); protocol.CodeOf(err) != protocol.CodeBadJSON {
 		t.Errorf("10001 levels: Decode error %v, want bad_json", err)
+	}
+}
+
+// TestDecodeIntoReused: DecodeInto a Request that held another frame (every
+// example in turn, each after every other) gives what Decode gives: nothing
+// of the frame before is left, and an error is the same error.
+func TestDecodeIntoReused(t *testing.T) {
+	t.Parallel()
+	frames := append(slices.Clone(clientExamples), `{"op":"send","id":"1"}`, `{}`, `nope`)
+	var r protocol.Request
+	for _, before := range frames {
+		for _, frame := range frames {
+			_ = protocol.DecodeInto([]byte(before), &r)
+			want, werr := protocol.Decode([]byte(frame))
+			err := protocol.DecodeInto([]byte(frame), &r)
+			if !reflect.DeepEqual(err, werr) {
+				t.Fatalf("%s after %s: error %v, want %v", frame, before, err, werr)
+			}
+			if werr == nil && !reflect.DeepEqual(&r, want) {
+				t.Fatalf("%s after %s: %+v, want %+v", frame, before, r, *want)
+			}
+		}
 	}
 }

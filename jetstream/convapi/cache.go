@@ -185,10 +185,15 @@ func (m *MemberCache) Close() error {
 
 func (m *MemberCache) get(ctx context.Context, conv string) (*memberEntry, error) {
 	m.c.Mu.Lock()
-	e, call := m.c.LookupLocked(conv, func(call *lru.Call[*memberEntry]) { m.load(conv, call) })
+	// BeginLocked, not LookupLocked: its load closure would be allocated on
+	// every call, hits included (one per send on the edge).
+	e, hit, call, mine := m.c.BeginLocked(conv)
 	m.c.Mu.Unlock()
-	if call == nil {
+	if hit {
 		return e, nil
+	}
+	if mine {
+		go m.load(conv, call)
 	}
 	return call.Wait(ctx, "convapi: members of "+conv)
 }

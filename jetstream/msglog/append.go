@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,11 +86,11 @@ func (l *Log) Append(ctx context.Context, s Send) (natter.Ack, error) {
 		s.Type = DefaultType
 	}
 	id := MessageID(s.Conv, s.From, s.Cmid)
-	unlock, err := l.locks.lock(ctx, s.Conv)
+	cl, err := l.locks.lock(ctx, s.Conv)
 	if err != nil {
 		return natter.Ack{}, fmt.Errorf("msglog: append %s: %w", id, err)
 	}
-	defer unlock()
+	defer l.locks.unlock(s.Conv, cl)
 	if _, ok := ctx.Deadline(); !ok {
 		// Stalled attempts are retried until ctx ends: without a deadline,
 		// the JetStream context's default timeout bounds them.
@@ -216,22 +218,23 @@ func (l *Log) publish(ctx context.Context, s Send, id string, h head) (natter.Ac
 	vals := [...]string{id, strconv.FormatUint(h.stream, 10), strconv.FormatUint(seq, 10),
 		strconv.FormatUint(blk, 10), strconv.FormatUint(pblk, 10), prev}
 	hv := vals[:]
-	m := &nats.Msg{
-		Subject: subjects.Msg(s.Conv),
-		Data:    appendMessage(make([]byte, 0, messageSize(&msg)), &msg),
-		Header: nats.Header{
-			jetstream.MsgIDHeader:               hv[0:1:1],
-			jetstream.ExpectedLastSubjSeqHeader: hv[1:2:2],
-			HeaderSeq:                           hv[2:3:3],
-			HeaderBlk:                           hv[3:4:4],
-			HeaderPBlk:                          hv[4:5:5],
-		},
-	}
+	// The header map and the payload's buffer are reused across appends:
+	// nats.go copies both into its write buffer before the request returns.
+	pb := getPubBuf()
+	defer putPubBuf(pb)
+	pb.msg.Subject = subjects.Msg(s.Conv)
+	pb.msg.Data = appendMessage(slices.Grow(pb.msg.Data[:0], messageSize(&msg)), &msg)
+	hdr := pb.msg.Header
+	hdr[jetstream.MsgIDHeader] = hv[0:1:1]
+	hdr[jetstream.ExpectedLastSubjSeqHeader] = hv[1:2:2]
+	hdr[HeaderSeq] = hv[2:3:3]
+	hdr[HeaderBlk] = hv[3:4:4]
+	hdr[HeaderPBlk] = hv[4:5:5]
 	if prev != "" {
-		m.Header[HeaderPrev] = hv[5:6:6]
+		hdr[HeaderPrev] = hv[5:6:6]
 	}
-	tracing.Inject(ctx, m.Header) // a sampled send's trace context and edge
-	pa, err := l.publishMsg(ctx, m)
+	tracing.Inject(ctx, hdr) // a sampled send's trace context and edge
+	pa, err := l.publishMsg(ctx, &pb.msg)
 	if err != nil {
 		return natter.Ack{}, err
 	}
@@ -316,4 +319,28 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// pubBuf is an append's request: its header map and payload buffer are
+// reused by the next append once the request is written.
+type pubBuf struct{ msg nats.Msg }
+
+// maxPooledPayload bounds the payload buffer kept for reuse: a rare large
+// message does not pin its buffer.
+const maxPooledPayload = 16 << 10
+
+var pubBufs = sync.Pool{New: func() any { return &pubBuf{msg: nats.Msg{Header: make(nats.Header, 8)}} }}
+
+func getPubBuf() *pubBuf { return pubBufs.Get().(*pubBuf) }
+
+// putPubBuf empties pb (no header nor byte of this append reaches the next)
+// and keeps it for reuse.
+func putPubBuf(pb *pubBuf) {
+	clear(pb.msg.Header)
+	if cap(pb.msg.Data) > maxPooledPayload {
+		pb.msg.Data = nil
+	}
+	pb.msg.Data = pb.msg.Data[:0]
+	pb.msg.Subject = ""
+	pubBufs.Put(pb)
 }

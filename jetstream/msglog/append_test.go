@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -370,13 +371,19 @@ func TestDecode(t *testing.T) {
 	if _, err := msglog.Decode(good, nil); err != nil {
 		t.Fatalf("Decode without headers: %v", err)
 	}
+	// Not the log's own layout (spaces, another order): decoded as JSON.
+	spaced := []byte(`{ "seq": 3, "conv": "c1", "id": "m_x", "from": "u1", "cmid": "a", "body": "hi", "ts": 1 }`)
+	if m, err := msglog.Decode(spaced, hdr); err != nil || m.Seq != 3 || m.Body != "hi" || m.Conv != "c1" {
+		t.Fatalf("Decode of other JSON: %+v, %v", m, err)
+	}
 	for name, in := range map[string]struct {
 		data []byte
 		hdr  nats.Header
 	}{
-		"not json":        {[]byte("{"), nil},
-		"no seq":          {[]byte(`{"id":"m_x","conv":"c1"}`), nil},
-		"header mismatch": {good, nats.Header{msglog.HeaderSeq: []string{"4"}}},
+		"not json":             {[]byte("{"), nil},
+		"no seq":               {[]byte(`{"id":"m_x","conv":"c1"}`), nil},
+		"header mismatch":      {good, nats.Header{msglog.HeaderSeq: []string{"4"}}},
+		"header not canonical": {good, nats.Header{msglog.HeaderSeq: []string{"03"}}},
 	} {
 		if _, err := msglog.Decode(in.data, in.hdr); !errors.Is(err, msglog.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
@@ -440,5 +447,50 @@ func TestRetryCheckReadsPastOldEntries(t *testing.T) {
 	}
 	if e := entries(t, js, "c1"); e != 26 {
 		t.Fatalf("%d entries, want 26", e)
+	}
+}
+
+// TestAppendReusesNothingVisible: appends reuse their request's header map
+// and payload buffer, and no header or byte of one reaches the next: a
+// conversation's first entry has no back window although the append before
+// it (another conversation's third) had one, and a short body follows a
+// long one intact.
+func TestAppendReusesNothingVisible(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, js := newLog(t, startServer(t, streams.Config{}))
+	s, err := js.Stream(ctx, subjects.StreamMsgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("long body ", 200)
+	for i, body := range []string{"one", long, long} {
+		if _, err := l.Append(ctx, msglog.Send{Conv: "c1", From: "u1", Cmid: fmt.Sprint("a", i), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := s.GetLastMsgForSubject(ctx, subjects.Msg("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Header.Get(msglog.HeaderPrev) == "" {
+		t.Fatalf("c1's third entry has no %s: the test no longer covers a reused one", msglog.HeaderPrev)
+	}
+	if _, err := l.Append(ctx, msglog.Send{Conv: "c2", From: "u1", Cmid: "b0", Body: "short"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err = s.GetLastMsgForSubject(ctx, subjects.Msg("c2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := raw.Header.Values(msglog.HeaderPrev); len(v) != 0 {
+		t.Fatalf("c2's first entry has %s %q, want none", msglog.HeaderPrev, v)
+	}
+	m, err := msglog.Decode(raw.Data, raw.Header)
+	if err != nil || m.Body != "short" || m.Conv != "c2" || m.Seq != 1 {
+		t.Fatalf("c2's first entry: %+v, %v; data %q", m, err, raw.Data)
+	}
+	if id := raw.Header.Get(jetstream.MsgIDHeader); id != m.ID {
+		t.Fatalf("%s %q, want %q", jetstream.MsgIDHeader, id, m.ID)
 	}
 }

@@ -147,14 +147,19 @@ func MessageID(conv, from, cmid string) string {
 func Decode(data []byte, hdr nats.Header) (natter.Message, error) {
 	m, ok := parseMessage(data)
 	if !ok {
-		if err := json.Unmarshal(data, &m); err != nil {
+		// Its own variable: &m would put every decoded message on the heap,
+		// the fast path's included.
+		var jm natter.Message
+		if err := json.Unmarshal(data, &jm); err != nil {
 			return natter.Message{}, fmt.Errorf("msglog: decode: %w: %w", ErrCorrupt, err)
 		}
+		m = jm
 	}
 	if m.ID == "" || m.Conv == "" || m.Seq == 0 {
 		return natter.Message{}, fmt.Errorf("msglog: decode: %w: missing id, conv or seq", ErrCorrupt)
 	}
-	if v := hdr.Get(HeaderSeq); v != "" && v != strconv.FormatUint(m.Seq, 10) {
+	var nb [20]byte // the payload's seq in decimal, without a string allocated
+	if v := hdr.Get(HeaderSeq); v != "" && v != string(strconv.AppendUint(nb[:0], m.Seq, 10)) {
 		return natter.Message{}, fmt.Errorf("msglog: decode: %w: header seq %s, payload seq %d", ErrCorrupt, v, m.Seq)
 	}
 	return m, nil

@@ -338,6 +338,10 @@ func (r *Runner) consumeError(_ jetstream.ConsumeContext, err error) {
 // (not waiting), and handles the batch. It returns once the consume context is
 // closed and the queue is empty.
 func (r *Runner) loop(ctx context.Context) {
+	// One batch slice per loop, reused: a fresh one per batch was BatchSize
+	// interfaces (4 KiB at 256) for batches of a few messages at low rates.
+	// Handlers do not keep msgs past Handle (Handler's contract).
+	buf := make([]jetstream.Msg, 0, r.cfg.BatchSize)
 	for {
 		var first jetstream.Msg
 		select {
@@ -349,8 +353,7 @@ func (r *Runner) loop(ctx context.Context) {
 				return
 			}
 		}
-		batch := make([]jetstream.Msg, 1, r.cfg.BatchSize)
-		batch[0] = first
+		batch := append(buf[:0], first)
 	fill:
 		for len(batch) < r.cfg.BatchSize {
 			select {
@@ -368,10 +371,12 @@ func (r *Runner) loop(ctx context.Context) {
 			for _, m := range batch {
 				r.handBack(m)
 			}
+			clear(batch)
 			continue
 		default:
 		}
 		r.process(ctx, batch)
+		clear(batch) // hold no message until the next batch
 	}
 }
 

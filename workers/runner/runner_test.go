@@ -271,6 +271,12 @@ func TestBatching(t *testing.T) {
 	if l := largest.Load(); l <= 1 || l > 50 {
 		t.Fatalf("largest batch %d, want 2..50", l)
 	}
+	// The loop reuses its batch slice: no batch may carry an earlier one's.
+	for i := range n {
+		if c := ta.count(strconv.Itoa(i)); c != 1 {
+			t.Fatalf("message %d handled %d times, want 1", i, c)
+		}
+	}
 	if got := gather(t, reg, "natter_worker_messages_total", "outcome", "ack"); got != n {
 		t.Fatalf("messages_total{outcome=ack} = %v, want %d", got, n)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/internal/jsonstr"
@@ -107,7 +108,9 @@ func encodeBlockText(msgs []natter.Message) string {
 		b = append(b, ';')
 		prev = m.TS
 	}
-	return string(b)
+	// b is not written to again: the string shares its bytes (as
+	// strings.Builder's String does) instead of copying them.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // validUTF8 is s as its JSON encoding decodes (each invalid byte U+FFFD):

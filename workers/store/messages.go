@@ -21,7 +21,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 	}
 	docs := make([]any, len(msgs))
 	for i := range msgs {
-		docs[i] = msgs[i]
+		docs[i] = &msgs[i] // a pointer: a Message in an interface is a copy on the heap
 	}
 	return s.insertNew(ctx, s.msgs, docs, "messages")
 }
