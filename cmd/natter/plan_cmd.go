@@ -21,7 +21,13 @@ Sizes a deployment from the per-replica figures measured on one machine
 nodes (CPU, storage, memory) and MongoDB (storage, write rate). With
 --cluster it predicts instead the 1:1 message rate that "natter bench
 persist" sustains against "natter cluster up" with every process on this
-host.`
+host.
+
+The roles are natter's defaults unless told: --events-role budgets the
+events role (not a default role: it copies every message into EVENTS), and
+--push-providers the push role with a provider configured (APNs, FCM or Web
+Push; without one the role does not consume). Pass each when the deployment
+runs it.`
 
 // runPlan implements "natter plan".
 func runPlan(args []string, stdout, stderr io.Writer) error {
@@ -40,7 +46,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	fs.Float(&l.ConvsPerUser, "convs-per-user", "NATTER_PLAN_CONVS_PER_USER", 20, "conversations a user is in (the hot tier keeps --hot-tier messages of each)", cli.Min(1.0))
 	fs.Float(&l.HotTier, "hot-tier", "NATTER_PLAN_HOT_TIER", 10000, "messages per conversation the MSGS stream keeps (natter's --hot-tier)", cli.Min(1.0))
 	fs.Float(&l.RetentionDays, "retention-days", "NATTER_PLAN_RETENTION_DAYS", 365, "days the archive keeps messages (and the horizon of the hot tier's growth)", pos)
-	fs.Float(&l.EventsDays, "events-days", "NATTER_PLAN_EVENTS_DAYS", 7, "days the EVENTS stream keeps an event", pos)
+	fs.Float(&l.EventsDays, "events-days", "NATTER_PLAN_EVENTS_DAYS", 7, "days the EVENTS stream keeps an event (with --events-role: the message events' bytes)", pos)
+	fs.Bool(&l.EventsRole, "events-role", "NATTER_PLAN_EVENTS_ROLE", false, "the deployment runs the events role (natter worker --roles ...,events): its replicas, its consumer on MSGS and the copies in EVENTS (off: natter's default roles)")
+	fs.Bool(&l.PushProviders, "push-providers", "NATTER_PLAN_PUSH_PROVIDERS", false, "the push role has a provider (--push-apns-key-file, --push-fcm-credentials-file or --push-webpush-vapid-key-file): it reads every message (off: natter's default, the role does not consume)")
 	fs.Float(&l.ReplicaCores, "replica-cores", "NATTER_PLAN_REPLICA_CORES", 2, "cores of one edge or worker replica", pos)
 	fs.Float(&l.EdgeMemGiB, "edge-mem-gib", "NATTER_PLAN_EDGE_MEM_GIB", 4, "memory of one edge, GiB", pos)
 	fs.Float(&l.NATSCores, "nats-cores", "NATTER_PLAN_NATS_CORES", 4, "cores of one NATS node", pos)
@@ -58,6 +66,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	figs := capacity.Default()
 	if clusterMode {
 		top.NATSNodes = 3
+		top.EventsRole, top.PushProviders = l.EventsRole, l.PushProviders
 		p := figs.ClusterRate(top, hostCores, !noGen)
 		if asJSON {
 			return writeJSON(stdout, struct {
@@ -66,7 +75,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 				Prediction capacity.Prediction
 			}{top, hostCores, p})
 		}
-		fmt.Fprintf(stdout, "local cluster: 3 NATS nodes (R3), a store, %d edges, %d processes per worker role, on %v cores\n", top.Edges, top.WorkerReplicas, hostCores)
+		fmt.Fprintf(stdout, "local cluster: 3 NATS nodes (R3), a store, %d edges, %d processes per worker role; %s; on %v cores\n", top.Edges, top.WorkerReplicas, rolesSaid(l), hostCores)
 		fmt.Fprintf(stdout, "predicted: %.0f msg/s (1:1, sent, delivered and archived) = %s\n\n", p.MsgPerSec, p.Why)
 		printFigures(stdout, figs, "msg.", "rest.")
 		return nil
@@ -102,12 +111,28 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// rolesSaid says which roles a plan budgets: natter's defaults and the
+// opt-in consumers on MSGS.
+func rolesSaid(l capacity.Load) string {
+	s := "natter's default roles"
+	if l.EventsRole {
+		s += " and the events role"
+	}
+	if l.PushProviders {
+		s += ", push with a provider"
+	} else {
+		s += ", push without a provider (not consuming)"
+	}
+	return s
+}
+
 // planFlags are the flags of capacity.Load's fields.
 var planFlags = map[string]string{
 	"Users": "users", "Online": "online", "MsgsPerUserDay": "msgs-per-user-day", "GroupSize": "group-size",
 	"PeakFactor": "peak-factor", "Devices": "devices", "ConvsPerUser": "convs-per-user", "HotTier": "hot-tier",
 	"RetentionDays": "retention-days", "EventsDays": "events-days", "ReplicaCores": "replica-cores",
 	"EdgeMemGiB": "edge-mem-gib", "NATSCores": "nats-cores", "Utilisation": "utilisation", "MinReplicas": "min-replicas",
+	"EventsRole": "events-role", "PushProviders": "push-providers",
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -124,7 +149,7 @@ func printPlan(w io.Writer, p capacity.Plan) {
 	fmt.Fprintf(w, "load: %s users, %.0f%% online (%s connections), %g msgs/user/day, groups of %g, peak x%g\n",
 		commas(l.Users), l.Online*100, commas(p.Connections), l.MsgsPerUserDay, l.GroupSize, l.PeakFactor)
 	fmt.Fprintf(w, "      %s msg/s mean, %s msg/s peak, %s deliveries/s peak\n", commas(p.MeanMsgPerSec), commas(p.PeakMsgPerSec), commas(p.PeakDeliveriesPerSec))
-	fmt.Fprintf(w, "      replicas of %g cores filled to %.0f%% at the peak; edges of %g GiB\n\n", l.ReplicaCores, l.Utilisation*100, l.EdgeMemGiB)
+	fmt.Fprintf(w, "      replicas of %g cores filled to %.0f%% at the peak; edges of %g GiB; %s\n\n", l.ReplicaCores, l.Utilisation*100, l.EdgeMemGiB, rolesSaid(l))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "role\treplicas\tcores at peak\tper core\tdecided by")
 	for _, r := range p.Roles {

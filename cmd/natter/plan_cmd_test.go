@@ -38,13 +38,38 @@ func TestPlanCommand(t *testing.T) {
 		}
 	}
 
-	out.Reset()
-	if code := run(context.Background(), []string{"plan", "--cluster", "--host-cores", "2", "--json"}, &out, &errb); code != exitOK {
-		t.Fatalf("--cluster: exit %d: %s", code, errb.String())
+	// natter's default roles: no events role, push not consuming.
+	if strings.Contains(out.String(), "\nevents ") || !strings.Contains(out.String(), "minimum (no provider: not consuming)") {
+		t.Errorf("default plan lists the events role or budgets push's messages:\n%s", out.String())
 	}
-	var c struct{ Prediction struct{ MsgPerSec float64 } }
-	if err := json.Unmarshal(out.Bytes(), &c); err != nil || c.Prediction.MsgPerSec <= 0 {
-		t.Errorf("--cluster --json: %v %s", err, out.String())
+	out.Reset()
+	code = run(context.Background(), []string{"plan", "--users", "1000000", "--online", "0.2", "--msgs-per-user-day", "50", "--group-size", "5", "--events-role", "--push-providers"}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("--events-role --push-providers: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"\nevents ", "and the events role, push with a provider"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plan --events-role --push-providers lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "not consuming") {
+		t.Errorf("plan --push-providers says push does not consume:\n%s", out.String())
+	}
+
+	cluster := func(args ...string) float64 {
+		t.Helper()
+		out.Reset()
+		if code := run(context.Background(), append([]string{"plan", "--cluster", "--host-cores", "2", "--json"}, args...), &out, &errb); code != exitOK {
+			t.Fatalf("--cluster %v: exit %d: %s", args, code, errb.String())
+		}
+		var c struct{ Prediction struct{ MsgPerSec float64 } }
+		if err := json.Unmarshal(out.Bytes(), &c); err != nil || c.Prediction.MsgPerSec <= 0 {
+			t.Errorf("--cluster --json %v: %v %s", args, err, out.String())
+		}
+		return c.Prediction.MsgPerSec
+	}
+	if def, opt := cluster(), cluster("--events-role", "--push-providers"); !(opt < def) {
+		t.Errorf("--cluster predicts %.0f msg/s with the events role and push providers, %.0f without: want fewer with", opt, def)
 	}
 
 	for _, tc := range []struct {

@@ -12,9 +12,18 @@ type Topology struct {
 	// WorkerReplicas is the number of processes per worker role.
 	WorkerReplicas int
 	// Roles is the number of worker roles, one process per role and
-	// replica. Zero means 9 (every role).
+	// replica. Zero means natter's default roles (8), and the events role
+	// with EventsRole (9).
 	Roles int
+	// EventsRole and PushProviders are the opt-in consumers on MSGS, as
+	// in [Load]: the events role runs; the push role has a provider.
+	EventsRole, PushProviders bool
 }
+
+// defaultRoles is the number of natter's default worker roles
+// (node.AllRoles: conversations, persist, fanout, ingest, api, thumbs,
+// attachgc, push).
+const defaultRoles = 8
 
 // Prediction is the message rate a topology should sustain on a host.
 type Prediction struct {
@@ -37,11 +46,14 @@ type Prediction struct {
 func (f Figures) ClusterRate(t Topology, hostCores float64, generator bool) Prediction {
 	roles := t.Roles
 	if roles == 0 {
-		roles = 9
+		roles = defaultRoles
+		if t.EventsRole {
+			roles++
+		}
 	}
 	rest := float64(t.NATSNodes)*f.v("rest.nats_cores") + f.v("rest.store_cores") +
 		float64(t.Edges)*f.v("rest.edge_cores") + float64(t.WorkerReplicas*roles)*f.v("rest.worker_cores")
-	us := f.msgUs()
+	us := f.msgUs(Load{EventsRole: t.EventsRole, PushProviders: t.PushProviders})
 	if generator {
 		us += f.v("msg.generator_us")
 	}
@@ -52,14 +64,22 @@ func (f Figures) ClusterRate(t Topology, hostCores float64, generator bool) Pred
 	}
 }
 
-// msgUs is the server's CPU per 1:1 message, every part.
-func (f Figures) msgUs() float64 {
+// msgUs is the server's CPU per 1:1 message, every part, with the opt-in
+// consumers on MSGS of l.
+func (f Figures) msgUs(l Load) float64 {
 	var s float64
 	for _, k := range msgParts {
 		s += f.v("msg." + k + "_us")
 	}
+	if l.EventsRole {
+		s += f.v("msg.events_us") + f.v("msg.events_nats_us")
+	}
+	if l.PushProviders {
+		s += f.v("msg.push_us") + f.v("msg.push_nats_us")
+	}
 	return s
 }
 
-// msgParts are the server's parts of a message's cost.
-var msgParts = []string{"edge", "nats", "store", "persist", "fanout", "events", "conversations", "push", "other"}
+// msgParts are the server's parts of a message's cost with natter's
+// default roles.
+var msgParts = []string{"edge", "nats", "store", "persist", "fanout", "conversations", "other"}

@@ -10,7 +10,12 @@ package capacity_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -30,6 +35,7 @@ import (
 	"github.com/natter-im/natter/bench"
 	"github.com/natter-im/natter/cmd/natter/cluster"
 	"github.com/natter-im/natter/internal/capacity"
+	"github.com/natter-im/natter/internal/node"
 	"github.com/natter-im/natter/internal/testbin"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"go.mongodb.org/mongo-driver/bson"
@@ -56,10 +62,33 @@ type env struct {
 
 // startCluster starts the topology of natter cluster up (plain NATS, so
 // that the bench can read the PERSIST consumer), with the edges' per
-// connection and per user limits out of the bench's way.
+// connection and per user limits out of the bench's way. With
+// top.EventsRole the workers run the events role too; with
+// top.PushProviders the push role has a Web Push provider (a VAPID key
+// made here; the bench's clients register no device, so it reads every
+// message and sends nothing, as for a receiver online).
 func startCluster(t *testing.T, top capacity.Topology) *env {
 	t.Helper()
 	secret := strings.Repeat("c0ffee", 8)
+	var roles, workerArgs []string
+	if top.EventsRole {
+		roles = append(append(roles, node.AllRoles...), node.RoleEvents)
+	}
+	if top.PushProviders {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "vapid.pem")
+		if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		workerArgs = []string{"--push-webpush-vapid-key-file", file, "--push-webpush-subject", "mailto:plan@example.com"}
+	}
 	var c *cluster.Cluster
 	var dir string
 	for attempt := 1; ; attempt++ {
@@ -68,8 +97,8 @@ func startCluster(t *testing.T, top capacity.Topology) *env {
 		var err error
 		c, err = cluster.Start(ctx, cluster.Options{
 			Binary: binary, Dir: dir, NATSNodes: top.NATSNodes, Edges: top.Edges, WorkerReplicas: top.WorkerReplicas,
-			JWTSecret: secret,
-			EdgeArgs:  []string{"--rate", "1000000", "--burst", "1000000", "--user-rate", "0", "--ip-conn-rate", "0"},
+			JWTSecret: secret, Roles: roles, WorkerArgs: workerArgs,
+			EdgeArgs: []string{"--rate", "1000000", "--burst", "1000000", "--user-rate", "0", "--ip-conn-rate", "0"},
 		})
 		cancel()
 		if err == nil {
@@ -357,10 +386,17 @@ func envInt(name string, def int) int {
 // running cluster and logs them as rows of its table: CPU at rest per
 // process kind, CPU per 1:1 message of each part (flat out, until archived),
 // CPU per delivery into a group (flat out), JetStream and store bytes per
-// message, memory.
+// message, memory. With NATTER_PLANCHECK_OPTIN=1 (go tool task
+// plan:measure:optin) the cluster runs the events role and push with a
+// provider: their roles' figures come from that run, and the NATS nodes'
+// share of each from the difference of msg.nats_us between the two runs.
 func TestPlanMeasure(t *testing.T) {
-	e := startCluster(t, checkTopology)
-	t.Logf("cluster of %d processes, load %s", len(e.c.Procs()), loadavg(t))
+	top := checkTopology
+	if os.Getenv("NATTER_PLANCHECK_OPTIN") == "1" {
+		top.EventsRole, top.PushProviders = true, true
+	}
+	e := startCluster(t, top)
+	t.Logf("cluster of %d processes (events role %v, push providers %v), load %s", len(e.c.Procs()), top.EventsRole, top.PushProviders, loadavg(t))
 
 	// Rest: every process idle for 20 s (consumers' pulls, heartbeats).
 	a := e.snap(t)
@@ -599,9 +635,9 @@ func TestPlanCheck(t *testing.T) {
 	ratio := got / pred.MsgPerSec
 	// The cores the cluster could have: the host's less what the rest of
 	// the machine used from the first send until MongoDB held every
-	// message (the cluster runs at nice 15 on a shared machine: it gets
-	// what other work leaves). The check holds the sustained rate to the
-	// plan's prediction for those cores.
+	// message (on a shared machine the cluster gets what other work
+	// leaves). The check holds the sustained rate to the plan's prediction
+	// for those cores.
 	var first *progress
 	for i := range ps {
 		if ps[i].sent > 0 {

@@ -22,54 +22,66 @@ type Figures map[string]Figure
 
 // Sources of the figures (docs/capacity.md, "Figures", says what each ran).
 const (
-	srcMeasure = "plan:measure, 2026-12-07"
-	srcIdle    = "natter bench idle, docs/benchmarks.md"
-	srcLimit   = "configuration of this machine"
-	srcStated  = "stated (not measured)"
+	srcMeasure = "plan:measure, 2026-12-07 21:40"
+	// srcMeasureOptIn: plan:measure:optin, the opt-in roles' own figures.
+	srcMeasureOptIn = "plan:measure:optin, 2026-12-07 21:42"
+	// srcOptIn: the NATS nodes' share of the opt-in consumers, from the
+	// plan:measure and plan:measure:optin runs (docs/capacity.md says how).
+	srcOptIn  = "plan:measure and :optin, estimated"
+	srcIdle   = "natter bench idle, docs/benchmarks.md"
+	srcLimit  = "configuration of this machine"
+	srcStated = "stated (not measured)"
 )
 
 // table is the figures of docs/capacity.md, "Figures"; TestDocFigures
 // fails if the two disagree.
 var table = []Figure{
 	// CPU per 1:1 message (send and ack, the R3 append, one delivery, the
-	// archive, the event), by process kind or worker role, marginal (the
-	// processes' CPU at rest taken off).
-	{"msg.edge_us", 100, "us/msg", srcMeasure},
-	{"msg.nats_us", 311, "us/msg", srcMeasure},
-	{"msg.store_us", 212, "us/msg", srcMeasure},
-	{"msg.persist_us", 64, "us/msg", srcMeasure},
-	{"msg.fanout_us", 13, "us/msg", srcMeasure},
-	{"msg.events_us", 30, "us/msg", srcMeasure},
-	{"msg.conversations_us", 20, "us/msg", srcMeasure},
-	{"msg.push_us", 13, "us/msg", srcMeasure},
+	// archive), by process kind or worker role, marginal (the processes'
+	// CPU at rest taken off), with natter's default roles: no events role,
+	// the push role without a provider (not consuming).
+	{"msg.edge_us", 125, "us/msg", srcMeasure},
+	{"msg.nats_us", 284, "us/msg", srcMeasure},
+	{"msg.store_us", 252, "us/msg", srcMeasure},
+	{"msg.persist_us", 75, "us/msg", srcMeasure},
+	{"msg.fanout_us", 17, "us/msg", srcMeasure},
+	{"msg.conversations_us", 26, "us/msg", srcMeasure},
 	{"msg.other_us", 0, "us/msg", srcMeasure},
-	{"msg.generator_us", 54, "us/msg", srcMeasure},
+	{"msg.generator_us", 66, "us/msg", srcMeasure},
+	// What the opt-in consumers on MSGS add to a message: the events role
+	// (Load.EventsRole) and the push role with a provider
+	// (Load.PushProviders), each its own process and the NATS nodes'
+	// share (its consumer, and for the events role the EVENTS append).
+	{"msg.events_us", 31, "us/msg", srcMeasureOptIn},
+	{"msg.events_nats_us", 65, "us/msg", srcOptIn},
+	{"msg.push_us", 27, "us/msg", srcMeasureOptIn},
+	{"msg.push_nats_us", 32, "us/msg", srcOptIn},
 	// CPU per delivery into a group (one member's device online).
-	{"dlv.edge_us", 24.7, "us/delivery", srcMeasure},
-	{"dlv.nats_us", 57.3, "us/delivery", srcMeasure},
-	{"dlv.fanout_us", 0.9, "us/delivery", srcMeasure},
-	{"dlv.conversations_us", 6.71, "us/delivery", srcMeasure},
-	{"dlv.store_us", 17.2, "us/delivery", srcMeasure},
-	{"dlv.persist_us", 3.44, "us/delivery", srcMeasure},
-	{"dlv.events_us", 1.35, "us/delivery", srcMeasure},
-	{"dlv.push_us", 0.9, "us/delivery", srcMeasure},
-	{"dlv.generator_us", 13.4, "us/delivery", srcMeasure},
+	{"dlv.edge_us", 24.2, "us/delivery", srcMeasure},
+	{"dlv.nats_us", 32.6, "us/delivery", srcMeasure},
+	{"dlv.fanout_us", 1.34, "us/delivery", srcMeasure},
+	{"dlv.conversations_us", 6.43, "us/delivery", srcMeasure},
+	{"dlv.store_us", 12.8, "us/delivery", srcMeasure},
+	{"dlv.persist_us", 2.85, "us/delivery", srcMeasure},
+	{"dlv.events_us", 1.27, "us/delivery", srcMeasureOptIn},
+	{"dlv.push_us", 2.63, "us/delivery", srcMeasureOptIn},
+	{"dlv.generator_us", 14.2, "us/delivery", srcMeasure},
 	// CPU of an idle process (consumers' pulls, heartbeats, timers).
-	{"rest.nats_cores", 0.0143, "cores", srcMeasure},
-	{"rest.store_cores", 0.0015, "cores", srcMeasure},
-	{"rest.edge_cores", 0.0015, "cores", srcMeasure},
-	{"rest.worker_cores", 0.00092, "cores", srcMeasure},
+	{"rest.nats_cores", 0.0208, "cores", srcMeasure},
+	{"rest.store_cores", 0.0365, "cores", srcMeasure},
+	{"rest.edge_cores", 0.00275, "cores", srcMeasure},
+	{"rest.worker_cores", 0.00212, "cores", srcMeasure},
 	// Connections.
 	{"conn.kib", 14.9, "KiB/conn", srcIdle},
 	{"conn.core_pct_per_10k", 0.67, "% of a core per 10,000 conns", srcIdle},
 	{"conn.max_per_process", 20000, "conns", srcLimit},
 	// Storage and memory.
-	{"js.msgs_bytes_per_msg", 680, "bytes/msg per node", srcMeasure},
-	{"js.events_bytes_per_msg", 625, "bytes/msg per node", srcMeasure},
-	{"store.bytes_per_msg", 737, "bytes/msg", srcMeasure},
-	{"nats.rss_mib", 65, "MiB per node", srcMeasure},
-	{"nats.kib_per_msgps", 135, "KiB per msg/s", srcMeasure},
-	{"edge.rss_mib", 52, "MiB per edge", srcMeasure},
+	{"js.msgs_bytes_per_msg", 681, "bytes/msg per node", srcMeasure},
+	{"js.events_bytes_per_msg", 625, "bytes/msg per node", srcMeasureOptIn},
+	{"store.bytes_per_msg", 740, "bytes/msg", srcMeasure},
+	{"nats.rss_mib", 64, "MiB per node", srcMeasure},
+	{"nats.kib_per_msgps", 111, "KiB per msg/s", srcMeasure},
+	{"edge.rss_mib", 55, "MiB per edge", srcMeasure},
 }
 
 // Default returns the figures compiled into this binary.

@@ -34,8 +34,20 @@ type Load struct {
 	// the horizon of the hot tier's growth. Zero means 365.
 	RetentionDays float64
 	// EventsDays is how long the EVENTS stream keeps an event (natter's
-	// events max age). Zero means 7.
+	// events max age); it counts only with EventsRole. Zero means 7.
 	EventsDays float64
+	// EventsRole runs the events role, which copies every message into
+	// the EVENTS stream for services that read message events there (add
+	// events to natter worker's --roles): its replicas, its CPU and the
+	// NATS nodes' share (its consumer on MSGS, the EVENTS append) and the
+	// copies' bytes. False, natter's default roles: no events role.
+	EventsRole bool
+	// PushProviders says the push role has a provider configured (APNs,
+	// FCM or Web Push): it reads every message (its consumer on MSGS, its
+	// CPU per message and per delivery). False, natter's default: the role
+	// runs but does not consume, so it costs only its processes at rest
+	// and gets the minimum replicas.
+	PushProviders bool
 	// ReplicaCores is the cores of one edge or worker replica. Zero means
 	// 2.
 	ReplicaCores float64
@@ -141,7 +153,8 @@ type NATS struct {
 	// message at R3; the streams' leaders do more).
 	CoresPerNode float64
 	// StorageGiB is each node's JetStream file storage after
-	// RetentionDays: the hot tier and the events.
+	// RetentionDays: the hot tier, and the message events with the events
+	// role.
 	StorageGiB float64
 	// MemoryGiB is each node's resident memory at the peak.
 	MemoryGiB float64
@@ -149,8 +162,8 @@ type NATS struct {
 	// (at most RetentionDays): MSGS has no age limit, only HotTier per
 	// conversation.
 	HotDays float64
-	// AppendsPerSec is the stream writes per second at the peak (MSGS and
-	// EVENTS), each replicated to every node.
+	// AppendsPerSec is the stream writes per second at the peak (MSGS,
+	// and EVENTS with the events role), each replicated to every node.
 	AppendsPerSec float64
 }
 
@@ -191,18 +204,40 @@ type Plan struct {
 }
 
 // workerRoles are the worker roles in the order a plan prints them, with
-// the figure of their CPU per message; roles off the message path share
-// msg.other_us.
-var workerRoles = []struct{ name, msg, dlv string }{
-	{"persist", "msg.persist_us", "dlv.persist_us"},
-	{"fanout", "msg.fanout_us", "dlv.fanout_us"},
-	{"events", "msg.events_us", "dlv.events_us"},
-	{"conversations", "msg.conversations_us", "dlv.conversations_us"},
-	{"push", "msg.push_us", "dlv.push_us"},
-	{"ingest", "", ""},
-	{"api", "", ""},
-	{"thumbs", "", ""},
-	{"attachgc", "", ""},
+// the figures of their CPU per message and per delivery (none: off the
+// message path, the minimum replicas) and when they read messages.
+var workerRoles = []struct {
+	name, msg, dlv string
+	// runs: nil always; else whether the role runs at all for a load.
+	runs func(Load) bool
+	// reads: nil always; else whether the role reads the messages (a role
+	// that runs but does not read costs only its processes at rest).
+	reads func(Load) bool
+	// idle says why a role that runs does not read the messages.
+	idle string
+}{
+	{name: "persist", msg: "msg.persist_us", dlv: "dlv.persist_us"},
+	{name: "fanout", msg: "msg.fanout_us", dlv: "dlv.fanout_us"},
+	{name: "events", msg: "msg.events_us", dlv: "dlv.events_us", runs: func(l Load) bool { return l.EventsRole }},
+	{name: "conversations", msg: "msg.conversations_us", dlv: "dlv.conversations_us"},
+	{name: "push", msg: "msg.push_us", dlv: "dlv.push_us", reads: func(l Load) bool { return l.PushProviders }, idle: "minimum (no provider: not consuming)"},
+	{name: "ingest"},
+	{name: "api"},
+	{name: "thumbs"},
+	{name: "attachgc"},
+}
+
+// natsUs is the NATS nodes' CPU per 1:1 message for l: the default roles'
+// and what the opt-in consumers on MSGS add.
+func (f Figures) natsUs(l Load) float64 {
+	us := f.v("msg.nats_us")
+	if l.EventsRole {
+		us += f.v("msg.events_nats_us")
+	}
+	if l.PushProviders {
+		us += f.v("msg.push_nats_us")
+	}
+	return us
 }
 
 // Plan sizes a deployment for l (its zero fields at their defaults); it
@@ -247,7 +282,15 @@ func (f Figures) Plan(l Load) (Plan, error) {
 	p.Roles = append(p.Roles, e)
 
 	for _, r := range workerRoles {
+		if r.runs != nil && !r.runs(l) {
+			continue
+		}
 		x := Role{Name: r.name}
+		if r.reads != nil && !r.reads(l) {
+			x.Replicas, x.Why = l.MinReplicas, r.idle
+			p.Roles = append(p.Roles, x)
+			continue
+		}
 		if r.msg != "" {
 			x.Cores = p.PeakMsgPerSec * f.v(r.msg) / 1e6
 			x.PerCore, x.PerCoreUnit = perCore(f.v(r.msg)), "msg/s"
@@ -267,26 +310,32 @@ func (f Figures) Plan(l Load) (Plan, error) {
 	}
 
 	// NATS: three nodes, every stream at R3.
-	natsCores := (p.PeakMsgPerSec*f.v("msg.nats_us") + extra*f.v("dlv.nats_us")) / 1e6
+	natsUs := f.natsUs(l)
+	natsCores := (p.PeakMsgPerSec*natsUs + extra*f.v("dlv.nats_us")) / 1e6
 	convs := l.Users * l.ConvsPerUser / l.GroupSize
 	perDay := p.MeanMsgPerSec * 86400
 	hot := math.Min(perDay*l.RetentionDays, convs*l.HotTier)
+	storage, appends := hot*f.v("js.msgs_bytes_per_msg"), p.PeakMsgPerSec
+	if l.EventsRole {
+		storage += perDay * l.EventsDays * f.v("js.events_bytes_per_msg")
+		appends += p.PeakMsgPerSec
+	}
 	p.NATS = NATS{
 		Nodes:         3,
 		CoresPerNode:  natsCores / 3,
-		StorageGiB:    (hot*f.v("js.msgs_bytes_per_msg") + perDay*l.EventsDays*f.v("js.events_bytes_per_msg")) / (1 << 30),
+		StorageGiB:    storage / (1 << 30),
 		MemoryGiB:     (f.v("nats.rss_mib") + p.PeakMsgPerSec*f.v("nats.kib_per_msgps")/1024) / 1024,
-		AppendsPerSec: 2 * p.PeakMsgPerSec,
+		AppendsPerSec: appends,
 		HotDays:       hot / perDay,
 	}
 	if p.NATS.CoresPerNode > l.NATSCores*l.Utilisation {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("NATS: each node needs %.1f cores at the peak, above %.0f%% of its %v: MSGS is one stream whose leader takes every append, so more nodes do not spread it; a node of %v cores carries ~%s 1:1 msg/s at %.0f%%: give the nodes more cores, or the log must be split over several streams (natter has one MSGS)",
-			p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores, l.NATSCores, count(l.NATSCores*l.Utilisation*3e6/f.v("msg.nats_us")), l.Utilisation*100))
+			p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores, l.NATSCores, count(l.NATSCores*l.Utilisation*3e6/natsUs), l.Utilisation*100))
 	}
 
 	// MongoDB: one document per message; persist's batches (up to 256,
 	// 2 in flight per replica, at most one per 20 ms linger each).
-	persist := p.Roles[1].Replicas
+	persist := p.Roles[1].Replicas // the edges, then persist
 	p.Mongo = Mongo{
 		StorageGiB:   perDay * l.RetentionDays * f.v("store.bytes_per_msg") / (1 << 30),
 		DocsPerSec:   p.PeakMsgPerSec,

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -20,9 +21,10 @@ func testFigures() Figures {
 	}
 	for k, v := range map[string]float64{
 		"msg.edge_us": 100, "msg.nats_us": 300, "msg.store_us": 100, "msg.persist_us": 600, "msg.fanout_us": 50,
-		"msg.events_us": 50, "msg.conversations_us": 0, "msg.push_us": 0, "msg.other_us": 0, "msg.generator_us": 100,
+		"msg.conversations_us": 0, "msg.other_us": 0, "msg.generator_us": 100,
+		"msg.events_us": 50, "msg.events_nats_us": 30, "msg.push_us": 20, "msg.push_nats_us": 10,
 		"dlv.edge_us": 10, "dlv.nats_us": 20, "dlv.fanout_us": 1, "dlv.conversations_us": 0, "dlv.store_us": 0,
-		"dlv.persist_us": 0, "dlv.events_us": 0, "dlv.push_us": 0, "dlv.generator_us": 5,
+		"dlv.persist_us": 0, "dlv.events_us": 0, "dlv.push_us": 2, "dlv.generator_us": 5,
 		"rest.nats_cores": 0.01, "rest.store_cores": 0.01, "rest.edge_cores": 0.01, "rest.worker_cores": 0.001,
 		"conn.kib": 16, "conn.core_pct_per_10k": 1, "conn.max_per_process": 20000,
 		"js.msgs_bytes_per_msg": 500, "js.events_bytes_per_msg": 500, "store.bytes_per_msg": 1000,
@@ -40,14 +42,18 @@ func near(t *testing.T, what string, got, want float64) {
 	}
 }
 
-// TestPlanArithmetic checks every figure of a plan against the same plan
-// worked out by hand.
+// arithmeticLoad is the load of TestPlanArithmetic, natter's default
+// roles.
+var arithmeticLoad = Load{
+	Users: 864_000, Online: 0.5, MsgsPerUserDay: 100, GroupSize: 11, PeakFactor: 2, Devices: 1,
+	ConvsPerUser: 10, HotTier: 1000, RetentionDays: 10, EventsDays: 1,
+	ReplicaCores: 1, EdgeMemGiB: 1, NATSCores: 4, Utilisation: 0.5, MinReplicas: 2,
+}
+
+// TestPlanArithmetic checks every figure of a plan with natter's default
+// roles against the same plan worked out by hand.
 func TestPlanArithmetic(t *testing.T) {
-	p, err := testFigures().Plan(Load{
-		Users: 864_000, Online: 0.5, MsgsPerUserDay: 100, GroupSize: 11, PeakFactor: 2, Devices: 1,
-		ConvsPerUser: 10, HotTier: 1000, RetentionDays: 10, EventsDays: 1,
-		ReplicaCores: 1, EdgeMemGiB: 1, NATSCores: 4, Utilisation: 0.5, MinReplicas: 2,
-	})
+	p, err := testFigures().Plan(arithmeticLoad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,23 +85,27 @@ func TestPlanArithmetic(t *testing.T) {
 	// Fanout: 2,000 x 50 us + 8,000 x 1 us.
 	near(t, "fanout cores", roles["fanout"].Cores, 0.108)
 	near(t, "fanout per core", roles["fanout"].PerCore, 1e6)
-	for _, name := range []string{"fanout", "events", "conversations", "push", "ingest", "api", "thumbs", "attachgc"} {
+	for _, name := range []string{"fanout", "conversations", "ingest", "api", "thumbs", "attachgc"} {
 		if r := roles[name]; r.Replicas != 2 || r.Why != "minimum" {
 			t.Errorf("%s = %d (%s), want the minimum 2", name, r.Replicas, r.Why)
 		}
 	}
-	if len(p.Roles) != 10 {
-		t.Errorf("%d roles, want the edges and 9 worker roles", len(p.Roles))
+	// Push without a provider runs but does not consume: no CPU budgeted.
+	if r := roles["push"]; r.Replicas != 2 || r.Cores != 0 || r.PerCore != 0 || !strings.Contains(r.Why, "not consuming") {
+		t.Errorf("push = %+v, want the minimum 2, not consuming", r)
+	}
+	if _, ok := roles["events"]; ok || len(p.Roles) != 9 {
+		t.Errorf("%d roles (events: %v), want the edges and natter's 8 default worker roles", len(p.Roles), ok)
 	}
 
 	// NATS: (2,000 x 300 + 8,000 x 20) us over 3 nodes; the hot tier is
 	// min(86.4M a day x 10 days, 785,454.5 conversations x 1,000) x 500
-	// bytes, the events a day's x 500 bytes.
+	// bytes; no message events in EVENTS.
 	near(t, "nats cores per node", p.NATS.CoresPerNode, 0.76/3)
 	convs := 864_000.0 * 10 / 11
-	near(t, "nats storage", p.NATS.StorageGiB, (convs*1000*500+86.4e6*500)/(1<<30))
+	near(t, "nats storage", p.NATS.StorageGiB, convs*1000*500/(1<<30))
 	near(t, "nats memory", p.NATS.MemoryGiB, (64+2000*100.0/1024)/1024)
-	near(t, "nats appends", p.NATS.AppendsPerSec, 4000)
+	near(t, "nats appends", p.NATS.AppendsPerSec, 2000)
 	near(t, "hot days", p.NATS.HotDays, convs*1000/86.4e6)
 	if p.NATS.Nodes != 3 || len(p.Warnings) != 0 {
 		t.Errorf("nats nodes %d, warnings %q", p.NATS.Nodes, p.Warnings)
@@ -108,6 +118,67 @@ func TestPlanArithmetic(t *testing.T) {
 	near(t, "mongo writes", p.Mongo.WritesPerSec, 300)
 	near(t, "mongo MB/s", p.Mongo.MBPerSec, 2)
 	near(t, "store cores", p.Mongo.Cores, 0.2)
+}
+
+// TestPlanOptIn checks that the events role and push providers are
+// budgeted when asked, each apart, and only then: their roles' CPU, the
+// NATS nodes' share, the EVENTS append and bytes.
+func TestPlanOptIn(t *testing.T) {
+	convs := 864_000.0 * 10 / 11
+	for _, tc := range []struct {
+		events, push bool
+		// natsUs is the NATS nodes' CPU per message (300 us with the
+		// default roles, +30 for the events role, +10 for push).
+		natsUs float64
+	}{
+		{false, false, 300},
+		{true, false, 330},
+		{false, true, 310},
+		{true, true, 340},
+	} {
+		l := arithmeticLoad
+		l.EventsRole, l.PushProviders = tc.events, tc.push
+		p, err := testFigures().Plan(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles := map[string]Role{}
+		for _, r := range p.Roles {
+			roles[r.Name] = r
+		}
+		what := fmt.Sprintf("events role %v, push providers %v", tc.events, tc.push)
+		// 2,000 msg/s x natsUs + 8,000 deliveries/s x 20 us, over 3 nodes.
+		near(t, what+": nats cores per node", p.NATS.CoresPerNode, (2000*tc.natsUs+8000*20)/1e6/3)
+		storage, appends := convs*1000*500, 2000.0
+		if tc.events {
+			storage += 86.4e6 * 1 * 500 // a day's messages x 1 day x 500 bytes
+			appends += 2000
+		}
+		near(t, what+": nats storage", p.NATS.StorageGiB, storage/(1<<30))
+		near(t, what+": nats appends", p.NATS.AppendsPerSec, appends)
+		ev, ok := roles["events"]
+		if ok != tc.events || len(p.Roles) != 9+map[bool]int{true: 1}[tc.events] {
+			t.Errorf("%s: events role listed %v, %d roles", what, ok, len(p.Roles))
+		}
+		if tc.events {
+			// 2,000 x 50 us.
+			near(t, what+": events cores", ev.Cores, 0.1)
+			near(t, what+": events per core", ev.PerCore, 1e6/50)
+		}
+		// Push: 2,000 x 20 us + 8,000 x 2 us, or nothing.
+		push := roles["push"]
+		if tc.push {
+			near(t, what+": push cores", push.Cores, 0.056)
+			if push.Why != "minimum" {
+				t.Errorf("%s: push decided by %q", what, push.Why)
+			}
+		} else if push.Cores != 0 || !strings.Contains(push.Why, "not consuming") {
+			t.Errorf("%s: push = %+v, want not consuming", what, push)
+		}
+		if push.Replicas != 2 {
+			t.Errorf("%s: push replicas %d", what, push.Replicas)
+		}
+	}
 }
 
 // TestPlanDefaults checks that a load with only the required fields gets
@@ -156,13 +227,24 @@ func TestPlanBadLoad(t *testing.T) {
 func TestClusterRate(t *testing.T) {
 	f := testFigures()
 	top := Topology{NATSNodes: 3, Edges: 2, WorkerReplicas: 2}
-	// 3 x 0.01 + 0.01 + 2 x 0.01 + 18 x 0.001 = 0.078 cores at rest;
-	// 1,200 us a message, 1,300 with the generator.
+	// natter's 8 default roles: 3 x 0.01 + 0.01 + 2 x 0.01 + 16 x 0.001
+	// = 0.076 cores at rest; 1,150 us a message (edge 100, nats 300,
+	// store 100, persist 600, fanout 50), 1,250 with the generator.
 	p := f.ClusterRate(top, 2, true)
-	near(t, "rest", p.RestCores, 0.078)
-	near(t, "us", p.UsPerMsg, 1300)
-	near(t, "rate", p.MsgPerSec, (2-0.078)*1e6/1300)
-	near(t, "rate without generator", f.ClusterRate(top, 2, false).MsgPerSec, (2-0.078)*1e6/1200)
+	near(t, "rest", p.RestCores, 0.076)
+	near(t, "us", p.UsPerMsg, 1250)
+	near(t, "rate", p.MsgPerSec, (2-0.076)*1e6/1250)
+	near(t, "rate without generator", f.ClusterRate(top, 2, false).MsgPerSec, (2-0.076)*1e6/1150)
+	// The events role: 2 processes more, 50 + 30 us a message; push with
+	// a provider: 20 + 10 us.
+	ev := top
+	ev.EventsRole = true
+	near(t, "rest with the events role", f.ClusterRate(ev, 2, true).RestCores, 0.078)
+	near(t, "us with the events role", f.ClusterRate(ev, 2, true).UsPerMsg, 1330)
+	push := top
+	push.PushProviders = true
+	near(t, "rest with push providers", f.ClusterRate(push, 2, true).RestCores, 0.076)
+	near(t, "us with push providers", f.ClusterRate(push, 2, true).UsPerMsg, 1280)
 	top.Roles = 3
 	near(t, "rest of 3 roles", f.ClusterRate(top, 2, true).RestCores, 0.03+0.01+0.02+6*0.001)
 }
