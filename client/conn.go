@@ -383,7 +383,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *protocol.Request)
 		return nil, false, errDisconnected
 	}
 	defer cn.unregister(req.ID)
-	if err := cn.queue(frame); err != nil {
+	if err := cn.queueAll(frame); err != nil {
 		return nil, true, err
 	}
 	t := time.NewTimer(c.cfg.RequestTimeout)

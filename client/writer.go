@@ -25,17 +25,12 @@ import (
 // writeBatch is the most the writer puts into one write call.
 const writeBatch = 64 << 10
 
-// queue adds frame to cn's write queue and, unless another caller is
-// writing, writes the queue. A nil error means the frame was queued: when a
-// write fails the socket is closed, so the reader ends and cn.done tells
-// everyone waiting for a reply. errDisconnected means the frame may or may
-// not have been written.
-func (cn *conn) queue(frame []byte) error {
-	return cn.queueAll(frame)
-}
-
-// queueAll is queue for several frames, which go out in this order, in
-// one write call when they fit in writeBatch.
+// queueAll adds frames to cn's write queue and, unless another caller is
+// writing, writes the queue; the frames go out in this order, in one write
+// call when they fit in writeBatch. A nil error means the frames were
+// queued: when a write fails the socket is closed, so the reader ends and
+// cn.done tells everyone waiting for a reply. errDisconnected means they
+// may or may not have been written.
 func (cn *conn) queueAll(frames ...[]byte) error {
 	cn.wmu.Lock()
 	if cn.wbroken {
