@@ -94,6 +94,7 @@ func TestRelay(t *testing.T) {
 	if g := r.CPU.ServerRuntime; g == nil || g.SchedCount == 0 || g.SchedP99Ms < g.SchedP50Ms || g.SchedP999Ms < g.SchedP99Ms || g.GCPauseMaxMs < g.GCPauseP99Ms {
 		t.Errorf("in-process Go runtime figures %+v, want scheduler waits counted, quantiles in order", g)
 	}
+	checkPersistDrain(t, r)
 	raw := baseline(t, r, "pub/sub")
 	if raw.Delivered != raw.Sent {
 		t.Errorf("raw pub/sub: sent %d delivered %d", raw.Sent, raw.Delivered)
@@ -111,6 +112,28 @@ func TestRelayRoles(t *testing.T) {
 	checkDelivered(t, r)
 	if r.Acked == 0 || r.PersistPending < int64(r.Acked) {
 		t.Errorf("%d acked, %d behind in MongoDB: want all of them (no persist role)", r.Acked, r.PersistPending)
+	}
+	// Nothing of that backlog is stored in this process: no drain to wait
+	// for or count, and the report says so.
+	pd := r.CPU.PersistDrain
+	if pd == nil || !strings.Contains(pd.Skipped, "--roles") || pd.ServerUs != 0 || pd.ServerUsPerMsg != r.CPU.ServerUsPerMsg {
+		t.Errorf("persist drain %+v, want it skipped for --roles without persist, the window's %v us/msg", pd, r.CPU.ServerUsPerMsg)
+	}
+}
+
+// checkPersistDrain checks the relay's accounting of the PERSIST backlog
+// after the window: waited for until it was 0, and its server CPU added to
+// the window's in the figure per message with the drain.
+func checkPersistDrain(t *testing.T, r *bench.Result) {
+	t.Helper()
+	pd := r.CPU.PersistDrain
+	switch {
+	case pd == nil:
+		t.Fatalf("%s: no persist drain figures", r.Name)
+	case pd.Skipped != "" || pd.Seconds < 0 || int64(pd.Backlog) != r.PersistPending:
+		t.Errorf("%s: persist drain %+v, want the backlog of %d drained", r.Name, pd, r.PersistPending)
+	case pd.ServerUs <= 0 || pd.ServerUsPerMsg < r.CPU.ServerUsPerMsg:
+		t.Errorf("%s: persist drain %+v: want its CPU measured and added to the window's %v us/msg", r.Name, pd, r.CPU.ServerUsPerMsg)
 	}
 }
 

@@ -29,6 +29,7 @@ type driven struct {
 	srcAddrs   map[string]uint64
 
 	serverCPU  time.Duration // -1: unknown
+	serverEnd  time.Duration // serverCPU(t) when the window ended (-1: unknown): where a drain after it starts counting
 	genCPU     time.Duration
 	split      bool   // genCPU measured apart from serverCPU
 	serverFrom string // what serverCPU measures; "" unknown
@@ -128,7 +129,7 @@ func (r *runner) drive(ctx context.Context, label string, t *target, jobs []job,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	d := &driven{jobs: res, lat: newHist(), ackLat: newHist(), serverCPU: -1}
+	d := &driven{jobs: res, lat: newHist(), ackLat: newHist(), serverCPU: -1, serverEnd: srv1}
 	if rt0 != nil {
 		d.goRuntime = goRuntimeSince(rt0)
 	}

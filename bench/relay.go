@@ -60,6 +60,7 @@ func (r *runner) relayOnce(ctx context.Context, conns int, rate float64) (*Resul
 	res := r.result("relay", name, d, pairs*2, rate)
 	res.Target = t.name()
 	res.PersistPending = t.persistPending(ctx)
+	r.persistDrain(ctx, t, d, res.CPU, res.PersistPending, name)
 	if d.acked != d.delivered {
 		res.note("acked %d, delivered %d", d.acked, d.delivered)
 	}

@@ -55,6 +55,35 @@ type CPU struct {
 	// GC over the window (with --procs 0 the generator shares them); nil
 	// for a running target.
 	ServerRuntime *GoRuntime `json:"server_runtime,omitempty"`
+	// PersistDrain is the relay's accounting of the PERSIST backlog left
+	// at the end of the window: the server CPU of storing it, so that the
+	// server's cost per message includes every message's write to MongoDB
+	// (nil: not measured, as in the other scenarios).
+	PersistDrain *PersistDrain `json:"persist_drain,omitempty"`
+}
+
+// PersistDrain is the catch-up of the persist role after a relay window:
+// the bench waits (bounded) until the PERSIST consumer has nothing pending
+// or unacked and counts the server CPU of that wait too. The generator is
+// idle then (its clients have closed), so only the server has a drain
+// figure.
+type PersistDrain struct {
+	// Backlog is the PERSIST consumer's pending + unacked messages when
+	// the window ended.
+	Backlog uint64 `json:"backlog"`
+	// Seconds is how long the backlog took to reach 0; -1 when it did not
+	// within the bound (ServerUs then covers the wait up to the bound).
+	Seconds float64 `json:"seconds"`
+	// ServerUs is the server's CPU microseconds over the drain.
+	ServerUs float64 `json:"server_us"`
+	// ServerUsPerMsg is the server's CPU of the window and the drain
+	// together over CPU.Count: the cost per message with every message
+	// stored (CPU.ServerUsPerMsg is the window's alone).
+	ServerUsPerMsg float64 `json:"server_us_per_msg"`
+	// Skipped says why there was nothing to drain here (the persist role
+	// does not run in the measured processes); the figures are then the
+	// window's.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // known reports whether the server side was measured.
@@ -381,6 +410,9 @@ func cpuCells(c *CPU) (srv, gen string) {
 	}
 	if c.known() {
 		srv = fnum(c.ServerUsPerMsg) + unit
+		if pd := c.PersistDrain; pd != nil && pd.Skipped == "" && pd.ServerUs > 0 {
+			srv += " (" + fnum(pd.ServerUsPerMsg) + " with the drain)"
+		}
 	}
 	switch {
 	case !c.Split:
@@ -463,6 +495,9 @@ func writeDetails(w io.Writer, r *Result, md bool) {
 		default:
 			lines = append(lines, fmt.Sprintf("CPU: server not measured (no server process found on this machine: give --edge-pid); generator %.2f cores, %s us/%s; n = %s %s (generator: %s)",
 				c.GeneratorCores, fnum(c.GeneratorUsPerMsg), per, fnum(c.Count), per, c.Generator))
+		}
+		if pd := c.PersistDrain; pd != nil {
+			lines = append(lines, pd.line(c))
 		}
 		if g := c.ServerRuntime; g != nil {
 			lines = append(lines, fmt.Sprintf("Go runtime of the in-process server: goroutines waited for a core p50 <= %.3f ms, p99 <= %.2f ms, p99.9 <= %.2f ms (%s waits); %d GC cycles, pauses p99 <= %.2f ms, max <= %.2f ms",
