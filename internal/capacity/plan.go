@@ -333,13 +333,13 @@ func (f Figures) Plan(l Load) (Plan, error) {
 			p.NATS.CoresPerNode, l.Utilisation*100, l.NATSCores, l.NATSCores, count(l.NATSCores*l.Utilisation*3e6/natsUs), l.Utilisation*100))
 	}
 
-	// MongoDB: one document per message; persist's batches (up to 256,
+	// MongoDB: one document per message; persist's batches (up to 1,024,
 	// 2 in flight per replica, at most one per 20 ms linger each).
 	persist := p.Roles[1].Replicas // the edges, then persist
 	p.Mongo = Mongo{
 		StorageGiB:   perDay * l.RetentionDays * f.v("store.bytes_per_msg") / (1 << 30),
 		DocsPerSec:   p.PeakMsgPerSec,
-		WritesPerSec: math.Max(p.PeakMsgPerSec/256, math.Min(p.PeakMsgPerSec, float64(persist)*2*50)),
+		WritesPerSec: math.Max(p.PeakMsgPerSec/1024, math.Min(p.PeakMsgPerSec, float64(persist)*2*50)),
 		MBPerSec:     p.PeakMsgPerSec * f.v("store.bytes_per_msg") / 1e6,
 		Cores:        (p.PeakMsgPerSec*f.v("msg.store_us") + extra*f.v("dlv.store_us")) / 1e6,
 	}

@@ -113,7 +113,7 @@ func (n *Node) startRoles(ctx context.Context) error {
 				return err
 			}
 			popts := append(persistFaults(n.cfg.Faults, lg), persist.WithCursors(cur), persist.WithActions(acts), persist.WithAttachmentDrop(drop))
-			if err := n.startRunner(ctx, lingering(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, 256, 2), nil), persist.New(n.store, mlog, lg, popts...),
+			if err := n.startRunner(ctx, lingering(persistRunner(n.runnerConfig(role, subjects.StreamMsgs, subjects.ConsumerPersist, persistBatch, 2)), nil), persist.New(n.store, mlog, lg, popts...),
 				"archives the message log into MongoDB"); err != nil {
 				return err
 			}
@@ -193,6 +193,25 @@ const persistCursorCache = 65_536
 func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency int) runner.Config {
 	return runner.Config{Role: role, Stream: stream, Consumer: consumer,
 		BatchSize: batch, Concurrency: concurrency, Logger: n.log, Registerer: n.reg}
+}
+
+// persistBatch is the persist role's batch: under a backlog each batch is
+// one InsertMany and one read-cursor write per (sender, conversation) in
+// it, so batches of 1,024 instead of 256 cut the cursor writes (the
+// KV_CURSORS store, its acks and the persist side: ~10 of ~78 us per
+// stored message on the embedded store, docs/benchmarks.md "Cost per
+// message: persist") to a quarter; at low rates the 20 ms linger makes
+// the batches whatever arrived. persistPull keeps the pull buffer at a
+// full batch per loop (the default would be two), so a replica holds
+// about 6,000 messages at most instead of 10,000.
+const (
+	persistBatch = 1024
+	persistPull  = 2 * persistBatch
+)
+
+func persistRunner(cfg runner.Config) runner.Config {
+	cfg.PullMax = persistPull
+	return cfg
 }
 
 // linger is how long the persist and events roles wait to fill a batch

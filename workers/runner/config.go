@@ -34,6 +34,14 @@ type Config struct {
 	// once, and one that arrives while the loop waits ends the wait. Nil
 	// means every message.
 	LingerOn func(jetstream.Msg) bool
+	// PullMax is how many messages the runner buffers ahead of its loops:
+	// the client's pull size (PullMaxMessages) and the queue the loops take
+	// batches from. Zero means 2 x BatchSize x Concurrency: every loop a
+	// full batch in hand and another one queued. A role with large
+	// batches sets less, to bound what a replica holds (memory, and what
+	// Stop hands to the handler); BatchSize x Concurrency still gives
+	// every loop a full batch under a backlog.
+	PullMax int
 	// RetryDelay is the redelivery delay of a Retry without its own Delay.
 	// Zero means 1s.
 	RetryDelay time.Duration
@@ -93,6 +101,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: PullExpiry %v and PullHeartbeat %v: want an expiry of at least %v and a heartbeat of %v up to half of it",
 			ErrInvalidConfig, c.PullExpiry, c.PullHeartbeat, minPullExpiry, minPullHeartbeat)
 	}
+	if c.PullMax < 0 {
+		return fmt.Errorf("%w: PullMax %d is negative", ErrInvalidConfig, c.PullMax)
+	}
 	if c.MaxDeliver < 0 {
 		return fmt.Errorf("%w: MaxDeliver %d is negative", ErrInvalidConfig, c.MaxDeliver)
 	}
@@ -108,6 +119,12 @@ const (
 	minPullHeartbeat     = 500 * time.Millisecond //
 )
 
-// pullMax is how many messages the runner buffers: enough for every loop to
-// have a full batch in hand and another one queued.
-func (c Config) pullMax() int { return 2 * c.BatchSize * c.Concurrency }
+// pullMax is how many messages the runner buffers: Config.PullMax, by
+// default enough for every loop to have a full batch in hand and another
+// one queued.
+func (c Config) pullMax() int {
+	if c.PullMax > 0 {
+		return c.PullMax
+	}
+	return 2 * c.BatchSize * c.Concurrency
+}

@@ -3,11 +3,13 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natter-im/natter/internal/testenv"
 	"github.com/natter-im/natter/jetstream/subjects"
 	"github.com/natter-im/natter/workers/runner"
 )
@@ -32,6 +34,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"pull heartbeat under 500ms", func(c *runner.Config) { c.PullHeartbeat = 100 * time.Millisecond }, h},
 		{"pull heartbeat over half the expiry", func(c *runner.Config) { c.PullHeartbeat = 3 * time.Second }, h},
 		{"negative pull expiry", func(c *runner.Config) { c.PullExpiry = -time.Second }, h},
+		{"negative pull max", func(c *runner.Config) { c.PullMax = -1 }, h},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,5 +88,40 @@ func TestStartErrors(t *testing.T) {
 	r := e.runner(runner.Config{MaxDeliver: 3}, h)
 	if err := r.Start(context.Background()); !errors.Is(err, runner.ErrStarted) {
 		t.Fatalf("second Start: %v, want ErrStarted", err)
+	}
+}
+
+// TestPullMax: Config.PullMax bounds what the runner buffers ahead of its
+// loops (the pull size and the queue), below the default of 2 x BatchSize
+// x Concurrency: with the handler held on its first batch, the queue fills
+// to PullMax and the consumer has delivered no more than the batch in
+// hand, the queue, one pull's worth in the client and the message the
+// callback holds.
+func TestPullMax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fast)
+	const batch, pullMax = 8, 8
+	release := make(chan struct{})
+	ta := newTally()
+	ack := ackAll(ta)
+	r := e.runner(runner.Config{BatchSize: batch, PullMax: pullMax}, runner.HandlerFunc(func(ctx context.Context, msgs []jetstream.Msg) []runner.Result {
+		<-release
+		return ack(ctx, msgs)
+	}))
+	defer close(release)
+	e.publish(200)
+	testenv.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if q := r.Stats().Queued; q != pullMax {
+			return fmt.Errorf("%d queued, want the queue full at %d", q, pullMax)
+		}
+		return nil
+	})
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		if q := r.Stats().Queued; q > pullMax {
+			t.Fatalf("%d queued, want at most PullMax %d", q, pullMax)
+		}
+		if n := e.consumerInfo().NumAckPending; n > batch+2*pullMax+1 {
+			t.Fatalf("%d delivered and not acked, want at most %d (batch + queue + one pull + the callback's)", n, batch+2*pullMax+1)
+		}
 	}
 }
