@@ -196,17 +196,18 @@ func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency in
 }
 
 // persistBatch is the persist role's batch: under a backlog each batch is
-// one InsertMany and one read-cursor write per (sender, conversation) in
-// it, so batches of 1,024 instead of 256 cut the cursor writes (the
-// KV_CURSORS store, its acks and the persist side: ~10 of ~78 us per
-// stored message on the embedded store, docs/benchmarks.md "Cost per
-// message: persist") to a quarter; at low rates the 20 ms linger makes
-// the batches whatever arrived. persistPull keeps the pull buffer at a
-// full batch per loop (the default would be two), so a replica holds
-// about 6,000 messages at most instead of 10,000.
+// one InsertMany (on the embedded store in commands of 256, store.insertNew)
+// and one read-cursor write per (sender, conversation) in it, so batches
+// of 1,024 instead of 256 cut the cursor writes (the KV_CURSORS store, the
+// acks, the persist side: 7-10 of 65-90 us per stored message in the
+// drain's profile, docs/benchmarks.md "Cost per message: persist") to
+// about a quarter. At low rates the 20 ms linger makes a batch whatever
+// arrived. persistPull is the pull buffer: one batch, not the default
+// two per loop, so a replica holds about 4,100 messages at most (the
+// queue, the client's pull, the 2 batches in its handler).
 const (
 	persistBatch = 1024
-	persistPull  = 2 * persistBatch
+	persistPull  = persistBatch
 )
 
 func persistRunner(cfg runner.Config) runner.Config {

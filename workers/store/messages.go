@@ -26,10 +26,36 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []natter.Message) (int,
 	return s.insertNew(ctx, s.msgs, docs, "messages")
 }
 
+// gatedChunk is the most documents one turn of the write gate inserts
+// (the embedded store only): a larger InsertMany is split into turns of
+// that many, so that the small writes of requests (creates, member
+// changes) wait behind one chunk at most, not behind a whole persist
+// batch (1,024). FerretDB commits every 100 documents anyway, so the
+// split costs the store nothing but a command per chunk.
+const gatedChunk = 256
+
 // insertNew inserts docs unordered into coll and returns how many were new:
 // a document whose _id exists already is not an error (idempotent writes
-// under redelivery), any other failure is, wrapped with what.
+// under redelivery), any other failure is, wrapped with what. On the
+// embedded store it inserts gatedChunk documents per command.
 func (s *Store) insertNew(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
+	if s.wgate == nil || len(docs) <= gatedChunk {
+		return s.insertChunk(ctx, coll, docs, what)
+	}
+	total := 0
+	for len(docs) > 0 {
+		n, err := s.insertChunk(ctx, coll, docs[:min(gatedChunk, len(docs))], what)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		docs = docs[min(gatedChunk, len(docs)):]
+	}
+	return total, nil
+}
+
+// insertChunk is insertNew in one InsertMany.
+func (s *Store) insertChunk(ctx context.Context, coll *mongo.Collection, docs []any, what string) (int, error) {
 	var res *mongo.InsertManyResult
 	err := s.wgate.bulk(ctx, func() error { // messages and blocks: after the small writes of requests
 		var err error
