@@ -145,7 +145,7 @@ func (c *counters) register(reg prometheus.Registerer, role string) error {
 	batch, err := registerOnce(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "natter_worker_batch_size",
 		Help:    "Messages per Handle call of a worker role.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 to 1,024: persist's batches
 	}, []string{"role"}))
 	if err != nil {
 		return err
