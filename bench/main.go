@@ -24,7 +24,8 @@ import (
 const usage = `usage: natter bench <scenario> [flags]
 
 scenarios:
-  relay     1:1 conversations (pairs of SDK clients): delivered msg/s and send->deliver latency
+  relay     1:1 conversations (pairs of SDK clients): delivered msg/s and send->deliver latency;
+            server CPU per message in the window and including the PERSIST backlog's drain after it
   fanout    one sender into a group of --members online members spread over --edges edges
   persist   sustained persisted msgs/s with the PERSIST consumer backlog sampled every second;
             flat out, also the role alone (PERSIST paused while the sends build a backlog, then drained)
