@@ -198,10 +198,10 @@ func (n *Node) runnerConfig(role, stream, consumer string, batch, concurrency in
 // persistBatch is the persist role's batch: under a backlog each batch is
 // one InsertMany (on the embedded store in commands of 256, store.insertNew)
 // and one read-cursor write per (sender, conversation) in it, so batches
-// of 1,024 instead of 256 cut the cursor writes (the KV_CURSORS store, the
-// acks, the persist side: 7-10 of 65-90 us per stored message in the
-// drain's profile, docs/benchmarks.md "Cost per message: persist") to
-// about a quarter. At low rates the 20 ms linger makes a batch whatever
+// of 1,024 instead of 256 write a quarter as many cursors: the raise (the
+// KV_CURSORS store, the client loops, the persist side) went from ~14 to
+// 5-6 us per stored message in the drain's profile, 66-71 to ~52 us in
+// all (docs/benchmarks.md "Cost per message: persist"). At low rates the 20 ms linger makes a batch whatever
 // arrived. persistPull is the pull buffer: one batch, not the default
 // two per loop, so a replica holds about 4,100 messages at most (the
 // queue, the client's pull, the 2 batches in its handler).
