@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/natter-im/natter/internal/gctune"
 )
 
 // Config is one "natter bench" invocation. Zero values take the defaults
@@ -141,6 +143,12 @@ type Config struct {
 	// included) writes the first to Trace, the n-th after it to Trace.<n>.
 	// Empty means none.
 	Trace string
+	// GC is the garbage collector's setting of this process (the
+	// in-process server), as natter dev's --gc-percent and --memory-limit:
+	// Main parses it (default gctune.Default()) and applies it; Run does
+	// not (a test's process keeps its own). The generator children keep
+	// Go's.
+	GC gctune.Config
 	// Quiet turns the progress line off.
 	Quiet bool
 	// Verbose logs the in-process node's warnings to stderr.

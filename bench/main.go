@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/natter-im/natter/internal/cli"
+	"github.com/natter-im/natter/internal/gctune"
 	"github.com/natter-im/natter/internal/node"
 )
 
@@ -59,6 +60,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.childPrefix = childPrefix(args)
 	cfg.args = args
+	gctune.Apply(cfg.GC, os.Getenv)
 	if _, err := Run(ctx, cfg, stdout); err != nil {
 		fmt.Fprintf(stderr, "natter bench: %v\n", err)
 		return 1
@@ -201,6 +203,17 @@ func parseTo(args []string, help, stderr io.Writer) (Config, error) {
 	str(&c.MemProfile, "memprofile", "", "write a heap profile of this process at the end")
 	str(&c.Trace, "trace", "", "write a Go execution trace (go tool trace) of this process over each measured window, to FILE (FILE.<n> from the second window on)")
 	str(&c.GenCPUProfile, "gen-cpuprofile", "", "write a CPU profile of each generator child (--procs) from go to its result, to FILE.<n>")
+	c.GC = gctune.Default()
+	fs.Func("gc-percent", envName("gc-percent"), "GC percent of this process, the in-process server, as natter dev's --gc-percent (default "+gctune.FormatPercent(gctune.DefaultPercent)+"; the generator children keep Go's); GOGC in the environment wins", func(s string) error {
+		var err error
+		c.GC.Percent, err = gctune.ParsePercent(s)
+		return err
+	})
+	fs.Func("memory-limit", envName("memory-limit"), "soft memory limit of this process, the in-process server, as natter dev's --memory-limit (default "+gctune.FormatMemory(gctune.DefaultMemoryLimit)+"); GOMEMLIMIT in the environment wins", func(s string) error {
+		var err error
+		c.GC.MemoryLimit, err = gctune.ParseMemory(s)
+		return err
+	})
 	boolean(&c.Quiet, "quiet", "no progress line")
 	boolean(&c.Verbose, "verbose", "log the in-process natter's warnings")
 	if err := fs.Parse(args[1:], false); err != nil {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/natter-im/natter/internal/gctune"
 )
 
 // TestParseEnv checks the precedence of the bench settings: the flag, then
@@ -73,5 +75,24 @@ func TestProcAddr(t *testing.T) {
 	}
 	if p := localPort("nats://192.0.2.1:4222"); p != 0 {
 		t.Errorf("a remote host gave port %d", p)
+	}
+}
+
+// TestParseGC: the in-process server's collector is natter dev's default
+// unless --gc-percent / --memory-limit (or their variables) say otherwise.
+func TestParseGC(t *testing.T) {
+	c, err := parse([]string{"relay"}, io.Discard)
+	if err != nil || c.GC != gctune.Default() {
+		t.Fatalf("default GC %+v, %v; want %+v", c.GC, err, gctune.Default())
+	}
+	t.Setenv("NATTER_BENCH_MEMORY_LIMIT", "300MiB")
+	c, err = parse([]string{"relay", "--gc-percent", "250"}, io.Discard)
+	if err != nil || c.GC != (gctune.Config{Percent: 250, MemoryLimit: 300 << 20}) {
+		t.Fatalf("GC %+v, %v; want percent 250, limit 300MiB", c.GC, err)
+	}
+	for _, args := range [][]string{{"relay", "--gc-percent", "0"}, {"relay", "--memory-limit", "1GB"}} {
+		if _, err := parse(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
 	}
 }

@@ -243,6 +243,8 @@ func TestBadInput(t *testing.T) {
 		{"edge without nats url", []string{"edge", "--http", "127.0.0.1:0", "--jwt-secret", strings.Repeat("s", 32)}, "--nats-url (NATTER_NATS_URL)"},
 		{"unknown role", []string{"worker", "--nats-url", "nats://" + deadAddr, "--roles", "persist,bogus"}, "--roles (NATTER_ROLES)"},
 		{"bad env duration", []string{"dev", "--data", t.TempDir()}, "NATTER_LAME_DUCK"},
+		{"gc percent not a number", []string{"dev", "--data", t.TempDir(), "--gc-percent", "lots"}, "--gc-percent (NATTER_GC_PERCENT)"},
+		{"memory limit without a unit Go knows", []string{"worker", "--nats-url", "nats://" + deadAddr, "--memory-limit", "1GB"}, "--memory-limit (NATTER_MEMORY_LIMIT)"},
 		{"otlp endpoint not a url", []string{"dev", "--data", t.TempDir(), "--otlp-endpoint", "collector:4318"}, "--otlp-endpoint (NATTER_OTLP_ENDPOINT)"},
 		{"trace sample out of range", []string{"worker", "--nats-url", "nats://" + deadAddr, "--trace-sample", "2"}, "--trace-sample"},
 		{"nats: client port in use", []string{"nats", "--store", t.TempDir(), "--port", portOf(busy.Addr()), "--http-port", "0"}, "--port (NATTER_NATSD_PORT)"},

@@ -45,7 +45,12 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Int(&routePingsOut, "route-max-pings-out", "NATTER_NATSD_ROUTE_MAX_PINGS_OUT", defaultRoutePingsOut, "close a route whose node left this many pings unanswered (a frozen node: its Raft groups and interest go with it)", cli.Min(1))
 	fs.Duration(&lameDuck, "lame-duck", "NATTER_NATSD_LAME_DUCK", 0, "on SIGTERM, move clients to the other nodes over this interval before stopping (0 = stop at once)", cli.Min[time.Duration](0))
 	fs.Bool(&logs, "log", "NATTER_NATSD_LOG", true, "write nats-server's log to stderr")
+	var gf gcFlags
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := gf.apply(nil); err != nil {
 		return err
 	}
 	cfg := natsembed.Config{

@@ -128,6 +128,8 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	fs.Duration(&shutdownTimeout, "shutdown-timeout", "NATTER_SHUTDOWN_TIMEOUT", 30*time.Second, "bound of a graceful shutdown", cli.Positive[time.Duration]())
 	var trf tracingFlags
 	trf.register(fs)
+	var gf gcFlags
+	gf.register(fs)
 	var ef edgeFlags
 	var tf tlsFlags
 	if mode != node.ModeWorker {
@@ -149,6 +151,9 @@ func runNode(ctx context.Context, mode node.Mode, args []string, stdout, stderr 
 	}
 	log, err := common.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := gf.apply(log); err != nil {
 		return err
 	}
 	if common.mongoURI, err = common.mongoSecret.get(); err != nil {

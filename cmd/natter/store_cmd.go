@@ -22,11 +22,16 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var listen, dir string
 	fs.String(&listen, "listen", "NATTER_STORE_LISTEN", "127.0.0.1:27017", "MongoDB wire-protocol listen address (port 0 = any free port)")
 	fs.String(&dir, "dir", "NATTER_STORE_DIR", "./data/mongo", "directory of the SQLite files")
+	var gf gcFlags
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log, err := (&commonFlags{logLevel: "info", logFormat: "text"}).logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := gf.apply(log); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", listen)
