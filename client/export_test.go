@@ -13,3 +13,10 @@ func QueuedFrames(c *Client) int {
 	defer cn.wmu.Unlock()
 	return len(cn.wq)
 }
+
+// UseLibraryReader makes the connections dialled until restore read their
+// frames with the WebSocket library.
+func UseLibraryReader() (restore func()) {
+	useLibraryReader.Store(true)
+	return func() { useLibraryReader.Store(false) }
+}
