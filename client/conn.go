@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -49,6 +50,7 @@ type conn struct {
 	// Used by the reader only.
 	touched time.Time    // when the read deadline was last moved
 	fr      *frameReader // reads the frames (reader.go); nil: the library does
+	h       *handoff     // the socket under fr
 	rbuf    []byte       // frame buffer of the library's reader, reused
 
 	// Set by the reader before done is closed.
@@ -139,7 +141,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 	if h != nil {
 		h.trickle = false
 		if fast && ws.NetConn() == net.Conn(h) {
-			cn.fr = newFrameReader(h)
+			cn.fr, cn.h = newFrameReader(h), h
 		}
 	}
 	hello, err := cn.readHello(c.cfg.RequestTimeout)
@@ -257,6 +259,10 @@ func (cn *conn) readFrame() (int, []byte, error) {
 				return 0, nil, ce
 			}
 		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			// As the library says it.
+			err = &websocket.CloseError{Code: websocket.CloseAbnormalClosure, Text: io.ErrUnexpectedEOF.Error()}
+		}
 		if err != nil {
 			if errors.Is(err, errBadFrame) {
 				reason := err.Error()[len(errBadFrame.Error())+2:]
@@ -310,21 +316,50 @@ func (cn *conn) libraryFrame() (int, []byte, error) {
 func (cn *conn) readLoop() {
 	defer cn.finish()
 	var m natter.Message // pushes are decoded into it; onPush copies
-	for {
+	// step reads and handles one message: false when the loop ends (err
+	// set) or must wait for the poller (err errWouldBlock).
+	var err error
+	step := func() bool {
 		cn.touch(time.Now())
-		mt, data, err := cn.readFrame()
-		if err != nil {
-			cn.readErr = err
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				cn.closeCode = ce.Code
-			}
-			return
+		var mt int
+		var data []byte
+		if mt, data, err = cn.readFrame(); err != nil {
+			return false
 		}
 		if mt == websocket.TextMessage {
 			cn.handle(data, &m)
 		}
+		return true
 	}
+	if rc := cn.rawConn(); rc != nil {
+		// The whole loop runs inside one RawConn.Read (reader.go).
+		cn.h.raw = true
+		rerr := rc.Read(func(fd uintptr) bool {
+			cn.h.fd = int(fd)
+			for step() {
+			}
+			return err != errWouldBlock
+		})
+		if err == nil || err == errWouldBlock {
+			err = rerr // the socket's: closed, or silent past the deadline
+		}
+	} else {
+		for step() {
+		}
+	}
+	cn.readErr = err
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		cn.closeCode = ce.Code
+	}
+}
+
+// rawConn is the socket for raw reads, or nil.
+func (cn *conn) rawConn() syscall.RawConn {
+	if cn.fr == nil || cn.h == nil {
+		return nil
+	}
+	return cn.h.rawConn()
 }
 
 // handle takes one text frame; m is a scratch message for pushes.

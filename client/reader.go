@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
@@ -58,6 +61,12 @@ type frameReader struct {
 	r, w int
 	msg  []byte // the fragmented message being assembled
 	frag int    // its opcode; 0 when none is
+	// A frame larger than buf being read: its payload so far, its length,
+	// opcode and fin bit.
+	big    []byte
+	bigN   uint64
+	bigOp  int
+	bigFin bool
 }
 
 func newFrameReader(src io.Reader) *frameReader {
@@ -109,8 +118,12 @@ func (fr *frameReader) next() (op int, data []byte, err error) {
 	}
 }
 
-// frame returns the next frame; p is valid until the next call.
+// frame returns the next frame; p is valid until the next call. After
+// errWouldBlock it can be called again (as can next).
 func (fr *frameReader) frame() (op int, fin bool, p []byte, err error) {
+	if fr.bigN > 0 {
+		return fr.readBig()
+	}
 	if err := fr.fill(2); err != nil {
 		return 0, false, nil, err
 	}
@@ -153,19 +166,30 @@ func (fr *frameReader) frame() (op int, fin bool, p []byte, err error) {
 	// Larger than the buffer: a buffer of its own, grown as the payload
 	// arrives (a length alone allocates nothing).
 	fr.r += hdr
-	p = make([]byte, 0, min(n, 1<<20))
-	p = append(p, fr.buf[fr.r:fr.w]...)
+	fr.big = make([]byte, 0, min(n, 1<<20))
+	fr.big = append(fr.big, fr.buf[fr.r:fr.w]...)
 	fr.r, fr.w = 0, 0
-	for uint64(len(p)) < n {
+	fr.bigN, fr.bigOp, fr.bigFin = n, op, fin
+	return fr.readBig()
+}
+
+// readBig reads the rest of a frame larger than the buffer. It can be
+// called again after errWouldBlock.
+func (fr *frameReader) readBig() (op int, fin bool, p []byte, err error) {
+	p = fr.big
+	for uint64(len(p)) < fr.bigN {
 		if len(p) == cap(p) {
 			p = append(p, 0)[:len(p)]
 		}
-		m, err := fr.src.Read(p[len(p):min(uint64(cap(p)), n)])
+		m, err := fr.src.Read(p[len(p):min(uint64(cap(p)), fr.bigN)])
 		p = p[:len(p)+m]
-		if err != nil && uint64(len(p)) < n {
+		if err != nil && uint64(len(p)) < fr.bigN {
+			fr.big = p
 			return 0, false, nil, eofInFrame(err)
 		}
 	}
+	op, fin = fr.bigOp, fr.bigFin
+	fr.big, fr.bigN = nil, 0
 	return op, fin, p, nil
 }
 
@@ -234,12 +258,34 @@ func validCloseCode(code int) bool {
 // handshake (see above): with trickle set it gives the library one byte
 // per read call and keeps what it read ahead for the frame reader, which
 // reads through it afterwards.
+//
+// With raw set, reads are read(2) calls on fd, made by readLoop inside the
+// socket's RawConn.Read: a read that returns less than it asked for found
+// the socket empty, so the next read waits for the poller
+// (errWouldBlock) instead of making the read(2) that would return EAGAIN.
+// That is safe only within one RawConn.Read call, which keeps the
+// poller's readiness between its waits (a new RawConn.Read clears it).
 type handoff struct {
 	net.Conn
 	ahead   []byte // read from Conn, not handed out yet
 	trickle bool
 	scratch []byte
+	raw     bool
+	fd      int
+	wait    bool        // raw: the last read(2) was short
+	closed  atomic.Bool // Close was called: raw reads stop
+	onRead  func(n int) // a test's hook, called with each read's bytes
 }
+
+// Close closes the socket; a raw read loop (which holds the socket open
+// until it returns) ends at its next read.
+func (h *handoff) Close() error {
+	h.closed.Store(true)
+	return h.Conn.Close()
+}
+
+// errWouldBlock ends a raw read: wait for the poller, then read again.
+var errWouldBlock = errors.New("client: no data yet")
 
 func (h *handoff) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -253,8 +299,15 @@ func (h *handoff) Read(p []byte) (int, error) {
 		h.ahead = h.ahead[n:]
 		return n, nil
 	}
+	if h.raw {
+		return h.rawRead(p)
+	}
 	if !h.trickle {
-		return h.Conn.Read(p)
+		n, err := h.Conn.Read(p)
+		if n > 0 && h.onRead != nil {
+			h.onRead(n)
+		}
+		return n, err
 	}
 	if h.scratch == nil {
 		h.scratch = make([]byte, 1024)
@@ -267,6 +320,54 @@ func (h *handoff) Read(p []byte) (int, error) {
 	h.ahead = h.scratch[1:n]
 	return 1, nil
 }
+
+func (h *handoff) rawRead(p []byte) (int, error) {
+	if h.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	if h.wait {
+		h.wait = false
+		return 0, errWouldBlock
+	}
+	for {
+		n, err := syscall.Read(h.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Source: h.LocalAddr(), Addr: h.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			return 0, io.EOF
+		}
+		h.wait = n < len(p)
+		if h.onRead != nil {
+			h.onRead(n)
+		}
+		return n, nil
+	}
+}
+
+// rawConn returns the socket's RawConn when readLoop can read through it
+// (a TCP socket without TLS), else nil.
+func (h *handoff) rawConn() syscall.RawConn {
+	if useLibraryReader.Load() || noRawReads.Load() {
+		return nil
+	}
+	sc, ok := h.Conn.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// noRawReads makes readLoop read through net.Conn.Read (for tests).
+var noRawReads atomic.Bool
 
 // handoffDialer returns a copy of d whose connections are handoffs, and
 // whether frames can be read through them: not for a wss URL without

@@ -178,3 +178,101 @@ func TestLibraryReader(t *testing.T) {
 		}
 	}
 }
+
+// TestRawReadsTakeQueuedPushesInOneRead: on a plain TCP socket the client
+// reads with raw read(2) calls; pushes that wait in the socket together
+// (held there by back-pressure: the application does not drain Messages)
+// are taken with one read and delivered in order once it does. Fails when
+// they take more reads, or the raw reads are not used.
+func TestRawReadsTakeQueuedPushesInOneRead(t *testing.T) {
+	dev := startDev(t)
+	url := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a := dial(t, url, alice)
+	b := dial(t, url, bob, func(cfg *client.Config) { cfg.AutoAck, cfg.Buffer, cfg.MaxPending = -1, 1, 1 })
+	if !client.RawReads(b) {
+		t.Fatal("the connection does not read with raw reads")
+	}
+	ctx := ctxT(t)
+	conv, err := a.CreateDirect(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three messages: one in the channel, two queued: the reader stops.
+	for _, s := range []string{"h1", "h2", "h3"} {
+		if _, err := a.Send(ctx, conv.ID, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for b.Stats().Pushes < 3 {
+		if ctx.Err() != nil {
+			t.Fatalf("bob read %d pushes", b.Stats().Pushes)
+		}
+		time.Sleep(time.Millisecond) // polled with a deadline
+	}
+	const n = 12
+	body := strings.Repeat("q", 400)
+	msgs := make([]client.Outgoing, n)
+	for i := range msgs {
+		msgs[i] = client.Outgoing{Conv: conv.ID, Body: body + string(rune('a'+i))}
+	}
+	if _, err := a.SendAll(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	for queued < n*len(body) {
+		if queued, err = client.InQueue(b); err != nil || ctx.Err() != nil {
+			t.Fatalf("%d bytes arrived (%v)", queued, err)
+		}
+		time.Sleep(time.Millisecond) // polled with a deadline
+	}
+	if s := b.Stats(); s.Pushes != 3 {
+		t.Fatalf("the reader went on reading: %d pushes", s.Pushes)
+	}
+	reads := make(chan int, 100)
+	client.OnRead(b, func(n int) { reads <- n })
+	got := recv(t, b, 3+n)[3:]
+	for i, m := range got {
+		if m.Body != msgs[i].Body {
+			t.Fatalf("message %d out of order: ...%q", i, m.Body[len(m.Body)-1:])
+		}
+	}
+	// More frames (read receipts) may come after the pushes: what waited
+	// must come with the first read.
+	if first := <-reads; first < queued {
+		t.Fatalf("%d pushes (%d bytes) waiting together: the first read took %d bytes, want all", n, queued, first)
+	}
+}
+
+// TestRawReadsLoseNoWakeUp: the raw reads skip the read(2) after a short
+// one and wait for the poller; 300 round trips, each push arriving alone,
+// all come at once (a lost wake-up would hold a push until the next frame
+// or the idle check's reconnect). Fails when a round trip stalls.
+func TestRawReadsLoseNoWakeUp(t *testing.T) {
+	dev := startDev(t)
+	url := []string{wsURL(dev)}
+	alice, bob := uniq("alice"), uniq("bob")
+	a := dial(t, url, alice)
+	b := dial(t, url, bob)
+	if !client.RawReads(a) || !client.RawReads(b) {
+		t.Fatal("the connections do not read with raw reads")
+	}
+	ctx := ctxT(t)
+	conv, err := a.CreateDirect(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		t0 := time.Now()
+		if _, err := a.Send(ctx, conv.ID, "m"); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, b, 1)
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Fatalf("round trip %d took %v", i, d)
+		}
+	}
+	if s := b.Stats(); s.Reconnects != 0 {
+		t.Fatalf("bob reconnected: %+v", s)
+	}
+}
