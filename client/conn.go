@@ -48,10 +48,11 @@ type conn struct {
 	dead    bool
 
 	// Used by the reader only.
-	touched time.Time    // when the read deadline was last moved
-	fr      *frameReader // reads the frames (reader.go); nil: the library does
-	h       *handoff     // the socket under fr
-	rbuf    []byte       // frame buffer of the library's reader, reused
+	touched time.Time       // when the read deadline was last moved
+	fr      *frameReader    // reads the frames (reader.go); nil: the library does
+	h       *handoff        // the socket under fr
+	rc      syscall.RawConn // raw reads and writes (reader.go); nil: none
+	rbuf    []byte          // frame buffer of the library's reader, reused
 
 	// Set by the reader before done is closed.
 	bye       *protocol.ByeFrame
@@ -141,7 +142,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 	if h != nil {
 		h.trickle = false
 		if fast && ws.NetConn() == net.Conn(h) {
-			cn.fr, cn.h = newFrameReader(h), h
+			cn.fr, cn.h, cn.rc = newFrameReader(h), h, h.rawConn()
 		}
 	}
 	hello, err := cn.readHello(c.cfg.RequestTimeout)
@@ -331,7 +332,7 @@ func (cn *conn) readLoop() {
 		}
 		return true
 	}
-	if rc := cn.rawConn(); rc != nil {
+	if rc := cn.rc; rc != nil {
 		// The whole loop runs inside one RawConn.Read (reader.go).
 		cn.h.raw = true
 		rerr := rc.Read(func(fd uintptr) bool {
@@ -352,14 +353,6 @@ func (cn *conn) readLoop() {
 	if errors.As(err, &ce) {
 		cn.closeCode = ce.Code
 	}
-}
-
-// rawConn is the socket for raw reads, or nil.
-func (cn *conn) rawConn() syscall.RawConn {
-	if cn.fr == nil || cn.h == nil {
-		return nil
-	}
-	return cn.h.rawConn()
 }
 
 // handle takes one text frame; m is a scratch message for pushes.

@@ -47,7 +47,7 @@ func RawReads(c *Client) bool {
 	c.cmu.Lock()
 	cn := c.cn
 	c.cmu.Unlock()
-	return cn != nil && cn.rawConn() != nil
+	return cn != nil && cn.rc != nil
 }
 
 // InQueue is the number of bytes waiting in the receive queue of c's live

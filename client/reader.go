@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/fasthttp/websocket"
 )
@@ -330,14 +331,18 @@ func (h *handoff) rawRead(p []byte) (int, error) {
 		return 0, errWouldBlock
 	}
 	for {
-		n, err := syscall.Read(h.fd, p)
+		// A raw system call: the socket does not block, and unlike
+		// syscall.Read it does not tell the scheduler, which would wake
+		// its monitor thread (sysmon) after every idle spell.
+		r, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(h.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n := int(r)
 		switch {
-		case err == syscall.EINTR:
+		case errno == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			return 0, errWouldBlock
-		case err != nil:
-			return 0, &net.OpError{Op: "read", Net: "tcp", Source: h.LocalAddr(), Addr: h.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+		case errno != 0:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Source: h.LocalAddr(), Addr: h.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
 		case n == 0:
 			return 0, io.EOF
 		}
@@ -349,10 +354,10 @@ func (h *handoff) rawRead(p []byte) (int, error) {
 	}
 }
 
-// rawConn returns the socket's RawConn when readLoop can read through it
-// (a TCP socket without TLS), else nil.
+// rawConn returns the socket's RawConn when the client can read and write
+// through it with raw system calls (a TCP socket without TLS), else nil.
 func (h *handoff) rawConn() syscall.RawConn {
-	if useLibraryReader.Load() || noRawReads.Load() {
+	if useLibraryReader.Load() {
 		return nil
 	}
 	sc, ok := h.Conn.(*net.TCPConn)
@@ -366,8 +371,32 @@ func (h *handoff) rawConn() syscall.RawConn {
 	return rc
 }
 
-// noRawReads makes readLoop read through net.Conn.Read (for tests).
-var noRawReads atomic.Bool
+// rawWrite writes b with raw write(2) calls inside rc.Write, waiting for
+// the poller while the socket's buffer is full (the write deadline holds
+// there).
+func rawWrite(rc syscall.RawConn, b []byte) error {
+	var errno syscall.Errno
+	err := rc.Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+			switch e {
+			case 0:
+				b = b[r:]
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil && errno != 0 {
+		err = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
+	}
+	return err
+}
 
 // handoffDialer returns a copy of d whose connections are handoffs, and
 // whether frames can be read through them: not for a wss URL without

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -355,4 +357,65 @@ func FuzzAckFastPath(f *testing.F) {
 			t.Fatalf("%q: fast %q %+v, full %s %q %+v", frame, id, fast, sf.T, sf.ID, slow)
 		}
 	})
+}
+
+// TestRawWriteWaitsForRoom: a raw write larger than the socket's buffers
+// waits for the peer to read (EAGAIN, then the poller) and delivers every
+// byte in order; with the peer not reading, the write deadline ends it.
+// Fails when a full buffer ends the write or loses bytes.
+func TestRawWriteWaitsForRoom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The peer does not read: the deadline ends the write.
+	_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	if err := rawWrite(rc, make([]byte, 64<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write to a peer that does not read: %v, want the deadline", err)
+	}
+	// A fresh pair: the peer reads after the buffers filled up.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	rc2, _ := c2.(*net.TCPConn).SyscallConn()
+	want := make([]byte, 32<<20)
+	for i := range want {
+		want[i] = byte(i * 7 / 5)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the writer fill the buffers first
+		b, _ := io.ReadAll(s2)
+		got <- b
+	}()
+	_ = c2.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if err := rawWrite(rc2, want); err != nil {
+		t.Fatal(err)
+	}
+	c2.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the peer read %d bytes, not the %d written", len(b), len(want))
+	}
 }
