@@ -140,7 +140,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		done:    make(chan struct{}), synced: make(chan struct{}),
 	}
 	if h != nil {
-		h.trickle = false
+		h.trickle, h.scratch = false, nil
 		if fast && ws.NetConn() == net.Conn(h) {
 			cn.fr, cn.h, cn.rc = newFrameReader(h), h, h.rawConn()
 		}

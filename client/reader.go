@@ -297,7 +297,9 @@ func (h *handoff) Read(p []byte) (int, error) {
 	}
 	if len(h.ahead) > 0 {
 		n := copy(p, h.ahead)
-		h.ahead = h.ahead[n:]
+		if h.ahead = h.ahead[n:]; len(h.ahead) == 0 && !h.trickle {
+			h.ahead = nil // the handshake's buffer is not kept
+		}
 		return n, nil
 	}
 	if h.raw {
