@@ -419,3 +419,33 @@ func TestRawWriteWaitsForRoom(t *testing.T) {
 		t.Fatalf("the peer read %d bytes, not the %d written", len(b), len(want))
 	}
 }
+
+// FuzzFrameReader: any byte stream gives the same messages and the same
+// end (the error) read whole as read a few bytes at a time, and never a
+// panic.
+func FuzzFrameReader(f *testing.F) {
+	b, _ := stream()
+	f.Add(b[:300], uint8(3))
+	f.Add(append(serverFrame(opText, false, []byte("ab")), serverFrame(opContinuation, true, []byte("c"))...), uint8(1))
+	f.Add([]byte{0x81, 126, 0, 200}, uint8(2))
+	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0x40, 0}, uint8(5))
+	f.Add([]byte{0x88, 2, 0x03, 0xe8, 0x89, 0}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, piece uint8) {
+		read := func(next func() int) (out []string) {
+			fr := newFrameReader(&chunked{src: data, next: next})
+			for range 1000 {
+				op, p, err := fr.next()
+				if err != nil {
+					return append(out, fmt.Sprint("err ", errors.Is(err, errBadFrame), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF)))
+				}
+				out = append(out, fmt.Sprintf("%d %q", op, p))
+			}
+			return out
+		}
+		whole := read(func() int { return len(data) + 1 })
+		pieces := read(func() int { return 1 + int(piece%17) })
+		if fmt.Sprint(whole) != fmt.Sprint(pieces) {
+			t.Fatalf("whole: %.300v\npieces of %d: %.300v", whole, 1+piece%17, pieces)
+		}
+	})
+}
