@@ -155,6 +155,9 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		ping = protocol.DefaultPingInterval
 	}
 	cn.hello, cn.idle, cn.started = *hello, 2*ping, time.Now()
+	if cn.rc != nil {
+		h.raw = true // before the reader starts and anyone can close cn
+	}
 	return cn, nil
 }
 
@@ -334,7 +337,6 @@ func (cn *conn) readLoop() {
 	}
 	if rc := cn.rc; rc != nil {
 		// The whole loop runs inside one RawConn.Read (reader.go).
-		cn.h.raw = true
 		rerr := rc.Read(func(fd uintptr) bool {
 			cn.h.fd = int(fd)
 			for step() {

@@ -278,10 +278,17 @@ type handoff struct {
 	onRead  func(n int) // a test's hook, called with each read's bytes
 }
 
-// Close closes the socket; a raw read loop (which holds the socket open
-// until it returns) ends at its next read.
+// Close closes the socket; a raw read loop ends at its next read. The
+// loop holds the socket inside RawConn.Read, and closing a socket waits
+// for that (internal/poll), so with raw reads the socket is closed
+// without waiting: the reader may be held by back-pressure (waitRoom) or
+// a pong's write, and a writer that saw a write fail must not wait for it.
 func (h *handoff) Close() error {
 	h.closed.Store(true)
+	if h.raw {
+		go h.Conn.Close()
+		return nil
+	}
 	return h.Conn.Close()
 }
 

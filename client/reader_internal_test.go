@@ -449,3 +449,69 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// TestCloseDoesNotWaitForHeldReader: a reader held by back-pressure (the
+// application does not drain Messages) inside its raw read does not hold
+// up closing the socket: a writer whose write failed closes it and goes
+// on. Fails when the close waits for the reader (closing a socket waits
+// for a RawConn.Read in progress).
+func TestCloseDoesNotWaitForHeldReader(t *testing.T) {
+	release, dialed := make(chan struct{}), make(chan struct{})
+	url := fakeEdge(t, func(i int, ws *websocket.Conn) {
+		if i == 0 {
+			<-dialed // pushes after the first sync: the reader delivers them
+		}
+		for seq := 1; seq <= 5; seq++ {
+			m := fmt.Sprintf(`{"id":"m%d","conv":"d_x","seq":%d,"from":"v","body":"b","ts":1}`, seq, seq)
+			_ = ws.WriteMessage(websocket.TextMessage, protocol.Push([]byte(m)))
+		}
+		<-release
+	})
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, Config{URLs: []string{url}, Token: "t", Buffer: 1, MaxPending: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	close(dialed)
+	c.cmu.Lock()
+	cn := c.cn
+	c.cmu.Unlock()
+	if cn.rc == nil {
+		t.Fatal("the connection does not read with raw reads")
+	}
+	// One message in the channel, two queued: the reader waits for room.
+	for c.d.queued.Load() < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d messages queued", c.d.queued.Load())
+		}
+		time.Sleep(time.Millisecond) // polled with a deadline
+	}
+	done := make(chan struct{})
+	go func() {
+		cn.ws.Close() // as queueAll does after a failed write
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("closing the socket waited for the reader held by back-pressure")
+	}
+	// Once the application drains, the reader ends and the client
+	// reconnects.
+	for range 3 {
+		select {
+		case <-c.Messages():
+		case <-ctx.Done():
+			t.Fatal("messages not delivered")
+		}
+	}
+	for c.Stats().Reconnects == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no reconnect after the close")
+		}
+		time.Sleep(time.Millisecond) // polled with a deadline
+	}
+}
