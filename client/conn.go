@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -44,8 +48,11 @@ type conn struct {
 	dead    bool
 
 	// Used by the reader only.
-	touched time.Time // when the read deadline was last moved
-	rbuf    []byte    // frame buffer, reused
+	touched time.Time       // when the read deadline was last moved
+	fr      *frameReader    // reads the frames (reader.go); nil: the library does
+	h       *handoff        // the socket under fr
+	rc      syscall.RawConn // raw reads and writes (reader.go); nil: none
+	rbuf    []byte          // frame buffer of the library's reader, reused
 
 	// Set by the reader before done is closed.
 	bye       *protocol.ByeFrame
@@ -102,6 +109,15 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		d = *c.cfg.Dialer
 	}
 	d.Subprotocols = []string{protocol.Subprotocol}
+	var h *handoff
+	fast := false
+	if !useLibraryReader.Load() {
+		d, fast = handoffDialer(d, strings.HasPrefix(strings.ToLower(url), "wss:"), &h)
+	}
+	if fast && d.ReadBufferSize == 0 {
+		// The library's reader holds only the handshake (reader.go).
+		d.ReadBufferSize = 256
+	}
 	if d.WriteBufferPool == nil {
 		// The SDK frames its messages itself (writer.go): the library's
 		// write buffer (4 KiB a connection) would never be used.
@@ -117,22 +133,37 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		}
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}
-	h, err := readHello(ws, c.cfg.RequestTimeout)
+	cn := &conn{
+		c: c, ws: ws, idx: idx,
+		pending: make(map[string]chan *protocol.ServerFrame),
+		batches: make(map[string]batchSlot),
+		done:    make(chan struct{}), synced: make(chan struct{}),
+	}
+	if h != nil {
+		h.trickle, h.scratch = false, nil
+		if fast && ws.NetConn() == net.Conn(h) {
+			cn.fr, cn.h, cn.rc = newFrameReader(h), h, h.rawConn()
+		}
+	}
+	hello, err := cn.readHello(c.cfg.RequestTimeout)
 	if err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}
-	ping := time.Duration(h.PingMS) * time.Millisecond
+	ping := time.Duration(hello.PingMS) * time.Millisecond
 	if ping <= 0 {
 		ping = protocol.DefaultPingInterval
 	}
-	return &conn{
-		c: c, ws: ws, idx: idx, hello: *h, idle: 2 * ping, started: time.Now(),
-		pending: make(map[string]chan *protocol.ServerFrame),
-		batches: make(map[string]batchSlot),
-		done:    make(chan struct{}), synced: make(chan struct{}),
-	}, nil
+	cn.hello, cn.idle, cn.started = *hello, 2*ping, time.Now()
+	if cn.rc != nil {
+		h.raw = true // before the reader starts and anyone can close cn
+	}
+	return cn, nil
 }
+
+// useLibraryReader makes every connection read its frames with the
+// WebSocket library (for tests of that path).
+var useLibraryReader atomic.Bool
 
 // handshakeError maps a refused upgrade to an error. 400 (bad version,
 // bad device id), 401 (bad or revoked token) and 403 banned will not get
@@ -161,9 +192,9 @@ func handshakeError(url string, resp *http.Response) error {
 	return err
 }
 
-func readHello(ws *websocket.Conn, timeout time.Duration) (*protocol.HelloFrame, error) {
-	_ = ws.SetReadDeadline(time.Now().Add(timeout))
-	_, data, err := ws.ReadMessage()
+func (cn *conn) readHello(timeout time.Duration) (*protocol.HelloFrame, error) {
+	_ = cn.ws.SetReadDeadline(time.Now().Add(timeout))
+	_, data, err := cn.readFrame()
 	if err != nil {
 		return nil, fmt.Errorf("waiting for hello: %w", err)
 	}
@@ -184,15 +215,18 @@ func readHello(ws *websocket.Conn, timeout time.Duration) (*protocol.HelloFrame,
 
 // start runs the reader.
 func (cn *conn) start() {
-	cn.ws.SetPingHandler(func(data string) error {
-		cn.touch(time.Now())
-		err := cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cn.c.cfg.RequestTimeout))
-		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
-			return err
-		}
-		return nil
-	})
+	cn.ws.SetPingHandler(func(data string) error { return cn.pong([]byte(data)) })
 	go cn.readLoop()
+}
+
+// pong answers a ping with data.
+func (cn *conn) pong(data []byte) error {
+	cn.touch(time.Now())
+	err := cn.ws.WriteControl(websocket.PongMessage, data, time.Now().Add(cn.c.cfg.RequestTimeout))
+	if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+		return err
+	}
+	return nil
 }
 
 // touch moves the read deadline after a frame or a ping heard at now. It
@@ -202,19 +236,59 @@ func (cn *conn) start() {
 // itself moves it (not a timer of its own), so that a late timer cannot
 // declare a busy connection dead.
 func (cn *conn) touch(now time.Time) {
+	if cn.idle == 0 {
+		return // before hello: the dial's deadline holds
+	}
 	if now.Sub(cn.touched) >= cn.idle/4 {
 		_ = cn.ws.SetReadDeadline(now.Add(cn.idle + cn.idle/4))
 		cn.touched = now
 	}
 }
 
-// maxKeptReadBuffer bounds the frame buffer the reader keeps between
-// frames; a larger frame (a big sync or history reply) gets its own.
-const maxKeptReadBuffer = 64 << 10
-
-// readFrame reads the next data frame into the reader's buffer: the result
-// is valid until the next call.
+// readFrame reads the next data message: the result is valid until the
+// next call. Pings are answered, a close is echoed and returned as a
+// *websocket.CloseError, and a frame that breaks RFC 6455 closes the
+// connection with 1002 and returns errBadFrame.
 func (cn *conn) readFrame() (int, []byte, error) {
+	if cn.fr == nil {
+		return cn.libraryFrame()
+	}
+	for {
+		op, p, err := cn.fr.next()
+		if err == nil && op == opClose {
+			var ce *websocket.CloseError
+			if ce, err = closeFrame(p); err == nil {
+				// Echoed as the library does.
+				_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ce.Code, ""), time.Now().Add(time.Second))
+				return 0, nil, ce
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			// As the library says it.
+			err = &websocket.CloseError{Code: websocket.CloseAbnormalClosure, Text: io.ErrUnexpectedEOF.Error()}
+		}
+		if err != nil {
+			if errors.Is(err, errBadFrame) {
+				reason := err.Error()[len(errBadFrame.Error())+2:]
+				_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseProtocolError, reason[:min(len(reason), 123)]), time.Now().Add(time.Second))
+			}
+			return 0, nil, err
+		}
+		switch op {
+		case opPing:
+			if err := cn.pong(p); err != nil {
+				return 0, nil, err
+			}
+		case opPong:
+			cn.touch(time.Now())
+		default:
+			return op, p, nil
+		}
+	}
+}
+
+// libraryFrame is readFrame with the library reading (reader.go).
+func (cn *conn) libraryFrame() (int, []byte, error) {
 	mt, r, err := cn.ws.NextReader()
 	if err != nil {
 		return 0, nil, err
@@ -246,20 +320,40 @@ func (cn *conn) readFrame() (int, []byte, error) {
 func (cn *conn) readLoop() {
 	defer cn.finish()
 	var m natter.Message // pushes are decoded into it; onPush copies
-	for {
+	// step reads and handles one message: false when the loop ends (err
+	// set) or must wait for the poller (err errWouldBlock).
+	var err error
+	step := func() bool {
 		cn.touch(time.Now())
-		mt, data, err := cn.readFrame()
-		if err != nil {
-			cn.readErr = err
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				cn.closeCode = ce.Code
-			}
-			return
+		var mt int
+		var data []byte
+		if mt, data, err = cn.readFrame(); err != nil {
+			return false
 		}
 		if mt == websocket.TextMessage {
 			cn.handle(data, &m)
 		}
+		return true
+	}
+	if rc := cn.rc; rc != nil {
+		// The whole loop runs inside one RawConn.Read (reader.go).
+		rerr := rc.Read(func(fd uintptr) bool {
+			cn.h.fd = int(fd)
+			for step() {
+			}
+			return err != errWouldBlock
+		})
+		if err == nil || err == errWouldBlock {
+			err = rerr // the socket's: closed, or silent past the deadline
+		}
+	} else {
+		for step() {
+		}
+	}
+	cn.readErr = err
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		cn.closeCode = ce.Code
 	}
 }
 
@@ -269,6 +363,9 @@ func (cn *conn) handle(data []byte, m *natter.Message) {
 	defer c.waitRoom()
 	if protocol.DecodePush(data, m) {
 		c.onPush(m)
+		return
+	}
+	if id, v, ok := resOf(data); ok && cn.fastAck(id, v) {
 		return
 	}
 	f, err := protocol.DecodeServer(data)
@@ -336,7 +433,7 @@ func (cn *conn) dispatch(id string, f *protocol.ServerFrame) {
 		delete(cn.pending, id)
 	} else if s, ok := cn.batches[id]; ok {
 		delete(cn.batches, id)
-		s.b.put(s.i, f)
+		s.b.put(s.i, reply{f: f})
 	}
 	cn.pmu.Unlock()
 	if ch != nil {

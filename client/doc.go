@@ -136,5 +136,12 @@
 // when there is no Config.TokenFunc to get a new one, stops the client:
 // [Client.Err] says why and [Client.Done] is closed. A connection on which
 // nothing (no frame, no ping) is heard for twice the edge's ping interval
-// (to 2.5 times) is considered dead and replaced.
+// (to 2.5 times) is considered dead and replaced. A frame that breaks
+// RFC 6455 (reserved bits set, a masked or unknown frame, a fragmented or
+// long control frame, a continuation out of place) closes the connection
+// with 1002 (protocol error) and a reason naming the problem; the client
+// logs it and reconnects like after any disconnect.
+//
+// The client reads the edge's frames itself: frames that arrive together
+// are taken with one read and handed on in place (docs/design.md).
 package client

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,8 +124,8 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 		if len(ids) == 0 {
 			break
 		}
-		b := newBatch(len(ids))
-		if !cn.registerBatch(ids, b) {
+		b := newBatch(ids)
+		if !cn.registerBatch(b) {
 			// cn has ended: nothing was written; all go on the next one.
 			select {
 			case <-cn.done:
@@ -137,14 +138,19 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 		// the others sent again.
 		_ = cn.queueAll(frames...)
 		werr := c.awaitBatch(ctx, cn, b)
-		cn.unregisterBatch(ids) // b.got is final from here on
+		cn.unregisterBatch(b) // b.got is final from here on
 		var retry []int
 		var stop error
 		backoff := false
 		for k, i := range slots {
 			it := &items[i]
-			f := b.got[k]
+			f := b.got[k].f
 			switch {
+			case b.got[k].fast:
+				acks[i] = b.got[k].ack
+				c.stats.sends.Add(1)
+				c.onOwn(it.req.Conv, acks[i].Seq, ownEntry(cn.hello.User, &it.req, acks[i]))
+				continue
 			case f != nil:
 			case errors.Is(werr, errDisconnected), errors.Is(werr, ErrTimeout):
 				retry = append(retry, i) // same cmid on the next (or same) connection
@@ -200,9 +206,18 @@ func (c *Client) SendAll(ctx context.Context, msgs []Outgoing) ([]natter.Ack, er
 // reader stores each (under the connection's pmu) and wakes the sender
 // once, when the last is in, instead of once per reply.
 type batch struct {
-	got  []*protocol.ServerFrame // the reply to request i, guarded by pmu
-	left int                     // replies still missing, guarded by pmu
-	all  chan struct{}           // closed when left reaches 0
+	ids  []string // the request ids
+	got  []reply  // the reply to request i, guarded by pmu
+	left int      // replies still missing, guarded by pmu
+	all  chan struct{}
+}
+
+// reply is a request's reply in a batch: an ack the reader decoded
+// (fast), or the frame.
+type reply struct {
+	f    *protocol.ServerFrame
+	ack  natter.Ack
+	fast bool
 }
 
 type batchSlot struct {
@@ -210,39 +225,82 @@ type batchSlot struct {
 	i int
 }
 
-func newBatch(n int) *batch {
-	return &batch{got: make([]*protocol.ServerFrame, n), left: n, all: make(chan struct{})}
+func newBatch(ids []string) *batch {
+	return &batch{ids: ids, got: make([]reply, len(ids)), left: len(ids), all: make(chan struct{})}
 }
 
 // put stores the reply to request i; the caller holds pmu.
-func (b *batch) put(i int, f *protocol.ServerFrame) {
-	b.got[i] = f
+func (b *batch) put(i int, r reply) {
+	b.got[i] = r
 	if b.left--; b.left == 0 {
 		close(b.all)
 	}
 }
 
-// registerBatch registers ids[i] as request i of b; false when cn has
-// ended.
-func (cn *conn) registerBatch(ids []string, b *batch) bool {
+// registerBatch registers b's requests; false when cn has ended.
+func (cn *conn) registerBatch(b *batch) bool {
 	cn.pmu.Lock()
 	defer cn.pmu.Unlock()
 	if cn.dead {
 		return false
 	}
-	for i, id := range ids {
+	for i, id := range b.ids {
 		cn.batches[id] = batchSlot{b, i}
 	}
 	return true
 }
 
-// unregisterBatch forgets ids: no reply reaches their batch afterwards.
-func (cn *conn) unregisterBatch(ids []string) {
+// unregisterBatch forgets b's requests: no reply reaches b afterwards.
+func (cn *conn) unregisterBatch(b *batch) {
 	cn.pmu.Lock()
 	defer cn.pmu.Unlock()
-	for _, id := range ids {
+	for _, id := range b.ids {
 		delete(cn.batches, id)
 	}
+}
+
+// fastAck takes a res frame whose id and data the reader split off
+// (resOf): when id is a request of a batch and data an ack as the edge
+// writes it, the ack is decoded here, in one pass, straight into the
+// batch (no frame is built, nothing is copied) and fastAck reports true.
+func (cn *conn) fastAck(id, data []byte) bool {
+	cn.pmu.Lock()
+	defer cn.pmu.Unlock()
+	s, ok := cn.batches[string(id)]
+	if !ok {
+		return false
+	}
+	var a natter.Ack
+	if !protocol.DecodeAck(data, &a) {
+		return false
+	}
+	delete(cn.batches, s.b.ids[s.i])
+	s.b.put(s.i, reply{ack: a, fast: true})
+	return true
+}
+
+var (
+	resPrefix = []byte(`{"t":"res","id":"`)
+	resData   = []byte(`","data":`)
+)
+
+// resOf splits a res frame as the edge writes it,
+// {"t":"res","id":"<id>","data":<value>}, with an id of the client's own
+// (base 36), into id and value; ok is false for anything else, which the
+// reader decodes in full.
+func resOf(frame []byte) (id, value []byte, ok bool) {
+	if !bytes.HasPrefix(frame, resPrefix) || frame[len(frame)-1] != '}' {
+		return nil, nil, false
+	}
+	rest := frame[len(resPrefix) : len(frame)-1]
+	n := 0
+	for n < len(rest) && (rest[n] >= '0' && rest[n] <= '9' || rest[n] >= 'a' && rest[n] <= 'z') {
+		n++
+	}
+	if n == 0 || !bytes.HasPrefix(rest[n:], resData) {
+		return nil, nil, false
+	}
+	return rest[:n], rest[n+len(resData):], true
 }
 
 // awaitBatch waits until every reply of b is in (nil), cn ends

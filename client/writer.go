@@ -94,7 +94,11 @@ func (cn *conn) writeFrames(frames [][]byte) error {
 			continue
 		}
 		cn.c.stats.writes.Add(1)
-		if _, err := nc.Write(buf); err != nil {
+		if cn.rc != nil {
+			if err := rawWrite(cn.rc, buf); err != nil {
+				return err
+			}
+		} else if _, err := nc.Write(buf); err != nil {
 			return err
 		}
 		buf = buf[:0]
