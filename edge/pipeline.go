@@ -43,13 +43,9 @@ type pipe struct {
 	// for n < want; wake tells it to look again.
 	want int
 	wake chan struct{}
-	// convs holds a run per conversation with a send in flight: the sends
-	// queued behind the one that runs, in read order.
-	convs map[string]*convRun
-}
-
-type convRun struct {
-	queue []*request
+	// convs has a key per conversation with a send of the session in
+	// flight: the sends queued behind the one that runs, in read order.
+	convs map[string][]*request
 }
 
 // waitBelow waits until fewer than limit sends are in flight. Only one
@@ -92,21 +88,24 @@ func (s *session) pipelined(req *protocol.Request) bool {
 
 // enter admits the send r to the pipeline: it counts r in flight and
 // queues it behind a send of its conversation that runs, or else makes r
-// the one that runs it (first true: the caller runs runConv(r)).
+// the one that runs it (first true: the caller runs runConv(r)). It tells
+// the read loop (reqPiped) before a run can take r: once taken, r may be
+// answered and back in the pool, its done channel another request's.
 func (s *session) enter(r *request) (first bool) {
 	p := &s.pipe
 	conv := r.req.Conv
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
-	if c, ok := p.convs[conv]; ok {
-		c.queue = append(c.queue, r)
+	r.done <- reqPiped // buffered: the read loop takes it
+	if q, ok := p.convs[conv]; ok {
+		p.convs[conv] = append(q, r)
 		return false
 	}
 	if p.convs == nil {
-		p.convs = make(map[string]*convRun, 1)
+		p.convs = make(map[string][]*request, 1)
 	}
-	p.convs[conv] = &convRun{}
+	p.convs[conv] = nil
 	return true
 }
 
@@ -118,17 +117,19 @@ func (s *session) runConv(r *request) {
 	p := &s.pipe
 	conv := r.req.Conv
 	window := s.e.cfg.SendWindow
-	batch := []*request{r}
-	var frames [][]byte
-	var done []*request
+	var fa [8][]byte
+	var da [8]*request
+	frames, done := fa[:0], da[:0]
+	first := [1]*request{r}
+	batch := first[:]
 	for {
 		for _, q := range batch {
 			frames = append(frames, s.answer(q.ctx, &q.req, q.echo))
 			done = append(done, q)
 		}
 		p.mu.Lock()
-		c := p.convs[conv]
-		batch, c.queue = c.queue, nil
+		batch = p.convs[conv]
+		p.convs[conv] = nil
 		p.mu.Unlock()
 		if len(batch) > 0 && len(frames) < window {
 			continue
@@ -141,11 +142,12 @@ func (s *session) runConv(r *request) {
 		p.mu.Lock()
 		p.answeredLocked(len(frames))
 		if len(batch) == 0 {
-			if batch, c.queue = c.queue, nil; len(batch) == 0 {
+			if batch = p.convs[conv]; len(batch) == 0 {
 				delete(p.convs, conv)
 				p.mu.Unlock()
 				return
 			}
+			p.convs[conv] = nil
 		}
 		p.mu.Unlock()
 		clear(frames)

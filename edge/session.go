@@ -437,15 +437,13 @@ func (s *session) readLoop() {
 		// send has joined the pipeline, which then owns it.
 		r.s, r.mt = s, mt
 		s.e.pool.Go(r)
-		<-r.done
-		ok, piped := r.ok, r.piped
-		if !piped {
+		switch <-r.done { // r is not to be touched after reqPiped
+		case reqDone:
 			r.put()
-		}
-		if !ok {
+		case reqClosing:
+			r.put()
 			return
-		}
-		if piped {
+		case reqPiped:
 			s.pipe.waitBelow(s.e.cfg.SendWindow) // room in the window
 		}
 	}
@@ -458,11 +456,11 @@ type request struct {
 	s    *session
 	mt   int
 	data []byte
-	ok   bool // handle's answer: false means the session is closing
-	// piped: the request is a send that joined the pipeline, which puts
-	// it back in the pool once it is answered.
-	piped bool
-	done  chan struct{}
+	// done tells the read loop the request is answered (reqDone,
+	// reqClosing: the session is closing) or has joined the pipeline
+	// (reqPiped), which owns it from then on and puts it back in the pool
+	// once it is answered.
+	done chan reqState
 	// ctx and echo are a piped send's context and echo id (start).
 	ctx  context.Context
 	echo string
@@ -474,7 +472,16 @@ type request struct {
 // maxPooledFrame is the largest frame buffer kept for the next frame.
 const maxPooledFrame = 16 << 10
 
-var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)} }}
+// reqState is what a request tells the read loop.
+type reqState uint8
+
+const (
+	reqDone reqState = iota
+	reqClosing
+	reqPiped
+)
+
+var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan reqState, 1)} }}
 
 func (r *request) run() {
 	s := r.s
@@ -485,22 +492,22 @@ func (r *request) run() {
 			s.start(r)
 			s.reply(s.answer(r.ctx, &r.req, r.echo))
 		}
-		r.ok = ok
-		r.done <- struct{}{}
+		st := reqDone
+		if !ok {
+			st = reqClosing
+		}
+		r.done <- st
 		return
 	}
 	s.start(r)
-	first := s.enter(r)
-	r.ok, r.piped = true, true
-	r.done <- struct{}{} // r is the pipeline's from here
-	if first {
+	if s.enter(r) { // r is the pipeline's from here
 		s.runConv(r)
 	}
 }
 
 // put gives r back to the pool.
 func (r *request) put() {
-	r.s, r.ctx, r.echo, r.piped = nil, nil, "", false
+	r.s, r.ctx, r.echo = nil, nil, ""
 	r.req = protocol.Request{} // holds none of the request's strings
 	if cap(r.data) > maxPooledFrame {
 		r.data = make([]byte, 0, 1024)
