@@ -18,8 +18,9 @@ import (
 //     conversation (runConv) and appends those that queue behind it, so
 //     their seqs follow the read order; sends to different conversations
 //     run at once;
-//   - every request is answered; the replies of the sends one run appends
-//     back to back are queued together (one write when the writer is idle);
+//   - every request is answered; the replies of the sends a run takes from
+//     its queue at once (those read while the sends before them were
+//     appended) are queued together (one write when the writer is idle);
 //   - any other request waits until every send read before it is answered
 //     (a barrier), then runs as the only request of the connection, as
 //     before: the read loop reads nothing while it runs;
@@ -110,48 +111,40 @@ func (s *session) enter(r *request) (first bool) {
 }
 
 // runConv appends r, then the sends of the session to r's conversation
-// that queued meanwhile, in read order, until none is left. The replies
-// are queued when the run has nothing more to append (or a window's worth
-// is held), all at once; each request goes back to the pool once answered.
+// that queued meanwhile, in read order, until none is left: it takes the
+// whole queue at a time, appends its sends one after another and queues
+// their replies together; each request goes back to the pool once
+// answered. A send's reply waits for no send read after it.
 func (s *session) runConv(r *request) {
 	p := &s.pipe
 	conv := r.req.Conv
-	window := s.e.cfg.SendWindow
 	var fa [8][]byte
-	var da [8]*request
-	frames, done := fa[:0], da[:0]
 	first := [1]*request{r}
 	batch := first[:]
+	var spare []*request // a queue taken before, reused for the next one
 	for {
+		frames := fa[:0]
 		for _, q := range batch {
 			frames = append(frames, s.answer(q.ctx, &q.req, q.echo))
-			done = append(done, q)
-		}
-		p.mu.Lock()
-		batch = p.convs[conv]
-		p.convs[conv] = nil
-		p.mu.Unlock()
-		if len(batch) > 0 && len(frames) < window {
-			continue
 		}
 		s.replyAll(frames)
-		for i, q := range done {
+		clear(frames)
+		for i, q := range batch {
 			q.put()
-			done[i] = nil
+			batch[i] = nil
+		}
+		if cap(batch) > 1 {
+			spare = batch[:0]
 		}
 		p.mu.Lock()
 		p.answeredLocked(len(frames))
-		if len(batch) == 0 {
-			if batch = p.convs[conv]; len(batch) == 0 {
-				delete(p.convs, conv)
-				p.mu.Unlock()
-				return
-			}
-			p.convs[conv] = nil
+		if batch = p.convs[conv]; len(batch) == 0 {
+			delete(p.convs, conv)
+			p.mu.Unlock()
+			return
 		}
+		p.convs[conv], spare = spare, nil
 		p.mu.Unlock()
-		clear(frames)
-		frames, done = frames[:0], done[:0]
 	}
 }
 
