@@ -372,3 +372,58 @@ func testutilValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestPipelineEndWaitsForSends: a connection that closes with a send in
+// flight ends its session only once the send is answered (the session's
+// end waits for it, as the read loop waited for its request before); the
+// send is appended and its reply dropped.
+func TestPipelineEndWaitsForSends(t *testing.T) {
+	t.Parallel()
+	slow := "g_slowend"
+	asked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	e := newSendEdge(t, func(c string) {
+		if c == slow {
+			close(asked)
+			<-release
+		}
+	})
+	s, client := dialSession(t, e, "alice")
+	ended := make(chan struct{})
+	go func() { s.readLoop(); close(ended) }()
+	ps := newPipeSend(0, slow, 0)
+	if err := client.WriteMessage(websocket.TextMessage, ps.frameJSON); err != nil {
+		t.Fatal(err)
+	}
+	<-asked
+	_ = client.Close()
+	waitFor(t, "the read loop to wait for the send in flight", func() bool {
+		s.pipe.mu.Lock()
+		defer s.pipe.mu.Unlock()
+		return s.pipe.want == 1
+	})
+	select {
+	case <-ended:
+		t.Fatal("the session ended with a send in flight")
+	default:
+	}
+	once.Do(func() { close(release) })
+	waitFor(t, "the session to end", func() bool {
+		select {
+		case <-ended:
+			return true
+		default:
+			return false
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, _, err := e.msgs.After(ctx, slow, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Cmid != ps.cmid {
+		t.Fatalf("log of %s: %+v, want the send", slow, msgs)
+	}
+}
