@@ -119,11 +119,23 @@ func (s *session) runConv(r *request) {
 	p := &s.pipe
 	conv := r.req.Conv
 	var fa [8][]byte
-	first := [1]*request{r}
-	batch := first[:]
-	var spare []*request // a queue taken before, reused for the next one
+	frames := append(fa[:0], s.answer(r.ctx, &r.req, r.echo))
+	s.replyAll(frames)
+	fa[0] = nil
+	r.put()
+	n := 1                      // answered, not yet counted
+	var batch, spare []*request // spare: a queue taken before, reused for the next one
 	for {
-		frames := fa[:0]
+		p.mu.Lock()
+		p.answeredLocked(n)
+		if batch = p.convs[conv]; len(batch) == 0 {
+			delete(p.convs, conv)
+			p.mu.Unlock()
+			return
+		}
+		p.convs[conv], spare = spare, nil
+		p.mu.Unlock()
+		frames = fa[:0]
 		for _, q := range batch {
 			frames = append(frames, s.answer(q.ctx, &q.req, q.echo))
 		}
@@ -133,18 +145,7 @@ func (s *session) runConv(r *request) {
 			q.put()
 			batch[i] = nil
 		}
-		if cap(batch) > 1 {
-			spare = batch[:0]
-		}
-		p.mu.Lock()
-		p.answeredLocked(len(frames))
-		if batch = p.convs[conv]; len(batch) == 0 {
-			delete(p.convs, conv)
-			p.mu.Unlock()
-			return
-		}
-		p.convs[conv], spare = spare, nil
-		p.mu.Unlock()
+		n, spare = len(batch), batch[:0]
 	}
 }
 
