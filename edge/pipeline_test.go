@@ -427,3 +427,68 @@ func TestPipelineEndWaitsForSends(t *testing.T) {
 		t.Fatalf("log of %s: %+v, want the send", slow, msgs)
 	}
 }
+
+// TestPipelinedSendsChecksPerFrame: sends written without waiting still
+// pass the per-frame checks one frame at a time in the order written: the
+// connection's rate lets the burst through (the first 5, maybe one more
+// refilled) and refuses the rest with rate_limited; a bad frame among
+// them gets bad_json; every frame gets one reply, and the log holds
+// exactly the sends let through, in their order.
+func TestPipelinedSendsChecksPerFrame(t *testing.T) {
+	t.Parallel()
+	e := newSendEdgeWith(t, func(string) {}, func(c *Config) { c.Rate, c.Burst = 1, 5 })
+	conv := natter.DirectID("alice", "bob")
+	s, client := dialSession(t, e, "alice")
+	go s.readLoop()
+	const n = 12
+	var sends []pipeSend
+	var buf []byte
+	for k := range n {
+		ps := newPipeSend(0, conv, k)
+		sends = append(sends, ps)
+		buf = append(buf, maskedFrame(ps.frameJSON)...)
+		if k == 2 {
+			buf = append(buf, maskedFrame([]byte(`{"op":"send","id":"bad",`))...)
+		}
+	}
+	if _, err := client.NetConn().Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]ackReply{}
+	for _, r := range readAcks(t, client, n+1) {
+		key := r.ID
+		if key == "" {
+			key = "bad"
+		}
+		if _, dup := byID[key]; dup {
+			t.Fatalf("two replies to %q", key)
+		}
+		byID[key] = r
+	}
+	if r := byID["bad"]; r.T != "err" || r.Code != "bad_json" {
+		t.Fatalf("the bad frame's reply %+v, want bad_json", r)
+	}
+	var ok []pipeSend
+	for i, ps := range sends {
+		r, found := byID[ps.id]
+		switch {
+		case !found:
+			t.Fatalf("no reply to %s", ps.id)
+		case r.T == "res" && len(ok) == i:
+			ok = append(ok, ps)
+		case r.T == "err" && r.Code == "rate_limited" && i >= 5:
+		default:
+			t.Fatalf("send %d (%s): reply %+v, want a result for the burst's and rate_limited after", i, ps.id, r)
+		}
+	}
+	if len(ok) < 5 || len(ok) > 6 {
+		t.Fatalf("%d sends through, want the burst of 5 (maybe one refilled; a bad frame takes no token)", len(ok))
+	}
+	checkPipelined(t, e, ok, map[int][]ackReply{0: func() []ackReply {
+		var rs []ackReply
+		for _, ps := range ok {
+			rs = append(rs, byID[ps.id])
+		}
+		return rs
+	}()}, nil)
+}
