@@ -177,9 +177,10 @@ func (s *session) answer(ctx context.Context, req *protocol.Request, echo string
 	return protocol.Result(req.ID, res)
 }
 
-// start readies an admitted request to run: its context (deadlines.go)
-// and its echo id, kept before the append so that its push cannot come
-// first.
+// start readies an admitted request to run: its context (deadlines.go;
+// a request in flight when the socket closes finishes and its reply is
+// dropped) and its echo id, kept before the append so that its push
+// cannot come first.
 func (s *session) start(r *request) {
 	r.ctx = s.e.deadlines.get(time.Now())
 	if r.echo = echoID(s.user, &r.req); r.echo != "" {

@@ -21,10 +21,11 @@ import (
 // frame to a goroutine of the edge's pool (gopool.go), so that the read
 // loop's stack stays small, and waits for its checks; a send then joins the
 // session's pipeline (pipeline.go) and the read loop reads on, any other
-// request runs alone, after the sends read before it. Writes are made by a writer that runs, on a pooled goroutine
-// too, only while there is something to write (frames, a ping, the
-// goodbye): enqueue starts it, and it ends when the queue is drained. The
-// hub's heartbeat asks for the pings.
+// request runs alone, after the sends read before it. Writes are made by a
+// writer that runs, on a pooled goroutine too, only while there is
+// something to write (frames, a ping, the goodbye): enqueue starts it, and
+// it ends when the queue is drained. The hub's heartbeat asks for the
+// pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
@@ -464,8 +465,8 @@ type request struct {
 	// ctx and echo are a piped send's context and echo id (start).
 	ctx  context.Context
 	echo string
-	// req is the frame decoded: handle decodes into it, and nothing keeps
-	// it past handle (the request's work is done when handle returns).
+	// req is the frame decoded: admit decodes into it, and nothing keeps
+	// it once the request is answered.
 	req protocol.Request
 }
 
@@ -562,8 +563,6 @@ func (s *session) admit(mt int, data []byte, req *protocol.Request) (ok, admitte
 		s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
 		return true, false
 	}
-	// Requests run with a timeout (deadlines.go); a request in flight when
-	// the socket closes finishes and its reply is dropped.
 	return true, true
 }
 
