@@ -68,8 +68,8 @@ func (p *pipe) waitBelow(limit int) {
 	p.mu.Unlock()
 }
 
-// answered counts n sends answered and wakes the waiter it lets go on.
-// p.mu is held.
+// answeredLocked counts n sends answered and wakes the waiter it lets go
+// on. p.mu is held.
 func (p *pipe) answeredLocked(n int) {
 	p.n -= n
 	if p.want > 0 && p.n < p.want {
@@ -114,7 +114,11 @@ func (s *session) enter(r *request) (first bool) {
 // that queued meanwhile, in read order, until none is left: it takes the
 // whole queue at a time, appends its sends one after another and queues
 // their replies together; each request goes back to the pool once
-// answered. A send's reply waits for no send read after it.
+// answered. r's reply waits for no other send: the sends of a SendAll
+// batch, written at once, take two writes (r's, then the rest), so that
+// the replies of separate sends that happen to meet do not come in one
+// read (the Go SDK applies each ack on its caller's goroutine, and acks
+// applied out of order look like a gap to it, which costs a sync).
 func (s *session) runConv(r *request) {
 	p := &s.pipe
 	conv := r.req.Conv
