@@ -114,11 +114,13 @@ func (s *session) enter(r *request) (first bool) {
 // that queued meanwhile, in read order, until none is left: it takes the
 // whole queue at a time, appends its sends one after another and queues
 // their replies together; each request goes back to the pool once
-// answered. r's reply waits for no other send: the sends of a SendAll
-// batch, written at once, take two writes (r's, then the rest), so that
-// the replies of separate sends that happen to meet do not come in one
-// read (the Go SDK applies each ack on its caller's goroutine, and acks
-// applied out of order look like a gap to it, which costs a sync).
+// answered. r's reply waits for no other send (a SendAll batch written at
+// once takes two writes: r's, then the rest): a lone send's reply, or the
+// first of a burst's, is not held for the sends behind it. The Go SDK
+// applies each ack on its caller's goroutine; a later Send's ack that
+// came in the same read as an earlier one's could be applied first, which
+// looks like a gap to it and costs a sync
+// (client TestWriterBatchesQueuedFramesInOrder).
 func (s *session) runConv(r *request) {
 	p := &s.pipe
 	conv := r.req.Conv
