@@ -36,6 +36,14 @@ type Config struct {
 	// (besides the batch its writer is writing) before it is closed as a
 	// slow consumer (4008). Zero means 512.
 	SendQueue int
+	// SendWindow is how many of a connection's sends may be in flight (read
+	// and not yet answered) at once: the edge keeps reading a connection's
+	// frames while its sends are appended, sends to different conversations
+	// run concurrently, and a connection's sends to one conversation are
+	// appended in the order they were read (docs/protocol.md, pipelining).
+	// The read loop stops reading while the window is full. 1 handles a
+	// connection's sends one at a time. Zero means 16.
+	SendWindow int
 	// PingInterval: the edge pings a connection it has heard nothing from
 	// (no frame, no pong) for this long; one that sends nothing for 2x this
 	// is closed (4009). Zero means 25s.
@@ -133,6 +141,9 @@ func (c Config) WithDefaults() Config {
 	c.Limits = c.Limits.WithDefaults()
 	if c.SendQueue <= 0 {
 		c.SendQueue = 512
+	}
+	if c.SendWindow <= 0 {
+		c.SendWindow = 16
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = protocol.DefaultPingInterval

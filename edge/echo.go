@@ -13,11 +13,12 @@ import (
 // and drops the push that matches one; the id is known before the append
 // (msglog.MessageID), so a push cannot come before it is kept.
 
-// maxEchoes bounds a session's kept ids. Requests run one at a time, so a
-// session has one append in flight and a few whose push is still on its
-// way; an id whose push never comes (the append failed after all, or the
-// delivery was lost) is dropped after maxEchoes newer ones. A push that
-// finds its id dropped is sent: the client drops it as a duplicate.
+// maxEchoes, with the session's send window (Config.SendWindow), bounds a
+// session's kept ids: a session has up to a window of appends in flight
+// and a few whose push is still on its way; an id whose push never comes
+// (the append failed after all, or the delivery was lost) is dropped after
+// that many newer ones. A push that finds its id dropped is sent: the
+// client drops it as a duplicate.
 const maxEchoes = 16
 
 // echoID returns the id of the entry r appends from user, "" for a
@@ -35,7 +36,7 @@ func echoID(user string, r *protocol.Request) string {
 // expectEcho keeps id: its push is not to be sent to this session.
 func (s *session) expectEcho(id string) {
 	s.mu.Lock()
-	if len(s.echoes) == maxEchoes {
+	if len(s.echoes) >= maxEchoes+s.e.cfg.SendWindow {
 		s.echoes = append(s.echoes[:0], s.echoes[1:]...)
 	}
 	s.echoes = append(s.echoes, id)

@@ -45,10 +45,11 @@ func TestWithoutEchoes(t *testing.T) {
 	}
 }
 
-// TestEchoesBounded: a session keeps at most maxEchoes ids, the newest.
+// TestEchoesBounded: a session keeps at most maxEchoes ids (with a send
+// window of 0), the newest.
 func TestEchoesBounded(t *testing.T) {
 	t.Parallel()
-	s := &session{}
+	s := &session{e: &Edge{}}
 	for i := range maxEchoes + 5 {
 		s.expectEcho(fmt.Sprint("m_", i))
 	}

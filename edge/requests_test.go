@@ -31,6 +31,13 @@ import (
 // hold the answer there. Rates are unlimited.
 func newSendEdge(tb testing.TB, asked func(conv string)) *Edge {
 	tb.Helper()
+	return newSendEdgeWith(tb, asked, nil)
+}
+
+// newSendEdgeWith is newSendEdge with its Config changed by change (nil:
+// none) before the edge starts.
+func newSendEdgeWith(tb testing.TB, asked func(conv string), change func(*Config)) *Edge {
+	tb.Helper()
 	srv, nc := testNATS(tb)
 	js := testenv.JetStream(tb, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -62,10 +69,14 @@ func newSendEdge(tb testing.TB, asked func(conv string)) *Edge {
 		tb.Fatal(err)
 	}
 	key := auth.Key{ID: "k1", Alg: auth.AlgHS256, Secret: []byte("0123456789abcdef0123456789abcdef")}
-	e, err := New(ctx, Config{
+	cfg := Config{
 		Auth: auth.Config{Keys: []auth.Key{key}}, PingInterval: time.Hour,
 		Rate: 1e9, Burst: 1e9, Limits: limits.Config{UserRate: -1},
-	}, Deps{NC: nc, JS: js, Log: log, Convs: convs, Members: cache})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	e, err := New(ctx, cfg, Deps{NC: nc, JS: js, Log: log, Convs: convs, Members: cache})
 	if err != nil {
 		tb.Fatal(err)
 	}

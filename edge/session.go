@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,19 +12,20 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	natter "github.com/natter-im/natter"
 	"github.com/natter-im/natter/edge/protocol"
 	"github.com/natter-im/natter/edge/revoke"
 )
 
 // session is one client WebSocket. An idle session costs one goroutine, its
-// read loop, parked in a read on a small buffer. The read loop handles
-// requests one at a time (so one device's sends keep their order), each on
-// a goroutine of the edge's pool (gopool.go) so that the read loop's stack
-// stays small. Writes are made by a writer that runs, on a pooled goroutine
-// too, only while there is something to write (frames, a ping, the
-// goodbye): enqueue starts it, and it ends when the queue is drained. The
-// hub's heartbeat asks for the pings.
+// read loop, parked in a read on a small buffer. The read loop hands each
+// frame to a goroutine of the edge's pool (gopool.go), so that the read
+// loop's stack stays small, and waits for its checks; a send then joins the
+// session's pipeline (pipeline.go) and the read loop reads on, any other
+// request runs alone, after the sends read before it. Writes are made by a
+// writer that runs, on a pooled goroutine too, only while there is
+// something to write (frames, a ping, the goodbye): enqueue starts it, and
+// it ends when the queue is drained. The hub's heartbeat asks for the
+// pings.
 type session struct {
 	e      *Edge
 	conn   *websocket.Conn
@@ -49,6 +51,8 @@ type session struct {
 	pinged atomic.Int64
 
 	rd reader // the read loop's
+
+	pipe pipe // the sends in flight (pipeline.go)
 
 	// watching is the users whose presence the session watches (guarded
 	// by the edge's presence.mu).
@@ -389,7 +393,8 @@ func (s *session) end() {
 func (s *session) heardNow() { s.heard.Store(s.e.since()) }
 
 // reader is the read loop's state: it is owned by the read loop and by the
-// one request goroutine the read loop waits for.
+// one request goroutine the read loop waits for (sends in the pipeline do
+// not use it).
 type reader struct {
 	limiter bucket
 	bad     int
@@ -397,10 +402,13 @@ type reader struct {
 	typing map[string]*bucket
 }
 
-// readLoop reads requests until the socket fails or closes, then ends the
-// session.
+// readLoop reads requests until the socket fails or closes, then waits for
+// the sends in flight and ends the session.
 func (s *session) readLoop() {
-	defer s.end()
+	defer func() {
+		s.pipe.waitBelow(1)
+		s.end()
+	}()
 	s.heardNow()
 	_ = s.conn.SetReadDeadline(time.Time{}) // the auth frame's
 	s.conn.SetPongHandler(func(string) error { s.heardNow(); return nil })
@@ -426,14 +434,18 @@ func (s *session) readLoop() {
 		s.e.m.framesIn.Inc()
 		// The request runs on a pooled goroutine (its deep calls would
 		// grow the read loop's stack, which an idle socket then keeps)
-		// while the read loop waits for it, which keeps the order.
+		// while the read loop waits for it: for all of it, or until a
+		// send has joined the pipeline, which then owns it.
 		r.s, r.mt = s, mt
 		s.e.pool.Go(r)
-		<-r.done
-		ok := r.ok
-		r.put()
-		if !ok {
+		switch <-r.done { // r is not to be touched after reqPiped
+		case reqDone:
+			r.put()
+		case reqClosing:
+			r.put()
 			return
+		case reqPiped:
+			s.pipe.waitBelow(s.e.cfg.SendWindow) // room in the window
 		}
 	}
 }
@@ -445,26 +457,58 @@ type request struct {
 	s    *session
 	mt   int
 	data []byte
-	ok   bool // handle's answer: false means the session is closing
-	done chan struct{}
-	// req is the frame decoded: handle decodes into it, and nothing keeps
-	// it past handle (the request's work is done when handle returns).
+	// done tells the read loop the request is answered (reqDone,
+	// reqClosing: the session is closing) or has joined the pipeline
+	// (reqPiped), which owns it from then on and puts it back in the pool
+	// once it is answered.
+	done chan reqState
+	// ctx and echo are a piped send's context and echo id (start).
+	ctx  context.Context
+	echo string
+	// req is the frame decoded: admit decodes into it, and nothing keeps
+	// it once the request is answered.
 	req protocol.Request
 }
 
 // maxPooledFrame is the largest frame buffer kept for the next frame.
 const maxPooledFrame = 16 << 10
 
-var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)} }}
+// reqState is what a request tells the read loop.
+type reqState uint8
+
+const (
+	reqDone reqState = iota
+	reqClosing
+	reqPiped
+)
+
+var requests = sync.Pool{New: func() any { return &request{data: make([]byte, 0, 1024), done: make(chan reqState, 1)} }}
 
 func (r *request) run() {
-	r.ok = r.s.handle(r.mt, r.data, &r.req)
-	r.done <- struct{}{}
+	s := r.s
+	ok, admitted := s.admit(r.mt, r.data, &r.req)
+	if !admitted || !s.pipelined(&r.req) {
+		if admitted {
+			s.pipe.waitBelow(1) // the sends read before it are answered
+			s.start(r)
+			s.reply(s.answer(r.ctx, &r.req, r.echo))
+		}
+		st := reqDone
+		if !ok {
+			st = reqClosing
+		}
+		r.done <- st
+		return
+	}
+	s.start(r)
+	if s.enter(r) { // r is the pipeline's from here
+		s.runConv(r)
+	}
 }
 
 // put gives r back to the pool.
 func (r *request) put() {
-	r.s = nil
+	r.s, r.ctx, r.echo = nil, nil, ""
 	r.req = protocol.Request{} // holds none of the request's strings
 	if cap(r.data) > maxPooledFrame {
 		r.data = make([]byte, 0, 1024)
@@ -490,13 +534,14 @@ func readFrame(fr io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-// handle answers one client frame, decoded into req; false means the
-// session is closing.
-func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
+// admit makes the checks of one client frame, decoded into req, in the
+// order the frames were read, and answers a frame they refuse: admitted
+// means req is to run; ok false means the session is closing.
+func (s *session) admit(mt int, data []byte, req *protocol.Request) (ok, admitted bool) {
 	rd := &s.rd
 	if mt != websocket.TextMessage {
 		s.reply(protocol.Err("", protocol.CodeBadJSON, "binary frames are not supported: send JSON text frames"))
-		return true
+		return true, false
 	}
 	if err := protocol.DecodeInto(data, req); err != nil {
 		rd.bad++
@@ -504,49 +549,21 @@ func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 		s.reply(protocol.ErrFrame("", err))
 		if rd.bad >= protocol.DefaultMaxBadFrames {
 			s.close(protocol.CloseBadProtocol, "too many bad frames", true, false)
-			return false
+			return false, false
 		}
-		return true
+		return true, false
 	}
 	rd.bad = 0
 	if !rd.limiter.take(time.Now()) {
 		s.e.m.errors.WithLabelValues(string(protocol.CodeRateLimited)).Inc()
 		s.reply(protocol.Err(req.ID, protocol.CodeRateLimited, "rate limit exceeded: slow down and retry"))
-		return true
+		return true, false
 	}
 	if req.Op == protocol.OpAuth {
 		s.reply(protocol.Err(req.ID, protocol.CodeBadFrame, "already authenticated"))
-		return true
+		return true, false
 	}
-	// Requests run with a timeout (deadlines.go); a request in flight when
-	// the socket closes finishes and its reply is dropped.
-	rctx := s.e.deadlines.get(time.Now())
-	var res any
-	var rerr error
-	echo := echoID(s.user, req)
-	if echo != "" {
-		s.expectEcho(echo)
-	}
-	switch req.Op {
-	case protocol.OpPresenceSub:
-		res, rerr = s.presenceSub(rctx, req.Users)
-	case protocol.OpPresenceUnsub:
-		s.e.presence.unwatch(s, req.Users)
-		res = struct{}{}
-	case protocol.OpTyping:
-		res, rerr = s.typing(rctx, req)
-	default:
-		res, rerr = s.e.do(rctx, s.user, s.device, req)
-	}
-	if ack, _ := res.(natter.Ack); echo != "" && (rerr != nil || ack.Dup) {
-		s.forgetEcho(echo) // no push follows (or one may, and is sent)
-	}
-	if rerr != nil {
-		s.replyErr(req.ID, rerr)
-		return true
-	}
-	s.reply(protocol.Result(req.ID, res))
-	return true
+	return true, true
 }
 
 // reply queues frame like enqueue, but when no writer runs the caller
@@ -556,16 +573,15 @@ func (s *session) handle(mt int, data []byte, req *protocol.Request) bool {
 // the request's goroutine does not stay the writer, which would hold the
 // read loop for as long as pushes kept coming (TestReplyWriterHandsOn).
 func (s *session) reply(frame []byte) {
-	s.mu.Lock()
-	if _, start := s.queueLocked([][]byte{frame}); start && s.writeStep() {
-		s.startWriter()
-	}
+	s.replyAll([][]byte{frame})
 }
 
-func (s *session) replyErr(id string, err error) {
-	code, msg := s.e.errorCode(err)
-	s.e.m.errors.WithLabelValues(string(code)).Inc()
-	s.reply(protocol.Err(id, code, msg))
+// replyAll is reply for frames queued together (a pipelined run's).
+func (s *session) replyAll(frames [][]byte) {
+	s.mu.Lock()
+	if _, start := s.queueLocked(frames); start && s.writeStep() {
+		s.startWriter()
+	}
 }
 
 // readFailed maps a read error to the close the client gets.

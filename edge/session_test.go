@@ -33,6 +33,13 @@ func testEdge(t testing.TB, cfg Config) *Edge {
 // 127.0.0.1, upgraded the way the edge upgrades (hijacked socket).
 func dialSession(t testing.TB, e *Edge, user string) (*session, *websocket.Conn) {
 	t.Helper()
+	return dialSessionWith(t, e, user, nil)
+}
+
+// dialSessionWith is dialSession with the server's socket wrapped by wrap
+// (nil: not wrapped).
+func dialSessionWith(t testing.TB, e *Edge, user string, wrap func(net.Conn) net.Conn) (*session, *websocket.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +60,9 @@ func dialSession(t testing.TB, e *Edge, user string) (*session, *websocket.Conn)
 		if err != nil {
 			ch <- upgraded{err: err}
 			return
+		}
+		if wrap != nil {
+			raw = wrap(raw)
 		}
 		c, err := e.upgrader.Upgrade(&hijacked{conn: raw}, r, nil)
 		ch <- upgraded{c, err}

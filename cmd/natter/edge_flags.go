@@ -30,6 +30,7 @@ const secretKeyID = "default"
 // edgeFlags configure the edge of natter dev and natter edge.
 type edgeFlags struct {
 	maxBody, burst, sendQueue       int
+	sendWindow                      int
 	rate                            float64
 	restRate                        float64
 	restBurst                       int
@@ -149,6 +150,7 @@ func (e *edgeFlags) register(fs *cli.FlagSet, mode node.Mode) {
 	fs.Float(&e.restRate, "rest-rate", "NATTER_REST_RATE", protocol.DefaultRate, "REST requests per second per user over all edges (token bucket refill)", cli.Positive[float64]())
 	fs.Int(&e.restBurst, "rest-burst", "NATTER_REST_BURST", protocol.DefaultBurst, "REST token bucket size per user", cli.Min(1))
 	fs.Int(&e.sendQueue, "send-queue", "NATTER_SEND_QUEUE", 512, "queued outgoing frames per socket before it is closed as a slow consumer", cli.Min(1))
+	fs.Int(&e.sendWindow, "send-window", "NATTER_SEND_WINDOW", 16, "sends of one connection in flight at once (pipelined); 1 = one at a time", cli.Min(1))
 	fs.Duration(&e.pingInterval, "ping-interval", "NATTER_PING_INTERVAL", protocol.DefaultPingInterval, "server ping interval; silent connections are closed after twice this", cli.Positive[time.Duration]())
 	fs.Duration(&e.authTimeout, "auth-timeout", "NATTER_AUTH_TIMEOUT", protocol.DefaultAuthTimeout, "wait for the auth frame of a browser client", cli.Positive[time.Duration]())
 	fs.Duration(&e.requestReadTimeout, "request-read-timeout", "NATTER_REQUEST_READ_TIMEOUT", 10*time.Second, "a socket that has not sent its whole HTTP request (or WebSocket upgrade) within this is closed; also the keep-alive idle bound", cli.Positive[time.Duration]())
@@ -190,6 +192,7 @@ func (e *edgeFlags) apply(cfg *node.Config) error {
 	cfg.Edge.RESTRate = e.restRate
 	cfg.Edge.RESTBurst = e.restBurst
 	cfg.Edge.SendQueue = e.sendQueue
+	cfg.Edge.SendWindow = e.sendWindow
 	cfg.Edge.PingInterval = e.pingInterval
 	cfg.Edge.AuthTimeout = e.authTimeout
 	cfg.Edge.RequestReadTimeout = e.requestReadTimeout
