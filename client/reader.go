@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/fasthttp/websocket"
 )
@@ -343,8 +342,7 @@ func (h *handoff) rawRead(p []byte) (int, error) {
 		// A raw system call: the socket does not block, and unlike
 		// syscall.Read it does not tell the scheduler, which would wake
 		// its monitor thread (sysmon) after every idle spell.
-		r, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(h.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-		n := int(r)
+		n, errno := sysRead(uintptr(h.fd), p)
 		switch {
 		case errno == syscall.EINTR:
 			continue
@@ -366,7 +364,7 @@ func (h *handoff) rawRead(p []byte) (int, error) {
 // rawConn returns the socket's RawConn when the client can read and write
 // through it with raw system calls (a TCP socket without TLS), else nil.
 func (h *handoff) rawConn() syscall.RawConn {
-	if useLibraryReader.Load() {
+	if !rawSyscalls || useLibraryReader.Load() {
 		return nil
 	}
 	sc, ok := h.Conn.(*net.TCPConn)
@@ -387,7 +385,7 @@ func rawWrite(rc syscall.RawConn, b []byte) error {
 	var errno syscall.Errno
 	err := rc.Write(func(fd uintptr) bool {
 		for len(b) > 0 {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+			r, e := sysWrite(fd, b)
 			switch e {
 			case 0:
 				b = b[r:]
