@@ -114,15 +114,8 @@ func TestReaderTakesQueuedPushesInOneRead(t *testing.T) {
 		time.Sleep(time.Millisecond) // polled with a deadline
 	}
 	const n = 12
-	body := strings.Repeat("q", 400)
-	msgs := make([]client.Outgoing, n)
-	for i := range msgs {
-		msgs[i] = client.Outgoing{Conv: conv.ID, Body: body + string(rune('a'+i))}
-	}
-	if _, err := a.SendAll(ctx, msgs); err != nil {
-		t.Fatal(err)
-	}
-	for g.inq(t) < n*len(body) {
+	msgs := sendBurst(ctx, t, a, conv.ID, n)
+	for g.inq(t) < n*burstBody {
 		if ctx.Err() != nil {
 			t.Fatalf("only %d bytes arrived", g.inq(t))
 		}
@@ -211,16 +204,9 @@ func TestRawReadsTakeQueuedPushesInOneRead(t *testing.T) {
 		time.Sleep(time.Millisecond) // polled with a deadline
 	}
 	const n = 12
-	body := strings.Repeat("q", 400)
-	msgs := make([]client.Outgoing, n)
-	for i := range msgs {
-		msgs[i] = client.Outgoing{Conv: conv.ID, Body: body + string(rune('a'+i))}
-	}
-	if _, err := a.SendAll(ctx, msgs); err != nil {
-		t.Fatal(err)
-	}
+	msgs := sendBurst(ctx, t, a, conv.ID, n)
 	var queued int
-	for queued < n*len(body) {
+	for queued < n*burstBody {
 		if queued, err = client.InQueue(b); err != nil || ctx.Err() != nil {
 			t.Fatalf("%d bytes arrived (%v)", queued, err)
 		}
@@ -275,4 +261,22 @@ func TestRawReadsLoseNoWakeUp(t *testing.T) {
 	if s := b.Stats(); s.Reconnects != 0 {
 		t.Fatalf("bob reconnected: %+v", s)
 	}
+}
+
+// burstBody is the bytes of a sendBurst message but its last letter.
+const burstBody = 400
+
+// sendBurst sends n messages of burstBody bytes and a letter to conv in
+// one SendAll (one write: the peer gets n pushes at once) and returns them.
+func sendBurst(ctx context.Context, t *testing.T, a *client.Client, conv string, n int) []client.Outgoing {
+	t.Helper()
+	body := strings.Repeat("q", burstBody)
+	msgs := make([]client.Outgoing, n)
+	for i := range msgs {
+		msgs[i] = client.Outgoing{Conv: conv, Body: body + string(rune('a'+i))}
+	}
+	if _, err := a.SendAll(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }
